@@ -1,0 +1,415 @@
+"""Activation functions with Keras 3 names, signatures, defaults and formulas (pure ``jnp``).
+
+Lookup helpers mirror ``keras.activations``: :func:`get` (``None`` -> :func:`linear`, names,
+Keras-serialized dicts, callables), :func:`serialize` (the name) and :func:`deserialize`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from lamina._naming import unknown_name_error
+
+
+def linear(x):
+    """Identity activation: returns ``x`` unchanged.
+
+    >>> linear(jnp.array([-1.0, 2.0])).tolist()
+    [-1.0, 2.0]
+    """
+    return x
+
+
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """Rectified linear unit, with optional leak, cap and threshold (Keras 3 formula).
+
+    Args:
+        x: Input array.
+        negative_slope: Slope for values below ``threshold``.
+        max_value: Optional upper bound on the output.
+        threshold: Values below it are damped (or zeroed).
+
+    >>> relu(jnp.array([-2.0, 1.0, 8.0]), negative_slope=0.5, max_value=6.0).tolist()
+    [-1.0, 1.0, 6.0]
+    """
+    x = jnp.asarray(x)
+    if negative_slope != 0.0:
+        if max_value is None and threshold == 0:
+            return jax.nn.leaky_relu(x, negative_slope=negative_slope)
+        negative_part = jax.nn.relu(-x + threshold) if threshold != 0 else jax.nn.relu(-x)
+    else:
+        negative_part = 1
+    clip_max = max_value is not None
+    if threshold != 0:
+        x = jnp.where(x > jnp.asarray(threshold, x.dtype), x, jnp.zeros((), x.dtype))
+    elif max_value == 6:
+        x = jax.nn.relu6(x)
+        clip_max = False
+    else:
+        x = jax.nn.relu(x)
+    if clip_max:
+        x = jnp.clip(x, jnp.asarray(0.0, x.dtype), jnp.asarray(max_value, x.dtype))
+    if negative_slope != 0.0:
+        x = x - negative_slope * negative_part
+    return x
+
+
+def leaky_relu(x, negative_slope=0.2):
+    """Leaky ReLU: ``x`` if ``x >= 0`` else ``negative_slope * x``.
+
+    >>> leaky_relu(jnp.array([-1.0, 2.0])).tolist()
+    [-0.20000000298023224, 2.0]
+    """
+    return jax.nn.leaky_relu(jnp.asarray(x), negative_slope=negative_slope)
+
+
+def relu6(x):
+    """ReLU capped at 6: ``min(max(x, 0), 6)``.
+
+    >>> relu6(jnp.array([-1.0, 7.0])).tolist()
+    [0.0, 6.0]
+    """
+    return jax.nn.relu6(jnp.asarray(x))
+
+
+def sigmoid(x):
+    """Logistic sigmoid ``1 / (1 + exp(-x))``.
+
+    >>> sigmoid(jnp.array([0.0])).tolist()
+    [0.5]
+    """
+    return jax.nn.sigmoid(jnp.asarray(x))
+
+
+def tanh(x):
+    """Hyperbolic tangent.
+
+    >>> tanh(jnp.array([0.0])).tolist()
+    [0.0]
+    """
+    return jnp.tanh(jnp.asarray(x))
+
+
+def softmax(x, axis=-1):
+    """Softmax ``exp(x) / sum(exp(x))`` along ``axis``.
+
+    >>> softmax(jnp.array([0.0, 0.0])).tolist()
+    [0.5, 0.5]
+    """
+    return jax.nn.softmax(jnp.asarray(x), axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    """Log of the softmax along ``axis``.
+
+    >>> round(float(log_softmax(jnp.array([0.0, 0.0]))[0]), 4)
+    -0.6931
+    """
+    return jax.nn.log_softmax(jnp.asarray(x), axis=axis)
+
+
+def softplus(x):
+    """Softplus ``log(exp(x) + 1)``.
+
+    >>> round(float(softplus(jnp.array(0.0))), 4)
+    0.6931
+    """
+    return jax.nn.softplus(jnp.asarray(x))
+
+
+def softsign(x):
+    """Softsign ``x / (abs(x) + 1)``.
+
+    >>> softsign(jnp.array([1.0])).tolist()
+    [0.5]
+    """
+    return jax.nn.soft_sign(jnp.asarray(x))
+
+
+def elu(x, alpha=1.0):
+    """Exponential linear unit: ``x`` if ``x > 0`` else ``alpha * (exp(x) - 1)``.
+
+    >>> elu(jnp.array([2.0])).tolist()
+    [2.0]
+    """
+    return jax.nn.elu(jnp.asarray(x), alpha=alpha)
+
+
+def selu(x):
+    """Scaled ELU with ``alpha=1.67326324`` and ``scale=1.05070098``.
+
+    >>> selu(jnp.array([0.0])).tolist()
+    [0.0]
+    """
+    return jax.nn.selu(jnp.asarray(x))
+
+
+def celu(x, alpha=1.0):
+    """Continuously differentiable ELU: ``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``.
+
+    >>> celu(jnp.array([1.0])).tolist()
+    [1.0]
+    """
+    return jax.nn.celu(jnp.asarray(x), alpha=alpha)
+
+
+def exponential(x):
+    """Exponential ``exp(x)``.
+
+    >>> exponential(jnp.array([0.0])).tolist()
+    [1.0]
+    """
+    return jnp.exp(jnp.asarray(x))
+
+
+def silu(x):
+    """Swish / SiLU: ``x * sigmoid(x)``.
+
+    >>> silu(jnp.array([0.0])).tolist()
+    [0.0]
+    """
+    return jax.nn.silu(jnp.asarray(x))
+
+
+swish = silu
+
+
+def gelu(x, approximate=False):
+    """Gaussian error linear unit; exact (erf) unless ``approximate=True`` (tanh form).
+
+    >>> gelu(jnp.array([0.0])).tolist()
+    [0.0]
+    """
+    return jax.nn.gelu(jnp.asarray(x), approximate=approximate)
+
+
+def hard_sigmoid(x):
+    """Piecewise-linear sigmoid, Keras 3 definition ``relu6(x + 3) / 6``.
+
+    >>> hard_sigmoid(jnp.array([-4.0, 0.0, 4.0])).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    return jax.nn.hard_sigmoid(jnp.asarray(x))
+
+
+def hard_silu(x):
+    """Hard SiLU / hard swish: ``x * relu6(x + 3) / 6``.
+
+    >>> hard_silu(jnp.array([-4.0, 4.0])).tolist()
+    [-0.0, 4.0]
+    """
+    return jax.nn.hard_silu(jnp.asarray(x))
+
+
+hard_swish = hard_silu
+
+
+def hard_tanh(x):
+    """Hard tanh: ``clip(x, -1, 1)``.
+
+    >>> hard_tanh(jnp.array([-2.0, 0.5])).tolist()
+    [-1.0, 0.5]
+    """
+    return jax.nn.hard_tanh(jnp.asarray(x))
+
+
+def mish(x):
+    """Mish: ``x * tanh(softplus(x))``.
+
+    >>> mish(jnp.array([0.0])).tolist()
+    [0.0]
+    """
+    x = jnp.asarray(x)
+    return x * jnp.tanh(jax.nn.softplus(x))
+
+
+def glu(x, axis=-1):
+    """Gated linear unit: splits ``x`` in two halves ``a, b`` along ``axis``; ``a * sigmoid(b)``.
+
+    >>> glu(jnp.array([2.0, 0.0])).tolist()
+    [1.0]
+    """
+    return jax.nn.glu(jnp.asarray(x), axis=axis)
+
+
+def log_sigmoid(x):
+    """Log of the sigmoid: ``-softplus(-x)``.
+
+    >>> round(float(log_sigmoid(jnp.array(0.0))), 4)
+    -0.6931
+    """
+    return jax.nn.log_sigmoid(jnp.asarray(x))
+
+
+def tanh_shrink(x):
+    """Tanh shrink: ``x - tanh(x)``.
+
+    >>> tanh_shrink(jnp.array([0.0])).tolist()
+    [0.0]
+    """
+    x = jnp.asarray(x)
+    return x - jnp.tanh(x)
+
+
+def soft_shrink(x, threshold=0.5):
+    """Soft shrinkage: moves values toward 0 by ``threshold``, zeroing ``|x| <= threshold``.
+
+    >>> soft_shrink(jnp.array([-1.0, 0.2, 1.0])).tolist()
+    [-0.5, 0.0, 0.5]
+    """
+    x = jnp.asarray(x)
+    return jnp.where(x > threshold, x - threshold, jnp.where(x < -threshold, x + threshold, 0.0))
+
+
+def hard_shrink(x, threshold=0.5):
+    """Hard shrinkage: ``x`` where ``|x| > threshold``, else 0.
+
+    >>> hard_shrink(jnp.array([-1.0, 0.2])).tolist()
+    [-1.0, 0.0]
+    """
+    x = jnp.asarray(x)
+    return jnp.where(jnp.abs(x) > threshold, x, 0.0)
+
+
+def threshold(x, threshold, default_value):
+    """``x`` where ``x > threshold``, else ``default_value``.
+
+    >>> threshold(jnp.array([-1.0, 2.0]), 0.0, 5.0).tolist()
+    [5.0, 2.0]
+    """
+    x = jnp.asarray(x)
+    return jnp.where(x > threshold, x, default_value)
+
+
+def sparse_plus(x):
+    """SparsePlus: 0 for ``x <= -1``, ``(x + 1)**2 / 4`` for ``|x| < 1``, ``x`` for ``x >= 1``.
+
+    >>> sparse_plus(jnp.array([-2.0, 0.0, 2.0])).tolist()
+    [0.0, 0.25, 2.0]
+    """
+    return jax.nn.sparse_plus(jnp.asarray(x))
+
+
+def sparse_sigmoid(x):
+    """Sparse sigmoid: ``clip((x + 1) / 2, 0, 1)``.
+
+    >>> sparse_sigmoid(jnp.array([-2.0, 0.0, 2.0])).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    return jax.nn.sparse_sigmoid(jnp.asarray(x))
+
+
+def squareplus(x, b=4):
+    """Squareplus: ``(x + sqrt(x**2 + b)) / 2``.
+
+    >>> squareplus(jnp.array([0.0])).tolist()
+    [1.0]
+    """
+    return jax.nn.squareplus(jnp.asarray(x), b=b)
+
+
+def sparsemax(x, axis=-1):
+    """Sparsemax: Euclidean projection of ``x`` onto the probability simplex along ``axis``.
+
+    >>> sparsemax(jnp.array([2.0, 0.0])).tolist()
+    [1.0, 0.0]
+    """
+    logits = jnp.asarray(x)
+    logits_sorted = -1.0 * jnp.sort(logits * -1.0, axis=axis)
+    logits_cumsum = jnp.cumsum(logits_sorted, axis=axis)
+    r_shape = [1] * logits.ndim
+    r_shape[axis] = -1
+    r = jnp.arange(1, logits.shape[axis] + 1).reshape(r_shape)
+    support = logits_sorted - (logits_cumsum - 1) / r > 0
+    k = jnp.sum(support, axis=axis, keepdims=True)
+    logits_cumsum_safe = jnp.where(support, logits_cumsum, 0.0)
+    tau = (jnp.sum(logits_cumsum_safe, axis=axis, keepdims=True) - 1) / k
+    return jnp.maximum(logits - tau, 0.0)
+
+
+_FUNCTIONS = [linear, relu, leaky_relu, relu6, sigmoid, tanh, softmax, log_softmax, softplus]
+_FUNCTIONS += [softsign, elu, selu, celu, exponential, silu, gelu, hard_sigmoid, hard_silu]
+_FUNCTIONS += [hard_tanh, mish, glu, log_sigmoid, tanh_shrink, soft_shrink, hard_shrink]
+_FUNCTIONS += [threshold, sparse_plus, sparse_sigmoid, squareplus, sparsemax]
+
+#: Name -> function, as ``keras.activations`` resolves names (including the aliases).
+ALL_OBJECTS_DICT: dict[str, Callable] = {fn.__name__: fn for fn in _FUNCTIONS}
+ALL_OBJECTS_DICT["swish"] = silu
+ALL_OBJECTS_DICT["hard_swish"] = hard_silu
+
+
+def serialize(activation: Callable) -> str:
+    """Returns the Keras name of an activation function (``__name__`` for other callables).
+
+    >>> serialize(swish)
+    'silu'
+    """
+    for name, fn in ALL_OBJECTS_DICT.items():
+        if fn is activation:
+            return name
+    name = getattr(activation, "__name__", None)
+    if name is None:
+        raise ValueError(
+            f"Cannot serialize activation {activation!r}: it has no name. "
+            "Pass a named function or one of the built-in activation names."
+        )
+    return name
+
+
+def _from_name(name: str) -> Callable:
+    fn = ALL_OBJECTS_DICT.get(name)
+    if fn is None:
+        raise unknown_name_error("activation", name, ALL_OBJECTS_DICT)
+    return fn
+
+
+def _from_dict(config: dict) -> Callable:
+    class_name = config.get("class_name")
+    inner = config.get("config")
+    if class_name == "function" or (class_name is None and isinstance(inner, str)):
+        if not isinstance(inner, str):
+            raise ValueError(f"Could not interpret activation config: {config!r}")
+        return _from_name(inner)
+    if isinstance(class_name, str):
+        return _from_name(class_name)
+    raise ValueError(f"Could not interpret activation config: {config!r}")
+
+
+def deserialize(config: Any) -> Callable:
+    """Returns the activation function for a name or a Keras-serialized dict.
+
+    >>> deserialize("relu") is relu
+    True
+    """
+    if isinstance(config, str):
+        return _from_name(config)
+    if isinstance(config, dict):
+        return _from_dict(config)
+    raise TypeError(f"Cannot deserialize an activation from {type(config).__name__}: {config!r}")
+
+
+def get(identifier: Any) -> Callable:
+    """Resolves an activation identifier: ``None`` (linear), a name, a dict or a callable.
+
+    Names are case-sensitive, as in Keras; unknown names raise a ``ValueError`` naming the
+    closest valid one.
+
+    >>> get(None) is linear, get("swish") is silu
+    (True, True)
+    """
+    if identifier is None:
+        return linear
+    if isinstance(identifier, str):
+        return _from_name(identifier)
+    if isinstance(identifier, dict):
+        return _from_dict(identifier)
+    if callable(identifier):
+        return identifier
+    raise TypeError(
+        f"Could not interpret activation identifier of type {type(identifier).__name__}: "
+        f"{identifier!r}"
+    )

@@ -1,0 +1,1 @@
+"""Data adapters: in-memory arrays now; streams from files and generators."""

@@ -1,0 +1,124 @@
+"""In-memory arrays: conversion and the eager checks made before anything is traced.
+
+Accepts NumPy arrays, anything ``np.asarray`` takes (lists, memory-mapped ``.npy`` files),
+pandas DataFrames/Series and JAX arrays.  Every check raises a ``ValueError``/``TypeError``
+that says what was expected, what was received and the usual fix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def to_numpy(data, name: str) -> np.ndarray:
+    """Converts ``data`` to a NumPy array without copying when it already is one."""
+    if data is None:
+        raise ValueError(f"{name} is None; pass an array of samples.")
+    if hasattr(data, "to_numpy") and hasattr(data, "dtypes"):  # pandas DataFrame / Series
+        _check_frame_numeric(data, name)
+        data = data.to_numpy()
+    if isinstance(data, list | tuple) and data and hasattr(data[0], "shape") and len(data) > 1:
+        # A list of arrays is the multi-input/multi-output form; a Sequential has one of each.
+        shapes = [getattr(d, "shape", None) for d in data]
+        if len({s[0] if s else None for s in shapes}) == 1 and all(len(s) == 1 for s in shapes):
+            pass  # a list of 1-D arrays of equal length is a plain table row-wise; np.asarray
+        else:
+            raise ValueError(
+                f"{name} is a list of {len(data)} arrays, but a Sequential model has a single "
+                f"input and a single output. Pass one array (stack the columns with np.stack "
+                f"or np.concatenate)."
+            )
+    try:
+        arr = np.asarray(data)
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"{name} could not be converted to an array ({e}). Rows of different lengths are "
+            f"the usual cause: every sample must have the same shape."
+        ) from None
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        example = _first_non_numeric(arr)
+        raise TypeError(
+            f"{name} must be numeric, but it holds {arr.dtype.name} values (e.g. {example!r}). "
+            f"Convert string labels to integers first (for example with "
+            f"np.unique(labels, return_inverse=True)[1] or lamina.utils.to_categorical), and "
+            f"encode text columns numerically."
+        )
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} holds complex numbers; Lamina trains on real-valued data.")
+    return arr
+
+
+def _first_non_numeric(arr: np.ndarray):
+    for v in arr.reshape(-1)[:1000]:
+        try:
+            float(v)
+        except (TypeError, ValueError):
+            return v
+    return arr.reshape(-1)[0] if arr.size else None
+
+
+def _check_frame_numeric(frame, name: str) -> None:
+    dtypes = frame.dtypes if hasattr(frame.dtypes, "items") else {getattr(frame, "name", 0): frame.dtypes}
+    bad = [str(col) for col, dt in dtypes.items() if getattr(dt, "kind", "O") not in "biuf"]
+    if bad:
+        raise TypeError(
+            f"{name} has non-numeric column(s) {', '.join(repr(b) for b in bad)}. Encode them "
+            f"as numbers (e.g. pandas.get_dummies for categories, or map labels to integers) "
+            f"or drop them before training."
+        )
+
+
+def as_float32(arr: np.ndarray, name: str) -> np.ndarray:
+    """float32 copy-on-need, after checking the data for NaN and inf."""
+    out = np.asarray(arr, dtype=np.float32)
+    if out.size and not np.isfinite(out).all():
+        bad = ~np.isfinite(out)
+        rows = np.nonzero(bad.reshape(bad.shape[0], -1).any(axis=1))[0] if out.ndim else [0]
+        kind = "NaN" if np.isnan(out).any() else "inf"
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} non-finite value(s) ({kind}), first in row "
+            f"{int(rows[0])}. Training on NaN or inf gives NaN weights: fill or drop the missing "
+            f"values first (e.g. np.nan_to_num, or pandas' fillna/dropna)."
+        )
+    return out
+
+
+def check_samples(x: np.ndarray, y: np.ndarray | None, sample_weight: np.ndarray | None) -> None:
+    """Checks that x, y and sample_weight describe the same, non-empty set of samples."""
+    if x.ndim == 0:
+        raise ValueError(f"x must be an array of samples, but it is a scalar ({x!r}).")
+    n = x.shape[0]
+    if n == 0:
+        raise ValueError("x is empty (0 samples). Pass at least one sample.")
+    if y is not None:
+        if y.ndim == 0:
+            raise ValueError(f"y must be an array with one target per sample, but it is a scalar.")
+        if y.shape[0] != n:
+            raise ValueError(
+                f"x and y have different numbers of samples: x has {n} rows, y has "
+                f"{y.shape[0]}. Each row of x needs exactly one target in y; check that they "
+                f"come from the same table and were split the same way."
+            )
+    if sample_weight is not None:
+        if sample_weight.ndim != 1 or sample_weight.shape[0] != n:
+            raise ValueError(
+                f"sample_weight must have one weight per sample, shape ({n},), but it has shape "
+                f"{sample_weight.shape}."
+            )
+
+
+def class_weight_to_sample_weight(y: np.ndarray, class_weight: dict) -> np.ndarray:
+    """Keras's conversion: each sample weighs its class's weight (1.0 for unlisted classes)."""
+    if not isinstance(class_weight, dict):
+        raise TypeError(
+            f"class_weight must be a dict mapping class index to weight, e.g. {{0: 1.0, 1: 3.0}}. "
+            f"Received: {type(class_weight).__name__}."
+        )
+    labels = y
+    if labels.ndim > 1:
+        labels = np.argmax(labels, axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
+    labels = np.round(labels).astype(np.int64).reshape(labels.shape[0], -1)[:, 0]
+    weights = np.ones(labels.shape[0], np.float32)
+    for cls, w in class_weight.items():
+        weights[labels == int(cls)] = float(w)
+    return weights

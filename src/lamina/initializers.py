@@ -1,0 +1,485 @@
+"""Weight initializers with Keras 3 names, arguments, defaults, fans and serialized form.
+
+Every initializer is called as ``init(shape, dtype=None, key=None)`` and returns a ``jnp``
+array (``float32`` by default).  Layers pass ``key`` (a JAX PRNG key) so initialization is
+pure.  Without a key, a seeded initializer uses ``PRNGKey(seed)`` and an unseeded one uses a
+seed drawn once at construction from a module-level counter -- like Keras, the same instance
+then returns the same values on every call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lamina._naming import snake_case, unknown_name_error
+
+_MODULE = "keras.initializers"
+_SEED_COUNTER = itertools.count(1)
+
+
+def compute_fans(shape, input_axes=None, output_axes=None) -> tuple[int, int]:
+    """Returns ``(fan_in, fan_out)`` exactly as Keras's ``compute_fans``.
+
+    >>> compute_fans((3, 3, 16, 32))
+    (144, 288)
+    """
+    shape = tuple(shape)
+    if input_axes is not None and output_axes is not None:
+        fan_in = math.prod(shape[a] for a in input_axes)
+        fan_out = math.prod(shape[a] for a in output_axes)
+        return int(fan_in), int(fan_out)
+    if len(shape) < 1:
+        fan_in = fan_out = 1
+    elif len(shape) == 1:
+        fan_in = fan_out = shape[0]
+    elif len(shape) == 2:
+        fan_in, fan_out = shape
+    else:
+        receptive_field_size = math.prod(shape[:-2])
+        fan_in = shape[-2] * receptive_field_size
+        fan_out = shape[-1] * receptive_field_size
+    return int(fan_in), int(fan_out)
+
+
+def _dtype(dtype, floating=False):
+    dt = jnp.dtype("float32" if dtype is None else dtype)
+    if floating and not jnp.issubdtype(dt, jnp.floating):
+        raise ValueError(f"Expected a floating dtype for a random initializer, got {dt}.")
+    return dt
+
+
+class Initializer:
+    """Base class: subclasses implement ``__call__(shape, dtype=None, key=None)``."""
+
+    def __call__(self, shape, dtype=None, key=None):
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def clone(self):
+        return self.__class__.from_config(self.get_config())
+
+    def _identity(self):
+        return (type(self), repr(sorted(self.get_config().items())))
+
+    def __eq__(self, other):
+        return type(other) is type(self) and self._identity() == other._identity()
+
+    def __hash__(self):
+        return hash(self._identity())
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Zeros(Initializer):
+    """All zeros.
+
+    >>> Zeros()((2,)).tolist()
+    [0.0, 0.0]
+    """
+
+    def __call__(self, shape, dtype=None, key=None):
+        return jnp.zeros(tuple(shape), dtype=_dtype(dtype))
+
+
+class Ones(Initializer):
+    """All ones.
+
+    >>> Ones()((2,)).tolist()
+    [1.0, 1.0]
+    """
+
+    def __call__(self, shape, dtype=None, key=None):
+        return jnp.ones(tuple(shape), dtype=_dtype(dtype))
+
+
+class Constant(Initializer):
+    """Every element equal to the scalar ``value``.
+
+    >>> Constant(3.0)((2,)).tolist()
+    [3.0, 3.0]
+    """
+
+    def __init__(self, value=0.0):
+        self.value = value
+
+    def __call__(self, shape, dtype=None, key=None):
+        dt = _dtype(dtype)
+        return jnp.asarray(self.value, dtype=dt) * jnp.ones(tuple(shape), dtype=dt)
+
+    def get_config(self):
+        value = self.value
+        if isinstance(value, (np.ndarray, jax.Array)):
+            value = np.asarray(value).tolist()
+        elif isinstance(value, np.generic):
+            value = value.item()
+        return {"value": value}
+
+
+class Identity(Initializer):
+    """``gain`` times the identity matrix (2-D shapes only).
+
+    >>> Identity(2.0)((2, 2)).tolist()
+    [[2.0, 0.0], [0.0, 2.0]]
+    """
+
+    def __init__(self, gain=1.0):
+        self.gain = gain
+
+    def __call__(self, shape, dtype=None, key=None):
+        if len(shape) != 2:
+            raise ValueError(
+                "Identity matrix initializer can only be used for 2D matrices. "
+                f"Received: shape={tuple(shape)} of rank {len(shape)}."
+            )
+        return self.gain * jnp.eye(*shape, dtype=_dtype(dtype))
+
+    def get_config(self):
+        # Keras's own get_config is empty (it drops ``gain``); keep that form for the default.
+        return {} if self.gain == 1.0 else {"gain": self.gain}
+
+
+class RandomInitializer(Initializer):
+    """Base of the random initializers: stores ``seed`` and resolves the PRNG key."""
+
+    def __init__(self, seed=None):
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"`seed` argument should be an integer or None. Received: seed={seed}")
+        self.seed = seed
+        self._default_seed = next(_SEED_COUNTER) if seed is None else seed
+
+    def _key(self, key):
+        return jax.random.PRNGKey(self._default_seed) if key is None else key
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class RandomNormal(RandomInitializer):
+    """Normal distribution ``N(mean, stddev**2)``.
+
+    >>> RandomNormal(seed=0)((3, 4)).shape
+    (3, 4)
+    """
+
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        self.mean = mean
+        self.stddev = stddev
+        super().__init__(seed=seed)
+
+    def __call__(self, shape, dtype=None, key=None):
+        sample = jax.random.normal(self._key(key), tuple(shape), dtype=_dtype(dtype, True))
+        return sample * self.stddev + self.mean
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
+
+
+class TruncatedNormal(RandomInitializer):
+    """Normal ``N(mean, stddev**2)`` truncated to two standard deviations around the mean.
+
+    >>> bool(abs(TruncatedNormal(seed=0)((100,))).max() <= 0.1)
+    True
+    """
+
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        self.mean = mean
+        self.stddev = stddev
+        super().__init__(seed=seed)
+
+    def __call__(self, shape, dtype=None, key=None):
+        sample = jax.random.truncated_normal(
+            self._key(key), -2.0, 2.0, tuple(shape), dtype=_dtype(dtype, True)
+        )
+        return sample * self.stddev + self.mean
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
+
+
+class RandomUniform(RandomInitializer):
+    """Uniform distribution on ``[minval, maxval)``.
+
+    >>> bool(abs(RandomUniform(seed=0)((100,))).max() <= 0.05)
+    True
+    """
+
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        self.minval = minval
+        self.maxval = maxval
+        super().__init__(seed=seed)
+
+    def __call__(self, shape, dtype=None, key=None):
+        return jax.random.uniform(
+            self._key(key),
+            tuple(shape),
+            dtype=_dtype(dtype, True),
+            minval=self.minval,
+            maxval=self.maxval,
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "minval": self.minval, "maxval": self.maxval}
+
+
+class VarianceScaling(RandomInitializer):
+    """Scale-adaptive initializer: variance ``scale / n`` with ``n`` from ``mode``'s fans.
+
+    ``distribution`` is ``"truncated_normal"`` (``"normal"`` is an alias), ``"untruncated_normal"``
+    or ``"uniform"`` (limit ``sqrt(3 * scale / n)``).
+
+    >>> VarianceScaling(2.0, "fan_in", "uniform", seed=0)((4, 5)).shape
+    (4, 5)
+    """
+
+    def __init__(
+        self,
+        scale=1.0,
+        mode="fan_in",
+        distribution="truncated_normal",
+        seed=None,
+        input_axes=None,
+        output_axes=None,
+    ):
+        if scale <= 0.0:
+            raise ValueError(f"Argument `scale` must be positive float. Received: scale={scale}")
+        if mode not in {"fan_in", "fan_out", "fan_avg"}:
+            raise ValueError(
+                f"Invalid `mode` argument: {mode}. Please use one of fan_in, fan_out, fan_avg"
+            )
+        distribution = distribution.lower()
+        if distribution == "normal":
+            distribution = "truncated_normal"
+        if distribution not in {"uniform", "truncated_normal", "untruncated_normal"}:
+            raise ValueError(
+                f"Invalid `distribution` argument: {distribution}. Please use one of "
+                "uniform, truncated_normal, untruncated_normal"
+            )
+        self.scale = scale
+        self.mode = mode
+        self.distribution = distribution
+        self.input_axes = input_axes
+        self.output_axes = output_axes
+        super().__init__(seed=seed)
+
+    def __call__(self, shape, dtype=None, key=None):
+        shape = tuple(shape)
+        dt = _dtype(dtype, True)
+        key = self._key(key)
+        fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
+        scale = self.scale
+        if self.mode == "fan_in":
+            scale /= max(1.0, fan_in)
+        elif self.mode == "fan_out":
+            scale /= max(1.0, fan_out)
+        else:
+            scale /= max(1.0, (fan_in + fan_out) / 2.0)
+        if self.distribution == "truncated_normal":
+            stddev = math.sqrt(scale) / 0.87962566103423978
+            return jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype=dt) * stddev
+        if self.distribution == "untruncated_normal":
+            return jax.random.normal(key, shape, dtype=dt) * math.sqrt(scale)
+        limit = math.sqrt(3.0 * scale)
+        return jax.random.uniform(key, shape, dtype=dt, minval=-limit, maxval=limit)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "scale": self.scale,
+            "mode": self.mode,
+            "distribution": self.distribution,
+            "input_axes": self.input_axes,
+            "output_axes": self.output_axes,
+        }
+
+
+class _FixedVarianceScaling(VarianceScaling):
+    """A VarianceScaling preset; its config holds only the seed and axes, as in Keras."""
+
+    _SCALE = 1.0
+    _MODE = "fan_in"
+    _DISTRIBUTION = "truncated_normal"
+
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(self._SCALE, self._MODE, self._DISTRIBUTION, seed, input_axes, output_axes)
+
+    def get_config(self):
+        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
+
+
+class GlorotUniform(_FixedVarianceScaling):
+    """Glorot/Xavier uniform: ``U(-limit, limit)``, ``limit = sqrt(6 / (fan_in + fan_out))``.
+
+    >>> GlorotUniform(seed=0)((4, 5)).dtype
+    dtype('float32')
+    """
+
+    _MODE, _DISTRIBUTION = "fan_avg", "uniform"
+
+
+class GlorotNormal(_FixedVarianceScaling):
+    """Glorot/Xavier normal: truncated normal, ``stddev = sqrt(2 / (fan_in + fan_out))``."""
+
+    _MODE = "fan_avg"
+
+
+class HeUniform(_FixedVarianceScaling):
+    """He uniform: ``U(-limit, limit)``, ``limit = sqrt(6 / fan_in)``."""
+
+    _SCALE, _DISTRIBUTION = 2.0, "uniform"
+
+
+class HeNormal(_FixedVarianceScaling):
+    """He normal: truncated normal, ``stddev = sqrt(2 / fan_in)``."""
+
+    _SCALE = 2.0
+
+
+class LecunUniform(_FixedVarianceScaling):
+    """LeCun uniform: ``U(-limit, limit)``, ``limit = sqrt(3 / fan_in)``."""
+
+    _DISTRIBUTION = "uniform"
+
+
+class LecunNormal(_FixedVarianceScaling):
+    """LeCun normal: truncated normal, ``stddev = sqrt(1 / fan_in)``."""
+
+
+class Orthogonal(RandomInitializer):
+    """Random orthogonal matrix (rows or columns orthonormal) times ``gain``.
+
+    Shapes of rank > 2 are flattened to ``(prod(shape[:-1]), shape[-1])`` first.
+
+    >>> q = Orthogonal(seed=0)((3, 3))
+    >>> bool(jnp.allclose(q @ q.T, jnp.eye(3), atol=1e-5))
+    True
+    """
+
+    def __init__(self, gain=1.0, seed=None):
+        self.gain = gain
+        super().__init__(seed=seed)
+
+    def __call__(self, shape, dtype=None, key=None):
+        shape = tuple(shape)
+        if len(shape) < 2:
+            raise ValueError(
+                "The tensor to initialize must be at least two-dimensional. "
+                f"Received: shape={shape} of rank {len(shape)}."
+            )
+        num_rows = math.prod(shape[:-1])
+        num_cols = shape[-1]
+        flat_shape = (max(num_cols, num_rows), min(num_cols, num_rows))
+        a = jax.random.normal(self._key(key), flat_shape, dtype=_dtype(dtype, True))
+        q, r = jnp.linalg.qr(a)
+        q = q * jnp.sign(jnp.diag(r))[None, :]
+        if num_rows < num_cols:
+            q = q.T
+        return self.gain * q.reshape(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "gain": self.gain}
+
+
+_CLASSES = [Zeros, Ones, Constant, Identity, RandomNormal, RandomUniform, TruncatedNormal]
+_CLASSES += [VarianceScaling, GlorotUniform, GlorotNormal, HeUniform, HeNormal]
+_CLASSES += [LecunUniform, LecunNormal, Orthogonal]
+
+#: Name -> class, as ``keras.initializers`` resolves names (class, snake_case and aliases).
+ALL_OBJECTS_DICT: dict[str, type] = {c.__name__: c for c in _CLASSES}
+ALL_OBJECTS_DICT.update({snake_case(c.__name__): c for c in _CLASSES})
+ALL_OBJECTS_DICT.update(
+    {
+        "IdentityInitializer": Identity,
+        "OrthogonalInitializer": Orthogonal,
+        "normal": RandomNormal,
+        "uniform": RandomUniform,
+        "one": Ones,
+        "zero": Zeros,
+    }
+)
+
+# Snake-case lower-case aliases for functions-style use: ``initializers.glorot_uniform(seed=1)``.
+zeros, ones, constant, identity = Zeros, Ones, Constant, Identity
+random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
+variance_scaling, orthogonal = VarianceScaling, Orthogonal
+glorot_uniform, glorot_normal, he_uniform, he_normal = (
+    GlorotUniform,
+    GlorotNormal,
+    HeUniform,
+    HeNormal,
+)
+lecun_uniform, lecun_normal = LecunUniform, LecunNormal
+
+
+def serialize(initializer: Initializer) -> dict:
+    """Returns Keras 3's serialized dict for a built-in initializer.
+
+    >>> serialize(GlorotUniform())["config"]
+    {'seed': None, 'input_axes': None, 'output_axes': None}
+    """
+    if not isinstance(initializer, Initializer):
+        raise TypeError(f"Cannot serialize initializer {initializer!r}: not an Initializer.")
+    return {
+        "module": _MODULE,
+        "class_name": type(initializer).__name__,
+        "config": initializer.get_config(),
+        "registered_name": None,
+    }
+
+
+def _lookup(name: str) -> type:
+    cls = ALL_OBJECTS_DICT.get(name)
+    if cls is None:
+        raise unknown_name_error("initializer", name, ALL_OBJECTS_DICT)
+    return cls
+
+
+def deserialize(config: Any) -> Initializer:
+    """Builds an initializer from a serialized dict (``class_name``/``config``) or a name.
+
+    >>> deserialize({"class_name": "Ones", "config": {}})
+    Ones()
+    """
+    if isinstance(config, str):
+        return _lookup(config)()
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"Could not interpret initializer config: {config!r}")
+    cls = _lookup(config["class_name"])
+    inner = dict(config.get("config") or {})
+    if cls is Constant and isinstance(inner.get("value"), dict):
+        inner["value"] = inner["value"].get("config", {}).get("value")
+    return cls.from_config(inner)
+
+
+def get(identifier: Any):
+    """Resolves an initializer: ``None``, a name, a serialized dict, an instance, a class or a
+    callable ``(shape, dtype=None)``.
+
+    >>> get("glorot_uniform")
+    GlorotUniform(seed=None, input_axes=None, output_axes=None)
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, (str, dict)):
+        return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise TypeError(
+        f"Could not interpret initializer identifier of type {type(identifier).__name__}: "
+        f"{identifier!r}"
+    )

@@ -1,0 +1,200 @@
+"""The layer protocol: a small spec plus two pure functions.
+
+A layer object holds only configuration (numbers, strings, other specs). Arrays never live on
+it; they live in two dicts that the model keeps in its training state:
+
+* ``params``: the trainable weights, e.g. ``{"kernel": ..., "bias": ...}``;
+* ``state``: the non-trainable weights, e.g. batch normalization's moving statistics.
+
+Both dicts are ordered as Keras orders ``layer.weights`` (trainable variables first, in creation
+order), so ``get_weights``/``set_weights`` exchange weights with a Keras model unchanged.
+
+Subclasses implement:
+
+* ``init(key, input_shape) -> (params, state)``: pure; builds the weights;
+* ``apply(params, state, x, *, training, key) -> (y, state)``: pure; the forward pass;
+* ``compute_output_shape(input_shape) -> shape``;
+* ``get_config() -> dict``: constructor arguments, Keras's names.
+
+Shapes include the batch dimension as ``None``, as in Keras.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import jax.numpy as jnp
+
+from lamina import constraints as _constraints
+from lamina import regularizers as _regularizers
+from lamina._naming import snake_case, unique_name
+
+Shape = tuple[Any, ...]
+
+
+class Layer:
+    """Base class of Lamina layers.
+
+    Args:
+        name: the layer's name; Keras's automatic ``dense``, ``dense_1``, ... when omitted.
+        trainable: whether the optimizer updates this layer's ``params``.
+        input_shape: shape of one sample (no batch dimension), for the first layer of a model.
+        input_dim: Keras 1/2 spelling of ``input_shape=(input_dim,)``.
+        batch_size: fixed batch size of the input, for the first layer (informational).
+        dtype: accepted for Keras compatibility; Lamina computes in float32.
+        activity_regularizer: a regularizer applied to the layer's output.
+    """
+
+    #: Whether ``apply`` takes a ``mask=`` argument (sequence layers after ``Embedding``).
+    uses_mask = False
+    #: Whether ``apply`` draws random numbers when ``training`` (Dropout, GaussianNoise).
+    uses_rng = False
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        trainable: bool = True,
+        input_shape: Shape | None = None,
+        input_dim: int | None = None,
+        batch_size: int | None = None,
+        batch_input_shape: Shape | None = None,
+        dtype: Any = None,
+        activity_regularizer: Any = None,
+        **kwargs: Any,
+    ):
+        if kwargs:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected keyword argument(s): "
+                f"{', '.join(sorted(kwargs))}. Check the spelling against Keras's "
+                f"{type(self).__name__} arguments."
+            )
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.trainable = bool(trainable)
+        self.dtype = dtype
+        if batch_input_shape is not None:
+            batch_size = batch_input_shape[0]
+            input_shape = tuple(batch_input_shape[1:])
+        if input_dim is not None and input_shape is None:
+            input_shape = (int(input_dim),)
+        if input_shape is not None:
+            if isinstance(input_shape, int):
+                input_shape = (input_shape,)
+            input_shape = tuple(None if d is None else int(d) for d in input_shape)
+        self._input_shape_arg = input_shape
+        self._batch_size_arg = batch_size
+        self.activity_regularizer = _regularizers.get(activity_regularizer)
+
+    # ----------------------------------------------------------------- the pure core
+    def init(self, key, input_shape: Shape) -> tuple[dict, dict]:
+        """Builds ``(params, state)`` for inputs of ``input_shape`` (batch dim included)."""
+        return {}, {}
+
+    def apply(self, params: dict, state: dict, x, *, training: bool = False, key=None):
+        """Runs the layer: returns ``(outputs, new_state)``."""
+        raise NotImplementedError(f"{type(self).__name__}.apply")
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape)
+
+    def compute_mask(self, x, mask):
+        """The mask passed on to the next layer (Keras's ``compute_mask``)."""
+        return mask
+
+    def expected_rank(self) -> tuple[int, ...] | None:
+        """Input ranks (batch dim included) this layer accepts, or None for any rank."""
+        return None
+
+    def regularization_loss(self, params: dict):
+        """Sum of the weight regularizers' penalties for this layer's ``params``."""
+        total = jnp.zeros((), jnp.float32)
+        for attr, reg in self._weight_regularizers().items():
+            if reg is not None and attr in params:
+                total = total + reg(params[attr])
+        return total
+
+    def apply_constraints(self, params: dict) -> dict:
+        """Projects ``params`` after an optimizer step, as Keras applies ``constraint``s."""
+        cons = self._weight_constraints()
+        if not any(c is not None for c in cons.values()):
+            return params
+        return {k: (cons[k](v) if cons.get(k) is not None else v) for k, v in params.items()}
+
+    def _weight_regularizers(self) -> dict:
+        """Maps a weight name to its regularizer; subclasses with weights override."""
+        return {}
+
+    def _weight_constraints(self) -> dict:
+        """Maps a weight name to its constraint; subclasses with weights override."""
+        return {}
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
+        if self._input_shape_arg is not None:
+            config["batch_input_shape"] = (self._batch_size_arg, *self._input_shape_arg)
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = _regularizers.serialize(self.activity_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> Layer:
+        config = dict(config)
+        config.pop("dtype", None)
+        return cls(**config)
+
+    def _spec_key(self) -> tuple:
+        """A hashable key of everything that changes the compiled computation."""
+        return (type(self).__name__, _freeze(self.get_config()))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _freeze(value):
+    """Turns nested config dicts/lists into hashable tuples."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value
+
+
+def check_rank(layer: Layer, input_shape: Shape) -> None:
+    """Raises a ValueError naming the layer when ``input_shape`` has a rank it cannot take."""
+    ranks = layer.expected_rank()
+    if ranks is None or len(input_shape) in ranks:
+        return
+    want = " or ".join(str(r) for r in ranks)
+    sample = tuple(input_shape[1:])
+    fix = (
+        "add a Flatten() layer before it"
+        if len(input_shape) > max(ranks)
+        else f"add a Reshape(...) layer before it (e.g. Reshape({sample + (1,) * (min(ranks) - len(input_shape))}))"
+    )
+    raise ValueError(
+        f"Layer {layer.name!r} ({type(layer).__name__}) expects inputs of rank {want} "
+        f"(batch dimension included), but received inputs of shape {tuple(input_shape)} "
+        f"(rank {len(input_shape)}). To fix it, {fix}, or give data of the expected rank."
+    )
+
+
+def legacy_kwarg(kwargs: dict, old: str, new: str, layer: str) -> Any:
+    """Pops a Keras 1/2 argument spelling, warning with the modern one."""
+    if old in kwargs:
+        warnings.warn(
+            f"{layer}({old}=...) is the Keras 1 spelling; use {new}=... instead.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return kwargs.pop(old)
+    return None
+
+
+def get_constraint(identifier):
+    return _constraints.get(identifier)

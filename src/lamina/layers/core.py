@@ -1,0 +1,323 @@
+"""The core layers of the seed's models: Input, Dense, Activation, Dropout, Flatten, Reshape."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from lamina import activations as _activations
+from lamina import constraints as _constraints
+from lamina import initializers as _initializers
+from lamina import regularizers as _regularizers
+from lamina.layers.base import Layer, Shape, legacy_kwarg
+
+
+class InputLayer(Layer):
+    """Declares the shape of one sample; created by :func:`Input`.
+
+    Args:
+        shape: shape of one sample, without the batch dimension.
+        batch_size: optional fixed batch size.
+    """
+
+    def __init__(self, shape=None, batch_size=None, name=None, **kwargs):
+        if shape is None and "batch_shape" in kwargs:
+            batch_shape = kwargs.pop("batch_shape")
+            batch_size, shape = batch_shape[0], batch_shape[1:]
+        if shape is None and "input_shape" in kwargs:
+            shape = kwargs.pop("input_shape")
+        if shape is None:
+            raise ValueError("Input() needs shape=, the shape of one sample, e.g. Input(shape=(8,)).")
+        kwargs.pop("sparse", None)
+        kwargs.pop("ragged", None)
+        super().__init__(name=name, input_shape=shape, batch_size=batch_size, **kwargs)
+        self.shape = self._input_shape_arg
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        return x, state
+
+    def get_config(self):
+        return {
+            "batch_shape": (self._batch_size_arg, *self.shape),
+            "dtype": "float32",
+            "sparse": False,
+            "ragged": False,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        batch_shape = config.pop("batch_shape", None) or config.pop("batch_input_shape", None)
+        for k in ("dtype", "sparse", "ragged", "optional"):
+            config.pop(k, None)
+        return cls(shape=tuple(batch_shape[1:]), batch_size=batch_shape[0], **config)
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs) -> InputLayer:  # noqa: N802
+    """Declares a model's input shape, as ``keras.Input``; add it first to a ``Sequential``.
+
+    >>> from lamina.layers import Input, Dense
+    >>> from lamina.models import Sequential
+    >>> model = Sequential([Input((8,)), Dense(1)])
+    >>> model.output_shape
+    (None, 1)
+    """
+    return InputLayer(shape=shape, batch_size=batch_size, name=name, **kwargs)
+
+
+class Dense(Layer):
+    """A densely connected layer: ``activation(x @ kernel + bias)``.
+
+    Args:
+        units: output dimension.
+        activation: name or function; ``None`` is linear.
+        use_bias: whether to add a bias vector.
+        kernel_initializer, bias_initializer: names or initializer objects.
+        kernel_regularizer, bias_regularizer, activity_regularizer: regularizers.
+        kernel_constraint, bias_constraint: constraints applied after each update.
+
+    Keras 1/2 spellings are accepted: ``output_dim`` (units), ``init`` (kernel_initializer),
+    ``W_regularizer``/``b_regularizer``, ``W_constraint``/``b_constraint``, ``bias`` (use_bias).
+
+    >>> import numpy as np
+    >>> from lamina.layers import Dense
+    >>> import jax
+    >>> layer = Dense(3, activation="relu")
+    >>> params, state = layer.init(jax.random.key(0), (None, 4))
+    >>> [tuple(w.shape) for w in params.values()]
+    [(4, 3), (3,)]
+    >>> y, _ = layer.apply(params, state, np.ones((2, 4), "float32"))
+    >>> tuple(y.shape)
+    (2, 3)
+    """
+
+    def __init__(
+        self,
+        units=None,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs: Any,
+    ):
+        units = _legacy(kwargs, "output_dim", "units", units)
+        kernel_initializer = _legacy(kwargs, "init", "kernel_initializer", kernel_initializer)
+        kernel_regularizer = _legacy(kwargs, "W_regularizer", "kernel_regularizer", kernel_regularizer)
+        bias_regularizer = _legacy(kwargs, "b_regularizer", "bias_regularizer", bias_regularizer)
+        kernel_constraint = _legacy(kwargs, "W_constraint", "kernel_constraint", kernel_constraint)
+        bias_constraint = _legacy(kwargs, "b_constraint", "bias_constraint", bias_constraint)
+        use_bias = _legacy(kwargs, "bias", "use_bias", use_bias)
+        kwargs.pop("lora_rank", None)
+        kwargs.pop("lora_alpha", None)
+        kwargs.pop("quantization_config", None)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if units is None or isinstance(units, bool) or not isinstance(units, int | jnp.integer) or units < 1:
+            raise ValueError(
+                f"Dense(units=...) must be a positive integer, the layer's output size. "
+                f"Received: units={units!r}."
+            )
+        self.units = int(units)
+        self.activation = _activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = _initializers.get(kernel_initializer)
+        self.bias_initializer = _initializers.get(bias_initializer)
+        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
+        self.bias_regularizer = _regularizers.get(bias_regularizer)
+        self.kernel_constraint = _constraints.get(kernel_constraint)
+        self.bias_constraint = _constraints.get(bias_constraint)
+
+    def expected_rank(self):
+        return None  # Dense applies to the last axis of inputs of any rank >= 2
+
+    def init(self, key, input_shape):
+        if len(input_shape) < 2:
+            raise ValueError(
+                f"Layer {self.name!r} (Dense) expects inputs with a batch dimension and at least "
+                f"one feature dimension, but received shape {tuple(input_shape)}."
+            )
+        kkey, bkey = jax.random.split(key)
+        params = {"kernel": self.kernel_initializer((input_shape[-1], self.units), jnp.float32, key=kkey)}
+        if self.use_bias:
+            params["bias"] = self.bias_initializer((self.units,), jnp.float32, key=bkey)
+        return params, {}
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        y = jnp.matmul(x, params["kernel"])
+        if self.use_bias:
+            y = y + params["bias"]
+        return self.activation(y), state
+
+    def compute_output_shape(self, input_shape):
+        return (*tuple(input_shape)[:-1], self.units)
+
+    def _weight_regularizers(self):
+        return {"kernel": self.kernel_regularizer, "bias": self.bias_regularizer}
+
+    def _weight_constraints(self):
+        return {"kernel": self.kernel_constraint, "bias": self.bias_constraint}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            activation=_activations.serialize(self.activation),
+            use_bias=self.use_bias,
+            kernel_initializer=_initializers.serialize(self.kernel_initializer),
+            bias_initializer=_initializers.serialize(self.bias_initializer),
+            kernel_regularizer=_maybe(_regularizers.serialize, self.kernel_regularizer),
+            bias_regularizer=_maybe(_regularizers.serialize, self.bias_regularizer),
+            kernel_constraint=_maybe(_constraints.serialize, self.kernel_constraint),
+            bias_constraint=_maybe(_constraints.serialize, self.bias_constraint),
+        )
+        return config
+
+
+class Activation(Layer):
+    """Applies an activation function: ``Activation('relu')``.
+
+    >>> import numpy as np
+    >>> from lamina.layers import Activation
+    >>> y, _ = Activation("relu").apply({}, {}, np.array([[-1.0, 2.0]], "float32"))
+    >>> y.tolist()
+    [[0.0, 2.0]]
+    """
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = _activations.get(activation)
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        return self.activation(x), state
+
+    def get_config(self):
+        config = super().get_config()
+        config["activation"] = _activations.serialize(self.activation)
+        return config
+
+
+class Dropout(Layer):
+    """Randomly sets a fraction ``rate`` of inputs to 0 during training only.
+
+    Kept inputs are scaled by ``1 / (1 - rate)`` so the expected sum is unchanged; at inference
+    the layer is the identity.  The random draws come from the key the training loop carries,
+    so a seeded run is reproducible.
+
+    Args:
+        rate: fraction of the inputs to drop, in [0, 1).
+        noise_shape: optional shape of the binary mask (``None`` entries take the input's size).
+        seed: accepted for Keras compatibility; randomness comes from the model's key.
+    """
+
+    uses_rng = True
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(rate, int | float) or not 0 <= rate < 1:
+            raise ValueError(
+                f"Dropout(rate=...) must be a number in [0, 1), the fraction of inputs to drop. "
+                f"Received: rate={rate!r}."
+            )
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.seed = seed
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        if not training or self.rate == 0.0 or key is None:
+            return x, state
+        shape = x.shape
+        if self.noise_shape is not None:
+            shape = tuple(s if n is None else n for s, n in zip(x.shape, self.noise_shape))
+        keep = jax.random.bernoulli(key, 1.0 - self.rate, shape)
+        return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x)), state
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=self.rate, seed=self.seed, noise_shape=self.noise_shape)
+        return config
+
+
+class Flatten(Layer):
+    """Flattens each sample to one dimension: ``(batch, a, b) -> (batch, a * b)``."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        return jnp.reshape(x, (x.shape[0], -1)), state
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        size = None if any(d is None for d in rest) else math.prod(rest)
+        return (input_shape[0], size)
+
+    def get_config(self):
+        config = super().get_config()
+        config["data_format"] = self.data_format or "channels_last"
+        return config
+
+
+class Reshape(Layer):
+    """Reshapes each sample to ``target_shape`` (one entry may be -1).
+
+    >>> from lamina.layers import Reshape
+    >>> Reshape((2, -1)).compute_output_shape((None, 6))
+    (None, 2, 3)
+    """
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(int(d) for d in target_shape)
+        if sum(d == -1 for d in self.target_shape) > 1:
+            raise ValueError(
+                f"Reshape(target_shape=...) may hold at most one -1. Received: {self.target_shape}."
+            )
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        if any(d is None for d in rest):
+            return (input_shape[0], *(None if d == -1 else d for d in self.target_shape))
+        size = math.prod(rest)
+        known = math.prod(d for d in self.target_shape if d != -1)
+        target = self.target_shape
+        if -1 in target:
+            if known == 0 or size % known:
+                raise self._mismatch(input_shape)
+            target = tuple(size // known if d == -1 else d for d in target)
+        elif known != size:
+            raise self._mismatch(input_shape)
+        return (input_shape[0], *target)
+
+    def _mismatch(self, input_shape):
+        return ValueError(
+            f"Layer {self.name!r} (Reshape) cannot reshape samples of shape "
+            f"{tuple(input_shape[1:])} ({math.prod(input_shape[1:])} values) to "
+            f"{self.target_shape}: the number of values must stay the same."
+        )
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        out = self.compute_output_shape((None, *x.shape[1:]))
+        return jnp.reshape(x, (x.shape[0], *out[1:])), state
+
+    def get_config(self):
+        config = super().get_config()
+        config["target_shape"] = self.target_shape
+        return config
+
+
+def _legacy(kwargs: dict, old: str, new: str, current):
+    value = legacy_kwarg(kwargs, old, new, "Dense")
+    return current if value is None else value
+
+
+def _maybe(serialize, obj):
+    return None if obj is None else serialize(obj)

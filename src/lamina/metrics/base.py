@@ -1,0 +1,206 @@
+"""Metric protocol: pure ``init``/``update``/``result`` over a pytree state, plus Keras's eager API.
+
+Inside the compiled loop a metric is used purely::
+
+    state = m.init()
+    state = m.update(state, y_true, y_pred, sample_weight)   # sample_weight: (batch,) array
+    value = m.result(state)
+
+Standalone, the same object keeps an internal state like a Keras metric::
+
+    m.update_state(y_true, y_pred, sample_weight=None); m.result(); m.reset_state()
+"""
+
+from __future__ import annotations
+
+import re
+
+import jax.numpy as jnp
+
+from lamina import losses as _losses
+from lamina._naming import unique_name
+
+
+def to_snake_case(name: str) -> str:
+    """Keras's ``to_snake_case`` (``'AUC'`` -> ``'auc'``, ``'KLDivergence'`` -> ``'kl_divergence'``)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def divide_no_nan(a, b):
+    safe = jnp.where(b == 0, 1, b)
+    return jnp.where(b == 0, 0, a / safe)
+
+
+class Metric:
+    """Base class. Subclasses implement ``init``, ``update`` and ``compute`` (all pure)."""
+
+    def __init__(self, name=None, dtype=None):
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        self.dtype = dtype or "float32"
+        self._state = None
+
+    # ---- pure protocol
+    def init(self):
+        raise NotImplementedError
+
+    def update(self, state, y_true, y_pred, sample_weight=None):
+        raise NotImplementedError
+
+    def compute(self, state):
+        raise NotImplementedError
+
+    def result(self, state=None):
+        """``result(state)`` is pure; ``result()`` reads the internal (eager) state."""
+        if state is None:
+            state = self._get_state()
+        return self.compute(state)
+
+    # ---- Keras eager API
+    def _get_state(self):
+        if self._state is None:
+            self._state = self.init()
+        return self._state
+
+    def update_state(self, *args, **kwargs):
+        self._state = self.update(self._get_state(), *args, **kwargs)
+
+    def reset_state(self):
+        self._state = self.init()
+
+    def __call__(self, *args, **kwargs):
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    @property
+    def variables(self):
+        import jax
+
+        return jax.tree_util.tree_leaves(self._get_state())
+
+    # ---- config / identity
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def _key(self):
+        return (type(self), repr(sorted(self.get_config().items(), key=lambda kv: kv[0])))
+
+    def __eq__(self, other):
+        return isinstance(other, Metric) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+def _f32(x):
+    x = jnp.asarray(x)
+    return x if x.dtype == jnp.float32 else x.astype(jnp.float32)
+
+
+def reduce_to_samplewise_values(values, sample_weight, reduce_fn):
+    """Keras's ``reduce_to_samplewise_values`` with explicit (rank-safe) broadcasting."""
+    values = _f32(values)
+    if sample_weight is not None:
+        sample_weight = _f32(sample_weight)
+        values, sample_weight = _losses.squeeze_or_expand_to_same_rank(values, sample_weight)
+        w_nd, v_nd = sample_weight.ndim, values.ndim
+        if v_nd > w_nd:
+            values = reduce_fn(values, axis=tuple(range(w_nd, v_nd)))
+        if sample_weight.ndim < values.ndim:
+            sample_weight = jnp.reshape(
+                sample_weight, sample_weight.shape + (1,) * (values.ndim - sample_weight.ndim)
+            )
+        sample_weight = jnp.broadcast_to(sample_weight, values.shape)
+        values = values * sample_weight
+        if w_nd > 1:
+            sample_weight = reduce_fn(sample_weight, axis=tuple(range(1, w_nd)))
+    if values.ndim > 1:
+        values = reduce_fn(values, axis=tuple(range(1, values.ndim)))
+    return values, sample_weight
+
+
+class Sum(Metric):
+    """Weighted sum of values: ``update(state, values, sample_weight=None)``."""
+
+    def __init__(self, name="sum", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+
+    def init(self):
+        return {"total": jnp.zeros((), jnp.float32)}
+
+    def update(self, state, values, sample_weight=None):
+        values, _ = reduce_to_samplewise_values(values, sample_weight, jnp.sum)
+        return {"total": state["total"] + jnp.sum(values)}
+
+    def compute(self, state):
+        return state["total"]
+
+
+class Mean(Metric):
+    """Weighted mean of values: ``update(state, values, sample_weight=None)``."""
+
+    def __init__(self, name="mean", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+
+    def init(self):
+        return {"total": jnp.zeros((), jnp.float32), "count": jnp.zeros((), jnp.float32)}
+
+    def update(self, state, values, sample_weight=None):
+        values, sample_weight = reduce_to_samplewise_values(values, sample_weight, jnp.mean)
+        if sample_weight is not None:
+            n = jnp.sum(sample_weight)
+        elif values.ndim >= 1:
+            n = values.shape[0]
+        else:
+            n = 1
+        return {
+            "total": state["total"] + jnp.sum(values),
+            "count": state["count"] + jnp.asarray(n, jnp.float32),
+        }
+
+    def compute(self, state):
+        return divide_no_nan(state["total"], state["count"])
+
+
+class MeanMetricWrapper(Mean):
+    """Mean of ``fn(y_true, y_pred, **kwargs)`` over samples (weighted)."""
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        super().__init__(name=name or getattr(fn, "__name__", None), dtype=dtype)
+        self._fn = fn
+        self._fn_kwargs = kwargs
+
+    def values(self, y_true, y_pred):
+        return self._fn(y_true, y_pred, **self._fn_kwargs)
+
+    def update(self, state, y_true, y_pred, sample_weight=None):
+        return super().update(state, self.values(y_true, y_pred), sample_weight)
+
+    def get_config(self):
+        config = super().get_config()
+        if type(self) is MeanMetricWrapper:
+            config["fn"] = _losses._serialize_fn(self._fn)
+            config.update(self._fn_kwargs)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if "fn" in config:
+            from lamina.metrics import _FUNCTIONS
+
+            fn = config["fn"]
+            if isinstance(fn, dict):
+                fn = fn.get("config")
+            if isinstance(fn, str):
+                fn = _FUNCTIONS[fn]
+            config["fn"] = fn
+        return cls(**config)

@@ -1,0 +1,5 @@
+"""Models: ``Sequential`` and model loading (``lamina.models``, as ``keras.models``)."""
+
+from lamina.models.sequential import Sequential
+
+__all__ = ["Sequential"]

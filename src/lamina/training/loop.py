@@ -1,0 +1,303 @@
+"""The host side of fit/evaluate/predict: check inputs, put data on the device once, run chunks.
+
+Each epoch is one or a few calls of the compiled chunk function (``lax.scan`` over steps);
+Python only runs between chunks, to fire callbacks and report progress.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lamina.data import arrays as _arrays
+from lamina.training import callbacks as _callbacks
+from lamina.training import progress as _progress
+
+#: Largest number of steps run by one evaluate/predict call (longer inputs loop over chunks).
+MAX_EVAL_CHUNK = 1024
+#: Target wall time of one training chunk, for progress and callbacks to stay live.
+TARGET_CHUNK_SECONDS = 0.25
+#: Rough float32 throughput used to size chunks before anything has run (FLOP/s).
+ASSUMED_FLOPS = 3e10
+
+
+def check_batch_size(batch_size, name="batch_size"):
+    if batch_size is None:
+        return 32
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise ValueError(f"{name} must be a positive integer. Received: {name}={batch_size!r}.")
+    return int(batch_size)
+
+
+def check_epochs(epochs, initial_epoch):
+    if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer. Received: epochs={epochs!r}.")
+    if not isinstance(initial_epoch, int | np.integer) or initial_epoch < 0:
+        raise ValueError(
+            f"initial_epoch must be a non-negative integer. Received: initial_epoch={initial_epoch!r}."
+        )
+
+
+def prepare(model, x, y, sample_weight=None, class_weight=None, *, name="x", need_y=True):
+    """Converts and checks (x, y, sample_weight) on the host; returns float32 arrays."""
+    x = _arrays.to_numpy(x, name)
+    y_arr = None
+    if need_y:
+        if y is None:
+            raise ValueError(
+                f"y is None. {'fit' if name == 'x' else 'evaluate'} needs targets: call it as "
+                f"model.fit(X, y) with one target per row of X."
+            )
+        y_arr = _arrays.to_numpy(y, "y")
+    sw = None if sample_weight is None else _arrays.to_numpy(sample_weight, "sample_weight")
+    _arrays.check_samples(x, y_arr, sw)
+    model._check_input_shape(x.shape)
+    if need_y:
+        model._check_targets(y_arr)
+    x = _arrays.as_float32(x, name)
+    if y_arr is not None:
+        y_arr = _arrays.as_float32(y_arr, "y")
+    if sw is not None:
+        sw = _arrays.as_float32(sw, "sample_weight")
+    if class_weight is not None:
+        cw = _arrays.class_weight_to_sample_weight(y_arr, class_weight)
+        sw = cw if sw is None else sw * cw
+    return x, y_arr, sw
+
+
+def batched(arrays, batch_size, bucket=True):
+    """Pads rows to whole batches and reshapes to (steps, batch, ...); returns (batches, mask).
+
+    With ``bucket`` the number of steps is rounded up to a power of two (at most
+    ``MAX_EVAL_CHUNK``), so inputs of many sizes share a few compiled shapes.
+    """
+    n = arrays[0].shape[0]
+    steps = max(1, math.ceil(n / batch_size))
+    if bucket:
+        chunk = min(MAX_EVAL_CHUNK, 1 << (steps - 1).bit_length())
+        steps = math.ceil(steps / chunk) * chunk
+    total = steps * batch_size
+    out = []
+    for a in arrays:
+        pad = np.zeros((total - n, *a.shape[1:]), a.dtype)
+        out.append(np.concatenate([a, pad]).reshape(steps, batch_size, *a.shape[1:]))
+    mask = (np.arange(total) < n).astype(np.float32).reshape(steps, batch_size)
+    return out, mask
+
+
+def eval_chunks(steps: int) -> int:
+    return min(MAX_EVAL_CHUNK, steps)
+
+
+def epoch_index(key, n, batch_size, steps, shuffle):
+    """Device-side batch indices (steps, batch) and padding mask for one epoch."""
+    order = jax.random.permutation(key, n) if shuffle else jnp.arange(n)
+    total = steps * batch_size
+    order = jnp.concatenate([order, jnp.zeros((total - n,), order.dtype)])
+    mask = (jnp.arange(total) < n).astype(jnp.float32)
+    return order.reshape(steps, batch_size).astype(jnp.int32), mask.reshape(steps, batch_size)
+
+
+_epoch_index = jax.jit(epoch_index, static_argnums=(1, 2, 3, 4))
+
+
+def chunk_length(model, batch_size, steps) -> int:
+    """Steps per compiled call: whole epochs when they are quick, ~0.25 s chunks otherwise."""
+    flops = 6.0 * max(model.count_params(), 1) * batch_size
+    per_step = flops / ASSUMED_FLOPS + 2e-5
+    length = max(1, int(TARGET_CHUNK_SECONDS / per_step))
+    if length >= steps:
+        return steps
+    n_chunks = math.ceil(steps / length)
+    return math.ceil(steps / n_chunks)
+
+
+def run_evaluation(model, ts, batches, mask, *, callbacks=None):
+    """Runs the eval program over pre-batched device arrays; returns host logs."""
+    program = model._get_program()
+    mstate = program.init_metrics()
+    steps = mask.shape[0]
+    chunk = eval_chunks(steps)
+    for start in range(0, steps, chunk):
+        sl = slice(start, start + chunk)
+        mstate = program.eval_chunk(ts, mstate, tuple(b[sl] for b in batches), mask[sl])
+        if callbacks is not None:
+            callbacks.on_test_batch_end(min(start + chunk, steps) - 1, None)
+    return {k: float(v) for k, v in jax.device_get(program.results(mstate)).items()}
+
+
+def fit(
+    model,
+    x,
+    y,
+    *,
+    batch_size,
+    epochs,
+    verbose,
+    callbacks,
+    validation_split,
+    validation_data,
+    shuffle,
+    class_weight,
+    sample_weight,
+    initial_epoch,
+    validation_batch_size,
+    validation_freq,
+):
+    model._check_compiled("fit")
+    batch_size = check_batch_size(batch_size)
+    check_epochs(epochs, initial_epoch)
+    verbose = _progress.resolve_verbose(verbose)
+    if not isinstance(validation_split, int | float) or not 0 <= validation_split < 1:
+        raise ValueError(
+            f"validation_split must be a fraction in [0, 1), e.g. 0.2. Received: "
+            f"validation_split={validation_split!r}."
+        )
+    if shuffle not in (True, False, "batch"):
+        raise ValueError(f"shuffle must be True or False. Received: shuffle={shuffle!r}.")
+
+    x_arr = _arrays.to_numpy(x, "x")
+    model._ensure_built(x_arr.shape)
+    x, y, sw = prepare(model, x_arr, y, sample_weight, class_weight)
+    val = None
+    if validation_data is not None:
+        val = _unpack_validation(model, validation_data)
+    elif validation_split:
+        n = x.shape[0]
+        split_at = int(math.floor(n * (1.0 - validation_split)))
+        if split_at == 0 or split_at == n:
+            raise ValueError(
+                f"Training data contains {n} samples, which is not sufficient to split it into "
+                f"a validation and training set as specified by "
+                f"validation_split={validation_split}. Provide more data or a different value."
+            )
+        val = (x[split_at:], y[split_at:], None if sw is None else sw[split_at:])
+        x, y = x[:split_at], y[:split_at]
+        sw = None if sw is None else sw[:split_at]
+
+    n = x.shape[0]
+    steps = math.ceil(n / batch_size)
+    if sw is None:
+        sw = np.ones((n,), np.float32)
+    program = model._get_program()
+    compile_time = model._compile_seconds
+    data = jax.device_put((x, y, sw))
+    val_dev = None
+    if val is not None:
+        vbs = check_batch_size(validation_batch_size or batch_size, "validation_batch_size")
+        vsw = val[2] if val[2] is not None else np.ones((val[0].shape[0],), np.float32)
+        (vx, vy, vw), vmask = batched([val[0], val[1], vsw], vbs)
+        val_dev = (jax.device_put((vx, vy, vw)), jax.device_put(vmask))
+
+    chunk = chunk_length(model, batch_size, steps)
+    n_chunks = math.ceil(steps / chunk)
+    padded_steps = n_chunks * chunk
+    guard = padded_steps != steps
+    history = _callbacks.History()
+    cbs = list(callbacks or [])
+    if verbose:
+        cbs.append(_progress.ProgbarLogger(verbose=verbose))
+    cbs.append(history)
+    params = {"verbose": verbose, "epochs": epochs, "steps": steps}
+    cb = _callbacks.CallbackList(cbs, model, params)
+    model.stop_training = False
+    model.history = history
+    cb.on_train_begin()
+    ts = model._train_state
+    epoch_logs = {}
+    for epoch in range(initial_epoch, epochs):
+        cb.on_epoch_begin(epoch)
+        model._rng, key = jax.random.split(model._rng)
+        idx, mask = _epoch_index(key, n, batch_size, padded_steps, bool(shuffle))
+        mstate = program.init_metrics()
+        for c in range(n_chunks):
+            sl = slice(c * chunk, (c + 1) * chunk)
+            t0 = time.perf_counter()
+            ts, mstate = program.train_chunk(ts, mstate, data, idx[sl], mask[sl], guard=guard)
+            model._train_state = ts
+            if compile_time is None:
+                jax.block_until_ready(mstate)
+                compile_time = time.perf_counter() - t0
+            if n_chunks > 1 or verbose == 1:
+                logs = {k: float(v) for k, v in jax.device_get(program.results(mstate)).items()}
+                cb.on_train_batch_end(min((c + 1) * chunk, steps) - 1, _ordered(logs))
+        epoch_logs = {k: float(v) for k, v in jax.device_get(program.results(mstate)).items()}
+        epoch_logs = _ordered(epoch_logs)
+        if val_dev is not None and _should_validate(epoch, validation_freq):
+            val_logs = run_evaluation(model, ts, val_dev[0], val_dev[1])
+            epoch_logs.update({"val_" + k: v for k, v in _ordered(val_logs).items()})
+        cb.on_epoch_end(epoch, epoch_logs)
+        if model.stop_training:
+            break
+    model._compile_seconds = compile_time
+    history.params["compile_time"] = compile_time
+    cb.on_train_end(epoch_logs)
+    return history
+
+
+def _ordered(logs):
+    """Keras 3 orders logs as metrics first (compile order), then loss? No: alphabetical."""
+    return dict(sorted(logs.items()))
+
+
+def _should_validate(epoch, freq):
+    if isinstance(freq, int):
+        return (epoch + 1) % freq == 0
+    return (epoch + 1) in freq
+
+
+def _unpack_validation(model, validation_data):
+    if not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3):
+        raise ValueError(
+            "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight). "
+            f"Received: {type(validation_data).__name__}"
+            + (f" of length {len(validation_data)}" if hasattr(validation_data, "__len__") else "")
+            + "."
+        )
+    vx, vy, *rest = validation_data
+    return prepare(model, vx, vy, rest[0] if rest else None, name="validation x")
+
+
+def evaluate(model, x, y, *, batch_size, verbose, sample_weight, return_dict):
+    model._check_compiled("evaluate")
+    batch_size = check_batch_size(batch_size)
+    _progress.resolve_verbose(verbose)
+    x_arr = _arrays.to_numpy(x, "x")
+    model._ensure_built(x_arr.shape)
+    x, y, sw = prepare(model, x_arr, y, sample_weight, name="x")
+    if sw is None:
+        sw = np.ones((x.shape[0],), np.float32)
+    batches, mask = batched([x, y, sw], batch_size)
+    logs = _ordered(run_evaluation(model, model._train_state, jax.device_put(batches), jax.device_put(mask)))
+    if verbose:
+        print(f"{mask.shape[0]}/{mask.shape[0]} - " + _progress.format_logs(logs))
+    if return_dict:
+        return logs
+    names = model.metrics_names
+    values = [logs[k] for k in names if k in logs]
+    return values[0] if len(values) == 1 else values
+
+
+def predict(model, x, *, batch_size, verbose):
+    batch_size = check_batch_size(batch_size)
+    _progress.resolve_verbose(verbose)
+    x = _arrays.to_numpy(x, "x")
+    _arrays.check_samples(x, None, None)
+    model._ensure_built(x.shape)
+    model._check_input_shape(x.shape)
+    x = _arrays.as_float32(x, "x")
+    program = model._get_program()
+    n = x.shape[0]
+    (xb,), _ = batched([x], batch_size)
+    steps = xb.shape[0]
+    chunk = eval_chunks(steps)
+    outs = []
+    ts = model._train_state
+    for start in range(0, steps, chunk):
+        outs.append(program.predict_chunk(ts, jax.device_put(xb[start : start + chunk])))
+    out = np.concatenate([np.asarray(o) for o in jax.device_get(outs)])
+    return out[:n]

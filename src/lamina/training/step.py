@@ -1,0 +1,199 @@
+"""The pure training program: forward pass, loss, one step, and chunks of steps under ``lax.scan``.
+
+Everything here is a pure function of pytrees.  ``Program`` bundles the jitted functions built
+once per ``compile()``:
+
+* ``train_chunk(ts, mstate, data, idx, mask) -> (ts, mstate)`` runs ``idx.shape[0]`` steps;
+* ``eval_chunk(ts, mstate, batches, mask) -> mstate`` over pre-batched (steps, batch, ...) data;
+* ``predict_chunk(ts, xb) -> y`` over pre-batched inputs;
+* ``results(mstate) -> dict`` of metric values.
+
+Data stays on the device for the whole fit: ``data = (x, y, sample_weight)`` holds every row,
+``idx`` (steps, batch) holds the rows of each batch (shuffled on the device) and ``mask`` zeroes
+the padding of the last partial batch, so every step has one shape and one compilation, and the
+masked loss equals Keras's loss on the short batch exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from lamina.training.state import TrainState, merge_params, split_trainable
+
+
+def forward(layers, params, state, x, *, training: bool, key=None, batch_mask=None):
+    """Runs ``layers`` in order; returns ``(outputs, new_state, activity_loss)``."""
+    keys = [None] * len(layers)
+    if training and key is not None:
+        n_rng = sum(1 for layer in layers if layer.uses_rng)
+        if n_rng:
+            split = iter(jax.random.split(key, n_rng))
+            keys = [next(split) if layer.uses_rng else None for layer in layers]
+    aux = jnp.zeros((), jnp.float32)
+    mask = None
+    new_state = []
+    for layer, p, s, k in zip(layers, params, state, keys):
+        kwargs: dict[str, Any] = {}
+        if layer.uses_mask:
+            kwargs["mask"] = mask
+        if getattr(layer, "uses_batch_mask", False):
+            kwargs["batch_mask"] = batch_mask
+        y, s = layer.apply(p, s, x, training=training, key=k, **kwargs)
+        mask = layer.compute_mask(x, mask)
+        if layer.activity_regularizer is not None:
+            y_reg = y if batch_mask is None else y * _expand(batch_mask, y.ndim)
+            aux = aux + layer.activity_regularizer(y_reg)
+        new_state.append(s)
+        x = y
+    return x, tuple(new_state), aux
+
+
+def regularization(layers, params):
+    """The weight regularizers' total penalty (Keras adds it to the loss)."""
+    total = jnp.zeros((), jnp.float32)
+    for layer, p in zip(layers, params):
+        if p:
+            total = total + layer.regularization_loss(p)
+    return total
+
+
+def _expand(v, ndim):
+    return jnp.reshape(v, v.shape + (1,) * (ndim - v.ndim))
+
+
+class Program(NamedTuple):
+    train_chunk: Any
+    eval_chunk: Any
+    predict_chunk: Any
+    results: Any
+    init_metrics: Any
+
+
+def build_program(layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace_counter=None) -> Program:
+    """Builds the jitted functions of one compiled model.
+
+    Args:
+        layers: the model's layers (specs; closed over, never traced).
+        loss: a ``lamina.losses.Loss``.
+        metrics: list of metric objects (pure ``init/update/result``).
+        tx: the ``optax.GradientTransformation`` of the optimizer.
+        trainable: per layer, whether its params are trained.
+        loss_scale: the compile-time ``loss_weights`` of the single output.
+        trace_counter: optional dict counting traces per function (tests use it).
+    """
+    layers = tuple(layers)
+    trainable = tuple(trainable)
+
+    def count(name):
+        if trace_counter is not None:
+            trace_counter[name] = trace_counter.get(name, 0) + 1
+
+    def data_loss(y_true, y_pred, sw, real):
+        per = loss.per_sample(y_true, y_pred)
+        w = _expand(sw, per.ndim)
+        n_elements = jnp.sum(real) * (math.prod(per.shape[1:]) if per.ndim > 1 else 1)
+        return loss_scale * jnp.sum(per * w) / jnp.maximum(n_elements, 1.0)
+
+    def batch(data, bidx, bmask):
+        x, y, sw = data
+        xb = jnp.take(x, bidx, axis=0)
+        yb = jnp.take(y, bidx, axis=0)
+        swb = jnp.take(sw, bidx, axis=0) * bmask
+        return xb, yb, swb
+
+    def update_metrics(mstate, total_loss, n_real, yb, y_pred, swb):
+        loss_total, loss_count = mstate[0]
+        new = [(loss_total + total_loss * n_real, loss_count + n_real)]
+        for m, s in zip(metrics, mstate[1:]):
+            new.append(m.update(s, yb, y_pred, swb))
+        return tuple(new)
+
+    def train_step(carry, inp, data):
+        ts, mstate = carry
+        bidx, bmask = inp
+        xb, yb, swb = batch(data, bidx, bmask)
+        rng, key = jax.random.split(ts.rng)
+        tp, frozen = split_trainable(ts.params, trainable)
+
+        def loss_fn(tp):
+            params = merge_params(tp, frozen, trainable)
+            y_pred, new_state, aux = forward(
+                layers, params, ts.state, xb, training=True, key=key, batch_mask=bmask
+            )
+            total = data_loss(yb, y_pred, swb, bmask) + regularization(layers, params) + aux
+            return total, (y_pred, new_state)
+
+        (total, (y_pred, new_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(tp)
+        updates, opt_state = tx.update(grads, ts.opt_state, tp)
+        tp = optax.apply_updates(tp, updates)
+        tp = tuple(
+            layer.apply_constraints(p) if t else p for layer, p, t in zip(layers, tp, trainable)
+        )
+        params = merge_params(tp, frozen, trainable)
+        n_real = jnp.sum(bmask)
+        mstate = update_metrics(mstate, total, n_real, yb, y_pred, swb)
+        ts = TrainState(params=params, state=new_state, opt_state=opt_state, rng=rng)
+        return ts, mstate
+
+    def train_chunk(ts, mstate, data, idx, mask, guard=False):
+        """Runs ``idx.shape[0]`` steps.  With ``guard``, all-padding steps (the tail of the
+        last chunk of an epoch) are skipped, so they do not move the optimizer."""
+        count("train")
+
+        def body(carry, inp):
+            if guard:
+                return jax.lax.cond(
+                    inp[1][0] > 0, lambda c: train_step(c, inp, data), lambda c: c, carry
+                ), None
+            return train_step(carry, inp, data), None
+
+        (ts, mstate), _ = jax.lax.scan(body, (ts, mstate), (idx, mask))
+        return ts, mstate
+
+    def eval_step(mstate, inp, ts):
+        xb, yb, swb, bmask = inp
+        swb = swb * bmask
+        y_pred, _, aux = forward(layers, ts.params, ts.state, xb, training=False, batch_mask=bmask)
+        total = data_loss(yb, y_pred, swb, bmask) + regularization(layers, ts.params) + aux
+        return update_metrics(mstate, total, jnp.sum(bmask), yb, y_pred, swb), None
+
+    def eval_chunk(ts, mstate, batches, mask):
+        """``batches``: (x, y, sample_weight), each (steps, batch, ...); mask (steps, batch)."""
+        count("eval")
+        mstate, _ = jax.lax.scan(lambda c, i: eval_step(c, i, ts), mstate, (*batches, mask))
+        return mstate
+
+    def predict_chunk(ts, xb):
+        """``xb``: (steps, batch, ...) inputs; returns (steps * batch, ...) outputs."""
+        count("predict")
+
+        def body(_, x):
+            y, _, _ = forward(layers, ts.params, ts.state, x, training=False)
+            return None, y
+
+        _, ys = jax.lax.scan(body, None, xb)
+        return jnp.reshape(ys, (-1, *ys.shape[2:]))
+
+    def init_metrics():
+        zero = jnp.zeros((), jnp.float32)
+        return ((zero, zero), *(m.init() for m in metrics))
+
+    def results(mstate):
+        total, cnt = mstate[0]
+        out = {"loss": total / jnp.maximum(cnt, 1e-12)}
+        for m, s in zip(metrics, mstate[1:]):
+            out[m.name] = m.result(s)
+        return out
+
+    return Program(
+        train_chunk=jax.jit(train_chunk, donate_argnums=(0, 1), static_argnames=("guard",)),
+        eval_chunk=jax.jit(eval_chunk, donate_argnums=(1,)),
+        predict_chunk=jax.jit(predict_chunk),
+        results=jax.jit(results),
+        init_metrics=jax.jit(init_metrics),
+    )
