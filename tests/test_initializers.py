@@ -270,6 +270,8 @@ def test_eq_hash():
     assert initializers.GlorotUniform(seed=1) != initializers.GlorotUniform(seed=2)
     assert initializers.GlorotUniform() != initializers.GlorotNormal()
     assert len({initializers.Zeros(), initializers.Zeros(), initializers.Constant(1.0)}) == 2
-    assert hash(initializers.RandomNormal(stddev=1.0)) == hash(initializers.RandomNormal(stddev=1.0))
+    assert hash(initializers.RandomNormal(stddev=1.0)) == hash(
+        initializers.RandomNormal(stddev=1.0)
+    )
     clone = initializers.Orthogonal(gain=3.0, seed=1).clone()
     assert clone == initializers.Orthogonal(gain=3.0, seed=1)

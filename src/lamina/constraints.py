@@ -50,7 +50,7 @@ class MaxNorm(Constraint):
     """Rescales slices along ``axis`` whose L2 norm exceeds ``max_value``:
     ``w * clip(norm, 0, max_value) / (epsilon + norm)``.
 
-    >>> [round(v, 4) for v in MaxNorm(1.0)(jnp.array([3.0, 4.0]))]
+    >>> [round(v, 4) for v in MaxNorm(1.0)(jnp.array([3.0, 4.0])).tolist()]
     [0.6, 0.8]
     """
 
@@ -83,7 +83,7 @@ class NonNeg(Constraint):
 class UnitNorm(Constraint):
     """Scales slices along ``axis`` to unit L2 norm: ``w / (epsilon + norm)``.
 
-    >>> [round(v, 4) for v in UnitNorm()(jnp.array([3.0, 4.0]))]
+    >>> [round(v, 4) for v in UnitNorm()(jnp.array([3.0, 4.0])).tolist()]
     [0.6, 0.8]
     """
 
@@ -103,7 +103,7 @@ class MinMaxNorm(Constraint):
     """Keeps slice norms in ``[min_value, max_value]``, moving them by ``rate``:
     ``w * (rate * clip(norm, min, max) + (1 - rate) * norm) / (epsilon + norm)``.
 
-    >>> [round(v, 4) for v in MinMaxNorm(0.0, 1.0)(jnp.array([3.0, 4.0]))]
+    >>> [round(v, 4) for v in MinMaxNorm(0.0, 1.0)(jnp.array([3.0, 4.0])).tolist()]
     [0.6, 0.8]
     """
 

@@ -3,6 +3,9 @@
 from lamina.layers.base import Layer
 from lamina.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from lamina.layers.registry import deserialize, get_layer_class, serialize
+from lamina.layers._conv_family import *  # noqa: F403  (conv, pooling, shape, noise, preprocessing)
+from lamina.layers._seq_family import *  # noqa: F403  (normalization, embedding, recurrent)
+from lamina.layers import _conv_family, _seq_family
 
 __all__ = [
     "Activation",
@@ -16,4 +19,6 @@ __all__ = [
     "deserialize",
     "get_layer_class",
     "serialize",
+    *_conv_family.__all__,
+    *_seq_family.__all__,
 ]

@@ -153,7 +153,7 @@ class Dense(Layer):
     def apply(self, params, state, x, *, training=False, key=None):
         y = jnp.matmul(x, params["kernel"])
         if self.use_bias:
-            y = y + params["bias"]
+            y = y + jnp.reshape(params["bias"], (1,) * (y.ndim - 1) + (-1,))
         return self.activation(y), state
 
     def compute_output_shape(self, input_shape):

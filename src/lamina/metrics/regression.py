@@ -132,8 +132,9 @@ class SparseCategoricalCrossentropy(MeanMetricWrapper):
 
     def update(self, state, y_true, y_pred, sample_weight=None):
         values = self.values(y_true, y_pred)
-        if self.ignore_class is not None:
-            # Keras's mask from ignore_class zeroes those samples' weights ("sum" mask).
+        if self.ignore_class is not None and sample_weight is not None:
+            # Keras applies the ignore_class mask only when weights are given: it then zeroes
+            # those samples' weights; unweighted, ignored samples count as zero-loss samples.
             yt = jnp.asarray(y_true)
             yp = jnp.asarray(y_pred)
             if yt.ndim == yp.ndim and yt.shape[-1] == 1:

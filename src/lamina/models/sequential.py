@@ -173,6 +173,8 @@ class Sequential:
             state.append(s)
             shape = tuple(layer.compute_output_shape(shape))
         self._rng = keys[0]
+        # Keras's weight order per layer, as init() created them (pytrees sort dict keys).
+        self._weight_order = tuple((tuple(p), tuple(s)) for p, s in zip(params, state))
         self._train_state = TrainState(tuple(params), tuple(state), None, None)
         if self._compiled is not None:
             self._reset_optimizer()
@@ -191,16 +193,20 @@ class Sequential:
         self._require_built("get_weights")
         ts = jax.device_get(self._train_state)
         out = []
-        for p, s in zip(ts.params, ts.state):
-            out.extend(np.asarray(v) for v in p.values())
-            out.extend(np.asarray(v) for v in s.values())
+        for p, s, (p_names, s_names) in zip(ts.params, ts.state, self._weight_order):
+            out.extend(np.asarray(p[k]) for k in p_names)
+            out.extend(np.asarray(s[k]) for k in s_names)
         return out
 
     def set_weights(self, weights) -> None:
         """Sets all weights from a list in :meth:`get_weights`'s order (e.g. from Keras)."""
         self._require_built("set_weights")
         ts = self._train_state
-        expected = [(layer.name, k, v.shape) for layer, p, s in zip(self._layers, ts.params, ts.state) for k, v in (*p.items(), *s.items())]
+        expected = [
+            (layer.name, k, (p | s)[k].shape)
+            for layer, p, s, (p_names, s_names) in zip(self._layers, ts.params, ts.state, self._weight_order)
+            for k in (*p_names, *s_names)
+        ]
         weights = list(weights)
         if len(weights) != len(expected):
             raise ValueError(
@@ -215,9 +221,9 @@ class Sequential:
                 )
         it = iter(np.asarray(w, np.float32) for w in weights)
         params, state = [], []
-        for p, s in zip(ts.params, ts.state):
-            params.append({k: jax.numpy.asarray(next(it)) for k in p})
-            state.append({k: jax.numpy.asarray(next(it)) for k in s})
+        for p_names, s_names in self._weight_order:
+            params.append({k: jax.numpy.asarray(next(it)) for k in p_names})
+            state.append({k: jax.numpy.asarray(next(it)) for k in s_names})
         self._train_state = ts._replace(params=tuple(params), state=tuple(state))
 
     @property
@@ -281,6 +287,7 @@ class Sequential:
             "optimizer": opt,
             "loss": loss_obj,
             "metrics": list(metrics),
+            "weighted_metrics": list(weighted_metrics or []),
             "loss_weights": loss_weights,
         }
         self.optimizer = opt
@@ -308,10 +315,18 @@ class Sequential:
     def _resolved_metrics(self):
         out = self.output_shape
         y_true_shape = self._y_shape or out
-        return [
+        resolved = [
             _metrics.get(m, y_true_shape=y_true_shape, y_pred_shape=out)
             for m in self._compiled["metrics"]
         ]
+        names = {m.name for m in resolved}
+        for m in self._compiled["weighted_metrics"]:
+            wm = copy.copy(_metrics.get(m, y_true_shape=y_true_shape, y_pred_shape=out))
+            if wm.name in names:
+                wm.name = "weighted_" + wm.name
+            wm._lamina_weighted = True
+            resolved.append(wm)
+        return resolved
 
     _y_shape = None
 
@@ -324,7 +339,8 @@ class Sequential:
         scale = self._compiled["loss_weights"]
         scale = 1.0 if scale is None else float(scale)
         key = (tuple(la._spec_key() for la in self._layers), self._trainable_mask(),
-               tuple(m.name for m in metrics), self._y_shape, scale)
+               tuple((m.name, getattr(m, "_lamina_weighted", False)) for m in metrics),
+               self._y_shape, scale)
         if self._program is None or self._program_key != key:
             self._compiled_metrics = metrics
             self._program = _step.build_program(

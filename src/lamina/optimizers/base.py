@@ -517,14 +517,16 @@ class Optimizer:
 
             grads = [jnp.asarray(g, dtype=jnp.result_type(p)) for g, p in zip(grads, p_leaves)]
             if opt.loss_scale_factor is not None:
-                grads = [g / opt.loss_scale_factor for g in grads]
+                scale = jax.lax.optimization_barrier(jnp.asarray(opt.loss_scale_factor, jnp.float32))
+                grads = [g / scale.astype(g.dtype) for g in grads]
             if acc_steps:
                 eff_it = it // acc_steps
                 is_update = (it + 1) % acc_steps == 0
                 accs = treedef.flatten_up_to(state.accumulators)
                 summed = [g + a for g, a in zip(grads, accs)]
                 new_accs = [jnp.where(is_update, jnp.zeros_like(s), s) for s in summed]
-                grads = [s / acc_steps for s in summed]
+                n_acc = jax.lax.optimization_barrier(jnp.asarray(acc_steps, jnp.float32))
+                grads = [s / n_acc.astype(s.dtype) for s in summed]
             else:
                 eff_it = it
 

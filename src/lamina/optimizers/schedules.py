@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 
 from lamina._naming import unknown_name_error
@@ -31,6 +32,16 @@ _F32 = jnp.float32
 
 def _f32(x):
     return jnp.asarray(x, dtype=_F32)
+
+
+def _divisor(x):
+    """A float32 constant hidden from XLA's constant folding.
+
+    Under ``jit`` XLA rewrites ``x / c`` for a constant ``c`` as ``x * (1 / c)``, which is not
+    exact (``150 / 30`` becomes ``5.0000005``) and flips ``floor``/``ceil`` results; Keras's
+    reference values divide exactly.
+    """
+    return jax.lax.optimization_barrier(_f32(x))
 
 
 def _freeze(x):
@@ -132,7 +143,7 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __call__(self, step):
         initial_learning_rate = _f32(self.initial_learning_rate)
-        p = _f32(step) / _f32(self.decay_steps)
+        p = _f32(step) / _divisor(self.decay_steps)
         if self.staircase:
             p = jnp.floor(p)
         return initial_learning_rate * jnp.power(_f32(self.decay_rate), p)
@@ -234,10 +245,10 @@ class PolynomialDecay(LearningRateSchedule):
         end_learning_rate = _f32(self.end_learning_rate)
         power = _f32(self.power)
         global_step = _f32(step)
-        decay_steps = _f32(self.decay_steps)
+        decay_steps = _divisor(self.decay_steps)
         if self.cycle:
             multiplier = jnp.where(
-                global_step == 0, _f32(1.0), jnp.ceil(global_step / self.decay_steps)
+                global_step == 0, _f32(1.0), jnp.ceil(global_step / _divisor(self.decay_steps))
             )
             decay_steps = decay_steps * multiplier
         else:
@@ -288,7 +299,7 @@ class InverseTimeDecay(LearningRateSchedule):
 
     def __call__(self, step):
         initial_learning_rate = _f32(self.initial_learning_rate)
-        p = _f32(step) / _f32(self.decay_steps)
+        p = _f32(step) / _divisor(self.decay_steps)
         if self.staircase:
             p = jnp.floor(p)
         denom = _f32(1) + _f32(self.decay_rate) * p
@@ -354,13 +365,13 @@ class CosineDecay(LearningRateSchedule):
 
     def __call__(self, step):
         initial_learning_rate = _f32(self.initial_learning_rate)
-        decay_steps = _f32(self.decay_steps)
+        decay_steps = _divisor(self.decay_steps)
         global_step = _f32(step)
         if self.warmup_target is None:
             global_step = jnp.minimum(global_step, decay_steps)
             return self._decay_function(global_step, decay_steps, initial_learning_rate)
         warmup_target = _f32(self.warmup_target)
-        warmup_steps = _f32(self.warmup_steps)
+        warmup_steps = _divisor(self.warmup_steps)
         global_step = jnp.minimum(global_step, decay_steps + warmup_steps)
         # Guard the unused branch against 0/0 when warmup_steps == 0.
         safe_warmup = jnp.where(warmup_steps > 0, warmup_steps, _f32(1.0))
@@ -419,9 +430,9 @@ class CosineDecayRestarts(LearningRateSchedule):
 
     def __call__(self, step):
         initial_learning_rate = _f32(self.initial_learning_rate)
-        first_decay_steps = _f32(self.first_decay_steps)
+        first_decay_steps = _divisor(self.first_decay_steps)
         alpha = _f32(self.alpha)
-        t_mul = _f32(self._t_mul)
+        t_mul = _divisor(self._t_mul)
         m_mul = _f32(self._m_mul)
         completed_fraction = _f32(step) / first_decay_steps
         if float(self._t_mul) == 1.0:

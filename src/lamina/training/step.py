@@ -80,7 +80,8 @@ def build_program(layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace
     Args:
         layers: the model's layers (specs; closed over, never traced).
         loss: a ``lamina.losses.Loss``.
-        metrics: list of metric objects (pure ``init/update/result``).
+        metrics: list of metric objects (pure ``init/update/result``); those marked
+            ``_lamina_weighted`` (from ``weighted_metrics``) see the sample weights.
         tx: the ``optax.GradientTransformation`` of the optimizer.
         trainable: per layer, whether its params are trained.
         loss_scale: the compile-time ``loss_weights`` of the single output.
@@ -88,6 +89,7 @@ def build_program(layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace
     """
     layers = tuple(layers)
     trainable = tuple(trainable)
+    weighted = tuple(bool(getattr(m, "_lamina_weighted", False)) for m in metrics)
 
     def count(name):
         if trace_counter is not None:
@@ -106,11 +108,14 @@ def build_program(layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace
         swb = jnp.take(sw, bidx, axis=0) * bmask
         return xb, yb, swb
 
-    def update_metrics(mstate, total_loss, n_real, yb, y_pred, swb):
+    def update_metrics(mstate, total_loss, bmask, yb, y_pred, swb):
+        # Keras updates ``metrics`` unweighted and ``weighted_metrics`` with the sample weights;
+        # the padding mask applies to both.
+        n_real = jnp.sum(bmask)
         loss_total, loss_count = mstate[0]
         new = [(loss_total + total_loss * n_real, loss_count + n_real)]
-        for m, s in zip(metrics, mstate[1:]):
-            new.append(m.update(s, yb, y_pred, swb))
+        for m, w, s in zip(metrics, weighted, mstate[1:]):
+            new.append(m.update(s, yb, y_pred, swb if w else bmask))
         return tuple(new)
 
     def train_step(carry, inp, data):
@@ -135,8 +140,7 @@ def build_program(layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace
             layer.apply_constraints(p) if t else p for layer, p, t in zip(layers, tp, trainable)
         )
         params = merge_params(tp, frozen, trainable)
-        n_real = jnp.sum(bmask)
-        mstate = update_metrics(mstate, total, n_real, yb, y_pred, swb)
+        mstate = update_metrics(mstate, total, bmask, yb, y_pred, swb)
         ts = TrainState(params=params, state=new_state, opt_state=opt_state, rng=rng)
         return ts, mstate
 
@@ -160,7 +164,7 @@ def build_program(layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace
         swb = swb * bmask
         y_pred, _, aux = forward(layers, ts.params, ts.state, xb, training=False, batch_mask=bmask)
         total = data_loss(yb, y_pred, swb, bmask) + regularization(layers, ts.params) + aux
-        return update_metrics(mstate, total, jnp.sum(bmask), yb, y_pred, swb), None
+        return update_metrics(mstate, total, bmask, yb, y_pred, swb), None
 
     def eval_chunk(ts, mstate, batches, mask):
         """``batches``: (x, y, sample_weight), each (steps, batch, ...); mask (steps, batch)."""

@@ -1,0 +1,3 @@
+"""Re-exports of the convolution, pooling, shape, noise and preprocessing layers."""
+
+__all__: list[str] = []
