@@ -201,7 +201,10 @@ def test_ema_average_matches_keras(keras):
     _assert_history_close(ours, ref)
     ema = optimizers.get_ema_params(state)
     with keras_ref():
-        averages = {v.name: np.asarray(a.numpy()) for v, a in zip(kvars, kopt._model_variables_moving_average)}
+        averages = {
+            v.name: np.asarray(a.numpy())
+            for v, a in zip(kvars, kopt._model_variables_moving_average)
+        }
     for n in SHAPES:
         np.testing.assert_allclose(ema[n], averages[n], rtol=RTOL, atol=ATOL)
 
@@ -225,7 +228,9 @@ def test_set_learning_rate_like_keras_setter(keras, cls_name):
         return state
 
     ref, _, _ = _keras_run(keras, cls_name, kwargs, init, grads, hook=keras_hook)
-    ours, state, step = _lamina_run(getattr(optimizers, cls_name)(**kwargs), init, grads, lamina_hook)
+    ours, state, step = _lamina_run(
+        getattr(optimizers, cls_name)(**kwargs), init, grads, lamina_hook
+    )
     _assert_history_close(ours, ref)
     assert step._cache_size() == 1  # changing the rate did not recompile
     assert float(optimizers.get_learning_rate(state)) == pytest.approx(0.001)
@@ -245,7 +250,9 @@ def test_schedule_learning_rate_state(keras):
     with pytest.raises(TypeError, match="not settable"):
         optimizers.set_learning_rate(state, 0.3)
     with keras_ref():
-        kopt = keras.optimizers.SGD(learning_rate=keras.optimizers.schedules.ExponentialDecay(0.1, 2, 0.5))
+        kopt = keras.optimizers.SGD(
+            learning_rate=keras.optimizers.schedules.ExponentialDecay(0.1, 2, 0.5)
+        )
         with pytest.raises(TypeError):
             kopt.learning_rate = 0.3
 
@@ -330,7 +337,10 @@ def test_get_names_and_instances():
     assert optimizers.get(opt) is opt
     assert optimizers.get(None) is None
     assert optimizers.get(optimizers.serialize(opt)) == opt
-    assert optimizers.get({"class_name": "Adam", "config": {"learning_rate": 0.1}}).learning_rate == 0.1
+    assert (
+        optimizers.get({"class_name": "Adam", "config": {"learning_rate": 0.1}}).learning_rate
+        == 0.1
+    )
     with pytest.raises(ValueError, match="Did you mean 'rmsprop'"):
         optimizers.get("rmsporp")
     with pytest.raises(ValueError, match="Unknown optimizer"):

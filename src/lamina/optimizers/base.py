@@ -116,9 +116,9 @@ def _replace_state(opt_state, new: OptimizerState):
             except TypeError:
                 continue
             items[i] = _replace_state(s, new)
-            return type(opt_state)(*items) if hasattr(opt_state, "_fields") else type(
-                opt_state
-            )(items)
+            return (
+                type(opt_state)(*items) if hasattr(opt_state, "_fields") else type(opt_state)(items)
+            )
     raise TypeError(f"No lamina OptimizerState found in {type(opt_state).__name__}.")
 
 
@@ -340,7 +340,9 @@ class Optimizer:
             ("global_clipnorm", global_clipnorm),
         ):
             if val is not None and (isinstance(val, bool) or not isinstance(val, (int, float))):
-                raise ValueError(f"Argument `{arg}` must be a float or None. Received: {arg}={val!r}")
+                raise ValueError(
+                    f"Argument `{arg}` must be a float or None. Received: {arg}={val!r}"
+                )
             if val is not None and val < 0:
                 raise ValueError(f"Argument `{arg}` must be >= 0. Received: {arg}={val}")
         if sum(a is not None for a in (clipnorm, clipvalue, global_clipnorm)) > 1:
@@ -481,7 +483,10 @@ class Optimizer:
             slots = {
                 n: jax.tree_util.tree_unflatten(
                     treedef,
-                    [jnp.full(jnp.shape(p), init_vals.get(n, 0.0), dtype=jnp.result_type(p)) for p in leaves],
+                    [
+                        jnp.full(jnp.shape(p), init_vals.get(n, 0.0), dtype=jnp.result_type(p))
+                        for p in leaves
+                    ],
                 )
                 for n in slot_names
             }
@@ -517,7 +522,9 @@ class Optimizer:
 
             grads = [jnp.asarray(g, dtype=jnp.result_type(p)) for g, p in zip(grads, p_leaves)]
             if opt.loss_scale_factor is not None:
-                scale = jax.lax.optimization_barrier(jnp.asarray(opt.loss_scale_factor, jnp.float32))
+                scale = jax.lax.optimization_barrier(
+                    jnp.asarray(opt.loss_scale_factor, jnp.float32)
+                )
                 grads = [g / scale.astype(g.dtype) for g in grads]
             if acc_steps:
                 eff_it = it // acc_steps

@@ -40,7 +40,9 @@ class RMSprop(Optimizer):
     ):
         super().__init__(learning_rate=learning_rate, **kwargs)
         if momentum < 0 or momentum > 1:
-            raise ValueError(f"`momentum` must be in the range [0, 1]. Received: momentum={momentum}")
+            raise ValueError(
+                f"`momentum` must be in the range [0, 1]. Received: momentum={momentum}"
+            )
         self.rho = rho
         self.momentum = momentum
         self.epsilon = epsilon

@@ -132,7 +132,12 @@ class ExponentialDecay(LearningRateSchedule):
     """
 
     def __init__(
-        self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"
+        self,
+        initial_learning_rate,
+        decay_steps,
+        decay_rate,
+        staircase=False,
+        name="ExponentialDecay",
     ):
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
@@ -288,7 +293,12 @@ class InverseTimeDecay(LearningRateSchedule):
     """
 
     def __init__(
-        self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="InverseTimeDecay"
+        self,
+        initial_learning_rate,
+        decay_steps,
+        decay_rate,
+        staircase=False,
+        name="InverseTimeDecay",
     ):
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps

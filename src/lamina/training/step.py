@@ -4,6 +4,8 @@ Everything here is a pure function of pytrees.  ``Program`` bundles the jitted f
 once per ``compile()``:
 
 * ``train_chunk(ts, mstate, data, idx, mask) -> (ts, mstate)`` runs ``idx.shape[0]`` steps;
+* ``train_batches(ts, mstate, batches, mask) -> (ts, mstate)``, the same over pre-batched
+  (streamed) data;
 * ``eval_chunk(ts, mstate, batches, mask) -> mstate`` over pre-batched (steps, batch, ...) data;
 * ``predict_chunk(ts, xb) -> y`` over pre-batched inputs;
 * ``results(mstate) -> dict`` of metric values.
@@ -68,6 +70,7 @@ def _expand(v, ndim):
 
 class Program(NamedTuple):
     train_chunk: Any
+    train_batches: Any
     eval_chunk: Any
     predict_chunk: Any
     results: Any
@@ -118,10 +121,9 @@ def build_program(layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace
             new.append(m.update(s, yb, y_pred, swb if w else bmask))
         return tuple(new)
 
-    def train_step(carry, inp, data):
+    def train_step(carry, xb, yb, swb, bmask):
+        """One optimizer step on one batch; ``swb`` already carries the padding mask."""
         ts, mstate = carry
-        bidx, bmask = inp
-        xb, yb, swb = batch(data, bidx, bmask)
         rng, key = jax.random.split(ts.rng)
         tp, frozen = split_trainable(ts.params, trainable)
 
@@ -150,13 +152,33 @@ def build_program(layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace
         count("train")
 
         def body(carry, inp):
+            bidx, bmask = inp
+            xb, yb, swb = batch(data, bidx, bmask)
             if guard:
                 return jax.lax.cond(
-                    inp[1][0] > 0, lambda c: train_step(c, inp, data), lambda c: c, carry
+                    bmask[0] > 0, lambda c: train_step(c, xb, yb, swb, bmask), lambda c: c, carry
                 ), None
-            return train_step(carry, inp, data), None
+            return train_step(carry, xb, yb, swb, bmask), None
 
         (ts, mstate), _ = jax.lax.scan(body, (ts, mstate), (idx, mask))
+        return ts, mstate
+
+    def train_batches(ts, mstate, batches, mask):
+        """Runs one step per batch of pre-batched data (streamed input): ``batches`` is
+        (x, y, sample_weight), each (steps, batch, ...); ``mask`` (steps, batch) marks real
+        rows.  All-padding steps are skipped."""
+        count("train_batches")
+
+        def body(carry, inp):
+            xb, yb, swb, bmask = inp
+            return jax.lax.cond(
+                bmask[0] > 0,
+                lambda c: train_step(c, xb, yb, swb * bmask, bmask),
+                lambda c: c,
+                carry,
+            ), None
+
+        (ts, mstate), _ = jax.lax.scan(body, (ts, mstate), (*batches, mask))
         return ts, mstate
 
     def eval_step(mstate, inp, ts):
@@ -196,6 +218,7 @@ def build_program(layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace
 
     return Program(
         train_chunk=jax.jit(train_chunk, donate_argnums=(0, 1), static_argnames=("guard",)),
+        train_batches=jax.jit(train_batches, donate_argnums=(0, 1)),
         eval_chunk=jax.jit(eval_chunk, donate_argnums=(1,)),
         predict_chunk=jax.jit(predict_chunk),
         results=jax.jit(results),
