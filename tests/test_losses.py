@@ -77,7 +77,9 @@ def test_crossentropy_options(keras, rng, from_logits, ls):
     with keras_ref():
         ref_c = keras.losses.categorical_crossentropy(yt, yp, from_logits, ls)
         ref_b = keras.losses.binary_crossentropy(yt, yp, from_logits, ls)
-    np.testing.assert_allclose(L.categorical_crossentropy(yt, yp, from_logits, ls), ref_c, rtol=1e-5)
+    np.testing.assert_allclose(
+        L.categorical_crossentropy(yt, yp, from_logits, ls), ref_c, rtol=1e-5
+    )
     np.testing.assert_allclose(L.binary_crossentropy(yt, yp, from_logits, ls), ref_b, rtol=1e-5)
 
 
@@ -91,7 +93,9 @@ def test_sparse_crossentropy(keras, rng, shape, from_logits):
         ref = keras.losses.sparse_categorical_crossentropy(ys, yp, from_logits)
         ref_i = keras.losses.sparse_categorical_crossentropy(ys, yp, from_logits, ignore_class=1)
         ref_cls = keras.losses.SparseCategoricalCrossentropy(ignore_class=1)(ys, yp)
-    np.testing.assert_allclose(L.sparse_categorical_crossentropy(ys, yp, from_logits), ref, rtol=1e-5)
+    np.testing.assert_allclose(
+        L.sparse_categorical_crossentropy(ys, yp, from_logits), ref, rtol=1e-5
+    )
     np.testing.assert_allclose(
         L.sparse_categorical_crossentropy(ys, yp, from_logits, ignore_class=1), ref_i, rtol=1e-5
     )
@@ -123,7 +127,9 @@ CLASSES = [
 ]
 
 
-@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "none", "mean_with_sample_weight"])
+@pytest.mark.parametrize(
+    "reduction", ["sum_over_batch_size", "sum", "none", "mean_with_sample_weight"]
+)
 @pytest.mark.parametrize("cls,kw,kind", CLASSES)
 def test_classes_match_keras(keras, rng, cls, kw, kind, reduction):
     yt, yp = _data(rng, kind)
@@ -159,7 +165,9 @@ def test_sum_over_batch_size_divides_by_elements(rng):
     sw = np.zeros(N, "float32")
     sw[0] = 1.0
     per = np.asarray(L.mean_squared_error(yt, yp))
-    np.testing.assert_allclose(L.MeanSquaredError()(yt, yp, sample_weight=sw), per[0] / N, rtol=1e-6)
+    np.testing.assert_allclose(
+        L.MeanSquaredError()(yt, yp, sample_weight=sw), per[0] / N, rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("name", ["binary_crossentropy", "categorical_crossentropy"])
@@ -178,7 +186,16 @@ def test_get_resolution():
     assert isinstance(L.get("mse"), L.MeanSquaredError) and L.get("mse").name == "mse"
     assert isinstance(L.get("BinaryCrossentropy"), L.BinaryCrossentropy)
     assert L.get("binary_crossentropy").name == "binary_crossentropy"
-    for alias in ["mae", "MAE", "mape", "msle", "kld", "kullback_leibler_divergence", "logcosh", "bce"]:
+    for alias in [
+        "mae",
+        "MAE",
+        "mape",
+        "msle",
+        "kld",
+        "kullback_leibler_divergence",
+        "logcosh",
+        "bce",
+    ]:
         assert isinstance(L.get(alias), L.Loss)
     inst = L.Huber()
     assert L.get(inst) is inst
@@ -188,8 +205,12 @@ def test_get_resolution():
 
     w = L.get(my_loss)
     assert isinstance(w, L.LossFunctionWrapper) and w.name == "my_loss"
-    assert L.get({"class_name": "CategoricalCrossentropy", "config": {"from_logits": True}}).from_logits
-    assert isinstance(L.get("ce", y_true_shape=(4,), y_pred_shape=(4, 3)), L.SparseCategoricalCrossentropy)
+    assert L.get(
+        {"class_name": "CategoricalCrossentropy", "config": {"from_logits": True}}
+    ).from_logits
+    assert isinstance(
+        L.get("ce", y_true_shape=(4,), y_pred_shape=(4, 3)), L.SparseCategoricalCrossentropy
+    )
     assert L.get(L.MeanSquaredError()) == L.MeanSquaredError()
     assert hash(L.MeanSquaredError()) == hash(L.MeanSquaredError())
 
@@ -207,7 +228,9 @@ def test_check_targets():
     with pytest.raises(ValueError, match="y has 3 columns but the model outputs 2"):
         L.check_targets("categorical_crossentropy", (10, 3), "f", (10, 2))
     with pytest.raises(ValueError, match="out of range"):
-        L.check_targets("sparse_categorical_crossentropy", (4,), "i", (4, 3), np.array([0, 1, 3, 2]))
+        L.check_targets(
+            "sparse_categorical_crossentropy", (4,), "i", (4, 3), np.array([0, 1, 3, 2])
+        )
     with pytest.raises(ValueError, match="one-hot"):
         L.check_targets("sparse_categorical_crossentropy", (4, 3), "f", (4, 3))
     with pytest.raises(ValueError, match="y has 2 columns but the model outputs 1"):

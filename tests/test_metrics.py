@@ -108,7 +108,9 @@ def test_eager_matches_keras(keras, rng, cls, kw, kind):
     with keras_ref():
         ref.reset_state()
         ref.update_state(*batches[0][:2])
-        np.testing.assert_allclose(np.asarray(ours.result()), np.asarray(ref.result()), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            np.asarray(ours.result()), np.asarray(ref.result()), rtol=1e-5, atol=1e-6
+        )
 
 
 @pytest.mark.parametrize(
@@ -171,19 +173,25 @@ def test_mean_and_sum(keras, rng):
 
 
 def test_metric_functions(keras, rng):
-    (yt, yp, _), = _batches(rng, "cat")[:1]
+    ((yt, yp, _),) = _batches(rng, "cat")[:1]
     ys = np.argmax(yt, -1)
     with keras_ref():
         refs = {
             "categorical_accuracy": keras.metrics.categorical_accuracy(yt, yp),
             "top_k_categorical_accuracy": keras.metrics.top_k_categorical_accuracy(yt, yp, 2),
             "sparse_categorical_accuracy": keras.metrics.sparse_categorical_accuracy(ys, yp),
-            "sparse_top_k_categorical_accuracy": keras.metrics.sparse_top_k_categorical_accuracy(ys, yp, 2),
+            "sparse_top_k_categorical_accuracy": keras.metrics.sparse_top_k_categorical_accuracy(
+                ys, yp, 2
+            ),
             "binary_accuracy": keras.metrics.binary_accuracy(yt, yp),
         }
     np.testing.assert_allclose(M.categorical_accuracy(yt, yp), refs["categorical_accuracy"])
-    np.testing.assert_allclose(M.top_k_categorical_accuracy(yt, yp, 2), refs["top_k_categorical_accuracy"])
-    np.testing.assert_allclose(M.sparse_categorical_accuracy(ys, yp), refs["sparse_categorical_accuracy"])
+    np.testing.assert_allclose(
+        M.top_k_categorical_accuracy(yt, yp, 2), refs["top_k_categorical_accuracy"]
+    )
+    np.testing.assert_allclose(
+        M.sparse_categorical_accuracy(ys, yp), refs["sparse_categorical_accuracy"]
+    )
     np.testing.assert_allclose(
         M.sparse_top_k_categorical_accuracy(ys, yp, 2), refs["sparse_top_k_categorical_accuracy"]
     )
@@ -233,7 +241,11 @@ def test_accuracy_resolution_matches_keras(yt, yp, cls):
         ("log_cosh_error", "LogCoshError", "log_cosh_error"),
         ("RootMeanSquaredError", "RootMeanSquaredError", "RootMeanSquaredError"),
         ("kl_divergence", "KLDivergence", "kl_divergence"),
-        ("sparse_top_k_categorical_accuracy", "SparseTopKCategoricalAccuracy", "sparse_top_k_categorical_accuracy"),
+        (
+            "sparse_top_k_categorical_accuracy",
+            "SparseTopKCategoricalAccuracy",
+            "sparse_top_k_categorical_accuracy",
+        ),
     ],
 )
 def test_get_names_match_keras(ident, cls, name):
@@ -280,7 +292,10 @@ def test_serialize_roundtrip(keras):
         (M.AUC(name="auc"), "AUC(name='auc')"),
         (M.BinaryAccuracy(threshold=0.3), "BinaryAccuracy(threshold=0.3)"),
         (M.Mean(), "Mean()"),
-        (M.Precision(thresholds=[0.2, 0.4], name="p"), "Precision(thresholds=[0.2, 0.4], name='p')"),
+        (
+            M.Precision(thresholds=[0.2, 0.4], name="p"),
+            "Precision(thresholds=[0.2, 0.4], name='p')",
+        ),
     ]:
         with keras_ref():
             expected = keras.metrics.serialize(eval("keras.metrics." + ref))

@@ -7,15 +7,43 @@ import re
 from collections.abc import Iterable
 
 
+def _edit_distance(a: str, b: str) -> int:
+    """Optimal-string-alignment distance: typos such as swapped letters count once."""
+    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        d[i][0] = i
+    for j in range(len(b) + 1):
+        d[0][j] = j
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[-1][-1]
+
+
 def closest(name: str, valid: Iterable[str]) -> str | None:
-    """Returns the valid name closest to ``name``, or None when nothing is close."""
-    matches = difflib.get_close_matches(str(name).lower(), [v.lower() for v in valid], n=1, cutoff=0.5)
-    if not matches:
+    """Returns the valid name closest to ``name`` (fewest typos), or None when nothing is close.
+
+    Case is ignored when comparing; among equally close names, the one whose case matches
+    ``name`` best wins (``'l2'`` over ``'L2'`` for ``'l3'``).
+    """
+    valid = list(valid)
+    if not valid:
         return None
-    for v in valid:
-        if v.lower() == matches[0]:
-            return v
-    return matches[0]
+    low = str(name).lower()
+
+    def score(v):
+        dist = _edit_distance(low, v.lower())
+        ratio = difflib.SequenceMatcher(None, low, v.lower()).ratio()
+        case = difflib.SequenceMatcher(None, str(name), v).ratio()
+        return (dist, -ratio, -case)
+
+    best = min(valid, key=score)
+    if _edit_distance(low, best.lower()) > max(2, len(low) // 2):
+        return None
+    return best
 
 
 def unknown_name_error(kind: str, name: str, valid: Iterable[str]) -> ValueError:
