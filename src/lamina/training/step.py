@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from lamina.training.compilation import enable_persistent_cache
 from lamina.training.state import TrainState, merge_params, split_trainable
 
 
@@ -90,6 +91,7 @@ def build_program(layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace
         loss_scale: the compile-time ``loss_weights`` of the single output.
         trace_counter: optional dict counting traces per function (tests use it).
     """
+    enable_persistent_cache()
     layers = tuple(layers)
     trainable = tuple(trainable)
     weighted = tuple(bool(getattr(m, "_lamina_weighted", False)) for m in metrics)

@@ -1,0 +1,194 @@
+"""Safe file handling for saving and loading: atomic writes, format sniffing, archive checks.
+
+Every error raised here is a ``ValueError`` whose message names the file, so a user with many
+checkpoints knows which one is bad.  Nothing here unpickles or runs code from a file.
+
+Example:
+
+>>> import os, tempfile
+>>> from lamina.saving import safety
+>>> path = os.path.join(tempfile.mkdtemp(), "notes.txt")
+>>> with safety.atomic_write(path) as tmp:
+...     with open(tmp, "w") as f:
+...         _ = f.write("hello")
+>>> open(path).read()
+'hello'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import tempfile
+import zipfile
+
+#: Largest file ``load_model``/``load_weights`` will open (bytes).
+MAX_FILE_BYTES = 8 << 30
+#: Largest uncompressed size of one member of a ``.keras`` archive (bytes).
+MAX_MEMBER_BYTES = 8 << 30
+#: Largest uncompressed size of ``config.json``/``metadata.json`` (bytes).
+MAX_JSON_BYTES = 64 << 20
+#: A member may expand at most this many times its compressed size (above 1 MiB).
+MAX_EXPANSION = 100
+#: Members a ``.keras`` archive may hold (Keras writes three, plus assets).
+MAX_MEMBERS = 10_000
+
+#: Layer classes that carry Python code and are refused when ``safe_mode=True``.
+UNSAFE_LAYER_CLASSES = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda"})
+
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+class FileFormatError(ValueError):
+    """A model or weights file that cannot be read safely; the message names the file."""
+
+
+def fail(path, message: str) -> FileFormatError:
+    """Returns a :class:`FileFormatError` whose message starts with the file's name."""
+    return FileFormatError(f"Cannot load {os.fspath(path)!r}: {message}")
+
+
+@contextlib.contextmanager
+def atomic_write(path, suffix: str = ".tmp"):
+    """Yields a temporary path next to ``path``; on success it replaces ``path`` atomically.
+
+    The temporary file lives in the same folder (so ``os.replace`` is a rename on one file
+    system) and is fsynced first.  If the block raises, or the process dies, ``path`` keeps its
+    old content; a leftover temporary file is named ``.<name>.<random>.tmp``.
+
+    Args:
+        path: the final file name.
+        suffix: suffix of the temporary file.
+
+    Yields:
+        The temporary file's path, to be written by the caller.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def sniff(path) -> str:
+    """Returns ``"zip"`` or ``"hdf5"`` from the file's first bytes (not its extension).
+
+    Raises:
+        FileFormatError: missing, empty, too large, or neither a zip nor an HDF5 file.
+    """
+    p = os.fspath(path)
+    if os.path.isdir(p):
+        raise fail(p, "it is a folder, not a .keras, .weights.h5 or .h5 file.")
+    if not os.path.exists(p):
+        raise fail(p, "no such file.")
+    size = os.path.getsize(p)
+    if size == 0:
+        raise fail(p, "the file is empty (0 bytes); it was probably not written completely.")
+    if size > MAX_FILE_BYTES:
+        raise fail(p, f"the file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit.")
+    with open(p, "rb") as f:
+        head = f.read(8)
+    if head.startswith(ZIP_MAGIC):
+        return "zip"
+    if head == HDF5_MAGIC:
+        return "hdf5"
+    raise fail(
+        p,
+        "it is neither a .keras (zip) archive nor an HDF5 (.h5) file (first bytes "
+        f"{head!r}). The file may be corrupt, truncated or of another format.",
+    )
+
+
+def open_zip(path) -> zipfile.ZipFile:
+    """Opens a ``.keras`` archive and checks every member name and size before any read.
+
+    Raises:
+        FileFormatError: not a valid zip (corrupt or truncated), a member name that is
+            absolute or climbs out with ``..``, too many members, or members too large.
+    """
+    p = os.fspath(path)
+    try:
+        zf = zipfile.ZipFile(p, "r")
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise fail(p, f"not a valid .keras (zip) archive; it may be truncated or corrupt ({e}).") from None
+    try:
+        infos = zf.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise fail(p, f"the archive has {len(infos)} members, over the {MAX_MEMBERS} limit.")
+        for info in infos:
+            check_member_name(p, info.filename)
+            if info.file_size > MAX_MEMBER_BYTES:
+                raise fail(p, f"member {info.filename!r} declares {info.file_size} bytes, over the "
+                              f"{MAX_MEMBER_BYTES}-byte limit.")
+            if info.file_size > (1 << 20) and info.file_size > MAX_EXPANSION * max(info.compress_size, 1):
+                raise fail(p, f"member {info.filename!r} expands {info.compress_size} stored bytes "
+                              f"to {info.file_size}: refusing a possible decompression bomb.")
+    except BaseException:
+        zf.close()
+        raise
+    return zf
+
+
+def check_member_name(path, name: str) -> None:
+    """Refuses archive member names that could escape a folder (absolute, ``..``, drive)."""
+    norm = posixpath.normpath(name.replace("\\", "/"))
+    if (
+        name.startswith(("/", "\\"))
+        or norm.startswith("../")
+        or norm == ".."
+        or "/../" in f"/{norm}/"
+        or (len(name) > 1 and name[1] == ":")
+        or "\x00" in name
+    ):
+        raise fail(path, f"archive member name {name!r} points outside the archive "
+                         "(path traversal); refusing to read it.")
+
+
+def read_member(zf: zipfile.ZipFile, path, name: str, limit: int = MAX_MEMBER_BYTES) -> bytes:
+    """Reads one member after checking its declared size against ``limit``."""
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        raise fail(path, f"the archive has no {name!r}; members: {zf.namelist()}.") from None
+    if info.file_size > limit:
+        raise fail(path, f"member {name!r} declares {info.file_size} bytes, over the {limit}-byte limit.")
+    try:
+        with zf.open(info) as f:
+            data = f.read(limit + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise fail(path, f"member {name!r} is corrupt or truncated ({e}).") from None
+    if len(data) > limit:
+        raise fail(path, f"member {name!r} is larger than the {limit}-byte limit.")
+    return data
+
+
+def check_safe_layers(path, layer_specs, safe_mode: bool) -> None:
+    """With ``safe_mode``, refuses layers that carry Python code (``Lambda``)."""
+    if not safe_mode:
+        return
+    for spec in layer_specs or []:
+        name = spec.get("class_name") if isinstance(spec, dict) else None
+        if name in UNSAFE_LAYER_CLASSES:
+            raise fail(
+                path,
+                f"it contains a {name} layer, which holds Python code that would run on "
+                "loading. Lamina never runs code from files; rebuild that part of the model in "
+                "Python (or pass safe_mode=False only to get a clearer error).",
+            )
