@@ -9,6 +9,7 @@ The object is thin: it holds the layer specs, the compile settings, and the late
 from __future__ import annotations
 
 import copy
+import functools
 
 import jax
 import numpy as np
@@ -19,13 +20,15 @@ from lamina import optimizers as _optimizers
 from lamina.layers.base import Layer, check_rank
 from lamina.layers.core import InputLayer
 from lamina.models import summary as _summary
+from lamina.models.class_predictions import ClassPredictionsMixin
+from lamina.training import guardrails as _guardrails
 from lamina.training import loop as _loop
 from lamina.training import step as _step
 from lamina.training.state import TrainState, split_trainable
 from lamina.utils import random as _random
 
 
-class Sequential:
+class Sequential(ClassPredictionsMixin):
     """A linear stack of layers.
 
     Args:
@@ -164,15 +167,8 @@ class Sequential:
         self._output_shape_of(input_shape)
         self._input_shape = (None, *input_shape[1:])
         key = _random.next_key()
-        keys = jax.random.split(key, len(self._layers) + 1)
-        params, state = [], []
-        shape = self._input_shape
-        for layer, k in zip(self._layers, keys[1:]):
-            p, s = layer.init(k, shape)
-            params.append(p)
-            state.append(s)
-            shape = tuple(layer.compute_output_shape(shape))
-        self._rng = keys[0]
+        rng, params, state = _init_weights(tuple(self._layers), self._input_shape, key)
+        self._rng = rng
         # Keras's weight order per layer, as init() created them (pytrees sort dict keys).
         self._weight_order = tuple((tuple(p), tuple(s)) for p, s in zip(params, state))
         self._train_state = TrainState(tuple(params), tuple(state), None, None)
@@ -296,11 +292,12 @@ class Sequential:
         self._compile_seconds = None
         if self._train_state is not None:
             self._reset_optimizer()
+        _guardrails.on_compile(self)
 
     def _reset_optimizer(self):
         tx = self._compiled["optimizer"].to_optax()
         trained, _ = split_trainable(self._train_state.params, self._trainable_mask())
-        self._train_state = self._train_state._replace(opt_state=tx.init(trained), rng=self._rng)
+        self._train_state = self._train_state._replace(opt_state=jax.jit(tx.init)(trained), rng=self._rng)
 
     def _trainable_mask(self):
         return tuple(self.trainable and layer.trainable for layer in self._layers)
@@ -455,6 +452,21 @@ class Sequential:
 
     def __copy__(self):
         return copy.copy(self)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _init_weights(layers, input_shape, key):
+    """All layers' initial weights in one compiled program (eager init would compile every
+    small random op separately, which dominates the first fit of a small model)."""
+    keys = jax.random.split(key, len(layers) + 1)
+    params, state = [], []
+    shape = input_shape
+    for layer, k in zip(layers, keys[1:]):
+        p, s = layer.init(k, shape)
+        params.append(p)
+        state.append(s)
+        shape = tuple(layer.compute_output_shape(shape))
+    return keys[0], params, state
 
 
 def _legacy_fit_kwargs(kwargs, epochs):

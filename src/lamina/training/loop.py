@@ -15,6 +15,7 @@ import numpy as np
 
 from lamina.data import arrays as _arrays
 from lamina.training import callbacks as _callbacks
+from lamina.training import guardrails as _guardrails
 from lamina.training import progress as _progress
 
 #: Largest number of steps run by one evaluate/predict call (longer inputs loop over chunks).
@@ -93,13 +94,17 @@ def eval_chunks(steps: int) -> int:
     return min(MAX_EVAL_CHUNK, steps)
 
 
-def epoch_index(key, n, batch_size, steps, shuffle):
-    """Device-side batch indices (steps, batch) and padding mask for one epoch."""
+def epoch_index(rng, n, batch_size, steps, shuffle):
+    """Device-side batch indices (steps, batch) and padding mask for one epoch.
+
+    Returns ``(next_rng, idx, mask)``; the shuffle draws from ``rng``.
+    """
+    rng, key = jax.random.split(rng)
     order = jax.random.permutation(key, n) if shuffle else jnp.arange(n)
     total = steps * batch_size
     order = jnp.concatenate([order, jnp.zeros((total - n,), order.dtype)])
     mask = (jnp.arange(total) < n).astype(jnp.float32)
-    return order.reshape(steps, batch_size).astype(jnp.int32), mask.reshape(steps, batch_size)
+    return rng, order.reshape(steps, batch_size).astype(jnp.int32), mask.reshape(steps, batch_size)
 
 
 _epoch_index = jax.jit(epoch_index, static_argnums=(1, 2, 3, 4))
@@ -163,6 +168,7 @@ def fit(
     x_arr = _arrays.to_numpy(x, "x")
     model._ensure_built(x_arr.shape)
     x, y, sw = prepare(model, x_arr, y, sample_weight, class_weight)
+    _guardrails.on_fit(model, x, y)
     val = None
     if validation_data is not None:
         val = _unpack_validation(model, validation_data)
@@ -212,8 +218,8 @@ def fit(
     first_calls = [] if compile_time is None else None
     for epoch in range(initial_epoch, epochs):
         cb.on_epoch_begin(epoch)
-        model._rng, key = jax.random.split(model._rng)
-        idx, mask = _epoch_index(key, n, batch_size, padded_steps, bool(shuffle))
+        ts = model._train_state  # callbacks may set it (e.g. a new learning rate)
+        model._rng, idx, mask = _epoch_index(model._rng, n, batch_size, padded_steps, bool(shuffle))
         mstate = program.init_metrics()
         for c in range(n_chunks):
             sl = slice(c * chunk, (c + 1) * chunk)
@@ -273,6 +279,7 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, return_dict):
     x_arr = _arrays.to_numpy(x, "x")
     model._ensure_built(x_arr.shape)
     x, y, sw = prepare(model, x_arr, y, sample_weight, name="x")
+    _guardrails.on_evaluate(model, x, y)
     if sw is None:
         sw = np.ones((x.shape[0],), np.float32)
     batches, mask = batched([x, y, sw], batch_size)
