@@ -21,6 +21,7 @@ from lamina.layers.base import Layer, check_rank
 from lamina.layers.core import InputLayer
 from lamina.models import summary as _summary
 from lamina.models.class_predictions import ClassPredictionsMixin
+from lamina.models.io import SavingMixin
 from lamina.training import guardrails as _guardrails
 from lamina.training import loop as _loop
 from lamina.training import step as _step
@@ -28,7 +29,7 @@ from lamina.training.state import TrainState, split_trainable
 from lamina.utils import random as _random
 
 
-class Sequential(ClassPredictionsMixin):
+class Sequential(SavingMixin, ClassPredictionsMixin):
     """A linear stack of layers.
 
     Args:
@@ -169,8 +170,9 @@ class Sequential(ClassPredictionsMixin):
         key = _random.next_key()
         rng, params, state = _init_weights(tuple(self._layers), self._input_shape, key)
         self._rng = rng
-        # Keras's weight order per layer, as init() created them (pytrees sort dict keys).
-        self._weight_order = tuple((tuple(p), tuple(s)) for p, s in zip(params, state))
+        # Keras's weight order per layer, as init() creates them: pytrees (and so jit outputs)
+        # sort dict keys, so read the order off an abstract trace of each layer's init.
+        self._weight_order = _weight_order(tuple(self._layers), self._input_shape, key)
         self._train_state = TrainState(tuple(params), tuple(state), None, None)
         if self._compiled is not None:
             self._reset_optimizer()
@@ -467,6 +469,20 @@ def _init_weights(layers, input_shape, key):
         state.append(s)
         shape = tuple(layer.compute_output_shape(shape))
     return keys[0], params, state
+
+
+def _weight_order(layers, input_shape, key):
+    orders = []
+
+    def trace(k):
+        shape = input_shape
+        for layer in layers:
+            p, s = layer.init(k, shape)
+            orders.append((tuple(p), tuple(s)))
+            shape = tuple(layer.compute_output_shape(shape))
+
+    jax.eval_shape(trace, key)
+    return tuple(orders)
 
 
 def _legacy_fit_kwargs(kwargs, epochs):
