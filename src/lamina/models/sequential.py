@@ -330,7 +330,19 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
     _y_shape = None
 
     def _get_program(self):
-        """The compiled program for the current layers, compile settings and trainable flags."""
+        """The compiled program for the current layers, compile settings and trainable flags.
+
+        An uncompiled model gets a predict-only program (Keras predicts without compile too).
+        """
+        if self._compiled is None:
+            key = ("predict-only", tuple(la._spec_key() for la in self._layers))
+            if self._program is None or self._program_key != key:
+                self._program = _step.build_program(
+                    self._layers, None, [], None, self._trainable_mask(),
+                    trace_counter=self._trace_counter,
+                )
+                self._program_key = key
+            return self._program
         if self._train_state.opt_state is None:
             self._reset_optimizer()
         metrics = self._resolved_metrics()
