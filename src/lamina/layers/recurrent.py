@@ -1,0 +1,347 @@
+"""Recurrent layers ``SimpleRNN``, ``LSTM`` and ``GRU``: Keras 3's weights, gates and masking,
+run as one ``jax.lax.scan`` over time.
+
+Masked timesteps (from ``Embedding(mask_zero=True)``) carry the states over unchanged and
+repeat the previous output (or zeros with ``zero_output_for_mask``), as Keras's JAX backend
+does; ``go_backwards`` scans in reverse and returns the sequence in processing order.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from lamina import activations as _activations
+from lamina import constraints as _constraints
+from lamina import initializers as _initializers
+from lamina import regularizers as _regularizers
+from lamina.layers.base import Layer
+from lamina.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell
+
+_WEIGHTS = ("kernel", "recurrent_kernel", "bias")
+
+
+def _ser(serialize, obj):
+    return None if obj is None else serialize(obj)
+
+
+def _rate(value, what, layer):
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < 1:
+        raise ValueError(f"{layer}({what}=...) must be a number in [0, 1). Received: {value!r}.")
+    return float(value)
+
+
+class _RNN(Layer):
+    """Shared machinery of the recurrent layers (a cell spec run over time)."""
+
+    uses_mask = True
+    _cell_cls: type = SimpleRNNCell
+
+    def __init__(
+        self,
+        units,
+        *,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        zero_output_for_mask=False,
+        cell_kwargs=None,
+        **kwargs,
+    ):
+        cls = type(self).__name__
+        for k in ("use_cudnn", "implementation", "time_major"):
+            kwargs.pop(k, None)
+        super().__init__(**kwargs)
+        if isinstance(units, bool) or not isinstance(units, int | jnp.integer) or units < 1:
+            raise ValueError(f"{cls}(units=...) must be a positive integer. Received: {units!r}.")
+        if return_state:
+            raise ValueError(
+                f"{cls}(return_state=True) returns several tensors, which a Sequential model "
+                "cannot pass on; use return_state=False."
+            )
+        if stateful:
+            raise ValueError(f"{cls}(stateful=True) is not supported by Lamina.")
+        self.cell = self._cell_cls(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            **(cell_kwargs or {}),
+        )
+        self.units = int(units)
+        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = _regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = _regularizers.get(bias_regularizer)
+        self.kernel_constraint = _constraints.get(kernel_constraint)
+        self.recurrent_constraint = _constraints.get(recurrent_constraint)
+        self.bias_constraint = _constraints.get(bias_constraint)
+        self.dropout = _rate(dropout, "dropout", cls)
+        self.recurrent_dropout = _rate(recurrent_dropout, "recurrent_dropout", cls)
+        self.seed = seed
+        self.return_sequences = bool(return_sequences)
+        self.go_backwards = bool(go_backwards)
+        self.unroll = bool(unroll)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.uses_rng = self.dropout > 0 or self.recurrent_dropout > 0
+
+    # ----------------------------------------------------------------- protocol
+    def expected_rank(self):
+        return (3,)
+
+    def init(self, key, input_shape):
+        if input_shape[-1] is None:
+            raise ValueError(
+                f"Layer {self.name!r} ({type(self).__name__}) needs a known feature size; "
+                f"received input shape {tuple(input_shape)}."
+            )
+        return self.cell.init(key, int(input_shape[-1])), {}
+
+    def compute_output_shape(self, input_shape):
+        if self.return_sequences:
+            return (input_shape[0], input_shape[1], self.units)
+        return (input_shape[0], self.units)
+
+    def compute_mask(self, x, mask):
+        return mask if self.return_sequences else None
+
+    def _dropout_masks(self, key, batch, input_dim):
+        """Keras's masks, fixed over time: one input mask (or one per gate when recurrent
+        dropout runs the per-gate implementation), one recurrent mask per gate."""
+        gates = self.cell.n_gates
+        per_gate = self.recurrent_dropout > 0 and gates > 1
+        dkey, rkey = jax.random.split(key)
+        dp = rdp = None
+        if self.dropout > 0:
+            n = gates if per_gate else 1
+            keep = 1.0 - self.dropout
+            dp = jax.random.bernoulli(dkey, keep, (n, batch, input_dim)) / keep
+        if self.recurrent_dropout > 0:
+            keep = 1.0 - self.recurrent_dropout
+            rdp = jax.random.bernoulli(rkey, keep, (gates, batch, self.units)) / keep
+        return dp, rdp
+
+    def _project(self, params, x, dp):
+        """``x @ kernel (+ input bias)`` for every timestep, with input dropout applied."""
+        kernel = params["kernel"]
+        if dp is None:
+            xk = jnp.matmul(x, kernel)
+        elif dp.shape[0] == 1:
+            xk = jnp.matmul(x * dp[0][:, None, :], kernel)
+        else:
+            ks = jnp.split(kernel, dp.shape[0], axis=-1)
+            xk = jnp.concatenate(
+                [jnp.matmul(x * dp[g][:, None, :], k) for g, k in enumerate(ks)], axis=-1
+            )
+        bias = self.cell.input_bias(params)
+        if bias is not None:
+            xk = xk + jnp.reshape(bias, (1, 1, -1))
+        return xk
+
+    def apply(self, params, state, x, *, training=False, key=None, mask=None):
+        x = jnp.asarray(x, jnp.float32)
+        batch = x.shape[0]
+        dp = rdp = None
+        if training and key is not None and self.uses_rng:
+            dp, rdp = self._dropout_masks(key, batch, x.shape[-1])
+        xk = jnp.swapaxes(self._project(params, x, dp), 0, 1)  # (time, batch, gates * units)
+        states0 = self.cell.initial_states(batch)
+        last0 = jnp.zeros((batch, self.units), jnp.float32)
+        keep_seq = self.return_sequences
+
+        def step(carry, inp):
+            states, last = carry
+            if mask is None:
+                xk_t = inp
+                out, new_states = self.cell.step(params, xk_t, states, rdp)
+            else:
+                xk_t, m_t = inp
+                masked = jnp.logical_not(m_t)[:, None]
+                out, new_states = self.cell.step(params, xk_t, states, rdp)
+                prev = jnp.zeros_like(out) if self.zero_output_for_mask else states[0]
+                out = jnp.where(masked, prev, out)
+                new_states = tuple(jnp.where(masked, s, n) for s, n in zip(states, new_states))
+            return (new_states, out), (out if keep_seq else None)
+
+        xs = xk if mask is None else (xk, jnp.swapaxes(jnp.asarray(mask).astype(bool), 0, 1))
+        (_, last), outs = jax.lax.scan(step, (states0, last0), xs, reverse=self.go_backwards)
+        if not keep_seq:
+            return last, state
+        if self.go_backwards:
+            outs = jnp.flip(outs, axis=0)
+        return jnp.swapaxes(outs, 0, 1), state
+
+    def _weight_regularizers(self):
+        regs = (self.kernel_regularizer, self.recurrent_regularizer, self.bias_regularizer)
+        return dict(zip(_WEIGHTS, regs))
+
+    def _weight_constraints(self):
+        cons = (self.kernel_constraint, self.recurrent_constraint, self.bias_constraint)
+        return dict(zip(_WEIGHTS, cons))
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        config = super().get_config()
+        cell = self.cell
+        config.update(
+            return_sequences=self.return_sequences,
+            return_state=False,
+            go_backwards=self.go_backwards,
+            stateful=False,
+            unroll=self.unroll,
+            zero_output_for_mask=self.zero_output_for_mask,
+            units=self.units,
+            activation=_activations.serialize(cell.activation),
+        )
+        if not isinstance(cell, SimpleRNNCell):
+            config["recurrent_activation"] = _activations.serialize(cell.recurrent_activation)
+        config.update(
+            use_bias=cell.use_bias,
+            kernel_initializer=_initializers.serialize(cell.kernel_initializer),
+            recurrent_initializer=_initializers.serialize(cell.recurrent_initializer),
+            bias_initializer=_initializers.serialize(cell.bias_initializer),
+        )
+        if isinstance(cell, LSTMCell):
+            config["unit_forget_bias"] = cell.unit_forget_bias
+        config.update(
+            kernel_regularizer=_ser(_regularizers.serialize, self.kernel_regularizer),
+            recurrent_regularizer=_ser(_regularizers.serialize, self.recurrent_regularizer),
+            bias_regularizer=_ser(_regularizers.serialize, self.bias_regularizer),
+            activity_regularizer=_ser(_regularizers.serialize, self.activity_regularizer),
+            kernel_constraint=_ser(_constraints.serialize, self.kernel_constraint),
+            recurrent_constraint=_ser(_constraints.serialize, self.recurrent_constraint),
+            bias_constraint=_ser(_constraints.serialize, self.bias_constraint),
+            dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+        )
+        if isinstance(cell, GRUCell):
+            config["reset_after"] = cell.reset_after
+        if not isinstance(cell, SimpleRNNCell):  # Keras's SimpleRNN config has no seed
+            config["seed"] = self.seed
+        return config
+
+
+class SimpleRNN(_RNN):
+    """Fully connected RNN: ``h_t = activation(x_t @ kernel + bias + h_{t-1} @ recurrent_kernel)``.
+
+    Args:
+        units: size of the output/state.
+        activation: default ``'tanh'``.
+        use_bias, kernel_initializer, recurrent_initializer, bias_initializer: as Keras.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer, activity_regularizer,
+        kernel_constraint, recurrent_constraint, bias_constraint: as Keras.
+        dropout, recurrent_dropout: fractions of the inputs / states dropped in training
+            (one mask per batch, fixed over time, as Keras).
+        return_sequences: return every timestep's output (batch, time, units) instead of the
+            last one (batch, units).
+        go_backwards: process the sequence in reverse.
+
+    Weights: ``kernel`` (input_dim, units), ``recurrent_kernel`` (units, units), ``bias``.
+
+    >>> import jax, numpy as np
+    >>> from lamina.layers import SimpleRNN
+    >>> rnn = SimpleRNN(4, return_sequences=True)
+    >>> params, state = rnn.init(jax.random.key(0), (None, 5, 3))
+    >>> y, _ = rnn.apply(params, state, np.ones((2, 5, 3), "float32"))
+    >>> tuple(y.shape)
+    (2, 5, 4)
+    """
+
+    _cell_cls = SimpleRNNCell
+
+    def __init__(self, units, activation="tanh", **kwargs):
+        kwargs.pop("recurrent_activation", None)
+        super().__init__(units, activation=activation, **kwargs)
+
+
+class LSTM(_RNN):
+    """Long short-term memory, Keras 3's layout: gates ``i, f, c, o`` in column blocks.
+
+    Args:
+        units: size of the output/state.
+        activation: default ``'tanh'``; recurrent_activation: default ``'sigmoid'``.
+        unit_forget_bias: initialize the forget gate's bias to 1 (Keras's default True).
+        Other arguments as :class:`SimpleRNN`.
+
+    Weights: ``kernel`` (input_dim, 4 units), ``recurrent_kernel`` (units, 4 units),
+    ``bias`` (4 units).
+
+    >>> import jax, numpy as np
+    >>> from lamina.layers import LSTM
+    >>> lstm = LSTM(8)
+    >>> params, state = lstm.init(jax.random.key(0), (None, 10, 3))
+    >>> [tuple(w.shape) for w in params.values()]
+    [(3, 32), (8, 32), (32,)]
+    >>> y, _ = lstm.apply(params, state, np.ones((2, 10, 3), "float32"))
+    >>> tuple(y.shape)
+    (2, 8)
+    """
+
+    _cell_cls = LSTMCell
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        unit_forget_bias=True,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            cell_kwargs={"unit_forget_bias": unit_forget_bias},
+            **kwargs,
+        )
+
+
+class GRU(_RNN):
+    """Gated recurrent unit, Keras 3's layout: gates ``z, r, h`` in column blocks.
+
+    Args:
+        units: size of the output/state.
+        activation: default ``'tanh'``; recurrent_activation: default ``'sigmoid'``.
+        reset_after: apply the reset gate after the recurrent matmul (Keras 3's default
+            True, with a ``(2, 3 * units)`` bias: input row, recurrent row).
+        Other arguments as :class:`SimpleRNN`.
+
+    >>> import jax, numpy as np
+    >>> from lamina.layers import GRU
+    >>> gru = GRU(4)
+    >>> params, state = gru.init(jax.random.key(0), (None, 6, 2))
+    >>> [tuple(w.shape) for w in params.values()]
+    [(2, 12), (4, 12), (2, 12)]
+    """
+
+    _cell_cls = GRUCell
+
+    def __init__(
+        self, units, activation="tanh", recurrent_activation="sigmoid", reset_after=True, **kwargs
+    ):
+        super().__init__(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            cell_kwargs={"reset_after": reset_after},
+            **kwargs,
+        )
