@@ -23,7 +23,9 @@ def normalize_tuple(value, n: int, name: str, layer: str) -> tuple[int, ...]:
         return (int(value),) * n
     value = tuple(int(v) for v in value)
     if len(value) != n:
-        raise ValueError(f"{layer}({name}=...) must be an int or a tuple of {n} ints. Received: {value}.")
+        raise ValueError(
+            f"{layer}({name}=...) must be an int or a tuple of {n} ints. Received: {value}."
+        )
     return value
 
 
@@ -65,16 +67,26 @@ def _maybe(serialize, obj):
 
 
 class _Conv(Layer):
-    """Shared machinery: spatial rank, data format, activation, bias, weight options."""
+    """Shared machinery: spatial rank, data format, activation, bias and the weight options.
+
+    ``_options`` maps each option prefix to the weight it configures: the constructor accepts
+    ``<prefix>_initializer``/``_regularizer``/``_constraint`` (plus ``bias_*``) keywords.
+    """
 
     rank = 2
-    _kernel_name = "kernel"
     _paddings = ("valid", "same")
+    _options = {"kernel": "kernel"}
 
-    def __init__(self, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
-                 activation=None, use_bias=True, bias_initializer="zeros", bias_regularizer=None,
-                 activity_regularizer=None, bias_constraint=None, **kwargs):
-        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+    def __init__(self, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, activation=None, use_bias=True, **kwargs):  # fmt: skip
+        options = {}
+        for prefix in (*self._options, "bias"):
+            default = "zeros" if prefix == "bias" else "glorot_uniform"
+            init = kwargs.pop(f"{prefix}_initializer", default)
+            reg = kwargs.pop(f"{prefix}_regularizer", None)
+            cons = kwargs.pop(f"{prefix}_constraint", None)
+            options[prefix] = (init, reg, cons)
+        super().__init__(**kwargs)
         cls = type(self).__name__
         self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", cls)
         self.strides = normalize_tuple(strides, self.rank, "strides", cls)
@@ -82,12 +94,15 @@ class _Conv(Layer):
         self.data_format = normalize_data_format(data_format, cls)
         self.dilation_rate = normalize_tuple(dilation_rate, self.rank, "dilation_rate", cls)
         if any(s > 1 for s in self.strides) and any(d > 1 for d in self.dilation_rate):
-            raise ValueError(f"{cls}: strides > 1 is not supported together with dilation_rate > 1.")
+            raise ValueError(
+                f"{cls}: strides > 1 is not supported together with dilation_rate > 1."
+            )
         self.activation = _activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.bias_initializer = _initializers.get(bias_initializer)
-        self.bias_regularizer = _regularizers.get(bias_regularizer)
-        self.bias_constraint = _constraints.get(bias_constraint)
+        for prefix, (init, reg, cons) in options.items():
+            setattr(self, f"{prefix}_initializer", _initializers.get(init))
+            setattr(self, f"{prefix}_regularizer", _regularizers.get(reg))
+            setattr(self, f"{prefix}_constraint", _constraints.get(cons))
 
     def expected_rank(self):
         return (self.rank + 2,)
@@ -113,12 +128,19 @@ class _Conv(Layer):
             return (input_shape[0], channels, *spatial)
         return (input_shape[0], *spatial, channels)
 
+    def _weight(self, prefix, shape, key):
+        return getattr(self, f"{prefix}_initializer")(shape, jnp.float32, key=key)
+
+    def _with_bias(self, params, channels, key):
+        if self.use_bias:
+            params["bias"] = self._weight("bias", (channels,), key)
+        return params, {}
+
     def _finish(self, params, y):
         if self.use_bias:
-            bias = params["bias"]
             shape = [1] * y.ndim
             shape[self._channel_axis()] = -1
-            y = y + jnp.reshape(bias, tuple(shape))
+            y = y + jnp.reshape(params["bias"], tuple(shape))
         return self.activation(y)
 
     def _conv(self, x, kernel, strides, padding, dilation, groups=1):
@@ -126,29 +148,45 @@ class _Conv(Layer):
             x, kernel, window_strides=strides, padding=padding, rhs_dilation=dilation,
             dimension_numbers=dimension_numbers(self.rank, self.data_format),
             feature_group_count=groups,
-        )
+        )  # fmt: skip
 
     def compute_output_shape(self, input_shape):
         spatial = [
             conv_output_length(n, k, self.padding, s, d)
-            for n, k, s, d in zip(self._spatial(input_shape), self.kernel_size, self.strides,
-                                  self.dilation_rate)
+            for n, k, s, d in zip(
+                self._spatial(input_shape), self.kernel_size, self.strides, self.dilation_rate
+            )
         ]
         return self._assemble(input_shape, spatial, self._out_channels(input_shape))
 
-    def _base_config(self):
+    def _named(self, what):
+        names = {**self._options, "bias": "bias"}
+        return {w: getattr(self, f"{p}_{what}") for p, w in names.items()}
+
+    def _weight_regularizers(self):
+        return self._named("regularizer")
+
+    def _weight_constraints(self):
+        return self._named("constraint")
+
+    def get_config(self):
         config = super().get_config()
         config.update(
             kernel_size=self.kernel_size, strides=self.strides, padding=self.padding,
             data_format=self.data_format, dilation_rate=self.dilation_rate,
-        )
-        return config
-
-    def _tail_config(self, config):
-        config.update(
-            activation=_activations.serialize(self.activation),
-            use_bias=self.use_bias,
-        )
+            activation=_activations.serialize(self.activation), use_bias=self.use_bias,
+            activity_regularizer=_maybe(_regularizers.serialize, self.activity_regularizer),
+        )  # fmt: skip
+        for prefix in (*self._options, "bias"):
+            config[f"{prefix}_initializer"] = _initializers.serialize(
+                getattr(self, f"{prefix}_initializer")
+            )
+            config[f"{prefix}_regularizer"] = _maybe(
+                _regularizers.serialize, getattr(self, f"{prefix}_regularizer")
+            )
+            config[f"{prefix}_constraint"] = _maybe(
+                _constraints.serialize, getattr(self, f"{prefix}_constraint")
+            )
         return config
 
 
@@ -156,24 +194,29 @@ class _BaseConv(_Conv):
     """Conv1D/Conv2D: ``activation(conv(x, kernel) + bias)``."""
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, groups=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation,
-                         use_bias, bias_initializer, bias_regularizer, activity_regularizer,
-                         bias_constraint, **kwargs)
+                 dilation_rate=1, groups=1, activation=None, use_bias=True, **kwargs):  # fmt: skip
+        super().__init__(
+            kernel_size,
+            strides,
+            padding,
+            data_format,
+            dilation_rate,
+            activation,
+            use_bias,
+            **kwargs,
+        )
         if filters is None or isinstance(filters, bool) or int(filters) < 1:
-            raise ValueError(f"{type(self).__name__}(filters=...) must be a positive integer. "
-                             f"Received: filters={filters!r}.")
+            raise ValueError(
+                f"{type(self).__name__}(filters=...) must be a positive integer. "
+                f"Received: filters={filters!r}."
+            )
         self.filters = int(filters)
         self.groups = int(groups)
         if self.groups < 1 or self.filters % self.groups:
-            raise ValueError(f"{type(self).__name__}: filters ({self.filters}) must be divisible "
-                             f"by groups ({self.groups}).")
-        self.kernel_initializer = _initializers.get(kernel_initializer)
-        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
-        self.kernel_constraint = _constraints.get(kernel_constraint)
+            raise ValueError(
+                f"{type(self).__name__}: filters ({self.filters}) must be divisible "
+                f"by groups ({self.groups})."
+            )
 
     def _out_channels(self, input_shape):
         return self.filters
@@ -181,14 +224,15 @@ class _BaseConv(_Conv):
     def init(self, key, input_shape):
         in_ch = self._in_channels(input_shape)
         if in_ch % self.groups:
-            raise ValueError(f"Layer {self.name!r}: input channels ({in_ch}) must be divisible "
-                             f"by groups ({self.groups}).")
+            raise ValueError(
+                f"Layer {self.name!r}: input channels ({in_ch}) must be divisible "
+                f"by groups ({self.groups})."
+            )
         kkey, bkey = jax.random.split(key)
-        shape = (*self.kernel_size, in_ch // self.groups, self.filters)
-        params = {"kernel": self.kernel_initializer(shape, jnp.float32, key=kkey)}
-        if self.use_bias:
-            params["bias"] = self.bias_initializer((self.filters,), jnp.float32, key=bkey)
-        return params, {}
+        kernel = self._weight(
+            "kernel", (*self.kernel_size, in_ch // self.groups, self.filters), kkey
+        )
+        return self._with_bias({"kernel": kernel}, self.filters, bkey)
 
     def apply(self, params, state, x, *, training=False, key=None):
         padding = self.padding.upper()
@@ -198,25 +242,9 @@ class _BaseConv(_Conv):
         y = self._conv(x, params["kernel"], self.strides, padding, self.dilation_rate, self.groups)
         return self._finish(params, y), state
 
-    def _weight_regularizers(self):
-        return {"kernel": self.kernel_regularizer, "bias": self.bias_regularizer}
-
-    def _weight_constraints(self):
-        return {"kernel": self.kernel_constraint, "bias": self.bias_constraint}
-
     def get_config(self):
-        config = self._base_config()
+        config = super().get_config()
         config.update(filters=self.filters, groups=self.groups)
-        self._tail_config(config)
-        config.update(
-            kernel_initializer=_initializers.serialize(self.kernel_initializer),
-            bias_initializer=_initializers.serialize(self.bias_initializer),
-            kernel_regularizer=_maybe(_regularizers.serialize, self.kernel_regularizer),
-            bias_regularizer=_maybe(_regularizers.serialize, self.bias_regularizer),
-            activity_regularizer=_maybe(_regularizers.serialize, self.activity_regularizer),
-            kernel_constraint=_maybe(_constraints.serialize, self.kernel_constraint),
-            bias_constraint=_maybe(_constraints.serialize, self.bias_constraint),
-        )
         return config
 
 
@@ -264,13 +292,15 @@ class _ConvTranspose(_BaseConv):
     """Transposed convolution; kernel ``(*kernel_size, filters, in_channels)`` as in Keras."""
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
-                 data_format=None, dilation_rate=1, **kwargs):
+                 data_format=None, dilation_rate=1, **kwargs):  # fmt: skip
         kwargs.pop("groups", None)
-        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, **kwargs)
-        self.output_padding = (
-            None if output_padding is None
-            else normalize_tuple(output_padding, self.rank, "output_padding", type(self).__name__)
+        super().__init__(
+            filters, kernel_size, strides, padding, data_format, dilation_rate, **kwargs
         )
+        self.output_padding = None
+        if output_padding is not None:
+            cls = type(self).__name__
+            self.output_padding = normalize_tuple(output_padding, self.rank, "output_padding", cls)
 
     def _out_pad(self, i):
         return None if self.output_padding is None else self.output_padding[i]
@@ -278,10 +308,7 @@ class _ConvTranspose(_BaseConv):
     def init(self, key, input_shape):
         kkey, bkey = jax.random.split(key)
         shape = (*self.kernel_size, self.filters, self._in_channels(input_shape))
-        params = {"kernel": self.kernel_initializer(shape, jnp.float32, key=kkey)}
-        if self.use_bias:
-            params["bias"] = self.bias_initializer((self.filters,), jnp.float32, key=bkey)
-        return params, {}
+        return self._with_bias({"kernel": self._weight("kernel", shape, kkey)}, self.filters, bkey)
 
     def _pads(self):
         """Keras's ``compute_conv_transpose_padding_args_for_jax``."""
@@ -300,15 +327,16 @@ class _ConvTranspose(_BaseConv):
 
     def apply(self, params, state, x, *, training=False, key=None):
         y = jax.lax.conv_transpose(
-            x, params["kernel"], self.strides, padding=self._pads(), rhs_dilation=self.dilation_rate,
-            dimension_numbers=dimension_numbers(self.rank, self.data_format), transpose_kernel=True,
-        )
+            x, params["kernel"], self.strides, padding=self._pads(),
+            rhs_dilation=self.dilation_rate, transpose_kernel=True,
+            dimension_numbers=dimension_numbers(self.rank, self.data_format),
+        )  # fmt: skip
         return self._finish(params, y), state
 
     def compute_output_shape(self, input_shape):
         spatial = []
-        for i, (n, k, s, d) in enumerate(zip(self._spatial(input_shape), self.kernel_size,
-                                             self.strides, self.dilation_rate)):
+        sizes = zip(self._spatial(input_shape), self.kernel_size, self.strides, self.dilation_rate)
+        for i, (n, k, s, d) in enumerate(sizes):
             k = (k - 1) * d + 1
             op = self._out_pad(i)
             if n is None:
@@ -355,29 +383,38 @@ class Conv2DTranspose(_ConvTranspose):
 
 
 class _Depthwise(_Conv):
-    """Depthwise convolution: each input channel convolved with ``depth_multiplier`` filters."""
+    """Depthwise convolution: each input channel convolved with ``depth_multiplier`` filters.
+
+    Keras 3 names the depthwise weight ``kernel`` here (``depthwise_kernel`` in separable layers);
+    its options are ``depthwise_initializer``/``_regularizer``/``_constraint``.
+    """
+
+    _options = {"depthwise": "kernel"}
 
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
                  data_format=None, dilation_rate=1, activation=None, use_bias=True,
-                 depthwise_initializer="glorot_uniform", bias_initializer="zeros",
-                 depthwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 depthwise_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation,
-                         use_bias, bias_initializer, bias_regularizer, activity_regularizer,
-                         bias_constraint, **kwargs)
+                 **kwargs):  # fmt: skip
+        super().__init__(
+            kernel_size,
+            strides,
+            padding,
+            data_format,
+            dilation_rate,
+            activation,
+            use_bias,
+            **kwargs,
+        )
         self.depth_multiplier = int(depth_multiplier)
-        self.depthwise_initializer = _initializers.get(depthwise_initializer)
-        self.depthwise_regularizer = _regularizers.get(depthwise_regularizer)
-        self.depthwise_constraint = _constraints.get(depthwise_constraint)
 
     def _out_channels(self, input_shape):
         return self._in_channels(input_shape) * self.depth_multiplier
 
     def _depthwise_params(self, key, in_ch):
         shape = (*self.kernel_size, in_ch, self.depth_multiplier)
-        return {"depthwise_kernel": self.depthwise_initializer(shape, jnp.float32, key=key)}
+        return {self._options["depthwise"]: self._weight("depthwise", shape, key)}
 
-    def _depthwise(self, x, kernel):
+    def _depthwise(self, x, params):
+        kernel = params[self._options["depthwise"]]
         in_ch = kernel.shape[-2]
         kernel = jnp.reshape(kernel, (*self.kernel_size, 1, in_ch * self.depth_multiplier))
         return self._conv(x, kernel, self.strides, self.padding.upper(), self.dilation_rate, in_ch)
@@ -385,38 +422,19 @@ class _Depthwise(_Conv):
     def init(self, key, input_shape):
         kkey, bkey = jax.random.split(key)
         params = self._depthwise_params(kkey, self._in_channels(input_shape))
-        if self.use_bias:
-            params["bias"] = self.bias_initializer(
-                (self._out_channels(input_shape),), jnp.float32, key=bkey)
-        return params, {}
+        return self._with_bias(params, self._out_channels(input_shape), bkey)
 
     def apply(self, params, state, x, *, training=False, key=None):
-        return self._finish(params, self._depthwise(x, params["depthwise_kernel"])), state
-
-    def _weight_regularizers(self):
-        return {"depthwise_kernel": self.depthwise_regularizer, "bias": self.bias_regularizer}
-
-    def _weight_constraints(self):
-        return {"depthwise_kernel": self.depthwise_constraint, "bias": self.bias_constraint}
+        return self._finish(params, self._depthwise(x, params)), state
 
     def get_config(self):
-        config = self._base_config()
+        config = super().get_config()
         config["depth_multiplier"] = self.depth_multiplier
-        self._tail_config(config)
-        config.update(
-            depthwise_initializer=_initializers.serialize(self.depthwise_initializer),
-            bias_initializer=_initializers.serialize(self.bias_initializer),
-            depthwise_regularizer=_maybe(_regularizers.serialize, self.depthwise_regularizer),
-            bias_regularizer=_maybe(_regularizers.serialize, self.bias_regularizer),
-            activity_regularizer=_maybe(_regularizers.serialize, self.activity_regularizer),
-            depthwise_constraint=_maybe(_constraints.serialize, self.depthwise_constraint),
-            bias_constraint=_maybe(_constraints.serialize, self.bias_constraint),
-        )
         return config
 
 
 class DepthwiseConv1D(_Depthwise):
-    """1-D depthwise convolution; weights ``depthwise_kernel`` ``(k, in, depth_multiplier)``, ``bias``.
+    """1-D depthwise convolution; weights ``kernel`` ``(k, in, depth_multiplier)``, ``bias``.
 
     >>> from lamina.layers import DepthwiseConv1D
     >>> DepthwiseConv1D(3, depth_multiplier=2).compute_output_shape((None, 8, 3))
@@ -427,7 +445,7 @@ class DepthwiseConv1D(_Depthwise):
 
 
 class DepthwiseConv2D(_Depthwise):
-    """2-D depthwise convolution; weights ``depthwise_kernel`` ``(kh, kw, in, depth_multiplier)``.
+    """2-D depthwise convolution; weights ``kernel`` ``(kh, kw, in, depth_multiplier)``, ``bias``.
 
     >>> import jax, numpy as np
     >>> from lamina.layers import DepthwiseConv2D
@@ -444,20 +462,14 @@ class DepthwiseConv2D(_Depthwise):
 class _Separable(_Depthwise):
     """Depthwise convolution followed by a 1x1 ("pointwise") convolution to ``filters``."""
 
+    _options = {"depthwise": "depthwise_kernel", "pointwise": "pointwise_kernel"}
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, depth_multiplier=1, activation=None, use_bias=True,
-                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
-                 bias_initializer="zeros", depthwise_regularizer=None, pointwise_regularizer=None,
-                 bias_regularizer=None, activity_regularizer=None, depthwise_constraint=None,
-                 pointwise_constraint=None, bias_constraint=None, **kwargs):
+                 **kwargs):  # fmt: skip
         super().__init__(kernel_size, strides, padding, depth_multiplier, data_format,
-                         dilation_rate, activation, use_bias, depthwise_initializer,
-                         bias_initializer, depthwise_regularizer, bias_regularizer,
-                         activity_regularizer, depthwise_constraint, bias_constraint, **kwargs)
+                         dilation_rate, activation, use_bias, **kwargs)  # fmt: skip
         self.filters = int(filters)
-        self.pointwise_initializer = _initializers.get(pointwise_initializer)
-        self.pointwise_regularizer = _regularizers.get(pointwise_regularizer)
-        self.pointwise_constraint = _constraints.get(pointwise_constraint)
 
     def _out_channels(self, input_shape):
         return self.filters
@@ -467,31 +479,18 @@ class _Separable(_Depthwise):
         in_ch = self._in_channels(input_shape)
         params = self._depthwise_params(dkey, in_ch)
         shape = (1,) * self.rank + (in_ch * self.depth_multiplier, self.filters)
-        params["pointwise_kernel"] = self.pointwise_initializer(shape, jnp.float32, key=pkey)
-        if self.use_bias:
-            params["bias"] = self.bias_initializer((self.filters,), jnp.float32, key=bkey)
-        return params, {}
+        params["pointwise_kernel"] = self._weight("pointwise", shape, pkey)
+        return self._with_bias(params, self.filters, bkey)
 
     def apply(self, params, state, x, *, training=False, key=None):
-        y = self._depthwise(x, params["depthwise_kernel"])
+        y = self._depthwise(x, params)
         one = (1,) * self.rank
         y = self._conv(y, params["pointwise_kernel"], one, "VALID", one)
         return self._finish(params, y), state
 
-    def _weight_regularizers(self):
-        return {**super()._weight_regularizers(), "pointwise_kernel": self.pointwise_regularizer}
-
-    def _weight_constraints(self):
-        return {**super()._weight_constraints(), "pointwise_kernel": self.pointwise_constraint}
-
     def get_config(self):
         config = super().get_config()
-        config.update(
-            filters=self.filters,
-            pointwise_initializer=_initializers.serialize(self.pointwise_initializer),
-            pointwise_regularizer=_maybe(_regularizers.serialize, self.pointwise_regularizer),
-            pointwise_constraint=_maybe(_constraints.serialize, self.pointwise_constraint),
-        )
+        config["filters"] = self.filters
         return config
 
 

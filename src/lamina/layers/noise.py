@@ -1,0 +1,184 @@
+"""Random and regularizing layers: Gaussian noise and dropout, spatial dropout, activity.
+
+The random layers draw only when ``training`` is true, from the ``key`` the training loop passes
+(``uses_rng = True``); at inference they are the identity, as in Keras.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from lamina import regularizers as _regularizers
+from lamina.layers.base import Layer
+from lamina.layers.convolutional import normalize_data_format
+
+
+def _check_rate(rate, layer):
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:
+        raise ValueError(f"{layer}(rate=...) must be a number in [0, 1). Received: rate={rate!r}.")
+    return float(rate)
+
+
+class GaussianNoise(Layer):
+    """Adds zero-centred Gaussian noise of standard deviation ``stddev`` during training.
+
+    >>> import jax, numpy as np
+    >>> from lamina.layers import GaussianNoise
+    >>> x = np.ones((2, 3), "float32")
+    >>> y, _ = GaussianNoise(0.1).apply({}, {}, x, training=False)
+    >>> bool((y == x).all())
+    True
+    >>> y, _ = GaussianNoise(0.1).apply({}, {}, x, training=True, key=jax.random.key(0))
+    >>> bool((y == x).all())
+    False
+    """
+
+    uses_rng = True
+
+    def __init__(self, stddev, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(stddev, bool) or not isinstance(stddev, int | float) or stddev < 0:
+            raise ValueError(
+                f"GaussianNoise(stddev=...) must be a number >= 0. Received: {stddev!r}."
+            )
+        self.stddev = float(stddev)
+        self.seed = seed
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        if not training or self.stddev == 0.0 or key is None:
+            return x, state
+        return x + self.stddev * jax.random.normal(key, x.shape, x.dtype), state
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(stddev=self.stddev, seed=self.seed)
+        return config
+
+
+class GaussianDropout(Layer):
+    """Multiplies inputs by Gaussian noise of mean 1 and variance ``rate / (1 - rate)`` in training.
+
+    >>> import numpy as np
+    >>> from lamina.layers import GaussianDropout
+    >>> y, _ = GaussianDropout(0.2).apply({}, {}, np.ones((2, 3), "float32"))
+    >>> y.tolist()
+    [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    """
+
+    uses_rng = True
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = _check_rate(rate, "GaussianDropout")
+        self.seed = seed
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        if not training or self.rate == 0.0 or key is None:
+            return x, state
+        stddev = math.sqrt(self.rate / (1.0 - self.rate))
+        return x * (1.0 + stddev * jax.random.normal(key, x.shape, x.dtype)), state
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=self.rate, seed=self.seed)
+        return config
+
+
+class _SpatialDropout(Layer):
+    """Drops whole feature maps (channels): one Bernoulli draw per (sample, channel)."""
+
+    uses_rng = True
+    rank = 1
+
+    def __init__(self, rate, seed=None, name=None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        self.rate = _check_rate(rate, type(self).__name__)
+        self.seed = seed
+        self.data_format = "channels_last"
+
+    def expected_rank(self):
+        return (self.rank + 2,)
+
+    def _noise_shape(self, shape):
+        ones = (1,) * self.rank
+        if self.data_format == "channels_first":
+            return (shape[0], shape[1], *ones)
+        return (shape[0], *ones, shape[-1])
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        if not training or self.rate == 0.0 or key is None:
+            return x, state
+        keep = jax.random.bernoulli(key, 1.0 - self.rate, self._noise_shape(x.shape))
+        keep = jnp.broadcast_to(keep, x.shape)
+        return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x)), state
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("trainable", None)  # Keras's SpatialDropout config has no "trainable"
+        config.update(rate=self.rate, seed=self.seed)
+        return config
+
+
+class SpatialDropout1D(_SpatialDropout):
+    """Drops whole channels of ``(batch, steps, channels)`` inputs during training.
+
+    >>> import jax, numpy as np
+    >>> from lamina.layers import SpatialDropout1D
+    >>> y, _ = SpatialDropout1D(0.5).apply({}, {}, np.ones((1, 4, 8), "float32"), training=True,
+    ...                                    key=jax.random.key(1))
+    >>> bool((y == y[:, :1]).all())  # each channel is dropped or kept for every step
+    True
+    """
+
+    rank = 1
+
+
+class SpatialDropout2D(_SpatialDropout):
+    """Drops whole feature maps of images during training (``data_format`` aware).
+
+    >>> import numpy as np
+    >>> from lamina.layers import SpatialDropout2D
+    >>> y, _ = SpatialDropout2D(0.3).apply({}, {}, np.ones((1, 2, 2, 3), "float32"))
+    >>> float(y.sum())
+    12.0
+    """
+
+    rank = 2
+
+    def __init__(self, rate, data_format=None, seed=None, name=None, dtype=None, **kwargs):
+        super().__init__(rate, seed=seed, name=name, dtype=dtype, **kwargs)
+        self.data_format = normalize_data_format(data_format, "SpatialDropout2D")
+
+    def get_config(self):
+        config = super().get_config()
+        config["data_format"] = self.data_format
+        return config
+
+
+class ActivityRegularization(Layer):
+    """The identity, adding ``l1 * sum(|x|) + l2 * sum(x**2)`` of its input to the loss.
+
+    >>> import numpy as np
+    >>> from lamina.layers import ActivityRegularization
+    >>> layer = ActivityRegularization(l1=0.1)
+    >>> float(layer.activity_regularizer(np.array([[1.0, -2.0]], "float32")))
+    0.30000001192092896
+    """
+
+    def __init__(self, l1=0.0, l2=0.0, **kwargs):
+        kwargs.pop("activity_regularizer", None)
+        super().__init__(activity_regularizer=_regularizers.L1L2(l1=l1, l2=l2), **kwargs)
+        self.l1 = float(l1)
+        self.l2 = float(l2)
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        return x, state
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("activity_regularizer", None)
+        config.update(l1=self.l1, l2=self.l2)
+        return config

@@ -1,0 +1,217 @@
+"""Pooling layers: Max/AveragePooling1D/2D and GlobalMax/GlobalAveragePooling1D/2D.
+
+Windowed pooling is one ``jax.lax.reduce_window``; with ``padding='same'`` the average divides by
+the number of real (non-padding) entries in each window, as Keras does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from lamina.layers.base import Layer
+from lamina.layers.convolutional import (
+    conv_output_length,
+    normalize_data_format,
+    normalize_padding,
+    normalize_tuple,
+)
+
+
+class _Pooling(Layer):
+    rank = 2
+    _op = "max"
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        cls = type(self).__name__
+        self.pool_size = normalize_tuple(pool_size, self.rank, "pool_size", cls)
+        self.strides = (
+            self.pool_size
+            if strides is None
+            else normalize_tuple(strides, self.rank, "strides", cls)
+        )
+        self.padding = normalize_padding(padding, ("valid", "same"), cls)
+        self.data_format = normalize_data_format(data_format, cls)
+
+    def expected_rank(self):
+        return (self.rank + 2,)
+
+    def _window(self, values):
+        if self.data_format == "channels_first":
+            return (1, 1, *values)
+        return (1, *values, 1)
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        window, strides, padding = (
+            self._window(self.pool_size),
+            self._window(self.strides),
+            self.padding.upper(),
+        )
+        if self._op == "max":
+            y = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, strides, padding)
+            return y, state
+        total = jax.lax.reduce_window(x, 0.0, jax.lax.add, window, strides, padding)
+        if self.padding == "valid":
+            return total / float(math.prod(self.pool_size)), state
+        ones = jnp.ones((1, *x.shape[1:]), x.dtype)
+        counts = jax.lax.reduce_window(ones, 0.0, jax.lax.add, window, strides, padding)
+        return total / counts, state
+
+    def compute_output_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        first = self.data_format == "channels_first"
+        spatial = input_shape[2:] if first else input_shape[1:-1]
+        out = [
+            conv_output_length(n, k, self.padding, s)
+            for n, k, s in zip(spatial, self.pool_size, self.strides)
+        ]
+        if first:
+            return (input_shape[0], input_shape[1], *out)
+        return (input_shape[0], *out, input_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            pool_size=self.pool_size,
+            padding=self.padding,
+            strides=self.strides,
+            data_format=self.data_format,
+        )
+        return config
+
+
+class MaxPooling1D(_Pooling):
+    """Max over windows of ``pool_size`` steps of ``(batch, steps, channels)``.
+
+    >>> import numpy as np
+    >>> from lamina.layers import MaxPooling1D
+    >>> y, _ = MaxPooling1D(2).apply({}, {}, np.arange(6, dtype="float32").reshape(1, 6, 1))
+    >>> y[0, :, 0].tolist()
+    [1.0, 3.0, 5.0]
+    """
+
+    rank = 1
+
+
+class MaxPooling2D(_Pooling):
+    """Max over ``pool_size`` windows of images; ``strides`` defaults to ``pool_size``.
+
+    >>> from lamina.layers import MaxPooling2D
+    >>> MaxPooling2D((2, 2)).compute_output_shape((None, 7, 7, 3))
+    (None, 3, 3, 3)
+    """
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+class AveragePooling1D(_Pooling):
+    """Mean over windows of ``pool_size`` steps.
+
+    >>> import numpy as np
+    >>> from lamina.layers import AveragePooling1D
+    >>> y, _ = AveragePooling1D(2).apply({}, {}, np.arange(4, dtype="float32").reshape(1, 4, 1))
+    >>> y[0, :, 0].tolist()
+    [0.5, 2.5]
+    """
+
+    rank = 1
+    _op = "avg"
+
+    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+class AveragePooling2D(_Pooling):
+    """Mean over ``pool_size`` windows of images.
+
+    >>> from lamina.layers import AveragePooling2D
+    >>> AveragePooling2D(2, padding="same").compute_output_shape((None, 5, 5, 1))
+    (None, 3, 3, 1)
+    """
+
+    _op = "avg"
+
+    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+class _GlobalPooling(Layer):
+    rank = 2
+    _op = "max"
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = normalize_data_format(data_format, type(self).__name__)
+        self.keepdims = bool(keepdims)
+
+    def expected_rank(self):
+        return (self.rank + 2,)
+
+    def _axes(self):
+        if self.data_format == "channels_first":
+            return tuple(range(2, self.rank + 2))
+        return tuple(range(1, self.rank + 1))
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        reduce = jnp.max if self._op == "max" else jnp.mean
+        return reduce(x, axis=self._axes(), keepdims=self.keepdims), state
+
+    def compute_output_shape(self, input_shape):
+        axes = self._axes()
+        if self.keepdims:
+            return tuple(1 if i in axes else d for i, d in enumerate(input_shape))
+        return tuple(d for i, d in enumerate(input_shape) if i not in axes)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(data_format=self.data_format, keepdims=self.keepdims)
+        return config
+
+
+class GlobalMaxPooling1D(_GlobalPooling):
+    """Max over the steps axis: ``(batch, steps, channels) -> (batch, channels)``.
+
+    >>> from lamina.layers import GlobalMaxPooling1D
+    >>> GlobalMaxPooling1D().compute_output_shape((None, 5, 3))
+    (None, 3)
+    """
+
+    rank = 1
+
+
+class GlobalMaxPooling2D(_GlobalPooling):
+    """Max over height and width: ``(batch, h, w, channels) -> (batch, channels)``.
+
+    >>> from lamina.layers import GlobalMaxPooling2D
+    >>> GlobalMaxPooling2D(keepdims=True).compute_output_shape((None, 5, 5, 3))
+    (None, 1, 1, 3)
+    """
+
+
+class GlobalAveragePooling1D(_GlobalPooling):
+    """Mean over the steps axis.
+
+    >>> import numpy as np
+    >>> from lamina.layers import GlobalAveragePooling1D
+    >>> y, _ = GlobalAveragePooling1D().apply({}, {}, np.ones((2, 4, 3), "float32"))
+    >>> tuple(y.shape)
+    (2, 3)
+    """
+
+    rank = 1
+    _op = "avg"
+
+
+class GlobalAveragePooling2D(_GlobalPooling):
+    """Mean over height and width, the usual head of a convolutional classifier.
+
+    >>> from lamina.layers import GlobalAveragePooling2D
+    >>> GlobalAveragePooling2D().compute_output_shape((None, 7, 7, 16))
+    (None, 16)
+    """
+
+    _op = "avg"

@@ -1,0 +1,322 @@
+"""Shape layers: ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D, RepeatVector, Permute."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from lamina.layers.base import Layer
+from lamina.layers.convolutional import normalize_data_format
+
+
+def _pair(value, name, layer) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (int(value), int(value))
+    value = tuple(int(v) for v in value)
+    if len(value) != 2:
+        raise ValueError(
+            f"{layer}({name}=...) must be an int or a pair of ints. Received: {value}."
+        )
+    return value
+
+
+def _pairs(value, name, layer) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``1 -> ((1, 1), (1, 1))``; ``(1, 2) -> ((1, 1), (2, 2))``; pairs stay."""
+    if isinstance(value, int):
+        return ((value, value), (value, value))
+    value = tuple(value)
+    if len(value) != 2:
+        raise ValueError(
+            f"{layer}({name}=...) must be an int, 2 ints or 2 pairs. Received: {value}."
+        )
+    return tuple(_pair(v, name, layer) for v in value)  # type: ignore[return-value]
+
+
+def _add(n, delta):
+    return None if n is None else n + delta
+
+
+class _Spatial2D(Layer):
+    """A 2-D layer acting on the spatial axes of ``channels_last``/``channels_first`` images."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = normalize_data_format(data_format, type(self).__name__)
+
+    def expected_rank(self):
+        return (4,)
+
+    def _axes(self):
+        return (2, 3) if self.data_format == "channels_first" else (1, 2)
+
+
+class ZeroPadding1D(Layer):
+    """Pads the steps axis with zeros: ``padding`` is an int or ``(left, right)``.
+
+    >>> from lamina.layers import ZeroPadding1D
+    >>> ZeroPadding1D((1, 2)).compute_output_shape((None, 5, 3))
+    (None, 8, 3)
+    """
+
+    def __init__(self, padding=1, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = _pair(padding, "padding", "ZeroPadding1D")
+        self.data_format = normalize_data_format(data_format, "ZeroPadding1D")
+
+    def expected_rank(self):
+        return (3,)
+
+    def _axis(self):
+        return 2 if self.data_format == "channels_first" else 1
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        pads = [(0, 0)] * 3
+        pads[self._axis()] = self.padding
+        return jnp.pad(x, pads), state
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        shape[self._axis()] = _add(shape[self._axis()], sum(self.padding))
+        return tuple(shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(padding=self.padding, data_format=self.data_format)
+        return config
+
+
+class ZeroPadding2D(_Spatial2D):
+    """Pads rows and columns of images with zeros.
+
+    ``padding``: an int, ``(rows, cols)`` or ``((top, bottom), (left, right))``.
+
+    >>> from lamina.layers import ZeroPadding2D
+    >>> ZeroPadding2D(((1, 0), (2, 2))).compute_output_shape((None, 4, 4, 3))
+    (None, 5, 8, 3)
+    """
+
+    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+        super().__init__(data_format, **kwargs)
+        self.padding = _pairs(padding, "padding", "ZeroPadding2D")
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        pads = [(0, 0)] * 4
+        for axis, p in zip(self._axes(), self.padding):
+            pads[axis] = p
+        return jnp.pad(x, pads), state
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        for axis, p in zip(self._axes(), self.padding):
+            shape[axis] = _add(shape[axis], sum(p))
+        return tuple(shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(padding=self.padding, data_format=self.data_format)
+        return config
+
+
+class Cropping1D(Layer):
+    """Removes ``(start, end)`` steps from the steps axis.
+
+    >>> from lamina.layers import Cropping1D
+    >>> Cropping1D((1, 2)).compute_output_shape((None, 10, 3))
+    (None, 7, 3)
+    """
+
+    def __init__(self, cropping=(1, 1), **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = _pair(cropping, "cropping", "Cropping1D")
+
+    def expected_rank(self):
+        return (3,)
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        start, end = self.cropping
+        return x[:, start : x.shape[1] - end], state
+
+    def compute_output_shape(self, input_shape):
+        n = input_shape[1]
+        if n is not None and n - sum(self.cropping) <= 0:
+            raise ValueError(
+                f"Layer {self.name!r} (Cropping1D): cropping {self.cropping} removes every step of "
+                f"inputs of shape {tuple(input_shape)}."
+            )
+        return (input_shape[0], _add(n, -sum(self.cropping)), *input_shape[2:])
+
+    def get_config(self):
+        config = super().get_config()
+        config["cropping"] = self.cropping
+        return config
+
+
+class Cropping2D(_Spatial2D):
+    """Removes rows and columns at the borders of images.
+
+    ``cropping``: an int, ``(rows, cols)`` or ``((top, bottom), (left, right))``.
+
+    >>> from lamina.layers import Cropping2D
+    >>> Cropping2D(((1, 1), (2, 0))).compute_output_shape((None, 6, 6, 3))
+    (None, 4, 4, 3)
+    """
+
+    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
+        super().__init__(data_format, **kwargs)
+        self.cropping = _pairs(cropping, "cropping", "Cropping2D")
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        index = [slice(None)] * 4
+        for axis, (start, end) in zip(self._axes(), self.cropping):
+            index[axis] = slice(start, x.shape[axis] - end)
+        return x[tuple(index)], state
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        for axis, c in zip(self._axes(), self.cropping):
+            if shape[axis] is not None and shape[axis] - sum(c) <= 0:
+                raise ValueError(
+                    f"Layer {self.name!r} (Cropping2D): cropping {self.cropping} removes every "
+                    f"row or column of inputs of shape {tuple(input_shape)}."
+                )
+            shape[axis] = _add(shape[axis], -sum(c))
+        return tuple(shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(cropping=self.cropping, data_format=self.data_format)
+        return config
+
+
+class UpSampling1D(Layer):
+    """Repeats each step ``size`` times.
+
+    >>> import numpy as np
+    >>> from lamina.layers import UpSampling1D
+    >>> y, _ = UpSampling1D(2).apply({}, {}, np.array([[[1.0], [2.0]]], "float32"))
+    >>> y[0, :, 0].tolist()
+    [1.0, 1.0, 2.0, 2.0]
+    """
+
+    def __init__(self, size=2, **kwargs):
+        super().__init__(**kwargs)
+        self.size = int(size)
+
+    def expected_rank(self):
+        return (3,)
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        return jnp.repeat(x, self.size, axis=1), state
+
+    def compute_output_shape(self, input_shape):
+        n = input_shape[1]
+        return (input_shape[0], None if n is None else n * self.size, *input_shape[2:])
+
+    def get_config(self):
+        config = super().get_config()
+        config["size"] = self.size
+        return config
+
+
+class UpSampling2D(_Spatial2D):
+    """Repeats rows and columns ``size`` times (``interpolation='nearest'``) or resizes
+    bilinearly (``interpolation='bilinear'``).
+
+    >>> from lamina.layers import UpSampling2D
+    >>> UpSampling2D((2, 3)).compute_output_shape((None, 4, 4, 1))
+    (None, 8, 12, 1)
+    """
+
+    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+        super().__init__(data_format, **kwargs)
+        self.size = _pair(size, "size", "UpSampling2D")
+        self.interpolation = str(interpolation).lower()
+        if self.interpolation not in ("nearest", "bilinear"):
+            raise ValueError(
+                f"UpSampling2D(interpolation=...) must be 'nearest' or 'bilinear'. "
+                f"Received: {interpolation!r}."
+            )
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        if self.interpolation == "nearest":
+            for axis, s in zip(self._axes(), self.size):
+                x = jnp.repeat(x, s, axis=axis)
+            return x, state
+        shape = list(x.shape)
+        for axis, s in zip(self._axes(), self.size):
+            shape[axis] *= s
+        return jax.image.resize(x, tuple(shape), method="bilinear", antialias=False), state
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        for axis, s in zip(self._axes(), self.size):
+            shape[axis] = None if shape[axis] is None else shape[axis] * s
+        return tuple(shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            size=self.size, data_format=self.data_format, interpolation=self.interpolation
+        )
+        return config
+
+
+class RepeatVector(Layer):
+    """Repeats a vector ``n`` times: ``(batch, features) -> (batch, n, features)``.
+
+    >>> from lamina.layers import RepeatVector
+    >>> RepeatVector(3).compute_output_shape((None, 8))
+    (None, 3, 8)
+    """
+
+    def __init__(self, n, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"RepeatVector(n=...) must be a positive integer. Received: n={n!r}.")
+        self.n = int(n)
+
+    def expected_rank(self):
+        return (2,)
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        return jnp.repeat(x[:, None, :], self.n, axis=1), state
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.n, input_shape[1])
+
+    def get_config(self):
+        config = super().get_config()
+        config["n"] = self.n
+        return config
+
+
+class Permute(Layer):
+    """Permutes the non-batch axes; ``dims`` counts from 1 (``(2, 1)`` swaps the two axes).
+
+    >>> from lamina.layers import Permute
+    >>> Permute((2, 1)).compute_output_shape((None, 10, 64))
+    (None, 64, 10)
+    """
+
+    def __init__(self, dims, **kwargs):
+        super().__init__(**kwargs)
+        self.dims = tuple(int(d) for d in dims)
+        if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
+            raise ValueError(
+                f"Permute(dims=...) must be a permutation of 1..{len(self.dims)} (the batch axis "
+                f"is not counted). Received: dims={self.dims}."
+            )
+
+    def expected_rank(self):
+        return (len(self.dims) + 1,)
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        return jnp.transpose(x, (0, *self.dims)), state
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *(input_shape[d] for d in self.dims))
+
+    def get_config(self):
+        config = super().get_config()
+        config["dims"] = self.dims
+        return config
