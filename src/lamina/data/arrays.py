@@ -92,7 +92,7 @@ def check_samples(x: np.ndarray, y: np.ndarray | None, sample_weight: np.ndarray
         raise ValueError("x is empty (0 samples). Pass at least one sample.")
     if y is not None:
         if y.ndim == 0:
-            raise ValueError(f"y must be an array with one target per sample, but it is a scalar.")
+            raise ValueError("y must be an array with one target per sample, but it is a scalar.")
         if y.shape[0] != n:
             raise ValueError(
                 f"x and y have different numbers of samples: x has {n} rows, y has "
@@ -122,3 +122,23 @@ def class_weight_to_sample_weight(y: np.ndarray, class_weight: dict) -> np.ndarr
     for cls, w in class_weight.items():
         weights[labels == int(cls)] = float(w)
     return weights
+
+
+def is_in_memory(data) -> bool:
+    """Whether ``data`` is an in-memory array that ``fit`` puts on the device whole.
+
+    True for NumPy arrays (but not memory maps, which stream from disk), lists and tuples,
+    pandas DataFrames/Series, JAX arrays and ``None``; False for generators, datasets, file
+    streams and other array-likes read slice by slice (``lamina.training.streaming``).
+
+    >>> import numpy as np
+    >>> is_in_memory(np.zeros((2, 3))), is_in_memory([[1.0, 2.0]]), is_in_memory(iter([]))
+    (True, True, False)
+    """
+    if data is None or isinstance(data, list | tuple | int | float):
+        return True
+    if isinstance(data, np.ndarray):
+        return not isinstance(data, np.memmap)
+    if hasattr(data, "to_numpy") and hasattr(data, "dtypes"):  # pandas
+        return True
+    return type(data).__module__.startswith(("jax", "jaxlib"))

@@ -413,6 +413,7 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
                 validation_data=validation_data, shuffle=shuffle, class_weight=class_weight,
                 sample_weight=sample_weight, initial_epoch=initial_epoch,
                 validation_batch_size=validation_batch_size, validation_freq=validation_freq,
+                steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
             )
         except (ValueError, TypeError):
             self._restore(snapshot)
@@ -424,14 +425,15 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
         snapshot = self._snapshot()
         try:
             return _loop.evaluate(self, x, y, batch_size=batch_size, verbose=verbose,
-                                  sample_weight=sample_weight, return_dict=return_dict)
+                                  sample_weight=sample_weight, return_dict=return_dict,
+                                  steps=steps)
         except (ValueError, TypeError):
             self._restore(snapshot)
             raise
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Returns the output layer's values for ``x`` as a NumPy array."""
-        return _loop.predict(self, x, batch_size=batch_size, verbose=verbose)
+        return _loop.predict(self, x, batch_size=batch_size, verbose=verbose, steps=steps)
 
     def __call__(self, x, training=False):
         return self.predict(x, verbose=0)

@@ -127,7 +127,9 @@ def open_zip(path) -> zipfile.ZipFile:
     try:
         zf = zipfile.ZipFile(p, "r")
     except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise fail(p, f"not a valid .keras (zip) archive; it may be truncated or corrupt ({e}).") from None
+        raise fail(
+            p, f"not a valid .keras (zip) archive; it may be truncated or corrupt ({e})."
+        ) from None
     try:
         infos = zf.infolist()
         if len(infos) > MAX_MEMBERS:
@@ -135,11 +137,19 @@ def open_zip(path) -> zipfile.ZipFile:
         for info in infos:
             check_member_name(p, info.filename)
             if info.file_size > MAX_MEMBER_BYTES:
-                raise fail(p, f"member {info.filename!r} declares {info.file_size} bytes, over the "
-                              f"{MAX_MEMBER_BYTES}-byte limit.")
-            if info.file_size > (1 << 20) and info.file_size > MAX_EXPANSION * max(info.compress_size, 1):
-                raise fail(p, f"member {info.filename!r} expands {info.compress_size} stored bytes "
-                              f"to {info.file_size}: refusing a possible decompression bomb.")
+                raise fail(
+                    p,
+                    f"member {info.filename!r} declares {info.file_size} bytes, over the "
+                    f"{MAX_MEMBER_BYTES}-byte limit.",
+                )
+            if info.file_size > (1 << 20) and info.file_size > MAX_EXPANSION * max(
+                info.compress_size, 1
+            ):
+                raise fail(
+                    p,
+                    f"member {info.filename!r} expands {info.compress_size} stored bytes "
+                    f"to {info.file_size}: refusing a possible decompression bomb.",
+                )
     except BaseException:
         zf.close()
         raise
@@ -157,8 +167,11 @@ def check_member_name(path, name: str) -> None:
         or (len(name) > 1 and name[1] == ":")
         or "\x00" in name
     ):
-        raise fail(path, f"archive member name {name!r} points outside the archive "
-                         "(path traversal); refusing to read it.")
+        raise fail(
+            path,
+            f"archive member name {name!r} points outside the archive "
+            "(path traversal); refusing to read it.",
+        )
 
 
 def read_member(zf: zipfile.ZipFile, path, name: str, limit: int = MAX_MEMBER_BYTES) -> bytes:
@@ -168,7 +181,9 @@ def read_member(zf: zipfile.ZipFile, path, name: str, limit: int = MAX_MEMBER_BY
     except KeyError:
         raise fail(path, f"the archive has no {name!r}; members: {zf.namelist()}.") from None
     if info.file_size > limit:
-        raise fail(path, f"member {name!r} declares {info.file_size} bytes, over the {limit}-byte limit.")
+        raise fail(
+            path, f"member {name!r} declares {info.file_size} bytes, over the {limit}-byte limit."
+        )
     try:
         with zf.open(info) as f:
             data = f.read(limit + 1)
@@ -179,16 +194,25 @@ def read_member(zf: zipfile.ZipFile, path, name: str, limit: int = MAX_MEMBER_BY
     return data
 
 
-def check_safe_layers(path, layer_specs, safe_mode: bool) -> None:
-    """With ``safe_mode``, refuses layers that carry Python code (``Lambda``)."""
+def check_safe_layers(path, config, safe_mode: bool) -> None:
+    """With ``safe_mode``, refuses configs holding Python code (``Lambda`` layers, lambdas).
+
+    The whole config is walked, so a ``Lambda`` nested in a wrapper layer is found too.
+    """
     if not safe_mode:
         return
-    for spec in layer_specs or []:
-        name = spec.get("class_name") if isinstance(spec, dict) else None
-        if name in UNSAFE_LAYER_CLASSES:
-            raise fail(
-                path,
-                f"it contains a {name} layer, which holds Python code that would run on "
-                "loading. Lamina never runs code from files; rebuild that part of the model in "
-                "Python (or pass safe_mode=False only to get a clearer error).",
-            )
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            name = node.get("class_name")
+            if name in UNSAFE_LAYER_CLASSES or name == "__lambda__":
+                raise fail(
+                    path,
+                    f"it contains a {name} object, which holds Python code that would run on "
+                    "loading. Lamina never runs code from files: rebuild that part of the model "
+                    "in Python and load only the weights (model.load_weights).",
+                )
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)

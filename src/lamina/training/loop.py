@@ -14,9 +14,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from lamina.data import arrays as _arrays
+from lamina.distribution import sharding as _sharding
 from lamina.training import callbacks as _callbacks
 from lamina.training import guardrails as _guardrails
 from lamina.training import progress as _progress
+from lamina.training import streaming as _streaming
 
 #: Largest number of steps run by one evaluate/predict call (longer inputs loop over chunks).
 MAX_EVAL_CHUNK = 1024
@@ -152,11 +154,15 @@ def fit(
     initial_epoch,
     validation_batch_size,
     validation_freq,
+    steps_per_epoch=None,
+    validation_steps=None,
 ):
+    if not _arrays.is_in_memory(x):
+        return _streaming.fit(**locals())
     model._check_compiled("fit")
-    batch_size = check_batch_size(batch_size)
+    batch_size = _sharding.global_batch_check(check_batch_size(batch_size))
     check_epochs(epochs, initial_epoch)
-    verbose = _progress.resolve_verbose(verbose)
+    verbose = _progress.resolve_verbose(verbose) if _sharding.is_main_process() else 0
     if not isinstance(validation_split, int | float) or not 0 <= validation_split < 1:
         raise ValueError(
             f"validation_split must be a fraction in [0, 1), e.g. 0.2. Received: "
@@ -191,13 +197,13 @@ def fit(
         sw = np.ones((n,), np.float32)
     program = model._get_program()
     compile_time = model._compile_seconds
-    data = jax.device_put((x, y, sw))
+    data = _sharding.put_rows((x, y, sw))
     val_dev = None
     if val is not None:
         vbs = check_batch_size(validation_batch_size or batch_size, "validation_batch_size")
         vsw = val[2] if val[2] is not None else np.ones((val[0].shape[0],), np.float32)
         (vx, vy, vw), vmask = batched([val[0], val[1], vsw], vbs)
-        val_dev = (jax.device_put((vx, vy, vw)), jax.device_put(vmask))
+        val_dev = _sharding.shard_batches(((vx, vy, vw), vmask))
 
     chunk = chunk_length(model, batch_size, steps)
     n_chunks = math.ceil(steps / chunk)
@@ -213,13 +219,14 @@ def fit(
     model.stop_training = False
     model.history = history
     cb.on_train_begin()
+    initial_epoch = vars(model).pop("_resume_initial_epoch", initial_epoch)  # BackupAndRestore
     ts = model._train_state
     epoch_logs = {}
     first_calls = [] if compile_time is None else None
     for epoch in range(initial_epoch, epochs):
         cb.on_epoch_begin(epoch)
-        ts = model._train_state  # callbacks may set it (e.g. a new learning rate)
-        model._rng, idx, mask = _epoch_index(model._rng, n, batch_size, padded_steps, bool(shuffle))
+        ts = model._train_state = _sharding.replicate(model._train_state)  # callbacks may set it
+        model._rng, idx, mask = _sharding.replicate(_epoch_index(model._rng, n, batch_size, padded_steps, bool(shuffle)))
         mstate = program.init_metrics()
         for c in range(n_chunks):
             sl = slice(c * chunk, (c + 1) * chunk)
@@ -272,7 +279,9 @@ def _unpack_validation(model, validation_data):
     return prepare(model, vx, vy, rest[0] if rest else None, name="validation x")
 
 
-def evaluate(model, x, y, *, batch_size, verbose, sample_weight, return_dict):
+def evaluate(model, x, y, *, batch_size, verbose, sample_weight, return_dict, steps=None):
+    if not _arrays.is_in_memory(x):
+        return _streaming.evaluate(**locals())
     model._check_compiled("evaluate")
     batch_size = check_batch_size(batch_size)
     _progress.resolve_verbose(verbose)
@@ -283,8 +292,9 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, return_dict):
     if sw is None:
         sw = np.ones((x.shape[0],), np.float32)
     batches, mask = batched([x, y, sw], batch_size)
-    logs = _ordered(run_evaluation(model, model._train_state, jax.device_put(batches), jax.device_put(mask)))
-    if verbose:
+    ts, (batches, mask) = _sharding.replicate(model._train_state), _sharding.shard_batches((batches, mask))
+    logs = _ordered(run_evaluation(model, ts, batches, mask))
+    if verbose and _sharding.is_main_process():
         print(f"{mask.shape[0]}/{mask.shape[0]} - " + _progress.format_logs(logs))
     if return_dict:
         return logs
@@ -293,7 +303,9 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, return_dict):
     return values[0] if len(values) == 1 else values
 
 
-def predict(model, x, *, batch_size, verbose):
+def predict(model, x, *, batch_size, verbose, steps=None):
+    if not _arrays.is_in_memory(x):
+        return _streaming.predict(**locals())
     batch_size = check_batch_size(batch_size)
     _progress.resolve_verbose(verbose)
     x = _arrays.to_numpy(x, "x")
@@ -307,8 +319,8 @@ def predict(model, x, *, batch_size, verbose):
     steps = xb.shape[0]
     chunk = eval_chunks(steps)
     outs = []
-    ts = model._train_state
+    ts = _sharding.replicate(model._train_state)
     for start in range(0, steps, chunk):
-        outs.append(program.predict_chunk(ts, jax.device_put(xb[start : start + chunk])))
-    out = np.concatenate([np.asarray(o) for o in jax.device_get(outs)])
+        outs.append(program.predict_chunk(ts, _sharding.shard_batches(xb[start : start + chunk])))
+    out = np.concatenate([np.asarray(o) for o in _sharding.device_get(outs)])
     return out[:n]

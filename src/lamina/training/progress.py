@@ -1,16 +1,39 @@
 """Keras-style progress output, updated once per compiled chunk.
 
-``verbose=1``: a live bar rewritten in place on a terminal; when output is piped (CI, a log
-file) the bar is not redrawn and one plain line per epoch is written, with no carriage returns.
-``verbose=2``: one line per epoch.  ``verbose=0``: nothing.
+``verbose=1`` on a terminal: an ``Epoch k/N`` line, then a live bar redrawn in place with the
+step count, the ETA, the time per step and the running metrics; drawn with ``rich`` when it is
+installed, else with plain text and carriage returns::
+
+    Epoch 3/10
+    12/24 ━━━━━━━━━━────────── ETA 0s 4ms/step - accuracy: 0.7104 - loss: 0.5532
+
+``verbose=1`` when output is piped (CI, a log file), and ``verbose=2``: one plain line per
+epoch, never a carriage return::
+
+    Epoch 3/10 - 24/24 - 0s - 4ms/step - accuracy: 0.7104 - loss: 0.5532
+
+``verbose=0``: nothing.
+
+>>> import io
+>>> from lamina.training.progress import ProgbarLogger
+>>> out = io.StringIO()
+>>> bar = ProgbarLogger(verbose=2, stream=out)
+>>> bar.set_params({"epochs": 1, "steps": 4})
+>>> bar.on_epoch_begin(0); bar.on_epoch_end(0, {"loss": 0.5})
+>>> out.getvalue().startswith("Epoch 1/1 - 4/4 - ")
+True
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 from lamina.training.callbacks import Callback
+
+#: ``auto`` uses rich when installed; ``plain`` forces the text bar (``LAMINA_PROGRESS``).
+BACKENDS = ("auto", "rich", "plain")
 
 
 def resolve_verbose(verbose) -> int:
@@ -44,14 +67,65 @@ def _per_step(seconds: float, steps: int) -> str:
     return f"{t * 1e6:.0f}us/step"
 
 
-class ProgbarLogger(Callback):
-    """Prints Keras-style progress for ``fit``; added by ``fit`` when ``verbose`` > 0."""
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+    return f"{int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}"
 
-    def __init__(self, verbose=1, stream=None, width=20):
+
+def bar_text(done: int, total: int, width: int) -> str:
+    """The bar itself: ``width`` cells, filled ``━`` and empty ``─``."""
+    filled = int(width * done / max(total, 1))
+    filled = min(width, max(0, filled))
+    return "━" * filled + "─" * (width - filled)
+
+
+def _rich_available() -> bool:
+    try:
+        import rich.console  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class ProgbarLogger(Callback):
+    """Prints Keras-style progress for ``fit``; added by ``fit`` when ``verbose`` > 0.
+
+    Args:
+        verbose: 1 for a live bar (one line per epoch when piped), 2 for one line per epoch.
+        stream: where to write; ``sys.stdout`` (read at each write) when ``None``.
+        width: the bar's width in characters.
+        backend: ``"auto"`` (rich when installed, else plain), ``"rich"`` or ``"plain"``;
+            the environment variable ``LAMINA_PROGRESS`` sets the default.
+
+    Example:
+
+    >>> import io
+    >>> out = io.StringIO()  # not a terminal: one line per epoch
+    >>> bar = ProgbarLogger(verbose=1, stream=out)
+    >>> bar.set_params({"epochs": 2, "steps": 3})
+    >>> for e in range(2):
+    ...     bar.on_epoch_begin(e); bar.on_train_batch_end(2, {"loss": 1.0})
+    ...     bar.on_epoch_end(e, {"loss": 1.0})
+    >>> len(out.getvalue().splitlines()), "\\r" in out.getvalue()
+    (2, False)
+    """
+
+    def __init__(self, verbose=1, stream=None, width=20, backend=None):
         super().__init__()
         self.verbose = verbose
         self.stream = stream
         self.width = width
+        backend = backend or os.environ.get("LAMINA_PROGRESS", "auto")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}. Received: backend={backend!r}.")
+        self.backend = backend
+        self._rich = None  # the rich Progress of the current epoch
+        self._start = None
+        self._steps = 0
 
     @property
     def _out(self):
@@ -59,37 +133,83 @@ class ProgbarLogger(Callback):
 
     def _live(self) -> bool:
         isatty = getattr(self._out, "isatty", None)
-        return self.verbose == 1 and bool(isatty and isatty())
+        try:
+            return self.verbose == 1 and bool(isatty and isatty())
+        except ValueError:  # a closed stream
+            return False
 
+    def _use_rich(self) -> bool:
+        if self.backend == "plain":
+            return False
+        return _rich_available()
+
+    # ----------------------------------------------------------------- hooks
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
         self._steps = self.params.get("steps") or 0
-        epochs = self.params.get("epochs")
-        self._write(f"Epoch {epoch + 1}/{epochs}\n")
+        self._header = f"Epoch {epoch + 1}/{self.params.get('epochs')}"
+        if self._live():
+            self._write(self._header + "\n")
+            if self._use_rich():
+                self._rich_begin()
 
     def on_train_batch_end(self, batch, logs=None):
         if not self._live():
             return
         done = batch + 1
-        total = self._steps or done
-        filled = int(self.width * done / max(total, 1))
-        bar = "━" * filled + " " * (self.width - filled)
+        total = max(self._steps or done, done)
         elapsed = time.perf_counter() - self._start
         eta = elapsed / done * (total - done)
-        line = f"\r{done}/{total} {bar} {eta:.0f}s {_per_step(elapsed, done)} - {format_logs(logs or {})}"
-        self._write(line + "\x1b[K")
+        stats = f"{_per_step(elapsed, done)} - {format_logs(logs or {})}".rstrip(" -")
+        if self._rich is not None:
+            self._rich_update(done, total, f"ETA {_duration(eta)} {stats}")
+            return
+        bar = bar_text(done, total, self.width)
+        self._write(f"\r{done}/{total} {bar} ETA {_duration(eta)} {stats}\x1b[K")
 
     def on_epoch_end(self, epoch, logs=None):
-        elapsed = time.perf_counter() - self._start
+        start = self._start if self._start is not None else time.perf_counter()
+        elapsed = time.perf_counter() - start
         steps = self._steps
-        logs = logs or {}
-        if self.verbose == 2 or not self._live():
-            line = f"{steps}/{steps} - {elapsed:.0f}s - {_per_step(elapsed, steps)} - {format_logs(logs)}"
-            self._write(line + "\n")
-        else:
-            bar = "━" * self.width
-            line = f"\r{steps}/{steps} {bar} {elapsed:.0f}s {_per_step(elapsed, steps)} - {format_logs(logs)}"
-            self._write(line + "\x1b[K\n")
+        stats = f"{_per_step(elapsed, steps)} - {format_logs(logs or {})}".rstrip(" -")
+        if not self._live():
+            self._write(f"{self._header} - {steps}/{steps} - {_duration(elapsed)} - {stats}\n")
+            return
+        if self._rich is not None:
+            self._rich_update(steps, steps, f"{_duration(elapsed)} {stats}")
+            self._rich_end()
+            return
+        bar = bar_text(steps, steps, self.width)
+        self._write(f"\r{steps}/{steps} {bar} {_duration(elapsed)} {stats}\x1b[K\n")
+
+    def on_train_end(self, logs=None):
+        self._rich_end()
+
+    # ------------------------------------------------------------------ rich
+    def _rich_begin(self):
+        from rich.console import Console
+        from rich.live import Live
+
+        console = Console(file=self._out, force_terminal=True, highlight=False)
+        self._rich = Live(console=console, auto_refresh=False, transient=False)
+        self._rich.start()
+        self._rich_update(0, max(self._steps, 1), "")
+
+    def _rich_update(self, done, total, stats):
+        from rich.text import Text
+
+        filled = len(bar_text(done, total, self.width).rstrip("─"))
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(f"{done:>{len(str(total))}}/{total} ")
+        line.append("━" * filled, style="green")
+        line.append("─" * (self.width - filled), style="bright_black")
+        line.append(f" {stats}")
+        self._rich.update(line, refresh=True)
+
+    def _rich_end(self):
+        if self._rich is not None:
+            self._rich.stop()
+            self._rich = None
 
     def _write(self, text: str):
         self._out.write(text)

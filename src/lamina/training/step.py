@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from lamina.distribution.sharding import ShardedRows
 from lamina.training.compilation import enable_persistent_cache
 from lamina.training.state import TrainState, merge_params, split_trainable
 
@@ -49,8 +50,12 @@ def forward(layers, params, state, x, *, training: bool, key=None, batch_mask=No
         y, s = layer.apply(p, s, x, training=training, key=k, **kwargs)
         mask = layer.compute_mask(x, mask)
         if layer.activity_regularizer is not None:
-            y_reg = y if batch_mask is None else y * _expand(batch_mask, y.ndim)
-            aux = aux + layer.activity_regularizer(y_reg)
+            # Keras 3 divides the penalty by the (real) batch size.
+            if batch_mask is None:
+                aux = aux + layer.activity_regularizer(y) / y.shape[0]
+            else:
+                penalty = layer.activity_regularizer(y * _expand(batch_mask, y.ndim))
+                aux = aux + penalty / jnp.maximum(jnp.sum(batch_mask), 1.0)
         new_state.append(s)
         x = y
     return x, tuple(new_state), aux
@@ -107,6 +112,8 @@ def build_program(layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace
         return loss_scale * jnp.sum(per * w) / jnp.maximum(n_elements, 1.0)
 
     def batch(data, bidx, bmask):
+        if isinstance(data, ShardedRows):  # data parallel: rows split over devices
+            return data.gather(bidx, bmask)
         x, y, sw = data
         xb = jnp.take(x, bidx, axis=0)
         yb = jnp.take(y, bidx, axis=0)

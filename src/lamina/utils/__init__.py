@@ -1,5 +1,6 @@
 """Utilities: ``to_categorical``, ``set_random_seed`` and friends."""
 
+from lamina.data.pydataset import PyDataset as PyDataset
 from lamina.utils.numerical import normalize, to_categorical
 from lamina.utils.random import set_random_seed
 

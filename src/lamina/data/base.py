@@ -1,0 +1,237 @@
+"""The adapter base class: the interface shared by every streamed input, the epoch logic
+(whole passes, or ``steps_per_epoch`` batches continuing across epochs) and the stacking of
+checked batches into padded, masked ``(steps, batch, ...)`` chunks.
+
+Subclasses (``lamina.data.adapters``, ``lamina.data.files``) only provide ``_pass(rng)``, one
+pass over their raw batches, and ``num_batches`` when they know it.
+
+>>> import numpy as np
+>>> from lamina.data.base import Adapter
+>>> class Two(Adapter):
+...     def _pass(self, rng):
+...         return iter([(np.ones((3, 2)), np.zeros(3)), (np.ones((1, 2)), np.zeros(1))])
+>>> [m.tolist() for _, m in Two().iter_chunks(2)]
+[[[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]]]
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from lamina.data import arrays as _arrays
+
+
+def _to_numpy(v, name):
+    if hasattr(v, "detach") and hasattr(v, "numpy"):  # a torch tensor, without importing torch
+        v = v.detach().cpu().numpy()
+    elif hasattr(v, "numpy") and callable(v.numpy) and not isinstance(v, np.ndarray):
+        v = v.numpy()
+    return _arrays.to_numpy(v, name)
+
+
+class Adapter:
+    """The shared interface and epoch logic; subclasses provide ``_pass`` (one pass)."""
+
+    one_shot = False  #: whether a pass consumes the source (a generator)
+    trusted = False  #: whether ``_pass`` yields checked float32 (x, y, sw) already
+    keep_peeked = False  #: whether the pass started by ``peek`` is kept for the first epoch
+    shuffle = False
+    class_weight = None
+    need_y = True
+
+    def __init__(self):
+        self._current = None
+        self._exhausted = False
+        self._first = None
+        self._spec = None
+        self._pending = None
+
+    def reset(self):
+        """Forgets the position of a pass left open by ``steps_per_epoch`` (a new ``fit``)."""
+        self._current = None
+        self._exhausted = False
+
+    @property
+    def num_batches(self):
+        """Batches in one pass, or ``None`` when unknown until the pass ends."""
+        return None
+
+    def _pass(self, rng):
+        raise NotImplementedError
+
+    def on_epoch_begin(self):
+        """Called before each epoch's batches."""
+
+    def on_epoch_end(self):
+        """Called after each epoch's batches."""
+
+    def peek(self):
+        """The first batch as checked float32 ``(x, y, sw)`` (``y``/``sw`` may be ``None``)."""
+        if self._first is None:
+            it = iter(self._pass(None))
+            try:
+                raw = next(it)
+            except StopIteration:
+                raise ValueError(
+                    f"The {type(self).__name__[:-7].lower() or 'input'} yielded no batches: "
+                    f"there is nothing to train on or evaluate."
+                ) from None
+            self._first = raw if self.trusted else self._check(raw, 0)
+            if self.keep_peeked:
+                self._pending = (raw, it)
+            elif hasattr(it, "close"):
+                it.close()
+        return self._first
+
+    def _standardize(self, item, index):
+        if isinstance(item, dict):
+            raise TypeError(
+                f"Batch {index} is a dict; a Sequential model takes (x, y) or "
+                f"(x, y, sample_weight) tuples."
+            )
+        if not isinstance(item, tuple | list):
+            item = (item,)
+        if not 1 <= len(item) <= 3:
+            raise ValueError(
+                f"Batch {index} has {len(item)} elements; expected x, (x, y) or "
+                f"(x, y, sample_weight)."
+            )
+        return tuple(item) + (None,) * (3 - len(item))
+
+    def _check(self, item, index):
+        """Converts one raw batch to float32 and checks it against the first batch."""
+        x, y, sw = self._standardize(item, index)
+        x = _to_numpy(x, f"x of batch {index}")
+        n = x.shape[0] if x.ndim else 0
+        if x.ndim == 0 or n == 0:
+            raise ValueError(f"Batch {index} has an empty or scalar x (shape {x.shape}).")
+        if y is None and self.need_y:
+            raise ValueError(
+                f"Batch {index} has no targets: yield (x, y) or (x, y, sample_weight)."
+            )
+        if y is not None:
+            y = _to_numpy(y, f"y of batch {index}")
+            if y.ndim == 0 or y.shape[0] != n:
+                raise ValueError(
+                    f"Batch {index} has {n} samples in x but y has shape {y.shape}: each batch "
+                    f"needs one target per sample."
+                )
+        if sw is not None:
+            sw = _to_numpy(sw, f"sample_weight of batch {index}")
+            if sw.shape != (n,):
+                raise ValueError(
+                    f"Batch {index}: sample_weight must have shape ({n},), one weight per "
+                    f"sample; it has shape {sw.shape}."
+                )
+        spec = (x.shape[1:], None if y is None else y.shape[1:])
+        if self._spec is None:
+            self._spec = spec
+        elif spec != self._spec:
+            what = "x" if spec[0] != self._spec[0] else "y"
+            raise ValueError(
+                f"Batch {index} has {what} with per-sample shape "
+                f"{spec[0] if what == 'x' else spec[1]}, but the first batch had "
+                f"{self._spec[0] if what == 'x' else self._spec[1]}: every batch must have the "
+                f"same number of columns (only the number of rows may change)."
+            )
+        x = _arrays.as_float32(x, f"x of batch {index}")
+        y = None if y is None else _arrays.as_float32(y, f"y of batch {index}")
+        sw = None if sw is None else _arrays.as_float32(sw, f"sample_weight of batch {index}")
+        return x, y, sw
+
+    def _checked_pass(self, rng):
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            first, it = pending
+            source = _chain_first(first, it)
+        else:
+            source = self._pass(rng)
+        for i, raw in enumerate(source):
+            yield raw if self.trusted else self._check(raw, i)
+
+    def epoch_batches(self, steps=None, rng=None):
+        """One epoch of checked batches: a whole pass, or ``steps`` batches (continuing the
+        previous epoch's pass, as Keras does with ``steps_per_epoch``)."""
+        self.on_epoch_begin()
+        try:
+            if steps is None and not self.one_shot:
+                self._current = None
+                yield from self._checked_pass(rng)
+                return
+            n = 0
+            while steps is None or n < steps:
+                if self._current is None:
+                    if self._exhausted:
+                        return
+                    self._current = self._checked_pass(rng)
+                got = False
+                for b in self._current:
+                    got = True
+                    n += 1
+                    yield b
+                    if steps is not None and n == steps:
+                        break
+                else:
+                    self._current = None
+                    self._exhausted = self.one_shot
+                    if not got or steps is None:
+                        return
+        finally:
+            self.on_epoch_end()
+
+    def iter_chunks(self, chunk_steps, steps=None, rng=None):
+        """Yields ``((x, y, sw), mask)`` stacked ``(chunk_steps, capacity, ...)`` for one epoch.
+
+        ``capacity`` is the first batch's size; shorter batches are padded and masked.
+        """
+        first = self.peek()
+        cap = first[0].shape[0]
+        x_shape = first[0].shape[1:]
+        y_shape = None if first[1] is None else first[1].shape[1:]
+        buf = None
+        i = 0
+        for b, (x, y, sw) in enumerate(self.epoch_batches(steps, rng)):
+            if buf is None:
+                buf = _alloc(chunk_steps, cap, x_shape, y_shape)
+            n = x.shape[0]
+            if n > cap:
+                raise ValueError(
+                    f"Batch {b} has {n} samples, more than the first batch's {cap}. Make the "
+                    f"first batch the largest (only the last batch of an epoch may be shorter)."
+                )
+            bx, by, bsw, mask = buf
+            bx[i, :n] = x
+            if by is not None and y is not None:
+                by[i, :n] = y
+            if self.class_weight is not None and y is not None:
+                cw = _arrays.class_weight_to_sample_weight(y, self.class_weight)
+                sw = cw if sw is None else sw * cw
+            bsw[i, :n] = 1.0 if sw is None else sw
+            mask[i, :n] = 1.0
+            i += 1
+            if i == chunk_steps:
+                yield (bx, by, bsw), mask
+                buf, i = None, 0
+        if buf is not None:
+            yield buf[:3], buf[3]
+
+
+def _alloc(steps, cap, x_shape, y_shape):
+    x = np.zeros((steps, cap, *x_shape), np.float32)
+    y = None if y_shape is None else np.zeros((steps, cap, *y_shape), np.float32)
+    return x, y, np.zeros((steps, cap), np.float32), np.zeros((steps, cap), np.float32)
+
+
+def _chain_first(first, it):
+    yield first
+    yield from it
+
+
+def warn_ran_out():
+    warnings.warn(
+        "Your input ran out of data; interrupting training. Make sure that your generator "
+        "can generate at least `steps_per_epoch * epochs` batches.",
+        stacklevel=3,
+    )

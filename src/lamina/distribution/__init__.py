@@ -1,0 +1,43 @@
+"""Training on several devices or machines (Keras 3's ``keras.distribution`` API).
+
+>>> from lamina import distribution
+>>> distribution.set_distribution(distribution.DataParallel())  # every device splits batches
+>>> distribution.set_distribution(None)
+
+Several processes (machines, or ``lamina launch -n 2 train.py`` on one machine) join with
+:func:`initialize`; each ``fit`` then trains one model over all their devices.
+"""
+
+from lamina.distribution.api import (
+    DataParallel,
+    DeviceMesh,
+    Distribution,
+    distribution,
+    list_devices,
+    set_distribution,
+)
+from lamina.distribution.cluster import initialize
+from lamina.distribution.sharding import (
+    data_sharding,
+    global_batch_check,
+    is_main_process,
+    process_shard,
+    replicate,
+    shard_batches,
+)
+
+__all__ = [
+    "DataParallel",
+    "DeviceMesh",
+    "Distribution",
+    "data_sharding",
+    "distribution",
+    "global_batch_check",
+    "initialize",
+    "is_main_process",
+    "list_devices",
+    "process_shard",
+    "replicate",
+    "set_distribution",
+    "shard_batches",
+]

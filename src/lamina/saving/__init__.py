@@ -1,0 +1,177 @@
+"""Saving and loading models (``lamina.saving``, as ``keras.saving``).
+
+Formats, chosen by extension on save and detected from the content on load:
+
+* ``.keras``: Keras 3's zip archive (config, weights and optimizer state);
+* ``.weights.h5``: Keras 3's weights file;
+* ``.h5`` / ``.hdf5``: the Keras 2 / tf.keras HDF5 format (model or weights only).
+
+Files move both ways between Lamina and Keras.  Writes are atomic (a crash keeps the old file);
+loading never runs code from the file and every error names the file.
+
+Example:
+
+>>> import os, tempfile
+>>> import numpy as np
+>>> from lamina.models import Sequential
+>>> from lamina.layers import Input, Dense
+>>> from lamina.saving import save_model, load_model
+>>> model = Sequential([Input((4,)), Dense(1)])
+>>> model.compile(optimizer="adam", loss="mse")
+>>> path = os.path.join(tempfile.mkdtemp(), "model.keras")
+>>> save_model(model, path)
+>>> x = np.ones((2, 4), "float32")
+>>> bool(np.allclose(load_model(path).predict(x, verbose=0), model.predict(x, verbose=0)))
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+import h5py
+
+from lamina.saving import keras_archive, legacy_h5, safety, weights_h5
+from lamina.saving.safety import FileFormatError, fail
+
+__all__ = [
+    "FileFormatError",
+    "load_model",
+    "load_weights",
+    "model_from_json",
+    "save_model",
+    "save_weights",
+]
+
+_LEGACY_EXTS = (".h5", ".hdf5")
+
+
+def _check_overwrite(path, overwrite):
+    if not overwrite and os.path.exists(path):
+        raise ValueError(f"{os.fspath(path)!r} already exists; pass overwrite=True to replace it.")
+
+
+def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool = True, **kwargs):
+    """Saves ``model`` to ``filepath``: ``.keras`` archive, or legacy HDF5 for ``.h5``.
+
+    A path without an extension gets the ``.keras`` archive under that exact name, with a
+    warning.  ``save_format``/``zipped`` keyword arguments are accepted for compatibility.
+    """
+    path = os.fspath(filepath)
+    kwargs.pop("zipped", None)
+    save_format = kwargs.pop("save_format", None)
+    if kwargs:
+        raise TypeError(
+            f"save_model() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}."
+        )
+    _check_overwrite(path, overwrite)
+    lower = path.lower()
+    if lower.endswith(".weights.h5"):
+        raise ValueError(
+            f"{path!r} names a weights file: use model.save_weights({path!r}), or "
+            "save the whole model to a '.keras' file."
+        )
+    if save_format == "h5" or lower.endswith(_LEGACY_EXTS):
+        legacy_h5.save(model, path, include_optimizer=include_optimizer)
+        return
+    if not lower.endswith(".keras"):
+        warnings.warn(
+            f"{path!r} has no .keras extension; writing the .keras (zip) archive "
+            "under that exact name.",
+            UserWarning,
+            stacklevel=3,
+        )
+    keras_archive.save(model, path, include_optimizer=include_optimizer)
+
+
+def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: bool = True):
+    """Loads a ``.keras`` or legacy ``.h5`` model saved by Lamina or Keras.
+
+    The format comes from the file's first bytes, not its name.  With ``compile`` the compile
+    settings and the optimizer state are restored, so training continues where it stopped.
+
+    Raises:
+        ValueError: missing, empty, truncated, corrupt, unsafe or oversized files, with the
+            file's name in the message.
+    """
+    path = os.fspath(filepath)
+    kind = safety.sniff(path)
+    if kind == "zip":
+        return keras_archive.load(path, custom_objects, compile, safe_mode)
+    with _open_h5(path) as f:
+        if weights_h5.is_keras3_layout(f) and "model_config" not in f.attrs:
+            raise fail(
+                path,
+                "it holds weights only (a .weights.h5 file): build the model in "
+                "code and call model.load_weights(path).",
+            )
+    return legacy_h5.load(path, custom_objects, compile, safe_mode)
+
+
+def _open_h5(path):
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise fail(
+            path, f"not a readable HDF5 file; it may be truncated or corrupt ({e})."
+        ) from None
+
+
+def save_weights(model, filepath, overwrite: bool = True) -> None:
+    """Saves the weights (and optimizer state): ``.weights.h5`` (Keras 3) or legacy ``.h5``."""
+    path = os.fspath(filepath)
+    _check_overwrite(path, overwrite)
+    lower = path.lower()
+    if lower.endswith(".weights.h5"):
+        model._require_built("save_weights")
+        with safety.atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
+            weights_h5.write(f, model)
+    elif lower.endswith(_LEGACY_EXTS):
+        legacy_h5.save_weights(model, path)
+    else:
+        raise ValueError(
+            f"save_weights({path!r}): the file name must end in '.weights.h5' "
+            "(Keras 3 format) or '.h5' (legacy format)."
+        )
+
+
+def load_weights(model, filepath, by_name: bool = False, skip_mismatch: bool = False) -> None:
+    """Loads weights from a ``.weights.h5``, legacy ``.h5`` or ``.keras`` file into ``model``.
+
+    Args:
+        by_name: legacy ``.h5`` only: match layers by name instead of by order.
+        skip_mismatch: skip (with a warning) layers whose weight count or shapes differ.
+    """
+    path = os.fspath(filepath)
+    kind = safety.sniff(path)
+    if kind == "zip":
+        if by_name:
+            raise ValueError(f"{path!r}: by_name=True needs a legacy .h5 file.")
+        with safety.open_zip(path) as zf, keras_archive.open_weights(zf, path) as f:
+            weights_h5.read(f, model, path, skip_mismatch=skip_mismatch)
+        return
+    with _open_h5(path) as f:
+        try:
+            if weights_h5.is_keras3_layout(f):
+                if by_name:
+                    raise ValueError(
+                        f"{path!r}: by_name=True needs a legacy .h5 file; Keras 3 .weights.h5 "
+                        "files name groups by layer class, not layer name."
+                    )
+                weights_h5.read(f, model, path, skip_mismatch=skip_mismatch)
+            else:
+                group = f["model_weights"] if "model_weights" in f else f
+                legacy_h5.load_weights_group(group, model, path, by_name, skip_mismatch)
+        except (KeyError, OSError) as e:
+            raise fail(path, f"its weights are damaged ({e}).") from None
+
+
+def model_from_json(json_string, custom_objects=None):
+    """Builds an uncompiled model from :meth:`Sequential.to_json` (or Keras's) output."""
+    try:
+        config = json.loads(json_string)
+    except (TypeError, json.JSONDecodeError) as e:
+        raise ValueError(f"model_from_json: not valid JSON ({e}).") from None
+    return keras_archive.model_from_config(config, "<json>", custom_objects, safe_mode=True)

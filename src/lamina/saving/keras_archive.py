@@ -1,0 +1,267 @@
+"""The Keras 3 ``.keras`` archive: a zip of ``metadata.json``, ``config.json`` and
+``model.weights.h5``, laid out exactly as ``keras.src.saving.saving_lib`` writes it.
+
+``config.json`` holds the serialized ``Sequential`` with its ``build_config`` and
+``compile_config``; ``model.weights.h5`` holds the layer weights and the optimizer state
+(see :mod:`lamina.saving.weights_h5`), so a loaded compiled model continues training where it
+stopped.  Files written here load in Keras 3 (``keras.models.load_model``) and vice versa.
+
+Example:
+
+>>> import os, tempfile
+>>> import numpy as np
+>>> from lamina.models import Sequential
+>>> from lamina.layers import Input, Dense
+>>> from lamina.saving import keras_archive
+>>> model = Sequential([Input((3,)), Dense(2)])
+>>> model.compile(optimizer="adam", loss="mse")
+>>> path = os.path.join(tempfile.mkdtemp(), "model.keras")
+>>> keras_archive.save(model, path)
+>>> again = keras_archive.load(path)
+>>> bool(np.allclose(again.get_weights()[0], model.get_weights()[0]))
+True
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import os
+import zipfile
+
+import h5py
+
+from lamina import losses as _losses
+from lamina import metrics as _metrics
+from lamina import optimizers as _optimizers
+from lamina.saving import safety, weights_h5
+from lamina.saving.safety import fail
+
+CONFIG = "config.json"
+METADATA = "metadata.json"
+WEIGHTS = "model.weights.h5"
+#: The Keras file-format version these archives follow.
+KERAS_FORMAT_VERSION = "3.5.0"
+
+
+# ------------------------------------------------------------------ configs
+def compile_config(model) -> dict | None:
+    """Keras 3's ``model.get_compile_config()`` for a compiled ``Sequential``."""
+    c = model._compiled
+    if c is None:
+        return None
+    return {
+        "optimizer": _optimizers.serialize(c["optimizer"]),
+        "loss": _losses.serialize(c["loss"]),
+        "loss_weights": c["loss_weights"],
+        "metrics": [_metrics.serialize(m) for m in c["metrics"]] or None,
+        "weighted_metrics": [_metrics.serialize(m) for m in c["weighted_metrics"]] or None,
+        "run_eagerly": False,
+        "steps_per_execution": 1,
+        "jit_compile": True,
+    }
+
+
+def model_config(model, include_compile: bool = True) -> dict:
+    """The serialized model as in Keras's ``config.json`` (with build and compile configs)."""
+    out = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": _jsonable(model.get_config()),
+        "registered_name": None,
+    }
+    if model.input_shape is not None:
+        out["config"]["build_input_shape"] = list(model.input_shape)
+        out["build_config"] = {"input_shape": list(model.input_shape)}
+    cc = compile_config(model) if include_compile else None
+    if cc is not None:
+        out["compile_config"] = _jsonable(cc)
+    return out
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return value.item()
+    return value
+
+
+def _layer_specs(config: dict):
+    inner = config.get("config", config)
+    return inner if isinstance(inner, list) else inner.get("layers", [])
+
+
+def model_from_config(config, path="<config>", custom_objects=None, safe_mode=True):
+    """Builds a (not yet compiled) ``Sequential`` from Keras's serialized model config.
+
+    Accepts Keras 3 (``{"module", "class_name", "config"}``), Keras 2 and Keras 1 (a bare list
+    of layers) forms.  Only ``Sequential`` models are supported.
+    """
+    from lamina.models.sequential import Sequential
+
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise fail(
+            path,
+            f"the model config should be a dict with 'class_name'; got {type(config).__name__}.",
+        )
+    safety.check_safe_layers(path, config, safe_mode)
+    cls_name = config["class_name"]
+    if cls_name != "Sequential" and not (custom_objects and cls_name in custom_objects):
+        raise fail(path, f"it holds a {cls_name} model; Lamina loads Sequential models only.")
+    inner = config.get("config", {})
+    if isinstance(inner, list):  # Keras 1
+        inner = {"layers": inner}
+    try:
+        model = Sequential.from_config(inner, custom_objects=custom_objects)
+    except (ValueError, TypeError, KeyError) as e:
+        raise fail(path, f"its model config could not be rebuilt: {e}") from None
+    model.trainable = bool(inner.get("trainable", True))
+    shape = (config.get("build_config") or {}).get("input_shape") or inner.get("build_input_shape")
+    if shape is not None and model.input_shape is None:
+        model._input_shape = (None, *shape[1:])
+    if model.input_shape is not None and model.layers:
+        model.build(model.input_shape)
+    return model
+
+
+def compile_from_config(model, cc: dict, path, custom_objects=None) -> None:
+    """Compiles ``model`` from a Keras ``compile_config`` (or legacy ``training_config``)."""
+    try:
+        opt_cfg = cc.get("optimizer") or cc.get("optimizer_config")
+        if isinstance(opt_cfg, dict) and "config" in opt_cfg:
+            opt_cfg = {**opt_cfg, "config": _clean_optimizer_config(opt_cfg["config"])}
+        optimizer = _optimizers.get(opt_cfg) if opt_cfg is not None else "rmsprop"
+        loss = cc.get("loss")
+        if isinstance(loss, list) and len(loss) == 1:
+            loss = loss[0]
+        loss = _losses.deserialize(loss, custom_objects) if loss is not None else None
+        metrics = _metric_list(cc.get("metrics"), custom_objects)
+        weighted = _metric_list(cc.get("weighted_metrics"), custom_objects)
+        model.compile(
+            optimizer=optimizer,
+            loss=loss,
+            metrics=metrics,
+            weighted_metrics=weighted,
+            loss_weights=cc.get("loss_weights"),
+        )
+    except (ValueError, TypeError, KeyError) as e:
+        raise fail(
+            path,
+            f"its compile settings could not be restored ({e}); "
+            "pass compile=False to load the model uncompiled.",
+        ) from None
+
+
+def _clean_optimizer_config(cfg: dict) -> dict:
+    """Drops Keras 2 keys Keras 3 dropped too (``decay``, ``is_legacy_optimizer``...)."""
+    cfg = dict(cfg)
+    for k in ("decay", "is_legacy_optimizer", "jit_compile"):
+        if k in cfg and cfg[k] in (0, 0.0, False, None, True):
+            cfg.pop(k)
+    if "lr" in cfg and "learning_rate" not in cfg:
+        cfg["learning_rate"] = cfg.pop("lr")
+    if isinstance(cfg.get("name"), str) and cfg["name"][:1].isupper():  # Keras 2: "Adam"
+        cfg["name"] = weights_h5.to_snake_case(cfg["name"])
+    return cfg
+
+
+def _metric_list(value, custom_objects):
+    if value is None:
+        return None
+    if isinstance(value, dict) and "class_name" not in value:
+        value = [m for ms in value.values() for m in (ms if isinstance(ms, list) else [ms])]
+    if not isinstance(value, list):
+        value = [value]
+    if len(value) == 1 and isinstance(value[0], list):  # one output's list
+        value = value[0]
+    return [m if isinstance(m, str) else _metrics.deserialize(m, custom_objects) for m in value]
+
+
+# ------------------------------------------------------------------ save / load
+def save(model, path, include_optimizer: bool = True) -> None:
+    """Writes ``model`` as a ``.keras`` archive at ``path`` atomically (old file kept on failure)."""
+    model._require_built("save")
+    config = model_config(model, include_compile=include_optimizer)
+    metadata = {
+        "keras_version": KERAS_FORMAT_VERSION,
+        "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+        "saved_by": "lamina",
+    }
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as h5:
+        weights_h5.write(h5, model, include_optimizer=include_optimizer)
+    with safety.atomic_write(path) as tmp, zipfile.ZipFile(tmp, "w") as zf:
+        zf.writestr(METADATA, json.dumps(metadata))
+        zf.writestr(CONFIG, json.dumps(config))
+        zf.writestr(WEIGHTS, buf.getvalue())
+
+
+def read_config(path) -> tuple[dict, dict]:
+    """Returns ``(config, metadata)`` of a ``.keras`` archive, after the safety checks."""
+    with safety.open_zip(path) as zf:
+        return _read_json(zf, path, CONFIG), _read_json(zf, path, METADATA, required=False)
+
+
+def _read_json(zf, path, name, required=True):
+    if not required and name not in zf.namelist():
+        return {}
+    raw = safety.read_member(zf, path, name, limit=safety.MAX_JSON_BYTES)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise fail(path, f"{name} is not valid JSON ({e}).") from None
+
+
+def open_weights(zf, path) -> h5py.File:
+    """Opens ``model.weights.h5`` from an open archive, in memory."""
+    data = safety.read_member(zf, path, WEIGHTS)
+    try:
+        return h5py.File(io.BytesIO(data), "r")
+    except OSError as e:
+        raise fail(
+            path, f"{WEIGHTS} inside the archive is not a readable HDF5 file ({e})."
+        ) from None
+
+
+def load(path, custom_objects=None, compile: bool = True, safe_mode: bool = True):
+    """Loads a ``.keras`` archive written by Keras 3 or Lamina into a ``Sequential``.
+
+    Args:
+        path: the archive.
+        custom_objects: ``{class_name: class}`` for custom layers, losses or metrics.
+        compile: restore the compile settings and optimizer state when the file has them.
+        safe_mode: refuse files containing Python code (``Lambda`` layers).
+
+    Raises:
+        ValueError: the file is corrupt, truncated, unsafe or not a Sequential model; the
+            message names the file.
+    """
+    path = os.fspath(path)
+    with safety.open_zip(path) as zf:
+        config = _read_json(zf, path, CONFIG)
+        model = model_from_config(config, path, custom_objects, safe_mode)
+        cc = config.get("compile_config") if isinstance(config, dict) else None
+        if compile and cc:
+            compile_from_config(model, cc, path, custom_objects)
+        if WEIGHTS not in zf.namelist():
+            if any(n.endswith(".npz") for n in zf.namelist()):
+                raise fail(
+                    path,
+                    "its weights are in .npz form, which Lamina does not read; "
+                    "save with Keras's default weights_format='h5'.",
+                )
+            raise fail(path, f"the archive has no {WEIGHTS}; members: {zf.namelist()}.")
+        if not model.built:
+            raise fail(
+                path, "the model has no input shape in its config, so its weights cannot be placed."
+            )
+        with open_weights(zf, path) as h5:
+            try:
+                weights_h5.read(h5, model, path, load_optimizer=compile)
+            except (KeyError, OSError) as e:
+                raise fail(path, f"{WEIGHTS} is damaged ({e}).") from None
+    return model

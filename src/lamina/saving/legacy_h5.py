@@ -1,0 +1,223 @@
+"""Keras 2 / tf.keras HDF5 files (``model.save('m.h5')``), read and written.
+
+Layout (as ``keras.src.legacy.saving.legacy_h5_format``)::
+
+    attrs: model_config (JSON), training_config (JSON), backend, keras_version
+    model_weights/            attrs: layer_names, backend, keras_version
+        <layer name>/         attrs: weight_names, e.g. ["sequential/dense/kernel", ...]
+            <weight name>     one dataset per weight name (a path)
+    optimizer_weights/        attrs: weight_names, e.g. ["adam/iteration", ...]
+
+A weights-only legacy file has ``layer_names`` and the layer groups at its root.
+
+Example:
+
+>>> import os, tempfile
+>>> from lamina.models import Sequential
+>>> from lamina.layers import Input, Dense
+>>> from lamina.saving import legacy_h5
+>>> model = Sequential([Input((3,)), Dense(2, name="out")])
+>>> path = os.path.join(tempfile.mkdtemp(), "m.h5")
+>>> legacy_h5.save(model, path)
+>>> legacy_h5.load(path).get_layer("out").name
+'out'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+import h5py
+import numpy as np
+
+from lamina.saving import keras_archive, safety, weights_h5
+from lamina.saving.safety import fail
+
+
+def _attr_list(group, name) -> list[str]:
+    """Reads a list-of-strings attribute, including Keras's chunked ``name0``, ``name1``..."""
+    if name in group.attrs:
+        raw = list(group.attrs[name])
+    else:
+        raw, k = [], 0
+        while f"{name}{k}" in group.attrs:
+            raw.extend(group.attrs[f"{name}{k}"])
+            k += 1
+    return [x.decode("utf8") if isinstance(x, bytes | np.bytes_) else str(x) for x in raw]
+
+
+def _attr_str(value):
+    if value is None:
+        return None
+    return value.decode("utf-8") if isinstance(value, bytes | np.bytes_) else str(value)
+
+
+def _strings(values):
+    return np.array([v.encode("utf8") for v in values]) if values else np.array([], dtype="S1")
+
+
+# ------------------------------------------------------------------ write
+def write_weights_group(group, model) -> None:
+    """Writes every layer's weights under ``group`` in the legacy layout."""
+    group.attrs["layer_names"] = _strings([la.name for la in model.layers])
+    group.attrs["backend"] = b"jax"
+    group.attrs["keras_version"] = keras_archive.KERAS_FORMAT_VERSION.encode()
+    for i, layer in sorted(enumerate(model.layers), key=lambda t: t[1].name):
+        g = group.create_group(layer.name)
+        names = [
+            f"{model.name}/{layer.name}/{k}"
+            for k in (*model._weight_order[i][0], *model._weight_order[i][1])
+        ]
+        g.attrs["weight_names"] = _strings(names)
+        for name, value in zip(names, weights_h5.layer_arrays(model, i)):
+            g.create_dataset(name, data=value)
+    top = group.create_group("top_level_model_weights")
+    top.attrs["weight_names"] = _strings([])
+
+
+def save(model, path, include_optimizer: bool = True) -> None:
+    """Writes a legacy ``.h5`` model file atomically (loads in Keras 3 and tf.keras)."""
+    model._require_built("save")
+    config = keras_archive.model_config(model, include_compile=False)
+    config.pop("module", None)
+    config.pop("registered_name", None)
+    config.pop("build_config", None)
+    with safety.atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["backend"] = "jax"
+        f.attrs["keras_version"] = keras_archive.KERAS_FORMAT_VERSION
+        f.attrs["model_config"] = json.dumps(config)
+        cc = keras_archive.compile_config(model) if include_optimizer else None
+        if cc is not None:
+            cc = keras_archive._jsonable(cc)
+            cc["optimizer_config"] = {
+                "class_name": cc["optimizer"]["class_name"],
+                "config": cc["optimizer"]["config"],
+            }
+            del cc["optimizer"]
+            f.attrs["training_config"] = json.dumps(cc)
+        write_weights_group(f.create_group("model_weights"), model)
+        opt_vars = weights_h5.optimizer_variables(model) if include_optimizer else []
+        if opt_vars:
+            g = f.create_group("optimizer_weights")
+            prefix = model._compiled["optimizer"].name
+            names = [f"{prefix}/{n}" for n, _ in opt_vars]
+            g.attrs["weight_names"] = _strings(names)
+            for name, (_, value) in zip(names, opt_vars):
+                g.create_dataset(name, data=value)
+
+
+def save_weights(model, path) -> None:
+    """Writes a legacy weights-only ``.h5`` file (``layer_names`` at the root) atomically."""
+    model._require_built("save_weights")
+    with safety.atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
+        write_weights_group(f, model)
+
+
+# ------------------------------------------------------------------ read
+def _file_layers(group, path):
+    """``[(layer_name, [arrays])]`` in file order, from a legacy weights group."""
+    out = []
+    for name in _attr_list(group, "layer_names"):
+        if name not in group:
+            raise fail(path, f"layer {name!r} is listed in layer_names but has no group.")
+        g = group[name]
+        arrays = []
+        for wname in _attr_list(g, "weight_names"):
+            if wname not in g:
+                raise fail(path, f"weight {wname!r} of layer {name!r} is missing.")
+            arrays.append(np.asarray(g[wname][()]))
+        out.append((name, arrays))
+    return out
+
+
+def load_weights_group(group, model, path, by_name=False, skip_mismatch=False) -> None:
+    """Loads legacy-layout weights into ``model`` by layer order, or by layer name."""
+    model._require_built("load_weights")
+    if "layer_names" not in group.attrs and "layer_names0" not in group.attrs:
+        raise fail(path, "no 'layer_names' attribute: not a Keras HDF5 weights file.")
+    file_layers = _file_layers(group, path)
+    model_idx = [i for i in range(len(model.layers)) if sum(map(len, model._weight_order[i]))]
+    if by_name:
+        found = dict(file_layers)
+        for i in model_idx:
+            name = model.layers[i].name
+            if name in found:
+                weights_h5.set_layer_arrays(model, i, found[name], path, skip_mismatch)
+        return
+    with_weights = [(n, a) for n, a in file_layers if a]
+    if len(with_weights) != len(model_idx):
+        msg = (
+            f"the file has {len(with_weights)} layer(s) with weights "
+            f"({[n for n, _ in with_weights]}) but the model has {len(model_idx)} "
+            f"({[model.layers[i].name for i in model_idx]})."
+        )
+        if not skip_mismatch:
+            raise fail(path, msg + " Use by_name=True to match layers by name.")
+        warnings.warn(f"{path!r}: {msg} Loading the common prefix.", stacklevel=3)
+    for i, (_, arrays) in zip(model_idx, with_weights):
+        weights_h5.set_layer_arrays(model, i, arrays, path, skip_mismatch)
+
+
+def _json_attr(f, name, path):
+    raw = _attr_str(f.attrs.get(name))
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise fail(path, f"attribute {name!r} is not valid JSON ({e}).") from None
+
+
+def load(path, custom_objects=None, compile: bool = True, safe_mode: bool = True):
+    """Loads a legacy ``.h5`` model (Keras 1/2, tf.keras, or Keras 3's legacy writer).
+
+    The optimizer state is restored when it was written in Keras 3's variable order (by Keras
+    3 or Lamina); Keras 2 optimizer states start fresh, with a warning, as in Keras 3.
+    """
+    path = os.fspath(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise fail(
+            path, f"not a readable HDF5 file; it may be truncated or corrupt ({e})."
+        ) from None
+    with f:
+        config = _json_attr(f, "model_config", path)
+        if config is None:
+            raise fail(
+                path,
+                "no model_config attribute: this HDF5 file holds weights only; "
+                "build the model in code and call model.load_weights(path).",
+            )
+        model = keras_archive.model_from_config(config, path, custom_objects, safe_mode)
+        if not model.built:
+            raise fail(path, "the model config has no input shape, so weights cannot be placed.")
+        group = f["model_weights"] if "model_weights" in f else f
+        try:
+            load_weights_group(group, model, path)
+        except (KeyError, OSError) as e:
+            raise fail(path, f"its weights are damaged ({e}).") from None
+        training = _json_attr(f, "training_config", path) if compile else None
+        if training:
+            keras_archive.compile_from_config(model, training, path, custom_objects)
+            if "optimizer_weights" in f:
+                _load_optimizer(f["optimizer_weights"], model, path)
+    return model
+
+
+def _load_optimizer(group, model, path) -> None:
+    names = _attr_list(group, "weight_names")
+    if not names or not names[0].split("/")[-1].startswith("iteration"):
+        warnings.warn(
+            f"{path!r}: the optimizer state was saved by Keras 2 in another variable "
+            "layout; the optimizer starts fresh.",
+            stacklevel=3,
+        )
+        return
+    try:
+        values = [np.asarray(group[n][()]) for n in names]
+    except (KeyError, OSError) as e:
+        raise fail(path, f"its optimizer weights are damaged ({e}).") from None
+    weights_h5.set_optimizer_variables(model, values, path)

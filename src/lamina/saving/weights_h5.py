@@ -1,0 +1,259 @@
+"""Keras 3's weights layout (``model.weights.h5`` inside ``.keras``, and ``*.weights.h5``).
+
+The HDF5 tree Keras 3 writes for a ``Sequential`` model::
+
+    layers/<snake_class>[_<n>]/vars/0, 1, ...   # layer weights, trainable first ("name" attr)
+    layers/lstm/cell/vars/0, 1, 2                # recurrent layers keep weights on the cell
+    optimizer/vars/0, 1, ...                     # iteration, learning_rate, slots (Keras order)
+    vars                                         # the model's own (empty) group
+
+Groups are named after the layer *class* (``dense``, ``dense_1``...), not the layer's name,
+exactly as ``keras.src.saving.saving_lib`` does, so files move both ways.
+
+This module also holds the small accessors used by every format to read and write one layer's
+arrays and the optimizer's variables on a ``Sequential``.
+
+Example:
+
+>>> import io, h5py
+>>> from lamina.models import Sequential
+>>> from lamina.layers import Input, Dense
+>>> from lamina.saving import weights_h5
+>>> model = Sequential([Input((3,)), Dense(2)])
+>>> buf = io.BytesIO()
+>>> with h5py.File(buf, "w") as f:
+...     weights_h5.write(f, model)
+...     sorted(f["layers/dense/vars"])
+['0', '1']
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lamina import optimizers as _optimizers
+from lamina.saving.safety import fail
+
+#: Layers whose Keras weights live on a nested object, not on the layer itself.
+NESTED = {
+    "LSTM": ("cell",),
+    "GRU": ("cell",),
+    "SimpleRNN": ("cell",),
+    "ConvLSTM1D": ("cell",),
+    "ConvLSTM2D": ("cell",),
+    "ConvLSTM3D": ("cell",),
+    "TimeDistributed": ("layer",),
+}
+
+
+def to_snake_case(name: str) -> str:
+    """Keras's ``naming.to_snake_case`` (``"BatchNormalization"`` -> ``"batch_normalization"``)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _sub_paths(layer) -> list[tuple[str, ...]]:
+    """Where a layer's variables live below its group, one entry per variable holder."""
+    cls = type(layer).__name__
+    if cls == "Bidirectional":
+        return [
+            ("forward_layer", *NESTED.get(type(layer.forward_layer).__name__, ())),
+            ("backward_layer", *NESTED.get(type(layer.backward_layer).__name__, ())),
+        ]
+    return [NESTED.get(cls, ())]
+
+
+def layer_paths(model) -> list[list[str]]:
+    """Each layer's HDF5 variable groups, in layer order (``[["layers/dense_1/vars"], ...]``).
+
+    A ``Bidirectional`` layer has two groups (forward, then backward); each holds half of its
+    weights.
+    """
+    used: dict[str, int] = {}
+    out = []
+    for layer in model.layers:
+        base = to_snake_case(type(layer).__name__)
+        if base in used:
+            used[base] += 1
+            base = f"{base}_{used[base]}"
+        else:
+            used[base] = 0
+        out.append(["/".join(("layers", base, *sub, "vars")) for sub in _sub_paths(layer)])
+    return out
+
+
+def _split(arrays, n_groups):
+    k = len(arrays) // n_groups
+    return [arrays[j * k : (j + 1) * k] for j in range(n_groups)]
+
+
+# ------------------------------------------------------------------ model accessors
+def layer_arrays(model, i: int) -> list[np.ndarray]:
+    """Layer ``i``'s weights as NumPy arrays, in Keras order (trainable, then the others)."""
+    ts = jax.device_get(model._train_state)
+    p_names, s_names = model._weight_order[i]
+    return [np.asarray(ts.params[i][k]) for k in p_names] + [
+        np.asarray(ts.state[i][k]) for k in s_names
+    ]
+
+
+def set_layer_arrays(model, i: int, arrays, path, skip_mismatch: bool = False) -> bool:
+    """Sets layer ``i``'s weights; returns False (with a warning) when skipping a mismatch."""
+    layer = model.layers[i]
+    ts = model._train_state
+    p_names, s_names = model._weight_order[i]
+    current = [ts.params[i][k] for k in p_names] + [ts.state[i][k] for k in s_names]
+    names = [*p_names, *s_names]
+    problem = None
+    if len(arrays) != len(current):
+        problem = (
+            f"the file has {len(arrays)} weight(s) for it, the layer has {len(current)} ({names})"
+        )
+    else:
+        for n, a, c in zip(names, arrays, current):
+            if tuple(np.shape(a)) != tuple(c.shape):
+                problem = f"weight {n!r} has shape {tuple(c.shape)} but the file's has {tuple(np.shape(a))}"
+                break
+    if problem:
+        msg = f"layer {layer.name!r} ({type(layer).__name__}): {problem}."
+        if skip_mismatch:
+            warnings.warn(f"Skipping loading weights of {msg} (file {str(path)!r})", stacklevel=3)
+            return False
+        raise fail(path, msg + " Pass skip_mismatch=True to skip such layers.")
+    new = [jnp.asarray(np.asarray(a), dtype=c.dtype) for a, c in zip(arrays, current)]
+    params = list(ts.params)
+    state = list(ts.state)
+    params[i] = dict(zip(p_names, new[: len(p_names)]))
+    state[i] = dict(zip(s_names, new[len(p_names) :]))
+    model._train_state = ts._replace(params=tuple(params), state=tuple(state))
+    return True
+
+
+def _leaf_order(model):
+    """(Keras variable paths per leaf, Keras order as leaf indices) of the trained params."""
+    from lamina.training.state import split_trainable
+
+    trained, _ = split_trainable(model._train_state.params, model._trainable_mask())
+    leaves = jax.tree_util.tree_flatten_with_path(trained)[0]
+    where = {}
+    names = []
+    for pos, (path, _) in enumerate(leaves):
+        i, key = path[0].idx, path[1].key
+        where[(i, key)] = pos
+        names.append(f"{model.name}/{model.layers[i].name}/{key}")
+    order = [
+        where[(i, k)]
+        for i, (p_names, _) in enumerate(model._weight_order)
+        for k in p_names
+        if (i, k) in where
+    ]
+    return names, order
+
+
+def optimizer_variables(model) -> list[tuple[str, np.ndarray]]:
+    """The optimizer's state as Keras's ``optimizer.variables``; ``[]`` when not compiled."""
+    if model._compiled is None or model._train_state is None:
+        return []
+    if model._train_state.opt_state is None:
+        model._reset_optimizer()
+    opt = model._compiled["optimizer"]
+    names, order = _leaf_order(model)
+    pairs = _optimizers.slot_variables(opt, model._train_state.opt_state, names, order)
+    return [(n, np.asarray(jax.device_get(v))) for n, v in pairs]
+
+
+def set_optimizer_variables(model, values, path) -> bool:
+    """Loads Keras-ordered optimizer variables; warns and returns False when they don't fit."""
+    if model._compiled is None or not values:
+        return False
+    if model._train_state.opt_state is None:
+        model._reset_optimizer()
+    opt = model._compiled["optimizer"]
+    _, order = _leaf_order(model)
+    try:
+        new = _optimizers.set_slot_variables(opt, model._train_state.opt_state, values, order)
+    except (ValueError, TypeError) as e:
+        warnings.warn(
+            f"Not loading the optimizer state from {str(path)!r} (it does not match this "
+            f"model's {type(opt).__name__}: {e}); the optimizer starts fresh.",
+            stacklevel=3,
+        )
+        return False
+    model._train_state = model._train_state._replace(opt_state=new)
+    return True
+
+
+# ------------------------------------------------------------------ write / read
+def write(h5, model, include_optimizer: bool = True) -> None:
+    """Writes ``model``'s weights (and optimizer state) into an open ``h5py.File``."""
+    model._require_built("save_weights")
+    h5.create_group("layers")
+    for i, (layer, gpaths) in enumerate(zip(model.layers, layer_paths(model))):
+        for gpath, arrays in zip(gpaths, _split(layer_arrays(model, i), len(gpaths))):
+            parts = gpath.split("/")
+            for depth in range(2, len(parts) - 1):  # outer objects' own (empty) groups
+                outer = "/".join(parts[:depth]) + "/vars"
+                if outer not in h5:
+                    h5.create_group(outer).attrs["name"] = layer.name
+            g = h5.create_group(gpath)
+            g.attrs["name"] = layer.name
+            for j, a in enumerate(arrays):
+                g.create_dataset(str(j), data=a)
+    if include_optimizer:
+        opt_vars = optimizer_variables(model)
+        if opt_vars:
+            g = h5.create_group("optimizer/vars")
+            g.attrs["name"] = model._compiled["optimizer"].name
+            for j, (_, a) in enumerate(opt_vars):
+                g.create_dataset(str(j), data=a)
+    h5.create_group("vars").attrs["name"] = model.name
+
+
+def _read_vars(h5, gpath, path) -> list[np.ndarray] | None:
+    group = h5.get(gpath)
+    if group is None and "_layer_checkpoint_dependencies" in h5:  # Keras 2.13 files
+        group = h5.get(gpath.replace("layers", "_layer_checkpoint_dependencies", 1))
+    if group is None:
+        return None
+    keys = list(group.keys())
+    if sorted(keys, key=lambda s: (len(s), s)) != [str(j) for j in range(len(keys))]:
+        raise fail(path, f"group {gpath!r} should hold datasets '0', '1', ...; found {keys}.")
+    return [np.asarray(group[str(j)][()]) for j in range(len(keys))]
+
+
+def is_keras3_layout(h5) -> bool:
+    """True for Keras 3 weight files (``layers/...``), False for legacy ``layer_names`` ones."""
+    return "layers" in h5 or "vars" in h5 or "_layer_checkpoint_dependencies" in h5
+
+
+def read(h5, model, path, skip_mismatch: bool = False, load_optimizer: bool = True) -> None:
+    """Loads weights (and the optimizer state when compiled) from an open ``h5py.File``.
+
+    Raises:
+        FileFormatError: a layer's weights are missing or do not match (unless
+            ``skip_mismatch``), or the file is not in Keras 3's layout.
+    """
+    if not is_keras3_layout(h5):
+        raise fail(path, "no 'layers' group: this is not a Keras 3 weights file.")
+    model._require_built("load_weights")
+    for i, (layer, gpaths) in enumerate(zip(model.layers, layer_paths(model))):
+        parts = [_read_vars(h5, gpath, path) for gpath in gpaths]
+        n_expected = sum(map(len, model._weight_order[i]))
+        if any(p is None for p in parts):
+            if n_expected == 0:
+                continue
+            msg = f"no weights for layer {layer.name!r} ({type(layer).__name__}) at {gpaths}."
+            if skip_mismatch:
+                warnings.warn(f"Skipping {msg} (file {str(path)!r})", stacklevel=2)
+                continue
+            raise fail(path, msg + " The file was saved from a different model.")
+        set_layer_arrays(model, i, [a for p in parts for a in p], path, skip_mismatch)
+    if load_optimizer and "optimizer" in h5 and model._compiled is not None:
+        values = _read_vars(h5, "optimizer/vars", path) or []
+        set_optimizer_variables(model, values, path)

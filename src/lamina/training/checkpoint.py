@@ -1,0 +1,262 @@
+"""Checkpoint callbacks: ``ModelCheckpoint`` and ``BackupAndRestore`` (as ``keras.callbacks``).
+
+Both write atomically (temporary file, then ``os.replace``), so a process killed mid-save
+leaves the previous file intact.
+
+Example:
+
+>>> import os, tempfile
+>>> import numpy as np
+>>> from lamina.models import Sequential
+>>> from lamina.layers import Input, Dense
+>>> from lamina.callbacks import ModelCheckpoint, BackupAndRestore
+>>> folder = tempfile.mkdtemp()
+>>> model = Sequential([Input((2,)), Dense(1)])
+>>> model.compile(optimizer="sgd", loss="mse")
+>>> x, y = np.ones((8, 2), "float32"), np.ones((8, 1), "float32")
+>>> cbs = [ModelCheckpoint(os.path.join(folder, "m-{epoch:02d}-{loss:.2f}.keras"),
+...                        monitor="loss", save_best_only=True),
+...        BackupAndRestore(os.path.join(folder, "backup"))]
+>>> _ = model.fit(x, y, epochs=2, verbose=0, callbacks=cbs)
+>>> any(name.startswith("m-01-") for name in os.listdir(folder))
+True
+>>> os.path.exists(os.path.join(folder, "backup"))  # deleted once fit completes
+False
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+
+import h5py
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lamina.saving import safety
+from lamina.training.callbacks import Callback
+
+__all__ = ["BackupAndRestore", "ModelCheckpoint"]
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model (or its weights) at the end of every epoch, or only when it improves.
+
+    Args:
+        filepath: file name, formatted with the epoch (1-based) and the epoch's logs, e.g.
+            ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"``.  Ends in ``.keras`` or ``.h5`` for a
+            whole model, ``.weights.h5`` (or ``.h5``) with ``save_weights_only``.
+        monitor: the logged quantity compared with ``save_best_only``.
+        verbose: 1 prints a line per save.
+        save_best_only: save only when ``monitor`` improves on the best value so far.
+        save_weights_only: save weights only (``model.save_weights``).
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names, else min).
+        save_freq: only ``"epoch"``.
+        initial_value_threshold: the best value to beat before the first save.
+    """
+
+    def __init__(
+        self,
+        filepath,
+        monitor="val_loss",
+        verbose=0,
+        save_best_only=False,
+        save_weights_only=False,
+        mode="auto",
+        save_freq="epoch",
+        initial_value_threshold=None,
+    ):
+        super().__init__()
+        self.filepath = os.fspath(filepath)
+        self.monitor = monitor
+        self.verbose = verbose
+        self.save_best_only = save_best_only
+        self.save_weights_only = save_weights_only
+        if save_freq != "epoch":
+            raise ValueError(
+                f"ModelCheckpoint(save_freq={save_freq!r}): Lamina saves at epoch "
+                "ends only (training runs whole compiled chunks); use 'epoch'."
+            )
+        self.save_freq = save_freq
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"ModelCheckpoint(mode={mode!r}): use 'auto', 'min' or 'max'.")
+        if mode == "auto":
+            mode = (
+                "max"
+                if ("acc" in monitor or monitor.startswith("fmeasure") or "auc" in monitor)
+                else "min"
+            )
+        self.mode = mode
+        self.best = initial_value_threshold
+        lower = self.filepath.lower()
+        if save_weights_only and not lower.endswith((".weights.h5", ".h5")):
+            raise ValueError(
+                f"ModelCheckpoint with save_weights_only=True needs a file name "
+                f"ending in '.weights.h5'. Received: filepath={self.filepath!r}."
+            )
+        if not save_weights_only and not lower.endswith((".keras", ".h5", ".hdf5")):
+            raise ValueError(
+                f"ModelCheckpoint needs a file name ending in '.keras' (or "
+                f"'.weights.h5' with save_weights_only=True). Received: "
+                f"filepath={self.filepath!r}."
+            )
+
+    def _improved(self, value):
+        if self.best is None:
+            return True
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def _path(self, epoch, logs):
+        try:
+            return self.filepath.format(epoch=epoch + 1, **(logs or {}))
+        except (KeyError, IndexError, ValueError) as e:
+            raise ValueError(
+                f"ModelCheckpoint cannot format filepath {self.filepath!r} with "
+                f"epoch and the logs {sorted(logs or {})}: {e!r}."
+            ) from None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        path = self._path(epoch, logs)
+        if self.save_best_only:
+            value = logs.get(self.monitor)
+            if value is None:
+                warnings.warn(
+                    f"ModelCheckpoint: '{self.monitor}' is not in the logs "
+                    f"({sorted(logs)}); skipping the save.",
+                    stacklevel=2,
+                )
+                return
+            if not self._improved(float(value)):
+                if self.verbose:
+                    print(
+                        f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}"
+                    )
+                return
+            if self.verbose:
+                prev = "inf" if self.best is None else f"{self.best:.5f}"
+                print(
+                    f"\nEpoch {epoch + 1}: {self.monitor} improved from {prev} to "
+                    f"{float(value):.5f}, saving model to {path}"
+                )
+            self.best = float(value)
+        elif self.verbose:
+            print(f"\nEpoch {epoch + 1}: saving model to {path}")
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        if self.save_weights_only:
+            self.model.save_weights(path, overwrite=True)
+        else:
+            self.model.save(path, overwrite=True)
+
+
+# ------------------------------------------------------------------ BackupAndRestore
+_BACKUP = "backup.lamina.h5"
+_FORMAT = "lamina-backup-1"
+
+
+def _is_key(x) -> bool:
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _to_host(x):
+    if _is_key(x):
+        return np.asarray(jax.random.key_data(x)), True
+    return np.asarray(jax.device_get(x)), False
+
+
+class BackupAndRestore(Callback):
+    """Backs up the whole training state each epoch; a rerun after a crash resumes from it.
+
+    At each epoch end it writes, atomically, the weights, the optimizer state, the random keys
+    and the epoch number to ``backup_dir``.  When ``fit`` starts and a backup exists, it is
+    restored and training continues at the next epoch, ending bit-identical to a run that was
+    never interrupted (same data, same ``fit`` arguments).
+
+    Args:
+        backup_dir: folder for the backup (created if needed).
+        save_freq: only ``"epoch"``.
+        delete_checkpoint: delete the backup when ``fit`` finishes.
+        double_checkpoint: accepted for Keras compatibility (the write is atomic anyway).
+    """
+
+    def __init__(
+        self, backup_dir, save_freq="epoch", delete_checkpoint=True, double_checkpoint=False
+    ):
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("BackupAndRestore needs backup_dir, a folder for the backup.")
+        if save_freq != "epoch":
+            raise ValueError(
+                f"BackupAndRestore(save_freq={save_freq!r}): only 'epoch' is supported."
+            )
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = save_freq
+        self.delete_checkpoint = delete_checkpoint
+        self.double_checkpoint = double_checkpoint
+        self._path = os.path.join(self.backup_dir, _BACKUP)
+
+    def on_train_begin(self, logs=None):
+        if not os.path.exists(self._path):
+            return
+        epoch = self._restore()
+        self.model._resume_initial_epoch = epoch + 1  # read by lamina.training.loop.fit
+
+    def on_epoch_end(self, epoch, logs=None):
+        model = self.model
+        leaves = jax.tree_util.tree_leaves((model._train_state, model._rng))
+        with safety.atomic_write(self._path) as tmp, h5py.File(tmp, "w") as f:
+            f.attrs["format"] = _FORMAT
+            f.attrs["epoch"] = int(epoch)
+            g = f.create_group("leaves")
+            for i, leaf in enumerate(leaves):
+                value, is_key = _to_host(leaf)
+                d = g.create_dataset(str(i), data=value)
+                d.attrs["prng_key"] = is_key
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and os.path.isdir(self.backup_dir):
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+    def _restore(self) -> int:
+        model = self.model
+        template = (model._train_state, model._rng)
+        leaves, treedef = jax.tree_util.tree_flatten(template)
+        path = self._path
+        try:
+            f = h5py.File(path, "r")
+        except OSError as e:
+            raise safety.fail(path, f"the backup is not a readable HDF5 file ({e}).") from None
+        with f:
+            if f.attrs.get("format") != _FORMAT or "leaves" not in f:
+                raise safety.fail(path, "not a Lamina BackupAndRestore backup.")
+            g = f["leaves"]
+            if len(g) != len(leaves):
+                raise safety.fail(
+                    path,
+                    f"the backup has {len(g)} arrays but this model's "
+                    f"training state has {len(leaves)}: it was made by "
+                    "another model or optimizer. Delete the backup folder.",
+                )
+            new = []
+            for i, ref in enumerate(leaves):
+                value = np.asarray(g[str(i)][()])
+                if bool(g[str(i)].attrs.get("prng_key", False)):
+                    if not _is_key(ref) or value.shape != jax.random.key_data(ref).shape:
+                        raise safety.fail(path, f"array {i} is a random key that does not fit.")
+                    new.append(jax.random.wrap_key_data(value, impl=jax.random.key_impl(ref)))
+                    continue
+                if value.shape != tuple(ref.shape) or value.dtype != ref.dtype:
+                    raise safety.fail(
+                        path,
+                        f"array {i} has shape {value.shape} {value.dtype}, the "
+                        f"model's has {tuple(ref.shape)} {ref.dtype}: the backup "
+                        "is from another model. Delete the backup folder.",
+                    )
+                new.append(jnp.asarray(value))
+            epoch = int(f.attrs["epoch"])
+        model._train_state, model._rng = jax.tree_util.tree_unflatten(treedef, new)
+        return epoch

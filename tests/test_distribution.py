@@ -1,0 +1,205 @@
+"""Data parallelism over the 2 host CPU devices of one process (see conftest.py), the
+distribution API, initialize()'s settings and the launcher's command line."""
+
+import jax
+import numpy as np
+import pytest
+
+import lamina
+from lamina import distribution
+from lamina.cli import launch as _launch
+from lamina.distribution import cluster, sharding
+from lamina.layers import Dense, Dropout
+from lamina.models import Sequential
+
+
+def _model():
+    lamina.utils.set_random_seed(0)
+    model = Sequential(
+        [
+            Dense(16, activation="relu", input_shape=(8,)),
+            Dropout(0.2),
+            Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(101, 8)).astype("float32")  # 101 rows: a partial last batch
+    y = rng.integers(0, 3, size=101)
+    sw = rng.uniform(0.5, 1.5, size=101).astype("float32")
+    return x, y, sw
+
+
+@pytest.fixture(autouse=True)
+def _no_distribution():
+    distribution.set_distribution(None)
+    yield
+    distribution.set_distribution(None)
+
+
+def test_list_devices_and_mesh():
+    assert distribution.list_devices("cpu") == ["cpu:0", "cpu:1"]
+    mesh = distribution.DeviceMesh((2,), ["batch"], ["cpu:1", "cpu:0"])
+    assert [d.id for d in mesh.devices] == [1, 0]
+    with pytest.raises(ValueError, match="holds 4 devices, but 2"):
+        distribution.DeviceMesh((4,), ["batch"])
+    with pytest.raises(ValueError, match="one axis name per mesh axis"):
+        distribution.DeviceMesh((2,), ["batch", "model"])
+    with pytest.raises(ValueError, match="Unknown device 'cpu:7'"):
+        distribution.DeviceMesh((1,), ["batch"], ["cpu:7"])
+    dp = distribution.DataParallel(mesh=distribution.DeviceMesh((1, 2), ["data", "model"]))
+    assert dp.batch_dim_name == "data" and dp.num_data_shards == 1
+
+
+def test_set_distribution_and_scope():
+    assert distribution.distribution() is None
+    outer, inner = distribution.DataParallel(), distribution.DataParallel(devices=["cpu:0"])
+    distribution.set_distribution(outer)
+    assert distribution.distribution() is outer
+    with inner.scope() as d:
+        assert d is inner and distribution.distribution() is inner
+    assert distribution.distribution() is outer
+    with pytest.raises(TypeError, match="DataParallel"):
+        distribution.set_distribution("data_parallel")
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_data_parallel_fit_matches_single_device(data, shuffle):
+    x, y, sw = data
+    kwargs = dict(batch_size=10, epochs=3, verbose=0, validation_split=0.2, shuffle=shuffle)
+    if not shuffle:
+        kwargs["sample_weight"] = sw
+    single = _model()
+    h1 = single.fit(x, y, **kwargs)
+    parallel = _model()
+    with distribution.DataParallel().scope():
+        h2 = parallel.fit(x, y, **kwargs)
+        ev2 = parallel.evaluate(x[:50], y[:50], batch_size=8, verbose=0)
+        pred2 = parallel.predict(x, batch_size=8, verbose=0)
+        kernel = parallel._train_state.params[0]["kernel"]
+        assert kernel.sharding.spec == jax.sharding.PartitionSpec()
+        assert len(kernel.sharding.device_set) == 2
+    for a, b in zip(single.get_weights(), parallel.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    assert h1.history.keys() == h2.history.keys()
+    for key in h1.history:
+        np.testing.assert_allclose(h2.history[key], h1.history[key], rtol=1e-5)
+    np.testing.assert_allclose(
+        ev2, single.evaluate(x[:50], y[:50], batch_size=8, verbose=0), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        pred2, single.predict(x, batch_size=8, verbose=0), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_batch_size_must_split_over_devices(data):
+    x, y, _ = data
+    model = _model()
+    distribution.set_distribution(distribution.DataParallel())
+    with pytest.raises(ValueError, match=r"batch_size=7 .* 2 devices.*batch_size=6 or 8"):
+        model.fit(x, y, batch_size=7, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"batch_size=2\.$"):
+        sharding.global_batch_check(1)
+    assert sharding.global_batch_check(4) == 4
+
+
+def test_batch_gather_is_local():
+    """Each step moves one batch between devices (a reduce-scatter), never the dataset."""
+    from lamina.training import loop
+
+    model = _model()
+    model.build((None, 8))
+    distribution.set_distribution(distribution.DataParallel())
+    program = model._get_program()
+    n = 1000
+    rows = sharding.put_rows(
+        (np.zeros((n, 8), np.float32), np.zeros((n, 1), np.float32), np.ones(n, np.float32))
+    )
+    assert rows.arrays[0].sharding.spec == jax.sharding.PartitionSpec("batch", None)
+    _, idx, mask = sharding.replicate(loop._epoch_index(model._rng, n, 10, 100, True))
+    ts = sharding.replicate(model._train_state)
+    hlo = program.train_chunk.lower(ts, program.init_metrics(), rows, idx, mask).compile().as_text()
+    assert "all-gather" not in hlo
+    assert "reduce-scatter" in hlo
+
+
+def test_helpers_without_distribution():
+    assert sharding.active() is None
+    assert sharding.is_main_process()
+    assert sharding.process_shard(10) == slice(0, 10)
+    tree = {"a": np.ones(3)}
+    assert sharding.replicate(tree) is tree
+    assert sharding.global_batch_check(7) == 7
+    assert isinstance(sharding.put_rows((np.ones((4, 2)),)), tuple)
+
+
+def test_helpers_with_distribution():
+    with distribution.DataParallel().scope():
+        assert sharding.process_shard(11) == slice(0, 11)  # one process feeds every row
+        rows = sharding.put_rows((np.arange(11, dtype=np.float32),))
+        assert rows.arrays[0].shape == (12,)  # padded to a multiple of the 2 shards
+        b = sharding.shard_batches(np.zeros((3, 4, 5), np.float32))
+        assert b.sharding.spec == jax.sharding.PartitionSpec(None, "batch", None)
+        odd = sharding.shard_batches(np.zeros((3, 5), np.float32))
+        assert odd.sharding.is_fully_replicated
+        key = sharding.replicate(jax.random.key(0))
+        assert key.sharding.is_fully_replicated
+
+
+def test_resolve_settings():
+    resolve = cluster.resolve_settings
+    assert resolve(env={}) == (None, None, None)
+    lamina_env = {
+        "LAMINA_COORDINATOR_ADDRESS": "127.0.0.1:9",
+        "LAMINA_NUM_PROCESSES": "2",
+        "LAMINA_PROCESS_ID": "1",
+    }
+    assert resolve(env=lamina_env) == ("127.0.0.1:9", 2, 1)
+    keras_env = {
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES": "10.0.0.1:1234,10.0.0.2:1234",
+        "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+        "KERAS_DISTRIBUTION_PROCESS_ID": "0",
+    }
+    assert resolve(env=keras_env) == ("10.0.0.1:1234", 2, 0)
+    slurm = {
+        "SLURM_NTASKS": "4",
+        "SLURM_PROCID": "3",
+        "SLURM_STEP_NODELIST": "n[1-4]",
+        "LAMINA_COORDINATOR_PORT": "7000",
+    }
+    assert resolve(env=slurm) == ("n1:7000", 4, 3)
+    assert resolve(["h:1", "h:2"], 2, 1, env=slurm) == ("h:1", 2, 1)  # arguments first
+    with pytest.raises(ValueError, match=r"process_id must be in \[0, 2\)"):
+        resolve("h:1", 2, 5, env={})
+    with pytest.raises(ValueError, match="integer"):
+        resolve("h:1", "two", 0, env={})
+    assert cluster.first_slurm_host("gpu-a[010-012],gpu-b7") == "gpu-a010"
+
+
+def test_initialize_alone_is_a_no_op(monkeypatch):
+    for var in (
+        "LAMINA_NUM_PROCESSES",
+        "KERAS_DISTRIBUTION_NUM_PROCESSES",
+        "SLURM_NTASKS",
+        "SLURM_STEP_NODELIST",
+        "SLURM_JOB_NODELIST",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    assert distribution.initialize() is False
+    assert distribution.initialize(num_processes=1) is False
+    with pytest.raises(ValueError, match="coordinator address"):
+        distribution.initialize(num_processes=2)
+
+
+def test_launcher_command_line(tmp_path):
+    parsed = _launch.build_parser().parse_args(["-n", "3", "train.py", "--epochs", "2", "-v"])
+    assert (parsed.nproc, parsed.script, parsed.args) == (3, "train.py", ["--epochs", "2", "-v"])
+    with pytest.raises(ValueError, match="positive number"):
+        _launch.launch(0, "train.py")
+    assert _launch.main(["-n", "2", str(tmp_path / "missing.py")]) == 2
+    assert 1024 < _launch.free_port() < 65536
