@@ -216,3 +216,17 @@ def test_bad_model_file_exits_1(tmp_path):
     bogus.write_text("not a model")
     r = lamina("summary", bogus)
     assert r.returncode == 1 and r.stderr.strip().count("\n") == 0
+
+
+def test_fold_standardization_keeps_predictions():
+    import numpy as np
+
+    from lamina.cli.commands import build_model, fold_standardization
+
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(50, 4)) * [1, 10, 100, 0.1] + [0, 5, -50, 2]).astype("float32")
+    model = build_model(4, [6], "binary", 2)  # no X: no Normalization layer
+    mean, std = X.mean(0), X.std(0)
+    before = model.predict((X - mean) / std, verbose=0)
+    fold_standardization(model, mean, std)
+    np.testing.assert_allclose(model.predict(X, verbose=0), before, rtol=1e-4, atol=1e-5)

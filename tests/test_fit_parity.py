@@ -142,3 +142,34 @@ def test_seed_model_with_activation_layers_and_evaluate_scalar(keras):
     result = lm.evaluate(x, y, verbose=0)
     assert isinstance(result, float)
     np.testing.assert_allclose(result, k_eval, rtol=RTOL)
+
+
+def test_regularizers_and_loss_weights_match_keras(keras):
+    """Weight and activity regularizers (Keras divides the activity penalty by the batch size),
+    with a short last batch."""
+    x, y = _data("binary", n=45)
+    with keras_ref():
+        km = keras.Sequential([
+            keras.Input((x.shape[1],)),
+            keras.layers.Dense(7, activation="relu", kernel_regularizer=keras.regularizers.L2(0.01),
+                               activity_regularizer=keras.regularizers.L1(0.02)),
+            keras.layers.Dense(1, activation="sigmoid", bias_regularizer=keras.regularizers.L1L2(0.01, 0.02)),
+        ])
+        km.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy", metrics=["accuracy"])
+    lm = lamina.models.Sequential([
+        lamina.layers.Input((x.shape[1],)),
+        lamina.layers.Dense(7, activation="relu", kernel_regularizer=lamina.regularizers.L2(0.01),
+                            activity_regularizer=lamina.regularizers.L1(0.02)),
+        lamina.layers.Dense(1, activation="sigmoid", bias_regularizer=lamina.regularizers.L1L2(0.01, 0.02)),
+    ])
+    lm.set_weights(km.get_weights())
+    lm.compile(optimizer=lamina.optimizers.Adam(0.01), loss="binary_crossentropy", metrics=["accuracy"])
+    with keras_ref():
+        kh = km.fit(x, y, batch_size=10, epochs=3, shuffle=False, verbose=0)
+        k_eval = km.evaluate(x, y, verbose=0)
+    lh = lm.fit(x, y, batch_size=10, epochs=3, shuffle=False, verbose=0)
+    for key in kh.history:
+        np.testing.assert_allclose(lh.history[key], kh.history[key], rtol=RTOL, atol=ATOL, err_msg=key)
+    for lw, kw in zip(lm.get_weights(), km.get_weights()):
+        np.testing.assert_allclose(lw, kw, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(lm.evaluate(x, y, verbose=0), k_eval, rtol=RTOL, atol=ATOL)
