@@ -9,6 +9,9 @@ import pytest
 import lamina
 from tests.helpers import keras_ref
 
+# These tests evaluate on the training data on purpose: silence that guardrail here.
+pytestmark = pytest.mark.filterwarnings("ignore::lamina.training.guardrails.GuardrailWarning")
+
 RTOL = 2e-4
 ATOL = 2e-5
 

@@ -111,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert a model file (e.g. Keras 2 .h5 to .keras)")
     p.add_argument("input", help="model file to read")
     p.add_argument("output", help="model file to write; the format follows the extension")
+
+    from lamina.cli import launch
+
+    launch.build_parser(
+        sub.add_parser("launch", help="run a training script as N processes on this machine")
+    )
     return parser
 
 
@@ -128,6 +134,7 @@ def _dispatch(args) -> int:
         "predict": commands.cmd_predict,
         "summary": commands.cmd_summary,
         "convert": commands.cmd_convert,
+        "launch": args.func if args.command == "launch" else None,
     }[args.command](args)
 
 
