@@ -56,17 +56,18 @@ model.compile(optimizer="sgd", loss="mse", metrics=["accuracy"])
 
 # Step 3: Fit Network -- with the seed's Keras 1 spelling nb_epoch=.
 history = model.fit(X, y, batch_size=10, nb_epoch=100, verbose=0)
+final_loss, final_acc = history.history["loss"][-1], history.history["accuracy"][-1]
 print("Step 3 fit: history keys", sorted(history.history),
-      "final loss %.4f accuracy %.4f" % (history.history["loss"][-1], history.history["accuracy"][-1]))
+      f"final loss {final_loss:.4f} accuracy {final_acc:.4f}")
 
 # Step 4: Evaluate Network -- on rows unseen during training.
 loss, accuracy = model.evaluate(X_test, y_test, verbose=0)
-print("Step 4 evaluate on %d held-out rows: loss %.4f accuracy %.4f" % (len(X_test), loss, accuracy))
+print(f"Step 4 evaluate on {len(X_test)} held-out rows: loss {loss:.4f} accuracy {accuracy:.4f}")
 
 # Step 5: Make Predictions.
 x = X_test
 predictions = model.predict(x, verbose=0)
-print("Step 5 predict: shape", predictions.shape, "first", predictions[:3, 0].round(3).tolist())
+print("Step 5 predict: shape", predictions.shape, "first", [f"{p:.3f}" for p in predictions[:3, 0]])
 # Binary classification: round probabilities to 0 or 1.
 rounded = np.round(predictions)
 print("rounded classes:", rounded[:10, 0].astype(int).tolist())
@@ -76,4 +77,4 @@ softmax_model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", 
 softmax_model.fit(X, y, batch_size=10, epochs=20, verbose=0)
 classes = np.argmax(softmax_model.predict(x, verbose=0), axis=-1)
 print("argmax classes:", classes[:10].tolist(),
-      "held-out accuracy %.3f" % float((classes == y_test).mean()))
+      f"held-out accuracy {float((classes == y_test).mean()):.3f}")

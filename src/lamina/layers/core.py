@@ -12,7 +12,7 @@ from lamina import activations as _activations
 from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
-from lamina.layers.base import Layer, Shape, legacy_kwarg
+from lamina.layers.base import Layer, legacy_kwarg
 
 
 class InputLayer(Layer):

@@ -299,7 +299,10 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
     def _reset_optimizer(self):
         tx = self._compiled["optimizer"].to_optax()
         trained, _ = split_trainable(self._train_state.params, self._trainable_mask())
-        self._train_state = self._train_state._replace(opt_state=jax.jit(tx.init)(trained), rng=self._rng)
+        # The per-step key (dropout) is a stream of its own, apart from the shuffling key.
+        self._train_state = self._train_state._replace(
+            opt_state=jax.jit(tx.init)(trained), rng=jax.random.fold_in(self._rng, 1)
+        )
 
     def _trainable_mask(self):
         return tuple(self.trainable and layer.trainable for layer in self._layers)

@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lamina.distribution.sharding import is_main_process
 from lamina.saving import safety
 from lamina.training.callbacks import Callback
 
@@ -144,6 +145,8 @@ class ModelCheckpoint(Callback):
             self.best = float(value)
         elif self.verbose:
             print(f"\nEpoch {epoch + 1}: saving model to {path}")
+        if not is_main_process():  # in a multi-process job only process 0 writes files
+            return
         folder = os.path.dirname(path)
         if folder:
             os.makedirs(folder, exist_ok=True)
@@ -206,6 +209,8 @@ class BackupAndRestore(Callback):
         self.model._resume_initial_epoch = epoch + 1  # read by lamina.training.loop.fit
 
     def on_epoch_end(self, epoch, logs=None):
+        if not is_main_process():  # in a multi-process job only process 0 writes files
+            return
         model = self.model
         leaves = jax.tree_util.tree_leaves((model._train_state, model._rng))
         with safety.atomic_write(self._path) as tmp, h5py.File(tmp, "w") as f:
@@ -218,7 +223,7 @@ class BackupAndRestore(Callback):
                 d.attrs["prng_key"] = is_key
 
     def on_train_end(self, logs=None):
-        if self.delete_checkpoint and os.path.isdir(self.backup_dir):
+        if self.delete_checkpoint and is_main_process() and os.path.isdir(self.backup_dir):
             shutil.rmtree(self.backup_dir, ignore_errors=True)
 
     def _restore(self) -> int:

@@ -31,9 +31,37 @@ ASSUMED_FLOPS = 3e10
 def check_batch_size(batch_size, name="batch_size"):
     if batch_size is None:
         return 32
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int | np.integer)
+        or batch_size < 1
+    ):
         raise ValueError(f"{name} must be a positive integer. Received: {name}={batch_size!r}.")
     return int(batch_size)
+
+
+#: Largest number of activation values one predict tile holds (rows x widest layer output).
+PREDICT_TILE_VALUES = 1 << 22
+
+
+def predict_tile_rows(model, n, batch_size) -> int:
+    """Rows run per step by ``predict``: a power-of-two multiple of ``batch_size``.
+
+    Inference gives every row the same output whatever its batch, so ``predict`` runs bigger
+    tiles than ``batch_size`` when the layers' outputs are small (fewer, larger matmuls: much
+    faster on CPUs), capped by ``PREDICT_TILE_VALUES`` so activations stay a few MB, and no
+    larger than the data needs.
+    """
+    widest = max(
+        [math.prod(d for d in s[1:] if d) or 1 for s in model._output_shape_of(model._input_shape)]
+        + [math.prod(d for d in model._input_shape[1:] if d) or 1]
+    )
+    limit = max(batch_size, PREDICT_TILE_VALUES // widest)
+    need = max(1, math.ceil(n / batch_size))
+    k = 1
+    while batch_size * k * 2 <= limit and k < need:
+        k *= 2
+    return batch_size * k
 
 
 def check_epochs(epochs, initial_epoch):
@@ -226,21 +254,32 @@ def fit(
     for epoch in range(initial_epoch, epochs):
         cb.on_epoch_begin(epoch)
         ts = model._train_state = _sharding.replicate(model._train_state)  # callbacks may set it
-        model._rng, idx, mask = _sharding.replicate(_epoch_index(model._rng, n, batch_size, padded_steps, bool(shuffle)))
-        mstate = program.init_metrics()
-        for c in range(n_chunks):
-            sl = slice(c * chunk, (c + 1) * chunk)
-            t0 = time.perf_counter()
-            ts, mstate = program.train_chunk(ts, mstate, data, idx[sl], mask[sl], guard=guard)
+        t0 = time.perf_counter()
+        if n_chunks == 1:
+            # The whole epoch is one compiled program: one dispatch, one host read.
+            model._rng = _sharding.replicate(model._rng)
+            ts, model._rng, logs = program.train_epoch(
+                ts, model._rng, data, n=n, batch_size=batch_size, shuffle=jnp.asarray(bool(shuffle))
+            )
             model._train_state = ts
-            if first_calls is not None and len(first_calls) < 2:
-                # Compile time ~ first call minus a steady-state call of the same length.
-                jax.block_until_ready(mstate)
-                first_calls.append(time.perf_counter() - t0)
-            if n_chunks > 1 or verbose == 1:
+            epoch_logs = {k: float(v) for k, v in jax.device_get(logs).items()}
+            _time_first_calls(first_calls, t0)
+            if verbose == 1:
+                cb.on_train_batch_end(steps - 1, _ordered(epoch_logs))
+        else:
+            model._rng, idx, mask = _sharding.replicate(
+                _epoch_index(model._rng, n, batch_size, padded_steps, bool(shuffle))
+            )
+            mstate = program.init_metrics()
+            for c in range(n_chunks):
+                sl = slice(c * chunk, (c + 1) * chunk)
+                t0 = time.perf_counter()
+                ts, mstate = program.train_chunk(ts, mstate, data, idx[sl], mask[sl], guard=guard)
+                model._train_state = ts
                 logs = {k: float(v) for k, v in jax.device_get(program.results(mstate)).items()}
+                _time_first_calls(first_calls, t0)
                 cb.on_train_batch_end(min((c + 1) * chunk, steps) - 1, _ordered(logs))
-        epoch_logs = {k: float(v) for k, v in jax.device_get(program.results(mstate)).items()}
+            epoch_logs = logs
         epoch_logs = _ordered(epoch_logs)
         if val_dev is not None and _should_validate(epoch, validation_freq):
             val_logs = run_evaluation(model, ts, val_dev[0], val_dev[1])
@@ -254,6 +293,12 @@ def fit(
     history.params["compile_time"] = model._compile_seconds
     cb.on_train_end(epoch_logs)
     return history
+
+
+def _time_first_calls(first_calls, t0):
+    """Records the wall time of the first two compiled calls (their difference ~ compile time)."""
+    if first_calls is not None and len(first_calls) < 2:
+        first_calls.append(time.perf_counter() - t0)
 
 
 def _ordered(logs):
@@ -292,7 +337,10 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, return_dict, st
     if sw is None:
         sw = np.ones((x.shape[0],), np.float32)
     batches, mask = batched([x, y, sw], batch_size)
-    ts, (batches, mask) = _sharding.replicate(model._train_state), _sharding.shard_batches((batches, mask))
+    ts, (batches, mask) = (
+        _sharding.replicate(model._train_state),
+        _sharding.shard_batches((batches, mask)),
+    )
     logs = _ordered(run_evaluation(model, ts, batches, mask))
     if verbose and _sharding.is_main_process():
         print(f"{mask.shape[0]}/{mask.shape[0]} - " + _progress.format_logs(logs))
@@ -315,12 +363,18 @@ def predict(model, x, *, batch_size, verbose, steps=None):
     x = _arrays.as_float32(x, "x")
     program = model._get_program()
     n = x.shape[0]
-    (xb,), _ = batched([x], batch_size)
-    steps = xb.shape[0]
-    chunk = eval_chunks(steps)
-    outs = []
+    tile = predict_tile_rows(model, n, batch_size)
+    n_tiles = math.ceil(n / tile)
+    pad = np.zeros((n_tiles * tile - n, *x.shape[1:]), np.float32)
+    tiles = np.concatenate([x, pad]).reshape(n_tiles, tile, *x.shape[1:])
     ts = _sharding.replicate(model._train_state)
-    for start in range(0, steps, chunk):
-        outs.append(program.predict_chunk(ts, _sharding.shard_batches(xb[start : start + chunk])))
+    outs, start = [], 0
+    while start < n_tiles:
+        # Groups of 8, 4, 2 or 1 tiles: at most four compiled shapes, and no padded tiles.
+        group = next(g for g in (8, 4, 2, 1) if g <= n_tiles - start)
+        outs.append(
+            program.predict_chunk(ts, _sharding.shard_batches(tiles[start : start + group]))
+        )
+        start += group
     out = np.concatenate([np.asarray(o) for o in _sharding.device_get(outs)])
     return out[:n]

@@ -3,7 +3,9 @@
 Everything here is a pure function of pytrees.  ``Program`` bundles the jitted functions built
 once per ``compile()``:
 
-* ``train_chunk(ts, mstate, data, idx, mask) -> (ts, mstate)`` runs ``idx.shape[0]`` steps;
+* ``train_epoch(ts, rng, data, n, batch_size, shuffle) -> (ts, rng, logs)`` runs a whole epoch;
+* ``train_chunk(ts, mstate, data, idx, mask) -> (ts, mstate)`` runs ``idx.shape[0]`` steps
+  (epochs too long for one call, so that progress and callbacks stay live);
 * ``train_batches(ts, mstate, batches, mask) -> (ts, mstate)``, the same over pre-batched
   (streamed) data;
 * ``eval_chunk(ts, mstate, batches, mask) -> mstate`` over pre-batched (steps, batch, ...) data;
@@ -75,6 +77,7 @@ def _expand(v, ndim):
 
 
 class Program(NamedTuple):
+    train_epoch: Any
     train_chunk: Any
     train_batches: Any
     eval_chunk: Any
@@ -83,7 +86,9 @@ class Program(NamedTuple):
     init_metrics: Any
 
 
-def build_program(layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace_counter=None) -> Program:
+def build_program(
+    layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace_counter=None
+) -> Program:
     """Builds the jitted functions of one compiled model.
 
     Args:
@@ -100,6 +105,7 @@ def build_program(layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace
     layers = tuple(layers)
     trainable = tuple(trainable)
     weighted = tuple(bool(getattr(m, "_lamina_weighted", False)) for m in metrics)
+    uses_rng = any(layer.uses_rng for layer in layers)
 
     def count(name):
         if trace_counter is not None:
@@ -133,7 +139,10 @@ def build_program(layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace
     def train_step(carry, xb, yb, swb, bmask):
         """One optimizer step on one batch; ``swb`` already carries the padding mask."""
         ts, mstate = carry
-        rng, key = jax.random.split(ts.rng)
+        if uses_rng:
+            rng, key = jax.random.split(ts.rng)
+        else:  # nothing random in the model: keep the key, skip the split
+            rng, key = ts.rng, None
         tp, frozen = split_trainable(ts.params, trainable)
 
         def loss_fn(tp):
@@ -158,7 +167,6 @@ def build_program(layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace
     def train_chunk(ts, mstate, data, idx, mask, guard=False):
         """Runs ``idx.shape[0]`` steps.  With ``guard``, all-padding steps (the tail of the
         last chunk of an epoch) are skipped, so they do not move the optimizer."""
-        count("train")
 
         def body(carry, inp):
             bidx, bmask = inp
@@ -171,6 +179,20 @@ def build_program(layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace
 
         (ts, mstate), _ = jax.lax.scan(body, (ts, mstate), (idx, mask))
         return ts, mstate
+
+    def train_epoch(ts, rng, data, n, batch_size, shuffle):
+        """A whole epoch as one program: shuffle on the device, fresh metrics, every step, and
+        the epoch's logs.  One dispatch and one host read per epoch (the small-data case)."""
+        count("train")
+        steps = -(-n // batch_size)
+        rng, key = jax.random.split(rng)
+        # ``shuffle`` is traced, not static: fits with and without shuffling share one program.
+        order = jnp.where(shuffle, jax.random.permutation(key, n), jnp.arange(n))
+        order = jnp.concatenate([order, jnp.zeros((steps * batch_size - n,), order.dtype)])
+        mask = (jnp.arange(steps * batch_size) < n).astype(jnp.float32)
+        idx = order.astype(jnp.int32).reshape(steps, batch_size)
+        ts, mstate = train_chunk(ts, init_metrics(), data, idx, mask.reshape(steps, batch_size))
+        return ts, rng, results(mstate)
 
     def train_batches(ts, mstate, batches, mask):
         """Runs one step per batch of pre-batched data (streamed input): ``batches`` is
@@ -226,7 +248,14 @@ def build_program(layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace
         return out
 
     return Program(
-        train_chunk=jax.jit(train_chunk, donate_argnums=(0, 1), static_argnames=("guard",)),
+        train_epoch=jax.jit(
+            train_epoch, donate_argnums=(0,), static_argnames=("n", "batch_size")
+        ),
+        train_chunk=jax.jit(
+            lambda *a, **k: (count("train_chunk"), train_chunk(*a, **k))[1],
+            donate_argnums=(0, 1),
+            static_argnames=("guard",),
+        ),
         train_batches=jax.jit(train_batches, donate_argnums=(0, 1)),
         eval_chunk=jax.jit(eval_chunk, donate_argnums=(1,)),
         predict_chunk=jax.jit(predict_chunk),
