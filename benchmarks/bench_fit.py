@@ -110,8 +110,15 @@ def _worker_fit(impl, cfg):
 
         stamps = []
         t1 = time.perf_counter()
-        R.fit(cfg["spec"], x, y, loss=cfg["loss"], batch_size=cfg["batch"], epochs=cfg["epochs"],
-              on_epoch_end=lambda e: stamps.append(time.perf_counter()))
+        R.fit(
+            cfg["spec"],
+            x,
+            y,
+            loss=cfg["loss"],
+            batch_size=cfg["batch"],
+            epochs=cfg["epochs"],
+            on_epoch_end=lambda e: stamps.append(time.perf_counter()),
+        )
         t2 = time.perf_counter()
         return {"fit_s": t2 - t1, "steps": steps, **_epoch_stats(t1, stamps)}
     models, layers, callbacks, import_s = _framework(impl)
@@ -121,14 +128,26 @@ def _worker_fit(impl, cfg):
     model.compile(optimizer="adam", loss=cfg["loss"], metrics=["accuracy"], **kw)
     stamp = _stamp_callback(callbacks.Callback)
     t1 = time.perf_counter()
-    hist = model.fit(x, y, batch_size=cfg["batch"], epochs=cfg["epochs"], shuffle=True, verbose=0,
-                     callbacks=[stamp])
+    hist = model.fit(
+        x,
+        y,
+        batch_size=cfg["batch"],
+        epochs=cfg["epochs"],
+        shuffle=True,
+        verbose=0,
+        callbacks=[stamp],
+    )
     t2 = time.perf_counter()
     # Whole fit = build + compile + fit: Keras builds its weights in the constructor (Input
     # given), Lamina on the first fit, the reference in its fit; all three count them.
-    out = {"fit_s": t2 - t0, "fit_call_s": t2 - t1, "setup_s": t1 - t0, "import_s": import_s,
-           "steps": steps,
-           **_epoch_stats(t1, stamp.stamps)}
+    out = {
+        "fit_s": t2 - t0,
+        "fit_call_s": t2 - t1,
+        "setup_s": t1 - t0,
+        "import_s": import_s,
+        "steps": steps,
+        **_epoch_stats(t1, stamp.stamps),
+    }
     if impl == "lamina":
         out["compile_time"] = hist.params.get("compile_time")
     return out
@@ -222,12 +241,20 @@ def run_worker(workload, impl, quick, timeout, cache_dir=None):
         # Whole-fit times are first-run times: an empty persistent cache (the `compile`
         # workload measures the second process).
         own_cache = cache_dir = tempfile.mkdtemp(prefix="lamina-bench-cache-")
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--workloads", workload,
-           "--impls", impl] + (["--quick"] if quick else [])
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        "--workloads",
+        workload,
+        "--impls",
+        impl,
+    ] + (["--quick"] if quick else [])
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, env=_env(impl, cache_dir), capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run(
+            cmd, env=_env(impl, cache_dir), capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout} s"}
     finally:
@@ -235,7 +262,7 @@ def run_worker(workload, impl, quick, timeout, cache_dir=None):
             shutil.rmtree(own_cache, ignore_errors=True)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(MARK):
-            res = json.loads(line[len(MARK):])
+            res = json.loads(line[len(MARK) :])
             res["process_s"] = time.perf_counter() - t0
             return res
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
@@ -251,10 +278,13 @@ def run_compile_pair(quick, timeout):
         shutil.rmtree(cache, ignore_errors=True)
     if "error" in first or "error" in second:
         return {"error": first.get("error") or second.get("error")}
-    return {"compile_time_first": first.get("compile_time"),
-            "compile_time_second": second.get("compile_time"),
-            "fit_s_first": first["fit_s"], "fit_s_second": second["fit_s"],
-            "cache_files": second.get("cache_files")}
+    return {
+        "compile_time_first": first.get("compile_time"),
+        "compile_time_second": second.get("compile_time"),
+        "fit_s_first": first["fit_s"],
+        "fit_s_second": second["fit_s"],
+        "cache_files": second.get("cache_files"),
+    }
 
 
 def median(values):
@@ -266,7 +296,16 @@ def _versions():
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for name in ("jax", "jaxlib", "optax", "numpy", "keras", "tensorflow", "tensorflow-cpu", "lamina"):
+    for name in (
+        "jax",
+        "jaxlib",
+        "optax",
+        "numpy",
+        "keras",
+        "tensorflow",
+        "tensorflow-cpu",
+        "lamina",
+    ):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -311,23 +350,47 @@ def targets(med):
     def add(desc, ratio, need):
         rows.append((desc, ratio, need, None if ratio is None else ratio >= need))
 
-    kj = [r for r in (speedup("tiny", "keras-jax", "fit_s"), speedup("tiny", "keras-jax-spe", "fit_s")) if r]
-    add("tiny fit: Keras-JAX (best of default / steps_per_execution) ÷ Lamina", min(kj) if kj else None, 2.5)
-    add("tiny fit: Keras-TF (Keras's default backend) ÷ Lamina", speedup("tiny", "keras-tf", "fit_s"), 15)
-    add("tiny fit: scan reference ÷ Lamina (within 1.2x)", speedup("tiny", "scan", "fit_s"), 1 / 1.2)
+    kj = [
+        r
+        for r in (speedup("tiny", "keras-jax", "fit_s"), speedup("tiny", "keras-jax-spe", "fit_s"))
+        if r
+    ]
+    add(
+        "tiny fit: Keras-JAX (best of default / steps_per_execution) ÷ Lamina",
+        min(kj) if kj else None,
+        2.5,
+    )
+    add(
+        "tiny fit: Keras-TF (Keras's default backend) ÷ Lamina",
+        speedup("tiny", "keras-tf", "fit_s"),
+        15,
+    )
+    add(
+        "tiny fit: scan reference ÷ Lamina (within 1.2x)", speedup("tiny", "scan", "fit_s"), 1 / 1.2
+    )
     add("MLP fit: Keras-JAX default ÷ Lamina", speedup("mlp", "keras-jax", "fit_s"), 1.3)
     add("MLP fit: scan reference ÷ Lamina (within 1.1x)", speedup("mlp", "scan", "fit_s"), 1 / 1.1)
     add("predict batch 32: Keras-JAX ÷ Lamina", speedup("predict", "keras-jax", "pred32_s"), 1.0)
-    add("predict batch 1024: Keras-JAX ÷ Lamina", speedup("predict", "keras-jax", "pred1024_s"), 1.0)
-    c1, c2 = get("compile", "lamina", "compile_time_first"), get("compile", "lamina", "compile_time_second")
-    add("compile: 1st-process ÷ 2nd-process compile_time (2nd under a third)",
-        c1 / c2 if c1 and c2 else None, 3.0)
+    add(
+        "predict batch 1024: Keras-JAX ÷ Lamina", speedup("predict", "keras-jax", "pred1024_s"), 1.0
+    )
+    c1, c2 = (
+        get("compile", "lamina", "compile_time_first"),
+        get("compile", "lamina", "compile_time_second"),
+    )
+    add(
+        "compile: 1st-process ÷ 2nd-process compile_time (2nd under a third)",
+        c1 / c2 if c1 and c2 else None,
+        3.0,
+    )
     return rows
 
 
 def report(results, med, workloads):
-    lines = ["| workload | measurement | implementation | median | runs | Lamina speedup (peer ÷ Lamina) |",
-             "|---|---|---|---:|---:|---:|"]
+    lines = [
+        "| workload | measurement | implementation | median | runs | Lamina speedup (peer ÷ Lamina) |",
+        "|---|---|---|---:|---:|---:|",
+    ]
     for w in workloads:
         for m in METRICS[w]:
             base = med.get((w, "lamina"), {}).get(m)
@@ -350,17 +413,31 @@ def target_table(med):
     lines = ["| target | ratio | required | result |", "|---|---:|---:|---|"]
     for desc, ratio, need, ok in targets(med):
         res = "not measured" if ok is None else ("PASS" if ok else "FAIL")
-        lines.append(f"| {desc} | {'—' if ratio is None else f'{ratio:.2f}'} | ≥ {need:.2f} | {res} |")
+        lines.append(
+            f"| {desc} | {'—' if ratio is None else f'{ratio:.2f}'} | ≥ {need:.2f} | {res} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Lamina fit/predict/compile benchmark.")
-    ap.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
-                    help=f"comma-separated subset of {','.join(ALL_WORKLOADS)}")
-    ap.add_argument("--impls", default=None, help=f"comma-separated subset of {','.join(FIT_IMPLS)}"
-                    " (and jax,keras for the import workload)")
-    ap.add_argument("--repeats", type=int, default=None, help="fresh-process runs per cell (default 3; 1 with --quick)")
+    ap.add_argument(
+        "--workloads",
+        default=",".join(ALL_WORKLOADS),
+        help=f"comma-separated subset of {','.join(ALL_WORKLOADS)}",
+    )
+    ap.add_argument(
+        "--impls",
+        default=None,
+        help=f"comma-separated subset of {','.join(FIT_IMPLS)}"
+        " (and jax,keras for the import workload)",
+    )
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="fresh-process runs per cell (default 3; 1 with --quick)",
+    )
     ap.add_argument("--quick", action="store_true", help="smoke run: fewer epochs/rows, 1 repeat")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per worker process")
     ap.add_argument("--output", default=os.path.join(HERE, "RESULTS.md"))
@@ -393,7 +470,11 @@ def main(argv=None):
             continue
         impls = []
         for i in IMPLS[w]:
-            if wanted is not None and i not in wanted and not (w == "import" and i in ("jax", "keras")):
+            if (
+                wanted is not None
+                and i not in wanted
+                and not (w == "import" and i in ("jax", "keras"))
+            ):
                 continue
             if i.startswith("keras") and not have_keras:
                 skipped.append(f"{w}/{i}: keras not installed")
@@ -409,22 +490,32 @@ def main(argv=None):
     results = {}
     for w, impls in plan:
         for rep in range(repeats):
-            order = impls[rep % len(impls):] + impls[: rep % len(impls)]  # alternate the order
+            order = impls[rep % len(impls) :] + impls[: rep % len(impls)]  # alternate the order
             for impl in order:
                 t0 = time.perf_counter()
-                res = run_compile_pair(a.quick, a.timeout) if w == "compile" else \
-                    run_worker(w, impl, a.quick, a.timeout)
+                res = (
+                    run_compile_pair(a.quick, a.timeout)
+                    if w == "compile"
+                    else run_worker(w, impl, a.quick, a.timeout)
+                )
                 results.setdefault((w, impl), []).append(res)
                 brief = res.get("error") or ", ".join(
-                    f"{m}={_fmt(res.get(m))}" for m in METRICS[w] if res.get(m) is not None)
-                print(f"[{w} #{rep + 1}/{repeats}] {impl:14s} {brief}  ({time.perf_counter() - t0:.1f} s)",
-                      flush=True)
+                    f"{m}={_fmt(res.get(m))}" for m in METRICS[w] if res.get(m) is not None
+                )
+                print(
+                    f"[{w} #{rep + 1}/{repeats}] {impl:14s} {brief}  ({time.perf_counter() - t0:.1f} s)",
+                    flush=True,
+                )
     load_after = os.getloadavg()
 
     med = {}
     for key, runs in results.items():
         ok = [r for r in runs if "error" not in r]
-        med[key] = {m: median([r.get(m) for r in ok]) for m in set().union(*ok) if m != "error"} if ok else {}
+        med[key] = (
+            {m: median([r.get(m) for r in ok]) for m in set().union(*ok) if m != "error"}
+            if ok
+            else {}
+        )
 
     table = report(results, med, [w for w, _ in plan])
     ttable = target_table(med)
@@ -436,19 +527,26 @@ def main(argv=None):
         print("skipped:", s)
 
     if not a.no_write:
-        write_results(a, results, med, table, ttable, skipped, repeats, started, load_before, load_after)
+        write_results(
+            a, results, med, table, ttable, skipped, repeats, started, load_before, load_after
+        )
         print(f"\nwrote {a.output}")
     return 0
 
 
-def write_results(a, results, med, table, ttable, skipped, repeats, started, load_before, load_after):
+def write_results(
+    a, results, med, table, ttable, skipped, repeats, started, load_before, load_after
+):
     mach, vers = _machine(), _versions()
     cmd = "python benchmarks/bench_fit.py " + shlex.join(sys.argv[1:])
     out = ["# Lamina benchmark results", ""]
     if a.quick:
-        out += ["> **SMOKE RUN (`--quick`)**: fewer epochs and rows and 1 repeat, to show the script "
-                "works end to end. Absolute numbers and ratios are NOT the issue's workloads and "
-                "NOT representative; rerun the full benchmark on a quiet machine.", ""]
+        out += [
+            "> **SMOKE RUN (`--quick`)**: fewer epochs and rows and 1 repeat, to show the script "
+            "works end to end. Absolute numbers and ratios are NOT the issue's workloads and "
+            "NOT representative; rerun the full benchmark on a quiet machine.",
+            "",
+        ]
     if a.note:
         out += [f"> Note: {a.note}", ""]
     out += [
@@ -476,8 +574,12 @@ def write_results(a, results, med, table, ttable, skipped, repeats, started, loa
     out += ["## Raw runs", "", "<details><summary>every worker's JSON</summary>", "", "```"]
     for (w, impl), runs in results.items():
         for r in runs:
-            out.append(f"{w} {impl}: " + json.dumps({k: (round(v, 5) if isinstance(v, float) else v)
-                                                     for k, v in r.items()}))
+            out.append(
+                f"{w} {impl}: "
+                + json.dumps(
+                    {k: (round(v, 5) if isinstance(v, float) else v) for k, v in r.items()}
+                )
+            )
     out += ["```", "", "</details>", ""]
     with open(a.output, "w") as f:
         f.write("\n".join(out))

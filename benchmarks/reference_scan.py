@@ -61,14 +61,22 @@ def init_params(spec, input_shape, seed=0):
         kind = layer[0]
         if kind == "dense":
             units = layer[1]
-            params.append({"w": _glorot(k1, (shape[-1], units), shape[-1], units),
-                           "b": jnp.zeros((units,), jnp.float32)})
+            params.append(
+                {
+                    "w": _glorot(k1, (shape[-1], units), shape[-1], units),
+                    "b": jnp.zeros((units,), jnp.float32),
+                }
+            )
             shape = shape[:-1] + (units,)
         elif kind == "conv2d":
             filters, k = layer[1], layer[2]
             cin = shape[-1]
-            params.append({"w": _glorot(k1, (k, k, cin, filters), k * k * cin, k * k * filters),
-                           "b": jnp.zeros((filters,), jnp.float32)})
+            params.append(
+                {
+                    "w": _glorot(k1, (k, k, cin, filters), k * k * cin, k * k * filters),
+                    "b": jnp.zeros((filters,), jnp.float32),
+                }
+            )
             shape = (shape[0] - k + 1, shape[1] - k + 1, filters)
         elif kind == "flatten":
             params.append({})
@@ -77,8 +85,13 @@ def init_params(spec, input_shape, seed=0):
             units = layer[1]
             f = shape[-1]
             b = jnp.zeros((4 * units,), jnp.float32).at[units : 2 * units].set(1.0)
-            params.append({"w": _glorot(k1, (f, 4 * units), f, 4 * units),
-                           "u": _glorot(k2, (units, 4 * units), units, 4 * units), "b": b})
+            params.append(
+                {
+                    "w": _glorot(k1, (f, 4 * units), f, 4 * units),
+                    "u": _glorot(k2, (units, 4 * units), units, 4 * units),
+                    "b": b,
+                }
+            )
             shape = (units,)
         else:
             raise ValueError(f"unknown layer {layer!r}")
@@ -170,8 +183,19 @@ def keras_adam(learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=EPS):
 # ----------------------------------------------------------------------------- the loop
 
 
-def build_epoch_fn(spec, loss, tx, n, batch_size, *, shuffle=True, gather="epoch",
-                   metrics=True, step_rng=False, donate=True):
+def build_epoch_fn(
+    spec,
+    loss,
+    tx,
+    n,
+    batch_size,
+    *,
+    shuffle=True,
+    gather="epoch",
+    metrics=True,
+    step_rng=False,
+    donate=True,
+):
     """One jitted epoch: ``epoch(carry, x, y, key) -> (carry, (mean_loss, accuracy))``.
 
     Variants (for profiling what a library adds per step):
@@ -198,13 +222,19 @@ def build_epoch_fn(spec, loss, tx, n, batch_size, *, shuffle=True, gather="epoch
         params = optax.apply_updates(params, upd)
         if metrics:
             nb = jnp.sum(mb)
-            sums = (sums[0] + lval * nb, sums[1] + jnp.sum(correct(loss, yb, pred) * mb), sums[2] + nb)
+            sums = (
+                sums[0] + lval * nb,
+                sums[1] + jnp.sum(correct(loss, yb, pred) * mb),
+                sums[2] + nb,
+            )
         return (params, opt, rng, sums)
 
     def epoch(carry, x, y, key):
         params, opt, rng = carry
         order = jax.random.permutation(key, n) if shuffle else jnp.arange(n)
-        order = jnp.concatenate([order, jnp.zeros((total - n,), order.dtype)]).reshape(steps, batch_size)
+        order = jnp.concatenate([order, jnp.zeros((total - n,), order.dtype)]).reshape(
+            steps, batch_size
+        )
         mask = (jnp.arange(total) < n).astype(jnp.float32).reshape(steps, batch_size)
         zero = jnp.zeros((), jnp.float32)
         init = (params, opt, rng, (zero, zero, zero))
@@ -225,8 +255,20 @@ def build_epoch_fn(spec, loss, tx, n, batch_size, *, shuffle=True, gather="epoch
     return jax.jit(epoch, donate_argnums=(0,) if donate else ())
 
 
-def fit(spec, x, y, *, loss, batch_size, epochs, shuffle=True, seed=0, optax_adam=False,
-        on_epoch_end=None, **variant):
+def fit(
+    spec,
+    x,
+    y,
+    *,
+    loss,
+    batch_size,
+    epochs,
+    shuffle=True,
+    seed=0,
+    optax_adam=False,
+    on_epoch_end=None,
+    **variant,
+):
     """Trains from scratch; returns ``(params, history)`` with the per-epoch (loss, accuracy)."""
     tx = optax.adam(1e-3, eps=EPS) if optax_adam else keras_adam()
     params = init_params(spec, x.shape[1:], seed)
@@ -287,8 +329,16 @@ def _profile(epochs, repeats):
         for _ in range(repeats):
             stamps = []
             t0 = time.perf_counter()
-            fit(TINY, x, y, loss="binary_crossentropy", batch_size=10, epochs=epochs,
-                on_epoch_end=lambda e, s=stamps: s.append(time.perf_counter()), **kw)
+            fit(
+                TINY,
+                x,
+                y,
+                loss="binary_crossentropy",
+                batch_size=10,
+                epochs=epochs,
+                on_epoch_end=lambda e, s=stamps: s.append(time.perf_counter()),
+                **kw,
+            )
             d = np.diff([t0, *stamps])
             times.append((float(d[0]), float(np.median(d[1:])), float(np.min(d[1:]))))
         rows.append((name, *np.median(np.array(times), axis=0)))
@@ -303,8 +353,14 @@ def _profile(epochs, repeats):
 
         times = []
         for _ in range(repeats):
-            m = Sequential([Input((8,)), Dense(12, activation="relu"), Dense(8, activation="relu"),
-                            Dense(1, activation="sigmoid")])
+            m = Sequential(
+                [
+                    Input((8,)),
+                    Dense(12, activation="relu"),
+                    Dense(8, activation="relu"),
+                    Dense(1, activation="sigmoid"),
+                ]
+            )
             m.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
             stamps = []
             t0 = time.perf_counter()
@@ -317,7 +373,9 @@ def _profile(epochs, repeats):
     steps = math.ceil(768 / 10)
     print(f"tiny workload, {steps} steps/epoch, {epochs} epochs, median of {repeats}")
     print("per-epoch after the first: median and min (min is the least load-sensitive)")
-    print(f"{'variant':36s} {'1st epoch s':>11s} {'med ms':>7s} {'min ms':>7s} {'min us/step':>11s}")
+    print(
+        f"{'variant':36s} {'1st epoch s':>11s} {'med ms':>7s} {'min ms':>7s} {'min us/step':>11s}"
+    )
     for name, first, ep, lo in rows:
         print(f"{name:36s} {first:11.3f} {ep * 1e3:7.3f} {lo * 1e3:7.3f} {lo / steps * 1e6:11.2f}")
 

@@ -57,8 +57,11 @@ model.compile(optimizer="sgd", loss="mse", metrics=["accuracy"])
 # Step 3: Fit Network -- with the seed's Keras 1 spelling nb_epoch=.
 history = model.fit(X, y, batch_size=10, nb_epoch=100, verbose=0)
 final_loss, final_acc = history.history["loss"][-1], history.history["accuracy"][-1]
-print("Step 3 fit: history keys", sorted(history.history),
-      f"final loss {final_loss:.4f} accuracy {final_acc:.4f}")
+print(
+    "Step 3 fit: history keys",
+    sorted(history.history),
+    f"final loss {final_loss:.4f} accuracy {final_acc:.4f}",
+)
 
 # Step 4: Evaluate Network -- on rows unseen during training.
 loss, accuracy = model.evaluate(X_test, y_test, verbose=0)
@@ -72,9 +75,16 @@ print("Step 5 predict: shape", predictions.shape, "first", [f"{p:.3f}" for p in 
 rounded = np.round(predictions)
 print("rounded classes:", rounded[:10, 0].astype(int).tolist())
 # Multiclass: argmax over softmax outputs (shown on a 2-unit softmax model).
-softmax_model = Sequential([Dense(12, input_dim=8, activation="relu"), Dense(2, activation="softmax")])
-softmax_model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+softmax_model = Sequential(
+    [Dense(12, input_dim=8, activation="relu"), Dense(2, activation="softmax")]
+)
+softmax_model.compile(
+    optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+)
 softmax_model.fit(X, y, batch_size=10, epochs=20, verbose=0)
 classes = np.argmax(softmax_model.predict(x, verbose=0), axis=-1)
-print("argmax classes:", classes[:10].tolist(),
-      f"held-out accuracy {float((classes == y_test).mean()):.3f}")
+print(
+    "argmax classes:",
+    classes[:10].tolist(),
+    f"held-out accuracy {float((classes == y_test).mean()):.3f}",
+)

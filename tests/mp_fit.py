@@ -14,11 +14,11 @@ from lamina import distribution
 
 distribution.initialize()
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
-from lamina.layers import Dense, Dropout  # noqa: E402
-from lamina.models import Sequential  # noqa: E402
+from lamina.layers import Dense, Dropout
+from lamina.models import Sequential
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 parser = argparse.ArgumentParser()

@@ -9,7 +9,9 @@ from lamina.models import Sequential
 
 
 def _model(out_units=1, activation="sigmoid", loss="binary_crossentropy", metrics=("accuracy",)):
-    model = Sequential([Input((4,)), Dense(6, activation="relu"), Dense(out_units, activation=activation)])
+    model = Sequential(
+        [Input((4,)), Dense(6, activation="relu"), Dense(out_units, activation=activation)]
+    )
     model.compile(optimizer="adam", loss=loss, metrics=list(metrics))
     return model
 
@@ -79,8 +81,14 @@ def test_string_labels_and_non_numeric_x():
     "kwargs, match",
     [
         ({"optimizer": "adma", "loss": "mse"}, "Unknown optimizer 'adma'. Did you mean 'adam'"),
-        ({"optimizer": "sgd", "loss": "binary_crossentropi"}, "Unknown loss.*Did you mean 'binary_crossentropy'"),
-        ({"optimizer": "sgd", "loss": "mse", "metrics": ["acuracy"]}, "Unknown metric.*Did you mean 'accuracy'"),
+        (
+            {"optimizer": "sgd", "loss": "binary_crossentropi"},
+            "Unknown loss.*Did you mean 'binary_crossentropy'",
+        ),
+        (
+            {"optimizer": "sgd", "loss": "mse", "metrics": ["acuracy"]},
+            "Unknown metric.*Did you mean 'accuracy'",
+        ),
     ],
 )
 def test_unknown_names(kwargs, match):
@@ -131,7 +139,9 @@ def test_set_weights_wrong_count_and_shape():
     with pytest.raises(ValueError, match="expected a list of 4 arrays.*received 3"):
         model.set_weights(weights[:3])
     wrong = [np.zeros((5, 6))] + weights[1:]
-    with pytest.raises(ValueError, match=r"weight 'kernel' of layer .* has shape \(4, 6\).*\(5, 6\)"):
+    with pytest.raises(
+        ValueError, match=r"weight 'kernel' of layer .* has shape \(4, 6\).*\(5, 6\)"
+    ):
         model.set_weights(wrong)
 
 

@@ -80,6 +80,7 @@ def test_fit_pima_with_header(pima_model):
         assert meta["task"] == "binary" and meta["classes"] == [0, 1]
 
 
+@pytest.mark.slow
 def test_predict_evaluate_summary_convert(pima_model, tmp_path):
     r, model = pima_model
     if not model.exists():
@@ -123,6 +124,7 @@ def test_fit_sonar_without_header(tmp_path):
     assert "'M' -> 0, 'R' -> 1" in r.stdout
 
 
+@pytest.mark.slow
 def test_iris_string_labels_round_trip(tmp_path):
     out = tmp_path / "iris.keras"
     args = ["--out", out] if _saving_available() else []
@@ -142,6 +144,7 @@ def test_iris_string_labels_round_trip(tmp_path):
     assert r.stdout.splitlines()[0] == "p_Setosa,p_Versicolor,p_Virginica"
 
 
+@pytest.mark.slow
 def test_wine_regression_with_plot(tmp_path):
     png = tmp_path / "curves.png"
     plot = ["--plot", png] if _has_matplotlib() else []

@@ -273,6 +273,7 @@ def test_validation_data_of_any_kind():
         np.testing.assert_allclose(h.history["val_loss"], ref_h.history["val_loss"][:1], rtol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore::lamina.training.guardrails.GuardrailWarning")
 def test_evaluate_and_predict_streamed():
     ref, _ = _reference()
     x, y, _ = _data()

@@ -168,6 +168,7 @@ def _cnn(mod, shape):
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("opt", ["sgd", "adam"])
 def test_small_cnn_fit_matches_keras(keras, opt):
     rng = np.random.default_rng(0)

@@ -168,6 +168,7 @@ FIT_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(FIT_CASES))
 def test_short_fit_matches_keras(keras, case):
     rng = np.random.default_rng(3)
@@ -218,6 +219,7 @@ def test_lstm_unit_forget_bias_init():
     np.testing.assert_array_equal(np.asarray(params["bias"]), np.zeros(12))
 
 
+@pytest.mark.slow
 def test_dropout_trains_and_inference_is_deterministic(rng):
     model = lamina.models.Sequential(
         [

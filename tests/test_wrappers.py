@@ -5,15 +5,15 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from sklearn.base import clone  # noqa: E402
-from sklearn.model_selection import GridSearchCV, KFold, cross_val_score  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from lamina.datasets import load_iris, load_pima  # noqa: E402
-from lamina.layers import Dense  # noqa: E402
-from lamina.models import Sequential  # noqa: E402
-from lamina.wrappers import SKLearnClassifier, SKLearnRegressor  # noqa: E402
+from lamina.datasets import load_iris, load_pima
+from lamina.layers import Dense
+from lamina.models import Sequential
+from lamina.wrappers import SKLearnClassifier, SKLearnRegressor
 
 
 def build_softmax(hidden=8, n_classes=3):
@@ -80,6 +80,7 @@ def test_cross_val_score_regressor():
     assert scores.shape == (2,) and np.all(scores > 0.5)  # R^2
 
 
+@pytest.mark.slow
 def test_grid_search_over_hidden_sizes():
     X, y = load_iris()
     pipe = make_pipeline(

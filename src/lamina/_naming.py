@@ -51,9 +51,7 @@ def unknown_name_error(kind: str, name: str, valid: Iterable[str]) -> ValueError
     valid = sorted(set(valid))
     guess = closest(name, valid)
     hint = f" Did you mean {guess!r}?" if guess else ""
-    return ValueError(
-        f"Unknown {kind} {name!r}.{hint} Valid {kind} names are: {', '.join(valid)}."
-    )
+    return ValueError(f"Unknown {kind} {name!r}.{hint} Valid {kind} names are: {', '.join(valid)}.")
 
 
 def snake_case(name: str) -> str:

@@ -58,7 +58,11 @@ def _first_non_numeric(arr: np.ndarray):
 
 
 def _check_frame_numeric(frame, name: str) -> None:
-    dtypes = frame.dtypes if hasattr(frame.dtypes, "items") else {getattr(frame, "name", 0): frame.dtypes}
+    dtypes = (
+        frame.dtypes
+        if hasattr(frame.dtypes, "items")
+        else {getattr(frame, "name", 0): frame.dtypes}
+    )
     bad = [str(col) for col, dt in dtypes.items() if getattr(dt, "kind", "O") not in "biuf"]
     if bad:
         raise TypeError(

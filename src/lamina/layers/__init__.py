@@ -1,8 +1,8 @@
 """Layers (``lamina.layers``, as ``keras.layers``): small specs with pure init/apply functions."""
 
 from lamina.layers import _conv_family, _seq_family
-from lamina.layers._conv_family import *  # noqa: F403  (conv, pooling, shape, noise, preprocessing)
-from lamina.layers._seq_family import *  # noqa: F403  (normalization, embedding, recurrent)
+from lamina.layers._conv_family import *
+from lamina.layers._seq_family import *
 from lamina.layers.base import Layer
 from lamina.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from lamina.layers.registry import deserialize, get_layer_class, serialize

@@ -30,7 +30,9 @@ class InputLayer(Layer):
         if shape is None and "input_shape" in kwargs:
             shape = kwargs.pop("input_shape")
         if shape is None:
-            raise ValueError("Input() needs shape=, the shape of one sample, e.g. Input(shape=(8,)).")
+            raise ValueError(
+                "Input() needs shape=, the shape of one sample, e.g. Input(shape=(8,))."
+            )
         kwargs.pop("sparse", None)
         kwargs.pop("ragged", None)
         super().__init__(name=name, input_shape=shape, batch_size=batch_size, **kwargs)
@@ -111,7 +113,9 @@ class Dense(Layer):
     ):
         units = _legacy(kwargs, "output_dim", "units", units)
         kernel_initializer = _legacy(kwargs, "init", "kernel_initializer", kernel_initializer)
-        kernel_regularizer = _legacy(kwargs, "W_regularizer", "kernel_regularizer", kernel_regularizer)
+        kernel_regularizer = _legacy(
+            kwargs, "W_regularizer", "kernel_regularizer", kernel_regularizer
+        )
         bias_regularizer = _legacy(kwargs, "b_regularizer", "bias_regularizer", bias_regularizer)
         kernel_constraint = _legacy(kwargs, "W_constraint", "kernel_constraint", kernel_constraint)
         bias_constraint = _legacy(kwargs, "b_constraint", "bias_constraint", bias_constraint)
@@ -120,7 +124,12 @@ class Dense(Layer):
         kwargs.pop("lora_alpha", None)
         kwargs.pop("quantization_config", None)
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        if units is None or isinstance(units, bool) or not isinstance(units, int | jnp.integer) or units < 1:
+        if (
+            units is None
+            or isinstance(units, bool)
+            or not isinstance(units, int | jnp.integer)
+            or units < 1
+        ):
             raise ValueError(
                 f"Dense(units=...) must be a positive integer, the layer's output size. "
                 f"Received: units={units!r}."
@@ -145,7 +154,9 @@ class Dense(Layer):
                 f"one feature dimension, but received shape {tuple(input_shape)}."
             )
         kkey, bkey = jax.random.split(key)
-        params = {"kernel": self.kernel_initializer((input_shape[-1], self.units), jnp.float32, key=kkey)}
+        params = {
+            "kernel": self.kernel_initializer((input_shape[-1], self.units), jnp.float32, key=kkey)
+        }
         if self.use_bias:
             params["bias"] = self.bias_initializer((self.units,), jnp.float32, key=bkey)
         return params, {}

@@ -38,6 +38,8 @@ def serialize(layer: Layer) -> dict:
 def deserialize(spec: dict, custom_objects=None) -> Layer:
     """Builds a layer from Keras's serialized form ``{"class_name", "config", ...}``."""
     if not isinstance(spec, dict) or "class_name" not in spec:
-        raise ValueError(f"A layer config must be a dict with 'class_name' and 'config'; got {spec!r}.")
+        raise ValueError(
+            f"A layer config must be a dict with 'class_name' and 'config'; got {spec!r}."
+        )
     cls = get_layer_class(spec["class_name"], custom_objects)
     return cls.from_config(spec.get("config", {}))

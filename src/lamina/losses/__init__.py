@@ -6,11 +6,11 @@ Every loss function returns per-sample values exactly as Keras 3 does (same form
 ``per_sample(y_true, y_pred)`` for the compiled training loop, which does its own weighting.
 """
 
-from lamina.losses.checks import (  # noqa: F401
+from lamina.losses.checks import (
     _ELEMENTWISE,
     check_targets,
 )
-from lamina.losses.classes import (  # noqa: F401
+from lamina.losses.classes import (
     BinaryCrossentropy,
     BinaryFocalCrossentropy,
     CategoricalCrossentropy,
@@ -31,9 +31,9 @@ from lamina.losses.classes import (  # noqa: F401
     SquaredHinge,
     _serialize_fn,
     _simple,
-    _to_snake_case,  # noqa: F401
+    _to_snake_case,
 )
-from lamina.losses.functions import (  # noqa: F401
+from lamina.losses.functions import (
     BCE,
     EPSILON,
     KLD,
@@ -76,7 +76,7 @@ from lamina.losses.functions import (  # noqa: F401
     squared_hinge,
     squeeze_or_expand_to_same_rank,
 )
-from lamina.losses.lookup import (  # noqa: F401
+from lamina.losses.lookup import (
     _ABSTRACT,
     _CLASSES,
     _FN_TO_CLASS,
@@ -88,7 +88,7 @@ from lamina.losses.lookup import (  # noqa: F401
     serialize,
     valid_names,
 )
-from lamina.losses.reduction import (  # noqa: F401
+from lamina.losses.reduction import (
     _align_weight,
     _divide_no_nan,
     reduce_weighted_values,

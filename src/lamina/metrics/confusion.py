@@ -230,7 +230,11 @@ class AUC(_Confusion):
                 '["interpolation", "majoring", "minoring"]'
             )
         if multi_label or label_weights is not None or num_labels:
-            raise NotImplementedError("lamina AUC supports single-label AUC only.")
+            raise ValueError(
+                "AUC(multi_label=True), label_weights= and num_labels= are not supported: Lamina "
+                "computes single-label AUC. Use one AUC per output column instead. Received: "
+                f"multi_label={multi_label!r}, label_weights={label_weights!r}, num_labels={num_labels!r}."
+            )
         super().__init__(name=name, dtype=dtype)
         self._init_from_thresholds = thresholds is not None
         if thresholds is not None:

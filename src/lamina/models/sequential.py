@@ -202,7 +202,9 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
         ts = self._train_state
         expected = [
             (layer.name, k, (p | s)[k].shape)
-            for layer, p, s, (p_names, s_names) in zip(self._layers, ts.params, ts.state, self._weight_order)
+            for layer, p, s, (p_names, s_names) in zip(
+                self._layers, ts.params, ts.state, self._weight_order
+            )
             for k in (*p_names, *s_names)
         ]
         weights = list(weights)
@@ -230,8 +232,14 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
 
     def count_params(self) -> int:
         self._require_built("count_params")
-        return int(sum(np.prod(w.shape) for w in jax.tree_util.tree_leaves(
-            (self._train_state.params, self._train_state.state))))
+        return int(
+            sum(
+                np.prod(w.shape)
+                for w in jax.tree_util.tree_leaves(
+                    (self._train_state.params, self._train_state.state)
+                )
+            )
+        )
 
     def _require_built(self, what):
         if self._train_state is None:
@@ -249,9 +257,19 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
         (print_fn or print)(_summary.render(self, line_length))
 
     # ----------------------------------------------------------------- compile
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
-                weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
-                jit_compile="auto", auto_scale_loss=True, **kwargs):
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        metrics=None,
+        loss_weights=None,
+        weighted_metrics=None,
+        run_eagerly=False,
+        steps_per_execution=1,
+        jit_compile="auto",
+        auto_scale_loss=True,
+        **kwargs,
+    ):
         """Configures training: optimizer, loss and metrics, by name or object.
 
         Args:
@@ -280,7 +298,9 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
             if isinstance(loss_weights, list | tuple) and len(loss_weights) == 1:
                 loss_weights = loss_weights[0]
             else:
-                raise ValueError("loss_weights must be one number for a Sequential model's single output.")
+                raise ValueError(
+                    "loss_weights must be one number for a Sequential model's single output."
+                )
         self._compiled = {
             "optimizer": opt,
             "loss": loss_obj,
@@ -341,7 +361,11 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
             key = ("predict-only", tuple(la._spec_key() for la in self._layers))
             if self._program is None or self._program_key != key:
                 self._program = _step.build_program(
-                    self._layers, None, [], None, self._trainable_mask(),
+                    self._layers,
+                    None,
+                    [],
+                    None,
+                    self._trainable_mask(),
                     trace_counter=self._trace_counter,
                 )
                 self._program_key = key
@@ -352,14 +376,23 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
         loss = self._compiled["loss"]
         scale = self._compiled["loss_weights"]
         scale = 1.0 if scale is None else float(scale)
-        key = (tuple(la._spec_key() for la in self._layers), self._trainable_mask(),
-               tuple((m.name, getattr(m, "_lamina_weighted", False)) for m in metrics),
-               self._y_shape, scale)
+        key = (
+            tuple(la._spec_key() for la in self._layers),
+            self._trainable_mask(),
+            tuple((m.name, getattr(m, "_lamina_weighted", False)) for m in metrics),
+            self._y_shape,
+            scale,
+        )
         if self._program is None or self._program_key != key:
             self._compiled_metrics = metrics
             self._program = _step.build_program(
-                self._layers, loss, metrics, self._compiled["optimizer"].to_optax(),
-                self._trainable_mask(), loss_scale=scale, trace_counter=self._trace_counter,
+                self._layers,
+                loss,
+                metrics,
+                self._compiled["optimizer"].to_optax(),
+                self._trainable_mask(),
+                loss_scale=scale,
+                trace_counter=self._trace_counter,
             )
             self._program_key = key
         return self._program
@@ -370,7 +403,10 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
         if self._compiled is None:
             return []
         if self._input_shape is None:
-            return ["loss"] + [m if isinstance(m, str) else getattr(m, "name", str(m)) for m in self._compiled["metrics"]]
+            return ["loss"] + [
+                m if isinstance(m, str) else getattr(m, "name", str(m))
+                for m in self._compiled["metrics"]
+            ]
         return ["loss"] + [m.name for m in self._resolved_metrics()]
 
     # ------------------------------------------------------------ input checks
@@ -398,10 +434,26 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
         self._y_shape = (None, *y.shape[1:])
 
     # ------------------------------------------------------------- life cycle
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-            validation_batch_size=None, validation_freq=1, **kwargs):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        class_weight=None,
+        sample_weight=None,
+        initial_epoch=0,
+        steps_per_epoch=None,
+        validation_steps=None,
+        validation_batch_size=None,
+        validation_freq=1,
+        **kwargs,
+    ):
         """Trains the model; returns a :class:`~lamina.callbacks.History`.
 
         Accepts Keras 1's ``nb_epoch=`` for ``epochs``.  With ``shuffle=False`` and the same
@@ -411,25 +463,53 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
         snapshot = self._snapshot()
         try:
             return _loop.fit(
-                self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                callbacks=callbacks, validation_split=validation_split,
-                validation_data=validation_data, shuffle=shuffle, class_weight=class_weight,
-                sample_weight=sample_weight, initial_epoch=initial_epoch,
-                validation_batch_size=validation_batch_size, validation_freq=validation_freq,
-                steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+                self,
+                x,
+                y,
+                batch_size=batch_size,
+                epochs=epochs,
+                verbose=verbose,
+                callbacks=callbacks,
+                validation_split=validation_split,
+                validation_data=validation_data,
+                shuffle=shuffle,
+                class_weight=class_weight,
+                sample_weight=sample_weight,
+                initial_epoch=initial_epoch,
+                validation_batch_size=validation_batch_size,
+                validation_freq=validation_freq,
+                steps_per_epoch=steps_per_epoch,
+                validation_steps=validation_steps,
             )
         except (ValueError, TypeError):
             self._restore(snapshot)
             raise
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 steps=None, callbacks=None, return_dict=False, **kwargs):
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose="auto",
+        sample_weight=None,
+        steps=None,
+        callbacks=None,
+        return_dict=False,
+        **kwargs,
+    ):
         """Returns the loss (no metrics), ``[loss, *metrics]``, or a dict with ``return_dict``."""
         snapshot = self._snapshot()
         try:
-            return _loop.evaluate(self, x, y, batch_size=batch_size, verbose=verbose,
-                                  sample_weight=sample_weight, return_dict=return_dict,
-                                  steps=steps)
+            return _loop.evaluate(
+                self,
+                x,
+                y,
+                batch_size=batch_size,
+                verbose=verbose,
+                sample_weight=sample_weight,
+                return_dict=return_dict,
+                steps=steps,
+            )
         except (ValueError, TypeError):
             self._restore(snapshot)
             raise
@@ -451,14 +531,35 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
     def get_config(self) -> dict:
         layers = []
         if self._input_shape is not None:
-            layers.append({"module": "keras.layers", "class_name": "InputLayer",
-                           "config": {"batch_shape": tuple(self._input_shape), "dtype": "float32",
-                                      "sparse": False, "ragged": False, "name": "input_layer"},
-                           "registered_name": None})
+            layers.append(
+                {
+                    "module": "keras.layers",
+                    "class_name": "InputLayer",
+                    "config": {
+                        "batch_shape": tuple(self._input_shape),
+                        "dtype": "float32",
+                        "sparse": False,
+                        "ragged": False,
+                        "name": "input_layer",
+                    },
+                    "registered_name": None,
+                }
+            )
         for layer in self._layers:
-            layers.append({"module": "keras.layers", "class_name": type(layer).__name__,
-                           "config": layer.get_config(), "registered_name": None})
-        return {"name": self.name, "trainable": self.trainable, "dtype": "float32", "layers": layers}
+            layers.append(
+                {
+                    "module": "keras.layers",
+                    "class_name": type(layer).__name__,
+                    "config": layer.get_config(),
+                    "registered_name": None,
+                }
+            )
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": "float32",
+            "layers": layers,
+        }
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -506,12 +607,14 @@ def _legacy_fit_kwargs(kwargs, epochs):
     import warnings
 
     if "nb_epoch" in kwargs:
-        warnings.warn("fit(nb_epoch=...) is the Keras 1 spelling; use epochs=... instead.",
-                      DeprecationWarning, stacklevel=3)
+        warnings.warn(
+            "fit(nb_epoch=...) is the Keras 1 spelling; use epochs=... instead.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
         epochs = kwargs.pop("nb_epoch")
     for ignored in ("use_multiprocessing", "workers", "max_queue_size"):
         kwargs.pop(ignored, None)
     if kwargs:
         raise TypeError(f"fit() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}.")
     return epochs
-

@@ -32,7 +32,9 @@ def render(model, line_length=None) -> str:
             n_s = int(sum(np.prod(v.shape) for v in s.values()))
             total += n_p + n_s
             train += n_p if t else 0
-            rows.append((f"{layer.name} ({type(layer).__name__})", str(tuple(shape)), f"{n_p + n_s:,}"))
+            rows.append(
+                (f"{layer.name} ({type(layer).__name__})", str(tuple(shape)), f"{n_p + n_s:,}")
+            )
     else:
         for layer in model._layers:
             rows.append((f"{layer.name} ({type(layer).__name__})", "?", "0 (unbuilt)"))
@@ -46,7 +48,9 @@ def render(model, line_length=None) -> str:
         return f"│ {a:<{widths[0]}.{widths[0]}} │ {b:<{widths[1]}.{widths[1]}} │ {c:>{widths[2]}} │"
 
     out = [f'Model: "{model.name}"', line("┏", "┳", "┓", "━")]
-    out.append(f"┃ {'Layer (type)':<{widths[0]}} ┃ {'Output Shape':<{widths[1]}} ┃ {'Param #':>{widths[2]}} ┃")
+    out.append(
+        f"┃ {'Layer (type)':<{widths[0]}} ┃ {'Output Shape':<{widths[1]}} ┃ {'Param #':>{widths[2]}} ┃"
+    )
     out.append(line("┡", "╇", "┩", "━"))
     for i, r in enumerate(rows):
         out.append(row(r))

@@ -248,9 +248,7 @@ def build_program(
         return out
 
     return Program(
-        train_epoch=jax.jit(
-            train_epoch, donate_argnums=(0,), static_argnames=("n", "batch_size")
-        ),
+        train_epoch=jax.jit(train_epoch, donate_argnums=(0,), static_argnames=("n", "batch_size")),
         train_chunk=jax.jit(
             lambda *a, **k: (count("train_chunk"), train_chunk(*a, **k))[1],
             donate_argnums=(0, 1),
