@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +20,7 @@ from lamina.training import callbacks as _callbacks
 from lamina.training import guardrails as _guardrails
 from lamina.training import progress as _progress
 from lamina.training import streaming as _streaming
+from lamina.training.step import NONFINITE_KEY
 
 #: Largest number of steps run by one evaluate/predict call (longer inputs loop over chunks).
 MAX_EVAL_CHUNK = 1024
@@ -162,7 +164,7 @@ def run_evaluation(model, ts, batches, mask, *, callbacks=None):
         mstate = program.eval_chunk(ts, mstate, tuple(b[sl] for b in batches), mask[sl])
         if callbacks is not None:
             callbacks.on_test_batch_end(min(start + chunk, steps) - 1, None)
-    return {k: float(v) for k, v in jax.device_get(program.results(mstate)).items()}
+    return host_logs(program.results(mstate))
 
 
 def fit(
@@ -262,7 +264,7 @@ def fit(
                 ts, model._rng, data, n=n, batch_size=batch_size, shuffle=jnp.asarray(bool(shuffle))
             )
             model._train_state = ts
-            epoch_logs = {k: float(v) for k, v in jax.device_get(logs).items()}
+            epoch_logs = host_logs(logs, model, epoch)
             _time_first_calls(first_calls, t0)
             if verbose == 1:
                 cb.on_train_batch_end(steps - 1, _ordered(epoch_logs))
@@ -276,9 +278,11 @@ def fit(
                 t0 = time.perf_counter()
                 ts, mstate = program.train_chunk(ts, mstate, data, idx[sl], mask[sl], guard=guard)
                 model._train_state = ts
-                logs = {k: float(v) for k, v in jax.device_get(program.results(mstate)).items()}
+                logs = host_logs(program.results(mstate), model, epoch)
                 _time_first_calls(first_calls, t0)
                 cb.on_train_batch_end(min((c + 1) * chunk, steps) - 1, _ordered(logs))
+                if model.stop_training:
+                    break
             epoch_logs = logs
         epoch_logs = _ordered(epoch_logs)
         if val_dev is not None and _should_validate(epoch, validation_freq):
@@ -293,6 +297,27 @@ def fit(
     history.params["compile_time"] = model._compile_seconds
     cb.on_train_end(epoch_logs)
     return history
+
+
+def host_logs(raw, model=None, epoch=None):
+    """Device logs -> ordered host floats.  In training (``model`` given), a non-finite loss
+    found by the compiled step stops the fit with a warning naming the epoch and batch; the
+    weights from before that batch are kept and the epoch's ``loss`` is logged as NaN."""
+    logs = {k: float(v) for k, v in jax.device_get(raw).items()}
+    bad = int(logs.pop(NONFINITE_KEY, -1))
+    if bad >= 0 and model is not None:
+        logs["loss"] = float("nan")
+        if not model.stop_training:
+            warnings.warn(
+                f"The loss became NaN or infinite at epoch {epoch + 1}, batch {bad}: training "
+                f"stopped and the weights from before that batch are kept. Usual causes: a "
+                f"learning rate too high, unscaled inputs, or NaN/inf produced inside the "
+                f"model (e.g. log of zero in a custom loss).",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        model.stop_training = True
+    return _ordered(logs)
 
 
 def _time_first_calls(first_calls, t0):

@@ -76,6 +76,10 @@ def _expand(v, ndim):
     return jnp.reshape(v, v.shape + (1,) * (ndim - v.ndim))
 
 
+#: Key of ``results()`` holding the first batch of the epoch whose loss was NaN/inf (or -1).
+NONFINITE_KEY = "_first_nonfinite_batch"
+
+
 class Program(NamedTuple):
     train_epoch: Any
     train_chunk: Any
@@ -154,14 +158,29 @@ def build_program(
             return total, (y_pred, new_state)
 
         (total, (y_pred, new_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(tp)
-        updates, opt_state = tx.update(grads, ts.opt_state, tp)
-        tp = optax.apply_updates(tp, updates)
-        tp = tuple(
-            layer.apply_constraints(p) if t else p for layer, p, t in zip(layers, tp, trainable)
-        )
-        params = merge_params(tp, frozen, trainable)
-        mstate = update_metrics(mstate, total, bmask, yb, y_pred, swb)
-        ts = TrainState(params=params, state=new_state, opt_state=opt_state, rng=rng)
+        count_, first_bad = mstate[-1]
+        # A non-finite loss stops the epoch's updates: that step and every later one keep the
+        # weights they found, and ``first_bad`` records the batch for the host to report.
+        ok = jnp.isfinite(total) & (first_bad < 0)
+
+        def commit(_):
+            updates, opt_state = tx.update(grads, ts.opt_state, tp)
+            new_tp = optax.apply_updates(tp, updates)
+            new_tp = tuple(
+                layer.apply_constraints(p) if t else p
+                for layer, p, t in zip(layers, new_tp, trainable)
+            )
+            params = merge_params(new_tp, frozen, trainable)
+            metrics_ = update_metrics(mstate[:-1], total, bmask, yb, y_pred, swb)
+            return params, new_state, opt_state, metrics_
+
+        def keep(_):
+            return ts.params, ts.state, ts.opt_state, mstate[:-1]
+
+        params, state, opt_state, metrics_ = jax.lax.cond(ok, commit, keep, None)
+        first_bad = jnp.where((first_bad < 0) & ~jnp.isfinite(total), count_, first_bad)
+        mstate = (*metrics_, (count_ + 1, first_bad))
+        ts = TrainState(params=params, state=state, opt_state=opt_state, rng=rng)
         return ts, mstate
 
     def train_chunk(ts, mstate, data, idx, mask, guard=False):
@@ -217,7 +236,7 @@ def build_program(
         swb = swb * bmask
         y_pred, _, aux = forward(layers, ts.params, ts.state, xb, training=False, batch_mask=bmask)
         total = data_loss(yb, y_pred, swb, bmask) + regularization(layers, ts.params) + aux
-        return update_metrics(mstate, total, bmask, yb, y_pred, swb), None
+        return (*update_metrics(mstate[:-1], total, bmask, yb, y_pred, swb), mstate[-1]), None
 
     def eval_chunk(ts, mstate, batches, mask):
         """``batches``: (x, y, sample_weight), each (steps, batch, ...); mask (steps, batch)."""
@@ -237,14 +256,18 @@ def build_program(
         return jnp.reshape(ys, (-1, *ys.shape[2:]))
 
     def init_metrics():
+        """(loss total, count), each metric's state, and (steps run, first non-finite step)."""
         zero = jnp.zeros((), jnp.float32)
-        return ((zero, zero), *(m.init() for m in metrics))
+        status = (jnp.zeros((), jnp.int32), jnp.full((), -1, jnp.int32))
+        return ((zero, zero), *(m.init() for m in metrics), status)
 
     def results(mstate):
+        """The logs, plus ``NONFINITE_KEY``: the first batch whose loss was not finite, or -1."""
         total, cnt = mstate[0]
         out = {"loss": total / jnp.maximum(cnt, 1e-12)}
-        for m, s in zip(metrics, mstate[1:]):
+        for m, s in zip(metrics, mstate[1:-1]):
             out[m.name] = m.result(s)
+        out[NONFINITE_KEY] = mstate[-1][1]
         return out
 
     return Program(

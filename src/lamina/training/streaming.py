@@ -93,8 +93,8 @@ def _epoch_rng(model):
     return np.random.default_rng(np.asarray(jax.random.key_data(key)))
 
 
-def _results(program, mstate):
-    return _loop._ordered({k: float(v) for k, v in jax.device_get(program.results(mstate)).items()})
+def _results(program, mstate, model=None, epoch=None):
+    return _loop.host_logs(program.results(mstate), model, epoch)
 
 
 def evaluate_adapter(model, ts, adapter, chunk, steps=None, callbacks=None):
@@ -212,7 +212,7 @@ def fit(
                     jax.block_until_ready(mstate)
                     compile_time = time.perf_counter() - t0
                 done += real
-                cb.on_train_batch_end(done - 1, _results(program, mstate))
+                cb.on_train_batch_end(done - 1, _results(program, mstate, model, epoch))
                 if model.stop_training:
                     break
         if done == 0:
@@ -221,7 +221,7 @@ def fit(
         if params["steps"] is None:
             params["steps"] = done
         out_of_data = steps_per_epoch is not None and done < steps_per_epoch
-        epoch_logs = _results(program, mstate)
+        epoch_logs = _results(program, mstate, model, epoch)
         if validate is not None and _loop._should_validate(epoch, validation_freq):
             val_logs = validate(ts)
             if val_logs is not None:
