@@ -55,8 +55,11 @@ class SavingMixin:
     def export(self, filepath, format: str = "onnx", **kwargs) -> None:
         """Exports the inference function; ``format="onnx"`` writes an ONNX model.
 
-        Needs the ``onnx`` package.  Supported layers: Dense, Activation, Dropout, Flatten,
-        Reshape (others raise a ValueError naming the layer).
+        Needs the ``onnx`` package.  Supported layers: Dense, Activation, Flatten, Reshape,
+        Conv1D/2D, depthwise/separable convolutions, max/average/global pooling,
+        Batch/LayerNormalization, Normalization, Rescaling, ZeroPadding, Cropping, Permute,
+        Embedding and the inference-identity layers (Dropout, noise); others raise a ValueError
+        naming the layer.  See :mod:`lamina.saving.onnx_export`.
         """
         if format != "onnx":
             raise ValueError(f"export(format={format!r}) is not supported; use format='onnx'.")

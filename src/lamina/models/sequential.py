@@ -65,6 +65,7 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
         self._compile_seconds = None
         self._trace_counter: dict[str, int] = {}
         self._rng = None
+        self._step_rng = None
         self.stop_training = False
         self.history = None
         for layer in layers or []:
@@ -168,7 +169,9 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
         self._output_shape_of(input_shape)
         self._input_shape = (None, *input_shape[1:])
         key = _random.next_key()
-        rng, params, state = _init_weights(tuple(self._layers), self._input_shape, key)
+        (rng, self._step_rng), params, state = _init_weights(
+            tuple(self._layers), self._input_shape, key
+        )
         self._rng = rng
         # Keras's weight order per layer, as init() creates them: pytrees (and so jit outputs)
         # sort dict keys, so read the order off an abstract trace of each layer's init.
@@ -321,7 +324,8 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
         trained, _ = split_trainable(self._train_state.params, self._trainable_mask())
         # The per-step key (dropout) is a stream of its own, apart from the shuffling key.
         self._train_state = self._train_state._replace(
-            opt_state=jax.jit(tx.init)(trained), rng=jax.random.fold_in(self._rng, 1)
+            opt_state=jax.jit(tx.init)(trained),
+            rng=self._rng if self._step_rng is None else self._step_rng,
         )
 
     def _trainable_mask(self):
@@ -578,15 +582,16 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
 def _init_weights(layers, input_shape, key):
     """All layers' initial weights in one compiled program (eager init would compile every
     small random op separately, which dominates the first fit of a small model)."""
-    keys = jax.random.split(key, len(layers) + 1)
+    keys = jax.random.split(key, len(layers) + 2)
     params, state = [], []
     shape = input_shape
-    for layer, k in zip(layers, keys[1:]):
+    for layer, k in zip(layers, keys[2:]):
         p, s = layer.init(k, shape)
         params.append(p)
         state.append(s)
         shape = tuple(layer.compute_output_shape(shape))
-    return keys[0], params, state
+    # keys[0] shuffles the data; keys[1] starts the per-step stream (dropout, noise).
+    return (keys[0], keys[1]), params, state
 
 
 def _weight_order(layers, input_shape, key):

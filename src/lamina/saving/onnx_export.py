@@ -1,10 +1,17 @@
 """ONNX export of a ``Sequential``'s inference function (``model.export(path, format="onnx")``).
 
-Supported layers: ``Dense``, ``Activation``, ``Dropout`` (identity at inference), ``Flatten``,
-``Reshape``; activations ``linear``, ``relu``, ``sigmoid``, ``tanh``, ``softmax``, ``elu``,
-``softplus``, ``softsign``, ``selu``, ``swish``/``silu``.  Other layers raise a ValueError naming
-the layer.  Needs the ``onnx`` package (``pip install onnx``); the graph has one input
-``"input"`` with a dynamic batch dimension and one output ``"output"``.
+Supported layers: ``Dense``, ``Activation``, ``Flatten``, ``Reshape``; ``Conv1D``/``Conv2D``
+(strides, ``valid``/``same``/``causal`` padding, dilation, groups, either data format),
+``DepthwiseConv1D/2D``, ``SeparableConv1D/2D``; ``MaxPooling1D/2D``, ``AveragePooling1D/2D``,
+``GlobalMax/GlobalAveragePooling1D/2D``; ``BatchNormalization`` (inference: moving statistics),
+``LayerNormalization``, ``Normalization``, ``Rescaling``; ``ZeroPadding1D/2D``, ``Cropping1D/2D``,
+``Permute``; ``Embedding`` (the graph input is then int64 indices); and the layers that are the
+identity at inference (``Dropout``, ``GaussianNoise``, ``GaussianDropout``, ``SpatialDropout1D/2D``,
+``ActivityRegularization``).  Activations ``linear``, ``relu``, ``sigmoid``, ``tanh``,
+``softmax``, ``elu``, ``softplus``, ``softsign``, ``selu``, ``swish``/``silu``.  Other layers
+raise a ValueError naming the layer.  Needs the ``onnx`` package (``pip install onnx``); the graph
+has one input ``"input"`` with a dynamic batch dimension and one output ``"output"``.  The
+per-layer translations live in :mod:`lamina.saving.onnx_layers`.
 
 Example (needs ``onnx`` and ``onnxruntime``):
 
@@ -26,56 +33,46 @@ from __future__ import annotations
 
 import os
 
+import jax
 import numpy as np
 
-from lamina import activations as _activations
 from lamina.saving import safety
-from lamina.saving.weights_h5 import layer_arrays
+from lamina.saving.onnx_layers import IDENTITY, TRANSLATIONS, Graph, activation
 
 OPSET = 13
-_SIMPLE = {
-    "relu": "Relu",
-    "sigmoid": "Sigmoid",
-    "tanh": "Tanh",
-    "elu": "Elu",
-    "softplus": "Softplus",
-    "softsign": "Softsign",
-    "selu": "Selu",
-}
+_SUPPORTED = sorted({"Dense", "Activation", "Flatten", "Reshape", *IDENTITY, *TRANSLATIONS})
 
 
-class _Graph:
-    def __init__(self, helper, numpy_helper):
-        self.h, self.nh = helper, numpy_helper
-        self.nodes, self.inits, self.n = [], [], 0
-
-    def name(self, hint):
-        self.n += 1
-        return f"{hint}_{self.n}"
-
-    def const(self, hint, value):
-        name = self.name(hint)
-        self.inits.append(self.nh.from_array(np.asarray(value), name))
-        return name
-
-    def op(self, op_type, inputs, hint, **attrs):
-        out = self.name(hint)
-        self.nodes.append(self.h.make_node(op_type, inputs, [out], name=out, **attrs))
-        return out
+def _weights(model, i):
+    """Layer ``i``'s params and state as NumPy arrays, by Keras weight name."""
+    ts = jax.device_get(model._train_state)
+    merged = {**dict(ts.params[i]), **dict(ts.state[i])}
+    return {k: np.asarray(v) for k, v in merged.items()}
 
 
-def _activation(g, x, layer, fn):
-    name = _activations.serialize(fn)
-    name = name if isinstance(name, str) else str(name)
-    if name in ("linear", None):
+def _layer(g, model, i, layer, x, in_shape):
+    kind = type(layer).__name__
+    if kind in IDENTITY:
         return x
-    if name in _SIMPLE:
-        return g.op(_SIMPLE[name], [x], f"{layer.name}_{name}")
-    if name == "softmax":
-        return g.op("Softmax", [x], f"{layer.name}_softmax", axis=-1)
-    if name in ("swish", "silu"):
-        return g.op("Mul", [x, g.op("Sigmoid", [x], f"{layer.name}_sig")], f"{layer.name}_swish")
-    raise ValueError(f"ONNX export: activation {name!r} of layer {layer.name!r} is not supported.")
+    if kind in TRANSLATIONS:
+        return TRANSLATIONS[kind](g, layer, x, _weights(model, i), in_shape)
+    if kind == "Dense":
+        w = _weights(model, i)
+        x = g.op("MatMul", [x, g.f32(f"{layer.name}_kernel", w["kernel"])], f"{layer.name}_mm")
+        if layer.use_bias:
+            x = g.op("Add", [x, g.f32(f"{layer.name}_bias", w["bias"])], f"{layer.name}_add")
+        return activation(g, x, layer, layer.activation)
+    if kind == "Activation":
+        return activation(g, x, layer, layer.activation)
+    if kind == "Flatten":
+        return g.op("Flatten", [x], layer.name, axis=1)
+    if kind == "Reshape":
+        shape = np.asarray([0, *layer.target_shape], np.int64)
+        return g.op("Reshape", [x, g.const(f"{layer.name}_shape", shape)], layer.name)
+    raise ValueError(
+        f"ONNX export: layer {layer.name!r} ({kind}) is not supported; supported are "
+        f"{', '.join(_SUPPORTED)}."
+    )
 
 
 def export(model, filepath, opset: int = OPSET) -> None:
@@ -93,37 +90,20 @@ def export(model, filepath, opset: int = OPSET) -> None:
             "model.export(format='onnx') needs the onnx package: pip install onnx"
         ) from e
     model._require_built("export")
-    g = _Graph(helper, numpy_helper)
+    g = Graph(helper, numpy_helper)
     x = "input"
+    in_shapes = [tuple(model.input_shape), *model._output_shape_of(model.input_shape)]
     for i, layer in enumerate(model.layers):
-        kind = type(layer).__name__
-        if kind == "Dense":
-            arrays = layer_arrays(model, i)
-            x = g.op("MatMul", [x, g.const(f"{layer.name}_kernel", arrays[0])], f"{layer.name}_mm")
-            if layer.use_bias:
-                x = g.op("Add", [x, g.const(f"{layer.name}_bias", arrays[1])], f"{layer.name}_add")
-            x = _activation(g, x, layer, layer.activation)
-        elif kind == "Activation":
-            x = _activation(g, x, layer, layer.activation)
-        elif kind == "Dropout":
-            continue
-        elif kind == "Flatten":
-            x = g.op("Flatten", [x], f"{layer.name}", axis=1)
-        elif kind == "Reshape":
-            shape = np.asarray([0, *layer.target_shape], np.int64)
-            x = g.op("Reshape", [x, g.const(f"{layer.name}_shape", shape)], layer.name)
-        else:
-            raise ValueError(
-                f"ONNX export: layer {layer.name!r} ({kind}) is not supported; supported are "
-                "Dense, Activation, Dropout, Flatten and Reshape."
-            )
+        x = _layer(g, model, i, layer, x, in_shapes[i])
     out_shape = ["batch", *model.output_shape[1:]]
     in_shape = ["batch", *model.input_shape[1:]]
+    first = type(model.layers[0]).__name__ if model.layers else None
+    in_type = TensorProto.INT64 if first == "Embedding" else TensorProto.FLOAT
     g.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
     graph = helper.make_graph(
         g.nodes,
         model.name,
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, in_shape)],
+        [helper.make_tensor_value_info("input", in_type, in_shape)],
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, out_shape)],
         initializer=g.inits,
     )

@@ -235,7 +235,12 @@ def fit(
         (vx, vy, vw), vmask = batched([val[0], val[1], vsw], vbs)
         val_dev = _sharding.shard_batches(((vx, vy, vw), vmask))
 
-    chunk = chunk_length(model, batch_size, steps)
+    # Chunks exist for liveness (a progress bar, batch-level callbacks); without them an epoch
+    # of any length is one compiled call.
+    live = (verbose == 1 and _progress.is_live()) or any(
+        _overrides_batch_hooks(c) for c in (callbacks or [])
+    )
+    chunk = chunk_length(model, batch_size, steps) if live else steps
     n_chunks = math.ceil(steps / chunk)
     padded_steps = n_chunks * chunk
     guard = padded_steps != steps
@@ -320,6 +325,15 @@ def host_logs(raw, model=None, epoch=None):
     return _ordered(logs)
 
 
+def _overrides_batch_hooks(callback) -> bool:
+    """Whether a callback does something per batch (Keras's base hooks do nothing)."""
+    return any(
+        getattr(type(callback), hook, None) is not getattr(_callbacks.Callback, hook)
+        or hook in vars(callback)
+        for hook in ("on_train_batch_begin", "on_train_batch_end")
+    )
+
+
 def _time_first_calls(first_calls, t0):
     """Records the wall time of the first two compiled calls (their difference ~ compile time)."""
     if first_calls is not None and len(first_calls) < 2:
@@ -389,17 +403,20 @@ def predict(model, x, *, batch_size, verbose, steps=None):
     program = model._get_program()
     n = x.shape[0]
     tile = predict_tile_rows(model, n, batch_size)
-    n_tiles = math.ceil(n / tile)
-    pad = np.zeros((n_tiles * tile - n, *x.shape[1:]), np.float32)
-    tiles = np.concatenate([x, pad]).reshape(n_tiles, tile, *x.shape[1:])
+    n_full = n // tile
     ts = _sharding.replicate(model._train_state)
     outs, start = [], 0
-    while start < n_tiles:
-        # Groups of 8, 4, 2 or 1 tiles: at most four compiled shapes, and no padded tiles.
-        group = next(g for g in (8, 4, 2, 1) if g <= n_tiles - start)
-        outs.append(
-            program.predict_chunk(ts, _sharding.shard_batches(tiles[start : start + group]))
-        )
+    while start < n_full:
+        # Groups of 8, 4, 2 or 1 whole tiles, taken as views of x (no host copy): at most four
+        # compiled shapes, and only the last partial tile is padded.
+        group = next(g for g in (8, 4, 2, 1) if g <= n_full - start)
+        tiles = x[start * tile : (start + group) * tile].reshape(group, tile, *x.shape[1:])
+        outs.append(program.predict_chunk(ts, _sharding.shard_batches(tiles)))
         start += group
+    if n_full * tile < n:
+        rest = x[n_full * tile :]
+        pad = np.zeros((tile - rest.shape[0], *x.shape[1:]), np.float32)
+        last = np.concatenate([rest, pad]).reshape(1, tile, *x.shape[1:])
+        outs.append(program.predict_chunk(ts, _sharding.shard_batches(last)))
     out = np.concatenate([np.asarray(o) for o in _sharding.device_get(outs)])
     return out[:n]

@@ -91,6 +91,16 @@ def _rich_available() -> bool:
     return True
 
 
+def is_live(stream=None) -> bool:
+    """Whether progress output goes to a terminal (a live bar), not a pipe or a file."""
+    stream = stream or sys.stdout
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
 class ProgbarLogger(Callback):
     """Prints Keras-style progress for ``fit``; added by ``fit`` when ``verbose`` > 0.
 
@@ -132,11 +142,7 @@ class ProgbarLogger(Callback):
         return self.stream or sys.stdout
 
     def _live(self) -> bool:
-        isatty = getattr(self._out, "isatty", None)
-        try:
-            return self.verbose == 1 and bool(isatty and isatty())
-        except ValueError:  # a closed stream
-            return False
+        return self.verbose == 1 and is_live(self._out)
 
     def _use_rich(self) -> bool:
         if self.backend == "plain":
