@@ -97,20 +97,54 @@ def test_csv_logger(tmp_path):
     assert len(list(csv.DictReader(open(path)))) == 4
 
 
-def test_tensorboard(tmp_path):
-    try:
-        import tensorboardX  # noqa: F401
-    except ImportError:
-        try:
-            import tensorboard  # noqa: F401
-        except ImportError:
-            with pytest.raises(ImportError, match="pip install tensorboardX"):
-                callbacks.TensorBoard(tmp_path)
-            return
+def _read_scalars(folder):
+    """(tag, step, value) of every scalar in the TensorBoard event files under ``folder``."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    out = []
+    for path in sorted(folder.glob("events.out.tfevents*")):
+        data = path.read_bytes()
+        pos = 0
+        while pos < len(data):
+            (length,) = struct.unpack("<Q", data[pos : pos + 8])
+            event = event_pb2.Event.FromString(data[pos + 12 : pos + 12 + length])
+            pos += 12 + length + 4
+            for v in event.summary.value:
+                out.append((v.tag, event.step, v.simple_value))
+    return out
+
+
+def test_tensorboard_writes_the_logged_scalars(tmp_path):
+    pytest.importorskip("tensorboardX")
     model = _model()
     X, y = _data()
-    model.fit(X, y, epochs=2, verbose=0, callbacks=[callbacks.TensorBoard(tmp_path)])
-    assert list((tmp_path / "train").glob("events.out.tfevents*"))
+    history = model.fit(
+        X, y, epochs=2, verbose=0, validation_split=0.25, callbacks=[callbacks.TensorBoard(tmp_path)]
+    )
+    train = _read_scalars(tmp_path / "train")
+    val = _read_scalars(tmp_path / "validation")
+    for key, values in history.history.items():
+        run = val if key.startswith("val_") else train
+        name = key[4:] if key.startswith("val_") else key
+        got = [v for tag, step, v in run if tag.endswith(name)]
+        np.testing.assert_allclose(got, values, rtol=1e-6, err_msg=key)
+
+
+def test_tensorboard_without_a_writer_package_says_what_to_install(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tensorboard(name, *args, **kwargs):
+        if name.split(".")[0] in ("tensorboardX", "tensorboard", "torch"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    with pytest.raises(ImportError, match="pip install tensorboardX"):
+        callbacks.TensorBoard(tmp_path)
 
 
 def test_history_plot_png_holds_the_curves(tmp_path):

@@ -145,9 +145,7 @@ def test_dynamic_batch_size(tmp_path):
     rng = np.random.default_rng(6)
     x = rng.normal(size=(16, 6, 6, 1)).astype("float32")
     y = rng.normal(size=(16, 2)).astype("float32")
-    model = lamina.models.Sequential(
-        [L.Input((6, 6, 1)), L.Conv2D(2, 3), L.Flatten(), L.Dense(2)]
-    )
+    model = lamina.models.Sequential([L.Input((6, 6, 1)), L.Conv2D(2, 3), L.Flatten(), L.Dense(2)])
     _roundtrip(tmp_path, model, x, y, x_test=x[:3])
 
 
