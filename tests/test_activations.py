@@ -123,6 +123,7 @@ def test_unknown_name_error():
         activations.get("ReLU")  # case-sensitive, like Keras
 
 
+@pytest.mark.slow
 def test_serialize_roundtrip(keras):
     for name, fn in activations.ALL_OBJECTS_DICT.items():
         assert activations.deserialize(activations.serialize(fn)) is fn

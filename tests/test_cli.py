@@ -53,6 +53,7 @@ def pima_model(tmp_path_factory):
     return r, out
 
 
+@pytest.mark.slow
 def test_demo_runs_the_five_steps():
     r = lamina("demo")
     assert r.returncode == 0, r.stderr

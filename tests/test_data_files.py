@@ -41,6 +41,7 @@ def _fit_pair(x, y, ds, batch_size, epochs=2, **kw):
     return m
 
 
+@pytest.mark.slow
 def test_pima_csv_with_header_matches_numpy():
     x, y = lamina.datasets.load_pima()
     ds = from_csv(lamina.datasets.path("pima"), target="Outcome", batch_size=50)

@@ -173,6 +173,7 @@ def test_exhausted_generator_ends_cleanly():
     _same(ref, m)
 
 
+@pytest.mark.slow
 def test_generator_sample_weight_and_class_weight():
     x, y, sw = _data()
     ref = _model()
@@ -191,6 +192,7 @@ def test_generator_sample_weight_and_class_weight():
     _same(ref, m)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 3])
 def test_pydataset_matches_numpy(workers):
     x, y, sw = _data()
@@ -263,6 +265,7 @@ def test_mmap_shuffle_visits_every_row(tmp_path):
     np.testing.assert_array_equal(np.sort(rows[:, 0]), np.sort(x[:, 0]))
 
 
+@pytest.mark.slow
 def test_validation_data_of_any_kind():
     x, y, _ = _data()
     xv, yv, _ = _data(seed=1)

@@ -68,6 +68,7 @@ def test_set_distribution_and_scope():
         distribution.set_distribution("data_parallel")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shuffle", [True, False])
 def test_data_parallel_fit_matches_single_device(data, shuffle):
     x, y, sw = data

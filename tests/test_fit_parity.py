@@ -119,6 +119,7 @@ def test_task_fit_matches_keras(keras, task, opt_name):
     _compare(keras, km, lm, x, y, loss, metrics, opt_name, task, batch_size=8, epochs=3)
 
 
+@pytest.mark.slow
 def test_validation_split_matches_keras(keras):
     x, y = _data("binary", n=61)
     km, lm, loss, metrics = _pair(keras, "binary", x.shape[1])
@@ -138,6 +139,7 @@ def test_validation_split_matches_keras(keras):
     )
 
 
+@pytest.mark.slow
 def test_sample_and_class_weights_match_keras(keras):
     x, y = _data("binary", n=40)
     sw = np.random.default_rng(1).uniform(0.1, 2.0, size=len(x)).astype("float32")

@@ -120,6 +120,7 @@ def _key():
     return jax.random.key(0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_fit_with_batchnorm_matches_keras(keras, optimizer):
     """Dense+BN+Dense, 53 rows in batches of 16: the last batch has 5 real rows."""

@@ -121,6 +121,7 @@ MASK_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(MASK_CASES))
 def test_masked_padded_sequences_match_keras(keras, rng, case):
     km, lm = _models(keras, MASK_CASES[case], (8,))

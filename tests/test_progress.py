@@ -72,6 +72,7 @@ def test_live_bar_in_a_terminal(backend):
     assert "DONE" in text
 
 
+@pytest.mark.slow
 def test_verbose_2_in_a_terminal_is_one_line_per_epoch():
     text = _run_in_pty(2, "auto")
     lines = [ln for ln in text.replace("\r\n", "\n").split("\n") if ln.startswith("Epoch")]

@@ -142,6 +142,7 @@ def test_lamina_legacy_h5_loads_in_keras(keras, tmp_path):
 
 
 # ------------------------------------------------------------------ Lamina <-> Lamina
+@pytest.mark.slow
 @pytest.mark.parametrize("ext", [".keras", ".h5"])
 def test_roundtrip_resumes_bit_identical(tmp_path, ext):
     lm, x, y = _lamina_dense()

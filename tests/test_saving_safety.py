@@ -241,6 +241,7 @@ SAVE_LOOP = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_time_during_repeated_saves(tmp_path):
     path = tmp_path / "big.keras"
     proc = subprocess.Popen(
