@@ -121,7 +121,12 @@ def test_tensorboard_writes_the_logged_scalars(tmp_path):
     model = _model()
     X, y = _data()
     history = model.fit(
-        X, y, epochs=2, verbose=0, validation_split=0.25, callbacks=[callbacks.TensorBoard(tmp_path)]
+        X,
+        y,
+        epochs=2,
+        verbose=0,
+        validation_split=0.25,
+        callbacks=[callbacks.TensorBoard(tmp_path)],
     )
     train = _read_scalars(tmp_path / "train")
     val = _read_scalars(tmp_path / "validation")

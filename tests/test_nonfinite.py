@@ -47,7 +47,8 @@ def test_terminate_on_nan_callback_stops_too():
     x[5] = 1e30
     model = _model()
     with pytest.warns(RuntimeWarning, match="epoch 1, batch 0"):
-        history = model.fit(x, y, batch_size=10, epochs=3, verbose=0, shuffle=False,
-                            callbacks=[TerminateOnNaN()])
+        history = model.fit(
+            x, y, batch_size=10, epochs=3, verbose=0, shuffle=False, callbacks=[TerminateOnNaN()]
+        )
     assert len(history.history["loss"]) == 1
     assert all(np.isfinite(w).all() for w in model.get_weights())

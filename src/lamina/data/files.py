@@ -82,7 +82,16 @@ class FileDataset(Adapter):
         self._read_options = read_options
         self._seed = seed
         self._rng = np.random.default_rng(seed)
-        names = list(schema.names)
+        try:
+            names = list(schema.names)
+        except UnicodeDecodeError as e:
+            raise _explain(e, paths[0], []) from None
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(
+                f"{paths[0]}: duplicate column name(s) {dupes}; give every column a unique "
+                f"name (or read with header=None and select columns by index)."
+            )
         self.target = None if target is None else _column(target, names, "target", paths[0])
         self.sample_weight = (
             None
@@ -141,6 +150,7 @@ class FileDataset(Adapter):
     def _blocks(self, columns):
         pa = _pyarrow()
         for path in self.paths:
+            self._current_path = path  # for the messages of _convert
             try:
                 if self.kind == "parquet":
                     pf = pa.parquet.ParquetFile(path)
@@ -157,7 +167,7 @@ class FileDataset(Adapter):
                     yield from pa.csv.open_csv(
                         path, read_options=read, parse_options=parse, convert_options=convert
                     )
-            except (pa.ArrowInvalid, pa.ArrowKeyError) as e:
+            except _read_errors() as e:
                 raise _explain(e, path, self.columns) from None
 
     def _labels(self):
@@ -176,12 +186,16 @@ class FileDataset(Adapter):
             col = rb.column(name)
             if col.null_count:
                 raise ValueError(
-                    f"Column {name!r} has {col.null_count} missing value(s) in "
-                    f"{self.kind} block of {n} rows. Fill or drop them first."
+                    f"{self._current_path}: column {name!r} has {col.null_count} missing "
+                    f"value(s) in a {self.kind} block of {n} rows (or the file is damaged). "
+                    "Fill or drop them first."
                 )
             x[:, j] = col.to_numpy(zero_copy_only=False)
             if not np.isfinite(x[:, j]).all():
-                raise ValueError(f"Column {name!r} holds NaN or inf values: fill or drop them.")
+                raise ValueError(
+                    f"{self._current_path}: column {name!r} holds NaN or inf values: fill or "
+                    "drop them."
+                )
         y = sw = None
         if self.target is not None:
             col = rb.column(self.target)
@@ -192,14 +206,18 @@ class FileDataset(Adapter):
                 if idx.null_count:
                     unknown = col.filter(pa.compute.is_null(idx)).unique().to_pylist()[:5]
                     raise ValueError(
-                        f"Target column {self.target!r} holds label(s) {unknown} "
+                        f"{self._current_path}: target column {self.target!r} holds label(s) "
+                        f"{unknown} "
                         f"missing from label_map {self.label_map}."
                     )
                 codes = np.array(list(self.label_map.values()), np.float32)
                 y = codes[idx.to_numpy(zero_copy_only=False)]
             else:
                 if col.null_count:
-                    raise ValueError(f"Target column {self.target!r} has missing values.")
+                    raise ValueError(
+                        f"{self._current_path}: target column {self.target!r} has missing "
+                        "values (or the file is damaged)."
+                    )
                 y = col.to_numpy(zero_copy_only=False).astype(np.float32)
         if self.sample_weight is not None:
             sw = rb.column(self.sample_weight).to_numpy(zero_copy_only=False).astype(np.float32)
@@ -292,11 +310,21 @@ def _column(spec, names, what, path):
     return spec
 
 
+def _read_errors():
+    """The exceptions pyarrow raises for unreadable, damaged or undecodable files."""
+    pa = _pyarrow()
+    return (pa.ArrowException, OSError, UnicodeDecodeError, KeyError, IndexError)
+
+
 def _explain(e, path, columns):
     msg = str(e)
     m = re.search(r"column #(\d+)", msg)
     if m and "conversion error" in msg.lower():
         return TypeError(f"{path}: CSV column #{m.group(1)} holds a non-numeric value ({msg}).")
+    if isinstance(e, OSError):  # pyarrow's damaged-file errors (and missing files)
+        return OSError(f"{path}: cannot read the file; it may be damaged or truncated ({msg}).")
+    if isinstance(e, UnicodeDecodeError | KeyError | IndexError):
+        msg = f"the file is damaged or not UTF-8 text ({type(e).__name__}: {msg})"
     return ValueError(f"{path}: {msg}")
 
 
@@ -344,9 +372,9 @@ def from_csv(
     parse = pa.csv.ParseOptions(delimiter=delimiter)
     try:
         reader = pa.csv.open_csv(paths[0], read_options=read, parse_options=parse)
-    except pa.ArrowInvalid as e:
+        schema = reader.schema
+    except _read_errors() as e:
         raise _explain(e, paths[0], []) from None
-    schema = reader.schema
     if header is None:  # pyarrow names them f0, f1, ...; use the indices as names
         read = pa.csv.ReadOptions(
             block_size=1 << 22, column_names=[str(i) for i in range(len(schema.names))]
@@ -389,7 +417,10 @@ def from_parquet(
     """
     pa = _pyarrow()
     paths = _paths(path_or_glob)
-    schema = pa.parquet.ParquetFile(paths[0]).schema_arrow
+    try:
+        schema = pa.parquet.ParquetFile(paths[0]).schema_arrow
+    except _read_errors() as e:
+        raise _explain(e, paths[0], []) from None
     ds = FileDataset(
         "parquet",
         paths,
@@ -404,5 +435,10 @@ def from_parquet(
         seed=seed,
         verbose=verbose,
     )
-    ds._num_rows = sum(pa.parquet.ParquetFile(p).metadata.num_rows for p in paths)
+    ds._num_rows = 0
+    for p in paths:
+        try:
+            ds._num_rows += pa.parquet.ParquetFile(p).metadata.num_rows
+        except _read_errors() as e:
+            raise _explain(e, p, []) from None
     return ds

@@ -27,9 +27,13 @@ True
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import struct
 import warnings
+import zipfile
+import zlib
 
 import h5py
 
@@ -46,6 +50,42 @@ __all__ = [
 ]
 
 _LEGACY_EXTS = (".h5", ".hdf5")
+
+
+#: What h5py, zipfile and the decoders raise on a damaged file (h5py raises RuntimeError and
+#: KeyError from deep inside HDF5 for corrupt headers; UnicodeDecodeError for garbled names).
+_DAMAGE = (
+    KeyError,
+    IndexError,
+    RuntimeError,
+    OSError,
+    EOFError,
+    UnicodeDecodeError,
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+)
+
+
+def _damage_is_clean(load):
+    """Turns the low-level errors of a damaged file into a ``FileFormatError`` naming it."""
+
+    @functools.wraps(load)
+    def wrapper(*args, **kwargs):
+        pos = 1 if load.__name__ == "load_weights" else 0
+        path = kwargs["filepath"] if "filepath" in kwargs else args[pos]
+        try:
+            return load(*args, **kwargs)
+        except FileFormatError:
+            raise
+        except FileNotFoundError:
+            raise
+        except _DAMAGE as e:
+            raise fail(
+                path, f"the file is damaged or truncated ({type(e).__name__}: {e})."
+            ) from None
+
+    return wrapper
 
 
 def _check_overwrite(path, overwrite):
@@ -86,6 +126,7 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
     keras_archive.save(model, path, include_optimizer=include_optimizer)
 
 
+@_damage_is_clean
 def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: bool = True):
     """Loads a ``.keras`` or legacy ``.h5`` model saved by Lamina or Keras.
 
@@ -137,6 +178,7 @@ def save_weights(model, filepath, overwrite: bool = True) -> None:
         )
 
 
+@_damage_is_clean
 def load_weights(model, filepath, by_name: bool = False, skip_mismatch: bool = False) -> None:
     """Loads weights from a ``.weights.h5``, legacy ``.h5`` or ``.keras`` file into ``model``.
 

@@ -127,7 +127,7 @@ def _file_layers(group, path):
         for wname in _attr_list(g, "weight_names"):
             if wname not in g:
                 raise fail(path, f"weight {wname!r} of layer {name!r} is missing.")
-            arrays.append(np.asarray(g[wname][()]))
+            arrays.append(safety.read_array(g, wname, path))
         out.append((name, arrays))
     return out
 
@@ -217,7 +217,7 @@ def _load_optimizer(group, model, path) -> None:
         )
         return
     try:
-        values = [np.asarray(group[n][()]) for n in names]
+        values = [safety.read_array(group, n, path) for n in names]
     except (KeyError, OSError) as e:
         raise fail(path, f"its optimizer weights are damaged ({e}).") from None
     weights_h5.set_optimizer_variables(model, values, path)

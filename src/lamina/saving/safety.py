@@ -216,3 +216,19 @@ def check_safe_layers(path, config, safe_mode: bool) -> None:
             stack.extend(node.values())
         elif isinstance(node, list | tuple):
             stack.extend(node)
+
+
+def read_array(group, name, path):
+    """``group[name]`` read as a NumPy array; a damaged dataset raises ``FileFormatError``.
+
+    h5py reports damaged data or datatypes with assorted exception types (``KeyError``,
+    ``OSError``, ``RuntimeError``, ``TypeError``, ``ValueError``) that never name the file.
+    """
+    import numpy as np
+
+    try:
+        return np.asarray(group[name][()])
+    except (KeyError, OSError, RuntimeError, TypeError, ValueError, AttributeError) as e:
+        raise fail(
+            path, f"dataset {name!r} is damaged or unreadable ({type(e).__name__}: {e})."
+        ) from None

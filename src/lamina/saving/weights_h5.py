@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lamina import optimizers as _optimizers
+from lamina.saving import safety
 from lamina.saving.safety import fail
 
 #: Layers whose Keras weights live on a nested object, not on the layer itself.
@@ -224,7 +225,7 @@ def _read_vars(h5, gpath, path) -> list[np.ndarray] | None:
     keys = list(group.keys())
     if sorted(keys, key=lambda s: (len(s), s)) != [str(j) for j in range(len(keys))]:
         raise fail(path, f"group {gpath!r} should hold datasets '0', '1', ...; found {keys}.")
-    return [np.asarray(group[str(j)][()]) for j in range(len(keys))]
+    return [safety.read_array(group, str(j), path) for j in range(len(keys))]
 
 
 def is_keras3_layout(h5) -> bool:
