@@ -3,6 +3,8 @@
 import importlib.util
 import os
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -14,6 +16,7 @@ def _tool():
     return module
 
 
+@pytest.mark.slow
 def test_catalog_is_up_to_date(tmp_path):
     tool = _tool()
     out = tmp_path / "catalog.md"

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 SCRIPT = textwrap.dedent(
     """
     import hashlib, sys
@@ -62,6 +64,7 @@ def _run(seed):
     return lines
 
 
+@pytest.mark.slow
 def test_two_processes_same_seed_bit_identical():
     first, second = _run(1234), _run(1234)
     assert first == second

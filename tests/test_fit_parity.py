@@ -112,7 +112,14 @@ def test_binary_fit_matches_keras_for_each_optimizer(keras, opt_name):
 
 
 @pytest.mark.parametrize("task", ["multiclass", "sparse", "regression"])
-@pytest.mark.parametrize("opt_name", ["sgd", "adam", "rmsprop"])
+@pytest.mark.parametrize(
+    "opt_name",
+    [
+        "sgd",
+        pytest.param("adam", marks=pytest.mark.slow),
+        pytest.param("rmsprop", marks=pytest.mark.slow),
+    ],
+)
 def test_task_fit_matches_keras(keras, task, opt_name):
     x, y = _data(task)
     km, lm, loss, metrics = _pair(keras, task, x.shape[1])
