@@ -2,7 +2,8 @@
 
 Every initializer is called as ``init(shape, dtype=None, key=None)`` and returns a ``jnp``
 array (``float32`` by default).  Layers pass ``key`` (a JAX PRNG key) so initialization is
-pure.  Without a key, a seeded initializer uses ``PRNGKey(seed)`` and an unseeded one uses a
+pure.  ``Sequential.build`` passes a :class:`lamina.utils.random.HostKey` instead: the built-in
+initializers then draw with NumPy and return NumPy arrays, so building a model compiles nothing.  Without a key, a seeded initializer uses ``PRNGKey(seed)`` and an unseeded one uses a
 seed drawn once at construction from a module-level counter -- like Keras, the same instance
 then returns the same values on every call.
 """
@@ -18,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lamina._naming import snake_case, unknown_name_error
+from lamina.utils.random import HostKey
 
 _MODULE = "keras.initializers"
 _SEED_COUNTER = itertools.count(1)
@@ -52,6 +54,35 @@ def _dtype(dtype, floating=False):
     if floating and not jnp.issubdtype(dt, jnp.floating):
         raise ValueError(f"Expected a floating dtype for a random initializer, got {dt}.")
     return dt
+
+
+def _host(key) -> bool:
+    return isinstance(key, HostKey)
+
+
+def _uniform(key, shape, dt, minval, maxval):
+    if _host(key):
+        return key.generator().uniform(minval, maxval, shape).astype(dt)
+    return jax.random.uniform(key, shape, dtype=dt, minval=minval, maxval=maxval)
+
+
+def _normal(key, shape, dt):
+    if _host(key):
+        return key.generator().standard_normal(shape).astype(dt)
+    return jax.random.normal(key, shape, dtype=dt)
+
+
+def _truncated_normal(key, shape, dt):
+    """Standard normal truncated to [-2, 2], as ``jax.random.truncated_normal(key, -2, 2)``."""
+    if not _host(key):
+        return jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype=dt)
+    gen = key.generator()
+    out = gen.standard_normal(shape)
+    bad = np.abs(out) > 2.0
+    while bad.any():  # rejection: each round keeps ~95% of what it redraws
+        out[bad] = gen.standard_normal(int(bad.sum()))
+        bad = np.abs(out) > 2.0
+    return out.astype(dt)
 
 
 class Initializer:
@@ -92,6 +123,8 @@ class Zeros(Initializer):
     """
 
     def __call__(self, shape, dtype=None, key=None):
+        if _host(key):
+            return np.zeros(tuple(shape), dtype=_dtype(dtype))
         return jnp.zeros(tuple(shape), dtype=_dtype(dtype))
 
 
@@ -103,6 +136,8 @@ class Ones(Initializer):
     """
 
     def __call__(self, shape, dtype=None, key=None):
+        if _host(key):
+            return np.ones(tuple(shape), dtype=_dtype(dtype))
         return jnp.ones(tuple(shape), dtype=_dtype(dtype))
 
 
@@ -118,6 +153,8 @@ class Constant(Initializer):
 
     def __call__(self, shape, dtype=None, key=None):
         dt = _dtype(dtype)
+        if _host(key):
+            return np.asarray(self.value, dtype=dt) * np.ones(tuple(shape), dtype=dt)
         return jnp.asarray(self.value, dtype=dt) * jnp.ones(tuple(shape), dtype=dt)
 
     def get_config(self):
@@ -145,6 +182,8 @@ class Identity(Initializer):
                 "Identity matrix initializer can only be used for 2D matrices. "
                 f"Received: shape={tuple(shape)} of rank {len(shape)}."
             )
+        if _host(key):
+            return (self.gain * np.eye(*shape)).astype(_dtype(dtype))
         return self.gain * jnp.eye(*shape, dtype=_dtype(dtype))
 
     def get_config(self):
@@ -162,6 +201,7 @@ class RandomInitializer(Initializer):
         self._default_seed = next(_SEED_COUNTER) if seed is None else seed
 
     def _key(self, key):
+        # A layer's key (JAX or host) wins over the seed, so every weight gets its own draw.
         return jax.random.PRNGKey(self._default_seed) if key is None else key
 
     def get_config(self):
@@ -181,8 +221,8 @@ class RandomNormal(RandomInitializer):
         super().__init__(seed=seed)
 
     def __call__(self, shape, dtype=None, key=None):
-        sample = jax.random.normal(self._key(key), tuple(shape), dtype=_dtype(dtype, True))
-        return sample * self.stddev + self.mean
+        sample = _normal(self._key(key), tuple(shape), _dtype(dtype, True))
+        return sample * sample.dtype.type(self.stddev) + sample.dtype.type(self.mean)
 
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
@@ -201,10 +241,8 @@ class TruncatedNormal(RandomInitializer):
         super().__init__(seed=seed)
 
     def __call__(self, shape, dtype=None, key=None):
-        sample = jax.random.truncated_normal(
-            self._key(key), -2.0, 2.0, tuple(shape), dtype=_dtype(dtype, True)
-        )
-        return sample * self.stddev + self.mean
+        sample = _truncated_normal(self._key(key), tuple(shape), _dtype(dtype, True))
+        return sample * sample.dtype.type(self.stddev) + sample.dtype.type(self.mean)
 
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
@@ -223,13 +261,7 @@ class RandomUniform(RandomInitializer):
         super().__init__(seed=seed)
 
     def __call__(self, shape, dtype=None, key=None):
-        return jax.random.uniform(
-            self._key(key),
-            tuple(shape),
-            dtype=_dtype(dtype, True),
-            minval=self.minval,
-            maxval=self.maxval,
-        )
+        return _uniform(self._key(key), tuple(shape), _dtype(dtype, True), self.minval, self.maxval)
 
     def get_config(self):
         return {**super().get_config(), "minval": self.minval, "maxval": self.maxval}
@@ -289,11 +321,11 @@ class VarianceScaling(RandomInitializer):
             scale /= max(1.0, (fan_in + fan_out) / 2.0)
         if self.distribution == "truncated_normal":
             stddev = math.sqrt(scale) / 0.87962566103423978
-            return jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype=dt) * stddev
+            return _truncated_normal(key, shape, dt) * dt.type(stddev)
         if self.distribution == "untruncated_normal":
-            return jax.random.normal(key, shape, dtype=dt) * math.sqrt(scale)
+            return _normal(key, shape, dt) * dt.type(math.sqrt(scale))
         limit = math.sqrt(3.0 * scale)
-        return jax.random.uniform(key, shape, dtype=dt, minval=-limit, maxval=limit)
+        return _uniform(key, shape, dt, -limit, limit)
 
     def get_config(self):
         return {
@@ -382,7 +414,13 @@ class Orthogonal(RandomInitializer):
         num_rows = math.prod(shape[:-1])
         num_cols = shape[-1]
         flat_shape = (max(num_cols, num_rows), min(num_cols, num_rows))
-        a = jax.random.normal(self._key(key), flat_shape, dtype=_dtype(dtype, True))
+        a = _normal(self._key(key), flat_shape, _dtype(dtype, True))
+        if _host(key):
+            q, r = np.linalg.qr(a)
+            q = (q * np.sign(np.diag(r))[None, :]).astype(a.dtype)
+            if num_rows < num_cols:
+                q = q.T
+            return (self.gain * q.reshape(shape)).astype(a.dtype)
         q, r = jnp.linalg.qr(a)
         q = q * jnp.sign(jnp.diag(r))[None, :]
         if num_rows < num_cols:

@@ -15,6 +15,7 @@ from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
 from lamina.layers.base import Layer
+from lamina.utils import random as _random
 
 
 def normalize_tuple(value, n: int, name: str, layer: str) -> tuple[int, ...]:
@@ -228,7 +229,7 @@ class _BaseConv(_Conv):
                 f"Layer {self.name!r}: input channels ({in_ch}) must be divisible "
                 f"by groups ({self.groups})."
             )
-        kkey, bkey = jax.random.split(key)
+        kkey, bkey = _random.split(key)
         kernel = self._weight(
             "kernel", (*self.kernel_size, in_ch // self.groups, self.filters), kkey
         )
@@ -306,7 +307,7 @@ class _ConvTranspose(_BaseConv):
         return None if self.output_padding is None else self.output_padding[i]
 
     def init(self, key, input_shape):
-        kkey, bkey = jax.random.split(key)
+        kkey, bkey = _random.split(key)
         shape = (*self.kernel_size, self.filters, self._in_channels(input_shape))
         return self._with_bias({"kernel": self._weight("kernel", shape, kkey)}, self.filters, bkey)
 
@@ -420,7 +421,7 @@ class _Depthwise(_Conv):
         return self._conv(x, kernel, self.strides, self.padding.upper(), self.dilation_rate, in_ch)
 
     def init(self, key, input_shape):
-        kkey, bkey = jax.random.split(key)
+        kkey, bkey = _random.split(key)
         params = self._depthwise_params(kkey, self._in_channels(input_shape))
         return self._with_bias(params, self._out_channels(input_shape), bkey)
 
@@ -475,7 +476,7 @@ class _Separable(_Depthwise):
         return self.filters
 
     def init(self, key, input_shape):
-        dkey, pkey, bkey = jax.random.split(key, 3)
+        dkey, pkey, bkey = _random.split(key, 3)
         in_ch = self._in_channels(input_shape)
         params = self._depthwise_params(dkey, in_ch)
         shape = (1,) * self.rank + (in_ch * self.depth_multiplier, self.filters)

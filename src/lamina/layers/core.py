@@ -13,6 +13,7 @@ from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
 from lamina.layers.base import Layer, legacy_kwarg
+from lamina.utils import random as _random
 
 
 class InputLayer(Layer):
@@ -153,7 +154,7 @@ class Dense(Layer):
                 f"Layer {self.name!r} (Dense) expects inputs with a batch dimension and at least "
                 f"one feature dimension, but received shape {tuple(input_shape)}."
             )
-        kkey, bkey = jax.random.split(key)
+        kkey, bkey = _random.split(key)
         params = {
             "kernel": self.kernel_initializer((input_shape[-1], self.units), jnp.float32, key=kkey)
         }

@@ -9,6 +9,7 @@ from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
 from lamina.layers.base import Layer
+from lamina.utils import random as _random
 
 _KERAS_EPSILON = 1e-7  # keras.backend.epsilon(), used by Keras's masked moments
 
@@ -53,7 +54,7 @@ class _GammaBeta(Layer):
         self.gamma_constraint = _constraints.get(gamma_constraint)
 
     def _gamma_beta(self, key, shape) -> dict:
-        gkey, bkey = jax.random.split(key)
+        gkey, bkey = _random.split(key)
         params = {}
         if self.scale:
             params["gamma"] = self.gamma_initializer(shape, jnp.float32, key=gkey)
@@ -173,7 +174,7 @@ class BatchNormalization(_GammaBeta):
                 f"{self.axis}; received input shape {tuple(input_shape)}."
             )
         shape = (int(input_shape[axis]),)
-        k1, k2, k3 = jax.random.split(key, 3)
+        k1, k2, k3 = _random.split(key, 3)
         params = self._gamma_beta(k1, shape)
         state = {
             "moving_mean": self.moving_mean_initializer(shape, jnp.float32, key=k2),

@@ -10,11 +10,12 @@ o``; GRU ``z, r, h``.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lamina import activations as _activations
 from lamina import initializers as _initializers
+from lamina.utils import random as _random
 
 
 def _split(a, n):
@@ -57,7 +58,7 @@ class _Cell:
         return self.bias_initializer((self.n_gates * self.units,), jnp.float32, key=key)
 
     def init(self, key, input_dim):
-        k1, k2, k3 = jax.random.split(key, 3)
+        k1, k2, k3 = _random.split(key, 3)
         width = self.n_gates * self.units
         params = {
             "kernel": self.kernel_initializer((input_dim, width), jnp.float32, key=k1),
@@ -103,15 +104,16 @@ class LSTMCell(_Cell):
     def _bias(self, key):
         if not self.unit_forget_bias:
             return super()._bias(key)
-        k1, k2 = jax.random.split(key)
+        k1, k2 = _random.split(key)
         u = self.units
-        return jnp.concatenate(
-            [
-                self.bias_initializer((u,), jnp.float32, key=k1),
-                jnp.ones((u,), jnp.float32),
-                self.bias_initializer((2 * u,), jnp.float32, key=k2),
-            ]
-        )
+        parts = [
+            self.bias_initializer((u,), jnp.float32, key=k1),
+            np.ones((u,), np.float32),
+            self.bias_initializer((2 * u,), jnp.float32, key=k2),
+        ]
+        if all(isinstance(p, np.ndarray) for p in parts):  # host init: stay off the device
+            return np.concatenate(parts)
+        return jnp.concatenate(parts)
 
     def step(self, params, xk, states, rdp):
         h_prev, c_prev = states

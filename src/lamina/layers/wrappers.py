@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from lamina.layers.base import Layer
+from lamina.utils import random as _random
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave")
 
@@ -104,7 +105,7 @@ class Bidirectional(Layer):
 
     def init(self, key, input_shape):
         params, state = {}, {}
-        for (prefix, sub), k in zip(self._subs(), jax.random.split(key)):
+        for (prefix, sub), k in zip(self._subs(), _random.split(key)):
             p, s = sub.init(k, input_shape)
             params.update(_prefixed(p, prefix))
             state.update(_prefixed(s, prefix))

@@ -9,7 +9,6 @@ The object is thin: it holds the layer specs, the compile settings, and the late
 from __future__ import annotations
 
 import copy
-import functools
 
 import jax
 import numpy as np
@@ -21,12 +20,12 @@ from lamina.layers.base import Layer, check_rank
 from lamina.layers.core import InputLayer
 from lamina.models import summary as _summary
 from lamina.models.class_predictions import ClassPredictionsMixin
+from lamina.models.initialization import initial_weights
 from lamina.models.io import SavingMixin
 from lamina.training import guardrails as _guardrails
 from lamina.training import loop as _loop
 from lamina.training import step as _step
 from lamina.training.state import TrainState, split_trainable
-from lamina.utils import random as _random
 
 
 class Sequential(SavingMixin, ClassPredictionsMixin):
@@ -168,15 +167,10 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
         input_shape = tuple(None if d is None else int(d) for d in input_shape)
         self._output_shape_of(input_shape)
         self._input_shape = (None, *input_shape[1:])
-        key = _random.next_key()
-        (rng, self._step_rng), params, state = _init_weights(
-            tuple(self._layers), self._input_shape, key
-        )
-        self._rng = rng
-        # Keras's weight order per layer, as init() creates them: pytrees (and so jit outputs)
-        # sort dict keys, so read the order off an abstract trace of each layer's init.
-        self._weight_order = _weight_order(tuple(self._layers), self._input_shape, key)
-        self._train_state = TrainState(tuple(params), tuple(state), None, None)
+        init = initial_weights(self._layers, self._input_shape)
+        self._rng, self._step_rng = init.shuffle_rng, init.step_rng
+        self._weight_order = init.order  # Keras's order; pytrees sort dict keys
+        self._train_state = TrainState(init.params, init.state, None, None)
         if self._compiled is not None:
             self._reset_optimizer()
 
@@ -576,36 +570,6 @@ class Sequential(SavingMixin, ClassPredictionsMixin):
 
     def __copy__(self):
         return copy.copy(self)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _init_weights(layers, input_shape, key):
-    """All layers' initial weights in one compiled program (eager init would compile every
-    small random op separately, which dominates the first fit of a small model)."""
-    keys = jax.random.split(key, len(layers) + 2)
-    params, state = [], []
-    shape = input_shape
-    for layer, k in zip(layers, keys[2:]):
-        p, s = layer.init(k, shape)
-        params.append(p)
-        state.append(s)
-        shape = tuple(layer.compute_output_shape(shape))
-    # keys[0] shuffles the data; keys[1] starts the per-step stream (dropout, noise).
-    return (keys[0], keys[1]), params, state
-
-
-def _weight_order(layers, input_shape, key):
-    orders = []
-
-    def trace(k):
-        shape = input_shape
-        for layer in layers:
-            p, s = layer.init(k, shape)
-            orders.append((tuple(p), tuple(s)))
-            shape = tuple(layer.compute_output_shape(shape))
-
-    jax.eval_shape(trace, key)
-    return tuple(orders)
 
 
 def _legacy_fit_kwargs(kwargs, epochs):

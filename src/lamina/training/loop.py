@@ -20,6 +20,7 @@ from lamina.training import callbacks as _callbacks
 from lamina.training import guardrails as _guardrails
 from lamina.training import progress as _progress
 from lamina.training import streaming as _streaming
+from lamina.training.shuffle import epoch_order
 from lamina.training.step import NONFINITE_KEY
 
 #: Largest number of steps run by one evaluate/predict call (longer inputs loop over chunks).
@@ -131,8 +132,7 @@ def epoch_index(rng, n, batch_size, steps, shuffle):
 
     Returns ``(next_rng, idx, mask)``; the shuffle draws from ``rng``.
     """
-    rng, key = jax.random.split(rng)
-    order = jax.random.permutation(key, n) if shuffle else jnp.arange(n)
+    rng, order = epoch_order(rng, n, shuffle)
     total = steps * batch_size
     order = jnp.concatenate([order, jnp.zeros((total - n,), order.dtype)])
     mask = (jnp.arange(total) < n).astype(jnp.float32)

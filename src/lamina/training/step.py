@@ -29,6 +29,7 @@ import optax
 
 from lamina.distribution.sharding import ShardedRows
 from lamina.training.compilation import enable_persistent_cache
+from lamina.training.shuffle import epoch_order
 from lamina.training.state import TrainState, merge_params, split_trainable
 
 
@@ -204,9 +205,8 @@ def build_program(
         the epoch's logs.  One dispatch and one host read per epoch (the small-data case)."""
         count("train")
         steps = -(-n // batch_size)
-        rng, key = jax.random.split(rng)
         # ``shuffle`` is traced, not static: fits with and without shuffling share one program.
-        order = jnp.where(shuffle, jax.random.permutation(key, n), jnp.arange(n))
+        rng, order = epoch_order(rng, n, shuffle)
         order = jnp.concatenate([order, jnp.zeros((steps * batch_size - n,), order.dtype)])
         mask = (jnp.arange(steps * batch_size) < n).astype(jnp.float32)
         idx = order.astype(jnp.int32).reshape(steps, batch_size)

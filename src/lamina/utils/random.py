@@ -37,9 +37,68 @@ def next_key():
 
     from lamina.training.compilation import enable_persistent_cache
 
-    enable_persistent_cache()  # before the first compilation (weight initialization)
+    enable_persistent_cache()  # before the first compilation
+    return jax.random.wrap_key_data(_next_words(), impl="rbg")
+
+
+def _next_words() -> np.ndarray:
+    """Four uint32 words from ``SeedSequence(seed, counter)``; bumps the counter."""
     if _STATE["seed"] is None:
         _STATE["seed"] = int(np.random.SeedSequence().entropy % 2**63)
     _STATE["counter"] += 1
-    words = np.random.SeedSequence([_STATE["seed"] % 2**63, _STATE["counter"]]).generate_state(4)
-    return jax.random.wrap_key_data(words.astype(np.uint32), impl="rbg")
+    seq = np.random.SeedSequence([_STATE["seed"] % 2**63, _STATE["counter"]])
+    return seq.generate_state(4).astype(np.uint32)
+
+
+class HostKey:
+    """A PRNG key that lives on the host: weight initialization without compiling anything.
+
+    Building a model draws its initial weights once.  Doing that with JAX's random functions
+    means compiling an XLA program (RngBitGenerator and friends), which for a small model takes
+    longer than the whole training run.  ``HostKey`` stands in for a JAX key during
+    ``Sequential.build``: :func:`split` splits it like ``jax.random.split`` and Lamina's
+    initializers draw from :meth:`generator` with NumPy.  It is deterministic: the same words
+    give the same draws in every process.
+
+    >>> k = HostKey((1, 2, 3, 4))
+    >>> a, b = split(k)
+    >>> a.generator().random() == HostKey(a.words).generator().random()
+    True
+    """
+
+    __slots__ = ("words",)
+
+    def __init__(self, words):
+        self.words = tuple(int(w) % 2**32 for w in words)
+
+    def split(self, num: int = 2) -> tuple[HostKey, ...]:
+        """``num`` independent child keys (NumPy's SeedSequence spawning)."""
+        children = np.random.SeedSequence(self.words).spawn(int(num))
+        return tuple(HostKey(c.generate_state(4)) for c in children)
+
+    def generator(self) -> np.random.Generator:
+        """A NumPy generator seeded by this key."""
+        return np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.words)))
+
+    def to_jax(self):
+        """The JAX ("rbg") key with this key's bits, for the compiled training steps."""
+        import jax
+
+        return jax.random.wrap_key_data(np.asarray(self.words[:4], np.uint32), impl="rbg")
+
+    def __repr__(self):
+        return f"HostKey({self.words})"
+
+
+def split(key, num: int = 2):
+    """``jax.random.split`` that also splits a :class:`HostKey` (layers' ``init`` use it)."""
+    if isinstance(key, HostKey):
+        return key.split(num)
+    import jax
+
+    return jax.random.split(key, num)
+
+
+def next_host_key() -> HostKey:
+    """Like :func:`next_key`, as a :class:`HostKey` (same seed and counter stream)."""
+    return HostKey(_next_words())

@@ -1,0 +1,137 @@
+"""Weight initialization on the host (``lamina.models.initialization``) and on-device shuffling
+by hash sort (``lamina.training.shuffle``): same structure as the jitted path, right
+distributions, deterministic, and a fallback for custom layers and initializers."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import lamina
+from lamina import initializers as I
+from lamina import layers as L
+from lamina.models import Sequential
+from lamina.models import initialization as init_mod
+from lamina.training.shuffle import epoch_order
+from lamina.utils.random import HostKey, split
+
+STACKS = {
+    "dense": ((None, 5), [L.Dense(4, activation="relu"), L.Dense(2)]),
+    "conv": (
+        (None, 8, 8, 3),
+        [L.Conv2D(4, 3), L.BatchNormalization(), L.DepthwiseConv2D(3), L.Flatten(), L.Dense(2)],
+    ),
+    "sepconv1d": ((None, 12, 3), [L.SeparableConv1D(4, 3), L.GlobalAveragePooling1D()]),
+    "rnn": ((None, 6, 3), [L.LSTM(5, return_sequences=True), L.GRU(4), L.Dense(1)]),
+    "bidirectional": ((None, 6, 3), [L.Bidirectional(L.SimpleRNN(3)), L.LayerNormalization()]),
+    "embedding": ((None, 7), [L.Embedding(20, 4), L.Flatten()]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STACKS))
+def test_host_init_matches_jitted_structure(name):
+    shape, layers = STACKS[name]
+    layers = tuple(layers)
+    assert all(init_mod._host_ready(la) for la in layers)
+    host = init_mod._host_init(layers, shape, HostKey((1, 2, 3, 4)))
+    (_, _), params, state = init_mod._jit_init(layers, shape, jax.random.key(0))
+    ref = init_mod._order(layers, shape, jax.random.key(0))
+    assert host.order == ref
+    for got, want in ((host.params, params), (host.state, state)):
+        g_leaves, g_def = jax.tree_util.tree_flatten(tuple(got))
+        w_leaves, w_def = jax.tree_util.tree_flatten(tuple(want))
+        assert g_def == w_def
+        for g, w in zip(g_leaves, w_leaves):
+            assert isinstance(g, jax.Array)
+            assert (g.shape, g.dtype) == (w.shape, w.dtype)
+
+
+def test_lstm_unit_forget_bias_on_host():
+    init = init_mod._host_init((L.LSTM(3),), (None, 4, 2), HostKey((5, 6, 7, 8)))
+    np.testing.assert_array_equal(np.asarray(init.params[0]["bias"]), [0, 0, 0, 1, 1, 1] + [0] * 6)
+
+
+@pytest.mark.parametrize(
+    "initializer, check",
+    [
+        (I.GlorotUniform(), lambda a, fi, fo: np.abs(a).max() <= np.sqrt(6 / (fi + fo))),
+        (I.HeUniform(), lambda a, fi, fo: np.abs(a).max() <= np.sqrt(6 / fi)),
+        (
+            I.GlorotNormal(),
+            lambda a, fi, fo: np.abs(a).max() <= 2 * np.sqrt(2 / (fi + fo)) / 0.8796,
+        ),
+        (I.RandomUniform(-0.1, 0.1), lambda a, fi, fo: np.abs(a).max() <= 0.1),
+        (I.TruncatedNormal(stddev=0.1), lambda a, fi, fo: np.abs(a).max() <= 0.2),
+    ],
+)
+def test_host_draws_follow_the_distribution(initializer, check):
+    shape = (300, 200)
+    host = np.asarray(initializer(shape, jnp.float32, key=HostKey((9, 9, 9, 9))))
+    dev = np.asarray(initializer(shape, jnp.float32, key=jax.random.key(3)))
+    assert host.dtype == np.float32 and host.shape == shape
+    assert check(host, 300, 200)
+    # Same distribution as the JAX path: mean and standard deviation agree closely.
+    assert abs(host.mean() - dev.mean()) < 3e-3
+    assert host.std() == pytest.approx(dev.std(), rel=0.02)
+
+
+def test_host_orthogonal_is_orthogonal():
+    q = np.asarray(I.Orthogonal(gain=2.0)((6, 4), key=HostKey((1, 1, 1, 1))))
+    np.testing.assert_allclose(q.T @ q, 4.0 * np.eye(4), atol=1e-5)
+
+
+def test_host_key_split_is_deterministic_and_distinct():
+    a = split(HostKey((1, 2, 3, 4)), 3)
+    b = HostKey((1, 2, 3, 4)).split(3)
+    assert [k.words for k in a] == [k.words for k in b]
+    assert len({k.words for k in a}) == 3
+
+
+def test_custom_initializer_falls_back_to_the_jitted_path():
+    calls = []
+
+    def my_init(shape, dtype=None, key=None):
+        calls.append(type(key))
+        return jax.random.normal(key, shape, dtype or jnp.float32)
+
+    model = Sequential([L.Input((3,)), L.Dense(2, kernel_initializer=my_init)])
+    model.build((None, 3))
+    assert model.get_weights()[0].shape == (3, 2)
+    assert all(not issubclass(t, HostKey) for t in calls)
+
+
+def test_seeded_builds_are_identical_and_differ_by_seed():
+    def weights(seed):
+        lamina.utils.set_random_seed(seed)
+        m = Sequential([L.Input((4,)), L.Dense(3), L.Dense(1)])
+        m.build((None, 4))
+        return m.get_weights()
+
+    w1, w2, w3 = weights(7), weights(7), weights(8)
+    for a, b in zip(w1, w2):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(w1[0], w3[0])
+
+
+def test_epoch_order_is_a_fresh_permutation_each_epoch():
+    rng = jax.random.wrap_key_data(np.arange(4, dtype=np.uint32), impl="rbg")
+    orders = []
+    for _ in range(5):
+        rng, order = epoch_order(rng, 101)
+        order = np.asarray(order)
+        assert sorted(order.tolist()) == list(range(101))
+        orders.append(order)
+    assert len({o.tobytes() for o in orders}) == 5
+    _, plain = epoch_order(rng, 7, shuffle=False)
+    np.testing.assert_array_equal(plain, np.arange(7))
+
+
+def test_epoch_order_spreads_rows_uniformly():
+    # Over many epochs each row lands in each half of the order about equally often.
+    rng = jax.random.wrap_key_data(np.arange(4, dtype=np.uint32), impl="rbg")
+    n, epochs = 20, 400
+    first_half = np.zeros(n)
+    for _ in range(epochs):
+        rng, order = epoch_order(rng, n)
+        first_half[np.asarray(order)[: n // 2]] += 1
+    assert np.all(np.abs(first_half / epochs - 0.5) < 0.12)
