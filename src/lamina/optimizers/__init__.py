@@ -19,19 +19,18 @@ from __future__ import annotations
 from lamina._naming import unknown_name_error
 from lamina.optimizers import schedules
 from lamina.optimizers.adam import Adam, Adamax, AdamW, Nadam
-from lamina.optimizers.base import (
-    Optimizer,
+from lamina.optimizers.base import Optimizer
+from lamina.optimizers.lion import Ftrl, Lion
+from lamina.optimizers.rmsprop import Adadelta, Adagrad, RMSprop
+from lamina.optimizers.sgd import SGD
+from lamina.optimizers.slots import set_slot_variables, slot_variables
+from lamina.optimizers.state import (
     OptimizerState,
     get_ema_params,
     get_iterations,
     get_learning_rate,
     set_learning_rate,
-    set_slot_variables,
-    slot_variables,
 )
-from lamina.optimizers.lion import Ftrl, Lion
-from lamina.optimizers.rmsprop import Adadelta, Adagrad, RMSprop
-from lamina.optimizers.sgd import SGD
 
 __all__ = [
     "Optimizer",

@@ -25,11 +25,9 @@ without recompiling.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import warnings
 from collections.abc import Sequence
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -38,6 +36,14 @@ import optax
 
 from lamina._naming import snake_case
 from lamina.optimizers import schedules as _schedules
+from lamina.optimizers.state import (
+    OptimizerState,
+    _find_state,
+    get_ema_params,
+    get_iterations,
+    get_learning_rate,
+    set_learning_rate,
+)
 
 __all__ = [
     "Optimizer",
@@ -46,151 +52,7 @@ __all__ = [
     "get_learning_rate",
     "set_learning_rate",
     "get_ema_params",
-    "slot_variables",
-    "set_slot_variables",
 ]
-
-
-# --------------------------------------------------------------------------------------------
-# State
-# --------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class OptimizerState:
-    """State of a lamina optimizer transform (a JAX pytree).
-
-    Attributes:
-        iterations: int32 scalar, Keras's ``optimizer.iterations`` (0 before the first step;
-            counts every call, including gradient-accumulation micro-steps).
-        learning_rate: float32 scalar, the current learning rate.  For a schedule it is the
-            schedule's value at ``iterations`` (read-only, recomputed every step).
-        slots: ``{slot_name: tree}``, per-variable slots shaped like the params
-            (e.g. ``{"momentum": ..., "velocity": ...}`` for Adam).
-        extra: ``{name: scalar}``, optimizer-wide scalars (Nadam's ``u_product``).
-        ema: moving average of the params (tree) when ``use_ema=True``, else None.
-        accumulators: gradient accumulators (tree) when ``gradient_accumulation_steps``
-            is set, else None.
-        lr_is_schedule: static flag; True when the learning rate comes from a schedule.
-    """
-
-    iterations: Any
-    learning_rate: Any
-    slots: Any
-    extra: Any
-    ema: Any
-    accumulators: Any
-    lr_is_schedule: bool = False
-
-
-jax.tree_util.register_dataclass(
-    OptimizerState,
-    data_fields=["iterations", "learning_rate", "slots", "extra", "ema", "accumulators"],
-    meta_fields=["lr_is_schedule"],
-)
-
-
-def _find_state(opt_state) -> OptimizerState:
-    if isinstance(opt_state, OptimizerState):
-        return opt_state
-    if isinstance(opt_state, (tuple, list)):
-        for s in opt_state:
-            try:
-                return _find_state(s)
-            except TypeError:
-                pass
-    raise TypeError(
-        "Expected the state of a lamina optimizer (an `OptimizerState`, as returned by "
-        f"`optimizer.to_optax().init(params)`). Received: {type(opt_state).__name__}"
-    )
-
-
-def _replace_state(opt_state, new: OptimizerState):
-    if isinstance(opt_state, OptimizerState):
-        return new
-    if isinstance(opt_state, (tuple, list)):
-        items = list(opt_state)
-        for i, s in enumerate(items):
-            try:
-                _find_state(s)
-            except TypeError:
-                continue
-            items[i] = _replace_state(s, new)
-            return (
-                type(opt_state)(*items) if hasattr(opt_state, "_fields") else type(opt_state)(items)
-            )
-    raise TypeError(f"No lamina OptimizerState found in {type(opt_state).__name__}.")
-
-
-def get_iterations(opt_state) -> jax.Array:
-    """Returns the iteration counter (int32 scalar array), like Keras's ``optimizer.iterations``.
-
-    Example:
-
-    >>> import jax.numpy as jnp
-    >>> from lamina import optimizers
-    >>> tx = optimizers.SGD().to_optax()
-    >>> state = tx.init({"w": jnp.zeros(2)})
-    >>> int(optimizers.get_iterations(state))
-    0
-    """
-    return _find_state(opt_state).iterations
-
-
-def get_learning_rate(opt_state) -> jax.Array:
-    """Returns the current learning rate (float32 scalar array).
-
-    For a schedule this is the schedule's value at the current iteration, like Keras's
-    ``optimizer.learning_rate``.
-
-    Example:
-
-    >>> import jax.numpy as jnp
-    >>> from lamina import optimizers
-    >>> state = optimizers.Adam(0.01).to_optax().init({"w": jnp.zeros(2)})
-    >>> round(float(optimizers.get_learning_rate(state)), 6)
-    0.01
-    """
-    return _find_state(opt_state).learning_rate
-
-
-def set_learning_rate(opt_state, value):
-    """Returns ``opt_state`` with a new learning rate (like ``optimizer.learning_rate = x``).
-
-    Works inside or outside ``jit`` and does not trigger recompilation (the learning rate is
-    an array leaf of the state).
-
-    Raises:
-        TypeError: the optimizer uses a ``LearningRateSchedule`` (as Keras raises).
-
-    Example:
-
-    >>> import jax.numpy as jnp
-    >>> from lamina import optimizers
-    >>> state = optimizers.SGD(0.1).to_optax().init({"w": jnp.zeros(2)})
-    >>> state = optimizers.set_learning_rate(state, 0.5)
-    >>> float(optimizers.get_learning_rate(state))
-    0.5
-    """
-    st = _find_state(opt_state)
-    if st.lr_is_schedule:
-        raise TypeError(
-            "This optimizer was created with a `LearningRateSchedule` object as its "
-            "`learning_rate` constructor argument, hence its learning rate is not settable. "
-            "If you need the learning rate to be settable, you should instantiate the "
-            "optimizer with a float `learning_rate` argument."
-        )
-    new = dataclasses.replace(st, learning_rate=jnp.asarray(value, dtype=jnp.float32))
-    return _replace_state(opt_state, new)
-
-
-def get_ema_params(opt_state):
-    """Returns the moving average of the params (``use_ema=True``), or None.
-
-    This is what Keras's ``optimizer.finalize_variable_values`` writes into the model at the
-    end of ``fit``.
-    """
-    return _find_state(opt_state).ema
 
 
 # --------------------------------------------------------------------------------------------
@@ -604,133 +466,3 @@ class Optimizer:
             return jax.tree_util.tree_unflatten(treedef, out), new_state
 
         return optax.GradientTransformation(init_fn, update_fn)
-
-
-# --------------------------------------------------------------------------------------------
-# Keras variable naming (for saving optimizer state into .keras files)
-# --------------------------------------------------------------------------------------------
-
-
-def _keras_var_name(v) -> str:
-    if isinstance(v, str):
-        return v.replace("/", "_")
-    path = getattr(v, "path", None)
-    if path is not None:
-        return str(path).replace("/", "_")
-    return str(getattr(v, "name", v)).replace("/", "_").replace(":", "_")
-
-
-def slot_variables(optimizer: Optimizer, opt_state, variable_names, order=None) -> list:
-    """Lists the optimizer state as Keras 3's ``optimizer.variables`` (names and order).
-
-    Best effort, for writing optimizer state into Keras ``.keras`` files (Keras stores
-    ``optimizer.variables`` as ``"0"``, ``"1"``, ... in this order).
-
-    Args:
-        optimizer: the lamina optimizer that made ``opt_state``.
-        opt_state: its state.
-        variable_names: one entry per parameter leaf, in ``jax.tree_util.tree_leaves(params)``
-            order: a Keras variable path (``"dense/kernel"``), or an object with ``.path`` or
-            ``.name``.  ``/`` becomes ``_`` as in Keras (``"dense_kernel_momentum"``).
-        order: optional list of leaf indices giving Keras's ``trainable_variables`` order
-            (defaults to leaf order).
-
-    Returns:
-        A list of ``(name, array)``: ``"iteration"`` (int32), ``"learning_rate"`` (float32,
-        absent for schedules), then EMA ``"<var>_average"`` slots, gradient accumulators
-        ``"<var>_gradient_accumulator"``, the optimizer's slots (groups interleaved per
-        variable, e.g. Adam: ``kernel_momentum, kernel_velocity, bias_momentum, ...`` then
-        ``*_velocity_hat`` when ``amsgrad``), and finally Nadam's scalar ``"variable"``.
-    """
-    st = _find_state(opt_state)
-    names = [_keras_var_name(v) for v in variable_names]
-    idx = list(order) if order is not None else list(range(len(names)))
-    out: list = [("iteration", st.iterations)]
-    if not st.lr_is_schedule:
-        out.append(("learning_rate", st.learning_rate))
-    for label, tree in _slot_trees(optimizer, st):
-        leaves_by_name = {n: jax.tree_util.tree_leaves(t) for n, t in zip(label, tree)}
-        for i in idx:
-            for n in label:
-                out.append((f"{names[i]}_{n}", leaves_by_name[n][i]))
-    for k, v in st.extra.items():
-        out.append((k, v))
-    return out
-
-
-def _slot_trees(optimizer: Optimizer, st: OptimizerState):
-    groups = []
-    if optimizer.use_ema:
-        groups.append((["average"], [st.ema]))
-    if optimizer.gradient_accumulation_steps:
-        groups.append((["gradient_accumulator"], [st.accumulators]))
-    for group in optimizer._slot_groups():
-        groups.append((group, [st.slots[n] for n in group]))
-    return groups
-
-
-def set_slot_variables(optimizer: Optimizer, opt_state, values, order=None):
-    """Inverse of :func:`slot_variables`: loads Keras ``optimizer.variables`` values.
-
-    Args:
-        optimizer: the lamina optimizer that made ``opt_state``.
-        opt_state: a state of the right structure (e.g. ``tx.init(params)``).
-        values: arrays in Keras's ``optimizer.variables`` order (as :func:`slot_variables`).
-        order: as in :func:`slot_variables`.
-
-    Returns:
-        The new state.
-    """
-    st = _find_state(opt_state)
-    values = list(values)
-    pos = 0
-
-    def take():
-        nonlocal pos
-        if pos >= len(values):
-            raise ValueError(
-                f"Too few optimizer variables: expected more than {len(values)} for "
-                f"{type(optimizer).__name__}."
-            )
-        pos += 1
-        return values[pos - 1]
-
-    iterations = jnp.asarray(take(), jnp.int32).reshape(())
-    lr = st.learning_rate
-    if not st.lr_is_schedule:
-        lr = jnp.asarray(take(), jnp.float32).reshape(())
-    new_trees = {}
-    for label, trees in _slot_trees(optimizer, st):
-        leaves = {n: jax.tree_util.tree_leaves(t) for n, t in zip(label, trees)}
-        treedef = jax.tree_util.tree_structure(trees[0])
-        n_leaves = len(leaves[label[0]])
-        idx = list(order) if order is not None else list(range(n_leaves))
-        new_leaves = {n: list(leaves[n]) for n in label}
-        for i in idx:
-            for n in label:
-                ref = leaves[n][i]
-                val = jnp.asarray(take(), dtype=ref.dtype)
-                if val.shape != ref.shape:
-                    raise ValueError(
-                        f"Optimizer variable {n!r} #{i} has shape {ref.shape}, "
-                        f"received {val.shape}."
-                    )
-                new_leaves[n][i] = val
-        for n in label:
-            new_trees[n] = jax.tree_util.tree_unflatten(treedef, new_leaves[n])
-    extra = {k: jnp.asarray(take(), dtype=v.dtype).reshape(v.shape) for k, v in st.extra.items()}
-    if pos != len(values):
-        raise ValueError(
-            f"Expected {pos} optimizer variables for {type(optimizer).__name__}, "
-            f"received {len(values)}."
-        )
-    new = dataclasses.replace(
-        st,
-        iterations=iterations,
-        learning_rate=lr,
-        slots={n: new_trees[n] for n in st.slots},
-        extra=extra,
-        ema=new_trees.get("average", st.ema),
-        accumulators=new_trees.get("gradient_accumulator", st.accumulators),
-    )
-    return _replace_state(opt_state, new)
