@@ -267,3 +267,103 @@ def test_load_model_on_weights_file_says_so(tmp_path):
     path = tmp_path / "only.weights.h5"
     model.save_weights(path)
     _bad(path, "weights only")
+
+
+# ------------------------------------------------------------------ the HDF5 sandbox
+def _three_formats(tmp_path):
+    model = lamina.models.Sequential([lamina.layers.Input((3,)), lamina.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    paths = [tmp_path / "m.h5", tmp_path / "m.keras"]
+    for p in paths:
+        model.save(p)
+    model.save_weights(tmp_path / "m.weights.h5")
+    return model, [*paths, tmp_path / "m.weights.h5"]
+
+
+def _load_any(path):
+    if path.name.endswith(".weights.h5"):
+        model = lamina.models.Sequential([lamina.layers.Input((3,)), lamina.layers.Dense(2)])
+        model.load_weights(path)
+        return model
+    return load_model(path)
+
+
+@pytest.mark.parametrize("kind", ["h5", "keras", "weights.h5"])
+def test_hdf5_reader_crash_is_a_clean_error(tmp_path, monkeypatch, kind):
+    from lamina.saving import h5_sandbox
+
+    _, paths = _three_formats(tmp_path)
+    path = next(p for p in paths if p.name == f"m.{kind}")
+    abort = [sys.executable, "-c", "import os; os.abort()"]
+    monkeypatch.setattr(h5_sandbox, "_child_argv", lambda source, out: abort)
+    with pytest.raises(ValueError, match=r"HDF5 library crashed \(SIGABRT\).*corrupt") as info:
+        _load_any(path)
+    assert str(path) in str(info.value)
+
+
+def test_hdf5_reader_failure_is_a_clean_error(tmp_path, monkeypatch):
+    from lamina.saving import h5_sandbox
+
+    _, paths = _three_formats(tmp_path)
+    fail = [sys.executable, "-c", "raise SystemExit('no h5py here')"]
+    monkeypatch.setattr(h5_sandbox, "_child_argv", lambda source, out: fail)
+    with pytest.raises(ValueError, match=r"m.h5.*failed in the HDF5 reader \(exit 1: no h5py"):
+        load_model(paths[0])
+
+
+def test_hdf5_sandbox_off_reads_in_process_identically(tmp_path, monkeypatch):
+    import numpy as np
+
+    from lamina.saving import h5_sandbox
+
+    model, paths = _three_formats(tmp_path)
+    sandboxed = [_load_any(p).get_weights() for p in paths]
+    monkeypatch.setenv("LAMINA_H5_SANDBOX", "0")
+    monkeypatch.setattr(h5_sandbox, "_run_child", None)  # would fail if a child were started
+    in_process = [_load_any(p).get_weights() for p in paths]
+    for got in (*sandboxed, *in_process):
+        assert all(np.array_equal(a, b) for a, b in zip(got, model.get_weights(), strict=True))
+
+
+def test_hdf5_sandbox_child_imports_no_lamina_or_jax(tmp_path):
+    """The child runs h5_sandbox.py as a script: it must stay light (h5py and NumPy only)."""
+    from lamina.saving import h5_sandbox
+
+    _, paths = _three_formats(tmp_path)
+    code = textwrap.dedent(f"""
+        import json, runpy, sys
+        child = runpy.run_path({h5_sandbox.__file__!r})
+        child["collect"]({str(paths[0])!r}, lambda a: 0)
+        print(json.dumps(sorted(sys.modules)))
+    """)
+    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
+    modules = json.loads(out.stdout)
+    assert "h5py" in modules
+    assert not [m for m in modules if m.split(".")[0] in ("jax", "lamina", "optax")]
+
+
+def test_hdf5_sandbox_ignores_external_and_soft_links(tmp_path):
+    import h5py
+
+    from lamina.saving import h5_sandbox
+
+    secret = tmp_path / "secret.h5"
+    with h5py.File(secret, "w") as f:
+        f["data"] = [1, 2, 3]
+    path = tmp_path / "links.h5"
+    with h5py.File(path, "w") as f:
+        f["kept"] = [4.0]
+        f["external"] = h5py.ExternalLink(str(secret), "/")
+        f["soft"] = h5py.SoftLink("/kept")
+    tree = h5_sandbox.read_file(path)
+    assert tree.keys() == ["kept"] and "external/data" not in tree
+
+
+def test_hdf5_sandbox_timeout_setting(monkeypatch):
+    from lamina.saving import h5_sandbox
+
+    monkeypatch.setenv("LAMINA_H5_TIMEOUT", "7")
+    assert h5_sandbox.timeout_for(0) == 7 and h5_sandbox.timeout_for(64 << 20) == 9
+    monkeypatch.setenv("LAMINA_H5_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="LAMINA_H5_TIMEOUT"):
+        h5_sandbox.timeout_for(0)

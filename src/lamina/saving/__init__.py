@@ -141,23 +141,14 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
     kind = safety.sniff(path)
     if kind == "zip":
         return keras_archive.load(path, custom_objects, compile, safe_mode)
-    with _open_h5(path) as f:
-        if weights_h5.is_keras3_layout(f) and "model_config" not in f.attrs:
-            raise fail(
-                path,
-                "it holds weights only (a .weights.h5 file): build the model in "
-                "code and call model.load_weights(path).",
-            )
-    return legacy_h5.load(path, custom_objects, compile, safe_mode)
-
-
-def _open_h5(path):
-    try:
-        return h5py.File(path, "r")
-    except OSError as e:
+    f = legacy_h5.read(path)  # the whole file, read in a child process (h5_sandbox)
+    if weights_h5.is_keras3_layout(f) and "model_config" not in f.attrs:
         raise fail(
-            path, f"not a readable HDF5 file; it may be truncated or corrupt ({e})."
-        ) from None
+            path,
+            "it holds weights only (a .weights.h5 file): build the model in "
+            "code and call model.load_weights(path).",
+        )
+    return legacy_h5.load(path, custom_objects, compile, safe_mode, h5=f)
 
 
 def save_weights(model, filepath, overwrite: bool = True) -> None:
@@ -194,7 +185,7 @@ def load_weights(model, filepath, by_name: bool = False, skip_mismatch: bool = F
         with safety.open_zip(path) as zf, keras_archive.open_weights(zf, path) as f:
             weights_h5.read(f, model, path, skip_mismatch=skip_mismatch)
         return
-    with _open_h5(path) as f:
+    with legacy_h5.read(path) as f:
         try:
             if weights_h5.is_keras3_layout(f):
                 if by_name:

@@ -35,7 +35,7 @@ import h5py
 from lamina import losses as _losses
 from lamina import metrics as _metrics
 from lamina import optimizers as _optimizers
-from lamina.saving import safety, weights_h5
+from lamina.saving import h5_sandbox, safety, weights_h5
 from lamina.saving.safety import fail
 
 CONFIG = "config.json"
@@ -216,11 +216,11 @@ def _read_json(zf, path, name, required=True):
         raise fail(path, f"{name} is not valid JSON ({e}).") from None
 
 
-def open_weights(zf, path) -> h5py.File:
-    """Opens ``model.weights.h5`` from an open archive, in memory."""
+def open_weights(zf, path) -> h5_sandbox.Group:
+    """Reads ``model.weights.h5`` from an open archive (whole, in the HDF5 sandbox)."""
     data = safety.read_member(zf, path, WEIGHTS)
     try:
-        return h5py.File(io.BytesIO(data), "r")
+        return h5_sandbox.read_file(None, path, label=WEIGHTS, data=data)
     except OSError as e:
         raise fail(
             path, f"{WEIGHTS} inside the archive is not a readable HDF5 file ({e})."

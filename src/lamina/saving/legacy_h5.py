@@ -32,20 +32,25 @@ import warnings
 import h5py
 import numpy as np
 
-from lamina.saving import keras_archive, safety, weights_h5
+from lamina.saving import h5_sandbox, keras_archive, safety, weights_h5
 from lamina.saving.safety import fail
 
 
-def _attr_list(group, name) -> list[str]:
+def _attr_list(group, name, path) -> list[str]:
     """Reads a list-of-strings attribute, including Keras's chunked ``name0``, ``name1``..."""
     if name in group.attrs:
-        raw = list(group.attrs[name])
+        chunks = [name]
     else:
-        raw, k = [], 0
-        while f"{name}{k}" in group.attrs:
-            raw.extend(group.attrs[f"{name}{k}"])
-            k += 1
-    return [x.decode("utf8") if isinstance(x, bytes | np.bytes_) else str(x) for x in raw]
+        chunks = []
+        while f"{name}{len(chunks)}" in group.attrs:
+            chunks.append(f"{name}{len(chunks)}")
+    raw = []
+    for chunk in chunks:
+        value = group.attrs[chunk]
+        if value is None or np.ndim(value) > 1:  # a damaged file: not a 1-D list of names
+            raise fail(path, f"attribute {chunk!r} of {group.name!r} is not a list of names.")
+        raw.extend([value] if isinstance(value, str) else np.atleast_1d(value).tolist())
+    return [x.decode("utf8") if isinstance(x, bytes) else str(x) for x in raw]
 
 
 def _attr_str(value):
@@ -119,12 +124,12 @@ def save_weights(model, path) -> None:
 def _file_layers(group, path):
     """``[(layer_name, [arrays])]`` in file order, from a legacy weights group."""
     out = []
-    for name in _attr_list(group, "layer_names"):
-        if name not in group:
+    for name in _attr_list(group, "layer_names", path):
+        g = group.get(name)
+        if not isinstance(g, h5_sandbox.Group):
             raise fail(path, f"layer {name!r} is listed in layer_names but has no group.")
-        g = group[name]
         arrays = []
-        for wname in _attr_list(g, "weight_names"):
+        for wname in _attr_list(g, "weight_names", path):
             if wname not in g:
                 raise fail(path, f"weight {wname!r} of layer {name!r} is missing.")
             arrays.append(safety.read_array(g, wname, path))
@@ -133,9 +138,16 @@ def _file_layers(group, path):
 
 
 def load_weights_group(group, model, path, by_name=False, skip_mismatch=False) -> None:
-    """Loads legacy-layout weights into ``model`` by layer order, or by layer name."""
+    """Loads legacy-layout weights into ``model`` by layer order, or by layer name.
+
+    ``group`` is a :class:`~lamina.saving.h5_sandbox.Group`, or an open h5py group (its file
+    is then read again in the sandbox).
+    """
     model._require_built("load_weights")
-    if "layer_names" not in group.attrs and "layer_names0" not in group.attrs:
+    group = h5_sandbox.as_tree(group, path)
+    if not isinstance(group, h5_sandbox.Group) or not (
+        "layer_names" in group.attrs or "layer_names0" in group.attrs
+    ):
         raise fail(path, "no 'layer_names' attribute: not a Keras HDF5 weights file.")
     file_layers = _file_layers(group, path)
     model_idx = [i for i in range(len(model.layers)) if sum(map(len, model._weight_order[i]))]
@@ -165,24 +177,33 @@ def _json_attr(f, name, path):
     if raw is None:
         return None
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except json.JSONDecodeError as e:
         raise fail(path, f"attribute {name!r} is not valid JSON ({e}).") from None
+    if not isinstance(value, dict):
+        raise fail(path, f"attribute {name!r} is not a JSON object.")
+    return value
 
 
-def load(path, custom_objects=None, compile: bool = True, safe_mode: bool = True):
-    """Loads a legacy ``.h5`` model (Keras 1/2, tf.keras, or Keras 3's legacy writer).
-
-    The optimizer state is restored when it was written in Keras 3's variable order (by Keras
-    3 or Lamina); Keras 2 optimizer states start fresh, with a warning, as in Keras 3.
-    """
-    path = os.fspath(path)
+def read(path) -> h5_sandbox.Group:
+    """Reads a whole HDF5 file in the sandbox (a damaged file can hang or crash libhdf5)."""
     try:
-        f = h5py.File(path, "r")
+        return h5_sandbox.read_file(path)
     except OSError as e:
         raise fail(
             path, f"not a readable HDF5 file; it may be truncated or corrupt ({e})."
         ) from None
+
+
+def load(path, custom_objects=None, compile: bool = True, safe_mode: bool = True, h5=None):
+    """Loads a legacy ``.h5`` model (Keras 1/2, tf.keras, or Keras 3's legacy writer).
+
+    The optimizer state is restored when it was written in Keras 3's variable order (by Keras
+    3 or Lamina); Keras 2 optimizer states start fresh, with a warning, as in Keras 3.  ``h5``
+    is the file as :func:`read` returns it, when the caller has read it already.
+    """
+    path = os.fspath(path)
+    f = read(path) if h5 is None else h5
     with f:
         config = _json_attr(f, "model_config", path)
         if config is None:
@@ -194,21 +215,17 @@ def load(path, custom_objects=None, compile: bool = True, safe_mode: bool = True
         model = keras_archive.model_from_config(config, path, custom_objects, safe_mode)
         if not model.built:
             raise fail(path, "the model config has no input shape, so weights cannot be placed.")
-        group = f["model_weights"] if "model_weights" in f else f
-        try:
-            load_weights_group(group, model, path)
-        except (KeyError, OSError) as e:
-            raise fail(path, f"its weights are damaged ({e}).") from None
+        load_weights_group(f.get("model_weights", f), model, path)
         training = _json_attr(f, "training_config", path) if compile else None
         if training:
             keras_archive.compile_from_config(model, training, path, custom_objects)
-            if "optimizer_weights" in f:
+            if isinstance(f.get("optimizer_weights"), h5_sandbox.Group):
                 _load_optimizer(f["optimizer_weights"], model, path)
     return model
 
 
 def _load_optimizer(group, model, path) -> None:
-    names = _attr_list(group, "weight_names")
+    names = _attr_list(group, "weight_names", path)
     if not names or not names[0].split("/")[-1].startswith("iteration"):
         warnings.warn(
             f"{path!r}: the optimizer state was saved by Keras 2 in another variable "
@@ -216,8 +233,5 @@ def _load_optimizer(group, model, path) -> None:
             stacklevel=3,
         )
         return
-    try:
-        values = [safety.read_array(group, n, path) for n in names]
-    except (KeyError, OSError) as e:
-        raise fail(path, f"its optimizer weights are damaged ({e}).") from None
+    values = [safety.read_array(group, n, path) for n in names]
     weights_h5.set_optimizer_variables(model, values, path)

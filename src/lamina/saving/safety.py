@@ -228,6 +228,8 @@ def read_array(group, name, path):
 
     try:
         return np.asarray(group[name][()])
+    except FileFormatError:  # already names the file (an h5_sandbox item h5py could not read)
+        raise
     except (KeyError, OSError, RuntimeError, TypeError, ValueError, AttributeError) as e:
         raise fail(
             path, f"dataset {name!r} is damaged or unreadable ({type(e).__name__}: {e})."

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lamina import optimizers as _optimizers
-from lamina.saving import safety
+from lamina.saving import h5_sandbox, safety
 from lamina.saving.safety import fail
 
 #: Layers whose Keras weights live on a nested object, not on the layer itself.
@@ -222,6 +222,8 @@ def _read_vars(h5, gpath, path) -> list[np.ndarray] | None:
         group = h5.get(gpath.replace("layers", "_layer_checkpoint_dependencies", 1))
     if group is None:
         return None
+    if not isinstance(group, h5_sandbox.Group):
+        raise fail(path, f"{gpath!r} should be a group of datasets; it is a dataset.")
     keys = list(group.keys())
     if sorted(keys, key=lambda s: (len(s), s)) != [str(j) for j in range(len(keys))]:
         raise fail(path, f"group {gpath!r} should hold datasets '0', '1', ...; found {keys}.")
@@ -234,12 +236,16 @@ def is_keras3_layout(h5) -> bool:
 
 
 def read(h5, model, path, skip_mismatch: bool = False, load_optimizer: bool = True) -> None:
-    """Loads weights (and the optimizer state when compiled) from an open ``h5py.File``.
+    """Loads weights (and the optimizer state when compiled) from a read HDF5 file.
+
+    ``h5`` is a :class:`~lamina.saving.h5_sandbox.Group` (what ``h5_sandbox.read_file``
+    returns), or an open ``h5py.File``, whose file is then read again in the sandbox.
 
     Raises:
         FileFormatError: a layer's weights are missing or do not match (unless
             ``skip_mismatch``), or the file is not in Keras 3's layout.
     """
+    h5 = h5_sandbox.as_tree(h5, path)
     if not is_keras3_layout(h5):
         raise fail(path, "no 'layers' group: this is not a Keras 3 weights file.")
     model._require_built("load_weights")
