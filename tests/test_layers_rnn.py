@@ -118,6 +118,16 @@ MASK_CASES = {
         m.layers.Bidirectional(m.layers.GRU(2)),
     ],
     "embedding_no_mask": lambda m: [m.layers.Embedding(12, 4), m.layers.LSTM(5)],
+    "global_average_pooling_1d": lambda m: [
+        m.layers.Embedding(12, 4, mask_zero=True),
+        m.layers.GlobalAveragePooling1D(),
+    ],
+    "lstm_seq_then_average": lambda m: [
+        m.layers.Embedding(12, 4, mask_zero=True),
+        m.layers.LSTM(5, return_sequences=True),
+        m.layers.GlobalAveragePooling1D(),
+        m.layers.Dense(2),
+    ],
 }
 
 

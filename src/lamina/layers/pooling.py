@@ -204,6 +204,19 @@ class GlobalAveragePooling1D(_GlobalPooling):
 
     rank = 1
     _op = "avg"
+    # Keras 3 averages over the unmasked steps only (e.g. after Embedding(mask_zero=True)).
+    uses_mask = True
+
+    def apply(self, params, state, x, *, training=False, key=None, mask=None):
+        if mask is None:
+            return super().apply(params, state, x, training=training, key=key)
+        steps_axis = 1 if self.data_format == "channels_last" else 2
+        m = jnp.expand_dims(mask.astype(x.dtype), 2 if steps_axis == 1 else 1)
+        total = jnp.sum(x * m, axis=steps_axis, keepdims=self.keepdims)
+        return total / jnp.sum(m, axis=steps_axis, keepdims=self.keepdims), state
+
+    def compute_mask(self, x, mask):
+        return None
 
 
 class GlobalAveragePooling2D(_GlobalPooling):
