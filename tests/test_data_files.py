@@ -172,3 +172,83 @@ def test_predict_without_target_and_fit_needs_one(tmp_path, table):
     np.testing.assert_allclose(m.predict(ds, verbose=0), m.predict(x, verbose=0), rtol=1e-6)
     with pytest.raises(ValueError, match="gives no targets"):
         m.fit(ds, epochs=1, verbose=0)
+
+
+def _write_parquet(path, groups, rows_per_group, features, seed=0):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    names = [f"f{i}" for i in range(features)] + ["y"]
+    parts = []
+    # Plain pages: a dictionary page (up to 1 MB a column) would dominate this small test.
+    schema = pa.schema([(n, pa.float32()) for n in names])
+    with pq.ParquetWriter(path, schema, data_page_size=1 << 16, use_dictionary=False) as writer:
+        for _ in range(groups):
+            a = rng.normal(size=(rows_per_group, features + 1)).astype(np.float32)
+            writer.write_table(pa.table({n: a[:, i] for i, n in enumerate(names)}))
+            parts.append(a)
+    return np.concatenate(parts)
+
+
+def test_parquet_reader_memory_does_not_grow_with_the_file(tmp_path, monkeypatch):
+    """Big row groups are read page by page, not whole: the pyarrow pool's peak stays a few
+    read batches, the same for a 1- and a 4-row-group file, and the values come through."""
+    import pyarrow as pa
+
+    from lamina.data import parquet_reader
+
+    batch_rows, features = 4096, 8
+    monkeypatch.setattr(parquet_reader, "PARQUET_BATCH_ROWS", batch_rows)
+    batch_bytes = batch_rows * (features + 1) * 4  # 144 KB; one row group is 4.5 MB
+    peaks = []
+    for groups in (1, 4):
+        path = tmp_path / f"g{groups}.parquet"
+        table = _write_parquet(path, groups, 1 << 17, features)
+        ds = from_parquet(path, target="y", batch_size=1000)
+        pool = pa.proxy_memory_pool(pa.default_memory_pool())  # its own peak counter
+        old = pa.default_memory_pool()
+        pa.set_memory_pool(pool)
+        try:
+            got = list(ds)
+        finally:
+            pa.set_memory_pool(old)
+        peaks.append(pool.max_memory())
+        assert len(got) == ds.num_batches == -(-table.shape[0] // 1000)
+        np.testing.assert_array_equal(np.concatenate([b[0] for b in got]), table[:, :features])
+        np.testing.assert_array_equal(np.concatenate([b[1] for b in got]), table[:, features])
+    assert 0 < peaks[0] < 8 * batch_bytes, peaks
+    assert peaks[1] < 1.5 * peaks[0], peaks
+
+
+def test_parquet_nan_feature_is_named(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    x = np.ones((50, 3), np.float32)
+    x[40, 2] = np.nan
+    pq.write_table(
+        pa.table({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": x[:, 0]}), tmp_path / "n.parquet"
+    )
+    with pytest.raises(ValueError, match="column 'c' holds NaN or inf"):
+        list(from_parquet(tmp_path / "n.parquet", target="y", batch_size=16))
+
+
+def test_prefetcher_holds_at_most_depth_items_ahead():
+    import time
+
+    from lamina.data.prefetch import Prefetcher, trim_heap
+
+    pulled = []
+
+    def source():
+        for i in range(20):
+            pulled.append(i)
+            yield i
+
+    with Prefetcher(source(), transform=lambda v: v, depth=2) as pf:
+        assert next(pf) == 0
+        time.sleep(0.3)  # the thread has all the time it needs to run ahead
+        assert len(pulled) == 3  # the item in use and 2 prepared, no third waiting
+        assert list(pf) == list(range(1, 20))
+    trim_heap()  # glibc's malloc_trim, or nothing: never raises

@@ -1,7 +1,8 @@
 """Two processes on 127.0.0.1, one CPU device each, joined by ``lamina.distribution``.
 
-The scripts ``tests/mp_fit.py`` and ``tests/mp_fail.py`` run as subprocesses; ``mp_fit.py``
-prints (or writes) its final weights, History, evaluate and predict results as JSON.
+The scripts ``tests/mp_fit.py``, ``tests/mp_stream.py`` and ``tests/mp_fail.py`` run as
+subprocesses; ``mp_fit.py`` and ``mp_stream.py`` print (or write) their final weights, History,
+evaluate and predict results as JSON.
 """
 
 import json
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from lamina.cli.launch import free_port
+from tests import mp_stream
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 
@@ -130,6 +132,109 @@ def test_launcher_runs_the_script(tmp_path, reference):
     r1 = json.loads((tmp_path / "result-1.json").read_text())
     _assert_matches(r0, reference)
     assert r1["weights"] == r0["weights"] and r1["history"] == r0["history"]
+
+
+class _Fixed:
+    """Given batches by index: the single-process reference input."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, i):
+        return self.batches[i]
+
+
+def _global_batches(x, y, rows0, rows1, local=8):
+    """The global batches when process 0 feeds ``rows0`` and process 1 ``rows1``, ``local``
+    rows per batch each: process 0's rows first (padding of a short share is masked)."""
+    steps = max(-(-len(rows0) // local), -(-len(rows1) // local))
+    out = []
+    for s in range(steps):
+        rows = np.concatenate(
+            [rows0[s * local : (s + 1) * local], rows1[s * local : (s + 1) * local]]
+        )
+        out.append((x[rows], y[rows]))
+    return _Fixed(out)
+
+
+def _ranges(*spans):
+    return np.concatenate([np.arange(a, b) for a, b in spans])
+
+
+def _check_stream_case(results, name, fit_args, data, predict_rows, **fit_kw):
+    """Process 0's results of case ``name`` equal one process fitting ``fit_args``; process
+    1 holds the same global values; evaluate covers the rows ``data`` and each process
+    predicted ``predict_rows[process]`` of them."""
+    x, y = data
+    ref = mp_stream.model()
+    h = ref.fit(*fit_args, epochs=mp_stream.EPOCHS, verbose=0, **fit_kw)
+    got = results[0][name]
+    for a, b in zip(got["weights"], ref.get_weights(), strict=True):
+        np.testing.assert_allclose(np.array(a), b, rtol=1e-5, atol=1e-6, err_msg=name)
+    assert got["history"].keys() == h.history.keys()
+    for key in h.history:
+        np.testing.assert_allclose(got["history"][key], h.history[key], rtol=1e-5, err_msg=name)
+    ev = ref.evaluate(x, y, batch_size=mp_stream.GLOBAL_BATCH, verbose=0)
+    np.testing.assert_allclose(got["evaluate"], ev, rtol=1e-5, err_msg=name)
+    for r, rows in zip(results, predict_rows, strict=True):
+        np.testing.assert_allclose(
+            np.array(r[name]["predict"]), ref.predict(x[rows], verbose=0), rtol=1e-5, atol=1e-6
+        )
+    for key in ("weights", "history", "evaluate"):
+        assert results[1][name][key] == got[key], (name, key)
+
+
+@pytest.mark.filterwarnings("ignore:evaluate\\(\\) received the same data")
+def test_streamed_inputs_two_processes(tmp_path):
+    """Each process feeds its share of a streamed input (Parquet row groups dealt round robin,
+    two Parquet files split by file, a PyDataset per process, memory maps sliced per batch);
+    the training equals one process fitting the same global batches."""
+    x, y = mp_stream.write_data(tmp_path)
+    outs = _finish(_start("mp_stream.py", 2, "--data", str(tmp_path)))
+    for out, err in outs:
+        assert "RESULT " in out, err[-3000:]
+    results = [_result(out) for out, _ in outs]
+    assert [r["process"] for r in results] == [0, 1] and results[0]["process_count"] == 2
+    # one.parquet: row groups of 16 rows; process 0 reads groups 0, 2, 4, process 1 groups
+    # 1, 3, 5 (7 rows): local batches of 8, the last global ones 15 and 8 rows.
+    rows0, rows1 = _ranges((0, 16), (32, 48), (64, 80)), _ranges((16, 32), (48, 64), (80, 87))
+    batches = _global_batches(x, y, rows0, rows1)
+    _check_stream_case(results, "row_groups", [batches], (x, y), [rows0, rows1], shuffle=False)
+    rows0, rows1 = np.arange(48), np.arange(48, 87)  # part-0.parquet, part-1.parquet
+    batches = _global_batches(x, y, rows0, rows1)
+    _check_stream_case(results, "files", [batches], (x, y), [rows0, rows1], shuffle=False)
+    # Each process's PyDataset holds its half of every global batch of the first 80 rows, so
+    # the global batches are NumPy's.
+    rows0 = _ranges(*[(b, b + 8) for b in range(0, 80, 16)])
+    _check_stream_case(
+        results,
+        "pydataset",
+        (x[:80], y[:80]),
+        (x[:80], y[:80]),
+        [rows0, rows0 + 8],
+        batch_size=mp_stream.GLOBAL_BATCH,
+        shuffle=False,
+    )
+    # Memory maps: the same arrays everywhere, the same shuffle; predict returns every row.
+    xm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    ym = np.load(tmp_path / "y.npy", mmap_mode="r")
+    every = np.arange(len(x))
+    _check_stream_case(
+        results,
+        "mmap",
+        (xm, ym),
+        (x, y),
+        [every, every],
+        batch_size=mp_stream.GLOBAL_BATCH,
+        shuffle=True,
+    )
+    for r in results:
+        assert (
+            "number of batches per epoch" in r["no_length"] and "steps_per_epoch" in r["no_length"]
+        )
 
 
 def test_launcher_stops_the_others_when_one_fails():

@@ -13,10 +13,12 @@
   batches of tensors with ``.numpy()`` or ``__array__``).
 
 Every adapter exposes ``num_batches`` (``None`` if unknown), ``peek()`` (the first batch, to
-build the model) and ``iter_chunks(chunk_steps, steps=None, rng=None)``, which runs one epoch
+build the model) and ``iter_chunks(chunk_steps, steps=None, rng=None, ...)``, which runs one epoch
 and yields ``((x, y, sample_weight), mask)`` with ``x`` of shape ``(chunk_steps, batch, ...)``
 and ``mask`` ``(chunk_steps, batch)``: the short last batch is padded and masked, and the last
-chunk is padded with all-padding steps (which the compiled step skips).
+chunk is padded with all-padding steps (which the compiled step skips).  With several processes,
+``shard(index, count)`` makes an adapter feed only this process's rows
+(``lamina.training.streaming_dist``).
 
 >>> import numpy as np
 >>> from lamina.data import adapters
@@ -97,6 +99,8 @@ class ArrayAdapter(Adapter):
     """
 
     trusted = True
+    shared = True
+    replicated_source = True
     BLOCK_ROWS = 1 << 16
 
     def __init__(
@@ -130,6 +134,23 @@ class ArrayAdapter(Adapter):
     @property
     def num_batches(self):
         return math.ceil(self.n / self.batch_size)
+
+    def shard(self, index, count):
+        """Every process opens the same arrays and feeds its ``batch_size // count`` rows of
+        each batch, so the global batches are the ones a single process would use."""
+        if self.batch_size % count:
+            raise ValueError(
+                f"batch_size={self.batch_size} does not split over {count} processes: use a "
+                f"multiple of {count}."
+            )
+        super().shard(index, count)
+        self.capacity = self.batch_size // count if count > 1 else None
+
+    def _local_part(self, batch):
+        if self.process_count == 1:
+            return batch
+        part = slice(self.process_index * self.capacity, (self.process_index + 1) * self.capacity)
+        return tuple(None if a is None else a[part] for a in batch)
 
     def _rows(self, rows, a, name):
         out = np.asarray(a[rows] if isinstance(rows, slice) else a[np.sort(rows)])

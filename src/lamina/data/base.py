@@ -40,6 +40,18 @@ class Adapter:
     shuffle = False
     class_weight = None
     need_y = True
+    #: Several processes training together (see ``shard``): this one's index and their number.
+    process_index = 0
+    process_count = 1
+    #: Rows of one batch this process feeds, set by ``shard``; ``None``: the first batch's size.
+    capacity = None
+    #: Whether every process reads the same source and the adapter picks this process's rows
+    #: (arrays, files), so its ``batch_size`` is the global batch; ``False``: each process
+    #: passes its own source (generators, ``PyDataset``, iterables).
+    shared = False
+    #: Whether every process passes the same arrays: shuffles must then agree between
+    #: processes, and ``predict`` returns every row on every process.
+    replicated_source = False
 
     def __init__(self):
         self._current = None
@@ -57,6 +69,20 @@ class Adapter:
     def num_batches(self):
         """Batches in one pass, or ``None`` when unknown until the pass ends."""
         return None
+
+    def shard(self, index, count):
+        """Prepares the passes of process ``index`` of ``count`` processes training together.
+
+        Here it only records them: a generator, ``PyDataset`` or iterable already holds just
+        this process's batches (each process passes its own, as with Keras's per-worker
+        datasets).  Adapters of shared data (arrays, files) override it to pick this process's
+        rows and set ``capacity``.
+        """
+        self.process_index, self.process_count = int(index), int(count)
+
+    def _local_part(self, batch):
+        """This process's rows of one checked batch (all of them unless overridden)."""
+        return batch
 
     def _pass(self, rng):
         raise NotImplementedError
@@ -181,18 +207,26 @@ class Adapter:
         finally:
             self.on_epoch_end()
 
-    def iter_chunks(self, chunk_steps, steps=None, rng=None):
+    def iter_chunks(self, chunk_steps, steps=None, rng=None, *, capacity=None, min_steps=0):
         """Yields ``((x, y, sw), mask)`` stacked ``(chunk_steps, capacity, ...)`` for one epoch.
 
-        ``capacity`` is the first batch's size; shorter batches are padded and masked.
+        Args:
+            chunk_steps: batches per chunk (the last chunk is padded with empty steps).
+            steps: batches in the epoch (``None``: one whole pass).
+            rng: the epoch's ``np.random.Generator`` for shuffling.
+            capacity: rows per batch (default: ``self.capacity``, else the first batch's
+                size); shorter batches are padded and masked.
+            min_steps: the fewest steps to yield: an epoch that ends sooner is padded with
+                all-padding steps, so that processes training together run the same number.
         """
         first = self.peek()
-        cap = first[0].shape[0]
+        cap = capacity or self.capacity or first[0].shape[0]
         x_shape = first[0].shape[1:]
         y_shape = None if first[1] is None else first[1].shape[1:]
         buf = None
-        i = 0
-        for b, (x, y, sw) in enumerate(self.epoch_batches(steps, rng)):
+        i = done = 0
+        for b, batch in enumerate(self.epoch_batches(steps, rng)):
+            x, y, sw = self._local_part(batch)
             if buf is None:
                 buf = _alloc(chunk_steps, cap, x_shape, y_shape)
             n = x.shape[0]
@@ -211,8 +245,18 @@ class Adapter:
             bsw[i, :n] = 1.0 if sw is None else sw
             mask[i, :n] = 1.0
             i += 1
+            done += 1
             if i == chunk_steps:
                 yield (bx, by, bsw), mask
+                buf, i = None, 0
+        while done < min_steps:  # all-padding steps (zeros, mask 0)
+            if buf is None:
+                buf = _alloc(chunk_steps, cap, x_shape, y_shape)
+            step = min(chunk_steps - i, min_steps - done)
+            i += step
+            done += step
+            if i == chunk_steps:
+                yield buf[:3], buf[3]
                 buf, i = None, 0
         if buf is not None:
             yield buf[:3], buf[3]

@@ -21,7 +21,9 @@ import re
 
 import numpy as np
 
+from lamina.data import shards as _shards
 from lamina.data.base import Adapter
+from lamina.data.parquet_reader import record_batches as _parquet_batches
 
 _NUMERIC = "biuf"
 
@@ -57,6 +59,8 @@ class FileDataset(Adapter):
     """
 
     trusted = True
+    shared = True
+    _share = None  #: this process's part of each pass (see ``shard``); ``None``: every row
 
     def __init__(
         self,
@@ -138,6 +142,8 @@ class FileDataset(Adapter):
 
     @property
     def num_batches(self):
+        if self._share is not None:
+            return self._share.steps
         if self._num_rows is None:
             return None
         return -(-self._num_rows // self.batch_size)
@@ -146,18 +152,30 @@ class FileDataset(Adapter):
     def columns(self):
         return [c for c in (*self.feature_names, self.target, self.sample_weight) if c]
 
+    def shard(self, index, count):
+        """Makes each pass read only the share of process ``index`` of ``count`` (by file, by
+        Parquet row group, else by blocks of rows; see :mod:`lamina.data.shards`), in batches
+        of ``batch_size // count`` rows.  With ``seed``, the shuffle seed differs by process.
+        """
+        if (index, count) == (self.process_index, self.process_count):
+            return  # planned already (a CSV file's rows are counted once)
+        self._share = _shards.plan(self, index, count)
+        super().shard(index, count)
+        self.capacity = None if self._share is None else self._share.local_batch
+        if count > 1 and self._seed is not None:
+            self._rng = np.random.default_rng(
+                np.random.SeedSequence(self._seed, spawn_key=(index,))
+            )
+
     # --------------------------------------------------------------------- reading
     def _blocks(self, columns):
         pa = _pyarrow()
-        for path in self.paths:
+        for path in self.paths if self._share is None else self._share.paths:
             self._current_path = path  # for the messages of _convert
             try:
                 if self.kind == "parquet":
-                    pf = pa.parquet.ParquetFile(path)
-                    missing = [c for c in columns if c not in pf.schema_arrow.names]
-                    if missing:
-                        raise ValueError(f"{path}: missing column(s) {missing}.")
-                    yield from pf.iter_batches(batch_size=1 << 16, columns=columns)
+                    groups = None if self._share is None else self._share.row_groups_of(path)
+                    yield from _parquet_batches(pa, path, columns, groups)
                 else:
                     read, parse = self._read_options
                     types = {c: pa.float64() for c in columns if c != self.target}
@@ -190,12 +208,12 @@ class FileDataset(Adapter):
                     f"value(s) in a {self.kind} block of {n} rows (or the file is damaged). "
                     "Fill or drop them first."
                 )
-            x[:, j] = col.to_numpy(zero_copy_only=False)
-            if not np.isfinite(x[:, j]).all():
-                raise ValueError(
-                    f"{self._current_path}: column {name!r} holds NaN or inf values: fill or "
-                    "drop them."
-                )
+            x[:, j] = col.to_numpy(zero_copy_only=False)  # no copy besides this one
+        if not np.isfinite(x).all():  # once per block: contiguous, ~10x faster than per column
+            name = self.feature_names[int(np.argmin(np.isfinite(x).all(axis=0)))]
+            raise ValueError(
+                f"{self._current_path}: column {name!r} holds NaN or inf values: fill or drop them."
+            )
         y = sw = None
         if self.target is not None:
             col = rb.column(self.target)
@@ -243,12 +261,13 @@ class FileDataset(Adapter):
             yield tuple(None if a is None else a[perm] for a in buf)
 
     def _pass(self, rng):
-        blocks = (self._convert(rb) for rb in self._blocks(self.columns) if rb.num_rows)
+        rbs = _shards.own_rows(self._blocks(self.columns), self._share)
+        blocks = (self._convert(rb) for rb in rbs if rb.num_rows)
         if self.shuffle_buffer > 1:
             blocks = self._shuffled(
                 blocks, self._rng if self._seed is not None or rng is None else rng
             )
-        bs, pending, have = self.batch_size, [], 0
+        bs, pending, have = self.capacity or self.batch_size, [], 0
         for blk in blocks:
             pending.append(blk)
             have += blk[0].shape[0]

@@ -10,7 +10,8 @@ job has one process, so that path keeps its behaviour and speed.  With one:
   reduce-scatter hands each device its part of the batch, the same rows, in the same order, as
   a single device would use;
 * pre-batched (steps, batch, ...) evaluation data is split along its batch axis
-  (:func:`shard_batches`);
+  (:func:`shard_batches`), and streamed chunks, of which each process holds its own rows of
+  every batch, become global arrays split the same way (:func:`put_local_batches`);
 * gradients and metrics are then summed over devices by XLA, so every process sees the same
   global values.
 
@@ -185,6 +186,44 @@ def shard_batches(tree, batch_axis=1):
         return _global_array(a, sharding)
 
     return jax.tree_util.tree_map(put, tree)
+
+
+def put_local_batches(tree, global_batch, batch_axis=1):
+    """Pre-batched ``(steps, batch, ...)`` arrays that hold this process's rows of each batch,
+    as global arrays split along ``batch_axis`` over the batch axis (``batch_axis`` of the
+    result has ``global_batch`` rows).
+
+    With one process the arrays are the whole batches (a sharded ``device_put``); with several
+    each process passes its own ``global_batch // process_count`` rows and
+    ``jax.make_array_from_process_local_data`` joins them.  ``jax.device_put`` without a
+    distribution.
+    """
+    dist = active()
+    if dist is None:
+        return jax.device_put(tree)
+
+    def put(a):
+        a = np.asarray(a)
+        sharding = data_sharding(a.ndim, batch_axis, dist)
+        if jax.process_count() == 1:
+            return jax.device_put(a, sharding)
+        shape = list(a.shape)
+        shape[batch_axis] = global_batch
+        return jax.make_array_from_process_local_data(sharding, a, tuple(shape))
+
+    return jax.tree_util.tree_map(put, tree)
+
+
+def batch_span(global_batch):
+    """The rows ``[start, stop)`` of every ``global_batch``-row batch that this process's
+    devices hold (``(0, global_batch)`` without a distribution or with one process)."""
+    dist = active()
+    if dist is None or jax.process_count() == 1:
+        return 0, global_batch
+    span = _row_range(global_batch, data_sharding(1, 0, dist))
+    if span is None:
+        raise ValueError("This process's devices do not hold a contiguous block of rows.")
+    return span
 
 
 def device_get(tree):

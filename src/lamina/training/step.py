@@ -193,7 +193,10 @@ def build_program(
             xb, yb, swb = batch(data, bidx, bmask)
             if guard:
                 return jax.lax.cond(
-                    bmask[0] > 0, lambda c: train_step(c, xb, yb, swb, bmask), lambda c: c, carry
+                    jnp.any(bmask > 0),
+                    lambda c: train_step(c, xb, yb, swb, bmask),
+                    lambda c: c,
+                    carry,
                 ), None
             return train_step(carry, xb, yb, swb, bmask), None
 
@@ -222,7 +225,7 @@ def build_program(
         def body(carry, inp):
             xb, yb, swb, bmask = inp
             return jax.lax.cond(
-                bmask[0] > 0,
+                jnp.any(bmask > 0),
                 lambda c: train_step(c, xb, yb, swb * bmask, bmask),
                 lambda c: c,
                 carry,

@@ -6,7 +6,9 @@ The data arrive chunk by chunk: an adapter (``lamina.data.adapters``) stacks bat
 ``Prefetcher`` converts and ``device_put``\\ s chunk ``k + 1`` while chunk ``k`` runs in the
 compiled ``program.train_batches`` / ``eval_chunk`` / ``predict_chunk``, and Python fires the
 callbacks between chunks exactly as ``lamina.training.loop.fit`` does.  With ``shuffle=False``
-the weights equal those of ``fit`` on the same rows as NumPy arrays.
+the weights equal those of ``fit`` on the same rows as NumPy arrays.  Under a distribution the
+chunks are split over the devices, and with several processes each feeds its own share
+(``lamina.training.streaming_dist``).
 
 >>> import numpy as np
 >>> from lamina.models import Sequential
@@ -31,9 +33,11 @@ import numpy as np
 from lamina.data import adapters as _adapters
 from lamina.data import arrays as _arrays
 from lamina.data.prefetch import Prefetcher
+from lamina.distribution import sharding as _sharding
 from lamina.training import callbacks as _callbacks
 from lamina.training import loop as _loop
 from lamina.training import progress as _progress
+from lamina.training import streaming_dist as _dist
 
 #: Upper bound on the host bytes of one chunk (x, y and weights) in flight.
 MAX_CHUNK_BYTES = 32 << 20
@@ -70,9 +74,9 @@ def _first_batch(model, adapter, need_y=True):
     return x, y
 
 
-def _chunk_steps(model, first, steps, *, train=True):
+def _chunk_steps(model, first, steps, *, train=True, cap=None):
     x, y = first
-    cap = x.shape[0]
+    cap = cap or x.shape[0]
     row_bytes = 4 * (x[0].size + (0 if y is None else y[0].size) + 2)
     if train:
         length = _loop.chunk_length(model, cap, steps or (1 << 30))
@@ -83,34 +87,23 @@ def _chunk_steps(model, first, steps, *, train=True):
     return max(1, min(length, MAX_CHUNK_BYTES // (cap * row_bytes)))
 
 
-def _to_device(item):
-    batches, mask = item
-    return jax.device_put(batches), jax.device_put(mask), int(np.count_nonzero(mask[:, 0]))
-
-
-def _epoch_rng(model):
-    model._rng, key = jax.random.split(model._rng)
-    return np.random.default_rng(np.asarray(jax.random.key_data(key)))
-
-
 def _results(program, mstate, model=None, epoch=None):
     return _loop.host_logs(program.results(mstate), model, epoch)
 
 
-def evaluate_adapter(model, ts, adapter, chunk, steps=None, callbacks=None):
-    """Runs the eval program over one epoch of ``adapter``; returns host logs (``None`` when
-    the input had no batches left)."""
+def evaluate_adapter(model, ts, feed, chunk, steps=None, callbacks=None):
+    """Runs the eval program over one epoch of ``feed``'s input; returns host logs (``None``
+    when the input had no batches left)."""
     program = model._get_program()
     mstate = program.init_metrics()
     done = 0
-    chunks = adapter.iter_chunks(chunk, steps)
-    with Prefetcher(chunks, transform=_to_device, depth=PREFETCH_DEPTH) as pf:
+    with Prefetcher(feed.chunks(chunk, steps), transform=feed.put, depth=PREFETCH_DEPTH) as pf:
         for batches, mask, real in pf:
             mstate = program.eval_chunk(ts, mstate, batches, mask)
             done += real
             if callbacks is not None:
                 callbacks.on_test_batch_end(done - 1, None)
-    return _results(program, mstate) if done else None
+    return _results(program, mstate) if feed.evaluated(done, mstate) else None
 
 
 def _validation(model, validation_data, batch_size, steps):
@@ -123,7 +116,7 @@ def _validation(model, validation_data, batch_size, steps):
         vx, vy, vsw = _loop._unpack_validation(model, validation_data)
         vsw = vsw if vsw is not None else np.ones((vx.shape[0],), np.float32)
         batches, mask = _loop.batched([vx, vy, vsw], batch_size)
-        dev = jax.device_put(batches), jax.device_put(mask)
+        dev = _sharding.shard_batches((batches, mask))
         return lambda ts: _loop.run_evaluation(model, ts, dev[0], dev[1])
     if isinstance(validation_data, tuple | list) and 2 <= len(validation_data) <= 3:
         vx, vy, *rest = validation_data
@@ -131,8 +124,9 @@ def _validation(model, validation_data, batch_size, steps):
     else:
         adapter = _adapters.get(validation_data, None, None, batch_size=batch_size)
     first = _first_batch(model, adapter)
-    chunk = _chunk_steps(model, first, steps or adapter.num_batches, train=False)
-    return lambda ts: evaluate_adapter(model, ts, adapter, chunk, steps)
+    feed = _dist.feed(adapter, first, steps, "validation_steps")
+    chunk = _chunk_steps(model, first, feed.steps, train=False, cap=feed.capacity)
+    return lambda ts: evaluate_adapter(model, ts, feed, chunk, steps)
 
 
 def fit(
@@ -160,6 +154,7 @@ def fit(
     batch_size = _loop.check_batch_size(batch_size)
     _loop.check_epochs(epochs, initial_epoch)
     verbose = _progress.resolve_verbose(verbose)
+    verbose = verbose if _sharding.is_main_process() else 0  # process 0 reports progress
     steps_per_epoch = _check_steps(steps_per_epoch, "steps_per_epoch")
     validation_steps = _check_steps(validation_steps, "validation_steps")
     if validation_split:
@@ -173,9 +168,10 @@ def fit(
         x, y, sample_weight, batch_size=batch_size, shuffle=shuffle, class_weight=class_weight
     )
     first = _first_batch(model, adapter)
-    steps = steps_per_epoch or adapter.num_batches
+    feed = _dist.feed(adapter, first, steps_per_epoch, "steps_per_epoch")
+    steps = feed.steps
     program = model._get_program()
-    chunk = _chunk_steps(model, first, steps)
+    chunk = _chunk_steps(model, first, steps, cap=feed.capacity)
     validate = None
     if validation_data is not None:
         vbs = _loop.check_batch_size(validation_batch_size or batch_size, "validation_batch_size")
@@ -198,12 +194,13 @@ def fit(
     epoch_logs = {}
     for epoch in range(initial_epoch, epochs):
         cb.on_epoch_begin(epoch)
-        ts = model._train_state  # callbacks may set it (e.g. a new learning rate)
-        rng = _epoch_rng(model)
+        # Callbacks may set the state (e.g. a new learning rate); one copy per device.
+        ts = model._train_state = _sharding.replicate(model._train_state)
+        rng = feed.epoch_rng(model)
         mstate = program.init_metrics()
-        done = 0
-        chunks = adapter.iter_chunks(chunk, steps_per_epoch, rng)
-        with Prefetcher(chunks, transform=_to_device, depth=PREFETCH_DEPTH) as pf:
+        done = fed = 0
+        chunks = feed.chunks(chunk, steps_per_epoch, rng)
+        with Prefetcher(chunks, transform=feed.put, depth=PREFETCH_DEPTH) as pf:
             for batches, mask, real in pf:
                 t0 = time.perf_counter()
                 ts, mstate = program.train_batches(ts, mstate, batches, mask)
@@ -211,7 +208,8 @@ def fit(
                 if compile_time is None:
                     jax.block_until_ready(mstate)
                     compile_time = time.perf_counter() - t0
-                done += real
+                fed += real
+                done = feed.steps_run(done, real, mstate)
                 cb.on_train_batch_end(done - 1, _results(program, mstate, model, epoch))
                 if model.stop_training:
                     break
@@ -220,7 +218,7 @@ def fit(
             break
         if params["steps"] is None:
             params["steps"] = done
-        out_of_data = steps_per_epoch is not None and done < steps_per_epoch
+        out_of_data = feed.ran_out(fed, done, steps_per_epoch, model.stop_training)
         epoch_logs = _results(program, mstate, model, epoch)
         if validate is not None and _loop._should_validate(epoch, validation_freq):
             val_logs = validate(ts)
@@ -247,11 +245,13 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, return_dict, st
     steps = _check_steps(steps, "steps")
     adapter = _adapters.get(x, y, sample_weight, batch_size=batch_size)
     first = _first_batch(model, adapter)
-    chunk = _chunk_steps(model, first, steps or adapter.num_batches, train=False)
-    logs = evaluate_adapter(model, model._train_state, adapter, chunk, steps)
+    feed = _dist.feed(adapter, first, steps, "steps")
+    chunk = _chunk_steps(model, first, feed.steps, train=False, cap=feed.capacity)
+    ts = _sharding.replicate(model._train_state)
+    logs = evaluate_adapter(model, ts, feed, chunk, steps)
     if logs is None:
         raise ValueError("evaluate() received no batches: the input is exhausted.")
-    if verbose:
+    if verbose and _sharding.is_main_process():
         print("evaluated - " + _progress.format_logs(logs))
     if return_dict:
         return logs
@@ -260,25 +260,24 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, return_dict, st
 
 
 def predict(model, x, *, batch_size, verbose, steps=None):
-    """``Sequential.predict`` for streamed inputs: the outputs of every real row, in order."""
+    """``Sequential.predict`` for streamed inputs: the outputs of every real row, in order.
+
+    With several processes, each gets the outputs of the rows it fed (its share of the files,
+    or its own generator's rows); of every row when they all passed the same arrays.
+    """
     batch_size = _loop.check_batch_size(batch_size)
     _progress.resolve_verbose(verbose)
     steps = _check_steps(steps, "steps")
     adapter = _adapters.get(x, None, None, batch_size=batch_size, need_y=False)
     first = _first_batch(model, adapter, need_y=False)
-    chunk = _chunk_steps(model, (first[0], None), steps or adapter.num_batches, train=False)
+    feed = _dist.feed(adapter, first, steps, "steps")
+    chunk = _chunk_steps(model, (first[0], None), feed.steps, train=False, cap=feed.capacity)
     program = model._get_program()
-    ts = model._train_state
+    ts = _sharding.replicate(model._train_state)
     outs = []
-
-    def to_device(item):
-        (xb, _, _), mask = item
-        return jax.device_put(xb), mask
-
-    with Prefetcher(adapter.iter_chunks(chunk, steps), transform=to_device) as pf:
-        for xb, mask in pf:
-            out = np.asarray(jax.device_get(program.predict_chunk(ts, xb)))
-            outs.append(out[mask.reshape(-1) > 0])
+    with Prefetcher(feed.chunks(chunk, steps), transform=feed.put_inputs) as pf:
+        for xb, dmask, mask in pf:
+            outs.append(feed.predictions(program.predict_chunk(ts, xb), dmask, mask))
     if not outs:
         raise ValueError("predict() received no batches: the input is exhausted.")
     return np.concatenate(outs)
