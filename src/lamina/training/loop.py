@@ -405,14 +405,14 @@ def predict(model, x, *, batch_size, verbose, steps=None):
     tile = predict_tile_rows(model, n, batch_size)
     n_full = n // tile
     ts = _sharding.replicate(model._train_state)
-    outs, start = [], 0
-    while start < n_full:
-        # Groups of 8, 4, 2 or 1 whole tiles, taken as views of x (no host copy): at most four
-        # compiled shapes, and only the last partial tile is padded.
-        group = next(g for g in (8, 4, 2, 1) if g <= n_full - start)
-        tiles = x[start * tile : (start + group) * tile].reshape(group, tile, *x.shape[1:])
+    outs = []
+    for start in range(n_full):
+        # One tile per call, a view of x (no host copy): one compiled shape, a plain forward
+        # pass (no loop inside the program: XLA's big matmuls run fastest outside while
+        # loops), and the dispatch of the next tile overlaps this one.  Only the last partial
+        # tile is padded.
+        tiles = x[start * tile : (start + 1) * tile].reshape(1, tile, *x.shape[1:])
         outs.append(program.predict_chunk(ts, _sharding.shard_batches(tiles)))
-        start += group
     if n_full * tile < n:
         rest = x[n_full * tile :]
         pad = np.zeros((tile - rest.shape[0], *x.shape[1:]), np.float32)

@@ -250,6 +250,9 @@ def build_program(
     def predict_chunk(ts, xb):
         """``xb``: (steps, batch, ...) inputs; returns (steps * batch, ...) outputs."""
         count("predict")
+        if xb.shape[0] == 1:  # one tile: a plain forward pass, no loop
+            y, _, _ = forward(layers, ts.params, ts.state, xb[0], training=False)
+            return y
 
         def body(_, x):
             y, _, _ = forward(layers, ts.params, ts.state, x, training=False)
