@@ -68,6 +68,11 @@ OPTIMIZERS = {
     "nadam": lambda m: m.optimizers.Nadam(0.01),
     "adamw": lambda m: m.optimizers.AdamW(0.01, weight_decay=0.01),
     "sgd_clipnorm": lambda m: m.optimizers.SGD(0.1, clipnorm=0.1),
+    # use_ema: fit ends with the averaged weights (Keras's finalize_variable_values).
+    "adam_ema": lambda m: m.optimizers.Adam(0.01, use_ema=True, ema_momentum=0.9),
+    "sgd_ema_overwrite": lambda m: m.optimizers.SGD(
+        0.05, use_ema=True, ema_momentum=0.8, ema_overwrite_frequency=3
+    ),
 }
 
 
@@ -98,7 +103,7 @@ def _compare(keras, km, lm, x, y, loss, metrics, opt_name, task, **fit_kwargs):
 
 # sgd, adam and rmsprop run in the default suite; the rest of the matrix is marked slow
 # (.ci/run still runs it).
-_FAST = {"sgd", "adam", "rmsprop"}
+_FAST = {"sgd", "adam", "rmsprop", "adam_ema"}
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from lamina.distribution import sharding as _sharding
 from lamina.training import callbacks as _callbacks
 from lamina.training import guardrails as _guardrails
 from lamina.training import progress as _progress
+from lamina.training import state as _state
 from lamina.training import streaming as _streaming
 from lamina.training.shuffle import epoch_order
 from lamina.training.step import NONFINITE_KEY
@@ -300,6 +301,7 @@ def fit(
         compile_time = first_calls[0] - (first_calls[1] if len(first_calls) > 1 else 0.0)
         model._compile_seconds = max(compile_time, 0.0)
     history.params["compile_time"] = model._compile_seconds
+    _state.finalize_weights(model, epochs)  # use_ema: the averaged weights
     cb.on_train_end(epoch_logs)
     return history
 

@@ -28,3 +28,21 @@ def split_trainable(params: tuple, trainable: tuple) -> tuple[tuple, tuple]:
 def merge_params(trained: tuple, frozen: tuple, trainable: tuple) -> tuple:
     """Inverse of :func:`split_trainable`."""
     return tuple(a if t else b for a, b, t in zip(trained, frozen, trainable))
+
+
+def finalize_weights(model, epochs) -> None:
+    """Keras's ``optimizer.finalize_variable_values`` at the end of ``fit``: with
+    ``use_ema=True`` the trainable weights become their moving average (after any fit that
+    asked for at least one epoch, as Keras does)."""
+    optimizer = getattr(model, "optimizer", None)
+    ts = model._train_state
+    if not epochs or not getattr(optimizer, "use_ema", False) or ts is None:
+        return
+    from lamina.optimizers import get_ema_params
+
+    ema = get_ema_params(ts.opt_state)
+    if ema is None:
+        return
+    trainable = model._trainable_mask()
+    _, frozen = split_trainable(ts.params, trainable)
+    model._train_state = ts._replace(params=merge_params(tuple(ema), frozen, trainable))

@@ -37,6 +37,7 @@ from lamina.distribution import sharding as _sharding
 from lamina.training import callbacks as _callbacks
 from lamina.training import loop as _loop
 from lamina.training import progress as _progress
+from lamina.training import state as _state
 from lamina.training import streaming_dist as _dist
 
 #: Upper bound on the host bytes of one chunk (x, y and weights) in flight.
@@ -233,6 +234,7 @@ def fit(
     model._train_state = ts
     model._compile_seconds = compile_time
     history.params["compile_time"] = compile_time
+    _state.finalize_weights(model, epochs)  # use_ema: the averaged weights
     cb.on_train_end(epoch_logs)
     return history
 
