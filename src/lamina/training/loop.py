@@ -68,6 +68,21 @@ def predict_tile_rows(model, n, batch_size) -> int:
     return batch_size * k
 
 
+def check_fit_arguments(model, batch_size, epochs, initial_epoch, verbose, shuffle):
+    """The checks every ``fit`` makes before touching the data (in-memory or streamed).
+
+    Returns ``(batch_size, verbose)``: the resolved batch size, and the verbosity (0 on every
+    process but the first, which alone reports progress).
+    """
+    model._check_compiled("fit")
+    batch_size = check_batch_size(batch_size)
+    check_epochs(epochs, initial_epoch)
+    verbose = _progress.resolve_verbose(verbose) if _sharding.is_main_process() else 0
+    if shuffle not in (True, False, "batch"):
+        raise ValueError(f"shuffle must be True or False. Received: shuffle={shuffle!r}.")
+    return batch_size, verbose
+
+
 def check_epochs(epochs, initial_epoch):
     if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer. Received: epochs={epochs!r}.")
@@ -190,17 +205,15 @@ def fit(
 ):
     if not _arrays.is_in_memory(x):
         return _streaming.fit(**locals())
-    model._check_compiled("fit")
-    batch_size = _sharding.global_batch_check(check_batch_size(batch_size))
-    check_epochs(epochs, initial_epoch)
-    verbose = _progress.resolve_verbose(verbose) if _sharding.is_main_process() else 0
+    batch_size, verbose = check_fit_arguments(
+        model, batch_size, epochs, initial_epoch, verbose, shuffle
+    )
+    batch_size = _sharding.global_batch_check(batch_size)
     if not isinstance(validation_split, int | float) or not 0 <= validation_split < 1:
         raise ValueError(
             f"validation_split must be a fraction in [0, 1), e.g. 0.2. Received: "
             f"validation_split={validation_split!r}."
         )
-    if shuffle not in (True, False, "batch"):
-        raise ValueError(f"shuffle must be True or False. Received: shuffle={shuffle!r}.")
 
     x_arr = _arrays.to_numpy(x, "x")
     model._ensure_built(x_arr.shape)

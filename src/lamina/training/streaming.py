@@ -151,11 +151,9 @@ def fit(
     validation_steps=None,
 ):
     """``Sequential.fit`` for streamed inputs (see the module docstring)."""
-    model._check_compiled("fit")
-    batch_size = _loop.check_batch_size(batch_size)
-    _loop.check_epochs(epochs, initial_epoch)
-    verbose = _progress.resolve_verbose(verbose)
-    verbose = verbose if _sharding.is_main_process() else 0  # process 0 reports progress
+    batch_size, verbose = _loop.check_fit_arguments(
+        model, batch_size, epochs, initial_epoch, verbose, shuffle
+    )
     steps_per_epoch = _check_steps(steps_per_epoch, "steps_per_epoch")
     validation_steps = _check_steps(validation_steps, "validation_steps")
     if validation_split:
@@ -163,8 +161,6 @@ def fit(
             f"validation_split is only supported for in-memory arrays; x is a "
             f"{type(x).__name__}. Pass validation_data=... (any input kind) instead."
         )
-    if shuffle not in (True, False, "batch"):
-        raise ValueError(f"shuffle must be True or False. Received: shuffle={shuffle!r}.")
     adapter = _adapters.get(
         x, y, sample_weight, batch_size=batch_size, shuffle=shuffle, class_weight=class_weight
     )
