@@ -135,3 +135,27 @@ def test_epoch_order_spreads_rows_uniformly():
         rng, order = epoch_order(rng, n)
         first_half[np.asarray(order)[: n // 2]] += 1
     assert np.all(np.abs(first_half / epochs - 0.5) < 0.12)
+
+
+def test_fused_epoch_and_chunked_epochs_shuffle_alike():
+    """A batch-level callback makes fit run chunks of steps instead of one program per epoch;
+    both draw the same row order from the same key, so the weights agree."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(97, 4)).astype("float32")
+    y = (x @ np.arange(1, 5, dtype="float32"))[:, None]
+
+    class BatchHook(lamina.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+    def fit(callbacks):
+        lamina.utils.set_random_seed(3)
+        m = Sequential([L.Input((4,)), L.Dense(5, activation="relu"), L.Dense(1)])
+        m.compile(optimizer="adam", loss="mse")
+        h = m.fit(x, y, batch_size=8, epochs=3, shuffle=True, verbose=0, callbacks=callbacks)
+        return m.get_weights(), h.history["loss"]
+
+    (w1, l1), (w2, l2) = fit([]), fit([BatchHook()])
+    np.testing.assert_allclose(l1, l2, rtol=1e-6)
+    for a, b in zip(w1, w2):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -53,6 +53,12 @@ def epoch_order(rng, n: int, shuffle=True):
     """
     rng, a, b = advance(rng)
     rows = jnp.arange(n, dtype=jnp.uint32)
-    keys = fmix32(fmix32(rows ^ a) + b)
-    _, perm = jax.lax.sort_key_val(keys, rows.astype(jnp.int32))
-    return rng, jnp.where(shuffle, perm, rows.astype(jnp.int32))
+
+    def permuted(_):
+        keys = fmix32(fmix32(rows ^ a) + b)
+        return jax.lax.sort_key_val(keys, rows.astype(jnp.int32))[1]
+
+    # A cond, not a select: without shuffling the sort (~0.3 s per million rows on a CPU)
+    # is skipped, not computed and thrown away.
+    order = jax.lax.cond(shuffle, permuted, lambda _: rows.astype(jnp.int32), None)
+    return rng, order
