@@ -14,7 +14,9 @@ from lamina import activations as _activations
 from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
+from lamina.layers import conv_ops
 from lamina.layers.base import Layer
+from lamina.layers.conv_ops import dimension_numbers
 from lamina.utils import random as _random
 
 
@@ -55,12 +57,6 @@ def conv_output_length(length, kernel, padding, stride, dilation=1):
     if padding in ("same", "causal"):
         return (length + stride - 1) // stride
     return (length - kernel + stride) // stride
-
-
-def dimension_numbers(rank: int, data_format: str):
-    spatial = "DHW"[3 - rank :]
-    lhs = "NC" + spatial if data_format == "channels_first" else "N" + spatial + "C"
-    return lhs, spatial + "IO", lhs
 
 
 def _maybe(serialize, obj):
@@ -145,11 +141,7 @@ class _Conv(Layer):
         return self.activation(y)
 
     def _conv(self, x, kernel, strides, padding, dilation, groups=1):
-        return jax.lax.conv_general_dilated(
-            x, kernel, window_strides=strides, padding=padding, rhs_dilation=dilation,
-            dimension_numbers=dimension_numbers(self.rank, self.data_format),
-            feature_group_count=groups,
-        )  # fmt: skip
+        return conv_ops.conv(x, kernel, strides, padding, dilation, groups, self.data_format)
 
     def compute_output_shape(self, input_shape):
         spatial = [
