@@ -160,3 +160,36 @@ def test_fused_epoch_and_chunked_epochs_shuffle_alike():
     np.testing.assert_allclose(l1, l2, rtol=1e-6)
     for a, b in zip(w1, w2):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_large_arrays_shuffle_on_the_host(monkeypatch):
+    """From HOST_SHUFFLE_ROWS rows on, each epoch's order comes from NumPy: every row once per
+    epoch, reproducible with a seed, and without shuffling the same fit as the device path."""
+    from lamina.training import loop
+
+    rng = jax.random.wrap_key_data(np.arange(4, dtype=np.uint32), impl="rbg")
+    monkeypatch.setattr(loop, "HOST_SHUFFLE_ROWS", 10)
+    rng2, idx, mask = loop._epoch_index(rng, 23, 5, 5, True)
+    assert sorted(np.asarray(idx).ravel()[:23].tolist()) == list(range(23))
+    np.testing.assert_array_equal(np.asarray(mask).ravel(), (np.arange(25) < 23).astype("float32"))
+    _, idx_again, _ = loop._epoch_index(rng, 23, 5, 5, True)
+    np.testing.assert_array_equal(idx, idx_again)
+    _, idx_next, _ = loop._epoch_index(rng2, 23, 5, 5, True)
+    assert not np.array_equal(idx, idx_next)
+
+    x = np.random.default_rng(1).normal(size=(40, 3)).astype("float32")
+    y = x.sum(1, keepdims=True)
+
+    def fit(shuffle, seed=5):
+        lamina.utils.set_random_seed(seed)
+        m = Sequential([L.Input((3,)), L.Dense(4, activation="relu"), L.Dense(1)])
+        m.compile(optimizer="adam", loss="mse")
+        m.fit(x, y, batch_size=8, epochs=2, shuffle=shuffle, verbose=0)
+        return m.get_weights()
+
+    host_plain, host_a, host_b = fit(False), fit(True), fit(True)
+    for a, b in zip(host_a, host_b):
+        np.testing.assert_array_equal(a, b)
+    monkeypatch.setattr(loop, "HOST_SHUFFLE_ROWS", 1 << 30)
+    for a, b in zip(host_plain, fit(False)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
