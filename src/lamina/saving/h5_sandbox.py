@@ -357,20 +357,5 @@ def read_file(filename, path=None, label: str = "the file", data: bytes | None =
         return _tree(index, lambda k: np.load(f"{out}/a{k}.npy", allow_pickle=False), path, label)
 
 
-def as_tree(group, path) -> Group:
-    """``group`` as a :class:`Group`; an open ``h5py`` group's file is re-read in the sandbox.
-
-    For callers that still open the file with h5py: only its header was parsed in-process.
-    """
-    if not hasattr(group, "file"):
-        return group  # read already (a Group, or a dataset's array)
-    name = group.file.filename
-    if isinstance(name, str) and os.path.isfile(name):
-        tree = read_file(name, path)
-    else:  # an in-memory file: hand its bytes to the child
-        tree = read_file(None, path, data=group.file.id.get_file_image())
-    return tree if group.name == "/" else tree[group.name]
-
-
 if __name__ == "__main__":
     _child_main(*sys.argv[1:3])

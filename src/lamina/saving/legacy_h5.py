@@ -140,11 +140,9 @@ def _file_layers(group, path):
 def load_weights_group(group, model, path, by_name=False, skip_mismatch=False) -> None:
     """Loads legacy-layout weights into ``model`` by layer order, or by layer name.
 
-    ``group`` is a :class:`~lamina.saving.h5_sandbox.Group`, or an open h5py group (its file
-    is then read again in the sandbox).
+    ``group`` is a :class:`~lamina.saving.h5_sandbox.Group` (read by ``h5_sandbox``).
     """
     model._require_built("load_weights")
-    group = h5_sandbox.as_tree(group, path)
     if not isinstance(group, h5_sandbox.Group) or not (
         "layer_names" in group.attrs or "layer_names0" in group.attrs
     ):

@@ -239,13 +239,12 @@ def read(h5, model, path, skip_mismatch: bool = False, load_optimizer: bool = Tr
     """Loads weights (and the optimizer state when compiled) from a read HDF5 file.
 
     ``h5`` is a :class:`~lamina.saving.h5_sandbox.Group` (what ``h5_sandbox.read_file``
-    returns), or an open ``h5py.File``, whose file is then read again in the sandbox.
+    returns).
 
     Raises:
         FileFormatError: a layer's weights are missing or do not match (unless
             ``skip_mismatch``), or the file is not in Keras 3's layout.
     """
-    h5 = h5_sandbox.as_tree(h5, path)
     if not is_keras3_layout(h5):
         raise fail(path, "no 'layers' group: this is not a Keras 3 weights file.")
     model._require_built("load_weights")
