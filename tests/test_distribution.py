@@ -366,3 +366,19 @@ def test_launcher_command_line(tmp_path):
         _launch.launch(0, "train.py")
     assert _launch.main(["-n", "2", str(tmp_path / "missing.py")]) == 2
     assert 1024 < _launch.free_port() < 65536
+
+
+def test_processes_that_feed_differently_get_a_clear_error(monkeypatch):
+    # Two processes' (batch size, steps, batches per epoch), as the all-gather returns them.
+    table = np.array([[20, -1, 5], [20, -1, 4]], np.int32)
+    monkeypatch.setattr(streaming_dist, "_allgather", lambda values: table)
+    with pytest.raises(
+        ValueError, match=r"feed this input differently.*batches per epoch: \[5, 4\]"
+    ):
+        streaming_dist._agree({"batch size": 20, "steps_per_epoch": -1, "batches per epoch": 5})
+
+
+def test_memory_mapped_batches_must_split_over_processes():
+    ad = adapters.get(np.zeros((12, 2), "float32"), np.zeros(12, "float32"), None, batch_size=5)
+    with pytest.raises(ValueError, match="batch_size=5 does not split over 2 processes"):
+        ad.shard(0, 2)

@@ -367,3 +367,18 @@ def test_hdf5_sandbox_timeout_setting(monkeypatch):
     monkeypatch.setenv("LAMINA_H5_TIMEOUT", "soon")
     with pytest.raises(ValueError, match="LAMINA_H5_TIMEOUT"):
         h5_sandbox.timeout_for(0)
+
+
+def test_hdf5_with_too_many_objects_is_refused(tmp_path, monkeypatch):
+    import h5py
+
+    from lamina.saving import h5_sandbox
+
+    path = tmp_path / "many.h5"
+    with h5py.File(path, "w") as f:
+        for i in range(6):
+            f.create_dataset(f"d{i}", data=[i])
+    monkeypatch.setenv("LAMINA_H5_SANDBOX", "0")  # the same reader, in-process
+    monkeypatch.setattr(h5_sandbox, "MAX_OBJECTS", 3)
+    with pytest.raises(ValueError, match="over 3 objects"):
+        h5_sandbox.read_file(path)
