@@ -155,36 +155,11 @@ def test_validation_split_matches_keras(keras):
 def test_sample_and_class_weights_match_keras(keras):
     x, y = _data("binary", n=40)
     sw = np.random.default_rng(1).uniform(0.1, 2.0, size=len(x)).astype("float32")
-    km, lm, loss, metrics = _pair(keras, "binary", x.shape[1])
-    _compare(
-        keras,
-        km,
-        lm,
-        x,
-        y,
-        loss,
-        metrics,
-        "sgd",
-        "binary",
-        batch_size=16,
-        epochs=2,
-        sample_weight=sw,
-    )
-    km, lm, loss, metrics = _pair(keras, "binary", x.shape[1])
-    _compare(
-        keras,
-        km,
-        lm,
-        x,
-        y,
-        loss,
-        metrics,
-        "sgd",
-        "binary",
-        batch_size=16,
-        epochs=2,
-        class_weight={0: 1.0, 1: 3.0},
-    )
+    for weights in ({"sample_weight": sw}, {"class_weight": {0: 1.0, 1: 3.0}}):
+        km, lm, loss, metrics = _pair(keras, "binary", x.shape[1])
+        _compare(
+            keras, km, lm, x, y, loss, metrics, "sgd", "binary", batch_size=16, epochs=2, **weights
+        )
 
 
 def test_seed_model_with_activation_layers_and_evaluate_scalar(keras):

@@ -6,7 +6,9 @@ epoch program.  Sorting the rows by ``fmix32(fmix32(i ^ a) + b)`` -- MurmurHash3
 a bijection on 32-bit words with full avalanche -- gives a permutation that changes completely
 with the epoch's words ``(a, b)``, with no ties, for a few integer ops and one sort.  The words
 come from the model's shuffle key, which advances by the same hash every epoch, so a seeded
-fit shuffles identically in every process.
+fit shuffles identically in every process.  (From ``HOST_SHUFFLE_ROWS`` rows on,
+``lamina.training.loop`` draws the order on the host with NumPy instead: a sort of millions of
+rows costs more on an XLA CPU device than a small model's whole epoch.)
 
 >>> import jax, numpy as np
 >>> rng = jax.random.wrap_key_data(np.arange(4, dtype=np.uint32), impl="rbg")
