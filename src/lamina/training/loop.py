@@ -20,16 +20,13 @@ from lamina.training import callbacks as _callbacks
 from lamina.training import guardrails as _guardrails
 from lamina.training import progress as _progress
 from lamina.training import state as _state
+from lamina.training import strategy as _strategy
 from lamina.training import streaming as _streaming
 from lamina.training.shuffle import advance, epoch_order
 from lamina.training.step import NONFINITE_KEY
 
 #: Largest number of steps run by one evaluate/predict call (longer inputs loop over chunks).
 MAX_EVAL_CHUNK = 1024
-#: Target wall time of one training chunk, for progress and callbacks to stay live.
-TARGET_CHUNK_SECONDS = 0.25
-#: Rough float32 throughput used to size chunks before anything has run (FLOP/s).
-ASSUMED_FLOPS = 3e10
 
 
 def check_batch_size(batch_size, name="batch_size"):
@@ -184,14 +181,8 @@ def _epoch_index(rng, n, batch_size, steps, shuffle):
 
 
 def chunk_length(model, batch_size, steps) -> int:
-    """Steps per compiled call: whole epochs when they are quick, ~0.25 s chunks otherwise."""
-    flops = 6.0 * max(model.count_params(), 1) * batch_size
-    per_step = flops / ASSUMED_FLOPS + 2e-5
-    length = max(1, int(TARGET_CHUNK_SECONDS / per_step))
-    if length >= steps:
-        return steps
-    n_chunks = math.ceil(steps / length)
-    return math.ceil(steps / n_chunks)
+    """Steps per compiled call for ``model`` (see :mod:`lamina.training.strategy`)."""
+    return _strategy.chunk_length(model.count_params(), batch_size, steps)
 
 
 def run_evaluation(model, ts, batches, mask, *, callbacks=None):
