@@ -9,7 +9,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from lamina._naming import unknown_name_error
+from lamina.object_registry import ClassRegistry
 
 _MODULE = "keras.constraints"
 _EPSILON = 1e-7  # keras.backend.epsilon()
@@ -145,58 +145,44 @@ ALL_OBJECTS_DICT: dict[str, type] = {
 }
 
 
-def serialize(constraint: Constraint) -> dict:
-    """Returns Keras 3's serialized dict for a built-in constraint.
+_REGISTRY = ClassRegistry("constraint", _MODULE, Constraint)
+_REGISTRY.update(ALL_OBJECTS_DICT)
+
+
+def serialize(obj: Constraint) -> dict:
+    """Returns Keras 3's serialized dict for a constraint.
 
     >>> serialize(NonNeg())
     {'module': 'keras.constraints', 'class_name': 'NonNeg', 'config': {}, 'registered_name': None}
     """
-    if not isinstance(constraint, Constraint):
-        raise TypeError(f"Cannot serialize constraint {constraint!r}: not a Constraint.")
-    return {
-        "module": _MODULE,
-        "class_name": type(constraint).__name__,
-        "config": constraint.get_config(),
-        "registered_name": None,
-    }
+    return _REGISTRY.serialize(obj)
 
 
-def _lookup(name: str) -> type:
-    cls = ALL_OBJECTS_DICT.get(name)
-    if cls is None:
-        raise unknown_name_error("constraint", name, ALL_OBJECTS_DICT)
-    return cls
-
-
-def deserialize(config: Any) -> Constraint:
+def deserialize(config: Any, custom_objects: dict | None = None) -> Constraint:
     """Builds a constraint from a serialized dict (``class_name``/``config``) or a name.
+
+    Args:
+        config: a name or Keras's serialized dict.
+        custom_objects: user classes by name (also found through
+            ``lamina.saving.register_keras_serializable`` and ``custom_object_scope``).
+
+    Returns:
+        The constraint instance.
+
+    Raises:
+        ValueError: for an unknown name (the message lists the closest valid one).
 
     >>> deserialize({"class_name": "MaxNorm", "config": {"max_value": 3, "axis": 0}})
     MaxNorm(max_value=3, axis=0)
     """
-    if isinstance(config, str):
-        return _lookup(config)()
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Could not interpret constraint config: {config!r}")
-    return _lookup(config["class_name"]).from_config(dict(config.get("config") or {}))
+    return _REGISTRY.deserialize(config, custom_objects)
 
 
-def get(identifier: Any):
+def get(identifier: Any, custom_objects: dict | None = None):
     """Resolves a constraint: ``None``, a name, a serialized dict, an instance, a class or a
     callable.
 
     >>> get("max_norm")
     MaxNorm(max_value=2, axis=0)
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, (str, dict)):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Constraint):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise TypeError(
-        f"Could not interpret constraint identifier of type {type(identifier).__name__}: "
-        f"{identifier!r}"
-    )
+    return _REGISTRY.get(identifier, custom_objects)

@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lamina._naming import snake_case, unknown_name_error
+from lamina._naming import snake_case
+from lamina.object_registry import ClassRegistry
 from lamina.utils.random import HostKey
 
 _MODULE = "keras.initializers"
@@ -462,62 +463,47 @@ glorot_uniform, glorot_normal, he_uniform, he_normal = (
 lecun_uniform, lecun_normal = LecunUniform, LecunNormal
 
 
+_REGISTRY = ClassRegistry("initializer", _MODULE, Initializer)
+_REGISTRY.update(ALL_OBJECTS_DICT)
+
+
 def serialize(initializer: Initializer) -> dict:
-    """Returns Keras 3's serialized dict for a built-in initializer.
+    """Returns Keras 3's serialized dict for an initializer.
 
     >>> serialize(GlorotUniform())["config"]
     {'seed': None, 'input_axes': None, 'output_axes': None}
     """
-    if not isinstance(initializer, Initializer):
-        raise TypeError(f"Cannot serialize initializer {initializer!r}: not an Initializer.")
-    return {
-        "module": _MODULE,
-        "class_name": type(initializer).__name__,
-        "config": initializer.get_config(),
-        "registered_name": None,
-    }
+    return _REGISTRY.serialize(initializer)
 
 
-def _lookup(name: str) -> type:
-    cls = ALL_OBJECTS_DICT.get(name)
-    if cls is None:
-        raise unknown_name_error("initializer", name, ALL_OBJECTS_DICT)
-    return cls
-
-
-def deserialize(config: Any) -> Initializer:
+def deserialize(config: Any, custom_objects: dict | None = None) -> Initializer:
     """Builds an initializer from a serialized dict (``class_name``/``config``) or a name.
+
+    Args:
+        config: a name or Keras's serialized dict.
+        custom_objects: user classes by name (also found through
+            ``lamina.saving.register_keras_serializable`` and ``custom_object_scope``).
+
+    Raises:
+        ValueError: for an unknown name (the message lists the closest valid one).
 
     >>> deserialize({"class_name": "Ones", "config": {}})
     Ones()
     """
-    if isinstance(config, str):
-        return _lookup(config)()
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Could not interpret initializer config: {config!r}")
-    cls = _lookup(config["class_name"])
-    inner = dict(config.get("config") or {})
-    if cls is Constant and isinstance(inner.get("value"), dict):
-        inner["value"] = inner["value"].get("config", {}).get("value")
-    return cls.from_config(inner)
+    if isinstance(config, dict) and isinstance(config.get("config"), dict):
+        inner = config["config"]
+        # Keras writes Constant's value as a serialized tensor when it is an array.
+        if isinstance(inner.get("value"), dict):
+            value = inner["value"].get("config", {}).get("value")
+            config = {**config, "config": {**inner, "value": value}}
+    return _REGISTRY.deserialize(config, custom_objects)
 
 
-def get(identifier: Any):
+def get(identifier: Any, custom_objects: dict | None = None):
     """Resolves an initializer: ``None``, a name, a serialized dict, an instance, a class or a
     callable ``(shape, dtype=None)``.
 
     >>> get("glorot_uniform")
     GlorotUniform(seed=None, input_axes=None, output_axes=None)
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, (str, dict)):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Initializer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise TypeError(
-        f"Could not interpret initializer identifier of type {type(identifier).__name__}: "
-        f"{identifier!r}"
-    )
+    return _REGISTRY.get(identifier, custom_objects)

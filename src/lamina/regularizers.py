@@ -11,7 +11,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from lamina._naming import unknown_name_error
+from lamina.object_registry import ClassRegistry
 
 _MODULE = "keras.regularizers"
 _EPSILON = 1e-7
@@ -188,58 +188,44 @@ ALL_OBJECTS_DICT: dict[str, type] = {
 }
 
 
-def serialize(regularizer: Regularizer) -> dict:
-    """Returns Keras 3's serialized dict for a built-in regularizer.
+_REGISTRY = ClassRegistry("regularizer", _MODULE, Regularizer)
+_REGISTRY.update(ALL_OBJECTS_DICT)
+
+
+def serialize(obj: Regularizer) -> dict:
+    """Returns Keras 3's serialized dict for a regularizer.
 
     >>> serialize(L2())
     {'module': 'keras.regularizers', 'class_name': 'L2', 'config': {'l2': 0.01}, 'registered_name': None}
     """
-    if not isinstance(regularizer, Regularizer):
-        raise TypeError(f"Cannot serialize regularizer {regularizer!r}: not a Regularizer.")
-    return {
-        "module": _MODULE,
-        "class_name": type(regularizer).__name__,
-        "config": regularizer.get_config(),
-        "registered_name": None,
-    }
+    return _REGISTRY.serialize(obj)
 
 
-def _lookup(name: str) -> type:
-    cls = ALL_OBJECTS_DICT.get(name)
-    if cls is None:
-        raise unknown_name_error("regularizer", name, ALL_OBJECTS_DICT)
-    return cls
-
-
-def deserialize(config: Any) -> Regularizer:
+def deserialize(config: Any, custom_objects: dict | None = None) -> Regularizer:
     """Builds a regularizer from a serialized dict (``class_name``/``config``) or a name.
+
+    Args:
+        config: a name or Keras's serialized dict.
+        custom_objects: user classes by name (also found through
+            ``lamina.saving.register_keras_serializable`` and ``custom_object_scope``).
+
+    Returns:
+        The regularizer instance.
+
+    Raises:
+        ValueError: for an unknown name (the message lists the closest valid one).
 
     >>> deserialize({"class_name": "L1L2", "config": {"l1": 0.0, "l2": 0.1}})
     L1L2(l1=0.0, l2=0.1)
     """
-    if isinstance(config, str):
-        return _lookup(config)()
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Could not interpret regularizer config: {config!r}")
-    return _lookup(config["class_name"]).from_config(dict(config.get("config") or {}))
+    return _REGISTRY.deserialize(config, custom_objects)
 
 
-def get(identifier: Any):
+def get(identifier: Any, custom_objects: dict | None = None):
     """Resolves a regularizer: ``None``, a name, a serialized dict, an instance, a class or a
     callable.
 
     >>> get("l2")
     L2(l2=0.01)
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, (str, dict)):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise TypeError(
-        f"Could not interpret regularizer identifier of type {type(identifier).__name__}: "
-        f"{identifier!r}"
-    )
+    return _REGISTRY.get(identifier, custom_objects)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lamina._naming import unknown_name_error
 from lamina.layers.base import Layer
+from lamina.object_registry import Registry, get_registered_object
 
 
 def _all_layer_classes() -> dict[str, type]:
@@ -17,13 +17,21 @@ def _all_layer_classes() -> dict[str, type]:
     return out
 
 
-def get_layer_class(class_name: str, custom_objects=None) -> type:
-    if custom_objects and class_name in custom_objects:
-        return custom_objects[class_name]
-    classes = _all_layer_classes()
-    if class_name not in classes:
-        raise unknown_name_error("layer class", class_name, classes)
-    return classes[class_name]
+def get_layer_class(class_name: str, custom_objects=None, registered_name=None) -> type:
+    """The layer class for a Keras class name: user classes first (``custom_objects``,
+    ``custom_object_scope``, ``register_keras_serializable`` by ``registered_name``), then the
+    built-in layers.  Never imports anything a config names.
+
+    >>> get_layer_class("Dense").__name__
+    'Dense'
+    """
+    if isinstance(registered_name, str) and registered_name != class_name:
+        cls = get_registered_object(registered_name, custom_objects)
+        if cls is not None:
+            return cls
+    registry = Registry("layer class", "keras.layers")
+    registry.update(_all_layer_classes())
+    return registry.lookup(class_name, custom_objects)
 
 
 def serialize(layer: Layer) -> dict:
@@ -41,5 +49,5 @@ def deserialize(spec: dict, custom_objects=None) -> Layer:
         raise ValueError(
             f"A layer config must be a dict with 'class_name' and 'config'; got {spec!r}."
         )
-    cls = get_layer_class(spec["class_name"], custom_objects)
+    cls = get_layer_class(spec["class_name"], custom_objects, spec.get("registered_name"))
     return cls.from_config(spec.get("config", {}))

@@ -37,11 +37,25 @@ import zlib
 
 import h5py
 
+from lamina.object_registry import (
+    CustomObjectScope,
+    custom_object_scope,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+)
 from lamina.saving import keras_archive, legacy_h5, safety, weights_h5
 from lamina.saving.safety import FileFormatError, fail
 
 __all__ = [
+    "CustomObjectScope",
     "FileFormatError",
+    "custom_object_scope",
+    "get_custom_objects",
+    "get_registered_name",
+    "get_registered_object",
+    "register_keras_serializable",
     "load_model",
     "load_weights",
     "model_from_json",
