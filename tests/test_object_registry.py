@@ -118,3 +118,24 @@ def test_hidden_names_resolve_but_are_not_listed():
     reg.add(2, "real")
     assert reg.lookup("Base") == 1
     assert reg.names() == ["real"]
+
+
+def test_registered_loss_function_resolves_by_name_and_config():
+    from lamina import losses
+
+    @register_keras_serializable(package="Tests")
+    def half_mse(y_true, y_pred):
+        return 0.5 * ((y_true - y_pred) ** 2).mean(axis=-1)
+
+    loss = losses.get("Tests>half_mse")
+    y = np.ones((4, 2), np.float32)
+    assert np.isclose(float(loss(y, y * 3)), 2.0)
+    config = {
+        "module": "builtins",
+        "class_name": "function",
+        "config": "half_mse",
+        "registered_name": "Tests>half_mse",
+    }
+    assert np.isclose(float(losses.deserialize(config)(y, y * 3)), 2.0)
+    with pytest.raises(ValueError, match="Unknown loss 'no_such_loss'"):
+        losses.deserialize("no_such_loss")

@@ -45,6 +45,7 @@ from lamina.losses.functions import (
     sparse_categorical_crossentropy,
     squared_hinge,
 )
+from lamina.object_registry import get_registered_object
 
 _CLASSES = {
     c.__name__: c
@@ -159,6 +160,9 @@ def get(identifier, *, y_true_shape=None, y_pred_shape=None) -> Loss:
             return _CLASSES[identifier]()
         if identifier in _FUNCTIONS:
             return _FN_TO_CLASS[_FUNCTIONS[identifier]](name=identifier)
+        user = get_registered_object(identifier)
+        if user is not None:
+            return get(user)
         _unknown(identifier)
     if inspect.isclass(identifier) and issubclass(identifier, Loss):
         return identifier()
@@ -193,19 +197,30 @@ def serialize(loss) -> Any:
 
 
 def deserialize(config, custom_objects=None) -> Loss:
-    """Inverse of ``serialize``; also accepts plain names."""
-    custom_objects = custom_objects or {}
+    """Inverse of ``serialize``; also accepts plain names.
+
+    User losses are found through ``custom_objects``, ``custom_object_scope`` and
+    ``register_keras_serializable`` (see :mod:`lamina.object_registry`).
+
+    >>> deserialize("mse").name
+    'mse'
+    """
     if isinstance(config, str):
-        if config in custom_objects:
-            return get(custom_objects[config])
-        return get(config)
+        user = get_registered_object(config, custom_objects)
+        return get(config if user is None else user)
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"Could not interpret serialized loss: {config!r}")
     class_name = config["class_name"]
     inner = config.get("config", {})
+    registered = config.get("registered_name")
+    user = None
+    if isinstance(registered, str) and registered not in (class_name, "LossFunctionWrapper"):
+        user = get_registered_object(registered, custom_objects)
     if class_name == "function":
-        return get(custom_objects.get(inner) or inner)
-    cls = custom_objects.get(class_name) or _CLASSES.get(class_name)
+        if user is None and isinstance(inner, str):
+            user = get_registered_object(inner, custom_objects)
+        return get(inner if user is None else user)
+    cls = user or get_registered_object(class_name, custom_objects) or _CLASSES.get(class_name)
     if cls is None:
         _unknown(class_name)
     return cls.from_config(dict(inner))
