@@ -1,0 +1,171 @@
+"""Errors for the Keras names Lamina lacks, told apart from typos.
+
+A Keras script that reaches for a Keras 2/3 public name Lamina does not have
+(``from lamina.layers import ConvLSTM2D``) gets :class:`UnsupportedKerasAPIError`, which names
+the Keras API and says it is not supported, instead of a bare ``AttributeError`` or
+``ImportError``.  Any other unknown name is a typo: an ``AttributeError`` with the closest
+public name.  Each package installs the hook with ``__getattr__ = module_getattr(...)``; it runs
+only for names the module does not define, so a name Lamina gains later simply wins.
+
+>>> import lamina.layers
+>>> try:
+...     lamina.layers.ConvLSTM2D
+... except NotImplementedError as e:
+...     print(str(e).split(":")[0])
+keras.layers.ConvLSTM2D is not supported by Lamina
+"""
+
+from __future__ import annotations
+
+from lamina._naming import closest
+
+
+class UnsupportedKerasAPIError(NotImplementedError):
+    """A Keras API that Lamina does not implement (a ``NotImplementedError``).
+
+    It is deliberately not an ``AttributeError``: ``from lamina.layers import X`` would turn an
+    ``AttributeError`` into a bare "cannot import name" and lose the message.
+    """
+
+
+_LAYERS = """AdaptiveAveragePooling1D AdaptiveAveragePooling2D AdaptiveAveragePooling3D
+AdaptiveMaxPooling1D AdaptiveMaxPooling2D AdaptiveMaxPooling3D Add AdditiveAttention AlphaDropout
+Attention AugMix AutoContrast Average AveragePooling3D AvgPool3D CategoryEncoding CenterCrop
+Concatenate Conv3D Conv3DTranspose ConvLSTM1D ConvLSTM2D ConvLSTM3D Convolution3D
+Convolution3DTranspose Cropping3D CutMix Discretization Dot ELU EinsumDense Equalization
+FlaxLayer GRUCell GlobalAveragePooling3D GlobalAvgPool3D GlobalMaxPool3D GlobalMaxPooling3D
+GroupNormalization GroupQueryAttention HashedCrossing Hashing Identity InputSpec IntegerLookup
+JaxLayer LSTMCell Lambda LeakyReLU Masking MaxPool3D MaxPooling3D Maximum MelSpectrogram Minimum
+MixUp MultiHeadAttention Multiply PReLU Pipeline RMSNormalization RNN RandAugment
+RandomBrightness RandomContrast RandomCrop RandomFlip RandomRotation RandomTranslation RandomZoom
+ReLU Resizing STFTSpectrogram SimpleRNNCell Softmax SpatialDropout3D SpectralNormalization
+StackedRNNCells StringLookup Subtract TFSMLayer TextVectorization TorchModuleWrapper
+UnitNormalization UpSampling3D Wrapper ZeroPadding3D add average concatenate dot maximum minimum
+multiply subtract ThresholdedReLU LocallyConnected1D LocallyConnected2D CuDNNLSTM CuDNNGRU
+Highway MaxoutDense TimeDistributedDense AtrousConvolution1D AtrousConvolution2D
+Deconvolution3D SeparableConvolution1D DenseFeatures"""
+
+_MODELS = "Model clone_model save_model model_from_yaml model_from_config"
+
+_UTILS = """Config CustomObjectScope FeatureSpace Progbar array_to_img
+audio_dataset_from_directory clear_session custom_object_scope deserialize_keras_object
+get_custom_objects get_file get_registered_name get_registered_object get_source_inputs
+image_dataset_from_directory img_to_array load_img model_to_dot pack_x_y_sample_weight
+pad_sequences plot_model register_keras_serializable save_img serialize_keras_object
+split_dataset text_dataset_from_directory timeseries_dataset_from_array
+unpack_x_y_sample_weight multi_gpu_model print_summary vis_utils io_utils conv_utils
+data_utils layer_utils HDF5Matrix GeneratorEnqueuer OrderedEnqueuer SequenceEnqueuer"""
+
+_CALLBACKS = """CallbackList OrbaxCheckpoint RemoteMonitor SwapEMAWeights BaseLogger
+ProgbarLogger LambdaCallback"""
+
+_OPTIMIZERS = """Adafactor Lamb LossScaleOptimizer MultiOptimizer Muon ScheduleFreeAdamW
+OptimizerMap legacy TFOptimizer"""
+
+#: Keras 2/3 public names Lamina lacks, per module (``lamina.X`` mirrors ``keras.X``).
+KNOWN: dict[str, frozenset[str]] = {
+    "layers": frozenset(_LAYERS.split()),
+    "models": frozenset(_MODELS.split()),
+    "utils": frozenset(_UTILS.split()),
+    "callbacks": frozenset(_CALLBACKS.split()),
+    "optimizers": frozenset(_OPTIMIZERS.split()),
+}
+
+#: Replacements worth naming in the message.
+_HINTS = {
+    "Merge": "Keras 2 replaced it by the functional-API merge layers (Concatenate, Add, ...) "
+    "and keras.models.Model",
+    "TimeDistributedDense": "use TimeDistributed(Dense(units)) or Dense(units) on 3D inputs",
+    "CuDNNLSTM": "use LSTM(units) (same weights layout in Keras 3)",
+    "CuDNNGRU": "use GRU(units, reset_after=True)",
+    "Progbar": "Lamina prints Keras-style progress inside fit/evaluate/predict",
+}
+
+
+def unsupported(module: str, name: str, hint: str | None = None) -> UnsupportedKerasAPIError:
+    """The error for Keras's ``keras.<module>.<name>``, which Lamina does not support.
+
+    Args:
+        module: the Keras module path after ``keras.``, e.g. ``"layers"``.
+        name: the public name.
+        hint: an optional replacement to suggest.
+
+    Returns:
+        An :class:`UnsupportedKerasAPIError` to raise.
+
+    >>> str(unsupported("layers", "Highway")).startswith("keras.layers.Highway is not supported")
+    True
+    """
+    hint = hint or _HINTS.get(name)
+    tail = f" {hint[0].upper()}{hint[1:]}." if hint else ""
+    return UnsupportedKerasAPIError(
+        f"keras.{module}.{name} is not supported by Lamina: lamina.{module} has no {name}."
+        f"{tail} See the README's 'Coming from Keras 2' section for what is supported."
+    )
+
+
+def module_getattr(module: str, namespace: dict):
+    """A module-level ``__getattr__`` for ``lamina.<module>``.
+
+    Args:
+        module: the name after ``lamina.`` (``"layers"``).
+        namespace: the module's ``globals()`` (its public names are the typo candidates).
+
+    Returns:
+        A function ``__getattr__(name)`` raising :class:`UnsupportedKerasAPIError` for Keras
+        names in :data:`KNOWN` and ``AttributeError`` (with the closest name) otherwise.
+    """
+    known = KNOWN.get(module, frozenset())
+
+    def __getattr__(name: str):  # noqa: N807
+        if name in known:
+            raise unsupported(module, name)
+        if name.startswith("__"):
+            raise AttributeError(f"module 'lamina.{module}' has no attribute {name!r}")
+        public = [n for n in namespace.get("__all__", namespace) if not n.startswith("_")]
+        guess = closest(name, public)
+        hint = f" Did you mean {guess!r}?" if guess else ""
+        raise AttributeError(f"module 'lamina.{module}' has no attribute {name!r}.{hint}")
+
+    return __getattr__
+
+
+#: Names Keras 2's layer modules re-exported (``from keras.layers.convolutional import
+#: MaxPooling2D``, ``from keras.layers.core import Lambda``), found in ``lamina.layers``.
+KERAS2_LAYER_MODULES = {
+    "convolutional": frozenset(
+        """Convolution1D Convolution2D Deconvolution2D SeparableConvolution2D MaxPooling1D
+        MaxPooling2D AveragePooling1D AveragePooling2D MaxPool1D MaxPool2D AvgPool1D AvgPool2D
+        ZeroPadding1D ZeroPadding2D Cropping1D Cropping2D UpSampling1D UpSampling2D
+        Conv3D Convolution3D MaxPooling3D AveragePooling3D ZeroPadding3D Cropping3D
+        UpSampling3D AtrousConvolution1D AtrousConvolution2D""".split()
+    ),
+    "core": frozenset(
+        """Permute RepeatVector Lambda Masking ActivityRegularization SpatialDropout1D
+        SpatialDropout2D SpatialDropout3D Highway MaxoutDense TimeDistributedDense Merge
+        Input InputLayer""".split()
+    ),
+}
+
+
+def layer_module_getattr(module: str):
+    """A ``__getattr__`` for ``lamina.layers.<module>`` that serves the names Keras 2's
+    ``keras.layers.<module>`` re-exported, from ``lamina.layers`` (an unsupported one raises
+    :class:`UnsupportedKerasAPIError` there).
+
+    Args:
+        module: ``"convolutional"`` or ``"core"``.
+
+    Returns:
+        The module-level ``__getattr__`` function.
+    """
+    names = KERAS2_LAYER_MODULES[module]
+
+    def __getattr__(name: str):  # noqa: N807
+        if name in names:
+            import lamina.layers
+
+            return getattr(lamina.layers, name)
+        raise AttributeError(f"module 'lamina.layers.{module}' has no attribute {name!r}")
+
+    return __getattr__

@@ -1,0 +1,118 @@
+"""The carried states of ``stateful=True`` recurrent layers.
+
+A stateful layer keeps its last states (``h``; LSTM ``h, c``) in its non-trainable ``state``
+dict under :data:`STATE_KEYS`, shaped ``(batch_size, units)``.  ``apply`` starts from them and
+returns the final ones, so the compiled training epoch carries them from batch to batch (the
+scan carry holds the whole training state) and from one ``fit`` call to the next;
+``reset_states`` zeroes them in the models that hold the layer.
+
+Models register themselves in :data:`MODELS` when created (``LegacyAPIMixin.__new__``) so
+``layer.reset_states()`` can find the arrays, which live in the model, not on the layer.
+
+>>> import jax, numpy as np
+>>> from lamina.layers import LSTM
+>>> lstm = LSTM(2, stateful=True, batch_input_shape=(3, 4, 1))
+>>> params, state = lstm.init(jax.random.key(0), (3, 4, 1))
+>>> sorted(state), state["rnn_state_0"].shape
+(['rnn_state_0', 'rnn_state_1'], (3, 2))
+>>> _, state = lstm.apply(params, state, np.ones((3, 4, 1), "float32"))
+>>> bool(np.any(np.asarray(state["rnn_state_0"]) != 0))
+True
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import jax.numpy as jnp
+import numpy as np
+
+#: State names, one per cell state (Keras names its state variables ``rnn_state``).
+STATE_KEYS = ("rnn_state_0", "rnn_state_1")
+
+#: Every live model by ``id`` (weakly; ids need no ``__hash__``), so a layer can reset its
+#: states in the models holding it.
+MODELS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def zero_states(cell, batch: int) -> dict:
+    """``{rnn_state_i: zeros((batch, units))}`` for each of ``cell``'s states (host arrays)."""
+    return {STATE_KEYS[i]: np.zeros((batch, cell.units), np.float32) for i in range(cell.n_states)}
+
+
+def carried(layer, state: dict, batch: int) -> tuple:
+    """The states a stateful ``layer`` starts this batch from; checks the batch size."""
+    states = tuple(state[STATE_KEYS[i]] for i in range(layer.cell.n_states))
+    expected = states[0].shape[0]
+    if batch != expected:
+        raise ValueError(
+            f"Layer {layer.name!r} ({type(layer).__name__}(stateful=True)) was built for batches "
+            f"of exactly {expected} samples, but received a batch of {batch}. Pass "
+            f"batch_size={expected} to fit/evaluate/predict and give them a number of samples "
+            f"that is a multiple of {expected}, as Keras requires of stateful models."
+        )
+    return tuple(jnp.asarray(s, jnp.float32) for s in states)
+
+
+def with_states(state: dict, final: tuple) -> dict:
+    """``state`` with the carried states replaced by ``final``."""
+    out = dict(state)
+    for key, value in zip(STATE_KEYS, final):
+        out[key] = value
+    return out
+
+
+def stateful_layers(model) -> list:
+    """The model's layers with ``stateful=True`` (inside wrappers too)."""
+    return [layer for layer in model.layers if getattr(layer, "stateful", False)]
+
+
+def reset_model(model, only=None, states=None) -> None:
+    """Zeroes (or sets) the carried states of ``model``'s stateful layers (``only``: one).
+
+    Bidirectional and other wrappers keep their inner layers' states under prefixed keys;
+    every key ending in a state name is reset.
+    """
+    ts = getattr(model, "_train_state", None)
+    if ts is None:
+        return  # not built yet: the states start at zero anyway
+    new_state = []
+    for layer, s in zip(model.layers, ts.state):
+        if (only is None and getattr(layer, "stateful", False)) or layer is only:
+            s = _reset_dict(layer, s, states)
+        new_state.append(s)
+    model._train_state = ts._replace(state=tuple(new_state))
+
+
+def _reset_dict(layer, s: dict, states) -> dict:
+    keys = [k for k in s if k.endswith(STATE_KEYS) or k in STATE_KEYS]
+    out = dict(s)
+    if states is not None:
+        states = list(states) if isinstance(states, list | tuple) else [states]
+        if len(states) != len(keys):
+            raise ValueError(
+                f"Layer {layer.name!r}.reset_states(states=...) expects {len(keys)} array(s) "
+                f"(one per state); received {len(states)}."
+            )
+    for i, k in enumerate(sorted(keys)):
+        shape = tuple(np.shape(s[k]))
+        value = np.zeros(shape, np.float32) if states is None else np.asarray(states[i], "f4")
+        if value.shape != shape:
+            raise ValueError(
+                f"Layer {layer.name!r}.reset_states: state {i} must have shape {shape}; "
+                f"received {value.shape}."
+            )
+        out[k] = jnp.asarray(value)
+    return out
+
+
+def reset_layer(layer, states=None) -> None:
+    """``layer.reset_states()``: resets the layer's states in each model that holds it."""
+    if not getattr(layer, "stateful", False):
+        raise AttributeError(
+            f"Layer {layer.name!r} ({type(layer).__name__}) is not stateful: reset_states() "
+            "applies to recurrent layers built with stateful=True."
+        )
+    for model in list(MODELS.values()):
+        if any(lay is layer for lay in getattr(model, "_layers", ())):
+            reset_model(model, only=layer, states=states)

@@ -1,0 +1,331 @@
+"""Keras 1/2 model methods Keras 3 dropped: ``fit_generator``, ``evaluate_generator``,
+``predict_generator`` and ``reset_states``.
+
+The generator methods call ``fit``/``evaluate``/``predict`` (which take generators in Keras 3)
+after translating Keras 1's spellings as Keras 2 did: ``nb_epoch`` -> ``epochs``,
+``nb_worker``/``pickle_safe``/``max_q_size`` (ignored: Lamina reads the generator in one
+thread), and the *sample* counts ``samples_per_epoch``, ``nb_val_samples`` and ``val_samples``
+-> *step* counts.  Keras 1 ended an epoch once ``samples_per_epoch`` samples were drawn, so
+the steps are ``ceil(samples / batch size)``, the batch size read from the first batch (which
+is then fed as usual).  A mixin of :class:`lamina.models.Sequential`.
+
+>>> import numpy as np
+>>> from lamina.models import Sequential
+>>> from lamina.layers import Dense
+>>> def batches():
+...     while True:
+...         yield np.ones((4, 2), "float32"), np.zeros((4, 1), "float32")
+>>> model = Sequential([Dense(1, input_dim=2)])
+>>> model.compile(optimizer="sgd", loss="mse")
+>>> h = model.fit_generator(batches(), samples_per_epoch=8, nb_epoch=2, verbose=0)
+>>> h.params["steps"], len(h.history["loss"])
+(2, 2)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from typing import TYPE_CHECKING
+
+import jax.numpy as jnp
+import numpy as np
+
+from lamina.layers import stateful as _stateful
+
+if TYPE_CHECKING:  # the return type of fit, for type checkers
+    from lamina.training.callbacks import History
+
+_IGNORED = ("max_queue_size", "max_q_size", "workers", "nb_worker", "use_multiprocessing",
+            "pickle_safe", "shuffle")  # fmt: skip
+
+
+def _warn(method, old, new):
+    warnings.warn(
+        f"{method}({old}=...) is the Keras 1 spelling; Lamina translates it as Keras 2 did. "
+        f"Use {new} instead.",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+def _batch_rows(batch) -> int:
+    """Number of samples in one generator batch ``x`` or ``(x, y[, w])``."""
+    x = batch[0] if isinstance(batch, tuple | list) else batch
+    while isinstance(x, list | tuple | dict):  # several inputs: the first one's rows
+        x = next(iter(x.values())) if isinstance(x, dict) else x[0]
+    return int(np.shape(x)[0])
+
+
+def samples_to_steps(data, samples, what):
+    """Turns a Keras 1 sample count into ``(data, steps)``.
+
+    A generator is peeked: its first batch gives the batch size and is put back in front.
+    A ``PyDataset``/``Sequence`` is read at index 0.
+
+    Args:
+        data: a generator, iterator or ``PyDataset``.
+        samples: the Keras 1 number of samples.
+        what: the argument's name, for error messages.
+
+    Returns:
+        ``(data, steps)`` with ``steps = ceil(samples / batch_rows)``.
+
+    Raises:
+        ValueError: ``samples`` is not a positive integer, or the data is empty.
+    """
+    if isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 1:
+        raise ValueError(f"{what} must be a positive number of samples. Received: {samples!r}.")
+    if hasattr(data, "__getitem__") and hasattr(data, "__len__"):
+        rows = _batch_rows(data[0])
+    else:
+        it = iter(data)
+        try:
+            first = next(it)
+        except StopIteration:
+            raise ValueError(f"{what}: the generator yielded no batch.") from None
+        rows = _batch_rows(first)
+        data = itertools.chain([first], it)
+    return data, max(1, math.ceil(int(samples) / max(rows, 1)))
+
+
+class LegacyAPIMixin:
+    """Keras 1/2 methods of a model that has ``fit``, ``evaluate`` and ``predict``."""
+
+    def __new__(cls, *args, **kwargs):
+        obj = super().__new__(cls)
+        _stateful.MODELS[id(obj)] = obj  # so layer.reset_states() finds the model's states
+        return obj
+
+    # --------------------------------------------------------------------- stateful RNNs
+    # fit/evaluate/predict pass straight through unless the model has stateful=True layers:
+    # then Keras 2's rules are checked (whole batches of the fixed size) and predict runs the
+    # batches in order, carrying the states (the engine's predict tiles rows freely).
+    def fit(self, x=None, y=None, batch_size=None, *args, shuffle=True, **kwargs) -> History:
+        if _stateful.stateful_layers(self) and hasattr(x, "shape"):
+            batch_size = check_stateful_data(self, len(x), batch_size, shuffle)
+        return super().fit(x, y, batch_size, *args, shuffle=shuffle, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        if _stateful.stateful_layers(self) and hasattr(x, "shape"):
+            batch_size = check_stateful_data(self, len(x), batch_size)
+        return super().evaluate(x, y, batch_size, *args, **kwargs)
+
+    def predict(self, x, batch_size=None, *args, **kwargs):
+        if _stateful.stateful_layers(self) and hasattr(x, "shape"):
+            return stateful_predict(self, x, batch_size)
+        return super().predict(x, batch_size, *args, **kwargs)
+
+    def reset_states(self):
+        """Zeroes the carried states of every ``stateful=True`` layer (Keras's
+        ``model.reset_states()``); call it between independent sequences.
+
+        >>> from lamina.models import Sequential
+        >>> from lamina.layers import LSTM
+        >>> m = Sequential([LSTM(2, stateful=True, batch_input_shape=(1, 3, 1))])
+        >>> m.reset_states()
+        """
+        _stateful.reset_model(self)
+
+    # ------------------------------------------------------------------- generators
+    def fit_generator(
+        self,
+        generator,
+        steps_per_epoch=None,
+        epochs=1,
+        verbose=1,
+        callbacks=None,
+        validation_data=None,
+        validation_steps=None,
+        validation_freq=1,
+        class_weight=None,
+        initial_epoch=0,
+        **kwargs,
+    ):
+        """Keras 2's ``fit_generator``: ``fit`` on a generator of ``(x, y[, sample_weight])``.
+
+        Args:
+            generator: a generator/iterator of batches, or a ``PyDataset``/``Sequence``.
+            steps_per_epoch: batches per epoch (Keras 1: ``samples_per_epoch`` samples).
+            epochs: number of epochs (Keras 1: ``nb_epoch``).
+            verbose, callbacks, class_weight, initial_epoch, validation_freq: as ``fit``.
+            validation_data: arrays ``(x, y)`` or a generator.
+            validation_steps: batches drawn from a validation generator (Keras 1:
+                ``nb_val_samples`` samples).
+            **kwargs: the Keras 1 spellings above; ``max_queue_size``, ``workers``,
+                ``use_multiprocessing``, ``shuffle`` (and Keras 1's ``max_q_size``,
+                ``nb_worker``, ``pickle_safe``) are accepted and ignored.
+
+        Returns:
+            The :class:`~lamina.callbacks.History`.
+
+        Raises:
+            TypeError: an unknown keyword argument.
+        """
+        if "nb_epoch" in kwargs:
+            _warn("fit_generator", "nb_epoch", "epochs=")
+            epochs = kwargs.pop("nb_epoch")
+        if "samples_per_epoch" in kwargs:
+            _warn("fit_generator", "samples_per_epoch", "steps_per_epoch= (a number of batches)")
+            generator, steps_per_epoch = samples_to_steps(
+                generator, kwargs.pop("samples_per_epoch"), "samples_per_epoch"
+            )
+        if "nb_val_samples" in kwargs:
+            _warn("fit_generator", "nb_val_samples", "validation_steps= (a number of batches)")
+            n_val = kwargs.pop("nb_val_samples")
+            if validation_data is not None and not isinstance(validation_data, tuple | list):
+                validation_data, validation_steps = samples_to_steps(
+                    validation_data, n_val, "nb_val_samples"
+                )
+        _drop_ignored("fit_generator", kwargs)
+        return self.fit(
+            generator,
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=callbacks,
+            validation_data=validation_data,
+            validation_steps=validation_steps,
+            validation_freq=validation_freq,
+            class_weight=class_weight,
+            initial_epoch=initial_epoch,
+        )
+
+    def evaluate_generator(self, generator, steps=None, callbacks=None, verbose=0, **kwargs):
+        """Keras 2's ``evaluate_generator``: ``evaluate`` on a generator of batches.
+
+        Args:
+            generator: a generator/iterator of ``(x, y[, sample_weight])`` or a ``PyDataset``.
+            steps: batches to draw (Keras 1: ``val_samples`` samples).
+            callbacks, verbose: as ``evaluate``.
+            **kwargs: ``val_samples`` and the ignored queue/worker arguments of
+                :meth:`fit_generator`.
+
+        Returns:
+            The loss, or ``[loss, *metrics]``, as ``evaluate``.
+        """
+        generator, steps = _val_samples("evaluate_generator", generator, steps, kwargs)
+        return self.evaluate(generator, steps=steps, verbose=verbose)
+
+    def predict_generator(self, generator, steps=None, callbacks=None, verbose=0, **kwargs):
+        """Keras 2's ``predict_generator``: ``predict`` on a generator of inputs.
+
+        Args:
+            generator: a generator/iterator of ``x`` (or ``(x, ...)``) batches, or a
+                ``PyDataset``.
+            steps: batches to draw (Keras 1: ``val_samples`` samples).
+            callbacks, verbose: as ``predict``.
+            **kwargs: ``val_samples`` and the ignored queue/worker arguments of
+                :meth:`fit_generator`.
+
+        Returns:
+            The stacked predictions, a NumPy array.
+        """
+        generator, steps = _val_samples("predict_generator", generator, steps, kwargs)
+        return self.predict(generator, steps=steps, verbose=verbose)
+
+
+def stateful_predict(model, x, batch_size=None):
+    """``predict`` for a model with ``stateful=True`` layers: batches of exactly the layers'
+    batch size, in order, each starting from the states the previous one left; the final
+    states stay in the model (Keras carries them across ``predict`` calls too).
+
+    ``Sequential.predict`` runs bigger tiles than ``batch_size`` and does not keep layer
+    state, so the engine routes stateful models here.
+
+    Args:
+        model: a built or buildable ``Sequential`` with stateful layers.
+        x: inputs, ``(n, ...)`` with ``n`` a multiple of the batch size.
+        batch_size: rows per batch; the stateful layers' batch size when omitted.
+
+    Returns:
+        The outputs for ``x``, a NumPy array.
+
+    Raises:
+        ValueError: ``n`` or ``batch_size`` does not match the stateful batch size.
+    """
+    import jax
+
+    from lamina.training import step as _step
+
+    x = np.asarray(x, np.float32)
+    model._ensure_built(x.shape)
+    model._check_input_shape(x.shape)
+    batch = check_stateful_data(model, x.shape[0], batch_size)
+    layers = tuple(model.layers)
+    key = ("stateful_predict", tuple(la._spec_key() for la in layers))
+    cache = model.__dict__.setdefault("_lamina_stateful_programs", {})
+    run = cache.get(key)
+    if run is None:
+
+        def run(params, state, xb):
+            def body(st, xi):
+                y, st, _ = _step.forward(layers, params, st, xi, training=False)
+                return st, y
+
+            state, ys = jax.lax.scan(body, state, xb)
+            return jnp.reshape(ys, (-1, *ys.shape[2:])), state
+
+        run = cache[key] = jax.jit(run)
+    ts = model._train_state
+    y, state = run(ts.params, ts.state, x.reshape(-1, batch, *x.shape[1:]))
+    model._train_state = ts._replace(state=state)
+    return np.asarray(y)
+
+
+def check_stateful_data(model, n, batch_size=None, shuffle=False):
+    """Keras 2's rules for feeding a stateful model; returns the batch size to use.
+
+    Args:
+        model: the model.
+        n: number of samples given.
+        batch_size: the batch size asked for (``None``: the stateful layers' own).
+        shuffle: ``fit``'s shuffle; ``True`` warns (the carried states would then link
+            unrelated samples; Keras 2 documented ``shuffle=False``).
+
+    Raises:
+        ValueError: ``batch_size`` differs from the layers' batch size, or ``n`` is not a
+            multiple of it.
+    """
+    layers = _stateful.stateful_layers(model)
+    sizes = {la._model_batch or la._batch_size_arg for la in layers} - {None}
+    fixed = sizes.pop() if len(sizes) == 1 else None
+    if batch_size is None:
+        batch_size = fixed
+    if fixed is not None and batch_size != fixed:
+        raise ValueError(
+            f"This model has stateful layers built for batches of {fixed} samples "
+            f"(batch_input_shape); received batch_size={batch_size}. Pass batch_size={fixed}."
+        )
+    if batch_size and n % batch_size:
+        raise ValueError(
+            "In a stateful network, you should only pass inputs with a number of samples that "
+            f"can be divided by the batch size ({batch_size}). Found: {n} samples. Trim or pad "
+            "the data to a multiple of the batch size."
+        )
+    if shuffle is True:
+        warnings.warn(
+            "fit(shuffle=True) on a stateful model carries states between unrelated samples; "
+            "Keras 2 documented shuffle=False for stateful RNNs.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return batch_size
+
+
+def _val_samples(method, generator, steps, kwargs):
+    if "val_samples" in kwargs:
+        _warn(method, "val_samples", "steps= (a number of batches)")
+        generator, steps = samples_to_steps(generator, kwargs.pop("val_samples"), "val_samples")
+    _drop_ignored(method, kwargs)
+    return generator, steps
+
+
+def _drop_ignored(method, kwargs):
+    for k in _IGNORED:
+        kwargs.pop(k, None)
+    if kwargs:
+        raise TypeError(
+            f"{method}() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}."
+        )

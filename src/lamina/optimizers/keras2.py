@@ -1,0 +1,101 @@
+"""Keras 2's optimizer API on Lamina's optimizers: ``lr=``, ``decay=`` and ``optimizer.lr``.
+
+* :func:`keras2_arguments` pops Keras 2's ``lr=``/``decay=`` (and Nadam's ``schedule_decay``)
+  from an optimizer's keyword arguments; ``decay`` is Keras 2's time-based decay, applied by
+  ``Optimizer.to_optax`` at every update: ``lr_t = lr / (1 + decay * iterations)``.
+* :class:`LearningRate` is what ``optimizer.lr`` returns: a float with Keras's variable methods,
+  so ``K.set_value(model.optimizer.lr, 0.001)`` reaches the compiled models.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from lamina.optimizers.state import get_learning_rate
+
+
+def keras2_arguments(cls_name, learning_rate, kwargs):
+    """Pops Keras 2's ``lr=`` and ``decay=`` (and Nadam's ``schedule_decay``) from ``kwargs``.
+
+    ``decay`` is Keras 2's time-based decay, ``lr_t = lr / (1 + decay * iterations)``, applied
+    on top of the learning rate (or schedule) at every update, as Keras 2 and tf.keras did.
+    Returns ``(learning_rate, decay)``.
+    """
+    if "lr" in kwargs:
+        warnings.warn(
+            f"{cls_name}(lr=...) is the Keras 2 spelling; use learning_rate=... instead.",
+            UserWarning,
+            stacklevel=4,
+        )
+        learning_rate = kwargs.pop("lr")
+    decay = kwargs.pop("decay", None) or 0.0
+    if isinstance(decay, bool) or not isinstance(decay, int | float | np.floating | np.integer):
+        raise ValueError(f"{cls_name}(decay=...) must be a float >= 0. Received: {decay!r}.")
+    if not np.isfinite(decay) or decay < 0:
+        raise ValueError(f"{cls_name}(decay=...) must be a float >= 0. Received: {decay!r}.")
+    schedule_decay = kwargs.pop("schedule_decay", None)
+    if schedule_decay is not None and schedule_decay != 0.004:
+        raise ValueError(
+            f"{cls_name}(schedule_decay={schedule_decay!r}) is not supported by Lamina: Keras 3's "
+            "Nadam fixes it at Keras 2's default 0.004. Remove the argument."
+        )
+    return learning_rate, float(decay)
+
+
+class LearningRate(float):
+    """The value of ``optimizer.lr`` (Keras 2): a float that can also be assigned.
+
+    ``assign(value)`` (what ``K.set_value`` calls) sets the rate in every compiled model that
+    uses the optimizer (in its optimizer state, as ``LearningRateScheduler`` does) and in the
+    optimizer's configuration.
+
+    >>> from lamina import optimizers
+    >>> opt = optimizers.SGD(0.1)
+    >>> rate = opt.lr
+    >>> float(rate), rate * 2
+    (0.1, 0.2)
+    >>> rate.assign(0.05); opt.learning_rate
+    0.05
+    """
+
+    def __new__(cls, value, optimizer=None):
+        obj = super().__new__(cls, value)
+        obj._optimizer = optimizer
+        return obj
+
+    def assign(self, value):
+        """Sets the learning rate of the optimizer and of the models compiled with it."""
+        value = float(np.asarray(value))
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"The learning rate must be a finite float >= 0. Received: {value!r}.")
+        opt = self._optimizer
+        if opt is None:
+            raise TypeError("This learning rate is not attached to an optimizer.")
+        from lamina.training.callbacks_extra import set_lr
+
+        for model in models_using(opt):
+            if getattr(model, "_train_state", None) is not None:
+                set_lr(model, value)
+        # The configuration follows too (a later compile starts from it). The optimizer's
+        # hash changes, which is harmless: compiled programs take the rate from the state.
+        opt.learning_rate = value
+
+    def numpy(self):
+        """The value as a NumPy float32 (Keras variables' ``numpy()``)."""
+        return np.float32(self)
+
+
+def models_using(opt) -> list:
+    from lamina.layers.stateful import MODELS
+
+    return [m for m in list(MODELS.values()) if getattr(m, "optimizer", None) is opt]
+
+
+def live_lr(model) -> float:
+    ts = getattr(model, "_train_state", None)
+    if ts is None or getattr(ts, "opt_state", None) is None:
+        return float(model.optimizer.learning_rate)
+    # The state holds float32: read it back as the shortest decimal (0.01, not 0.00999...).
+    return float(str(np.float32(get_learning_rate(ts.opt_state))))
