@@ -1,0 +1,375 @@
+"""MultiHeadAttention (as ``keras.layers.MultiHeadAttention``).
+
+The layer's call signature is Keras's, ``mha(query, value, key=None, attention_mask=None, ...)``;
+:meth:`MultiHeadAttention.__call__` packs ``[query, value, key]`` into the single input the
+layer protocol expects and passes the masks and flags on to ``apply`` as keyword arguments, so
+the same call works eagerly and on symbolic tensors of a functional model.
+
+Weights are named and ordered as Keras's: ``query/kernel``, ``query/bias``, ``key/...``,
+``value/...``, ``attention_output/...`` (its EinsumDense sub-layers).
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from lamina import constraints as _constraints
+from lamina import initializers as _initializers
+from lamina import regularizers as _regularizers
+from lamina.layers.base import Layer
+from lamina.layers.einsum_dense import _ser
+from lamina.utils import random as _random
+
+_SUBLAYERS = ("query", "key", "value", "attention_output")
+
+
+def proj_equation(free_dims: int, bound_dims: int, output_dims: int) -> tuple[str, str, int]:
+    """Einsum equation, bias axes and output rank of one projection (Keras's construction)."""
+    letters = string.ascii_lowercase
+    inp = out = "".join(letters[i] for i in range(free_dims))
+    bound = "".join(letters[free_dims + i] for i in range(bound_dims))
+    outs = "".join(letters[free_dims + bound_dims + i] for i in range(output_dims))
+    return f"{inp}{bound},{bound}{outs}->{out}{outs}", outs, len(out + outs)
+
+
+def attention_equations(rank: int, attn_axes: tuple[int, ...]) -> tuple[str, str, int]:
+    """The query-key dot product and the combination einsum equations (Keras's)."""
+    letters = string.ascii_lowercase
+    target = letters[:rank]
+    batch_dims = [i for i in range(rank) if i not in attn_axes and i != rank - 1]
+    offset, source = rank, ""
+    for i in range(rank):
+        if i in batch_dims or i == rank - 1:
+            source += target[i]
+        else:
+            source += letters[offset]
+            offset += 1
+    product = "".join(
+        [target[i] for i in batch_dims]
+        + [target[i] for i in attn_axes]
+        + [source[i] for i in attn_axes]
+    )
+    return f"{source},{target}->{product}", f"{product},{source}->{target}", len(product)
+
+
+class MultiHeadAttention(Layer):
+    """Multi-head attention, as in "Attention Is All You Need" (Keras's layer).
+
+    Args:
+        num_heads: number of attention heads.
+        key_dim: size of each head for query and key.
+        value_dim: size of each head for value; ``key_dim`` when None.
+        dropout: dropout rate on the attention probabilities (training only).
+        use_bias: whether the projections have biases.
+        output_shape: sizes of the output's last axes; the query's last size when None.
+        attention_axes: axes of the inputs attention runs over (batch and head axes excluded);
+            all axes between the batch and the features when None.
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+        kernel_constraint, bias_constraint: for the four EinsumDense projections.
+        seed: accepted for Keras compatibility (dropout draws from the key given to apply).
+
+    Call arguments: ``query``, ``value``, ``key`` (defaults to ``value``), ``query_mask``
+    (B, T), ``value_mask``/``key_mask`` (B, S), ``attention_mask`` (B, T, S), with ``True``/1
+    where attention is allowed, ``return_attention_scores``, ``training``, ``use_causal_mask``.
+
+    Raises:
+        ValueError: for non-positive ``num_heads``/``key_dim`` or mismatched key/value shapes.
+
+    >>> import numpy as np
+    >>> from lamina.layers import MultiHeadAttention
+    >>> mha = MultiHeadAttention(num_heads=2, key_dim=4)
+    >>> x = np.ones((3, 5, 8), "float32")
+    >>> y, scores = mha(x, x, return_attention_scores=True)
+    >>> y.shape, scores.shape
+    ((3, 5, 8), (3, 2, 5, 5))
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        key_dim,
+        value_dim=None,
+        dropout=0.0,
+        use_bias=True,
+        output_shape=None,
+        attention_axes=None,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        seed=None,
+        **kwargs: Any,
+    ):
+        use_gate = kwargs.pop("use_gate", False)
+        sliding_window = kwargs.pop("sliding_window", None)
+        flash = kwargs.pop("flash_attention", None)
+        if use_gate or sliding_window is not None or flash:
+            raise ValueError(
+                "MultiHeadAttention(use_gate=..., sliding_window=..., flash_attention=...) are "
+                "not supported by Lamina; leave them at their defaults."
+            )
+        super().__init__(**kwargs)
+        for arg, val in (("num_heads", num_heads), ("key_dim", key_dim)):
+            if isinstance(val, bool) or not isinstance(val, int) or val < 1:
+                raise ValueError(
+                    f"MultiHeadAttention({arg}=...) must be a positive integer; received "
+                    f"{arg}={val!r}."
+                )
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"MultiHeadAttention(dropout=...) must be in [0, 1); got {dropout!r}.")
+        self.num_heads = int(num_heads)
+        self.key_dim = int(key_dim)
+        self.value_dim = int(value_dim) if value_dim else self.key_dim
+        self.dropout = float(dropout)
+        self.use_bias = bool(use_bias)
+        if isinstance(output_shape, int):
+            output_shape = (output_shape,)
+        self.output_shape_arg = tuple(output_shape) if output_shape else None
+        if isinstance(attention_axes, int):
+            attention_axes = (attention_axes,)
+        elif attention_axes is not None and not isinstance(attention_axes, list | tuple):
+            raise ValueError(
+                f"`attention_axes` must be an int, list, or tuple. Received: {attention_axes!r}"
+            )
+        self.attention_axes = tuple(attention_axes) if attention_axes is not None else None
+        self.seed = seed
+        self.uses_rng = self.dropout > 0
+        self.kernel_initializer = _initializers.get(kernel_initializer)
+        self.bias_initializer = _initializers.get(bias_initializer)
+        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
+        self.bias_regularizer = _regularizers.get(bias_regularizer)
+        self.kernel_constraint = _constraints.get(kernel_constraint)
+        self.bias_constraint = _constraints.get(bias_constraint)
+        self._scores_out = False
+
+    # ------------------------------------------------------------------ calls
+    def __call__(
+        self,
+        query=None,
+        value=None,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        return_attention_scores=False,
+        training=None,
+        use_causal_mask=False,
+        **kwargs,
+    ):
+        if query is None and "inputs" in kwargs:
+            query = kwargs.pop("inputs")
+        if isinstance(query, list | tuple) and value is None and 2 <= len(query) <= 3:
+            query, value, *rest = query  # a packed [query, value(, key)] input
+            key = rest[0] if rest else key
+        if query is None or value is None:
+            raise TypeError(
+                f"{self.name!r} (MultiHeadAttention) needs query and value tensors: call it as "
+                "mha(query, value) (mha(x, x) for self-attention)."
+            )
+        extra = {
+            k: v
+            for k, v in dict(
+                query_mask=query_mask,
+                value_mask=value_mask,
+                key_mask=key_mask,
+                attention_mask=attention_mask,
+                training=training,
+            ).items()
+            if v is not None
+        }
+        if return_attention_scores:
+            extra["return_attention_scores"] = True
+        if use_causal_mask:
+            extra["use_causal_mask"] = True
+        self._scores_out = bool(return_attention_scores)
+        try:
+            return super().__call__([query, value, value if key is None else key], **extra, **kwargs)
+        finally:
+            self._scores_out = False
+
+    # -------------------------------------------------------------- the protocol
+    def _split(self, input_shape):
+        if not (isinstance(input_shape, list | tuple) and len(input_shape) == 3):
+            raise ValueError(
+                f"{self.name!r} (MultiHeadAttention) takes [query, value, key] inputs; received "
+                f"shape {input_shape!r}."
+            )
+        q, v, k = (tuple(s) for s in input_shape)
+        if v[1:-1] != k[1:-1]:
+            raise ValueError(
+                "All dimensions of `value` and `key`, except the last one, must be equal. "
+                f"Received: value_shape={v} and key_shape={k}"
+            )
+        if len(q) < 3:
+            raise ValueError(
+                f"{self.name!r} (MultiHeadAttention) expects inputs of rank >= 3 (batch, "
+                f"sequence..., features); received query shape {q}."
+            )
+        return q, v, k
+
+    def _out_dims(self, query_shape):
+        return self.output_shape_arg or (query_shape[-1],)
+
+    def init(self, key, input_shape):
+        q, v, k = self._split(input_shape)
+        out_dims = self._out_dims(q)
+        shapes = {
+            "query": (q[-1], self.num_heads, self.key_dim),
+            "key": (k[-1], self.num_heads, self.key_dim),
+            "value": (v[-1], self.num_heads, self.value_dim),
+            "attention_output": (self.num_heads, self.value_dim, *out_dims),
+        }
+        biases = {
+            "query": (self.num_heads, self.key_dim),
+            "key": (self.num_heads, self.key_dim),
+            "value": (self.num_heads, self.value_dim),
+            "attention_output": tuple(out_dims),
+        }
+        params = {}
+        keys = _random.split(key, 8)
+        for i, name in enumerate(_SUBLAYERS):
+            params[f"{name}/kernel"] = self.kernel_initializer(
+                shapes[name], jnp.float32, key=keys[2 * i]
+            )
+            if self.use_bias:
+                params[f"{name}/bias"] = self.bias_initializer(
+                    biases[name], jnp.float32, key=keys[2 * i + 1]
+                )
+        return params, {}
+
+    def _project(self, params, name, x, bound, outs):
+        eq, _, _ = proj_equation(x.ndim - bound, bound, outs)
+        y = jnp.einsum(eq, x, params[f"{name}/kernel"])
+        if self.use_bias:
+            b = params[f"{name}/bias"]
+            y = y + jnp.reshape(b, (1,) * (y.ndim - b.ndim) + b.shape)
+        return y
+
+    def apply(
+        self,
+        params,
+        state,
+        x,
+        *,
+        training=False,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        return_attention_scores=False,
+        use_causal_mask=False,
+        mask=None,
+    ):
+        query, value, key_t = x
+        mask = self.attention_mask(
+            query, value, query_mask, value_mask, key_mask, attention_mask, use_causal_mask
+        )
+        q = self._project(params, "query", query, 1, 2)
+        k = self._project(params, "key", key_t, 1, 2)
+        v = self._project(params, "value", value, 1, 2)
+        out, scores = self._attend(q, k, v, mask, training, key, return_attention_scores)
+        n_out = len(self._out_dims(query.shape))
+        y = self._project(params, "attention_output", out, 2, n_out)
+        return ((y, scores) if return_attention_scores else y), state
+
+    def attention_mask(self, query, value, query_mask, value_mask, key_mask, attention_mask, causal):
+        """The boolean (B, T, S) mask merging every mask given, as Keras's."""
+        auto = None
+        if query_mask is not None:
+            auto = jnp.asarray(query_mask).astype(bool)[..., :, None]
+        for m in (value_mask, key_mask):
+            if m is not None:
+                m = jnp.asarray(m).astype(bool)[..., None, :]
+                auto = m if auto is None else auto & m
+        if causal:
+            t, s = query.shape[1], value.shape[1]
+            c = jnp.tril(jnp.ones((1, t, s), bool))
+            auto = c if auto is None else auto & c
+        if attention_mask is not None:
+            attention_mask = jnp.asarray(attention_mask).astype(bool)
+            return attention_mask if auto is None else attention_mask & auto
+        return auto
+
+    def _axes(self, rank):
+        if self.attention_axes is None:
+            return tuple(range(1, rank - 2))
+        return tuple(a if a >= 0 else (rank - 1) + a for a in self.attention_axes)
+
+    def _attend(self, q, k, v, mask, training, rng, want_scores):
+        scale = 1.0 / float(self.key_dim) ** 0.5
+        dropping = training and self.dropout > 0 and rng is not None
+        if q.ndim == 4 and not want_scores and self.dropout == 0 and q.shape[-1] == v.shape[-1]:
+            # Keras's JAX backend takes this fused path in the same case; it also fixes what a
+            # fully masked query row gives (uniform weights), so equal outputs need it here.
+            if mask is not None:
+                mask = mask[:, None]  # (B, T, S) -> (B, heads, T, S) by broadcasting
+            out = jax.nn.dot_product_attention(q, k, v, mask=mask, scale=scale)
+            return out, None
+        axes = self._axes(q.ndim)
+        dot_eq, combine_eq, scores_rank = attention_equations(q.ndim, axes)
+        scores = jnp.einsum(dot_eq, k, q * scale)
+        norm = tuple(range(scores_rank - len(axes), scores_rank))
+        if mask is not None:
+            while mask.ndim < scores.ndim:
+                mask = jnp.expand_dims(mask, -len(axes) * 2 - 1)
+            scores = jnp.where(mask, scores, -1e9)
+        probs = jnp.exp(scores - jax.scipy.special.logsumexp(scores, axis=norm, keepdims=True))
+        if mask is not None:
+            probs = jnp.where(mask, probs, 0.0)
+        used = probs
+        if dropping:
+            keep = jax.random.bernoulli(rng, 1.0 - self.dropout, probs.shape)
+            used = jnp.where(keep, probs / (1.0 - self.dropout), 0.0)
+        return jnp.einsum(combine_eq, used, v), probs
+
+    def compute_output_shape(self, input_shape):
+        q, v, k = self._split(input_shape)
+        out = (*q[:-1], *self._out_dims(q))
+        if not self._scores_out:
+            return out
+        axes = self._axes(len(q) + 1)
+        batch = [q[i] for i in range(len(q)) if i not in axes and i != len(q) - 1]
+        scores = (*batch, self.num_heads, *[q[i] for i in axes], *[v[i] for i in axes])
+        return [out, scores]
+
+    def _weight_regularizers(self):
+        regs = {}
+        for name in _SUBLAYERS:
+            regs[f"{name}/kernel"] = self.kernel_regularizer
+            regs[f"{name}/bias"] = self.bias_regularizer
+        return regs
+
+    def _weight_constraints(self):
+        cons = {}
+        for name in _SUBLAYERS:
+            cons[f"{name}/kernel"] = self.kernel_constraint
+            cons[f"{name}/bias"] = self.bias_constraint
+        return cons
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_heads=self.num_heads,
+            key_dim=self.key_dim,
+            value_dim=self.value_dim,
+            dropout=self.dropout,
+            use_bias=self.use_bias,
+            output_shape=list(self.output_shape_arg) if self.output_shape_arg else None,
+            attention_axes=list(self.attention_axes) if self.attention_axes is not None else None,
+            kernel_initializer=_initializers.serialize(self.kernel_initializer),
+            bias_initializer=_initializers.serialize(self.bias_initializer),
+            kernel_regularizer=_ser(_regularizers.serialize, self.kernel_regularizer),
+            bias_regularizer=_ser(_regularizers.serialize, self.bias_regularizer),
+            kernel_constraint=_ser(_constraints.serialize, self.kernel_constraint),
+            bias_constraint=_ser(_constraints.serialize, self.bias_constraint),
+            seed=self.seed,
+        )
+        return config

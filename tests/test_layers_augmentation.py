@@ -1,0 +1,70 @@
+"""Resizing and CenterCrop against real Keras 3 (the random augmentation layers are not built)."""
+
+import numpy as np
+import pytest
+
+import lamina
+from lamina.layers import CenterCrop, Resizing
+from tests.helpers import keras_ref
+
+
+def _images(*shape):
+    return np.random.default_rng(0).random(shape).astype("float32")
+
+
+@pytest.mark.parametrize(
+    "kwargs, shape",
+    [
+        (dict(height=4, width=6), (2, 8, 8, 3)),
+        (dict(height=10, width=5, interpolation="nearest"), (2, 7, 9, 2)),
+        (dict(height=5, width=5, interpolation="bicubic"), (8, 9, 3)),
+        (dict(height=4, width=8, crop_to_aspect_ratio=True), (2, 8, 8, 3)),
+        (dict(height=3, width=4, data_format="channels_first"), (2, 3, 8, 6)),
+    ],
+)
+def test_resizing_matches_keras(keras, kwargs, shape):
+    x = _images(*shape)
+    with keras_ref():
+        want = np.asarray(keras.layers.Resizing(**kwargs)(x))
+    layer = Resizing(**kwargs)
+    got = layer(x)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    if len(shape) == 4:
+        assert layer.compute_output_shape((None, *shape[1:]))[1:] == want.shape[1:]
+
+
+@pytest.mark.parametrize(
+    "kwargs, shape",
+    [
+        (dict(height=4, width=3), (2, 8, 7, 3)),
+        (dict(height=5, width=5), (2, 5, 6, 1)),
+        (dict(height=10, width=6), (2, 8, 8, 3)),  # smaller than the target: crop + resize
+        (dict(height=2, width=3, data_format="channels_first"), (1, 3, 6, 6)),
+    ],
+)
+def test_center_crop_matches_keras(keras, kwargs, shape):
+    x = _images(*shape)
+    with keras_ref():
+        kl = keras.layers.CenterCrop(**kwargs)
+        want = np.asarray(kl(x))
+        kcfg = kl.get_config()
+    layer = CenterCrop(**kwargs)
+    np.testing.assert_allclose(layer(x), want, atol=1e-5)
+    assert {k: layer.get_config()[k] for k in ("height", "width", "data_format")} == {
+        k: kcfg[k] for k in ("height", "width", "data_format")
+    }
+
+
+def test_in_a_model_and_errors():
+    inp = lamina.layers.Input((8, 8, 3))
+    out = CenterCrop(4, 4)(Resizing(6, 6)(inp))
+    assert tuple(out.shape) == (None, 4, 4, 3)
+    model = lamina.models.Model(inp, out)
+    assert model.predict(_images(2, 8, 8, 3), verbose=0).shape == (2, 4, 4, 3)
+    with pytest.raises(ValueError, match="interpolation"):
+        Resizing(2, 2, interpolation="cubic")
+    with pytest.raises(ValueError, match="pad_to_aspect_ratio"):
+        Resizing(2, 2, pad_to_aspect_ratio=True)
+    with pytest.raises(ValueError, match="rank 3"):
+        Resizing(2, 2)(np.ones((2, 3), "float32"))
