@@ -374,9 +374,6 @@ def test_model_fit_accepts_flow(rng):
     assert np.isfinite(history.history["loss"]).all()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine: Adapter.epoch_batches (lamina/data/base.py) keeps a finished pass when it ends "
-    "exactly at steps_per_epoch, so the next epoch gets no batch ('ran out of data')"))
 def test_fit_with_steps_per_epoch_equal_to_len_runs_every_epoch(rng):
     from lamina.layers import Dense, Flatten
     from lamina.models import Sequential

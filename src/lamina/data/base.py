@@ -188,7 +188,10 @@ class Adapter:
                 return
             n = 0
             while steps is None or n < steps:
-                if self._current is None:
+                # A pass that ended exactly at the previous epoch's last step is still open;
+                # finding it empty must start a fresh pass, not end this epoch.
+                fresh = self._current is None
+                if fresh:
                     if self._exhausted:
                         return
                     self._current = self._checked_pass(rng)
@@ -202,7 +205,7 @@ class Adapter:
                 else:
                     self._current = None
                     self._exhausted = self.one_shot
-                    if not got or steps is None:
+                    if (fresh and not got) or steps is None:
                         return
         finally:
             self.on_epoch_end()
