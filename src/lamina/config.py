@@ -1,6 +1,11 @@
 """Global switches of Lamina (``lamina.config``).
 
-Only one for now: the guardrails, warnings about likely mistakes (a softmax over one unit,
+Filter the guardrail warnings by category with :class:`GuardrailWarning` (also
+``lamina.GuardrailWarning``), e.g. ``warnings.simplefilter("error", GuardrailWarning)`` in tests.
+Informational messages (the compilation cache folder ...) go to the ``logging`` logger
+``"lamina"``, silent until the program configures logging.
+
+Only one switch for now: the guardrails, warnings about likely mistakes (a softmax over one unit,
 ``mse`` with ``'accuracy'``, evaluating on the training data ...).  They are on by default;
 turn them off in code with :func:`set_guardrails` or for a whole process with the environment
 variable ``LAMINA_GUARDRAILS=0``.
@@ -15,6 +20,10 @@ False
 from __future__ import annotations
 
 import os
+
+from lamina.training.guardrails import GuardrailWarning
+
+__all__ = ["GuardrailWarning", "guardrails_enabled", "set_guardrails"]
 
 _guardrails: bool | None = None  # None: follow LAMINA_GUARDRAILS
 

@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from lamina.cli.data import DataError, infer_task, read_table, target_values
+from lamina.cli.data import MAX_CLASSES, DataError, infer_task, read_table, target_values
 
 TASKS = ("auto", "binary", "multiclass", "regression")
 
@@ -131,13 +131,14 @@ def cmd_fit(args) -> int:
     if args.task in ("binary", "multiclass") and task == "regression":
         raise DataError(f"--task {args.task}: the target {table.names[t]!r} is not class labels")
     if args.task == "binary" and task == "multiclass":
-        raise DataError(f"--task binary: the target has {len(classes)} classes; use multiclass")
+        raise DataError(f"--task binary: the target has {len(classes or [])} classes; use multiclass")
     if args.task == "multiclass":
         task = "multiclass"
     X = table.features(exclude=[t])
     y = target_values(y_raw, task, classes)
     print(f"task: {task} ({len(X)} rows, {X.shape[1]} inputs, target {table.names[t]!r})")
-    if classes is not None:
+    print(f"  {explain_task(y_raw, task, classes, args.task)}")
+    if classes is not None and classes != list(range(len(classes))):
         mapping = ", ".join(f"{c!r} -> {i}" for i, c in enumerate(classes))
         print(f"classes: {mapping}")
     if args.seed is not None:
@@ -167,14 +168,7 @@ def cmd_fit(args) -> int:
         fold_standardization(model, mean, std)
     final = {k: v[-1] for k, v in history.history.items()}
     print("final: " + " - ".join(f"{k}: {v:.4f}" for k, v in sorted(final.items())))
-    if args.plot:
-        try:
-            fig = history.plot()
-        except ImportError as e:
-            raise DataError(str(e)) from e
-        fig.savefig(args.plot)
-        print(f"plot: {args.plot}")
-    if args.out:
+    if args.out:  # save first: a failing plot must not lose the trained model
         _save(model, args.out)
         meta = {
             "task": task,
@@ -186,7 +180,71 @@ def cmd_fit(args) -> int:
         with open(_meta_path(args.out), "w") as f:
             json.dump(meta, f, indent=1)
         print(f"saved: {args.out}")
+    if args.plot:
+        _plot(history, args.plot)
     return 0
+
+
+def _plot(history, path) -> None:
+    """Saves the learning curves; a missing matplotlib is a warning, not a failed run."""
+    try:
+        fig = history.plot()
+    except ImportError as e:
+        print(f"lamina fit: warning: no plot written: {e}", file=sys.stderr)
+        return
+    try:
+        fig.savefig(path)
+    except (OSError, ValueError) as e:
+        raise DataError(f"could not save the plot to {path}: {e}") from e
+    print(f"plot: {path}")
+
+
+def explain_task(y_raw, task: str, classes, requested: str = "auto") -> str:
+    """One line saying why ``task`` was chosen for the target, and how to override it.
+
+    >>> import numpy as np
+    >>> explain_task(np.array([3.0, 5.0, 8.0, 6.0]), "multiclass", [3, 5, 6, 8])
+    'inferred: 4 distinct integer values (3 to 8) are read as classes; if they are scores or counts, rerun with --task regression'
+    """
+    if requested != "auto":
+        return f"as given by --task {requested}"
+    if task == "regression":
+        if y_raw.dtype.kind != "O":
+            levels = len(np.unique(y_raw[~np.isnan(y_raw)]))
+            why = (
+                "non-integer numbers"
+                if not np.all(y_raw[~np.isnan(y_raw)] == np.round(y_raw[~np.isnan(y_raw)]))
+                else f"{levels} distinct integers (more than {MAX_CLASSES})"
+            )
+        else:
+            why = "numbers"
+        return f"inferred: the target holds {why}; use --task binary or multiclass for classes"
+    if y_raw.dtype.kind == "O":
+        return f"inferred: {len(classes)} distinct text labels are read as classes"
+    if task == "binary":
+        return f"inferred: 2 distinct values ({classes[0]}, {classes[1]}) are read as classes"
+    return (
+        f"inferred: {len(classes)} distinct integer values ({classes[0]} to {classes[-1]}) are "
+        f"read as classes; if they are scores or counts, rerun with --task regression"
+    )
+
+
+def _check_classes_wanted(model, meta, path) -> None:
+    """``--classes`` needs a classifier: the saved task, else the model's loss, tells."""
+    task = meta.get("task")
+    if task is None:
+        from lamina.training.guardrails import REGRESSION_LOSSES, output_head
+
+        compiled = getattr(model, "_compiled", None) or {}
+        loss = str(getattr(compiled.get("loss"), "name", compiled.get("loss"))).lower()
+        act = output_head(model)[0] if hasattr(model, "layers") else None
+        if loss in REGRESSION_LOSSES and act not in ("sigmoid", "softmax"):
+            task = "regression"
+    if task == "regression":
+        raise DataError(
+            f"--classes: {path} is a regression model (it predicts numbers, not classes); "
+            f"drop --classes to print its predictions"
+        )
 
 
 def _inputs(table, meta, target=None):
@@ -237,6 +295,8 @@ def _run(fn):
 def cmd_predict(args) -> int:
     model = load_model(args.model)
     meta = _read_meta(args.model)
+    if args.classes:
+        _check_classes_wanted(model, meta, args.model)
     table = read_table(args.data, args.header)
     X = _inputs(table, meta)
     proba = _run(lambda: model.predict(X, batch_size=args.batch_size, verbose=0))

@@ -22,21 +22,21 @@ import argparse
 import sys
 
 
-def _fraction(text):
+def _fraction(text: str) -> float:
     value = float(text)
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1), got {text}")
     return value
 
 
-def _positive(text):
+def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
 
 
-def _add_data_args(p, target_required):
+def _add_data_args(p: argparse.ArgumentParser, target_required: bool) -> None:
     p.add_argument("data", help="CSV file (header row detected; override with --[no-]header)")
     p.add_argument(
         "--target",
@@ -73,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--task",
         choices=("auto", "binary", "multiclass", "regression"),
         default="auto",
-        help="default: inferred from the target column",
+        help="default auto: inferred from the target column (the choice and the reason are "
+        "printed); an integer score such as a 0-10 rating is read as classes unless "
+        "--task regression",
     )
     p.add_argument("--layers", default="12,8", help="hidden layer sizes, e.g. 12,8 (default)")
     p.add_argument("--epochs", type=_positive, default=50, help="training epochs (50)")
@@ -84,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="fraction of rows (chosen at random) held out for validation",
     )
     p.add_argument("--out", help="save the trained model here (e.g. model.keras)")
-    p.add_argument("--plot", help="save the learning curves here (PNG; needs matplotlib)")
+    p.add_argument(
+        "--plot",
+        help='save the learning curves here (PNG; needs pip install "lamina[plot]")',
+    )
     p.add_argument("--seed", type=int, default=None, help="random seed for reproducible runs")
     p.add_argument(
         "--verbose",
@@ -120,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _dispatch(args) -> int:
+def _dispatch(args: argparse.Namespace) -> int:
     from lamina.cli import commands
 
     if args.command == "demo":
@@ -128,17 +133,18 @@ def _dispatch(args) -> int:
 
         run_demo(epochs=args.epochs)
         return 0
+    if args.command == "launch":
+        return args.func(args)
     return {
         "fit": commands.cmd_fit,
         "evaluate": commands.cmd_evaluate,
         "predict": commands.cmd_predict,
         "summary": commands.cmd_summary,
         "convert": commands.cmd_convert,
-        "launch": args.func if args.command == "launch" else None,
     }[args.command](args)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Runs the ``lamina`` command line; returns the exit status.
 
     Args:

@@ -6,7 +6,9 @@ They run on the host, before anything is traced, from three places:
   over one unit, a sigmoid/linear output with ``categorical_crossentropy``, a multi-unit softmax
   with ``binary_crossentropy``) or ``'accuracy'`` is asked of a ``mse`` model;
 * :func:`on_fit` (``fit``): the targets look like class labels but the loss is a regression loss;
-* :func:`on_evaluate` (``evaluate``): the data is the training data again.
+* :func:`on_evaluate` (``evaluate``): the data is the training data again, or rows of it
+  (say, the rows ``validation_split`` left for training): :class:`RowFingerprints` remembers
+  the training rows by content.
 
 Turn them off with ``lamina.config.set_guardrails(False)`` or ``LAMINA_GUARDRAILS=0``.
 
@@ -25,7 +27,9 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -61,14 +65,15 @@ def enabled() -> bool:
 
 def warn(message: str) -> None:
     """Warns at the first stack frame outside the lamina package (the user's call)."""
-    frame, level = sys._getframe(1), 2
+    frame: types.FrameType | None = sys._getframe(1)
+    level = 2
     while frame is not None and frame.f_code.co_filename.startswith(_PKG_DIR):
         frame, level = frame.f_back, level + 1
     off = " (Silence: lamina.config.set_guardrails(False) or LAMINA_GUARDRAILS=0.)"
     warnings.warn(message + off, GuardrailWarning, stacklevel=level)
 
 
-def output_head(model) -> tuple[str | None, int | None]:
+def output_head(model: Any) -> tuple[str | None, int | None]:
     """The output activation's name and the number of output units, when they can be read.
 
     The last layer with ``units`` gives the width; a trailing ``Activation`` layer, or else
@@ -78,6 +83,8 @@ def output_head(model) -> tuple[str | None, int | None]:
 
     act = None
     for layer in reversed(model.layers):
+        while getattr(layer, "layer", None) is not None:  # TimeDistributed, Bidirectional ...
+            layer = layer.layer
         units = getattr(layer, "units", None)
         fn = getattr(layer, "activation", None)
         if units is None and fn is not None and act is None:
@@ -89,7 +96,7 @@ def output_head(model) -> tuple[str | None, int | None]:
     return act, None
 
 
-def _act_name(activations, fn):
+def _act_name(activations: Any, fn: Any) -> str | None:
     try:
         name = activations.serialize(fn)
     except Exception:  # a custom callable
@@ -97,16 +104,16 @@ def _act_name(activations, fn):
     return name if isinstance(name, str) else None
 
 
-def _loss_name(loss) -> str:
+def _loss_name(loss: Any) -> str:
     return str(getattr(loss, "name", loss)).lower()
 
 
-def _from_logits(loss) -> bool:
+def _from_logits(loss: Any) -> bool:
     kwargs = getattr(loss, "_fn_kwargs", None) or {}
     return bool(kwargs.get("from_logits", getattr(loss, "from_logits", False)))
 
 
-def on_compile(model) -> None:
+def on_compile(model: Any) -> None:
     """Checks the output layer against the loss and metrics just given to ``compile``."""
     if not enabled() or model._compiled is None:
         return
@@ -158,9 +165,10 @@ def on_compile(model) -> None:
         )
 
 
-def on_fit(model, x, y) -> None:
+def on_fit(model: Any, x: Any, y: Any) -> None:
     """Warns when class-like targets meet a regression loss; remembers the training data."""
     model._guardrail_fit_fingerprint = fingerprint(x)
+    model._guardrail_fit_rows = RowFingerprints.of(x) if enabled() else None
     if not enabled() or y is None:
         return
     name = _loss_name(model._compiled["loss"])
@@ -188,8 +196,8 @@ def on_fit(model, x, y) -> None:
     )
 
 
-def on_evaluate(model, x, y=None) -> None:
-    """Warns when ``evaluate`` gets the very data ``fit`` trained on."""
+def on_evaluate(model: Any, x: Any, y: Any = None) -> None:
+    """Warns when ``evaluate`` gets the data ``fit`` trained on, or a subset of its rows."""
     if not enabled():
         return
     seen = getattr(model, "_guardrail_fit_fingerprint", None)
@@ -199,9 +207,20 @@ def on_evaluate(model, x, y=None) -> None:
             "performance on unseen data. Hold out rows before fitting (a train/test split) and "
             "evaluate on those."
         )
+        return
+    rows = getattr(model, "_guardrail_fit_rows", None)
+    found = rows.overlap(x) if rows is not None else None
+    if found is not None:
+        hits, checked = found
+        warn(
+            f"evaluate() received rows that fit() trained on ({hits} of {checked} rows checked "
+            f"were training rows): this estimates fit, not performance on unseen data. With "
+            f"validation_split, fit trains on the first rows and validates on the last ones; "
+            f"evaluate on rows held out before fitting (a train/test split)."
+        )
 
 
-def fingerprint(x) -> tuple | None:
+def fingerprint(x: Any) -> tuple | None:
     """A cheap identity of an array: its shape plus the bytes of up to 256 evenly spaced rows."""
     try:
         x = np.asarray(x)
@@ -212,3 +231,98 @@ def fingerprint(x) -> tuple | None:
     rows = np.unique(np.linspace(0, x.shape[0] - 1, num=min(256, x.shape[0])).astype(np.int64))
     sample = np.ascontiguousarray(x[rows], dtype=np.float32)
     return (x.shape, hash(sample.tobytes()))
+
+
+class RowFingerprints:
+    """64-bit hashes of training rows, to recognize any of them again at ``evaluate``.
+
+    Hashing every value of a large array would slow ``fit`` down, so rows are sampled *by
+    content*: a cheap hash of a few high-variance columns picks the same rows whichever array
+    they sit in (the whole training set, a slice, a shuffled subset), and only the picked rows
+    are hashed in full.  At most ``BUDGET`` values are hashed, so a fit costs milliseconds.
+
+    >>> x = np.random.default_rng(0).normal(size=(1000, 5)).astype(np.float32)
+    >>> rows = RowFingerprints.of(x)
+    >>> rows.overlap(x[::7][:50])[0] > 0
+    True
+    >>> rows.overlap(x + 1.0) is None
+    True
+    """
+
+    #: Most values hashed in full, at fit and at evaluate.
+    BUDGET = 1 << 22
+    #: Share of the checked rows that must be training rows to warn (a test set may repeat a few).
+    THRESHOLD = 0.5
+
+    def __init__(
+        self, row_shape: tuple, columns: np.ndarray, rate: float, hashes: np.ndarray | None
+    ) -> None:
+        self.row_shape, self.columns, self.rate, self.hashes = row_shape, columns, rate, hashes
+
+    @staticmethod
+    def _flat(x: Any) -> np.ndarray | None:
+        x = np.asarray(x)
+        if x.ndim == 0 or x.shape[0] == 0 or x.dtype.kind not in "fiub":
+            return None
+        flat = np.ascontiguousarray(x.reshape(x.shape[0], -1), dtype=np.float32)
+        return flat.view(np.uint32)
+
+    @staticmethod
+    def _mix(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """A 64-bit hash per row of ``values`` (uint32) over ``columns``: sum of keyed products."""
+        keys = np.random.default_rng(columns.size).integers(
+            1, 2**63, size=columns.size, dtype=np.uint64
+        ) | np.uint64(1)
+        with np.errstate(over="ignore"):
+            h = (values[:, columns].astype(np.uint64) * keys).sum(axis=1, dtype=np.uint64)
+            return h ^ (h >> np.uint64(29))
+
+    def _pick(self, flat: np.ndarray) -> np.ndarray:
+        """The rows whose cheap hash falls in the sampled share (the same rows in any array)."""
+        if self.rate >= 1.0:
+            return flat
+        cheap = self._mix(flat, self.columns)
+        with np.errstate(over="ignore"):
+            u = (cheap * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+        return flat[u < np.uint64(int(self.rate * (1 << 24)))]
+
+    @classmethod
+    def of(cls, x: Any) -> RowFingerprints | None:
+        """The fingerprints of the rows of ``x`` (``None`` for data that is not a numeric array)."""
+        try:
+            flat = cls._flat(x)
+        except Exception:
+            return None
+        if flat is None:
+            return None
+        n, d = flat.shape
+        sample = flat[:: max(1, n // 1024)].view(np.float32)
+        with np.errstate(invalid="ignore"):
+            spread = np.nan_to_num(sample.var(axis=0))
+        columns = np.sort(np.argsort(-spread, kind="stable")[:8])
+        rate = min(1.0, cls.BUDGET / float(n * d))
+        rows = cls(np.asarray(x).shape[1:], columns, rate, None)
+        picked = rows._pick(flat)
+        rows.hashes = np.unique(cls._mix(picked, np.arange(d)))
+        return rows
+
+    def overlap(self, x: Any) -> tuple[int, int] | None:
+        """``(hits, checked)`` when most sampled rows of ``x`` are training rows, else ``None``."""
+        try:
+            flat = self._flat(x)
+        except Exception:
+            return None
+        if flat is None or self.hashes is None or self.hashes.size == 0:
+            return None
+        if np.asarray(x).shape[1:] != self.row_shape:
+            return None
+        picked = self._pick(flat)
+        limit = max(1, self.BUDGET // flat.shape[1])
+        picked = picked[:limit]
+        if picked.shape[0] == 0:
+            return None
+        hashes = self._mix(picked, np.arange(flat.shape[1]))
+        hits = int(np.isin(hashes, self.hashes, assume_unique=False).sum())
+        if hits < self.THRESHOLD * picked.shape[0]:
+            return None
+        return hits, int(picked.shape[0])

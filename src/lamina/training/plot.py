@@ -1,4 +1,4 @@
-"""Learning curves of a ``History``: ``history.plot()`` (needs ``pip install matplotlib``).
+"""Learning curves of a ``History``: ``history.plot()`` (needs ``pip install "lamina[plot]"``).
 
 One panel per quantity (``loss``, then each metric); a quantity's ``val_`` twin is drawn in the
 same panel, dashed, so over-fitting shows as the two lines parting.
@@ -12,8 +12,10 @@ same panel, dashed, so over-fitting shows as the two lines parting.
 
 from __future__ import annotations
 
+from typing import Any
 
-def _series(history) -> dict:
+
+def _series(history: Any) -> dict:
     logs = getattr(history, "history", history)
     if not isinstance(logs, dict):
         raise TypeError(
@@ -23,7 +25,7 @@ def _series(history) -> dict:
     return logs
 
 
-def curve_names(logs: dict, metrics=None) -> list[str]:
+def curve_names(logs: dict, metrics: str | list[str] | None = None) -> list[str]:
     """The quantities to draw, ``loss`` first: training names, or those of ``metrics``."""
     if metrics is None:
         names = [k for k in logs if not k.startswith("val_") and k != "learning_rate"]
@@ -37,7 +39,7 @@ def curve_names(logs: dict, metrics=None) -> list[str]:
     return list(metrics)
 
 
-def plot_history(history, metrics=None, ax=None):
+def plot_history(history: Any, metrics: str | list[str] | None = None, ax: Any = None) -> Any:
     """Draws the per-epoch curves of a fit and returns the matplotlib ``Figure``.
 
     Args:
@@ -47,7 +49,9 @@ def plot_history(history, metrics=None, ax=None):
             panel per quantity.
 
     Returns:
-        The ``matplotlib.figure.Figure`` holding the curves.
+        The ``matplotlib.figure.Figure`` holding the curves; a script shows it with
+        ``plt.show()`` or saves it with ``fig.savefig(...)``, a notebook shows it inline as
+        the value of the cell (or with ``display(fig)``).
 
     Raises:
         ImportError: matplotlib is not installed.
@@ -62,15 +66,18 @@ def plot_history(history, metrics=None, ax=None):
     try:
         import matplotlib.pyplot as plt  # headless: matplotlib falls back to Agg itself
     except ImportError:
-        raise ImportError("History.plot needs matplotlib: pip install matplotlib") from None
+        raise ImportError(
+            'History.plot needs matplotlib: pip install "lamina[plot]"'
+        ) from None
     logs = _series(history)
     if not logs or not any(len(v) for v in logs.values()):
         raise ValueError("plot_history: the history is empty (fit ran no epochs).")
     names = curve_names(logs, metrics)
     epochs_of = getattr(history, "epoch", None)
+    axes: list[Any]
     if ax is None:
-        fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
-        axes = list(axes[0])
+        fig, grid = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
+        axes = list(grid[0])
     else:
         fig, axes = ax.figure, [ax] * len(names)
     for name, panel in zip(names, axes):
@@ -92,4 +99,58 @@ def plot_history(history, metrics=None, ax=None):
         panel.legend()
         panel.grid(True, alpha=0.3)
     fig.tight_layout()
+    if ax is None:
+        from lamina.training.notebook import in_notebook
+
+        if in_notebook():
+            # Jupyter shows the returned figure; closing pyplot's handle stops the inline
+            # backend from showing it a second time at the end of the cell.
+            plt.close(fig)
     return fig
+
+
+def history_html(history: Any, max_rows: int = 60) -> str:
+    """A ``History`` as an HTML table (epochs down, logged values across), for notebooks.
+
+    Args:
+        history: the ``History`` returned by ``model.fit`` (or its ``.history`` dict).
+        max_rows: longer histories show their first and last epochs around a ``...`` row.
+
+    Returns:
+        An HTML fragment holding one ``<table>``.
+
+    >>> html = history_html({"loss": [0.7, 0.5], "accuracy": [0.5, 0.75]})
+    >>> "<th>loss</th>" in html and "<td>0.7500</td>" in html
+    True
+    """
+    import html as _html
+
+    logs = _series(history)
+    names = [k for k in logs if not k.startswith("val_")] + [k for k in logs if k.startswith("val_")]
+    n = max((len(v) for v in logs.values()), default=0)
+    epochs = list(getattr(history, "epoch", []) or [])
+    epochs = [e + 1 for e in epochs] if len(epochs) == n else list(range(1, n + 1))
+    shown: list[int | None] = list(range(n))
+    if n > max_rows:
+        shown = shown[: max_rows // 2] + [None] + shown[n - max_rows // 2 :]
+
+    def value(name: str, i: int) -> str:
+        values = logs[name]
+        if i >= len(values):
+            return ""
+        try:
+            return f"{float(values[i]):.4f}"
+        except (TypeError, ValueError):
+            return _html.escape(str(values[i]))
+
+    out = ["<table>", "<thead><tr><th>epoch</th>"]
+    out += [f"<th>{_html.escape(str(k))}</th>" for k in names]
+    out.append("</tr></thead><tbody>")
+    for i in shown:
+        if i is None:
+            out.append("<tr>" + "<td>...</td>" * (len(names) + 1) + "</tr>")
+            continue
+        cells = "".join(f"<td>{value(k, i)}</td>" for k in names)
+        out.append(f"<tr><td>{epochs[i]}</td>{cells}</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)

@@ -12,6 +12,11 @@ epoch, never a carriage return::
 
     Epoch 3/10 - 24/24 - 0s - 4ms/step - accuracy: 0.7104 - loss: 0.5532
 
+In Jupyter (an IPython kernel), ``verbose=1`` shows the same bar as one output line updated in
+place (:mod:`lamina.training.notebook`).  When the number of steps is unknown (a generator
+without ``steps_per_epoch``), the first epoch counts up as Keras does (``12/Unknown``) and later
+epochs use the count the first one found.
+
 ``verbose=0``: nothing.
 
 >>> import io
@@ -29,14 +34,16 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import Any, TextIO
 
+from lamina.training import notebook as _notebook
 from lamina.training.callbacks import Callback
 
 #: ``auto`` uses rich when installed; ``plain`` forces the text bar (``LAMINA_PROGRESS``).
 BACKENDS = ("auto", "rich", "plain")
 
 
-def resolve_verbose(verbose) -> int:
+def resolve_verbose(verbose: int | str | bool) -> int:
     if verbose == "auto":
         return 1
     if verbose not in (0, 1, 2) and not isinstance(verbose, bool):
@@ -48,7 +55,7 @@ def format_logs(logs: dict) -> str:
     return " - ".join(f"{k}: {_fmt(v)}" for k, v in logs.items())
 
 
-def _fmt(v) -> str:
+def _fmt(v: Any) -> str:
     try:
         v = float(v)
     except (TypeError, ValueError):
@@ -91,8 +98,17 @@ def _rich_available() -> bool:
     return True
 
 
-def is_live(stream=None) -> bool:
-    """Whether progress output goes to a terminal (a live bar), not a pipe or a file."""
+def is_live(stream: TextIO | None = None) -> bool:
+    """Whether progress output can be redrawn in place: a terminal, or a Jupyter kernel's output.
+
+    Args:
+        stream: the stream written to; ``None`` means ``sys.stdout``, which in Jupyter is live.
+
+    Returns:
+        ``True`` for a terminal or a notebook cell, ``False`` for a pipe or a file.
+    """
+    if stream is None and _notebook.in_notebook():
+        return True
     stream = stream or sys.stdout
     isatty = getattr(stream, "isatty", None)
     try:
@@ -124,7 +140,13 @@ class ProgbarLogger(Callback):
     (2, False)
     """
 
-    def __init__(self, verbose=1, stream=None, width=20, backend=None):
+    def __init__(
+        self,
+        verbose: int = 1,
+        stream: TextIO | None = None,
+        width: int = 20,
+        backend: str | None = None,
+    ) -> None:
         super().__init__()
         self.verbose = verbose
         self.stream = stream
@@ -133,16 +155,22 @@ class ProgbarLogger(Callback):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}. Received: backend={backend!r}.")
         self.backend = backend
-        self._rich = None  # the rich Progress of the current epoch
-        self._start = None
-        self._steps = 0
+        self._rich: Any = None  # the rich Live display of the current epoch
+        self._line: _notebook.LiveLine | None = None  # the notebook line of the current epoch
+        self._start: float | None = None
+        self._steps: int | None = None  # None: unknown (a generator without steps_per_epoch)
+        self._seen = 0
+        self._known_steps: int | None = None  # what the first epoch of unknown length counted
 
     @property
-    def _out(self):
+    def _out(self) -> TextIO:
         return self.stream or sys.stdout
 
     def _live(self) -> bool:
-        return self.verbose == 1 and is_live(self._out)
+        return self.verbose == 1 and is_live(self.stream)
+
+    def _use_notebook(self) -> bool:
+        return self.stream is None and _notebook.in_notebook()
 
     def _use_rich(self) -> bool:
         if self.backend == "plain":
@@ -150,73 +178,136 @@ class ProgbarLogger(Callback):
         return _rich_available()
 
     # ----------------------------------------------------------------- hooks
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._start = time.perf_counter()
-        self._steps = self.params.get("steps") or 0
+        self._steps = self.params.get("steps") or self._known_steps
+        self._seen = 0
         self._header = f"Epoch {epoch + 1}/{self.params.get('epochs')}"
         if self._live():
-            self._write(self._header + "\n")
-            if self._use_rich():
-                self._rich_begin()
+            if self._use_notebook():
+                self._line = _notebook.LiveLine(self._header)
+            else:
+                self._write(self._header + "\n")
+                if self._use_rich():
+                    self._rich_begin()
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._seen = batch + 1
         if not self._live():
             return
-        done = batch + 1
-        total = max(self._steps or done, done)
-        elapsed = time.perf_counter() - self._start
-        eta = elapsed / done * (total - done)
-        stats = f"{_per_step(elapsed, done)} - {format_logs(logs or {})}".rstrip(" -")
-        if self._rich is not None:
-            self._rich_update(done, total, f"ETA {_duration(eta)} {stats}")
-            return
-        bar = bar_text(done, total, self.width)
-        self._write(f"\r{done}/{total} {bar} ETA {_duration(eta)} {stats}\x1b[K")
-
-    def on_epoch_end(self, epoch, logs=None):
+        done = self._seen
         start = self._start if self._start is not None else time.perf_counter()
         elapsed = time.perf_counter() - start
-        steps = self._steps
+        stats = f"{_per_step(elapsed, done)} - {format_logs(logs or {})}".rstrip(" -")
+        if self._steps is None:  # Keras's running count: no total, no bar, no ETA
+            self._show(done, None, f"{_duration(elapsed)} {stats}")
+            return
+        total = max(self._steps, done)
+        eta = elapsed / done * (total - done)
+        self._show(done, total, f"ETA {_duration(eta)} {stats}")
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        start = self._start if self._start is not None else time.perf_counter()
+        elapsed = time.perf_counter() - start
+        steps = self._steps or self._seen
+        if self._steps is None and self._seen:
+            self._known_steps = self._seen  # later epochs show a bar against this count
         stats = f"{_per_step(elapsed, steps)} - {format_logs(logs or {})}".rstrip(" -")
         if not self._live():
             self._write(f"{self._header} - {steps}/{steps} - {_duration(elapsed)} - {stats}\n")
             return
+        self._show(steps, steps, f"{_duration(elapsed)} {stats}")
         if self._rich is not None:
-            self._rich_update(steps, steps, f"{_duration(elapsed)} {stats}")
             self._rich_end()
-            return
-        bar = bar_text(steps, steps, self.width)
-        self._write(f"\r{steps}/{steps} {bar} {_duration(elapsed)} {stats}\x1b[K\n")
+        elif self._line is not None:
+            self._line = None
+        else:
+            self._write("\n")
 
-    def on_train_end(self, logs=None):
+    def _show(self, done: int, total: int | None, stats: str) -> None:
+        """Redraws the live line: ``done/total bar stats`` (``done/Unknown stats`` without a total)."""
+        if total is None:
+            text = f"{done}/Unknown {stats}"
+        else:
+            text = f"{done}/{total} {bar_text(done, total, self.width)} {stats}"
+        if self._line is not None:
+            self._line.update(f"{self._header}\n{text}")
+        elif self._rich is not None:
+            self._rich_update(done, total, stats)
+        else:
+            self._write(f"\r{text}\x1b[K")
+
+    def on_train_end(self, logs: dict | None = None) -> None:
         self._rich_end()
 
     # ------------------------------------------------------------------ rich
-    def _rich_begin(self):
+    def _rich_begin(self) -> None:
         from rich.console import Console
         from rich.live import Live
 
         console = Console(file=self._out, force_terminal=True, highlight=False)
         self._rich = Live(console=console, auto_refresh=False, transient=False)
         self._rich.start()
-        self._rich_update(0, max(self._steps, 1), "")
+        self._rich_update(0, self._steps, "")
 
-    def _rich_update(self, done, total, stats):
+    def _rich_update(self, done: int, total: int | None, stats: str) -> None:
         from rich.text import Text
 
-        filled = len(bar_text(done, total, self.width).rstrip("─"))
         line = Text(no_wrap=True, overflow="ellipsis")
+        if total is None:
+            line.append(f"{done}/Unknown {stats}")
+            self._rich.update(line, refresh=True)
+            return
+        total = max(total, 1)
+        filled = len(bar_text(done, total, self.width).rstrip("─"))
         line.append(f"{done:>{len(str(total))}}/{total} ")
         line.append("━" * filled, style="green")
         line.append("─" * (self.width - filled), style="bright_black")
         line.append(f" {stats}")
         self._rich.update(line, refresh=True)
 
-    def _rich_end(self):
+    def _rich_end(self) -> None:
         if self._rich is not None:
             self._rich.stop()
             self._rich = None
 
-    def _write(self, text: str):
+    def _write(self, text: str) -> None:
         self._out.write(text)
         self._out.flush()
+
+
+def evaluation_line(steps: int, seconds: float, logs: dict, verbose: int = 1) -> str:
+    """The line ``evaluate`` prints, as Keras does: real steps, time, time per step, logs.
+
+    Args:
+        steps: the batches evaluated, ``ceil(rows / batch_size)`` (not padded steps).
+        seconds: the wall time of the evaluation.
+        logs: the loss and metrics.
+        verbose: 1 draws a full bar (Keras's ``verbose=1``), 2 a plain ``-`` separated line.
+
+    Returns:
+        The line, without a newline.
+
+    >>> evaluation_line(50, 0.1, {"loss": 0.5}, verbose=2)
+    '50/50 - 0s - 2ms/step - loss: 0.5000'
+    """
+    stats = f"{_per_step(seconds, steps)} - {format_logs(logs)}".rstrip(" -")
+    if verbose == 2:
+        return f"{steps}/{steps} - {_duration(seconds)} - {stats}"
+    return f"{steps}/{steps} {bar_text(steps, steps, 20)} {_duration(seconds)} {stats}"
+
+
+class StepCounter(Callback):
+    """Counts the batches an evaluation ran (its ``on_test_batch_end`` calls), for the report.
+
+    >>> counter = StepCounter()
+    >>> counter.on_test_batch_end(11); counter.steps
+    12
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps = 0
+
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.steps = batch + 1
