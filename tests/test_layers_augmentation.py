@@ -1,4 +1,4 @@
-"""Resizing and CenterCrop against real Keras 3 (the random augmentation layers are not built)."""
+"""Resizing and CenterCrop against real Keras 3 (random layers: test_layers_random_augmentation)."""
 
 import numpy as np
 import pytest

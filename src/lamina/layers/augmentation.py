@@ -1,6 +1,6 @@
 """Image preprocessing layers: Resizing and CenterCrop (as ``keras.layers``).
 
-The random augmentation layers (RandomFlip, RandomRotation, ...) are not implemented yet.
+The random augmentation layers live in ``random_augmentation.py`` and ``random_affine.py``.
 """
 
 from __future__ import annotations
