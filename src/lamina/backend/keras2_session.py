@@ -1,0 +1,232 @@
+"""Keras 2's session-level ``keras.backend`` functions: ``K.function``, random tensors,
+``K.clear_session``, the ``'th'``/``'tf'`` dim ordering, learning phase and names.
+
+>>> from lamina import backend as K
+>>> K.image_dim_ordering()
+'tf'
+"""
+
+from __future__ import annotations
+
+import gc
+import warnings
+
+import jax
+import numpy as np
+
+from lamina import random as _random
+from lamina._naming import _UIDS, reset_uids
+from lamina.backend import config as _config
+
+__all__ = [
+    "clear_session", "function", "get_uid", "gradients", "image_dim_ordering",
+    "learning_phase", "manual_variable_initialization", "placeholder", "print_tensor",
+    "random_bernoulli", "random_binomial", "random_normal", "random_uniform", "reset_uids",
+    "set_image_dim_ordering", "set_learning_phase", "truncated_normal",
+]  # fmt: skip
+
+_LEARNING_PHASE = {"value": 0}
+
+
+def clear_session(free_memory=True):
+    """Resets Lamina's global state: automatic layer names restart (``dense``, ``dense_1``...)
+    and, with ``free_memory``, Python's garbage collector runs (``keras.backend.clear_session``).
+    Compiled programs stay cached: they depend only on layer specs, never on old models.
+
+    >>> from lamina import backend as K
+    >>> K.clear_session()
+    """
+    reset_uids()
+    if free_memory:
+        gc.collect()
+
+
+def get_uid(prefix=""):
+    """The next number for ``prefix`` (1, 2, ...), as Keras 2's ``K.get_uid``.
+
+    >>> from lamina import backend as K
+    >>> K.reset_uids(); K.get_uid("x"), K.get_uid("x")
+    (1, 2)
+    """
+    key = f"__uid__{prefix}"
+    _UIDS[key] = _UIDS.get(key, 0) + 1
+    return _UIDS[key]
+
+
+def image_dim_ordering():
+    """Keras 1's name for the image layout: ``'tf'`` (channels last) or ``'th'``.
+
+    >>> from lamina import backend as K
+    >>> K.image_dim_ordering()
+    'tf'
+    """
+    return "tf" if _config.image_data_format() == "channels_last" else "th"
+
+
+def set_image_dim_ordering(dim_ordering):
+    """Keras 1's setter: ``'tf'`` is channels last, ``'th'`` channels first.
+
+    Raises:
+        ValueError: for another value.
+
+    >>> from lamina import backend as K
+    >>> K.set_image_dim_ordering("th"); K.image_data_format()
+    'channels_first'
+    >>> K.set_image_dim_ordering("tf")
+    """
+    formats = {"tf": "channels_last", "th": "channels_first"}
+    if dim_ordering not in formats:
+        raise ValueError(f"Unknown dim_ordering: {dim_ordering!r}. Expected 'tf' or 'th'.")
+    _config.set_image_data_format(formats[dim_ordering])
+
+
+def learning_phase():
+    """Keras 2's learning phase flag: 0 (inference) unless :func:`set_learning_phase` set 1.
+
+    Lamina passes ``training=`` explicitly; the flag only answers scripts that read it.
+    """
+    return _LEARNING_PHASE["value"]
+
+
+def set_learning_phase(value):
+    """Sets the flag :func:`learning_phase` returns (0 or 1); deprecated, as in Keras 2.
+
+    Raises:
+        ValueError: for another value.
+    """
+    if value not in (0, 1):
+        raise ValueError(f"Expected learning phase to be 0 or 1. Received: {value!r}.")
+    warnings.warn(
+        "set_learning_phase is deprecated: pass training=True/False when calling a layer or "
+        "model instead. Lamina's fit/evaluate/predict set it themselves.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    _LEARNING_PHASE["value"] = int(value)
+
+
+def manual_variable_initialization(value):
+    """Accepted for Keras 2 compatibility: Lamina always initializes weights when it builds."""
+
+
+def placeholder(*args, **kwargs):
+    """Not available: TensorFlow 1 graph placeholders.
+
+    Raises:
+        NotImplementedError: always; use ``lamina.Input(shape=...)`` and a functional model.
+    """
+    raise NotImplementedError(
+        "keras.backend.placeholder is not supported by Lamina (it belongs to TensorFlow 1 "
+        "graphs). Use lamina.Input(shape=...) and build a Model(inputs, outputs)."
+    )
+
+
+def gradients(loss, variables):
+    """Not available: symbolic gradients of TensorFlow 1 graphs.
+
+    Raises:
+        NotImplementedError: always; use ``jax.grad`` on a function of the weights.
+    """
+    raise NotImplementedError(
+        "keras.backend.gradients is not supported by Lamina (it differentiates TensorFlow 1 "
+        "graphs). Differentiate a Python function with jax.grad / jax.value_and_grad instead."
+    )
+
+
+def print_tensor(x, message="", summarize=3):
+    """Prints ``message`` and ``x``'s value (also inside compiled code) and returns ``x``
+    (``K.print_tensor``).
+
+    >>> from lamina import backend as K
+    >>> _ = K.print_tensor(K.ones((1,)), "x =")
+    x = [1.]
+    """
+    jax.debug.print(message + " {}", x)
+    return x
+
+
+def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    """Normal samples (``K.random_normal``).
+
+    >>> from lamina import backend as K
+    >>> K.random_normal((2, 3), seed=1).shape
+    (2, 3)
+    """
+    return _random.normal(shape, mean=mean, stddev=stddev, dtype=dtype, seed=seed)
+
+
+def random_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+    """Uniform samples in ``[minval, maxval)`` (``K.random_uniform``).
+
+    >>> from lamina import backend as K
+    >>> K.random_uniform((2,), seed=1).shape
+    (2,)
+    """
+    return _random.uniform(shape, minval=minval, maxval=maxval, dtype=dtype, seed=seed)
+
+
+def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    """Normal samples truncated to two standard deviations (``K.truncated_normal``).
+
+    >>> from lamina import backend as K
+    >>> K.truncated_normal((2,), seed=1).shape
+    (2,)
+    """
+    return _random.truncated_normal(shape, mean=mean, stddev=stddev, dtype=dtype, seed=seed)
+
+
+def random_bernoulli(shape, p=0.0, dtype=None, seed=None):
+    """Samples that are 1 with probability ``p``, else 0, in ``floatx()`` (``K.random_bernoulli``).
+
+    >>> from lamina import backend as K
+    >>> K.random_bernoulli((3,), p=1.0, seed=1).tolist()
+    [1.0, 1.0, 1.0]
+    """
+    u = _random.uniform(shape, dtype=dtype, seed=seed)
+    return (u < p).astype(u.dtype)
+
+
+random_binomial = random_bernoulli  # Keras 2.x's older name
+
+
+def function(inputs, outputs, updates=None, name=None, **kwargs):
+    """A callable computing ``outputs`` from ``inputs`` (``K.function``).
+
+    ``inputs``/``outputs`` are symbolic tensors of a model (``model.input``,
+    ``model.layers[i].output``); the function takes a list of arrays, one per input, and
+    returns a list of NumPy arrays, one per output, as Keras 2's did. A trailing learning-phase
+    value (``f([x, 0])``) is accepted and ignored.
+
+    Raises:
+        NotImplementedError: for ``updates`` (TensorFlow 1 graph updates).
+        TypeError: when inputs/outputs are not symbolic tensors of a functional graph.
+    """
+    if updates:
+        raise NotImplementedError(
+            "K.function(updates=...) is not supported by Lamina (TensorFlow 1 graph updates)."
+        )
+    single_in = not isinstance(inputs, list | tuple)
+    single_out = not isinstance(outputs, list | tuple)
+    ins = [inputs] if single_in else list(inputs)
+    outs = [outputs] if single_out else list(outputs)
+    try:
+        from lamina.models import Model
+
+        model = Model(ins, outs)
+    except Exception as exc:  # the functional API refused these tensors
+        raise TypeError(
+            "K.function(inputs, outputs) needs symbolic tensors of one functional graph "
+            "(e.g. [model.input], [model.layers[2].output]); building Model(inputs, outputs) "
+            f"from them failed: {exc}"
+        ) from exc
+
+    def call(values):
+        values = [values] if single_in and not isinstance(values, list | tuple) else list(values)
+        if len(values) == len(ins) + 1 and values[-1] in (0, 1):
+            values = values[:-1]  # Keras 2's learning-phase flag
+        result = model(values[0] if len(ins) == 1 else values)
+        result = list(result) if isinstance(result, list | tuple) else [result]
+        return [np.asarray(r) for r in result]
+
+    call.__name__ = name or "keras_function"
+    return call
