@@ -1,0 +1,373 @@
+"""The Keras-facing side of every layer: calling it, ``add_weight``, and weights as Keras shows
+them (``layer.weights``, ``layer.kernel``, ``get_weights``/``set_weights``).
+
+Calling a layer:
+
+* on symbolic tensors (from ``lamina.Input``) records a node of a functional graph;
+* inside a traced ``call`` (a custom layer's or a subclassed model's), runs it on the arrays
+  bound to it;
+* on arrays, runs it eagerly with weights of its own, built on first call, as Keras does for a
+  standalone layer (``Dense(3)(np.ones((2, 4)))``).
+
+A layer inside a built model owns no arrays: its weight views read the model's ``TrainState``.
+
+>>> import numpy as np
+>>> from lamina.layers import Dense
+>>> layer = Dense(3)
+>>> layer(np.ones((2, 4), "float32")).shape
+(2, 3)
+>>> [w.shape for w in layer.weights]
+[(4, 3), (3,)]
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lamina.layers.variables import Variable, current_scope
+
+
+class KerasLayerAPI:
+    """Mixin of :class:`lamina.layers.Layer`: Keras's eager/symbolic calls and weight views."""
+
+    built = False
+
+    # ------------------------------------------------------------------ calls
+    def __call__(self, *args, **kwargs):
+        from lamina.layers import symbolic, tracing
+
+        if not args and "inputs" in kwargs:
+            args = (kwargs.pop("inputs"),)
+        if symbolic.has_symbolic((args, kwargs)):
+            return symbolic.symbolic_call(self, args, kwargs)
+        if len(args) != 1:
+            raise TypeError(
+                f"Layer {self.name!r} takes its input(s) as one argument (a list for several); "
+                f"received {len(args)} positional arguments."
+            )
+        x = jax.tree_util.tree_map(_as_array, args[0])
+        out = tracing.sub_call(self, x, dict(kwargs))
+        if out is not None or current_scope() is not None and current_scope().lookup(self):
+            return out
+        return self._eager_call(x, kwargs)
+
+    def _eager_call(self, x, kwargs):
+        """A standalone call on arrays: build own weights on first use, then apply."""
+        from lamina.layers.variables import AuxCollector
+        from lamina.utils import random as _random
+
+        self.__dict__["_eager_losses"] = []
+
+        training = bool(kwargs.pop("training", False) or False)
+        mask = kwargs.pop("mask", None)
+        if getattr(self, "_standalone", None) is None and self._owner_model() is None:
+            shape = jax.tree_util.tree_map(lambda a: (None, *a.shape[1:]), x)
+            shape = (
+                list(shape)
+                if isinstance(shape, list | tuple) and shape and isinstance(shape[0], tuple)
+                else shape
+            )
+            p, s = self.init(_random.next_key(), shape)
+            self._standalone = [p, s, (tuple(p), tuple(s))]
+            self.built = True
+        params, state, _ = self._weights_source()
+        key = _random.next_key() if training and self.uses_rng else None
+        if self.uses_mask:
+            kwargs["mask"] = mask
+        with AuxCollector() as aux:
+            y, new_state = self.apply(params, state, x, training=training, key=key, **kwargs)
+        if not isinstance(aux.total, float) or aux.total:
+            self._eager_losses.append(aux.total)
+        if new_state:  # assign() in an eager call updates the variable, as in Keras
+            for k, v in new_state.items():
+                self._write_weight(k, False, v)
+        return y
+
+    # ---------------------------------------------------------- Keras building
+    def build(self, input_shape):
+        """Creates the layer's weights with :meth:`add_weight` (override it)."""
+
+    def add_weight(
+        self,
+        shape=None,
+        initializer=None,
+        dtype=None,
+        trainable=True,
+        autocast=True,
+        regularizer=None,
+        constraint=None,
+        aggregation="none",
+        overwrite_with_gradient=False,
+        name=None,
+        **kwargs,
+    ) -> Variable:
+        """Adds a weight, as Keras's ``Layer.add_weight``; call it in ``build`` or ``__init__``.
+
+        Args:
+            shape: the weight's shape; ``()`` by default.
+            initializer: name or initializer; ``"glorot_uniform"`` by default (``"zeros"``
+                for integer dtypes), as Keras.
+            dtype: ``"float32"`` by default.
+            trainable: whether the optimizer updates it (else it is ``state``, updated with
+                ``assign`` inside ``call``).
+            regularizer, constraint: as for built-in layers' weights.
+            name: the weight's name (``layer.<name>`` is not set; assign the result).
+
+        Returns:
+            The :class:`~lamina.layers.variables.Variable`.
+        """
+        from lamina import constraints as _constraints
+        from lamina import initializers as _initializers
+        from lamina import regularizers as _regularizers
+
+        if kwargs:
+            raise TypeError(f"add_weight() got unexpected keyword argument(s): {sorted(kwargs)}.")
+        shape = () if shape is None else tuple(int(d) for d in shape)
+        dtype = "float32" if dtype is None else str(np.dtype(dtype))
+        if initializer is None:
+            initializer = "glorot_uniform" if np.dtype(dtype).kind == "f" else "zeros"
+        init = _initializers.get(initializer)
+        if init is None:
+            raise ValueError(f"add_weight(initializer={initializer!r}) is not an initializer.")
+        if not hasattr(self, "_variables") or self._variables is None:
+            self._variables = []
+        taken = {v._key for v in self._variables}
+        base = name or "variable"
+        key, n = base, 0
+        while key in taken or "/" in key:
+            n += 1
+            key = f"{base.replace('/', '_')}_{n}"
+        var = Variable(
+            self,
+            key,
+            shape=shape,
+            dtype=dtype,
+            trainable=bool(trainable),
+            initializer=init,
+            regularizer=_regularizers.get(regularizer),
+            constraint=_constraints.get(constraint),
+            name=name or key,
+        )
+        self._variables.append(var)
+        store = getattr(self, "_init_store", None)
+        if store is not None:  # inside traced init: draw the value now
+            scope = current_scope()
+            store[0 if var.trainable else 1][key] = _draw(var, scope.next_init_key())
+        else:  # in __init__: drawn when the layer is built
+            self._early_variables = [*getattr(self, "_early_variables", []), var]
+        return var
+
+    add_variable = add_weight
+
+    def add_loss(self, loss):
+        """Adds a term to the training loss (Keras's ``add_loss``), from inside ``call``."""
+        scope = current_scope()
+        if scope is None:
+            self.__dict__.setdefault("_eager_losses", []).append(loss)
+            return
+        scope.aux = scope.aux + jnp.sum(jnp.asarray(loss, jnp.float32))
+
+    @property
+    def losses(self) -> list:
+        """The ``add_loss`` terms of the last eager call (Keras's ``layer.losses``)."""
+        return list(self.__dict__.get("_eager_losses", []))
+
+    def _weight_regularizers(self) -> dict:
+        return {v._key: v.regularizer for v in getattr(self, "_variables", None) or []}
+
+    def _weight_constraints(self) -> dict:
+        return {v._key: v.constraint for v in getattr(self, "_variables", None) or []}
+
+    # ------------------------------------------------------------ weight views
+    def _owner_model(self):
+        ref = getattr(self, "_lamina_owner", None)
+        return ref() if ref is not None else None
+
+    def _weights_source(self, build=True):
+        """``(params, state, (param names, state names))`` of this layer's current weights.
+
+        With ``build``, a functional model holding the layer is built first if it is not yet.
+        """
+        model = self._owner_model()
+        if model is not None:
+            found = model._arrays_of(self)
+            if (
+                found is None
+                and build
+                and getattr(model, "_is_model", False)
+                and model._train_state is None
+                and model._input_shape is not None
+            ):
+                model._require_built("weights")  # shapes are known: build on first look
+                found = model._arrays_of(self)
+            if found is not None:
+                return found
+        store = getattr(self, "_standalone", None)
+        if store is not None:
+            return store
+        raise ValueError(
+            f"Layer {self.name!r} has no weights yet: it is built when first called on data, "
+            "or when the model holding it is built (model.build(input_shape), or fit)."
+        )
+
+    # A Keras-style layer holds its sub-layers' arrays under their attribute paths; these two
+    # methods let a sub-layer's weight views read and write them there.
+    def _arrays_of(self, sub):
+        from lamina.layers.tracing import split_prefixed, tracked_layers
+
+        for path, layer in tracked_layers(self):
+            if layer is sub:
+                try:
+                    params, state, (p_names, s_names) = self._weights_source(build=False)
+                except ValueError:
+                    return None
+                cut = len(path) + 1
+                names = (
+                    tuple(k[cut:] for k in p_names if k.startswith(path + "/")),
+                    tuple(k[cut:] for k in s_names if k.startswith(path + "/")),
+                )
+                return split_prefixed(params, path), split_prefixed(state, path), names
+        return None
+
+    def _write_array(self, sub, key, trainable, value):
+        from lamina.layers.tracing import tracked_layers
+
+        path = next(p for p, layer in tracked_layers(self) if layer is sub)
+        self._write_weight(f"{path}/{key}", trainable, value)
+
+    def _current_weight(self, key, trainable):
+        params, state, _ = self._weights_source()
+        return (params if trainable else state)[key]
+
+    def _write_weight(self, key, trainable, value):
+        model = self._owner_model()
+        if model is not None and model._arrays_of(self) is not None:
+            model._write_array(self, key, trainable, value)
+            return
+        store = self._weights_source()
+        store[0 if trainable else 1] = {**store[0 if trainable else 1], key: jnp.asarray(value)}
+
+    def _weight_views(self) -> list[Variable]:
+        """The layer's weights in Keras's order (trainable, then the others, per sub-layer)."""
+        try:
+            params, state, (p_names, s_names) = self._weights_source()
+        except ValueError:
+            return []
+        named = {v._key: v for v in getattr(self, "_variables", None) or []}
+        out = []
+        for key, trainable in [(k, True) for k in p_names] + [(k, False) for k in s_names]:
+            view = named.get(key)
+            out.append(view if view is not None else Variable(self, key, trainable=trainable))
+        return _keras_order(out)
+
+    @property
+    def weights(self) -> list:
+        return self._weight_views()
+
+    @property
+    def variables(self) -> list:
+        return self._weight_views()
+
+    @property
+    def trainable_weights(self) -> list:
+        if not self.trainable:
+            return []
+        return [w for w in self._weight_views() if w.trainable]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        if not self.trainable:
+            return self._weight_views()
+        return [w for w in self._weight_views() if not w.trainable]
+
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
+    def get_weights(self) -> list[np.ndarray]:
+        """The layer's weights as NumPy arrays, in Keras's order."""
+        return [w.numpy() for w in self._weight_views()]
+
+    def set_weights(self, weights) -> None:
+        """Sets the layer's weights from a list in :meth:`get_weights`'s order."""
+        views = self._weight_views()
+        weights = list(weights)
+        if len(weights) != len(views):
+            raise ValueError(
+                f"Layer {self.name!r} expects {len(views)} weight arrays "
+                f"({[tuple(v.shape) for v in views]}); set_weights received {len(weights)}."
+            )
+        for v, w in zip(views, weights):
+            if tuple(np.shape(w)) != tuple(v.shape):
+                raise ValueError(
+                    f"Layer {self.name!r}: weight {v.name!r} has shape {tuple(v.shape)}; the "
+                    f"array given for it has shape {tuple(np.shape(w))}."
+                )
+            v.assign(np.asarray(w))
+
+    def count_params(self) -> int:
+        return int(sum(int(np.prod(w.shape)) for w in self._weight_views()))
+
+    def __getattr__(self, name):
+        # Only reached when normal lookup fails: ``dense.kernel``, ``bn.moving_mean``...
+        if name.startswith("_") or name in ("name", "trainable"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        try:
+            params, state, _ = self._weights_source(build=False)
+        except (ValueError, AttributeError, TypeError):
+            params, state = {}, {}
+        if name in params or name in state:
+            return Variable(self, name, trainable=name in params)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    # ------------------------------------------------------ functional graphs
+    @property
+    def input(self):
+        nodes = getattr(self, "_inbound_nodes", None)
+        if not nodes:
+            raise AttributeError(f"Layer {self.name!r} has never been called on an Input.")
+        node = nodes[0]
+        return node.args[0] if node.args else node.outputs
+
+    @property
+    def output(self):
+        nodes = getattr(self, "_inbound_nodes", None)
+        if not nodes:
+            raise AttributeError(f"Layer {self.name!r} has never been called on an Input.")
+        return nodes[0].outputs
+
+
+def _keras_order(views):
+    """Own weights first (trainable, then not), then each sub-layer's, as Keras lists them."""
+    own = [v for v in views if "/" not in v._key]
+    subs = [v for v in views if "/" in v._key]
+    groups: dict[str, list] = {}
+    for v in subs:
+        groups.setdefault(v._key.split("/")[0], []).append(v)
+    own = [v for v in own if v.trainable] + [v for v in own if not v.trainable]
+    return own + [v for g in groups.values() for v in g]
+
+
+def _draw(var: Variable, key):
+    value = var.initializer(var._shape, dtype=var.dtype, key=key)
+    return value
+
+
+def _as_array(v):
+    if isinstance(v, Variable):
+        return v.value
+    if isinstance(v, jax.Array):
+        return v
+    arr = np.asarray(v)
+    if arr.dtype == np.float64:
+        arr = arr.astype(np.float32)
+    return jnp.asarray(arr)
+
+
+def set_owner(layer, model) -> None:
+    """Records that ``layer``'s arrays live in ``model`` (its weight views read them there)."""
+    layer._lamina_owner = weakref.ref(model)
+    layer._standalone = None

@@ -1,0 +1,225 @@
+"""Keras-style layers (``build``/``add_weight``/``call``) as Lamina's pure ``init``/``apply``.
+
+A layer that overrides ``call`` (and not ``apply``) gets:
+
+* ``init(key, input_shape)``: runs ``build(input_shape)``, where ``add_weight`` draws each
+  weight from ``key``; then, if the layer holds sub-layers (attributes such as
+  ``self.dense = Dense(8)``), runs ``call`` once on zeros so that each sub-layer is built by its
+  first call, as in Keras.  Weights are ``params`` (trainable) and ``state`` (the others);
+  a sub-layer's weights sit under its attribute name: ``"dense/kernel"``.
+* ``apply(params, state, x, *, training, key)``: runs ``call`` inside a :class:`Scope` that binds
+  the layer's variables and sub-layers to these arrays (Keras-JAX's stateless scope), and
+  returns the new ``state`` (what ``assign`` recorded).
+
+>>> import numpy as np, jax
+>>> from lamina.layers import Layer
+>>> class Scale(Layer):
+...     def build(self, input_shape):
+...         self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+...     def call(self, x):
+...         return x * self.w
+>>> layer = Scale()
+>>> params, state = layer.init(jax.random.key(0), (None, 3))
+>>> y, _ = layer.apply(params, state, np.full((2, 3), 2.0, "float32"))
+>>> y.tolist()
+[[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]]
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import jax
+import jax.numpy as jnp
+
+from lamina.layers.variables import Scope, current_scope
+
+#: Attributes never searched for sub-layers.
+_SKIP = {"_lamina_owner", "_standalone", "_variables", "_inbound_nodes", "_init_store"}
+
+
+def tracked_layers(obj) -> list[tuple[str, object]]:
+    """Sub-layers held by ``obj``'s attributes, in assignment order: ``[(path, layer)]``.
+
+    Lists, tuples and dicts of layers are searched too (``self.blocks = [Dense(4), ...]``:
+    paths ``blocks/0``, ``blocks/1``, ...).  A layer held twice is listed once.
+    """
+    from lamina.layers.base import Layer
+
+    out, seen = [], set()
+
+    def visit(path, value, depth):
+        if isinstance(value, Layer):
+            if id(value) not in seen and value is not obj:
+                seen.add(id(value))
+                out.append((path, value))
+        elif depth < 2 and isinstance(value, list | tuple):
+            for i, v in enumerate(value):
+                visit(f"{path}/{i}", v, depth + 1)
+        elif depth < 2 and isinstance(value, dict):
+            for k, v in value.items():
+                visit(f"{path}/{k}", v, depth + 1)
+
+    skip = _SKIP | set(getattr(type(obj), "_untracked_attributes", ()))
+    for name, value in vars(obj).items():
+        if name not in skip:
+            visit(name, value, 0)
+    return out
+
+
+def call_kwargs(fn, training, mask, extra: dict) -> dict:
+    """The keyword arguments ``fn`` (a ``call``) accepts among training/mask/extra."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    out = dict(extra)
+    if "training" in params or var_kw:
+        out.setdefault("training", training)
+    if mask is not None and ("mask" in params or var_kw):
+        out.setdefault("mask", mask)
+    return out
+
+
+def _zeros(shape_tree):
+    """Zeros of ``shape_tree`` (a shape, or a list/dict of shapes); unknown dims become 1."""
+    if isinstance(shape_tree, dict):
+        return {k: _zeros(v) for k, v in shape_tree.items()}
+    if (
+        isinstance(shape_tree, list | tuple)
+        and shape_tree
+        and isinstance(shape_tree[0], list | tuple)
+    ):
+        return [_zeros(s) for s in shape_tree]
+    return jnp.zeros(tuple(1 if d is None else int(d) for d in shape_tree), jnp.float32)
+
+
+def split_prefixed(params: dict, prefix: str) -> dict:
+    """The entries of ``params`` under ``prefix/``, with the prefix removed."""
+    cut = len(prefix) + 1
+    return {k[cut:]: v for k, v in params.items() if k.startswith(prefix + "/")}
+
+
+def own_entries(params: dict) -> dict:
+    return {k: v for k, v in params.items() if "/" not in k}
+
+
+def traced_init(layer, key, input_shape):
+    """``init`` of a Keras-style layer: ``build`` + a first ``call`` that builds sub-layers."""
+    early = list(getattr(layer, "_early_variables", []))  # add_weight() in __init__
+    layer._variables = list(early)
+    layer._init_store = ({}, {})
+    scope = Scope(init_key=key)
+    with scope, jax.numpy_rank_promotion("allow"):
+        for var in early:
+            value = var.initializer(var._shape, dtype=var.dtype, key=scope.next_init_key())
+            layer._init_store[0 if var.trainable else 1][var._key] = value
+        layer._built_input_shape = input_shape
+        layer.build(input_shape)
+        params, state = layer._init_store
+        subs = tracked_layers(layer)
+        if subs:
+            scope.bind(layer, params, state)
+            layer.call(_zeros(input_shape), **call_kwargs(layer.call, False, None, {}))
+            for path, sub in subs:
+                entry = scope.lookup(sub)
+                if entry is None:  # never called: Keras leaves it unbuilt, without weights
+                    continue
+                sub_p, sub_s = entry[0], entry[1]
+                params.update({f"{path}/{k}": v for k, v in sub_p.items()})
+                state.update({f"{path}/{k}": v for k, v in sub_s.items()})
+    layer._init_store = None
+    layer.built = True
+    from lamina.layers.keras_api import set_owner
+
+    for _, sub in tracked_layers(layer):
+        set_owner(sub, layer)
+    return params, state
+
+
+def bind_all(scope, layer, params, state):
+    """Binds ``layer``'s own weights and each sub-layer's to ``params``/``state``."""
+    scope.bind(layer, own_entries(params), own_entries(state))
+    for path, sub in tracked_layers(layer):
+        scope.bind(sub, split_prefixed(params, path), split_prefixed(state, path))
+
+
+def collect_state(scope, layer) -> dict:
+    """The new ``state`` after a traced call: the layer's own, then each sub-layer's."""
+    new = dict(scope.lookup(layer)[2])
+    for path, sub in tracked_layers(layer):
+        entry = scope.lookup(sub)
+        if entry is not None:
+            new.update({f"{path}/{k}": v for k, v in entry[2].items()})
+    return new
+
+
+def traced_apply(layer, params, state, x, *, training=False, key=None, mask=None, **extra):
+    """``apply`` of a Keras-style layer: ``call`` with its variables bound to the arrays."""
+    scope = Scope(training=training, key=key)
+    # User code is written for Keras, whose ops broadcast like NumPy.
+    with scope, jax.numpy_rank_promotion("allow"):
+        bind_all(scope, layer, params, state)
+        y = layer.call(x, **call_kwargs(layer.call, training, mask, extra))
+    if not isinstance(scope.aux, float) or scope.aux != 0.0:
+        from lamina.layers.variables import report_aux
+
+        report_aux(scope.aux, required=training)
+    new_state = collect_state(scope, layer)
+    return y, {k: new_state[k] for k in state}
+
+
+def sub_call(layer, x, kwargs):
+    """A layer called inside a traced ``call``: run it with the arrays the scope bound to it
+    (initializing it first when the scope is building).  Returns None outside any scope."""
+    scope = current_scope()
+    if scope is None:
+        return None
+    entry = scope.lookup(layer)
+    if entry is None:
+        if scope.init_key is None:
+            return None
+        shape = jax.tree_util.tree_map(lambda a: (None, *a.shape[1:]), x)
+        p, s = layer.init(scope.next_init_key(), _shape_tree(x, shape))
+        scope.bind(layer, p, s)
+        entry = scope.lookup(layer)
+    training = kwargs.pop("training", None)
+    training = scope.training if training is None else bool(training)
+    mask = kwargs.pop("mask", None)
+    key = scope.next_key() if (training and layer.uses_rng) else None
+    if layer.uses_mask:
+        kwargs["mask"] = mask
+    if getattr(layer, "uses_batch_mask", False):
+        kwargs["batch_mask"] = scope.batch_mask
+    y, new_state = layer.apply(entry[0], entry[2], x, training=training, key=key, **kwargs)
+    entry[2] = dict(new_state)
+    if layer.activity_regularizer is not None:
+        from lamina.training.network import activity_penalty
+
+        scope.aux = scope.aux + activity_penalty(layer.activity_regularizer, y, scope.batch_mask)
+    return y
+
+
+def _shape_tree(x, shapes):
+    """Shapes of ``x`` as Lamina passes them to ``init``: a tuple, or a list of tuples."""
+    if isinstance(x, list | tuple):
+        return [tuple(s) for s in shapes]
+    if isinstance(x, dict):
+        return {k: tuple(v) for k, v in shapes.items()}
+    return tuple(shapes)
+
+
+class SubLayerRng:
+    """``uses_rng`` of a Keras-style layer: whether any sub-layer draws random numbers (unless
+    set explicitly)."""
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        if "_uses_rng_set" in obj.__dict__:
+            return obj.__dict__["_uses_rng_set"]
+        return any(sub.uses_rng for _, sub in tracked_layers(obj))
+
+    def __set__(self, obj, value):
+        obj.__dict__["_uses_rng_set"] = bool(value)

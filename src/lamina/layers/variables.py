@@ -1,0 +1,292 @@
+"""Keras-style weights (``layer.kernel``, ``add_weight``) as views of pure arrays.
+
+A :class:`Variable` owns no array.  It names one entry of its layer's ``params`` (trainable) or
+``state`` (non-trainable) dict and reads the array from wherever that layer's weights live now:
+
+* inside a traced ``call`` (training, predict, a functional graph), the arrays bound by the
+  innermost :class:`Scope` (Keras-JAX's ``StatelessScope``): ``assign`` there records the new
+  value into the layer's new ``state``, which the pure ``apply`` returns;
+* otherwise the layer's current weights: its owning model's ``TrainState``, or the layer's own
+  arrays when it is used standalone (``Dense(3)(np.ones((2, 4)))``).
+
+>>> import numpy as np
+>>> from lamina.layers import Dense
+>>> layer = Dense(2, kernel_initializer="ones")
+>>> y = layer(np.ones((1, 3), "float32"))
+>>> layer.kernel.shape, float(layer.kernel.numpy().sum())
+((3, 2), 6.0)
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_LOCAL = threading.local()
+
+
+def _stack() -> list:
+    if not hasattr(_LOCAL, "scopes"):
+        _LOCAL.scopes = []
+    return _LOCAL.scopes
+
+
+class Scope:
+    """Binds layers to arrays while a ``call`` is traced.
+
+    Args:
+        training: the ``training`` flag passed on to sub-layers called inside.
+        key: a JAX key (or None) from which sub-layers that draw random numbers get theirs.
+        init_key: when not None, sub-layers called inside are *initialized* (their weights are
+            drawn from this key) before they run: how a custom layer builds its sub-layers.
+    """
+
+    def __init__(self, training=False, key=None, init_key=None, batch_mask=None):
+        self.training = training
+        self.batch_mask = batch_mask
+        #: Activity-regularization and ``add_loss`` terms of the layers called inside.
+        self.aux = 0.0
+        self.key = key
+        self.init_key = init_key
+        self._count = 0
+        #: id(layer) -> [params, state, new_state, prefix-owner, layer]
+        self.bound: dict[int, list] = {}
+
+    def bind(self, layer, params: dict, state: dict) -> None:
+        self.bound[id(layer)] = [params, state, dict(state), layer]
+
+    def lookup(self, layer):
+        return self.bound.get(id(layer))
+
+    def next_key(self):
+        """A fresh key for one random sub-layer call (None outside training)."""
+        if self.key is None:
+            return None
+        self._count += 1
+        return jax.random.fold_in(self.key, self._count)
+
+    def next_init_key(self):
+        self._count += 1
+        from lamina.utils import random as _random
+
+        if isinstance(self.init_key, _random.HostKey):
+            return _random.HostKey((*self.init_key.words[:3], self._count))
+        return jax.random.fold_in(self.init_key, self._count)
+
+    def __enter__(self):
+        _stack().append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _stack().pop()
+        return False
+
+
+class AuxCollector:
+    """Collects the ``add_loss``/activity terms of Keras-style layers run inside a forward pass
+    (their pure ``apply`` returns only outputs and state)."""
+
+    def __init__(self):
+        self.total = 0.0
+
+    def __enter__(self):
+        if not hasattr(_LOCAL, "collectors"):
+            _LOCAL.collectors = []
+        _LOCAL.collectors.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _LOCAL.collectors.pop()
+        return False
+
+
+def report_aux(value, required: bool = True) -> None:
+    """Adds ``value`` to the innermost :class:`AuxCollector`.
+
+    Args:
+        value: the term.
+        required: whether losing it would change a result (training); when False and nothing
+            collects, the term is dropped (inference, shape inference).
+
+    Raises:
+        NotImplementedError: ``required`` and no forward pass collects such terms here (a
+            Keras-style layer calling ``add_loss`` directly inside a ``Sequential``).
+    """
+    collectors = getattr(_LOCAL, "collectors", None)
+    if collectors:
+        collectors[-1].total = collectors[-1].total + value
+        return
+    if not required:
+        return
+    raise NotImplementedError(
+        "add_loss() (or an activity regularizer inside a custom layer) in a layer placed "
+        "directly in a Sequential model is not supported yet: its term would be left out of "
+        "the loss. Build the model with the functional API (keras.Model(inputs, outputs)) or "
+        "as a subclassed Model, where these terms join the loss as in Keras."
+    )
+
+
+def current_scope() -> Scope | None:
+    stack = _stack()
+    return stack[-1] if stack else None
+
+
+def find_binding(layer):
+    """The innermost scope's binding of ``layer``, or None."""
+    for scope in reversed(_stack()):
+        entry = scope.lookup(layer)
+        if entry is not None:
+            return entry
+    return None
+
+
+class Variable:
+    """One weight of a layer, as Keras's ``keras.Variable`` shows it.
+
+    Supports arithmetic, ``jnp`` functions (``__jax_array__``), ``.value``, ``.numpy()``,
+    ``.shape``, ``.dtype``, ``.assign``/``.assign_add``/``.assign_sub``.  Created by
+    ``Layer.add_weight`` (with its initializer, regularizer and constraint) or as a view of a
+    built-in layer's weight (``dense.kernel``).
+    """
+
+    __array_priority__ = 100
+
+    def __init__(
+        self,
+        layer,
+        key: str,
+        *,
+        shape=None,
+        dtype="float32",
+        trainable: bool = True,
+        initializer=None,
+        regularizer=None,
+        constraint=None,
+        name: str | None = None,
+    ):
+        self._layer = layer
+        self._key = key
+        self._shape = None if shape is None else tuple(int(d) for d in shape)
+        self.dtype = dtype or "float32"
+        self.trainable = bool(trainable)
+        self.initializer = initializer
+        self.regularizer = regularizer
+        self.constraint = constraint
+        self.name = name or key
+
+    # --------------------------------------------------------------- reading
+    @property
+    def path(self) -> str:
+        return f"{self._layer.name}/{self.name}"
+
+    @property
+    def value(self):
+        entry = find_binding(self._layer)
+        if entry is not None:
+            params, _, new_state, _ = entry
+            return params[self._key] if self.trainable else new_state[self._key]
+        return self._layer._current_weight(self._key, self.trainable)
+
+    @property
+    def shape(self) -> tuple:
+        if self._shape is not None:
+            return self._shape
+        return tuple(self.value.shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def numpy(self) -> np.ndarray:
+        return np.asarray(jax.device_get(self.value))
+
+    def __jax_array__(self):
+        return self.value
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.numpy()
+        return out if dtype is None else out.astype(dtype)
+
+    # --------------------------------------------------------------- writing
+    def assign(self, value):
+        value = jnp.asarray(value, dtype=self.value.dtype)
+        if tuple(value.shape) != tuple(self.shape):
+            raise ValueError(
+                f"Variable {self.path!r} has shape {tuple(self.shape)}; assign() received a "
+                f"value of shape {tuple(value.shape)}."
+            )
+        entry = find_binding(self._layer)
+        if entry is not None:
+            if self.trainable:
+                raise NotImplementedError(
+                    f"assign() on the trainable variable {self.path!r} inside call(): Lamina's "
+                    "compiled step updates trainable weights only through the optimizer. Create "
+                    "the variable with add_weight(..., trainable=False) to update it in call()."
+                )
+            entry[2][self._key] = value
+            return value
+        self._layer._write_weight(self._key, self.trainable, value)
+        return value
+
+    def assign_add(self, value):
+        return self.assign(self.value + value)
+
+    def assign_sub(self, value):
+        return self.assign(self.value - value)
+
+    def __repr__(self) -> str:
+        return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
+
+    # ------------------------------------------------------------ arithmetic
+    def __getitem__(self, idx):
+        return self.value[idx]
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __bool__(self):
+        return bool(self.value)
+
+    def __float__(self):
+        return float(self.value)
+
+    def __int__(self):
+        return int(self.value)
+
+    def __neg__(self):
+        return -self.value
+
+    def __pos__(self):
+        return self.value
+
+    def __abs__(self):
+        return abs(self.value)
+
+    @property
+    def T(self):  # noqa: N802 - NumPy's name
+        return self.value.T
+
+
+def _binary(name):
+    def forward(self, other):
+        return getattr(jnp.asarray(self.value), name)(_unwrap(other))
+
+    forward.__name__ = name
+    return forward
+
+
+def _unwrap(v: Any):
+    return v.value if isinstance(v, Variable) else v
+
+
+for _op in (
+    "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul",
+    "radd", "rsub", "rmul", "rtruediv", "rfloordiv", "rmod", "rpow", "rmatmul",
+    "lt", "le", "gt", "ge", "eq", "ne",
+):  # fmt: skip
+    setattr(Variable, f"__{_op}__", _binary(f"__{_op}__"))
+Variable.__hash__ = object.__hash__

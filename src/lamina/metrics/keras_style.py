@@ -1,0 +1,195 @@
+"""Keras-style custom metrics: ``add_variable`` in ``__init__``, ``update_state`` with
+``assign``/``assign_add``, ``result()`` and ``reset_state()``, turned into Lamina's pure
+``init``/``update``/``compute`` so they run inside the compiled epoch.
+
+The metric's variables are the entries of a state dict: ``init()`` returns their initial
+values; ``update(state, ...)`` runs the user's ``update_state`` with the variables bound to
+``state`` and returns what ``assign`` recorded; ``compute(state)`` runs ``result()`` likewise.
+Called eagerly (``m.update_state(y, p); m.result()``), the variables read and write the
+metric's own state, as in Keras.
+
+Inside ``fit``/``evaluate``, a full batch calls ``update_state(y_true, y_pred,
+sample_weight=None)`` for an unweighted metric (as Keras does); the short last batch passes
+the padding mask as ``sample_weight``, so a metric that ignores ``sample_weight`` counts the
+padding rows of that one batch.
+
+>>> import jax.numpy as jnp
+>>> from lamina import metrics
+>>> class Positives(metrics.Metric):
+...     def __init__(self, name="positives", **kwargs):
+...         super().__init__(name=name, **kwargs)
+...         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+...     def update_state(self, y_true, y_pred, sample_weight=None):
+...         self.count.assign_add(jnp.sum(y_pred > 0.5))
+...     def result(self):
+...         return self.count.value
+>>> m = Positives()
+>>> m.update_state(jnp.zeros(3), jnp.array([0.9, 0.2, 0.7]))
+>>> float(m.result())
+2.0
+"""
+
+from __future__ import annotations
+
+import threading
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_LOCAL = threading.local()
+
+
+def _bindings() -> dict:
+    if not hasattr(_LOCAL, "bound"):
+        _LOCAL.bound = {}
+    return _LOCAL.bound
+
+
+class MetricVariable:
+    """A metric's variable: reads and writes the bound state inside ``update``/``compute``,
+    else the metric's own eager state."""
+
+    __array_priority__ = 100
+
+    def __init__(self, metric, key, initial):
+        self._metric = metric
+        self._key = key
+        self.name = key
+        self._initial = initial
+
+    @property
+    def value(self):
+        bound = _bindings().get(id(self._metric))
+        if bound is not None:
+            return bound[self._key]
+        return self._metric._get_state()[self._key]
+
+    @property
+    def shape(self):
+        return tuple(self._initial.shape)
+
+    @property
+    def dtype(self):
+        return str(self._initial.dtype)
+
+    def numpy(self):
+        return np.asarray(jax.device_get(self.value))
+
+    def __jax_array__(self):
+        return self.value
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.numpy()
+        return out if dtype is None else out.astype(dtype)
+
+    def assign(self, value):
+        value = jnp.asarray(value, self._initial.dtype).reshape(self._initial.shape)
+        bound = _bindings().get(id(self._metric))
+        if bound is not None:
+            bound[self._key] = value
+        else:
+            self._metric._state = {**self._metric._get_state(), self._key: value}
+        return value
+
+    def assign_add(self, value):
+        return self.assign(self.value + value)
+
+    def assign_sub(self, value):
+        return self.assign(self.value - value)
+
+    def __repr__(self):
+        return f"<MetricVariable {self._metric.name}/{self.name} shape={self.shape}>"
+
+
+def _binary(name):
+    def op(self, other):
+        other = other.value if isinstance(other, MetricVariable) else other
+        return getattr(jnp.asarray(self.value), name)(other)
+
+    return op
+
+
+for _op in ("add", "sub", "mul", "truediv", "radd", "rsub", "rmul", "rtruediv", "pow"):
+    setattr(MetricVariable, f"__{_op}__", _binary(f"__{_op}__"))
+
+
+def add_variable(metric, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
+    """Creates a metric variable (Keras's ``Metric.add_variable``)."""
+    from lamina import initializers
+
+    init = initializers.get(initializer)
+    names = metric.__dict__.setdefault("_keras_vars", [])
+    key = name or f"variable_{len(names)}"
+    if any(v._key == key for v in names):
+        raise ValueError(f"Metric {metric.name!r} already has a variable named {key!r}.")
+    shape = tuple(int(d) for d in (shape or ()))
+    initial = jnp.asarray(init(shape, dtype=dtype or "float32"))
+    var = MetricVariable(metric, key, initial)
+    names.append(var)
+    metric._state = None
+    return var
+
+
+class _Bound:
+    def __init__(self, metric, state):
+        self.metric, self.state = metric, dict(state)
+
+    def __enter__(self):
+        self.previous = _bindings().get(id(self.metric))
+        _bindings()[id(self.metric)] = self.state
+        return self.state
+
+    def __exit__(self, *exc):
+        if self.previous is None:
+            _bindings().pop(id(self.metric), None)
+        else:
+            _bindings()[id(self.metric)] = self.previous
+        return False
+
+
+def make_pure(cls) -> None:
+    """Gives a Keras-style metric class (one overriding ``update_state``) the pure protocol."""
+    user_update = cls.update_state
+    user_result = cls.result
+
+    def init(self):
+        return {v._key: v._initial for v in self.__dict__.get("_keras_vars", [])}
+
+    def update(self, state, y_true, y_pred, sample_weight=None):
+        def run(weights):
+            with _Bound(self, state) as bound, jax.numpy_rank_promotion("allow"):
+                user_update(self, y_true, y_pred, sample_weight=weights)
+            return {k: jnp.asarray(bound[k], state[k].dtype) for k in state}
+
+        if sample_weight is None:
+            return run(None)
+        sw = jnp.asarray(sample_weight)
+        # Full batches without weights: sample_weight=None, as Keras passes it.
+        return jax.lax.cond(jnp.all(sw == 1), lambda: run(None), lambda: run(sw))
+
+    def compute(self, state):
+        with _Bound(self, state), jax.numpy_rank_promotion("allow"):
+            return user_result(self)
+
+    def result(self, state=None):
+        if state is None:
+            return user_result(self)
+        return compute(self, state)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if id(self) in _bindings():
+            return user_update(self, y_true, y_pred, sample_weight=sample_weight)
+        self._state = update(self, self._get_state(), y_true, y_pred, sample_weight)
+
+    def reset_state(self):
+        self._state = init(self)
+
+    cls.init = init
+    cls.update = update
+    cls.compute = compute
+    cls.result = result
+    cls.update_state = update_state
+    if "reset_state" not in cls.__dict__:
+        cls.reset_state = reset_state
+    cls._keras_style = True

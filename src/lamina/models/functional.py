@@ -1,0 +1,189 @@
+"""Functional models: ``lamina.Model(inputs, outputs)``, a graph of layer calls.
+
+The graph (:mod:`lamina.models.graph`) gives the layers in Keras's order and a pure forward
+pass; :class:`Functional` wraps it in the :class:`~lamina.models.model.Model` life cycle.  Its
+config is Keras 3's (:mod:`lamina.models.functional_config`).
+
+>>> import numpy as np
+>>> import lamina
+>>> a, b = lamina.Input((3,), name="a"), lamina.Input((2,), name="b")
+>>> joined = lamina.layers.Concatenate()([a, b])
+>>> model = lamina.Model([a, b], lamina.layers.Dense(1)(joined))
+>>> model([np.ones((4, 3), "float32"), np.ones((4, 2), "float32")]).shape
+(4, 1)
+"""
+
+from __future__ import annotations
+
+import jax
+
+from lamina._naming import unique_name
+from lamina.layers.keras_api import set_owner
+from lamina.layers.symbolic import KerasTensor
+from lamina.models import graph as _graph
+from lamina.models.model import Model
+from lamina.models.nesting import NestedModelMixin
+from lamina.models.weights_init import init_layers
+from lamina.training.network import Network
+
+
+def _is_kt(v):
+    return isinstance(v, KerasTensor)
+
+
+class Functional(Model):
+    """A model defined by its inputs and outputs (``lamina.Model(inputs, outputs)``)."""
+
+    def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
+        kwargs.pop("dtype", None)
+        if kwargs:
+            raise TypeError(f"Model(inputs, outputs) got unexpected arguments {sorted(kwargs)}.")
+        self._init_engine_state(name or unique_name("functional"), trainable)
+        if isinstance(inputs, tuple):
+            inputs = list(inputs)
+        if isinstance(outputs, tuple):
+            outputs = list(outputs)
+        self._inputs_struct = inputs
+        self._outputs_struct = outputs
+        flat_in = jax.tree_util.tree_leaves(inputs, is_leaf=_is_kt)
+        for t in flat_in:
+            if not _is_kt(t):
+                raise TypeError(
+                    f"Model inputs must be Input(...) tensors; received {t!r} "
+                    f"(type {type(t).__name__})."
+                )
+        flat_out = jax.tree_util.tree_leaves(outputs, is_leaf=_is_kt)
+        self._flat_inputs = flat_in
+        self._nodes, layers = _graph.map_graph(flat_in, flat_out)
+        self._layers = layers
+        shapes = [t.shape for t in flat_in]
+        self._input_shape = shapes[0] if len(shapes) == 1 and _is_kt(inputs) else shapes
+        # Layers already holding weights (in another model) keep pointing there until this
+        # model is built (it then starts from a copy of them); fresh layers point here.
+        for layer in layers:
+            if layer._owner_model() is None and layer.__dict__.get("_standalone") is None:
+                set_owner(layer, self)
+
+    # --------------------------------------------------------------- graph
+    @property
+    def inputs(self) -> list:
+        return list(self._flat_inputs)
+
+    @property
+    def outputs(self) -> list:
+        return jax.tree_util.tree_leaves(self._outputs_struct, is_leaf=_is_kt)
+
+    @property
+    def input(self):
+        return self._inputs_struct
+
+    @property
+    def output(self):
+        return self._outputs_struct
+
+    @property
+    def output_shape(self):
+        return jax.tree_util.tree_map(lambda t: t.shape, self._outputs_struct, is_leaf=_is_kt)
+
+    @property
+    def output_names(self):
+        if isinstance(self._outputs_struct, dict):
+            return sorted(self._outputs_struct)
+        return [t._keras_history[0].name for t in self.outputs]
+
+    def _engine_network(self) -> Network:
+        nodes, layers = self._nodes, tuple(self._layers)
+        flat_inputs, out_struct = self._flat_inputs, self._outputs_struct
+        in_struct = self._inputs_struct
+
+        def forward(params, state, x, *, training, key=None, batch_mask=None):
+            xs = _flatten_inputs(in_struct, x)
+            return _graph.graph_forward(
+                nodes, layers, flat_inputs, out_struct, params, state, xs,
+                training=training, key=key, batch_mask=batch_mask,
+            )  # fmt: skip
+
+        index = {id(la): i for i, la in enumerate(layers)}
+        wiring = tuple(
+            (
+                index[id(n.layer)],
+                tuple(
+                    (index[id(t._keras_history[0])], t._keras_history[1], t._keras_history[2])
+                    for t in n.input_tensors
+                ),
+                _freeze_kwargs(n.kwargs),
+            )
+            for n in nodes
+        )
+        n_out = len(self.outputs)
+        return Network(
+            layers=layers,
+            forward=forward,
+            spec_key=("functional", tuple(la._spec_key() for la in layers), wiring),
+            output_names=None if n_out == 1 else tuple(self.output_names),
+        )
+
+    def _layer_input_shapes(self, input_shape=None):
+        shapes = {}
+        for node in self._nodes:
+            if node.is_input:
+                shapes.setdefault(id(node.layer), None)
+                continue
+            if id(node.layer) not in shapes or shapes[id(node.layer)] is None:
+                arg = node.args[0]
+                shape = jax.tree_util.tree_map(lambda t: t.shape, arg, is_leaf=_is_kt)
+                shapes[id(node.layer)] = (
+                    list(shape)
+                    if isinstance(shape, tuple) and shape and isinstance(shape[0], tuple)
+                    else shape
+                )
+        return [shapes.get(id(la)) for la in self._layers]
+
+    def build(self, input_shape=None):
+        """Draws the initial weights (a functional model knows its shapes already)."""
+        params, state, order = init_layers(self._layers, self._layer_input_shapes(), builder=self)
+        self._set_weights_state(params, state, order)
+
+    def init(self, key, input_shape):
+        return NestedModelMixin.init(self, key, input_shape)
+
+    def _ensure_built(self, data_shape):
+        if self._train_state is None:
+            self.build()
+
+    def _require_built(self, what):
+        if self._train_state is None:
+            self.build()
+
+    def _output_shape_of(self, input_shape):
+        return [t.shape for t in self.outputs]
+
+    def get_config(self) -> dict:
+        from lamina.models.functional_config import functional_config
+
+        return functional_config(self)
+
+
+def _flatten_inputs(in_struct, x):
+    if _is_kt(in_struct):
+        if isinstance(x, list | tuple) and len(x) == 1:
+            x = x[0]
+        return [x]
+    if isinstance(in_struct, dict):
+        if not isinstance(x, dict):
+            x = dict(zip(sorted(in_struct), x))
+        return [x[k] for k in sorted(in_struct)]
+    if isinstance(x, dict):
+        return [x[t.name] for t in in_struct]
+    if not isinstance(x, list | tuple):  # Model([inp], ...) called with one array
+        if len(in_struct) != 1:
+            raise ValueError(
+                f"The model has {len(in_struct)} inputs; pass a list of {len(in_struct)} arrays "
+                f"(or a dict keyed by input name). Received one array of shape {x.shape}."
+            )
+        return [x]
+    return list(x)
+
+
+def _freeze_kwargs(kwargs):
+    return tuple(sorted((k, repr(v)) for k, v in kwargs.items() if not _is_kt(v)))

@@ -1,0 +1,207 @@
+"""Keras 3's config of a functional model: its layers with their ``inbound_nodes``, and the
+model's ``input_layers``/``output_layers``, written and read exactly as
+``keras.src.models.functional`` does, so ``.keras`` files move both ways.
+
+>>> import lamina
+>>> from lamina import layers
+>>> x = lamina.Input((3,), name="x")
+>>> model = lamina.Model(x, layers.Dense(2, name="out")(x))
+>>> config = functional_config(model)
+>>> config["input_layers"], config["output_layers"]
+(['x', 0, 0], ['out', 0, 0])
+>>> functional_from_config(config).output_shape
+(None, 2)
+"""
+
+from __future__ import annotations
+
+import jax
+
+from lamina.layers.symbolic import KerasTensor, input_tensor
+from lamina.object_registry import get_registered_name
+
+
+def _is_kt(v):
+    return isinstance(v, KerasTensor)
+
+
+def serialize_layer(layer) -> dict:
+    """``{"module", "class_name", "config", "registered_name"}`` of a layer or nested model."""
+    from lamina.models.model import Functional
+    from lamina.models.sequential import Sequential
+
+    cls = type(layer)
+    if isinstance(layer, Sequential):
+        config = layer.get_config()
+        if layer.input_shape is not None:
+            config["build_input_shape"] = list(layer.input_shape)
+        return {"module": "keras", "class_name": "Sequential", "config": config,
+                "registered_name": None}  # fmt: skip
+    if isinstance(layer, Functional):  # as Keras 3 writes a nested functional model
+        return {
+            "module": "keras.src.models.functional",
+            "class_name": "Functional",
+            "config": layer.get_config(),
+            "registered_name": "Functional",
+        }
+    builtin = cls.__module__.startswith("lamina.")
+    return {
+        "module": "keras.layers" if builtin else cls.__module__,
+        "class_name": cls.__name__,
+        "config": layer.get_config(),
+        "registered_name": None if builtin else get_registered_name(cls),
+    }
+
+
+def functional_config(model) -> dict:
+    """The ``config`` dict of ``model`` as Keras 3 writes it for a ``Functional`` model."""
+    in_model = {id(n) for n in model._nodes}
+    # Node indices count only the layer's calls that belong to this model (Keras re-indexes).
+    reindex = {}
+    for layer in model._layers:
+        k = 0
+        for i, node in enumerate(layer._inbound_nodes or []):
+            if id(node) in in_model:
+                reindex[(id(layer), i)] = k
+                k += 1
+
+    def history(t):
+        layer, i, j = t._keras_history
+        return [layer.name, reindex.get((id(layer), i), i), j]
+
+    def tensor(t):
+        return {
+            "class_name": "__keras_tensor__",
+            "config": {"shape": list(t.shape), "dtype": t.dtype, "keras_history": history(t)},
+        }
+
+    def encode(v):
+        return jax.tree_util.tree_map(lambda x: tensor(x) if _is_kt(x) else x, v, is_leaf=_is_kt)
+
+    layers = []
+    shapes = dict(zip(map(id, model._layers), model._layer_input_shapes()))
+    for layer in model._layers:
+        spec = serialize_layer(layer)
+        if shapes.get(id(layer)) is not None:
+            spec["build_config"] = {"input_shape": _listify(shapes[id(layer)])}
+        spec["name"] = layer.name
+        spec["inbound_nodes"] = [
+            {"args": _listify(encode(list(n.args))), "kwargs": encode(dict(n.kwargs))}
+            for n in (layer._inbound_nodes or [])
+            if id(n) in in_model and not n.is_input
+        ]
+        layers.append(spec)
+
+    def ends(struct):
+        if _is_kt(struct):
+            return history(struct)
+        if isinstance(struct, dict):
+            return {k: history(v) for k, v in struct.items()}
+        return [history(t) for t in struct]
+
+    return {
+        "name": model.name,
+        "trainable": model.trainable,
+        "layers": layers,
+        "input_layers": ends(model._inputs_struct),
+        "output_layers": ends(model._outputs_struct),
+    }
+
+
+def _listify(v):
+    if isinstance(v, list | tuple):
+        return [_listify(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _listify(x) for k, x in v.items()}
+    return v
+
+
+def deserialize_layer(spec, custom_objects=None):
+    """A layer (or nested model) from its serialized form."""
+    from lamina.layers.registry import deserialize
+    from lamina.models.sequential import Sequential
+
+    cls_name = spec.get("class_name")
+    config = spec.get("config", {})
+    if cls_name == "Sequential":
+        return Sequential.from_config(config, custom_objects=custom_objects)
+    if cls_name in ("Functional", "Model") and "layers" in config:
+        return functional_from_config(config, custom_objects)
+    return deserialize(spec, custom_objects=custom_objects)
+
+
+def functional_from_config(config: dict, custom_objects=None):
+    """Rebuilds a functional model from Keras 3's (or Keras 2's) config dict.
+
+    Raises:
+        ValueError: the config is not a functional model's, or refers to unknown layers.
+    """
+    from lamina.models.model import Functional
+
+    needed = ("layers", "input_layers", "output_layers")
+    missing = [k for k in needed if not isinstance(config, dict) or k not in config]
+    if missing:
+        raise ValueError(
+            f"the Functional model config has no {missing}: a functional model lists its layers "
+            "with their inbound_nodes and its input_layers/output_layers (a config with only "
+            "'layers' is a Sequential model's: its class_name should be 'Sequential')."
+        )
+    created, pending = {}, []
+    for spec in config["layers"]:
+        layer = deserialize_layer(spec, custom_objects)
+        name = spec.get("name") or layer.name
+        created[name] = layer
+        if type(layer).__name__ == "InputLayer":
+            created_tensor = input_tensor(layer)
+            created[(name, 0, 0)] = created_tensor
+            continue
+        pending.append([name, layer, list(spec.get("inbound_nodes", [])), 0])
+
+    def decode(v):
+        if isinstance(v, dict) and v.get("class_name") == "__keras_tensor__":
+            hist = v["config"]["keras_history"]
+            key = (hist[0], int(hist[1]), int(hist[2]))
+            if key not in created:
+                raise KeyError(key)
+            return created[key]
+        if isinstance(v, list):  # Keras 2 node lists: [[name, node, tensor, kwargs], ...]
+            return [decode(x) for x in v]
+        if isinstance(v, dict):
+            return {k: decode(x) for k, x in v.items()}
+        return v
+
+    progress = True
+    while progress and any(p[2] for p in pending):
+        progress = False
+        for entry in pending:
+            name, layer, nodes, count = entry
+            while nodes:
+                node = nodes[0]
+                try:
+                    args = decode(node.get("args", []))
+                    kwargs = decode(node.get("kwargs", {}))
+                except KeyError:
+                    break
+                out = layer(*args, **kwargs)
+                outs = out if isinstance(out, list) else [out]
+                for j, t in enumerate(outs):
+                    created[(name, count, j)] = t
+                nodes.pop(0)
+                entry[3] = count = count + 1
+                progress = True
+    if any(p[2] for p in pending):
+        stuck = [p[0] for p in pending if p[2]]
+        raise ValueError(f"The model config's layers {stuck} refer to tensors that do not exist.")
+
+    def ends(v):
+        if isinstance(v, dict):
+            return {k: ends(x) for k, x in v.items()}
+        if len(v) == 3 and isinstance(v[0], str):
+            return created[(v[0], int(v[1]), int(v[2]))]
+        return [ends(x) for x in v]
+
+    inputs = ends(config["input_layers"])
+    outputs = ends(config["output_layers"])
+    return Functional(
+        inputs, outputs, name=config.get("name"), trainable=config.get("trainable", True)
+    )

@@ -1,0 +1,176 @@
+"""The graph of a functional model: its layers in Keras's order and a pure forward pass.
+
+``map_graph(inputs, outputs)`` walks the ``_keras_history`` of the outputs back to the inputs
+(a depth-first search, then ordering by depth, as ``keras.src.ops.function.map_graph`` does), so
+``model.layers`` lists the layers in the same order as Keras, and weight files written by one
+load in the other.  ``graph_forward`` runs the nodes in order on arrays.
+
+>>> from lamina.layers import Input, Dense
+>>> x = Input((4,)); h = Dense(3)(x); y = Dense(1)(h)
+>>> nodes, layers = map_graph([x], [y])
+>>> [type(layer).__name__ for layer in layers]
+['InputLayer', 'Dense', 'Dense']
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from lamina.layers.symbolic import KerasTensor, resolve_args
+from lamina.layers.variables import AuxCollector
+from lamina.training.network import activity_penalty
+
+
+def _node_of(tensor):
+    layer, index, _ = tensor._keras_history
+    return layer._inbound_nodes[index]
+
+
+def map_graph(inputs: list, outputs: list):
+    """Returns ``(nodes, layers)``: the nodes from inputs to outputs (a valid execution order)
+    and the layers in Keras's ``model.layers`` order.
+
+    Raises:
+        ValueError: a tensor is not reachable from ``inputs`` ("graph disconnected"), or an
+            output is not a symbolic tensor.
+    """
+    for t in outputs:
+        if not isinstance(t, KerasTensor) or t._keras_history is None:
+            raise ValueError(
+                f"Model outputs must be symbolic tensors made by calling layers on Input(...) "
+                f"tensors. Received: {t!r}."
+            )
+    input_ids = {id(t) for t in inputs}
+    finished, in_progress = set(), set()
+    ordered, first_seen = [], {}
+
+    def visit(tensor):
+        node = _node_of(tensor)
+        if id(node) in finished:
+            return
+        if not node.is_input and id(tensor) in input_ids:
+            finished.add(id(node))
+            return
+        if id(node) in in_progress:
+            raise ValueError(f"Tensor {tensor!r} from layer {node.layer.name!r} is in a cycle.")
+        first_seen.setdefault(id(node.layer), (len(first_seen), node.layer))
+        in_progress.add(id(node))
+        if not node.is_input:
+            for t in node.input_tensors:
+                visit(t)
+        finished.add(id(node))
+        in_progress.discard(id(node))
+        ordered.append(node)
+
+    for t in outputs:
+        visit(t)
+    # Depths: outputs at 0, each parent one deeper than its deepest child (Keras's rule).
+    depth, layer_depth = {}, {}
+    in_graph = {id(n) for n in ordered}
+    for node in reversed(ordered):
+        d = depth.setdefault(id(node), 0)
+        d = max(d, layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = d
+        depth[id(node)] = d
+        if not node.is_input:
+            for t in node.input_tensors:
+                parent = _node_of(t)
+                if id(parent) in in_graph:
+                    depth[id(parent)] = max(d + 1, depth.get(id(parent), 0))
+    for t in inputs:  # inputs not connected to any output still belong to the model
+        node = _node_of(t)
+        if node.is_input and id(node.layer) not in layer_depth:
+            layer_depth[id(node.layer)] = 0
+            first_seen[id(node.layer)] = (-1, node.layer)
+    by_layer = sorted(first_seen.values(), key=lambda e: (-layer_depth[id(e[1])], e[0]))
+    layers = [layer for _, layer in by_layer]
+    _check_computable(inputs, ordered)
+    _check_unique_names(layers)
+    return ordered, layers
+
+
+def _check_computable(inputs, nodes):
+    known = {id(t) for t in inputs}
+    done = []
+    for node in nodes:
+        if node.is_input:  # an Input not among the model's inputs: its tensor stays unknown
+            continue
+        for t in node.input_tensors:
+            if id(t) not in known:
+                raise ValueError(
+                    f"Graph disconnected: cannot find parent for tensor {t!r} at layer "
+                    f"{node.layer.name!r}. The model's inputs must include every Input(...) the "
+                    f"outputs depend on. Layers reached without issue: {done}."
+                )
+        done.append(node.layer.name)
+        known.update(id(t) for t in node.output_tensors)
+
+
+def _check_unique_names(layers):
+    seen = set()
+    for layer in layers:
+        if layer.name in seen:
+            raise ValueError(
+                f"The name {layer.name!r} is used by two different layers of the model; all "
+                "layer names should be unique. Pass name=... to one of them."
+            )
+        seen.add(layer.name)
+
+
+def graph_forward(
+    nodes, layers, flat_inputs, output_struct, params, state, x, *, training, key, batch_mask
+):
+    """Runs the graph's nodes on arrays; returns ``(outputs, new_state, aux_loss)``."""
+    index = {id(layer): i for i, layer in enumerate(layers)}
+    values, masks = {}, {}
+    for kt, arr in zip(flat_inputs, x):
+        values[id(kt)] = arr
+    new_state = list(state)
+    aux = jnp.zeros((), jnp.float32)
+    collector = AuxCollector()
+    with collector:
+        _, new_state, aux = _run_nodes(
+            nodes, index, values, masks, params, new_state, aux, training, key, batch_mask
+        )
+    out = jax.tree_util.tree_map(
+        lambda t: values[id(t)], output_struct, is_leaf=lambda v: isinstance(v, KerasTensor)
+    )
+    return out, tuple(new_state), aux + collector.total
+
+
+def _run_nodes(nodes, index, values, masks, params, new_state, aux, training, key, batch_mask):
+    n_call = 0
+    for node in nodes:
+        if node.is_input:
+            continue
+        layer = node.layer
+        i = index[id(layer)]
+        arg, kwargs = resolve_args(node, values)
+        kwargs = dict(kwargs)
+        call_training = kwargs.pop("training", None)
+        call_training = training if call_training is None else bool(call_training) and training
+        mask = kwargs.pop("mask", None)
+        if mask is None and len(node.input_tensors) == 1:
+            mask = masks.get(id(node.input_tensors[0]))
+        if layer.uses_mask:
+            kwargs["mask"] = mask
+        if getattr(layer, "uses_batch_mask", False):
+            kwargs["batch_mask"] = batch_mask
+        n_call += 1
+        k = None
+        if call_training and key is not None and layer.uses_rng:
+            k = jax.random.fold_in(key, n_call)
+        y, s = layer.apply(params[i], new_state[i], arg, training=call_training, key=k, **kwargs)
+        new_state[i] = s
+        if layer.activity_regularizer is not None:
+            aux = aux + activity_penalty(layer.activity_regularizer, y, batch_mask)
+        outs = node.output_tensors
+        ys = list(y) if len(outs) > 1 else [y]
+        for t, v in zip(outs, ys):
+            values[id(t)] = v
+        if len(outs) == 1 and not isinstance(arg, list | tuple | dict):
+            out_mask = layer.compute_mask(arg, mask)
+            if out_mask is not None:
+                masks[id(outs[0])] = out_mask
+    return None, new_state, aux

@@ -1,0 +1,394 @@
+"""``lamina.Model``: functional models (``Model(inputs, outputs)``) and subclassed models
+(``class MyModel(lamina.Model)`` with ``call``), on the same engine as ``Sequential``.
+
+Both become a :class:`lamina.training.network.Network`: the layers owning weights (one
+``params``/``state`` dict each in the ``TrainState``) and a pure forward pass.  A functional
+model runs its graph's nodes; a subclassed model runs its ``call`` with each layer bound to its
+arrays (Keras-JAX's stateless scope), so ``fit`` compiles whole epochs either way.
+
+>>> import numpy as np
+>>> import lamina
+>>> from lamina import layers
+>>> inputs = lamina.Input((4,))
+>>> hidden = layers.Dense(8, activation="relu")(inputs)
+>>> model = lamina.Model(inputs, layers.Dense(1)(hidden))
+>>> [type(layer).__name__ for layer in model.layers]
+['InputLayer', 'Dense', 'Dense']
+>>> model(np.ones((2, 4), "float32")).shape
+(2, 1)
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from lamina._naming import unique_name
+from lamina.layers import tracing as _tracing
+from lamina.layers.base import Layer
+from lamina.layers.symbolic import KerasTensor
+from lamina.layers.variables import AuxCollector, Scope
+from lamina.models.batch_methods import BatchMethodsMixin
+from lamina.models.class_predictions import ClassPredictionsMixin
+from lamina.models.compiling import CompileMixin
+from lamina.models.io import SavingMixin
+from lamina.models.nesting import NestedModelMixin
+from lamina.models.sequential import Sequential
+from lamina.models.trainer import TrainerMixin
+from lamina.training.network import Network
+from lamina.training.state import TrainState
+
+
+def _is_kt(v):
+    return isinstance(v, KerasTensor)
+
+
+class Model(
+    BatchMethodsMixin,
+    TrainerMixin,
+    CompileMixin,
+    SavingMixin,
+    ClassPredictionsMixin,
+    NestedModelMixin,
+    Layer,
+):
+    """A model: ``Model(inputs, outputs)`` (functional) or a subclass defining ``call``.
+
+    Args:
+        inputs: for a functional model, the ``Input(...)`` tensor(s): one, a list or a dict.
+        outputs: the tensor(s) computed from them: one, a list or a dict.
+        name: the model's name.
+        trainable: whether ``fit`` trains its weights.
+
+    A subclass defines its layers in ``__init__`` (after ``super().__init__()``) and the forward
+    pass in ``call(inputs, training=None)``; it is built from the first data it sees.
+    """
+
+    _untracked_attributes = ("_layers", "_nodes", "_inputs_struct", "_outputs_struct")
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            return object.__new__(Functional)
+        return object.__new__(cls)
+
+    def __init__(self, *args, name=None, trainable=True, **kwargs):
+        for k in ("dtype", "autocast"):
+            kwargs.pop(k, None)
+        if args or kwargs:
+            raise TypeError(
+                f"Model() got unexpected arguments {list(args) + sorted(kwargs)}: a subclassed "
+                "model passes only name=/trainable= to super().__init__(); a functional model "
+                "is Model(inputs, outputs)."
+            )
+        self._init_engine_state(name or unique_name(_snake(type(self).__name__)), trainable)
+
+    def _init_engine_state(self, name, trainable):
+        # The attributes the engine and the saving code read (shared with Sequential).
+        self.name = name
+        self.trainable = bool(trainable)
+        self._layers = []
+        self._input_shape = None
+        self._train_state: TrainState | None = None
+        self._compiled = None
+        self._program = None
+        self._program_key = None
+        self._compile_seconds = None
+        self._trace_counter: dict[str, int] = {}
+        self._rng = None
+        self._step_rng = None
+        self._weight_order = ()
+        self.stop_training = False
+        self.history = None
+
+    # --------------------------------------------------------------- layers
+    @property
+    def layers(self) -> list:
+        if type(self)._engine_network is Model._engine_network:  # subclassed: the tracked layers
+            return [layer for _, layer in _tracing.tracked_layers(self)]
+        return list(self._layers)
+
+    def get_layer(self, name=None, index=None):
+        """The layer named ``name`` (or at ``index`` in ``model.layers``)."""
+        layers = self.layers
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(
+                    f"get_layer(index={index}) is out of range: the model has {len(layers)} layers."
+                )
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(
+            f"No such layer: {name!r}. Existing layers are: {[la.name for la in layers]}."
+        )
+
+    @property
+    def built(self) -> bool:
+        return self._train_state is not None
+
+    @property
+    def input_shape(self):
+        return self._input_shape
+
+    # ---------------------------------------------------------- subclassing
+    def call(self, inputs, training=None, mask=None):
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement call(inputs, training=None), or be built "
+            "as Model(inputs, outputs)."
+        )
+
+    #: Keras hooks a subclass may override that Lamina's compiled engine does not call.
+    _ENGINE_HOOKS = ("train_step", "test_step", "predict_step", "compute_loss", "compute_metrics")
+
+    def _check_engine_hooks(self):
+        for cls in type(self).__mro__:
+            if cls in (Model, Functional):
+                break
+            overridden = [h for h in self._ENGINE_HOOKS if h in cls.__dict__]
+            if overridden:
+                raise NotImplementedError(
+                    f"{type(self).__name__} overrides {', '.join(overridden)}(): Lamina compiles "
+                    "fit/evaluate/predict from the model's call() and the compile() settings "
+                    "and does not run custom steps. Express the loss with compile(loss=...) or "
+                    "add_loss() inside call(), or write the training loop with JAX directly."
+                )
+
+    def _engine_network(self) -> Network:
+        self._check_engine_hooks()
+        layers = tuple(self._layers)
+
+        def forward(params, state, x, *, training, key=None, batch_mask=None):
+            scope = Scope(training=training, key=key, batch_mask=batch_mask)
+            collector = AuxCollector()
+            with scope, collector, jax.numpy_rank_promotion("allow"):  # Keras code broadcasts
+                for layer, p, s in zip(layers, params, state):
+                    scope.bind(layer, p, s)
+                kwargs = _tracing.call_kwargs(self.call, training, None, {})
+                y = self.call(x, **kwargs)
+            new_state = tuple(
+                {k: scope.lookup(la)[2][k] for k in s} for la, s in zip(layers, state)
+            )
+            return y, new_state, jnp.asarray(scope.aux + collector.total, jnp.float32)
+
+        return Network(
+            layers=layers,
+            forward=forward,
+            spec_key=("subclassed", id(self), tuple(la._spec_key() for la in layers)),
+            uses_rng=any(la.uses_rng for la in layers),
+        )
+
+    def build(self, input_shape=None):
+        """Builds the weights by running ``call`` once on zeros of ``input_shape``."""
+        if input_shape is None:
+            input_shape = self._input_shape
+        if input_shape is None:
+            raise ValueError(
+                f"{type(self).__name__}.build() needs an input shape, e.g. build((None, 8)); "
+                "or call fit()/the model on data and it builds from the data."
+            )
+        self._build_from_call(_norm_shape(input_shape))
+
+    def _build_from_call(self, input_shape):
+        from lamina.utils import random as _random
+
+        zeros = _tracing._zeros(input_shape)
+        scope = Scope(init_key=_random.next_key())
+        with scope, jax.numpy_rank_promotion("allow"):
+            self.call(zeros, **_tracing.call_kwargs(self.call, False, None, {}))
+        self._layers = [la for _, la in _tracing.tracked_layers(self) if scope.lookup(la)]
+        params, state, order = [], [], []
+        for layer in self._layers:
+            p, s = scope.lookup(layer)[0], scope.lookup(layer)[1]
+            params.append(p)
+            state.append(s)
+            order.append((tuple(p), tuple(s)))
+        self._input_shape = _batchless(input_shape)
+        self._set_weights_state(tuple(params), tuple(state), tuple(order))
+
+    def _set_weights_state(self, params, state, order):
+        from lamina.utils import random as _random
+
+        params, state = jax.device_put((params, state))
+        self._weight_order = order
+        self._rng, self._step_rng = jax.random.split(_random.next_key())
+        self._train_state = TrainState(params, state, None, None)
+        self._program = None
+        self._claim_layers()
+        if self._compiled is not None:
+            self._reset_optimizer()
+
+    def _layer_input_shapes(self, input_shape):
+        raise NotImplementedError  # subclassed models build by tracing call
+
+    def init(self, key, input_shape):
+        if self._train_state is None and type(self)._engine_network is Model._engine_network:
+            self._build_from_call(_norm_shape(input_shape))
+        return NestedModelMixin.init(self, key, input_shape)
+
+    def _ensure_built(self, data_shape):
+        if self._train_state is None:
+            self.build(self._input_shape or _norm_shape(data_shape))
+
+    def _require_built(self, what):
+        if self._train_state is None:
+            if self._input_shape is not None:
+                self.build(self._input_shape)
+                return
+            raise ValueError(
+                f"{what}() needs a built model: call the model on data, fit it, or "
+                f"build((None, n_features)) first."
+            )
+
+    @property
+    def output_shape(self):
+        self._require_built("output_shape")
+        spec = jax.eval_shape(
+            lambda p, s: self._engine_network().forward(
+                p, s, _tracing._zeros(self._input_shape), training=False
+            )[0],
+            self._train_state.params,
+            self._train_state.state,
+        )
+        shapes = jax.tree_util.tree_map(lambda a: (None, *a.shape[1:]), spec)
+        return shapes
+
+    def _output_shape_of(self, input_shape):
+        out = self.output_shape
+        return (
+            [out]
+            if isinstance(out, tuple)
+            else list(jax.tree_util.tree_leaves(out, is_leaf=lambda v: isinstance(v, tuple)))
+        )
+
+    # -------------------------------------------------------------- weights
+    @property
+    def weights(self) -> list:
+        """The model's weights as Keras variables, layer by layer."""
+        self._require_built("weights")
+        return [w for layer in self._layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list:
+        if not self.trainable:
+            return []
+        return [w for layer in self._layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        if not self.trainable:
+            return self.weights
+        return [w for layer in self._layers for w in layer.non_trainable_weights]
+
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+    variables = weights
+
+    get_weights = Sequential.get_weights
+    set_weights = Sequential.set_weights
+    count_params = Sequential.count_params
+    _y_shape = None
+    _y_shapes_multi = None
+
+    def _output_shapes(self):
+        """Per output (``jax.tree_util.tree_leaves`` order), the prediction shape."""
+        out = self.output_shape
+        if isinstance(out, tuple) and (not out or not isinstance(out[0], tuple | list)):
+            return (out,)
+        return tuple(jax.tree_util.tree_leaves(out, is_leaf=lambda v: isinstance(v, tuple)))
+
+    def _y_shapes(self):
+        if self._y_shapes_multi is not None:
+            return self._y_shapes_multi
+        return None if self._y_shape is None else (self._y_shape,)
+
+    def _check_targets(self, y):
+        """Checks each output's targets against its loss; records their shapes."""
+        from lamina import losses as _losses
+        from lamina.training.outputs import resolve_losses
+
+        ys = y if isinstance(y, list | tuple) else jax.tree_util.tree_leaves(y)
+        preds = self._output_shapes()
+        if len(preds) == 1 and not isinstance(y, list | tuple | dict):
+            Sequential._check_targets(self, y)
+            self._y_shapes_multi = None
+            return
+        if len(ys) != len(preds):
+            raise ValueError(
+                f"The model has {len(preds)} outputs but y holds {len(ys)} target arrays. Pass "
+                f"one target array per output (a list in output order, or a dict keyed by "
+                f"output name: {self.output_names})."
+            )
+        names = self._engine_network().output_names
+        for term in resolve_losses(self._compiled["loss"], self._compiled["loss_weights"], names):
+            t = ys[term.index]
+            _losses.check_targets(term.loss, t.shape, t.dtype.kind, preds[term.index], y_sample=t)
+        self._y_shapes_multi = tuple((None, *t.shape[1:]) for t in ys)
+
+    def _check_inputs(self, x):
+        if isinstance(self._input_shape, tuple):
+            TrainerMixin._check_inputs(self, x)
+
+    def _predict_width(self) -> int:
+        import math
+
+        shapes = self._output_shape_of(self._input_shape)
+        shapes += self._input_shape if isinstance(self._input_shape, list) else [self._input_shape]
+        return max(math.prod(d for d in s[1:] if d) or 1 for s in shapes if s is not None)
+
+    def _check_input_shape(self, shape):
+        if isinstance(self._input_shape, tuple):
+            Sequential._check_input_shape(self, shape)
+
+    def _invalidate(self):
+        self._train_state = None
+        self._program = None
+
+    def summary(self, print_fn=None, line_length=None, **kwargs) -> None:
+        """Prints Keras's table of layers, output shapes, parameters (and connections)."""
+        from lamina.models import summary as _summary
+
+        (print_fn or print)(_summary.render(self, line_length))
+
+    def _repr_html_(self) -> str:
+        """The summary as an HTML table: what a notebook shows for a bare ``model``."""
+        from lamina.models import summary as _summary
+
+        return _summary.render_html(self)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        if "layers" in config and "input_layers" in config:
+            from lamina.models.functional_config import functional_from_config
+
+            return functional_from_config(config, custom_objects)
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _norm_shape(shape):
+    if isinstance(shape, list) and shape and isinstance(shape[0], list | tuple):
+        return [tuple(s) for s in shape]
+    return tuple(shape)
+
+
+def _batchless(shape):
+    if isinstance(shape, list):
+        return [(None, *s[1:]) for s in shape]
+    return (None, *tuple(shape)[1:])
+
+
+def _snake(name):
+    from lamina._naming import snake_case
+
+    return snake_case(name)
+
+
+from lamina.models.functional import Functional  # noqa: E402  (it subclasses Model)
+
+__all__ = ["Functional", "Model"]

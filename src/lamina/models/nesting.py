@@ -1,0 +1,214 @@
+"""A model used as a layer: ``Sequential([base_model, layers.Softmax()])``, a functional model
+called on tensors, ``model(x)`` on arrays.
+
+Inside another model, a model is one layer whose ``params``/``state`` are flat dicts: each of its
+layers' weights under the layer's name (``"dense/kernel"``).  Its ``init`` returns its current
+weights when it already has some (a trained or loaded base model keeps them, as Keras shares the
+variables), else draws new ones.  Its layers' weight views then read the outer model's arrays.
+
+A model class provides ``_layers`` (the layers owning weights), ``_layer_input_shapes(shape)``
+(each layer's input shape for a model input of ``shape``) and ``_engine_network()`` (a
+``lamina.training.network.Network``).
+
+>>> import numpy as np
+>>> from lamina import Sequential, Input, layers
+>>> base = Sequential([Input((4,)), layers.Dense(3)])
+>>> model = Sequential([base, layers.Activation("softmax")])
+>>> model(np.ones((2, 4), "float32")).shape
+(2, 3)
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from lamina.layers import symbolic as _symbolic
+from lamina.layers import tracing as _tracing
+from lamina.layers.keras_api import set_owner
+from lamina.layers.variables import report_aux
+
+
+class NestedModelMixin:
+    """The layer protocol (``init``/``apply``/``__call__``) of a model, from its network."""
+
+    _is_model = True
+    _lamina_owner = None
+    _inbound_nodes = None
+
+    @property
+    def uses_rng(self) -> bool:
+        return any(layer.uses_rng for layer in self._layers)
+
+    @uses_rng.setter
+    def uses_rng(self, value):  # Layer.__init__ style assignment is ignored: derived
+        pass
+
+    uses_mask = False
+
+    @property
+    def _input_shape_arg(self):
+        """A built-in-layer-like view of the model's input shape (a ``Sequential`` whose
+        first layer is this model takes it as its own input shape)."""
+        shape = getattr(self, "_input_shape", None)
+        return tuple(shape[1:]) if isinstance(shape, tuple) else None
+
+    def compute_output_shape(self, input_shape):
+        from lamina.models.sequential import Sequential
+
+        if isinstance(self, Sequential):
+            shapes = self._output_shape_of(tuple(input_shape))
+            return shapes[-1] if shapes else tuple(input_shape)
+        if getattr(self, "_nodes", None) is not None:  # functional: shapes are fixed
+            return self.output_shape
+        return _symbolic.traced_output_shape(self, input_shape)
+
+    # ------------------------------------------------------------ pure core
+    def init(self, key, input_shape):
+        if self._train_state is not None:
+            return self._flat_arrays()
+        from lamina.models.weights_init import init_layers
+
+        shapes = self._layer_input_shapes(input_shape)
+        params, state, order = init_layers(self._layers, shapes, key)
+        self._weight_order = order
+        return _flatten(self._layers, params, order, 0), _flatten(self._layers, state, order, 1)
+
+    def apply(self, params, state, x, *, training=False, key=None, **kwargs):
+        p = tuple(_tracing.split_prefixed(params, layer.name) for layer in self._layers)
+        s = tuple(_tracing.split_prefixed(state, layer.name) for layer in self._layers)
+        y, new_state, aux = self._engine_network().forward(
+            p, s, x, training=training, key=key, batch_mask=kwargs.get("batch_mask")
+        )
+        if _may_add_loss(self):
+            report_aux(aux, required=training)  # the outer model's forward adds it to the loss
+        flat = {}
+        for layer, ns in zip(self._layers, new_state):
+            flat.update({f"{layer.name}/{k}": v for k, v in ns.items()})
+        return y, {k: flat[k] for k in state}
+
+    def _flat_arrays(self):
+        ts = self._train_state
+        return (
+            _flatten(self._layers, ts.params, self._weight_order, 0),
+            _flatten(self._layers, ts.state, self._weight_order, 1),
+        )
+
+    # --------------------------------------------------------- weights views
+    def _own_arrays(self):
+        """``(params tuple, state tuple)`` per layer, wherever the arrays live now."""
+        if self._train_state is not None:
+            return self._train_state.params, self._train_state.state
+        owner = self._owner_model()
+        found = owner._arrays_of(self) if owner is not None else None
+        if found is None:
+            return None
+        params, state, _ = found
+        return (
+            tuple(_tracing.split_prefixed(params, la.name) for la in self._layers),
+            tuple(_tracing.split_prefixed(state, la.name) for la in self._layers),
+        )
+
+    def _arrays_of(self, layer):
+        arrays = self._own_arrays()
+        if arrays is None:
+            return None
+        for i, la in enumerate(self._layers):
+            if la is layer:
+                return arrays[0][i], arrays[1][i], self._weight_order[i]
+        return None
+
+    def _write_array(self, layer, key, trainable, value):
+        import jax.numpy as jnp
+
+        i = next(j for j, la in enumerate(self._layers) if la is layer)
+        if self._train_state is not None:
+            ts = self._train_state
+            which = list(ts.params if trainable else ts.state)
+            which[i] = {**which[i], key: jnp.asarray(value, which[i][key].dtype)}
+            field = "params" if trainable else "state"
+            self._train_state = ts._replace(**{field: tuple(which)})
+            return
+        owner = self._owner_model()
+        owner._write_array(self, f"{layer.name}/{key}", trainable, value)
+
+    def _weights_source(self, build=True):
+        if self._train_state is None and self._owner_model() is not None:
+            return self._owner_model()._arrays_of(self)
+        self._require_built("weights")
+        p, s = self._flat_arrays()
+        order = self._weight_order
+        names = (
+            tuple(f"{la.name}/{k}" for la, o in zip(self._layers, order) for k in o[0]),
+            tuple(f"{la.name}/{k}" for la, o in zip(self._layers, order) for k in o[1]),
+        )
+        return p, s, names
+
+    def _claim_layers(self):
+        """Makes this model the owner of its layers' arrays (their weight views read here)."""
+        for layer in self._layers:
+            set_owner(layer, self)
+
+    # ----------------------------------------------------------------- calls
+    def __call__(self, *args, **kwargs):
+        if not args and "inputs" in kwargs:
+            args = (kwargs.pop("inputs"),)
+        if _symbolic.has_symbolic((args, kwargs)):
+            return _symbolic.symbolic_call(self, args, kwargs)
+        x = args[0]
+        out = _tracing.sub_call(self, x, dict(kwargs))
+        if out is not None:
+            return out
+        return self._eager(x, training=bool(kwargs.get("training") or False))
+
+    def _eager(self, x, training=False):
+        """``model(x)`` on arrays: the forward pass with the current weights (compiled once
+        per input shape)."""
+        x = jax.tree_util.tree_map(_to_array, x)
+        leaves = jax.tree_util.tree_leaves(x)
+        if len(leaves) == 1 and isinstance(getattr(self, "_input_shape", None), tuple):
+            self._check_input_shape(leaves[0].shape)  # a clear error before tracing
+        self._ensure_built(leaves[0].shape if len(leaves) == 1 else [a.shape for a in leaves])
+        net = self._engine_network()
+        fn = self.__dict__.setdefault("_eager_fns", {}).get((net.spec_key, training))
+        if fn is None:
+
+            def run(params, state, x, key):
+                y, new_state, _ = net.forward(
+                    params, state, x, training=training, key=key if net.needs_key else None
+                )
+                return y, new_state
+
+            fn = jax.jit(run)
+            self._eager_fns[(net.spec_key, training)] = fn
+        from lamina.utils import random as _random
+
+        ts = self._train_state
+        y, new_state = fn(ts.params, ts.state, x, _random.next_key())
+        if training:
+            self._train_state = ts._replace(state=new_state)
+        return y
+
+
+def _may_add_loss(layer) -> bool:
+    """Whether ``layer``'s forward can produce loss terms (activity regularizers, add_loss)."""
+    if layer.activity_regularizer is not None or layer._traced:
+        return True
+    if getattr(layer, "_is_model", False):
+        return type(layer).__name__ not in ("Sequential", "Functional") or any(
+            _may_add_loss(sub) for sub in layer._layers
+        )
+    return False
+
+
+def _flatten(layers, per_layer, order, which):
+    flat = {}
+    for layer, arrays, names in zip(layers, per_layer, order):
+        for k in names[which]:
+            flat[f"{layer.name}/{k}"] = arrays[k]
+    return flat
+
+
+def _to_array(v):
+    arr = np.asarray(v)
+    return arr.astype(np.float32) if arr.dtype == np.float64 else arr

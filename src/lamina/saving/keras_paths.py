@@ -1,0 +1,138 @@
+"""Where Keras 3 stores each weight of a model in ``model.weights.h5``, for every model kind.
+
+``model_groups(model)`` gives, per entry of ``model.layers``, the HDF5 groups of that layer
+and, per group, the weights it holds (``("p", key)`` for a trainable weight in the layer's
+``params`` dict, ``("s", key)`` for one in its ``state``), in dataset order ``0, 1, ...``:
+
+* a layer of a ``Sequential``/functional model: ``layers/<snake class name>[_n]/vars``
+  (recurrent layers one level down on their cell, as :mod:`weights_h5` describes);
+* a nested ``Sequential``/functional model: its layers under ``<its group>/layers/...``;
+* a Keras-style layer with sub-layers, or a subclassed model: its own weights in
+  ``<group>/vars``, each sub-layer under ``<group>/<attribute name>`` (a list attribute:
+  ``<attribute>/<snake class name>[_n]``), as ``keras.src.saving.saving_lib`` walks objects;
+  a subclassed model's layers sit at the root (``<attribute>/vars``).
+
+>>> from lamina import Input, Model, layers
+>>> x = Input((3,))
+>>> model = Model(x, layers.Dense(2)(x))
+>>> model_groups(model)[1]
+[('layers/dense/vars', [('p', 'kernel'), ('p', 'bias')])]
+"""
+
+from __future__ import annotations
+
+from lamina.layers import tracing as _tracing
+
+
+def _snake(cls_name: str) -> str:
+    from lamina.saving.weights_h5 import to_snake_case
+
+    return to_snake_case(cls_name)
+
+
+def _is_graph_model(layer) -> bool:
+    from lamina.models.sequential import Sequential
+
+    return isinstance(layer, Sequential) or getattr(layer, "_nodes", None) is not None
+
+
+def _is_subclassed(layer) -> bool:
+    return getattr(layer, "_is_model", False) and not _is_graph_model(layer)
+
+
+def _counted(names_used: dict, base: str) -> str:
+    if base in names_used:
+        names_used[base] += 1
+        return f"{base}_{names_used[base]}"
+    names_used[base] = 0
+    return base
+
+
+def keras_attribute_paths(obj) -> list[tuple[str, object]]:
+    """``[(Keras's path, layer)]`` for the sub-layers ``obj`` tracks, as Keras's saving walks
+    them: attributes in sorted name order, a layer saved at the first path that reaches it; a
+    list (and a model's ``layers``) names its entries by snake-cased class, counted per list."""
+    from lamina.layers.base import Layer
+
+    tracked = {id(sub) for _, sub in _tracing.tracked_layers(obj)}
+    skip = _tracing._SKIP | set(getattr(type(obj), "_untracked_attributes", ()))
+    attrs = {k: v for k, v in vars(obj).items() if k not in skip}
+    if getattr(obj, "_is_model", False):
+        attrs["layers"] = [sub for _, sub in _tracing.tracked_layers(obj)]
+    out, seen = [], set()
+    for name in sorted(attrs):
+        value = attrs[name]
+        if isinstance(value, Layer):
+            if id(value) in tracked and id(value) not in seen:
+                seen.add(id(value))
+                out.append((name, value))
+        elif isinstance(value, list | tuple | dict):
+            items = list(value.values()) if isinstance(value, dict) else list(value)
+            used: dict = {}
+            for item in items:
+                if not isinstance(item, Layer):
+                    continue
+                entry = _counted(used, _snake(type(item).__name__))
+                if id(item) in tracked and id(item) not in seen:
+                    seen.add(id(item))
+                    out.append((f"{name}/{entry}", item))
+    return out
+
+
+def _prefixed(names, prefix):
+    cut = len(prefix) + 1
+    return [k[cut:] for k in names if k.startswith(prefix + "/")]
+
+
+def layer_groups(layer, base: str, p_names, s_names) -> list:
+    """The groups of ``layer`` stored at ``base``; see the module docstring."""
+    from lamina.saving.weights_h5 import _sub_paths
+
+    p_names, s_names = list(p_names), list(s_names)
+    if _is_graph_model(layer):
+        out = [(f"{base}/vars", [])]
+        used: dict = {}
+        for sub in layer._layers:
+            sub_base = f"{base}/layers/{_counted(used, _snake(type(sub).__name__))}"
+            inner = layer_groups(
+                sub, sub_base, _prefixed(p_names, sub.name), _prefixed(s_names, sub.name)
+            )
+            out += [(g, [(kind, f"{sub.name}/{k}") for kind, k in keys]) for g, keys in inner]
+        return out
+    subs = _tracing.tracked_layers(layer) if (layer._traced or _is_subclassed(layer)) else []
+    if subs:
+        own = [("p", k) for k in p_names if "/" not in k] + [
+            ("s", k) for k in s_names if "/" not in k
+        ]
+        out = [(f"{base}/vars" if base else "vars", own)]
+        keras_paths = dict((id(sub), kp) for kp, sub in keras_attribute_paths(layer))
+        for path, sub in subs:
+            sub_base = f"{base}/{keras_paths[id(sub)]}" if base else keras_paths[id(sub)]
+            inner = layer_groups(sub, sub_base, _prefixed(p_names, path), _prefixed(s_names, path))
+            out += [(g, [(kind, f"{path}/{k}") for kind, k in keys]) for g, keys in inner]
+        return out
+    keys = [("p", k) for k in p_names] + [("s", k) for k in s_names]
+    sub_paths = _sub_paths(layer)
+    n = len(sub_paths)
+    size = len(keys) // n if n else 0
+    return [
+        ("/".join((base, *sub, "vars")), keys[j * size : (j + 1) * size])
+        for j, sub in enumerate(sub_paths)
+    ]
+
+
+def model_groups(model) -> list:
+    """Per entry of ``model.layers``, its ``[(group path, [(kind, key), ...]), ...]``."""
+    model._require_built("save_weights")
+    order = model._weight_order
+    out = []
+    if _is_subclassed(model):
+        paths = dict((id(sub), kp) for kp, sub in keras_attribute_paths(model))
+        for layer, (p_names, s_names) in zip(model._layers, order):
+            out.append(layer_groups(layer, paths[id(layer)], p_names, s_names))
+        return out
+    used: dict = {}
+    for layer, (p_names, s_names) in zip(model.layers, order):
+        base = f"layers/{_counted(used, _snake(type(layer).__name__))}"
+        out.append(layer_groups(layer, base, p_names, s_names))
+    return out
