@@ -7,16 +7,15 @@ Keras model through ``get_weights``/``set_weights`` unchanged.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 from lamina import activations as _activations
 from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
+from lamina._unsupported import layer_module_getattr as _layer_module_getattr
 from lamina.layers import conv_ops
 from lamina.layers.base import Layer
-from lamina.layers.conv_ops import dimension_numbers
 from lamina.utils import random as _random
 
 
@@ -319,11 +318,9 @@ class _ConvTranspose(_BaseConv):
         return pads
 
     def apply(self, params, state, x, *, training=False, key=None):
-        y = jax.lax.conv_transpose(
-            x, params["kernel"], self.strides, padding=self._pads(),
-            rhs_dilation=self.dilation_rate, transpose_kernel=True,
-            dimension_numbers=dimension_numbers(self.rank, self.data_format),
-        )  # fmt: skip
+        y = conv_ops.conv_transpose(
+            x, params["kernel"], self.strides, self._pads(), self.dilation_rate, self.data_format
+        )
         return self._finish(params, y), state
 
     def compute_output_shape(self, input_shape):
@@ -510,3 +507,7 @@ class SeparableConv2D(_Separable):
     """
 
     rank = 2
+
+
+# Keras 2's keras.layers.convolutional re-exported more layers; scripts import them from here.
+__getattr__ = _layer_module_getattr("convolutional")

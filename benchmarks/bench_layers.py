@@ -1,0 +1,174 @@
+"""A layer sweep: Lamina's training step and predict against Keras-JAX's, one row per layer.
+
+Each configuration is the model ``Input -> layer`` fitted with Adam on a mean-squared error to
+zero targets (so the step is the layer's forward pass, its gradient and the update), then
+predicted at batch 1, 32 and 1,024.  Each (configuration, library) is a fresh process; the
+libraries alternate.  Columns: the steady training step (median epoch gap after the first,
+divided by the steps), predict per call at each batch size (second call, so compilation is not
+counted), the ratios Keras-JAX ÷ Lamina (above 1: Lamina faster), and the strategy Lamina's
+cost model picks for the fit (``lamina.training.strategy.plan`` with a live progress bar; a
+``verbose=0`` fit always runs whole epochs).  The load average is printed with the table.
+
+    python benchmarks/bench_layers.py                       # every configuration (~10 min, 2 cores)
+    python benchmarks/bench_layers.py --configs conv2d_32,lstm_128
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+MARK = "BENCH_LAYERS_JSON "
+ROWS, BATCH, EPOCHS = 256, 32, 3
+PREDICT = {1: 16, 32: 256, 1024: 2048}  # batch size -> rows predicted
+#: name -> (layer constructor source over a layers module ``L``, input shape, integer input)
+CONFIGS = {
+    "dense_512": ("L.Dense(512, activation='relu')", (784,), False),
+    "conv2d_32_k3_28": ("L.Conv2D(32, 3, activation='relu')", (28, 28, 1), False),
+    "conv2d_64_k3_32": ("L.Conv2D(64, 3, padding='same')", (32, 32, 32), False),
+    "conv2d_128_k5_s2": ("L.Conv2D(128, 5, strides=2, padding='same')", (16, 16, 64), False),
+    "conv2d_cf_16_k3": ("L.Conv2D(16, 3, data_format='channels_first')", (8, 32, 32), False),
+    "conv1d_128_k7_d2": ("L.Conv1D(128, 7, dilation_rate=2)", (128, 32), False),
+    "conv1d_250_k3_400": ("L.Conv1D(250, 3)", (400, 50), False),
+    "conv2dT_32_k3_s2": (
+        "L.Conv2DTranspose(32, 3, strides=2, padding='same')",
+        (16, 16, 32),
+        False,
+    ),
+    "depthwise2d_k3": ("L.DepthwiseConv2D(3, padding='same')", (32, 32, 32), False),
+    "separable2d_64_k3": ("L.SeparableConv2D(64, 3)", (32, 32, 32), False),
+    "maxpool2d_2": ("L.MaxPooling2D(2)", (32, 32, 64), False),
+    "avgpool2d_3_s2_same": (
+        "L.AveragePooling2D(3, strides=2, padding='same')",
+        (32, 32, 16),
+        False,
+    ),
+    "embedding_20000x128": ("L.Embedding(20000, 128)", (80,), True),
+    "lstm_128": ("L.LSTM(128)", (80, 64), False),
+    "gru_128": ("L.GRU(128)", (80, 64), False),
+    "simplernn_64": ("L.SimpleRNN(64)", (40, 32), False),
+}
+
+
+def _strategy(layer, shape, ints):
+    """The plan Lamina's cost model makes for this one-layer model (live progress)."""
+    import jax
+    import jax.numpy as jnp
+
+    from lamina.training import strategy
+    from lamina.training.step import forward
+
+    params, state = layer.init(jax.random.key(0), (1, *shape))
+    dtype = jnp.int32 if ints else jnp.float32
+    flops = strategy.forward_flops(
+        lambda p, s, x: forward((layer,), (p,), (s,), x, training=False)[0],
+        params, state, jax.ShapeDtypeStruct((1, *shape), dtype),
+    )  # fmt: skip
+    n = sum(getattr(v, "size", 0) for v in jax.tree_util.tree_leaves(params))
+    p = strategy.plan(n, BATCH, ROWS // BATCH, flops_per_sample=flops, requested="auto")
+    return f"{p.name} ({p.steps_per_call}/call)"
+
+
+def worker(name, impl):
+    import numpy as np
+
+    src, shape, ints = CONFIGS[name]
+    if impl == "lamina":
+        import lamina.callbacks as C
+        import lamina.layers as L
+        import lamina.models as M
+    else:
+        import keras
+
+        keras.utils.set_random_seed(0)
+        C, L, M = keras.callbacks, keras.layers, keras.models
+    rng = np.random.default_rng(0)
+    n = max(ROWS, max(PREDICT.values()))
+    x = rng.integers(1, 20000, (n, *shape)) if ints else rng.random((n, *shape), np.float32)
+    model = M.Sequential([L.Input(shape=shape), eval(src)])
+    model.compile(optimizer="adam", loss="mse")
+    y = np.zeros((ROWS, *model.output_shape[1:]), np.float32)
+    stamps = []
+
+    class Stamp(C.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            stamps.append(time.perf_counter())
+
+    model.fit(x[:ROWS], y, batch_size=BATCH, epochs=EPOCHS, verbose=0, callbacks=[Stamp()])
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    out = {"step_ms": 1000 * statistics.median(gaps) / (ROWS // BATCH)}
+    for bs, rows in PREDICT.items():
+        model.predict(x[:rows], batch_size=bs, verbose=0)
+        t = time.perf_counter()
+        model.predict(x[:rows], batch_size=bs, verbose=0)
+        out[f"predict{bs}_ms"] = 1000 * (time.perf_counter() - t) / -(-rows // bs)
+    if impl == "lamina":
+        out["strategy"] = _strategy(eval(src), shape, ints)
+    return out
+
+
+def run(name, impl, timeout):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="jax")
+    cache = env["LAMINA_CACHE_DIR"] = tempfile.mkdtemp(prefix="lamina-bench-")
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, impl]
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK) :])
+    return {"error": " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-2:])}
+
+
+def table(results):
+    load = " ".join(open("/proc/loadavg").read().split()[:3])
+    keys = ["step_ms"] + [f"predict{b}_ms" for b in PREDICT]
+    head = ["train step"] + [f"predict b={b}" for b in PREDICT]
+    lines = [
+        f"load average at the end: {load} ({os.cpu_count()} CPUs); ms per step / per predict "
+        f"call, Lamina \\| Keras-JAX (ratio Keras ÷ Lamina)",
+        "",
+        "| configuration | " + " | ".join(head) + " | Lamina strategy |",
+        "|---|" + "---:|" * len(head) + "---|",
+    ]
+    for name, (lam, ker) in results.items():
+        cells = []
+        for k in keys:
+            a, b = lam.get(k), ker.get(k)
+            cells.append(f"{a:.2f} \\| {b:.2f} ({b / a:.2f}x)" if a and b else "-")
+        err = lam.get("error") or ker.get("error")
+        strat = lam.get("strategy", "") + (f" error: {err[:60]}" if err else "")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {strat} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--worker", nargs=2, metavar=("CONFIG", "IMPL"))
+    p.add_argument("--configs", default=",".join(CONFIGS))
+    p.add_argument("--timeout", type=int, default=300)
+    args = p.parse_args(argv)
+    if args.worker:
+        print(MARK + json.dumps(worker(*args.worker)), flush=True)
+        return
+    results = {}
+    for i, name in enumerate(c for c in args.configs.split(",") if c):
+        order = ("lamina", "keras-jax") if i % 2 == 0 else ("keras-jax", "lamina")
+        res = {impl: run(name, impl, args.timeout) for impl in order}
+        results[name] = (res["lamina"], res["keras-jax"])
+        print(name, json.dumps(res), file=sys.stderr, flush=True)
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()

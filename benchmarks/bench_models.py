@@ -1,0 +1,230 @@
+"""Lamina against Keras-JAX on the architectures of Keras's own example scripts.
+
+Models (synthetic data, Adam, ``verbose=0``, ``shuffle=True``), at reduced sizes so one run of
+every row fits in a few minutes on 2 cores (``--rows``/``--epochs`` scale them):
+
+* ``mnist_cnn``: Conv2D 32 -> Conv2D 64 (3x3) -> MaxPool -> Dropout -> Dense 128 -> Dense 10,
+  28x28x1 inputs, batch 128;
+* ``imdb_cnn``: Embedding 5000x50 -> Dropout -> Conv1D 250 (k=3) -> GlobalMaxPool -> Dense 250
+  -> Dense 1, 400 tokens, batch 32;
+* ``imdb_lstm``: Embedding 20000x128 -> LSTM 128 (dropout 0.2, recurrent_dropout 0.2) -> Dense 1,
+  80 tokens, batch 32;
+* ``imdb_gru``: the same with GRU 128 (no dropout);
+* ``imdb_bilstm``: Embedding 20000x128 -> Bidirectional(LSTM 64) -> Dense 1.
+
+Implementations, each measurement in a fresh process, alternating, order rotating per repeat:
+``lamina`` (empty persistent compilation cache), ``keras-jax`` (Keras 3, JAX backend,
+``steps_per_execution=1``) and ``keras-jax-spe`` (``steps_per_execution`` = steps per epoch).
+Columns: whole fit (build + compile + fit), steady epoch (median gap between epoch ends after
+the first) and predict (second call, ``batch_size=32``).  The machine's load average is
+printed with every table: the times are only comparable within one run.
+
+    python benchmarks/bench_models.py                       # every model, 1 repeat
+    python benchmarks/bench_models.py --models mnist_cnn --repeats 3 --rows 1024
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+MARK = "BENCH_MODELS_JSON "
+IMPLS = ("lamina", "keras-jax", "keras-jax-spe")
+#: name -> (input shape, vocabulary or None, batch, default rows, default epochs, classes)
+MODELS = {
+    "mnist_cnn": ((28, 28, 1), None, 128, 512, 3, 10),
+    "imdb_cnn": ((400,), 5000, 32, 512, 3, 2),
+    "imdb_lstm": ((80,), 20000, 32, 512, 3, 2),
+    "imdb_gru": ((80,), 20000, 32, 512, 3, 2),
+    "imdb_bilstm": ((80,), 20000, 32, 512, 3, 2),
+}
+
+
+def build(name, L):
+    """The model ``name`` from the layers module ``L`` (Lamina's or Keras's: same API)."""
+    shape = MODELS[name][0]
+    if name == "mnist_cnn":
+        body = [
+            L.Conv2D(32, (3, 3), activation="relu"),
+            L.Conv2D(64, (3, 3), activation="relu"),
+            L.MaxPooling2D((2, 2)),
+            L.Dropout(0.25),
+            L.Flatten(),
+            L.Dense(128, activation="relu"),
+            L.Dropout(0.5),
+            L.Dense(10, activation="softmax"),
+        ]
+    elif name == "imdb_cnn":
+        body = [
+            L.Embedding(5000, 50),
+            L.Dropout(0.2),
+            L.Conv1D(250, 3, padding="valid", activation="relu", strides=1),
+            L.GlobalMaxPooling1D(),
+            L.Dense(250, activation="relu"),
+            L.Dropout(0.2),
+            L.Dense(1, activation="sigmoid"),
+        ]
+    else:
+        rnn = {
+            "imdb_lstm": lambda: L.LSTM(128, dropout=0.2, recurrent_dropout=0.2),
+            "imdb_gru": lambda: L.GRU(128),
+            "imdb_bilstm": lambda: L.Bidirectional(L.LSTM(64)),
+        }[name]
+        body = [L.Embedding(20000, 128), rnn(), L.Dense(1, activation="sigmoid")]
+    return [L.Input(shape=shape), *body]
+
+
+def data(name, rows):
+    import numpy as np
+
+    shape, vocab, _, _, _, classes = MODELS[name]
+    rng = np.random.default_rng(0)
+    if vocab is None:
+        x = rng.random((rows, *shape), dtype=np.float32)
+    else:
+        x = rng.integers(1, vocab, size=(rows, *shape)).astype("int32")
+    y = rng.integers(0, classes, size=(rows,)).astype("float32")
+    return x, y
+
+
+def worker(name, impl, rows, epochs):
+    x, y = data(name, rows)
+    if impl == "lamina":
+        import lamina.callbacks as C
+        import lamina.layers as L
+        import lamina.models as M
+    else:
+        import keras
+
+        keras.utils.set_random_seed(0)
+        C, L, M = keras.callbacks, keras.layers, keras.models
+    batch = MODELS[name][2]
+    steps = -(-rows // batch)
+    loss = "sparse_categorical_crossentropy" if MODELS[name][5] > 2 else "binary_crossentropy"
+    stamps = []
+
+    class Stamp(C.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            stamps.append(time.perf_counter())
+
+    t0 = time.perf_counter()
+    model = M.Sequential(build(name, L))
+    kw = {"steps_per_execution": steps} if impl == "keras-jax-spe" else {}
+    model.compile(optimizer="adam", loss=loss, metrics=["accuracy"], **kw)
+    t1 = time.perf_counter()
+    hist = model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[Stamp()])
+    t2 = time.perf_counter()
+    model.predict(x, batch_size=32, verbose=0)
+    t3 = time.perf_counter()
+    model.predict(x, batch_size=32, verbose=0)
+    t4 = time.perf_counter()
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    return {
+        "fit_s": t2 - t0,
+        "first_epoch_s": stamps[0] - t1,
+        "epoch_s": statistics.median(gaps) if gaps else None,
+        "predict_s": t4 - t3,
+        "first_predict_s": t3 - t2,
+        "strategy": (getattr(hist, "params", {}) or {}).get("strategy")
+        if impl == "lamina"
+        else None,
+    }
+
+
+def run(name, impl, rows, epochs, timeout):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    cache = None
+    if impl == "lamina":
+        cache = env["LAMINA_CACHE_DIR"] = tempfile.mkdtemp(prefix="lamina-bench-")
+    else:
+        env["KERAS_BACKEND"] = "jax"
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, impl,
+           "--rows", str(rows), "--epochs", str(epochs)]  # fmt: skip
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
+    finally:
+        if cache:
+            shutil.rmtree(cache, ignore_errors=True)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK) :])
+    return {"error": " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-2:])}
+
+
+def _med(results, key):
+    vals = [r[key] for r in results if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def table(results, args):
+    load = open("/proc/loadavg").read().split()[:3]
+    lines = [
+        f"rows={args.rows or 'default'} epochs={args.epochs or 'default'} repeats={args.repeats}"
+        f" load average at the end: {' '.join(load)} ({os.cpu_count()} CPUs)",
+        "",
+        "| model | impl | whole fit s | steady epoch s | predict s | Keras-JAX best ÷ Lamina"
+        " (fit / epoch / predict) | strategy |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
+    for name in args.models:
+        meds = {i: {k: _med(results[name][i], k) for k in ("fit_s", "epoch_s", "predict_s")}
+                for i in IMPLS}  # fmt: skip
+        for impl in IMPLS:
+            m = meds[impl]
+            ratio = ""
+            if impl == "lamina":
+                parts = []
+                for k in ("fit_s", "epoch_s", "predict_s"):
+                    peers = [meds[i][k] for i in IMPLS[1:] if meds[i][k]]
+                    parts.append(f"{min(peers) / m[k]:.2f}x" if peers and m[k] else "-")
+                ratio = " / ".join(parts)
+            errs = [r["error"] for r in results[name][impl] if "error" in r]
+            strat = next((r.get("strategy") for r in results[name][impl] if r.get("strategy")), "")
+            cells = [f"{m[k]:.3f}" if m[k] is not None else "-" for k in m]
+            note = f" (error: {errs[0][:80]})" if errs else ""
+            lines.append(f"| {name} | {impl}{note} | {' | '.join(cells)} | {ratio} | {strat} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--worker", nargs=2, metavar=("MODEL", "IMPL"))
+    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--impls", default=",".join(IMPLS))
+    p.add_argument("--rows", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--timeout", type=int, default=600)
+    args = p.parse_args(argv)
+    if args.worker:
+        name, impl = args.worker
+        rows = args.rows or MODELS[name][3]
+        epochs = args.epochs or MODELS[name][4]
+        print(MARK + json.dumps(worker(name, impl, rows, epochs)), flush=True)
+        return
+    args.models = [m for m in args.models.split(",") if m]
+    impls = [i for i in args.impls.split(",") if i]
+    results = {m: {i: [] for i in IMPLS} for m in args.models}
+    for r in range(args.repeats):
+        for name in args.models:
+            rows = args.rows or MODELS[name][3]
+            epochs = args.epochs or MODELS[name][4]
+            order = impls[r % len(impls) :] + impls[: r % len(impls)]
+            for impl in order:
+                res = run(name, impl, rows, epochs, args.timeout)
+                results[name][impl].append(res)
+                print(name, impl, json.dumps(res), file=sys.stderr, flush=True)
+    print(table(results, args))
+
+
+if __name__ == "__main__":
+    main()

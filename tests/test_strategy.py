@@ -1,0 +1,112 @@
+"""``lamina.training.strategy``: the cost model gives a conv net and an MLP different strategies,
+a forced strategy is honoured, and forcing one changes the dispatch, never the numbers."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lamina.layers import Conv2D, Dense, Flatten, MaxPooling2D
+from lamina.models import Sequential
+from lamina.training import progress, strategy
+from lamina.training.step import forward
+
+
+def _flops_per_sample(layers, sample_shape):
+    """XLA's forward FLOPs of ``layers`` on one row (weights from the layers' own ``init``)."""
+    params, states, shape = [], [], (1, *sample_shape)
+    for i, layer in enumerate(layers):
+        p, s = layer.init(jax.random.key(i), shape)
+        params.append(p)
+        states.append(s)
+        shape = layer.compute_output_shape(shape)
+
+    def run(p, s, x):
+        return forward(tuple(layers), p, s, x, training=False)[0]
+
+    x = jax.ShapeDtypeStruct((1, *sample_shape), jnp.float32)
+    return strategy.forward_flops(run, tuple(params), tuple(states), x)
+
+
+def test_conv_net_and_mlp_get_different_strategies(monkeypatch):
+    monkeypatch.delenv(strategy.ENV, raising=False)
+    conv = [
+        Conv2D(32, 3, activation="relu"),
+        Conv2D(64, 3, activation="relu"),
+        MaxPooling2D(2),
+        Flatten(),
+        Dense(128, activation="relu"),
+        Dense(10, activation="softmax"),
+    ]
+    mlp = [Dense(12, activation="relu"), Dense(8, activation="relu"), Dense(1)]
+    conv_flops = _flops_per_sample(conv, (28, 28, 1))
+    mlp_flops = _flops_per_sample(mlp, (8,))
+    # The analytic count: two convolutions and two dense layers, 2 FLOPs per multiply-add.
+    analytic = 2 * (26 * 26 * 9 * 32 + 24 * 24 * 288 * 64 + 12 * 12 * 64 * 128 + 1280)
+    assert conv_flops == pytest.approx(analytic, rel=0.05)
+    conv_plan = strategy.plan(1_199_882, 128, 47, flops_per_sample=conv_flops)
+    mlp_plan = strategy.plan(221, 10, 77, flops_per_sample=mlp_flops)
+    assert conv_plan.name == "step" and conv_plan.steps_per_call == 1
+    assert mlp_plan.name == "epoch" and mlp_plan.steps_per_call == 77
+    # Nothing to show between steps: the fused epoch, whatever the cost.
+    assert strategy.plan(1, 128, 47, flops_per_sample=conv_flops, live=False).name == "epoch"
+
+
+def test_chunks_split_the_epoch_evenly():
+    # ~0.01 s per step: calls of at most TARGET_CHUNK_SECONDS, padding less than one per call.
+    p = strategy.plan(0, 100, 100, flops_per_sample=1e6)
+    per_step = strategy.step_seconds(0, 100, flops_per_sample=1e6)
+    calls = -(-100 // p.steps_per_call)
+    assert p.name == "chunk" and 1 < p.steps_per_call < 100
+    assert p.steps_per_call * per_step <= strategy.TARGET_CHUNK_SECONDS
+    assert calls * p.steps_per_call - 100 < calls
+    assert p.history_params() == {"strategy": "chunk", "steps_per_call": p.steps_per_call}
+
+
+@pytest.mark.parametrize(
+    "forced, want",
+    [("epoch", ("epoch", 47)), ("step", ("step", 1)), ("5", ("chunk", 5)), (64, ("epoch", 47))],
+)
+def test_forcing_a_strategy(monkeypatch, forced, want):
+    monkeypatch.setenv(strategy.ENV, str(forced))
+    assert tuple(strategy.plan(10, 32, 47)) == want
+    monkeypatch.setenv(strategy.ENV, "auto")
+    assert tuple(strategy.plan(10, 32, 47, requested=forced)) == want
+
+
+@pytest.mark.parametrize("bad", ["fast", 0, -2, 1.5, True])
+def test_bad_strategy_names_the_choices(monkeypatch, bad):
+    monkeypatch.setenv(strategy.ENV, "auto")
+    with pytest.raises(ValueError, match="one of 'auto', 'epoch', 'chunk', 'step'"):
+        strategy.plan(10, 32, 47, requested=bad)
+    monkeypatch.setenv(strategy.ENV, str(bad))
+    with pytest.raises(ValueError, match="LAMINA_STRATEGY"):
+        strategy.resolve()
+
+
+def _fit_weights(monkeypatch, forced):
+    monkeypatch.setenv(strategy.ENV, forced)
+    monkeypatch.setattr(progress, "is_live", lambda *a, **k: True)  # the engine asks for chunks
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(70, 6, 6, 1)).astype("float32")
+    y = rng.integers(0, 3, size=(70,))
+    model = Sequential(
+        [Conv2D(4, 3, activation="relu", input_shape=(6, 6, 1)), Flatten(), Dense(3)]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.build((None, 6, 6, 1))
+    model.set_weights([np.full(w.shape, 0.05 * (i + 1), np.float32)
+                       for i, w in enumerate(model.get_weights())])  # fmt: skip
+    history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=1)
+    assert history.params["strategy"] == forced  # recorded for the user, as the issue asks
+    return model.get_weights(), history.history
+
+
+def test_forced_strategies_give_identical_numbers(monkeypatch, capsys):
+    weights_epoch, hist_epoch = _fit_weights(monkeypatch, "epoch")
+    weights_step, hist_step = _fit_weights(monkeypatch, "step")
+    capsys.readouterr()
+    for a, b in zip(weights_epoch, weights_step):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    for key in hist_epoch:
+        np.testing.assert_allclose(hist_epoch[key], hist_step[key], rtol=1e-6)
