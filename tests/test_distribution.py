@@ -116,7 +116,7 @@ def test_batch_size_must_split_over_devices(data):
 
 def test_batch_gather_is_local():
     """Each step moves one batch between devices (a reduce-scatter), never the dataset."""
-    from lamina.training import loop
+    from lamina.data import epochs
 
     model = _model()
     model.build((None, 8))
@@ -127,7 +127,7 @@ def test_batch_gather_is_local():
         (np.zeros((n, 8), np.float32), np.zeros((n, 1), np.float32), np.ones(n, np.float32))
     )
     assert rows.arrays[0].sharding.spec == jax.sharding.PartitionSpec("batch", None)
-    _, idx, mask = sharding.replicate(loop._epoch_index(model._rng, n, 10, 100, True))
+    _, idx, mask = sharding.replicate(epochs.host_epoch_index(model._rng, n, 10, 100, True))
     ts = sharding.replicate(model._train_state)
     hlo = program.train_chunk.lower(ts, program.init_metrics(), rows, idx, mask).compile().as_text()
     assert "all-gather" not in hlo

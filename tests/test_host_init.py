@@ -165,16 +165,16 @@ def test_fused_epoch_and_chunked_epochs_shuffle_alike():
 def test_large_arrays_shuffle_on_the_host(monkeypatch):
     """From HOST_SHUFFLE_ROWS rows on, each epoch's order comes from NumPy: every row once per
     epoch, reproducible with a seed, and without shuffling the same fit as the device path."""
-    from lamina.training import loop
+    from lamina.data import epochs as loop
 
     rng = jax.random.wrap_key_data(np.arange(4, dtype=np.uint32), impl="rbg")
     monkeypatch.setattr(loop, "HOST_SHUFFLE_ROWS", 10)
-    rng2, idx, mask = loop._epoch_index(rng, 23, 5, 5, True)
+    rng2, idx, mask = loop.host_epoch_index(rng, 23, 5, 5, True)
     assert sorted(np.asarray(idx).ravel()[:23].tolist()) == list(range(23))
     np.testing.assert_array_equal(np.asarray(mask).ravel(), (np.arange(25) < 23).astype("float32"))
-    _, idx_again, _ = loop._epoch_index(rng, 23, 5, 5, True)
+    _, idx_again, _ = loop.host_epoch_index(rng, 23, 5, 5, True)
     np.testing.assert_array_equal(idx, idx_again)
-    _, idx_next, _ = loop._epoch_index(rng2, 23, 5, 5, True)
+    _, idx_next, _ = loop.host_epoch_index(rng2, 23, 5, 5, True)
     assert not np.array_equal(idx, idx_next)
 
     x = np.random.default_rng(1).normal(size=(40, 3)).astype("float32")

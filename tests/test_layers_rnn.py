@@ -296,8 +296,8 @@ def test_config_round_trip_and_keras_keys(keras, case):
 
 
 def test_clear_errors():
-    with pytest.raises(ValueError, match="return_state"):
-        lamina.layers.LSTM(3, return_state=True)
+    with pytest.raises(ValueError, match="fixed batch size"):
+        lamina.layers.LSTM(3, stateful=True).init(jax.random.key(0), (None, 4, 2))
     with pytest.raises(ValueError, match="units"):
         lamina.layers.GRU(0)
     with pytest.raises(ValueError, match="merge_mode"):

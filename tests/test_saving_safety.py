@@ -342,7 +342,7 @@ def test_hdf5_sandbox_child_imports_no_lamina_or_jax(tmp_path):
     assert not [m for m in modules if m.split(".")[0] in ("jax", "lamina", "optax")]
 
 
-def test_hdf5_sandbox_ignores_external_and_soft_links(tmp_path):
+def test_hdf5_sandbox_refuses_external_links_and_skips_soft_links(tmp_path):
     import h5py
 
     from lamina.saving import h5_sandbox
@@ -353,10 +353,13 @@ def test_hdf5_sandbox_ignores_external_and_soft_links(tmp_path):
     path = tmp_path / "links.h5"
     with h5py.File(path, "w") as f:
         f["kept"] = [4.0]
-        f["external"] = h5py.ExternalLink(str(secret), "/")
         f["soft"] = h5py.SoftLink("/kept")
     tree = h5_sandbox.read_file(path)
-    assert tree.keys() == ["kept"] and "external/data" not in tree
+    assert tree.keys() == ["kept"]
+    with h5py.File(path, "a") as f:
+        f["external"] = h5py.ExternalLink(str(secret), "/")
+    with pytest.raises(ValueError, match="Not allowed: H5 file with ExternalLink 'external'"):
+        h5_sandbox.read_file(path)
 
 
 def test_hdf5_sandbox_timeout_setting(monkeypatch):

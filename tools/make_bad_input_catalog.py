@@ -164,6 +164,99 @@ SCENARIOS = [
         "model().fit(gen(), steps_per_epoch=2, verbose=0)",
         "def gen():\n    while True:\n        yield np.ones((4, 4), 'float32')",
     ),
+    # Issue 14 (reliability round two): hostile files, empty shapes, streams, messages.
+    (
+        "weights whose bytes live in another file (HDF5 external storage)",
+        "model().load_weights(TMP + '/ext.weights.h5')",
+        "import h5py\n"
+        "open(TMP + '/secret.txt', 'w').write('password=hunter2' * 8)\n"
+        "with h5py.File(TMP + '/ext.weights.h5', 'w') as f:\n"
+        "    f.create_dataset('layers/dense/vars/0', shape=(4, 6), dtype='f4',"
+        " external=[(TMP + '/secret.txt', 0, 96)])",
+    ),
+    (
+        "weights from another HDF5 file (virtual dataset)",
+        "model().load_weights(TMP + '/vds.weights.h5')",
+        "import h5py\n"
+        "with h5py.File(TMP + '/other.h5', 'w') as f:\n"
+        "    f['x'] = np.ones((4, 6), 'f4')\n"
+        "layout = h5py.VirtualLayout(shape=(4, 6), dtype='f4')\n"
+        "layout[:] = h5py.VirtualSource(TMP + '/other.h5', 'x', shape=(4, 6))\n"
+        "with h5py.File(TMP + '/vds.weights.h5', 'w') as f:\n"
+        "    f.create_virtual_dataset('layers/dense/vars/0', layout)",
+    ),
+    (
+        "weights compressed with a plugin filter",
+        "model().load_weights(TMP + '/blosc.weights.h5')",
+        "import h5py\n"
+        "with h5py.File(TMP + '/blosc.weights.h5', 'w') as f:\n"
+        "    f.create_dataset('layers/dense/vars/0', shape=(4, 6), dtype='f4', chunks=(4, 6),"
+        " compression=32001, allow_unknown_filter=True)",
+    ),
+    (
+        "weights stored as strings",
+        "model().load_weights(TMP + '/s.weights.h5')",
+        "import h5py\n"
+        "with h5py.File(TMP + '/s.weights.h5', 'w') as f:\n"
+        "    f['layers/dense/vars/0'] = np.full((4, 6), b'0.5')\n"
+        "    f['layers/dense/vars/1'] = np.zeros(6, 'f4')",
+    ),
+    (
+        "model file declaring 10**12 units",
+        "load_model(TMP + '/huge.keras')",
+        "import json, zipfile\n"
+        "m = model(); m.save(TMP + '/ok.keras')\n"
+        "z = zipfile.ZipFile(TMP + '/ok.keras')\n"
+        "c = json.loads(z.read('config.json'))\n"
+        "c['config']['layers'][1]['config']['units'] = 10**12\n"
+        "with zipfile.ZipFile(TMP + '/huge.keras', 'w') as out:\n"
+        "    for n in z.namelist():\n"
+        "        out.writestr(n, json.dumps(c) if n == 'config.json' else z.read(n))",
+    ),
+    (
+        "convolution kernel larger than the input",
+        "Sequential([Input((3, 3, 1)), lamina.layers.Conv2D(4, 5, name='conv')])",
+        "",
+    ),
+    (
+        "pooling window larger than the input",
+        "Sequential([Input((3, 3, 1)), lamina.layers.MaxPooling2D(4, name='pool')])",
+        "",
+    ),
+    (
+        "strides=0",
+        "Sequential([Input((8, 8, 1)), lamina.layers.Conv2D(2, 3, strides=0, name='conv')])",
+        "",
+    ),
+    (
+        "CSV: inf in the target column",
+        "model().evaluate(lamina.data.from_csv(TMP + '/d.csv', target='y'), verbose=0)",
+        "open(TMP + '/d.csv', 'w').write('a,b,c,d,y\\n' + '1,2,3,4,0\\n' * 5 + '1,2,3,4,inf\\n')",
+    ),
+    (
+        "Parquet: a column becomes a timestamp in a later file",
+        "model().fit(lamina.data.from_parquet(TMP + '/p-*.parquet', target='y'), verbose=0)",
+        "import pandas as pd\n"
+        "df = pd.DataFrame(X, columns=list('abcd')).assign(y=Y)\n"
+        "df.to_parquet(TMP + '/p-0.parquet')\n"
+        "df.assign(b=pd.date_range('2020-01-01', periods=20)).to_parquet(TMP + '/p-1.parquet')",
+    ),
+    (
+        "categorical pandas Series as y",
+        "model().fit(X, pd.Series(pd.Categorical(['no', 'yes'] * 10), name='label'), verbose=0)",
+        "import pandas as pd",
+    ),
+    (
+        "3-D x into a Dense model without an input shape",
+        "m.fit(np.ones((20, 5, 4)), Y, verbose=0)",
+        "m = Sequential([Dense(1)]); m.compile(optimizer='sgd', loss='mse')",
+    ),
+    ("NaN in predict input", "model().predict(Xn, verbose=0)", "Xn = X.copy(); Xn[3, 1] = np.nan"),
+    (
+        "dates as x",
+        "model().fit(np.arange(80).astype('datetime64[D]').reshape(20, 4), Y, verbose=0)",
+        "",
+    ),
 ]
 
 

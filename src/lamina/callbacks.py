@@ -14,7 +14,7 @@ from lamina.training.callbacks_extra import (
     TensorBoard,
 )
 from lamina.training.checkpoint import BackupAndRestore as BackupAndRestore
-from lamina.training.checkpoint import ModelCheckpoint as ModelCheckpoint
+from lamina.training.legacy_callbacks import ModelCheckpoint as ModelCheckpoint  # + Keras 2 period
 from lamina.training.progress import ProgbarLogger
 
 __all__ = [
@@ -29,3 +29,7 @@ __all__ = [
     "TensorBoard",
     "TerminateOnNaN",
 ]
+
+from lamina._unsupported import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr("callbacks", globals())  # Keras names Lamina lacks: a clear error

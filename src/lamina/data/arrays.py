@@ -7,6 +7,8 @@ that says what was expected, what was received and the usual fix.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 
@@ -35,34 +37,68 @@ def to_numpy(data, name: str) -> np.ndarray:
             f"{name} could not be converted to an array ({e}). Rows of different lengths are "
             f"the usual cause: every sample must have the same shape."
         ) from None
-    if arr.dtype == object or arr.dtype.kind in "USV":
-        example = _first_non_numeric(arr)
+    if arr.dtype == object:
+        example = _first_non_number(arr)
+        if example is _NONE:  # every element is a real number (e.g. floats in an object array)
+            return arr.astype(np.float64)
+        raise TypeError(
+            f"{name} must be numeric, but it is an object array holding {type(example).__name__} "
+            f"values (e.g. {example!r}). Convert string labels to integers first (for example "
+            f"with np.unique(labels, return_inverse=True)[1] or lamina.utils.to_categorical), "
+            f"and encode text columns numerically."
+        )
+    if arr.dtype.kind in "USV":
+        example = arr.reshape(-1)[0] if arr.size else None
         raise TypeError(
             f"{name} must be numeric, but it holds {arr.dtype.name} values (e.g. {example!r}). "
             f"Convert string labels to integers first (for example with "
             f"np.unique(labels, return_inverse=True)[1] or lamina.utils.to_categorical), and "
             f"encode text columns numerically."
         )
+    if arr.dtype.kind in "mM":  # Keras refuses them too ("Invalid dtype: datetime64")
+        raise TypeError(
+            f"{name} holds {arr.dtype} values (dates or durations), which a model cannot take. "
+            f"Convert them to numbers first: e.g. seconds with "
+            f"{name}.astype('datetime64[s]').astype('int64'), or features such as the day of "
+            f"the week or the month."
+        )
     if arr.dtype.kind == "c":
         raise TypeError(f"{name} holds complex numbers; Lamina trains on real-valued data.")
     return arr
 
 
-def _first_non_numeric(arr: np.ndarray):
-    for v in arr.reshape(-1)[:1000]:
-        try:
-            float(v)
-        except (TypeError, ValueError):
+_NONE = object()
+
+
+def _first_non_number(arr: np.ndarray):
+    """The first element that is not a real number (strings count as not), else ``_NONE``."""
+    for v in arr.reshape(-1):
+        if isinstance(v, str | bytes) or not isinstance(v, numbers.Real):
             return v
-    return arr.reshape(-1)[0] if arr.size else None
+    return _NONE
 
 
 def _check_frame_numeric(frame, name: str) -> None:
-    dtypes = (
-        frame.dtypes
-        if hasattr(frame.dtypes, "items")
-        else {getattr(frame, "name", 0): frame.dtypes}
-    )
+    if not hasattr(frame.dtypes, "items"):  # a Series: it has one dtype and maybe no name
+        dtype = frame.dtypes
+        if getattr(dtype, "kind", "O") in "biuf":
+            return
+        label = (
+            f"a pandas Series named {frame.name!r}"
+            if frame.name is not None
+            else ("a pandas Series")
+        )
+        if str(dtype) == "category":
+            raise TypeError(
+                f"{name} is {label} of dtype 'category'; a model needs numbers. Use its integer "
+                f"codes: {name}.cat.codes (e.g. with sparse_categorical_crossentropy), or "
+                f"lamina.utils.to_categorical({name}.cat.codes) for one-hot targets."
+            )
+        raise TypeError(
+            f"{name} is {label} of dtype {str(dtype)!r}; a model needs numbers. Encode it as "
+            f"numbers first (e.g. {name}.astype('category').cat.codes for labels)."
+        )
+    dtypes = frame.dtypes
     bad = [str(col) for col, dt in dtypes.items() if getattr(dt, "kind", "O") not in "biuf"]
     if bad:
         raise TypeError(
@@ -72,17 +108,25 @@ def _check_frame_numeric(frame, name: str) -> None:
         )
 
 
-def as_float32(arr: np.ndarray, name: str) -> np.ndarray:
-    """float32 copy-on-need, after checking the data for NaN and inf."""
+def as_float32(arr: np.ndarray, name: str, purpose: str | None = None) -> np.ndarray:
+    """float32 copy-on-need, after checking the data for NaN and inf.
+
+    ``purpose`` (``"predict"``, or ``None`` for training and evaluation) words the message.
+    """
     out = np.asarray(arr, dtype=np.float32)
     if out.size and not np.isfinite(out).all():
         bad = ~np.isfinite(out)
         rows = np.nonzero(bad.reshape(bad.shape[0], -1).any(axis=1))[0] if out.ndim else [0]
         kind = "NaN" if np.isnan(out).any() else "inf"
+        why = (
+            "predict would return NaN for those rows"
+            if purpose == "predict"
+            else "training on NaN or inf gives NaN weights (and evaluating, NaN metrics)"
+        )
         raise ValueError(
             f"{name} contains {int(bad.sum())} non-finite value(s) ({kind}), first in row "
-            f"{int(rows[0])}. Training on NaN or inf gives NaN weights: fill or drop the missing "
-            f"values first (e.g. np.nan_to_num, or pandas' fillna/dropna)."
+            f"{int(rows[0])}: {why}. Fill or drop the missing values first (e.g. "
+            f"np.nan_to_num, or pandas' fillna/dropna)."
         )
     return out
 
@@ -133,7 +177,7 @@ def is_in_memory(data) -> bool:
 
     True for NumPy arrays (but not memory maps, which stream from disk), lists and tuples,
     pandas DataFrames/Series, JAX arrays and ``None``; False for generators, datasets, file
-    streams and other array-likes read slice by slice (``lamina.training.streaming``).
+    streams and other array-likes read slice by slice (``lamina.data.epochs.StreamEpochs``).
 
     >>> import numpy as np
     >>> is_in_memory(np.zeros((2, 3))), is_in_memory([[1.0, 2.0]]), is_in_memory(iter([]))

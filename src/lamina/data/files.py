@@ -1,5 +1,5 @@
 """Tables streamed from CSV and Parquet files in bounded memory (needs ``pyarrow``:
-``pip install lamina[data]``).
+``pip install "lamina[data]"``).
 
 ``from_csv``/``from_parquet`` return a ``FileDataset``: pass it to ``fit``, ``evaluate`` or
 ``predict`` as ``x``.  Each epoch reads the files once, block by block (CSV blocks or Parquet
@@ -18,9 +18,11 @@ from __future__ import annotations
 import glob as _glob
 import os
 import re
+import sys
 
 import numpy as np
 
+from lamina.data import file_checks as _checks
 from lamina.data import shards as _shards
 from lamina.data.base import Adapter
 from lamina.data.parquet_reader import record_batches as _parquet_batches
@@ -29,6 +31,12 @@ _NUMERIC = "biuf"
 
 
 def _pyarrow():
+    loaded = sys.modules.get("pyarrow")
+    needed = ("pyarrow.compute", "pyarrow.csv", "pyarrow.parquet")
+    if loaded is not None and all(m in sys.modules for m in needed):
+        # Already imported: no import at all (at interpreter exit, a stream closed by the garbage
+        # collector must not try one: it fails and would blame a missing pyarrow).
+        return loaded
     try:
         import pyarrow
         import pyarrow.compute  # noqa: F401
@@ -36,7 +44,7 @@ def _pyarrow():
         import pyarrow.parquet  # noqa: F401
     except ImportError:
         raise ImportError(
-            "lamina.data.from_csv/from_parquet need pyarrow: pip install 'lamina[data]'."
+            'lamina.data.from_csv/from_parquet need pyarrow: pip install "lamina[data]".'
         ) from None
     return pyarrow
 
@@ -170,22 +178,28 @@ class FileDataset(Adapter):
     # --------------------------------------------------------------------- reading
     def _blocks(self, columns):
         pa = _pyarrow()
+        errors = _read_errors()  # once: an except clause is evaluated when the stream closes
         for path in self.paths if self._share is None else self._share.paths:
             self._current_path = path  # for the messages of _convert
+            self._block_start = 0  # the file's row of the next block's first row
             try:
                 if self.kind == "parquet":
                     groups = None if self._share is None else self._share.row_groups_of(path)
-                    yield from _parquet_batches(pa, path, columns, groups)
+                    for rb in _parquet_batches(pa, path, columns, groups):
+                        yield rb
+                        self._block_start += rb.num_rows
                 else:
                     read, parse = self._read_options
                     types = {c: pa.float64() for c in columns if c != self.target}
                     if self.target is not None:
                         types[self.target] = pa.string() if self._string_target else pa.float64()
                     convert = pa.csv.ConvertOptions(include_columns=columns, column_types=types)
-                    yield from pa.csv.open_csv(
+                    for rb in pa.csv.open_csv(
                         path, read_options=read, parse_options=parse, convert_options=convert
-                    )
-            except _read_errors() as e:
+                    ):
+                        yield rb
+                        self._block_start += rb.num_rows
+            except errors as e:
                 raise _explain(e, path, self.columns) from None
 
     def _labels(self):
@@ -198,22 +212,16 @@ class FileDataset(Adapter):
 
     def _convert(self, rb):
         pa = _pyarrow()
+        _checks.types(self, rb)
         n = rb.num_rows
         x = np.empty((n, len(self.feature_names)), self.dtype)
         for j, name in enumerate(self.feature_names):
             col = rb.column(name)
-            if col.null_count:
-                raise ValueError(
-                    f"{self._current_path}: column {name!r} has {col.null_count} missing "
-                    f"value(s) in a {self.kind} block of {n} rows (or the file is damaged). "
-                    "Fill or drop them first."
-                )
+            _checks.nulls(self, col, name, "column")
             x[:, j] = col.to_numpy(zero_copy_only=False)  # no copy besides this one
         if not np.isfinite(x).all():  # once per block: contiguous, ~10x faster than per column
-            name = self.feature_names[int(np.argmin(np.isfinite(x).all(axis=0)))]
-            raise ValueError(
-                f"{self._current_path}: column {name!r} holds NaN or inf values: fill or drop them."
-            )
+            j = int(np.argmin(np.isfinite(x).all(axis=0)))
+            _checks.finite(self, x[:, j], self.feature_names[j], "column")
         y = sw = None
         if self.target is not None:
             col = rb.column(self.target)
@@ -231,14 +239,14 @@ class FileDataset(Adapter):
                 codes = np.array(list(self.label_map.values()), np.float32)
                 y = codes[idx.to_numpy(zero_copy_only=False)]
             else:
-                if col.null_count:
-                    raise ValueError(
-                        f"{self._current_path}: target column {self.target!r} has missing "
-                        "values (or the file is damaged)."
-                    )
+                _checks.nulls(self, col, self.target, "target column")
                 y = col.to_numpy(zero_copy_only=False).astype(np.float32)
+                _checks.finite(self, y, self.target, "target column")
         if self.sample_weight is not None:
-            sw = rb.column(self.sample_weight).to_numpy(zero_copy_only=False).astype(np.float32)
+            col = rb.column(self.sample_weight)
+            _checks.nulls(self, col, self.sample_weight, "sample_weight column")
+            sw = col.to_numpy(zero_copy_only=False).astype(np.float32)
+            _checks.finite(self, sw, self.sample_weight, "sample_weight column")
         return x, y, sw
 
     def _shuffled(self, blocks, rng):

@@ -250,19 +250,23 @@ class ShardedRows:
     shards; batch indices never point at the padding.
     """
 
-    def __init__(self, arrays, mesh, axis):
+    def __init__(self, arrays, mesh, axis, treedef=None):
         self.arrays = tuple(arrays)
         self.mesh = mesh
         self.axis = axis
+        #: The structure of ``(x, ys, sample_weight)`` over ``arrays`` (pytree inputs).
+        self.treedef = treedef
 
     def tree_flatten(self):
-        return self.arrays, (self.mesh, self.axis)
+        return self.arrays, (self.mesh, self.axis, self.treedef)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
         return cls(children, *aux)
 
     def __iter__(self):
+        if self.treedef is not None:
+            return iter(jax.tree_util.tree_unflatten(self.treedef, self.arrays))
         return iter(self.arrays)
 
     def gather(self, bidx, bmask):
@@ -285,12 +289,15 @@ class ShardedRows:
                 out.append(jax.lax.psum_scatter(g, axis, scatter_dimension=0, tiled=True))
             return tuple(out)
 
-        x, y, sw = jax.shard_map(
+        out = jax.shard_map(
             local,
             mesh=self.mesh,
             in_specs=(PartitionSpec(), *(row_spec,) * len(self.arrays)),
             out_specs=(row_spec,) * len(self.arrays),
         )(bidx, *self.arrays)
+        if self.treedef is not None:
+            out = jax.tree_util.tree_unflatten(self.treedef, out)
+        x, y, sw = out
         bmask = jax.lax.with_sharding_constraint(bmask, NamedSharding(self.mesh, row_spec))
         return x, y, sw * bmask
 
@@ -298,10 +305,12 @@ class ShardedRows:
 def put_rows(arrays):
     """The training rows on the devices: ``jax.device_put(arrays)`` without a distribution,
     else a :class:`ShardedRows` built from this process's rows (:func:`process_shard`).
-    Every process passes the full arrays."""
+    ``arrays`` is ``(x, ys, sample_weight)``, whose parts may be pytrees of arrays.  Every
+    process passes the full arrays."""
     dist = active()
     if dist is None:
         return jax.device_put(arrays)
+    arrays, treedef = jax.tree_util.tree_flatten(arrays)
     n = arrays[0].shape[0]
     n_padded = _padded_rows(n, dist)
     out = []
@@ -319,4 +328,4 @@ def put_rows(arrays):
             [rows, np.zeros((span[1] - span[0] - len(rows), *a.shape[1:]), a.dtype)]
         )
         out.append(jax.make_array_from_process_local_data(sharding, local, shape))
-    return ShardedRows(out, dist.mesh, dist.batch_dim_name)
+    return ShardedRows(out, dist.mesh, dist.batch_dim_name, treedef)

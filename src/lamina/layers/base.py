@@ -29,11 +29,13 @@ import jax.numpy as jnp
 from lamina import constraints as _constraints
 from lamina import regularizers as _regularizers
 from lamina._naming import snake_case, unique_name
+from lamina.layers import legacy_args as _legacy_args
+from lamina.layers.keras_api import KerasLayerAPI
 
 Shape = tuple[Any, ...]
 
 
-class Layer:
+class Layer(KerasLayerAPI):
     """Base class of Lamina layers.
 
     Args:
@@ -86,16 +88,54 @@ class Layer:
         self._batch_size_arg = batch_size
         self.activity_regularizer = _regularizers.get(activity_regularizer)
 
+    # Defaults for objects that are layers without running ``Layer.__init__`` (models).
+    _input_shape_arg = None
+    _batch_size_arg = None
+    activity_regularizer = None
+    dtype = None
+    #: True for a Keras-style layer: it overrides ``call`` and gets ``init``/``apply`` by tracing.
+    _traced = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _legacy_args.install(cls)  # Keras 1/2 argument spellings, one table for all layers
+        if cls.call is not Layer.call and cls.apply is Layer.apply:
+            cls._traced = True
+            if "uses_rng" not in cls.__dict__:
+                from lamina.layers.tracing import SubLayerRng
+
+                cls.uses_rng = SubLayerRng()
+
     # ----------------------------------------------------------------- the pure core
     def init(self, key, input_shape: Shape) -> tuple[dict, dict]:
         """Builds ``(params, state)`` for inputs of ``input_shape`` (batch dim included)."""
+        if self._traced:
+            from lamina.layers.tracing import traced_init
+
+            return traced_init(self, key, input_shape)
         return {}, {}
 
-    def apply(self, params: dict, state: dict, x, *, training: bool = False, key=None):
+    def apply(self, params: dict, state: dict, x, *, training: bool = False, key=None, **kwargs):
         """Runs the layer: returns ``(outputs, new_state)``."""
-        raise NotImplementedError(f"{type(self).__name__}.apply")
+        if self._traced:
+            from lamina.layers.tracing import traced_apply
+
+            return traced_apply(self, params, state, x, training=training, key=key, **kwargs)
+        raise NotImplementedError(
+            f"{type(self).__name__} defines neither call(inputs) (Keras style: build() + "
+            "add_weight() + call()) nor apply(params, state, x, *, training, key) (Lamina's "
+            "pure protocol). Implement one of them."
+        )
+
+    def call(self, inputs, *args, **kwargs):
+        """The forward pass, written Keras's way (override it; see :meth:`add_weight`)."""
+        raise NotImplementedError(f"{type(self).__name__}.call")
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if self._traced:
+            from lamina.layers.symbolic import traced_output_shape
+
+            return traced_output_shape(self, input_shape)
         return tuple(input_shape)
 
     def compute_mask(self, x, mask):
@@ -131,9 +171,10 @@ class Layer:
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:
+        # Keras 3 keeps a first layer's ``input_shape=``/``input_dim=`` out of its config: the
+        # model's config declares the input with an ``InputLayer`` instead (and Keras 3 refuses
+        # a ``batch_input_shape`` inside a layer of a Sequential that has one).
         config = {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
-        if self._input_shape_arg is not None:
-            config["batch_input_shape"] = (self._batch_size_arg, *self._input_shape_arg)
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = _regularizers.serialize(self.activity_regularizer)
         return config
@@ -146,6 +187,8 @@ class Layer:
 
     def _spec_key(self) -> tuple:
         """A hashable key of everything that changes the compiled computation."""
+        if self._traced:  # the user's call() may read attributes its config leaves out
+            return (type(self).__name__, id(self))
         return (type(self).__name__, _freeze(self.get_config()))
 
     def __repr__(self) -> str:

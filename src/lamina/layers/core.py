@@ -12,7 +12,8 @@ from lamina import activations as _activations
 from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
-from lamina.layers.base import Layer, legacy_kwarg
+from lamina._unsupported import layer_module_getattr as _layer_module_getattr
+from lamina.layers.base import Layer
 from lamina.utils import random as _random
 
 
@@ -83,8 +84,8 @@ class Dense(Layer):
         kernel_regularizer, bias_regularizer, activity_regularizer: regularizers.
         kernel_constraint, bias_constraint: constraints applied after each update.
 
-    Keras 1/2 spellings are accepted: ``output_dim`` (units), ``init`` (kernel_initializer),
-    ``W_regularizer``/``b_regularizer``, ``W_constraint``/``b_constraint``, ``bias`` (use_bias).
+    Keras 1/2 spellings (``output_dim``, ``init``, ``W_regularizer``, ``bias`` ...) are
+    translated by :mod:`lamina.layers.legacy_args`.
 
     >>> import numpy as np
     >>> from lamina.layers import Dense
@@ -112,15 +113,6 @@ class Dense(Layer):
         bias_constraint=None,
         **kwargs: Any,
     ):
-        units = _legacy(kwargs, "output_dim", "units", units)
-        kernel_initializer = _legacy(kwargs, "init", "kernel_initializer", kernel_initializer)
-        kernel_regularizer = _legacy(
-            kwargs, "W_regularizer", "kernel_regularizer", kernel_regularizer
-        )
-        bias_regularizer = _legacy(kwargs, "b_regularizer", "bias_regularizer", bias_regularizer)
-        kernel_constraint = _legacy(kwargs, "W_constraint", "kernel_constraint", kernel_constraint)
-        bias_constraint = _legacy(kwargs, "b_constraint", "bias_constraint", bias_constraint)
-        use_bias = _legacy(kwargs, "bias", "use_bias", use_bias)
         kwargs.pop("lora_rank", None)
         kwargs.pop("lora_alpha", None)
         kwargs.pop("quantization_config", None)
@@ -326,10 +318,9 @@ class Reshape(Layer):
         return config
 
 
-def _legacy(kwargs: dict, old: str, new: str, current):
-    value = legacy_kwarg(kwargs, old, new, "Dense")
-    return current if value is None else value
-
-
 def _maybe(serialize, obj):
     return None if obj is None else serialize(obj)
+
+
+# Keras 2's keras.layers.core re-exported more layers; scripts import them from here.
+__getattr__ = _layer_module_getattr("core")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 
@@ -285,9 +287,11 @@ class LayerNormalization(_GammaBeta):
         **kwargs,
     ):
         if rms_scaling:
-            raise ValueError(
-                "LayerNormalization(rms_scaling=True) is deprecated in Keras and not supported "
-                "by Lamina; use center/scale instead."
+            warnings.warn(
+                "LayerNormalization(rms_scaling=True) is deprecated in Keras (use "
+                "RMSNormalization); it scales by 1/sqrt(var + epsilon) * gamma with no centering.",
+                UserWarning,
+                stacklevel=2,
             )
         super().__init__(
             center=center,
@@ -309,6 +313,7 @@ class LayerNormalization(_GammaBeta):
                 f"LayerNormalization(axis=...) takes an int or a list of ints; received {axis!r}."
             )
         self.epsilon = float(epsilon)
+        self.rms_scaling = bool(rms_scaling)
 
     def _axes(self, rank):
         axes = self.axis if isinstance(self.axis, list) else [self.axis]
@@ -317,6 +322,8 @@ class LayerNormalization(_GammaBeta):
     def init(self, key, input_shape):
         axes = self._axes(len(input_shape))
         shape = tuple(int(input_shape[a]) for a in axes)
+        if self.rms_scaling:  # Keras: gamma always, no beta
+            return {"gamma": self.gamma_initializer(shape, jnp.float32, key=key)}, {}
         return self._gamma_beta(key, shape), {}
 
     def compute_output_shape(self, input_shape):
@@ -332,6 +339,8 @@ class LayerNormalization(_GammaBeta):
         mean = jnp.mean(x, axis=tuple(axes), keepdims=True)
         var = jnp.var(x, axis=tuple(axes), keepdims=True)
         inv = jax.lax.rsqrt(var + self.epsilon)
+        if self.rms_scaling:  # Keras 3's (deprecated) rms_scaling: variance, not mean square
+            return x * inv * jnp.reshape(params["gamma"], bshape), state
         if self.scale:
             inv = inv * jnp.reshape(params["gamma"], bshape)
         res = -mean * inv
@@ -346,7 +355,7 @@ class LayerNormalization(_GammaBeta):
             epsilon=self.epsilon,
             center=self.center,
             scale=self.scale,
-            rms_scaling=False,
+            rms_scaling=self.rms_scaling,
             **self._gamma_beta_config(),
         )
         return config

@@ -15,6 +15,7 @@ from lamina import activations as _activations
 from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
+from lamina.layers import stateful as _stateful
 from lamina.layers.base import Layer
 from lamina.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell
 
@@ -71,13 +72,6 @@ class _RNN(Layer):
         super().__init__(**kwargs)
         if isinstance(units, bool) or not isinstance(units, int | jnp.integer) or units < 1:
             raise ValueError(f"{cls}(units=...) must be a positive integer. Received: {units!r}.")
-        if return_state:
-            raise ValueError(
-                f"{cls}(return_state=True) returns several tensors, which a Sequential model "
-                "cannot pass on; use return_state=False."
-            )
-        if stateful:
-            raise ValueError(f"{cls}(stateful=True) is not supported by Lamina.")
         self.cell = self._cell_cls(
             units,
             activation=activation,
@@ -99,6 +93,10 @@ class _RNN(Layer):
         self.recurrent_dropout = _rate(recurrent_dropout, "recurrent_dropout", cls)
         self.seed = seed
         self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.stateful = bool(stateful)
+        #: The model's fixed batch size, seen by compute_output_shape (stateful layers only).
+        self._model_batch = None
         self.go_backwards = bool(go_backwards)
         self.unroll = bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
@@ -114,12 +112,43 @@ class _RNN(Layer):
                 f"Layer {self.name!r} ({type(self).__name__}) needs a known feature size; "
                 f"received input shape {tuple(input_shape)}."
             )
-        return self.cell.init(key, int(input_shape[-1])), {}
+        params = self.cell.init(key, int(input_shape[-1]))
+        if not self.stateful:
+            return params, {}
+        batch = input_shape[0] or self._model_batch or self._batch_size_arg
+        if batch is None:
+            raise ValueError(
+                f"Layer {self.name!r} ({type(self).__name__}(stateful=True)) needs a fixed batch "
+                "size: give the model's first layer batch_input_shape=(batch_size, timesteps, "
+                "features) (or batch_size= with input_shape=), as Keras requires."
+            )
+        return params, _stateful.zero_states(self.cell, int(batch))
 
     def compute_output_shape(self, input_shape):
+        if self.stateful and input_shape[0] is not None:
+            self._model_batch = int(input_shape[0])
+            self._model_input_shape = tuple(input_shape)
         if self.return_sequences:
-            return (input_shape[0], input_shape[1], self.units)
-        return (input_shape[0], self.units)
+            out = (input_shape[0], input_shape[1], self.units)
+        else:
+            out = (input_shape[0], self.units)
+        if self.return_state:
+            return [out, *[(input_shape[0], self.units)] * self.cell.n_states]
+        return out
+
+    def reset_states(self, states=None):
+        """Zeroes this layer's carried states in every model holding it (``stateful=True``).
+
+        Args:
+            states: optional arrays to set instead of zeros (Keras's argument), one per state
+                (``[h]`` or ``[h, c]``), each of shape ``(batch_size, units)``.
+
+        Raises:
+            AttributeError: the layer is not stateful (as Keras 2 raised).
+        """
+        _stateful.reset_layer(self, states)
+
+    reset_state = reset_states
 
     def compute_mask(self, x, mask):
         return mask if self.return_sequences else None
@@ -164,7 +193,10 @@ class _RNN(Layer):
         if training and key is not None and self.uses_rng:
             dp, rdp = self._dropout_masks(key, batch, x.shape[-1])
         xk = jnp.swapaxes(self._project(params, x, dp), 0, 1)  # (time, batch, gates * units)
-        states0 = self.cell.initial_states(batch)
+        if self.stateful:
+            states0 = _stateful.carried(self, state, batch)
+        else:
+            states0 = self.cell.initial_states(batch)
         last0 = jnp.zeros((batch, self.units), jnp.float32)
         keep_seq = self.return_sequences
 
@@ -183,12 +215,16 @@ class _RNN(Layer):
             return (new_states, out), (out if keep_seq else None)
 
         xs = xk if mask is None else (xk, jnp.swapaxes(jnp.asarray(mask).astype(bool), 0, 1))
-        (_, last), outs = jax.lax.scan(step, (states0, last0), xs, reverse=self.go_backwards)
-        if not keep_seq:
-            return last, state
-        if self.go_backwards:
-            outs = jnp.flip(outs, axis=0)
-        return jnp.swapaxes(outs, 0, 1), state
+        (final, last), outs = jax.lax.scan(step, (states0, last0), xs, reverse=self.go_backwards)
+        if self.stateful:
+            state = _stateful.with_states(state, final)
+        if keep_seq:
+            if self.go_backwards:
+                outs = jnp.flip(outs, axis=0)
+            last = jnp.swapaxes(outs, 0, 1)
+        if self.return_state:
+            return [last, *final], state
+        return last, state
 
     def _weight_regularizers(self):
         regs = (self.kernel_regularizer, self.recurrent_regularizer, self.bias_regularizer)
@@ -204,9 +240,9 @@ class _RNN(Layer):
         cell = self.cell
         config.update(
             return_sequences=self.return_sequences,
-            return_state=False,
+            return_state=self.return_state,
             go_backwards=self.go_backwards,
-            stateful=False,
+            stateful=self.stateful,
             unroll=self.unroll,
             zero_output_for_mask=self.zero_output_for_mask,
             units=self.units,
@@ -233,6 +269,14 @@ class _RNN(Layer):
             dropout=self.dropout,
             recurrent_dropout=self.recurrent_dropout,
         )
+        if self.stateful:
+            # The fixed batch size is part of a stateful layer (its states' shape): keep it in
+            # the config, as Keras 2 kept batch_input_shape, so a saved model rebuilds.
+            shape = getattr(self, "_model_input_shape", None)
+            if shape is None and self._input_shape_arg is not None:
+                shape = (self._batch_size_arg, *self._input_shape_arg)
+            if shape is not None and shape[0] is not None:
+                config["batch_input_shape"] = tuple(shape)
         if isinstance(cell, GRUCell):
             config["reset_after"] = cell.reset_after
         if not isinstance(cell, SimpleRNNCell):  # Keras's SimpleRNN config has no seed
@@ -254,6 +298,11 @@ class SimpleRNN(_RNN):
         return_sequences: return every timestep's output (batch, time, units) instead of the
             last one (batch, units).
         go_backwards: process the sequence in reverse.
+        return_state: return ``[output, *states]`` (``[y, h]``; LSTM ``[y, h, c]``) instead of
+            the output alone (for the functional API; a Sequential passes one tensor on).
+        stateful: carry the last states of each batch into the next batch, across ``fit`` and
+            ``predict`` calls, until ``reset_states()``; needs a fixed batch size
+            (``batch_input_shape=`` on the first layer) and ``shuffle=False``, as Keras.
 
     Weights: ``kernel`` (input_dim, units), ``recurrent_kernel`` (units, units), ``bias``.
 

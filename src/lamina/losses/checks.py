@@ -98,6 +98,15 @@ def check_targets(loss, y_shape, y_dtype_kind, output_shape, y_sample=None) -> N
         return
     if isinstance(loss, _ELEMENTWISE):
         s_true, s_pred = _same_rank_shapes(y_shape, out_shape)
+        if s_true[1:] != s_pred[1:] and len(out_shape) > 2 and len(y_shape) < len(out_shape):
+            raise ValueError(
+                f"Loss {name!r}: the model outputs shape {out_shape} (rank {len(out_shape)}: "
+                f"values per step or position of each sample) but y has shape {y_shape}. A "
+                "model without an input shape is built from x's shape, and Dense acts on the "
+                "last axis only, keeping the others. For one output per sample, flatten x "
+                "(x.reshape(len(x), -1)) or add Flatten() (or GlobalAveragePooling1D()) before "
+                f"the last Dense layer; otherwise give y the shape {out_shape}."
+            )
         if s_true[1:] != s_pred[1:]:
             cols_y = y_shape[-1] if len(y_shape) > 1 else 1
             raise ValueError(

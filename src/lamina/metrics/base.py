@@ -36,10 +36,28 @@ def divide_no_nan(a, b):
 class Metric:
     """Base class. Subclasses implement ``init``, ``update`` and ``compute`` (all pure)."""
 
-    def __init__(self, name=None, dtype=None):
+    def __init__(self, name=None, dtype=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} got unexpected arguments {sorted(kwargs)}.")
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self.dtype = dtype or "float32"
         self._state = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # A Keras-style subclass (add_variable + update_state + result) gets the pure protocol.
+        if "update_state" in cls.__dict__ and "update" not in cls.__dict__:
+            from lamina.metrics.keras_style import make_pure
+
+            make_pure(cls)
+
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
+        """A state variable of a Keras-style metric (see :mod:`lamina.metrics.keras_style`)."""
+        from lamina.metrics.keras_style import add_variable
+
+        return add_variable(self, shape, initializer, dtype, aggregation, name)
+
+    add_weight = add_variable
 
     # ---- pure protocol
     def init(self):

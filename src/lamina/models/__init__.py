@@ -1,7 +1,14 @@
-"""Models: ``Sequential`` and model loading (``lamina.models``, as ``keras.models``)."""
+"""Models (``lamina.models``, as ``keras.models``): ``Sequential``, ``Model`` (functional and
+subclassed), ``clone_model`` and model loading."""
 
+from lamina.models.cloning import clone_model
+from lamina.models.model import Functional, Model
 from lamina.models.sequential import Sequential
 from lamina.saving import load_model as load_model
 from lamina.saving import model_from_json as model_from_json
 
-__all__ = ["Sequential"]
+__all__ = ["Functional", "Model", "Sequential", "clone_model"]
+
+from lamina._unsupported import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr("models", globals())  # Keras names Lamina lacks: a clear error

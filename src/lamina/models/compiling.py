@@ -6,14 +6,13 @@ A mixin of :class:`lamina.models.Sequential`, kept apart so each file holds one 
 
 from __future__ import annotations
 
-import copy
-
 import jax
 
 from lamina import losses as _losses
 from lamina import metrics as _metrics
 from lamina import optimizers as _optimizers
 from lamina.training import guardrails as _guardrails
+from lamina.training import outputs as _outputs
 from lamina.training import step as _step
 from lamina.training.state import split_trainable
 
@@ -49,30 +48,48 @@ class CompileMixin:
                 "'binary_crossentropy' for two classes or 'categorical_crossentropy' for more."
             )
         opt = _optimizers.get(optimizer)
-        loss_obj = _losses.get(loss)
+        if isinstance(loss, dict | list | tuple):  # one loss per output, resolved by name
+            for lo in loss.values() if isinstance(loss, dict) else loss:
+                if lo is not None:
+                    _losses.get(lo)
+            loss_obj = loss
+        else:
+            loss_obj = _losses.get(loss)
         if metrics is None:
             metrics = []
-        if isinstance(metrics, str) or not isinstance(metrics, list | tuple):
+        if isinstance(metrics, str) or not isinstance(metrics, list | tuple | dict):
             raise TypeError(
-                f"metrics must be a list, e.g. metrics=['accuracy']. Received: {metrics!r}."
+                f"metrics must be a list, e.g. metrics=['accuracy'] (or one list per output, or "
+                f"a dict keyed by output name). Received: {metrics!r}."
             )
-        for m in metrics:  # check names eagerly; 'accuracy' resolves once shapes are known
+        for m in _leaves(metrics):  # check names eagerly; 'accuracy' resolves with shapes
             if isinstance(m, str) and m.lower() not in ("accuracy", "acc"):
                 _metrics.get(m)
-        if loss_weights is not None and not isinstance(loss_weights, int | float):
-            if isinstance(loss_weights, list | tuple) and len(loss_weights) == 1:
-                loss_weights = loss_weights[0]
-            else:
-                raise ValueError(
-                    "loss_weights must be one number for a Sequential model's single output."
-                )
+        if not isinstance(run_eagerly, bool):
+            raise TypeError(f"run_eagerly must be True or False. Received: {run_eagerly!r}.")
+        if (
+            isinstance(steps_per_execution, bool)
+            or not isinstance(steps_per_execution, int)
+            or steps_per_execution < 1
+        ):
+            raise ValueError(
+                f"steps_per_execution must be a positive integer. Received: "
+                f"steps_per_execution={steps_per_execution!r}."
+            )
         self._compiled = {
             "optimizer": opt,
             "loss": loss_obj,
-            "metrics": list(metrics),
-            "weighted_metrics": list(weighted_metrics or []),
+            "metrics": metrics if isinstance(metrics, dict) else list(metrics),
+            "weighted_metrics": weighted_metrics or [],
             "loss_weights": loss_weights,
+            "run_eagerly": run_eagerly,
+            "steps_per_execution": int(steps_per_execution),
         }
+        self.run_eagerly = run_eagerly
+        self.steps_per_execution = int(steps_per_execution)
+        self.compiled = True
+        if self._engine_network().output_names is None and loss_weights is not None:
+            _outputs.resolve_losses(loss_obj, loss_weights, None)  # the error, at compile time
         self.optimizer = opt
         self.loss = loss_obj
         self._program = None
@@ -82,13 +99,24 @@ class CompileMixin:
         _guardrails.on_compile(self)
 
     def _reset_optimizer(self):
+        """A fresh optimizer state for the current trainable weights (Keras's ``compile``).
+
+        The weights and the per-step random key stream are kept: a re-``compile`` after ``fit``
+        (fine-tuning, a new learning rate, changed ``trainable`` flags) continues from the
+        trained weights with new optimizer slots, as in Keras.
+        """
         tx = self._compiled["optimizer"].to_optax()
-        trained, _ = split_trainable(self._train_state.params, self._trainable_mask())
-        # The per-step key (dropout) is a stream of its own, apart from the shuffling key.
-        self._train_state = self._train_state._replace(
-            opt_state=jax.jit(tx.init)(trained),
-            rng=self._rng if self._step_rng is None else self._step_rng,
-        )
+        mask = self._trainable_mask()
+        trained, _ = split_trainable(self._train_state.params, mask)
+        rng = self._train_state.rng
+        if rng is None:
+            # The per-step key (dropout) is a stream of its own, apart from the shuffling key.
+            rng = self._rng if self._step_rng is None else self._step_rng
+            # Copied: the first fit donates the state's buffers, and a later re-build or
+            # re-compile must not meet a deleted key.
+            rng = jax.numpy.copy(rng)
+        self._train_state = self._train_state._replace(opt_state=jax.jit(tx.init)(trained), rng=rng)
+        self._optimizer_mask = mask
 
     def _trainable_mask(self):
         return tuple(self.trainable and layer.trainable for layer in self._layers)
@@ -100,21 +128,24 @@ class CompileMixin:
                 f"loss='binary_crossentropy', metrics=['accuracy'])."
             )
 
+    def _output_shapes(self):
+        """Per output, the prediction shape (batch dimension first)."""
+        return (self.output_shape,)
+
     def _resolved_metrics(self):
-        out = self.output_shape
-        y_true_shape = self._y_shape or out
-        resolved = [
-            _metrics.get(m, y_true_shape=y_true_shape, y_pred_shape=out)
-            for m in self._compiled["metrics"]
-        ]
-        names = {m.name for m in resolved}
-        for m in self._compiled["weighted_metrics"]:
-            wm = copy.copy(_metrics.get(m, y_true_shape=y_true_shape, y_pred_shape=out))
-            if wm.name in names:
-                wm.name = "weighted_" + wm.name
-            wm._lamina_weighted = True
-            resolved.append(wm)
-        return resolved
+        """The compiled metrics (:class:`lamina.training.step.OutputMetric`), shapes known."""
+        preds = self._output_shapes()
+        ys = self._y_shapes() or preds
+        return _outputs.resolve_metrics(
+            self._compiled["metrics"],
+            self._compiled["weighted_metrics"],
+            self._engine_network().output_names,
+            ys,
+            preds,
+        )
+
+    def _y_shapes(self):
+        return None if self._y_shape is None else (self._y_shape,)
 
     _y_shape = None
 
@@ -123,54 +154,78 @@ class CompileMixin:
 
         An uncompiled model gets a predict-only program (Keras predicts without compile too).
         """
+        network = self._engine_network()
+        mask = self._trainable_mask()
         if self._compiled is None:
-            key = ("predict-only", tuple(la._spec_key() for la in self._layers))
+            key = ("predict-only", network.spec_key)
             if self._program is None or self._program_key != key:
                 self._program = _step.build_program(
-                    self._layers,
-                    None,
-                    [],
-                    None,
-                    self._trainable_mask(),
-                    trace_counter=self._trace_counter,
+                    network, None, [], None, mask, trace_counter=self._trace_counter
                 )
                 self._program_key = key
             return self._program
-        if self._train_state.opt_state is None:
+        if (
+            self._train_state.opt_state is None
+            or getattr(self, "_optimizer_mask", None) != mask
+        ):
+            # New weights, or ``trainable`` flags changed since compile(): the optimizer's
+            # slots no longer match the trained weights.  Keras asks for a re-compile here;
+            # Lamina resets the optimizer as that re-compile would.
             self._reset_optimizer()
         metrics = self._resolved_metrics()
-        loss = self._compiled["loss"]
-        scale = self._compiled["loss_weights"]
-        scale = 1.0 if scale is None else float(scale)
+        losses = _outputs.resolve_losses(
+            self._compiled["loss"], self._compiled["loss_weights"], network.output_names
+        )
         key = (
-            tuple(la._spec_key() for la in self._layers),
-            self._trainable_mask(),
-            tuple((m.name, getattr(m, "_lamina_weighted", False)) for m in metrics),
-            self._y_shape,
-            scale,
+            network.spec_key,
+            mask,
+            tuple((m.index, m.log_name, m.weighted) for m in metrics),
+            tuple((t.index, t.weight, t.log_name) for t in losses),
+            self._y_shapes(),
+            self._compiled["run_eagerly"],
         )
         if self._program is None or self._program_key != key:
-            self._compiled_metrics = metrics
+            self._compiled_metrics = [m.metric for m in metrics]
             self._program = _step.build_program(
-                self._layers,
-                loss,
+                network,
+                losses,
                 metrics,
                 self._compiled["optimizer"].to_optax(),
-                self._trainable_mask(),
-                loss_scale=scale,
+                mask,
                 trace_counter=self._trace_counter,
+                run_eagerly=self._compiled["run_eagerly"],
             )
             self._program_key = key
         return self._program
 
     @property
     def metrics_names(self) -> list[str]:
-        """``['loss', *metric names]`` as Keras 1/2 reported them (once shapes are known)."""
+        """The names of ``evaluate``'s values in Keras 3's order: ``loss``, each output's loss
+        (several outputs), then the metrics; known once the data shapes are."""
         if self._compiled is None:
             return []
         if self._input_shape is None:
             return ["loss"] + [
                 m if isinstance(m, str) else getattr(m, "name", str(m))
-                for m in self._compiled["metrics"]
+                for m in _leaves(self._compiled["metrics"])
             ]
-        return ["loss"] + [m.name for m in self._resolved_metrics()]
+        network = self._engine_network()
+        names = ["loss"]
+        if network.output_names is not None:
+            losses = _outputs.resolve_losses(
+                self._compiled["loss"], self._compiled["loss_weights"], network.output_names
+            )
+            if len(losses) > 1:
+                names += [t.log_name for t in losses]
+        return names + [m.log_name for m in self._resolved_metrics()]
+
+    compiled = False
+
+
+def _leaves(value):
+    """The metric identifiers of a list, list of lists or dict of ``compile(metrics=...)``."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [] if value is None else [value]

@@ -17,11 +17,80 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import json
+
+#: Attributes rebuilt on demand, never pickled or copied: compiled programs close over
+#: functions that do not pickle, and their donated buffers belong to the original.
+_DERIVED = ("_program", "_program_key", "_compiled_metrics")
+
+
+def _without_weakrefs(obj, depth=0):
+    """A shallow copy of a layer with its weak references (to the model owning its arrays)
+    removed, recursively through sub-layers; the layer itself when it holds none."""
+    import weakref
+
+    state = getattr(obj, "__dict__", None)
+    if state is None or depth > 8:
+        return obj
+    changed = {}
+    for k, v in state.items():
+        if isinstance(v, weakref.ref):
+            changed[k] = None
+        elif hasattr(v, "__dict__") and type(v).__module__.startswith("lamina."):
+            new = _without_weakrefs(v, depth + 1)
+            if new is not v:
+                changed[k] = new
+    if not changed:
+        return obj
+    clone = copy.copy(obj)
+    vars(clone).update(changed)
+    return clone
 
 
 class SavingMixin:
-    """Adds Keras's saving methods to a model class."""
+    """Adds Keras's saving methods to a model class, and pickling/copying support.
+
+    ``pickle``, ``copy.copy`` and ``copy.deepcopy`` of a model (fitted or not) give an
+    independent model with the same layers, compile settings and weights (optimizer state
+    included); the copy compiles its programs again on first use.
+    """
+
+    def __getstate__(self):
+        from lamina.training.state import to_host
+
+        state = {k: v for k, v in vars(self).items() if k not in _DERIVED}
+        state["_trace_counter"] = {}
+        if "_layers" in state:  # weak references to their model do not pickle
+            state["_layers"] = [_without_weakrefs(layer) for layer in state["_layers"]]
+        state.pop("_lamina_owner", None)
+        for k in ("_train_state", "_rng", "_step_rng"):
+            if state.get(k) is not None:
+                state[k] = to_host(state[k])
+        return state
+
+    def __setstate__(self, state):
+        from lamina.training.state import to_device
+
+        state = dict(state)
+        for k in ("_train_state", "_rng", "_step_rng"):
+            if state.get(k) is not None:
+                state[k] = to_device(state[k])
+        for k in _DERIVED:
+            state[k] = None
+        vars(self).update(state)
+        from lamina.layers.keras_api import set_owner
+
+        for layer in state.get("_layers", ()):
+            set_owner(layer, self)  # the weight views of the layers read this model
+
+    def __copy__(self):
+        # A shallow copy that shared the weights' device buffers would break when either
+        # model's fit donates them: copy the state as pickle does, share the layer specs.
+        new = type(self).__new__(type(self))
+        new.__setstate__(self.__getstate__())
+        new._layers = list(self._layers)
+        return new
 
     def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True, **kwargs):
         """Saves the model: ``.keras`` (Keras 3 archive) or ``.h5`` (legacy HDF5).
@@ -52,8 +121,12 @@ class SavingMixin:
 
         return json.dumps(keras_archive.model_config(self, include_compile=False), **kwargs)
 
-    def export(self, filepath, format: str = "onnx", **kwargs) -> None:
-        """Exports the inference function; ``format="onnx"`` writes an ONNX model.
+    def export(self, filepath, format: str | None = None, **kwargs) -> None:
+        """Exports the inference function as an ONNX model (``format="onnx"``).
+
+        ``format`` may be left out when the path ends in ``.onnx``; Keras's other formats
+        (``"tf_saved_model"``, its default, ``"openvino"`` ...) raise a ``ValueError`` naming
+        the formats, and so does a path that is a directory.
 
         Needs the ``onnx`` package.  Supported layers: Dense, Activation, Flatten, Reshape,
         Conv1D/2D, depthwise/separable convolutions, max/average/global pooling,
@@ -61,8 +134,8 @@ class SavingMixin:
         Embedding and the inference-identity layers (Dropout, noise); others raise a ValueError
         naming the layer.  See :mod:`lamina.saving.onnx_export`.
         """
-        if format != "onnx":
-            raise ValueError(f"export(format={format!r}) is not supported; use format='onnx'.")
         from lamina.saving import onnx_export
+
+        onnx_export.check_export_target(filepath, format)  # formats Keras has, directories
 
         onnx_export.export(self, filepath, **kwargs)

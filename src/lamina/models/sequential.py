@@ -8,24 +8,41 @@ The object is thin: it holds the layer specs, the compile settings, and the late
 
 from __future__ import annotations
 
-import copy
-
 import jax
 import numpy as np
 
 from lamina import losses as _losses
+from lamina._naming import unique_name as _unique_name
+from lamina.layers import shape_checks
 from lamina.layers.base import Layer, check_rank
 from lamina.layers.core import InputLayer
+from lamina.layers.keras_api import set_owner
+from lamina.layers.symbolic import KerasTensor
 from lamina.models import summary as _summary
+from lamina.models.batch_methods import BatchMethodsMixin
 from lamina.models.class_predictions import ClassPredictionsMixin
 from lamina.models.compiling import CompileMixin
 from lamina.models.initialization import initial_weights
 from lamina.models.io import SavingMixin
-from lamina.training import loop as _loop
+from lamina.models.legacy_api import LegacyAPIMixin
+from lamina.models.nesting import NestedModelMixin
+from lamina.models.stateless import StatelessMixin
+from lamina.models.trainer import TrainerMixin
+from lamina.training.network import stack_network
 from lamina.training.state import TrainState
 
 
-class Sequential(CompileMixin, SavingMixin, ClassPredictionsMixin):
+class Sequential(
+    LegacyAPIMixin,  # first: fit/evaluate/predict check stateful layers, then defer
+    BatchMethodsMixin,
+    TrainerMixin,
+    StatelessMixin,
+    CompileMixin,
+    SavingMixin,
+    ClassPredictionsMixin,
+    NestedModelMixin,  # a Sequential is a layer too: nested in models, called on tensors
+    Layer,
+):
     """A linear stack of layers.
 
     Args:
@@ -49,7 +66,8 @@ class Sequential(CompileMixin, SavingMixin, ClassPredictionsMixin):
     """
 
     def __init__(self, layers=None, name=None, trainable=True):
-        self.name = name or "sequential"
+        # Unique like Keras's ("sequential", "sequential_1"): nested models need distinct names.
+        self.name = name or _unique_name("sequential")
         self.trainable = trainable
         self._layers: list[Layer] = []
         self._input_shape = None  # batch dim included
@@ -70,6 +88,8 @@ class Sequential(CompileMixin, SavingMixin, ClassPredictionsMixin):
     # ------------------------------------------------------------------ define
     def add(self, layer: Layer) -> None:
         """Appends a layer (or an ``Input``) to the stack."""
+        if isinstance(layer, KerasTensor):  # keras.Input(...) gives a tensor; use its layer
+            layer = layer._keras_history[0]
         if not isinstance(layer, Layer):
             raise TypeError(
                 f"Sequential.add() takes a layer, e.g. Dense(8). Received: {layer!r} "
@@ -86,20 +106,39 @@ class Sequential(CompileMixin, SavingMixin, ClassPredictionsMixin):
             return
         if not self._layers and self._input_shape is None and layer._input_shape_arg is not None:
             self._input_shape = (layer._batch_size_arg, *layer._input_shape_arg)
-        names = {lay.name for lay in self._layers}
+        names, shape = self._stack_cache()  # incremental: a full walk per add was O(n^2)
         if layer.name in names:
             raise ValueError(
                 f"All layers added to a Sequential model should have unique names. Name "
                 f"{layer.name!r} is already the name of a layer in this model."
             )
         self._layers.append(layer)
+        set_owner(layer, self)
         self._invalidate()
         if self._input_shape is not None:
             try:
-                self._output_shape_of(self._input_shape)
+                check_rank(layer, shape)
+                shape = shape_checks.output_shape(layer, shape)
             except ValueError:
                 self._layers.pop()
                 raise
+        names.add(layer.name)
+        self._stack_key, self._stack_shape = self._stack_cache_key(), shape
+
+    def _stack_cache_key(self):
+        last = self._layers[-1] if self._layers else None
+        return (len(self._layers), id(last), self._input_shape)
+
+    def _stack_cache(self):
+        """(layer names, output shape) of the stack, recomputed only when the layers changed
+        other than through ``add`` (``pop``, a new input shape)."""
+        if getattr(self, "_stack_key", None) != self._stack_cache_key():
+            shape = self._input_shape
+            if shape is not None and self._layers:
+                shape = self._output_shape_of(shape)[-1]
+            self._stack_names = {lay.name for lay in self._layers}
+            self._stack_key, self._stack_shape = self._stack_cache_key(), shape
+        return self._stack_names, self._stack_shape
 
     def pop(self) -> Layer:
         """Removes and returns the last layer."""
@@ -128,12 +167,21 @@ class Sequential(CompileMixin, SavingMixin, ClassPredictionsMixin):
         self._train_state = None
         self._program = None
 
+    def _engine_network(self):
+        """The model as the engine sees it (see :mod:`lamina.training.network`)."""
+        return stack_network(self._layers)
+
+    def _layer_input_shapes(self, input_shape):
+        """Each layer's input shape for a model input of ``input_shape`` (nested use)."""
+        shape = tuple(self._input_shape or input_shape)
+        return [shape, *self._output_shape_of(shape)[:-1]]
+
     def _output_shape_of(self, input_shape):
         shape = tuple(input_shape)
         shapes = []
         for layer in self._layers:
             check_rank(layer, shape)
-            shape = tuple(layer.compute_output_shape(shape))
+            shape = shape_checks.output_shape(layer, shape)  # refuses empty/negative shapes
             shapes.append(shape)
         return shapes
 
@@ -250,6 +298,10 @@ class Sequential(CompileMixin, SavingMixin, ClassPredictionsMixin):
         """Prints a Keras-like table: layer (type), output shape, parameter count, totals."""
         (print_fn or print)(_summary.render(self, line_length))
 
+    def _repr_html_(self) -> str:
+        """The summary as an HTML table: what a notebook shows for a bare ``model``."""
+        return _summary.render_html(self)
+
     # ------------------------------------------------------------ input checks
     def _check_input_shape(self, shape):
         expected = self._input_shape
@@ -274,100 +326,6 @@ class Sequential(CompileMixin, SavingMixin, ClassPredictionsMixin):
         _losses.check_targets(self._compiled["loss"], y.shape, y.dtype.kind, out, y_sample=y)
         self._y_shape = (None, *y.shape[1:])
 
-    # ------------------------------------------------------------- life cycle
-    def fit(
-        self,
-        x=None,
-        y=None,
-        batch_size=None,
-        epochs=1,
-        verbose="auto",
-        callbacks=None,
-        validation_split=0.0,
-        validation_data=None,
-        shuffle=True,
-        class_weight=None,
-        sample_weight=None,
-        initial_epoch=0,
-        steps_per_epoch=None,
-        validation_steps=None,
-        validation_batch_size=None,
-        validation_freq=1,
-        **kwargs,
-    ):
-        """Trains the model; returns a :class:`~lamina.callbacks.History`.
-
-        Accepts Keras 1's ``nb_epoch=`` for ``epochs``.  With ``shuffle=False`` and the same
-        starting weights, the result matches Keras 3 to float32 rounding.
-        """
-        epochs = _legacy_fit_kwargs(kwargs, epochs)
-        snapshot = self._snapshot()
-        try:
-            return _loop.fit(
-                self,
-                x,
-                y,
-                batch_size=batch_size,
-                epochs=epochs,
-                verbose=verbose,
-                callbacks=callbacks,
-                validation_split=validation_split,
-                validation_data=validation_data,
-                shuffle=shuffle,
-                class_weight=class_weight,
-                sample_weight=sample_weight,
-                initial_epoch=initial_epoch,
-                validation_batch_size=validation_batch_size,
-                validation_freq=validation_freq,
-                steps_per_epoch=steps_per_epoch,
-                validation_steps=validation_steps,
-            )
-        except (ValueError, TypeError):
-            self._restore(snapshot)
-            raise
-
-    def evaluate(
-        self,
-        x=None,
-        y=None,
-        batch_size=None,
-        verbose="auto",
-        sample_weight=None,
-        steps=None,
-        callbacks=None,
-        return_dict=False,
-        **kwargs,
-    ):
-        """Returns the loss (no metrics), ``[loss, *metrics]``, or a dict with ``return_dict``."""
-        snapshot = self._snapshot()
-        try:
-            return _loop.evaluate(
-                self,
-                x,
-                y,
-                batch_size=batch_size,
-                verbose=verbose,
-                sample_weight=sample_weight,
-                return_dict=return_dict,
-                steps=steps,
-            )
-        except (ValueError, TypeError):
-            self._restore(snapshot)
-            raise
-
-    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Returns the output layer's values for ``x`` as a NumPy array."""
-        return _loop.predict(self, x, batch_size=batch_size, verbose=verbose, steps=steps)
-
-    def __call__(self, x, training=False):
-        return self.predict(x, verbose=0)
-
-    def _snapshot(self):
-        return (self._train_state, self._input_shape, self._y_shape, self._rng)
-
-    def _restore(self, snap):
-        self._train_state, self._input_shape, self._y_shape, self._rng = snap
-
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:
         layers = []
@@ -386,15 +344,10 @@ class Sequential(CompileMixin, SavingMixin, ClassPredictionsMixin):
                     "registered_name": None,
                 }
             )
-        for layer in self._layers:
-            layers.append(
-                {
-                    "module": "keras.layers",
-                    "class_name": type(layer).__name__,
-                    "config": layer.get_config(),
-                    "registered_name": None,
-                }
-            )
+        from lamina.models.functional_config import serialize_layer
+
+        for layer in self._layers:  # nested models and custom classes in Keras's forms too
+            layers.append(serialize_layer(layer))
         return {
             "name": self.name,
             "trainable": self.trainable,
@@ -404,29 +357,10 @@ class Sequential(CompileMixin, SavingMixin, ClassPredictionsMixin):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from lamina.layers import deserialize as _deserialize_layer
+        from lamina.models.functional_config import deserialize_layer as _deserialize_layer
 
         model = cls(name=config.get("name"))
         for spec in config.get("layers", []):
             model.add(_deserialize_layer(spec, custom_objects=custom_objects))
         return model
 
-    def __copy__(self):
-        return copy.copy(self)
-
-
-def _legacy_fit_kwargs(kwargs, epochs):
-    import warnings
-
-    if "nb_epoch" in kwargs:
-        warnings.warn(
-            "fit(nb_epoch=...) is the Keras 1 spelling; use epochs=... instead.",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        epochs = kwargs.pop("nb_epoch")
-    for ignored in ("use_multiprocessing", "workers", "max_queue_size"):
-        kwargs.pop(ignored, None)
-    if kwargs:
-        raise TypeError(f"fit() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}.")
-    return epochs

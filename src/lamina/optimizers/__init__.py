@@ -127,3 +127,7 @@ def get(identifier) -> Optimizer | None:
     if isinstance(obj, Optimizer):
         return obj
     raise ValueError(f"Could not interpret optimizer identifier: {identifier!r}")
+
+from lamina._unsupported import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr("optimizers", globals())  # Keras names Lamina lacks: a clear error

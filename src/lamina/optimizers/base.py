@@ -26,7 +26,6 @@ without recompiling.
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Sequence
 
 import jax
@@ -36,6 +35,7 @@ import optax
 
 from lamina._naming import snake_case
 from lamina.optimizers import schedules as _schedules
+from lamina.optimizers.keras2 import LearningRate, keras2_arguments, live_lr, models_using
 from lamina.optimizers.state import (
     OptimizerState,
     _find_state,
@@ -126,7 +126,10 @@ class Optimizer:
     ``_slot_init_values()`` and ``_init_extra()``, and ``_update_one(...)``/``_pre_step(...)``.
 
     Args:
-        learning_rate: float >= 0 or a :class:`~lamina.optimizers.schedules.LearningRateSchedule`.
+        learning_rate: float >= 0 or a :class:`~lamina.optimizers.schedules.LearningRateSchedule`
+            (Keras 2's ``lr=`` is accepted too).
+        decay: Keras 2's time-based decay: each update uses
+            ``learning_rate / (1 + decay * iterations)``. Default 0 (off).
         weight_decay: float or None. If set, ``var -= var * weight_decay * lr`` before each
             update (variables excluded with :meth:`exclude_from_weight_decay` are skipped).
         clipnorm: float or None. Clip each gradient to this L2 norm.
@@ -170,10 +173,7 @@ class Optimizer:
         name=None,
         **kwargs,
     ):
-        if kwargs.pop("decay", None) is not None:
-            warnings.warn(
-                "Argument `decay` is no longer supported and will be ignored.", stacklevel=3
-            )
+        learning_rate, decay = keras2_arguments(type(self).__name__, learning_rate, kwargs)
         if kwargs:
             raise ValueError(f"Argument(s) not recognized: {kwargs}")
         self.name = name if name is not None else snake_case(type(self).__name__)
@@ -242,7 +242,29 @@ class Optimizer:
         self.ema_overwrite_frequency = ema_overwrite_frequency
         self.loss_scale_factor = loss_scale_factor
         self.gradient_accumulation_steps = gradient_accumulation_steps
+        self.decay = decay
         self._exclude_pattern: str | None = None
+
+    # Keras 2 named the learning rate ``lr`` (``optimizer.lr``, ``K.set_value(opt.lr, x)``).
+    @property
+    def lr(self):
+        """Keras 2's ``optimizer.lr``: the current learning rate as a :class:`LearningRate`
+        (a float with Keras's variable methods ``assign``/``numpy``), so
+        ``K.set_value(model.optimizer.lr, 0.001)`` changes the rate of the compiled models
+        that use this optimizer, without recompiling.  A schedule is returned as it is.
+        """
+        if isinstance(self.learning_rate, _schedules.LearningRateSchedule):
+            return self.learning_rate
+        models = models_using(self)
+        value = live_lr(models[0]) if models else self.learning_rate
+        return LearningRate(value, self)
+
+    @lr.setter
+    def lr(self, value):
+        if isinstance(value, _schedules.LearningRateSchedule):
+            self.learning_rate = value
+            return
+        LearningRate(float(value), self).assign(value)
 
     # ---------------------------------------------------------------- config / identity
     def get_config(self) -> dict:
@@ -267,6 +289,8 @@ class Optimizer:
         }
         for k in self._extra_keys:
             config[k] = getattr(self, k)
+        if self.decay:
+            config["decay"] = self.decay  # Keras 2's key; absent (as in Keras 3) when unused
         return config
 
     @classmethod
@@ -380,6 +404,10 @@ class Optimizer:
             p_leaves = treedef.flatten_up_to(params)
             it = state.iterations
             lr = opt._lr_at(it) if is_schedule else state.learning_rate
+            if opt.decay:
+                # Keras 2's time-based decay, from the count of updates made before this one.
+                decay = jnp.asarray(opt.decay, jnp.float32)
+                lr = lr * (1.0 / (1.0 + decay * it.astype(jnp.float32)))
             slot_leaves = {n: treedef.flatten_up_to(state.slots[n]) for n in slot_names}
 
             grads = [jnp.asarray(g, dtype=jnp.result_type(p)) for g, p in zip(grads, p_leaves)]

@@ -45,7 +45,7 @@ class RMSprop(Optimizer):
             )
         self.rho = rho
         self.momentum = momentum
-        self.epsilon = epsilon
+        self.epsilon = 1e-7 if epsilon is None else epsilon  # Keras 2: None = K.epsilon()
         self.centered = bool(centered)
 
     def _slot_groups(self):
@@ -104,7 +104,7 @@ class Adagrad(Optimizer):
                 f"Received: initial_accumulator_value={initial_accumulator_value}"
             )
         self.initial_accumulator_value = initial_accumulator_value
-        self.epsilon = epsilon
+        self.epsilon = 1e-7 if epsilon is None else epsilon  # Keras 2: None = K.epsilon()
 
     def _slot_groups(self):
         return [["accumulator"]]
@@ -142,7 +142,7 @@ class Adadelta(Optimizer):
     def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.rho = rho
-        self.epsilon = epsilon
+        self.epsilon = 1e-7 if epsilon is None else epsilon  # Keras 2: None = K.epsilon()
 
     def _slot_groups(self):
         return [["accumulated_grad", "accumulated_delta_var"]]

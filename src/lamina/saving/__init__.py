@@ -81,6 +81,11 @@ _DAMAGE = (
 )
 
 
+#: What a loader may raise from deep inside on a hostile file (a config, a weight) without
+#: naming it; other exception types (KeyboardInterrupt, a caller's own) pass through unchanged.
+_UNNAMED = (ValueError, TypeError, AttributeError, ArithmeticError, MemoryError, LookupError)
+
+
 def _damage_is_clean(load):
     """Turns the low-level errors of a damaged file into a ``FileFormatError`` naming it."""
 
@@ -98,6 +103,12 @@ def _damage_is_clean(load):
             raise fail(
                 path, f"the file is damaged or truncated ({type(e).__name__}: {e})."
             ) from None
+        except _UNNAMED as e:
+            # Every load error names the file; one that already does (a user error such as
+            # by_name=True on a .keras file) keeps its type.
+            if isinstance(e, ValueError | TypeError) and os.fspath(path) in str(e):
+                raise
+            raise fail(path, f"it could not be loaded ({type(e).__name__}: {e}).") from e
 
     return wrapper
 

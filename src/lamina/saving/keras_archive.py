@@ -35,7 +35,7 @@ import h5py
 from lamina import losses as _losses
 from lamina import metrics as _metrics
 from lamina import optimizers as _optimizers
-from lamina.saving import h5_sandbox, safety, weights_h5
+from lamina.saving import config_checks, h5_sandbox, h5_tree, safety, weights_h5
 from lamina.saving.safety import fail
 
 CONFIG = "config.json"
@@ -53,18 +53,51 @@ def compile_config(model) -> dict | None:
         return None
     return {
         "optimizer": _optimizers.serialize(c["optimizer"]),
-        "loss": _losses.serialize(c["loss"]),
+        "loss": _per_output(c["loss"], _losses.serialize),
         "loss_weights": c["loss_weights"],
-        "metrics": [_metrics.serialize(m) for m in c["metrics"]] or None,
-        "weighted_metrics": [_metrics.serialize(m) for m in c["weighted_metrics"]] or None,
+        "metrics": _per_output(c["metrics"], _metrics.serialize) or None,
+        "weighted_metrics": _per_output(c["weighted_metrics"], _metrics.serialize) or None,
         "run_eagerly": False,
         "steps_per_execution": 1,
         "jit_compile": True,
     }
 
 
+def _per_output(value, serialize):
+    """Serializes a loss or metrics setting, keeping its per-output list/dict structure."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {k: _per_output(v, serialize) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_per_output(v, serialize) for v in value]
+    return serialize(value)
+
+
+def _deserialize_per_output(value, deserialize):
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "class_name" not in value:
+        return {k: _deserialize_per_output(v, deserialize) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deserialize_per_output(v, deserialize) for v in value]
+    return deserialize(value)
+
+
 def model_config(model, include_compile: bool = True) -> dict:
     """The serialized model as in Keras's ``config.json`` (with build and compile configs)."""
+    from lamina.models.model import Functional, Model
+
+    if isinstance(model, Model):  # functional or subclassed: Keras's forms for each
+        out = _model_class_config(model)
+        if isinstance(model, Functional):
+            out["build_config"] = {"input_shape": None}
+        elif model.input_shape is not None:
+            out["build_config"] = {"input_shape": _jsonable(model.input_shape)}
+        cc = compile_config(model) if include_compile else None
+        if cc is not None:
+            out["compile_config"] = _jsonable(cc)
+        return out
     out = {
         "module": "keras",
         "class_name": "Sequential",
@@ -78,6 +111,77 @@ def model_config(model, include_compile: bool = True) -> dict:
     if cc is not None:
         out["compile_config"] = _jsonable(cc)
     return out
+
+
+def _model_class_config(model) -> dict:
+    from lamina.models.model import Functional
+    from lamina.object_registry import get_registered_name
+
+    if isinstance(model, Functional):
+        return {
+            "module": "keras.src.models.functional",
+            "class_name": "Functional",
+            "config": _jsonable(model.get_config()),
+            "registered_name": "Functional",
+        }
+    cls = type(model)
+    return {
+        "module": cls.__module__,
+        "class_name": cls.__name__,
+        "config": _jsonable(model.get_config()),
+        "registered_name": get_registered_name(cls),
+    }
+
+
+def _model_from_class_config(config, path, custom_objects, stored_bytes):
+    """A functional or subclassed model from its ``config.json`` entry (built, uncompiled)."""
+    from lamina.models.functional_config import functional_from_config
+    from lamina.object_registry import get_registered_object
+
+    cls_name, inner = config["class_name"], config.get("config") or {}
+    if cls_name in ("Functional", "Model") and "layers" in inner:
+        model = functional_from_config(inner, custom_objects)
+        _check_graph_budget(model, path, stored_bytes)
+        model.build()
+        return model
+    cls = get_registered_object(config.get("registered_name") or cls_name, custom_objects)
+    cls = cls or get_registered_object(cls_name, custom_objects)
+    if cls is None:
+        raise ValueError(
+            f"the model class {cls_name!r} is not known: pass custom_objects={{{cls_name!r}: "
+            f"{cls_name}}} or decorate the class with "
+            "@lamina.saving.register_keras_serializable()"
+        )
+    model = cls.from_config(dict(inner))
+    shape = (config.get("build_config") or {}).get("input_shape")
+    if shape is not None and hasattr(model, "build"):
+        model.build(shape if not isinstance(shape[0], list) else [tuple(s) for s in shape])
+    return model
+
+
+def _check_graph_budget(model, path, stored_bytes):
+    """The weight-size guard of ``config_checks`` applied to each layer of a graph."""
+    from lamina.saving.config_checks import _layer_bytes
+
+    total = 0
+    for layer, shape in zip(model._layers, model._layer_input_shapes()):
+        if shape is None:
+            continue
+        try:
+            total += _layer_bytes(layer, shape)
+        except Exception:  # noqa: BLE001 - a guard, not an exact count (as config_checks)
+            continue
+    budget = h5_sandbox.weight_budget()
+    if stored_bytes is not None:
+        from_file = config_checks.MAX_EXPANSION * int(stored_bytes)
+        budget = min(budget, max(config_checks.MIN_BOUND, from_file))
+    if total > budget:
+        raise fail(
+            path,
+            f"its model config declares {total} bytes of weights, over the {budget}-byte budget; "
+            "nothing was allocated. If the model is really this large, set "
+            "LAMINA_MAX_WEIGHT_BYTES to a larger number of bytes.",
+        )
 
 
 def _jsonable(value):
@@ -95,11 +199,16 @@ def _layer_specs(config: dict):
     return inner if isinstance(inner, list) else inner.get("layers", [])
 
 
-def model_from_config(config, path="<config>", custom_objects=None, safe_mode=True):
+def model_from_config(
+    config, path="<config>", custom_objects=None, safe_mode=True, stored_bytes=None
+):
     """Builds a (not yet compiled) ``Sequential`` from Keras's serialized model config.
 
     Accepts Keras 3 (``{"module", "class_name", "config"}``), Keras 2 and Keras 1 (a bare list
-    of layers) forms.  Only ``Sequential`` models are supported.
+    of layers) forms.  Only ``Sequential`` models are supported.  Before the weights are
+    allocated, their declared size is checked against the budget
+    (:func:`lamina.saving.config_checks.check_weight_budget`; ``stored_bytes`` is what the file
+    holds for weights, when known).
     """
     from lamina.models.sequential import Sequential
 
@@ -108,22 +217,34 @@ def model_from_config(config, path="<config>", custom_objects=None, safe_mode=Tr
             path,
             f"the model config should be a dict with 'class_name'; got {type(config).__name__}.",
         )
+    from lamina.layers.lambda_layer import LAMBDA_UNSAFE_MESSAGE, safe_mode_scope
+
+    if safe_mode and '"__lambda__"' in json.dumps(config):
+        raise fail(path, LAMBDA_UNSAFE_MESSAGE)  # Keras's own words for a Python lambda
     safety.check_safe_layers(path, config, safe_mode)
     cls_name = config["class_name"]
-    if cls_name != "Sequential" and not (custom_objects and cls_name in custom_objects):
-        raise fail(path, f"it holds a {cls_name} model; Lamina loads Sequential models only.")
+    if cls_name != "Sequential":
+        try:
+            with safe_mode_scope(safe_mode):
+                return _model_from_class_config(config, path, custom_objects, stored_bytes)
+        except (ValueError, TypeError, KeyError, ArithmeticError) as e:
+            if isinstance(e, safety.FileFormatError):
+                raise
+            raise fail(path, f"its model config could not be rebuilt: {e}") from None
     inner = config.get("config", {})
     if isinstance(inner, list):  # Keras 1
         inner = {"layers": inner}
     try:
-        model = Sequential.from_config(inner, custom_objects=custom_objects)
-    except (ValueError, TypeError, KeyError) as e:
+        with safe_mode_scope(safe_mode):
+            model = Sequential.from_config(inner, custom_objects=custom_objects)
+    except (ValueError, TypeError, KeyError, ArithmeticError) as e:
         raise fail(path, f"its model config could not be rebuilt: {e}") from None
     model.trainable = bool(inner.get("trainable", True))
     shape = (config.get("build_config") or {}).get("input_shape") or inner.get("build_input_shape")
     if shape is not None and model.input_shape is None:
         model._input_shape = (None, *shape[1:])
     if model.input_shape is not None and model.layers:
+        config_checks.check_weight_budget(model, path, stored_bytes)  # before allocating
         model.build(model.input_shape)
     return model
 
@@ -138,9 +259,21 @@ def compile_from_config(model, cc: dict, path, custom_objects=None) -> None:
         loss = cc.get("loss")
         if isinstance(loss, list) and len(loss) == 1:
             loss = loss[0]
-        loss = _losses.deserialize(loss, custom_objects) if loss is not None else None
-        metrics = _metric_list(cc.get("metrics"), custom_objects)
-        weighted = _metric_list(cc.get("weighted_metrics"), custom_objects)
+        n_outputs = len(getattr(model, "outputs", None) or [None])
+        if n_outputs > 1 and isinstance(loss, list | dict):  # one loss per output
+            loss = _deserialize_per_output(
+                loss, lambda v: _losses.deserialize(v, custom_objects)
+            )
+            metrics = _deserialize_per_output(
+                cc.get("metrics"), lambda v: _metrics.deserialize(v, custom_objects)
+            )
+            weighted = _deserialize_per_output(
+                cc.get("weighted_metrics"), lambda v: _metrics.deserialize(v, custom_objects)
+            )
+        else:
+            loss = _losses.deserialize(loss, custom_objects) if loss is not None else None
+            metrics = _metric_list(cc.get("metrics"), custom_objects)
+            weighted = _metric_list(cc.get("weighted_metrics"), custom_objects)
         model.compile(
             optimizer=optimizer,
             loss=loss,
@@ -216,7 +349,7 @@ def _read_json(zf, path, name, required=True):
         raise fail(path, f"{name} is not valid JSON ({e}).") from None
 
 
-def open_weights(zf, path) -> h5_sandbox.Group:
+def open_weights(zf, path) -> h5_tree.Group:
     """Reads ``model.weights.h5`` from an open archive (whole, in the HDF5 sandbox)."""
     data = safety.read_member(zf, path, WEIGHTS)
     try:
@@ -243,7 +376,8 @@ def load(path, custom_objects=None, compile: bool = True, safe_mode: bool = True
     path = os.fspath(path)
     with safety.open_zip(path) as zf:
         config = _read_json(zf, path, CONFIG)
-        model = model_from_config(config, path, custom_objects, safe_mode)
+        stored = zf.getinfo(WEIGHTS).file_size if WEIGHTS in zf.namelist() else None
+        model = model_from_config(config, path, custom_objects, safe_mode, stored)
         cc = config.get("compile_config") if isinstance(config, dict) else None
         if compile and cc:
             compile_from_config(model, cc, path, custom_objects)

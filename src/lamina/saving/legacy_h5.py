@@ -32,7 +32,7 @@ import warnings
 import h5py
 import numpy as np
 
-from lamina.saving import h5_sandbox, keras_archive, safety, weights_h5
+from lamina.saving import h5_sandbox, h5_tree, keras_archive, safety, weights_h5
 from lamina.saving.safety import fail
 
 
@@ -126,7 +126,7 @@ def _file_layers(group, path):
     out = []
     for name in _attr_list(group, "layer_names", path):
         g = group.get(name)
-        if not isinstance(g, h5_sandbox.Group):
+        if not isinstance(g, h5_tree.Group):
             raise fail(path, f"layer {name!r} is listed in layer_names but has no group.")
         arrays = []
         for wname in _attr_list(g, "weight_names", path):
@@ -140,10 +140,10 @@ def _file_layers(group, path):
 def load_weights_group(group, model, path, by_name=False, skip_mismatch=False) -> None:
     """Loads legacy-layout weights into ``model`` by layer order, or by layer name.
 
-    ``group`` is a :class:`~lamina.saving.h5_sandbox.Group` (read by ``h5_sandbox``).
+    ``group`` is a :class:`~lamina.saving.h5_tree.Group` (read by ``h5_sandbox``).
     """
     model._require_built("load_weights")
-    if not isinstance(group, h5_sandbox.Group) or not (
+    if not isinstance(group, h5_tree.Group) or not (
         "layer_names" in group.attrs or "layer_names0" in group.attrs
     ):
         raise fail(path, "no 'layer_names' attribute: not a Keras HDF5 weights file.")
@@ -183,7 +183,7 @@ def _json_attr(f, name, path):
     return value
 
 
-def read(path) -> h5_sandbox.Group:
+def read(path) -> h5_tree.Group:
     """Reads a whole HDF5 file in the sandbox (a damaged file can hang or crash libhdf5)."""
     try:
         return h5_sandbox.read_file(path)
@@ -210,16 +210,25 @@ def load(path, custom_objects=None, compile: bool = True, safe_mode: bool = True
                 "no model_config attribute: this HDF5 file holds weights only; "
                 "build the model in code and call model.load_weights(path).",
             )
-        model = keras_archive.model_from_config(config, path, custom_objects, safe_mode)
+        model = keras_archive.model_from_config(
+            config, path, custom_objects, safe_mode, stored_bytes=_file_bytes(path)
+        )
         if not model.built:
             raise fail(path, "the model config has no input shape, so weights cannot be placed.")
         load_weights_group(f.get("model_weights", f), model, path)
         training = _json_attr(f, "training_config", path) if compile else None
         if training:
             keras_archive.compile_from_config(model, training, path, custom_objects)
-            if isinstance(f.get("optimizer_weights"), h5_sandbox.Group):
+            if isinstance(f.get("optimizer_weights"), h5_tree.Group):
                 _load_optimizer(f["optimizer_weights"], model, path)
     return model
+
+
+def _file_bytes(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
 
 
 def _load_optimizer(group, model, path) -> None:

@@ -9,7 +9,7 @@ Supported layers: ``Dense``, ``Activation``, ``Flatten``, ``Reshape``; ``Conv1D`
 identity at inference (``Dropout``, ``GaussianNoise``, ``GaussianDropout``, ``SpatialDropout1D/2D``,
 ``ActivityRegularization``).  Activations ``linear``, ``relu``, ``sigmoid``, ``tanh``,
 ``softmax``, ``elu``, ``softplus``, ``softsign``, ``selu``, ``swish``/``silu``.  Other layers
-raise a ValueError naming the layer.  Needs the ``onnx`` package (``pip install onnx``); the graph
+raise a ValueError naming the layer.  Needs the ``onnx`` package (``pip install "lamina[onnx]"``); the graph
 has one input ``"input"`` with a dynamic batch dimension and one output ``"output"``.  The
 per-layer translations live in :mod:`lamina.saving.onnx_layers`.
 
@@ -75,6 +75,63 @@ def _layer(g, model, i, layer, x, in_shape):
     )
 
 
+#: Keras 3's export formats; Lamina writes only ONNX.
+KERAS_FORMATS = ("tf_saved_model", "onnx", "openvino", "litert", "torch")
+
+
+def check_export_target(filepath, format) -> str:
+    """Checks ``model.export``'s arguments; returns the format to write (``"onnx"``).
+
+    ``format=None`` (the default) means ONNX when the path ends in ``.onnx``; any other path
+    is refused, because Keras's default there is a TensorFlow SavedModel *directory*.
+
+    Raises:
+        ValueError: a format other than ``"onnx"`` (naming the formats that exist), no format
+            for a path not ending in ``.onnx``, or a path that is an existing directory.
+
+    >>> check_export_target("model.onnx", None)
+    'onnx'
+    >>> check_export_target("exported", "tf_saved_model")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: export(format='tf_saved_model') is Keras's TensorFlow export, which Lamina ...
+    """
+    path = os.fspath(filepath)
+    if format is None:
+        if not path.lower().endswith(".onnx"):
+            raise ValueError(
+                f"export({path!r}): Keras's default format 'tf_saved_model' (a directory) is "
+                f"not supported by Lamina. Export ONNX instead: model.export('model.onnx') or "
+                f"model.export({path!r}, format='onnx')."
+            )
+        format = "onnx"
+    if format != "onnx":
+        known = ", ".join(repr(f) for f in KERAS_FORMATS)
+        what = (
+            f"is Keras's {_FORMAT_NEEDS.get(format, 'export')}, which Lamina does not support"
+            if format in KERAS_FORMATS
+            else "is not an export format"
+        )
+        raise ValueError(
+            f"export(format={format!r}) {what}. Lamina exports format='onnx' only (Keras's "
+            f"formats: {known}); e.g. model.export('model.onnx', format='onnx')."
+        )
+    if os.path.isdir(path):
+        raise ValueError(
+            f"export({path!r}, format='onnx'): {path!r} is a directory; ONNX export writes one "
+            f"file. Give a file name, e.g. {os.path.join(path, 'model.onnx')!r}."
+        )
+    return format
+
+
+_FORMAT_NEEDS = {
+    "tf_saved_model": "TensorFlow export",
+    "openvino": "OpenVINO export",
+    "litert": "LiteRT (TensorFlow Lite) export",
+    "torch": "PyTorch export",
+}
+
+
 def export(model, filepath, opset: int = OPSET) -> None:
     """Writes ``model``'s inference graph to ``filepath`` as ONNX, atomically.
 
@@ -87,7 +144,7 @@ def export(model, filepath, opset: int = OPSET) -> None:
         from onnx import TensorProto, helper, numpy_helper
     except ImportError as e:
         raise ImportError(
-            "model.export(format='onnx') needs the onnx package: pip install onnx"
+            "model.export(format='onnx') needs the onnx package: pip install \"lamina[onnx]\""
         ) from e
     model._require_built("export")
     g = Graph(helper, numpy_helper)

@@ -70,6 +70,9 @@ def atomic_write(path, suffix: str = ".tmp"):
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=folder)
     os.close(fd)
+    # mkstemp makes a private 0600 file; a saved model gets the usual 0666 & ~umask (as Keras).
+    with contextlib.suppress(OSError):
+        os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield tmp
         with open(tmp, "rb+") as f:
@@ -85,6 +88,20 @@ def atomic_write(path, suffix: str = ".tmp"):
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the OS allows (Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (the only portable way to read it)
+    os.umask(mask)
+    return mask
 
 
 def sniff(path) -> str:
@@ -219,18 +236,38 @@ def check_safe_layers(path, config, safe_mode: bool) -> None:
 
 
 def read_array(group, name, path):
-    """``group[name]`` read as a NumPy array; a damaged dataset raises ``FileFormatError``.
+    """``group[name]`` read as a real-number NumPy array (a weight), or ``FileFormatError``.
 
     h5py reports damaged data or datatypes with assorted exception types (``KeyError``,
     ``OSError``, ``RuntimeError``, ``TypeError``, ``ValueError``) that never name the file.
+    A weight must be numbers: strings, compound records and complex numbers are refused (a
+    complex weight would silently lose its imaginary part), and so is a group in its place.
     """
     import numpy as np
 
     try:
-        return np.asarray(group[name][()])
+        value = group[name]
+        if not isinstance(value, np.ndarray | np.generic):  # a group where a dataset should be
+            raise fail(
+                path,
+                f"{name!r} in {getattr(group, 'name', '/')!r} should be a dataset (a weight "
+                f"array) but is a {type(value).__name__.lower()}.",
+            )
+        arr = np.asarray(value[()])
     except FileFormatError:  # already names the file (an h5_sandbox item h5py could not read)
         raise
     except (KeyError, OSError, RuntimeError, TypeError, ValueError, AttributeError) as e:
         raise fail(
             path, f"dataset {name!r} is damaged or unreadable ({type(e).__name__}: {e})."
         ) from None
+    if arr.dtype.kind not in "biuf":
+        kind = {"c": "complex numbers", "S": "strings", "U": "strings", "O": "objects"}.get(
+            arr.dtype.kind, "records (a compound type)" if arr.dtype.names else "raw bytes"
+        )
+        where = f"{getattr(group, 'name', '/').rstrip('/')}/{name}".lstrip("/")
+        raise fail(
+            path,
+            f"weight {where!r} holds {kind} (dtype {arr.dtype}); a weight must be real numbers "
+            "(float or integer).",
+        )
+    return arr

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lamina import optimizers as _optimizers
-from lamina.saving import h5_sandbox, safety
+from lamina.saving import h5_tree, safety
 from lamina.saving.safety import fail
 
 #: Layers whose Keras weights live on a nested object, not on the layer itself.
@@ -193,19 +193,24 @@ def set_optimizer_variables(model, values, path) -> bool:
 # ------------------------------------------------------------------ write / read
 def write(h5, model, include_optimizer: bool = True) -> None:
     """Writes ``model``'s weights (and optimizer state) into an open ``h5py.File``."""
+    from lamina.saving.keras_paths import model_groups
+
     model._require_built("save_weights")
-    h5.create_group("layers")
-    for i, (layer, gpaths) in enumerate(zip(model.layers, layer_paths(model))):
-        for gpath, arrays in zip(gpaths, _split(layer_arrays(model, i), len(gpaths))):
+    if not getattr(model, "_is_model", False) or model.layers == list(model._layers):
+        h5.create_group("layers")
+    ts = jax.device_get(model._train_state)
+    for i, (layer, groups) in enumerate(zip(model.layers, model_groups(model))):
+        for gpath, keys in groups:
             parts = gpath.split("/")
             for depth in range(2, len(parts) - 1):  # outer objects' own (empty) groups
                 outer = "/".join(parts[:depth]) + "/vars"
-                if outer not in h5:
+                if parts[depth - 1] != "layers" and outer not in h5:
                     h5.create_group(outer).attrs["name"] = layer.name
-            g = h5.create_group(gpath)
+            g = h5.require_group(gpath)
             g.attrs["name"] = layer.name
-            for j, a in enumerate(arrays):
-                g.create_dataset(str(j), data=a)
+            for j, (kind, key) in enumerate(keys):
+                arrays = ts.params[i] if kind == "p" else ts.state[i]
+                g.create_dataset(str(j), data=np.asarray(arrays[key]))
     if include_optimizer:
         opt_vars = optimizer_variables(model)
         if opt_vars:
@@ -222,7 +227,7 @@ def _read_vars(h5, gpath, path) -> list[np.ndarray] | None:
         group = h5.get(gpath.replace("layers", "_layer_checkpoint_dependencies", 1))
     if group is None:
         return None
-    if not isinstance(group, h5_sandbox.Group):
+    if not isinstance(group, h5_tree.Group):
         raise fail(path, f"{gpath!r} should be a group of datasets; it is a dataset.")
     keys = list(group.keys())
     if sorted(keys, key=lambda s: (len(s), s)) != [str(j) for j in range(len(keys))]:
@@ -238,7 +243,7 @@ def is_keras3_layout(h5) -> bool:
 def read(h5, model, path, skip_mismatch: bool = False, load_optimizer: bool = True) -> None:
     """Loads weights (and the optimizer state when compiled) from a read HDF5 file.
 
-    ``h5`` is a :class:`~lamina.saving.h5_sandbox.Group` (what ``h5_sandbox.read_file``
+    ``h5`` is a :class:`~lamina.saving.h5_tree.Group` (what ``h5_sandbox.read_file``
     returns).
 
     Raises:
@@ -247,8 +252,12 @@ def read(h5, model, path, skip_mismatch: bool = False, load_optimizer: bool = Tr
     """
     if not is_keras3_layout(h5):
         raise fail(path, "no 'layers' group: this is not a Keras 3 weights file.")
+    from lamina.saving.keras_paths import model_groups
+
     model._require_built("load_weights")
-    for i, (layer, gpaths) in enumerate(zip(model.layers, layer_paths(model))):
+    for i, (layer, groups) in enumerate(zip(model.layers, model_groups(model))):
+        groups = [(g, keys) for g, keys in groups if keys]
+        gpaths = [g for g, _ in groups]
         parts = [_read_vars(h5, gpath, path) for gpath in gpaths]
         n_expected = sum(map(len, model._weight_order[i]))
         if any(p is None for p in parts):
@@ -259,7 +268,17 @@ def read(h5, model, path, skip_mismatch: bool = False, load_optimizer: bool = Tr
                 warnings.warn(f"Skipping {msg} (file {str(path)!r})", stacklevel=2)
                 continue
             raise fail(path, msg + " The file was saved from a different model.")
-        set_layer_arrays(model, i, [a for p in parts for a in p], path, skip_mismatch)
+        found, extra = {}, []
+        for (_, keys), arrays in zip(groups, parts):
+            if len(arrays) != len(keys):  # let set_layer_arrays report the count mismatch
+                extra.append(len(arrays) - len(keys))
+            for kind_key, a in zip(keys, arrays):
+                found[kind_key] = a
+        p_names, s_names = model._weight_order[i]
+        ordered = [found.get(("p", k)) for k in p_names] + [found.get(("s", k)) for k in s_names]
+        if extra:
+            ordered = [a for p in parts for a in p]
+        set_layer_arrays(model, i, ordered, path, skip_mismatch)
     if load_optimizer and "optimizer" in h5 and model._compiled is not None:
         values = _read_vars(h5, "optimizer/vars", path) or []
         set_optimizer_variables(model, values, path)

@@ -1,8 +1,15 @@
 """Callbacks, fired between compiled chunks (never inside one), with Keras's hook names.
 
-Epoch hooks fire once per epoch as in Keras.  Batch hooks (``on_train_batch_end`` ...) fire once
-per compiled chunk with the index of the chunk's last batch and the running logs: a chunk of
-steps runs as one XLA program, so there is no per-batch Python to call back into.
+Hooks run as Keras 3 runs them, each with a ``logs`` dict: ``on_train_begin``, then per epoch
+``on_epoch_begin``, the batch hooks, validation (``on_test_begin``, ``on_test_batch_*``,
+``on_test_end``) and ``on_epoch_end``; ``evaluate`` calls the ``on_test_*`` hooks and
+``predict`` the ``on_predict_*`` hooks (``on_predict_batch_end`` logs hold ``outputs``).  When a
+callback overrides a batch hook, the engine runs ``steps_per_execution`` steps per compiled
+call (one by default) and calls the hook after each, as Keras does; without such a callback
+a whole epoch runs as one compiled program and the batch hooks fire only at chunk ends.
+
+A callback's ``on_train_begin`` may return an epoch number to resume from
+(``BackupAndRestore``); :meth:`CallbackList.on_train_begin` returns the largest.
 """
 
 from __future__ import annotations
@@ -35,8 +42,15 @@ class Callback:
     def on_train_end(self, logs=None): ...
     def on_epoch_begin(self, epoch, logs=None): ...
     def on_epoch_end(self, epoch, logs=None): ...
-    def on_train_batch_begin(self, batch, logs=None): ...
-    def on_train_batch_end(self, batch, logs=None): ...
+    def on_batch_begin(self, batch, logs=None): ...
+    def on_batch_end(self, batch, logs=None): ...
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs=logs)  # Keras's backwards-compatible alias
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs=logs)
+
     def on_test_begin(self, logs=None): ...
     def on_test_end(self, logs=None): ...
     def on_test_batch_begin(self, batch, logs=None): ...
@@ -47,11 +61,35 @@ class Callback:
     def on_predict_batch_end(self, batch, logs=None): ...
 
 
+#: The batch hooks of each loop, as Keras names them.
+BATCH_HOOKS = {
+    "train": ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end"),
+    "test": ("on_test_batch_begin", "on_test_batch_end"),
+    "predict": ("on_predict_batch_begin", "on_predict_batch_end"),
+}
+
+
 class CallbackList:
-    """Dispatches each hook to every callback, in order."""
+    """Dispatches each hook to every callback, in order, always with a ``logs`` dict.
+
+    Args:
+        callbacks: the callbacks.
+        model: the model, set on each callback (``callback.model``).
+        params: ``{'verbose', 'epochs', 'steps'}``, set on each callback.
+
+    >>> calls = []
+    >>> class Log(Callback):
+    ...     def on_train_begin(self, logs=None):
+    ...         calls.append(dict(logs))
+    >>> CallbackList([Log()], None, {}).on_train_begin()
+    >>> calls
+    [{}]
+    """
 
     def __init__(self, callbacks, model, params):
         self.callbacks = list(callbacks)
+        self.model = model
+        self.params = params
         for cb in self.callbacks:
             if not isinstance(cb, Callback) and not _duck_callback(cb):
                 raise TypeError(
@@ -61,15 +99,81 @@ class CallbackList:
             cb.set_model(model)
             cb.set_params(params)
 
-    def __getattr__(self, hook):
-        if not hook.startswith("on_"):
-            raise AttributeError(hook)
+    def append(self, callback):
+        callback.set_model(self.model)
+        callback.set_params(self.params)
+        self.callbacks.append(callback)
 
-        def call(*args, **kwargs):
-            for cb in self.callbacks:
-                getattr(cb, hook)(*args, **kwargs)
+    def overrides(self, kind) -> bool:
+        """Whether any callback does something in the ``kind`` loop's batch hooks
+        (``"train"``, ``"test"`` or ``"predict"``); Keras's base hooks do nothing."""
+        return any(overrides_hooks(cb, BATCH_HOOKS[kind]) for cb in self.callbacks)
 
-        return call
+    def _call(self, hook, *args, logs=None):
+        logs = {} if logs is None else logs
+        out = []
+        for cb in self.callbacks:
+            fn = getattr(cb, hook, None)
+            if fn is not None:
+                out.append(fn(*args, logs))
+        return out
+
+    def on_train_begin(self, logs=None):
+        """Runs every ``on_train_begin``; returns the epoch to resume from (the largest value
+        a callback returned, e.g. ``BackupAndRestore``), or ``None``."""
+        values = [v for v in self._call("on_train_begin", logs=logs) if isinstance(v, int)]
+        return max(values) if values else None
+
+    def on_train_end(self, logs=None):
+        self._call("on_train_end", logs=logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._call("on_epoch_begin", epoch, logs=logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._call("on_epoch_end", epoch, logs=logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._call("on_train_batch_begin", batch, logs=logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._call("on_train_batch_end", batch, logs=logs)
+
+    def on_test_begin(self, logs=None):
+        self._call("on_test_begin", logs=logs)
+
+    def on_test_end(self, logs=None):
+        self._call("on_test_end", logs=logs)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self._call("on_test_batch_begin", batch, logs=logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._call("on_test_batch_end", batch, logs=logs)
+
+    def on_predict_begin(self, logs=None):
+        self._call("on_predict_begin", logs=logs)
+
+    def on_predict_end(self, logs=None):
+        self._call("on_predict_end", logs=logs)
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        self._call("on_predict_batch_begin", batch, logs=logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._call("on_predict_batch_end", batch, logs=logs)
+
+
+def overrides_hooks(callback, hooks) -> bool:
+    """Whether ``callback`` defines any of ``hooks`` itself (not Keras's no-op base)."""
+    return any(
+        (
+            getattr(type(callback), hook, None) is not getattr(Callback, hook, None)
+            and getattr(type(callback), hook, None) is not None
+        )
+        or hook in vars(callback)
+        for hook in hooks
+    )
 
 
 def _duck_callback(obj) -> bool:
@@ -101,9 +205,19 @@ class History(Callback):
             self.model.history = self
 
     def plot(self, metrics=None, ax=None):
+        """Draws the learning curves; returns a matplotlib ``Figure`` (shown inline in Jupyter).
+
+        See :func:`lamina.training.plot.plot_history` for the arguments.
+        """
         from lamina.training.plot import plot_history
 
         return plot_history(self, metrics=metrics, ax=ax)
+
+    def _repr_html_(self) -> str:
+        """One row per epoch, one column per logged value: what a notebook shows."""
+        from lamina.training.plot import history_html
+
+        return history_html(self)
 
 
 class LambdaCallback(Callback):

@@ -30,7 +30,7 @@ from lamina.training.callbacks import Callback, _check_mode, _monitor_op
 
 def get_lr(model) -> float:
     """The model's current learning rate (a Python float)."""
-    ts = model._train_state
+    ts = model.train_state
     if ts is None or ts.opt_state is None:
         lr = model.optimizer.learning_rate
         if not isinstance(lr, int | float):
@@ -44,11 +44,10 @@ def set_lr(model, value) -> None:
     value = float(value)
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"The learning rate must be a finite float >= 0. Received: {value!r}.")
-    ts = model._train_state
+    ts = model.train_state  # the optimizer state exists once the model is compiled and built
     if ts is None or ts.opt_state is None:
-        model._reset_optimizer()
-        ts = model._train_state
-    model._train_state = ts._replace(opt_state=_optimizers.set_learning_rate(ts.opt_state, value))
+        raise ValueError("The learning rate can only be set on a compiled, built model.")
+    model.train_state = ts._replace(opt_state=_optimizers.set_learning_rate(ts.opt_state, value))
 
 
 class LearningRateScheduler(Callback):
@@ -239,7 +238,7 @@ class TensorBoard(Callback):
     """Writes the epoch logs as TensorBoard scalars (``epoch_loss``, ...) under ``log_dir``.
 
     Training logs go to ``log_dir/train``, ``val_`` logs to ``log_dir/validation``, as Keras.
-    Needs ``tensorboardX`` (``pip install tensorboardX``) or ``tensorboard``.
+    Needs ``tensorboardX`` (``pip install "lamina[tensorboard]"``) or ``tensorboard``.
 
     Args:
         log_dir: the directory of the event files.
@@ -287,7 +286,7 @@ def _summary_writer_class():
     except ImportError:
         raise ImportError(
             "TensorBoard needs tensorboardX or tensorboard to write event files: "
-            "pip install tensorboardX"
+            "pip install \"lamina[tensorboard]\""
         ) from None
 
     class _Writer:  # the little of SummaryWriter used here, on tensorboard's own writer

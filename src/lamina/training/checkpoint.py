@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lamina.distribution.sharding import is_main_process
-from lamina.saving import safety
+from lamina.saving import h5_sandbox, safety
 from lamina.training.callbacks import Callback
 
 __all__ = ["BackupAndRestore", "ModelCheckpoint"]
@@ -203,16 +203,17 @@ class BackupAndRestore(Callback):
         self._path = os.path.join(self.backup_dir, _BACKUP)
 
     def on_train_begin(self, logs=None):
+        """Restores the backup, if any; returns the epoch to resume from (or ``None``)."""
         if not os.path.exists(self._path):
-            return
+            return None
         epoch = self._restore()
-        self.model._resume_initial_epoch = epoch + 1  # read by lamina.training.loop.fit
+        return epoch + 1  # the engine resumes here (CallbackList.on_train_begin returns it)
 
     def on_epoch_end(self, epoch, logs=None):
         if not is_main_process():  # in a multi-process job only process 0 writes files
             return
         model = self.model
-        leaves = jax.tree_util.tree_leaves((model._train_state, model._rng))
+        leaves = jax.tree_util.tree_leaves((model.train_state, model.shuffle_key))
         with safety.atomic_write(self._path) as tmp, h5py.File(tmp, "w") as f:
             f.attrs["format"] = _FORMAT
             f.attrs["epoch"] = int(epoch)
@@ -228,11 +229,11 @@ class BackupAndRestore(Callback):
 
     def _restore(self) -> int:
         model = self.model
-        template = (model._train_state, model._rng)
+        template = (model.train_state, model.shuffle_key)
         leaves, treedef = jax.tree_util.tree_flatten(template)
         path = self._path
-        try:
-            f = h5py.File(path, "r")
+        try:  # the sandboxed, checked reader: a backup folder may hold a planted file
+            f = h5_sandbox.read_file(path, label="the backup")
         except OSError as e:
             raise safety.fail(path, f"the backup is not a readable HDF5 file ({e}).") from None
         with f:
@@ -249,7 +250,7 @@ class BackupAndRestore(Callback):
             new = []
             for i, ref in enumerate(leaves):
                 value = np.asarray(g[str(i)][()])
-                if bool(g[str(i)].attrs.get("prng_key", False)):
+                if bool(g.dataset_attrs(str(i)).get("prng_key", False)):
                     if not _is_key(ref) or value.shape != jax.random.key_data(ref).shape:
                         raise safety.fail(path, f"array {i} is a random key that does not fit.")
                     new.append(jax.random.wrap_key_data(value, impl=jax.random.key_impl(ref)))
@@ -263,5 +264,5 @@ class BackupAndRestore(Callback):
                     )
                 new.append(jnp.asarray(value))
             epoch = int(f.attrs["epoch"])
-        model._train_state, model._rng = jax.tree_util.tree_unflatten(treedef, new)
+        model.train_state, model.shuffle_key = jax.tree_util.tree_unflatten(treedef, new)
         return epoch

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 
+from lamina._log import logger
+
 _DONE = {"enabled": None}
 
 
@@ -30,7 +32,9 @@ def enable_persistent_cache() -> bool:
             # Small models compile in well under JAX's default 1 s threshold; cache them too.
             jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
             jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-        except OSError:
+            logger.info("JAX's persistent compilation cache: %s", cache_dir)
+        except OSError as e:
+            logger.info("no persistent compilation cache (%s): %s", cache_dir, e)
             enabled = False
     _DONE["enabled"] = enabled
     return enabled

@@ -1,7 +1,22 @@
-"""The host side of fit/evaluate/predict: check inputs, put data on the device once, run chunks.
+"""The one host loop of ``fit``, ``evaluate`` and ``predict``, for every input kind.
 
-Each epoch is one or a few calls of the compiled chunk function (``lax.scan`` over steps);
-Python only runs between chunks, to fire callbacks and report progress.
+The model hands the engine a :class:`~lamina.training.network.Binding`; the input becomes an
+epoch source (:mod:`lamina.data.epochs`, prepared by :mod:`lamina.training.inputs`) that
+yields chunks of steps, each one compiled call.  Python runs only between chunks: callbacks
+(with Keras 3's hooks and logs), progress, validation, resume, the NaN guard's report and the
+compile-time measurement all live here, once.  An epoch of resident data with nothing to run
+between its steps is one compiled program (the fast path).
+
+>>> import numpy as np
+>>> from lamina.models import Sequential
+>>> from lamina.layers import Dense
+>>> model = Sequential([Dense(1)])
+>>> model.compile(optimizer="sgd", loss="mse")
+>>> def batches():
+...     for _ in range(4):
+...         yield np.random.rand(8, 3), np.random.rand(8, 1)
+>>> len(model.fit(batches(), epochs=1, verbose=0).history["loss"])
+1
 """
 
 from __future__ import annotations
@@ -14,19 +29,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lamina.data import arrays as _arrays
+from lamina.data import epochs as _epochs
+from lamina.data.base import warn_ran_out
 from lamina.distribution import sharding as _sharding
 from lamina.training import callbacks as _callbacks
 from lamina.training import guardrails as _guardrails
+from lamina.training import inputs as _inputs
+from lamina.training import predicting as _predicting
 from lamina.training import progress as _progress
-from lamina.training import state as _state
-from lamina.training import strategy as _strategy
-from lamina.training import streaming as _streaming
-from lamina.training.shuffle import advance, epoch_order
-from lamina.training.step import NONFINITE_KEY
-
-#: Largest number of steps run by one evaluate/predict call (longer inputs loop over chunks).
-MAX_EVAL_CHUNK = 1024
+from lamina.training.step import NONFINITE_KEY, NONFINITE_WHAT, NONFINITE_WHAT_KEY
 
 
 def check_batch_size(batch_size, name="batch_size"):
@@ -41,48 +52,6 @@ def check_batch_size(batch_size, name="batch_size"):
     return int(batch_size)
 
 
-#: Rows from which each epoch's order is drawn on the host (see ``_epoch_index``).
-HOST_SHUFFLE_ROWS = 1 << 17
-
-#: Largest number of activation values one predict tile holds (rows x widest layer output).
-PREDICT_TILE_VALUES = 1 << 22
-
-
-def predict_tile_rows(model, n, batch_size) -> int:
-    """Rows run per step by ``predict``: a power-of-two multiple of ``batch_size``.
-
-    Inference gives every row the same output whatever its batch, so ``predict`` runs bigger
-    tiles than ``batch_size`` when the layers' outputs are small (fewer, larger matmuls: much
-    faster on CPUs), capped by ``PREDICT_TILE_VALUES`` so activations stay a few MB, and no
-    larger than the data needs.
-    """
-    widest = max(
-        [math.prod(d for d in s[1:] if d) or 1 for s in model._output_shape_of(model._input_shape)]
-        + [math.prod(d for d in model._input_shape[1:] if d) or 1]
-    )
-    limit = max(batch_size, PREDICT_TILE_VALUES // widest)
-    need = max(1, math.ceil(n / batch_size))
-    k = 1
-    while batch_size * k * 2 <= limit and k < need:
-        k *= 2
-    return batch_size * k
-
-
-def check_fit_arguments(model, batch_size, epochs, initial_epoch, verbose, shuffle):
-    """The checks every ``fit`` makes before touching the data (in-memory or streamed).
-
-    Returns ``(batch_size, verbose)``: the resolved batch size, and the verbosity (0 on every
-    process but the first, which alone reports progress).
-    """
-    model._check_compiled("fit")
-    batch_size = check_batch_size(batch_size)
-    check_epochs(epochs, initial_epoch)
-    verbose = _progress.resolve_verbose(verbose) if _sharding.is_main_process() else 0
-    if shuffle not in (True, False, "batch"):
-        raise ValueError(f"shuffle must be True or False. Received: shuffle={shuffle!r}.")
-    return batch_size, verbose
-
-
 def check_epochs(epochs, initial_epoch):
     if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer. Received: epochs={epochs!r}.")
@@ -92,115 +61,83 @@ def check_epochs(epochs, initial_epoch):
         )
 
 
-def prepare(model, x, y, sample_weight=None, class_weight=None, *, name="x", need_y=True):
-    """Converts and checks (x, y, sample_weight) on the host; returns float32 arrays."""
-    x = _arrays.to_numpy(x, name)
-    y_arr = None
-    if need_y:
-        if y is None:
+def _check_compiled(b, what):
+    if not b.compiled:
+        raise RuntimeError(
+            f"You must call compile() before {what}(): e.g. model.compile(optimizer='adam', "
+            f"loss='binary_crossentropy', metrics=['accuracy'])."
+        )
+
+
+def check_fit_arguments(b, batch_size, epochs, initial_epoch, verbose, shuffle):
+    """The checks every ``fit`` makes before touching the data.
+
+    Returns ``(batch_size, verbose)``: the resolved batch size, and the verbosity (0 on every
+    process but the first, which alone reports progress).
+    """
+    _check_compiled(b, "fit")
+    batch_size = check_batch_size(batch_size)
+    check_epochs(epochs, initial_epoch)
+    verbose = _progress.resolve_verbose(verbose) if _sharding.is_main_process() else 0
+    if shuffle not in (True, False, "batch"):
+        raise ValueError(f"shuffle must be True, False or 'batch'. Received: shuffle={shuffle!r}.")
+    return batch_size, verbose
+
+
+def _training_source(
+    b, x, y, sample_weight, class_weight, *, batch_size, shuffle, validation_split, steps_per_epoch
+):
+    """``(source, chunk limit for streams or None, validation split arrays or None)``."""
+    if not _inputs.is_in_memory(x):
+        if validation_split:
             raise ValueError(
-                f"y is None. {'fit' if name == 'x' else 'evaluate'} needs targets: call it as "
-                f"model.fit(X, y) with one target per row of X."
+                f"validation_split is only supported for in-memory arrays; x is a "
+                f"{type(x).__name__}. Pass validation_data=... (any input kind) instead."
             )
-        y_arr = _arrays.to_numpy(y, "y")
-    sw = None if sample_weight is None else _arrays.to_numpy(sample_weight, "sample_weight")
-    _arrays.check_samples(x, y_arr, sw)
-    model._check_input_shape(x.shape)
-    if need_y:
-        model._check_targets(y_arr)
-    x = _arrays.as_float32(x, name)
-    if y_arr is not None:
-        y_arr = _arrays.as_float32(y_arr, "y")
-    if sw is not None:
-        sw = _arrays.as_float32(sw, "sample_weight")
-    if class_weight is not None:
-        cw = _arrays.class_weight_to_sample_weight(y_arr, class_weight)
-        sw = cw if sw is None else sw * cw
-    return x, y_arr, sw
-
-
-def batched(arrays, batch_size, bucket=True):
-    """Pads rows to whole batches and reshapes to (steps, batch, ...); returns (batches, mask).
-
-    With ``bucket`` the number of steps is rounded up to a power of two (at most
-    ``MAX_EVAL_CHUNK``), so inputs of many sizes share a few compiled shapes.
-    """
-    n = arrays[0].shape[0]
-    steps = max(1, math.ceil(n / batch_size))
-    if bucket:
-        chunk = min(MAX_EVAL_CHUNK, 1 << (steps - 1).bit_length())
-        steps = math.ceil(steps / chunk) * chunk
-    total = steps * batch_size
-    out = []
-    for a in arrays:
-        pad = np.zeros((total - n, *a.shape[1:]), a.dtype)
-        out.append(np.concatenate([a, pad]).reshape(steps, batch_size, *a.shape[1:]))
-    mask = (np.arange(total) < n).astype(np.float32).reshape(steps, batch_size)
-    return out, mask
-
-
-def eval_chunks(steps: int) -> int:
-    return min(MAX_EVAL_CHUNK, steps)
-
-
-def epoch_index(rng, n, batch_size, steps, shuffle):
-    """Device-side batch indices (steps, batch) and padding mask for one epoch.
-
-    Returns ``(next_rng, idx, mask)``; the shuffle draws from ``rng``.
-    """
-    rng, order = epoch_order(rng, n, shuffle)
-    total = steps * batch_size
-    order = jnp.concatenate([order, jnp.zeros((total - n,), order.dtype)])
-    mask = (jnp.arange(total) < n).astype(jnp.float32)
-    return rng, order.reshape(steps, batch_size).astype(jnp.int32), mask.reshape(steps, batch_size)
-
-
-_device_epoch_index = jax.jit(epoch_index, static_argnums=(1, 2, 3, 4))
-_advance = jax.jit(advance)
-
-
-def _epoch_index(rng, n, batch_size, steps, shuffle):
-    """:func:`epoch_index`, drawn on the host with NumPy from ``HOST_SHUFFLE_ROWS`` rows on.
-
-    Sorting on an XLA CPU device costs ~0.23 s per million rows, several times the epoch of a
-    small model over that many rows; NumPy's permutation is ~10x faster.  The key advances as
-    on the device, so a seeded fit stays reproducible.
-    """
-    if n < HOST_SHUFFLE_ROWS:
-        return _device_epoch_index(rng, n, batch_size, steps, shuffle)
-    rng, a, b = _advance(rng)
-    total = steps * batch_size
-    idx = np.zeros(total, np.int32)
-    if shuffle:
-        seed = np.asarray(jax.device_get((a, b)), np.uint32)
-        idx[:n] = np.random.default_rng(seed).permutation(n)
-    else:
-        idx[:n] = np.arange(n, dtype=np.int32)
-    mask = (np.arange(total) < n).astype(np.float32)
-    return rng, idx.reshape(steps, batch_size), mask.reshape(steps, batch_size)
-
-
-def chunk_length(model, batch_size, steps) -> int:
-    """Steps per compiled call for ``model`` (see :mod:`lamina.training.strategy`)."""
-    return _strategy.chunk_length(model.count_params(), batch_size, steps)
-
-
-def run_evaluation(model, ts, batches, mask, *, callbacks=None):
-    """Runs the eval program over pre-batched device arrays; returns host logs."""
-    program = model._get_program()
-    mstate = program.init_metrics()
-    steps = mask.shape[0]
-    chunk = eval_chunks(steps)
-    for start in range(0, steps, chunk):
-        sl = slice(start, start + chunk)
-        mstate = program.eval_chunk(ts, mstate, tuple(b[sl] for b in batches), mask[sl])
-        if callbacks is not None:
-            callbacks.on_test_batch_end(min(start + chunk, steps) - 1, None)
-    return host_logs(program.results(mstate))
+        source, first = _inputs.stream(
+            b,
+            x,
+            y,
+            sample_weight,
+            batch_size=batch_size,
+            steps=steps_per_epoch,
+            steps_name="steps_per_epoch",
+            shuffle=shuffle,
+            class_weight=class_weight,
+        )
+        return source, _inputs.stream_chunk(b, source, first), None
+    x, ys, sw = _inputs.prepare(b, x, y, sample_weight, class_weight)
+    val = None
+    if validation_split:
+        n = _inputs.leaves(x)[0].shape[0]
+        at = int(math.floor(n * (1.0 - validation_split)))
+        if at == 0 or at == n:
+            raise ValueError(
+                f"Training data contains {n} samples, which is not sufficient to split it into "
+                f"a validation and training set as specified by "
+                f"validation_split={validation_split}. Provide more data or a different value."
+            )
+        take = jax.tree_util.tree_map
+        val = (
+            take(lambda a: a[at:], x),
+            take(lambda a: a[at:], ys),
+            None if sw is None else sw[at:],
+        )
+        x, ys = take(lambda a: a[:at], x), take(lambda a: a[:at], ys)
+        sw = None if sw is None else sw[:at]
+    if not _inputs.is_structure(x) and len(ys) == 1:
+        _guardrails.on_fit(b.model, x, ys[0])  # after the split: only the rows fit trains on
+    n = _inputs.leaves(x)[0].shape[0]
+    if batch_size > n and _sharding.active() is None:
+        batch_size = n  # Keras caps the batch at the rows: a huge batch_size costs nothing
+    source = _epochs.ResidentEpochs(
+        (x, ys, _inputs.ones_if_none(sw, x)), batch_size=batch_size, shuffle=shuffle
+    )
+    return source, None, val
 
 
 def fit(
-    model,
+    b,
     x,
     y,
     *,
@@ -219,150 +156,238 @@ def fit(
     steps_per_epoch=None,
     validation_steps=None,
 ):
-    if not _arrays.is_in_memory(x):
-        return _streaming.fit(**locals())
+    """``model.fit`` for a model bound by ``b`` (see the module docstring)."""
     batch_size, verbose = check_fit_arguments(
-        model, batch_size, epochs, initial_epoch, verbose, shuffle
+        b, batch_size, epochs, initial_epoch, verbose, shuffle
     )
     batch_size = _sharding.global_batch_check(batch_size)
+    steps_per_epoch = _inputs.check_steps(steps_per_epoch, "steps_per_epoch")
+    validation_steps = _inputs.check_steps(validation_steps, "validation_steps")
     if not isinstance(validation_split, int | float) or not 0 <= validation_split < 1:
         raise ValueError(
             f"validation_split must be a fraction in [0, 1), e.g. 0.2. Received: "
             f"validation_split={validation_split!r}."
         )
-
-    x_arr = _arrays.to_numpy(x, "x")
-    model._ensure_built(x_arr.shape)
-    x, y, sw = prepare(model, x_arr, y, sample_weight, class_weight)
-    _guardrails.on_fit(model, x, y)
-    val = None
-    if validation_data is not None:
-        val = _unpack_validation(model, validation_data)
-    elif validation_split:
-        n = x.shape[0]
-        split_at = int(math.floor(n * (1.0 - validation_split)))
-        if split_at == 0 or split_at == n:
-            raise ValueError(
-                f"Training data contains {n} samples, which is not sufficient to split it into "
-                f"a validation and training set as specified by "
-                f"validation_split={validation_split}. Provide more data or a different value."
-            )
-        val = (x[split_at:], y[split_at:], None if sw is None else sw[split_at:])
-        x, y = x[:split_at], y[:split_at]
-        sw = None if sw is None else sw[:split_at]
-
-    n = x.shape[0]
-    steps = math.ceil(n / batch_size)
-    if sw is None:
-        sw = np.ones((n,), np.float32)
-    program = model._get_program()
-    compile_time = model._compile_seconds
-    data = _sharding.put_rows((x, y, sw))
-    val_dev = None
-    if val is not None:
-        vbs = check_batch_size(validation_batch_size or batch_size, "validation_batch_size")
-        vsw = val[2] if val[2] is not None else np.ones((val[0].shape[0],), np.float32)
-        (vx, vy, vw), vmask = batched([val[0], val[1], vsw], vbs)
-        val_dev = _sharding.shard_batches(((vx, vy, vw), vmask))
-
-    # Chunks exist for liveness (a progress bar, batch-level callbacks); without them an epoch
-    # of any length is one compiled call.
-    live = (verbose == 1 and _progress.is_live()) or any(
-        _overrides_batch_hooks(c) for c in (callbacks or [])
+    source, stream_chunk, split = _training_source(
+        b,
+        x,
+        y,
+        sample_weight,
+        class_weight,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        validation_split=validation_split,
+        steps_per_epoch=steps_per_epoch,
     )
-    chunk = chunk_length(model, batch_size, steps) if live else steps
-    n_chunks = math.ceil(steps / chunk)
-    padded_steps = n_chunks * chunk
-    guard = padded_steps != steps
+    vbs = check_batch_size(validation_batch_size or batch_size, "validation_batch_size")
+    val, val_chunk = None, None
+    if validation_data is not None:
+        val, val_chunk = _inputs.validation_source(b, validation_data, vbs, validation_steps)
+    elif split is not None:
+        batches, mask, real = _epochs.batched(
+            (split[0], split[1], _inputs.ones_if_none(split[2], split[0])), vbs
+        )
+        val = _epochs.ResidentBatches(batches, mask, real)
+
+    user = list(callbacks or [])
+    probe = _callbacks.CallbackList(user, b.model, {})
+    hooks = probe.overrides("train")
+    steps = source.steps
+    plan = None
+    if hooks:  # Keras: the batch hooks run every ``steps_per_execution`` steps
+        chunk = b.steps_per_execution
+    elif stream_chunk is not None:
+        chunk = stream_chunk
+    else:  # without a live bar the strategy's automatic choice is the whole epoch
+        live = verbose == 1 and _progress.is_live()
+        plan = _inputs.train_plan(b, source.batch_size, steps, live=live)
+        chunk = plan.steps_per_call
     history = _callbacks.History()
-    cbs = list(callbacks or [])
-    if verbose:
-        cbs.append(_progress.ProgbarLogger(verbose=verbose))
-    cbs.append(history)
+    cbs = user + ([_progress.ProgbarLogger(verbose=verbose)] if verbose else []) + [history]
     params = {"verbose": verbose, "epochs": epochs, "steps": steps}
-    cb = _callbacks.CallbackList(cbs, model, params)
+    if plan is not None:
+        params.update(plan.history_params())
+    cb = _callbacks.CallbackList(cbs, b.model, params)
+    model = b.model
     model.stop_training = False
     model.history = history
-    cb.on_train_begin()
-    initial_epoch = vars(model).pop("_resume_initial_epoch", initial_epoch)  # BackupAndRestore
-    ts = model._train_state
-    epoch_logs = {}
-    first_calls = [] if compile_time is None else None
+    # Compile settings resolved (and the optimizer state made) before the copy; one program
+    # per fit, as Keras makes its train function once (a changed compile needs a new fit).
+    program = b.program()
+    # A copy: the compiled step donates its input, and a failed fit restores the original.
+    b.set_state(jax.tree_util.tree_map(jnp.copy, b.get_state()))
+    resume = cb.on_train_begin({})
+    if resume is not None:  # BackupAndRestore restored the state of an interrupted fit
+        initial_epoch = resume
+    epoch_logs: dict = {}
+    first_calls: list | None = [] if b.compile_seconds is None else None
     for epoch in range(initial_epoch, epochs):
-        cb.on_epoch_begin(epoch)
-        ts = model._train_state = _sharding.replicate(model._train_state)  # callbacks may set it
-        t0 = time.perf_counter()
-        if n_chunks == 1 and n < HOST_SHUFFLE_ROWS:
-            # The whole epoch is one compiled program: one dispatch, one host read.
-            model._rng = _sharding.replicate(model._rng)
-            ts, model._rng, logs = program.train_epoch(
-                ts, model._rng, data, n=n, batch_size=batch_size, shuffle=jnp.asarray(bool(shuffle))
-            )
-            model._train_state = ts
-            epoch_logs = host_logs(logs, model, epoch)
+        cb.on_epoch_begin(epoch, {})
+        ts = _sharding.replicate(b.get_state())
+        b.set_state(ts)
+        out_of_data = False
+        if source.can_fuse(chunk):
+            cb.on_train_batch_begin(0, {})
+            t0 = time.perf_counter()
+            ts, rng, raw = source.fused_epoch(program, ts, b.get_rng())
+            b.set_state(ts)
+            b.set_rng(rng)
+            logs = host_logs(raw, model, epoch)
             _time_first_calls(first_calls, t0)
-            if verbose == 1:
-                cb.on_train_batch_end(steps - 1, _ordered(epoch_logs))
+            cb.on_train_batch_end(steps - 1, dict(logs))
         else:
-            model._rng, idx, mask = _sharding.replicate(
-                _epoch_index(model._rng, n, batch_size, padded_steps, bool(shuffle))
-            )
+            rng, chunks = source.train_chunks(program, b.get_rng(), chunk)
+            b.set_rng(rng)
             mstate = program.init_metrics()
-            for c in range(n_chunks):
-                sl = slice(c * chunk, (c + 1) * chunk)
-                t0 = time.perf_counter()
-                ts, mstate = program.train_chunk(ts, mstate, data, idx[sl], mask[sl], guard=guard)
-                model._train_state = ts
-                logs = host_logs(program.results(mstate), model, epoch)
-                _time_first_calls(first_calls, t0)
-                cb.on_train_batch_end(min((c + 1) * chunk, steps) - 1, _ordered(logs))
-                if model.stop_training:
-                    break
-            epoch_logs = logs
-        epoch_logs = _ordered(epoch_logs)
-        if val_dev is not None and _should_validate(epoch, validation_freq):
-            val_logs = run_evaluation(model, ts, val_dev[0], val_dev[1])
-            epoch_logs.update({"val_" + k: v for k, v in _ordered(val_logs).items()})
+            done = fed = 0
+            logs = {}
+            try:
+                for c in chunks:
+                    cb.on_train_batch_begin(c.begin, {})
+                    t0 = time.perf_counter()
+                    ts, mstate = c.run(ts, mstate)
+                    b.set_state(ts)
+                    fed += c.real
+                    done = source.steps_done(done, c.real, mstate)
+                    logs = host_logs(program.results(mstate), model, epoch)
+                    _time_first_calls(first_calls, t0)
+                    # Keras names the last step of the execution (``begin + spe - 1``).
+                    end = c.begin + (chunk if hooks else max(c.real, 1)) - 1
+                    cb.on_train_batch_end(end, dict(logs))
+                    if model.stop_training:
+                        break
+            finally:
+                chunks.close()
+            if done == 0:
+                warn_ran_out()
+                break
+            if params["steps"] is None:
+                params["steps"] = done
+            out_of_data = source.ran_out(fed, done, model.stop_training)
+        epoch_logs = dict(logs)
+        if val is not None and _should_validate(epoch, validation_freq):
+            val_logs = run_evaluation(
+                b, val, ts, cb, val_chunk or _eval_chunk(b, cb, val), validation_steps
+            )
+            if val_logs is not None:
+                epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
         cb.on_epoch_end(epoch, epoch_logs)
+        if out_of_data:
+            warn_ran_out()
+            break
         if model.stop_training:
             break
     if first_calls:
-        compile_time = first_calls[0] - (first_calls[1] if len(first_calls) > 1 else 0.0)
-        model._compile_seconds = max(compile_time, 0.0)
-    history.params["compile_time"] = model._compile_seconds
-    _state.finalize_weights(model, epochs)  # use_ema: the averaged weights
-    cb.on_train_end(epoch_logs)
+        measured = first_calls[0] - (first_calls[1] if len(first_calls) > 1 else 0.0)
+        b.compile_seconds = max(measured, 0.0)
+    history.params["compile_time"] = b.compile_seconds
+    b.finalize(epochs)  # use_ema: the averaged weights
+    cb.on_train_end(dict(epoch_logs))
     return history
 
 
+def _eval_chunk(b, cb, source):
+    if cb.overrides("test"):
+        return b.steps_per_execution
+    return min(_inputs.MAX_EVAL_CHUNK, getattr(source, "total", None) or source.steps or 1)
+
+
+def run_evaluation(b, source, ts, cb, chunk, steps=None):
+    """Runs the evaluation program over ``source`` with Keras's ``on_test_*`` hooks; returns
+    the host logs (``None`` when a stream had no batches left)."""
+    program = b.program()
+    hooks = cb.overrides("test")
+    cb.on_test_begin({})
+    mstate = program.init_metrics()
+    done = 0
+    for c in source.eval_chunks(program, chunk, steps):
+        if c.real == 0:  # a bucket's padding chunk: nothing to add
+            continue
+        cb.on_test_batch_begin(c.begin, {})
+        mstate = c.run(ts, mstate)
+        done = c.begin + c.real
+        logs = host_logs(program.results(mstate)) if hooks else {}
+        cb.on_test_batch_end(c.begin + c.real - 1, logs)  # the last real batch of the chunk
+    seen = done > 0
+    feed = getattr(source, "feed", None)
+    if feed is not None:
+        seen = feed.evaluated(done, mstate)
+    logs = host_logs(program.results(mstate)) if seen else None
+    cb.on_test_end(dict(logs or {}))
+    return logs
+
+
+def evaluate(
+    b, x, y, *, batch_size, verbose, sample_weight, return_dict, steps=None, callbacks=None
+):
+    """``model.evaluate``: the loss, ``[loss, *metrics]`` or a dict (``return_dict``)."""
+    _check_compiled(b, "evaluate")
+    batch_size = check_batch_size(batch_size)
+    verbose = _progress.resolve_verbose(verbose)
+    steps = _inputs.check_steps(steps, "steps")
+    if _inputs.is_in_memory(x):
+        source, (hx, ys, _) = _inputs.resident_eval(b, x, y, sample_weight, batch_size)
+        if not _inputs.is_structure(hx) and len(ys) == 1:
+            _guardrails.on_evaluate(b.model, hx, ys[0])
+        chunk = None
+    else:
+        source, first = _inputs.stream(
+            b, x, y, sample_weight, batch_size=batch_size, steps=steps, steps_name="steps"
+        )
+        chunk = _inputs.stream_chunk(b, source, first, train=False)
+    cb = _callbacks.CallbackList(
+        list(callbacks or []), b.model, {"verbose": verbose, "epochs": 1, "steps": None}
+    )
+    counter = _progress.StepCounter()
+    cb.append(counter)
+    ts = _sharding.replicate(b.get_state())
+    t0 = time.perf_counter()
+    logs = run_evaluation(b, source, ts, cb, chunk or _eval_chunk(b, cb, source), steps)
+    if logs is None:
+        raise ValueError("evaluate() received no batches: the input is exhausted.")
+    if verbose and _sharding.is_main_process():  # the real steps, not the padded bucket
+        print(_progress.evaluation_line(counter.steps, time.perf_counter() - t0, logs, verbose))
+    if return_dict:
+        return logs
+    names = b.metrics_names()
+    values = [logs[k] for k in names if k in logs]
+    values += [logs[k] for k in sorted(logs) if k not in names]
+    return values[0] if len(values) == 1 else values
+
+
+def predict(b, x, *, batch_size, verbose, steps=None, callbacks=None):
+    """``model.predict``: the outputs of every row (see :mod:`lamina.training.predicting`)."""
+    batch_size = check_batch_size(batch_size)
+    verbose = _progress.resolve_verbose(verbose)
+    steps = _inputs.check_steps(steps, "steps")
+    cb = _callbacks.CallbackList(
+        list(callbacks or []), b.model, {"verbose": verbose, "epochs": 1, "steps": None}
+    )
+    return _predicting.predict(b, x, batch_size=batch_size, steps=steps, cb=cb)
+
+
 def host_logs(raw, model=None, epoch=None):
-    """Device logs -> ordered host floats.  In training (``model`` given), a non-finite loss
-    found by the compiled step stops the fit with a warning naming the epoch and batch; the
-    weights from before that batch are kept and the epoch's ``loss`` is logged as NaN."""
+    """Device logs -> host floats, sorted by name.  In training (``model`` given), a non-finite
+    update found by the compiled step (loss, gradients or new weights) stops the fit with a
+    warning naming the epoch, the batch and what was not finite; the weights from before that
+    batch (the last finite ones) are kept and the epoch's ``loss`` is logged as NaN."""
     logs = {k: float(v) for k, v in jax.device_get(raw).items()}
     bad = int(logs.pop(NONFINITE_KEY, -1))
+    what = NONFINITE_WHAT.get(int(logs.pop(NONFINITE_WHAT_KEY, 0)), "the loss")
     if bad >= 0 and model is not None:
         logs["loss"] = float("nan")
         if not model.stop_training:
             warnings.warn(
-                f"The loss became NaN or infinite at epoch {epoch + 1}, batch {bad}: training "
-                f"stopped and the weights from before that batch are kept. Usual causes: a "
-                f"learning rate too high, unscaled inputs, or NaN/inf produced inside the "
-                f"model (e.g. log of zero in a custom loss).",
+                f"{what[0].upper() + what[1:]} became NaN or infinite at epoch {epoch + 1}, "
+                f"batch {bad}: training stopped and the weights from before that batch (the "
+                f"last finite ones) are kept. Usual causes: a learning rate too high, "
+                f"unscaled inputs, or NaN/inf produced inside the model or loss (e.g. log or "
+                f"sqrt of zero in a custom loss).",
                 RuntimeWarning,
                 stacklevel=4,
             )
         model.stop_training = True
-    return _ordered(logs)
-
-
-def _overrides_batch_hooks(callback) -> bool:
-    """Whether a callback does something per batch (Keras's base hooks do nothing)."""
-    return any(
-        getattr(type(callback), hook, None) is not getattr(_callbacks.Callback, hook)
-        or hook in vars(callback)
-        for hook in ("on_train_batch_begin", "on_train_batch_end")
-    )
+    return dict(sorted(logs.items()))
 
 
 def _time_first_calls(first_calls, t0):
@@ -371,83 +396,7 @@ def _time_first_calls(first_calls, t0):
         first_calls.append(time.perf_counter() - t0)
 
 
-def _ordered(logs):
-    """Keras 3 orders logs as metrics first (compile order), then loss? No: alphabetical."""
-    return dict(sorted(logs.items()))
-
-
 def _should_validate(epoch, freq):
     if isinstance(freq, int):
         return (epoch + 1) % freq == 0
     return (epoch + 1) in freq
-
-
-def _unpack_validation(model, validation_data):
-    if not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3):
-        raise ValueError(
-            "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight). "
-            f"Received: {type(validation_data).__name__}"
-            + (f" of length {len(validation_data)}" if hasattr(validation_data, "__len__") else "")
-            + "."
-        )
-    vx, vy, *rest = validation_data
-    return prepare(model, vx, vy, rest[0] if rest else None, name="validation x")
-
-
-def evaluate(model, x, y, *, batch_size, verbose, sample_weight, return_dict, steps=None):
-    if not _arrays.is_in_memory(x):
-        return _streaming.evaluate(**locals())
-    model._check_compiled("evaluate")
-    batch_size = check_batch_size(batch_size)
-    _progress.resolve_verbose(verbose)
-    x_arr = _arrays.to_numpy(x, "x")
-    model._ensure_built(x_arr.shape)
-    x, y, sw = prepare(model, x_arr, y, sample_weight, name="x")
-    _guardrails.on_evaluate(model, x, y)
-    if sw is None:
-        sw = np.ones((x.shape[0],), np.float32)
-    batches, mask = batched([x, y, sw], batch_size)
-    ts, (batches, mask) = (
-        _sharding.replicate(model._train_state),
-        _sharding.shard_batches((batches, mask)),
-    )
-    logs = _ordered(run_evaluation(model, ts, batches, mask))
-    if verbose and _sharding.is_main_process():
-        print(f"{mask.shape[0]}/{mask.shape[0]} - " + _progress.format_logs(logs))
-    if return_dict:
-        return logs
-    names = model.metrics_names
-    values = [logs[k] for k in names if k in logs]
-    return values[0] if len(values) == 1 else values
-
-
-def predict(model, x, *, batch_size, verbose, steps=None):
-    if not _arrays.is_in_memory(x):
-        return _streaming.predict(**locals())
-    batch_size = check_batch_size(batch_size)
-    _progress.resolve_verbose(verbose)
-    x = _arrays.to_numpy(x, "x")
-    _arrays.check_samples(x, None, None)
-    model._ensure_built(x.shape)
-    model._check_input_shape(x.shape)
-    x = _arrays.as_float32(x, "x")
-    program = model._get_program()
-    n = x.shape[0]
-    tile = predict_tile_rows(model, n, batch_size)
-    n_full = n // tile
-    ts = _sharding.replicate(model._train_state)
-    outs = []
-    for start in range(n_full):
-        # One tile per call, a view of x (no host copy): one compiled shape, a plain forward
-        # pass (no loop inside the program: XLA's big matmuls run fastest outside while
-        # loops), and the dispatch of the next tile overlaps this one.  Only the last partial
-        # tile is padded.
-        tiles = x[start * tile : (start + 1) * tile].reshape(1, tile, *x.shape[1:])
-        outs.append(program.predict_chunk(ts, _sharding.shard_batches(tiles)))
-    if n_full * tile < n:
-        rest = x[n_full * tile :]
-        pad = np.zeros((tile - rest.shape[0], *x.shape[1:]), np.float32)
-        last = np.concatenate([rest, pad]).reshape(1, tile, *x.shape[1:])
-        outs.append(program.predict_chunk(ts, _sharding.shard_batches(last)))
-    out = np.concatenate([np.asarray(o) for o in _sharding.device_get(outs)])
-    return out[:n]

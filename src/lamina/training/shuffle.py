@@ -66,3 +66,34 @@ def epoch_order(rng, n: int, shuffle=True):
     # is skipped, not computed and thrown away.
     order = jax.lax.cond(shuffle, permuted, lambda _: rows.astype(jnp.int32), None)
     return rng, order
+
+
+def shuffle_mode(shuffle) -> int:
+    """``shuffle`` as the program's traced mode: 0 none, 1 rows, 2 batch order."""
+    return 2 if shuffle == "batch" else int(bool(shuffle))
+
+
+def epoch_index(rng, n, batch_size, steps, mode):
+    """Device-side batch indices ``(steps, batch)`` and padding mask for one epoch.
+
+    Returns ``(next_rng, idx, mask)``; ``mode`` is :func:`shuffle_mode`'s value (traced).
+    Steps beyond ``ceil(n / batch_size)`` are all padding.
+    """
+    real_steps = -(-n // batch_size)
+    key = rng
+    rng, order = epoch_order(rng, n, mode == 1)
+    total = real_steps * batch_size
+    order = jnp.concatenate([order, jnp.zeros((total - n,), order.dtype)])
+    mask = (jnp.arange(total) < n).astype(jnp.float32).reshape(real_steps, batch_size)
+    idx = order.astype(jnp.int32).reshape(real_steps, batch_size)
+
+    def by_batches(arrays):  # "batch": whole batches in a new order
+        _, step_order = epoch_order(key, real_steps, True)
+        return arrays[0][step_order], arrays[1][step_order]
+
+    idx, mask = jax.lax.cond(mode == 2, by_batches, lambda arrays: arrays, (idx, mask))
+    pad = steps - real_steps
+    if pad:
+        idx = jnp.concatenate([idx, jnp.zeros((pad, batch_size), idx.dtype)])
+        mask = jnp.concatenate([mask, jnp.zeros((pad, batch_size), mask.dtype)])
+    return rng, idx, mask

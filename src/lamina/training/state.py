@@ -30,19 +30,64 @@ def merge_params(trained: tuple, frozen: tuple, trainable: tuple) -> tuple:
     return tuple(a if t else b for a, b, t in zip(trained, frozen, trainable))
 
 
-def finalize_weights(model, epochs) -> None:
+def finalized(ts: TrainState, optimizer, trainable: tuple, epochs: int) -> TrainState:
     """Keras's ``optimizer.finalize_variable_values`` at the end of ``fit``: with
     ``use_ema=True`` the trainable weights become their moving average (after any fit that
-    asked for at least one epoch, as Keras does)."""
-    optimizer = getattr(model, "optimizer", None)
-    ts = model._train_state
-    if not epochs or not getattr(optimizer, "use_ema", False) or ts is None:
-        return
+    asked for at least one epoch, as Keras does).  Returns the state (unchanged otherwise)."""
+    if not epochs or not getattr(optimizer, "use_ema", False):
+        return ts
     from lamina.optimizers import get_ema_params
 
     ema = get_ema_params(ts.opt_state)
     if ema is None:
-        return
-    trainable = model._trainable_mask()
+        return ts
     _, frozen = split_trainable(ts.params, trainable)
-    model._train_state = ts._replace(params=merge_params(tuple(ema), frozen, trainable))
+    return ts._replace(params=merge_params(tuple(ema), frozen, trainable))
+
+
+class HostKey(NamedTuple):
+    """A JAX typed PRNG key brought to the host: its raw bits and its implementation's name."""
+
+    data: Any
+    impl: str
+
+
+def to_host(tree):
+    """``tree`` with every JAX array as a NumPy array (typed keys as :class:`HostKey`).
+
+    Used to pickle and copy models: the result holds no device buffer, so it survives the
+    donation of the original's buffers by a later ``fit``.
+
+    >>> import jax.numpy as jnp
+    >>> type(to_host({"w": jnp.ones(2)})["w"]).__name__
+    'ndarray'
+    """
+    import jax
+    import numpy as np
+
+    def leaf(x):
+        if isinstance(x, jax.Array):
+            if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+                return HostKey(np.asarray(jax.random.key_data(x)), str(jax.random.key_impl(x)))
+            return np.asarray(x)
+        return x
+
+    return jax.tree_util.tree_map(leaf, tree)
+
+
+def to_device(tree):
+    """Inverse of :func:`to_host`: NumPy arrays become fresh JAX arrays, keys typed keys."""
+    import jax
+    import numpy as np
+
+    def is_key(x):
+        return isinstance(x, HostKey)
+
+    def leaf(x):
+        if isinstance(x, HostKey):
+            return jax.random.wrap_key_data(np.asarray(x.data), impl=x.impl)
+        if isinstance(x, np.ndarray):
+            return jax.numpy.asarray(x)
+        return x
+
+    return jax.tree_util.tree_map(leaf, tree, is_leaf=is_key)

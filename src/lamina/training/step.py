@@ -1,7 +1,8 @@
-"""The pure training program: forward pass, loss, one step, and chunks of steps under ``lax.scan``.
+"""The pure training program: loss, one step, and chunks of steps under ``lax.scan``.
 
-Everything here is a pure function of pytrees.  ``Program`` bundles the jitted functions built
-once per ``compile()``:
+Everything here is a pure function of pytrees, built from a
+:class:`~lamina.training.network.Network` (the model's layers and forward function) and the
+compile settings.  ``Program`` bundles the jitted functions built once per ``compile()``:
 
 * ``train_epoch(ts, rng, data, n, batch_size, shuffle) -> (ts, rng, logs)`` runs a whole epoch;
 * ``train_chunk(ts, mstate, data, idx, mask) -> (ts, mstate)`` runs ``idx.shape[0]`` steps
@@ -12,7 +13,8 @@ once per ``compile()``:
 * ``predict_chunk(ts, xb) -> y`` over pre-batched inputs;
 * ``results(mstate) -> dict`` of metric values.
 
-Data stays on the device for the whole fit: ``data = (x, y, sample_weight)`` holds every row,
+Data stays on the device for the whole fit: ``data = (x, ys, sample_weight)`` holds every row
+(``x`` an array or a pytree of arrays, ``ys`` a tuple with one target array per output),
 ``idx`` (steps, batch) holds the rows of each batch (shuffled on the device) and ``mask`` zeroes
 the padding of the last partial batch, so every step has one shape and one compilation, and the
 masked loss equals Keras's loss on the short batch exactly.
@@ -20,6 +22,7 @@ masked loss equals Keras's loss on the short batch exactly.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -29,56 +32,53 @@ import optax
 
 from lamina.distribution.sharding import ShardedRows
 from lamina.training.compilation import enable_persistent_cache
-from lamina.training.shuffle import epoch_order
+from lamina.training.network import Network, stack_forward
+from lamina.training.shuffle import epoch_index
 from lamina.training.state import TrainState, merge_params, split_trainable
 
 
 def forward(layers, params, state, x, *, training: bool, key=None, batch_mask=None):
     """Runs ``layers`` in order; returns ``(outputs, new_state, activity_loss)``."""
-    keys = [None] * len(layers)
-    if training and key is not None:
-        n_rng = sum(1 for layer in layers if layer.uses_rng)
-        if n_rng:
-            split = iter(jax.random.split(key, n_rng))
-            keys = [next(split) if layer.uses_rng else None for layer in layers]
-    aux = jnp.zeros((), jnp.float32)
-    mask = None
-    new_state = []
-    for layer, p, s, k in zip(layers, params, state, keys):
-        kwargs: dict[str, Any] = {}
-        if layer.uses_mask:
-            kwargs["mask"] = mask
-        if getattr(layer, "uses_batch_mask", False):
-            kwargs["batch_mask"] = batch_mask
-        y, s = layer.apply(p, s, x, training=training, key=k, **kwargs)
-        mask = layer.compute_mask(x, mask)
-        if layer.activity_regularizer is not None:
-            # Keras 3 divides the penalty by the (real) batch size.
-            if batch_mask is None:
-                aux = aux + layer.activity_regularizer(y) / y.shape[0]
-            else:
-                penalty = layer.activity_regularizer(y * _expand(batch_mask, y.ndim))
-                aux = aux + penalty / jnp.maximum(jnp.sum(batch_mask), 1.0)
-        new_state.append(s)
-        x = y
-    return x, tuple(new_state), aux
+    return stack_forward(
+        layers, params, state, x, training=training, key=key, batch_mask=batch_mask
+    )
 
 
-def regularization(layers, params):
-    """The weight regularizers' total penalty (Keras adds it to the loss)."""
-    total = jnp.zeros((), jnp.float32)
-    for layer, p in zip(layers, params):
-        if p:
-            total = total + layer.regularization_loss(p)
-    return total
+def _as_outputs(ys):
+    """Targets as a tuple with one array per output (a single target array is one output)."""
+    return tuple(ys) if isinstance(ys, tuple | list) else (ys,)
 
 
 def _expand(v, ndim):
     return jnp.reshape(v, v.shape + (1,) * (ndim - v.ndim))
 
 
-#: Key of ``results()`` holding the first batch of the epoch whose loss was NaN/inf (or -1).
+#: Key of ``results()`` holding the first batch of the epoch whose update was not finite (or
+#: -1); ``NONFINITE_WHAT_KEY`` says what was not finite (see ``NONFINITE_WHAT``).
 NONFINITE_KEY = "_first_nonfinite_batch"
+NONFINITE_WHAT_KEY = "_nonfinite_what"
+#: Codes of ``NONFINITE_WHAT_KEY``: the first non-finite quantity found in that step.
+NONFINITE_WHAT = {1: "the loss", 2: "the gradients", 3: "the updated weights"}
+
+
+class OutputLoss(NamedTuple):
+    """One compiled loss term: output ``index``'s loss, its ``loss_weights`` factor, and the
+    name of its log (``<output>_loss``; ``None`` for a single output)."""
+
+    index: int
+    loss: Any
+    weight: float
+    log_name: str | None
+
+
+class OutputMetric(NamedTuple):
+    """One compiled metric: the output it reads, the metric, whether it takes the sample
+    weights (``weighted_metrics``), and its log name."""
+
+    index: int
+    metric: Any
+    weighted: bool
+    log_name: str
 
 
 class Program(NamedTuple):
@@ -91,57 +91,138 @@ class Program(NamedTuple):
     init_metrics: Any
 
 
+#: Most compiled shapes kept per evaluate/predict function: row counts and batch sizes are
+#: bucketed to powers of two, so this is only reached by pathological use; beyond it the
+#: function's cache is emptied and the shapes in use compile again on demand (bounded memory).
+MAX_CACHED_SHAPES = 32
+
+
+def _bounded_jit(fn, **kwargs):
+    """``jax.jit(fn)`` whose cache of compiled shapes never exceeds ``MAX_CACHED_SHAPES``."""
+    jitted = jax.jit(fn, **kwargs)
+
+    @functools.wraps(fn)
+    def call(*args, **kw):
+        if jitted._cache_size() >= MAX_CACHED_SHAPES:
+            jitted.clear_cache()
+        return jitted(*args, **kw)
+
+    call.lower = jitted.lower
+    call.cache_size = jitted._cache_size
+    return call
+
+
+def _eager(fn, **_):
+    """``fn`` run without ``jit`` (``compile(run_eagerly=True)``): Python code of a custom
+    loss or layer runs at every step, with concrete values where JAX allows."""
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        with jax.disable_jit():
+            return fn(*args, **kwargs)
+
+    return call
+
+
 def build_program(
-    layers, loss, metrics, tx, trainable, *, loss_scale=1.0, trace_counter=None
+    network,
+    losses,
+    metrics,
+    tx,
+    trainable,
+    *,
+    loss_scale=1.0,
+    trace_counter=None,
+    run_eagerly=False,
 ) -> Program:
     """Builds the jitted functions of one compiled model.
 
     Args:
-        layers: the model's layers (specs; closed over, never traced).
-        loss: a ``lamina.losses.Loss``.
-        metrics: list of metric objects (pure ``init/update/result``); those marked
-            ``_lamina_weighted`` (from ``weighted_metrics``) see the sample weights.
+        network: a :class:`~lamina.training.network.Network` (or, for a layer stack, the
+            tuple of its layers).
+        losses: a tuple of :class:`OutputLoss` (one per output with a loss), or one
+            ``lamina.losses.Loss`` for a single output; ``None`` for a predict-only program.
+        metrics: a tuple of :class:`OutputMetric`, or a list of metric objects of the single
+            output (those marked ``_lamina_weighted`` see the sample weights).
         tx: the ``optax.GradientTransformation`` of the optimizer.
         trainable: per layer, whether its params are trained.
-        loss_scale: the compile-time ``loss_weights`` of the single output.
+        loss_scale: the ``loss_weights`` of a single output given as one loss.
         trace_counter: optional dict counting traces per function (tests use it).
+        run_eagerly: run every function without ``jit`` (debugging).
     """
     enable_persistent_cache()
-    layers = tuple(layers)
+    if not isinstance(network, Network):
+        from lamina.training.network import stack_network
+
+        network = stack_network(network)
+    if losses is not None and not isinstance(losses, tuple | list):
+        losses = (OutputLoss(0, losses, float(loss_scale), None),)
+    losses = tuple(losses or ())
+    metrics = tuple(
+        m
+        if isinstance(m, OutputMetric)
+        else OutputMetric(0, m, bool(getattr(m, "_lamina_weighted", False)), m.name)
+        for m in metrics
+    )
     trainable = tuple(trainable)
-    weighted = tuple(bool(getattr(m, "_lamina_weighted", False)) for m in metrics)
-    uses_rng = any(layer.uses_rng for layer in layers)
+    uses_rng = network.needs_key
+    net_forward = network.forward
+    jit = _eager if run_eagerly else jax.jit
+    bounded = _eager if run_eagerly else _bounded_jit
 
     def count(name):
         if trace_counter is not None:
             trace_counter[name] = trace_counter.get(name, 0) + 1
 
-    def data_loss(y_true, y_pred, sw, real):
-        per = loss.per_sample(y_true, y_pred)
-        w = _expand(sw, per.ndim)
-        n_elements = jnp.sum(real) * (math.prod(per.shape[1:]) if per.ndim > 1 else 1)
-        return loss_scale * jnp.sum(per * w) / jnp.maximum(n_elements, 1.0)
+    def data_losses(ys, y_pred, sw, real):
+        """Each output's loss (unweighted, as Keras logs them) and the weighted total."""
+        preds = jax.tree_util.tree_leaves(y_pred)
+        values = []
+        total = jnp.zeros((), jnp.float32)
+        for term in losses:
+            per = term.loss.per_sample(ys[term.index], preds[term.index])
+            w = _expand(sw, per.ndim)
+            n_elements = jnp.sum(real) * (math.prod(per.shape[1:]) if per.ndim > 1 else 1)
+            value = jnp.sum(per * w) / jnp.maximum(n_elements, 1.0)
+            values.append(value)
+            total = total + term.weight * value
+        return total, tuple(values)
+
+    def take(tree, bidx):
+        return jax.tree_util.tree_map(lambda a: jnp.take(a, bidx, axis=0), tree)
 
     def batch(data, bidx, bmask):
         if isinstance(data, ShardedRows):  # data parallel: rows split over devices
-            return data.gather(bidx, bmask)
-        x, y, sw = data
-        xb = jnp.take(x, bidx, axis=0)
-        yb = jnp.take(y, bidx, axis=0)
-        swb = jnp.take(sw, bidx, axis=0) * bmask
-        return xb, yb, swb
+            x, ys, sw = data.gather(bidx, bmask)
+            return x, _as_outputs(ys), sw
+        x, ys, sw = data
+        return take(x, bidx), _as_outputs(take(ys, bidx)), jnp.take(sw, bidx, axis=0) * bmask
 
-    def update_metrics(mstate, total_loss, bmask, yb, y_pred, swb):
+    def update_metrics(mstate, total_loss, parts, bmask, ys, y_pred, swb):
         # Keras updates ``metrics`` unweighted and ``weighted_metrics`` with the sample weights;
-        # the padding mask applies to both.
+        # the padding mask applies to both.  Each output's loss is a batch-size-weighted mean.
         n_real = jnp.sum(bmask)
+        preds = jax.tree_util.tree_leaves(y_pred)
         loss_total, loss_count = mstate[0]
         new = [(loss_total + total_loss * n_real, loss_count + n_real)]
-        for m, w, s in zip(metrics, weighted, mstate[1:]):
-            new.append(m.update(s, yb, y_pred, swb if w else bmask))
+        n_parts = len(parts) if len(losses) > 1 else 0
+        for (t, c), value in zip(mstate[1 : 1 + n_parts], parts):
+            new.append((t + value * n_real, c + n_real))
+        for m, s in zip(metrics, mstate[1 + n_parts :]):
+            new.append(
+                m.metric.update(s, ys[m.index], preds[m.index], swb if m.weighted else bmask)
+            )
         return tuple(new)
 
-    def train_step(carry, xb, yb, swb, bmask):
+    def all_finite(tree):
+        # One sum per array: NaN and inf propagate through sums, so a finite total means
+        # finite entries (a total that overflows float32 is flagged too, which is as wrong).
+        total = jnp.zeros((), jnp.float32)
+        for leaf in jax.tree_util.tree_leaves(tree):
+            total = total + jnp.sum(leaf.astype(jnp.float32))
+        return jnp.isfinite(total)
+
+    def train_step(carry, xb, ys, swb, bmask):
         """One optimizer step on one batch; ``swb`` already carries the padding mask."""
         ts, mstate = carry
         if uses_rng:
@@ -152,35 +233,44 @@ def build_program(
 
         def loss_fn(tp):
             params = merge_params(tp, frozen, trainable)
-            y_pred, new_state, aux = forward(
-                layers, params, ts.state, xb, training=True, key=key, batch_mask=bmask
+            y_pred, new_state, aux = net_forward(
+                params, ts.state, xb, training=True, key=key, batch_mask=bmask
             )
-            total = data_loss(yb, y_pred, swb, bmask) + regularization(layers, params) + aux
-            return total, (y_pred, new_state)
+            data, parts = data_losses(ys, y_pred, swb, bmask)
+            total = data + network.regularization(params) + aux
+            return total, (y_pred, new_state, parts)
 
-        (total, (y_pred, new_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(tp)
-        count_, first_bad = mstate[-1]
-        # A non-finite loss stops the epoch's updates: that step and every later one keep the
-        # weights they found, and ``first_bad`` records the batch for the host to report.
-        ok = jnp.isfinite(total) & (first_bad < 0)
+        (total, (y_pred, new_state, parts)), grads = jax.value_and_grad(loss_fn, has_aux=True)(tp)
+        updates, opt_state = tx.update(grads, ts.opt_state, tp)
+        new_tp = network.constrain(optax.apply_updates(tp, updates), trainable)
+        # The NaN guard checks the whole update: a finite loss can still have non-finite
+        # gradients (sqrt at 0) or overflow the weights.  A bad step, and every later one of
+        # the epoch, keeps the last finite state; ``first_bad``/``what`` go to the host.
+        count_, first_bad, what = mstate[-1]
+        loss_ok = jnp.isfinite(total)
+        # Non-finite gradients make non-finite new weights, so checking the loss and the new
+        # weights guards the update; the gradients are looked at only to name the culprit.
+        weights_ok = all_finite((new_tp, new_state))
+        ok = loss_ok & weights_ok & (first_bad < 0)
+        new_metrics = update_metrics(mstate[:-1], total, parts, bmask, ys, y_pred, swb)
+        params = merge_params(new_tp, frozen, trainable)
 
         def commit(_):
-            updates, opt_state = tx.update(grads, ts.opt_state, tp)
-            new_tp = optax.apply_updates(tp, updates)
-            new_tp = tuple(
-                layer.apply_constraints(p) if t else p
-                for layer, p, t in zip(layers, new_tp, trainable)
-            )
-            params = merge_params(new_tp, frozen, trainable)
-            metrics_ = update_metrics(mstate[:-1], total, bmask, yb, y_pred, swb)
-            return params, new_state, opt_state, metrics_
+            return params, new_state, opt_state, new_metrics, jnp.zeros((), jnp.int32)
 
         def keep(_):
-            return ts.params, ts.state, ts.opt_state, mstate[:-1]
+            code = jnp.where(
+                ~loss_ok, 1, jnp.where(~all_finite(grads), 2, jnp.where(~weights_ok, 3, 0))
+            )
+            return ts.params, ts.state, ts.opt_state, mstate[:-1], code.astype(jnp.int32)
 
-        params, state, opt_state, metrics_ = jax.lax.cond(ok, commit, keep, None)
-        first_bad = jnp.where((first_bad < 0) & ~jnp.isfinite(total), count_, first_bad)
-        mstate = (*metrics_, (count_ + 1, first_bad))
+        # A cond, not a select per array: on CPUs a tiny model's step costs a few
+        # microseconds per op, and selecting every weight doubled the epoch time.
+        params, state, opt_state, metrics_, code = jax.lax.cond(ok, commit, keep, None)
+        newly_bad = (first_bad < 0) & (code > 0)
+        first_bad = jnp.where(newly_bad, count_, first_bad)
+        what = jnp.where(newly_bad, code, what)
+        mstate = (*metrics_, (count_ + 1, first_bad, what))
         ts = TrainState(params=params, state=state, opt_state=opt_state, rng=rng)
         return ts, mstate
 
@@ -190,15 +280,15 @@ def build_program(
 
         def body(carry, inp):
             bidx, bmask = inp
-            xb, yb, swb = batch(data, bidx, bmask)
+            xb, ys, swb = batch(data, bidx, bmask)
             if guard:
                 return jax.lax.cond(
                     jnp.any(bmask > 0),
-                    lambda c: train_step(c, xb, yb, swb, bmask),
+                    lambda c: train_step(c, xb, ys, swb, bmask),
                     lambda c: c,
                     carry,
                 ), None
-            return train_step(carry, xb, yb, swb, bmask), None
+            return train_step(carry, xb, ys, swb, bmask), None
 
         (ts, mstate), _ = jax.lax.scan(body, (ts, mstate), (idx, mask))
         return ts, mstate
@@ -208,84 +298,95 @@ def build_program(
         the epoch's logs.  One dispatch and one host read per epoch (the small-data case)."""
         count("train")
         steps = -(-n // batch_size)
-        # ``shuffle`` is traced, not static: fits with and without shuffling share one program.
-        rng, order = epoch_order(rng, n, shuffle)
-        order = jnp.concatenate([order, jnp.zeros((steps * batch_size - n,), order.dtype)])
-        mask = (jnp.arange(steps * batch_size) < n).astype(jnp.float32)
-        idx = order.astype(jnp.int32).reshape(steps, batch_size)
-        ts, mstate = train_chunk(ts, init_metrics(), data, idx, mask.reshape(steps, batch_size))
+        # ``shuffle`` (0 none, 1 rows, 2 batch order) is traced, not static: fits with and
+        # without shuffling share one program.
+        rng, idx, mask = epoch_index(rng, n, batch_size, steps, shuffle)
+        ts, mstate = train_chunk(ts, init_metrics(), data, idx, mask)
         return ts, rng, results(mstate)
 
     def train_batches(ts, mstate, batches, mask):
         """Runs one step per batch of pre-batched data (streamed input): ``batches`` is
-        (x, y, sample_weight), each (steps, batch, ...); ``mask`` (steps, batch) marks real
-        rows.  All-padding steps are skipped."""
+        (x, ys, sample_weight), each leaf (steps, batch, ...); ``mask`` (steps, batch) marks
+        real rows.  All-padding steps are skipped."""
         count("train_batches")
 
         def body(carry, inp):
-            xb, yb, swb, bmask = inp
+            (xb, ys, swb), bmask = inp
             return jax.lax.cond(
                 jnp.any(bmask > 0),
-                lambda c: train_step(c, xb, yb, swb * bmask, bmask),
+                lambda c: train_step(c, xb, _as_outputs(ys), swb * bmask, bmask),
                 lambda c: c,
                 carry,
             ), None
 
-        (ts, mstate), _ = jax.lax.scan(body, (ts, mstate), (*batches, mask))
+        (ts, mstate), _ = jax.lax.scan(body, (ts, mstate), (tuple(batches), mask))
         return ts, mstate
 
     def eval_step(mstate, inp, ts):
-        xb, yb, swb, bmask = inp
+        (xb, ys, swb), bmask = inp
+        ys = _as_outputs(ys)
         swb = swb * bmask
-        y_pred, _, aux = forward(layers, ts.params, ts.state, xb, training=False, batch_mask=bmask)
-        total = data_loss(yb, y_pred, swb, bmask) + regularization(layers, ts.params) + aux
-        return (*update_metrics(mstate[:-1], total, bmask, yb, y_pred, swb), mstate[-1]), None
+        y_pred, _, aux = net_forward(ts.params, ts.state, xb, training=False, batch_mask=bmask)
+        data, parts = data_losses(ys, y_pred, swb, bmask)
+        total = data + network.regularization(ts.params) + aux
+        new = update_metrics(mstate[:-1], total, parts, bmask, ys, y_pred, swb)
+        return (*new, mstate[-1]), None
 
     def eval_chunk(ts, mstate, batches, mask):
-        """``batches``: (x, y, sample_weight), each (steps, batch, ...); mask (steps, batch)."""
+        """``batches``: (x, ys, sample_weight), leaves (steps, batch, ...); mask (steps, batch)."""
         count("eval")
-        mstate, _ = jax.lax.scan(lambda c, i: eval_step(c, i, ts), mstate, (*batches, mask))
+        mstate, _ = jax.lax.scan(lambda c, i: eval_step(c, i, ts), mstate, (tuple(batches), mask))
         return mstate
 
     def predict_chunk(ts, xb):
-        """``xb``: (steps, batch, ...) inputs; returns (steps * batch, ...) outputs."""
+        """``xb``: (steps, batch, ...) inputs (or a pytree of them); returns the outputs with
+        (steps * batch, ...) leaves."""
         count("predict")
-        if xb.shape[0] == 1:  # one tile: a plain forward pass, no loop
-            y, _, _ = forward(layers, ts.params, ts.state, xb[0], training=False)
+        first = jax.tree_util.tree_leaves(xb)[0]
+        if first.shape[0] == 1:  # one tile: a plain forward pass, no loop
+            x0 = jax.tree_util.tree_map(lambda a: a[0], xb)
+            y, _, _ = net_forward(ts.params, ts.state, x0, training=False)
             return y
 
         def body(_, x):
-            y, _, _ = forward(layers, ts.params, ts.state, x, training=False)
+            y, _, _ = net_forward(ts.params, ts.state, x, training=False)
             return None, y
 
         _, ys = jax.lax.scan(body, None, xb)
-        return jnp.reshape(ys, (-1, *ys.shape[2:]))
+        return jax.tree_util.tree_map(lambda a: jnp.reshape(a, (-1, *a.shape[2:])), ys)
 
     def init_metrics():
-        """(loss total, count), each metric's state, and (steps run, first non-finite step)."""
+        """(loss total, count), each output's loss (several outputs), each metric's state,
+        and (steps run, first non-finite step, what was non-finite)."""
         zero = jnp.zeros((), jnp.float32)
-        status = (jnp.zeros((), jnp.int32), jnp.full((), -1, jnp.int32))
-        return ((zero, zero), *(m.init() for m in metrics), status)
+        status = (jnp.zeros((), jnp.int32), jnp.full((), -1, jnp.int32), jnp.zeros((), jnp.int32))
+        parts = [(zero, zero)] * (len(losses) if len(losses) > 1 else 0)
+        return ((zero, zero), *parts, *(m.metric.init() for m in metrics), status)
 
     def results(mstate):
-        """The logs, plus ``NONFINITE_KEY``: the first batch whose loss was not finite, or -1."""
+        """The logs in Keras 3's order (``loss``, each output's loss, the metrics), plus
+        ``NONFINITE_KEY`` and ``NONFINITE_WHAT_KEY``."""
         total, cnt = mstate[0]
         out = {"loss": total / jnp.maximum(cnt, 1e-12)}
-        for m, s in zip(metrics, mstate[1:-1]):
-            out[m.name] = m.result(s)
+        n_parts = len(losses) if len(losses) > 1 else 0
+        for term, (t, c) in zip(losses[:n_parts], mstate[1 : 1 + n_parts]):
+            out[term.log_name] = t / jnp.maximum(c, 1e-12)
+        for m, s in zip(metrics, mstate[1 + n_parts : -1]):
+            out[m.log_name] = m.metric.result(s)
         out[NONFINITE_KEY] = mstate[-1][1]
+        out[NONFINITE_WHAT_KEY] = mstate[-1][2]
         return out
 
     return Program(
-        train_epoch=jax.jit(train_epoch, donate_argnums=(0,), static_argnames=("n", "batch_size")),
-        train_chunk=jax.jit(
+        train_epoch=jit(train_epoch, donate_argnums=(0,), static_argnames=("n", "batch_size")),
+        train_chunk=jit(
             lambda *a, **k: (count("train_chunk"), train_chunk(*a, **k))[1],
             donate_argnums=(0, 1),
             static_argnames=("guard",),
         ),
-        train_batches=jax.jit(train_batches, donate_argnums=(0, 1)),
-        eval_chunk=jax.jit(eval_chunk, donate_argnums=(1,)),
-        predict_chunk=jax.jit(predict_chunk),
-        results=jax.jit(results),
-        init_metrics=jax.jit(init_metrics),
+        train_batches=jit(train_batches, donate_argnums=(0, 1)),
+        eval_chunk=bounded(eval_chunk, donate_argnums=(1,)),
+        predict_chunk=bounded(predict_chunk),
+        results=jit(results),
+        init_metrics=jit(init_metrics),
     )

@@ -1,4 +1,4 @@
-"""Streamed inputs (``lamina.training.streaming``) under a distribution: which rows each process
+"""Streamed inputs (``lamina.data.epochs.StreamEpochs``) under a distribution: which rows each process
 feeds, and where each chunk goes.
 
 :func:`feed` returns the :class:`Feed` of one ``fit``/``evaluate``/``predict`` call; without a
@@ -80,21 +80,6 @@ class Feed:
         (xb, _, _), mask = item
         need_global_mask = self.multi and self.adapter.replicated_source
         return self._put(xb), self._put(mask) if need_global_mask else None, mask
-
-    def epoch_rng(self, model):
-        """The epoch's ``np.random.Generator`` for shuffling, drawn from the model's key.
-
-        With several processes the key is process 0's; processes that read their own share
-        (files, generators) mix in their index, so each shuffles its share differently but
-        reproducibly, while those reading the same arrays draw the same order.
-        """
-        if self.multi:
-            model._rng = _sharding.replicate(model._rng)
-        model._rng, key = jax.random.split(model._rng)
-        seed = np.asarray(jax.random.key_data(key))
-        if self.multi and not self.adapter.replicated_source:
-            seed = np.append(seed.ravel(), np.uint32(jax.process_index()))
-        return np.random.default_rng(seed)
 
     def steps_run(self, done, real, mstate):
         """Training steps run so far in the epoch.  With several processes, the count kept by

@@ -4,7 +4,7 @@
 ``Sequential``; every other keyword is a parameter that ``get_params``/``set_params`` (and so
 ``GridSearchCV``, ``Pipeline`` and ``cross_val_score``) see.  A parameter the function accepts
 goes to it; the rest go to ``fit`` (``epochs``, ``batch_size``, ``verbose`` ...).  Keras 3's
-``model_kwargs=``/``fit_kwargs=`` dicts work too.  Needs ``pip install scikit-learn``.
+``model_kwargs=``/``fit_kwargs=`` dicts work too.  Needs ``pip install "lamina[sklearn]"``.
 
 >>> from lamina.models import Sequential
 >>> from lamina.layers import Dense
@@ -27,9 +27,9 @@ import numpy as np
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 except ImportError as e:  # pragma: no cover - exercised only without scikit-learn
-    raise ImportError("lamina.wrappers needs scikit-learn: pip install scikit-learn") from e
+    raise ImportError('lamina.wrappers needs scikit-learn: pip install "lamina[sklearn]"') from e
 
-__all__ = ["SKLearnClassifier", "SKLearnRegressor"]
+__all__ = ["KerasClassifier", "KerasRegressor", "SKLearnClassifier", "SKLearnRegressor"]
 
 _FIXED = ("model", "model_kwargs", "fit_kwargs", "warm_start")
 
@@ -137,8 +137,16 @@ class SKLearnClassifier(ClassifierMixin, _Wrapper):
 
     def fit(self, X, y, **kwargs):
         """Encodes the labels, builds the model and fits it; returns ``self``."""
-        self.classes_, y_idx = np.unique(np.asarray(y), return_inverse=True)
-        y_idx = y_idx.astype(np.int64)
+        y = np.asarray(y)
+        # One-hot targets (n, k) name classes 0..k-1 (np.unique would flatten them into the
+        # two "classes" 0 and 1); predict then answers in the same one-hot form.
+        self._onehot_y = y.ndim == 2 and y.shape[1] > 1
+        if self._onehot_y:
+            self.classes_, y_idx = np.arange(y.shape[1]), y.argmax(axis=1)
+        else:
+            self.classes_, y_idx = np.unique(y.reshape(len(y), -1)[:, 0] if y.ndim == 2 else y,
+                                             return_inverse=True)  # fmt: skip
+        y_idx = y_idx.astype(np.int64).reshape(-1)
         if kwargs:
             self.set_params(**kwargs)
         X = np.asarray(X, dtype=np.float32)
@@ -162,8 +170,11 @@ class SKLearnClassifier(ClassifierMixin, _Wrapper):
         return p
 
     def predict(self, X):
-        """The most likely class label of each row."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        """The most likely class label of each row (one-hot rows if fit on one-hot ``y``)."""
+        idx = self.predict_proba(X).argmax(axis=1)
+        if getattr(self, "_onehot_y", False):
+            return np.eye(len(self.classes_), dtype=np.int64)[idx]
+        return self.classes_[idx]
 
 
 class SKLearnRegressor(RegressorMixin, _Wrapper):
@@ -186,3 +197,6 @@ class SKLearnRegressor(RegressorMixin, _Wrapper):
         """Predictions, shape ``(n,)`` for one output."""
         p = self._predict_raw(X)
         return p[:, 0] if p.ndim == 2 and p.shape[1] == 1 else p
+
+
+from lamina.wrappers.scikit_learn import KerasClassifier, KerasRegressor  # noqa: E402  Keras 2 API

@@ -1,0 +1,250 @@
+"""Turning ``fit``/``evaluate``/``predict`` arguments into an epoch source, checked.
+
+In-memory data (NumPy, pandas, lists, JAX arrays, or a list/tuple/dict of them for a model
+with several inputs or outputs) is converted to float32 on the host, checked against the
+model through its :class:`~lamina.training.network.Binding`, and becomes a
+:class:`~lamina.data.epochs.ResidentEpochs` (training) or
+:class:`~lamina.data.epochs.ResidentBatches` (evaluation).  Anything else (generators,
+``PyDataset``, DataLoader-likes, memory maps, ``lamina.data.from_csv``/``from_parquet``) goes
+through an adapter and becomes a :class:`~lamina.data.epochs.StreamEpochs`.
+
+>>> import numpy as np
+>>> is_structure([np.zeros((2, 3)), np.zeros((2, 1))]), is_structure([[1.0, 2.0]])
+(True, False)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lamina.data import adapters as _adapters
+from lamina.data import arrays as _arrays
+from lamina.data import epochs as _epochs
+from lamina.training import strategy as _strategy
+from lamina.training import streaming_dist as _dist
+
+#: Upper bound on the host bytes of one streamed chunk (x, y and weights) in flight.
+MAX_CHUNK_BYTES = 32 << 20
+#: Steps per streamed chunk when the epoch length is unknown (generators, CSV files).
+UNKNOWN_LENGTH_CHUNK = 256
+#: Largest number of steps run by one evaluate/predict call (longer inputs loop over chunks).
+MAX_EVAL_CHUNK = 1024
+
+
+def is_structure(data) -> bool:
+    """Whether ``data`` is a structure of several arrays (several inputs or outputs), as
+    Keras reads a dict, or a list/tuple whose items are all arrays (not nested numbers)."""
+    if isinstance(data, dict):
+        return True
+    if isinstance(data, list | tuple) and data:
+        return all(hasattr(a, "shape") and hasattr(a, "dtype") for a in data)
+    return False
+
+
+def to_arrays(data, name):
+    """``data`` as NumPy arrays: one array, or a tuple/dict of arrays (a structure)."""
+    if isinstance(data, dict):
+        return {k: _arrays.to_numpy(v, f"{name}[{k!r}]") for k, v in data.items()}
+    if is_structure(data):
+        return tuple(_arrays.to_numpy(v, f"{name}[{i}]") for i, v in enumerate(data))
+    return _arrays.to_numpy(data, name)
+
+
+def leaves(data) -> list:
+    if isinstance(data, dict):
+        return [data[k] for k in sorted(data)]
+    return list(data) if isinstance(data, tuple) else [data]
+
+
+def _float32(data, name):
+    if isinstance(data, dict):
+        return {k: _arrays.as_float32(v, f"{name}[{k!r}]") for k, v in data.items()}
+    if isinstance(data, tuple):
+        return tuple(_arrays.as_float32(v, f"{name}[{i}]") for i, v in enumerate(data))
+    return _arrays.as_float32(data, name)
+
+
+def is_in_memory(x) -> bool:
+    if isinstance(x, dict):
+        return all(_arrays.is_in_memory(v) for v in x.values())
+    if is_structure(x):
+        return all(_arrays.is_in_memory(v) for v in x)
+    return _arrays.is_in_memory(x)
+
+
+def prepare(b, x, y, sample_weight=None, class_weight=None, *, name="x", need_y=True):
+    """Converts and checks in-memory ``(x, y, sample_weight)``; builds the model if needed.
+
+    Returns:
+        ``(x, ys, sample_weight)``: float32 ``x`` (array or structure), ``ys`` a tuple with
+        one target array per output (``()`` without targets), and the sample weights (or
+        ``None``), class weights folded in.
+    """
+    x = to_arrays(x, name)
+    y_arr = None
+    if need_y:
+        if y is None:
+            raise ValueError(
+                f"y is None. {'fit' if name == 'x' else 'evaluate'} needs targets: call it as "
+                f"model.fit(X, y) with one target per row of X."
+            )
+        y_arr = to_arrays(y, "y")
+    sw = None if sample_weight is None else _arrays.to_numpy(sample_weight, "sample_weight")
+    x_leaves = leaves(x)
+    y_leaves = [] if y_arr is None else leaves(y_arr)
+    _arrays.check_samples(x_leaves[0], y_leaves[0] if y_leaves else None, sw)
+    n = x_leaves[0].shape[0]
+    for i, a in enumerate([*x_leaves[1:], *y_leaves[1:]]):
+        if a.shape[0] != n:
+            raise ValueError(
+                f"Every input and target array needs the same number of rows: the first input "
+                f"has {n}, array {i + 1} of the structure has {a.shape[0]}."
+            )
+    b.build(x_leaves[0].shape)
+    b.check_x(x)
+    if need_y:
+        b.check_y(y_arr)
+    x = _float32(x, name)
+    ys = () if y_arr is None else tuple(leaves(_float32(y_arr, "y")))
+    if sw is not None:
+        sw = _arrays.as_float32(sw, "sample_weight")
+    if class_weight is not None:
+        if len(ys) != 1:
+            raise ValueError(
+                "class_weight is supported for models with a single output; pass "
+                "sample_weight instead for a model with several outputs."
+            )
+        cw = _arrays.class_weight_to_sample_weight(ys[0], class_weight)
+        sw = cw if sw is None else sw * cw
+    return x, ys, sw
+
+
+def ones_if_none(sw, x):
+    n = leaves(x)[0].shape[0]
+    return np.ones((n,), np.float32) if sw is None else sw
+
+
+def resident_eval(b, x, y, sample_weight, batch_size, *, name="x"):
+    """Checked in-memory evaluation data on the devices, and the host arrays."""
+    x, ys, sw = prepare(b, x, y, sample_weight, name=name)
+    batches, mask, real = _epochs.batched((x, ys, ones_if_none(sw, x)), batch_size)
+    return _epochs.ResidentBatches(batches, mask, real), (x, ys, sw)
+
+
+def check_steps(value, name):
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1
+    ):
+        raise ValueError(f"{name} must be a positive integer or None. Received: {name}={value!r}.")
+    return None if value is None else int(value)
+
+
+def first_batch(b, adapter, need_y=True):
+    """Builds the model from a stream's first batch and checks the batch against it."""
+    x, y, _ = adapter.peek()
+    b.build(x.shape)
+    try:
+        b.check_x(x)
+    except ValueError as e:
+        raise ValueError(f"Batch 0: {e}") from None
+    if need_y:
+        if y is None:
+            raise ValueError(
+                "The input gives no targets: fit and evaluate need (x, y) batches (for a file, "
+                "pass target=...)."
+            )
+        b.check_y(y)
+    return x, y
+
+
+def stream(
+    b,
+    x,
+    y,
+    sample_weight,
+    *,
+    batch_size,
+    steps,
+    steps_name,
+    shuffle=False,
+    class_weight=None,
+    need_y=True,
+):
+    """The :class:`~lamina.data.epochs.StreamEpochs` of a streamed input, and its first
+    batch."""
+    adapter = _adapters.get(
+        x,
+        y,
+        sample_weight,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        class_weight=class_weight,
+        need_y=need_y,
+    )
+    first = first_batch(b, adapter, need_y=need_y)
+    feed = _dist.feed(adapter, first, steps, steps_name)
+    return _epochs.StreamEpochs(feed, steps), first
+
+
+def stream_chunk(b, source, first, *, train=True):
+    """Steps per streamed chunk: the strategy's length, bounded by ``MAX_CHUNK_BYTES``."""
+    x, y = first
+    cap = source.feed.capacity or x.shape[0]
+    steps = source.steps
+    row_bytes = 4 * (x[0].size + (0 if y is None else y[0].size) + 2)
+    if train:
+        length = train_chunk_length(b, cap, steps or (1 << 30))
+    else:
+        length = min(MAX_EVAL_CHUNK, steps or (1 << 30))
+    if steps is None:
+        length = min(length, UNKNOWN_LENGTH_CHUNK)
+    return max(1, min(length, MAX_CHUNK_BYTES // (cap * row_bytes)))
+
+
+def train_chunk_length(b, batch_size, steps) -> int:
+    """Steps per compiled training call (see :mod:`lamina.training.strategy`)."""
+    return train_plan(b, batch_size, steps).steps_per_call
+
+
+def train_plan(b, batch_size, steps, *, live=True):
+    """The strategy's plan for a training program (the one place the engine asks it)."""
+    return _strategy.plan(b.n_params(), batch_size, steps, live=live)
+
+
+def validation_source(b, validation_data, batch_size, steps):
+    """An evaluation source for any kind of ``validation_data``."""
+    if isinstance(validation_data, tuple | list) and 2 <= len(validation_data) <= 3:
+        vx, vy, *rest = validation_data
+        vsw = rest[0] if rest else None
+        if is_in_memory(vx):
+            return resident_eval(b, vx, vy, vsw, batch_size, name="validation x")[0], None
+        source, first = stream(
+            b, vx, vy, vsw, batch_size=batch_size, steps=steps, steps_name="validation_steps"
+        )
+        return source, stream_chunk(b, source, first, train=False)
+    if isinstance(validation_data, tuple | list):
+        raise ValueError(
+            "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight). "
+            f"Received: {type(validation_data).__name__} of length {len(validation_data)}."
+        )
+    if isinstance(validation_data, dict | np.ndarray) or _arrays.is_in_memory(validation_data):
+        raise ValueError(
+            "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight). "
+            f"Received: {type(validation_data).__name__}."
+        )
+    try:
+        source, first = stream(
+            b,
+            validation_data,
+            None,
+            None,
+            batch_size=batch_size,
+            steps=steps,
+            steps_name="validation_steps",
+        )
+    except TypeError:
+        raise ValueError(
+            "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight), "
+            f"or a generator/PyDataset of batches. Received: {type(validation_data).__name__}."
+        ) from None
+    return source, stream_chunk(b, source, first, train=False)

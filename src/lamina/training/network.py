@@ -1,0 +1,232 @@
+"""The model/engine contract: what a model hands the engine so that ``fit``, ``evaluate`` and
+``predict`` can run it.
+
+A model of any kind (``Sequential``, a functional graph, a subclassed ``Model``) becomes one
+:class:`Network`: the layers that own weights, and one pure forward function over them.  The
+engine (``lamina.training.step`` and ``lamina.training.loop``) never looks inside the model
+object; it compiles programs from the ``Network`` and the compile settings, and it reads and
+writes the model's arrays only as a :class:`~lamina.training.state.TrainState` pytree.
+
+The contract (stable: other model kinds build on it)
+----------------------------------------------------
+
+``Network(layers, forward, spec_key, output_names=None, uses_rng=None)``
+
+* ``layers``: a tuple of the layers that own weights, in Keras's weight order.  The weights
+  are two tuples with one dict per layer, aligned with ``layers``: ``params`` (trainable,
+  ``{"kernel": ..., "bias": ...}``) and ``state`` (non-trainable, e.g. batch-norm moving
+  statistics), as each layer's ``init(key, input_shape) -> (params, state)`` returned them.
+  The engine uses the layers only for what travels with a weight: each layer's
+  ``regularization_loss(params)`` (added to the loss), ``apply_constraints(params)`` (after
+  each optimizer step) and ``uses_rng``.  Which layers train is a tuple of booleans the model
+  passes with the compile settings (``trainable`` mask, one per layer).
+* ``forward(params, state, x, *, training, key=None, batch_mask=None)
+  -> (y_pred, new_state, aux_loss)``: pure and traceable (``jax.jit``, ``jax.grad``,
+  ``lax.scan``).
+
+  - ``x``: one array, or a pytree (list / tuple / dict) of arrays, batch dimension first.
+  - ``training``: a Python bool (static).
+  - ``key``: a JAX key when training and ``uses_rng``; ``None`` otherwise.  Split it for each
+    layer that draws random numbers.
+  - ``batch_mask``: ``None`` or a float32 ``(batch,)`` array, 1 for real rows and 0 for the
+    padding of a short last batch; layers whose statistics depend on the batch (batch
+    normalization, activity regularizers) must ignore padded rows.
+  - ``y_pred``: one array, or a pytree of arrays (one leaf per model output).
+  - ``new_state``: the tuple of per-layer state dicts after the call (unchanged when not
+    training).
+  - ``aux_loss``: a float32 scalar added to the training loss: activity regularization and
+    ``add_loss`` terms, each already divided by the real batch size as Keras does.
+* ``spec_key``: hashable; two networks with equal keys compute the same function.  It is the
+  key of the compiled-program cache (layer specs are static and hashable: ``layer._spec_key()``
+  per layer, plus the graph's wiring for a functional model).
+* ``output_names``: ``None`` for one output; else a tuple with one name per leaf of ``y_pred``
+  in ``jax.tree_util.tree_leaves`` order (dict outputs: sorted keys).  The names key a dict
+  ``loss=``/``metrics=`` of ``compile`` and name the logs as Keras 3 does:
+  ``<output>_loss`` and ``<output>_<metric>``.
+* ``uses_rng``: whether ``forward`` needs a key when training (default: any layer's
+  ``uses_rng``).
+
+Targets ``y`` and sample weights follow the structure of ``y_pred`` (or its flat list of
+leaves).  The engine flattens both with ``jax.tree_util.tree_leaves``; every leaf has the same
+number of rows.
+
+``stack_network(layers)`` is the network of a layer stack (``Sequential``).
+
+The model side: ``Binding``
+---------------------------
+
+``fit``/``evaluate``/``predict`` of a model call ``lamina.training.loop.fit(binding, ...)``
+(``evaluate``, ``predict``) with a :class:`Binding`: the model object (callbacks get it as
+``callback.model``; the engine only sets its Keras attributes ``stop_training`` and
+``history``) and the functions through which the engine reads and writes the model's state.
+The engine calls nothing else on the model, so any model class that can fill a ``Binding``
+trains with the one engine (``Sequential._binding()`` is the example).
+
+>>> import jax, jax.numpy as jnp
+>>> from lamina.layers import Dense
+>>> layer = Dense(2, name="d")
+>>> net = stack_network((layer,))
+>>> params, state = layer.init(jax.random.key(0), (None, 3))
+>>> y, new_state, aux = net.forward((params,), (state,), jnp.ones((4, 3)), training=False)
+>>> y.shape, float(aux)
+((4, 2), 0.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class Network(NamedTuple):
+    """A model as the engine sees it (see the module docstring for the full contract).
+
+    Attributes:
+        layers: the layers owning weights; ``params``/``state`` hold one dict per layer.
+        forward: ``forward(params, state, x, *, training, key=None, batch_mask=None)
+            -> (y_pred, new_state, aux_loss)``, pure.
+        spec_key: a hashable key; equal keys mean the same ``forward``.
+        output_names: ``None`` (one output) or one name per output leaf.
+        uses_rng: whether ``forward`` draws random numbers when training (``None``: derived
+            from the layers).
+    """
+
+    layers: tuple
+    forward: Callable[..., Any]
+    spec_key: Hashable
+    output_names: tuple | None = None
+    uses_rng: bool | None = None
+
+    @property
+    def needs_key(self) -> bool:
+        """Whether training calls need a random key."""
+        if self.uses_rng is not None:
+            return bool(self.uses_rng)
+        return any(layer.uses_rng for layer in self.layers)
+
+    def regularization(self, params) -> jax.Array:
+        """The weight regularizers' total penalty (Keras adds it to the training loss)."""
+        total = jnp.zeros((), jnp.float32)
+        for layer, p in zip(self.layers, params):
+            if p:
+                total = total + layer.regularization_loss(p)
+        return total
+
+    def constrain(self, params, trainable) -> tuple:
+        """Each trained layer's constraints applied to its new weights (after a step)."""
+        return tuple(
+            layer.apply_constraints(p) if t else p
+            for layer, p, t in zip(self.layers, params, trainable)
+        )
+
+
+def stack_network(layers) -> Network:
+    """The :class:`Network` of ``layers`` applied in order (a ``Sequential`` model).
+
+    Args:
+        layers: the layers, first to last.
+
+    Returns:
+        A network whose ``forward`` runs the layers in order, passing Keras masks
+        (``Embedding(mask_zero=True)``) from layer to layer.
+    """
+    layers = tuple(layers)
+
+    def forward(params, state, x, *, training, key=None, batch_mask=None):
+        return stack_forward(
+            layers, params, state, x, training=training, key=key, batch_mask=batch_mask
+        )
+
+    return Network(
+        layers=layers,
+        forward=forward,
+        spec_key=("stack", tuple(layer._spec_key() for layer in layers)),
+    )
+
+
+def stack_forward(layers, params, state, x, *, training: bool, key=None, batch_mask=None):
+    """Runs ``layers`` in order; returns ``(outputs, new_state, activity_loss)``."""
+    keys = [None] * len(layers)
+    if training and key is not None:
+        n_rng = sum(1 for layer in layers if layer.uses_rng)
+        if n_rng:
+            split = iter(jax.random.split(key, n_rng))
+            keys = [next(split) if layer.uses_rng else None for layer in layers]
+    aux = jnp.zeros((), jnp.float32)
+    mask = None
+    new_state = []
+    for layer, p, s, k in zip(layers, params, state, keys):
+        kwargs: dict[str, Any] = {}
+        if layer.uses_mask:
+            kwargs["mask"] = mask
+        if getattr(layer, "uses_batch_mask", False):
+            kwargs["batch_mask"] = batch_mask
+        y, s = layer.apply(p, s, x, training=training, key=k, **kwargs)
+        mask = layer.compute_mask(x, mask)
+        if layer.activity_regularizer is not None:
+            aux = aux + activity_penalty(layer.activity_regularizer, y, batch_mask)
+        new_state.append(s)
+        x = y
+    return x, tuple(new_state), aux
+
+
+def activity_penalty(regularizer, y, batch_mask=None):
+    """An activity regularizer's penalty on ``y``, divided by the real batch size (Keras 3)."""
+    if batch_mask is None:
+        return regularizer(y) / y.shape[0]
+    m = jnp.reshape(batch_mask, batch_mask.shape + (1,) * (y.ndim - batch_mask.ndim))
+    return regularizer(y * m) / jnp.maximum(jnp.sum(batch_mask), 1.0)
+
+
+@dataclass
+class Binding:
+    """What the engine needs from a model object; the model builds it (see the module
+    docstring).  Every callable is called by the engine at the time it needs the value, so
+    callbacks that change the model between epochs (a new learning rate, restored weights) are
+    seen.
+
+    Attributes:
+        model: the user-facing model (``callback.model``; ``stop_training``, ``history``).
+        program: ``() -> Program``: the compiled program for the current compile settings
+            (built on demand; ``lamina.training.step.build_program``).
+        get_state: ``() -> TrainState``: the model's latest state.
+        set_state: ``(TrainState) -> None``: stores a new state on the model.
+        get_rng: ``() -> key``: the key that shuffles the data (advanced every epoch).
+        set_rng: ``(key) -> None``: stores the advanced key.
+        build: ``(x_shape) -> None``: builds the weights from the data's shape if needed
+            (the shape of ``x``'s first leaf, batch dimension first).
+        check_x: ``(x) -> None``: raises ``ValueError`` for inputs the model cannot take
+            (``x`` a host array or pytree of arrays, or the first batch of a stream).
+        check_y: ``(y) -> None``: raises ``ValueError`` for targets that do not fit the
+            loss and outputs (and records their shapes for metric resolution).
+        metrics_names: ``() -> list[str]``: ``evaluate``'s value names in order.
+        finalize: ``(epochs) -> None``: end-of-fit work on the weights (``use_ema``).
+        compiled: whether ``compile`` was called.
+        steps_per_execution: ``compile(steps_per_execution=...)``: steps between batch hooks.
+        n_params: the parameter count (sizes the compiled chunks).
+        compile_seconds: the measured compile time of the training program, or ``None``;
+            the engine stores its measurement here.
+        predict_width: ``() -> int``: values per row of the widest activation (sizes the
+            tiles of ``predict``).
+    """
+
+    model: Any
+    program: Callable[[], Any]
+    get_state: Callable[[], Any]
+    set_state: Callable[[Any], None]
+    get_rng: Callable[[], Any]
+    set_rng: Callable[[Any], None]
+    build: Callable[[tuple], None]
+    check_x: Callable[[Any], None]
+    check_y: Callable[[Any], None]
+    metrics_names: Callable[[], list]
+    finalize: Callable[[int], None]
+    compiled: bool
+    steps_per_execution: int = 1
+    n_params: Callable[[], int] = lambda: 1
+    compile_seconds: float | None = None
+    predict_width: Callable[[], int] = lambda: 1

@@ -1,0 +1,145 @@
+"""``predict``'s host loop: tiles of resident rows, or chunks of a stream, with Keras's
+``on_predict_*`` hooks.
+
+Inference gives every row the same output whatever its batch, so resident inputs run in
+power-of-two tiles (:func:`predict_tile_rows`): bigger than ``batch_size`` when the layers'
+outputs are small (fewer, larger matmuls), never bigger than the power of two that holds the
+rows (one row costs one row, and ``batch_size=10**9`` costs nothing), and shared between
+calls of any row count and batch size, so a few compiled shapes serve them all.  When a
+callback overrides a predict batch hook, tiles are ``batch_size`` rows and the hooks run after
+each, with ``{"outputs": ...}`` as Keras passes them.
+
+>>> predict_tile_rows(1, 1, 32), predict_tile_rows(8, 100, 32), predict_tile_rows(8, 64, 10**9)
+(1, 128, 64)
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from lamina.data.epochs import bucket_rows
+from lamina.data.prefetch import Prefetcher
+from lamina.distribution import sharding as _sharding
+from lamina.training import inputs as _inputs
+
+#: Largest number of activation values one predict tile holds (rows x widest layer output).
+PREDICT_TILE_VALUES = 1 << 22
+
+
+def predict_tile_rows(width, n, batch_size) -> int:
+    """Rows run per compiled call by ``predict``: a power of two.
+
+    Args:
+        width: values per row of the widest layer output (activation memory per row).
+        n: the rows to predict.
+        batch_size: the ``batch_size`` argument (the starting tile, rounded to a power of 2).
+
+    Returns:
+        The tile: at least the power of two holding ``min(batch_size, n)`` rows, doubled
+        while the activations stay under ``PREDICT_TILE_VALUES`` and the tile is below ``n``.
+    """
+    tile = bucket_rows(min(batch_size, n))
+    limit = max(tile, PREDICT_TILE_VALUES // max(1, width))
+    while tile * 2 <= limit and tile < n:
+        tile *= 2
+    return tile
+
+
+def _tiles(x, n, tile):
+    """Yields ``(start, rows, (1, tile, ...) tile)``: views of ``x`` (no copy) and a padded
+    last tile."""
+    for start in range(0, n, tile):
+        rows = min(tile, n - start)
+
+        def cut(a, start=start, rows=rows):
+            part = a[start : start + rows]
+            if rows < tile:
+                part = np.concatenate([part, np.zeros((tile - rows, *a.shape[1:]), a.dtype)])
+            return part.reshape(1, tile, *a.shape[1:])
+
+        yield start, rows, jax.tree_util.tree_map(cut, x)
+
+
+def _host(out, rows):
+    return jax.tree_util.tree_map(lambda a: np.asarray(a)[:rows], _sharding.device_get(out))
+
+
+def _concat(outs):
+    return jax.tree_util.tree_map(lambda *a: np.concatenate(a), *outs)
+
+
+def predict(b, x, *, batch_size, steps, cb):
+    """The outputs of every row of ``x`` (an array or pytree of arrays, as the model's)."""
+    hooks = cb.overrides("predict")
+    if not _inputs.is_in_memory(x):
+        return _predict_stream(b, x, batch_size, steps, cb, hooks)
+    x = _inputs.to_arrays(x, "x")
+    first = _inputs.leaves(x)[0]
+    from lamina.data import arrays as _arrays
+
+    _arrays.check_samples(first, None, None)
+    b.build(first.shape)
+    b.check_x(x)
+    x = jax.tree_util.tree_map(lambda a: _arrays.as_float32(a, "x", purpose="predict"), x)
+    program = b.program()
+    n = first.shape[0]
+    tile = (
+        bucket_rows(min(batch_size, n))
+        if hooks
+        else predict_tile_rows(b.predict_width(), n, batch_size)
+    )
+    ts = _sharding.replicate(b.get_state())
+    cb.on_predict_begin({})
+    outs, group = [], []
+    spe = b.steps_per_execution
+    for step, (start, rows, part) in enumerate(_tiles(x, n, tile)):
+        # One tile per call: one compiled shape, a plain forward pass (XLA's big matmuls run
+        # fastest outside while loops), and the next tile's dispatch overlaps this one.
+        if hooks and step % spe == 0:
+            cb.on_predict_batch_begin(step, {})
+        out = program.predict_chunk(ts, _sharding.shard_batches(part))
+        if not hooks:
+            outs.append((out, rows))
+            continue
+        group.append(_host(out, rows))
+        if len(group) == spe or start + rows >= n:  # Keras: once per steps_per_execution
+            out = _concat(group)
+            cb.on_predict_batch_end(step - step % spe + spe - 1, {"outputs": out})
+            outs.append((out, None))
+            group = []
+    result = _concat([o if hooks else _host(o, r) for o, r in outs])
+    cb.on_predict_end({})
+    return result
+
+
+def _predict_stream(b, x, batch_size, steps, cb, hooks):
+    """Streamed ``predict``: the outputs of every real row, in order.
+
+    With several processes, each gets the outputs of the rows it fed (its share of the files,
+    or its own generator's rows); of every row when they all passed the same arrays.
+    """
+    source, first = _inputs.stream(
+        b, x, None, None, batch_size=batch_size, steps=steps, steps_name="steps", need_y=False
+    )
+    chunk = 1 if hooks else _inputs.stream_chunk(b, source, (first[0], None), train=False)
+    feed = source.feed
+    program = b.program()
+    ts = _sharding.replicate(b.get_state())
+    cb.on_predict_begin({})
+    outs = []
+    step = 0
+    with Prefetcher(feed.chunks(chunk, steps), transform=feed.put_inputs) as pf:
+        for xb, dmask, mask in pf:
+            if hooks:
+                cb.on_predict_batch_begin(step, {})
+            out = feed.predictions(program.predict_chunk(ts, xb), dmask, mask)
+            outs.append(out)
+            real = int(np.count_nonzero(mask[:, 0])) if mask.ndim > 1 else 1
+            if hooks:
+                cb.on_predict_batch_end(step, {"outputs": out})
+            step += max(real, 1)
+    if not outs:
+        raise ValueError("predict() received no batches: the input is exhausted.")
+    cb.on_predict_end({})
+    return np.concatenate(outs)
