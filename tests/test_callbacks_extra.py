@@ -148,7 +148,7 @@ def test_tensorboard_without_a_writer_package_says_what_to_install(tmp_path, mon
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_tensorboard)
-    with pytest.raises(ImportError, match="pip install tensorboardX"):
+    with pytest.raises(ImportError, match=r"pip install \"lamina\[tensorboard\]\""):
         callbacks.TensorBoard(tmp_path)
 
 

@@ -229,3 +229,25 @@ def test_cached_programs_are_bounded(monkeypatch):
             atol=1e-5,
         )
         assert program.predict_chunk.cache_size() <= 3
+
+
+def test_cached_programs_drop_the_least_recently_used(monkeypatch):
+    """Issue 14.7: the bound evicts the least recently used shape, not every shape."""
+    from lamina.training import step
+
+    monkeypatch.setattr(step, "MAX_CACHED_SHAPES", 3)
+    x, _ = _data(64)
+    model = _model(dropout=False)
+    model.predict(x[:1], batch_size=1, verbose=0)
+    counter = model._trace_counter
+
+    def traces_for(n):
+        before = counter.get("predict", 0)
+        model.predict(x[:n], batch_size=n, verbose=0)
+        return counter.get("predict", 0) - before
+
+    assert traces_for(2) == 1 and traces_for(4) == 1  # cache: 1, 2, 4
+    assert traces_for(1) == 0  # 1 is now the most recent: 2, 4, 1
+    assert traces_for(8) == 1  # evicts 2: 4, 1, 8
+    assert traces_for(1) == 0
+    assert traces_for(2) == 1  # 2 was dropped and compiles again

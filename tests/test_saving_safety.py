@@ -150,7 +150,7 @@ def test_lambda_layer_refused(saved, tmp_path):
     _bad(path, "Lambda")
 
 
-def test_non_sequential_refused(saved, tmp_path):
+def test_functional_config_without_its_graph_refused(saved, tmp_path):
     _, good = saved
     path = tmp_path / "functional.keras"
     with zipfile.ZipFile(good) as src, zipfile.ZipFile(path, "w") as dst:
@@ -161,7 +161,7 @@ def test_non_sequential_refused(saved, tmp_path):
                 config["class_name"] = "Functional"
                 data = json.dumps(config)
             dst.writestr(name, data)
-    _bad(path, "Sequential")
+    _bad(path, "input_layers")
 
 
 def test_weights_file_mismatch_names_file(tmp_path):

@@ -55,10 +55,14 @@ def unknown_name_error(kind: str, name: str, valid: Iterable[str]) -> ValueError
 
 
 def snake_case(name: str) -> str:
-    """``'BatchNormalization'`` -> ``'batch_normalization'``, as Keras names layers."""
-    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
-    return s.replace("__", "_")
+    """Keras's ``to_snake_case``, the base of every automatic name.
+
+    >>> snake_case("BatchNormalization"), snake_case("Conv2D"), snake_case("KLDivergence")
+    ('batch_normalization', 'conv2d', 'kl_divergence')
+    """
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 _UIDS: dict[str, int] = {}

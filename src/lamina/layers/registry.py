@@ -29,9 +29,23 @@ def get_layer_class(class_name: str, custom_objects=None, registered_name=None) 
         cls = get_registered_object(registered_name, custom_objects)
         if cls is not None:
             return cls
-    registry = Registry("layer class", "keras.layers")
-    registry.update(_all_layer_classes())
-    return registry.lookup(class_name, custom_objects)
+    return _builtin_registry().lookup(class_name, custom_objects)
+
+
+_CACHE: dict[str, object] = {}
+
+
+def _builtin_registry() -> Registry:
+    """The built-in layer classes, scanned once per change of ``lamina.layers`` (its names load
+    lazily; a 20,000-layer config would otherwise rescan it per layer)."""
+    import lamina.layers as mod
+
+    stamp = len(vars(mod))
+    if _CACHE.get("stamp") != stamp:
+        registry = Registry("layer class", "keras.layers")
+        registry.update(_all_layer_classes())
+        _CACHE.update(stamp=stamp, registry=registry)
+    return _CACHE["registry"]
 
 
 def serialize(layer: Layer) -> dict:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 import jax.numpy as jnp
 
+from lamina._naming import snake_case
 from lamina.losses.functions import (
     binary_crossentropy,
     binary_focal_crossentropy,
@@ -310,7 +309,4 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         }
 
 
-def _to_snake_case(name):
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+_to_snake_case = snake_case

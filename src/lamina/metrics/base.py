@@ -13,19 +13,12 @@ Standalone, the same object keeps an internal state like a Keras metric::
 
 from __future__ import annotations
 
-import re
-
 import jax.numpy as jnp
 
 from lamina import losses as _losses
-from lamina._naming import unique_name
+from lamina._naming import snake_case, unique_name
 
-
-def to_snake_case(name: str) -> str:
-    """Keras's ``to_snake_case`` (``'AUC'`` -> ``'auc'``, ``'KLDivergence'`` -> ``'kl_divergence'``)."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+to_snake_case = snake_case
 
 
 def divide_no_nan(a, b):

@@ -29,7 +29,6 @@ Example:
 
 from __future__ import annotations
 
-import re
 import warnings
 
 import jax
@@ -37,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lamina import optimizers as _optimizers
+from lamina._naming import snake_case
 from lamina.saving import h5_tree, safety
 from lamina.saving.safety import fail
 
@@ -52,11 +52,7 @@ NESTED = {
 }
 
 
-def to_snake_case(name: str) -> str:
-    """Keras's ``naming.to_snake_case`` (``"BatchNormalization"`` -> ``"batch_normalization"``)."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+to_snake_case = snake_case
 
 
 def _sub_paths(layer) -> list[tuple[str, ...]]:

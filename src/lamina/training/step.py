@@ -22,6 +22,7 @@ masked loss equals Keras's loss on the short batch exactly.
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 from typing import Any, NamedTuple
@@ -92,23 +93,38 @@ class Program(NamedTuple):
 
 
 #: Most compiled shapes kept per evaluate/predict function: row counts and batch sizes are
-#: bucketed to powers of two, so this is only reached by pathological use; beyond it the
-#: function's cache is emptied and the shapes in use compile again on demand (bounded memory).
+#: bucketed to powers of two, so this is only reached by pathological use; beyond it the least
+#: recently used shape is dropped (bounded memory) and compiles again if it comes back.
 MAX_CACHED_SHAPES = 32
 
 
 def _bounded_jit(fn, **kwargs):
-    """``jax.jit(fn)`` whose cache of compiled shapes never exceeds ``MAX_CACHED_SHAPES``."""
-    jitted = jax.jit(fn, **kwargs)
+    """``jax.jit(fn)`` keeping at most ``MAX_CACHED_SHAPES`` compiled shapes, least recently
+    used out first: one ``jax.jit`` per input signature, so dropping one frees its program."""
+    cache: collections.OrderedDict = collections.OrderedDict()
+
+    def signature(args, kw):
+        leaves, treedef = jax.tree_util.tree_flatten((args, kw))
+        return treedef, tuple((getattr(v, "shape", None), str(getattr(v, "dtype", type(v))))
+                              for v in leaves)
 
     @functools.wraps(fn)
     def call(*args, **kw):
-        if jitted._cache_size() >= MAX_CACHED_SHAPES:
-            jitted.clear_cache()
+        key = signature(args, kw)
+        jitted = cache.get(key)
+        if jitted is None:
+            # A fresh function object per shape: JAX's trace and compile caches are keyed
+            # weakly on the function, so dropping it frees that shape's program too.
+            jitted = cache[key] = jax.jit(functools.wraps(fn)(lambda *a, **k: fn(*a, **k)),
+                                          **kwargs)
+            while len(cache) > MAX_CACHED_SHAPES:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(key)
         return jitted(*args, **kw)
 
-    call.lower = jitted.lower
-    call.cache_size = jitted._cache_size
+    call.lower = lambda *a, **k: jax.jit(fn, **kwargs).lower(*a, **k)
+    call.cache_size = lambda: len(cache)
     return call
 
 
