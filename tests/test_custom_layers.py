@@ -237,15 +237,14 @@ def test_add_loss_in_call_joins_the_training_loss_as_in_keras(keras):
     _fit_both(keras, build, x, x[:, :1], loss=lambda K: "mse", metrics=lambda K: [])
 
 
-def test_add_loss_directly_in_a_sequential_is_refused_when_training():
-    class Penalty(lamina.layers.Layer):
-        def call(self, inputs):
-            self.add_loss(lamina.ops.mean(inputs))
-            return inputs
+def test_add_loss_directly_in_a_sequential_joins_the_loss_as_in_keras(keras):
+    def build(K):
+        class Penalty(K.layers.Layer):
+            def call(self, inputs):
+                self.add_loss(0.3 * K.ops.mean(K.ops.square(inputs)))
+                return inputs
 
-    model = lamina.Sequential([lamina.Input((3,)), Penalty(), lamina.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss="mse")
-    x = np.ones((4, 3), "float32")
-    assert model.predict(x, verbose=0).shape == (4, 1)
-    with pytest.raises(NotImplementedError, match="functional API"):
-        model.fit(x, x[:, :1], verbose=0)
+        return K.Sequential([K.Input((5,)), K.layers.Dense(3), Penalty(), K.layers.Dense(1)])
+
+    x, _ = _data(n=32)
+    _fit_both(keras, build, x, x[:, :1], loss=lambda K: "mse", metrics=lambda K: [])

@@ -35,6 +35,16 @@ STATE_KEYS = ("rnn_state_0", "rnn_state_1")
 MODELS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
+def weight_names(state: dict) -> tuple:
+    """The names in a layer's ``state`` that are weights: all but carried RNN states, which
+    Keras keeps out of ``get_weights()``, ``count_params()`` and weight files.
+
+    >>> weight_names({"moving_mean": 0, "rnn_state_0": 0, "forward_layer/rnn_state_1": 0})
+    ('moving_mean',)
+    """
+    return tuple(k for k in state if not (k in STATE_KEYS or k.endswith(STATE_KEYS)))
+
+
 def zero_states(cell, batch: int) -> dict:
     """``{rnn_state_i: zeros((batch, units))}`` for each of ``cell``'s states (host arrays)."""
     return {STATE_KEYS[i]: np.zeros((batch, cell.units), np.float32) for i in range(cell.n_states)}

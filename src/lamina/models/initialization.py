@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from lamina.layers.stateful import weight_names
 from lamina.utils import random as _random
 
 
@@ -62,7 +63,7 @@ def _host_init(layers, input_shape, key) -> InitialWeights:
         p, s = layer.init(k, shape)
         params.append(p)
         state.append(s)
-        order.append((tuple(p), tuple(s)))
+        order.append((tuple(p), weight_names(s)))
         shape = tuple(layer.compute_output_shape(shape))
     host = jax.tree_util.tree_map(np.asarray, (tuple(params), tuple(state)))
     params, state = jax.device_put(host)
@@ -94,7 +95,7 @@ def _order(layers, input_shape, key):
         shape = input_shape
         for layer in layers:
             p, s = layer.init(k, shape)
-            orders.append((tuple(p), tuple(s)))
+            orders.append((tuple(p), weight_names(s)))
             shape = tuple(layer.compute_output_shape(shape))
 
     jax.eval_shape(trace, key)

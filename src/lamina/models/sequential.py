@@ -263,9 +263,10 @@ class Sequential(
                 )
         it = iter(np.asarray(w, np.float32) for w in weights)
         params, state = [], []
-        for p_names, s_names in self._weight_order:
+        for old_state, (p_names, s_names) in zip(ts.state, self._weight_order):
             params.append({k: jax.numpy.asarray(next(it)) for k in p_names})
-            state.append({k: jax.numpy.asarray(next(it)) for k in s_names})
+            # Carried RNN states are not weights (Keras): they stay as they are.
+            state.append({**old_state, **{k: jax.numpy.asarray(next(it)) for k in s_names}})
         self._train_state = ts._replace(params=tuple(params), state=tuple(state))
 
     @property
@@ -274,12 +275,13 @@ class Sequential(
 
     def count_params(self) -> int:
         self._require_built("count_params")
+        ts = self._train_state
         return int(
             sum(
-                np.prod(w.shape)
-                for w in jax.tree_util.tree_leaves(
-                    (self._train_state.params, self._train_state.state)
-                )
+                np.prod(np.shape(d[k]))
+                for p, s, (p_names, s_names) in zip(ts.params, ts.state, self._weight_order)
+                for d, names in ((p, p_names), (s, s_names))
+                for k in names
             )
         )
 

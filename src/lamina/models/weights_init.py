@@ -17,6 +17,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from lamina.layers.stateful import weight_names
 from lamina.models.initialization import _host_ready
 from lamina.utils import random as _random
 
@@ -68,7 +69,7 @@ def init_layers(layers, shapes, key=None, builder=None):
             o = ((), ())
         else:
             p, s = layer.init(k, shape)
-            o = (tuple(p), tuple(s))
+            o = (tuple(p), weight_names(s))
         params.append(p)
         state.append(s)
         order.append(o)
@@ -96,7 +97,7 @@ def _jit_init(layers, shapes, key, existing):
                 o = ((), ()) if e is None else e[2]
             else:
                 p, s = layer.init(k, shape)
-                o = (tuple(p), tuple(s))
+                o = (tuple(p), weight_names(s))
             params.append(p)
             state.append(s)
             order.append(o)

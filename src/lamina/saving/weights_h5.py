@@ -127,7 +127,7 @@ def set_layer_arrays(model, i: int, arrays, path, skip_mismatch: bool = False) -
     params = list(ts.params)
     state = list(ts.state)
     params[i] = dict(zip(p_names, new[: len(p_names)]))
-    state[i] = dict(zip(s_names, new[len(p_names) :]))
+    state[i] = {**state[i], **dict(zip(s_names, new[len(p_names) :]))}
     model._train_state = ts._replace(params=tuple(params), state=tuple(state))
     return True
 

@@ -156,22 +156,26 @@ def stack_forward(layers, params, state, x, *, training: bool, key=None, batch_m
         if n_rng:
             split = iter(jax.random.split(key, n_rng))
             keys = [next(split) if layer.uses_rng else None for layer in layers]
+    from lamina.layers.variables import AuxCollector
+
     aux = jnp.zeros((), jnp.float32)
     mask = None
     new_state = []
-    for layer, p, s, k in zip(layers, params, state, keys):
-        kwargs: dict[str, Any] = {}
-        if layer.uses_mask:
-            kwargs["mask"] = mask
-        if getattr(layer, "uses_batch_mask", False):
-            kwargs["batch_mask"] = batch_mask
-        y, s = layer.apply(p, s, x, training=training, key=k, **kwargs)
-        mask = layer.compute_mask(x, mask)
-        if layer.activity_regularizer is not None:
-            aux = aux + activity_penalty(layer.activity_regularizer, y, batch_mask)
-        new_state.append(s)
-        x = y
-    return x, tuple(new_state), aux
+    # Keras-style layers report their ``add_loss`` terms to the innermost collector.
+    with AuxCollector() as added:
+        for layer, p, s, k in zip(layers, params, state, keys):
+            kwargs: dict[str, Any] = {}
+            if layer.uses_mask:
+                kwargs["mask"] = mask
+            if getattr(layer, "uses_batch_mask", False):
+                kwargs["batch_mask"] = batch_mask
+            y, s = layer.apply(p, s, x, training=training, key=k, **kwargs)
+            mask = layer.compute_mask(x, mask)
+            if layer.activity_regularizer is not None:
+                aux = aux + activity_penalty(layer.activity_regularizer, y, batch_mask)
+            new_state.append(s)
+            x = y
+    return x, tuple(new_state), aux + added.total
 
 
 def activity_penalty(regularizer, y, batch_mask=None):
