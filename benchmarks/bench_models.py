@@ -10,7 +10,11 @@ every row fits in a few minutes on 2 cores (``--rows``/``--epochs`` scale them):
 * ``imdb_lstm``: Embedding 20000x128 -> LSTM 128 (dropout 0.2, recurrent_dropout 0.2) -> Dense 1,
   80 tokens, batch 32;
 * ``imdb_gru``: the same with GRU 128 (no dropout);
-* ``imdb_bilstm``: Embedding 20000x128 -> Bidirectional(LSTM 64) -> Dense 1.
+* ``imdb_bilstm``: Embedding 20000x128 -> Bidirectional(LSTM 64) -> Dense 1;
+* ``residual_mlp``: a functional model, 64 features -> Dense 256 -> 3 residual blocks
+  (Dense 256 -> Dense 256 -> Add) -> Dense 10, batch 64;
+* ``custom_layer``: a Sequential of Keras-style custom layers (``build``/``add_weight``/``call``
+  with ``ops.matmul``), 64 -> 256 -> 256 -> 10, batch 64.
 
 Implementations, each measurement in a fresh process, alternating, order rotating per repeat:
 ``lamina`` (empty persistent compilation cache), ``keras-jax`` (Keras 3, JAX backend,
@@ -21,6 +25,7 @@ printed with every table: the times are only comparable within one run.
 
     python benchmarks/bench_models.py                       # every model, 1 repeat
     python benchmarks/bench_models.py --models mnist_cnn --repeats 3 --rows 1024
+    python benchmarks/bench_models.py --models residual_mlp,custom_layer --repeats 3
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ import time
 
 MARK = "BENCH_MODELS_JSON "
 IMPLS = ("lamina", "keras-jax", "keras-jax-spe")
+#: Models built by :func:`build_model` rather than as a Sequential of :func:`build`'s layers.
+FUNCTIONAL = ("residual_mlp", "custom_layer")
 #: name -> (input shape, vocabulary or None, batch, default rows, default epochs, classes)
 MODELS = {
     "mnist_cnn": ((28, 28, 1), None, 128, 512, 3, 10),
@@ -44,7 +51,41 @@ MODELS = {
     "imdb_lstm": ((80,), 20000, 32, 512, 3, 2),
     "imdb_gru": ((80,), 20000, 32, 512, 3, 2),
     "imdb_bilstm": ((80,), 20000, 32, 512, 3, 2),
+    "residual_mlp": ((64,), None, 64, 4096, 4, 10),
+    "custom_layer": ((64,), None, 64, 4096, 4, 10),
 }
+
+
+def build_model(name, K):
+    """The functional and custom-layer models, from the top-level module ``K`` (``lamina`` or
+    ``keras``: the same API); the other models are Sequentials of :func:`build`'s layers."""
+    L = K.layers
+    if name == "residual_mlp":
+        inputs = K.Input(MODELS[name][0])
+        x = L.Dense(256, activation="relu")(inputs)
+        for _ in range(3):
+            h = L.Dense(256, activation="relu")(x)
+            x = L.Add()([x, L.Dense(256)(h)])
+        return K.Model(inputs, L.Dense(10, activation="softmax")(x))
+
+    class MyDense(L.Layer):
+        def __init__(self, units, relu=True, **kwargs):
+            super().__init__(**kwargs)
+            self.units, self.relu = units, relu
+
+        def build(self, input_shape):
+            self.w = self.add_weight(
+                shape=(input_shape[-1], self.units), initializer="glorot_uniform"
+            )
+            self.b = self.add_weight(shape=(self.units,), initializer="zeros")
+
+        def call(self, inputs):
+            y = K.ops.matmul(inputs, self.w) + self.b
+            return K.ops.relu(y) if self.relu else K.ops.softmax(y)
+
+    return K.Sequential(
+        [K.Input(MODELS[name][0]), MyDense(256), MyDense(256), MyDense(10, relu=False)]
+    )
 
 
 def build(name, L):
@@ -97,14 +138,15 @@ def data(name, rows):
 def worker(name, impl, rows, epochs):
     x, y = data(name, rows)
     if impl == "lamina":
+        import lamina as K
         import lamina.callbacks as C
         import lamina.layers as L
         import lamina.models as M
     else:
-        import keras
+        import keras as K
 
-        keras.utils.set_random_seed(0)
-        C, L, M = keras.callbacks, keras.layers, keras.models
+        K.utils.set_random_seed(0)
+        C, L, M = K.callbacks, K.layers, K.models
     batch = MODELS[name][2]
     steps = -(-rows // batch)
     loss = "sparse_categorical_crossentropy" if MODELS[name][5] > 2 else "binary_crossentropy"
@@ -115,7 +157,7 @@ def worker(name, impl, rows, epochs):
             stamps.append(time.perf_counter())
 
     t0 = time.perf_counter()
-    model = M.Sequential(build(name, L))
+    model = build_model(name, K) if name in FUNCTIONAL else M.Sequential(build(name, L))
     kw = {"steps_per_execution": steps} if impl == "keras-jax-spe" else {}
     model.compile(optimizer="adam", loss=loss, metrics=["accuracy"], **kw)
     t1 = time.perf_counter()
@@ -198,7 +240,7 @@ def table(results, args):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--worker", nargs=2, metavar=("MODEL", "IMPL"))
-    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--models", default=",".join(m for m in MODELS if m not in FUNCTIONAL))
     p.add_argument("--impls", default=",".join(IMPLS))
     p.add_argument("--rows", type=int, default=None)
     p.add_argument("--epochs", type=int, default=None)

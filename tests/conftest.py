@@ -33,3 +33,27 @@ def keras():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+#: Parity tables whose every case runs in the slow set; the default run takes a fixed third of
+#: each table's parametrized cases (chosen by a stable hash of the test id), so it stays under
+#: ten minutes on two cores while every op and layer is still compared with Keras in CI.
+SAMPLED_TABLES = {
+    "test_ops_numpy.py",
+    "test_ops_nn.py",
+    "test_backend.py",
+    "test_layers_merge_act.py",
+    "test_layers_attention.py",
+    "test_layers_random_augmentation.py",
+    "test_layers_lookup.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    import zlib
+
+    for item in items:
+        if getattr(item, "callspec", None) is None or item.fspath.basename not in SAMPLED_TABLES:
+            continue
+        if zlib.crc32(item.nodeid.encode()) % 3:
+            item.add_marker(pytest.mark.slow)

@@ -139,3 +139,18 @@ def test_registered_loss_function_resolves_by_name_and_config():
     assert np.isclose(float(losses.deserialize(config)(y, y * 3)), 2.0)
     with pytest.raises(ValueError, match="Unknown loss 'no_such_loss'"):
         losses.deserialize("no_such_loss")
+
+
+def test_keras1_class_names_in_old_configs_resolve():
+    from lamina.layers import Conv2D
+
+    assert layer_registry.get_layer_class("Convolution2D") is Conv2D
+    with pytest.warns(Warning):
+        layer = layer_registry.deserialize(
+            {
+                "class_name": "Convolution2D",
+                "config": {"nb_filter": 4, "nb_row": 3, "nb_col": 3, "border_mode": "same"},
+            }
+        )
+    assert isinstance(layer, Conv2D)
+    assert layer.get_config()["filters"] == 4 and layer.get_config()["padding"] == "same"

@@ -158,3 +158,45 @@ def test_unsupported_layer_raises_naming_it(tmp_path):
     with pytest.raises(ValueError, match="'up'.*UpSampling2D"):
         model.export(tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_functional_graph_with_two_inputs_merges_and_two_outputs(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    rng = np.random.default_rng(0)
+    a_in, b_in = lamina.Input((6,), name="a"), lamina.Input((4,), name="b")
+    a = L.Dense(5, activation="relu")(a_in)
+    b = L.Dense(5, activation="tanh")(b_in)
+    added = L.Add()([a, b])
+    mixed = L.Concatenate()([L.Subtract()([a, b]), L.Multiply()([a, b, added])])
+    avg = L.Average()([L.Maximum()([a, b]), L.Minimum()([a, b])])
+    h = L.Dense(4, activation="relu")(L.Concatenate(axis=-1)([mixed, avg]))
+    out1, out2 = L.Dense(1, activation="sigmoid")(h), L.Dense(3, activation="softmax")(h)
+    model = lamina.Model([a_in, b_in], [out1, out2])
+    model.compile(optimizer="adam", loss=["binary_crossentropy", "sparse_categorical_crossentropy"])
+    xa = rng.normal(size=(32, 6)).astype("float32")
+    xb = rng.normal(size=(32, 4)).astype("float32")
+    model.fit([xa, xb], [(xa[:, :1] > 0).astype("f4"), rng.integers(0, 3, 32)], verbose=0)
+    path = tmp_path / "f.onnx"
+    model.export(path)
+    got = ort.InferenceSession(str(path)).run(None, {"input_0": xa, "input_1": xb})
+    expected = model.predict([xa, xb], verbose=0)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=RTOL, atol=ATOL)
+
+
+def test_subclassed_model_export_is_refused_clearly(tmp_path):
+    pytest.importorskip("onnx")
+
+    class Net(lamina.Model):
+        def __init__(self):
+            super().__init__()
+            self.d = L.Dense(2)
+
+        def call(self, x):
+            return self.d(x)
+
+    model = Net()
+    model(np.ones((2, 3), "float32"))
+    with pytest.raises(ValueError, match="subclassed model"):
+        model.export(tmp_path / "m.onnx")

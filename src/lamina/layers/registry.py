@@ -14,6 +14,11 @@ def _all_layer_classes() -> dict[str, type]:
         obj = getattr(mod, name)
         if isinstance(obj, type) and issubclass(obj, Layer) and obj is not Layer:
             out[obj.__name__] = obj
+    # Keras 1/2 class names kept as aliases (``Convolution2D``) appear in old files' configs.
+    for name in dir(mod):
+        obj = getattr(mod, name)
+        if isinstance(obj, type) and issubclass(obj, Layer) and obj is not Layer:
+            out.setdefault(name, obj)
     return out
 
 

@@ -88,7 +88,9 @@ def reset_model(model, only=None, states=None) -> None:
         return  # not built yet: the states start at zero anyway
     new_state = []
     for layer, s in zip(model.layers, ts.state):
-        if (only is None and getattr(layer, "stateful", False)) or layer is only:
+        # Wrappers (Bidirectional) hold their inner layers' states under prefixed keys.
+        carries = getattr(layer, "stateful", False) or bool(weight_names(s) != tuple(s))
+        if (only is None and carries) or layer is only:
             s = _reset_dict(layer, s, states)
         new_state.append(s)
     model._train_state = ts._replace(state=tuple(new_state))

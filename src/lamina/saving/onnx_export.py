@@ -1,4 +1,5 @@
-"""ONNX export of a ``Sequential``'s inference function (``model.export(path, format="onnx")``).
+"""ONNX export of a ``Sequential`` or functional model's inference function
+(``model.export(path, format="onnx")``; functional graphs: :mod:`lamina.saving.onnx_graph`).
 
 Supported layers: ``Dense``, ``Activation``, ``Flatten``, ``Reshape``; ``Conv1D``/``Conv2D``
 (strides, ``valid``/``same``/``causal`` padding, dilation, groups, either data format),
@@ -9,8 +10,9 @@ Supported layers: ``Dense``, ``Activation``, ``Flatten``, ``Reshape``; ``Conv1D`
 identity at inference (``Dropout``, ``GaussianNoise``, ``GaussianDropout``, ``SpatialDropout1D/2D``,
 ``ActivityRegularization``).  Activations ``linear``, ``relu``, ``sigmoid``, ``tanh``,
 ``softmax``, ``elu``, ``softplus``, ``softsign``, ``selu``, ``swish``/``silu``.  Other layers
-raise a ValueError naming the layer.  Needs the ``onnx`` package (``pip install "lamina[onnx]"``); the graph
-has one input ``"input"`` with a dynamic batch dimension and one output ``"output"``.  The
+raise a ValueError naming the layer.  Needs the ``onnx`` package (``pip install "lamina[onnx]"``); a
+Sequential's graph has one input ``"input"`` with a dynamic batch dimension and one output
+``"output"``.  The
 per-layer translations live in :mod:`lamina.saving.onnx_layers`.
 
 Example (needs ``onnx`` and ``onnxruntime``):
@@ -148,20 +150,38 @@ def export(model, filepath, opset: int = OPSET) -> None:
         ) from e
     model._require_built("export")
     g = Graph(helper, numpy_helper)
-    x = "input"
-    in_shapes = [tuple(model.input_shape), *model._output_shape_of(model.input_shape)]
-    for i, layer in enumerate(model.layers):
-        x = _layer(g, model, i, layer, x, in_shapes[i])
-    out_shape = ["batch", *model.output_shape[1:]]
-    in_shape = ["batch", *model.input_shape[1:]]
-    first = type(model.layers[0]).__name__ if model.layers else None
-    in_type = TensorProto.INT64 if first == "Embedding" else TensorProto.FLOAT
-    g.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
+    from lamina.models.functional import Functional
+    from lamina.models.sequential import Sequential
+
+    if isinstance(model, Functional):  # walk its graph
+        from lamina.saving.onnx_graph import export_graph
+
+        ins, outs = export_graph(g, model, _layer)
+    elif isinstance(model, Sequential):  # a chain of layers
+        x = "input"
+        in_shapes = [tuple(model.input_shape), *model._output_shape_of(model.input_shape)]
+        for i, layer in enumerate(model.layers):
+            x = _layer(g, model, i, layer, x, in_shapes[i])
+        g.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
+        first = type(model.layers[0]).__name__ if model.layers else None
+        ins = [("input", tuple(model.input_shape), first == "Embedding")]
+        outs = [("output", tuple(model.output_shape), False)]
+    else:
+        raise ValueError(
+            f"ONNX export supports Sequential and functional models; {type(model).__name__} is "
+            "a subclassed model (its call() is Python code). Rebuild it with the functional "
+            "API, or export it through jax2onnx-style tools."
+        )
+
+    def info(name, shape, is_int):
+        kind = TensorProto.INT64 if is_int else TensorProto.FLOAT
+        return helper.make_tensor_value_info(name, kind, ["batch", *shape[1:]])
+
     graph = helper.make_graph(
         g.nodes,
         model.name,
-        [helper.make_tensor_value_info("input", in_type, in_shape)],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, out_shape)],
+        [info(*i) for i in ins],
+        [info(*o) for o in outs],
         initializer=g.inits,
     )
     proto = helper.make_model(
