@@ -135,7 +135,13 @@ class Layer(KerasLayerAPI):
         if self._traced:
             from lamina.layers.symbolic import traced_output_shape
 
-            return traced_output_shape(self, input_shape)
+            # Tracing call() costs milliseconds and the engine asks on every predict: keep
+            # each input shape's answer (a layer's config does not change after it is built).
+            cache = vars(self).setdefault("_output_shape_cache", {})
+            key = _freeze(input_shape)
+            if key not in cache:
+                cache[key] = traced_output_shape(self, input_shape)
+            return cache[key]
         return tuple(input_shape)
 
     def compute_mask(self, x, mask):
