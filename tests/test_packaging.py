@@ -69,7 +69,7 @@ def test_every_pip_install_hint_names_a_lamina_extra():
 
 
 def test_missing_matplotlib_names_the_plot_extra(monkeypatch):
-    from lamina.training.plot import plot_history
+    from lamina.callbacks.plot import plot_history
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
@@ -123,5 +123,5 @@ def test_mypy_passes_and_sees_typed_public_signatures(tmp_path):
     )
     assert r.returncode == 0, r.stdout
     fit, guard = re.findall(r'Revealed type is "(.*)"', r.stdout)
-    assert fit.startswith("def (x: Any =") and fit.endswith("-> lamina.training.callbacks.History")
+    assert fit.startswith("def (x: Any =") and fit.endswith("-> lamina.callbacks.core.History")
     assert guard == "def (enabled: bool | None)"

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from lamina.training.progress import ProgbarLogger, bar_text, resolve_verbose
+from lamina.callbacks.progress import ProgbarLogger, bar_text, resolve_verbose
 
 SCRIPT = textwrap.dedent(
     """

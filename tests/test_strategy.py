@@ -6,9 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from lamina.callbacks import progress
 from lamina.layers import Conv2D, Dense, Flatten, MaxPooling2D
 from lamina.models import Sequential
-from lamina.training import progress, strategy
+from lamina.training import strategy
 from lamina.training.step import forward
 
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import lamina
+from lamina.callbacks import notebook as _notebook
+from lamina.callbacks import progress as _progress
 from lamina.layers import Dense, Input
 from lamina.models import Sequential
-from lamina.training import notebook as _notebook
-from lamina.training import progress as _progress
 from lamina.training.guardrails import GuardrailWarning
 from tests.helpers import keras_ref
 

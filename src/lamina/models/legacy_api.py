@@ -35,7 +35,7 @@ import numpy as np
 from lamina.layers import stateful as _stateful
 
 if TYPE_CHECKING:  # the return type of fit, for type checkers
-    from lamina.training.callbacks import History
+    from lamina.callbacks.core import History
 
 _IGNORED = ("max_queue_size", "max_q_size", "workers", "nb_worker", "use_multiprocessing",
             "pickle_safe", "shuffle")  # fmt: skip

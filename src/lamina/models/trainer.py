@@ -29,7 +29,7 @@ from lamina.training import state as _state
 from lamina.training.network import Binding
 
 if TYPE_CHECKING:  # annotations only: callbacks import nothing from models
-    from lamina.training.callbacks import History
+    from lamina.callbacks.core import History
 
 
 class TrainerMixin:

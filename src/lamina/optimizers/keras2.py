@@ -73,7 +73,7 @@ class LearningRate(float):
         opt = self._optimizer
         if opt is None:
             raise TypeError("This learning rate is not attached to an optimizer.")
-        from lamina.training.callbacks_extra import set_lr
+        from lamina.callbacks.extra import set_lr
 
         for model in models_using(opt):
             if getattr(model, "_train_state", None) is not None:

@@ -29,14 +29,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lamina.callbacks import core as _callbacks
+from lamina.callbacks import progress as _progress
 from lamina.data import epochs as _epochs
 from lamina.data.base import warn_ran_out
 from lamina.distribution import sharding as _sharding
-from lamina.training import callbacks as _callbacks
 from lamina.training import guardrails as _guardrails
 from lamina.training import inputs as _inputs
 from lamina.training import predicting as _predicting
-from lamina.training import progress as _progress
 from lamina.training.step import NONFINITE_KEY, NONFINITE_WHAT, NONFINITE_WHAT_KEY
 
 

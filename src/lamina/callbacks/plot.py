@@ -100,7 +100,7 @@ def plot_history(history: Any, metrics: str | list[str] | None = None, ax: Any =
         panel.grid(True, alpha=0.3)
     fig.tight_layout()
     if ax is None:
-        from lamina.training.notebook import in_notebook
+        from lamina.callbacks.notebook import in_notebook
 
         if in_notebook():
             # Jupyter shows the returned figure; closing pyplot's handle stops the inline

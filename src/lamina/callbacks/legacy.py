@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import warnings
 
-from lamina.training.checkpoint import ModelCheckpoint as _ModelCheckpoint
+from lamina.callbacks.checkpoint import ModelCheckpoint as _ModelCheckpoint
 
 
 class ModelCheckpoint(_ModelCheckpoint):

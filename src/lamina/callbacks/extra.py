@@ -25,7 +25,7 @@ import os
 import numpy as np
 
 from lamina import optimizers as _optimizers
-from lamina.training.callbacks import Callback, _check_mode, _monitor_op
+from lamina.callbacks.core import Callback, _check_mode, _monitor_op
 
 
 def get_lr(model) -> float:

@@ -1,21 +1,21 @@
 """Callbacks (``lamina.callbacks``, as ``keras.callbacks``)."""
 
-from lamina.training.callbacks import (
+from lamina.callbacks.checkpoint import BackupAndRestore as BackupAndRestore
+from lamina.callbacks.core import (
     Callback,
     EarlyStopping,
     History,
     LambdaCallback,
     TerminateOnNaN,
 )
-from lamina.training.callbacks_extra import (
+from lamina.callbacks.extra import (
     CSVLogger,
     LearningRateScheduler,
     ReduceLROnPlateau,
     TensorBoard,
 )
-from lamina.training.checkpoint import BackupAndRestore as BackupAndRestore
-from lamina.training.legacy_callbacks import ModelCheckpoint as ModelCheckpoint  # + Keras 2 period
-from lamina.training.progress import ProgbarLogger
+from lamina.callbacks.legacy import ModelCheckpoint as ModelCheckpoint  # + Keras 2 period
+from lamina.callbacks.progress import ProgbarLogger
 
 __all__ = [
     "CSVLogger",

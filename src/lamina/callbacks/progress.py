@@ -13,14 +13,14 @@ epoch, never a carriage return::
     Epoch 3/10 - 24/24 - 0s - 4ms/step - accuracy: 0.7104 - loss: 0.5532
 
 In Jupyter (an IPython kernel), ``verbose=1`` shows the same bar as one output line updated in
-place (:mod:`lamina.training.notebook`).  When the number of steps is unknown (a generator
+place (:mod:`lamina.callbacks.notebook`).  When the number of steps is unknown (a generator
 without ``steps_per_epoch``), the first epoch counts up as Keras does (``12/Unknown``) and later
 epochs use the count the first one found.
 
 ``verbose=0``: nothing.
 
 >>> import io
->>> from lamina.training.progress import ProgbarLogger
+>>> from lamina.callbacks.progress import ProgbarLogger
 >>> out = io.StringIO()
 >>> bar = ProgbarLogger(verbose=2, stream=out)
 >>> bar.set_params({"epochs": 1, "steps": 4})
@@ -36,8 +36,8 @@ import sys
 import time
 from typing import Any, TextIO
 
-from lamina.training import notebook as _notebook
-from lamina.training.callbacks import Callback
+from lamina.callbacks import notebook as _notebook
+from lamina.callbacks.core import Callback
 
 #: ``auto`` uses rich when installed; ``plain`` forces the text bar (``LAMINA_PROGRESS``).
 BACKENDS = ("auto", "rich", "plain")

@@ -35,9 +35,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lamina.callbacks.core import Callback
 from lamina.distribution.sharding import is_main_process
 from lamina.saving import h5_sandbox, safety
-from lamina.training.callbacks import Callback
 
 __all__ = ["BackupAndRestore", "ModelCheckpoint"]
 

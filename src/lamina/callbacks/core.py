@@ -207,15 +207,15 @@ class History(Callback):
     def plot(self, metrics=None, ax=None):
         """Draws the learning curves; returns a matplotlib ``Figure`` (shown inline in Jupyter).
 
-        See :func:`lamina.training.plot.plot_history` for the arguments.
+        See :func:`lamina.callbacks.plot.plot_history` for the arguments.
         """
-        from lamina.training.plot import plot_history
+        from lamina.callbacks.plot import plot_history
 
         return plot_history(self, metrics=metrics, ax=ax)
 
     def _repr_html_(self) -> str:
         """One row per epoch, one column per logged value: what a notebook shows."""
-        from lamina.training.plot import history_html
+        from lamina.callbacks.plot import history_html
 
         return history_html(self)
 
