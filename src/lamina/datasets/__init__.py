@@ -1,6 +1,14 @@
-"""Small real data sets shipped inside the package (UCI classics), loaded with NumPy only.
+"""Data sets: Keras's ``keras.datasets`` modules, and small real tables shipped inside Lamina.
 
-Each loader returns ``(X, y)`` as NumPy arrays; ``path(name)`` gives the CSV file itself.
+Keras's modules (``mnist``, ``fashion_mnist``, ``cifar10``, ``cifar100``, ``imdb``,
+``reuters``, ``boston_housing``, ``california_housing``) keep Keras's ``load_data``
+signatures, shapes and dtypes.  Lamina never downloads: each reads the file Keras caches
+(``$KERAS_HOME/datasets``, ``~/.keras/datasets`` by default), and without it returns
+deterministic, learnable stand-in data of the same shapes, with a one-time ``UserWarning``
+saying which file to place where.  Stand-in results say nothing about the real data set.
+
+The shipped UCI classics (``load_pima``, ``load_iris``, ``load_sonar``, ``load_wine``) return
+``(X, y)`` as NumPy arrays; ``path(name)`` gives the CSV file itself.
 
 >>> from lamina.datasets import load_pima
 >>> X, y = load_pima()
@@ -14,6 +22,33 @@ import csv
 from importlib import resources
 
 import numpy as np
+
+from lamina.datasets import (
+    boston_housing,
+    california_housing,
+    cifar10,
+    cifar100,
+    fashion_mnist,
+    imdb,
+    mnist,
+    reuters,
+)
+
+__all__ = [
+    "boston_housing",
+    "california_housing",
+    "cifar10",
+    "cifar100",
+    "fashion_mnist",
+    "imdb",
+    "load_iris",
+    "load_pima",
+    "load_sonar",
+    "load_wine",
+    "mnist",
+    "path",
+    "reuters",
+]
 
 _FILES = {
     "pima": "pima-indians-diabetes.csv",

@@ -115,6 +115,10 @@ class Lambda(Layer):
     def from_config(cls, config, custom_objects=None, safe_mode=None):
         if safe_mode is None:
             safe_mode = getattr(_SAFE, "value", None)
+        if safe_mode is None:  # keras.config.enable_unsafe_deserialization()
+            from lamina.config import in_safe_mode
+
+            safe_mode = in_safe_mode()
         safe_mode = safe_mode is not False
         config = dict(config)
         config.pop("dtype", None)

@@ -1,25 +1,89 @@
-"""Utilities: ``to_categorical``, ``set_random_seed`` and friends."""
+"""Utilities (``lamina.utils``, as ``keras.utils``): data helpers, datasets from folders,
+``Progbar``, ``get_file``, object (de)serialization, ``to_categorical`` and friends.
+
+>>> from lamina.utils import to_categorical
+>>> to_categorical([0, 2], num_classes=3).tolist()
+[[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+"""
 
 from lamina.data.pydataset import PyDataset as PyDataset
+from lamina.object_registry import (
+    CustomObjectScope,
+    custom_object_scope,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+)
 from lamina.preprocessing.image_io import array_to_img, img_to_array, load_img, save_img
 from lamina.preprocessing.sequence import pad_sequences
 from lamina.preprocessing.timeseries import timeseries_dataset_from_array
-from lamina.utils import generic_utils, np_utils  # Keras 1/2 module paths
+from lamina.utils import data_utils, generic_utils, np_utils  # Keras 1/2 module paths
+from lamina.utils.dataset_utils import split_dataset
+from lamina.utils.directory_datasets import (
+    audio_dataset_from_directory,
+    image_dataset_from_directory,
+    text_dataset_from_directory,
+)
+from lamina.utils.file_utils import get_file
+from lamina.utils.general import (
+    Config,
+    clear_session,
+    disable_interactive_logging,
+    enable_interactive_logging,
+    get_source_inputs,
+    is_interactive_logging_enabled,
+    is_keras_tensor,
+    pack_x_y_sample_weight,
+    standardize_dtype,
+    unpack_x_y_sample_weight,
+)
 from lamina.utils.numerical import normalize, to_categorical
+from lamina.utils.progbar import Progbar
 from lamina.utils.random import set_random_seed
+from lamina.utils.serialization import deserialize_keras_object, serialize_keras_object
+from lamina.utils.vis_utils import model_to_dot, plot_model
 
 Sequence = PyDataset  # Keras 2 name of keras.utils.PyDataset
 
 __all__ = [
+    "Config",
+    "CustomObjectScope",
+    "Progbar",
+    "PyDataset",
+    "Sequence",
     "array_to_img",
+    "audio_dataset_from_directory",
+    "clear_session",
+    "custom_object_scope",
+    "deserialize_keras_object",
+    "disable_interactive_logging",
+    "enable_interactive_logging",
+    "get_custom_objects",
+    "get_file",
+    "get_registered_name",
+    "get_registered_object",
+    "get_source_inputs",
+    "image_dataset_from_directory",
     "img_to_array",
+    "is_interactive_logging_enabled",
+    "is_keras_tensor",
     "load_img",
+    "model_to_dot",
     "normalize",
+    "pack_x_y_sample_weight",
     "pad_sequences",
+    "plot_model",
+    "register_keras_serializable",
     "save_img",
+    "serialize_keras_object",
     "set_random_seed",
+    "split_dataset",
+    "standardize_dtype",
+    "text_dataset_from_directory",
     "timeseries_dataset_from_array",
     "to_categorical",
+    "unpack_x_y_sample_weight",
 ]
 
 from lamina._unsupported import module_getattr as _module_getattr  # noqa: E402

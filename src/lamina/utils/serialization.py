@@ -1,0 +1,164 @@
+"""Keras's ``serialize_keras_object`` / ``deserialize_keras_object`` over Lamina's registries.
+
+Objects become Keras 3's dicts (``{"module", "class_name", "config", "registered_name"}``);
+NumPy arrays become ``{"class_name": "__numpy__", ...}``; plain values, lists, tuples and
+dicts are walked.  Deserializing looks every name up in ``lamina.object_registry`` (built-ins,
+``custom_objects``, ``custom_object_scope`` and ``register_keras_serializable``): it never
+imports a module or evaluates code named in a config.
+
+>>> import lamina
+>>> from lamina.utils import deserialize_keras_object, serialize_keras_object
+>>> config = serialize_keras_object(lamina.initializers.Constant(2.0))
+>>> config["module"], config["class_name"], config["config"]
+('keras.initializers', 'Constant', {'value': 2.0})
+>>> deserialize_keras_object(config).get_config()
+{'value': 2.0}
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+
+from lamina.object_registry import get_registered_name, get_registered_object
+
+__all__ = ["deserialize_keras_object", "serialize_keras_object"]
+
+# (Keras module in configs, lamina module, base class attribute of that module)
+_KINDS = [
+    ("keras.layers", "lamina.layers", "Layer"),
+    ("keras.losses", "lamina.losses", "Loss"),
+    ("keras.metrics", "lamina.metrics", "Metric"),
+    ("keras.optimizers.schedules", "lamina.optimizers.schedules", "LearningRateSchedule"),
+    ("keras.optimizers", "lamina.optimizers", "Optimizer"),
+    ("keras.initializers", "lamina.initializers", "Initializer"),
+    ("keras.regularizers", "lamina.regularizers", "Regularizer"),
+    ("keras.constraints", "lamina.constraints", "Constraint"),
+]
+_FUNCTION_MODULES = ["lamina.activations", "lamina.losses", "lamina.metrics"]
+
+
+def _module(name):
+    return importlib.import_module(name)  # only Lamina's own modules listed above
+
+
+def serialize_keras_object(obj) -> Any:
+    """A JSON-friendly description of ``obj`` (Keras 3's format).
+
+    Args:
+        obj: ``None``, a plain value, a list/tuple/dict of them, a NumPy array, a Lamina
+            object (layer, loss, metric, optimizer, schedule, initializer, regularizer,
+            constraint, or any object with ``get_config``) or a named function.
+
+    Returns:
+        The serialized form.
+
+    Raises:
+        TypeError: for an object that cannot be described.
+    """
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return {
+            "class_name": "__numpy__",
+            "config": {"value": obj.tolist(), "dtype": str(obj.dtype)},
+        }
+    if isinstance(obj, list | tuple):
+        out = [serialize_keras_object(v) for v in obj]
+        return tuple(out) if isinstance(obj, tuple) else out
+    if isinstance(obj, dict):
+        return {k: serialize_keras_object(v) for k, v in obj.items()}
+    for _, module_name, base in _KINDS:
+        module = _module(module_name)
+        if isinstance(obj, getattr(module, base)):
+            out = module.serialize(obj)
+            cls = type(obj)
+            if isinstance(out, dict) and not cls.__module__.startswith("lamina."):
+                out = {**out, "module": cls.__module__, "registered_name": get_registered_name(cls)}
+            return out
+    if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "get_config")):
+        name = get_registered_name(obj)
+        if not name or name == "<lambda>":
+            raise TypeError(f"Cannot serialize {obj!r}: it has no name to look it up by.")
+        return {"module": getattr(obj, "__module__", None), "class_name": "function",
+                "config": name, "registered_name": "function"}  # fmt: skip
+    if hasattr(obj, "get_config"):
+        return {"module": type(obj).__module__, "class_name": type(obj).__name__,
+                "config": serialize_keras_object(obj.get_config()),
+                "registered_name": get_registered_name(type(obj))}  # fmt: skip
+    raise TypeError(
+        f"Cannot serialize object {obj!r} of type {type(obj).__name__}: expected a plain value, "
+        "an array, or a Keras object with get_config()."
+    )
+
+
+def _function(name: str, custom_objects):
+    found = get_registered_object(name, custom_objects)
+    if found is not None:
+        return found
+    for module_name in _FUNCTION_MODULES:
+        module = _module(module_name)
+        try:
+            return module.get(name)
+        except (ValueError, TypeError, AttributeError):
+            continue
+    raise ValueError(
+        f"Could not find a function or class named {name!r}. Register it with "
+        "register_keras_serializable or pass it in custom_objects."
+    )
+
+
+def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwargs) -> Any:
+    """Rebuilds an object from :func:`serialize_keras_object`'s (or Keras's) output.
+
+    Args:
+        config: the serialized form.
+        custom_objects: ``{name: class or function}`` for user objects.
+        safe_mode: Keras's flag; Lamina never runs code from a config either way.
+        **kwargs: Keras's legacy arguments (``module_objects``, ``printable_module_name``) are
+            accepted and ignored.
+
+    Returns:
+        The object.
+
+    Raises:
+        ValueError: for a name that is not registered or a malformed config.
+    """
+    del safe_mode, kwargs
+    if config is None or isinstance(config, bool | int | float):
+        return config
+    if isinstance(config, str):
+        return _function(config, custom_objects)
+    if isinstance(config, list | tuple):
+        out = [deserialize_keras_object(v, custom_objects) for v in config]
+        return tuple(out) if isinstance(config, tuple) else out
+    if not isinstance(config, dict):
+        raise ValueError(f"Could not deserialize {config!r}: expected a dict, a name or a value.")
+    class_name = config.get("class_name")
+    if class_name is None or "config" not in config:
+        return {k: deserialize_keras_object(v, custom_objects) for k, v in config.items()}
+    if class_name == "__numpy__":
+        inner = config["config"]
+        return np.array(inner["value"], dtype=inner["dtype"])
+    if class_name == "function":
+        return _function(config["config"], custom_objects)
+    module = config.get("module") or ""
+    for keras_module, module_name, _ in _KINDS:
+        if module == keras_module:
+            return _module(module_name).deserialize(config, custom_objects=custom_objects)
+    registered = config.get("registered_name") or class_name
+    cls = get_registered_object(registered, custom_objects) or get_registered_object(
+        class_name, custom_objects
+    )
+    if cls is None:
+        raise ValueError(
+            f"Could not locate class {class_name!r} (module {module!r}). Make sure custom classes "
+            "are decorated with `@keras.saving.register_keras_serializable()` or passed in "
+            f"custom_objects. Full object config: {config}"
+        )
+    inner = config["config"]
+    return cls.from_config(inner) if hasattr(cls, "from_config") else cls(**inner)
