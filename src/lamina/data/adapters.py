@@ -12,6 +12,11 @@
 * ``IterableAdapter``: re-iterable batch sources such as a PyTorch ``DataLoader`` (duck-typed:
   batches of tensors with ``.numpy()`` or ``__array__``).
 
+A batch is ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` with Keras's reading (a
+list is a tuple; a dict is ``x`` alone); ``x`` and ``y`` may be a dict or a tuple/list of arrays
+(a model with several inputs or outputs), stacked leaf by leaf
+(:mod:`lamina.data.structures`).
+
 Every adapter exposes ``num_batches`` (``None`` if unknown), ``peek()`` (the first batch, to
 build the model) and ``iter_chunks(chunk_steps, steps=None, rng=None, ...)``, which runs one epoch
 and yields ``((x, y, sample_weight), mask)`` with ``x`` of shape ``(chunk_steps, batch, ...)``
@@ -47,6 +52,13 @@ def get(x, y, sample_weight, *, batch_size, shuffle=False, class_weight=None, ne
     if isinstance(x, Adapter):
         adapter = x
         adapter.reset()
+    elif isinstance(x, dict | list | tuple):
+        raise TypeError(
+            f"x is a {type(x).__name__} holding arrays read from disk (memory maps, h5py "
+            f"datasets): several inputs stream from a generator, PyDataset or iterable that "
+            f"yields (x, y) batches with x a {type(x).__name__} of arrays, or from in-memory "
+            f"arrays."
+        )
     elif _is_array_like(x):
         return ArrayAdapter(
             x,

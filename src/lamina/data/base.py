@@ -21,14 +21,9 @@ import warnings
 import numpy as np
 
 from lamina.data import arrays as _arrays
+from lamina.data import structures as _structures
 
-
-def _to_numpy(v, name):
-    if hasattr(v, "detach") and hasattr(v, "numpy"):  # a torch tensor, without importing torch
-        v = v.detach().cpu().numpy()
-    elif hasattr(v, "numpy") and callable(v.numpy) and not isinstance(v, np.ndarray):
-        v = v.numpy()
-    return _arrays.to_numpy(v, name)
+_to_numpy = _structures._convert
 
 
 class Adapter:
@@ -112,11 +107,8 @@ class Adapter:
         return self._first
 
     def _standardize(self, item, index):
-        if isinstance(item, dict):
-            raise TypeError(
-                f"Batch {index} is a dict; a Sequential model takes (x, y) or "
-                f"(x, y, sample_weight) tuples."
-            )
+        # Keras's ``unpack_x_y_sample_weight``: a list is a tuple, anything else (a dict of
+        # inputs included) is x alone.
         if not isinstance(item, tuple | list):
             item = (item,)
         if not 1 <= len(item) <= 3:
@@ -127,23 +119,35 @@ class Adapter:
         return tuple(item) + (None,) * (3 - len(item))
 
     def _check(self, item, index):
-        """Converts one raw batch to float32 and checks it against the first batch."""
+        """Converts one raw batch to float32 and checks it against the first batch.
+
+        ``x`` and ``y`` may be structures (a tuple or dict of arrays: several inputs or
+        outputs), every array with the batch's rows.
+        """
         x, y, sw = self._standardize(item, index)
-        x = _to_numpy(x, f"x of batch {index}")
-        n = x.shape[0] if x.ndim else 0
-        if x.ndim == 0 or n == 0:
-            raise ValueError(f"Batch {index} has an empty or scalar x (shape {x.shape}).")
+        x = _structures.to_arrays(x, f"x of batch {index}")
+        x0 = _structures.leaves(x)[0]
+        n = x0.shape[0] if x0.ndim else 0
+        if x0.ndim == 0 or n == 0:
+            raise ValueError(f"Batch {index} has an empty or scalar x (shape {x0.shape}).")
+        for a in _structures.leaves(x)[1:]:
+            if a.ndim == 0 or a.shape[0] != n:
+                raise ValueError(
+                    f"Batch {index}: every input array needs the same number of samples; the "
+                    f"first has {n}, another has shape {a.shape}."
+                )
         if y is None and self.need_y:
             raise ValueError(
                 f"Batch {index} has no targets: yield (x, y) or (x, y, sample_weight)."
             )
         if y is not None:
-            y = _to_numpy(y, f"y of batch {index}")
-            if y.ndim == 0 or y.shape[0] != n:
-                raise ValueError(
-                    f"Batch {index} has {n} samples in x but y has shape {y.shape}: each batch "
-                    f"needs one target per sample."
-                )
+            y = _structures.to_arrays(y, f"y of batch {index}")
+            for a in _structures.leaves(y):
+                if a.ndim == 0 or a.shape[0] != n:
+                    raise ValueError(
+                        f"Batch {index} has {n} samples in x but y has shape {a.shape}: each "
+                        f"batch needs one target per sample."
+                    )
         if sw is not None:
             sw = _to_numpy(sw, f"sample_weight of batch {index}")
             if sw.shape != (n,):
@@ -151,19 +155,19 @@ class Adapter:
                     f"Batch {index}: sample_weight must have shape ({n},), one weight per "
                     f"sample; it has shape {sw.shape}."
                 )
-        spec = (x.shape[1:], None if y is None else y.shape[1:])
+        spec = (_structures.spec(x), _structures.spec(y))
         if self._spec is None:
             self._spec = spec
         elif spec != self._spec:
             what = "x" if spec[0] != self._spec[0] else "y"
+            got, had = (spec[0], self._spec[0]) if what == "x" else (spec[1], self._spec[1])
             raise ValueError(
-                f"Batch {index} has {what} with per-sample shape "
-                f"{spec[0] if what == 'x' else spec[1]}, but the first batch had "
-                f"{self._spec[0] if what == 'x' else self._spec[1]}: every batch must have the "
-                f"same number of columns (only the number of rows may change)."
+                f"Batch {index} has {what} with per-sample shape {_structures.describe(got)}, "
+                f"but the first batch had {_structures.describe(had)}: every batch must have "
+                f"the same number of columns (only the number of rows may change)."
             )
-        x = _arrays.as_float32(x, f"x of batch {index}")
-        y = None if y is None else _arrays.as_float32(y, f"y of batch {index}")
+        x = _structures.float32(x, f"x of batch {index}")
+        y = None if y is None else _structures.float32(y, f"y of batch {index}")
         sw = None if sw is None else _arrays.as_float32(sw, f"sample_weight of batch {index}")
         return x, y, sw
 
@@ -223,26 +227,32 @@ class Adapter:
                 all-padding steps, so that processes training together run the same number.
         """
         first = self.peek()
-        cap = capacity or self.capacity or first[0].shape[0]
-        x_shape = first[0].shape[1:]
-        y_shape = None if first[1] is None else first[1].shape[1:]
+        cap = capacity or self.capacity or _structures.rows(first[0])
+        x_shape, y_shape = _layout(first[0]), _layout(first[1])
         buf = None
         i = done = 0
         for b, batch in enumerate(self.epoch_batches(steps, rng)):
             x, y, sw = self._local_part(batch)
             if buf is None:
                 buf = _alloc(chunk_steps, cap, x_shape, y_shape)
-            n = x.shape[0]
+            n = _structures.rows(x)
             if n > cap:
                 raise ValueError(
                     f"Batch {b} has {n} samples, more than the first batch's {cap}. Make the "
                     f"first batch the largest (only the last batch of an epoch may be shorter)."
                 )
             bx, by, bsw, mask = buf
-            bx[i, :n] = x
+            for dst, src in zip(_structures.leaves(bx), _structures.leaves(x)):
+                dst[i, :n] = src
             if by is not None and y is not None:
-                by[i, :n] = y
+                for dst, src in zip(_structures.leaves(by), _structures.leaves(y)):
+                    dst[i, :n] = src
             if self.class_weight is not None and y is not None:
+                if _structures.is_structure(y):
+                    raise ValueError(
+                        "class_weight is supported for models with a single output; pass "
+                        "sample_weight instead for a model with several outputs."
+                    )
                 cw = _arrays.class_weight_to_sample_weight(y, self.class_weight)
                 sw = cw if sw is None else sw * cw
             bsw[i, :n] = 1.0 if sw is None else sw
@@ -265,9 +275,32 @@ class Adapter:
             yield buf[:3], buf[3]
 
 
+def _layout(batch):
+    """Per-sample shapes of a checked batch's ``x`` or ``y``: a shape, a dict or a tuple of
+    shapes, or ``None``.  Targets in several arrays become a tuple in output order."""
+    if batch is None:
+        return None
+    if isinstance(batch, dict):
+        return {k: a.shape[1:] for k, a in batch.items()}
+    if isinstance(batch, tuple | list):
+        return [a.shape[1:] for a in batch]  # a list: told apart from one shape (a tuple)
+    return batch.shape[1:]
+
+
+def _zeros(steps, cap, layout, as_tuple=False):
+    if layout is None:
+        return None
+    if isinstance(layout, dict):
+        out = {k: np.zeros((steps, cap, *s), np.float32) for k, s in layout.items()}
+        return tuple(_structures.leaves(out)) if as_tuple else out
+    if isinstance(layout, list):
+        return tuple(np.zeros((steps, cap, *s), np.float32) for s in layout)
+    return np.zeros((steps, cap, *layout), np.float32)
+
+
 def _alloc(steps, cap, x_shape, y_shape):
-    x = np.zeros((steps, cap, *x_shape), np.float32)
-    y = None if y_shape is None else np.zeros((steps, cap, *y_shape), np.float32)
+    x = _zeros(steps, cap, x_shape)
+    y = _zeros(steps, cap, y_shape, as_tuple=True)  # the engine's targets: one per output
     return x, y, np.zeros((steps, cap), np.float32), np.zeros((steps, cap), np.float32)
 
 

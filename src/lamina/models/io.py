@@ -92,6 +92,13 @@ class SavingMixin:
         new._layers = list(self._layers)
         return new
 
+    def saving_view(self):
+        """What saving code may read and write on this model: a
+        :class:`lamina.models.saving_view.SaveView` (the contract of ``lamina.saving``)."""
+        from lamina.models.saving_view import SaveView
+
+        return SaveView(self)
+
     def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True, **kwargs):
         """Saves the model: ``.keras`` (Keras 3 archive) or ``.h5`` (legacy HDF5).
 

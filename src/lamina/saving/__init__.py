@@ -182,7 +182,7 @@ def save_weights(model, filepath, overwrite: bool = True) -> None:
     _check_overwrite(path, overwrite)
     lower = path.lower()
     if lower.endswith(".weights.h5"):
-        model._require_built("save_weights")
+        model.saving_view().require_built("save_weights")
         with safety.atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
             weights_h5.write(f, model)
     elif lower.endswith(_LEGACY_EXTS):

@@ -4,7 +4,9 @@
 ``config.json`` holds the serialized ``Sequential`` with its ``build_config`` and
 ``compile_config``; ``model.weights.h5`` holds the layer weights and the optimizer state
 (see :mod:`lamina.saving.weights_h5`), so a loaded compiled model continues training where it
-stopped.  Files written here load in Keras 3 (``keras.models.load_model``) and vice versa.
+stopped.  ``assets/`` holds layer assets (lookup vocabularies, see
+:mod:`lamina.saving.keras_assets`).  Files written here load in Keras 3
+(``keras.models.load_model``) and vice versa.
 
 Example:
 
@@ -35,7 +37,7 @@ import h5py
 from lamina import losses as _losses
 from lamina import metrics as _metrics
 from lamina import optimizers as _optimizers
-from lamina.saving import config_checks, h5_sandbox, h5_tree, safety, weights_h5
+from lamina.saving import config_checks, h5_sandbox, h5_tree, keras_assets, safety, weights_h5
 from lamina.saving.safety import fail
 
 CONFIG = "config.json"
@@ -48,7 +50,7 @@ KERAS_FORMAT_VERSION = "3.5.0"
 # ------------------------------------------------------------------ configs
 def compile_config(model) -> dict | None:
     """Keras 3's ``model.get_compile_config()`` for a compiled ``Sequential``."""
-    c = model._compiled
+    c = model.saving_view().compile_settings
     if c is None:
         return None
     return {
@@ -133,7 +135,7 @@ def _model_class_config(model) -> dict:
     }
 
 
-def _model_from_class_config(config, path, custom_objects, stored_bytes):
+def _model_from_class_config(config, path, custom_objects, stored_bytes, before_build=None):
     """A functional or subclassed model from its ``config.json`` entry (built, uncompiled)."""
     from lamina.models.functional_config import functional_from_config
     from lamina.object_registry import get_registered_object
@@ -142,6 +144,8 @@ def _model_from_class_config(config, path, custom_objects, stored_bytes):
     if cls_name in ("Functional", "Model") and "layers" in inner:
         model = functional_from_config(inner, custom_objects)
         _check_graph_budget(model, path, stored_bytes)
+        if before_build is not None:
+            before_build(model)
         model.build()
         return model
     cls = get_registered_object(config.get("registered_name") or cls_name, custom_objects)
@@ -154,6 +158,8 @@ def _model_from_class_config(config, path, custom_objects, stored_bytes):
         )
     model = cls.from_config(dict(inner))
     shape = (config.get("build_config") or {}).get("input_shape")
+    if before_build is not None:
+        before_build(model)
     if shape is not None and hasattr(model, "build"):
         model.build(shape if not isinstance(shape[0], list) else [tuple(s) for s in shape])
     return model
@@ -164,7 +170,8 @@ def _check_graph_budget(model, path, stored_bytes):
     from lamina.saving.config_checks import _layer_bytes
 
     total = 0
-    for layer, shape in zip(model._layers, model._layer_input_shapes()):
+    view = model.saving_view()
+    for layer, shape in zip(view.layers, view.layer_input_shapes()):
         if shape is None:
             continue
         try:
@@ -200,15 +207,17 @@ def _layer_specs(config: dict):
 
 
 def model_from_config(
-    config, path="<config>", custom_objects=None, safe_mode=True, stored_bytes=None
-):
+    config, path="<config>", custom_objects=None, safe_mode=True, stored_bytes=None,
+    before_build=None,
+):  # fmt: skip
     """Builds a (not yet compiled) ``Sequential`` from Keras's serialized model config.
 
     Accepts Keras 3 (``{"module", "class_name", "config"}``), Keras 2 and Keras 1 (a bare list
     of layers) forms.  Only ``Sequential`` models are supported.  Before the weights are
     allocated, their declared size is checked against the budget
     (:func:`lamina.saving.config_checks.check_weight_budget`; ``stored_bytes`` is what the file
-    holds for weights, when known).
+    holds for weights, when known).  ``before_build(model)``, when given, runs on the rebuilt
+    model before its weights are allocated (the archive's layer assets load there).
     """
     from lamina.models.sequential import Sequential
 
@@ -226,7 +235,9 @@ def model_from_config(
     if cls_name != "Sequential":
         try:
             with safe_mode_scope(safe_mode):
-                return _model_from_class_config(config, path, custom_objects, stored_bytes)
+                return _model_from_class_config(
+                    config, path, custom_objects, stored_bytes, before_build
+                )
         except (ValueError, TypeError, KeyError, ArithmeticError) as e:
             if isinstance(e, safety.FileFormatError):
                 raise
@@ -242,7 +253,9 @@ def model_from_config(
     model.trainable = bool(inner.get("trainable", True))
     shape = (config.get("build_config") or {}).get("input_shape") or inner.get("build_input_shape")
     if shape is not None and model.input_shape is None:
-        model._input_shape = (None, *shape[1:])
+        model.saving_view().set_input_shape(shape)
+    if before_build is not None:
+        before_build(model)
     if model.input_shape is not None and model.layers:
         config_checks.check_weight_budget(model, path, stored_bytes)  # before allocating
         model.build(model.input_shape)
@@ -317,7 +330,7 @@ def _metric_list(value, custom_objects):
 # ------------------------------------------------------------------ save / load
 def save(model, path, include_optimizer: bool = True) -> None:
     """Writes ``model`` as a ``.keras`` archive at ``path`` atomically (old file kept on failure)."""
-    model._require_built("save")
+    model.saving_view().require_built("save")
     config = model_config(model, include_compile=include_optimizer)
     metadata = {
         "keras_version": KERAS_FORMAT_VERSION,
@@ -331,6 +344,7 @@ def save(model, path, include_optimizer: bool = True) -> None:
         zf.writestr(METADATA, json.dumps(metadata))
         zf.writestr(CONFIG, json.dumps(config))
         zf.writestr(WEIGHTS, buf.getvalue())
+        keras_assets.write(zf, model)
 
 
 def read_config(path) -> tuple[dict, dict]:
@@ -377,7 +391,10 @@ def load(path, custom_objects=None, compile: bool = True, safe_mode: bool = True
     with safety.open_zip(path) as zf:
         config = _read_json(zf, path, CONFIG)
         stored = zf.getinfo(WEIGHTS).file_size if WEIGHTS in zf.namelist() else None
-        model = model_from_config(config, path, custom_objects, safe_mode, stored)
+        model = model_from_config(
+            config, path, custom_objects, safe_mode, stored,
+            before_build=lambda m: keras_assets.read(zf, path, m),
+        )  # fmt: skip
         cc = config.get("compile_config") if isinstance(config, dict) else None
         if compile and cc:
             compile_from_config(model, cc, path, custom_objects)

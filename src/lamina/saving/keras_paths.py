@@ -92,7 +92,7 @@ def layer_groups(layer, base: str, p_names, s_names) -> list:
     if _is_graph_model(layer):
         out = [(f"{base}/vars", [])]
         used: dict = {}
-        for sub in layer._layers:
+        for sub in layer.saving_view().layers:
             sub_base = f"{base}/layers/{_counted(used, _snake(type(sub).__name__))}"
             inner = layer_groups(
                 sub, sub_base, _prefixed(p_names, sub.name), _prefixed(s_names, sub.name)
@@ -112,6 +112,19 @@ def layer_groups(layer, base: str, p_names, s_names) -> list:
             out += [(g, [(kind, f"{path}/{k}") for kind, k in keys]) for g, keys in inner]
         return out
     keys = [("p", k) for k in p_names] + [("s", k) for k in s_names]
+    hook = getattr(layer, "_keras_weight_groups", None)  # RNN(StackedRNNCells): one per cell
+    if hook is not None:  # (sub path, key prefix) or (sub path, tuple of exact keys)
+        return [
+            (
+                "/".join((base, *sub, "vars")),
+                [
+                    kk
+                    for kk in keys
+                    if (kk[1] in sel if isinstance(sel, tuple) else kk[1].startswith(sel))
+                ],
+            )
+            for sub, sel in hook()
+        ]
     sub_paths = _sub_paths(layer)
     n = len(sub_paths)
     size = len(keys) // n if n else 0
@@ -123,12 +136,13 @@ def layer_groups(layer, base: str, p_names, s_names) -> list:
 
 def model_groups(model) -> list:
     """Per entry of ``model.layers``, its ``[(group path, [(kind, key), ...]), ...]``."""
-    model._require_built("save_weights")
-    order = model._weight_order
+    view = model.saving_view()
+    view.require_built("save_weights")
+    order = view.weight_order
     out = []
     if _is_subclassed(model):
         paths = dict((id(sub), kp) for kp, sub in keras_attribute_paths(model))
-        for layer, (p_names, s_names) in zip(model._layers, order):
+        for layer, (p_names, s_names) in zip(view.layers, order):
             out.append(layer_groups(layer, paths[id(layer)], p_names, s_names))
         return out
     used: dict = {}

@@ -69,12 +69,10 @@ def write_weights_group(group, model) -> None:
     group.attrs["layer_names"] = _strings([la.name for la in model.layers])
     group.attrs["backend"] = b"jax"
     group.attrs["keras_version"] = keras_archive.KERAS_FORMAT_VERSION.encode()
+    order = model.saving_view().weight_order
     for i, layer in sorted(enumerate(model.layers), key=lambda t: t[1].name):
         g = group.create_group(layer.name)
-        names = [
-            f"{model.name}/{layer.name}/{k}"
-            for k in (*model._weight_order[i][0], *model._weight_order[i][1])
-        ]
+        names = [f"{model.name}/{layer.name}/{k}" for k in (*order[i][0], *order[i][1])]
         g.attrs["weight_names"] = _strings(names)
         for name, value in zip(names, weights_h5.layer_arrays(model, i)):
             g.create_dataset(name, data=value)
@@ -84,7 +82,8 @@ def write_weights_group(group, model) -> None:
 
 def save(model, path, include_optimizer: bool = True) -> None:
     """Writes a legacy ``.h5`` model file atomically (loads in Keras 3 and tf.keras)."""
-    model._require_built("save")
+    view = model.saving_view()
+    view.require_built("save")
     config = keras_archive.model_config(model, include_compile=False)
     config.pop("module", None)
     config.pop("registered_name", None)
@@ -106,7 +105,7 @@ def save(model, path, include_optimizer: bool = True) -> None:
         opt_vars = weights_h5.optimizer_variables(model) if include_optimizer else []
         if opt_vars:
             g = f.create_group("optimizer_weights")
-            prefix = model._compiled["optimizer"].name
+            prefix = view.optimizer.name
             names = [f"{prefix}/{n}" for n, _ in opt_vars]
             g.attrs["weight_names"] = _strings(names)
             for name, (_, value) in zip(names, opt_vars):
@@ -115,7 +114,7 @@ def save(model, path, include_optimizer: bool = True) -> None:
 
 def save_weights(model, path) -> None:
     """Writes a legacy weights-only ``.h5`` file (``layer_names`` at the root) atomically."""
-    model._require_built("save_weights")
+    model.saving_view().require_built("save_weights")
     with safety.atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
         write_weights_group(f, model)
 
@@ -142,13 +141,14 @@ def load_weights_group(group, model, path, by_name=False, skip_mismatch=False) -
 
     ``group`` is a :class:`~lamina.saving.h5_tree.Group` (read by ``h5_sandbox``).
     """
-    model._require_built("load_weights")
+    view = model.saving_view()
+    view.require_built("load_weights")
     if not isinstance(group, h5_tree.Group) or not (
         "layer_names" in group.attrs or "layer_names0" in group.attrs
     ):
         raise fail(path, "no 'layer_names' attribute: not a Keras HDF5 weights file.")
     file_layers = _file_layers(group, path)
-    model_idx = [i for i in range(len(model.layers)) if sum(map(len, model._weight_order[i]))]
+    model_idx = [i for i in range(len(model.layers)) if sum(map(len, view.weight_order[i]))]
     if by_name:
         found = dict(file_layers)
         for i in model_idx:

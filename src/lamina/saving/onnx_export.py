@@ -47,7 +47,7 @@ _SUPPORTED = sorted({"Dense", "Activation", "Flatten", "Reshape", *IDENTITY, *TR
 
 def _weights(model, i):
     """Layer ``i``'s params and state as NumPy arrays, by Keras weight name."""
-    ts = jax.device_get(model._train_state)
+    ts = jax.device_get(model.saving_view().train_state)
     merged = {**dict(ts.params[i]), **dict(ts.state[i])}
     return {k: np.asarray(v) for k, v in merged.items()}
 
@@ -148,7 +148,7 @@ def export(model, filepath, opset: int = OPSET) -> None:
         raise ImportError(
             "model.export(format='onnx') needs the onnx package: pip install \"lamina[onnx]\""
         ) from e
-    model._require_built("export")
+    model.saving_view().require_built("export")
     g = Graph(helper, numpy_helper)
     from lamina.models.functional import Functional
     from lamina.models.sequential import Sequential
@@ -159,7 +159,7 @@ def export(model, filepath, opset: int = OPSET) -> None:
         ins, outs = export_graph(g, model, _layer)
     elif isinstance(model, Sequential):  # a chain of layers
         x = "input"
-        in_shapes = [tuple(model.input_shape), *model._output_shape_of(model.input_shape)]
+        in_shapes = [tuple(model.input_shape), *model.saving_view().layer_output_shapes()]
         for i, layer in enumerate(model.layers):
             x = _layer(g, model, i, layer, x, in_shapes[i])
         g.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))

@@ -48,12 +48,14 @@ def export_graph(g, model, translate):
         ValueError: a layer with several outputs, a nested model, or a layer without an ONNX
             translation (named).
     """
-    flat_in = list(model._flat_inputs)
-    flat_out = [t for t in jax.tree_util.tree_leaves(model._outputs_struct, is_leaf=_is_kt)]
+    view = model.saving_view()
+    graph = view.graph
+    flat_in = list(graph.flat_inputs)
+    flat_out = [t for t in jax.tree_util.tree_leaves(graph.outputs, is_leaf=_is_kt)]
     names = {id(t): n for t, n in zip(flat_in, _names(flat_in, "input"))}
-    index = {id(layer): i for i, layer in enumerate(model._layers)}
+    index = {id(layer): i for i, layer in enumerate(view.layers)}
     int_inputs = {id(t) for t in flat_in if "int" in str(t.dtype)}
-    for node in model._nodes:
+    for node in graph.nodes:
         if node.is_input:
             continue
         layer, kind = node.layer, type(node.layer).__name__

@@ -45,6 +45,7 @@ NESTED = {
     "LSTM": ("cell",),
     "GRU": ("cell",),
     "SimpleRNN": ("cell",),
+    "RNN": ("cell",),
     "ConvLSTM1D": ("cell",),
     "ConvLSTM2D": ("cell",),
     "ConvLSTM3D": ("cell",),
@@ -93,8 +94,9 @@ def _split(arrays, n_groups):
 # ------------------------------------------------------------------ model accessors
 def layer_arrays(model, i: int) -> list[np.ndarray]:
     """Layer ``i``'s weights as NumPy arrays, in Keras order (trainable, then the others)."""
-    ts = jax.device_get(model._train_state)
-    p_names, s_names = model._weight_order[i]
+    view = model.saving_view()
+    ts = jax.device_get(view.train_state)
+    p_names, s_names = view.weight_order[i]
     return [np.asarray(ts.params[i][k]) for k in p_names] + [
         np.asarray(ts.state[i][k]) for k in s_names
     ]
@@ -102,9 +104,10 @@ def layer_arrays(model, i: int) -> list[np.ndarray]:
 
 def set_layer_arrays(model, i: int, arrays, path, skip_mismatch: bool = False) -> bool:
     """Sets layer ``i``'s weights; returns False (with a warning) when skipping a mismatch."""
-    layer = model.layers[i]
-    ts = model._train_state
-    p_names, s_names = model._weight_order[i]
+    view = model.saving_view()
+    layer = view.layers[i]
+    ts = view.train_state
+    p_names, s_names = view.weight_order[i]
     current = [ts.params[i][k] for k in p_names] + [ts.state[i][k] for k in s_names]
     names = [*p_names, *s_names]
     problem = None
@@ -128,7 +131,7 @@ def set_layer_arrays(model, i: int, arrays, path, skip_mismatch: bool = False) -
     state = list(ts.state)
     params[i] = dict(zip(p_names, new[: len(p_names)]))
     state[i] = {**state[i], **dict(zip(s_names, new[len(p_names) :]))}
-    model._train_state = ts._replace(params=tuple(params), state=tuple(state))
+    view.set_weights_state(tuple(params), tuple(state))
     return True
 
 
@@ -136,17 +139,18 @@ def _leaf_order(model):
     """(Keras variable paths per leaf, Keras order as leaf indices) of the trained params."""
     from lamina.training.state import split_trainable
 
-    trained, _ = split_trainable(model._train_state.params, model._trainable_mask())
+    view = model.saving_view()
+    trained, _ = split_trainable(view.train_state.params, view.trainable_mask())
     leaves = jax.tree_util.tree_flatten_with_path(trained)[0]
     where = {}
     names = []
     for pos, (path, _) in enumerate(leaves):
         i, key = path[0].idx, path[1].key
         where[(i, key)] = pos
-        names.append(f"{model.name}/{model.layers[i].name}/{key}")
+        names.append(f"{view.name}/{view.layers[i].name}/{key}")
     order = [
         where[(i, k)]
-        for i, (p_names, _) in enumerate(model._weight_order)
+        for i, (p_names, _) in enumerate(view.weight_order)
         for k in p_names
         if (i, k) in where
     ]
@@ -155,26 +159,25 @@ def _leaf_order(model):
 
 def optimizer_variables(model) -> list[tuple[str, np.ndarray]]:
     """The optimizer's state as Keras's ``optimizer.variables``; ``[]`` when not compiled."""
-    if model._compiled is None or model._train_state is None:
+    view = model.saving_view()
+    opt_state = view.optimizer_state()
+    if opt_state is None:
         return []
-    if model._train_state.opt_state is None:
-        model._reset_optimizer()
-    opt = model._compiled["optimizer"]
     names, order = _leaf_order(model)
-    pairs = _optimizers.slot_variables(opt, model._train_state.opt_state, names, order)
+    pairs = _optimizers.slot_variables(view.optimizer, opt_state, names, order)
     return [(n, np.asarray(jax.device_get(v))) for n, v in pairs]
 
 
 def set_optimizer_variables(model, values, path) -> bool:
     """Loads Keras-ordered optimizer variables; warns and returns False when they don't fit."""
-    if model._compiled is None or not values:
+    view = model.saving_view()
+    opt = view.optimizer
+    if opt is None or not values:
         return False
-    if model._train_state.opt_state is None:
-        model._reset_optimizer()
-    opt = model._compiled["optimizer"]
+    opt_state = view.optimizer_state()
     _, order = _leaf_order(model)
     try:
-        new = _optimizers.set_slot_variables(opt, model._train_state.opt_state, values, order)
+        new = _optimizers.set_slot_variables(opt, opt_state, values, order)
     except (ValueError, TypeError) as e:
         warnings.warn(
             f"Not loading the optimizer state from {str(path)!r} (it does not match this "
@@ -182,7 +185,7 @@ def set_optimizer_variables(model, values, path) -> bool:
             stacklevel=3,
         )
         return False
-    model._train_state = model._train_state._replace(opt_state=new)
+    view.set_optimizer_state(new)
     return True
 
 
@@ -191,10 +194,11 @@ def write(h5, model, include_optimizer: bool = True) -> None:
     """Writes ``model``'s weights (and optimizer state) into an open ``h5py.File``."""
     from lamina.saving.keras_paths import model_groups
 
-    model._require_built("save_weights")
-    if not getattr(model, "_is_model", False) or model.layers == list(model._layers):
+    view = model.saving_view()
+    view.require_built("save_weights")
+    if not getattr(model, "_is_model", False) or view.listed_layers == list(view.layers):
         h5.create_group("layers")
-    ts = jax.device_get(model._train_state)
+    ts = jax.device_get(view.train_state)
     for i, (layer, groups) in enumerate(zip(model.layers, model_groups(model))):
         for gpath, keys in groups:
             parts = gpath.split("/")
@@ -211,9 +215,15 @@ def write(h5, model, include_optimizer: bool = True) -> None:
         opt_vars = optimizer_variables(model)
         if opt_vars:
             g = h5.create_group("optimizer/vars")
-            g.attrs["name"] = model._compiled["optimizer"].name
+            g.attrs["name"] = view.optimizer.name
             for j, (_, a) in enumerate(opt_vars):
                 g.create_dataset(str(j), data=a)
+            inner = getattr(view.optimizer, "inner_optimizer", None)
+            if inner is not None:  # Keras also stores a LossScaleOptimizer's inner one apart
+                g = h5.create_group("optimizer/inner_optimizer/vars")
+                g.attrs["name"] = inner.name
+                for j, (_, a) in enumerate(opt_vars[4:]):
+                    g.create_dataset(str(j), data=a)
     h5.create_group("vars").attrs["name"] = model.name
 
 
@@ -250,12 +260,13 @@ def read(h5, model, path, skip_mismatch: bool = False, load_optimizer: bool = Tr
         raise fail(path, "no 'layers' group: this is not a Keras 3 weights file.")
     from lamina.saving.keras_paths import model_groups
 
-    model._require_built("load_weights")
+    view = model.saving_view()
+    view.require_built("load_weights")
     for i, (layer, groups) in enumerate(zip(model.layers, model_groups(model))):
         groups = [(g, keys) for g, keys in groups if keys]
         gpaths = [g for g, _ in groups]
         parts = [_read_vars(h5, gpath, path) for gpath in gpaths]
-        n_expected = sum(map(len, model._weight_order[i]))
+        n_expected = sum(map(len, view.weight_order[i]))
         if any(p is None for p in parts):
             if n_expected == 0:
                 continue
@@ -270,11 +281,11 @@ def read(h5, model, path, skip_mismatch: bool = False, load_optimizer: bool = Tr
                 extra.append(len(arrays) - len(keys))
             for kind_key, a in zip(keys, arrays):
                 found[kind_key] = a
-        p_names, s_names = model._weight_order[i]
+        p_names, s_names = view.weight_order[i]
         ordered = [found.get(("p", k)) for k in p_names] + [found.get(("s", k)) for k in s_names]
         if extra:
             ordered = [a for p in parts for a in p]
         set_layer_arrays(model, i, ordered, path, skip_mismatch)
-    if load_optimizer and "optimizer" in h5 and model._compiled is not None:
+    if load_optimizer and "optimizer" in h5 and view.optimizer is not None:
         values = _read_vars(h5, "optimizer/vars", path) or []
         set_optimizer_variables(model, values, path)

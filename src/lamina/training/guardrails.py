@@ -115,10 +115,11 @@ def _from_logits(loss: Any) -> bool:
 
 def on_compile(model: Any) -> None:
     """Checks the output layer against the loss and metrics just given to ``compile``."""
-    if not enabled() or model._compiled is None:
+    settings = model.saving_view().compile_settings
+    if not enabled() or settings is None:
         return
     act, units = output_head(model)
-    loss = model._compiled["loss"]
+    loss = settings["loss"]
     name = _loss_name(loss)
     if act == "softmax" and units == 1:
         warn(
@@ -144,7 +145,7 @@ def on_compile(model: Any) -> None:
             f"(one-hot targets) or sparse_categorical_crossentropy (integer targets); for two "
             f"classes use Dense(1, activation='sigmoid')."
         )
-    metrics = [m for m in model._compiled["metrics"] if isinstance(m, str)]
+    metrics = [m for m in settings["metrics"] if isinstance(m, str)]
     if name in ("mse", "mean_squared_error") and any(
         m.lower() in ("accuracy", "acc") for m in metrics
     ):
@@ -167,11 +168,12 @@ def on_compile(model: Any) -> None:
 
 def on_fit(model: Any, x: Any, y: Any) -> None:
     """Warns when class-like targets meet a regression loss; remembers the training data."""
-    model._guardrail_fit_fingerprint = fingerprint(x)
-    model._guardrail_fit_rows = RowFingerprints.of(x) if enabled() else None
+    view = model.saving_view()
+    view.notes["guardrail_fit_fingerprint"] = fingerprint(x)
+    view.notes["guardrail_fit_rows"] = RowFingerprints.of(x) if enabled() else None
     if not enabled() or y is None:
         return
-    name = _loss_name(model._compiled["loss"])
+    name = _loss_name(view.compile_settings["loss"])
     if name not in REGRESSION_LOSSES:
         return
     act, _ = output_head(model)
@@ -200,7 +202,8 @@ def on_evaluate(model: Any, x: Any, y: Any = None) -> None:
     """Warns when ``evaluate`` gets the data ``fit`` trained on, or a subset of its rows."""
     if not enabled():
         return
-    seen = getattr(model, "_guardrail_fit_fingerprint", None)
+    notes = model.saving_view().notes
+    seen = notes.get("guardrail_fit_fingerprint")
     if seen is not None and seen == fingerprint(x):
         warn(
             "evaluate() received the same data that fit() trained on: this estimates fit, not "
@@ -208,7 +211,7 @@ def on_evaluate(model: Any, x: Any, y: Any = None) -> None:
             "evaluate on those."
         )
         return
-    rows = getattr(model, "_guardrail_fit_rows", None)
+    rows = notes.get("guardrail_fit_rows")
     found = rows.overlap(x) if rows is not None else None
     if found is not None:
         hits, checked = found

@@ -20,6 +20,7 @@ import numpy as np
 from lamina.data import adapters as _adapters
 from lamina.data import arrays as _arrays
 from lamina.data import epochs as _epochs
+from lamina.data import structures as _structures
 from lamina.training import strategy as _strategy
 from lamina.training import streaming_dist as _dist
 
@@ -31,14 +32,9 @@ UNKNOWN_LENGTH_CHUNK = 256
 MAX_EVAL_CHUNK = 1024
 
 
-def is_structure(data) -> bool:
-    """Whether ``data`` is a structure of several arrays (several inputs or outputs), as
-    Keras reads a dict, or a list/tuple whose items are all arrays (not nested numbers)."""
-    if isinstance(data, dict):
-        return True
-    if isinstance(data, list | tuple) and data:
-        return all(hasattr(a, "shape") and hasattr(a, "dtype") for a in data)
-    return False
+is_structure = _structures.is_structure
+leaves = _structures.leaves
+_float32 = _structures.float32
 
 
 def to_arrays(data, name):
@@ -48,20 +44,6 @@ def to_arrays(data, name):
     if is_structure(data):
         return tuple(_arrays.to_numpy(v, f"{name}[{i}]") for i, v in enumerate(data))
     return _arrays.to_numpy(data, name)
-
-
-def leaves(data) -> list:
-    if isinstance(data, dict):
-        return [data[k] for k in sorted(data)]
-    return list(data) if isinstance(data, tuple) else [data]
-
-
-def _float32(data, name):
-    if isinstance(data, dict):
-        return {k: _arrays.as_float32(v, f"{name}[{k!r}]") for k, v in data.items()}
-    if isinstance(data, tuple):
-        return tuple(_arrays.as_float32(v, f"{name}[{i}]") for i, v in enumerate(data))
-    return _arrays.as_float32(data, name)
 
 
 def is_in_memory(x) -> bool:
@@ -124,9 +106,9 @@ def ones_if_none(sw, x):
     return np.ones((n,), np.float32) if sw is None else sw
 
 
-def resident_eval(b, x, y, sample_weight, batch_size, *, name="x"):
+def resident_eval(b, x, y, sample_weight, batch_size, *, name="x", need_y=True):
     """Checked in-memory evaluation data on the devices, and the host arrays."""
-    x, ys, sw = prepare(b, x, y, sample_weight, name=name)
+    x, ys, sw = prepare(b, x, y, sample_weight, name=name, need_y=need_y or y is not None)
     batches, mask, real = _epochs.batched((x, ys, ones_if_none(sw, x)), batch_size)
     return _epochs.ResidentBatches(batches, mask, real), (x, ys, sw)
 
@@ -140,9 +122,11 @@ def check_steps(value, name):
 
 
 def first_batch(b, adapter, need_y=True):
-    """Builds the model from a stream's first batch and checks the batch against it."""
+    """Builds the model from a stream's first batch and checks the batch against it.
+
+    ``x`` and ``y`` may be structures (several inputs or outputs), checked as in memory."""
     x, y, _ = adapter.peek()
-    b.build(x.shape)
+    b.build(leaves(x)[0].shape)
     try:
         b.check_x(x)
     except ValueError as e:
@@ -189,9 +173,10 @@ def stream(
 def stream_chunk(b, source, first, *, train=True):
     """Steps per streamed chunk: the strategy's length, bounded by ``MAX_CHUNK_BYTES``."""
     x, y = first
-    cap = source.feed.capacity or x.shape[0]
+    cap = source.feed.capacity or _structures.rows(x)
     steps = source.steps
-    row_bytes = 4 * (x[0].size + (0 if y is None else y[0].size) + 2)
+    per_row = [a[0].size for a in leaves(x) + ([] if y is None else leaves(y))]
+    row_bytes = 4 * (sum(per_row) + 2)
     if train:
         length = train_chunk_length(b, cap, steps or (1 << 30))
     else:

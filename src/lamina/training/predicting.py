@@ -89,8 +89,8 @@ def predict(b, x, *, batch_size, steps, cb):
         if hooks
         else predict_tile_rows(b.predict_width(), n, batch_size)
     )
+    cb.on_predict_begin({})  # first: a callback may swap the weights in (SwapEMAWeights)
     ts = _sharding.replicate(b.get_state())
-    cb.on_predict_begin({})
     outs, group = [], []
     spe = b.steps_per_execution
     for step, (start, rows, part) in enumerate(_tiles(x, n, tile)):
@@ -125,8 +125,8 @@ def _predict_stream(b, x, batch_size, steps, cb, hooks):
     chunk = 1 if hooks else _inputs.stream_chunk(b, source, (first[0], None), train=False)
     feed = source.feed
     program = b.program()
+    cb.on_predict_begin({})  # first: a callback may swap the weights in (SwapEMAWeights)
     ts = _sharding.replicate(b.get_state())
-    cb.on_predict_begin({})
     outs = []
     step = 0
     with Prefetcher(feed.chunks(chunk, steps), transform=feed.put_inputs) as pf:
@@ -142,4 +142,4 @@ def _predict_stream(b, x, batch_size, steps, cb, hooks):
     if not outs:
         raise ValueError("predict() received no batches: the input is exhausted.")
     cb.on_predict_end({})
-    return np.concatenate(outs)
+    return _concat(outs)

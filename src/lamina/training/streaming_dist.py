@@ -109,7 +109,11 @@ class Feed:
 
     def predictions(self, out, dmask, mask):
         """Host predictions of one chunk's real rows: this process's rows, or every row when
-        one process feeds every device or every process passed the same arrays."""
+        one process feeds every device or every process passed the same arrays.  ``out`` may
+        be a pytree (a model with several outputs)."""
+        return jax.tree_util.tree_map(lambda o: self._real_rows(o, dmask, mask), out)
+
+    def _real_rows(self, out, dmask, mask):
         if self.global_batch is None:
             return np.asarray(jax.device_get(out))[mask.reshape(-1) > 0]
         out = np.asarray(_sharding.device_get(out))
@@ -146,7 +150,7 @@ def feed(adapter, first, steps=None, steps_name="steps_per_epoch"):
     if adapter.shared:
         batch, name = adapter.batch_size, "batch_size"
     else:  # the source's own batches: local ones when each process passes its own
-        batch = first[0].shape[0] * count
+        batch = jax.tree_util.tree_leaves(first[0])[0].shape[0] * count
         name = "the batch size (of the first batch)"
         if count > 1:
             name = f"the global batch size ({count} processes x their first batch's size)"
@@ -164,7 +168,7 @@ def feed(adapter, first, steps=None, steps_name="steps_per_epoch"):
             f"number of batches per epoch of a {type(adapter).__name__[:-7] or 'streamed'} "
             f"input must be known: pass {steps_name}=..., or give the input a __len__."
         )
-    capacity = adapter.capacity if adapter.shared else first[0].shape[0]
+    capacity = adapter.capacity if adapter.shared else batch // count
     return Feed(adapter, known, capacity, batch, multi=True)
 
 
