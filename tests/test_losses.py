@@ -183,9 +183,9 @@ def test_crossentropy_gradients_match_keras(keras, rng, name):
 
 
 def test_get_resolution():
-    assert isinstance(L.get("mse"), L.MeanSquaredError) and L.get("mse").name == "mse"
-    assert isinstance(L.get("BinaryCrossentropy"), L.BinaryCrossentropy)
-    assert L.get("binary_crossentropy").name == "binary_crossentropy"
+    assert isinstance(L.resolve("mse"), L.MeanSquaredError) and L.resolve("mse").name == "mse"
+    assert isinstance(L.resolve("BinaryCrossentropy"), L.BinaryCrossentropy)
+    assert L.resolve("binary_crossentropy").name == "binary_crossentropy"
     for alias in [
         "mae",
         "MAE",
@@ -196,28 +196,28 @@ def test_get_resolution():
         "logcosh",
         "bce",
     ]:
-        assert isinstance(L.get(alias), L.Loss)
+        assert isinstance(L.resolve(alias), L.Loss)
     inst = L.Huber()
-    assert L.get(inst) is inst
+    assert L.resolve(inst) is inst
 
     def my_loss(y_true, y_pred):
         return jnp.mean(jnp.abs(y_true - y_pred), axis=-1)
 
-    w = L.get(my_loss)
+    w = L.resolve(my_loss)
     assert isinstance(w, L.LossFunctionWrapper) and w.name == "my_loss"
-    assert L.get(
+    assert L.resolve(
         {"class_name": "CategoricalCrossentropy", "config": {"from_logits": True}}
     ).from_logits
     assert isinstance(
-        L.get("ce", y_true_shape=(4,), y_pred_shape=(4, 3)), L.SparseCategoricalCrossentropy
+        L.resolve("ce", y_true_shape=(4,), y_pred_shape=(4, 3)), L.SparseCategoricalCrossentropy
     )
-    assert L.get(L.MeanSquaredError()) == L.MeanSquaredError()
+    assert L.resolve(L.MeanSquaredError()) == L.MeanSquaredError()
     assert hash(L.MeanSquaredError()) == hash(L.MeanSquaredError())
 
 
 def test_unknown_loss_name():
     with pytest.raises(ValueError, match="Unknown loss 'mean_sqared_error'.*Did you mean"):
-        L.get("mean_sqared_error")
+        L.resolve("mean_sqared_error")
 
 
 def test_check_targets():

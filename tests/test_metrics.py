@@ -212,7 +212,7 @@ def test_accuracy_resolution_matches_keras(yt, yp, cls):
     from keras.src.trainers.compile_utils import get_metric
 
     for ident in ("accuracy", "acc"):
-        ours = M.get(ident, y_true_shape=yt, y_pred_shape=yp)
+        ours = M.resolve(ident, y_true_shape=yt, y_pred_shape=yp)
         with keras_ref():
             ref = get_metric(ident, jnp.zeros(yt), jnp.zeros(yp))
         assert type(ours).__name__ == type(ref).__name__ == cls
@@ -251,7 +251,7 @@ def test_accuracy_resolution_matches_keras(yt, yp, cls):
 def test_get_names_match_keras(ident, cls, name):
     from keras.src.trainers.compile_utils import get_metric
 
-    ours = M.get(ident)
+    ours = M.resolve(ident)
     with keras_ref():
         ref = get_metric(ident, jnp.zeros((4, 1)), jnp.zeros((4, 1)))
     assert type(ours).__name__ == type(ref).__name__ == cls
@@ -266,25 +266,25 @@ def test_history_names_from_keras_fit(keras, rng):
         model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
         model.compile("sgd", "binary_crossentropy", metrics=idents)
         hist = model.fit(x, y, epochs=1, verbose=0).history
-    names = [M.get(i, y_true_shape=y.shape, y_pred_shape=(16, 1)).name for i in idents]
+    names = [M.resolve(i, y_true_shape=y.shape, y_pred_shape=(16, 1)).name for i in idents]
     assert sorted(names + ["loss"]) == sorted(hist)
 
 
 def test_instances_callables_and_unknown():
     auc = M.AUC()
-    assert M.get(auc) is auc
+    assert M.resolve(auc) is auc
 
     def my_metric(y_true, y_pred):
         return jnp.abs(y_true - y_pred)
 
-    w = M.get(my_metric)
+    w = M.resolve(my_metric)
     assert isinstance(w, M.MeanMetricWrapper) and w.name == "my_metric"
     with pytest.raises(ValueError, match="Unknown metric 'acuracy'"):
-        M.get("acuracy")
+        M.resolve("acuracy")
     with pytest.raises(ValueError, match="Unknown metric 'logcosh'"):
-        M.get("logcosh")  # Keras 3 rejects it too
+        M.resolve("logcosh")  # Keras 3 rejects it too
     with pytest.raises(ValueError, match="y_true_shape"):
-        M.get("accuracy")
+        M.resolve("accuracy")
 
 
 def test_serialize_roundtrip(keras):

@@ -1,5 +1,6 @@
 """Callbacks (``lamina.callbacks``, as ``keras.callbacks``)."""
 
+from lamina.callbacks.callback_list import CallbackList
 from lamina.callbacks.checkpoint import BackupAndRestore as BackupAndRestore
 from lamina.callbacks.core import (
     Callback,
@@ -8,6 +9,7 @@ from lamina.callbacks.core import (
     LambdaCallback,
     TerminateOnNaN,
 )
+from lamina.callbacks.ema import SwapEMAWeights
 from lamina.callbacks.extra import (
     CSVLogger,
     LearningRateScheduler,
@@ -20,12 +22,14 @@ from lamina.callbacks.progress import ProgbarLogger
 __all__ = [
     "CSVLogger",
     "Callback",
+    "CallbackList",
     "EarlyStopping",
     "History",
     "LambdaCallback",
     "LearningRateScheduler",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "SwapEMAWeights",
     "TensorBoard",
     "TerminateOnNaN",
 ]

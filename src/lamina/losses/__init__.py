@@ -4,6 +4,9 @@ Every loss function returns per-sample values exactly as Keras 3 does (same form
 ``1e-7`` clipping ops so gradients match, the same squeeze/expand of ``y_true``/``y_pred``).
 ``Loss`` objects reduce like Keras's ``reduce_weighted_values`` and also expose
 ``per_sample(y_true, y_pred)`` for the compiled training loop, which does its own weighting.
+
+``get``/``serialize``/``deserialize`` follow ``keras.losses`` (``get('mse')`` is the function
+``mean_squared_error``); ``resolve`` gives the ``Loss`` object ``compile`` uses.
 """
 
 from lamina.losses.checks import (
@@ -32,6 +35,22 @@ from lamina.losses.classes import (
     _serialize_fn,
     _simple,
     _to_snake_case,
+)
+from lamina.losses.extra import (
+    categorical_focal_crossentropy,
+    categorical_generalized_cross_entropy,
+    circle,
+    ctc,
+    dice,
+    tversky,
+)
+from lamina.losses.extra_classes import (
+    CTC,
+    CategoricalFocalCrossentropy,
+    CategoricalGeneralizedCrossEntropy,
+    Circle,
+    Dice,
+    Tversky,
 )
 from lamina.losses.functions import (
     BCE,
@@ -81,10 +100,12 @@ from lamina.losses.lookup import (
     _CLASSES,
     _FN_TO_CLASS,
     _FUNCTIONS,
+    REGISTRY,
     _is_binary_or_sparse,
     _unknown,
     deserialize,
     get,
+    resolve,
     serialize,
     valid_names,
 )

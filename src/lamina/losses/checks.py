@@ -25,7 +25,7 @@ from lamina.losses.classes import (
 from lamina.losses.functions import (
     _same_rank_shapes,
 )
-from lamina.losses.lookup import get
+from lamina.losses.lookup import resolve
 
 _ELEMENTWISE = (
     MeanSquaredError,
@@ -53,7 +53,7 @@ def check_targets(loss, y_shape, y_dtype_kind, output_shape, y_sample=None) -> N
     range check of sparse labels. Raises ``ValueError`` saying what was expected, what was
     received and how to fix it.
     """
-    loss = get(loss)
+    loss = resolve(loss)
     y_shape, out_shape = tuple(y_shape), tuple(output_shape)
     units = out_shape[-1] if len(out_shape) > 1 else 1
     name = loss.name

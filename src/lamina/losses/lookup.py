@@ -1,4 +1,11 @@
-"""Losses by name: ``get``, ``serialize``, ``deserialize``."""
+"""Losses by name: Keras 3's ``get``, ``serialize``, ``deserialize``, and ``resolve`` (what
+``compile`` does with a loss identifier).
+
+``get``/``deserialize`` follow ``keras.losses``: a function name (``'mse'``,
+``'mean_squared_error'``) gives the per-sample function, a class name (``'MeanSquaredError'``)
+an instance.  ``resolve`` always gives a :class:`Loss` object, named as Keras's ``compile``
+names it (``'mse'`` -> a ``MeanSquaredError`` named ``'mse'``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,8 @@ import inspect
 from typing import Any
 
 from lamina._naming import unknown_name_error
+from lamina.losses import extra as _extra
+from lamina.losses import extra_classes as _extra_classes
 from lamina.losses.classes import (
     BinaryCrossentropy,
     BinaryFocalCrossentropy,
@@ -45,7 +54,7 @@ from lamina.losses.functions import (
     sparse_categorical_crossentropy,
     squared_hinge,
 )
-from lamina.object_registry import get_registered_object
+from lamina.object_registry import Registry, get_registered_object
 
 _CLASSES = {
     c.__name__: c
@@ -57,6 +66,7 @@ _CLASSES = {
         BinaryCrossentropy,
         BinaryFocalCrossentropy,
         CategoricalCrossentropy,
+        _extra_classes.CategoricalFocalCrossentropy,
         SparseCategoricalCrossentropy,
         MeanSquaredError,
         MeanAbsoluteError,
@@ -68,6 +78,11 @@ _CLASSES = {
         Hinge,
         SquaredHinge,
         CategoricalHinge,
+        _extra_classes.Dice,
+        _extra_classes.Tversky,
+        _extra_classes.Circle,
+        _extra_classes.CTC,
+        _extra_classes.CategoricalGeneralizedCrossEntropy,
     ]
 }
 _FN_TO_CLASS = {
@@ -87,31 +102,44 @@ _FN_TO_CLASS = {
     binary_focal_crossentropy: BinaryFocalCrossentropy,
     categorical_crossentropy: CategoricalCrossentropy,
     sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+    _extra.categorical_focal_crossentropy: _extra_classes.CategoricalFocalCrossentropy,
+    _extra.dice: _extra_classes.Dice,
+    _extra.tversky: _extra_classes.Tversky,
+    _extra.circle: _extra_classes.Circle,
+    _extra.ctc: _extra_classes.CTC,
 }
-_FUNCTIONS = {fn.__name__: fn for fn in _FN_TO_CLASS}
-_FUNCTIONS.update(
-    {
-        "bce": binary_crossentropy,
-        "BCE": binary_crossentropy,
-        "kld": kl_divergence,
-        "KLD": kl_divergence,
-        "kullback_leibler_divergence": kl_divergence,
-        "mae": mean_absolute_error,
-        "MAE": mean_absolute_error,
-        "mse": mean_squared_error,
-        "MSE": mean_squared_error,
-        "mape": mean_absolute_percentage_error,
-        "MAPE": mean_absolute_percentage_error,
-        "msle": mean_squared_logarithmic_error,
-        "MSLE": mean_squared_logarithmic_error,
-        "logcosh": log_cosh,
-    }
-)
+#: Functions whose class needs an argument the function takes positionally (no default).
+_NO_DEFAULT_CLASS = {_extra.categorical_generalized_cross_entropy}
+_FUNCTIONS = {fn.__name__: fn for fn in [*_FN_TO_CLASS, *_NO_DEFAULT_CLASS]}
+#: Keras 3's aliases, then the legacy ones Keras 2 files and scripts use.
+_ALIASES = {
+    "bce": binary_crossentropy,
+    "BCE": binary_crossentropy,
+    "kld": kl_divergence,
+    "KLD": kl_divergence,
+    "mae": mean_absolute_error,
+    "MAE": mean_absolute_error,
+    "mse": mean_squared_error,
+    "MSE": mean_squared_error,
+    "mape": mean_absolute_percentage_error,
+    "MAPE": mean_absolute_percentage_error,
+    "msle": mean_squared_logarithmic_error,
+    "MSLE": mean_squared_logarithmic_error,
+    "kullback_leibler_divergence": kl_divergence,
+    "logcosh": log_cosh,
+}
+_FUNCTIONS.update(_ALIASES)
 _ABSTRACT = {"Loss", "LossFunctionWrapper"}
+
+#: Every built-in loss by Keras's name and alias (``keras.losses.ALL_OBJECTS_DICT``).
+REGISTRY = Registry("loss", "keras.losses")
+for _name, _obj in _CLASSES.items():
+    REGISTRY.add(_obj, _name, listed=_name not in _ABSTRACT)
+REGISTRY.update(_FUNCTIONS)
 
 
 def valid_names():
-    return sorted(set(_FUNCTIONS) | (set(_CLASSES) - _ABSTRACT) | {"crossentropy", "ce"})
+    return sorted(set(REGISTRY.names()) | {"crossentropy", "ce"})
 
 
 def _unknown(name):
@@ -126,20 +154,54 @@ def _is_binary_or_sparse(y_true_shape, y_pred_shape):
     return is_binary, is_sparse
 
 
-def get(identifier, *, y_true_shape=None, y_pred_shape=None) -> Loss:
-    """Resolves a loss identifier to a ``Loss`` instance.
+def get(identifier: Any) -> Any:
+    """Resolves a loss identifier as ``keras.losses.get`` does.
 
-    Strings: every Keras 3 function name and alias (``'mse'``, ``'bce'``, ``'kld'``...), legacy
-    aliases (``'logcosh'``, ``'kullback_leibler_divergence'``) and class names; function-name
-    strings give the class instance named by the string, as Keras's ``compile`` names it.
-    ``'crossentropy'``/``'ce'`` pick binary/sparse/categorical from the shapes (with batch dim).
+    Args:
+        identifier: ``None``, a function or class name or alias (``'mse'``,
+            ``'MeanSquaredError'``), a serialized dict, a class, a ``Loss`` or a function.
+
+    Returns:
+        The per-sample function for a function name, an instance for a class name or class,
+        anything callable unchanged; ``None`` for ``None``.
+
+    Raises:
+        ValueError: an unknown name (naming the closest) or a non-callable identifier.
+
+    >>> get("mse").__name__
+    'mean_squared_error'
+    >>> type(get("MeanSquaredError")).__name__
+    'MeanSquaredError'
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, dict):
+        obj = deserialize(identifier)
+    elif isinstance(identifier, str):
+        obj = REGISTRY.lookup(identifier)
+    else:
+        obj = identifier
+    if callable(obj):
+        return obj() if inspect.isclass(obj) else obj
+    raise ValueError(f"Could not interpret loss identifier: {identifier!r}")
+
+
+def resolve(identifier, *, y_true_shape=None, y_pred_shape=None) -> Loss:
+    """The ``Loss`` object ``compile`` uses for ``identifier`` (Keras's ``get_loss``).
+
+    Function names and aliases give their class's instance named by the string, as Keras's
+    ``compile`` names the wrapped function; ``'crossentropy'``/``'ce'`` pick
+    binary/sparse/categorical crossentropy from the shapes (batch dimension included).
+
+    >>> resolve("mse").name
+    'mse'
     """
     if identifier is None:
         return None
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, dict):
-        return deserialize(identifier)
+        return resolve(deserialize(identifier))
     if isinstance(identifier, str):
         if identifier.lower() in ("crossentropy", "ce"):
             if y_true_shape is None or y_pred_shape is None:
@@ -156,14 +218,14 @@ def get(identifier, *, y_true_shape=None, y_pred_shape=None) -> Loss:
                 else categorical_crossentropy
             )
             return _FN_TO_CLASS[fn](name=identifier)
-        if identifier in _CLASSES and identifier not in _ABSTRACT:
-            return _CLASSES[identifier]()
-        if identifier in _FUNCTIONS:
-            return _FN_TO_CLASS[_FUNCTIONS[identifier]](name=identifier)
-        user = get_registered_object(identifier)
-        if user is not None:
-            return get(user)
-        _unknown(identifier)
+        obj = REGISTRY.lookup(identifier, extra=("crossentropy", "ce"))
+        if inspect.isclass(obj) and identifier in _ABSTRACT:
+            raise ValueError(f"Loss {identifier!r} is an abstract base class, not a loss.")
+        if obj in _FN_TO_CLASS and REGISTRY.builtin(identifier) is obj:
+            return _FN_TO_CLASS[obj](name=identifier)
+        if REGISTRY.builtin(identifier) is obj and not inspect.isclass(obj):
+            return LossFunctionWrapper(obj, name=identifier)
+        return resolve(obj)
     if inspect.isclass(identifier) and issubclass(identifier, Loss):
         return identifier()
     if callable(identifier):
@@ -174,7 +236,11 @@ def get(identifier, *, y_true_shape=None, y_pred_shape=None) -> Loss:
 
 
 def serialize(loss) -> Any:
-    """Keras 3 serialized form (``keras.losses.serialize``)."""
+    """Keras 3 serialized form (``keras.losses.serialize``).
+
+    >>> serialize(get("mse"))["config"]
+    'mean_squared_error'
+    """
     if isinstance(loss, str):
         return loss
     if isinstance(loss, Loss):
@@ -185,29 +251,27 @@ def serialize(loss) -> Any:
                 "config": loss.get_config(),
                 "registered_name": "LossFunctionWrapper",
             }
-        return {
-            "module": "keras.losses",
-            "class_name": type(loss).__name__,
-            "config": loss.get_config(),
-            "registered_name": None,
-        }
+        return REGISTRY.serialize_object(loss, loss.get_config())
     if callable(loss):
         return _serialize_fn(loss)
     raise ValueError(f"Cannot serialize loss {loss!r}")
 
 
-def deserialize(config, custom_objects=None) -> Loss:
-    """Inverse of ``serialize``; also accepts plain names.
+def deserialize(config, custom_objects=None) -> Any:
+    """Inverse of ``serialize`` (``keras.losses.deserialize``); also accepts plain names.
 
-    User losses are found through ``custom_objects``, ``custom_object_scope`` and
+    A function's config gives the function, a class's config an instance. User losses are
+    found through ``custom_objects``, ``custom_object_scope`` and
     ``register_keras_serializable`` (see :mod:`lamina.object_registry`).
 
-    >>> deserialize("mse").name
-    'mse'
+    >>> deserialize("mse").__name__
+    'mean_squared_error'
+    >>> deserialize({"class_name": "Huber", "config": {"name": "h"}}).name
+    'h'
     """
     if isinstance(config, str):
-        user = get_registered_object(config, custom_objects)
-        return get(config if user is None else user)
+        obj = REGISTRY.lookup(config, custom_objects)
+        return obj() if inspect.isclass(obj) else obj
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"Could not interpret serialized loss: {config!r}")
     class_name = config["class_name"]
@@ -217,10 +281,12 @@ def deserialize(config, custom_objects=None) -> Loss:
     if isinstance(registered, str) and registered not in (class_name, "LossFunctionWrapper"):
         user = get_registered_object(registered, custom_objects)
     if class_name == "function":
-        if user is None and isinstance(inner, str):
-            user = get_registered_object(inner, custom_objects)
-        return get(inner if user is None else user)
-    cls = user or get_registered_object(class_name, custom_objects) or _CLASSES.get(class_name)
-    if cls is None:
-        _unknown(class_name)
-    return cls.from_config(dict(inner))
+        if user is not None:
+            return user
+        if not isinstance(inner, str):
+            raise ValueError(f"Could not interpret serialized loss function: {config!r}")
+        return REGISTRY.lookup(inner, custom_objects)
+    cls = user or REGISTRY.lookup(class_name, custom_objects)
+    if not inspect.isclass(cls):
+        return cls
+    return cls.from_config(dict(inner or {}))

@@ -1,15 +1,33 @@
 """Keras-3-compatible metrics with a pure ``init``/``update``/``result`` protocol.
 
-``get(identifier, *, y_true_shape=None, y_pred_shape=None)`` resolves identifiers exactly as
-Keras 3's ``compile_utils.get_metric`` (names as they appear in ``History``).
+``get``/``serialize``/``deserialize`` follow ``keras.metrics``; ``resolve(identifier, *,
+y_true_shape=None, y_pred_shape=None)`` gives the metric ``compile`` uses, as Keras 3's
+``compile_utils.get_metric`` (names as they appear in ``History``).  The loss functions Keras
+re-exports here (``mean_squared_error``, ``huber``, ...) are the same objects as in
+``lamina.losses``.
 """
 
 from __future__ import annotations
 
-import inspect
-
-from lamina import losses as _losses
-from lamina._naming import unknown_name_error
+from lamina.losses import (
+    binary_crossentropy,
+    binary_focal_crossentropy,
+    categorical_crossentropy,
+    categorical_focal_crossentropy,
+    categorical_hinge,
+    hinge,
+    huber,
+    kl_divergence,
+    log_cosh,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    mean_squared_logarithmic_error,
+    poisson,
+    sparse_categorical_crossentropy,
+    squared_hinge,
+)
+from lamina.metrics import lookup as _lookup
 from lamina.metrics.accuracy import (
     Accuracy,
     BinaryAccuracy,
@@ -24,6 +42,12 @@ from lamina.metrics.accuracy import (
     sparse_top_k_categorical_accuracy,
     top_k_categorical_accuracy,
 )
+from lamina.metrics.at_thresholds import (
+    PrecisionAtRecall,
+    RecallAtPrecision,
+    SensitivityAtSpecificity,
+    SpecificityAtSensitivity,
+)
 from lamina.metrics.base import Mean, MeanMetricWrapper, Metric, Sum, to_snake_case
 from lamina.metrics.confusion import (
     AUC,
@@ -34,6 +58,15 @@ from lamina.metrics.confusion import (
     TrueNegatives,
     TruePositives,
 )
+from lamina.metrics.correlation import (
+    ConcordanceCorrelation,
+    PearsonCorrelation,
+    R2Score,
+    concordance_correlation,
+    pearson_correlation,
+)
+from lamina.metrics.fscore import F1Score, FBetaScore
+from lamina.metrics.iou import BinaryIoU, IoU, MeanIoU, OneHotIoU, OneHotMeanIoU
 from lamina.metrics.regression import (
     BinaryCrossentropy,
     CategoricalCrossentropy,
@@ -64,13 +97,20 @@ _ALL = [
     MeanSquaredLogarithmicError,
     CosineSimilarity,
     LogCoshError,
+    R2Score,
     AUC,
     FalseNegatives,
     FalsePositives,
     Precision,
+    PrecisionAtRecall,
     Recall,
+    RecallAtPrecision,
+    SensitivityAtSpecificity,
+    SpecificityAtSensitivity,
     TrueNegatives,
     TruePositives,
+    ConcordanceCorrelation,
+    PearsonCorrelation,
     Hinge,
     SquaredHinge,
     CategoricalHinge,
@@ -85,179 +125,84 @@ _ALL = [
     SparseCategoricalAccuracy,
     TopKCategoricalAccuracy,
     SparseTopKCategoricalAccuracy,
+    F1Score,
+    FBetaScore,
+    IoU,
+    BinaryIoU,
+    MeanIoU,
+    OneHotIoU,
+    OneHotMeanIoU,
 ]
-_ABSTRACT = {"Metric", "MeanMetricWrapper"}
-ALL_OBJECTS_DICT = {c.__name__: c for c in _ALL}
-ALL_OBJECTS_DICT.update({to_snake_case(c.__name__): c for c in _ALL})
-ALL_OBJECTS_DICT.update(
-    {
-        "bce": BinaryCrossentropy,
-        "BCE": BinaryCrossentropy,
-        "mse": MeanSquaredError,
-        "MSE": MeanSquaredError,
-        "mae": MeanAbsoluteError,
-        "MAE": MeanAbsoluteError,
-        "mape": MeanAbsolutePercentageError,
-        "MAPE": MeanAbsolutePercentageError,
-        "msle": MeanSquaredLogarithmicError,
-        "MSLE": MeanSquaredLogarithmicError,
-    }
-)
-_FUNCTIONS = {
-    f.__name__: f
-    for f in [
-        accuracy,
-        binary_accuracy,
-        categorical_accuracy,
-        sparse_categorical_accuracy,
-        top_k_categorical_accuracy,
-        sparse_top_k_categorical_accuracy,
-    ]
-}
-_FUNCTIONS.update({f.__name__: f for f in _losses._FN_TO_CLASS})
+#: Every built-in metric by Keras's names (``keras.metrics.ALL_OBJECTS_DICT``).
+REGISTRY = _lookup.build_registry(_ALL)
+ALL_OBJECTS_DICT = {name: REGISTRY.builtin(name) for name in REGISTRY._by_name}
+_FUNCTIONS = _lookup.FUNCTIONS
+describe_accuracy_choice = _lookup.describe_accuracy_choice
 
 
 def valid_names():
-    names = {k for k, v in ALL_OBJECTS_DICT.items() if v.__name__ not in _ABSTRACT}
-    return sorted(names | {"accuracy", "acc"})
+    return sorted(set(REGISTRY.names()) | {"accuracy", "acc"})
 
 
-def _is_binary_or_sparse_categorical(y_true_shape, y_pred_shape):
-    is_binary = y_pred_shape[-1] == 1
-    is_sparse = len(y_true_shape) < len(y_pred_shape) or (
-        y_true_shape[-1] == 1 and y_pred_shape[-1] > 1
-    )
-    return is_binary, is_sparse
+def get(identifier):
+    """Resolves a metric identifier as ``keras.metrics.get`` does.
+
+    Args:
+        identifier: ``None``, a class name (``'MeanSquaredError'``), its snake_case name or an
+            alias (``'mse'``), a serialized dict, a class, a ``Metric`` or a function.
+
+    Returns:
+        An instance for a name or class (named as its class names it), the function for a
+        function, ``None`` for ``None``.
+
+    Raises:
+        ValueError: an unknown name (naming the closest) or a non-callable identifier.
+
+    >>> get("mse").name
+    'mean_squared_error'
+    >>> get(mean_squared_error) is mean_squared_error
+    True
+    """
+    return _lookup.get(REGISTRY, identifier)
 
 
-def describe_accuracy_choice(y_true_shape, y_pred_shape) -> str:
-    """Class name Keras picks for ``'accuracy'``/``'acc'`` given shapes (with batch dim)."""
-    is_binary, is_sparse = _is_binary_or_sparse_categorical(
-        tuple(y_true_shape), tuple(y_pred_shape)
-    )
-    if is_binary:
-        return "BinaryAccuracy"
-    if is_sparse:
-        return "SparseCategoricalAccuracy"
-    return "CategoricalAccuracy"
-
-
-def get(identifier, *, y_true_shape=None, y_pred_shape=None) -> Metric:
-    """Resolves a metric identifier like Keras 3's ``compile_utils.get_metric``.
+def resolve(identifier, *, y_true_shape=None, y_pred_shape=None) -> Metric:
+    """The metric ``compile`` uses for ``identifier`` (Keras 3's ``get_metric``).
 
     Strings give the metric named by the string itself (``'mse'`` -> ``MeanSquaredError`` named
-    ``'mse'``); ``'accuracy'``/``'acc'`` need ``y_true_shape``/``y_pred_shape`` (with batch dim)
-    to choose binary/sparse/categorical accuracy. Metric instances are returned as they are;
-    plain callables are wrapped in ``MeanMetricWrapper`` named ``fn.__name__`` (snake_case).
+    ``'mse'``); ``'accuracy'``/``'acc'`` need ``y_true_shape``/``y_pred_shape`` (with batch
+    dim) to choose binary/sparse/categorical accuracy. Metric instances are returned as they
+    are (those sized by the data, such as ``F1Score``, are sized from the shapes); plain
+    callables are wrapped in ``MeanMetricWrapper`` named ``fn.__name__``.
+
+    >>> resolve("mse").name
+    'mse'
+    >>> resolve(mean_squared_error).name
+    'mean_squared_error'
     """
-    if identifier is None:
-        raise ValueError("Expected metric, received `None`")
-    if isinstance(identifier, Metric):
-        return identifier
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, str):
-        if identifier.lower() in ("accuracy", "acc"):
-            if y_true_shape is None or y_pred_shape is None:
-                raise ValueError(
-                    f"Metric {identifier!r} is chosen from the label and output shapes (binary, "
-                    "sparse categorical or categorical accuracy): pass y_true_shape and "
-                    "y_pred_shape, or use an explicit metric such as 'binary_accuracy'."
-                )
-            cls = ALL_OBJECTS_DICT[describe_accuracy_choice(y_true_shape, y_pred_shape)]
-            return cls(name=identifier)
-        cls = ALL_OBJECTS_DICT.get(identifier)
-        if cls is None or cls.__name__ in _ABSTRACT:
-            raise unknown_name_error("metric", identifier, valid_names())
-        obj = cls()
-        obj.name = identifier
-        return obj
-    if inspect.isclass(identifier) and issubclass(identifier, Metric):
-        return identifier()
-    if isinstance(identifier, _losses.Loss):
-        return MeanMetricWrapper(identifier.per_sample, name=identifier.name)
-    if callable(identifier):
-        name = getattr(identifier, "__name__", None)
-        name = to_snake_case(name) if name else to_snake_case(type(identifier).__name__)
-        return MeanMetricWrapper(identifier, name=name)
-    raise ValueError(f"Could not interpret metric identifier: {identifier!r}")
+    return _lookup.resolve(REGISTRY, identifier, y_true_shape, y_pred_shape)
 
 
 def serialize(metric):
-    """Keras 3 serialized form (``keras.metrics.serialize``)."""
-    if isinstance(metric, str):
-        return metric
-    if isinstance(metric, Metric):
-        return {
-            "module": "keras.metrics",
-            "class_name": type(metric).__name__,
-            "config": metric.get_config(),
-            "registered_name": None,
-        }
-    if callable(metric):
-        return _losses._serialize_fn(metric)
-    raise ValueError(f"Cannot serialize metric {metric!r}")
+    """Keras 3 serialized form (``keras.metrics.serialize``).
+
+    >>> serialize(MeanSquaredError())["class_name"]
+    'MeanSquaredError'
+    """
+    return _lookup.serialize(REGISTRY, metric)
 
 
-def deserialize(config, custom_objects=None) -> Metric:
-    custom_objects = custom_objects or {}
-    if isinstance(config, str):
-        return get(custom_objects.get(config, config))
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Could not interpret serialized metric: {config!r}")
-    class_name, inner = config["class_name"], config.get("config", {})
-    if class_name == "function":
-        fn = custom_objects.get(inner) or _FUNCTIONS.get(inner)
-        if fn is None:
-            raise unknown_name_error("metric", inner, sorted(_FUNCTIONS))
-        return get(fn)
-    cls = custom_objects.get(class_name) or ALL_OBJECTS_DICT.get(class_name)
-    if cls is None:
-        raise unknown_name_error("metric", class_name, valid_names())
-    return cls.from_config(dict(inner))
+def deserialize(config, custom_objects=None):
+    """Inverse of :func:`serialize` (``keras.metrics.deserialize``).
+
+    >>> deserialize("f1_score").name
+    'f1_score'
+    """
+    return _lookup.deserialize(REGISTRY, config, custom_objects)
 
 
-__all__ = [
-    "AUC",
-    "Accuracy",
-    "BinaryAccuracy",
-    "BinaryCrossentropy",
-    "CategoricalAccuracy",
-    "CategoricalCrossentropy",
-    "CategoricalHinge",
-    "CosineSimilarity",
-    "FalseNegatives",
-    "FalsePositives",
-    "Hinge",
-    "KLDivergence",
-    "LogCoshError",
-    "Mean",
-    "MeanAbsoluteError",
-    "MeanAbsolutePercentageError",
-    "MeanMetricWrapper",
-    "MeanSquaredError",
-    "MeanSquaredLogarithmicError",
-    "Metric",
-    "Poisson",
-    "Precision",
-    "Recall",
-    "RootMeanSquaredError",
-    "SparseCategoricalAccuracy",
-    "SparseCategoricalCrossentropy",
-    "SparseTopKCategoricalAccuracy",
-    "SquaredHinge",
-    "Sum",
-    "TopKCategoricalAccuracy",
-    "TrueNegatives",
-    "TruePositives",
-    "accuracy",
-    "binary_accuracy",
-    "categorical_accuracy",
-    "deserialize",
-    "describe_accuracy_choice",
-    "get",
-    "serialize",
-    "sparse_categorical_accuracy",
-    "sparse_top_k_categorical_accuracy",
-    "top_k_categorical_accuracy",
-]
+__all__ = sorted(
+    [c.__name__ for c in _ALL]
+    + [f.__name__ for f in _lookup.METRIC_FUNCTIONS if f.__name__ != "cosine_similarity"]
+    + ["deserialize", "describe_accuracy_choice", "get", "resolve", "serialize"]
+)

@@ -1,7 +1,7 @@
 """Keras-3-compatible optimizers as optax transformations.
 
 Each optimizer (``SGD``, ``Adam``, ``AdamW``, ``RMSprop``, ``Adagrad``, ``Adadelta``,
-``Adamax``, ``Nadam``, ``Lion``, ``Ftrl``) is a hashable config object with Keras's
+``Adamax``, ``Nadam``, ``Lion``, ``Ftrl``, ``Adafactor``, ``Lamb``) is a hashable config object with Keras's
 constructor arguments; ``to_optax()`` returns the ``optax.GradientTransformation``.
 
 Typical use inside a training step::
@@ -16,11 +16,14 @@ Learning-rate callbacks use :func:`get_learning_rate` / :func:`set_learning_rate
 
 from __future__ import annotations
 
-from lamina._naming import unknown_name_error
+from lamina.object_registry import ClassRegistry, get_registered_object
 from lamina.optimizers import schedules
+from lamina.optimizers.adafactor import Adafactor
 from lamina.optimizers.adam import Adam, Adamax, AdamW, Nadam
 from lamina.optimizers.base import Optimizer
+from lamina.optimizers.lamb import Lamb
 from lamina.optimizers.lion import Ftrl, Lion
+from lamina.optimizers.loss_scale import LossScaleOptimizer
 from lamina.optimizers.rmsprop import Adadelta, Adagrad, RMSprop
 from lamina.optimizers.sgd import SGD
 from lamina.optimizers.slots import set_slot_variables, slot_variables
@@ -45,6 +48,9 @@ __all__ = [
     "Nadam",
     "Lion",
     "Ftrl",
+    "Adafactor",
+    "Lamb",
+    "LossScaleOptimizer",
     "schedules",
     "get",
     "serialize",
@@ -57,8 +63,26 @@ __all__ = [
     "set_slot_variables",
 ]
 
-ALL_OBJECTS = (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion, Ftrl)
+ALL_OBJECTS = (
+    SGD,
+    Adam,
+    AdamW,
+    RMSprop,
+    Adagrad,
+    Adadelta,
+    Adamax,
+    Nadam,
+    Lion,
+    Ftrl,
+    Adafactor,
+    Lamb,
+)
 ALL_OBJECTS_DICT = {cls.__name__.lower(): cls for cls in ALL_OBJECTS}
+# A wrapper (no default constructor), so not in ALL_OBJECTS; found by name all the same.
+ALL_OBJECTS_DICT["lossscaleoptimizer"] = LossScaleOptimizer
+#: The built-in optimizers by lower-case class name (Keras resolves them case-insensitively).
+REGISTRY = ClassRegistry("optimizer", "keras.optimizers", Optimizer)
+REGISTRY.update(ALL_OBJECTS_DICT)
 
 
 def serialize(optimizer: Optimizer) -> dict:
@@ -72,16 +96,35 @@ def serialize(optimizer: Optimizer) -> dict:
     """
     cls = type(optimizer)
     builtin = ALL_OBJECTS_DICT.get(cls.__name__.lower()) is cls
-    return {
-        "module": "keras.optimizers" if builtin else cls.__module__,
-        "class_name": cls.__name__,
-        "config": optimizer.get_config(),
-        "registered_name": None if builtin else cls.__name__,
-    }
+    if builtin:
+        return {
+            "module": "keras.optimizers",
+            "class_name": cls.__name__,
+            "config": optimizer.get_config(),
+            "registered_name": None,
+        }
+    return REGISTRY.serialize(optimizer)
+
+
+def _class_for(config: dict, custom_objects: dict | None):
+    name = config["class_name"]
+    registered = config.get("registered_name")
+    for key in (registered, name):
+        if isinstance(key, str):
+            user = get_registered_object(key, custom_objects)
+            if user is not None:
+                return user
+    if not isinstance(name, str):
+        raise ValueError(f"Could not interpret optimizer config: {config!r}")
+    return REGISTRY.lookup(name.lower(), custom_objects)
 
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> Optimizer:
     """Inverse of :func:`serialize` (class names are case-insensitive, as in Keras).
+
+    User classes come from ``custom_objects``, ``custom_object_scope`` and
+    ``register_keras_serializable``; an unknown name raises a ``ValueError`` naming the
+    closest.
 
     Example:
 
@@ -91,13 +134,9 @@ def deserialize(config: dict, custom_objects: dict | None = None) -> Optimizer:
     """
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"Could not interpret optimizer config: {config!r}")
-    name = config["class_name"]
-    custom = dict(custom_objects or {})
-    cls = custom.get(name) or custom.get(config.get("registered_name") or "")
-    if cls is None:
-        cls = ALL_OBJECTS_DICT.get(str(name).lower())
-    if cls is None:
-        raise unknown_name_error("optimizer", name, list(ALL_OBJECTS_DICT) + list(custom))
+    cls = _class_for(config, custom_objects)
+    if cls is LossScaleOptimizer:  # its inner optimizer may be a custom class
+        return cls.from_config(dict(config.get("config") or {}), custom_objects=custom_objects)
     return cls.from_config(dict(config.get("config") or {}))
 
 
@@ -127,6 +166,7 @@ def get(identifier) -> Optimizer | None:
     if isinstance(obj, Optimizer):
         return obj
     raise ValueError(f"Could not interpret optimizer identifier: {identifier!r}")
+
 
 from lamina._unsupported import module_getattr as _module_getattr  # noqa: E402
 

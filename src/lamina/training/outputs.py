@@ -68,7 +68,7 @@ def resolve_losses(loss, loss_weights, output_names) -> tuple:
                     f"losses. Pass one loss, e.g. loss='mse'."
                 )
             loss = next(iter(loss.values())) if isinstance(loss, dict) else loss[0]
-        return (OutputLoss(0, _losses.get(loss), weight, None),)
+        return (OutputLoss(0, _losses.resolve(loss), weight, None),)
     names = tuple(output_names)
     per_loss = _per_output(loss, names, "loss")
     if loss_weights is None:
@@ -79,7 +79,8 @@ def resolve_losses(loss, loss_weights, output_names) -> tuple:
     for i, (name, lo, w) in enumerate(zip(names, per_loss, weights)):
         if lo is None:
             continue
-        terms.append(OutputLoss(i, _losses.get(lo), 1.0 if w is None else float(w), f"{name}_loss"))
+        weight = 1.0 if w is None else float(w)
+        terms.append(OutputLoss(i, _losses.resolve(lo), weight, f"{name}_loss"))
     if not terms:
         raise ValueError(f"compile(loss=...) gives no loss for any output of {list(names)}.")
     return tuple(terms)
@@ -129,7 +130,7 @@ def resolve_metrics(metrics, weighted_metrics, output_names, y_shapes, pred_shap
     ):
         for i, (name, ids) in enumerate(zip(names, entries(value, argument))):
             for ident in ids:
-                m = _metrics.get(ident, y_true_shape=y_shapes[i], y_pred_shape=pred_shapes[i])
+                m = _metrics.resolve(ident, y_true_shape=y_shapes[i], y_pred_shape=pred_shapes[i])
                 log = m.name if name is None else f"{name}_{m.name}"
                 if log in seen:
                     m = copy.copy(m)
