@@ -110,7 +110,8 @@ def test_subclassed_model_without_call_or_shape_says_how_to_fix():
         lamina.Model(1, 2)
 
 
-def test_custom_train_step_is_refused_by_name():
+def test_tf_style_train_step_is_refused_by_name():
+    # JAX-style steps run (tests/test_custom_step.py); the tf.GradientTape style cannot.
     class Custom(lamina.Model):
         def __init__(self):
             super().__init__()
@@ -122,5 +123,7 @@ def test_custom_train_step_is_refused_by_name():
         def train_step(self, data):
             return {}
 
-    with pytest.raises(NotImplementedError, match="overrides train_step"):
-        Custom().compile(optimizer="sgd", loss="mse")
+    model = Custom()
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(TypeError, match=r"train_step\(self, data\) has the TensorFlow-style"):
+        model.fit(np.ones((4, 2), "float32"), np.ones((4, 1), "float32"), verbose=0)

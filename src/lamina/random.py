@@ -78,9 +78,13 @@ class SeedGenerator:
         """
         state = jnp.asarray(self.state)
         if ordered:
-            self.state = state + jnp.asarray([0, 1], jnp.uint32)
+            new = state + jnp.asarray([0, 1], jnp.uint32)
         else:
-            self.state = (state + 1) * 5387 % 933199
+            new = (state + 1) * 5387 % 933199
+        # Inside a trace that does not thread this generator (shape inference of a functional
+        # graph), Keras's stateless scope drops the update: storing it would leak a tracer.
+        if self.__dict__.get("_bound_depth") or not isinstance(new, jax.core.Tracer):
+            self.state = new
         return state
 
     @contextlib.contextmanager
@@ -100,10 +104,12 @@ class SeedGenerator:
         """
         saved = self.state
         self.state = state
+        self.__dict__["_bound_depth"] = self.__dict__.get("_bound_depth", 0) + 1
         try:
             yield lambda: self.state
         finally:
             self.state = saved
+            self.__dict__["_bound_depth"] -= 1
 
     def get_config(self):
         return {"seed": self._initial_seed, "name": self.name}

@@ -86,9 +86,48 @@ class Metric:
 
     @property
     def variables(self):
+        """The metric's state as a flat list of arrays, in Keras's order (creation order)."""
+        return _state_leaves(self._get_state())
+
+    # ---- Keras 3's stateless API (custom ``train_step(self, state, data)``)
+    def stateless_update_state(self, metric_variables, *args, **kwargs):
+        """``update_state`` on ``metric_variables`` (as :attr:`variables` lists them);
+        returns the new variables and leaves the metric unchanged.
+
+        >>> from lamina import metrics
+        >>> m = metrics.Mean()
+        >>> v = m.stateless_update_state(m.stateless_reset_state(), 3.0)
+        >>> float(m.stateless_result(m.stateless_update_state(v, 5.0)))
+        4.0
+        """
+        state = self._state_from(metric_variables)
+        return _state_leaves(self.update(state, *args, **kwargs))
+
+    def stateless_result(self, metric_variables):
+        """``result()`` of the metric whose state is ``metric_variables``."""
+        return self.compute(self._state_from(metric_variables))
+
+    def stateless_reset_state(self):
+        """The variables of a freshly reset metric."""
+        return _state_leaves(self.init())
+
+    def _state_from(self, metric_variables):
+        template = self.init()
+        metric_variables = list(metric_variables)
+        leaves = _state_leaves(template)
+        if len(metric_variables) != len(leaves):
+            raise ValueError(
+                f"Metric {self.name!r} keeps {len(leaves)} variables; received "
+                f"{len(metric_variables)}. Pass the slice of metrics_variables that belongs to "
+                f"this metric (len(metric.variables) entries)."
+            )
+        if _flat_dict(template):
+            return dict(zip(template, metric_variables))
         import jax
 
-        return jax.tree_util.tree_leaves(self._get_state())
+        return jax.tree_util.tree_unflatten(
+            jax.tree_util.tree_structure(template), metric_variables
+        )
 
     # ---- config / identity
     def get_config(self):
@@ -109,6 +148,19 @@ class Metric:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
+
+
+def _flat_dict(state) -> bool:
+    return isinstance(state, dict) and all(hasattr(v, "shape") for v in state.values())
+
+
+def _state_leaves(state) -> list:
+    """A metric state's arrays: a flat dict in insertion (creation) order, else its leaves."""
+    if _flat_dict(state):
+        return list(state.values())
+    import jax
+
+    return jax.tree_util.tree_leaves(state)
 
 
 def _f32(x):

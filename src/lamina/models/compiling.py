@@ -42,19 +42,27 @@ class CompileMixin:
             metrics: list such as ``['accuracy']``; resolved when the data shapes are known.
             loss_weights: a single float scaling the loss (one output).
         """
-        if loss is None:
+        custom = bool(getattr(self, "_custom_hooks", lambda: ())())
+        if loss is None and not custom:  # custom train steps may compute their own loss
             raise ValueError(
                 "compile() needs a loss, e.g. loss='mse' for regression, "
                 "'binary_crossentropy' for two classes or 'categorical_crossentropy' for more."
             )
         opt = _optimizers.get(optimizer)
+        if auto_scale_loss and opt is not None and self.dtype_policy.name == "mixed_float16":
+            from lamina.optimizers.loss_scale import LossScaleOptimizer
+
+            if not isinstance(opt, LossScaleOptimizer):  # Keras's dynamic loss scaling
+                opt = LossScaleOptimizer(opt, name="loss_scale_optimizer")
         if isinstance(loss, dict | list | tuple):  # one loss per output, resolved by name
             for lo in loss.values() if isinstance(loss, dict) else loss:
                 if lo is not None:
-                    _losses.get(lo)
+                    _losses.resolve(lo)
             loss_obj = loss
+        elif loss is None:
+            loss_obj = None
         else:
-            loss_obj = _losses.get(loss)
+            loss_obj = _losses.resolve(loss)
         if metrics is None:
             metrics = []
         if isinstance(metrics, str) or not isinstance(metrics, list | tuple | dict):
@@ -64,7 +72,7 @@ class CompileMixin:
             )
         for m in _leaves(metrics):  # check names eagerly; 'accuracy' resolves with shapes
             if isinstance(m, str) and m.lower() not in ("accuracy", "acc"):
-                _metrics.get(m)
+                _metrics.resolve(m)
         if not isinstance(run_eagerly, bool):
             raise TypeError(f"run_eagerly must be True or False. Received: {run_eagerly!r}.")
         if (
@@ -88,15 +96,20 @@ class CompileMixin:
         self.run_eagerly = run_eagerly
         self.steps_per_execution = int(steps_per_execution)
         self.compiled = True
-        if self._engine_network().output_names is None and loss_weights is not None:
+        if (
+            loss_obj is not None
+            and self._engine_network().output_names is None
+            and loss_weights is not None
+        ):
             _outputs.resolve_losses(loss_obj, loss_weights, None)  # the error, at compile time
         self.optimizer = opt
         self.loss = loss_obj
         self._program = None
         self._compile_seconds = None
-        if self._train_state is not None:
+        if self._train_state is not None and not custom:
             self._reset_optimizer()
-        _guardrails.on_compile(self)
+        if not custom:
+            _guardrails.on_compile(self)
 
     def _reset_optimizer(self):
         """A fresh optimizer state for the current trainable weights (Keras's ``compile``).
@@ -217,6 +230,9 @@ class CompileMixin:
             )
             if len(losses) > 1:
                 names += [t.log_name for t in losses]
+            # Keras 3 lists the per-output metrics ("a_mae") after the losses, sorted by name
+            # (``Trainer._flatten_metrics_in_order``: their names are not its metric names).
+            return names + sorted(m.log_name for m in self._resolved_metrics())
         return names + [m.log_name for m in self._resolved_metrics()]
 
     compiled = False

@@ -59,7 +59,9 @@ class StatelessMixin:
         for i, (trains, (p_names, s_names)) in enumerate(
             zip(self._trainable_mask(), self._weight_order)
         ):
-            (t if trains else nt).extend((i, k, True) for k in p_names)
+            for k in p_names:  # a nested model with frozen layers: trains a frozenset
+                trained = k in trains if isinstance(trains, frozenset) else trains
+                (t if trained else nt).append((i, k, True))
             nt.extend((i, k, False) for k in s_names)
         return t, nt
 
@@ -115,6 +117,10 @@ class StatelessMixin:
             target = params if is_param else state
             target[i][k] = _checked(v, target[i][k], k)
         network = self._engine_network()
+        if training and network.needs_key and key is None:
+            from lamina.training.custom_state import step_key
+
+            key = step_key()  # inside a custom train_step: the step's own key
         if training and network.needs_key and key is None:
             raise ValueError(
                 "stateless_call(training=True) of a model with random layers (Dropout, noise) "

@@ -44,6 +44,7 @@ from lamina.optimizers.state import (
     get_learning_rate,
     set_learning_rate,
 )
+from lamina.optimizers.stateless import StatelessOptimizerMixin
 
 __all__ = [
     "Optimizer",
@@ -119,7 +120,7 @@ _BASE_KEYS = (
 # --------------------------------------------------------------------------------------------
 
 
-class Optimizer:
+class Optimizer(StatelessOptimizerMixin):
     """Base class of lamina optimizers (mirrors ``keras.optimizers.Optimizer``'s arguments).
 
     Subclasses define ``_slot_groups()`` (Keras's slot names, in build order), optionally
@@ -332,6 +333,11 @@ class Optimizer:
     def _slot_init_values(self) -> dict[str, float]:
         return {}
 
+    def _slot_shape(self, name: str, shape: tuple) -> tuple:
+        """The shape of slot ``name`` for a variable of ``shape`` (Adafactor's factored
+        slots differ; every other optimizer's slots have the variable's shape)."""
+        return tuple(shape)
+
     def _init_extra(self) -> dict[str, jax.Array]:
         return {}
 
@@ -370,7 +376,11 @@ class Optimizer:
                 n: jax.tree_util.tree_unflatten(
                     treedef,
                     [
-                        jnp.full(jnp.shape(p), init_vals.get(n, 0.0), dtype=jnp.result_type(p))
+                        jnp.full(
+                            opt._slot_shape(n, jnp.shape(p)),
+                            init_vals.get(n, 0.0),
+                            dtype=jnp.result_type(p),
+                        )
                         for p in leaves
                     ],
                 )

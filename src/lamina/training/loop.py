@@ -69,6 +69,21 @@ def _check_compiled(b, what):
         )
 
 
+def _debug_caps(epochs, steps_per_epoch):
+    """``lamina.config.set_max_epochs`` / ``set_max_steps_per_epoch`` caps, as Keras applies."""
+    from lamina import config
+
+    cap = config.max_epochs()
+    if cap and cap < epochs:
+        warnings.warn(f"Limiting epochs to {cap}", stacklevel=4)
+        epochs = cap
+    cap, capped = config.max_steps_per_epoch(), None
+    if cap and (not steps_per_epoch or cap < steps_per_epoch):
+        warnings.warn(f"Limiting steps_per_epoch to {cap}", stacklevel=4)
+        steps_per_epoch = capped = cap
+    return epochs, steps_per_epoch, capped
+
+
 def check_fit_arguments(b, batch_size, epochs, initial_epoch, verbose, shuffle):
     """The checks every ``fit`` makes before touching the data.
 
@@ -85,8 +100,9 @@ def check_fit_arguments(b, batch_size, epochs, initial_epoch, verbose, shuffle):
 
 
 def _training_source(
-    b, x, y, sample_weight, class_weight, *, batch_size, shuffle, validation_split, steps_per_epoch
-):
+    b, x, y, sample_weight, class_weight, *, batch_size, shuffle, validation_split, steps_per_epoch,
+    max_rows=None,
+):  # fmt: skip
     """``(source, chunk limit for streams or None, validation split arrays or None)``."""
     if not _inputs.is_in_memory(x):
         if validation_split:
@@ -104,9 +120,14 @@ def _training_source(
             steps_name="steps_per_epoch",
             shuffle=shuffle,
             class_weight=class_weight,
+            need_y=b.needs_y or y is not None,
         )
+        b.note_data("train", first[1] is not None, sample_weight is not None)
         return source, _inputs.stream_chunk(b, source, first), None
-    x, ys, sw = _inputs.prepare(b, x, y, sample_weight, class_weight)
+    x, ys, sw = _inputs.prepare(
+        b, x, y, sample_weight, class_weight, need_y=b.needs_y or y is not None
+    )
+    b.note_data("train", bool(ys), sw is not None)
     val = None
     if validation_split:
         n = _inputs.leaves(x)[0].shape[0]
@@ -125,7 +146,11 @@ def _training_source(
         )
         x, ys = take(lambda a: a[:at], x), take(lambda a: a[:at], ys)
         sw = None if sw is None else sw[:at]
-    if not _inputs.is_structure(x) and len(ys) == 1:
+    if max_rows is not None and _inputs.leaves(x)[0].shape[0] > max_rows:  # set_max_steps_...
+        cut = jax.tree_util.tree_map
+        x, ys = cut(lambda a: a[:max_rows], x), cut(lambda a: a[:max_rows], ys)
+        sw = None if sw is None else sw[:max_rows]
+    if not _inputs.is_structure(x) and len(ys) == 1 and b.needs_y:
         _guardrails.on_fit(b.model, x, ys[0])  # after the split: only the rows fit trains on
     n = _inputs.leaves(x)[0].shape[0]
     if batch_size > n and _sharding.active() is None:
@@ -162,6 +187,7 @@ def fit(
     )
     batch_size = _sharding.global_batch_check(batch_size)
     steps_per_epoch = _inputs.check_steps(steps_per_epoch, "steps_per_epoch")
+    epochs, steps_per_epoch, capped = _debug_caps(epochs, steps_per_epoch)
     validation_steps = _inputs.check_steps(validation_steps, "validation_steps")
     if not isinstance(validation_split, int | float) or not 0 <= validation_split < 1:
         raise ValueError(
@@ -178,12 +204,16 @@ def fit(
         shuffle=shuffle,
         validation_split=validation_split,
         steps_per_epoch=steps_per_epoch,
+        max_rows=None if capped is None else capped * batch_size,
     )
     vbs = check_batch_size(validation_batch_size or batch_size, "validation_batch_size")
     val, val_chunk = None, None
     if validation_data is not None:
         val, val_chunk = _inputs.validation_source(b, validation_data, vbs, validation_steps)
+        if isinstance(validation_data, tuple | list):
+            b.note_data("test", True, len(validation_data) == 3)
     elif split is not None:
+        b.note_data("test", bool(split[1]), split[2] is not None)
         batches, mask, real = _epochs.batched(
             (split[0], split[1], _inputs.ones_if_none(split[2], split[0])), vbs
         )
@@ -297,7 +327,10 @@ def run_evaluation(b, source, ts, cb, chunk, steps=None):
     the host logs (``None`` when a stream had no batches left)."""
     program = b.program()
     hooks = cb.overrides("test")
+    before = b.get_state()
     cb.on_test_begin({})
+    if b.get_state() is not before:  # a callback swapped the weights in (SwapEMAWeights)
+        ts = _sharding.replicate(b.get_state())
     mstate = program.init_metrics()
     done = 0
     for c in source.eval_chunks(program, chunk, steps):
@@ -325,15 +358,20 @@ def evaluate(
     batch_size = check_batch_size(batch_size)
     verbose = _progress.resolve_verbose(verbose)
     steps = _inputs.check_steps(steps, "steps")
+    b.note_data("test", y is not None, sample_weight is not None)
     if _inputs.is_in_memory(x):
-        source, (hx, ys, _) = _inputs.resident_eval(b, x, y, sample_weight, batch_size)
-        if not _inputs.is_structure(hx) and len(ys) == 1:
+        source, (hx, ys, _) = _inputs.resident_eval(
+            b, x, y, sample_weight, batch_size, need_y=b.needs_y
+        )
+        if not _inputs.is_structure(hx) and len(ys) == 1 and b.needs_y:
             _guardrails.on_evaluate(b.model, hx, ys[0])
         chunk = None
     else:
         source, first = _inputs.stream(
-            b, x, y, sample_weight, batch_size=batch_size, steps=steps, steps_name="steps"
-        )
+            b, x, y, sample_weight, batch_size=batch_size, steps=steps, steps_name="steps",
+            need_y=b.needs_y or y is not None,
+        )  # fmt: skip
+        b.note_data("test", first[1] is not None, sample_weight is not None)
         chunk = _inputs.stream_chunk(b, source, first, train=False)
     cb = _callbacks.CallbackList(
         list(callbacks or []), b.model, {"verbose": verbose, "epochs": 1, "steps": None}
@@ -371,7 +409,11 @@ def host_logs(raw, model=None, epoch=None):
     update found by the compiled step (loss, gradients or new weights) stops the fit with a
     warning naming the epoch, the batch and what was not finite; the weights from before that
     batch (the last finite ones) are kept and the epoch's ``loss`` is logged as NaN."""
-    logs = {k: float(v) for k, v in jax.device_get(raw).items()}
+    # A metric with one value per class (F1Score(average=None)) logs an array, as in Keras.
+    logs = {
+        k: float(v) if np.ndim(v) == 0 else np.asarray(v)
+        for k, v in jax.device_get(raw).items()
+    }
     bad = int(logs.pop(NONFINITE_KEY, -1))
     what = NONFINITE_WHAT.get(int(logs.pop(NONFINITE_WHAT_KEY, 0)), "the loss")
     if bad >= 0 and model is not None:

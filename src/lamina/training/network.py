@@ -81,6 +81,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from lamina.training.autocast import policy_apply
+
 
 class Network(NamedTuple):
     """A model as the engine sees it (see the module docstring for the full contract).
@@ -169,7 +171,7 @@ def stack_forward(layers, params, state, x, *, training: bool, key=None, batch_m
                 kwargs["mask"] = mask
             if getattr(layer, "uses_batch_mask", False):
                 kwargs["batch_mask"] = batch_mask
-            y, s = layer.apply(p, s, x, training=training, key=k, **kwargs)
+            y, s = policy_apply(layer, p, s, x, training=training, key=k, **kwargs)
             mask = layer.compute_mask(x, mask)
             if layer.activity_regularizer is not None:
                 aux = aux + activity_penalty(layer.activity_regularizer, y, batch_mask)
@@ -216,6 +218,8 @@ class Binding:
             the engine stores its measurement here.
         predict_width: ``() -> int``: values per row of the widest activation (sizes the
             tiles of ``predict``).
+        needs_y: whether ``fit``/``evaluate`` require targets.
+        note_data: called with what the user passed (custom steps receive exactly that).
     """
 
     model: Any
@@ -234,3 +238,9 @@ class Binding:
     n_params: Callable[[], int] = lambda: 1
     compile_seconds: float | None = None
     predict_width: Callable[[], int] = lambda: 1
+    #: Whether ``fit``/``evaluate`` need targets (a model with a custom ``train_step`` may
+    #: train on ``x`` alone, as in Keras).
+    needs_y: bool = True
+    #: ``(kind, has_y, has_sw) -> None``: the engine tells the model what the user passed
+    #: (``kind`` is ``"train"`` or ``"test"``); a custom step's ``data`` has those parts.
+    note_data: Callable[[str, bool, bool], None] = lambda kind, has_y, has_sw: None

@@ -1,0 +1,288 @@
+"""Custom training logic on a ``lamina.Model``, the Keras 3 (JAX backend) way.
+
+A subclass may override:
+
+* ``compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True)``
+  (backend-agnostic; may call ``super().compute_loss(...)``), kept inside the compiled step;
+* ``train_step(self, state, data)``, ``test_step(self, state, data)`` and
+  ``predict_step(self, state, data)`` in Keras's JAX style: ``state`` is
+  ``(trainable_variables, non_trainable_variables, optimizer_variables, metrics_variables)``
+  (lists of arrays), the body uses ``self.stateless_call``, ``jax.value_and_grad``,
+  ``self.optimizer.stateless_apply`` and the metrics' ``stateless_update_state``, and returns
+  ``(logs, new_state)``;
+* ``compute_metrics(self, x, y, y_pred, sample_weight=None)`` and the ``metrics`` property.
+
+The model's ``metrics`` are Keras's: the loss tracker (``"loss"``) and the compiled metrics
+(``"compile_metrics"``) after ``compile``, then the metrics held as attributes; they are reset
+at each epoch and each evaluation.  Optimizers other than ``model.optimizer`` held by the model
+(a GAN's two) and every ``SeedGenerator`` reachable from it keep their state from step to step.
+The engine side is :mod:`lamina.training.custom_step`.
+
+>>> import jax, numpy as np
+>>> import lamina as keras
+>>> class Scaled(keras.Model):
+...     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+...         return 2.0 * super().compute_loss(x, y, y_pred, sample_weight, training)
+>>> inputs = keras.Input((3,))
+>>> model = Scaled(inputs, keras.layers.Dense(1)(inputs))
+>>> model.compile(optimizer="sgd", loss="mse")
+>>> history = model.fit(np.ones((8, 3)), np.zeros((8, 1)), epochs=1, verbose=0)
+>>> sorted(history.history)
+['loss']
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import threading
+
+import jax
+import jax.numpy as jnp
+
+from lamina.metrics.base import Mean, Metric
+from lamina.models.stateless import StatelessMixin
+from lamina.training import custom_step as _engine
+from lamina.training.network import Binding
+
+_LOCAL = threading.local()
+
+
+def _unpack(data):
+    """Keras's ``unpack_x_y_sample_weight``."""
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return data, None, None
+    if len(data) == 1:
+        return data[0], None, None
+    if len(data) == 2:
+        return data[0], data[1], None
+    return data[0], data[1], data[2]
+
+
+class CompileMetrics(Metric):
+    """The metrics of ``compile(metrics=...)`` as one metric (Keras's ``compile_metrics``):
+    ``result()`` is a dict with one value per compiled metric."""
+
+    def __init__(self, resolved):
+        super().__init__(name="compile_metrics")
+        self._resolved = tuple(resolved)
+        self.metrics = [m.metric for m in self._resolved]
+
+    def init(self):
+        return tuple(m.metric.init() for m in self._resolved)
+
+    def update(self, state, y_true, y_pred, sample_weight=None):
+        ys = y_true if isinstance(y_true, list | tuple) else jax.tree_util.tree_leaves(y_true)
+        preds = jax.tree_util.tree_leaves(y_pred)
+        return tuple(
+            m.metric.update(s, ys[m.index], preds[m.index], sample_weight if m.weighted else None)
+            for m, s in zip(self._resolved, state)
+        )
+
+    def compute(self, state):
+        return {m.log_name: m.metric.result(s) for m, s in zip(self._resolved, state)}
+
+
+class CustomTrainingMixin(StatelessMixin):
+    """Keras 3's trainer hooks (``compute_loss``, ``train_step``, ``metrics``, ...)."""
+
+    # ------------------------------------------------------------------- metrics
+    def _trainer_metrics(self):
+        """``(loss tracker, compile metrics or None)`` of the current compile."""
+        compiled = getattr(self, "_compiled", None)
+        if compiled is None:
+            return None, None
+        cache = self.__dict__.get("_keras_trainer_metrics")
+        if cache is None or cache[0] is not compiled:
+            cache = [compiled, Mean(name="loss"), None]
+            self.__dict__["_keras_trainer_metrics"] = cache
+        if cache[2] is None and compiled.get("metrics") and self._train_state is not None:
+            cache[2] = CompileMetrics(self._resolved_metrics())
+        return cache[1], cache[2]
+
+    @property
+    def metrics(self) -> list:
+        """Keras's ``model.metrics``: the loss tracker and the compiled metrics (after
+        ``compile``), then the metrics held as attributes."""
+        tracker, compiled = self._trainer_metrics()
+        out = [m for m in (tracker, compiled) if m is not None]
+        out += [v for v in vars(self).values() if isinstance(v, Metric) and v not in out]
+        return out
+
+    @property
+    def metrics_variables(self) -> list:
+        return [v for m in self.metrics for v in m.variables]
+
+    def reset_metrics(self):
+        for m in self.metrics:
+            m.reset_state()
+
+    def get_metrics_result(self) -> dict:
+        out = {}
+        for m in self.metrics:
+            r = m.result()
+            if isinstance(r, dict):
+                out.update(r)
+            else:
+                out[m.name] = r
+        return out
+
+    @property
+    def _loss_tracker(self):
+        return self._trainer_metrics()[0]
+
+    @property
+    def losses(self) -> list:
+        forward = getattr(_LOCAL, "losses", None)
+        if forward is not None:
+            return list(forward)
+        return super().losses
+
+    # ------------------------------------------------------------------- losses
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The total loss: the compiled loss plus ``self.losses`` (Keras's default)."""
+        del x, training
+        total = jnp.zeros((), jnp.float32)
+        compiled = getattr(self, "_compiled", None)
+        if compiled is not None and compiled.get("loss") is not None and y is not None:
+            total = total + self._compiled_loss(y, y_pred, sample_weight)
+        for loss in self.losses:
+            total = total + jnp.sum(jnp.asarray(loss, jnp.float32))
+        return total
+
+    def _compiled_loss(self, y, y_pred, sample_weight):
+        from lamina.training import outputs as _outputs
+
+        names = self._engine_network().output_names if self._train_state is not None else None
+        terms = _outputs.resolve_losses(
+            self._compiled["loss"], self._compiled["loss_weights"], names
+        )
+        ys = y if isinstance(y, list | tuple) else jax.tree_util.tree_leaves(y)
+        preds = jax.tree_util.tree_leaves(y_pred)
+        total = jnp.zeros((), jnp.float32)
+        for term in terms:
+            per = term.loss.per_sample(jnp.asarray(ys[term.index]), preds[term.index])
+            if sample_weight is not None:
+                sw = jnp.asarray(sample_weight, per.dtype)
+                per = per * jnp.reshape(sw, sw.shape + (1,) * (per.ndim - sw.ndim))
+            total = total + term.weight * jnp.sum(per) / max(math.prod(per.shape), 1)
+        return total
+
+    def _compute_loss(self, x, y, y_pred, sample_weight, training):
+        if "training" in inspect.signature(self.compute_loss).parameters:
+            return self.compute_loss(x, y, y_pred, sample_weight, training=training)
+        return self.compute_loss(x, y, y_pred, sample_weight)
+
+    def _regularization(self, trainable_variables, non_trainable_variables):
+        t_slots, nt_slots = self._variable_slots()
+        params = [dict(p) for p in self._train_state.params]
+        for (i, k, _), v in zip(t_slots, trainable_variables):
+            params[i][k] = v
+        for (i, k, p), v in zip(nt_slots, non_trainable_variables):
+            if p:
+                params[i][k] = v
+        return self._engine_network().regularization(tuple(params))
+
+    def compute_loss_and_updates(
+        self,
+        trainable_variables,
+        non_trainable_variables,
+        metrics_variables,
+        x,
+        y,
+        sample_weight,
+        training=False,
+        optimizer_variables=None,
+    ):
+        """Keras-JAX's pure loss: ``(loss, (unscaled_loss, y_pred, non_trainable_variables,
+        metrics_variables))``, for ``jax.value_and_grad(..., has_aux=True)``."""
+        y_pred, non_trainable_variables, losses = self.stateless_call(
+            trainable_variables, non_trainable_variables, x, training=training,
+            return_losses=True,
+        )  # fmt: skip
+        losses = [*losses, self._regularization(trainable_variables, non_trainable_variables)]
+        saved = getattr(_LOCAL, "losses", None)
+        _LOCAL.losses = losses
+        try:
+            with _engine.metric_scope(self.metrics, metrics_variables) as new_metrics:
+                loss = self._compute_loss(x, y, y_pred, sample_weight, training)
+                metrics_variables = new_metrics()
+        finally:
+            _LOCAL.losses = saved
+        return loss, (loss, y_pred, non_trainable_variables, metrics_variables)
+
+    # ------------------------------------------------------------------- metrics update
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Updates the compiled metrics; returns ``get_metrics_result()`` (Keras's default)."""
+        del x
+        compiled = self._trainer_metrics()[1]
+        if compiled is not None:
+            compiled.update_state(y, y_pred, sample_weight)
+        return self.get_metrics_result()
+
+    def _update_metrics_variables(self, metrics_variables, loss, x, y, y_pred, sample_weight):
+        with _engine.metric_scope(self.metrics, metrics_variables) as new_metrics:
+            tracker = self._loss_tracker
+            if tracker is not None:
+                batch = jax.tree_util.tree_leaves(x)[0].shape[0]
+                tracker.update_state(loss, sample_weight=batch)
+            logs = self.compute_metrics(x, y, y_pred, sample_weight)
+            return logs, new_metrics()
+
+    # ------------------------------------------------------------------- steps
+    def train_step(self, state, data):
+        """Keras-JAX's default training step (see the module docstring)."""
+        trainable_variables, non_trainable_variables, optimizer_variables, metrics_variables = (
+            state
+        )
+        x, y, sample_weight = _unpack(data)
+        grad_fn = jax.value_and_grad(self.compute_loss_and_updates, has_aux=True)
+        (_, aux), grads = grad_fn(
+            trainable_variables, non_trainable_variables, metrics_variables, x, y,
+            sample_weight, training=True, optimizer_variables=optimizer_variables,
+        )  # fmt: skip
+        unscaled_loss, y_pred, non_trainable_variables, metrics_variables = aux
+        trainable_variables, optimizer_variables = self.optimizer.stateless_apply(
+            optimizer_variables, grads, trainable_variables
+        )
+        logs, metrics_variables = self._update_metrics_variables(
+            metrics_variables, unscaled_loss, x, y, y_pred, sample_weight
+        )
+        return logs, (
+            trainable_variables, non_trainable_variables, optimizer_variables, metrics_variables
+        )  # fmt: skip
+
+    def test_step(self, state, data):
+        """Keras-JAX's default evaluation step."""
+        trainable_variables, non_trainable_variables, metrics_variables = state
+        x, y, sample_weight = _unpack(data)
+        _, aux = self.compute_loss_and_updates(
+            trainable_variables, non_trainable_variables, metrics_variables, x, y,
+            sample_weight, training=False,
+        )  # fmt: skip
+        unscaled_loss, y_pred, non_trainable_variables, metrics_variables = aux
+        logs, metrics_variables = self._update_metrics_variables(
+            metrics_variables, unscaled_loss, x, y, y_pred, sample_weight
+        )
+        return logs, (trainable_variables, non_trainable_variables, metrics_variables)
+
+    def predict_step(self, state, data):
+        """Keras-JAX's default prediction step: ``(outputs, non_trainable_variables)``."""
+        trainable_variables, non_trainable_variables = state
+        return self.stateless_call(trainable_variables, non_trainable_variables, data)
+
+    # ------------------------------------------------------------------- engine
+    def _custom_hooks(self) -> list:
+        from lamina.models.custom_binding import overridden_hooks
+
+        return overridden_hooks(self)
+
+    def _binding(self) -> Binding:
+        from lamina.models.custom_binding import custom_binding
+
+        hooks = self._custom_hooks()
+        if not hooks:
+            return super()._binding()
+        return custom_binding(self, hooks)
