@@ -1,4 +1,5 @@
-"""Random and regularizing layers: Gaussian noise and dropout, spatial dropout, activity.
+"""Random and regularizing layers: Gaussian noise and dropout, alpha and spatial dropout,
+activity regularization.
 
 The random layers draw only when ``training`` is true, from the ``key`` the training loop passes
 (``uses_rng = True``); at inference they are the identity, as in Keras.
@@ -87,6 +88,62 @@ class GaussianDropout(Layer):
         return config
 
 
+class AlphaDropout(Layer):
+    """Dropout that keeps the mean and variance of its inputs, for SELU networks.
+
+    In training, dropped inputs are set to SELU's negative saturation value and the result is
+    affinely corrected (Klambauer et al., 2017), exactly as Keras's ``AlphaDropout``; at
+    inference the layer is the identity.
+
+    Args:
+        rate: fraction of the inputs to drop, in [0, 1].
+        noise_shape: optional shape of the drop mask (``None`` entries take the input's size).
+        seed: accepted for Keras compatibility; randomness comes from the model's key.
+
+    >>> import jax, numpy as np
+    >>> from lamina.layers import AlphaDropout
+    >>> x = np.zeros((1, 4), "float32")
+    >>> AlphaDropout(0.5).apply({}, {}, x)[0].tolist()
+    [[0.0, 0.0, 0.0, 0.0]]
+    >>> y, _ = AlphaDropout(0.5).apply({}, {}, x, training=True, key=jax.random.key(0))
+    >>> len(set(np.round(np.asarray(y), 4).ravel().tolist())) <= 2
+    True
+    """
+
+    uses_rng = True
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise ValueError(
+                "Invalid value received for argument `rate`. Expected a float value between "
+                f"0 and 1. Received: rate={rate!r}"
+            )
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.seed = seed
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        if not training or self.rate == 0.0 or key is None:
+            return x, state
+        shape = x.shape
+        if self.noise_shape is not None:
+            shape = tuple(s if n is None else n for s, n in zip(x.shape, self.noise_shape))
+        alpha = 1.6732632423543772848170429916717
+        scale = 1.0507009873554804934193349852946
+        alpha_p = -alpha * scale
+        kept = (jax.random.uniform(key, shape) >= self.rate).astype(x.dtype)
+        kept = jnp.broadcast_to(kept, x.shape)
+        a = ((1 - self.rate) * (1 + self.rate * alpha_p**2)) ** -0.5
+        b = -a * alpha_p * self.rate
+        return a * (x * kept + alpha_p * (1 - kept)) + b, state
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=self.rate, seed=self.seed, noise_shape=self.noise_shape)
+        return config
+
+
 class _SpatialDropout(Layer):
     """Drops whole feature maps (channels): one Bernoulli draw per (sample, channel)."""
 
@@ -136,7 +193,20 @@ class SpatialDropout1D(_SpatialDropout):
     rank = 1
 
 
-class SpatialDropout2D(_SpatialDropout):
+class _ImageSpatialDropout(_SpatialDropout):
+    """Spatial dropout with a ``data_format`` argument (2D and 3D)."""
+
+    def __init__(self, rate, data_format=None, seed=None, name=None, dtype=None, **kwargs):
+        super().__init__(rate, seed=seed, name=name, dtype=dtype, **kwargs)
+        self.data_format = normalize_data_format(data_format, type(self).__name__)
+
+    def get_config(self):
+        config = super().get_config()
+        config["data_format"] = self.data_format
+        return config
+
+
+class SpatialDropout2D(_ImageSpatialDropout):
     """Drops whole feature maps of images during training (``data_format`` aware).
 
     >>> import numpy as np
@@ -148,14 +218,19 @@ class SpatialDropout2D(_SpatialDropout):
 
     rank = 2
 
-    def __init__(self, rate, data_format=None, seed=None, name=None, dtype=None, **kwargs):
-        super().__init__(rate, seed=seed, name=name, dtype=dtype, **kwargs)
-        self.data_format = normalize_data_format(data_format, "SpatialDropout2D")
 
-    def get_config(self):
-        config = super().get_config()
-        config["data_format"] = self.data_format
-        return config
+class SpatialDropout3D(_ImageSpatialDropout):
+    """Drops whole feature volumes (channels) of ``(batch, d, h, w, channels)`` in training.
+
+    >>> import jax, numpy as np
+    >>> from lamina.layers import SpatialDropout3D
+    >>> y, _ = SpatialDropout3D(0.5).apply({}, {}, np.ones((1, 2, 2, 2, 4), "float32"),
+    ...                                    training=True, key=jax.random.key(0))
+    >>> bool((y == y[:, :1, :1, :1]).all())  # one draw per (sample, channel)
+    True
+    """
+
+    rank = 3
 
 
 class ActivityRegularization(Layer):

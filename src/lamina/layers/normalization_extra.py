@@ -1,4 +1,4 @@
-"""GroupNormalization and UnitNormalization (as ``keras.layers``)."""
+"""GroupNormalization, UnitNormalization and RMSNormalization (as ``keras.layers``)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,11 @@ class GroupNormalization(Layer):
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        if isinstance(groups, bool) or not isinstance(groups, int) or (groups <= 0 and groups != -1):
+        if (
+            isinstance(groups, bool)
+            or not isinstance(groups, int)
+            or (groups <= 0 and groups != -1)
+        ):
             raise ValueError(
                 "Received an invalid value for argument `groups`, expected a positive integer "
                 f"value or -1. Received: groups={groups!r}"
@@ -184,4 +188,70 @@ class UnitNormalization(Layer):
     def get_config(self):
         config = super().get_config()
         config.update(axis=self.axis)
+        return config
+
+
+class RMSNormalization(Layer):
+    """Root-mean-square normalization (Zhang & Sennrich, 2019), as Keras's ``RMSNormalization``.
+
+    ``y = x * rsqrt(mean(x**2, axis) + epsilon) * scale``, with one learned ``scale`` (initial
+    ones) per entry of the ``axis`` dimensions.
+
+    Args:
+        axis: an int or a list of ints, the axes to normalize over.
+        epsilon: added to the mean square.
+
+    >>> import jax, numpy as np
+    >>> from lamina.layers import RMSNormalization
+    >>> layer = RMSNormalization()
+    >>> params, state = layer.init(jax.random.key(0), (None, 2))
+    >>> y, _ = layer.apply(params, state, np.array([[3.0, 4.0]], "float32"))
+    >>> [round(float(v), 4) for v in y[0]]
+    [0.8485, 1.1314]
+    """
+
+    def __init__(self, axis=-1, epsilon=1e-6, **kwargs: Any):
+        super().__init__(**kwargs)
+        if isinstance(axis, list | tuple):
+            axis = [int(a) for a in axis]
+        elif isinstance(axis, bool) or not isinstance(axis, int):
+            raise TypeError(
+                "Invalid value for `axis` argument: expected an int or a list/tuple of ints. "
+                f"Received: axis={axis!r}"
+            )
+        self.axis = axis
+        self.epsilon = float(epsilon)
+
+    def _axes(self, input_shape) -> list[int]:
+        rank = len(input_shape)
+        axes = self.axis if isinstance(self.axis, list) else [self.axis]
+        for a in axes:
+            if a >= rank or a < -rank:
+                raise ValueError(
+                    f"Axis {a} is out of bounds for input shape {tuple(input_shape)}. "
+                    f"Received: axis={self.axis}"
+                )
+        return sorted(a % rank for a in axes)
+
+    def init(self, key, input_shape):
+        shape = tuple(input_shape[a] for a in self._axes(input_shape))
+        return {"scale": jnp.ones(shape, jnp.float32)}, {}
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        axes = self._axes(x.shape)
+        rrms = jax.lax.rsqrt(
+            jnp.mean(jnp.square(x), axis=tuple(axes), keepdims=True) + self.epsilon
+        )
+        bshape = [1] * x.ndim
+        for a in axes:
+            bshape[a] = x.shape[a]
+        return x * rrms * jnp.reshape(params["scale"], bshape), state
+
+    def compute_output_shape(self, input_shape):
+        self._axes(input_shape)
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(axis=self.axis, epsilon=self.epsilon)
         return config

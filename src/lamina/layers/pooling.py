@@ -1,4 +1,4 @@
-"""Pooling layers: Max/AveragePooling1D/2D and GlobalMax/GlobalAveragePooling1D/2D.
+"""Pooling layers: Max/AveragePooling1D/2D/3D and GlobalMax/GlobalAveragePooling1D/2D/3D.
 
 Windowed pooling is one ``jax.lax.reduce_window``.  Max pooling over up to ``MAX_TAPS`` window
 positions is differentiated as a running max over strided slices of the input (one per window
@@ -200,6 +200,36 @@ class AveragePooling2D(_Pooling):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
+class MaxPooling3D(_Pooling):
+    """Max over ``pool_size`` windows of volumes ``(batch, depth, height, width, channels)``.
+
+    >>> from lamina.layers import MaxPooling3D
+    >>> MaxPooling3D().compute_output_shape((None, 4, 5, 6, 3))
+    (None, 2, 2, 3, 3)
+    """
+
+    rank = 3
+
+    def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", data_format=None,
+                 **kwargs):  # fmt: skip
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+class AveragePooling3D(_Pooling):
+    """Mean over ``pool_size`` windows of volumes.
+
+    >>> from lamina.layers import AveragePooling3D
+    >>> AveragePooling3D(2, padding="same").compute_output_shape((None, 3, 4, 5, 1))
+    (None, 2, 2, 3, 1)
+    """
+
+    rank = 3
+    _op = "avg"
+
+    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
 class _GlobalPooling(Layer):
     rank = 2
     _op = "max"
@@ -288,4 +318,27 @@ class GlobalAveragePooling2D(_GlobalPooling):
     (None, 16)
     """
 
+    _op = "avg"
+
+
+class GlobalMaxPooling3D(_GlobalPooling):
+    """Max over depth, height and width: ``(batch, d, h, w, channels) -> (batch, channels)``.
+
+    >>> from lamina.layers import GlobalMaxPooling3D
+    >>> GlobalMaxPooling3D().compute_output_shape((None, 3, 4, 5, 2))
+    (None, 2)
+    """
+
+    rank = 3
+
+
+class GlobalAveragePooling3D(_GlobalPooling):
+    """Mean over depth, height and width.
+
+    >>> from lamina.layers import GlobalAveragePooling3D
+    >>> GlobalAveragePooling3D(keepdims=True).compute_output_shape((None, 3, 4, 5, 2))
+    (None, 1, 1, 1, 2)
+    """
+
+    rank = 3
     _op = "avg"

@@ -1,4 +1,5 @@
-"""Shape layers: ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D, RepeatVector, Permute."""
+"""Shape layers: ZeroPadding1D/2D/3D, Cropping1D/2D/3D, UpSampling1D/2D/3D, RepeatVector,
+Permute."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from lamina.layers.base import Layer
-from lamina.layers.convolutional import normalize_data_format
+from lamina.layers.convolutional import normalize_data_format, normalize_tuple
 
 
 def _pair(value, name, layer) -> tuple[int, int]:
@@ -20,34 +21,38 @@ def _pair(value, name, layer) -> tuple[int, int]:
     return value
 
 
-def _pairs(value, name, layer) -> tuple[tuple[int, int], tuple[int, int]]:
-    """``1 -> ((1, 1), (1, 1))``; ``(1, 2) -> ((1, 1), (2, 2))``; pairs stay."""
+def _pairs(value, name, layer, n=2) -> tuple[tuple[int, int], ...]:
+    """``1 -> ((1, 1),) * n``; ``(1, 2) -> ((1, 1), (2, 2))``; pairs stay (``n`` spatial axes)."""
     if isinstance(value, int):
-        return ((value, value), (value, value))
+        return ((value, value),) * n
     value = tuple(value)
-    if len(value) != 2:
+    if len(value) != n:
         raise ValueError(
-            f"{layer}({name}=...) must be an int, 2 ints or 2 pairs. Received: {value}."
+            f"{layer}({name}=...) must be an int, {n} ints or {n} pairs. Received: {value}."
         )
-    return tuple(_pair(v, name, layer) for v in value)  # type: ignore[return-value]
+    return tuple(_pair(v, name, layer) for v in value)
 
 
 def _add(n, delta):
     return None if n is None else n + delta
 
 
-class _Spatial2D(Layer):
-    """A 2-D layer acting on the spatial axes of ``channels_last``/``channels_first`` images."""
+class _Spatial(Layer):
+    """A layer acting on the ``rank`` spatial axes of ``channels_last``/``channels_first`` data
+    (images for ``rank = 2``, volumes for ``rank = 3``)."""
+
+    rank = 2
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.data_format = normalize_data_format(data_format, type(self).__name__)
 
     def expected_rank(self):
-        return (4,)
+        return (self.rank + 2,)
 
     def _axes(self):
-        return (2, 3) if self.data_format == "channels_first" else (1, 2)
+        first = 2 if self.data_format == "channels_first" else 1
+        return tuple(range(first, first + self.rank))
 
 
 class ZeroPadding1D(Layer):
@@ -85,22 +90,15 @@ class ZeroPadding1D(Layer):
         return config
 
 
-class ZeroPadding2D(_Spatial2D):
-    """Pads rows and columns of images with zeros.
+class _ZeroPadding(_Spatial):
+    """Zero padding of the ``rank`` spatial axes (ZeroPadding2D/3D)."""
 
-    ``padding``: an int, ``(rows, cols)`` or ``((top, bottom), (left, right))``.
-
-    >>> from lamina.layers import ZeroPadding2D
-    >>> ZeroPadding2D(((1, 0), (2, 2))).compute_output_shape((None, 4, 4, 3))
-    (None, 5, 8, 3)
-    """
-
-    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+    def __init__(self, padding, data_format=None, **kwargs):
         super().__init__(data_format, **kwargs)
-        self.padding = _pairs(padding, "padding", "ZeroPadding2D")
+        self.padding = _pairs(padding, "padding", type(self).__name__, self.rank)
 
     def apply(self, params, state, x, *, training=False, key=None):
-        pads = [(0, 0)] * 4
+        pads = [(0, 0)] * x.ndim
         for axis, p in zip(self._axes(), self.padding):
             pads[axis] = p
         return jnp.pad(x, pads), state
@@ -115,6 +113,20 @@ class ZeroPadding2D(_Spatial2D):
         config = super().get_config()
         config.update(padding=self.padding, data_format=self.data_format)
         return config
+
+
+class ZeroPadding2D(_ZeroPadding):
+    """Pads rows and columns of images with zeros.
+
+    ``padding``: an int, ``(rows, cols)`` or ``((top, bottom), (left, right))``.
+
+    >>> from lamina.layers import ZeroPadding2D
+    >>> ZeroPadding2D(((1, 0), (2, 2))).compute_output_shape((None, 4, 4, 3))
+    (None, 5, 8, 3)
+    """
+
+    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+        super().__init__(padding, data_format, **kwargs)
 
 
 class Cropping1D(Layer):
@@ -151,7 +163,41 @@ class Cropping1D(Layer):
         return config
 
 
-class Cropping2D(_Spatial2D):
+class _Cropping(_Spatial):
+    """Cropping of the ``rank`` spatial axes (Cropping2D/3D)."""
+
+    def __init__(self, cropping, data_format=None, **kwargs):
+        super().__init__(data_format, **kwargs)
+        self.cropping = _pairs(cropping, "cropping", type(self).__name__, self.rank)
+        if any(c < 0 for pair in self.cropping for c in pair):
+            raise ValueError(f"`cropping` cannot be negative. Received: cropping={self.cropping}.")
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        index = [slice(None)] * x.ndim
+        for axis, (start, end) in zip(self._axes(), self.cropping):
+            index[axis] = slice(start, x.shape[axis] - end)
+        return x[tuple(index)], state
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        for axis, c in zip(self._axes(), self.cropping):
+            if shape[axis] is not None and shape[axis] - sum(c) <= 0:
+                raise ValueError(
+                    f"Layer {self.name!r} ({type(self).__name__}): cropping {self.cropping} "
+                    f"removes every entry of a spatial axis of inputs of shape "
+                    f"{tuple(input_shape)}. Values in `cropping` must be smaller than the "
+                    "corresponding spatial dimension of the input."
+                )
+            shape[axis] = _add(shape[axis], -sum(c))
+        return tuple(shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(cropping=self.cropping, data_format=self.data_format)
+        return config
+
+
+class Cropping2D(_Cropping):
     """Removes rows and columns at the borders of images.
 
     ``cropping``: an int, ``(rows, cols)`` or ``((top, bottom), (left, right))``.
@@ -162,30 +208,7 @@ class Cropping2D(_Spatial2D):
     """
 
     def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
-        super().__init__(data_format, **kwargs)
-        self.cropping = _pairs(cropping, "cropping", "Cropping2D")
-
-    def apply(self, params, state, x, *, training=False, key=None):
-        index = [slice(None)] * 4
-        for axis, (start, end) in zip(self._axes(), self.cropping):
-            index[axis] = slice(start, x.shape[axis] - end)
-        return x[tuple(index)], state
-
-    def compute_output_shape(self, input_shape):
-        shape = list(input_shape)
-        for axis, c in zip(self._axes(), self.cropping):
-            if shape[axis] is not None and shape[axis] - sum(c) <= 0:
-                raise ValueError(
-                    f"Layer {self.name!r} (Cropping2D): cropping {self.cropping} removes every "
-                    f"row or column of inputs of shape {tuple(input_shape)}."
-                )
-            shape[axis] = _add(shape[axis], -sum(c))
-        return tuple(shape)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(cropping=self.cropping, data_format=self.data_format)
-        return config
+        super().__init__(cropping, data_format, **kwargs)
 
 
 class UpSampling1D(Layer):
@@ -218,7 +241,7 @@ class UpSampling1D(Layer):
         return config
 
 
-class UpSampling2D(_Spatial2D):
+class UpSampling2D(_Spatial):
     """Repeats rows and columns ``size`` times (``interpolation='nearest'``) or resizes
     bilinearly (``interpolation='bilinear'``).
 
@@ -258,6 +281,69 @@ class UpSampling2D(_Spatial2D):
         config.update(
             size=self.size, data_format=self.data_format, interpolation=self.interpolation
         )
+        return config
+
+
+class ZeroPadding3D(_ZeroPadding):
+    """Pads the three spatial axes of volumes with zeros.
+
+    ``padding``: an int, 3 ints or 3 ``(before, after)`` pairs.
+
+    >>> from lamina.layers import ZeroPadding3D
+    >>> ZeroPadding3D((1, 0, 2)).compute_output_shape((None, 4, 4, 4, 3))
+    (None, 6, 4, 8, 3)
+    """
+
+    rank = 3
+
+    def __init__(self, padding=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
+        super().__init__(padding, data_format, **kwargs)
+
+
+class Cropping3D(_Cropping):
+    """Removes entries at the borders of the three spatial axes of volumes.
+
+    ``cropping``: an int, 3 ints or 3 ``(before, after)`` pairs.
+
+    >>> from lamina.layers import Cropping3D
+    >>> Cropping3D(((1, 1), (0, 2), 1)).compute_output_shape((None, 6, 6, 6, 3))
+    (None, 4, 4, 4, 3)
+    """
+
+    rank = 3
+
+    def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
+        super().__init__(cropping, data_format, **kwargs)
+
+
+class UpSampling3D(_Spatial):
+    """Repeats each entry ``size`` times along depth, height and width.
+
+    >>> from lamina.layers import UpSampling3D
+    >>> UpSampling3D((1, 2, 3)).compute_output_shape((None, 2, 3, 4, 1))
+    (None, 2, 6, 12, 1)
+    """
+
+    rank = 3
+
+    def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
+        super().__init__(data_format, **kwargs)
+        self.size = normalize_tuple(size, 3, "size", "UpSampling3D")
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        for axis, s in zip(self._axes(), self.size):
+            x = jnp.repeat(x, s, axis=axis)
+        return x, state
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        for axis, s in zip(self._axes(), self.size):
+            shape[axis] = None if shape[axis] is None else shape[axis] * s
+        return tuple(shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(size=self.size, data_format=self.data_format)
         return config
 
 
