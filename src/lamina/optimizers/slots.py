@@ -44,6 +44,10 @@ def slot_variables(optimizer: Optimizer, opt_state, variable_names, order=None) 
         variable, e.g. Adam: ``kernel_momentum, kernel_velocity, bias_momentum, ...`` then
         ``*_velocity_hat`` when ``amsgrad``), and finally Nadam's scalar ``"variable"``.
     """
+    if getattr(optimizer, "inner_optimizer", None) is not None:  # LossScaleOptimizer
+        from lamina.optimizers.loss_scale import wrapper_variables
+
+        return wrapper_variables(optimizer, opt_state, variable_names, order)
     st = _find_state(opt_state)
     names = [_keras_var_name(v) for v in variable_names]
     idx = list(order) if order is not None else list(range(len(names)))
@@ -83,6 +87,10 @@ def set_slot_variables(optimizer: Optimizer, opt_state, values, order=None):
     Returns:
         The new state.
     """
+    if getattr(optimizer, "inner_optimizer", None) is not None:  # LossScaleOptimizer
+        from lamina.optimizers.loss_scale import set_wrapper_variables
+
+        return set_wrapper_variables(optimizer, opt_state, values, order)
     st = _find_state(opt_state)
     values = list(values)
     pos = 0

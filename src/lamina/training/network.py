@@ -82,6 +82,7 @@ import jax
 import jax.numpy as jnp
 
 from lamina.training.autocast import policy_apply
+from lamina.training.output_masks import report as report_output_masks
 
 
 class Network(NamedTuple):
@@ -177,6 +178,7 @@ def stack_forward(layers, params, state, x, *, training: bool, key=None, batch_m
                 aux = aux + activity_penalty(layer.activity_regularizer, y, batch_mask)
             new_state.append(s)
             x = y
+    report_output_masks(x, (mask,))  # the losses and metrics weigh by it, as Keras's do
     return x, tuple(new_state), aux + added.total
 
 

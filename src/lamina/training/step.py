@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import collections
 import functools
-import math
 from typing import Any, NamedTuple
 
 import jax
@@ -32,8 +31,12 @@ import jax.numpy as jnp
 import optax
 
 from lamina.distribution.sharding import ShardedRows
+from lamina.losses.reduction import batch_loss, mask_metric_weight
+from lamina.optimizers.loss_scale import current_loss_scale
+from lamina.training.autocast import cast_outputs_float32
 from lamina.training.compilation import enable_persistent_cache
 from lamina.training.network import Network, stack_forward
+from lamina.training.output_masks import OutputMasks
 from lamina.training.shuffle import epoch_index
 from lamina.training.state import TrainState, merge_params, split_trainable
 
@@ -190,16 +193,18 @@ def build_program(
         if trace_counter is not None:
             trace_counter[name] = trace_counter.get(name, 0) + 1
 
-    def data_losses(ys, y_pred, sw, real):
-        """Each output's loss (unweighted, as Keras logs them) and the weighted total."""
+    def data_losses(ys, y_pred, sw, real, out_masks=None):
+        """Each output's loss (unweighted, as Keras logs them) and the weighted total;
+        ``out_masks``: the Keras masks of the outputs (``training.output_masks``)."""
         preds = jax.tree_util.tree_leaves(y_pred)
+        out_masks = out_masks or (None,) * len(preds)
         values = []
         total = jnp.zeros((), jnp.float32)
         for term in losses:
-            per = term.loss.per_sample(ys[term.index], preds[term.index])
-            w = _expand(sw, per.ndim)
-            n_elements = jnp.sum(real) * (math.prod(per.shape[1:]) if per.ndim > 1 else 1)
-            value = jnp.sum(per * w) / jnp.maximum(n_elements, 1.0)
+            # Keras's reduction of this loss on the batch's real rows (losses.reduction).
+            value = batch_loss(
+                term.loss, ys[term.index], preds[term.index], sw, real, out_masks[term.index]
+            )
             values.append(value)
             total = total + term.weight * value
         return total, tuple(values)
@@ -214,7 +219,7 @@ def build_program(
         x, ys, sw = data
         return take(x, bidx), _as_outputs(take(ys, bidx)), jnp.take(sw, bidx, axis=0) * bmask
 
-    def update_metrics(mstate, total_loss, parts, bmask, ys, y_pred, swb):
+    def update_metrics(mstate, total_loss, parts, bmask, ys, y_pred, swb, out_masks=None):
         # Keras updates ``metrics`` unweighted and ``weighted_metrics`` with the sample weights;
         # the padding mask applies to both.  Each output's loss is a batch-size-weighted mean.
         n_real = jnp.sum(bmask)
@@ -225,9 +230,10 @@ def build_program(
         for (t, c), value in zip(mstate[1 : 1 + n_parts], parts):
             new.append((t + value * n_real, c + n_real))
         for m, s in zip(metrics, mstate[1 + n_parts :]):
-            new.append(
-                m.metric.update(s, ys[m.index], preds[m.index], swb if m.weighted else bmask)
-            )
+            w = swb if m.weighted else bmask
+            if out_masks is not None and out_masks[m.index] is not None:
+                w = mask_metric_weight(m.metric, w, out_masks[m.index])
+            new.append(m.metric.update(s, ys[m.index], preds[m.index], w))
         return tuple(new)
 
     def all_finite(tree):
@@ -246,17 +252,24 @@ def build_program(
         else:  # nothing random in the model: keep the key, skip the split
             rng, key = ts.rng, None
         tp, frozen = split_trainable(ts.params, trainable)
+        scale = current_loss_scale(ts.opt_state)  # LossScaleOptimizer (mixed_float16); else None
 
         def loss_fn(tp):
             params = merge_params(tp, frozen, trainable)
-            y_pred, new_state, aux = net_forward(
-                params, ts.state, xb, training=True, key=key, batch_mask=bmask
-            )
-            data, parts = data_losses(ys, y_pred, swb, bmask)
+            with OutputMasks() as collected:
+                y_pred, new_state, aux = net_forward(
+                    params, ts.state, xb, training=True, key=key, batch_mask=bmask
+                )
+            out_masks = collected.masks_for(y_pred)
+            y_pred = cast_outputs_float32(y_pred)  # losses and metrics run in float32
+            data, parts = data_losses(ys, y_pred, swb, bmask, out_masks)
             total = data + network.regularization(params) + aux
-            return total, (y_pred, new_state, parts)
+            scaled = total if scale is None else total * scale
+            return scaled, (total, y_pred, new_state, parts, out_masks)
 
-        (total, (y_pred, new_state, parts)), grads = jax.value_and_grad(loss_fn, has_aux=True)(tp)
+        (_, (total, y_pred, new_state, parts, out_masks)), grads = jax.value_and_grad(
+            loss_fn, has_aux=True
+        )(tp)
         updates, opt_state = tx.update(grads, ts.opt_state, tp)
         new_tp = network.constrain(optax.apply_updates(tp, updates), trainable)
         # The NaN guard checks the whole update: a finite loss can still have non-finite
@@ -268,6 +281,9 @@ def build_program(
         # weights guards the update; the gradients are looked at only to name the culprit.
         weights_ok = all_finite((new_tp, new_state))
         ok = loss_ok & weights_ok & (first_bad < 0)
+        # Keras 3's JAX trainer drops y_pred's mask on its way out of the gradient function,
+        # so in training the metrics are not masked (evaluate's are); the loss is.
+        del out_masks
         new_metrics = update_metrics(mstate[:-1], total, parts, bmask, ys, y_pred, swb)
         params = merge_params(new_tp, frozen, trainable)
 
@@ -342,10 +358,15 @@ def build_program(
         (xb, ys, swb), bmask = inp
         ys = _as_outputs(ys)
         swb = swb * bmask
-        y_pred, _, aux = net_forward(ts.params, ts.state, xb, training=False, batch_mask=bmask)
-        data, parts = data_losses(ys, y_pred, swb, bmask)
+        with OutputMasks() as collected:
+            y_pred, _, aux = net_forward(
+                ts.params, ts.state, xb, training=False, batch_mask=bmask
+            )
+        out_masks = collected.masks_for(y_pred)
+        y_pred = cast_outputs_float32(y_pred)
+        data, parts = data_losses(ys, y_pred, swb, bmask, out_masks)
         total = data + network.regularization(ts.params) + aux
-        new = update_metrics(mstate[:-1], total, parts, bmask, ys, y_pred, swb)
+        new = update_metrics(mstate[:-1], total, parts, bmask, ys, y_pred, swb, out_masks)
         return (*new, mstate[-1]), None
 
     def eval_chunk(ts, mstate, batches, mask):
