@@ -115,11 +115,12 @@ class LSTMCell(_Cell):
             return np.concatenate(parts)
         return jnp.concatenate(parts)
 
+    def input_bias(self, params):
+        return params.get("bias")
+
     def step(self, params, xk, states, rdp):
         h_prev, c_prev = states
         z = xk + recurrent_matmul(h_prev, params["recurrent_kernel"], rdp, 4)
-        if self.use_bias:
-            z = z + jnp.reshape(params["bias"], (1, -1))
         z0, z1, z2, z3 = _split(z, 4)
         i = self.recurrent_activation(z0)
         f = self.recurrent_activation(z1)

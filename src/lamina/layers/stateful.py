@@ -27,8 +27,9 @@ import weakref
 import jax.numpy as jnp
 import numpy as np
 
-#: State names, one per cell state (Keras names its state variables ``rnn_state``).
-STATE_KEYS = ("rnn_state_0", "rnn_state_1")
+#: State names, one per cell state (Keras names its state variables ``rnn_state``); an
+#: ``RNN`` over stacked cells has one per state of every cell.
+STATE_KEYS = tuple(f"rnn_state_{i}" for i in range(32))
 
 #: Every live model by ``id`` (weakly; ids need no ``__hash__``), so a layer can reset its
 #: states in the models holding it.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from lamina.layers import _rnn_fused as _fused
 from lamina.layers.base import Layer
 from lamina.utils import random as _random
 
@@ -42,7 +43,7 @@ class Bidirectional(Layer):
     Keras's order, so ``set_weights`` takes Keras's list unchanged.
 
     Args:
-        layer: a ``SimpleRNN``, ``LSTM`` or ``GRU``.
+        layer: a ``SimpleRNN``, ``LSTM``, ``GRU`` or ``RNN(cell)``.
         merge_mode: ``'concat'`` (default), ``'sum'``, ``'mul'`` or ``'ave'``.
         backward_layer: optional explicit backward layer (must have ``go_backwards=True``).
 
@@ -62,7 +63,7 @@ class Bidirectional(Layer):
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
         if not isinstance(layer, Layer) or not hasattr(layer, "go_backwards"):
             raise ValueError(
-                f"Bidirectional(layer) takes a recurrent layer (SimpleRNN, LSTM, GRU). "
+                f"Bidirectional(layer) takes a recurrent layer (SimpleRNN, LSTM, GRU, RNN). "
                 f"Received: {layer!r}."
             )
         if merge_mode not in _MERGE_MODES:
@@ -76,11 +77,18 @@ class Bidirectional(Layer):
         config = layer.get_config()
         config.pop("batch_input_shape", None)
         base = layer.name.removeprefix("forward_")
-        self.forward_layer = type(layer).from_config({**config, "name": f"forward_{base}"})
+        clone = getattr(layer, "_clone", None)  # RNN(cell): copies its (possibly user) cell
+        if clone is not None:
+            self.forward_layer = clone(name=f"forward_{base}")
+        else:
+            self.forward_layer = type(layer).from_config({**config, "name": f"forward_{base}"})
         if backward_layer is None:
             base = layer.name.removeprefix("backward_")
-            back = {**config, "go_backwards": True, "name": f"backward_{base}"}
-            backward_layer = type(layer).from_config(back)
+            back = {"go_backwards": not layer.go_backwards, "name": f"backward_{base}"}
+            if clone is not None:
+                backward_layer = clone(**back)
+            else:
+                backward_layer = type(layer).from_config({**config, **back})
         if self.forward_layer.go_backwards == backward_layer.go_backwards:
             raise ValueError(
                 "Bidirectional: the forward and backward layers must have different "
@@ -113,21 +121,29 @@ class Bidirectional(Layer):
 
     def apply(self, params, state, x, *, training=False, key=None, mask=None):
         keys = [None, None] if key is None else list(jax.random.split(key))
-        outs, new_state = [], {}
-        for (prefix, sub), k in zip(self._subs(), keys):
-            y, s = sub.apply(
-                _unprefixed(params, prefix),
-                _unprefixed(state, prefix),
-                x,
-                training=training,
-                key=k,
-                mask=mask,
-            )
-            outs.append(y)
-            new_state.update(_prefixed(s, prefix))
-        y, y_rev = outs
-        if self.return_sequences:
-            y_rev = jnp.flip(y_rev, axis=1)
+        pair = _fused.fusable(self.forward_layer, self.backward_layer, training)
+        if pair is not None:  # both directions in one scan
+            y, y_rev = _fused.run_both(
+                pair, _unprefixed(params, "forward"), _unprefixed(params, "backward"), x,
+                mask=mask, training=training, keys=keys,
+            )  # fmt: skip
+            new_state = dict(state)
+        else:
+            outs, new_state = [], {}
+            for (prefix, sub), k in zip(self._subs(), keys):
+                y, s = sub.apply(
+                    _unprefixed(params, prefix),
+                    _unprefixed(state, prefix),
+                    x,
+                    training=training,
+                    key=k,
+                    mask=mask,
+                )
+                outs.append(y)
+                new_state.update(_prefixed(s, prefix))
+            y, y_rev = outs
+            if self.return_sequences:
+                y_rev = jnp.flip(y_rev, axis=1)
         if self.merge_mode == "concat":
             out = jnp.concatenate([y, y_rev], axis=-1)
         elif self.merge_mode == "sum":

@@ -1,0 +1,88 @@
+"""``Bidirectional`` over a built-in recurrent layer: both directions in one ``lax.scan``.
+
+The forward and backward layers share one configuration (they differ only in
+``go_backwards``), so their weights stack along a new leading axis and ``jax.vmap`` runs the
+two time loops as one: half the loop steps, each a batched matmul.  The backward direction
+reads the time-reversed input and its outputs come back in time order, as ``Bidirectional``
+merges them.
+
+>>> import jax, numpy as np
+>>> from lamina.layers import Bidirectional, GRU
+>>> bi = Bidirectional(GRU(3, return_sequences=True))
+>>> fusable(bi.forward_layer, bi.backward_layer, training=True) is not None
+True
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+_SKIP = ("name", "go_backwards")
+
+#: Fuse the two directions: None decides (always in training; in inference not on CPU, where
+#: XLA's batched matmuls inside a loop measured no faster than two loops); True/False force it.
+#: Measured on the 2-core CPU (load ~20): ``imdb_bilstm``'s training epoch 1.2-1.3 s fused
+#: (best of 6) against 3.1 s as two loops; predict 0.10-0.2 s as two loops against 0.2-0.3 s.
+FUSE = None
+
+
+def enabled(training: bool = False) -> bool:
+    """Whether ``Bidirectional`` runs both directions of a built-in layer in one scan."""
+    if FUSE is not None:
+        return bool(FUSE)
+    return training or jax.default_backend() != "cpu"
+
+
+def _core(layer):
+    """The built-in recurrent layer that runs ``layer`` (an ``RNN(cell)`` runs one)."""
+    from lamina.layers.recurrent import _RNN
+
+    fast = getattr(layer, "_fast", None)
+    layer = fast if fast is not None else layer
+    return layer if isinstance(layer, _RNN) else None
+
+
+def fusable(forward, backward, training=False):
+    """``(forward core, backward core)`` when one scan can run both, else None."""
+    if not enabled(training):
+        return None
+    f, b = _core(forward), _core(backward)
+    if f is None or b is None or type(f) is not type(b) or f.stateful or f.return_state:
+        return None
+    if f.go_backwards or not b.go_backwards:
+        return None
+    fc = {k: v for k, v in f.get_config().items() if k not in _SKIP}
+    bc = {k: v for k, v in b.get_config().items() if k not in _SKIP}
+    if fc != bc or f.zero_output_for_mask != b.zero_output_for_mask:
+        return None
+    return f, b
+
+
+def run_both(pair, p_fwd, p_bwd, x, *, mask, training, keys):
+    """``(forward output, backward output in time order)`` of the two layers in ``pair``."""
+    f, b = pair
+    x = jnp.asarray(x, jnp.float32)
+    batch = x.shape[0]
+    params = jax.tree_util.tree_map(lambda u, v: jnp.stack([u, v]), p_fwd, p_bwd)
+    xs = jnp.stack([x, jnp.flip(x, axis=1)])
+    masks = None
+    if mask is not None:
+        m = jnp.asarray(mask).astype(bool)
+        masks = jnp.stack([m, jnp.flip(m, axis=1)])
+    drop = None
+    if training and f.uses_rng and keys[0] is not None:
+        pairs = [layer._dropout_masks(k, batch, x.shape[-1]) for layer, k in zip(pair, keys)]
+        drop = jax.tree_util.tree_map(lambda u, v: jnp.stack([u, v]), pairs[0], pairs[1])
+
+    def one(p, xx, mm, dd):
+        dp, rdp = (None, None) if dd is None else dd
+        states0 = f.cell.initial_states(batch)
+        _, last, outs = f._scan(p, xx, states0, dp, rdp, mm, reverse=False)
+        return last if outs is None else jnp.swapaxes(outs, 0, 1)
+
+    y = jax.vmap(one)(params, xs, masks, drop)
+    y_fwd, y_bwd = y[0], y[1]
+    if f.return_sequences:
+        y_bwd = jnp.flip(y_bwd, axis=1)
+    return y_fwd, y_bwd
