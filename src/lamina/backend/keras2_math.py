@@ -14,11 +14,14 @@ gives 1-D, ``K.batch_flatten`` ``(batch, -1)``; ``K.hard_sigmoid`` is Keras 2's
 
 from __future__ import annotations
 
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from lamina.backend import config as _config
+from lamina.ops import _symbolic as _symbolic_ops
 from lamina.ops._tensor import float_tensor, jdtype, same_rank, tensor
 
 __all__ = [
@@ -217,3 +220,8 @@ def cumprod(x, axis=0):
     [2.0, 6.0]
     """
     return jnp.cumprod(_a(x), axis=axis)
+
+
+# Keras 2 code applies K.* math to the symbolic tensors of keras.Input (a VAE's
+# ``K.sum(K.square(z_mean))`` before ``add_loss``): record a graph node there, as lamina.ops does.
+_symbolic_ops.wrap_module(sys.modules[__name__], __all__)

@@ -8,11 +8,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import jax
 import jax.numpy as jnp
 
 from lamina import activations as _activations
 from lamina.backend import config as _config
+from lamina.ops import _symbolic as _symbolic_ops
 from lamina.ops._tensor import float_tensor, jdtype, same_rank, tensor
 
 __all__ = [
@@ -309,3 +312,8 @@ def in_top_k(predictions, targets, k):
     from lamina.ops.math import in_top_k as _in_top_k
 
     return _in_top_k(targets, predictions, k)
+
+
+# Keras 2 code applies K.* math to the symbolic tensors of keras.Input (a VAE's
+# ``K.sum(K.square(z_mean))`` before ``add_loss``): record a graph node there, as lamina.ops does.
+_symbolic_ops.wrap_module(sys.modules[__name__], __all__)

@@ -35,7 +35,7 @@ class Masking(Layer):
             )
         self.mask_value = mask_value
 
-    def compute_mask(self, x, mask):
+    def compute_mask(self, x, mask=None):
         return jnp.any(jnp.not_equal(jnp.asarray(x), self.mask_value), axis=-1)
 
     def apply(self, params, state, x, *, training=False, key=None):

@@ -1,8 +1,9 @@
 """``timeseries_dataset_from_array``: sliding windows over a series, as a ``PyDataset``.
 
 Keras returns a ``tf.data.Dataset``; Lamina returns a ``PyDataset`` with the same windows and
-targets (``len()``, indexing, iteration, and ``fit``/``evaluate``/``predict`` accept it).
-``tf.data`` methods such as ``.map`` or ``.take`` are not available on it.
+targets (``len()``, indexing, iteration, and ``fit``/``evaluate``/``predict`` accept it), and
+the ``tf.data`` methods scripts use on it: ``take``, ``map``, ``cardinality``, ``cache`` and
+``prefetch``; its arrays have ``.numpy()``.
 
 >>> import numpy as np
 >>> ds = timeseries_dataset_from_array(np.arange(10), np.arange(10) * 10, sequence_length=3,
@@ -45,11 +46,35 @@ class _WindowDataset(PyDataset):
         y = None if self.targets is None else np.asarray(self.targets[starts])
         if self.batch_size is None:
             x, y = x[0], None if y is None else y[0]
-        return x if y is None else (x, y)
+        from lamina.utils.dataset_utils import with_numpy  # lamina.utils imports this module
+
+        return with_numpy(x if y is None else (x, y))
 
     def __iter__(self):
         for i in range(len(self)):
             yield self[i]
+
+    def take(self, count: int) -> list:
+        """The first ``count`` batches (``Dataset.take``), as a list."""
+        return [self[i] for i in range(min(count, len(self)))]
+
+    def map(self, fn):
+        """Batches passed through ``fn`` (called as ``fn(*batch)`` for ``(x, y)`` batches)."""
+        from lamina.utils.dataset_utils import MappedBatches
+
+        return MappedBatches(self, fn)
+
+    def cardinality(self) -> int:
+        """The number of batches (``Dataset.cardinality``)."""
+        return len(self)
+
+    def cache(self, *args, **kwargs):
+        """No-op, for ``tf.data`` pipeline code."""
+        return self
+
+    def prefetch(self, *args, **kwargs):
+        """No-op, for ``tf.data`` pipeline code (``fit`` prefetches on its own)."""
+        return self
 
 
 def timeseries_dataset_from_array(data, targets, sequence_length, sequence_stride=1,

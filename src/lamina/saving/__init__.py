@@ -47,11 +47,13 @@ from lamina.object_registry import (
 )
 from lamina.saving import keras_archive, legacy_h5, safety, weights_h5
 from lamina.saving.safety import FileFormatError, fail
+from lamina.utils.serialization import deserialize_keras_object, serialize_keras_object
 
 __all__ = [
     "CustomObjectScope",
     "FileFormatError",
     "custom_object_scope",
+    "deserialize_keras_object",
     "get_custom_objects",
     "get_registered_name",
     "get_registered_object",
@@ -61,6 +63,7 @@ __all__ = [
     "model_from_json",
     "save_model",
     "save_weights",
+    "serialize_keras_object",
 ]
 
 _LEGACY_EXTS = (".h5", ".hdf5")

@@ -54,6 +54,19 @@ def is_in_memory(x) -> bool:
     return _arrays.is_in_memory(x)
 
 
+def _in_output_order(b, y):
+    """Targets given as a dict keyed by output name, as a tuple in the model's output order
+    (a flattened dict would follow the sorted keys instead, pairing targets with the wrong
+    outputs of a model whose outputs are a list)."""
+    if not isinstance(y, dict):
+        return y
+    network = getattr(b.model, "_engine_network", None)
+    names = network().output_names if callable(network) else None
+    if names is None or set(names) != set(y):
+        return y
+    return tuple(y[k] for k in names)
+
+
 def prepare(b, x, y, sample_weight=None, class_weight=None, *, name="x", need_y=True):
     """Converts and checks in-memory ``(x, y, sample_weight)``; builds the model if needed.
 
@@ -84,6 +97,7 @@ def prepare(b, x, y, sample_weight=None, class_weight=None, *, name="x", need_y=
             )
     b.build(x_leaves[0].shape)
     b.check_x(x)
+    y_arr = _in_output_order(b, y_arr)
     if need_y:
         b.check_y(y_arr)
     x = _float32(x, name)

@@ -47,6 +47,26 @@ def _take(structure, index):
     return tree.map_structure(lambda a: a[index], structure)
 
 
+class BatchArray(np.ndarray):
+    """A batch's array with ``tf.Tensor.numpy()``, as ``tf.data`` pipeline code expects.
+
+    >>> import numpy as np
+    >>> with_numpy(np.arange(3)).numpy().tolist()
+    [0, 1, 2]
+    """
+
+    def numpy(self) -> np.ndarray:
+        """The array itself, as a plain ``np.ndarray``."""
+        return self.view(np.ndarray)
+
+
+def with_numpy(structure):
+    """``structure`` with its NumPy arrays viewed as :class:`BatchArray` (no copy)."""
+    return tree.map_structure(
+        lambda a: a.view(BatchArray) if isinstance(a, np.ndarray) else a, structure
+    )
+
+
 class Samples:
     """Samples by index from a structure of arrays (``Dataset.from_tensor_slices``).
 
@@ -110,7 +130,7 @@ class Batches(PyDataset):
     def __getitem__(self, i):
         if not 0 <= i < len(self):
             raise IndexError(f"Batch index {i} is out of range for {len(self)} batches.")
-        return self._load(self._order[i * self.batch_size : (i + 1) * self.batch_size])
+        return with_numpy(self._load(self._order[i * self.batch_size : (i + 1) * self.batch_size]))
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
@@ -122,6 +142,10 @@ class Batches(PyDataset):
     def take(self, count: int) -> list:
         """The first ``count`` batches (``Dataset.take``), as a list."""
         return [self[i] for i in range(min(count, len(self)))]
+
+    def cardinality(self) -> int:
+        """The number of batches (``Dataset.cardinality``)."""
+        return len(self)
 
     def map(self, fn) -> MappedBatches:
         """Batches passed through ``fn`` (called as ``fn(*batch)`` for tuple batches)."""
