@@ -27,6 +27,12 @@ from lamina.losses.functions import (
 )
 from lamina.losses.lookup import resolve
 
+def _dims_agree(a, b) -> bool:
+    """Shapes agree where both are known: a ``None`` dimension (e.g. a variable sequence
+    length of the model's output) matches any size."""
+    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+
+
 _ELEMENTWISE = (
     MeanSquaredError,
     MeanAbsoluteError,
@@ -98,7 +104,8 @@ def check_targets(loss, y_shape, y_dtype_kind, output_shape, y_sample=None) -> N
         return
     if isinstance(loss, _ELEMENTWISE):
         s_true, s_pred = _same_rank_shapes(y_shape, out_shape)
-        if s_true[1:] != s_pred[1:] and len(out_shape) > 2 and len(y_shape) < len(out_shape):
+        differ = not _dims_agree(s_true[1:], s_pred[1:])
+        if differ and len(out_shape) > 2 and len(y_shape) < len(out_shape):
             raise ValueError(
                 f"Loss {name!r}: the model outputs shape {out_shape} (rank {len(out_shape)}: "
                 f"values per step or position of each sample) but y has shape {y_shape}. A "
@@ -107,7 +114,7 @@ def check_targets(loss, y_shape, y_dtype_kind, output_shape, y_sample=None) -> N
                 "(x.reshape(len(x), -1)) or add Flatten() (or GlobalAveragePooling1D()) before "
                 f"the last Dense layer; otherwise give y the shape {out_shape}."
             )
-        if s_true[1:] != s_pred[1:]:
+        if differ:
             cols_y = y_shape[-1] if len(y_shape) > 1 else 1
             raise ValueError(
                 f"Loss {name!r}: y has {cols_y} columns but the model outputs {units}. Expected "
