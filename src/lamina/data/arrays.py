@@ -148,10 +148,10 @@ def check_samples(x: np.ndarray, y: np.ndarray | None, sample_weight: np.ndarray
                 f"come from the same table and were split the same way."
             )
     if sample_weight is not None:
-        if sample_weight.ndim != 1 or sample_weight.shape[0] != n:
+        if sample_weight.ndim not in (1, 2) or sample_weight.shape[0] != n:
             raise ValueError(
-                f"sample_weight must have one weight per sample, shape ({n},), but it has shape "
-                f"{sample_weight.shape}."
+                f"sample_weight must have one weight per sample, shape ({n},), or one per "
+                f"timestep, shape ({n}, timesteps), but it has shape {sample_weight.shape}."
             )
 
 

@@ -299,7 +299,7 @@ class ShardedRows:
             out = jax.tree_util.tree_unflatten(self.treedef, out)
         x, y, sw = out
         bmask = jax.lax.with_sharding_constraint(bmask, NamedSharding(self.mesh, row_spec))
-        return x, y, sw * bmask
+        return x, y, sw * bmask.reshape(bmask.shape + (1,) * (sw.ndim - bmask.ndim))
 
 
 def put_rows(arrays):

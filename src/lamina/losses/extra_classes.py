@@ -111,6 +111,7 @@ class Dice(_Configured):
     """
 
     _keys = ("axis",)
+    _zero_padding_rows = True  # sums over the batch: padding rows must add nothing
 
     def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None, dtype=None):
         super().__init__(dice, reduction=reduction, name=name, dtype=dtype, axis=axis)
@@ -125,6 +126,7 @@ class Tversky(_Configured):
     """
 
     _keys = ("alpha", "beta", "axis")
+    _zero_padding_rows = True  # sums over the batch: padding rows must add nothing
 
     def __init__(
         self,

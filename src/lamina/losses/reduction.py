@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
 
 from lamina.losses.functions import REDUCTIONS, _float, squeeze_or_expand_to_same_rank
@@ -59,6 +61,90 @@ def reduce_weighted_values(values, sample_weight=None, mask=None, reduction="sum
     return loss
 
 
+def batch_loss(loss, y_true, y_pred, sample_weight, batch_mask, output_mask=None):
+    """One compiled loss term on a (possibly padded) batch, reduced as Keras 3 reduces it on the
+    batch's real rows only (``Loss.__call__`` inside ``CompileLoss``).
+
+    The batch may end in padding rows (a last partial batch is padded to the batch size):
+    ``batch_mask`` (batch,) is 1 for real rows, 0 for padding, and ``sample_weight`` is already
+    0 on padding.  Every divisor Keras takes from the batch's shape (``sum_over_batch_size``,
+    ``mean``, the mask's total) counts the real rows only, so a padded batch gives the loss of
+    the short batch Keras would run.  Masks (``ignore_class``, ``y_pred``'s Keras mask given as
+    ``output_mask``) merge into the weights as Keras's ``apply_mask`` merges them.  A weight
+    of all ones stands for "no sample weight" (Keras's ``sample_weight=None``).
+
+    Args:
+        loss: a :class:`~lamina.losses.Loss` (its ``call``, ``_mask`` and ``reduction``).
+        y_true: the batch's targets.
+        y_pred: the batch's predictions (float32).
+        sample_weight: (batch,) or (batch, ...) weights, 0 on padding rows.
+        batch_mask: (batch,) float, 1 for real rows.
+        output_mask: optional Keras mask carried by ``y_pred`` (e.g. ``mask_zero``).
+
+    Returns:
+        A scalar: the reduced loss.
+
+    Raises:
+        TypeError: ``reduction=None``/``"none"`` (the loss is not a scalar, so it has no
+            gradient; Keras's JAX trainer fails the same way).
+
+    >>> import jax.numpy as jnp
+    >>> from lamina.losses import MeanSquaredError
+    >>> y, p = jnp.zeros((3, 1)), jnp.array([[1.0], [2.0], [9.0]])
+    >>> float(batch_loss(MeanSquaredError(reduction="sum"), y, p, jnp.array([1.0, 1, 0]),
+    ...                  jnp.array([1.0, 1, 0])))  # the third row is padding
+    5.0
+    """
+    reduction = loss.reduction
+    if reduction in (None, "none"):
+        raise TypeError(
+            f"The loss {loss.name!r} has reduction={reduction!r}, so it returns one value per "
+            "sample, but training needs a scalar loss (gradients are only defined for "
+            "scalar-output functions). Expected reduction='sum_over_batch_size' (the default), "
+            "'sum', 'mean' or 'mean_with_sample_weight'."
+        )
+    if getattr(loss, "_zero_padding_rows", False):
+        # A loss summing over the whole batch (Dice/Tversky, axis=None) sees padding rows
+        # as zeros, which add nothing to its sums: the short batch's value exactly.
+        rows = jnp.asarray(batch_mask) > 0
+        y_true = jnp.where(_expand_to(rows, jnp.ndim(y_true)), y_true, 0)
+        y_pred = jnp.where(_expand_to(rows, jnp.ndim(y_pred)), y_pred, 0)
+    values = _float(loss.call(y_true, y_pred))
+    mask = loss._mask(y_true, y_pred)
+    if output_mask is not None:
+        output_mask = jnp.asarray(output_mask).astype(bool)
+        mask = output_mask if mask is None else jnp.asarray(mask).astype(bool) & output_mask
+    bm = jnp.asarray(batch_mask, values.dtype)
+    sw = jnp.asarray(sample_weight, values.dtype)
+    # Keras's ``sample_weight=None``: the engine's weights are ones on the real rows.
+    no_weight = jnp.all(jnp.where(_expand_to(bm, sw.ndim) > 0, sw == 1, True))
+    n_real = jnp.sum(bm)
+    if mask is not None:
+        fmask = jnp.asarray(mask).astype(values.dtype) * _expand_to(bm, jnp.ndim(mask))
+        if reduction in ("mean", "sum_over_batch_size"):
+            total = n_real * math.prod(fmask.shape[1:])
+            fmask = fmask * _divide_no_nan(total, jnp.sum(fmask))
+        fmask, swb, _ = _align_weight(fmask, sw)
+        sw = fmask * swb
+    scalar = values.ndim == 0
+    values, wb, w = _align_weight(values, sw)
+    weighted = jnp.sum(values * wb)
+    if reduction == "sum":
+        loss_value = weighted
+    else:
+        divisor = n_real * math.prod(values.shape[1:])
+        if reduction == "mean_with_sample_weight":
+            divisor = jnp.where(no_weight & (mask is None), divisor, jnp.sum(w))
+        loss_value = _divide_no_nan(weighted, divisor)
+    if scalar and mask is None:  # Keras returns a scalar loss as is when nothing weighs it
+        loss_value = jnp.where(no_weight, values.reshape(-1)[0], loss_value)
+    return loss_value
+
+
+def _expand_to(v, ndim):
+    return jnp.reshape(v, v.shape + (1,) * (ndim - v.ndim))
+
+
 def standardize_reduction(reduction):
     if reduction not in REDUCTIONS:
         raise ValueError(
@@ -66,3 +152,26 @@ def standardize_reduction(reduction):
             f"Received: reduction={reduction!r}"
         )
     return reduction
+
+
+def mask_metric_weight(metric, weight, mask):
+    """The weight a compiled metric updates with when ``y_pred`` carries a Keras ``mask``.
+
+    Keras's mean metrics of ``(y_true, y_pred)`` (``MeanMetricWrapper``: accuracies, errors,
+    crossentropies) multiply their sample weight by the mask (``apply_mask`` with
+    ``reduction="sum"``); other metrics ignore it.  ``weight`` is (batch,) (or (batch, ...)),
+    0 on padding rows.
+
+    >>> import jax.numpy as jnp
+    >>> from lamina.metrics import Accuracy
+    >>> mask_metric_weight(Accuracy(), jnp.ones((2,)), jnp.array([[True, False], [True, True]]))
+    Array([[1., 0.],
+           [1., 1.]], dtype=float32)
+    """
+    from lamina.metrics.base import MeanMetricWrapper
+
+    if not isinstance(metric, MeanMetricWrapper):
+        return weight
+    fmask = jnp.asarray(mask).astype(jnp.float32)
+    fmask, w, _ = _align_weight(fmask, jnp.asarray(weight, jnp.float32))
+    return fmask * w

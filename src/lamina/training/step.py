@@ -217,7 +217,8 @@ def build_program(
             x, ys, sw = data.gather(bidx, bmask)
             return x, _as_outputs(ys), sw
         x, ys, sw = data
-        return take(x, bidx), _as_outputs(take(ys, bidx)), jnp.take(sw, bidx, axis=0) * bmask
+        swb = jnp.take(sw, bidx, axis=0)
+        return take(x, bidx), _as_outputs(take(ys, bidx)), swb * _expand(bmask, swb.ndim)
 
     def update_metrics(mstate, total_loss, parts, bmask, ys, y_pred, swb, out_masks=None):
         # Keras updates ``metrics`` unweighted and ``weighted_metrics`` with the sample weights;
@@ -346,7 +347,7 @@ def build_program(
             (xb, ys, swb), bmask = inp
             return jax.lax.cond(
                 jnp.any(bmask > 0),
-                lambda c: train_step(c, xb, _as_outputs(ys), swb * bmask, bmask),
+                lambda c: train_step(c, xb, _as_outputs(ys), swb * _expand(bmask, swb.ndim), bmask),
                 lambda c: c,
                 carry,
             ), None
@@ -357,7 +358,7 @@ def build_program(
     def eval_step(mstate, inp, ts):
         (xb, ys, swb), bmask = inp
         ys = _as_outputs(ys)
-        swb = swb * bmask
+        swb = swb * _expand(bmask, swb.ndim)  # (batch,) or per timestep
         with OutputMasks() as collected:
             y_pred, _, aux = net_forward(
                 ts.params, ts.state, xb, training=False, batch_mask=bmask

@@ -1,0 +1,71 @@
+"""The Keras masks carried by a model's outputs, as the losses and metrics of ``fit`` see them.
+
+Keras 3 attaches a mask to a tensor (``Embedding(mask_zero=True)``, then every layer that
+propagates it) and ``compile``'s losses and mean metrics weigh by the mask of ``y_pred``.  The
+forward functions (a layer stack's and a functional graph's) report their outputs' masks
+with :func:`report`; the compiled step collects them with :class:`OutputMasks`:
+
+>>> import jax.numpy as jnp
+>>> y = jnp.ones((2, 3))
+>>> with OutputMasks() as om:
+...     report(y, (jnp.array([[True, True, False], [True, False, False]]),))
+>>> om.masks_for(y)[0].shape
+(2, 3)
+>>> om.masks_for(jnp.ones((2, 3)))  # another output: no mask is known for it
+(None,)
+"""
+
+from __future__ import annotations
+
+import threading
+
+import jax
+
+_local = threading.local()
+
+
+def _stack() -> list:
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
+
+
+class OutputMasks:
+    """Collects the output masks reported while the ``with`` block runs (the innermost
+    collector gets them)."""
+
+    def __init__(self):
+        self._reports: list = []
+
+    def __enter__(self):
+        _stack().append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _stack().pop()
+        return False
+
+    def masks_for(self, outputs) -> tuple:
+        """The masks of ``outputs``' leaves (flattened order), ``None`` where none is known.
+
+        Only a report about these very arrays counts (a nested model's inner report does not
+        describe the outer model's outputs).
+        """
+        leaves = jax.tree_util.tree_leaves(outputs)
+        for reported, masks in reversed(self._reports):
+            if len(reported) == len(leaves) and all(a is b for a, b in zip(reported, leaves)):
+                return tuple(masks)
+        return (None,) * len(leaves)
+
+
+def report(outputs, masks) -> None:
+    """Tells the active collector (if any) that ``outputs`` carry ``masks``.
+
+    Args:
+        outputs: the forward function's outputs (an array or a pytree of arrays).
+        masks: one mask (or ``None``) per leaf of ``outputs``, in flattened order.
+    """
+    stack = _stack()
+    if stack:
+        stack[-1]._reports.append((jax.tree_util.tree_leaves(outputs), tuple(masks)))
