@@ -9,7 +9,9 @@ Calling a layer:
 * on arrays, runs it eagerly with weights of its own, built on first call, as Keras does for a
   standalone layer (``Dense(3)(np.ones((2, 4)))``).
 
-A layer inside a built model owns no arrays: its weight views read the model's ``TrainState``.
+A layer inside a built model owns no arrays: its weight views read the ``TrainState`` of its
+owner of record, the model that last wrote its weights (several models may share a layer:
+:mod:`lamina.models.weight_sync`).
 
 >>> import numpy as np
 >>> from lamina.layers import Dense
@@ -42,6 +44,10 @@ class KerasLayerAPI:
 
         if not args and "inputs" in kwargs:
             args = (kwargs.pop("inputs"),)
+        if len(args) > 1 and self._traced and all(_is_tensor(a) for a in args):
+            # Keras-style ``call(self, a, b)``: the tensors travel as one list input.
+            self._call_arity = len(args)
+            args = (list(args),)
         if symbolic.has_symbolic((args, kwargs)):
             return symbolic.symbolic_call(self, args, kwargs)
         if len(args) != 1:
@@ -58,6 +64,7 @@ class KerasLayerAPI:
     def _eager_call(self, x, kwargs):
         """A standalone call on arrays: build own weights on first use, then apply."""
         from lamina.layers.variables import AuxCollector
+        from lamina.training.autocast import policy_apply
         from lamina.utils import random as _random
 
         self.__dict__["_eager_losses"] = []
@@ -71,15 +78,13 @@ class KerasLayerAPI:
                 if isinstance(shape, list | tuple) and shape and isinstance(shape[0], tuple)
                 else shape
             )
-            p, s = self.init(_random.next_key(), shape)
-            self._standalone = [p, s, (tuple(p), tuple(s))]
-            self.built = True
+            self._build_standalone(shape)
         params, state, _ = self._weights_source()
         key = _random.next_key() if training and self.uses_rng else None
         if self.uses_mask:
             kwargs["mask"] = mask
         with AuxCollector() as aux:
-            y, new_state = self.apply(params, state, x, training=training, key=key, **kwargs)
+            y, new_state = policy_apply(self, params, state, x, training=training, key=key, **kwargs)
         if not isinstance(aux.total, float) or aux.total:
             self._eager_losses.append(aux.total)
         if new_state:  # assign() in an eager call updates the variable, as in Keras
@@ -87,9 +92,35 @@ class KerasLayerAPI:
                 self._write_weight(k, False, v)
         return y
 
+    def _build_standalone(self, shape):
+        """Creates the layer's own weights (a standalone layer, not yet in a model)."""
+        from lamina.models import weight_sync
+        from lamina.utils import random as _random
+
+        p, s = self.init(_random.next_key(), shape)
+        self._standalone = [p, s, (tuple(p), tuple(s))]
+        self.built = True
+        weight_sync.standalone_written(self)
+
     # ---------------------------------------------------------- Keras building
     def build(self, input_shape):
-        """Creates the layer's weights with :meth:`add_weight` (override it)."""
+        """Creates the layer's weights with :meth:`add_weight` (override it).
+
+        A built-in layer's ``build`` creates its weights, as in Keras
+        (``Dense(3).build((None, 4))``, then ``set_weights``).
+        """
+        if (
+            self._traced
+            or current_scope() is not None
+            or getattr(self, "_standalone", None) is not None
+            or self._owner_model() is not None
+        ):
+            return
+        if isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], list | tuple):
+            shape = [tuple(s) for s in input_shape]
+        else:
+            shape = tuple(input_shape)
+        self._build_standalone(shape)
 
     def add_weight(
         self,
@@ -192,18 +223,9 @@ class KerasLayerAPI:
 
         With ``build``, a functional model holding the layer is built first if it is not yet.
         """
-        model = self._owner_model()
-        if model is not None:
-            found = model._arrays_of(self)
-            if (
-                found is None
-                and build
-                and getattr(model, "_is_model", False)
-                and model._train_state is None
-                and model._input_shape is not None
-            ):
-                model._require_built("weights")  # shapes are known: build on first look
-                found = model._arrays_of(self)
+        owner = self._owner_model()
+        if owner is not None:
+            found = _owned_arrays(owner, self, build)
             if found is not None:
                 return found
         store = getattr(self, "_standalone", None)
@@ -244,12 +266,20 @@ class KerasLayerAPI:
         return (params if trainable else state)[key]
 
     def _write_weight(self, key, trainable, value):
-        model = self._owner_model()
-        if model is not None and model._arrays_of(self) is not None:
-            model._write_array(self, key, trainable, value)
+        owner = self._owner_model()
+        if owner is not None and _owned_arrays(owner, self, True) is not None:
+            if getattr(owner, "_is_model", False):
+                from lamina.models import weight_sync
+
+                weight_sync.write_weight(owner, self, key, trainable, value)
+            else:
+                owner._write_array(self, key, trainable, value)
             return
         store = self._weights_source()
         store[0 if trainable else 1] = {**store[0 if trainable else 1], key: jnp.asarray(value)}
+        from lamina.models import weight_sync
+
+        weight_sync.standalone_written(self)
 
     def _weight_views(self) -> list[Variable]:
         """The layer's weights in Keras's order (trainable, then the others, per sub-layer)."""
@@ -356,6 +386,11 @@ def _draw(var: Variable, key):
     return value
 
 
+def _is_tensor(v) -> bool:
+    """A KerasTensor or an array (not a Python flag or None) passed positionally."""
+    return type(v).__name__ == "KerasTensor" or isinstance(v, jax.Array | np.ndarray | Variable)
+
+
 def _as_array(v):
     if isinstance(v, Variable):
         return v.value
@@ -367,7 +402,20 @@ def _as_array(v):
     return jnp.asarray(arr)
 
 
+def _owned_arrays(owner, layer, build):
+    """``layer``'s arrays held by ``owner`` (a model, through its public weight protocol in
+    :mod:`lamina.models.weight_sync`; or a Keras-style layer holding it as a sub-layer)."""
+    if getattr(owner, "_is_model", False):
+        from lamina.models import weight_sync
+
+        return weight_sync.weights_of(owner, layer, build=build)
+    return owner._arrays_of(layer)
+
+
 def set_owner(layer, model) -> None:
     """Records that ``layer``'s arrays live in ``model`` (its weight views read them there)."""
     layer._lamina_owner = weakref.ref(model)
     layer._standalone = None
+    from lamina.models import weight_sync
+
+    weight_sync.owners_changed()

@@ -71,7 +71,11 @@ class KerasTensor:
 
 def _binary(name, fn):
     def method(self, other):
-        return TensorOp(fn, name)([self, other])
+        if _is_kt(other):
+            return TensorOp(fn, name)([self, other])
+        # A Python number or an array: a constant of the op, not a graph input (Keras's
+        # ``1 + x``, ``x * 2.0``).
+        return TensorOp(lambda x: fn([x, other]), name)(self)
 
     return method
 
@@ -85,11 +89,30 @@ for _name, _fn in {
     "__rmul__": lambda xs: xs[1] * xs[0],
     "__truediv__": lambda xs: xs[0] / xs[1],
     "__rtruediv__": lambda xs: xs[1] / xs[0],
+    "__floordiv__": lambda xs: xs[0] // xs[1],
+    "__rfloordiv__": lambda xs: xs[1] // xs[0],
+    "__mod__": lambda xs: xs[0] % xs[1],
+    "__rmod__": lambda xs: xs[1] % xs[0],
     "__matmul__": lambda xs: xs[0] @ xs[1],
+    "__rmatmul__": lambda xs: xs[1] @ xs[0],
     "__pow__": lambda xs: xs[0] ** xs[1],
+    "__rpow__": lambda xs: xs[1] ** xs[0],
+    "__lt__": lambda xs: xs[0] < xs[1],
+    "__le__": lambda xs: xs[0] <= xs[1],
+    "__gt__": lambda xs: xs[0] > xs[1],
+    "__ge__": lambda xs: xs[0] >= xs[1],
+    "__ne__": lambda xs: xs[0] != xs[1],
+    "__and__": lambda xs: xs[0] & xs[1],
+    "__rand__": lambda xs: xs[1] & xs[0],
+    "__or__": lambda xs: xs[0] | xs[1],
+    "__ror__": lambda xs: xs[1] | xs[0],
+    "__xor__": lambda xs: xs[0] ^ xs[1],
+    "__rxor__": lambda xs: xs[1] ^ xs[0],
 }.items():
     setattr(KerasTensor, _name, _binary(_name.strip("_"), _fn))
 KerasTensor.__neg__ = lambda self: TensorOp(lambda x: -x, "negative")(self)
+KerasTensor.__abs__ = lambda self: TensorOp(jnp.abs, "absolute")(self)
+KerasTensor.__invert__ = lambda self: TensorOp(lambda x: ~x, "invert")(self)
 
 
 class TensorOp(Layer):
@@ -226,10 +249,13 @@ def symbolic_call(layer, args: tuple, kwargs: dict):
     if isinstance(inputs, tuple):
         shapes = list(shapes)
     out_shape = output_shape(layer, shapes)
+    from lamina.training.autocast import output_dtype
+
+    dtype = output_dtype(layer)  # the compute dtype of a mixed-precision layer
     if _is_shape_list(out_shape):
-        outputs = [KerasTensor(s) for s in out_shape]
+        outputs = [KerasTensor(s, dtype) for s in out_shape]
     else:
-        outputs = KerasTensor(out_shape)
+        outputs = KerasTensor(out_shape, dtype)
     if not hasattr(layer, "_inbound_nodes") or layer._inbound_nodes is None:
         layer._inbound_nodes = []
     node = Node(layer, tuple(args), dict(kwargs), outputs)

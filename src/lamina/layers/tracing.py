@@ -105,8 +105,19 @@ def own_entries(params: dict) -> dict:
     return {k: v for k, v in params.items() if "/" not in k}
 
 
+def run_call(layer, x, kwargs):
+    """``layer.call(x)``; a layer called with several positional tensors (Keras's
+    ``Endpoint()(targets, logits)``) gets them back as separate arguments."""
+    if getattr(layer, "_call_arity", 1) > 1 and isinstance(x, list | tuple):
+        return layer.call(*x, **kwargs)
+    return layer.call(x, **kwargs)
+
+
 def traced_init(layer, key, input_shape):
     """``init`` of a Keras-style layer: ``build`` + a first ``call`` that builds sub-layers."""
+    from lamina.layers.input_spec import check_layer_inputs
+
+    check_layer_inputs(layer, input_shape)  # ``self.input_spec``, Keras's errors
     early = list(getattr(layer, "_early_variables", []))  # add_weight() in __init__
     layer._variables = list(early)
     layer._init_store = ({}, {})
@@ -121,7 +132,7 @@ def traced_init(layer, key, input_shape):
         subs = tracked_layers(layer)
         if subs:
             scope.bind(layer, params, state)
-            layer.call(_zeros(input_shape), **call_kwargs(layer.call, False, None, {}))
+            run_call(layer, _zeros(input_shape), call_kwargs(layer.call, False, None, {}))
             for path, sub in subs:
                 entry = scope.lookup(sub)
                 if entry is None:  # never called: Keras leaves it unbuilt, without weights
@@ -157,11 +168,14 @@ def collect_state(scope, layer) -> dict:
 
 def traced_apply(layer, params, state, x, *, training=False, key=None, mask=None, **extra):
     """``apply`` of a Keras-style layer: ``call`` with its variables bound to the arrays."""
+    from lamina.layers.input_spec import check_layer_inputs
+
+    check_layer_inputs(layer, x)
     scope = Scope(training=training, key=key)
     # User code is written for Keras, whose ops broadcast like NumPy.
     with scope, jax.numpy_rank_promotion("allow"):
         bind_all(scope, layer, params, state)
-        y = layer.call(x, **call_kwargs(layer.call, training, mask, extra))
+        y = run_call(layer, x, call_kwargs(layer.call, training, mask, extra))
     if not isinstance(scope.aux, float) or scope.aux != 0.0:
         from lamina.layers.variables import report_aux
 
@@ -192,7 +206,9 @@ def sub_call(layer, x, kwargs):
         kwargs["mask"] = mask
     if getattr(layer, "uses_batch_mask", False):
         kwargs["batch_mask"] = scope.batch_mask
-    y, new_state = layer.apply(entry[0], entry[2], x, training=training, key=key, **kwargs)
+    from lamina.training.autocast import policy_apply
+
+    y, new_state = policy_apply(layer, entry[0], entry[2], x, training=training, key=key, **kwargs)
     entry[2] = dict(new_state)
     if layer.activity_regularizer is not None:
         from lamina.training.network import activity_penalty

@@ -19,7 +19,9 @@ import jax.numpy as jnp
 
 from lamina.layers.symbolic import KerasTensor, resolve_args
 from lamina.layers.variables import AuxCollector
+from lamina.training.autocast import policy_apply
 from lamina.training.network import activity_penalty
+from lamina.training.output_masks import report as report_output_masks
 
 
 def _node_of(tensor):
@@ -136,6 +138,10 @@ def graph_forward(
     out = jax.tree_util.tree_map(
         lambda t: values[id(t)], output_struct, is_leaf=lambda v: isinstance(v, KerasTensor)
     )
+    leaves = jax.tree_util.tree_leaves(
+        output_struct, is_leaf=lambda v: isinstance(v, KerasTensor)
+    )
+    report_output_masks(out, tuple(masks.get(id(t)) for t in leaves))  # for losses, metrics
     return out, tuple(new_state), aux + collector.total
 
 
@@ -150,9 +156,7 @@ def _run_nodes(nodes, index, values, masks, params, new_state, aux, training, ke
         kwargs = dict(kwargs)
         call_training = kwargs.pop("training", None)
         call_training = training if call_training is None else bool(call_training) and training
-        mask = kwargs.pop("mask", None)
-        if mask is None and len(node.input_tensors) == 1:
-            mask = masks.get(id(node.input_tensors[0]))
+        mask, query_mask = _node_masks(node, layer, arg, kwargs, masks)
         if layer.uses_mask:
             kwargs["mask"] = mask
         if getattr(layer, "uses_batch_mask", False):
@@ -161,7 +165,9 @@ def _run_nodes(nodes, index, values, masks, params, new_state, aux, training, ke
         k = None
         if call_training and key is not None and layer.uses_rng:
             k = jax.random.fold_in(key, n_call)
-        y, s = layer.apply(params[i], new_state[i], arg, training=call_training, key=k, **kwargs)
+        y, s = policy_apply(
+            layer, params[i], new_state[i], arg, training=call_training, key=k, **kwargs
+        )
         new_state[i] = s
         if layer.activity_regularizer is not None:
             aux = aux + activity_penalty(layer.activity_regularizer, y, batch_mask)
@@ -169,8 +175,68 @@ def _run_nodes(nodes, index, values, masks, params, new_state, aux, training, ke
         ys = list(y) if len(outs) > 1 else [y]
         for t, v in zip(outs, ys):
             values[id(t)] = v
-        if len(outs) == 1 and not isinstance(arg, list | tuple | dict):
-            out_mask = layer.compute_mask(arg, mask)
+        if len(outs) == 1:
+            out_mask = _output_mask(layer, arg, mask, query_mask)
             if out_mask is not None:
                 masks[id(outs[0])] = out_mask
     return None, new_state, aux
+
+
+_QUERY_VALUE_KEY = ("query_mask", "value_mask", "key_mask")
+
+
+def _takes_qvk_masks(layer) -> bool:
+    """Whether ``layer.apply`` takes ``query_mask``/``value_mask``/``key_mask``
+    (``MultiHeadAttention`` and its kin, called on ``[query, value, key]``)."""
+    import inspect
+
+    cls = type(layer)
+    found = cls.__dict__.get("_lamina_takes_qvk")
+    if found is None:
+        try:
+            params = inspect.signature(layer.apply).parameters
+        except (TypeError, ValueError):
+            params = {}
+        found = "query_mask" in params
+        cls._lamina_takes_qvk = found
+    return found
+
+
+def _node_masks(node, layer, arg, kwargs, masks):
+    """The masks a node's layer gets, as Keras's ``Layer.__call__`` fills them in from its
+    inputs' masks: ``mask`` (one per tensor of the first argument: one mask, or a list), or,
+    for a layer called on several named tensors (``MultiHeadAttention(query, value)``),
+    ``query_mask``/``value_mask``/``key_mask``.  Returns ``(mask, query mask or None)``;
+    fills ``kwargs`` with the per-tensor masks."""
+    mask = kwargs.pop("mask", None)
+    first = node.args[0] if node.args else None
+    if isinstance(first, KerasTensor):
+        if mask is None:
+            mask = masks.get(id(first))
+        return mask, None
+    if not isinstance(first, list | tuple) or not masks:
+        return mask, None
+    found = [masks.get(id(t)) if isinstance(t, KerasTensor) else None for t in first]
+    if _takes_qvk_masks(layer):
+        for name, m in zip(_QUERY_VALUE_KEY, found):
+            if m is not None and kwargs.get(name) is None:
+                kwargs[name] = m
+        return mask, kwargs.get("query_mask")
+    if mask is None and any(m is not None for m in found):
+        mask = found
+    return mask, None
+
+
+def _output_mask(layer, arg, mask, query_mask):
+    """The mask of a node's output (Keras's ``compute_mask``; an attention layer's output
+    keeps its query's mask)."""
+    from lamina.layers.base import Layer
+
+    if query_mask is not None:
+        return query_mask
+    if not isinstance(arg, list | tuple | dict):
+        return layer.compute_mask(arg, mask)
+    if mask is None or type(layer).compute_mask is Layer.compute_mask:
+        return None  # a layer on several inputs passes a mask on only if it computes one
+    out = layer.compute_mask(arg, mask)
+    return None if isinstance(out, list | tuple) else out

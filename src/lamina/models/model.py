@@ -28,9 +28,11 @@ from lamina.layers import tracing as _tracing
 from lamina.layers.base import Layer
 from lamina.layers.symbolic import KerasTensor
 from lamina.layers.variables import AuxCollector, Scope
+from lamina.models import weight_sync as _sync
 from lamina.models.batch_methods import BatchMethodsMixin
 from lamina.models.class_predictions import ClassPredictionsMixin
 from lamina.models.compiling import CompileMixin
+from lamina.models.custom_training import CustomTrainingMixin
 from lamina.models.io import SavingMixin
 from lamina.models.nesting import NestedModelMixin
 from lamina.models.sequential import Sequential
@@ -44,6 +46,7 @@ def _is_kt(v):
 
 
 class Model(
+    CustomTrainingMixin,  # first: Keras's train_step/compute_loss hooks pick the engine
     BatchMethodsMixin,
     TrainerMixin,
     CompileMixin,
@@ -72,6 +75,12 @@ class Model(
         return object.__new__(cls)
 
     def __init__(self, *args, name=None, trainable=True, **kwargs):
+        if _functional_args(args, kwargs) and not isinstance(self, Functional):
+            # ``class CustomModel(keras.Model)`` built as ``CustomModel(inputs, outputs)``:
+            # Keras makes the subclass a functional model (``inject_functional_model_class``).
+            _inject_functional(type(self))
+            Functional.__init__(self, *args, name=name, trainable=trainable, **kwargs)
+            return
         for k in ("dtype", "autocast"):
             kwargs.pop(k, None)
         if args or kwargs:
@@ -127,6 +136,10 @@ class Model(
     def built(self) -> bool:
         return self._train_state is not None
 
+    @built.setter
+    def built(self, value):  # Keras code sets ``self.built = True``; built means weights here
+        pass
+
     @property
     def input_shape(self):
         return self._input_shape
@@ -138,21 +151,9 @@ class Model(
             "as Model(inputs, outputs)."
         )
 
-    #: Keras hooks a subclass may override that Lamina's compiled engine does not call.
-    _ENGINE_HOOKS = ("train_step", "test_step", "predict_step", "compute_loss", "compute_metrics")
-
     def _check_engine_hooks(self):
-        for cls in type(self).__mro__:
-            if cls in (Model, Functional):
-                break
-            overridden = [h for h in self._ENGINE_HOOKS if h in cls.__dict__]
-            if overridden:
-                raise NotImplementedError(
-                    f"{type(self).__name__} overrides {', '.join(overridden)}(): Lamina compiles "
-                    "fit/evaluate/predict from the model's call() and the compile() settings "
-                    "and does not run custom steps. Express the loss with compile(loss=...) or "
-                    "add_loss() inside call(), or write the training loop with JAX directly."
-                )
+        """Overridden Keras hooks (``train_step``, ``compute_loss``, ...) are run by
+        :mod:`lamina.models.custom_training` (see ``_binding``); nothing to refuse here."""
 
     def _engine_network(self) -> Network:
         self._check_engine_hooks()
@@ -212,9 +213,9 @@ class Model(
         params, state = jax.device_put((params, state))
         self._weight_order = order
         self._rng, self._step_rng = jax.random.split(_random.next_key())
-        self._train_state = TrainState(params, state, None, None)
-        self._program = None
         self._claim_layers()
+        _sync.adopt(self, TrainState(params, state, None, None))
+        self._program = None
         if self._compiled is not None:
             self._reset_optimizer()
 
@@ -369,6 +370,30 @@ class Model(
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
+
+    __copy__ = _sync.isolated_copy
+    _trainable_mask = NestedModelMixin._trainable_mask
+    __getstate__ = _sync.synced_getstate
+
+
+def _functional_args(args, kwargs) -> bool:
+    if "inputs" in kwargs and "outputs" in kwargs:
+        return True
+    first = args[0] if args else None
+    return first is not None and any(
+        _is_kt(t) for t in jax.tree_util.tree_leaves(first, is_leaf=_is_kt)
+    )
+
+
+def _inject_functional(cls):
+    """Replaces ``Model`` by ``Functional`` among ``cls``'s bases (Keras's
+    ``inject_functional_model_class``)."""
+    if cls is Model:
+        return Functional
+    if cls is object or not issubclass(cls, Model) or issubclass(cls, Functional):
+        return cls
+    cls.__bases__ = tuple(_inject_functional(base) for base in cls.__bases__)
+    return cls
 
 
 def _norm_shape(shape):

@@ -27,6 +27,7 @@ from lamina.layers import symbolic as _symbolic
 from lamina.layers import tracing as _tracing
 from lamina.layers.keras_api import set_owner
 from lamina.layers.variables import report_aux
+from lamina.models import weight_sync as _sync
 
 
 class NestedModelMixin:
@@ -94,47 +95,97 @@ class NestedModelMixin:
             _flatten(self._layers, ts.state, self._weight_order, 1),
         )
 
-    # --------------------------------------------------------- weights views
-    def _own_arrays(self):
-        """``(params tuple, state tuple)`` per layer, wherever the arrays live now."""
-        if self._train_state is not None:
-            return self._train_state.params, self._train_state.state
-        owner = self._owner_model()
-        found = owner._arrays_of(self) if owner is not None else None
-        if found is None:
-            return None
-        params, state, _ = found
-        return (
-            tuple(_tracing.split_prefixed(params, la.name) for la in self._layers),
-            tuple(_tracing.split_prefixed(state, la.name) for la in self._layers),
-        )
+    # ------------------------------------------------------- shared weights
+    @property
+    def _train_state(self):
+        """The model's ``TrainState``, with the weights other models wrote to its shared
+        layers pulled in (:mod:`lamina.models.weight_sync`)."""
+        return _sync.read(self)
 
+    @_train_state.setter
+    def _train_state(self, ts):
+        _sync.store(self, ts)
+
+    def regularization_loss(self, params: dict):
+        """The weight regularizers' penalty of the model's layers (Keras counts them when the
+        model is nested in another)."""
+        total = 0.0
+        for layer in self._layers:
+            sub = _tracing.split_prefixed(params, layer.name)
+            if sub:
+                total = total + layer.regularization_loss(sub)
+        return total
+
+    def apply_constraints(self, params: dict) -> dict:
+        """Each layer's constraints on its (trained) weights among ``params``."""
+        out = dict(params)
+        for layer in self._layers:
+            sub = _tracing.split_prefixed(params, layer.name)
+            if sub:
+                new = layer.apply_constraints(sub)
+                if new is not sub:
+                    out.update({f"{layer.name}/{k}": v for k, v in new.items()})
+        return out
+
+    def _trained_keys(self, prefix=""):
+        """The flat names of the weights ``fit`` trains in this model as a nested layer: a
+        ``frozenset`` when some of its layers are frozen, else True (all of them)."""
+        if not self.trainable:
+            return frozenset()
+        names, partial = set(), False
+        for layer, (p_names, _) in zip(self._layers, getattr(self, "_weight_order", ())):
+            if getattr(layer, "_is_model", False):
+                inner = layer._trained_keys()
+                if inner is True:
+                    names.update(f"{layer.name}/{k}" for k in p_names)
+                else:
+                    partial = True
+                    names.update(f"{layer.name}/{k}" for k in inner)
+            elif layer.trainable:
+                names.update(f"{layer.name}/{k}" for k in p_names)
+            else:
+                partial = partial or bool(p_names)
+        return frozenset(names) if partial else True
+
+    def _trainable_mask(self):
+        """Per layer: whether ``fit`` trains its weights (for a nested model, the names of
+        those it trains when some of its layers are frozen, as Keras honours them)."""
+        mask = []
+        for layer in self._layers:
+            t = bool(self.trainable and layer.trainable)
+            if t and getattr(layer, "_is_model", False) and getattr(layer, "_weight_order", ()):
+                t = layer._trained_keys()
+            mask.append(t)
+        return tuple(mask)
+
+    # --------------------------------------------------------- weights views
     def _arrays_of(self, layer):
-        arrays = self._own_arrays()
-        if arrays is None:
+        """``(params, state, names)`` of ``layer`` (one of this model's layers, or a layer of a
+        model nested in it) in this model's state; None when it has none."""
+        ts = _sync.raw_state(self)
+        where = _sync.locate(self, layer)
+        if ts is None or where is None:
             return None
-        for i, la in enumerate(self._layers):
-            if la is layer:
-                return arrays[0][i], arrays[1][i], self._weight_order[i]
-        return None
+        return _sync.arrays_in(ts, self._weight_order, *where)
 
     def _write_array(self, layer, key, trainable, value):
         import jax.numpy as jnp
 
-        i = next(j for j, la in enumerate(self._layers) if la is layer)
-        if self._train_state is not None:
-            ts = self._train_state
-            which = list(ts.params if trainable else ts.state)
-            which[i] = {**which[i], key: jnp.asarray(value, which[i][key].dtype)}
-            field = "params" if trainable else "state"
-            self._train_state = ts._replace(**{field: tuple(which)})
-            return
-        owner = self._owner_model()
-        owner._write_array(self, f"{layer.name}/{key}", trainable, value)
+        i, prefix = _sync.locate(self, layer)
+        ts = self._train_state
+        field = "params" if trainable else "state"
+        which = list(getattr(ts, field))
+        name = prefix + key
+        which[i] = {**which[i], name: jnp.asarray(value, which[i][name].dtype)}
+        self._train_state = ts._replace(**{field: tuple(which)})
 
     def _weights_source(self, build=True):
         if self._train_state is None and self._owner_model() is not None:
-            return self._owner_model()._arrays_of(self)
+            found = self._owner_model()._arrays_of(self)
+            if found is not None:
+                return found
+        if not build and self._train_state is None:
+            raise ValueError(f"Model {self.name!r} has no weights yet.")
         self._require_built("weights")
         p, s = self._flat_arrays()
         order = self._weight_order
@@ -145,9 +196,11 @@ class NestedModelMixin:
         return p, s, names
 
     def _claim_layers(self):
-        """Makes this model the owner of its layers' arrays (their weight views read here)."""
+        """Makes this model the holder of the models nested in it (the owners of the other
+        layers' weights are settled by :func:`lamina.models.weight_sync.adopt`)."""
         for layer in self._layers:
-            set_owner(layer, self)
+            if getattr(layer, "_is_model", False):
+                set_owner(layer, self)
 
     # ----------------------------------------------------------------- calls
     def __call__(self, *args, **kwargs):

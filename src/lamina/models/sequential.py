@@ -19,6 +19,7 @@ from lamina.layers.core import InputLayer
 from lamina.layers.keras_api import set_owner
 from lamina.layers.symbolic import KerasTensor
 from lamina.models import summary as _summary
+from lamina.models import weight_sync as _sync
 from lamina.models.batch_methods import BatchMethodsMixin
 from lamina.models.class_predictions import ClassPredictionsMixin
 from lamina.models.compiling import CompileMixin
@@ -113,7 +114,12 @@ class Sequential(
                 f"{layer.name!r} is already the name of a layer in this model."
             )
         self._layers.append(layer)
-        set_owner(layer, self)
+        # A layer holding weights already (shared with another model, or called standalone)
+        # keeps them: this model copies them in when it is built, as Keras layers keep theirs.
+        if getattr(layer, "_is_model", False) or (
+            layer._owner_model() is None and layer.__dict__.get("_standalone") is None
+        ):
+            set_owner(layer, self)
         self._invalidate()
         if self._input_shape is not None:
             try:
@@ -185,6 +191,49 @@ class Sequential(
             shapes.append(shape)
         return shapes
 
+    # -------------------------------------------------------- symbolic graph
+    def _symbolic(self):
+        """``(input, output)``: the stack called on its ``Input`` (as Keras 3 builds it), so
+        ``model.input`` and ``model.layers[i].output`` make Keras 2 feature extractors:
+        ``Model(model.input, model.layers[-2].output)`` shares the layers and their weights."""
+        layers = self._layers
+        key = (len(layers), id(layers[-1]) if layers else None, self._input_shape)
+        cached = self.__dict__.get("_symbolic_cache")
+        if cached is not None and cached.key == key:
+            return cached.value
+        if self._input_shape is None:
+            raise AttributeError(
+                f"Sequential model {self.name!r} has no input yet: add Input(shape) first."
+            )
+        from lamina.layers import symbolic
+
+        input_layer = self.__dict__.get("_input_layer")
+        if input_layer is not None:
+            inp = symbolic.input_tensor(input_layer)
+        else:
+            inp = symbolic.Input(batch_shape=self._input_shape)
+        x = inp
+        for layer in layers:
+            x = layer(x)
+        self.__dict__["_symbolic_cache"] = _Derived(key, (inp, x))
+        return inp, x
+
+    @property
+    def input(self):
+        return self._symbolic()[0]
+
+    @property
+    def inputs(self) -> list:
+        return [self._symbolic()[0]]
+
+    @property
+    def output(self):
+        return self._symbolic()[1]
+
+    @property
+    def outputs(self) -> list:
+        return [self._symbolic()[1]]
+
     @property
     def built(self) -> bool:
         return self._train_state is not None
@@ -215,7 +264,8 @@ class Sequential(
         init = initial_weights(self._layers, self._input_shape)
         self._rng, self._step_rng = init.shuffle_rng, init.step_rng
         self._weight_order = init.order  # Keras's order; pytrees sort dict keys
-        self._train_state = TrainState(init.params, init.state, None, None)
+        # Layers already holding weights (shared with another model) keep them, as in Keras.
+        _sync.adopt(self, TrainState(init.params, init.state, None, None))
         if self._compiled is not None:
             self._reset_optimizer()
 
@@ -357,6 +407,10 @@ class Sequential(
             "layers": layers,
         }
 
+    __copy__ = _sync.isolated_copy
+    _trainable_mask = NestedModelMixin._trainable_mask
+    __getstate__ = _sync.synced_getstate
+
     @classmethod
     def from_config(cls, config, custom_objects=None):
         from lamina.models.functional_config import deserialize_layer as _deserialize_layer
@@ -366,3 +420,21 @@ class Sequential(
             model.add(_deserialize_layer(spec, custom_objects=custom_objects))
         return model
 
+
+class _Derived:
+    """A value rebuilt on demand, never pickled or copied with its model."""
+
+    __slots__ = ("key", "value")
+
+    def __init__(self, key, value):
+        self.key, self.value = key, value
+
+    def __reduce__(self):
+        return (_none, ())
+
+    def __deepcopy__(self, memo):
+        return None
+
+
+def _none():
+    return None

@@ -35,7 +35,11 @@ def render(model, line_length=None) -> str:
             n_p = int(sum(np.prod(v.shape) for v in p.values()))
             n_s = int(sum(np.prod(v.shape) for v in s.values()))
             total += n_p + n_s
-            train += n_p if t else 0
+            if isinstance(t, frozenset):  # a nested model with frozen layers
+                n_p_trained = int(sum(np.prod(v.shape) for k, v in p.items() if k in t))
+            else:
+                n_p_trained = n_p if t else 0
+            train += n_p_trained
             rows.append(
                 (f"{layer.name} ({type(layer).__name__})", str(tuple(shape)), f"{n_p + n_s:,}")
             )
@@ -161,12 +165,17 @@ def render_graph(model, line_length=None) -> str:
     if line_length and line_length > 60:
         widths[0] = max(20, line_length - sum(widths[1:]) - 3 * len(widths) - 1)
     ts = model._train_state
+    mask = model._trainable_mask()
     rows, total, train = [], 0, 0
     for i, layer in enumerate(model._layers):
         n_p = int(sum(np.prod(v.shape) for v in ts.params[i].values()))
         n_s = int(sum(np.prod(v.shape) for v in ts.state[i].values()))
         total += n_p + n_s
-        train += n_p if (model.trainable and layer.trainable) else 0
+        t = mask[i]
+        if isinstance(t, frozenset):  # a nested model with frozen layers
+            train += int(sum(np.prod(v.shape) for k, v in ts.params[i].items() if k in t))
+        else:
+            train += n_p if t else 0
         shape = "?"
         if graph and layer._inbound_nodes:
             nodes = [n for n in layer._inbound_nodes if n in model._nodes]

@@ -20,14 +20,25 @@ class TrainState(NamedTuple):
 
 def split_trainable(params: tuple, trainable: tuple) -> tuple[tuple, tuple]:
     """Splits per-layer params into (trained, frozen), each with ``{}`` in the other's slots."""
-    trained = tuple(p if t else {} for p, t in zip(params, trainable))
-    frozen = tuple({} if t else p for p, t in zip(params, trainable))
+    trained = tuple(_part(p, t, True) for p, t in zip(params, trainable))
+    frozen = tuple(_part(p, t, False) for p, t in zip(params, trainable))
     return trained, frozen
+
+
+def _part(p: dict, t, trained: bool) -> dict:
+    # ``t``: a bool, or (a model nested in another, some of its layers frozen) the frozenset
+    # of the names it trains.
+    if isinstance(t, frozenset):
+        return {k: v for k, v in p.items() if (k in t) == trained}
+    return p if bool(t) == trained else {}
 
 
 def merge_params(trained: tuple, frozen: tuple, trainable: tuple) -> tuple:
     """Inverse of :func:`split_trainable`."""
-    return tuple(a if t else b for a, b, t in zip(trained, frozen, trainable))
+    return tuple(
+        {**b, **a} if isinstance(t, frozenset) else (a if t else b)
+        for a, b, t in zip(trained, frozen, trainable)
+    )
 
 
 def finalized(ts: TrainState, optimizer, trainable: tuple, epochs: int) -> TrainState:
