@@ -45,6 +45,9 @@ SAMPLED_TABLES = {
     "test_layers_merge_act.py",
     "test_layers_attention.py",
     "test_layers_random_augmentation.py",
+    "test_layers_augment_more.py",
+    "test_layers_augment_more_geo.py",
+    "test_layers_augment_more_policy.py",
     "test_layers_lookup.py",
 }
 

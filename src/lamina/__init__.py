@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "activations",
+    "applications",
     "backend",
     "callbacks",
     "config",
@@ -34,10 +35,12 @@ _SUBMODULES = {
     "data",
     "datasets",
     "distribution",
+    "dtype_policies",
     "initializers",
     "layers",
     "losses",
     "metrics",
+    "mixed_precision",
     "models",
     "ops",
     "optimizers",
@@ -45,6 +48,7 @@ _SUBMODULES = {
     "random",
     "regularizers",
     "saving",
+    "tree",
     "utils",
     "wrappers",
 }
@@ -64,6 +68,8 @@ _ALIASES = {
     "clone_model": ("lamina.models", "clone_model"),
     "register_keras_serializable": ("lamina.saving", "register_keras_serializable"),
     "GuardrailWarning": ("lamina.training.guardrails", "GuardrailWarning"),
+    "DTypePolicy": ("lamina.dtype_policies", "DTypePolicy"),
+    "FloatDTypePolicy": ("lamina.dtype_policies", "FloatDTypePolicy"),
 }
 
 

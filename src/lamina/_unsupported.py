@@ -1,7 +1,7 @@
 """Errors for the Keras names Lamina lacks, told apart from typos.
 
 A Keras script that reaches for a Keras 2/3 public name Lamina does not have
-(``from lamina.layers import ConvLSTM2D``) gets :class:`UnsupportedKerasAPIError`, which names
+(``from lamina.layers import Highway``) gets :class:`UnsupportedKerasAPIError`, which names
 the Keras API and says it is not supported, instead of a bare ``AttributeError`` or
 ``ImportError``.  Any other unknown name is a typo: an ``AttributeError`` with the closest
 public name.  Each package installs the hook with ``__getattr__ = module_getattr(...)``; it runs
@@ -9,10 +9,10 @@ only for names the module does not define, so a name Lamina gains later simply w
 
 >>> import lamina.layers
 >>> try:
-...     lamina.layers.ConvLSTM2D
+...     lamina.layers.Highway
 ... except NotImplementedError as e:
 ...     print(str(e).split(":")[0])
-keras.layers.ConvLSTM2D is not supported by Lamina
+keras.layers.Highway is not supported by Lamina
 """
 
 from __future__ import annotations
@@ -28,39 +28,38 @@ class UnsupportedKerasAPIError(NotImplementedError):
     """
 
 
-_LAYERS = """AdaptiveAveragePooling1D AdaptiveAveragePooling2D AdaptiveAveragePooling3D
-AdaptiveMaxPooling1D AdaptiveMaxPooling2D AdaptiveMaxPooling3D Add AdditiveAttention AlphaDropout
-Attention AugMix AutoContrast Average AveragePooling3D AvgPool3D CenterCrop
-Concatenate Conv3D Conv3DTranspose ConvLSTM1D ConvLSTM2D ConvLSTM3D Convolution3D
-Convolution3DTranspose Cropping3D CutMix Dot ELU EinsumDense Equalization
-FlaxLayer GRUCell GlobalAveragePooling3D GlobalAvgPool3D GlobalMaxPool3D GlobalMaxPooling3D
-GroupNormalization GroupQueryAttention HashedCrossing Identity InputSpec
-JaxLayer LSTMCell Lambda LeakyReLU Masking MaxPool3D MaxPooling3D Maximum MelSpectrogram Minimum
-MixUp MultiHeadAttention Multiply PReLU Pipeline RMSNormalization RNN RandAugment
+_LAYERS = """Add AdditiveAttention
+Attention Average CenterCrop
+Concatenate
+Dot ELU EinsumDense
+GroupNormalization GroupQueryAttention Identity
+Lambda LeakyReLU Masking Maximum Minimum
+MultiHeadAttention Multiply PReLU
 RandomBrightness RandomContrast RandomCrop RandomFlip RandomRotation RandomTranslation RandomZoom
-ReLU Resizing STFTSpectrogram SimpleRNNCell Softmax SpatialDropout3D SpectralNormalization
-StackedRNNCells Subtract TFSMLayer TorchModuleWrapper
-UnitNormalization UpSampling3D Wrapper ZeroPadding3D add average concatenate dot maximum minimum
+ReLU Resizing Softmax
+Subtract TFSMLayer TorchModuleWrapper
+UnitNormalization add average concatenate dot maximum minimum
 multiply subtract ThresholdedReLU LocallyConnected1D LocallyConnected2D CuDNNLSTM CuDNNGRU
 Highway MaxoutDense TimeDistributedDense AtrousConvolution1D AtrousConvolution2D
-Deconvolution3D SeparableConvolution1D DenseFeatures"""
+Deconvolution3D DenseFeatures MaxNumBoundingBoxes"""
 
 _MODELS = "Model clone_model save_model model_from_yaml model_from_config"
 
-_UTILS = """Config CustomObjectScope FeatureSpace Progbar array_to_img
-audio_dataset_from_directory clear_session custom_object_scope deserialize_keras_object
-get_custom_objects get_file get_registered_name get_registered_object get_source_inputs
-image_dataset_from_directory img_to_array load_img model_to_dot pack_x_y_sample_weight
-pad_sequences plot_model register_keras_serializable save_img serialize_keras_object
-split_dataset text_dataset_from_directory timeseries_dataset_from_array
-unpack_x_y_sample_weight multi_gpu_model print_summary vis_utils io_utils conv_utils
-data_utils layer_utils HDF5Matrix GeneratorEnqueuer OrderedEnqueuer SequenceEnqueuer"""
+_UTILS = """FeatureSpace multi_gpu_model print_summary vis_utils io_utils conv_utils
+layer_utils HDF5Matrix GeneratorEnqueuer OrderedEnqueuer SequenceEnqueuer"""
 
-_CALLBACKS = """CallbackList OrbaxCheckpoint RemoteMonitor SwapEMAWeights BaseLogger
-ProgbarLogger LambdaCallback"""
+_CALLBACKS = """OrbaxCheckpoint RemoteMonitor BaseLogger ProgbarLogger LambdaCallback"""
 
-_OPTIMIZERS = """Adafactor Lamb LossScaleOptimizer MultiOptimizer Muon ScheduleFreeAdamW
+_OPTIMIZERS = """Adafactor Lamb MultiOptimizer Muon ScheduleFreeAdamW
 OptimizerMap legacy TFOptimizer"""
+
+_DTYPE_POLICIES = """QuantizedDTypePolicy QuantizedFloat8DTypePolicy Int4DTypePolicy
+GPTQDTypePolicy AWQDTypePolicy"""
+
+_APPLICATIONS = """ConvNeXtTiny ConvNeXtSmall ConvNeXtBase ConvNeXtLarge ConvNeXtXLarge
+EfficientNetV2B0 EfficientNetV2B1 EfficientNetV2B2 EfficientNetV2B3 EfficientNetV2S
+EfficientNetV2M EfficientNetV2L InceptionResNetV2 MobileNetV3Large MobileNetV3Small
+NASNetLarge NASNetMobile convnext efficientnet_v2 inception_resnet_v2 mobilenet_v3 nasnet"""
 
 #: Keras 2/3 public names Lamina lacks, per module (``lamina.X`` mirrors ``keras.X``).
 KNOWN: dict[str, frozenset[str]] = {
@@ -69,6 +68,8 @@ KNOWN: dict[str, frozenset[str]] = {
     "utils": frozenset(_UTILS.split()),
     "callbacks": frozenset(_CALLBACKS.split()),
     "optimizers": frozenset(_OPTIMIZERS.split()),
+    "dtype_policies": frozenset(_DTYPE_POLICIES.split()),
+    "applications": frozenset(_APPLICATIONS.split()),
 }
 
 #: Replacements worth naming in the message.
@@ -78,7 +79,10 @@ _HINTS = {
     "TimeDistributedDense": "use TimeDistributed(Dense(units)) or Dense(units) on 3D inputs",
     "CuDNNLSTM": "use LSTM(units) (same weights layout in Keras 3)",
     "CuDNNGRU": "use GRU(units, reset_after=True)",
-    "Progbar": "Lamina prints Keras-style progress inside fit/evaluate/predict",
+    "RemoteMonitor": "it posts each epoch's logs to an HTTP server, and Lamina makes no "
+    "network calls; use CSVLogger, TensorBoard or a LambdaCallback that sends the logs",
+    "MultiOptimizer": "give each layer group its own optimizer through optax.multi_transform "
+    "in a custom train_step, or one optimizer for the whole model",
 }
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from lamina import constraints as _constraints
+from lamina import dtype_policies as _dtype_policies
 from lamina import regularizers as _regularizers
 from lamina._naming import snake_case, unique_name
 from lamina.layers import legacy_args as _legacy_args
@@ -44,7 +45,10 @@ class Layer(KerasLayerAPI):
         input_shape: shape of one sample (no batch dimension), for the first layer of a model.
         input_dim: Keras 1/2 spelling of ``input_shape=(input_dim,)``.
         batch_size: fixed batch size of the input, for the first layer (informational).
-        dtype: accepted for Keras compatibility; Lamina computes in float32.
+        dtype: the layer's dtype policy: a name (``"mixed_bfloat16"``, ``"float32"``) or a
+            ``lamina.DTypePolicy``; the global policy (``lamina.config.set_dtype_policy``)
+            when omitted.  See ``lamina.dtype_policies``.
+        autocast: whether floating inputs and weights are cast to the policy's compute dtype.
         activity_regularizer: a regularizer applied to the layer's output.
     """
 
@@ -64,6 +68,7 @@ class Layer(KerasLayerAPI):
         batch_input_shape: Shape | None = None,
         dtype: Any = None,
         activity_regularizer: Any = None,
+        autocast: bool = True,
         **kwargs: Any,
     ):
         if kwargs:
@@ -74,7 +79,8 @@ class Layer(KerasLayerAPI):
             )
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.trainable = bool(trainable)
-        self.dtype = dtype
+        self._dtype_policy = _dtype_policies.get(dtype)
+        self.autocast = bool(autocast)
         if batch_input_shape is not None:
             batch_size = batch_input_shape[0]
             input_shape = tuple(batch_input_shape[1:])
@@ -92,7 +98,7 @@ class Layer(KerasLayerAPI):
     _input_shape_arg = None
     _batch_size_arg = None
     activity_regularizer = None
-    dtype = None
+    autocast = True
     #: True for a Keras-style layer: it overrides ``call`` and gets ``init``/``apply`` by tracing.
     _traced = False
 
@@ -101,10 +107,43 @@ class Layer(KerasLayerAPI):
         _legacy_args.install(cls)  # Keras 1/2 argument spellings, one table for all layers
         if cls.call is not Layer.call and cls.apply is Layer.apply:
             cls._traced = True
+            if "uses_mask" not in cls.__dict__ and _takes_mask(cls.call):
+                cls.uses_mask = True  # Keras passes the inputs' mask to ``call(..., mask=)``
             if "uses_rng" not in cls.__dict__:
                 from lamina.layers.tracing import SubLayerRng
 
                 cls.uses_rng = SubLayerRng()
+
+    # ----------------------------------------------------------------- dtype policy
+    @property
+    def dtype_policy(self):
+        """The layer's :class:`lamina.DTypePolicy` (the global policy for a model made
+        without one)."""
+        return self.__dict__.get("_dtype_policy") or _dtype_policies.dtype_policy()
+
+    @dtype_policy.setter
+    def dtype_policy(self, value):
+        self._dtype_policy = _dtype_policies.get(value)
+
+    @property
+    def dtype(self) -> str:
+        """The dtype of the layer's weights (Keras's alias of ``variable_dtype``)."""
+        return self.dtype_policy.variable_dtype
+
+    @property
+    def compute_dtype(self) -> str:
+        """The dtype the layer computes in: floating inputs and weights are cast to it."""
+        return self.dtype_policy.compute_dtype
+
+    @property
+    def variable_dtype(self) -> str:
+        """The dtype of the layer's weights."""
+        return self.dtype_policy.variable_dtype
+
+    @property
+    def input_dtype(self) -> str:
+        """The dtype floating inputs are converted to (the compute dtype)."""
+        return self.compute_dtype
 
     # ----------------------------------------------------------------- the pure core
     def init(self, key, input_shape: Shape) -> tuple[dict, dict]:
@@ -180,7 +219,7 @@ class Layer(KerasLayerAPI):
         # Keras 3 keeps a first layer's ``input_shape=``/``input_dim=`` out of its config: the
         # model's config declares the input with an ``InputLayer`` instead (and Keras 3 refuses
         # a ``batch_input_shape`` inside a layer of a Sequential that has one).
-        config = {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self._dtype_config()}
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = _regularizers.serialize(self.activity_regularizer)
         return config
@@ -188,14 +227,31 @@ class Layer(KerasLayerAPI):
     @classmethod
     def from_config(cls, config: dict) -> Layer:
         config = dict(config)
-        config.pop("dtype", None)
-        return cls(**config)
+        dtype = config.pop("dtype", None)
+        layer = cls(**config)
+        if dtype is not None:
+            try:
+                layer._dtype_policy = _dtype_policies.get(dtype)
+            except (TypeError, ValueError):  # an old file's "string"/"int64": not a policy
+                pass
+        return layer
+
+    def _dtype_config(self):
+        """The config's ``"dtype"``: Keras's serialized policy; ``"float32"`` for the default."""
+        policy = self.__dict__.get("_dtype_policy")
+        if policy is None or (type(policy).__name__ == "DTypePolicy" and policy.name == "float32"):
+            return "float32"
+        return _dtype_policies.serialize(policy)
 
     def _spec_key(self) -> tuple:
         """A hashable key of everything that changes the compiled computation."""
         if self._traced:  # the user's call() may read attributes its config leaves out
             return (type(self).__name__, id(self))
-        return (type(self).__name__, _freeze(self.get_config()))
+        key = (type(self).__name__, _freeze(self.get_config()))
+        policy = self.__dict__.get("_dtype_policy")
+        if policy is not None and policy.name != "float32":  # configs that leave "dtype" out
+            key = (*key, policy.name, self.autocast)
+        return key
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
@@ -247,3 +303,13 @@ def legacy_kwarg(kwargs: dict, old: str, new: str, layer: str) -> Any:
 
 def get_constraint(identifier):
     return _constraints.get(identifier)
+
+
+def _takes_mask(fn) -> bool:
+    """Whether a Keras-style ``call`` names a ``mask`` parameter (Keras then fills it in)."""
+    import inspect
+
+    try:
+        return "mask" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
