@@ -11,6 +11,11 @@ every row fits in a few minutes on 2 cores (``--rows``/``--epochs`` scale them):
   80 tokens, batch 32;
 * ``imdb_gru``: the same with GRU 128 (no dropout);
 * ``imdb_bilstm``: Embedding 20000x128 -> Bidirectional(LSTM 64) -> Dense 1;
+* ``imdb_custom_cell``: Embedding 20000x128 -> ``RNN`` of the "Working with RNNs" guide's
+  user-written ``MinimalRNNCell`` (128) -> Dense 1;
+* ``conv_autoencoder``: the keras.io timeseries anomaly-detection autoencoder, Conv1D 32 ->
+  Conv1D 16 (k=7, stride 2) -> Conv1DTranspose 16 -> Conv1DTranspose 32 (k=7, stride 2) ->
+  Conv1DTranspose 1, 288x1 inputs, MSE against the inputs, batch 128;
 * ``residual_mlp``: a functional model, 64 features -> Dense 256 -> 3 residual blocks
   (Dense 256 -> Dense 256 -> Add) -> Dense 10, batch 64;
 * ``custom_layer``: a Sequential of Keras-style custom layers (``build``/``add_weight``/``call``
@@ -43,14 +48,16 @@ import time
 MARK = "BENCH_MODELS_JSON "
 IMPLS = ("lamina", "keras-jax", "keras-jax-spe")
 #: Models built by :func:`build_model` rather than as a Sequential of :func:`build`'s layers.
-FUNCTIONAL = ("residual_mlp", "custom_layer")
+FUNCTIONAL = ("residual_mlp", "custom_layer", "imdb_custom_cell")
 #: name -> (input shape, vocabulary or None, batch, default rows, default epochs, classes)
 MODELS = {
     "mnist_cnn": ((28, 28, 1), None, 128, 512, 3, 10),
     "imdb_cnn": ((400,), 5000, 32, 512, 3, 2),
+    "conv_autoencoder": ((288, 1), None, 128, 512, 3, 0),  # 0 classes: y = x, MSE
     "imdb_lstm": ((80,), 20000, 32, 512, 3, 2),
     "imdb_gru": ((80,), 20000, 32, 512, 3, 2),
     "imdb_bilstm": ((80,), 20000, 32, 512, 3, 2),
+    "imdb_custom_cell": ((80,), 20000, 32, 512, 3, 2),
     "residual_mlp": ((64,), None, 64, 4096, 4, 10),
     "custom_layer": ((64,), None, 64, 4096, 4, 10),
 }
@@ -67,6 +74,11 @@ def build_model(name, K):
             h = L.Dense(256, activation="relu")(x)
             x = L.Add()([x, L.Dense(256)(h)])
         return K.Model(inputs, L.Dense(10, activation="softmax")(x))
+    if name == "imdb_custom_cell":
+        return K.Sequential(
+            [K.Input(MODELS[name][0]), L.Embedding(20000, 128), L.RNN(_minimal_cell(K)(128)),
+             L.Dense(1, activation="sigmoid")]
+        )  # fmt: skip
 
     class MyDense(L.Layer):
         def __init__(self, units, relu=True, **kwargs):
@@ -86,6 +98,26 @@ def build_model(name, K):
     return K.Sequential(
         [K.Input(MODELS[name][0]), MyDense(256), MyDense(256), MyDense(10, relu=False)]
     )
+
+
+def _minimal_cell(K):
+    """The "Working with RNNs" guide's custom cell (``state_size`` + ``call(x, states)``)."""
+
+    class MinimalRNNCell(K.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = self.state_size = units
+
+        def build(self, input_shape):
+            self.kernel = self.add_weight(shape=(input_shape[-1], self.units))
+            self.recurrent_kernel = self.add_weight(shape=(self.units, self.units))
+
+        def call(self, inputs, states):
+            h = K.ops.matmul(inputs, self.kernel)
+            output = K.ops.tanh(h + K.ops.matmul(states[0], self.recurrent_kernel))
+            return output, [output]
+
+    return MinimalRNNCell
 
 
 def build(name, L):
@@ -112,6 +144,17 @@ def build(name, L):
             L.Dropout(0.2),
             L.Dense(1, activation="sigmoid"),
         ]
+    elif name == "conv_autoencoder":
+        conv = dict(kernel_size=7, padding="same", strides=2, activation="relu")
+        body = [
+            L.Conv1D(32, **conv),
+            L.Dropout(0.2),
+            L.Conv1D(16, **conv),
+            L.Conv1DTranspose(16, **conv),
+            L.Dropout(0.2),
+            L.Conv1DTranspose(32, **conv),
+            L.Conv1DTranspose(1, kernel_size=7, padding="same"),
+        ]
     else:
         rnn = {
             "imdb_lstm": lambda: L.LSTM(128, dropout=0.2, recurrent_dropout=0.2),
@@ -131,6 +174,8 @@ def data(name, rows):
         x = rng.random((rows, *shape), dtype=np.float32)
     else:
         x = rng.integers(1, vocab, size=(rows, *shape)).astype("int32")
+    if not classes:  # an autoencoder: the targets are the inputs
+        return x, x
     y = rng.integers(0, classes, size=(rows,)).astype("float32")
     return x, y
 
@@ -149,7 +194,9 @@ def worker(name, impl, rows, epochs):
         C, L, M = K.callbacks, K.layers, K.models
     batch = MODELS[name][2]
     steps = -(-rows // batch)
-    loss = "sparse_categorical_crossentropy" if MODELS[name][5] > 2 else "binary_crossentropy"
+    classes = MODELS[name][5]
+    loss = "sparse_categorical_crossentropy" if classes > 2 else "binary_crossentropy"
+    loss, metrics = (loss, ["accuracy"]) if classes else ("mse", [])
     stamps = []
 
     class Stamp(C.Callback):
@@ -159,7 +206,7 @@ def worker(name, impl, rows, epochs):
     t0 = time.perf_counter()
     model = build_model(name, K) if name in FUNCTIONAL else M.Sequential(build(name, L))
     kw = {"steps_per_execution": steps} if impl == "keras-jax-spe" else {}
-    model.compile(optimizer="adam", loss=loss, metrics=["accuracy"], **kw)
+    model.compile(optimizer="adam", loss=loss, metrics=metrics, **kw)
     t1 = time.perf_counter()
     hist = model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[Stamp()])
     t2 = time.perf_counter()

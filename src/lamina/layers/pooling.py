@@ -32,6 +32,24 @@ from lamina.layers.convolutional import (
 MAX_TAPS = 16
 
 
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _global_max(axes, keepdims, x):
+    """``jnp.max(x, axes)`` with JAX's own derivative (ties share the tangent equally) written
+    as one mask: inside ``lax.scan`` on XLA's CPU backend its gradient ran 1.6x faster than
+    ``jnp.max``'s (``imdb_cnn``'s pool over 32x398x250, 2 shared cores), same numbers."""
+    return jnp.max(x, axis=axes, keepdims=keepdims)
+
+
+@_global_max.defjvp
+def _global_max_jvp(axes, keepdims, primals, tangents):
+    (x,), (t,) = primals, tangents
+    y = jnp.max(x, axis=axes, keepdims=True)
+    hit = x == y
+    count = jnp.sum(hit, axis=axes, keepdims=keepdims, dtype=x.dtype)
+    ty = jnp.sum(jnp.where(hit, t, 0), axis=axes, keepdims=keepdims) / count
+    return (y if keepdims else jnp.squeeze(y, axes)), ty
+
+
 def _max_taps(x, tx, window, strides, pads):
     """Max pooling and its tangent as a running max over one strided slice per window position.
 
@@ -248,8 +266,9 @@ class _GlobalPooling(Layer):
         return tuple(range(1, self.rank + 1))
 
     def apply(self, params, state, x, *, training=False, key=None):
-        reduce = jnp.max if self._op == "max" else jnp.mean
-        return reduce(x, axis=self._axes(), keepdims=self.keepdims), state
+        if self._op == "max":
+            return _global_max(self._axes(), self.keepdims, x), state
+        return jnp.mean(x, axis=self._axes(), keepdims=self.keepdims), state
 
     def compute_output_shape(self, input_shape):
         axes = self._axes()
