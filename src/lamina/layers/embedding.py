@@ -91,7 +91,7 @@ class Embedding(Layer):
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape), self.output_dim)
 
-    def compute_mask(self, x, mask):
+    def compute_mask(self, x, mask=None):
         if not self.mask_zero:
             return None
         return jnp.not_equal(jnp.asarray(x), 0)

@@ -30,10 +30,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lamina.layers import symbolic_masks as _masks
+from lamina.layers.graph_api import LayerGraphAPI
 from lamina.layers.variables import Variable, current_scope
 
 
-class KerasLayerAPI:
+class KerasLayerAPI(LayerGraphAPI):
     """Mixin of :class:`lamina.layers.Layer`: Keras's eager/symbolic calls and weight views."""
 
     built = False
@@ -71,8 +73,14 @@ class KerasLayerAPI:
 
         training = bool(kwargs.pop("training", False) or False)
         mask = kwargs.pop("mask", None)
+        if mask is None:  # Keras passes an eager input's ``_keras_mask`` on to ``call``
+            mask = _masks.eager_input_mask(x)
         if getattr(self, "_standalone", None) is None and self._owner_model() is None:
-            shape = jax.tree_util.tree_map(lambda a: (None, *a.shape[1:]), x)
+            # A stateful RNN keeps one state per row: it takes its batch size from this call.
+            fixed = bool(getattr(self, "stateful", False))
+            shape = jax.tree_util.tree_map(
+                lambda a: (a.shape[0] if fixed else None, *a.shape[1:]), x
+            )
             shape = (
                 list(shape)
                 if isinstance(shape, list | tuple) and shape and isinstance(shape[0], tuple)
@@ -90,7 +98,7 @@ class KerasLayerAPI:
         if new_state:  # assign() in an eager call updates the variable, as in Keras
             for k, v in new_state.items():
                 self._write_weight(k, False, v)
-        return y
+        return _masks.with_eager_mask(self, x, y, mask)
 
     def _build_standalone(self, shape):
         """Creates the layer's own weights (a standalone layer, not yet in a model)."""
@@ -196,6 +204,15 @@ class KerasLayerAPI:
 
     def add_loss(self, loss):
         """Adds a term to the training loss (Keras's ``add_loss``), from inside ``call``."""
+        if any(type(v).__name__ == "KerasTensor" for v in jax.tree_util.tree_leaves(loss)):
+            # Keras 2's ``model.add_loss(symbolic_tensor)``; Keras 3 refuses it likewise
+            # (NotImplementedError on a functional model, ValueError on a layer).
+            error = NotImplementedError if getattr(self, "_is_model", False) else ValueError
+            raise error(
+                "`add_loss()` can only be called from inside `build()` or `call()`, on a "
+                f"tensor input. Received invalid value: {loss!r} (a symbolic tensor). Add the "
+                "loss from a layer's call() (self.add_loss(...)) or override compute_loss."
+            )
         scope = current_scope()
         if scope is None:
             self.__dict__.setdefault("_eager_losses", []).append(loss)
@@ -345,6 +362,8 @@ class KerasLayerAPI:
         # Only reached when normal lookup fails: ``dense.kernel``, ``bn.moving_mean``...
         if name.startswith("_") or name in ("name", "trainable"):
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        if name in ("input", "output", "input_shape", "output_shape"):
+            self._first_node()  # raises its own message
         try:
             params, state, _ = self._weights_source(build=False)
         except (ValueError, AttributeError, TypeError):
@@ -352,22 +371,6 @@ class KerasLayerAPI:
         if name in params or name in state:
             return Variable(self, name, trainable=name in params)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    # ------------------------------------------------------ functional graphs
-    @property
-    def input(self):
-        nodes = getattr(self, "_inbound_nodes", None)
-        if not nodes:
-            raise AttributeError(f"Layer {self.name!r} has never been called on an Input.")
-        node = nodes[0]
-        return node.args[0] if node.args else node.outputs
-
-    @property
-    def output(self):
-        nodes = getattr(self, "_inbound_nodes", None)
-        if not nodes:
-            raise AttributeError(f"Layer {self.name!r} has never been called on an Input.")
-        return nodes[0].outputs
 
 
 def _keras_order(views):

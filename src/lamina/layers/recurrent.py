@@ -150,6 +150,11 @@ class _RNN(Layer):
 
     reset_state = reset_states
 
+    @property
+    def states(self):
+        """The carried states of a stateful layer, as variables (``None`` otherwise)."""
+        return _stateful.state_views(self)
+
     def compute_mask(self, x, mask):
         return mask if self.return_sequences else None
 

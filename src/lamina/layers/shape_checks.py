@@ -50,7 +50,10 @@ def _config(layer) -> dict:
     if not type(layer).__module__.startswith("lamina.layers"):
         return {}
     found = {}
+    attrs, cls = layer.__dict__, type(layer)
     for key in (*POSITIVE, *_SHOWN):
+        if key not in attrs and not hasattr(cls, key):
+            continue  # not ``getattr``: a missing name would fall back to a weight lookup
         value = getattr(layer, key, None)
         if value is not None and not callable(value):
             found[key] = value

@@ -129,3 +129,21 @@ def reset_layer(layer, states=None) -> None:
     for model in list(MODELS.values()):
         if any(lay is layer for lay in getattr(model, "_layers", ())):
             reset_model(model, only=layer, states=states)
+    store = layer.__dict__.get("_standalone")
+    if store is not None:  # a layer called on its own (its states live on the layer)
+        store[1] = _reset_dict(layer, store[1], states)
+
+
+def state_views(layer) -> list | None:
+    """Keras's ``layer.states``: the carried state variables of a stateful layer (``None``
+    when it is not stateful or not built)."""
+    from lamina.layers.variables import Variable
+
+    if not getattr(layer, "stateful", False):
+        return None
+    try:
+        _, state, _ = layer._weights_source(build=False)
+    except ValueError:
+        return None
+    keys = sorted((k for k in state if k in STATE_KEYS), key=STATE_KEYS.index)
+    return [Variable(layer, k, trainable=False) for k in keys] or None

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lamina.layers import symbolic_masks as _masks
 from lamina.layers.base import Layer, check_rank
 
 
@@ -248,7 +249,8 @@ def symbolic_call(layer, args: tuple, kwargs: dict):
     shapes = jax.tree_util.tree_map(lambda t: t.shape, inputs, is_leaf=_is_kt)
     if isinstance(inputs, tuple):
         shapes = list(shapes)
-    out_shape = output_shape(layer, shapes)
+    in_mask = _masks.input_mask_shapes(inputs)
+    out_shape = output_shape(layer, shapes, mask_shape=in_mask)
     from lamina.training.autocast import output_dtype
 
     dtype = output_dtype(layer)  # the compute dtype of a mixed-precision layer
@@ -263,6 +265,8 @@ def symbolic_call(layer, args: tuple, kwargs: dict):
     layer._inbound_nodes.append(node)
     for i, t in enumerate(node.output_tensors):
         t._keras_history = (layer, index, i)
+    if _is_kt(outputs):
+        outputs._mask_shape = _masks.output_mask_shape(layer, shapes, in_mask)
     return outputs
 
 
@@ -270,14 +274,17 @@ def _is_shape_list(shape) -> bool:
     return isinstance(shape, list | tuple) and bool(shape) and isinstance(shape[0], list | tuple)
 
 
-def output_shape(layer, input_shape):
-    """The output shape of ``layer`` for inputs of ``input_shape`` (a shape or list of them)."""
+def output_shape(layer, input_shape, mask_shape=None):
+    """The output shape of ``layer`` for inputs of ``input_shape`` (a shape or list of them);
+    ``mask_shape``: the inputs' mask, passed to a Keras-style ``call(..., mask=)``."""
     if _is_model(layer):
         return _as_shapes(layer.compute_output_shape(input_shape))
     if getattr(layer, "_traced", False):
         own = type(layer).compute_output_shape
         if own is not Layer.compute_output_shape:
             return _as_shapes(own(layer, input_shape))
+        if mask_shape is not None and layer.uses_mask:
+            return traced_output_shape(layer, input_shape, mask_shape=mask_shape)
         return traced_output_shape(layer, input_shape)
     if not _is_shape_list(input_shape):
         check_rank(layer, tuple(input_shape))
@@ -295,8 +302,9 @@ def _is_model(layer) -> bool:
     return getattr(layer, "_is_model", False)
 
 
-def traced_output_shape(layer, input_shape, dtypes=None):
-    """Output shape(s) found by tracing ``init`` + ``apply`` abstractly at two batch sizes."""
+def traced_output_shape(layer, input_shape, dtypes=None, mask_shape=None):
+    """Output shape(s) found by tracing ``init`` + ``apply`` abstractly at two batch sizes
+    (with all-true masks of ``mask_shape`` passed as ``mask``, when given)."""
 
     def run(fill):
         def zeros(shape):
@@ -308,7 +316,11 @@ def traced_output_shape(layer, input_shape, dtypes=None):
             else:
                 x = zeros(input_shape)
             params, state = layer.init(key, input_shape)
-            y, _ = layer.apply(params, state, x, training=False)
+            if mask_shape is not None:
+                mask = _masks.mask_values(mask_shape, fill)
+                y, _ = layer.apply(params, state, x, training=False, mask=mask)
+            else:
+                y, _ = layer.apply(params, state, x, training=False)
             return y
 
         out = jax.eval_shape(f, jax.random.key(0))

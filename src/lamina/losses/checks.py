@@ -27,6 +27,7 @@ from lamina.losses.functions import (
 )
 from lamina.losses.lookup import resolve
 
+
 def _dims_agree(a, b) -> bool:
     """Shapes agree where both are known: a ``None`` dimension (e.g. a variable sequence
     length of the model's output) matches any size."""
@@ -60,6 +61,8 @@ def check_targets(loss, y_shape, y_dtype_kind, output_shape, y_sample=None) -> N
     received and how to fix it.
     """
     loss = resolve(loss)
+    if loss is None:  # compile() without a loss: the model's add_loss terms are the loss
+        return
     y_shape, out_shape = tuple(y_shape), tuple(output_shape)
     units = out_shape[-1] if len(out_shape) > 1 else 1
     name = loss.name

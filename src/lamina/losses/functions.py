@@ -246,6 +246,23 @@ def binary_focal_crossentropy(
     return jnp.mean(focal_bce, axis=axis)
 
 
+# On KerasTensors (``keras.losses.binary_crossentropy(inputs, outputs)`` while defining a
+# functional model, as Keras 2's VAE example does) each loss records a graph node, as ops do.
+def _symbolic_losses():
+    from lamina.ops._symbolic import symbolic_aware
+
+    for name in (
+        "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+        "mean_squared_logarithmic_error", "cosine_similarity", "huber", "log_cosh",
+        "kl_divergence", "poisson", "hinge", "squared_hinge", "categorical_hinge",
+        "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
+        "binary_focal_crossentropy",
+    ):  # fmt: skip
+        globals()[name] = symbolic_aware(globals()[name], name)
+
+
+_symbolic_losses()
+
 # Aliases, as Keras (and its legacy namespace) spells them.
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error

@@ -86,8 +86,16 @@ class Metric:
 
     @property
     def variables(self):
-        """The metric's state as a flat list of arrays, in Keras's order (creation order)."""
-        return _state_leaves(self._get_state())
+        """The metric's state as a flat list of arrays, in Keras's order (creation order);
+        each has Keras's ``assign(value)``, ``value`` and ``numpy()``."""
+        from lamina._assignable import assignable
+
+        return assignable(_state_leaves(self._get_state()), self._assign_variable)
+
+    def _assign_variable(self, i, value):
+        leaves = list(_state_leaves(self._get_state()))
+        leaves[i] = jnp.asarray(value, dtype=leaves[i].dtype).reshape(jnp.shape(leaves[i]))
+        self._state = self._state_from(leaves)
 
     # ---- Keras 3's stateless API (custom ``train_step(self, state, data)``)
     def stateless_update_state(self, metric_variables, *args, **kwargs):

@@ -43,7 +43,9 @@ class CompileMixin:
             loss_weights: a single float scaling the loss (one output).
         """
         custom = bool(getattr(self, "_custom_hooks", lambda: ())())
-        if loss is None and not custom:  # custom train steps may compute their own loss
+        # Custom train steps may compute their own loss; user layers and subclassed models may
+        # add theirs with add_loss (Keras then trains on those alone).
+        if loss is None and not custom and not _may_add_losses(self):
             raise ValueError(
                 "compile() needs a loss, e.g. loss='mse' for regression, "
                 "'binary_crossentropy' for two classes or 'categorical_crossentropy' for more."
@@ -236,6 +238,23 @@ class CompileMixin:
         return names + [m.log_name for m in self._resolved_metrics()]
 
     compiled = False
+
+
+def _may_add_losses(model) -> bool:
+    """Whether user code (a subclassed model or layer, in ``model``) could call ``add_loss``."""
+    seen, stack = set(), [model]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if not type(obj).__module__.startswith("lamina."):
+            return True
+        try:
+            stack.extend(getattr(obj, "layers", None) or [])
+        except (AttributeError, TypeError, ValueError):
+            continue
+    return False
 
 
 def _leaves(value):

@@ -33,6 +33,7 @@ The engine side is :mod:`lamina.training.custom_step`.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import threading
@@ -175,6 +176,31 @@ class CustomTrainingMixin(StatelessMixin):
             return self.compute_loss(x, y, y_pred, sample_weight, training=training)
         return self.compute_loss(x, y, y_pred, sample_weight)
 
+    @contextlib.contextmanager
+    def _layers_bound(self, trainable_variables, non_trainable_variables, training):
+        """Binds the model's layers to the step's weights while ``compute_loss`` runs, so a
+        layer or nested model it calls (the keras.io VAE's ``self.encoder(data)``) runs on
+        the traced arrays and its weights get gradients."""
+        from lamina.layers.variables import AuxCollector, Scope
+        from lamina.training.custom_state import step_key
+
+        t_slots, nt_slots = self._variable_slots()
+        params = [dict(p) for p in self._train_state.params]
+        state = [dict(st) for st in self._train_state.state]
+        for (i, k, is_param), v in [
+            *zip(t_slots, trainable_variables),
+            *zip(nt_slots, non_trainable_variables),
+        ]:
+            (params if is_param else state)[i][k] = v
+        layers = self._engine_network().layers
+        scope = Scope(training=bool(training), key=step_key() if training else None)
+        # add_loss terms of layers called here are not part of compute_loss's result (as
+        # in Keras): collected and dropped.
+        with scope, AuxCollector(), jax.numpy_rank_promotion("allow"):
+            for layer, p, st in zip(layers, params, state):
+                scope.bind(layer, p, st)
+            yield
+
     def _regularization(self, trainable_variables, non_trainable_variables):
         t_slots, nt_slots = self._variable_slots()
         params = [dict(p) for p in self._train_state.params]
@@ -207,7 +233,8 @@ class CustomTrainingMixin(StatelessMixin):
         _LOCAL.losses = losses
         try:
             with _engine.metric_scope(self.metrics, metrics_variables) as new_metrics:
-                loss = self._compute_loss(x, y, y_pred, sample_weight, training)
+                with self._layers_bound(trainable_variables, non_trainable_variables, training):
+                    loss = self._compute_loss(x, y, y_pred, sample_weight, training)
                 metrics_variables = new_metrics()
         finally:
             _LOCAL.losses = saved
@@ -223,9 +250,12 @@ class CustomTrainingMixin(StatelessMixin):
         return self.get_metrics_result()
 
     def _update_metrics_variables(self, metrics_variables, loss, x, y, y_pred, sample_weight):
-        with _engine.metric_scope(self.metrics, metrics_variables) as new_metrics:
+        metrics = self.metrics
+        with _engine.metric_scope(metrics, metrics_variables) as new_metrics:
             tracker = self._loss_tracker
-            if tracker is not None:
+            # A model whose ``metrics`` property leaves the loss tracker out (the keras.io
+            # VAE) does not track the loss: its state is not carried through the step.
+            if tracker is not None and any(m is tracker for m in metrics):
                 batch = jax.tree_util.tree_leaves(x)[0].shape[0]
                 tracker.update_state(loss, sample_weight=batch)
             logs = self.compute_metrics(x, y, y_pred, sample_weight)

@@ -63,6 +63,8 @@ class TrainerMixin:
             n_params=self.count_params,
             compile_seconds=self._compile_seconds,
             predict_width=self._predict_width,
+            # compile() without a loss (add_loss terms only): fit needs no targets, as in Keras.
+            needs_y=(compiled or {}).get("loss", True) is not None,
         )
 
     # The model's state, for callbacks that save or change it (BackupAndRestore, learning

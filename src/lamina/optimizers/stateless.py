@@ -40,11 +40,18 @@ class StatelessOptimizerMixin:
 
     @property
     def variables(self) -> list:
-        """The optimizer's state as a flat list of arrays (``[]`` before ``build``)."""
+        """The optimizer's state as a flat list of arrays (``[]`` before ``build``); each
+        has Keras's ``assign(value)``, ``value`` and ``numpy()``."""
+        from lamina._assignable import assignable
+
         bound = self.__dict__.get("_bound")
         if bound is not None:
             return list(bound)
-        return list(self.__dict__.get("_built_state") or [])
+        return assignable(list(self.__dict__.get("_built_state") or []), self._assign_slot)
+
+    def _assign_slot(self, i, value):
+        state = self.__dict__["_built_state"]
+        state[i] = jnp.asarray(value, dtype=state[i].dtype).reshape(jnp.shape(state[i]))
 
     def stateless_apply(self, optimizer_variables, grads, trainable_variables):
         """One update, purely: returns ``(new_trainable_variables, new_optimizer_variables)``.

@@ -59,6 +59,8 @@ def resolve_losses(loss, loss_weights, output_names) -> tuple:
     Raises:
         ValueError: a list/dict that does not match the outputs, or no loss at all.
     """
+    if loss is None:  # compile() without a loss: the model's add_loss terms are the loss
+        return ()
     if output_names is None:
         weight = 1.0 if loss_weights is None else float(_single_weight(loss_weights))
         if isinstance(loss, dict | list | tuple):
