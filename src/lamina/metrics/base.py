@@ -179,8 +179,11 @@ def _f32(x):
 def reduce_to_samplewise_values(values, sample_weight, reduce_fn):
     """Keras's ``reduce_to_samplewise_values`` with explicit (rank-safe) broadcasting."""
     values = _f32(values)
-    if values.ndim == 0:  # a metric function that already reduced the batch (Keras 2 style):
-        return values, None  # one value per batch, as Keras counts it
+    if values.ndim == 0 and sample_weight is not None and jnp.ndim(sample_weight) > 0:
+        # A metric function that already reduced the batch (Keras 2 style) under the engine's
+        # per-row weights: one value per batch, as Keras counts it.  A scalar weight (the loss
+        # tracker's batch size) still weights the value, as in Keras.
+        return values, None
     if sample_weight is not None:
         sample_weight = _f32(sample_weight)
         values, sample_weight = _losses.squeeze_or_expand_to_same_rank(values, sample_weight)
