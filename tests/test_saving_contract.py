@@ -19,10 +19,7 @@ PRIVATE_READ = re.compile(r"\bmodel\._[a-z]")  # also matches ``self.model._x``
 
 #: Modules whose owners are still moving them onto public model APIs (they read the weights
 #: of the model owning a Keras-style layer); remove each entry when its owner has finished.
-PENDING = {
-    "layers/keras_api.py",  # Keras variable views of a layer's arrays (helper owning layers)
-    "layers/stateful.py",  # stateful RNN state resets (helper owning layers)
-}
+PENDING: set[str] = set()  # modules still allowed to read a model's private attributes
 
 
 def _offenders():

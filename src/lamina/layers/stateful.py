@@ -84,7 +84,7 @@ def reset_model(model, only=None, states=None) -> None:
     Bidirectional and other wrappers keep their inner layers' states under prefixed keys;
     every key ending in a state name is reset.
     """
-    ts = getattr(model, "_train_state", None)
+    ts = model.train_state
     if ts is None:
         return  # not built yet: the states start at zero anyway
     new_state = []
@@ -94,7 +94,7 @@ def reset_model(model, only=None, states=None) -> None:
         if (only is None and carries) or layer is only:
             s = _reset_dict(layer, s, states)
         new_state.append(s)
-    model._train_state = ts._replace(state=tuple(new_state))
+    model.train_state = ts._replace(state=tuple(new_state))
 
 
 def _reset_dict(layer, s: dict, states) -> dict:
