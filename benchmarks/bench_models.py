@@ -19,7 +19,10 @@ every row fits in a few minutes on 2 cores (``--rows``/``--epochs`` scale them):
 * ``residual_mlp``: a functional model, 64 features -> Dense 256 -> 3 residual blocks
   (Dense 256 -> Dense 256 -> Add) -> Dense 10, batch 64;
 * ``custom_layer``: a Sequential of Keras-style custom layers (``build``/``add_weight``/``call``
-  with ``ops.matmul``), 64 -> 256 -> 256 -> 10, batch 64.
+  with ``ops.matmul``), 64 -> 256 -> 256 -> 10, batch 64;
+* ``transformer``: token + position embeddings (20,000 x 32, 200 tokens), one encoder block
+  (MultiHeadAttention 2 heads x 16, feed-forward 32, residuals, LayerNormalization), global
+  average pooling, Dense 20 -> Dense 1, batch 32.
 
 Implementations, each measurement in a fresh process, alternating, order rotating per repeat:
 ``lamina`` (empty persistent compilation cache), ``keras-jax`` (Keras 3, JAX backend,
@@ -48,7 +51,7 @@ import time
 MARK = "BENCH_MODELS_JSON "
 IMPLS = ("lamina", "keras-jax", "keras-jax-spe")
 #: Models built by :func:`build_model` rather than as a Sequential of :func:`build`'s layers.
-FUNCTIONAL = ("residual_mlp", "custom_layer", "imdb_custom_cell")
+FUNCTIONAL = ("residual_mlp", "custom_layer", "imdb_custom_cell", "transformer")
 #: name -> (input shape, vocabulary or None, batch, default rows, default epochs, classes)
 MODELS = {
     "mnist_cnn": ((28, 28, 1), None, 128, 512, 3, 10),
@@ -60,6 +63,7 @@ MODELS = {
     "imdb_custom_cell": ((80,), 20000, 32, 512, 3, 2),
     "residual_mlp": ((64,), None, 64, 4096, 4, 10),
     "custom_layer": ((64,), None, 64, 4096, 4, 10),
+    "transformer": ((200,), 20000, 32, 1024, 3, 2),
 }
 
 
@@ -74,6 +78,17 @@ def build_model(name, K):
             h = L.Dense(256, activation="relu")(x)
             x = L.Add()([x, L.Dense(256)(h)])
         return K.Model(inputs, L.Dense(10, activation="softmax")(x))
+    if name == "transformer":  # one encoder block: the issue's text classifier at 200 tokens
+        inputs = K.Input(MODELS[name][0], dtype="int32")
+        tokens = L.Embedding(MODELS[name][1], 32)(inputs)
+        positions = L.Embedding(MODELS[name][0][0], 32)(K.ops.arange(MODELS[name][0][0]))
+        x = tokens + positions
+        attended = L.MultiHeadAttention(num_heads=2, key_dim=16)(x, x)
+        x = L.LayerNormalization(epsilon=1e-6)(x + L.Dropout(0.1)(attended))
+        ff = L.Dense(32)(L.Dense(32, activation="relu")(x))
+        x = L.LayerNormalization(epsilon=1e-6)(x + L.Dropout(0.1)(ff))
+        x = L.Dense(20, activation="relu")(L.GlobalAveragePooling1D()(x))
+        return K.Model(inputs, L.Dense(1, activation="sigmoid")(x))
     if name == "imdb_custom_cell":
         return K.Sequential(
             [K.Input(MODELS[name][0]), L.Embedding(20000, 128), L.RNN(_minimal_cell(K)(128)),
