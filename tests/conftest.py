@@ -49,6 +49,13 @@ SAMPLED_TABLES = {
     "test_layers_augment_more_geo.py",
     "test_layers_augment_more_policy.py",
     "test_layers_lookup.py",
+    "test_api_losses_metrics.py",
+    "test_layers_3d.py",
+    "test_layers_more.py",
+    "test_rnn_api.py",
+    "test_conv_speed_paths_lowerings.py",
+    "test_mixed_precision.py",
+    "test_conv_lstm.py",
 }
 
 

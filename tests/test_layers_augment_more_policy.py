@@ -100,6 +100,7 @@ def test_rand_augment_two_ops_compose():
     assert all(np.isfinite(changes)) and min(changes) > 0
 
 
+@pytest.mark.slow
 def test_augmix_blends_chains_with_the_image():
     layer = AugMix(value_range=(0, 1), num_chains=2, chain_depth=1, all_ops=False)
     assert [type(c).__name__ for c in layer._candidates] == [
@@ -150,6 +151,7 @@ def test_errors_name_the_problem():
         RandomElasticTransform(scale=1.5)
 
 
+@pytest.mark.slow
 def test_sequential_with_policy_augmentation_fits_and_predicts():
     x = _images(16, 8, 8, 3, high=1.0)
     L = lamina.layers
