@@ -34,7 +34,7 @@ CASES = {
     "DenseNet169": (32, False),
     "DenseNet201": (32, False),
     "InceptionV3": (75, True),
-    "Xception": (71, False),
+    "Xception": (71, True),  # its 1x1 shortcut convs are auto-named (conv2d_N)
     **{f"EfficientNetB{i}": (32, False) for i in range(8)},
 }
 
