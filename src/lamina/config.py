@@ -27,7 +27,6 @@ False
 from __future__ import annotations
 
 import os
-import types
 from typing import Any
 
 from lamina.backend.config import (
@@ -250,28 +249,15 @@ def set_backend(backend: str) -> None:
         )
 
 
-def _dtype_policies() -> types.ModuleType:
-    try:
-        import lamina.dtype_policies as module
-    except ModuleNotFoundError as e:
-        if e.name != "lamina.dtype_policies":
-            raise
-        raise NotImplementedError(
-            "keras.config.dtype_policy / set_dtype_policy need lamina.dtype_policies, which "
-            "this version of Lamina does not have; layers compute in float32."
-        ) from None
-    return module
-
-
 def dtype_policy() -> Any:
     """The global dtype policy (from ``lamina.dtype_policies``)."""
-    module = _dtype_policies()
-    getter = getattr(module, "dtype_policy", None) or module.global_policy
-    return getter()
+    from lamina import dtype_policies  # imported late: it imports the layers
+
+    return dtype_policies.dtype_policy()
 
 
 def set_dtype_policy(policy: Any) -> None:
     """Sets the global dtype policy, e.g. ``"mixed_bfloat16"`` (``lamina.dtype_policies``)."""
-    module = _dtype_policies()
-    setter = getattr(module, "set_dtype_policy", None) or module.set_global_policy
-    setter(policy)
+    from lamina import dtype_policies
+
+    dtype_policies.set_dtype_policy(policy)
