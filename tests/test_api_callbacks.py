@@ -1,5 +1,5 @@
 """``CallbackList`` (Keras's constructor) and ``SwapEMAWeights`` against real Keras 3;
-``RemoteMonitor`` raises a clear error."""
+``RemoteMonitor`` is tested in test_api_gaps_more.py."""
 
 import numpy as np
 import pytest
@@ -152,8 +152,3 @@ def test_swap_ema_weights_needs_use_ema(rng):
     x = rng.normal(size=(8, 2)).astype("float32")
     with pytest.raises(ValueError, match="`use_ema=True` is set on the optimizer"):
         model.evaluate(x, x[:, :1], verbose=0, callbacks=[callbacks.SwapEMAWeights()])
-
-
-def test_remote_monitor_is_a_clear_error():
-    with pytest.raises(NotImplementedError, match="RemoteMonitor is not supported.*HTTP"):
-        callbacks.RemoteMonitor  # noqa: B018

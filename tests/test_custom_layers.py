@@ -110,6 +110,7 @@ def _data(n=48, features=5, seed=0):
     return x, (x[:, :1] - x[:, 1:2] > 0).astype("float32")
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: runs in the slow set
 def test_custom_layer_with_add_weight_and_ops_matches_keras(keras):
     def build(K):
         linear = _classes(K)[0]

@@ -169,6 +169,7 @@ def test_on_train_begin_gets_a_dict_and_batch_hooks_for_streams():
     assert [i for h, i, _ in rec.calls if h == "on_train_batch_end"] == [0, 1, 2, 3]
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: runs in the slow set
 def test_run_eagerly_runs_the_loss_in_python_every_step():
     calls = []
 

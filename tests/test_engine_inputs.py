@@ -74,6 +74,7 @@ def _inputs(kind, x, y, tmp_path, bs=8):
 KINDS = ["ndarray", "memmap", "pydataset", "generator", "csv"]
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: runs in the slow set
 def test_every_input_kind_gives_the_same_fit(tmp_path):
     x, y = _data()
     ref = None
@@ -152,6 +153,7 @@ def test_backup_and_restore_resumes_every_input_kind(kind, tmp_path):
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow  # over 5 s on 2 cores: runs in the slow set
 def test_batch_size_above_the_rows_costs_the_rows():
     """Issue 14.2: 64 rows with batch_size=10**9 (Keras caps the batch at the rows)."""
     x, y = _data(64)

@@ -101,6 +101,7 @@ def _fit_kwargs():
     )
 
 
+@pytest.mark.slow  # over 5 s on 2 cores: runs in the slow set
 def test_multi_output_logs_and_evaluate_order_match_keras(keras):
     x, ys = _data()
     with keras_ref():

@@ -45,6 +45,7 @@ def test_compile_after_fit_keeps_weights_and_trains_on(new_optimizer):
     assert len(model.get_weights()) == len(trained)
 
 
+@pytest.mark.slow  # over 5 s on 2 cores: runs in the slow set
 def test_compile_after_fit_resets_optimizer_like_keras():
     """Continuing after re-compile equals a fresh model that starts from the trained weights."""
     x, y = _data()
@@ -60,6 +61,7 @@ def test_compile_after_fit_resets_optimizer_like_keras():
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow  # over 5 s on 2 cores: runs in the slow set
 def test_compile_with_dropout_after_fit():
     x, y = _data()
     model = _model(dropout=True)

@@ -44,6 +44,7 @@ def _data(n=45, features=6, seed=0):
     return x, (x[:, :1] + 0.5 * x[:, 1:2] > 0).astype("float32")
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: runs in the slow set
 def test_deep_functional_mlp_matches_keras(keras):
     def build(K):
         inputs = K.Input((6,))
@@ -171,6 +172,7 @@ def test_graph_errors_name_the_problem():
         bool(a)
 
 
+@pytest.mark.slow  # over 5 s on 2 cores: runs in the slow set
 def test_two_inputs_two_outputs_with_loss_weights_matches_keras(keras):
     def build(K):
         a, b = K.Input((4,), name="a"), K.Input((3,), name="b")

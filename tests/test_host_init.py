@@ -162,6 +162,7 @@ def test_fused_epoch_and_chunked_epochs_shuffle_alike():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # over 5 s on 2 cores: runs in the slow set
 def test_large_arrays_shuffle_on_the_host(monkeypatch):
     """From HOST_SHUFFLE_ROWS rows on, each epoch's order comes from NumPy: every row once per
     epoch, reproducible with a seed, and without shuffling the same fit as the device path."""

@@ -59,6 +59,7 @@ def test_state_carried_across_predict_calls_and_reset(keras, rng, cls_name):
     assert not np.allclose(o[1], o[2])
 
 
+@pytest.mark.slow  # over 5 s on 2 cores: runs in the slow set
 def test_layer_reset_states_and_fit_carry(keras, rng):
     x = rng.normal(size=(2 * B, T, F)).astype("f4")
     y = rng.normal(size=(2 * B, 1)).astype("f4")
@@ -86,6 +87,7 @@ def test_layer_reset_states_and_fit_carry(keras, rng):
     np.testing.assert_allclose(stateful_predict(one, x), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: runs in the slow set
 def test_return_state_matches_keras(keras, rng):
     x = rng.normal(size=(B, T, F)).astype("f4")
     for cls_name, n_states in (("LSTM", 2), ("GRU", 1)):

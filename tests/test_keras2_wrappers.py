@@ -65,6 +65,7 @@ def test_classifier_labels_routing_and_outputs(iris):
     assert clf.score(x, y) == pytest.approx(np.mean(probs.argmax(1) == index))
 
 
+@pytest.mark.slow  # over 5 s on 2 cores: runs in the slow set
 def test_classifier_one_hot_and_sigmoid(iris):
     x, y = iris
     onehot = np.eye(3)[np.searchsorted(np.unique(y), y)]

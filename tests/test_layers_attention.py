@@ -39,6 +39,7 @@ def _kcall(km, *args, **kwargs):
     return jax.tree_util.tree_map(np.asarray, out)
 
 
+@pytest.mark.slow  # over 5 s on 2 cores: runs in the slow set
 def test_weights_named_shaped_and_ordered_as_keras(keras):
     q, v = _rand(2, 5, 6), _rand(2, 7, 4, seed=1)
     km, lm = _pair(keras, dict(num_heads=3, key_dim=2, value_dim=5), q, v)
@@ -149,6 +150,7 @@ def test_symbolic_attention_mask_input(keras):
     np.testing.assert_allclose(lm.predict([x, m.astype("float32")], verbose=0), want, atol=ATOL)
 
 
+@pytest.mark.slow  # over 5 s on 2 cores: runs in the slow set
 def test_input_gradient_matches_keras(keras):
     q, v = _rand(2, 4, 6), _rand(2, 5, 6, seed=1)
     am = np.random.default_rng(2).random((2, 4, 5)) > 0.3

@@ -237,6 +237,7 @@ def test_errors_name_the_problem():
         MixUp().apply({}, {}, {"pixels": np.ones((2, 2, 2, 1))}, training=True, key=KEY)
 
 
+@pytest.mark.slow  # over 5 s on 2 cores: runs in the slow set
 def test_sequential_with_geometric_and_mixing_augmentation_fits_and_predicts():
     x = _images(16, 6, 6, 3, high=1.0)
     y = x.mean(axis=(1, 2, 3))[:, None]

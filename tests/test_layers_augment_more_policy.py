@@ -190,6 +190,7 @@ def test_clahe_matches_keras_in_training_and_inference(keras, shape, kwargs):
     assert deserialize(serialize(layer)).get_config() == cfg
 
 
+@pytest.mark.slow  # over 3 s on 2 cores: runs in the slow set
 def test_clahe_in_a_model_and_errors():
     x = _images(8, 8, 8, 1)
     L = lamina.layers
@@ -205,6 +206,7 @@ def test_clahe_in_a_model_and_errors():
         ContrastLimitedAdaptiveHistogramEqualization(tile_grid_size=8)
 
 
+@pytest.mark.slow  # over 5 s on 2 cores: runs in the slow set
 def test_keras_saved_model_with_new_augmentation_loads_and_predicts_alike(keras, tmp_path):
     x = _images(4, 12, 12, 3)
     with keras_ref():

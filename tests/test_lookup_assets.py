@@ -192,12 +192,6 @@ def test_real_keras_string_lookup_round_trip(tmp_path):
     np.testing.assert_array_equal(np.asarray(loaded.layers[0](words)), np.asarray(k_lookup(words)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="string inputs cannot enter a compiled Lamina model yet: Input(dtype='string') is "
-    "refused and fit() converts x to float32; a host-side prefix of string layers (run before "
-    "the jitted network, in lamina.training.inputs and the models' networks) is still to do",
-)
 def test_string_lookup_first_model_fits_on_strings():
     words = np.array([["a"], ["b"], ["c"], ["a"]] * 4)
     y = (words[:, 0] == "a").astype("float32")

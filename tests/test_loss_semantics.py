@@ -77,12 +77,72 @@ def test_loss_reduction_in_fit_matches_keras(keras, regression, reduction, weigh
     )
 
 
-def test_reduction_none_cannot_train(regression):
+@pytest.mark.parametrize("reduction", ["none", None])
+def test_reduction_none_cannot_train_in_keras_either(keras, regression, reduction):
     x, y, _ = regression
+    with keras_ref():
+        model = _dense(keras)
+        model.compile("sgd", keras.losses.MeanSquaredError(reduction=reduction))
+        with pytest.raises(TypeError, match="scalar-output"):
+            model.fit(x, y, epochs=1, verbose=0)
     model = _dense(lamina)
-    model.compile("sgd", lamina.losses.MeanSquaredError(reduction="none"))
-    with pytest.raises(TypeError, match="reduction='none'.*needs a scalar loss"):
+    model.compile("sgd", lamina.losses.MeanSquaredError(reduction=reduction))
+    with pytest.raises(TypeError, match=f"reduction={reduction!r}.*needs a scalar loss"):
         model.fit(x, y, epochs=1, verbose=0)
+
+
+def _evaluate_both(keras, make, loss, x, y, sw=None, batch_size=4, **compile_kw):
+    """``evaluate`` logs of Keras, then Lamina, from the same weights (no fit)."""
+    out, w0 = [], None
+    for lib in (keras, lamina):
+        with keras_ref():
+            model = make(lib)
+            if w0 is None:
+                w0 = model.get_weights()
+            else:
+                model.set_weights(w0)
+            model.compile(optimizer="sgd", loss=loss(lib), **compile_kw)
+            out.append(
+                model.evaluate(
+                    x, y, sample_weight=sw, batch_size=batch_size, verbose=0, return_dict=True
+                )
+            )
+    return out
+
+
+def _assert_same_logs(pair):
+    keras_logs, lamina_logs = pair
+    assert set(keras_logs) == set(lamina_logs)
+    for key in keras_logs:
+        np.testing.assert_allclose(
+            lamina_logs[key], keras_logs[key], rtol=RTOL, atol=ATOL, err_msg=key
+        )
+
+
+def _unreduced_subclass(lib):
+    class SquaredError(lib.losses.Loss):
+        def call(self, y_true, y_pred):
+            return lib.ops.mean(lib.ops.square(y_true - y_pred), axis=-1)
+
+    return SquaredError(reduction=None)
+
+
+@pytest.mark.parametrize("batch_size", [5, 4])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize(
+    "loss",
+    [
+        lambda lib: lib.losses.MeanSquaredError(reduction="none"),
+        lambda lib: lib.losses.MeanAbsoluteError(reduction=None),
+        _unreduced_subclass,
+    ],
+    ids=["mse-none", "mae-None", "subclass-None"],
+)
+def test_unreduced_loss_evaluates_as_keras(keras, regression, loss, weighted, batch_size):
+    x, y, sw = regression
+    _assert_same_logs(
+        _evaluate_both(keras, _dense, loss, x, y, sw if weighted else None, batch_size)
+    )
 
 
 def _scalar(lib):
@@ -110,14 +170,11 @@ def test_user_scalar_loss_matches_keras_on_whole_batches(keras, regression, weig
     _assert_same(_fit_both(keras, _dense, _scalar, x, y, sw if weighted else None, 5))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a user loss averaging over the whole batch sees the padding rows of a partial "
-    "last batch (only Dice/Tversky are padding-aware); needs the last batch run at its shape",
-)
-def test_user_scalar_loss_on_a_padded_batch_matches_keras(keras, regression):
-    x, y, _ = regression
-    _assert_same(_fit_both(keras, _dense, _scalar, x, y, None, 4))
+@pytest.mark.parametrize("weighted", [False, True])
+def test_user_scalar_loss_on_a_padded_batch_matches_keras(keras, regression, weighted):
+    # The fused epoch runs the partial last batch at its real shape (training.whole_batch).
+    x, y, sw = regression
+    _assert_same(_fit_both(keras, _dense, _scalar, x, y, sw if weighted else None, 4))
 
 
 def _seq_data(rng):
@@ -139,6 +196,20 @@ def test_ignore_class_in_fit_matches_keras(keras, batch_size):
         from_logits=True, ignore_class=-1
     )
     _assert_same(_fit_both(keras, _per_step, loss, x, y, None, batch_size))
+
+
+@pytest.mark.parametrize("batch_size", [5, 4])
+def test_unreduced_masked_sequence_loss_evaluates_as_keras(keras, batch_size):
+    rng = np.random.default_rng(4)
+    x, y = _seq_data(rng)
+    y[0, :3] = -1
+    sw = rng.uniform(size=(N, 5)).astype("float32")
+    loss = lambda lib: lib.losses.SparseCategoricalCrossentropy(  # noqa: E731
+        from_logits=True, ignore_class=-1, reduction=None
+    )
+    _assert_same_logs(
+        _evaluate_both(keras, _per_step, loss, x, y, sw, batch_size, weighted_metrics=["accuracy"])
+    )
 
 
 @pytest.mark.parametrize("batch_size", [5, 4])
@@ -186,4 +257,19 @@ def test_per_output_reductions_and_loss_weights_match_keras(keras, regression, b
 
     _assert_same(
         _fit_both(keras, _two_outputs, losses, x, [y, y2], sw, batch_size, loss_weights=[0.3, 2.0])
+    )
+
+
+@pytest.mark.parametrize("batch_size", [5, 4])
+def test_unreduced_output_loss_evaluates_as_keras(keras, regression, batch_size):
+    x, y, sw = regression
+    y2 = (y[:, :1] > 0).astype("float32")
+
+    def losses(lib):
+        return [lib.losses.MeanSquaredError(reduction=None), lib.losses.BinaryCrossentropy()]
+
+    _assert_same_logs(
+        _evaluate_both(
+            keras, _two_outputs, losses, x, [y, y2], sw, batch_size, loss_weights=[0.3, 2.0]
+        )
     )

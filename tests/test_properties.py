@@ -2,7 +2,7 @@
 
 Every combination either trains (finite loss) or raises ``ValueError``/``TypeError`` from
 Lamina's own checks, with a message that is not an internal JAX error.  ``max_examples`` is
-kept small so the file runs in well under a minute; for a longer search run e.g.
+kept small (4 in the default run, 12 in the slow set) so the file runs in well under a minute; for a longer search run e.g.
 ``HYPOTHESIS_PROFILE=long pytest tests/test_properties.py`` (200 examples).
 """
 
@@ -77,8 +77,7 @@ def _assert_clean(err):
     assert "/jax/" not in raiser and "/jaxlib/" not in raiser, (raiser, msg)
 
 
-@settings.get_profile(PROFILE)
-@given(
+_STACKS = given(
     stack=st.lists(hidden_layer, max_size=4),
     n=st.sampled_from([1, 2, 7, 13, 31, 64]),
     batch_size=st.sampled_from([1, 3, 8, 32, 100]),
@@ -90,7 +89,24 @@ def _assert_clean(err):
     classes=st.integers(2, 4),
     data_seed=st.integers(0, 2**16),
 )
-def test_random_stacks_train_or_fail_cleanly(
+
+
+@pytest.mark.slow
+@settings.get_profile(PROFILE)
+@_STACKS
+def test_random_stacks_train_or_fail_cleanly(**case):
+    """The full search (12 examples, 200 with the ``long`` profile): run in the slow set."""
+    _train_or_fail_cleanly(**case)
+
+
+@settings(settings.get_profile("props_default"), max_examples=4)
+@_STACKS
+def test_a_few_random_stacks_train_or_fail_cleanly(**case):
+    """A 4-example sample of the same property for the default run."""
+    _train_or_fail_cleanly(**case)
+
+
+def _train_or_fail_cleanly(
     stack,
     n,
     batch_size,

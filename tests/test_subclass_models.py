@@ -41,6 +41,7 @@ def _data(n=48, seed=0):
     return x, (x[:, :1] * x[:, 1:2] > 0).astype("float32")
 
 
+@pytest.mark.slow  # over 5 s on 2 cores: runs in the slow set
 def test_subclassed_model_fit_matches_keras(keras):
     x, y = _data()
     with keras_ref():
@@ -76,6 +77,7 @@ def test_subclassed_model_fit_matches_keras(keras):
     np.testing.assert_allclose(l_test["loss"], k_test["loss"], rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.slow  # over 5 s on 2 cores: runs in the slow set
 def test_subclassed_model_keras_files_both_ways(keras, tmp_path):
     x, y = _data()
     lm = _model_class(lamina, "h2_io")()

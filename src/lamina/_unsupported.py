@@ -28,38 +28,25 @@ class UnsupportedKerasAPIError(NotImplementedError):
     """
 
 
-_LAYERS = """Add AdditiveAttention
-Attention Average CenterCrop
-Concatenate
-Dot ELU EinsumDense
-GroupNormalization GroupQueryAttention Identity
-Lambda LeakyReLU Masking Maximum Minimum
-MultiHeadAttention Multiply PReLU
-RandomBrightness RandomContrast RandomCrop RandomFlip RandomRotation RandomTranslation RandomZoom
-ReLU Resizing Softmax
-Subtract TFSMLayer TorchModuleWrapper
-UnitNormalization add average concatenate dot maximum minimum
-multiply subtract ThresholdedReLU LocallyConnected1D LocallyConnected2D CuDNNLSTM CuDNNGRU
+_LAYERS = """TFSMLayer TorchModuleWrapper LocallyConnected1D LocallyConnected2D CuDNNLSTM CuDNNGRU
 Highway MaxoutDense TimeDistributedDense AtrousConvolution1D AtrousConvolution2D
 Deconvolution3D DenseFeatures MaxNumBoundingBoxes"""
 
-_MODELS = "Model clone_model save_model model_from_yaml model_from_config"
+_MODELS = "model_from_yaml model_from_config"
 
-_UTILS = """FeatureSpace multi_gpu_model print_summary vis_utils io_utils conv_utils
+_UTILS = """FeatureSpace multi_gpu_model print_summary io_utils conv_utils
 layer_utils HDF5Matrix GeneratorEnqueuer OrderedEnqueuer SequenceEnqueuer"""
 
-_CALLBACKS = """OrbaxCheckpoint RemoteMonitor BaseLogger ProgbarLogger LambdaCallback"""
+_CALLBACKS = """OrbaxCheckpoint BaseLogger"""
 
-_OPTIMIZERS = """Adafactor Lamb MultiOptimizer Muon ScheduleFreeAdamW
-OptimizerMap legacy TFOptimizer"""
+_OPTIMIZERS = """MultiOptimizer OptimizerMap legacy TFOptimizer"""
 
 _DTYPE_POLICIES = """QuantizedDTypePolicy QuantizedFloat8DTypePolicy Int4DTypePolicy
 GPTQDTypePolicy AWQDTypePolicy"""
 
-_APPLICATIONS = """ConvNeXtTiny ConvNeXtSmall ConvNeXtBase ConvNeXtLarge ConvNeXtXLarge
-EfficientNetV2B0 EfficientNetV2B1 EfficientNetV2B2 EfficientNetV2B3 EfficientNetV2S
-EfficientNetV2M EfficientNetV2L InceptionResNetV2 MobileNetV3Large MobileNetV3Small
-NASNetLarge NASNetMobile convnext efficientnet_v2 inception_resnet_v2 mobilenet_v3 nasnet"""
+_APPLICATIONS = """NASNetLarge NASNetMobile nasnet"""
+
+_DISTRIBUTION = "ModelParallel"
 
 #: Keras 2/3 public names Lamina lacks, per module (``lamina.X`` mirrors ``keras.X``).
 KNOWN: dict[str, frozenset[str]] = {
@@ -70,6 +57,7 @@ KNOWN: dict[str, frozenset[str]] = {
     "optimizers": frozenset(_OPTIMIZERS.split()),
     "dtype_policies": frozenset(_DTYPE_POLICIES.split()),
     "applications": frozenset(_APPLICATIONS.split()),
+    "distribution": frozenset(_DISTRIBUTION.split()),
 }
 
 #: Replacements worth naming in the message.
@@ -79,8 +67,9 @@ _HINTS = {
     "TimeDistributedDense": "use TimeDistributed(Dense(units)) or Dense(units) on 3D inputs",
     "CuDNNLSTM": "use LSTM(units) (same weights layout in Keras 3)",
     "CuDNNGRU": "use GRU(units, reset_after=True)",
-    "RemoteMonitor": "it posts each epoch's logs to an HTTP server, and Lamina makes no "
-    "network calls; use CSVLogger, TensorBoard or a LambdaCallback that sends the logs",
+    "ModelParallel": "Lamina shards batches, not weights: use DataParallel (every device "
+    "holds a full copy of the weights); LayoutMap, TensorLayout and distribute_tensor are "
+    "available for your own sharded arrays",
     "MultiOptimizer": "give each layer group its own optimizer through optax.multi_transform "
     "in a custom train_step, or one optimizer for the whole model",
 }

@@ -432,9 +432,59 @@ class Orthogonal(RandomInitializer):
         return {**super().get_config(), "gain": self.gain}
 
 
+class STFT(Initializer):
+    """Kernels of the short-time Fourier transform as a convolution (Keras's ``STFT``).
+
+    The shape is ``(frame_length, input_channels, fft_length // 2 + 1)``; the values are
+    ``cos`` (``side="real"``) or ``sin`` (``side="imag"``) of ``-2 pi t f / fft_length``,
+    times the window and divided by its scale, with shape ``(frame_length, 1, bins)``
+    (broadcast over the channels), exactly as Keras computes them.  Used by
+    ``STFTSpectrogram``.
+
+    Args:
+        side: ``"real"`` or ``"imag"``.
+        window: a ``scipy.signal.windows`` name (``"hann"``, ``"hamming"`` ...), an array of
+            ``frame_length`` values, or ``None`` for no window.
+        scaling: ``"density"`` (divide by the window's L2 norm), ``"spectrum"`` (by its L1
+            norm) or ``None``.
+        periodic: use the periodic rather than the symmetric window.
+
+    >>> k = STFT("real", window=None)((4, 1, 3))
+    >>> k.shape, [round(float(v), 3) + 0.0 for v in k[1, 0]]
+    ((4, 1, 3), [1.0, 0.0, -1.0])
+    """
+
+    def __init__(self, side="real", window="hann", scaling="density", periodic=False):
+        from lamina.initializers_stft import check_arguments
+
+        check_arguments(side, window, scaling)
+        self.side = side
+        self.window = window
+        self.scaling = scaling
+        self.periodic = periodic
+
+    def __call__(self, shape, dtype=None, key=None):
+        from lamina.initializers_stft import stft_values
+
+        dt = _dtype(dtype, True)
+        out = stft_values(tuple(shape), dt, self.side, self.window, self.scaling, self.periodic)
+        return np.asarray(out) if _host(key) else out
+
+    def get_config(self):
+        window = self.window
+        if isinstance(window, (np.ndarray, jax.Array)):
+            window = np.asarray(window).tolist()
+        return {
+            "side": self.side,
+            "window": window,
+            "periodic": self.periodic,
+            "scaling": self.scaling,
+        }
+
+
 _CLASSES = [Zeros, Ones, Constant, Identity, RandomNormal, RandomUniform, TruncatedNormal]
 _CLASSES += [VarianceScaling, GlorotUniform, GlorotNormal, HeUniform, HeNormal]
-_CLASSES += [LecunUniform, LecunNormal, Orthogonal]
+_CLASSES += [LecunUniform, LecunNormal, Orthogonal, STFT]
 
 #: Name -> class, as ``keras.initializers`` resolves names (class, snake_case and aliases).
 ALL_OBJECTS_DICT: dict[str, type] = {c.__name__: c for c in _CLASSES}
@@ -443,6 +493,7 @@ ALL_OBJECTS_DICT.update(
     {
         "IdentityInitializer": Identity,
         "OrthogonalInitializer": Orthogonal,
+        "STFTInitializer": STFT,
         "normal": RandomNormal,
         "uniform": RandomUniform,
         "one": Ones,
@@ -461,6 +512,9 @@ glorot_uniform, glorot_normal, he_uniform, he_normal = (
     HeNormal,
 )
 lecun_uniform, lecun_normal = LecunUniform, LecunNormal
+stft = STFT
+# Keras 3 exports these class aliases next to ``Identity``/``Orthogonal``/``STFT``.
+IdentityInitializer, OrthogonalInitializer, STFTInitializer = Identity, Orthogonal, STFT
 
 
 _REGISTRY = ClassRegistry("initializer", _MODULE, Initializer)

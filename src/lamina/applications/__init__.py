@@ -17,7 +17,20 @@ from __future__ import annotations
 import sys
 import types
 
-from lamina.applications import _efficientnet, imagenet_utils
+from lamina.applications import (
+    _convnext,
+    _efficientnet,
+    _efficientnet_v2,
+    _mobilenet_v3,
+    imagenet_utils,
+)
+from lamina.applications._convnext import (
+    ConvNeXtBase,
+    ConvNeXtLarge,
+    ConvNeXtSmall,
+    ConvNeXtTiny,
+    ConvNeXtXLarge,
+)
 from lamina.applications._densenet import DenseNet121, DenseNet169, DenseNet201
 from lamina.applications._efficientnet import (
     EfficientNetB0,
@@ -29,8 +42,19 @@ from lamina.applications._efficientnet import (
     EfficientNetB6,
     EfficientNetB7,
 )
+from lamina.applications._efficientnet_v2 import (
+    EfficientNetV2B0,
+    EfficientNetV2B1,
+    EfficientNetV2B2,
+    EfficientNetV2B3,
+    EfficientNetV2L,
+    EfficientNetV2M,
+    EfficientNetV2S,
+)
+from lamina.applications._inception_resnet_v2 import InceptionResNetV2
 from lamina.applications._inception_v3 import InceptionV3
 from lamina.applications._mobilenet import MobileNet, MobileNetV2
+from lamina.applications._mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
 from lamina.applications._resnet import (
     ResNet50,
     ResNet50V2,
@@ -43,6 +67,11 @@ from lamina.applications._vgg import VGG16, VGG19
 from lamina.applications._xception import Xception
 
 __all__ = [
+    "ConvNeXtBase",
+    "ConvNeXtLarge",
+    "ConvNeXtSmall",
+    "ConvNeXtTiny",
+    "ConvNeXtXLarge",
     "DenseNet121",
     "DenseNet169",
     "DenseNet201",
@@ -54,9 +83,19 @@ __all__ = [
     "EfficientNetB5",
     "EfficientNetB6",
     "EfficientNetB7",
+    "EfficientNetV2B0",
+    "EfficientNetV2B1",
+    "EfficientNetV2B2",
+    "EfficientNetV2B3",
+    "EfficientNetV2L",
+    "EfficientNetV2M",
+    "EfficientNetV2S",
+    "InceptionResNetV2",
     "InceptionV3",
     "MobileNet",
     "MobileNetV2",
+    "MobileNetV3Large",
+    "MobileNetV3Small",
     "ResNet50",
     "ResNet50V2",
     "ResNet101",
@@ -78,7 +117,8 @@ def _preprocess(mode):
     return preprocess_input
 
 
-#: Keras's per-model modules: name -> (preprocessing mode, the models it exports).
+#: Keras's per-model modules: name -> (preprocessing mode, or the module whose
+#: ``preprocess_input`` to use, the models it exports).
 _MODULES = {
     "vgg16": ("caffe", ["VGG16"]),
     "vgg19": ("caffe", ["VGG19"]),
@@ -90,7 +130,14 @@ _MODULES = {
     "densenet": ("torch", ["DenseNet121", "DenseNet169", "DenseNet201"]),
     "inception_v3": ("tf", ["InceptionV3"]),
     "xception": ("tf", ["Xception"]),
-    "efficientnet": (None, [f"EfficientNetB{i}" for i in range(8)]),
+    "efficientnet": (_efficientnet, [f"EfficientNetB{i}" for i in range(8)]),
+    "mobilenet_v3": (_mobilenet_v3, ["MobileNetV3Small", "MobileNetV3Large"]),
+    "convnext": (_convnext, [f"ConvNeXt{v}" for v in ("Tiny", "Small", "Base", "Large", "XLarge")]),
+    "efficientnet_v2": (
+        _efficientnet_v2,
+        [f"EfficientNetV2{v}" for v in ("B0", "B1", "B2", "B3", "S", "M", "L")],
+    ),
+    "inception_resnet_v2": ("tf", ["InceptionResNetV2"]),
 }
 
 
@@ -98,7 +145,7 @@ def _install(name, mode, exports):
     module = types.ModuleType(f"{__name__}.{name}", f"``keras.applications.{name}``.")
     for export in exports:
         setattr(module, export, globals()[export])
-    module.preprocess_input = _efficientnet.preprocess_input if mode is None else _preprocess(mode)
+    module.preprocess_input = _preprocess(mode) if isinstance(mode, str) else mode.preprocess_input
     module.decode_predictions = imagenet_utils.decode_predictions
     module.__all__ = [*exports, "preprocess_input", "decode_predictions"]
     sys.modules[module.__name__] = module

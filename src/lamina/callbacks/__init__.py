@@ -18,6 +18,7 @@ from lamina.callbacks.extra import (
 )
 from lamina.callbacks.legacy import ModelCheckpoint as ModelCheckpoint  # + Keras 2 period
 from lamina.callbacks.progress import ProgbarLogger
+from lamina.callbacks.remote import RemoteMonitor
 
 __all__ = [
     "CSVLogger",
@@ -29,6 +30,7 @@ __all__ = [
     "LearningRateScheduler",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "RemoteMonitor",
     "SwapEMAWeights",
     "TensorBoard",
     "TerminateOnNaN",

@@ -53,7 +53,8 @@ def to_numpy(data, name: str) -> np.ndarray:
             f"{name} must be numeric, but it holds {arr.dtype.name} values (e.g. {example!r}). "
             f"Convert string labels to integers first (for example with "
             f"np.unique(labels, return_inverse=True)[1] or lamina.utils.to_categorical), and "
-            f"encode text columns numerically."
+            f"encode text columns numerically (or give the model an Input(dtype='string') "
+            f"followed by an adapted StringLookup or TextVectorization)."
         )
     if arr.dtype.kind in "mM":  # Keras refuses them too ("Invalid dtype: datetime64")
         raise TypeError(

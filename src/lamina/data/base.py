@@ -53,6 +53,7 @@ class Adapter:
         self._exhausted = False
         self._first = None
         self._spec = None
+        self._sw_shape: tuple = ()
         self._pending = None
 
     def reset(self):
@@ -150,11 +151,19 @@ class Adapter:
                     )
         if sw is not None:
             sw = _to_numpy(sw, f"sample_weight of batch {index}")
-            if sw.shape != (n,):
+            if sw.ndim not in (1, 2) or sw.shape[0] != n:
                 raise ValueError(
                     f"Batch {index}: sample_weight must have shape ({n},), one weight per "
-                    f"sample; it has shape {sw.shape}."
+                    f"sample, or ({n}, timesteps), one per timestep; it has shape {sw.shape}."
                 )
+        if index == 0:  # the first batch fixes the per-sample shape of the weights
+            self._sw_shape = () if sw is None else sw.shape[1:]
+        elif sw is not None and sw.shape[1:] != self._sw_shape:
+            raise ValueError(
+                f"Batch {index} has sample_weight of shape {sw.shape}, but the first batch's "
+                f"weights had per-sample shape {self._sw_shape}: every batch must weigh its "
+                f"samples (or timesteps) the same way."
+            )
         spec = (_structures.spec(x), _structures.spec(y))
         if self._spec is None:
             self._spec = spec
@@ -229,12 +238,13 @@ class Adapter:
         first = self.peek()
         cap = capacity or self.capacity or _structures.rows(first[0])
         x_shape, y_shape = _layout(first[0]), _layout(first[1])
+        sw_shape = () if first[2] is None else first[2].shape[1:]  # per timestep: (T,)
         buf = None
         i = done = 0
         for b, batch in enumerate(self.epoch_batches(steps, rng)):
             x, y, sw = self._local_part(batch)
             if buf is None:
-                buf = _alloc(chunk_steps, cap, x_shape, y_shape)
+                buf = _alloc(chunk_steps, cap, x_shape, y_shape, sw_shape)
             n = _structures.rows(x)
             if n > cap:
                 raise ValueError(
@@ -264,7 +274,7 @@ class Adapter:
                 buf, i = None, 0
         while done < min_steps:  # all-padding steps (zeros, mask 0)
             if buf is None:
-                buf = _alloc(chunk_steps, cap, x_shape, y_shape)
+                buf = _alloc(chunk_steps, cap, x_shape, y_shape, sw_shape)
             step = min(chunk_steps - i, min_steps - done)
             i += step
             done += step
@@ -298,10 +308,11 @@ def _zeros(steps, cap, layout, as_tuple=False):
     return np.zeros((steps, cap, *layout), np.float32)
 
 
-def _alloc(steps, cap, x_shape, y_shape):
+def _alloc(steps, cap, x_shape, y_shape, sw_shape=()):
     x = _zeros(steps, cap, x_shape)
     y = _zeros(steps, cap, y_shape, as_tuple=True)  # the engine's targets: one per output
-    return x, y, np.zeros((steps, cap), np.float32), np.zeros((steps, cap), np.float32)
+    sw = np.zeros((steps, cap, *sw_shape), np.float32)
+    return x, y, sw, np.zeros((steps, cap), np.float32)
 
 
 def _chain_first(first, it):

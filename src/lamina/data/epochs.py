@@ -38,6 +38,7 @@ import numpy as np
 from lamina.data.prefetch import Prefetcher
 from lamina.distribution import sharding as _sharding
 from lamina.training.shuffle import advance, epoch_index, shuffle_mode
+from lamina.training.whole_batch import partial_rows
 
 #: Rows from which each epoch's order is drawn on the host (see ``epoch_index``).
 HOST_SHUFFLE_ROWS = 1 << 17
@@ -132,6 +133,8 @@ class ResidentEpochs:
             host_epoch_index(rng, self.n, self.batch_size, padded, self.mode)
         )
         guard = padded != self.steps
+        rest = self.n % self.batch_size
+        sized = _partial_kw(program, (rest,) if rest else ())
 
         def chunks():
             for c in range(n_chunks):
@@ -140,7 +143,7 @@ class ResidentEpochs:
 
                 def run(ts, mstate, sl=sl):
                     return program.train_chunk(
-                        ts, mstate, self.data, idx[sl], mask[sl], guard=guard
+                        ts, mstate, self.data, idx[sl], mask[sl], guard=guard, **sized
                     )
 
                 yield Chunk(c * chunk, real, run)
@@ -192,11 +195,11 @@ class StreamEpochs:
 
         def chunks():
             begin = 0
-            with Prefetcher(source, transform=self.feed.put, depth=PREFETCH_DEPTH) as pf:
-                for batches, mask, real in pf:
+            with Prefetcher(source, transform=self._put(program), depth=PREFETCH_DEPTH) as pf:
+                for batches, mask, real, kw in pf:
 
-                    def run(ts, mstate, batches=batches, mask=mask):
-                        return program.train_batches(ts, mstate, batches, mask)
+                    def run(ts, mstate, batches=batches, mask=mask, kw=kw):
+                        return program.train_batches(ts, mstate, batches, mask, **kw)
 
                     yield Chunk(begin, real, run)
                     begin += real
@@ -206,14 +209,23 @@ class StreamEpochs:
     def eval_chunks(self, program, chunk, steps=None) -> Iterator[Chunk]:
         source = self.feed.chunks(chunk, steps)
         begin = 0
-        with Prefetcher(source, transform=self.feed.put, depth=PREFETCH_DEPTH) as pf:
-            for batches, mask, real in pf:
+        with Prefetcher(source, transform=self._put(program), depth=PREFETCH_DEPTH) as pf:
+            for batches, mask, real, kw in pf:
 
-                def run(ts, mstate, batches=batches, mask=mask):
-                    return program.eval_chunk(ts, mstate, batches, mask)
+                def run(ts, mstate, batches=batches, mask=mask, kw=kw):
+                    return program.eval_chunk(ts, mstate, batches, mask, **kw)
 
                 yield Chunk(begin, real, run)
                 begin += real
+
+    def _put(self, program):
+        """The prefetch transform: ``feed.put``, plus the chunk's ``partial`` keyword (the
+        partial batches' row counts, read from the host mask) for a whole-batch loss."""
+
+        def put(item):
+            return (*self.feed.put(item), _partial_kw(program, partial_rows(item[1])))
+
+        return put
 
     def steps_done(self, done, real, mstate) -> int:
         return self.feed.steps_run(done, real, mstate)
@@ -235,6 +247,7 @@ class ResidentBatches:
 
     def __init__(self, batches, mask, real_steps):
         self.steps = real_steps
+        self.partial = partial_rows(mask)
         self.batches, self.mask = _sharding.shard_batches((batches, mask))
         self.total = mask.shape[0]
 
@@ -245,9 +258,18 @@ class ResidentBatches:
 
             def run(ts, mstate, sl=sl):
                 part = jax.tree_util.tree_map(lambda a: a[sl], self.batches)
-                return program.eval_chunk(ts, mstate, part, self.mask[sl])
+                return program.eval_chunk(
+                    ts, mstate, part, self.mask[sl], **_partial_kw(program, self.partial)
+                )
 
             yield Chunk(start, real, run)
+
+
+def _partial_kw(program, sizes) -> dict:
+    """``{"partial": sizes}`` for a program whose loss may reduce the whole batch (it runs
+    those partial batches at their real shape, :mod:`lamina.training.whole_batch`), else
+    ``{}`` (one compiled shape, whatever the partial batches)."""
+    return {"partial": tuple(sizes)} if getattr(program, "needs_partial_rows", False) else {}
 
 
 def bucket_rows(n: int) -> int:

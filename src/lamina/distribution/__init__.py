@@ -17,6 +17,12 @@ from lamina.distribution.api import (
     set_distribution,
 )
 from lamina.distribution.cluster import initialize
+from lamina.distribution.layouts import (
+    LayoutMap,
+    TensorLayout,
+    distribute_tensor,
+    get_device_count,
+)
 from lamina.distribution.sharding import (
     data_sharding,
     global_batch_check,
@@ -30,8 +36,12 @@ __all__ = [
     "DataParallel",
     "DeviceMesh",
     "Distribution",
+    "LayoutMap",
+    "TensorLayout",
     "data_sharding",
+    "distribute_tensor",
     "distribution",
+    "get_device_count",
     "global_batch_check",
     "initialize",
     "is_main_process",
@@ -41,3 +51,7 @@ __all__ = [
     "set_distribution",
     "shard_batches",
 ]
+
+from lamina._unsupported import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr("distribution", globals())  # ModelParallel: a clear error

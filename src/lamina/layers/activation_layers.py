@@ -12,6 +12,7 @@ from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
 from lamina.layers.base import Layer
+from lamina.layers.config import derived_config
 
 __all__ = ["ELU", "LeakyReLU", "PReLU", "ReLU", "Softmax", "ThresholdedReLU"]
 
@@ -27,6 +28,7 @@ def _non_negative(layer, name, value, allow_none=False):
     return float(value)
 
 
+@derived_config
 class ReLU(Layer):
     """Rectified linear unit with optional cap, leak and threshold (``keras.layers.ReLU``).
 
@@ -60,14 +62,8 @@ class ReLU(Layer):
         )  # fmt: skip
         return y, state
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            max_value=self.max_value, negative_slope=self.negative_slope, threshold=self.threshold
-        )
-        return config
 
-
+@derived_config
 class LeakyReLU(Layer):
     """``x`` if ``x >= 0`` else ``negative_slope * x`` (``keras.layers.LeakyReLU``).
 
@@ -95,12 +91,8 @@ class LeakyReLU(Layer):
     def apply(self, params, state, x, *, training=False, key=None):
         return jax.nn.leaky_relu(jnp.asarray(x), negative_slope=self.negative_slope), state
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(negative_slope=self.negative_slope)
-        return config
 
-
+@derived_config
 class ELU(Layer):
     """Exponential linear unit: ``x`` if ``x > 0`` else ``alpha * (exp(x) - 1)``
     (``keras.layers.ELU``).
@@ -118,12 +110,8 @@ class ELU(Layer):
     def apply(self, params, state, x, *, training=False, key=None):
         return jax.nn.elu(jnp.asarray(x), alpha=self.alpha), state
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(alpha=self.alpha)
-        return config
 
-
+@derived_config
 class ThresholdedReLU(Layer):
     """Keras 2's ``ThresholdedReLU``: ``x`` if ``x > theta`` else 0.
 
@@ -144,12 +132,8 @@ class ThresholdedReLU(Layer):
         x = jnp.asarray(x)
         return jnp.where(x > self.theta, x, jnp.zeros((), x.dtype)), state
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(theta=self.theta)
-        return config
 
-
+@derived_config
 class Softmax(Layer):
     """Softmax over ``axis`` (an int or a tuple), with an optional mask (``keras.layers.Softmax``).
 
@@ -195,11 +179,13 @@ class Softmax(Layer):
         return y, state
 
     def get_config(self):
-        config = super().get_config()
+        config = self._derived_config()
+        # ``axis`` is kept as a tuple (hashable, for jax); Keras's config holds the list.
         config.update(axis=list(self.axis) if isinstance(self.axis, tuple) else self.axis)
         return config
 
 
+@derived_config
 class PReLU(Layer):
     """Parametric ReLU: ``x`` if ``x >= 0`` else ``alpha * x`` with a learned ``alpha``
     (``keras.layers.PReLU``).
@@ -259,15 +245,3 @@ class PReLU(Layer):
 
     def _weight_constraints(self):
         return {"alpha": self.alpha_constraint}
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            alpha_initializer=_initializers.serialize(self.alpha_initializer),
-            alpha_regularizer=None if self.alpha_regularizer is None
-            else _regularizers.serialize(self.alpha_regularizer),
-            alpha_constraint=None if self.alpha_constraint is None
-            else _constraints.serialize(self.alpha_constraint),
-            shared_axes=self.shared_axes,
-        )  # fmt: skip
-        return config

@@ -11,6 +11,7 @@ Weights are named and ordered as Keras's: ``query/kernel``, ``query/bias``, ``ke
 
 from __future__ import annotations
 
+import math
 import string
 from typing import Any
 
@@ -311,8 +312,7 @@ class MultiHeadAttention(Layer):
             # fully masked query row gives (uniform weights), so equal outputs need it here.
             if mask is not None:
                 mask = mask[:, None]  # (B, T, S) -> (B, heads, T, S) by broadcasting
-            out = jax.nn.dot_product_attention(q, k, v, mask=mask, scale=scale)
-            return out, None
+            return fused_attention(q, k, v, mask, scale), None
         axes = self._axes(q.ndim)
         dot_eq, combine_eq, scores_rank = attention_equations(q.ndim, axes)
         scores = jnp.einsum(dot_eq, k, q * scale)
@@ -339,6 +339,15 @@ class MultiHeadAttention(Layer):
         batch = [q[i] for i in range(len(q)) if i not in axes and i != len(q) - 1]
         scores = (*batch, self.num_heads, *[q[i] for i in axes], *[v[i] for i in axes])
         return [out, scores]
+
+    def peak_activation_values(self, input_shapes) -> int:
+        """Values per row of the attention scores for inputs ``[query, value(, key)]`` (the
+        largest array the layer holds; sizes predict's tiles)."""
+        q = tuple(input_shapes[0])
+        v = tuple(input_shapes[1]) if len(input_shapes) > 1 else q
+        axes = self._axes(len(q) + 1)
+        size = lambda s: math.prod(s[i] or 1 for i in axes if i < len(s) - 1)  # noqa: E731
+        return self.num_heads * size(q) * size(v)
 
     def _weight_regularizers(self):
         regs = {}
@@ -373,3 +382,30 @@ class MultiHeadAttention(Layer):
             seed=self.seed,
         )
         return config
+
+
+def fused_attention(q, k, v, mask, scale):
+    """``jax.nn.dot_product_attention(q, k, v, mask=mask, scale=scale)`` for ``(batch, seq,
+    heads, dim)`` inputs, computed as XLA's CPU backend runs fastest.
+
+    The same values (to float32 rounding) and the same masked-row rule (a fully masked query
+    row attends uniformly, as ``jax.nn`` gives), but heads-major batched matmuls and the
+    softmax's division applied after the value product: 2-3x faster than ``jax.nn``'s
+    einsum formulation on CPU, forward and gradient (200 tokens, 2 heads of 16).
+
+    >>> import numpy as np
+    >>> q = np.random.default_rng(0).normal(size=(2, 5, 2, 4)).astype("float32")
+    >>> ref = jax.nn.dot_product_attention(q, q, q, scale=0.5)
+    >>> bool(np.allclose(fused_attention(q, q, q, None, 0.5), ref, atol=1e-5))
+    True
+    """
+    qt = jnp.swapaxes(q, 1, 2)  # (B, N, T, H)
+    kt = jnp.transpose(k, (0, 2, 3, 1))  # (B, N, H, S)
+    vt = jnp.swapaxes(v, 1, 2)  # (B, N, S, H)
+    logits = jnp.matmul(qt, kt).astype(jnp.float32) * scale
+    if mask is not None:
+        logits = jnp.where(mask, logits, -0.7 * float(jnp.finfo(jnp.float32).max))
+    # The max only shifts the exponent for stability; its gradient cancels out.
+    weights = jnp.exp(logits - jax.lax.stop_gradient(logits.max(-1, keepdims=True)))
+    out = jnp.matmul(weights.astype(v.dtype), vt) / weights.sum(-1, keepdims=True).astype(v.dtype)
+    return jnp.swapaxes(out, 1, 2)

@@ -81,6 +81,13 @@ class _BaseDenseAttention(Layer):
     def compute_mask(self, x, mask):
         return None if not mask else mask[0]
 
+    def peak_activation_values(self, input_shapes) -> int:
+        """Values per row of the scores for inputs ``[query, value(, key)]`` (sizes predict's
+        tiles)."""
+        q = input_shapes[0]
+        v = input_shapes[1] if len(input_shapes) > 1 else q
+        return int((q[-2] or 1) * (v[-2] or 1))
+
     def get_config(self):
         config = super().get_config()
         config.update(dropout=self.dropout, seed=self.seed)

@@ -14,23 +14,29 @@ Subclasses implement:
 * ``init(key, input_shape) -> (params, state)``: pure; builds the weights;
 * ``apply(params, state, x, *, training, key) -> (y, state)``: pure; the forward pass;
 * ``compute_output_shape(input_shape) -> shape``;
-* ``get_config() -> dict``: constructor arguments, Keras's names.
+* ``get_config() -> dict``: constructor arguments, Keras's names.  Built-in layers derive it
+  from their constructor (:mod:`lamina.layers.config`); a user layer that defines none gets
+  Keras 3's automatic config (the constructor's arguments, recorded by ``__new__``).
+
+A layer that declares ``weight_specs`` (:mod:`lamina.layers.weight_specs`) gets ``init``,
+``_weight_regularizers`` and ``_weight_constraints`` from the declaration.
 
 Shapes include the batch dimension as ``None``, as in Keras.
 """
 
 from __future__ import annotations
 
-import warnings
+import inspect
 from typing import Any
 
 import jax.numpy as jnp
 
-from lamina import constraints as _constraints
 from lamina import dtype_policies as _dtype_policies
 from lamina import regularizers as _regularizers
 from lamina._naming import snake_case, unique_name
+from lamina.layers import config as _config
 from lamina.layers import legacy_args as _legacy_args
+from lamina.layers import weight_specs as _weight_specs
 from lamina.layers.keras_api import KerasLayerAPI
 
 Shape = tuple[Any, ...]
@@ -56,6 +62,19 @@ class Layer(KerasLayerAPI):
     uses_mask = False
     #: Whether ``apply`` draws random numbers when ``training`` (Dropout, GaussianNoise).
     uses_rng = False
+    #: The layer's weights, declared once (see :mod:`lamina.layers.weight_specs`).
+    weight_specs: tuple = ()
+
+    def __new__(cls, *args, **kwargs):
+        # Keras 3's ``Operation.__new__``: record the constructor's arguments, so a user layer
+        # without ``get_config`` still saves (``get_config`` returns them).  Only computed for
+        # classes that use the default ``get_config``; the others never read it.
+        instance = super().__new__(cls)
+        if getattr(cls.get_config, "_is_default", False):
+            config, error_args = _config.auto_config(cls, args, kwargs)
+            instance.__dict__["_auto_config"] = config
+            instance.__dict__["_auto_config_error_args"] = error_args
+        return instance
 
     def __init__(
         self,
@@ -95,6 +114,8 @@ class Layer(KerasLayerAPI):
         self.activity_regularizer = _regularizers.get(activity_regularizer)
 
     # Defaults for objects that are layers without running ``Layer.__init__`` (models).
+    _auto_config: dict | None = None
+    _auto_config_error_args = False
     _input_shape_arg = None
     _batch_size_arg = None
     activity_regularizer = None
@@ -105,6 +126,12 @@ class Layer(KerasLayerAPI):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         _legacy_args.install(cls)  # Keras 1/2 argument spellings, one table for all layers
+        module = getattr(cls, "__module__", None) or ""  # exec() code may define no module
+        if module.startswith("lamina.") and "get_config" not in cls.__dict__:
+            if getattr(cls.get_config, "_is_default", False):
+                # A built-in layer without arguments of its own (Add, Identity): Keras's
+                # config is the base one, not the automatic config of user layers.
+                cls.get_config = Layer._base_config  # type: ignore[method-assign]
         if cls.call is not Layer.call and cls.apply is Layer.apply:
             cls._traced = True
             if "uses_mask" not in cls.__dict__ and _takes_mask(cls.call):
@@ -152,6 +179,8 @@ class Layer(KerasLayerAPI):
             from lamina.layers.tracing import traced_init
 
             return traced_init(self, key, input_shape)
+        if self.weight_specs:
+            return _weight_specs.create_weights(self, key, input_shape)
         return {}, {}
 
     def apply(self, params: dict, state: dict, x, *, training: bool = False, key=None, **kwargs):
@@ -207,19 +236,47 @@ class Layer(KerasLayerAPI):
         return {k: (cons[k](v) if cons.get(k) is not None else v) for k, v in params.items()}
 
     def _weight_regularizers(self) -> dict:
-        """Maps a weight name to its regularizer; subclasses with weights override."""
-        return {}
+        """Maps a weight name to its regularizer (from ``weight_specs``)."""
+        return _weight_specs.weight_options(self, "regularizer")
 
     def _weight_constraints(self) -> dict:
-        """Maps a weight name to its constraint; subclasses with weights override."""
-        return {}
+        """Maps a weight name to its constraint (from ``weight_specs``)."""
+        return _weight_specs.weight_options(self, "constraint")
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:
+        """The layer's config: ``name``, ``trainable``, ``dtype`` (+ ``activity_regularizer``).
+
+        A subclass that does not override it gets Keras 3's automatic config: its constructor's
+        arguments as called (defaults included), when they are all plain values (str, int,
+        float, bool, None, and lists/tuples/dicts of them).
+
+        Raises:
+            NotImplementedError: the subclass defines no ``get_config`` and was constructed
+                with other values (or with ``*args``): Keras's message, saying to implement
+                ``get_config``.
+        """
+        if not getattr(self.get_config, "_is_default", False):
+            return self._base_config()
+        auto = self.__dict__.get("_auto_config")
+        if auto is None:
+            raise NotImplementedError(_config.auto_config_message(self))
+        config = {"name": self.name, **auto}
+        params = inspect.signature(type(self).__init__).parameters
+        takes_kwargs = "kwargs" in params and params["kwargs"].kind == params["kwargs"].VAR_KEYWORD
+        if "name" not in params and not takes_kwargs:
+            config.pop("name")  # Keras: ``name`` cannot be passed back to ``__init__``
+        return {**config, **self._base_config(name=False)}
+
+    get_config._is_default = True  # type: ignore[attr-defined]
+
+    def _base_config(self, name: bool = True) -> dict:
+        """The entries every layer's config has (Keras's ``Layer.get_config``)."""
         # Keras 3 keeps a first layer's ``input_shape=``/``input_dim=`` out of its config: the
         # model's config declares the input with an ``InputLayer`` instead (and Keras 3 refuses
         # a ``batch_input_shape`` inside a layer of a Sequential that has one).
-        config = {"name": self.name, "trainable": self.trainable, "dtype": self._dtype_config()}
+        config = {"name": self.name} if name else {}
+        config.update(trainable=self.trainable, dtype=self._dtype_config())
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = _regularizers.serialize(self.activity_regularizer)
         return config
@@ -247,6 +304,8 @@ class Layer(KerasLayerAPI):
         """A hashable key of everything that changes the compiled computation."""
         if self._traced:  # the user's call() may read attributes its config leaves out
             return (type(self).__name__, id(self))
+        if getattr(self.get_config, "_is_default", False) and self._auto_config is None:
+            return (type(self).__name__, id(self))  # no config to key on: this object only
         key = (type(self).__name__, _freeze(self.get_config()))
         policy = self.__dict__.get("_dtype_policy")
         if policy is not None and policy.name != "float32":  # configs that leave "dtype" out
@@ -287,22 +346,6 @@ def check_rank(layer: Layer, input_shape: Shape) -> None:
         f"(batch dimension included), but received inputs of shape {tuple(input_shape)} "
         f"(rank {len(input_shape)}). To fix it, {fix}, or give data of the expected rank."
     )
-
-
-def legacy_kwarg(kwargs: dict, old: str, new: str, layer: str) -> Any:
-    """Pops a Keras 1/2 argument spelling, warning with the modern one."""
-    if old in kwargs:
-        warnings.warn(
-            f"{layer}({old}=...) is the Keras 1 spelling; use {new}=... instead.",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        return kwargs.pop(old)
-    return None
-
-
-def get_constraint(identifier):
-    return _constraints.get(identifier)
 
 
 def _takes_mask(fn) -> bool:

@@ -16,7 +16,8 @@ from lamina import regularizers as _regularizers
 from lamina._unsupported import layer_module_getattr as _layer_module_getattr
 from lamina.layers import conv_ops
 from lamina.layers.base import Layer
-from lamina.utils import random as _random
+from lamina.layers.config import derived_config
+from lamina.layers.weight_specs import WeightSpec
 
 
 def normalize_tuple(value, n: int, name: str, layer: str) -> tuple[int, ...]:
@@ -58,25 +59,20 @@ def conv_output_length(length, kernel, padding, stride, dilation=1):
     return (length - kernel + stride) // stride
 
 
-def _maybe(serialize, obj):
-    return None if obj is None else serialize(obj)
-
-
 class _Conv(Layer):
     """Shared machinery: spatial rank, data format, activation, bias and the weight options.
 
-    ``_options`` maps each option prefix to the weight it configures: the constructor accepts
-    ``<prefix>_initializer``/``_regularizer``/``_constraint`` (plus ``bias_*``) keywords.
+    Each subclass declares its ``weight_specs``; the constructor accepts each weight's
+    ``<option>_initializer``/``_regularizer``/``_constraint`` keywords (``bias_*`` included).
     """
 
     rank = 2
     _paddings = ("valid", "same")
-    _options = {"kernel": "kernel"}
 
     def __init__(self, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, **kwargs):  # fmt: skip
         options = {}
-        for prefix in (*self._options, "bias"):
+        for prefix in (spec.prefix for spec in self.weight_specs):
             default = "zeros" if prefix == "bias" else "glorot_uniform"
             init = kwargs.pop(f"{prefix}_initializer", default)
             reg = kwargs.pop(f"{prefix}_regularizer", None)
@@ -124,13 +120,8 @@ class _Conv(Layer):
             return (input_shape[0], channels, *spatial)
         return (input_shape[0], *spatial, channels)
 
-    def _weight(self, prefix, shape, key):
-        return getattr(self, f"{prefix}_initializer")(shape, jnp.float32, key=key)
-
-    def _with_bias(self, params, channels, key):
-        if self.use_bias:
-            params["bias"] = self._weight("bias", (channels,), key)
-        return params, {}
+    def _bias_shape(self, input_shape):
+        return (self._out_channels(input_shape),)
 
     def _finish(self, params, y):
         if self.use_bias:
@@ -151,39 +142,23 @@ class _Conv(Layer):
         ]
         return self._assemble(input_shape, spatial, self._out_channels(input_shape))
 
-    def _named(self, what):
-        names = {**self._options, "bias": "bias"}
-        return {w: getattr(self, f"{p}_{what}") for p, w in names.items()}
 
-    def _weight_regularizers(self):
-        return self._named("regularizer")
-
-    def _weight_constraints(self):
-        return self._named("constraint")
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            kernel_size=self.kernel_size, strides=self.strides, padding=self.padding,
-            data_format=self.data_format, dilation_rate=self.dilation_rate,
-            activation=_activations.serialize(self.activation), use_bias=self.use_bias,
-            activity_regularizer=_maybe(_regularizers.serialize, self.activity_regularizer),
-        )  # fmt: skip
-        for prefix in (*self._options, "bias"):
-            config[f"{prefix}_initializer"] = _initializers.serialize(
-                getattr(self, f"{prefix}_initializer")
-            )
-            config[f"{prefix}_regularizer"] = _maybe(
-                _regularizers.serialize, getattr(self, f"{prefix}_regularizer")
-            )
-            config[f"{prefix}_constraint"] = _maybe(
-                _constraints.serialize, getattr(self, f"{prefix}_constraint")
-            )
-        return config
-
-
+# Keras's convolution configs hold ``activity_regularizer`` even when it is None.
+@derived_config(extra=("activity_regularizer",))
 class _BaseConv(_Conv):
     """Conv1D/Conv2D: ``activation(conv(x, kernel) + bias)``."""
+
+    weight_specs = (
+        WeightSpec(
+            "kernel",
+            lambda layer, s: (
+                *layer.kernel_size,
+                layer._in_channels(s) // layer.groups,
+                layer.filters,
+            ),
+        ),
+        WeightSpec("bias", _Conv._bias_shape, when="use_bias"),
+    )
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, groups=1, activation=None, use_bias=True, **kwargs):  # fmt: skip
@@ -220,11 +195,7 @@ class _BaseConv(_Conv):
                 f"Layer {self.name!r}: input channels ({in_ch}) must be divisible "
                 f"by groups ({self.groups})."
             )
-        kkey, bkey = _random.split(key)
-        kernel = self._weight(
-            "kernel", (*self.kernel_size, in_ch // self.groups, self.filters), kkey
-        )
-        return self._with_bias({"kernel": kernel}, self.filters, bkey)
+        return super().init(key, input_shape)  # the declared weight_specs
 
     def apply(self, params, state, x, *, training=False, key=None):
         padding = self.padding.upper()
@@ -233,11 +204,6 @@ class _BaseConv(_Conv):
             padding = [(left, 0)]
         y = self._conv(x, params["kernel"], self.strides, padding, self.dilation_rate, self.groups)
         return self._finish(params, y), state
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(filters=self.filters, groups=self.groups)
-        return config
 
 
 class Conv1D(_BaseConv):
@@ -280,8 +246,17 @@ class Conv2D(_BaseConv):
     rank = 2
 
 
+# ``activation``/``use_bias`` reach ``_BaseConv`` through ``**kwargs``; Keras has no ``groups``.
+@derived_config(extra=("activation", "use_bias", "activity_regularizer"))
 class _ConvTranspose(_BaseConv):
     """Transposed convolution; kernel ``(*kernel_size, filters, in_channels)`` as in Keras."""
+
+    weight_specs = (
+        WeightSpec(
+            "kernel", lambda layer, s: (*layer.kernel_size, layer.filters, layer._in_channels(s))
+        ),
+        WeightSpec("bias", _Conv._bias_shape, when="use_bias"),
+    )
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
                  data_format=None, dilation_rate=1, **kwargs):  # fmt: skip
@@ -296,11 +271,6 @@ class _ConvTranspose(_BaseConv):
 
     def _out_pad(self, i):
         return None if self.output_padding is None else self.output_padding[i]
-
-    def init(self, key, input_shape):
-        kkey, bkey = _random.split(key)
-        shape = (*self.kernel_size, self.filters, self._in_channels(input_shape))
-        return self._with_bias({"kernel": self._weight("kernel", shape, kkey)}, self.filters, bkey)
 
     def _pads(self):
         """Keras's ``compute_conv_transpose_padding_args_for_jax``."""
@@ -337,12 +307,6 @@ class _ConvTranspose(_BaseConv):
                 spatial.append(n * s if op is None else (n - 1) * s + k % 2 + op)
         return self._assemble(input_shape, spatial, self.filters)
 
-    def get_config(self):
-        config = super().get_config()
-        config.pop("groups")
-        config["output_padding"] = self.output_padding
-        return config
-
 
 class Conv1DTranspose(_ConvTranspose):
     """1-D transposed convolution (upsampling a sequence).
@@ -372,6 +336,11 @@ class Conv2DTranspose(_ConvTranspose):
     rank = 2
 
 
+def _depthwise_shape(layer, input_shape):
+    return (*layer.kernel_size, layer._in_channels(input_shape), layer.depth_multiplier)
+
+
+@derived_config(extra=("activity_regularizer",))
 class _Depthwise(_Conv):
     """Depthwise convolution: each input channel convolved with ``depth_multiplier`` filters.
 
@@ -379,7 +348,10 @@ class _Depthwise(_Conv):
     its options are ``depthwise_initializer``/``_regularizer``/``_constraint``.
     """
 
-    _options = {"depthwise": "kernel"}
+    weight_specs = (
+        WeightSpec("kernel", _depthwise_shape, option="depthwise"),
+        WeightSpec("bias", _Conv._bias_shape, when="use_bias"),
+    )
 
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
                  data_format=None, dilation_rate=1, activation=None, use_bias=True,
@@ -399,28 +371,14 @@ class _Depthwise(_Conv):
     def _out_channels(self, input_shape):
         return self._in_channels(input_shape) * self.depth_multiplier
 
-    def _depthwise_params(self, key, in_ch):
-        shape = (*self.kernel_size, in_ch, self.depth_multiplier)
-        return {self._options["depthwise"]: self._weight("depthwise", shape, key)}
-
     def _depthwise(self, x, params):
-        kernel = params[self._options["depthwise"]]
+        kernel = params[self.weight_specs[0].name]
         in_ch = kernel.shape[-2]
         kernel = jnp.reshape(kernel, (*self.kernel_size, 1, in_ch * self.depth_multiplier))
         return self._conv(x, kernel, self.strides, self.padding.upper(), self.dilation_rate, in_ch)
 
-    def init(self, key, input_shape):
-        kkey, bkey = _random.split(key)
-        params = self._depthwise_params(kkey, self._in_channels(input_shape))
-        return self._with_bias(params, self._out_channels(input_shape), bkey)
-
     def apply(self, params, state, x, *, training=False, key=None):
         return self._finish(params, self._depthwise(x, params)), state
-
-    def get_config(self):
-        config = super().get_config()
-        config["depth_multiplier"] = self.depth_multiplier
-        return config
 
 
 class DepthwiseConv1D(_Depthwise):
@@ -449,10 +407,23 @@ class DepthwiseConv2D(_Depthwise):
     rank = 2
 
 
+@derived_config(extra=("activity_regularizer",))
 class _Separable(_Depthwise):
     """Depthwise convolution followed by a 1x1 ("pointwise") convolution to ``filters``."""
 
-    _options = {"depthwise": "depthwise_kernel", "pointwise": "pointwise_kernel"}
+    weight_specs = (
+        WeightSpec("depthwise_kernel", _depthwise_shape, option="depthwise"),
+        WeightSpec(
+            "pointwise_kernel",
+            lambda layer, s: (
+                *(1,) * layer.rank,
+                layer._in_channels(s) * layer.depth_multiplier,
+                layer.filters,
+            ),
+            option="pointwise",
+        ),
+        WeightSpec("bias", _Conv._bias_shape, when="use_bias"),
+    )
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, depth_multiplier=1, activation=None, use_bias=True,
@@ -464,24 +435,11 @@ class _Separable(_Depthwise):
     def _out_channels(self, input_shape):
         return self.filters
 
-    def init(self, key, input_shape):
-        dkey, pkey, bkey = _random.split(key, 3)
-        in_ch = self._in_channels(input_shape)
-        params = self._depthwise_params(dkey, in_ch)
-        shape = (1,) * self.rank + (in_ch * self.depth_multiplier, self.filters)
-        params["pointwise_kernel"] = self._weight("pointwise", shape, pkey)
-        return self._with_bias(params, self.filters, bkey)
-
     def apply(self, params, state, x, *, training=False, key=None):
         y = self._depthwise(x, params)
         one = (1,) * self.rank
         y = self._conv(y, params["pointwise_kernel"], one, "VALID", one)
         return self._finish(params, y), state
-
-    def get_config(self):
-        config = super().get_config()
-        config["filters"] = self.filters
-        return config
 
 
 class SeparableConv1D(_Separable):

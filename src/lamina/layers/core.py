@@ -14,7 +14,9 @@ from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
 from lamina._unsupported import layer_module_getattr as _layer_module_getattr
 from lamina.layers.base import Layer
-from lamina.utils import random as _random
+from lamina.layers.config import derived_config
+from lamina.layers.dtype_names import dtype_name
+from lamina.layers.weight_specs import WeightSpec
 
 
 class InputLayer(Layer):
@@ -23,9 +25,11 @@ class InputLayer(Layer):
     Args:
         shape: shape of one sample, without the batch dimension.
         batch_size: optional fixed batch size.
+        dtype: the input's dtype (``"float32"`` by default); ``"string"`` makes the model's
+            first string layers run on the host (:mod:`lamina.models.host_prefix`).
     """
 
-    def __init__(self, shape=None, batch_size=None, name=None, **kwargs):
+    def __init__(self, shape=None, batch_size=None, name=None, dtype=None, **kwargs):
         if shape is None and "batch_shape" in kwargs:
             batch_shape = kwargs.pop("batch_shape")
             batch_size, shape = batch_shape[0], batch_shape[1:]
@@ -39,6 +43,8 @@ class InputLayer(Layer):
         kwargs.pop("ragged", None)
         super().__init__(name=name, input_shape=shape, batch_size=batch_size, **kwargs)
         self.shape = self._input_shape_arg
+        if dtype is not None:
+            self._input_dtype = dtype_name(dtype)
 
     def apply(self, params, state, x, *, training=False, key=None):
         return x, state
@@ -46,7 +52,7 @@ class InputLayer(Layer):
     def get_config(self):
         return {
             "batch_shape": (self._batch_size_arg, *self.shape),
-            "dtype": "float32",
+            "dtype": "string" if getattr(self, "_input_dtype", None) == "string" else "float32",
             "sparse": False,
             "ragged": False,
             "name": self.name,
@@ -56,9 +62,22 @@ class InputLayer(Layer):
     def from_config(cls, config):
         config = dict(config)
         batch_shape = config.pop("batch_shape", None) or config.pop("batch_input_shape", None)
-        for k in ("dtype", "sparse", "ragged", "optional"):
+        dtype = config.pop("dtype", None)
+        if isinstance(dtype, dict):  # a Keras DTypePolicy config
+            dtype = dtype.get("config", {}).get("name")
+        if dtype is not None and not _is_string_name(dtype):
+            dtype = None  # numeric inputs are fed as float32 (Lamina's rule)
+        for k in ("sparse", "ragged", "optional"):
             config.pop(k, None)
+        config["dtype"] = dtype
         return cls(shape=tuple(batch_shape[1:]), batch_size=batch_shape[0], **config)
+
+
+def _is_string_name(dtype) -> bool:
+    try:
+        return dtype_name(dtype) == "string"
+    except TypeError:  # a dtype NumPy does not know (bfloat16 without ml_dtypes): numeric
+        return False
 
 
 def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs) -> InputLayer:  # noqa: N802
@@ -70,9 +89,10 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs) -> Input
     >>> model.output_shape
     (None, 1)
     """
-    return InputLayer(shape=shape, batch_size=batch_size, name=name, **kwargs)
+    return InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype, **kwargs)
 
 
+@derived_config
 class Dense(Layer):
     """A densely connected layer: ``activation(x @ kernel + bias)``.
 
@@ -83,6 +103,8 @@ class Dense(Layer):
         kernel_initializer, bias_initializer: names or initializer objects.
         kernel_regularizer, bias_regularizer, activity_regularizer: regularizers.
         kernel_constraint, bias_constraint: constraints applied after each update.
+        quantization_config: accepted for Keras 3 compatibility; Lamina does not quantize
+            (the config always holds ``None``).
 
     Keras 1/2 spellings (``output_dim``, ``init``, ``W_regularizer``, ``bias`` ...) are
     translated by :mod:`lamina.layers.legacy_args`.
@@ -99,6 +121,11 @@ class Dense(Layer):
     (2, 3)
     """
 
+    weight_specs = (
+        WeightSpec("kernel", lambda layer, shape: (shape[-1], layer.units)),
+        WeightSpec("bias", lambda layer, shape: (layer.units,), when="use_bias"),
+    )
+
     def __init__(
         self,
         units=None,
@@ -111,11 +138,12 @@ class Dense(Layer):
         activity_regularizer=None,
         kernel_constraint=None,
         bias_constraint=None,
+        quantization_config=None,
         **kwargs: Any,
     ):
         kwargs.pop("lora_rank", None)
         kwargs.pop("lora_alpha", None)
-        kwargs.pop("quantization_config", None)
+        self.quantization_config = None  # accepted, not used: Lamina does not quantize
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if (
             units is None
@@ -146,13 +174,7 @@ class Dense(Layer):
                 f"Layer {self.name!r} (Dense) expects inputs with a batch dimension and at least "
                 f"one feature dimension, but received shape {tuple(input_shape)}."
             )
-        kkey, bkey = _random.split(key)
-        params = {
-            "kernel": self.kernel_initializer((input_shape[-1], self.units), jnp.float32, key=kkey)
-        }
-        if self.use_bias:
-            params["bias"] = self.bias_initializer((self.units,), jnp.float32, key=bkey)
-        return params, {}
+        return super().init(key, input_shape)  # the declared weight_specs
 
     def apply(self, params, state, x, *, training=False, key=None):
         y = jnp.matmul(x, params["kernel"])
@@ -163,28 +185,8 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:-1], self.units)
 
-    def _weight_regularizers(self):
-        return {"kernel": self.kernel_regularizer, "bias": self.bias_regularizer}
 
-    def _weight_constraints(self):
-        return {"kernel": self.kernel_constraint, "bias": self.bias_constraint}
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            units=self.units,
-            activation=_activations.serialize(self.activation),
-            use_bias=self.use_bias,
-            kernel_initializer=_initializers.serialize(self.kernel_initializer),
-            bias_initializer=_initializers.serialize(self.bias_initializer),
-            kernel_regularizer=_maybe(_regularizers.serialize, self.kernel_regularizer),
-            bias_regularizer=_maybe(_regularizers.serialize, self.bias_regularizer),
-            kernel_constraint=_maybe(_constraints.serialize, self.kernel_constraint),
-            bias_constraint=_maybe(_constraints.serialize, self.bias_constraint),
-        )
-        return config
-
-
+@derived_config
 class Activation(Layer):
     """Applies an activation function: ``Activation('relu')``.
 
@@ -202,12 +204,8 @@ class Activation(Layer):
     def apply(self, params, state, x, *, training=False, key=None):
         return self.activation(x), state
 
-    def get_config(self):
-        config = super().get_config()
-        config["activation"] = _activations.serialize(self.activation)
-        return config
 
-
+@derived_config
 class Dropout(Layer):
     """Randomly sets a fraction ``rate`` of inputs to 0 during training only.
 
@@ -243,18 +241,14 @@ class Dropout(Layer):
         keep = jax.random.bernoulli(key, 1.0 - self.rate, shape)
         return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x)), state
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(rate=self.rate, seed=self.seed, noise_shape=self.noise_shape)
-        return config
 
-
+@derived_config
 class Flatten(Layer):
     """Flattens each sample to one dimension: ``(batch, a, b) -> (batch, a * b)``."""
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.data_format = data_format
+        self.data_format = data_format or "channels_last"
 
     def apply(self, params, state, x, *, training=False, key=None):
         return jnp.reshape(x, (x.shape[0], -1)), state
@@ -264,12 +258,8 @@ class Flatten(Layer):
         size = None if any(d is None for d in rest) else math.prod(rest)
         return (input_shape[0], size)
 
-    def get_config(self):
-        config = super().get_config()
-        config["data_format"] = self.data_format or "channels_last"
-        return config
 
-
+@derived_config
 class Reshape(Layer):
     """Reshapes each sample to ``target_shape`` (one entry may be -1).
 
@@ -311,15 +301,6 @@ class Reshape(Layer):
     def apply(self, params, state, x, *, training=False, key=None):
         out = self.compute_output_shape((None, *x.shape[1:]))
         return jnp.reshape(x, (x.shape[0], *out[1:])), state
-
-    def get_config(self):
-        config = super().get_config()
-        config["target_shape"] = self.target_shape
-        return config
-
-
-def _maybe(serialize, obj):
-    return None if obj is None else serialize(obj)
 
 
 # Keras 2's keras.layers.core re-exported more layers; scripts import them from here.

@@ -10,6 +10,8 @@ from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
 from lamina.layers.base import Layer
+from lamina.layers.config import derived_config
+from lamina.layers.weight_specs import WeightSpec
 
 
 def _positive_int(value, what):
@@ -20,6 +22,8 @@ def _positive_int(value, what):
     return int(value)
 
 
+# Keras's config holds ``activity_regularizer`` even when None.
+@derived_config(extra=("activity_regularizer",))
 class Embedding(Layer):
     """Turns integer indices into dense vectors: row ``i`` of ``embeddings`` for index ``i``.
 
@@ -46,6 +50,8 @@ class Embedding(Layer):
     ((1, 3, 4), [[True, True, False]])
     """
 
+    weight_specs = (WeightSpec("embeddings", lambda layer, s: (layer.input_dim, layer.output_dim)),)
+
     def __init__(
         self,
         input_dim,
@@ -55,6 +61,7 @@ class Embedding(Layer):
         embeddings_constraint=None,
         mask_zero=False,
         weights=None,
+        quantization_config=None,
         **kwargs,
     ):
         input_length = kwargs.pop("input_length", None)
@@ -68,7 +75,7 @@ class Embedding(Layer):
                 "Embedding(weights=...) is not supported: build the model, then call "
                 "model.set_weights(...) or layer weights through the model."
             )
-        for k in ("lora_rank", "lora_alpha", "quantization_config"):
+        for k in ("lora_rank", "lora_alpha"):
             kwargs.pop(k, None)
         super().__init__(**kwargs)
         self.input_dim = _positive_int(input_dim, "input_dim")
@@ -77,10 +84,7 @@ class Embedding(Layer):
         self.embeddings_regularizer = _regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = _constraints.get(embeddings_constraint)
         self.mask_zero = bool(mask_zero)
-
-    def init(self, key, input_shape):
-        shape = (self.input_dim, self.output_dim)
-        return {"embeddings": self.embeddings_initializer(shape, jnp.float32, key=key)}, {}
+        self.quantization_config = None  # accepted, not used: Lamina does not quantize
 
     def apply(self, params, state, x, *, training=False, key=None):
         idx = jnp.asarray(x)
@@ -95,35 +99,3 @@ class Embedding(Layer):
         if not self.mask_zero:
             return None
         return jnp.not_equal(jnp.asarray(x), 0)
-
-    def _weight_regularizers(self):
-        return {"embeddings": self.embeddings_regularizer}
-
-    def _weight_constraints(self):
-        return {"embeddings": self.embeddings_constraint}
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            input_dim=self.input_dim,
-            output_dim=self.output_dim,
-            embeddings_initializer=_initializers.serialize(self.embeddings_initializer),
-            embeddings_regularizer=(
-                None
-                if self.embeddings_regularizer is None
-                else _regularizers.serialize(self.embeddings_regularizer)
-            ),
-            activity_regularizer=(
-                None
-                if self.activity_regularizer is None
-                else _regularizers.serialize(self.activity_regularizer)
-            ),
-            embeddings_constraint=(
-                None
-                if self.embeddings_constraint is None
-                else _constraints.serialize(self.embeddings_constraint)
-            ),
-            mask_zero=self.mask_zero,
-            quantization_config=None,
-        )
-        return config

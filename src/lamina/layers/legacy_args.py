@@ -359,6 +359,8 @@ def install(cls) -> None:
     cls.__init__ = __init__
 
     layer_init = cls.__dict__.get("init")
+    if layer_init is None and "weight_specs" in cls.__dict__:
+        layer_init = cls.init  # the base class's init, derived from the declared weights
     if layer_init is not None and not getattr(layer_init, "_lamina_legacy", False):
 
         @functools.wraps(layer_init)

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 
 from lamina import regularizers as _regularizers
 from lamina.layers.base import Layer
+from lamina.layers.config import derived_config
 from lamina.layers.convolutional import normalize_data_format
 
 
@@ -23,6 +24,7 @@ def _check_rate(rate, layer):
     return float(rate)
 
 
+@derived_config
 class GaussianNoise(Layer):
     """Adds zero-centred Gaussian noise of standard deviation ``stddev`` during training.
 
@@ -53,12 +55,8 @@ class GaussianNoise(Layer):
             return x, state
         return x + self.stddev * jax.random.normal(key, x.shape, x.dtype), state
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(stddev=self.stddev, seed=self.seed)
-        return config
 
-
+@derived_config
 class GaussianDropout(Layer):
     """Multiplies inputs by Gaussian noise of mean 1 and variance ``rate / (1 - rate)`` in training.
 
@@ -82,12 +80,8 @@ class GaussianDropout(Layer):
         stddev = math.sqrt(self.rate / (1.0 - self.rate))
         return x * (1.0 + stddev * jax.random.normal(key, x.shape, x.dtype)), state
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(rate=self.rate, seed=self.seed)
-        return config
 
-
+@derived_config
 class AlphaDropout(Layer):
     """Dropout that keeps the mean and variance of its inputs, for SELU networks.
 
@@ -138,12 +132,8 @@ class AlphaDropout(Layer):
         b = -a * alpha_p * self.rate
         return a * (x * kept + alpha_p * (1 - kept)) + b, state
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(rate=self.rate, seed=self.seed, noise_shape=self.noise_shape)
-        return config
 
-
+@derived_config
 class _SpatialDropout(Layer):
     """Drops whole feature maps (channels): one Bernoulli draw per (sample, channel)."""
 
@@ -173,9 +163,8 @@ class _SpatialDropout(Layer):
         return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x)), state
 
     def get_config(self):
-        config = super().get_config()
+        config = self._derived_config()
         config.pop("trainable", None)  # Keras's SpatialDropout config has no "trainable"
-        config.update(rate=self.rate, seed=self.seed)
         return config
 
 
@@ -193,17 +182,13 @@ class SpatialDropout1D(_SpatialDropout):
     rank = 1
 
 
+@derived_config
 class _ImageSpatialDropout(_SpatialDropout):
     """Spatial dropout with a ``data_format`` argument (2D and 3D)."""
 
     def __init__(self, rate, data_format=None, seed=None, name=None, dtype=None, **kwargs):
         super().__init__(rate, seed=seed, name=name, dtype=dtype, **kwargs)
         self.data_format = normalize_data_format(data_format, type(self).__name__)
-
-    def get_config(self):
-        config = super().get_config()
-        config["data_format"] = self.data_format
-        return config
 
 
 class SpatialDropout2D(_ImageSpatialDropout):
@@ -233,6 +218,7 @@ class SpatialDropout3D(_ImageSpatialDropout):
     rank = 3
 
 
+@derived_config
 class ActivityRegularization(Layer):
     """The identity, adding ``l1 * sum(|x|) + l2 * sum(x**2)`` of its input to the loss.
 
@@ -253,7 +239,6 @@ class ActivityRegularization(Layer):
         return x, state
 
     def get_config(self):
-        config = super().get_config()
-        config.pop("activity_regularizer", None)
-        config.update(l1=self.l1, l2=self.l2)
+        config = self._derived_config()
+        config.pop("activity_regularizer", None)  # Keras rebuilds it from l1 and l2
         return config

@@ -11,13 +11,11 @@ from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
 from lamina.layers.base import Layer
+from lamina.layers.config import derived_config
+from lamina.layers.weight_specs import WeightSpec, create_weights
 from lamina.utils import random as _random
 
 _KERAS_EPSILON = 1e-7  # keras.backend.epsilon(), used by Keras's masked moments
-
-
-def _ser(serialize, obj):
-    return None if obj is None else serialize(obj)
 
 
 def _norm_axis(axis: int, rank: int, name: str) -> int:
@@ -31,6 +29,11 @@ def _norm_axis(axis: int, rank: int, name: str) -> int:
 
 class _GammaBeta(Layer):
     """Shared arguments and weights of the two normalization layers."""
+
+    weight_specs = (
+        WeightSpec("gamma", lambda layer, s: layer._param_shape(s), when="scale"),
+        WeightSpec("beta", lambda layer, s: layer._param_shape(s), when="center"),
+    )
 
     def __init__(
         self,
@@ -55,32 +58,12 @@ class _GammaBeta(Layer):
         self.beta_constraint = _constraints.get(beta_constraint)
         self.gamma_constraint = _constraints.get(gamma_constraint)
 
-    def _gamma_beta(self, key, shape) -> dict:
-        gkey, bkey = _random.split(key)
-        params = {}
-        if self.scale:
-            params["gamma"] = self.gamma_initializer(shape, jnp.float32, key=gkey)
-        if self.center:
-            params["beta"] = self.beta_initializer(shape, jnp.float32, key=bkey)
-        return params
-
-    def _weight_regularizers(self):
-        return {"gamma": self.gamma_regularizer, "beta": self.beta_regularizer}
-
-    def _weight_constraints(self):
-        return {"gamma": self.gamma_constraint, "beta": self.beta_constraint}
-
-    def _gamma_beta_config(self) -> dict:
-        return {
-            "beta_initializer": _initializers.serialize(self.beta_initializer),
-            "gamma_initializer": _initializers.serialize(self.gamma_initializer),
-            "beta_regularizer": _ser(_regularizers.serialize, self.beta_regularizer),
-            "gamma_regularizer": _ser(_regularizers.serialize, self.gamma_regularizer),
-            "beta_constraint": _ser(_constraints.serialize, self.beta_constraint),
-            "gamma_constraint": _ser(_constraints.serialize, self.gamma_constraint),
-        }
+    def _param_shape(self, input_shape) -> tuple:
+        """The shape of ``gamma``/``beta`` for inputs of ``input_shape``."""
+        raise NotImplementedError
 
 
+@derived_config
 class BatchNormalization(_GammaBeta):
     """Normalizes each feature with batch statistics in training, moving statistics otherwise.
 
@@ -167,6 +150,11 @@ class BatchNormalization(_GammaBeta):
         self.moving_mean_initializer = _initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = _initializers.get(moving_variance_initializer)
         self.renorm_momentum = renorm_momentum
+        # Validated above: Lamina supports neither, and its configs say so.
+        self.renorm, self.renorm_clipping, self.synchronized = False, None, False
+
+    def _param_shape(self, input_shape):
+        return (int(input_shape[_norm_axis(self.axis, len(input_shape), self.name)]),)
 
     def init(self, key, input_shape):
         axis = _norm_axis(self.axis, len(input_shape), self.name)
@@ -177,7 +165,7 @@ class BatchNormalization(_GammaBeta):
             )
         shape = (int(input_shape[axis]),)
         k1, k2, k3 = _random.split(key, 3)
-        params = self._gamma_beta(k1, shape)
+        params, _ = create_weights(self, k1, input_shape)  # gamma, beta
         state = {
             "moving_mean": self.moving_mean_initializer(shape, jnp.float32, key=k2),
             "moving_variance": self.moving_variance_initializer(shape, jnp.float32, key=k3),
@@ -230,25 +218,8 @@ class BatchNormalization(_GammaBeta):
             res = res + jnp.reshape(params["beta"], shape)
         return x * inv + res, state
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            axis=self.axis,
-            momentum=self.momentum,
-            epsilon=self.epsilon,
-            center=self.center,
-            scale=self.scale,
-            moving_mean_initializer=_initializers.serialize(self.moving_mean_initializer),
-            moving_variance_initializer=_initializers.serialize(self.moving_variance_initializer),
-            synchronized=False,
-            renorm=False,
-            renorm_clipping=None,
-            renorm_momentum=self.renorm_momentum,
-            **self._gamma_beta_config(),
-        )
-        return config
 
-
+@derived_config
 class LayerNormalization(_GammaBeta):
     """Normalizes each sample over ``axis``: Keras 3's ``ops.layer_normalization``.
 
@@ -319,12 +290,14 @@ class LayerNormalization(_GammaBeta):
         axes = self.axis if isinstance(self.axis, list) else [self.axis]
         return sorted(_norm_axis(a, rank, self.name) for a in axes)
 
+    def _param_shape(self, input_shape):
+        return tuple(int(input_shape[a]) for a in self._axes(len(input_shape)))
+
     def init(self, key, input_shape):
-        axes = self._axes(len(input_shape))
-        shape = tuple(int(input_shape[a]) for a in axes)
         if self.rms_scaling:  # Keras: gamma always, no beta
+            shape = self._param_shape(input_shape)
             return {"gamma": self.gamma_initializer(shape, jnp.float32, key=key)}, {}
-        return self._gamma_beta(key, shape), {}
+        return super().init(key, input_shape)  # the declared weight_specs
 
     def compute_output_shape(self, input_shape):
         self._axes(len(input_shape))
@@ -347,15 +320,3 @@ class LayerNormalization(_GammaBeta):
         if self.center:
             res = res + jnp.reshape(params["beta"], bshape)
         return x * inv + res, state
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            axis=self.axis,
-            epsilon=self.epsilon,
-            center=self.center,
-            scale=self.scale,
-            rms_scaling=self.rms_scaling,
-            **self._gamma_beta_config(),
-        )
-        return config

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from lamina.layers.base import Layer
+from lamina.layers.config import derived_config
 from lamina.layers.convolutional import (
     conv_output_length,
     normalize_data_format,
@@ -100,6 +101,7 @@ def max_pool(x, window, strides, padding):
     return _max_pool(x, tuple(window), tuple(strides), pads)
 
 
+@derived_config
 class _Pooling(Layer):
     rank = 2
     _op = "max"
@@ -150,16 +152,6 @@ class _Pooling(Layer):
         if first:
             return (input_shape[0], input_shape[1], *out)
         return (input_shape[0], *out, input_shape[-1])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            pool_size=self.pool_size,
-            padding=self.padding,
-            strides=self.strides,
-            data_format=self.data_format,
-        )
-        return config
 
 
 class MaxPooling1D(_Pooling):
@@ -248,6 +240,7 @@ class AveragePooling3D(_Pooling):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
+@derived_config
 class _GlobalPooling(Layer):
     rank = 2
     _op = "max"
@@ -275,11 +268,6 @@ class _GlobalPooling(Layer):
         if self.keepdims:
             return tuple(1 if i in axes else d for i, d in enumerate(input_shape))
         return tuple(d for i, d in enumerate(input_shape) if i not in axes)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(data_format=self.data_format, keepdims=self.keepdims)
-        return config
 
 
 class GlobalMaxPooling1D(_GlobalPooling):

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from lamina.layers.base import Layer
+from lamina.layers.config import derived_config
 from lamina.layers.convolutional import normalize_data_format, normalize_tuple
 
 
@@ -55,6 +56,7 @@ class _Spatial(Layer):
         return tuple(range(first, first + self.rank))
 
 
+@derived_config
 class ZeroPadding1D(Layer):
     """Pads the steps axis with zeros: ``padding`` is an int or ``(left, right)``.
 
@@ -84,12 +86,8 @@ class ZeroPadding1D(Layer):
         shape[self._axis()] = _add(shape[self._axis()], sum(self.padding))
         return tuple(shape)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(padding=self.padding, data_format=self.data_format)
-        return config
 
-
+@derived_config
 class _ZeroPadding(_Spatial):
     """Zero padding of the ``rank`` spatial axes (ZeroPadding2D/3D)."""
 
@@ -109,11 +107,6 @@ class _ZeroPadding(_Spatial):
             shape[axis] = _add(shape[axis], sum(p))
         return tuple(shape)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(padding=self.padding, data_format=self.data_format)
-        return config
-
 
 class ZeroPadding2D(_ZeroPadding):
     """Pads rows and columns of images with zeros.
@@ -129,6 +122,7 @@ class ZeroPadding2D(_ZeroPadding):
         super().__init__(padding, data_format, **kwargs)
 
 
+@derived_config
 class Cropping1D(Layer):
     """Removes ``(start, end)`` steps from the steps axis.
 
@@ -157,12 +151,8 @@ class Cropping1D(Layer):
             )
         return (input_shape[0], _add(n, -sum(self.cropping)), *input_shape[2:])
 
-    def get_config(self):
-        config = super().get_config()
-        config["cropping"] = self.cropping
-        return config
 
-
+@derived_config
 class _Cropping(_Spatial):
     """Cropping of the ``rank`` spatial axes (Cropping2D/3D)."""
 
@@ -191,11 +181,6 @@ class _Cropping(_Spatial):
             shape[axis] = _add(shape[axis], -sum(c))
         return tuple(shape)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(cropping=self.cropping, data_format=self.data_format)
-        return config
-
 
 class Cropping2D(_Cropping):
     """Removes rows and columns at the borders of images.
@@ -211,6 +196,7 @@ class Cropping2D(_Cropping):
         super().__init__(cropping, data_format, **kwargs)
 
 
+@derived_config
 class UpSampling1D(Layer):
     """Repeats each step ``size`` times.
 
@@ -235,12 +221,8 @@ class UpSampling1D(Layer):
         n = input_shape[1]
         return (input_shape[0], None if n is None else n * self.size, *input_shape[2:])
 
-    def get_config(self):
-        config = super().get_config()
-        config["size"] = self.size
-        return config
 
-
+@derived_config
 class UpSampling2D(_Spatial):
     """Repeats rows and columns ``size`` times (``interpolation='nearest'``) or resizes
     bilinearly (``interpolation='bilinear'``).
@@ -276,13 +258,6 @@ class UpSampling2D(_Spatial):
             shape[axis] = None if shape[axis] is None else shape[axis] * s
         return tuple(shape)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            size=self.size, data_format=self.data_format, interpolation=self.interpolation
-        )
-        return config
-
 
 class ZeroPadding3D(_ZeroPadding):
     """Pads the three spatial axes of volumes with zeros.
@@ -316,6 +291,7 @@ class Cropping3D(_Cropping):
         super().__init__(cropping, data_format, **kwargs)
 
 
+@derived_config
 class UpSampling3D(_Spatial):
     """Repeats each entry ``size`` times along depth, height and width.
 
@@ -341,12 +317,8 @@ class UpSampling3D(_Spatial):
             shape[axis] = None if shape[axis] is None else shape[axis] * s
         return tuple(shape)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(size=self.size, data_format=self.data_format)
-        return config
 
-
+@derived_config
 class RepeatVector(Layer):
     """Repeats a vector ``n`` times: ``(batch, features) -> (batch, n, features)``.
 
@@ -370,12 +342,8 @@ class RepeatVector(Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.n, input_shape[1])
 
-    def get_config(self):
-        config = super().get_config()
-        config["n"] = self.n
-        return config
 
-
+@derived_config
 class Permute(Layer):
     """Permutes the non-batch axes; ``dims`` counts from 1 (``(2, 1)`` swaps the two axes).
 
@@ -401,8 +369,3 @@ class Permute(Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], *(input_shape[d] for d in self.dims))
-
-    def get_config(self):
-        config = super().get_config()
-        config["dims"] = self.dims
-        return config

@@ -22,10 +22,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from lamina.layers import symbolic_masks as _masks
 from lamina.layers.base import Layer, check_rank
+from lamina.layers.dtype_names import dtype_name
 
 
 class KerasTensor:
@@ -39,7 +39,7 @@ class KerasTensor:
 
     def __init__(self, shape, dtype="float32", name=None, history=None):
         self.shape = tuple(None if d is None else int(d) for d in shape)
-        self.dtype = str(np.dtype(dtype)) if dtype is not None else "float32"
+        self.dtype = dtype_name(dtype)  # "string" for text inputs (fed on the host)
         self.name = name
         self._keras_history = history
 
@@ -218,7 +218,7 @@ def Input(  # noqa: N802 - Keras's name
     if isinstance(shape, int):
         shape = (shape,)
     layer = InputLayer(shape=tuple(shape), batch_size=batch_size, name=name)
-    layer._input_dtype = str(np.dtype(dtype)) if dtype is not None else "float32"
+    layer._input_dtype = dtype_name(dtype)
     return input_tensor(layer)
 
 

@@ -61,7 +61,9 @@ def reduce_weighted_values(values, sample_weight=None, mask=None, reduction="sum
     return loss
 
 
-def batch_loss(loss, y_true, y_pred, sample_weight, batch_mask, output_mask=None):
+def batch_loss(
+    loss, y_true, y_pred, sample_weight, batch_mask, output_mask=None, *, training=True
+):
     """One compiled loss term on a (possibly padded) batch, reduced as Keras 3 reduces it on the
     batch's real rows only (``Loss.__call__`` inside ``CompileLoss``).
 
@@ -73,6 +75,11 @@ def batch_loss(loss, y_true, y_pred, sample_weight, batch_mask, output_mask=None
     ``output_mask``) merge into the weights as Keras's ``apply_mask`` merges them.  A weight
     of all ones stands for "no sample weight" (Keras's ``sample_weight=None``).
 
+    A loss with ``reduction=None``/``"none"`` cannot train (its value is not a scalar), but it
+    evaluates: Keras 3's loss tracker (a ``Mean`` updated with the batch size as weight)
+    averages the weighted, masked values over every element of the batch, which is the
+    ``sum_over_batch_size`` reduction without its mask rescaling.
+
     Args:
         loss: a :class:`~lamina.losses.Loss` (its ``call``, ``_mask`` and ``reduction``).
         y_true: the batch's targets.
@@ -80,13 +87,14 @@ def batch_loss(loss, y_true, y_pred, sample_weight, batch_mask, output_mask=None
         sample_weight: (batch,) or (batch, ...) weights, 0 on padding rows.
         batch_mask: (batch,) float, 1 for real rows.
         output_mask: optional Keras mask carried by ``y_pred`` (e.g. ``mask_zero``).
+        training: whether the loss is differentiated (``fit``) rather than only logged.
 
     Returns:
         A scalar: the reduced loss.
 
     Raises:
-        TypeError: ``reduction=None``/``"none"`` (the loss is not a scalar, so it has no
-            gradient; Keras's JAX trainer fails the same way).
+        TypeError: ``reduction=None``/``"none"`` in training (the loss is not a scalar, so it
+            has no gradient; Keras's JAX trainer fails the same way).
 
     >>> import jax.numpy as jnp
     >>> from lamina.losses import MeanSquaredError
@@ -94,9 +102,12 @@ def batch_loss(loss, y_true, y_pred, sample_weight, batch_mask, output_mask=None
     >>> float(batch_loss(MeanSquaredError(reduction="sum"), y, p, jnp.array([1.0, 1, 0]),
     ...                  jnp.array([1.0, 1, 0])))  # the third row is padding
     5.0
+    >>> float(batch_loss(MeanSquaredError(reduction=None), y, p, jnp.array([1.0, 1, 0]),
+    ...                  jnp.array([1.0, 1, 0]), training=False))  # evaluate: the mean
+    2.5
     """
     reduction = loss.reduction
-    if reduction in (None, "none"):
+    if reduction in (None, "none") and training:
         raise TypeError(
             f"The loss {loss.name!r} has reduction={reduction!r}, so it returns one value per "
             "sample, but training needs a scalar loss (gradients are only defined for "
@@ -121,7 +132,7 @@ def batch_loss(loss, y_true, y_pred, sample_weight, batch_mask, output_mask=None
     n_real = jnp.sum(bm)
     if mask is not None:
         fmask = jnp.asarray(mask).astype(values.dtype) * _expand_to(bm, jnp.ndim(mask))
-        if reduction in ("mean", "sum_over_batch_size"):
+        if reduction in ("mean", "sum_over_batch_size"):  # not "none": Keras's apply_mask
             total = n_real * math.prod(fmask.shape[1:])
             fmask = fmask * _divide_no_nan(total, jnp.sum(fmask))
         fmask, swb, _ = _align_weight(fmask, sw)

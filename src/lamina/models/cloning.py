@@ -48,7 +48,8 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
         if input_tensors is not None:
             new.add(input_tensors[0] if isinstance(input_tensors, list) else input_tensors)
         elif model.input_shape is not None:
-            new.add(Input(batch_shape=tuple(model.input_shape)))
+            text = getattr(model.__dict__.get("_input_layer"), "_input_dtype", None) == "string"
+            new.add(Input(batch_shape=tuple(model.input_shape), dtype="string" if text else None))
         for layer in layers:
             new.add(layer)
         return new

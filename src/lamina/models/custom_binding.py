@@ -6,11 +6,15 @@ gets :func:`custom_binding`: a :class:`~lamina.training.network.Binding` whose p
 :mod:`lamina.training.custom_state`, read from and written to the model's objects (its
 weights or its sub-models' weights, metrics, optimizers and seed generators).  A
 TensorFlow-style ``train_step(self, data)`` is refused here with the JAX signature to use.
+At the end of ``fit``, :func:`finalize_ema` writes ``use_ema``'s moving averages into the
+weights, as Keras's ``optimizer.finalize_variable_values`` does.
 """
 
 from __future__ import annotations
 
 import inspect
+
+import jax.numpy as jnp
 
 from lamina.models.custom_training import CompileMetrics
 from lamina.training import custom_step as _engine
@@ -21,15 +25,34 @@ HOOKS = ("train_step", "test_step", "predict_step", "compute_loss", "compute_met
 
 
 def overridden_hooks(model) -> list:
-    """The hooks of :data:`HOOKS` that ``model``'s class (below ``Model``) overrides."""
+    """The hooks of :data:`HOOKS` that ``model``'s class (below ``Model`` or
+    ``Sequential``) overrides."""
+    from lamina.models.custom_training import CustomTrainingMixin
     from lamina.models.model import Functional, Model
+    from lamina.models.sequential import Sequential
 
     found = []
     for cls in type(model).__mro__:
-        if cls in (Model, Functional):
+        if cls in (Model, Functional, Sequential, CustomTrainingMixin):
             break
         found += [h for h in HOOKS if h in cls.__dict__ and h not in found]
     return found
+
+
+def adopt_custom_steps(cls) -> None:
+    """Gives a ``Sequential`` subclass that overrides one of :data:`HOOKS` Keras's trainer
+    hooks (:class:`~lamina.models.custom_training.CustomTrainingMixin`) as its first base,
+    so ``fit``/``evaluate``/``predict`` run its steps as they run a subclassed ``Model``'s
+    (called by ``Sequential.__init_subclass__``)."""
+    from lamina.models.custom_training import CustomTrainingMixin
+    from lamina.models.sequential import Sequential
+
+    if issubclass(cls, CustomTrainingMixin):
+        return
+    below = cls.__mro__[: cls.__mro__.index(Sequential)]
+    if not any(h in c.__dict__ for c in below for h in HOOKS):
+        return
+    cls.__bases__ = (CustomTrainingMixin, *cls.__bases__)
 
 
 def _check_signature(model, hook):
@@ -159,7 +182,7 @@ def custom_binding(model, hooks) -> Binding:
         check_x=check_x,
         check_y=lambda y: None,
         metrics_names=metrics_names,
-        finalize=lambda epochs: None,
+        finalize=lambda epochs: finalize_ema(model, epochs),
         compiled=compiled is not None,
         steps_per_execution=(compiled or {}).get("steps_per_execution", 1),
         n_params=n_params,
@@ -168,6 +191,24 @@ def custom_binding(model, hooks) -> Binding:
         needs_y=False,
         note_data=note_data,
     )
+
+
+def finalize_ema(model, epochs) -> None:
+    """Keras's ``optimizer.finalize_variable_values`` at the end of ``fit``: with
+    ``use_ema=True`` the trainable variables become the optimizer's moving averages (after
+    any fit that asked for at least one epoch, as Keras does)."""
+    opt = getattr(model, "optimizer", None)
+    if not epochs or opt is None or not getattr(opt, "use_ema", False):
+        return
+    ema = opt.ema_values()
+    if ema is None:
+        return
+    parts = _parts(model)
+    s = _engine.read_state(parts)
+    if len(ema) != len(s["tv"]):
+        return
+    s["tv"] = [jnp.asarray(e, t.dtype) for e, t in zip(ema, s["tv"])]
+    _engine.write_state(parts, s)
 
 
 def _shuffle_key(model):

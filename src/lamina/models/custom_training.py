@@ -16,6 +16,11 @@ The model's ``metrics`` are Keras's: the loss tracker (``"loss"``) and the compi
 (``"compile_metrics"``) after ``compile``, then the metrics held as attributes; they are reset
 at each epoch and each evaluation.  Optimizers other than ``model.optimizer`` held by the model
 (a GAN's two) and every ``SeedGenerator`` reachable from it keep their state from step to step.
+A ``Sequential`` subclass overriding one of these hooks gets this mixin too
+(:func:`lamina.models.custom_binding.adopt_custom_steps`).  As in Keras, ``stateless_apply``
+projects constrained weights (``kernel_constraint=...``), ``use_ema`` swaps the moving averages
+in at the end of ``fit``, and a learning-rate callback changes the rate the steps use from the
+next epoch (``model.train_state.opt_state`` is the optimizer's own state).
 The engine side is :mod:`lamina.training.custom_step`.
 
 >>> import jax, numpy as np
@@ -304,6 +309,26 @@ class CustomTrainingMixin(StatelessMixin):
         return self.stateless_call(trainable_variables, non_trainable_variables, data)
 
     # ------------------------------------------------------------------- engine
+    @property
+    def train_state(self):
+        """The model's :class:`~lamina.training.state.TrainState`.  With custom steps its
+        ``opt_state`` is ``model.optimizer``'s own state (the one the steps carry), so a
+        callback that changes it (``LearningRateScheduler``, ``ReduceLROnPlateau``) changes
+        the learning rate of the next epochs, as Keras's optimizer variable does."""
+        from lamina.models import custom_train_state
+
+        if getattr(self, "optimizer", None) is None or not self._custom_hooks():
+            return super().train_state
+        return custom_train_state.read(self)
+
+    @train_state.setter
+    def train_state(self, ts):
+        from lamina.models import custom_train_state
+
+        if getattr(self, "optimizer", None) is not None and self._custom_hooks():
+            ts = custom_train_state.write(self, ts)
+        super(CustomTrainingMixin, type(self)).train_state.fset(self, ts)
+
     def _custom_hooks(self) -> list:
         from lamina.models.custom_binding import overridden_hooks
 
@@ -316,3 +341,4 @@ class CustomTrainingMixin(StatelessMixin):
         if not hooks:
             return super()._binding()
         return custom_binding(self, hooks)
+

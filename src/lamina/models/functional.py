@@ -116,12 +116,14 @@ class Functional(Model):
             for n in nodes
         )
         n_out = len(self.outputs)
-        return Network(
+        net = Network(
             layers=layers,
             forward=forward,
             spec_key=("functional", tuple(la._spec_key() for la in layers), wiring),
             output_names=None if n_out == 1 else tuple(self.output_names),
         )
+        prefix = self._host_prefix()  # string inputs: their layers run on the host first
+        return net if prefix is None else prefix.wrap(net)
 
     def _layer_input_shapes(self, input_shape=None):
         shapes = {}
@@ -157,6 +159,22 @@ class Functional(Model):
 
     def _output_shape_of(self, input_shape):
         return [t.shape for t in self.outputs]
+
+    def _predict_width(self) -> int:
+        """Values per row of the widest activation of the graph: every node's outputs, and
+        what a layer holds inside (an attention layer's scores), which size predict's tiles."""
+        import math
+
+        widths = [Model._predict_width(self)]
+        for node in self._nodes:
+            if node.is_input:
+                continue
+            outs = node.outputs if isinstance(node.outputs, list | tuple) else [node.outputs]
+            widths += [math.prod(d for d in t.shape[1:] if d) for t in outs if _is_kt(t)]
+            peak = getattr(node.layer, "peak_activation_values", None)
+            if peak is not None:
+                widths.append(peak([tuple(t.shape) for t in node.input_tensors]))
+        return max(widths)
 
     def get_config(self) -> dict:
         from lamina.models.functional_config import functional_config

@@ -89,6 +89,9 @@ def map_graph(inputs: list, outputs: list):
     layers = [layer for _, layer in by_layer]
     _check_computable(inputs, ordered)
     _check_unique_names(layers)
+    from lamina.models.host_prefix import check_graph
+
+    check_graph(inputs, ordered)  # strings reach only layers that run on the host
     return ordered, layers
 
 

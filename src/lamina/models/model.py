@@ -151,6 +151,13 @@ class Model(
             "as Model(inputs, outputs)."
         )
 
+    def _host_prefix(self):
+        """The string layers run on the host before the compiled network, or ``None``
+        (:mod:`lamina.models.host_prefix`; functional models with a string ``Input``)."""
+        from lamina.models import host_prefix
+
+        return host_prefix.of(self)
+
     def _check_engine_hooks(self):
         """Overridden Keras hooks (``train_step``, ``compute_loss``, ...) are run by
         :mod:`lamina.models.custom_training` (see ``_binding``); nothing to refuse here."""

@@ -217,9 +217,14 @@ class NestedModelMixin:
     def _eager(self, x, training=False):
         """``model(x)`` on arrays: the forward pass with the current weights (compiled once
         per input shape)."""
+        find = getattr(self, "_host_prefix", None)
+        prefix = find() if find is not None else None
+        if prefix is not None:  # string inputs: their layers run on the host first
+            x = prefix.run(x)
         x = jax.tree_util.tree_map(_to_array, x)
         leaves = jax.tree_util.tree_leaves(x)
-        if len(leaves) == 1 and isinstance(getattr(self, "_input_shape", None), tuple):
+        one_input = isinstance(getattr(self, "_input_shape", None), tuple)
+        if prefix is None and len(leaves) == 1 and one_input:
             self._check_input_shape(leaves[0].shape)  # a clear error before tracing
         self._ensure_built(leaves[0].shape if len(leaves) == 1 else [a.shape for a in leaves])
         net = self._engine_network()

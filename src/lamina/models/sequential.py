@@ -18,6 +18,7 @@ from lamina.layers.base import Layer, check_rank
 from lamina.layers.core import InputLayer
 from lamina.layers.keras_api import set_owner
 from lamina.layers.symbolic import KerasTensor
+from lamina.models import host_prefix as _host_prefix
 from lamina.models import summary as _summary
 from lamina.models import weight_sync as _sync
 from lamina.models.batch_methods import BatchMethodsMixin
@@ -86,6 +87,13 @@ class Sequential(
         for layer in layers or []:
             self.add(layer)
 
+    def __init_subclass__(cls, **kwargs):
+        # A subclass overriding train_step/compute_loss/... runs its own steps, as in Keras.
+        super().__init_subclass__(**kwargs)
+        from lamina.models.custom_binding import adopt_custom_steps
+
+        adopt_custom_steps(cls)
+
     # ------------------------------------------------------------------ define
     def add(self, layer: Layer) -> None:
         """Appends a layer (or an ``Input``) to the stack."""
@@ -125,6 +133,13 @@ class Sequential(
             try:
                 check_rank(layer, shape)
                 shape = shape_checks.output_shape(layer, shape)
+            except ValueError:
+                self._layers.pop()
+                raise
+        input_layer = self.__dict__.get("_input_layer")
+        if getattr(input_layer, "_input_dtype", None) == "string":
+            try:  # a layer that cannot run on the host would receive strings
+                _host_prefix.stack_prefix_length(self._layers)
             except ValueError:
                 self._layers.pop()
                 raise
@@ -174,8 +189,15 @@ class Sequential(
         self._program = None
 
     def _engine_network(self):
-        """The model as the engine sees it (see :mod:`lamina.training.network`)."""
-        return stack_network(self._layers)
+        """The model as the engine sees it (see :mod:`lamina.training.network`); on a string
+        ``Input``, the layers after the host prefix (:mod:`lamina.models.host_prefix`)."""
+        prefix = self._host_prefix()
+        net = stack_network(self._layers)
+        return net if prefix is None else prefix.wrap(net)
+
+    def _host_prefix(self):
+        """The string layers run on the host before the compiled network, or ``None``."""
+        return _host_prefix.of(self)
 
     def _layer_input_shapes(self, input_shape):
         """Each layer's input shape for a model input of ``input_shape`` (nested use)."""
@@ -388,7 +410,7 @@ class Sequential(
                     "class_name": "InputLayer",
                     "config": {
                         "batch_shape": tuple(self._input_shape),
-                        "dtype": "float32",
+                        "dtype": _input_dtype(self),
                         "sparse": False,
                         "ragged": False,
                         "name": "input_layer",
@@ -438,3 +460,9 @@ class _Derived:
 
 def _none():
     return None
+
+
+def _input_dtype(model) -> str:
+    """The config dtype of a stack's ``Input``: ``"string"`` for text, else float32."""
+    layer = model.__dict__.get("_input_layer")
+    return "string" if getattr(layer, "_input_dtype", None) == "string" else "float32"

@@ -1,7 +1,8 @@
 """Keras-3-compatible optimizers as optax transformations.
 
 Each optimizer (``SGD``, ``Adam``, ``AdamW``, ``RMSprop``, ``Adagrad``, ``Adadelta``,
-``Adamax``, ``Nadam``, ``Lion``, ``Ftrl``, ``Adafactor``, ``Lamb``) is a hashable config object with Keras's
+``Adamax``, ``Nadam``, ``Lion``, ``Ftrl``, ``Adafactor``, ``Lamb``, ``Muon``,
+``ScheduleFreeAdamW``) is a hashable config object with Keras's
 constructor arguments; ``to_optax()`` returns the ``optax.GradientTransformation``.
 
 Typical use inside a training step::
@@ -24,7 +25,9 @@ from lamina.optimizers.base import Optimizer
 from lamina.optimizers.lamb import Lamb
 from lamina.optimizers.lion import Ftrl, Lion
 from lamina.optimizers.loss_scale import LossScaleOptimizer
+from lamina.optimizers.muon import Muon
 from lamina.optimizers.rmsprop import Adadelta, Adagrad, RMSprop
+from lamina.optimizers.schedule_free import ScheduleFreeAdamW
 from lamina.optimizers.sgd import SGD
 from lamina.optimizers.slots import set_slot_variables, slot_variables
 from lamina.optimizers.state import (
@@ -50,6 +53,8 @@ __all__ = [
     "Ftrl",
     "Adafactor",
     "Lamb",
+    "Muon",
+    "ScheduleFreeAdamW",
     "LossScaleOptimizer",
     "schedules",
     "get",
@@ -76,6 +81,8 @@ ALL_OBJECTS = (
     Ftrl,
     Adafactor,
     Lamb,
+    Muon,
+    ScheduleFreeAdamW,
 )
 ALL_OBJECTS_DICT = {cls.__name__.lower(): cls for cls in ALL_OBJECTS}
 # A wrapper (no default constructor), so not in ALL_OBJECTS; found by name all the same.

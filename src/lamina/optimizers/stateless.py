@@ -7,12 +7,18 @@ arrays.  Inside a compiled custom step, :mod:`lamina.training.custom_state` bind
 to the traced leaves: ``optimizer.variables`` reads them and ``stateless_apply`` records its
 result there, which is how an optimizer other than ``model.optimizer`` (a GAN's two) keeps its
 state from step to step.
+
+As Keras's optimizer does, ``stateless_apply`` projects each updated variable with its
+constraint (``kernel_constraint=...``) after the update, and the state's ``learning_rate``
+leaf follows ``optimizer.learning_rate = x`` (see :meth:`StatelessOptimizerMixin.__setattr__`),
+so a learning-rate callback reaches a custom step's optimizer state.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 
@@ -29,10 +35,14 @@ class StatelessOptimizerMixin:
         >>> len(opt.variables) > 2
         True
         """
+        var_list = list(var_list)
         arrays = [jnp.asarray(getattr(v, "value", v)) for v in var_list]
         zeros = [jnp.zeros(a.shape, a.dtype) for a in arrays]
         state = jax.jit(self.to_optax().init)(zeros)
-        self.__dict__["_built_state"] = list(jax.tree_util.tree_leaves(state))
+        leaves, treedef = jax.tree_util.tree_flatten(state)
+        self.__dict__["_built_state"] = list(leaves)
+        self.__dict__["_state_treedef"] = treedef
+        self.__dict__["_constraints"] = [_variable_constraint(v) for v in var_list]
 
     @property
     def built(self) -> bool:
@@ -49,12 +59,83 @@ class StatelessOptimizerMixin:
             return list(bound)
         return assignable(list(self.__dict__.get("_built_state") or []), self._assign_slot)
 
+    # ------------------------------------------------ the state as the optax tree
+    def _optax_state(self):
+        """The built state as its optax tree (an ``OptimizerState``), or ``None``."""
+        leaves = self.__dict__.get("_built_state")
+        treedef = self.__dict__.get("_state_treedef")
+        if leaves is None or treedef is None or treedef.num_leaves != len(leaves):
+            return None
+        return jax.tree_util.tree_unflatten(treedef, list(leaves))
+
+    def _set_optax_state(self, state) -> bool:
+        """Stores an optax tree of the built state's structure; ``False`` if it differs."""
+        leaves, treedef = jax.tree_util.tree_flatten(state)
+        if treedef != self.__dict__.get("_state_treedef"):
+            return False
+        self.__dict__["_built_state"] = list(leaves)
+        return True
+
+    def ema_values(self):
+        """The moving averages of the variables the optimizer was built for (``use_ema``),
+        as a list, or ``None`` (no EMA, or not built): what Keras's
+        ``finalize_variable_values`` writes into the model at the end of ``fit``.
+
+        >>> import jax.numpy as jnp
+        >>> from lamina import optimizers
+        >>> opt = optimizers.SGD(0.5, use_ema=True)
+        >>> opt.build([jnp.ones(2)])
+        >>> new, _ = opt.stateless_apply(opt.variables, [jnp.ones(2)], [jnp.ones(2)])
+        >>> [a.tolist() for a in opt.ema_values()]
+        [[0.0, 0.0]]
+        """
+        from lamina.optimizers.state import get_ema_params
+
+        state = self._optax_state() if getattr(self, "use_ema", False) else None
+        ema = None if state is None else get_ema_params(state)
+        return None if ema is None else list(jax.tree_util.tree_leaves(ema))
+
+    def _sync_learning_rate(self) -> None:
+        """``learning_rate`` set to the built state's rate (a callback changed the state)."""
+        from lamina.optimizers.state import _find_state
+
+        state = self._optax_state()
+        try:
+            found = None if state is None else _find_state(state)
+        except TypeError:  # a state without a learning rate
+            return
+        if found is not None and not found.lr_is_schedule and "learning_rate" in self.__dict__:
+            # The state holds float32: read it back as the shortest decimal (0.01).
+            self.__dict__["learning_rate"] = float(str(np.float32(found.learning_rate)))
+
+    def __getstate__(self):
+        # The (layer, key) constraint pairs stay with the live model: the engine sets them
+        # again when it reads the state; a pickled optimizer does not drag the layers along.
+        state = dict(self.__dict__)
+        state.pop("_constraints", None)
+        state.pop("_bound", None)
+        return state
+
+    def __setattr__(self, name, value):
+        """``optimizer.learning_rate = x`` (a float) also sets the rate in the state the
+        optimizer's models train with, as Keras assigns its learning-rate variable."""
+        super().__setattr__(name, value)
+        if name != "learning_rate" or isinstance(value, bool):
+            return
+        if not isinstance(value, int | float | np.floating | np.integer):
+            return
+        _follow_learning_rate(self, float(value))
+
     def _assign_slot(self, i, value):
         state = self.__dict__["_built_state"]
         state[i] = jnp.asarray(value, dtype=state[i].dtype).reshape(jnp.shape(state[i]))
 
     def stateless_apply(self, optimizer_variables, grads, trainable_variables):
         """One update, purely: returns ``(new_trainable_variables, new_optimizer_variables)``.
+
+        As in Keras, a variable built with a constraint (``kernel_constraint=...``; the
+        engine builds ``model.optimizer`` for the model's weights, ``build(layer.weights)``
+        does it for other optimizers) is projected by it after the update.
 
         Args:
             optimizer_variables: :attr:`variables` (the state leaves), or ``[]`` for an
@@ -102,7 +183,60 @@ class StatelessOptimizerMixin:
             state = jax.tree_util.tree_unflatten(treedef, optimizer_variables)
         updates, new_state = tx.update(grads, state, tv)
         new_tv = list(optax.apply_updates(tv, updates))
+        constraints = self.__dict__.get("_constraints")
+        if constraints and len(constraints) == len(new_tv):
+            # Keras: "Apply variable constraints after applying gradients."
+            new_tv = [_constrained(c, v) for c, v in zip(constraints, new_tv)]
         new_vars = list(jax.tree_util.tree_leaves(new_state))
         if self.__dict__.get("_bound") is not None:
             self.__dict__["_bound"] = new_vars
         return new_tv, new_vars
+
+
+# ------------------------------------------------------------------------ constraints
+def _variable_constraint(v):
+    """``(layer, key)`` for a layer's weight (a Lamina ``Variable``, whose layer projects it
+    with its constraints), a callable for any other object with a ``constraint``, or
+    ``None`` (a plain array: nothing to project)."""
+    layer, key = getattr(v, "_layer", None), getattr(v, "_key", None)
+    if layer is not None and key is not None and hasattr(layer, "apply_constraints"):
+        return (layer, key)
+    return getattr(v, "constraint", None)
+
+
+def _constrained(constraint, value):
+    if constraint is None:
+        return value
+    if isinstance(constraint, tuple):
+        layer, key = constraint
+        out = layer.apply_constraints({key: value}).get(key, value)
+    else:
+        out = constraint(value)
+    return jnp.asarray(out, value.dtype)
+
+
+# ---------------------------------------------------------------------- learning rate
+def _follow_learning_rate(opt, value) -> None:
+    """Sets ``value`` in the built state (a custom step's) and in the state of every compiled
+    model that trains with ``opt`` (no recompilation: the rate is a leaf of the state)."""
+    if not np.isfinite(value) or value < 0:
+        return  # the constructor's checks report it
+    state = opt._optax_state() if "_built_state" in opt.__dict__ else None
+    if state is not None:
+        from lamina.optimizers.state import _find_state, set_learning_rate
+
+        try:
+            if not _find_state(state).lr_is_schedule:
+                opt._set_optax_state(set_learning_rate(state, value))
+        except TypeError:  # a state without a learning rate: nothing to follow
+            pass
+    from lamina.optimizers.keras2 import models_using
+
+    for model in models_using(opt):
+        if "_custom_program" in model.__dict__:
+            continue  # trains from the built state, set above
+        ts = getattr(model, "_train_state", None)
+        if ts is not None and getattr(ts, "opt_state", None) is not None:
+            from lamina.callbacks.extra import set_lr
+
+            set_lr(model, value)

@@ -1,30 +1,33 @@
 """Keras 2's ``keras.preprocessing``: ``sequence``, ``text`` and ``image`` utilities.
 
-``keras.preprocessing.image_dataset_from_directory`` and ``text_dataset_from_directory``
-(which return ``tf.data`` datasets) are not supported: they raise an error naming them; use
-``image.ImageDataGenerator().flow_from_directory`` instead.
+``image_dataset_from_directory``, ``text_dataset_from_directory`` and
+``timeseries_dataset_from_array`` are the ``lamina.utils`` functions, as
+``keras.preprocessing`` re-exports the ``keras.utils`` ones.
 
 >>> from lamina.preprocessing import sequence, text
 >>> sequence.pad_sequences(text.Tokenizer().texts_to_sequences([]), maxlen=3).shape
 (0, 3)
+>>> import lamina
+>>> lamina.preprocessing.image_dataset_from_directory is lamina.utils.image_dataset_from_directory
+True
 """
 
 from lamina.preprocessing import image, sequence, text
 from lamina.preprocessing.timeseries import timeseries_dataset_from_array
+from lamina.utils.directory_datasets import (
+    image_dataset_from_directory,
+    text_dataset_from_directory,
+)
 
-__all__ = ["image", "sequence", "text", "timeseries_dataset_from_array"]
+__all__ = [
+    "image",
+    "image_dataset_from_directory",
+    "sequence",
+    "text",
+    "text_dataset_from_directory",
+    "timeseries_dataset_from_array",
+]
 
-_UNSUPPORTED = {
-    "image_dataset_from_directory": "use lamina.preprocessing.image.ImageDataGenerator()"
-    ".flow_from_directory(directory, ...), which yields image batches as a PyDataset",
-    "text_dataset_from_directory": "read the files with Python and use "
-    "lamina.preprocessing.text.Tokenizer",
-}
+from lamina._unsupported import module_getattr as _module_getattr  # noqa: E402
 
-
-def __getattr__(name):
-    if name in _UNSUPPORTED:
-        from lamina._unsupported import unsupported
-
-        raise unsupported("preprocessing", name, _UNSUPPORTED[name])
-    raise AttributeError(f"module 'lamina.preprocessing' has no attribute {name!r}")
+__getattr__ = _module_getattr("preprocessing", globals())  # typos: the closest name

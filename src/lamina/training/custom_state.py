@@ -80,6 +80,7 @@ def read_state(parts) -> dict:
     opt = parts.optimizer
     if opt is not None:
         _ensure_built(opt, tv)
+        opt.__dict__["_constraints"] = [c for owner in parts.owners for c in _constraints(owner)]
     return {
         "tv": tv,
         "ntv": ntv,
@@ -114,6 +115,16 @@ def write_metrics(metrics, mv) -> None:
         n = len(m.variables)
         m._state = m._state_from(mv[at : at + n])
         at += n
+
+
+def _constraints(owner) -> list:
+    """Per trainable variable of ``owner``, ``(layer, key)``: the layer projecting it with its
+    constraint after an optimizer step (Keras's ``variable.constraint``)."""
+    try:
+        layers = owner._engine_network().layers
+    except (AttributeError, ValueError):
+        return [None] * len(owner._variable_slots()[0])
+    return [(layers[i], k) for i, k, _ in owner._variable_slots()[0]]
 
 
 def _ensure_built(opt, tv):

@@ -67,6 +67,16 @@ def _in_output_order(b, y):
     return tuple(y[k] for k in names)
 
 
+def host_inputs(b, x, name="x"):
+    """``(x, hosted)``: ``x`` through the model's host prefix (its string preprocessing
+    layers, :mod:`lamina.models.host_prefix`) when it has one, checked there; else ``x``."""
+    find = getattr(b.model, "_host_prefix", None)
+    prefix = find() if find is not None else None
+    if prefix is None:
+        return x, False
+    return prefix.run(x, name), True
+
+
 def prepare(b, x, y, sample_weight=None, class_weight=None, *, name="x", need_y=True):
     """Converts and checks in-memory ``(x, y, sample_weight)``; builds the model if needed.
 
@@ -75,6 +85,7 @@ def prepare(b, x, y, sample_weight=None, class_weight=None, *, name="x", need_y=
         one target array per output (``()`` without targets), and the sample weights (or
         ``None``), class weights folded in.
     """
+    x, hosted = host_inputs(b, x, name)
     x = to_arrays(x, name)
     y_arr = None
     if need_y:
@@ -96,7 +107,8 @@ def prepare(b, x, y, sample_weight=None, class_weight=None, *, name="x", need_y=
                 f"has {n}, array {i + 1} of the structure has {a.shape[0]}."
             )
     b.build(x_leaves[0].shape)
-    b.check_x(x)
+    if not hosted:
+        b.check_x(x)
     y_arr = _in_output_order(b, y_arr)
     if need_y:
         b.check_y(y_arr)
@@ -135,14 +147,16 @@ def check_steps(value, name):
     return None if value is None else int(value)
 
 
-def first_batch(b, adapter, need_y=True):
+def first_batch(b, adapter, need_y=True, hosted=False):
     """Builds the model from a stream's first batch and checks the batch against it.
 
-    ``x`` and ``y`` may be structures (several inputs or outputs), checked as in memory."""
+    ``x`` and ``y`` may be structures (several inputs or outputs), checked as in memory.
+    ``hosted``: the batches went through the model's host prefix, which checked them."""
     x, y, _ = adapter.peek()
     b.build(leaves(x)[0].shape)
     try:
-        b.check_x(x)
+        if not hosted:
+            b.check_x(x)
     except ValueError as e:
         raise ValueError(f"Batch 0: {e}") from None
     if need_y:
@@ -179,7 +193,13 @@ def stream(
         class_weight=class_weight,
         need_y=need_y,
     )
-    first = first_batch(b, adapter, need_y=need_y)
+    find = getattr(b.model, "_host_prefix", None)
+    prefix = find() if find is not None else None
+    if prefix is not None:  # string batches: the prefix runs on each before its checks
+        from lamina.models.host_prefix import wrap_adapter
+
+        wrap_adapter(adapter, prefix)
+    first = first_batch(b, adapter, need_y=need_y, hosted=prefix is not None)
     feed = _dist.feed(adapter, first, steps, steps_name)
     return _epochs.StreamEpochs(feed, steps), first
 

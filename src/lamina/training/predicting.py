@@ -78,13 +78,15 @@ def predict(b, x, *, batch_size, steps, cb):
     hooks = cb.overrides("predict")
     if not _inputs.is_in_memory(x):
         return _predict_stream(b, x, batch_size, steps, cb, hooks)
+    x, hosted = _inputs.host_inputs(b, x)  # string inputs: their layers run here, on the host
     x = _inputs.to_arrays(x, "x")
     first = _inputs.leaves(x)[0]
     from lamina.data import arrays as _arrays
 
     _arrays.check_samples(first, None, None)
     b.build(first.shape)
-    b.check_x(x)
+    if not hosted:
+        b.check_x(x)
     x = jax.tree_util.tree_map(lambda a: _arrays.as_float32(a, "x", purpose="predict"), x)
     program = b.program()
     n = first.shape[0]

@@ -17,7 +17,8 @@ Data stays on the device for the whole fit: ``data = (x, ys, sample_weight)`` ho
 (``x`` an array or a pytree of arrays, ``ys`` a tuple with one target array per output),
 ``idx`` (steps, batch) holds the rows of each batch (shuffled on the device) and ``mask`` zeroes
 the padding of the last partial batch, so every step has one shape and one compilation, and the
-masked loss equals Keras's loss on the short batch exactly.
+masked loss equals Keras's loss on the short batch exactly.  (A user loss that reduces the
+whole batch itself runs its partial batches at their real shape: ``training.whole_batch``.)
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from lamina.training.network import Network, stack_forward
 from lamina.training.output_masks import OutputMasks
 from lamina.training.shuffle import epoch_index
 from lamina.training.state import TrainState, merge_params, split_trainable
+from lamina.training.whole_batch import exact_partial, may_need_partial, note
 
 
 def forward(layers, params, state, x, *, training: bool, key=None, batch_mask=None):
@@ -93,6 +95,10 @@ class Program(NamedTuple):
     predict_chunk: Any
     results: Any
     init_metrics: Any
+    #: Whether a loss may reduce the whole batch itself: the host then passes the partial
+    #: batches' row counts (``partial=``) to ``train_chunk``, ``train_batches`` and
+    #: ``eval_chunk`` (see :mod:`lamina.training.whole_batch`).
+    needs_partial_rows: bool = False
 
 
 #: Most compiled shapes kept per evaluate/predict function: row counts and batch sizes are
@@ -193,7 +199,7 @@ def build_program(
         if trace_counter is not None:
             trace_counter[name] = trace_counter.get(name, 0) + 1
 
-    def data_losses(ys, y_pred, sw, real, out_masks=None):
+    def data_losses(ys, y_pred, sw, real, out_masks=None, training=True):
         """Each output's loss (unweighted, as Keras logs them) and the weighted total;
         ``out_masks``: the Keras masks of the outputs (``training.output_masks``)."""
         preds = jax.tree_util.tree_leaves(y_pred)
@@ -202,8 +208,10 @@ def build_program(
         total = jnp.zeros((), jnp.float32)
         for term in losses:
             # Keras's reduction of this loss on the batch's real rows (losses.reduction).
+            note(term.loss, ys[term.index], preds[term.index])  # whole-batch user losses
             value = batch_loss(
-                term.loss, ys[term.index], preds[term.index], sw, real, out_masks[term.index]
+                term.loss, ys[term.index], preds[term.index], sw, real, out_masks[term.index],
+                training=training,
             )
             values.append(value)
             total = total + term.weight * value
@@ -307,9 +315,11 @@ def build_program(
         ts = TrainState(params=params, state=state, opt_state=opt_state, rng=rng)
         return ts, mstate
 
-    def train_chunk(ts, mstate, data, idx, mask, guard=False):
+    def train_chunk(ts, mstate, data, idx, mask, guard=False, partial=()):
         """Runs ``idx.shape[0]`` steps.  With ``guard``, all-padding steps (the tail of the
-        last chunk of an epoch) are skipped, so they do not move the optimizer."""
+        last chunk of an epoch) are skipped, so they do not move the optimizer.  ``partial``:
+        the row counts of partial batches, run at their real shape by a whole-batch loss."""
+        step = exact_partial(train_step, partial)
 
         def body(carry, inp):
             bidx, bmask = inp
@@ -317,11 +327,11 @@ def build_program(
             if guard:
                 return jax.lax.cond(
                     jnp.any(bmask > 0),
-                    lambda c: train_step(c, xb, ys, swb, bmask),
+                    lambda c: step(c, xb, ys, swb, bmask),
                     lambda c: c,
                     carry,
                 ), None
-            return train_step(carry, xb, ys, swb, bmask), None
+            return step(carry, xb, ys, swb, bmask), None
 
         (ts, mstate), _ = jax.lax.scan(body, (ts, mstate), (idx, mask))
         return ts, mstate
@@ -334,20 +344,22 @@ def build_program(
         # ``shuffle`` (0 none, 1 rows, 2 batch order) is traced, not static: fits with and
         # without shuffling share one program.
         rng, idx, mask = epoch_index(rng, n, batch_size, steps, shuffle)
-        ts, mstate = train_chunk(ts, init_metrics(), data, idx, mask)
+        partial = (n % batch_size,) if n % batch_size else ()
+        ts, mstate = train_chunk(ts, init_metrics(), data, idx, mask, partial=partial)
         return ts, rng, results(mstate)
 
-    def train_batches(ts, mstate, batches, mask):
+    def train_batches(ts, mstate, batches, mask, partial=()):
         """Runs one step per batch of pre-batched data (streamed input): ``batches`` is
         (x, ys, sample_weight), each leaf (steps, batch, ...); ``mask`` (steps, batch) marks
-        real rows.  All-padding steps are skipped."""
+        real rows.  All-padding steps are skipped; ``partial`` as in ``train_chunk``."""
         count("train_batches")
+        step = exact_partial(train_step, partial)
 
         def body(carry, inp):
             (xb, ys, swb), bmask = inp
             return jax.lax.cond(
                 jnp.any(bmask > 0),
-                lambda c: train_step(c, xb, _as_outputs(ys), swb * _expand(bmask, swb.ndim), bmask),
+                lambda c: step(c, xb, _as_outputs(ys), swb * _expand(bmask, swb.ndim), bmask),
                 lambda c: c,
                 carry,
             ), None
@@ -365,15 +377,24 @@ def build_program(
             )
         out_masks = collected.masks_for(y_pred)
         y_pred = cast_outputs_float32(y_pred)
-        data, parts = data_losses(ys, y_pred, swb, bmask, out_masks)
+        data, parts = data_losses(ys, y_pred, swb, bmask, out_masks, training=False)
         total = data + network.regularization(ts.params) + aux
         new = update_metrics(mstate[:-1], total, parts, bmask, ys, y_pred, swb, out_masks)
         return (*new, mstate[-1]), None
 
-    def eval_chunk(ts, mstate, batches, mask):
-        """``batches``: (x, ys, sample_weight), leaves (steps, batch, ...); mask (steps, batch)."""
+    def eval_chunk(ts, mstate, batches, mask, partial=()):
+        """``batches``: (x, ys, sample_weight), leaves (steps, batch, ...); mask (steps, batch);
+        ``partial`` as in ``train_chunk``."""
         count("eval")
-        mstate, _ = jax.lax.scan(lambda c, i: eval_step(c, i, ts), mstate, (tuple(batches), mask))
+        step = exact_partial(
+            lambda c, xb, ys, swb, bmask: eval_step(c, ((xb, ys, swb), bmask), ts)[0], partial
+        )
+
+        def body(c, inp):
+            (xb, ys, swb), bmask = inp
+            return step(c, xb, ys, swb, bmask), None
+
+        mstate, _ = jax.lax.scan(body, mstate, (tuple(batches), mask))
         return mstate
 
     def predict_chunk(ts, xb):
@@ -420,11 +441,12 @@ def build_program(
         train_chunk=jit(
             lambda *a, **k: (count("train_chunk"), train_chunk(*a, **k))[1],
             donate_argnums=(0, 1),
-            static_argnames=("guard",),
+            static_argnames=("guard", "partial"),
         ),
-        train_batches=jit(train_batches, donate_argnums=(0, 1)),
-        eval_chunk=bounded(eval_chunk, donate_argnums=(1,)),
+        train_batches=jit(train_batches, donate_argnums=(0, 1), static_argnames=("partial",)),
+        eval_chunk=bounded(eval_chunk, donate_argnums=(1,), static_argnames=("partial",)),
         predict_chunk=bounded(predict_chunk),
         results=jit(results),
         init_metrics=jit(init_metrics),
+        needs_partial_rows=may_need_partial(losses),
     )

@@ -1,6 +1,6 @@
 """scikit-learn estimators around a model-building function (``lamina.wrappers``).
 
-``SKLearnClassifier`` and ``SKLearnRegressor`` take a function that returns a compiled
+``SKLearnClassifier``, ``SKLearnRegressor`` and ``SKLearnTransformer`` take a function that returns a compiled
 ``Sequential``; every other keyword is a parameter that ``get_params``/``set_params`` (and so
 ``GridSearchCV``, ``Pipeline`` and ``cross_val_score``) see.  A parameter the function accepts
 goes to it; the rest go to ``fit`` (``epochs``, ``batch_size``, ``verbose`` ...).  Keras 3's
@@ -25,11 +25,17 @@ import inspect
 import numpy as np
 
 try:
-    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
 except ImportError as e:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError('lamina.wrappers needs scikit-learn: pip install "lamina[sklearn]"') from e
 
-__all__ = ["KerasClassifier", "KerasRegressor", "SKLearnClassifier", "SKLearnRegressor"]
+__all__ = [
+    "KerasClassifier",
+    "KerasRegressor",
+    "SKLearnClassifier",
+    "SKLearnRegressor",
+    "SKLearnTransformer",
+]
 
 _FIXED = ("model", "model_kwargs", "fit_kwargs", "warm_start")
 
@@ -197,6 +203,48 @@ class SKLearnRegressor(RegressorMixin, _Wrapper):
         """Predictions, shape ``(n,)`` for one output."""
         p = self._predict_raw(X)
         return p[:, 0] if p.ndim == 2 and p.shape[1] == 1 else p
+
+
+class SKLearnTransformer(TransformerMixin, _Wrapper):
+    """A scikit-learn transformer whose ``transform`` is the fitted model's ``predict``.
+
+    As Keras 3's ``keras.wrappers.SKLearnTransformer``: ``fit(X, y)`` builds and trains the
+    model (a 1-D ``y`` becomes a column, as Keras's ``TargetReshaper`` makes it), and
+    ``transform(X)`` returns ``model_.predict(X)`` (an embedding step in a ``Pipeline``,
+    say).  Arguments as :class:`SKLearnClassifier`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from lamina.layers import Dense
+    >>> from lamina.models import Sequential
+    >>> def embedder():
+    ...     model = Sequential([Dense(2)])
+    ...     model.compile(optimizer="sgd", loss="mse")
+    ...     return model
+    >>> X = np.ones((8, 3), "float32")
+    >>> SKLearnTransformer(embedder, epochs=1).fit(X, np.zeros((8, 2))).transform(X).shape
+    (8, 2)
+    """
+
+    def fit(self, X, y, **kwargs):
+        """Builds the model and fits it on ``(X, y)``; returns ``self``."""
+        if kwargs:
+            self.set_params(**kwargs)
+        y = np.asarray(y, dtype=np.float32)
+        return self._fit(X, y.reshape(-1, 1) if y.ndim == 1 else y)
+
+    def transform(self, X):
+        """The fitted model's outputs for ``X`` (``model_.predict``), a NumPy array."""
+        return self._predict_raw(X)
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"preserves_dtype": []}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = []
+        return tags
 
 
 from lamina.wrappers.scikit_learn import KerasClassifier, KerasRegressor  # noqa: E402  Keras 2 API

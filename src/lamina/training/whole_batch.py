@@ -1,0 +1,140 @@
+"""Losses computed over the whole batch, and the partial batches they must see at their real size.
+
+The compiled programs pad a short batch (the last one of an epoch, or of an evaluation) to the
+full batch size and mask the padding rows out of every per-sample reduction
+(:func:`lamina.losses.reduction.batch_loss`).  A user loss that reduces the batch itself (it
+returns a scalar, e.g. ``lambda y, p: ops.mean(ops.square(y - p))``) would see the zero rows
+of the padding, where Keras runs the short batch at its real size.  For such a loss the
+compiled step runs each partial batch at its real shape too: one more traced shape per
+distinct partial row count, only in programs holding such a loss.
+
+* :func:`known_per_sample`: whether a loss is known (statically) to return per-sample values
+  (the built-in losses); only the others are looked at while tracing.
+* :class:`Probe` and :func:`note`: the step records, while it is traced, that one of its
+  losses returned a scalar.
+* :func:`exact_partial`: wraps a step so that partial batches run at their real shape.
+* :func:`partial_rows`: the partial row counts of a host mask (the program's static
+  ``partial`` argument).
+
+>>> import numpy as np
+>>> partial_rows(np.array([[1.0, 1, 1], [1, 0, 0], [0, 0, 0]]))
+(1,)
+"""
+
+from __future__ import annotations
+
+import threading
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_local = threading.local()
+
+#: Attribute a loss class may set to ``True``: it mixes the rows of the batch (so it must run
+#: a partial batch at its real size) although it returns per-sample values.
+WHOLE_BATCH_ATTR = "_whole_batch"
+
+
+def known_per_sample(loss) -> bool:
+    """Whether ``loss`` (a ``lamina.losses.Loss``) is known to return one value per sample
+    computed from that sample alone: Lamina's built-in losses (those summing over the batch,
+    Dice and Tversky, zero the padding rows instead: ``_zero_padding_rows``)."""
+    if getattr(loss, WHOLE_BATCH_ATTR, False):
+        return False
+    if getattr(loss, "_zero_padding_rows", False):
+        return True
+    if not type(loss).__module__.startswith("lamina."):
+        return False
+    fn = getattr(loss, "fn", None)
+    return fn is None or getattr(fn, "__module__", "").startswith("lamina.")
+
+
+def may_need_partial(losses) -> bool:
+    """Whether a program with these losses may need its partial batches at their real shape
+    (some loss is not :func:`known_per_sample`); the host then passes ``partial`` sizes."""
+    return any(not known_per_sample(term.loss) for term in losses)
+
+
+def _stack() -> list:
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
+
+
+class Probe:
+    """Records, while a step is traced inside the ``with`` block, whether a loss reduced the
+    whole batch (``found``)."""
+
+    def __init__(self):
+        self.found = False
+
+    def __enter__(self):
+        _stack().append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _stack().pop()
+        return False
+
+
+def note(loss, y_true, y_pred) -> None:
+    """Tells the active :class:`Probe` whether ``loss`` reduces the whole batch: it returns a
+    scalar for these (traced) arrays, or its class says so (``_whole_batch``).  Only losses
+    that are not :func:`known_per_sample` are traced for this (``jax.eval_shape``: no work in
+    the compiled program)."""
+    stack = _stack()
+    if not stack or known_per_sample(loss):
+        return
+    whole = getattr(loss, WHOLE_BATCH_ATTR, False)
+    if not whole:
+        shape = jax.eval_shape(loss.call, y_true, y_pred)
+        whole = len(getattr(shape, "shape", ())) == 0
+    if whole:
+        stack[-1].found = True
+
+
+def partial_rows(mask) -> tuple:
+    """The distinct row counts of the partial steps of a host ``(steps, batch)`` mask
+    (neither full nor empty), sorted."""
+    counts = np.count_nonzero(np.asarray(mask) > 0, axis=1)
+    full = np.shape(mask)[1]
+    return tuple(sorted({int(c) for c in counts if 0 < c < full}))
+
+
+def exact_partial(step, sizes):
+    """``step(carry, xb, ys, swb, bmask) -> carry``, with its partial batches run at their real
+    shape when a loss of the step reduces the whole batch.
+
+    ``sizes``: the row counts of the partial batches that may come (static).  The step is
+    traced once on the full (padded) shape inside a :class:`Probe`; if no loss reduced the
+    whole batch, or no partial batch can come, that is the whole program (no cost).  Otherwise
+    a step whose real rows number one of ``sizes`` runs again on its first rows (the padding
+    of a batch always follows its real rows), and its result replaces the padded one.
+    Without ``sizes`` the step runs as it is, unprobed (a user loss is called once per trace,
+    or once per step under ``run_eagerly``).
+    """
+    sizes = tuple(sizes)
+
+    def run(carry, xb, ys, swb, bmask):
+        if not sizes:  # every batch full: no probe, so no loss is traced twice
+            return step(carry, xb, ys, swb, bmask)
+        with Probe() as probe:
+            full = step(carry, xb, ys, swb, bmask)
+        if not probe.found:
+            return full
+        count = jnp.sum(bmask > 0).astype(jnp.int32)
+        branch = jnp.zeros((), jnp.int32)
+        for i, k in enumerate(sizes):
+            branch = jnp.where(count == k, i + 1, branch)
+
+        def real_rows(k):
+            def cut(tree):
+                return jax.tree_util.tree_map(lambda a: a[:k], tree)
+
+            return lambda c: step(c, cut(xb), cut(ys), swb[:k], bmask[:k])
+
+        return jax.lax.switch(branch, [lambda c: full, *map(real_rows, sizes)], carry)
+
+    return run
