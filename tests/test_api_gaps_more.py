@@ -202,7 +202,7 @@ def test_muon_reads_keras_paths_from_its_model():
 
     opt = optimizers.Muon(exclude_layers=["head"])
     model = lamina.models.Sequential(
-        [lamina.layers.Input((4,)), lamina.layers.Embedding(10, 3),
+        [lamina.layers.Input((4,)), lamina.layers.Embedding(10, 3, name="embedding"),
          lamina.layers.Dense(5, name="hidden"), lamina.layers.Dense(2, name="head")],
         name="net",
     )  # fmt: skip

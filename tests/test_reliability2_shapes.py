@@ -1,6 +1,7 @@
 """Zero or negative output shapes and non-positive sizes are refused when the model is built
 (issue 14, item 3), as Keras refuses them; 20,000 layers load in seconds (item 8)."""
 
+import gc
 import time
 
 import numpy as np
@@ -121,13 +122,22 @@ def test_twenty_thousand_layers_add_and_load_fast(tmp_path):
 
 
 def test_add_is_not_quadratic():
-    """Adding 4x the layers must cost far less than 16x the time (it was O(n^2))."""
+    """8x the layers must cost far less than 64x the time (it was O(n^2)).
+
+    Sizes 8x apart separate linear (8x) from quadratic (64x) by a wide margin, so a
+    loaded CI machine cannot flip the verdict; the collector is paused while timing.
+    """
 
     def build(n):
-        start = time.perf_counter()
-        Sequential([Input((2,))] + [Dense(2) for _ in range(n)])
-        return time.perf_counter() - start
+        gc.collect()
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            Sequential([Input((2,))] + [Dense(2) for _ in range(n)])
+            return time.perf_counter() - start
+        finally:
+            gc.enable()
 
     build(50)
-    small, large = min(build(500) for _ in range(2)), min(build(2000) for _ in range(2))
-    assert large < 8 * small, (small, large)
+    small, large = min(build(250) for _ in range(3)), min(build(2000) for _ in range(3))
+    assert large < 24 * small, (small, large)
