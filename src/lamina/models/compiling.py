@@ -7,10 +7,12 @@ A mixin of :class:`lamina.models.Sequential`, kept apart so each file holds one 
 from __future__ import annotations
 
 import jax
+import numpy as np
 
 from lamina import losses as _losses
 from lamina import metrics as _metrics
 from lamina import optimizers as _optimizers
+from lamina.training import compilation as _compilation
 from lamina.training import guardrails as _guardrails
 from lamina.training import outputs as _outputs
 from lamina.training import step as _step
@@ -164,6 +166,14 @@ class CompileMixin:
 
     _y_shape = None
 
+    def _compiler_options(self):
+        """XLA options for this model's programs (small models compile with lighter ones)."""
+        ts = getattr(self, "_train_state", None)
+        if ts is None:
+            return None
+        n = sum(int(np.size(v)) for v in jax.tree_util.tree_leaves((ts.params, ts.state)))
+        return _compilation.program_compiler_options(n)
+
     def _get_program(self):
         """The compiled program for the current layers, compile settings and trainable flags.
 
@@ -175,7 +185,8 @@ class CompileMixin:
             key = ("predict-only", network.spec_key)
             if self._program is None or self._program_key != key:
                 self._program = _step.build_program(
-                    network, None, [], None, mask, trace_counter=self._trace_counter
+                    network, None, [], None, mask, trace_counter=self._trace_counter,
+                    compiler_options=self._compiler_options(),
                 )
                 self._program_key = key
             return self._program
@@ -209,6 +220,7 @@ class CompileMixin:
                 mask,
                 trace_counter=self._trace_counter,
                 run_eagerly=self._compiled["run_eagerly"],
+                compiler_options=self._compiler_options(),
             )
             self._program_key = key
         return self._program

@@ -1,6 +1,9 @@
-"""JAX's persistent compilation cache, on by default so a second process skips most of XLA's
-compile time (opt out with ``LAMINA_COMPILATION_CACHE=0``; choose the folder with
-``LAMINA_CACHE_DIR``)."""
+"""How Lamina asks XLA to compile: JAX's persistent compilation cache, and the compiler options
+of small models' programs.
+
+The persistent cache is on by default so a second process skips most of XLA's compile time (opt
+out with ``LAMINA_COMPILATION_CACHE=0``; choose the folder with ``LAMINA_CACHE_DIR``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,46 @@ import os
 from lamina._log import logger
 
 _DONE = {"enabled": None}
+
+#: Models with at most this many weights compile with XLA's classic CPU loop emitters.
+SMALL_MODEL_WEIGHTS = 4096
+#: The XLA option for it (``DebugOptions.xla_cpu_use_fusion_emitters``).
+_FUSION_EMITTERS = "xla_cpu_use_fusion_emitters"
+
+
+def program_compiler_options(n_weights: int) -> dict | None:
+    """XLA compiler options for the programs of a model with ``n_weights`` weights.
+
+    A small model's fit is compile-bound: the Pima MLP of the seed trains 150 epochs in about
+    0.1 s after a 0.7 s compile.  On XLA's CPU backend the classic loop emitters compile such
+    programs about 0.3 s (35-40%) faster than the MLIR fusion emitters, with the same results
+    bit for bit and the same step time (measured on MLPs, BatchNormalization/Dropout, LSTM(8);
+    a 410-weight convolution ran its epoch ~7% slower, still far less than the compile time
+    saved).  Larger models keep XLA's defaults, where run time dominates.  Nothing changes off
+    CPU, or when the user chose the emitters in ``XLA_FLAGS``.
+
+    Args:
+        n_weights: the model's weight count (trainable and not).
+
+    Returns:
+        A dict for ``jax.jit(..., compiler_options=...)``, or ``None`` for XLA's defaults.
+
+    >>> import jax
+    >>> program_compiler_options(10**6) is None
+    True
+    >>> jax.default_backend() != "cpu" or program_compiler_options(221) is not None
+    True
+    """
+    import jax
+
+    if n_weights > SMALL_MODEL_WEIGHTS or _FUSION_EMITTERS in os.environ.get("XLA_FLAGS", ""):
+        return None
+    try:
+        if jax.default_backend() != "cpu":
+            return None
+    except RuntimeError:  # no backend could start: let jit report it
+        return None
+    return {_FUSION_EMITTERS: False}
 
 
 def enable_persistent_cache() -> bool:

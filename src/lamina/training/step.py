@@ -159,6 +159,7 @@ def build_program(
     loss_scale=1.0,
     trace_counter=None,
     run_eagerly=False,
+    compiler_options=None,
 ) -> Program:
     """Builds the jitted functions of one compiled model.
 
@@ -174,6 +175,8 @@ def build_program(
         loss_scale: the ``loss_weights`` of a single output given as one loss.
         trace_counter: optional dict counting traces per function (tests use it).
         run_eagerly: run every function without ``jit`` (debugging).
+        compiler_options: XLA options for every jitted function
+            (:func:`lamina.training.compilation.program_compiler_options`).
     """
     enable_persistent_cache()
     if not isinstance(network, Network):
@@ -192,8 +195,13 @@ def build_program(
     trainable = tuple(trainable)
     uses_rng = network.needs_key
     net_forward = network.forward
-    jit = _eager if run_eagerly else jax.jit
-    bounded = _eager if run_eagerly else _bounded_jit
+    if run_eagerly:
+        jit = bounded = _eager
+    elif compiler_options:
+        jit = functools.partial(jax.jit, compiler_options=compiler_options)
+        bounded = functools.partial(_bounded_jit, compiler_options=compiler_options)
+    else:
+        jit, bounded = jax.jit, _bounded_jit
 
     def count(name):
         if trace_counter is not None:
