@@ -16,7 +16,7 @@ from lamina.training import compilation as _compilation
 from lamina.training import guardrails as _guardrails
 from lamina.training import outputs as _outputs
 from lamina.training import step as _step
-from lamina.training.state import split_trainable
+from lamina.training.state import fresh_copy, split_trainable
 
 
 class CompileMixin:
@@ -131,7 +131,7 @@ class CompileMixin:
             rng = self._rng if self._step_rng is None else self._step_rng
             # Copied: the first fit donates the state's buffers, and a later re-build or
             # re-compile must not meet a deleted key.
-            rng = jax.numpy.copy(rng)
+            rng = fresh_copy(rng)
         self._train_state = self._train_state._replace(opt_state=jax.jit(tx.init)(trained), rng=rng)
         self._optimizer_mask = mask
 

@@ -26,7 +26,6 @@ import time
 import warnings
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from lamina.callbacks import core as _callbacks
@@ -37,6 +36,7 @@ from lamina.distribution import sharding as _sharding
 from lamina.training import guardrails as _guardrails
 from lamina.training import inputs as _inputs
 from lamina.training import predicting as _predicting
+from lamina.training.state import fresh_copy
 from lamina.training.step import NONFINITE_KEY, NONFINITE_WHAT, NONFINITE_WHAT_KEY
 
 
@@ -245,7 +245,7 @@ def fit(
     # per fit, as Keras makes its train function once (a changed compile needs a new fit).
     program = b.program()
     # A copy: the compiled step donates its input, and a failed fit restores the original.
-    b.set_state(jax.tree_util.tree_map(jnp.copy, b.get_state()))
+    b.set_state(fresh_copy(b.get_state()))
     resume = cb.on_train_begin({})
     if resume is not None:  # BackupAndRestore restored the state of an interrupted fit
         initial_epoch = resume

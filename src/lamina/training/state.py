@@ -18,6 +18,29 @@ class TrainState(NamedTuple):
     rng: Any  # jax PRNG key, split once per step
 
 
+def fresh_copy(tree):
+    """A copy of every array of ``tree`` in new buffers, on the same devices and shardings.
+
+    ``jax.device_put(..., may_alias=False)`` copies without compiling anything, where
+    ``jnp.copy`` compiles one small program per distinct shape (about 10 ms each the first
+    time, a cache lookup later): a fit copies its whole state before the donating program.
+
+    >>> import jax.numpy as jnp
+    >>> a = jnp.ones(3)
+    >>> b = fresh_copy({"w": a})["w"]
+    >>> bool((a == b).all()), b.unsafe_buffer_pointer() != a.unsafe_buffer_pointer()
+    (True, True)
+    """
+    import jax
+
+    def copy(a):
+        if isinstance(a, jax.Array):
+            return jax.device_put(a, a.sharding, may_alias=False)
+        return a
+
+    return jax.tree_util.tree_map(copy, tree)
+
+
 def split_trainable(params: tuple, trainable: tuple) -> tuple[tuple, tuple]:
     """Splits per-layer params into (trained, frozen), each with ``{}`` in the other's slots."""
     trained = tuple(_part(p, t, True) for p, t in zip(params, trainable))
