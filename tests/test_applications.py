@@ -21,11 +21,20 @@ def _auto(name):
     return re.sub(r"_\d+$", "", name)
 
 
+def _snake(class_name):
+    """Keras's automatic layer name of a class (``GlobalAveragePooling2D`` ->
+    ``global_average_pooling2d``)."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
 def assert_same_architecture(lam, ker, auto_names=False):
     """Equal model name, layer names/types/order, weight shapes and shared config values."""
     assert lam.name == ker.name
-    def norm(layer):  # an input layer's name counts every Input made in the process so far
-        auto = auto_names or type(layer).__name__ == "InputLayer"
+    def norm(layer):
+        # An auto-named layer's counter (rescaling_9) counts every such layer made in the
+        # process so far, in each library: it depends on which tests ran before.
+        auto = auto_names or _auto(layer.name) == _snake(type(layer).__name__)
         return _auto(layer.name) if auto else layer.name
 
     got = [(type(x).__name__, norm(x), [tuple(w.shape) for w in x.weights]) for x in lam.layers]

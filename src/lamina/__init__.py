@@ -59,6 +59,7 @@ _ALIASES = {
     "KerasTensor": ("lamina.layers.symbolic", "KerasTensor"),
     "Layer": ("lamina.layers", "Layer"),
     "Variable": ("lamina.layers.variables", "Variable"),
+    "StatelessScope": ("lamina.stateless_scope", "StatelessScope"),
     "Loss": ("lamina.losses", "Loss"),
     "Metric": ("lamina.metrics", "Metric"),
     "Optimizer": ("lamina.optimizers", "Optimizer"),

@@ -34,7 +34,7 @@ Deconvolution3D DenseFeatures MaxNumBoundingBoxes"""
 
 _MODELS = "model_from_yaml model_from_config"
 
-_UTILS = """FeatureSpace multi_gpu_model print_summary io_utils conv_utils
+_UTILS = """multi_gpu_model print_summary io_utils conv_utils
 layer_utils HDF5Matrix GeneratorEnqueuer OrderedEnqueuer SequenceEnqueuer"""
 
 _CALLBACKS = """OrbaxCheckpoint BaseLogger"""

@@ -65,6 +65,19 @@ _device_epoch_index = jax.jit(epoch_index, static_argnums=(1, 2, 3))
 _advance = jax.jit(advance)
 
 
+def _committed_key(rng):
+    """The shuffle key, replicated under a distribution and committed to its device.
+
+    A fit's first key was made outside ``jit`` (uncommitted) while every later one comes out
+    of a compiled call (committed); ``jit`` compiles once per argument placement, so the
+    epoch program compiled twice per fit (seconds for a mid-size model) without this.
+    """
+    rng = _sharding.replicate(rng)
+    if isinstance(rng, jax.Array) and not rng.committed:
+        rng = jax.device_put(rng, rng.sharding)
+    return rng
+
+
 def host_epoch_index(rng, n, batch_size, steps, mode):
     """:func:`epoch_index`, drawn on the host with NumPy from ``HOST_SHUFFLE_ROWS`` rows on.
 
@@ -118,7 +131,7 @@ class ResidentEpochs:
         """Runs the whole epoch as one program; returns ``(ts, rng, raw logs)``."""
         return program.train_epoch(
             ts,
-            _sharding.replicate(rng),
+            _committed_key(rng),
             self.data,
             n=self.n,
             batch_size=self.batch_size,
@@ -130,7 +143,7 @@ class ResidentEpochs:
         n_chunks = math.ceil(self.steps / chunk)
         padded = n_chunks * chunk
         rng, idx, mask = _sharding.replicate(
-            host_epoch_index(rng, self.n, self.batch_size, padded, self.mode)
+            host_epoch_index(_committed_key(rng), self.n, self.batch_size, padded, self.mode)
         )
         guard = padded != self.steps
         rest = self.n % self.batch_size

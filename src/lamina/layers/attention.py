@@ -138,7 +138,11 @@ class MultiHeadAttention(Layer):
             raise ValueError(
                 f"`attention_axes` must be an int, list, or tuple. Received: {attention_axes!r}"
             )
+        # Keras's config keeps a list or tuple as given (an int becomes a 1-tuple).
+        self._attention_axes_arg = attention_axes
         self.attention_axes = tuple(attention_axes) if attention_axes is not None else None
+        # Keras 3.15's config lists these; Lamina supports only their defaults (checked above).
+        self.use_gate, self.sliding_window = False, None
         self.seed = seed
         self.uses_rng = self.dropout > 0
         self.kernel_initializer = _initializers.get(kernel_initializer)
@@ -371,12 +375,15 @@ class MultiHeadAttention(Layer):
             value_dim=self.value_dim,
             dropout=self.dropout,
             use_bias=self.use_bias,
-            output_shape=list(self.output_shape_arg) if self.output_shape_arg else None,
-            attention_axes=list(self.attention_axes) if self.attention_axes is not None else None,
+            use_gate=self.use_gate,
+            output_shape=self.output_shape_arg,
+            attention_axes=self._attention_axes_arg,
+            sliding_window=self.sliding_window,
             kernel_initializer=_initializers.serialize(self.kernel_initializer),
             bias_initializer=_initializers.serialize(self.bias_initializer),
             kernel_regularizer=_ser(_regularizers.serialize, self.kernel_regularizer),
             bias_regularizer=_ser(_regularizers.serialize, self.bias_regularizer),
+            activity_regularizer=_ser(_regularizers.serialize, self.activity_regularizer),
             kernel_constraint=_ser(_constraints.serialize, self.kernel_constraint),
             bias_constraint=_ser(_constraints.serialize, self.bias_constraint),
             seed=self.seed,

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
+from lamina._naming import unique_name
 from lamina.layers.attention import _SUBLAYERS, MultiHeadAttention
 from lamina.layers.einsum_dense import _ser
 from lamina.utils import random as _random
@@ -65,6 +66,8 @@ class GroupQueryAttention(MultiHeadAttention):
                 "GroupQueryAttention(num_key_value_heads=...) must be a positive integer; "
                 f"received {num_key_value_heads!r}."
             )
+        if kwargs.get("name") is None:  # Keras's class is GroupedQueryAttention: its auto-name
+            kwargs["name"] = unique_name("grouped_query_attention")
         super().__init__(
             num_heads=num_query_heads,
             key_dim=head_dim,
@@ -136,11 +139,14 @@ class GroupQueryAttention(MultiHeadAttention):
             num_query_heads=self.num_heads,
             num_key_value_heads=self.num_key_value_heads,
             use_bias=self.use_bias,
+            use_gate=self.use_gate,
+            sliding_window=self.sliding_window,
             dropout=self.dropout,
             kernel_initializer=_initializers.serialize(self.kernel_initializer),
             bias_initializer=_initializers.serialize(self.bias_initializer),
             kernel_regularizer=_ser(_regularizers.serialize, self.kernel_regularizer),
             bias_regularizer=_ser(_regularizers.serialize, self.bias_regularizer),
+            activity_regularizer=_ser(_regularizers.serialize, self.activity_regularizer),
             kernel_constraint=_ser(_constraints.serialize, self.kernel_constraint),
             bias_constraint=_ser(_constraints.serialize, self.bias_constraint),
             seed=self.seed,

@@ -195,7 +195,7 @@ class EinsumDense(Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            output_shape=list(self.partial_output_shape),
+            output_shape=self.partial_output_shape,  # Keras: always a tuple
             equation=self.equation,
             activation=_activations.serialize(self.activation),
             bias_axes=self.bias_axes,
@@ -203,8 +203,10 @@ class EinsumDense(Layer):
             bias_initializer=_initializers.serialize(self.bias_initializer),
             kernel_regularizer=_ser(_regularizers.serialize, self.kernel_regularizer),
             bias_regularizer=_ser(_regularizers.serialize, self.bias_regularizer),
+            activity_regularizer=_ser(_regularizers.serialize, self.activity_regularizer),
             kernel_constraint=_ser(_constraints.serialize, self.kernel_constraint),
             bias_constraint=_ser(_constraints.serialize, self.bias_constraint),
+            quantization_config=None,  # Lamina does not quantize: Keras's value when unset
         )
         return config
 

@@ -23,6 +23,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from lamina._naming import snake_case, unique_name
 from lamina.layers import symbolic_masks as _masks
 from lamina.layers.base import Layer, check_rank
 from lamina.layers.dtype_names import dtype_name
@@ -67,64 +68,67 @@ class KerasTensor:
         )
 
     def __getitem__(self, idx):
-        return TensorOp(lambda x: x[idx], "getitem")(self)
+        return _ops().get_item(self, idx)
+
+    def __round__(self, ndigits=None):
+        return _ops().round(self, decimals=ndigits or 0)
 
 
-def _binary(name, fn):
-    def method(self, other):
-        if _is_kt(other):
-            return TensorOp(fn, name)([self, other])
-        # A Python number or an array: a constant of the op, not a graph input (Keras's
-        # ``1 + x``, ``x * 2.0``).
-        return TensorOp(lambda x: fn([x, other]), name)(self)
+def _ops():
+    import lamina.ops
 
-    return method
+    return lamina.ops
 
 
-for _name, _fn in {
-    "__add__": lambda xs: xs[0] + xs[1],
-    "__radd__": lambda xs: xs[1] + xs[0],
-    "__sub__": lambda xs: xs[0] - xs[1],
-    "__rsub__": lambda xs: xs[1] - xs[0],
-    "__mul__": lambda xs: xs[0] * xs[1],
-    "__rmul__": lambda xs: xs[1] * xs[0],
-    "__truediv__": lambda xs: xs[0] / xs[1],
-    "__rtruediv__": lambda xs: xs[1] / xs[0],
-    "__floordiv__": lambda xs: xs[0] // xs[1],
-    "__rfloordiv__": lambda xs: xs[1] // xs[0],
-    "__mod__": lambda xs: xs[0] % xs[1],
-    "__rmod__": lambda xs: xs[1] % xs[0],
-    "__matmul__": lambda xs: xs[0] @ xs[1],
-    "__rmatmul__": lambda xs: xs[1] @ xs[0],
-    "__pow__": lambda xs: xs[0] ** xs[1],
-    "__rpow__": lambda xs: xs[1] ** xs[0],
-    "__lt__": lambda xs: xs[0] < xs[1],
-    "__le__": lambda xs: xs[0] <= xs[1],
-    "__gt__": lambda xs: xs[0] > xs[1],
-    "__ge__": lambda xs: xs[0] >= xs[1],
-    "__ne__": lambda xs: xs[0] != xs[1],
-    "__and__": lambda xs: xs[0] & xs[1],
-    "__rand__": lambda xs: xs[1] & xs[0],
-    "__or__": lambda xs: xs[0] | xs[1],
-    "__ror__": lambda xs: xs[1] | xs[0],
-    "__xor__": lambda xs: xs[0] ^ xs[1],
-    "__rxor__": lambda xs: xs[1] ^ xs[0],
-}.items():
-    setattr(KerasTensor, _name, _binary(_name.strip("_"), _fn))
-KerasTensor.__neg__ = lambda self: TensorOp(lambda x: -x, "negative")(self)
-KerasTensor.__abs__ = lambda self: TensorOp(jnp.abs, "absolute")(self)
-KerasTensor.__invert__ = lambda self: TensorOp(lambda x: ~x, "invert")(self)
+def _binary(op, reflected):
+    # Keras's KerasTensor dunders: ``x + 3.0`` is ``ops.add(x, 3.0)``, ``2.0 * x`` is
+    # ``ops.multiply(2.0, x)`` (the order Keras records, so a saved graph matches Keras's).
+    if reflected:
+        return lambda self, other: getattr(_ops(), op)(other, self)
+    return lambda self, other: getattr(_ops(), op)(self, other)
+
+
+for _dunder, _op in {
+    "add": "add", "sub": "subtract", "mul": "multiply", "truediv": "true_divide",
+    "floordiv": "floor_divide", "mod": "mod", "matmul": "matmul", "pow": "power",
+    "and": "logical_and", "or": "logical_or", "xor": "logical_xor",
+}.items():  # fmt: skip
+    setattr(KerasTensor, f"__{_dunder}__", _binary(_op, False))
+    setattr(KerasTensor, f"__r{_dunder}__", _binary(_op, True))
+for _dunder, _op in {
+    "lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal", "ne": "not_equal",
+}.items():  # fmt: skip
+    setattr(KerasTensor, f"__{_dunder}__", _binary(_op, False))
+KerasTensor.__neg__ = lambda self: _ops().negative(self)
+KerasTensor.__abs__ = lambda self: _ops().absolute(self)
+KerasTensor.__invert__ = lambda self: _ops().logical_not(self)
 
 
 class TensorOp(Layer):
-    """An arithmetic operation on KerasTensors (``x + y``, ``x[:, 0]``) inside a functional
-    model.  It runs in training and predict; it has no Keras config, so such a model cannot be
-    saved: write the operation as a layer (``layers.Add()``, a ``Lambda``) to save it."""
+    """An operation on KerasTensors (``x + y``, ``x[:, 0]``, ``ops.concatenate``) in a
+    functional model: a weightless node of the graph, which Keras calls an op.
 
-    def __init__(self, fn, op_name: str, **kwargs):
-        super().__init__(name=kwargs.pop("name", None), **kwargs)
+    It is saved as Keras saves it: an entry of Keras's op class (``Add``, ``GetItem``) with the
+    op's constructor arguments as ``config`` and its call arguments in its node. An op that
+    Keras's format cannot hold (an argument that is a Python function, a function that is no
+    ``keras.ops`` op) makes ``get_config`` raise.
+
+    Args:
+        fn: runs the op on the values of the node's input tensors.
+        op_name: the ``lamina.ops`` function name.
+        keras_op: the op in Keras's terms (``lamina.layers.op_nodes.KerasOp``), or None.
+        unsaveable_reason: why it is None.
+    """
+
+    def __init__(self, fn, op_name: str, keras_op=None, unsaveable_reason="", **kwargs):
+        name = kwargs.pop("name", None)
+        if name is None and keras_op is not None:  # Keras's automatic op names: "add", "add_1"
+            name = unique_name(snake_case(keras_op.spec.class_name))
+        super().__init__(name=name, **kwargs)
         self.fn = fn
         self.op_name = op_name
+        self.keras_op = keras_op
+        self._unsaveable_reason = unsaveable_reason
 
     def apply(self, params, state, x, *, training=False, key=None):
         if isinstance(x, list):
@@ -132,14 +136,25 @@ class TensorOp(Layer):
         return self.fn(x), state
 
     def compute_output_shape(self, input_shape):
-        return traced_output_shape(self, input_shape)
+        nodes = getattr(self, "_inbound_nodes", None)
+        if not nodes:
+            return traced_output_shape(self, input_shape)
+        # Traced with the recorded inputs' dtypes: an op may need integer indices.
+        many = _is_shape_list(input_shape)
+        shapes = [tuple(s) for s in input_shape] if many else [tuple(input_shape)]
+        dtypes = [t.dtype for t in nodes[0].input_tensors]
+        if len(dtypes) != len(shapes) or "string" in dtypes:
+            return traced_output_shape(self, input_shape)
+        return _traced_op_spec(self, shapes, dtypes, many)[0]
 
     def get_config(self):
-        raise NotImplementedError(
-            f"The functional model holds the operation {self.op_name!r} applied directly to "
-            "symbolic tensors; Lamina cannot serialize it. Use a layer instead (e.g. "
-            "layers.Add()([a, b]) rather than a + b) to save the model."
-        )
+        if self.keras_op is None:
+            raise NotImplementedError(
+                f"The functional model holds the operation {self.op_name!r} applied directly to "
+                f"symbolic tensors, which cannot be saved: {self._unsaveable_reason}. Use a layer "
+                "instead (e.g. a Lambda or a custom layer) to save the model."
+            )
+        return {"name": self.name, **self.keras_op.config}
 
     def _spec_key(self):
         return ("TensorOp", self.op_name, id(self))
@@ -250,14 +265,20 @@ def symbolic_call(layer, args: tuple, kwargs: dict):
     if isinstance(inputs, tuple):
         shapes = list(shapes)
     in_mask = _masks.input_mask_shapes(inputs)
-    out_shape = output_shape(layer, shapes, mask_shape=in_mask)
-    from lamina.training.autocast import output_dtype
-
-    dtype = output_dtype(layer)  # the compute dtype of a mixed-precision layer
-    if _is_shape_list(out_shape):
-        outputs = [KerasTensor(s, dtype) for s in out_shape]
+    spec = _op_output_spec(layer, inputs) if isinstance(layer, TensorOp) else None
+    if spec is not None:  # an op's output dtype is its own (``x > 0`` is bool), as in Keras
+        out_shape, dtypes = spec
     else:
-        outputs = KerasTensor(out_shape, dtype)
+        out_shape = output_shape(layer, shapes, mask_shape=in_mask)
+        from lamina.training.autocast import output_dtype
+
+        dtypes = output_dtype(layer)  # the compute dtype of a mixed-precision layer
+    if _is_shape_list(out_shape):
+        if isinstance(dtypes, str):
+            dtypes = [dtypes] * len(out_shape)
+        outputs = [KerasTensor(s, d) for s, d in zip(out_shape, dtypes)]
+    else:
+        outputs = KerasTensor(out_shape, dtypes)
     if not hasattr(layer, "_inbound_nodes") or layer._inbound_nodes is None:
         layer._inbound_nodes = []
     node = Node(layer, tuple(args), dict(kwargs), outputs)
@@ -268,6 +289,41 @@ def symbolic_call(layer, args: tuple, kwargs: dict):
     if _is_kt(outputs):
         outputs._mask_shape = _masks.output_mask_shape(layer, shapes, in_mask)
     return outputs
+
+
+def _op_output_spec(op, inputs):
+    """``(shape(s), dtype name(s))`` of a ``TensorOp``'s output on KerasTensors ``inputs``
+    (one, or a list), traced with their own dtypes; None for host strings (not traceable)."""
+    tensors = inputs if isinstance(inputs, list | tuple) else [inputs]
+    if any(t.dtype == "string" for t in tensors):
+        return None
+    shapes = [t.shape for t in tensors]
+    return _traced_op_spec(op, shapes, [t.dtype for t in tensors], isinstance(inputs, list | tuple))
+
+
+def _traced_op_spec(op, shapes, dtypes, many_inputs):
+    """Traces ``op.fn`` at two batch sizes (dimensions that change become ``None``)."""
+
+    def run(fill):
+        structs = [
+            jax.ShapeDtypeStruct(tuple(fill if d is None else d for d in shape), dtype)
+            for shape, dtype in zip(shapes, dtypes)
+        ]
+        out = jax.eval_shape(op.fn, structs if many_inputs else structs[0])
+        return out if isinstance(out, list | tuple) else None, out
+
+    try:
+        (many, a), (_, b) = run(3), run(4)
+    except Exception as e:  # the op does not apply to these inputs: say which and how
+        shown = shapes if many_inputs else shapes[0]
+        raise type(e)(f"ops.{op.op_name} on symbolic inputs of shape {shown} failed: {e}") from e
+
+    def merge(x, y):
+        return tuple(None if p != q else p for p, q in zip(x.shape, y.shape))
+
+    if many is not None:
+        return [merge(x, y) for x, y in zip(a, b)], [dtype_name(x.dtype) for x in a]
+    return merge(a, b), dtype_name(a.dtype)
 
 
 def _is_shape_list(shape) -> bool:

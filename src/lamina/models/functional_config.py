@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import jax
 
-from lamina.layers.symbolic import KerasTensor, input_tensor
+from lamina.layers import op_nodes
+from lamina.layers.symbolic import KerasTensor, TensorOp, input_tensor
 from lamina.object_registry import get_registered_name
 
 
@@ -25,25 +26,38 @@ def _is_kt(v):
     return isinstance(v, KerasTensor)
 
 
+#: Layers Keras defines inside an application's module rather than ``keras.layers``: the module
+#: Keras's files name -> Lamina's twin (module, class). Loading resolves a file's entry through
+#: this fixed table only; the module named in the file is never imported.
+_APPLICATION_LAYERS = {
+    ("keras.src.applications.convnext", "LayerScale"): "lamina.applications._convnext",
+}
+
+
 def serialize_layer(layer) -> dict:
     """``{"module", "class_name", "config", "registered_name"}`` of a layer or nested model."""
     from lamina.models.model import Functional
     from lamina.models.sequential import Sequential
+    from lamina.saving.keras_archive import compile_config
 
     cls = type(layer)
-    if isinstance(layer, Sequential):
-        config = layer.get_config()
-        if layer.input_shape is not None:
-            config["build_input_shape"] = list(layer.input_shape)
-        return {"module": "keras", "class_name": "Sequential", "config": config,
-                "registered_name": None}  # fmt: skip
+    if isinstance(layer, TensorOp):  # an op on symbolic tensors: Keras's op entry
+        return op_nodes.serialize_op(layer)
+    if isinstance(layer, Sequential):  # its config has its build_input_shape
+        return {"module": "keras", "class_name": "Sequential", "config": layer.get_config(),
+                "registered_name": None, "compile_config": compile_config(layer) or {}}  # fmt: skip
     if isinstance(layer, Functional):  # as Keras 3 writes a nested functional model
         return {
             "module": "keras.src.models.functional",
             "class_name": "Functional",
             "config": layer.get_config(),
             "registered_name": "Functional",
+            "compile_config": compile_config(layer) or {},
         }
+    for (keras_module, name), module in _APPLICATION_LAYERS.items():
+        if cls.__module__ == module and cls.__name__ == name:
+            return {"module": keras_module, "class_name": name, "config": layer.get_config(),
+                    "registered_name": name}  # fmt: skip
     builtin = cls.__module__.startswith("lamina.")
     return {
         "module": "keras.layers" if builtin else cls.__module__,
@@ -78,15 +92,24 @@ def functional_config(model) -> dict:
     def encode(v):
         return jax.tree_util.tree_map(lambda x: tensor(x) if _is_kt(x) else x, v, is_leaf=_is_kt)
 
+    def node_data(layer, node):
+        if isinstance(layer, TensorOp):  # the op's call arguments, constants and slices too
+            op = layer.keras_op
+            return {
+                "args": op_nodes.encode_value(op.args, tensor),
+                "kwargs": op_nodes.encode_value(op.kwargs, tensor),
+            }
+        return {"args": _listify(encode(list(node.args))), "kwargs": encode(dict(node.kwargs))}
+
     layers = []
     shapes = dict(zip(map(id, model._layers), model._layer_input_shapes()))
     for layer in model._layers:
         spec = serialize_layer(layer)
-        if shapes.get(id(layer)) is not None:
+        if shapes.get(id(layer)) is not None and not isinstance(layer, TensorOp):
             spec["build_config"] = {"input_shape": _listify(shapes[id(layer)])}
         spec["name"] = layer.name
         spec["inbound_nodes"] = [
-            {"args": _listify(encode(list(n.args))), "kwargs": encode(dict(n.kwargs))}
+            node_data(layer, n)
             for n in (layer._inbound_nodes or [])
             if id(n) in in_model and not n.is_input
         ]
@@ -121,6 +144,14 @@ def deserialize_layer(spec, custom_objects=None):
     from lamina.layers.registry import deserialize
     from lamina.models.sequential import Sequential
 
+    if op_nodes.is_op_entry(spec):  # never imports the module named in the file
+        return op_nodes.op_from_entry(spec)
+    home = _APPLICATION_LAYERS.get((spec.get("module"), spec.get("class_name")))
+    if home is not None:  # a fixed Lamina module from the table above, not from the file
+        import importlib
+
+        cls = getattr(importlib.import_module(home), spec["class_name"])
+        return cls.from_config(spec.get("config", {}))
     cls_name = spec.get("class_name")
     config = spec.get("config", {})
     if cls_name == "Sequential":
@@ -157,18 +188,15 @@ def functional_from_config(config: dict, custom_objects=None):
             continue
         pending.append([name, layer, list(spec.get("inbound_nodes", [])), 0])
 
-    def decode(v):
-        if isinstance(v, dict) and v.get("class_name") == "__keras_tensor__":
-            hist = v["config"]["keras_history"]
-            key = (hist[0], int(hist[1]), int(hist[2]))
-            if key not in created:
-                raise KeyError(key)
-            return created[key]
-        if isinstance(v, list):  # Keras 2 node lists: [[name, node, tensor, kwargs], ...]
-            return [decode(x) for x in v]
-        if isinstance(v, dict):
-            return {k: decode(x) for k, x in v.items()}
-        return v
+    def tensor(v):
+        hist = v["config"]["keras_history"]
+        key = (hist[0], int(hist[1]), int(hist[2]))
+        if key not in created:
+            raise KeyError(key)
+        return created[key]
+
+    def decode(v):  # tensors, and Keras's slices, Ellipsis and arrays; Keras 2 node lists
+        return op_nodes.decode_value(v, tensor)
 
     progress = True
     while progress and any(p[2] for p in pending):
@@ -183,7 +211,7 @@ def functional_from_config(config: dict, custom_objects=None):
                 except KeyError:
                     break
                 out = layer(*args, **kwargs)
-                outs = out if isinstance(out, list) else [out]
+                outs = list(out) if isinstance(out, list | tuple) else [out]
                 for j, t in enumerate(outs):
                     created[(name, count, j)] = t
                 nodes.pop(0)

@@ -66,6 +66,7 @@ class NestedModelMixin:
 
     # ------------------------------------------------------------ pure core
     def init(self, key, input_shape):
+        adopt_input_shape(self, input_shape)
         if self._train_state is not None:
             return self._flat_arrays()
         from lamina.models.weights_init import init_layers
@@ -207,6 +208,7 @@ class NestedModelMixin:
         if not args and "inputs" in kwargs:
             args = (kwargs.pop("inputs"),)
         if _symbolic.has_symbolic((args, kwargs)):
+            _build_on_symbolic_call(self, args[0] if args else None)
             return _symbolic.symbolic_call(self, args, kwargs)
         x = args[0]
         out = _tracing.sub_call(self, x, dict(kwargs))
@@ -246,6 +248,35 @@ class NestedModelMixin:
         if training:
             self._train_state = ts._replace(state=new_state)
         return y
+
+
+def _build_on_symbolic_call(model, inputs) -> None:
+    """Builds a ``Sequential`` on its first call on a tensor, as Keras does: one declared
+    without an input shape takes the tensor's, so its weights exist (and are the ones the
+    calling model trains), its output shape is known and its config has its ``InputLayer``."""
+    if not _is_stack(model) or model._train_state is not None or not model._layers:
+        return
+    if not isinstance(inputs, _symbolic.KerasTensor):
+        return  # several inputs: a Sequential takes one tensor, its call reports the error
+    adopt_input_shape(model, inputs.shape)
+    model.build(model._input_shape)
+
+
+def adopt_input_shape(model, input_shape) -> None:
+    """A ``Sequential`` nested without an input shape takes the one it is first built for (by
+    a symbolic call or by the model holding it), as Keras's nested ``Sequential`` does."""
+    if not _is_stack(model) or model._input_shape is not None:
+        return
+    if isinstance(input_shape, list | tuple) and all(
+        d is None or isinstance(d, int) for d in input_shape
+    ):
+        model._input_shape = (None, *input_shape[1:])
+
+
+def _is_stack(model) -> bool:
+    from lamina.models.sequential import Sequential
+
+    return isinstance(model, Sequential)
 
 
 def _may_add_loss(layer) -> bool:

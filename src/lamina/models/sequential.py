@@ -27,7 +27,7 @@ from lamina.models.compiling import CompileMixin
 from lamina.models.initialization import initial_weights
 from lamina.models.io import SavingMixin
 from lamina.models.legacy_api import LegacyAPIMixin
-from lamina.models.nesting import NestedModelMixin
+from lamina.models.nesting import NestedModelMixin, adopt_input_shape
 from lamina.models.stateless import StatelessMixin
 from lamina.models.trainer import TrainerMixin
 from lamina.training.network import stack_network
@@ -130,6 +130,7 @@ class Sequential(
             set_owner(layer, self)
         self._invalidate()
         if self._input_shape is not None:
+            adopt_input_shape(layer, shape)  # a nested Sequential without one takes it
             try:
                 check_rank(layer, shape)
                 shape = shape_checks.output_shape(layer, shape)
@@ -258,7 +259,17 @@ class Sequential(
 
     @property
     def built(self) -> bool:
-        return self._train_state is not None
+        if self._train_state is not None:
+            return True
+        # Nested in a built model that gave it its input shape: Keras built it with that model,
+        # and its weights are the holder's (``weights`` reads them from there).
+        owner = self._owner_model()
+        return (
+            self._input_shape is not None
+            and owner is not None
+            and owner is not self
+            and bool(owner.built)
+        )
 
     @property
     def input_shape(self):
@@ -414,20 +425,30 @@ class Sequential(
                         "sparse": False,
                         "ragged": False,
                         "name": "input_layer",
+                        "optional": False,
                     },
                     "registered_name": None,
                 }
             )
         from lamina.models.functional_config import serialize_layer
 
-        for layer in self._layers:  # nested models and custom classes in Keras's forms too
-            layers.append(serialize_layer(layer))
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": "float32",
-            "layers": layers,
-        }
+        # With an input shape the layers are built, and Keras writes each one's build input.
+        shapes = None
+        if self._input_shape is not None:
+            try:
+                shapes = self._layer_input_shapes(None)
+            except (ValueError, TypeError):  # a layer without static shapes: no build entries
+                shapes = None
+        for i, layer in enumerate(self._layers):  # nested models, custom classes: Keras's forms
+            spec = serialize_layer(layer)
+            if shapes is not None:
+                spec["build_config"] = {"input_shape": tuple(shapes[i])}
+            layers.append(spec)
+        config = {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
+        config["layers"] = layers
+        if self._input_shape is not None:
+            config["build_input_shape"] = tuple(self._input_shape)
+        return config
 
     __copy__ = _sync.isolated_copy
     _trainable_mask = NestedModelMixin._trainable_mask

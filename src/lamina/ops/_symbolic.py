@@ -23,7 +23,21 @@ def _is_kt(value) -> bool:
     return type(value).__name__ == "KerasTensor"
 
 
-def _record(fn, name, args, kwargs):
+def record(fn, name, args, kwargs, *, layer_name=None, saveable=True):
+    """Records ``fn(*args, **kwargs)`` (some arguments KerasTensors) as a ``TensorOp`` node.
+
+    Args:
+        fn: the op, run on the real arrays when the model runs.
+        name: its ``lamina.ops`` name, which also names its Keras op class for saving.
+        args: positional arguments, KerasTensors among them.
+        kwargs: keyword arguments.
+        layer_name: the node's name (a loaded model keeps the file's); automatic otherwise.
+        saveable: False for functions outside ``lamina.ops`` (no Keras op class).
+
+    Returns:
+        The output KerasTensor(s).
+    """
+    from lamina.layers.op_nodes import identify
     from lamina.layers.symbolic import TensorOp
 
     flat, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_is_kt)
@@ -36,20 +50,33 @@ def _record(fn, name, args, kwargs):
         a, k = jax.tree_util.tree_unflatten(treedef, values)
         return fn(*a, **k)
 
+    if saveable:
+        keras_op, why = identify(name, tuple(args), dict(kwargs))
+    else:
+        keras_op, why = None, f"{name} is not a keras.ops function"
     tensors = [flat[i] for i in positions]
-    return TensorOp(run, name)(tensors if len(tensors) > 1 else tensors[0])
+    op = TensorOp(run, name, keras_op=keras_op, unsaveable_reason=why, name=layer_name)
+    return op(tensors if len(tensors) > 1 else tensors[0])
 
 
-def symbolic_aware(fn, name):
-    """``fn`` that records a graph node when called on KerasTensors."""
+def symbolic_aware(fn, name, saveable=None):
+    """``fn`` that records a graph node when called on KerasTensors.
+
+    ``saveable``: whether the node may be saved as the Keras op class of ``name``; by default
+    when ``fn`` is a ``lamina.ops`` function (a loss or a Keras 2 backend function of the same
+    name is not that op).
+    """
     if name in _NOT_RECORDED or getattr(fn, "_symbolic_aware", False):
         return fn
+    if saveable is None:  # lamina.ops functions (a few made by exec() name no module)
+        module = getattr(fn, "__module__", None) or "lamina.ops."
+        saveable = module.startswith("lamina.ops.")
 
     @functools.wraps(fn)
     def op(*args, **kwargs):
         leaves = jax.tree_util.tree_leaves((args, kwargs), is_leaf=_is_kt)
         if any(_is_kt(v) for v in leaves):
-            return _record(fn, name, args, kwargs)
+            return record(fn, name, args, kwargs, saveable=saveable)
         return fn(*args, **kwargs)
 
     op._symbolic_aware = True
@@ -58,7 +85,8 @@ def symbolic_aware(fn, name):
 
 def wrap_module(module, names):
     """Replaces each public op ``names`` of ``module`` by its symbolic-aware version."""
+    saveable = module.__name__.startswith("lamina.ops.")  # Keras's ops; not keras2's backend
     for name in names:
         value = getattr(module, name, None)
         if callable(value) and not isinstance(value, type):
-            setattr(module, name, symbolic_aware(value, name))
+            setattr(module, name, symbolic_aware(value, name, saveable))

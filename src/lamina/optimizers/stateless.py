@@ -59,6 +59,26 @@ class StatelessOptimizerMixin:
             return list(bound)
         return assignable(list(self.__dict__.get("_built_state") or []), self._assign_slot)
 
+    @property
+    def iterations(self):
+        """Keras's ``optimizer.iterations`` (see :func:`lamina.stateless_scope.iterations`)."""
+        from lamina import stateless_scope
+
+        return stateless_scope.iterations(self)
+
+    def apply(self, grads, trainable_variables=None):
+        """Keras's ``optimizer.apply`` (see :func:`lamina.stateless_scope.apply`)."""
+        from lamina import stateless_scope
+
+        return stateless_scope.apply(self, grads, trainable_variables)
+
+    def apply_gradients(self, grads_and_vars):
+        """Keras's ``optimizer.apply_gradients(zip(grads, variables))``; returns
+        :attr:`iterations`."""
+        grads, variables = zip(*grads_and_vars)
+        self.apply(list(grads), list(variables))
+        return self.iterations
+
     # ------------------------------------------------ the state as the optax tree
     def _optax_state(self):
         """The built state as its optax tree (an ``OptimizerState``), or ``None``."""

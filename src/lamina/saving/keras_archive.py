@@ -390,6 +390,10 @@ def load(path, custom_objects=None, compile: bool = True, safe_mode: bool = True
     path = os.fspath(path)
     with safety.open_zip(path) as zf:
         config = _read_json(zf, path, CONFIG)
+        if isinstance(config, dict) and config.get("class_name") == "FeatureSpace":
+            from lamina.utils import feature_space_io  # a FeatureSpace, not a model
+
+            return feature_space_io.load(zf, path, config, custom_objects, safe_mode)
         stored = zf.getinfo(WEIGHTS).file_size if WEIGHTS in zf.namelist() else None
         model = model_from_config(
             config, path, custom_objects, safe_mode, stored,

@@ -152,6 +152,13 @@ def metric_scope(metrics, mv):
 _LOCAL = threading.local()
 
 
+def bound_metrics() -> tuple:
+    """The metrics of the custom step running now (``()`` outside one): a
+    :class:`lamina.StatelessScope` maps their variables to the step's values."""
+    parts = getattr(_LOCAL, "parts", None)
+    return () if parts is None else tuple(parts.metrics)
+
+
 def step_key():
     """A fresh key for one random call inside a bound custom step (``None`` outside one):
     ``stateless_call(training=True)`` takes its dropout key from here when given none."""
@@ -178,7 +185,9 @@ def bound(parts, s):
             g.__dict__["_bound_depth"] = g.__dict__.get("_bound_depth", 0) + 1
             g.state = v
         saved_key = getattr(_LOCAL, "key", None)
+        saved_parts = getattr(_LOCAL, "parts", None)
         _LOCAL.key = [s["rng"], 0]
+        _LOCAL.parts = parts
 
         def collect():
             new = [list(o.__dict__["_bound"]) for o in opts]
@@ -189,6 +198,7 @@ def bound(parts, s):
         yield collect
     finally:
         _LOCAL.key = saved_key
+        _LOCAL.parts = saved_parts
         for o in opts:
             o.__dict__["_bound"] = None
         for g, v in zip(parts.seeds, saved_seeds):

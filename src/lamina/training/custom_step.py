@@ -87,7 +87,9 @@ def user_data(x, ys, sw, spec):
 
 def _train_one(model, parts, s, mv, batch, spec):
     x, ys, sw = batch
-    with bound(parts, s) as collect:
+    # The metrics read the step's state (``self.metrics_variables`` lists ``mv``), so an
+    # in-place update_state inside the step cannot leak a tracer into the metric.
+    with bound(parts, s) as collect, metric_scope(parts.metrics, mv):
         state = (list(s["tv"]), list(s["ntv"]), list(s["opt"]), list(mv))
         out = model.train_step(state, user_data(x, ys, sw, spec))
         opt, extra, seeds, rng = collect()
@@ -110,7 +112,7 @@ def _train_one(model, parts, s, mv, batch, spec):
 
 def _test_one(model, parts, s, mv, batch, spec):
     x, ys, sw = batch
-    with bound(parts, s) as collect:
+    with bound(parts, s) as collect, metric_scope(parts.metrics, mv):
         state = (list(s["tv"]), list(s["ntv"]), list(mv))
         out = model.test_step(state, user_data(x, ys, sw, spec))
         collect()

@@ -37,7 +37,12 @@ from lamina.training import guardrails as _guardrails
 from lamina.training import inputs as _inputs
 from lamina.training import predicting as _predicting
 from lamina.training.state import fresh_copy
-from lamina.training.step import NONFINITE_KEY, NONFINITE_WHAT, NONFINITE_WHAT_KEY
+from lamina.training.step import (
+    NONFINITE_APPLIED,
+    NONFINITE_KEY,
+    NONFINITE_WHAT,
+    NONFINITE_WHAT_KEY,
+)
 
 
 def check_batch_size(batch_size, name="batch_size"):
@@ -415,14 +420,19 @@ def host_logs(raw, model=None, epoch=None):
         for k, v in jax.device_get(raw).items()
     }
     bad = int(logs.pop(NONFINITE_KEY, -1))
-    what = NONFINITE_WHAT.get(int(logs.pop(NONFINITE_WHAT_KEY, 0)), "the loss")
+    code = int(logs.pop(NONFINITE_WHAT_KEY, 0))
+    what = NONFINITE_WHAT.get(code, "the loss")
+    kept = (
+        "that batch's update was applied (the weights are not finite)"
+        if code == NONFINITE_APPLIED
+        else "the weights from before that batch (the last finite ones) are kept"
+    )
     if bad >= 0 and model is not None:
         logs["loss"] = float("nan")
         if not model.stop_training:
             warnings.warn(
                 f"{what[0].upper() + what[1:]} became NaN or infinite at epoch {epoch + 1}, "
-                f"batch {bad}: training stopped and the weights from before that batch (the "
-                f"last finite ones) are kept. Usual causes: a learning rate too high, "
+                f"batch {bad}: training stopped and {kept}. Usual causes: a learning rate too high, "
                 f"unscaled inputs, or NaN/inf produced inside the model or loss (e.g. log or "
                 f"sqrt of zero in a custom loss).",
                 RuntimeWarning,

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import optax
 
 from lamina.distribution.sharding import ShardedRows
+from lamina.distribution.sharding import active as _distribution_active
 from lamina.losses.reduction import batch_loss, mask_metric_weight
 from lamina.optimizers.loss_scale import current_loss_scale
 from lamina.training.autocast import cast_outputs_float32
@@ -64,7 +65,10 @@ def _expand(v, ndim):
 NONFINITE_KEY = "_first_nonfinite_batch"
 NONFINITE_WHAT_KEY = "_nonfinite_what"
 #: Codes of ``NONFINITE_WHAT_KEY``: the first non-finite quantity found in that step.
-NONFINITE_WHAT = {1: "the loss", 2: "the gradients", 3: "the updated weights"}
+NONFINITE_WHAT = {1: "the loss", 2: "the gradients", 3: "the updated weights", 4: "the updated weights"}
+#: The code of non-finite new weights from a finite loss and gradients (an overflow, a
+#: constraint dividing by zero): found after the in-place update, which is not undone.
+NONFINITE_APPLIED = 4
 
 
 class OutputLoss(NamedTuple):
@@ -134,6 +138,27 @@ def _bounded_jit(fn, **kwargs):
 
     call.lower = lambda *a, **k: jax.jit(fn, **kwargs).lower(*a, **k)
     call.cache_size = lambda: len(cache)
+    return call
+
+
+def _committed_outputs(fn):
+    """``fn`` whose array outputs are committed to their device (no distribution active).
+
+    ``jit`` of a function without arguments (``init_metrics``) returns uncommitted arrays,
+    while the chunk and evaluation programs return committed ones; ``jit`` compiles once per
+    argument placement, so each of those programs compiled twice per fit without this.
+    """
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        if _distribution_active() is not None:
+            return out
+        return jax.tree_util.tree_map(
+            lambda a: a if not isinstance(a, jax.Array) or a.committed
+            else jax.device_put(a, a.sharding),
+            out,
+        )
+
     return call
 
 
@@ -287,30 +312,39 @@ def build_program(
         (_, (total, y_pred, new_state, parts, out_masks)), grads = jax.value_and_grad(
             loss_fn, has_aux=True
         )(tp)
-        updates, opt_state = tx.update(grads, ts.opt_state, tp)
-        new_tp = network.constrain(optax.apply_updates(tp, updates), trainable)
-        # The NaN guard checks the whole update: a finite loss can still have non-finite
-        # gradients (sqrt at 0) or overflow the weights.  A bad step, and every later one of
-        # the epoch, keeps the last finite state; ``first_bad``/``what`` go to the host.
+        # The NaN guard decides before the update, from what the update reads: the loss, the
+        # gradients and the layers' new state.  The update then runs inside the commit branch,
+        # so XLA writes the new weights and optimizer slots in place.  Deciding from the new
+        # weights instead made every step write them to temporaries and copy them into the
+        # loop (three copies of a 20000x128 embedding table and its Adam slots per step:
+        # an epoch 3-5x slower than Keras's).  A bad step, and every later one of the
+        # epoch, keeps the last finite state; ``first_bad``/``what`` go to the host.
         count_, first_bad, what = mstate[-1]
         loss_ok = jnp.isfinite(total)
-        # Non-finite gradients make non-finite new weights, so checking the loss and the new
-        # weights guards the update; the gradients are looked at only to name the culprit.
-        weights_ok = all_finite((new_tp, new_state))
-        ok = loss_ok & weights_ok & (first_bad < 0)
+        # A LossScaleOptimizer skips a step with non-finite gradients itself (and lowers its
+        # scale): there they are expected, not an error.
+        grads_ok = all_finite(grads) if scale is None else jnp.asarray(True)
+        ok = loss_ok & grads_ok & all_finite(new_state) & (first_bad < 0)
         # Keras 3's JAX trainer drops y_pred's mask on its way out of the gradient function,
         # so in training the metrics are not masked (evaluate's are); the loss is.
         del out_masks
         new_metrics = update_metrics(mstate[:-1], total, parts, bmask, ys, y_pred, swb)
-        params = merge_params(new_tp, frozen, trainable)
 
         def commit(_):
-            return params, new_state, opt_state, new_metrics, jnp.zeros((), jnp.int32)
+            updates, opt_state = tx.update(grads, ts.opt_state, tp)
+            new_tp = network.constrain(optax.apply_updates(tp, updates), trainable)
+            # Finite inputs can still give non-finite weights (an overflow, a constraint
+            # dividing by zero): flagged, and the fit stops, but the update is not undone
+            # (undoing it needs the old weights, i.e. the copies this design avoids).
+            finite = all_finite(new_tp)
+            metrics_ = jax.tree_util.tree_map(
+                lambda new, old: jnp.where(finite, new, old), new_metrics, mstate[:-1]
+            )
+            code = jnp.where(finite, 0, NONFINITE_APPLIED).astype(jnp.int32)
+            return merge_params(new_tp, frozen, trainable), new_state, opt_state, metrics_, code
 
         def keep(_):
-            code = jnp.where(
-                ~loss_ok, 1, jnp.where(~all_finite(grads), 2, jnp.where(~weights_ok, 3, 0))
-            )
+            code = jnp.where(~loss_ok, 1, jnp.where(~grads_ok, 2, 3))
             return ts.params, ts.state, ts.opt_state, mstate[:-1], code.astype(jnp.int32)
 
         # A cond, not a select per array: on CPUs a tiny model's step costs a few
@@ -455,6 +489,6 @@ def build_program(
         eval_chunk=bounded(eval_chunk, donate_argnums=(1,), static_argnames=("partial",)),
         predict_chunk=bounded(predict_chunk),
         results=jit(results),
-        init_metrics=jit(init_metrics),
+        init_metrics=_committed_outputs(jit(init_metrics)),
         needs_partial_rows=may_need_partial(losses),
     )

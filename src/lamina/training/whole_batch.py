@@ -113,12 +113,26 @@ def exact_partial(step, sizes):
     a step whose real rows number one of ``sizes`` runs again on its first rows (the padding
     of a batch always follows its real rows), and its result replaces the padded one.
     Without ``sizes`` the step runs as it is, unprobed (a user loss is called once per trace,
-    or once per step under ``run_eagerly``).
+    or once per step under ``run_eagerly``).  Under ``run_eagerly`` (concrete ``bmask``) the
+    row count is read on the host and each step runs once, a partial one at its real shape,
+    so a user loss is called once per batch, as Keras calls it.
     """
     sizes = tuple(sizes)
 
+    def cut(tree, k):
+        return jax.tree_util.tree_map(lambda a: a[:k], tree)
+
     def run(carry, xb, ys, swb, bmask):
         if not sizes:  # every batch full: no probe, so no loss is traced twice
+            return step(carry, xb, ys, swb, bmask)
+        if not isinstance(bmask, jax.core.Tracer):
+            # ``run_eagerly``: the row count is known here, so the step runs once, at the
+            # real shape of a partial batch, and a user loss is called once per batch as in
+            # Keras (a probe would call it on the padded batch too).  A per-sample loss gives
+            # the same values on the real rows as on the masked padded batch.
+            k = int(np.count_nonzero(np.asarray(bmask) > 0))
+            if k in sizes:
+                return step(carry, cut(xb, k), cut(ys, k), swb[:k], bmask[:k])
             return step(carry, xb, ys, swb, bmask)
         with Probe() as probe:
             full = step(carry, xb, ys, swb, bmask)
@@ -130,10 +144,7 @@ def exact_partial(step, sizes):
             branch = jnp.where(count == k, i + 1, branch)
 
         def real_rows(k):
-            def cut(tree):
-                return jax.tree_util.tree_map(lambda a: a[:k], tree)
-
-            return lambda c: step(c, cut(xb), cut(ys), swb[:k], bmask[:k])
+            return lambda c: step(c, cut(xb, k), cut(ys, k), swb[:k], bmask[:k])
 
         return jax.lax.switch(branch, [lambda c: full, *map(real_rows, sizes)], carry)
 

@@ -25,6 +25,7 @@ from lamina.utils.directory_datasets import (
     image_dataset_from_directory,
     text_dataset_from_directory,
 )
+from lamina.utils.feature_space import FeatureSpace
 from lamina.utils.file_utils import get_file
 from lamina.utils.general import (
     Config,
@@ -49,6 +50,7 @@ Sequence = PyDataset  # Keras 2 name of keras.utils.PyDataset
 __all__ = [
     "Config",
     "CustomObjectScope",
+    "FeatureSpace",
     "Progbar",
     "PyDataset",
     "Sequence",
