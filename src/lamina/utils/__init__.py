@@ -25,7 +25,6 @@ from lamina.utils.directory_datasets import (
     image_dataset_from_directory,
     text_dataset_from_directory,
 )
-from lamina.utils.feature_space import FeatureSpace
 from lamina.utils.file_utils import get_file
 from lamina.utils.general import (
     Config,
@@ -90,4 +89,15 @@ __all__ = [
 
 from lamina._unsupported import module_getattr as _module_getattr  # noqa: E402
 
-__getattr__ = _module_getattr("utils", globals())  # Keras names Lamina lacks: a clear error
+_unsupported_getattr = _module_getattr("utils", globals())  # Keras names Lamina lacks
+
+
+def __getattr__(name):
+    # FeatureSpace builds on lamina.layers, which imports lamina.initializers, which imports
+    # this package: loaded on first use so that any import order works.
+    if name == "FeatureSpace":
+        from lamina.utils.feature_space import FeatureSpace
+
+        globals()["FeatureSpace"] = FeatureSpace
+        return FeatureSpace
+    return _unsupported_getattr(name)
