@@ -140,6 +140,26 @@ class Normalization(Layer):
             np.asarray(m2 / count, np.float32),
             np.asarray(0, np.int32),  # Keras keeps "count" at 0 (a legacy weight)
         )
+        self._write_adapted()
+
+    def _write_adapted(self):
+        """Copies new statistics into weights that already exist (a layer called or built in
+        a model before this ``adapt``), as Keras's ``adapt`` assigns its variables."""
+        try:
+            _, state, _ = self._weights_source()
+        except (ValueError, AttributeError, TypeError):  # no weights yet: init reads _adapted
+            return
+        if "mean" not in state:
+            return
+        _, mean, variance, count = self._adapted
+        if tuple(np.shape(state["mean"])) != mean.shape:
+            raise ValueError(
+                f"Layer {self.name!r} (Normalization) was built for statistics of shape "
+                f"{tuple(np.shape(state['mean']))}; adapt() received data giving "
+                f"{mean.shape}. Adapt on data with the same feature axes."
+            )
+        for key, value in (("mean", mean), ("variance", variance), ("count", count)):
+            self._write_weight(key, False, value)
 
     # ------------------------------------------------------------------ pure core
     def init(self, key, input_shape):
