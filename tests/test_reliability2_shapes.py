@@ -121,6 +121,7 @@ def test_twenty_thousand_layers_add_and_load_fast(tmp_path):
     assert time.monotonic() - start < 20
 
 
+@pytest.mark.slow
 def test_add_is_not_quadratic():
     """8x the layers must cost far less than 64x the time (it was O(n^2)).
 
