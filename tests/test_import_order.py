@@ -19,3 +19,13 @@ def test_subpackage_imports_first(name):
         [sys.executable, "-c", f"import lamina.{name}"], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_lazy_featurespace_is_listed_and_loads():
+    # FeatureSpace loads on first use (it builds on lamina.layers); dir() and documentation
+    # tools must still see it, and attribute access must return the class.
+    import lamina.utils
+
+    assert "FeatureSpace" in dir(lamina.utils)
+    assert "FeatureSpace" in lamina.utils.__all__
+    assert lamina.utils.FeatureSpace.__name__ == "FeatureSpace"

@@ -6,6 +6,8 @@
 [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
 """
 
+from typing import TYPE_CHECKING
+
 from lamina.data.pydataset import PyDataset as PyDataset
 from lamina.object_registry import (
     CustomObjectScope,
@@ -91,13 +93,21 @@ from lamina._unsupported import module_getattr as _module_getattr  # noqa: E402
 
 _unsupported_getattr = _module_getattr("utils", globals())  # Keras names Lamina lacks
 
+if TYPE_CHECKING:  # documentation and type checkers see FeatureSpace; it loads on first use
+    from lamina.utils.feature_space import FeatureSpace
+
 
 def __getattr__(name):
-    # FeatureSpace builds on lamina.layers, which imports lamina.initializers, which imports
-    # this package: loaded on first use so that any import order works.
+    # FeatureSpace builds on lamina.layers, whose modules import lamina.utils.random: importing
+    # it here would make `import lamina.layers` (and `import lamina.initializers`) circular.
     if name == "FeatureSpace":
         from lamina.utils.feature_space import FeatureSpace
 
         globals()["FeatureSpace"] = FeatureSpace
         return FeatureSpace
     return _unsupported_getattr(name)
+
+
+def __dir__():
+    # PEP 562: dir() (tab completion, documentation tools) lists the lazily loaded name too.
+    return sorted({*globals(), "FeatureSpace"})
