@@ -168,7 +168,8 @@ class ArrayAdapter(Adapter):
         out = np.asarray(a[rows] if isinstance(rows, slice) else a[np.sort(rows)])
         if not isinstance(rows, slice):  # fancy index in sorted order, then restore the order
             out = out[np.argsort(np.argsort(rows))]
-        return _arrays.as_float32(out, name)
+        convert = _arrays.as_input if a is self.x else _arrays.as_float32  # ints stay exact
+        return convert(out, name)
 
     def _pass(self, rng):
         bs, n = self.batch_size, self.n

@@ -132,6 +132,35 @@ def as_float32(arr: np.ndarray, name: str, purpose: str | None = None) -> np.nda
     return out
 
 
+_INT32 = np.iinfo(np.int32)
+
+
+def as_input(arr: np.ndarray, name: str, purpose: str | None = None) -> np.ndarray:
+    """A model input on the host: integers as int32, everything else as :func:`as_float32`.
+
+    Integers stay integers so that an integer ``Input`` (``Hashing``, ``IntegerLookup``, token
+    ids) receives exact values; the model casts each input to its declared dtype (float32 by
+    default) inside the compiled program, as Keras converts inputs to the ``Input``'s dtype.
+
+    >>> as_input(np.array([[1, 2]], np.int64), "x").dtype, as_input(np.ones((1, 2)), "x").dtype
+    (dtype('int32'), dtype('float32'))
+
+    Raises:
+        ValueError: integers outside int32's range (JAX runs without 64-bit integers), or
+            NaN/inf in floating data.
+    """
+    a = np.asarray(arr)
+    if a.dtype.kind not in "iu":
+        return as_float32(a, name, purpose)
+    if a.dtype.itemsize >= 4 and a.size and (a.min() < _INT32.min or a.max() > _INT32.max):
+        raise ValueError(
+            f"{name} holds integers outside int32's range ({int(a.min())}..{int(a.max())}); "
+            f"Lamina computes with 32-bit integers. Map the values into range first (e.g. "
+            f"lamina.layers.Hashing on strings, or the values modulo a bucket count)."
+        )
+    return a.astype(np.int32, copy=False)
+
+
 def check_samples(x: np.ndarray, y: np.ndarray | None, sample_weight: np.ndarray | None) -> None:
     """Checks that x, y and sample_weight describe the same, non-empty set of samples."""
     if x.ndim == 0:

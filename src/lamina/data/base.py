@@ -175,7 +175,7 @@ class Adapter:
                 f"but the first batch had {_structures.describe(had)}: every batch must have "
                 f"the same number of columns (only the number of rows may change)."
             )
-        x = _structures.float32(x, f"x of batch {index}")
+        x = _structures.model_inputs(x, f"x of batch {index}")
         y = None if y is None else _structures.float32(y, f"y of batch {index}")
         sw = None if sw is None else _arrays.as_float32(sw, f"sample_weight of batch {index}")
         return x, y, sw

@@ -70,6 +70,12 @@ def float32(data, name: str):
     return map_arrays(_arrays.as_float32, data, name)
 
 
+def model_inputs(data, name: str, purpose: str | None = None):
+    """Each array as a model input (:func:`lamina.data.arrays.as_input`: integers as int32,
+    the rest float32)."""
+    return map_arrays(lambda a, n: _arrays.as_input(a, n, purpose), data, name)
+
+
 def rows(data) -> int:
     """The number of samples (the first array's first dimension)."""
     return int(leaves(data)[0].shape[0])

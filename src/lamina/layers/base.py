@@ -201,12 +201,14 @@ class Layer(KerasLayerAPI):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         if self._traced:
-            from lamina.layers.symbolic import traced_output_shape
+            from lamina.layers.symbolic import call_dtypes, traced_output_shape
 
             # Tracing call() costs milliseconds and the engine asks on every predict: keep
-            # each input shape's answer (a layer's config does not change after it is built).
+            # each input shape's (and dtype's) answer; a layer's config does not change after
+            # it is built.
             cache = vars(self).setdefault("_output_shape_cache", {})
-            key = _freeze(input_shape)
+            n = len(input_shape) if isinstance(input_shape, list) else 1
+            key = (_freeze(input_shape), call_dtypes(n))
             if key not in cache:
                 cache[key] = traced_output_shape(self, input_shape)
             return cache[key]

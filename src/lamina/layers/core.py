@@ -52,10 +52,11 @@ class InputLayer(Layer):
     def get_config(self):
         return {
             "batch_shape": (self._batch_size_arg, *self.shape),
-            "dtype": "string" if getattr(self, "_input_dtype", None) == "string" else "float32",
+            "dtype": getattr(self, "_input_dtype", None) or "float32",
             "sparse": False,
             "ragged": False,
             "name": self.name,
+            "optional": False,
         }
 
     @classmethod
@@ -66,7 +67,10 @@ class InputLayer(Layer):
         if isinstance(dtype, dict):  # a Keras DTypePolicy config
             dtype = dtype.get("config", {}).get("name")
         if dtype is not None and not _is_string_name(dtype):
-            dtype = None  # numeric inputs are fed as float32 (Lamina's rule)
+            try:
+                dtype = dtype_name(dtype)
+            except TypeError:  # bfloat16 without ml_dtypes: fed as float32
+                dtype = None
         for k in ("sparse", "ragged", "optional"):
             config.pop(k, None)
         config["dtype"] = dtype

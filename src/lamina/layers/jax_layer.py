@@ -184,7 +184,7 @@ class JaxLayer(Layer):
 
         # ``call_fn`` is opaque: trace init + apply abstractly (no FLOPs), cached per shape.
         cache = vars(self).setdefault("_output_shape_cache", {})
-        key = repr(input_shape)
+        key = repr((input_shape, _symbolic_dtypes(input_shape)))
         if key not in cache:
             cache[key] = traced_output_shape(self, input_shape)
         return cache[key]
@@ -297,3 +297,9 @@ class FlaxLayer(JaxLayer):
 
 
 __all__ = ["FlaxLayer", "JaxLayer"]
+
+
+def _symbolic_dtypes(input_shape):
+    from lamina.layers.symbolic import call_dtypes
+
+    return call_dtypes(len(input_shape) if isinstance(input_shape, list) else 1)

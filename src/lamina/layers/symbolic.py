@@ -18,6 +18,7 @@ way (``call``) and nested models, from tracing ``init``/``apply`` abstractly wit
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 
 import jax
@@ -269,7 +270,12 @@ def symbolic_call(layer, args: tuple, kwargs: dict):
     if spec is not None:  # an op's output dtype is its own (``x > 0`` is bool), as in Keras
         out_shape, dtypes = spec
     else:
-        out_shape = output_shape(layer, shapes, mask_shape=in_mask)
+        leaves = jax.tree_util.tree_leaves(inputs, is_leaf=_is_kt)
+        token = _CALL_DTYPES.set(tuple(t.dtype if _is_kt(t) else "float32" for t in leaves))
+        try:  # a traced call() sees its inputs' dtypes (an integer Input may index a table)
+            out_shape = output_shape(layer, shapes, mask_shape=in_mask)
+        finally:
+            _CALL_DTYPES.reset(token)
         from lamina.training.autocast import output_dtype
 
         dtypes = output_dtype(layer)  # the compute dtype of a mixed-precision layer
@@ -362,15 +368,21 @@ def traced_output_shape(layer, input_shape, dtypes=None, mask_shape=None):
     """Output shape(s) found by tracing ``init`` + ``apply`` abstractly at two batch sizes
     (with all-true masks of ``mask_shape`` passed as ``mask``, when given)."""
 
+    many = _is_shape_list(input_shape)
+    if dtypes is None:
+        dtypes = call_dtypes(len(input_shape) if many else 1)
+    dtypes = ["float32" if d in (None, "string") else d for d in dtypes or ()]
+    dtypes = dtypes or ["float32"] * (len(input_shape) if many else 1)
+
     def run(fill):
-        def zeros(shape):
-            return jnp.zeros(tuple(fill if d is None else d for d in shape), jnp.float32)
+        def zeros(shape, dtype):
+            return jnp.zeros(tuple(fill if d is None else d for d in shape), dtype)
 
         def f(key):
-            if _is_shape_list(input_shape):
-                x = [zeros(s) for s in input_shape]
+            if many:
+                x = [zeros(s, d) for s, d in zip(input_shape, dtypes)]
             else:
-                x = zeros(input_shape)
+                x = zeros(input_shape, dtypes[0])
             params, state = layer.init(key, input_shape)
             if mask_shape is not None:
                 mask = _masks.mask_values(mask_shape, fill)
@@ -382,6 +394,7 @@ def traced_output_shape(layer, input_shape, dtypes=None, mask_shape=None):
         out = jax.eval_shape(f, jax.random.key(0))
         return [tuple(o.shape) for o in out] if isinstance(out, list | tuple) else out.shape
 
+    token = _CALL_DTYPES.set(None)  # layers called inside this trace get their own dtypes
     try:
         a, b = run(3), run(4)
     except Exception as e:  # the user's call() failed: say which layer and which shapes
@@ -389,6 +402,8 @@ def traced_output_shape(layer, input_shape, dtypes=None, mask_shape=None):
             f"Calling layer {layer.name!r} ({type(layer).__name__}) on inputs of shape "
             f"{input_shape} failed: {e}"
         ) from e
+    finally:
+        _CALL_DTYPES.reset(token)
 
     def merge(sa, sb):
         return tuple(None if x != y else x for x, y in zip(sa, sb))
@@ -396,6 +411,16 @@ def traced_output_shape(layer, input_shape, dtypes=None, mask_shape=None):
     if isinstance(a, list):
         return [merge(x, y) for x, y in zip(a, b)]
     return merge(a, b)
+
+
+#: The input dtypes of the layer call being recorded (``symbolic_call``), for tracing.
+_CALL_DTYPES: contextvars.ContextVar = contextvars.ContextVar("lamina_call_dtypes", default=None)
+
+
+def call_dtypes(n: int) -> tuple | None:
+    """The dtypes of the ``n`` inputs of the layer call being recorded, or ``None``."""
+    dtypes = _CALL_DTYPES.get()
+    return dtypes if dtypes is not None and len(dtypes) == n else None
 
 
 def resolve_args(node: Node, values: dict) -> tuple[Any, dict]:

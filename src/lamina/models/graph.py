@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from lamina.layers.symbolic import KerasTensor, resolve_args
 from lamina.layers.variables import AuxCollector
 from lamina.training.autocast import policy_apply
-from lamina.training.network import activity_penalty
+from lamina.training.network import activity_penalty, conform_input
 from lamina.training.output_masks import report as report_output_masks
 
 
@@ -130,7 +130,8 @@ def graph_forward(
     index = {id(layer): i for i, layer in enumerate(layers)}
     values, masks = {}, {}
     for kt, arr in zip(flat_inputs, x):
-        values[id(kt)] = arr
+        # Keras converts each input to its Input's rank and dtype (Functional._standardize_inputs).
+        values[id(kt)] = conform_input(arr, kt.shape, kt.dtype)
     new_state = list(state)
     aux = jnp.zeros((), jnp.float32)
     collector = AuxCollector()

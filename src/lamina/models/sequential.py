@@ -193,8 +193,10 @@ class Sequential(
         """The model as the engine sees it (see :mod:`lamina.training.network`); on a string
         ``Input``, the layers after the host prefix (:mod:`lamina.models.host_prefix`)."""
         prefix = self._host_prefix()
-        net = stack_network(self._layers)
-        return net if prefix is None else prefix.wrap(net)
+        if prefix is not None:
+            return prefix.wrap(stack_network(self._layers))
+        dtype = getattr(self.__dict__.get("_input_layer"), "_input_dtype", None) or "float32"
+        return stack_network(self._layers, self._input_shape, dtype)
 
     def _host_prefix(self):
         """The string layers run on the host before the compiled network, or ``None``."""
@@ -392,6 +394,10 @@ class Sequential(
         expected = self._input_shape
         if expected is None:
             return
+        if len(shape) == len(expected) - 1 and expected[-1] == 1:
+            shape = (*shape, 1)  # Keras adds the last axis of an Input((..., 1))
+        elif len(shape) == len(expected) + 1 and shape[-1] == 1:
+            shape = shape[:-1]  # and drops a trailing axis of 1
         if len(shape) != len(expected) or any(
             e is not None and e != s for e, s in zip(expected[1:], shape[1:])
         ):
@@ -484,6 +490,6 @@ def _none():
 
 
 def _input_dtype(model) -> str:
-    """The config dtype of a stack's ``Input``: ``"string"`` for text, else float32."""
+    """The config dtype of a stack's ``Input``: its declared dtype, float32 by default."""
     layer = model.__dict__.get("_input_layer")
-    return "string" if getattr(layer, "_input_dtype", None) == "string" else "float32"
+    return getattr(layer, "_input_dtype", None) or "float32"

@@ -1,7 +1,7 @@
 """Turning ``fit``/``evaluate``/``predict`` arguments into an epoch source, checked.
 
 In-memory data (NumPy, pandas, lists, JAX arrays, or a list/tuple/dict of them for a model
-with several inputs or outputs) is converted to float32 on the host, checked against the
+with several inputs or outputs) is converted on the host (integers to int32, the rest to float32), checked against the
 model through its :class:`~lamina.training.network.Binding`, and becomes a
 :class:`~lamina.data.epochs.ResidentEpochs` (training) or
 :class:`~lamina.data.epochs.ResidentBatches` (evaluation).  Anything else (generators,
@@ -81,7 +81,8 @@ def prepare(b, x, y, sample_weight=None, class_weight=None, *, name="x", need_y=
     """Converts and checks in-memory ``(x, y, sample_weight)``; builds the model if needed.
 
     Returns:
-        ``(x, ys, sample_weight)``: float32 ``x`` (array or structure), ``ys`` a tuple with
+        ``(x, ys, sample_weight)``: ``x`` (array or structure; integers as int32, the rest
+        float32), ``ys`` a tuple with
         one target array per output (``()`` without targets), and the sample weights (or
         ``None``), class weights folded in.
     """
@@ -112,7 +113,7 @@ def prepare(b, x, y, sample_weight=None, class_weight=None, *, name="x", need_y=
     y_arr = _in_output_order(b, y_arr)
     if need_y:
         b.check_y(y_arr)
-    x = _float32(x, name)
+    x = _structures.model_inputs(x, name)
     ys = () if y_arr is None else tuple(leaves(_float32(y_arr, "y")))
     if sw is not None:
         sw = _arrays.as_float32(sw, "sample_weight")

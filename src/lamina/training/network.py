@@ -127,19 +127,49 @@ class Network(NamedTuple):
         )
 
 
-def stack_network(layers) -> Network:
+def conform_input(x, ref_shape=None, dtype="float32"):
+    """``x`` as a model input declared with ``ref_shape`` (batch first) and ``dtype``.
+
+    Keras's rule for a model's inputs: an array one rank short whose ``Input`` ends in 1
+    gains that axis (``(n,)`` data into ``Input((1,))``), one rank too many ending in 1 loses
+    it, and the values are converted to the ``Input``'s dtype (float32 unless declared).
+    String inputs are left alone (their layers run on the host).
+
+    >>> conform_input(jnp.arange(3), (None, 1)).shape, conform_input(jnp.arange(3)).dtype
+    ((3, 1), dtype('float32'))
+    """
+    if not hasattr(x, "ndim"):
+        return x
+    if ref_shape is not None:
+        ref = tuple(ref_shape)
+        if x.ndim == len(ref) + 1 and x.shape[-1] == 1:
+            x = jnp.squeeze(x, axis=-1)
+        elif x.ndim == len(ref) - 1 and ref and ref[-1] == 1:
+            x = jnp.expand_dims(x, axis=-1)
+    if dtype is None or dtype == "string":
+        return x
+    want = jax.dtypes.canonicalize_dtype(jnp.dtype(dtype))
+    return x if x.dtype == want else x.astype(want)
+
+
+def stack_network(layers, input_shape=None, input_dtype="float32") -> Network:
     """The :class:`Network` of ``layers`` applied in order (a ``Sequential`` model).
 
     Args:
         layers: the layers, first to last.
+        input_shape: the model's declared input shape (batch first), or ``None``: inputs
+            one rank off are reshaped as :func:`conform_input` says.
+        input_dtype: the dtype the inputs are converted to (``None`` or ``"string"``: kept).
 
     Returns:
         A network whose ``forward`` runs the layers in order, passing Keras masks
         (``Embedding(mask_zero=True)``) from layer to layer.
     """
     layers = tuple(layers)
+    ref = None if input_shape is None else tuple(input_shape)
 
     def forward(params, state, x, *, training, key=None, batch_mask=None):
+        x = conform_input(x, ref, input_dtype)
         return stack_forward(
             layers, params, state, x, training=training, key=key, batch_mask=batch_mask
         )
@@ -147,7 +177,7 @@ def stack_network(layers) -> Network:
     return Network(
         layers=layers,
         forward=forward,
-        spec_key=("stack", tuple(layer._spec_key() for layer in layers)),
+        spec_key=("stack", tuple(layer._spec_key() for layer in layers), ref, input_dtype),
     )
 
 

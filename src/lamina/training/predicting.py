@@ -87,7 +87,7 @@ def predict(b, x, *, batch_size, steps, cb):
     b.build(first.shape)
     if not hosted:
         b.check_x(x)
-    x = jax.tree_util.tree_map(lambda a: _arrays.as_float32(a, "x", purpose="predict"), x)
+    x = jax.tree_util.tree_map(lambda a: _arrays.as_input(a, "x", purpose="predict"), x)
     program = b.program()
     n = first.shape[0]
     tile = (
