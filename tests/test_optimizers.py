@@ -324,7 +324,8 @@ def test_config_with_options_and_schedule_roundtrip(keras):
         assert optimizers.serialize(opt) == keras.optimizers.serialize(kopt)
     back = optimizers.deserialize(optimizers.serialize(opt))
     assert back == opt and hash(back) == hash(opt)
-    assert back.learning_rate == sched
+    assert back.lr == sched  # the schedule itself; learning_rate is its current value
+    assert float(back.learning_rate) == pytest.approx(float(sched(0)))
     assert optimizers.Adam.from_config(opt.get_config()) == opt
 
 

@@ -250,13 +250,38 @@ def iterations(opt):
     Inside a :class:`StatelessScope` mapping ``optimizer.variables`` it is the mapped (or
     updated) count; inside a custom step, the step's own count.
     """
+    found = _own_state(opt)
+    if found is not None:
+        return found.iterations
+    from lamina.optimizers.keras2 import models_using
+
+    for model in models_using(opt):  # an optimizer a compiled model trains with: its count
+        ts = model.train_state
+        if ts is not None and ts.opt_state is not None:
+            from lamina.optimizers.state import get_iterations
+
+            return get_iterations(ts.opt_state)
+    return jnp.zeros((), jnp.int32)
+
+
+def learning_rate(opt):
+    """The learning rate in the optimizer's own state (a custom step's or a scope's, as
+    :func:`iterations`), or ``None`` when it has none (a model's optimizer)."""
+    found = _own_state(opt)
+    return None if found is None or found.lr_is_schedule else found.learning_rate
+
+
+def _own_state(opt):
     from lamina.optimizers.state import _find_state
 
     treedef = opt.__dict__.get("_state_treedef")
     values = _state_values(opt)
     if treedef is None or treedef.num_leaves != len(values):
-        return jnp.zeros((), jnp.int32)
-    return _find_state(jax.tree_util.tree_unflatten(treedef, values)).iterations
+        return None
+    try:
+        return _find_state(jax.tree_util.tree_unflatten(treedef, values))
+    except TypeError:  # a state without a learning rate (a wrapped optax transform)
+        return None
 
 
 def _targets(opt, trainable_variables):

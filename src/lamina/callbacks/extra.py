@@ -32,7 +32,7 @@ def get_lr(model) -> float:
     """The model's current learning rate (a Python float)."""
     ts = model.train_state
     if ts is None or ts.opt_state is None:
-        lr = model.optimizer.learning_rate
+        lr = model.optimizer._learning_rate  # the configured rate: no state to read yet
         if not isinstance(lr, int | float):
             raise ValueError("The optimizer uses a learning-rate schedule; it has no single value.")
         return float(lr)

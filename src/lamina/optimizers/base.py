@@ -246,6 +246,45 @@ class Optimizer(StatelessOptimizerMixin):
         self.decay = decay
         self._exclude_pattern: str | None = None
 
+    @property
+    def learning_rate(self):
+        """Keras 3's ``optimizer.learning_rate``: the rate the next step uses.
+
+        A constant rate is a :class:`LearningRate` (a float with Keras's variable methods
+        ``assign``/``numpy``) that reads the rate the optimizer's models train with, so it
+        follows ``LearningRateScheduler`` and ``ReduceLROnPlateau``.  With a schedule it is
+        the schedule's value at :attr:`iterations` (a float32 scalar array), as in Keras.
+        Inside a custom step it is the step's own (traced) rate.  Assigning a float sets the
+        rate of the compiled models without recompiling; assigning a schedule replaces it.
+
+        >>> from lamina import optimizers
+        >>> opt = optimizers.SGD(0.1)
+        >>> float(opt.learning_rate), opt.learning_rate.numpy()
+        (0.1, np.float32(0.1))
+        >>> opt.learning_rate = 0.05; float(opt.learning_rate)
+        0.05
+        >>> sched = optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
+        >>> round(float(optimizers.SGD(sched).learning_rate), 4)
+        0.1
+        """
+        raw = self.__dict__.get("_learning_rate")
+        if isinstance(raw, _schedules.LearningRateSchedule):
+            return jnp.asarray(raw(self.iterations), jnp.float32)
+        from lamina import stateless_scope
+
+        live = stateless_scope.learning_rate(self)
+        if live is not None:
+            if isinstance(live, jax.core.Tracer):
+                return live  # inside a custom step: the traced rate
+            return LearningRate(float(str(np.float32(live))), self)
+        models = models_using(self)
+        value = live_lr(models[0]) if models else raw
+        return LearningRate(value, self)
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self.__dict__["_learning_rate"] = value
+
     # Keras 2 named the learning rate ``lr`` (``optimizer.lr``, ``K.set_value(opt.lr, x)``).
     @property
     def lr(self):
@@ -254,10 +293,10 @@ class Optimizer(StatelessOptimizerMixin):
         ``K.set_value(model.optimizer.lr, 0.001)`` changes the rate of the compiled models
         that use this optimizer, without recompiling.  A schedule is returned as it is.
         """
-        if isinstance(self.learning_rate, _schedules.LearningRateSchedule):
-            return self.learning_rate
+        if isinstance(self._learning_rate, _schedules.LearningRateSchedule):
+            return self._learning_rate
         models = models_using(self)
-        value = live_lr(models[0]) if models else self.learning_rate
+        value = live_lr(models[0]) if models else self._learning_rate
         return LearningRate(value, self)
 
     @lr.setter
@@ -270,11 +309,11 @@ class Optimizer(StatelessOptimizerMixin):
     # ---------------------------------------------------------------- config / identity
     def get_config(self) -> dict:
         """Returns the Keras-format config dict (same keys as ``keras.optimizers.*``)."""
-        if isinstance(self.learning_rate, _schedules.LearningRateSchedule):
-            lr = _schedules.serialize(self.learning_rate)
+        if isinstance(self._learning_rate, _schedules.LearningRateSchedule):
+            lr = _schedules.serialize(self._learning_rate)
         else:
             # Keras reads the float32 variable back: report the float32-rounded value.
-            lr = float(np.float32(self.learning_rate))
+            lr = float(np.float32(self._learning_rate))
         config = {
             "name": self.name,
             "learning_rate": lr,
@@ -312,7 +351,7 @@ class Optimizer(StatelessOptimizerMixin):
         return hash(self._key())
 
     def __repr__(self):
-        lr = self.learning_rate
+        lr = self._learning_rate
         return f"{type(self).__name__}(learning_rate={lr!r}, name={self.name!r})"
 
     def exclude_from_weight_decay(self, var_names: Sequence[str] | None = None):
@@ -352,8 +391,8 @@ class Optimizer(StatelessOptimizerMixin):
         return [n for group in self._slot_groups() for n in group]
 
     def _lr_at(self, iterations):
-        if isinstance(self.learning_rate, _schedules.LearningRateSchedule):
-            return jnp.asarray(self.learning_rate(iterations), dtype=jnp.float32)
+        if isinstance(self._learning_rate, _schedules.LearningRateSchedule):
+            return jnp.asarray(self._learning_rate(iterations), dtype=jnp.float32)
         return None
 
     def to_optax(self) -> optax.GradientTransformation:
@@ -364,7 +403,7 @@ class Optimizer(StatelessOptimizerMixin):
         ``new_params - params``; apply them with ``optax.apply_updates``.
         """
         opt = self
-        is_schedule = isinstance(self.learning_rate, _schedules.LearningRateSchedule)
+        is_schedule = isinstance(self._learning_rate, _schedules.LearningRateSchedule)
         slot_names = self._slot_names()
         init_vals = self._slot_init_values()
         acc_steps = self.gradient_accumulation_steps
@@ -390,7 +429,7 @@ class Optimizer(StatelessOptimizerMixin):
             if is_schedule:
                 lr = opt._lr_at(iterations)
             else:
-                lr = jnp.asarray(opt.learning_rate, jnp.float32)
+                lr = jnp.asarray(opt._learning_rate, jnp.float32)
             zeros = jax.tree_util.tree_unflatten(treedef, [jnp.zeros_like(p) for p in leaves])
             return OptimizerState(
                 iterations=iterations,

@@ -96,6 +96,6 @@ def models_using(opt) -> list:
 def live_lr(model) -> float:
     ts = getattr(model, "_train_state", None)
     if ts is None or getattr(ts, "opt_state", None) is None:
-        return float(model.optimizer.learning_rate)
+        return float(model.optimizer._learning_rate)
     # The state holds float32: read it back as the shortest decimal (0.01, not 0.00999...).
     return float(str(np.float32(get_learning_rate(ts.opt_state))))

@@ -124,9 +124,9 @@ class StatelessOptimizerMixin:
             found = None if state is None else _find_state(state)
         except TypeError:  # a state without a learning rate
             return
-        if found is not None and not found.lr_is_schedule and "learning_rate" in self.__dict__:
+        if found is not None and not found.lr_is_schedule and "_learning_rate" in self.__dict__:
             # The state holds float32: read it back as the shortest decimal (0.01).
-            self.__dict__["learning_rate"] = float(str(np.float32(found.learning_rate)))
+            self.__dict__["_learning_rate"] = float(str(np.float32(found.learning_rate)))
 
     def __getstate__(self):
         # The (layer, key) constraint pairs stay with the live model: the engine sets them
