@@ -7,7 +7,8 @@ connectivity Keras records; ``lamina.Model(inputs, outputs)`` walks it back.
 
 Output shapes come from the layer's ``compute_output_shape``, or, for layers written Keras's
 way (``call``) and nested models, from tracing ``init``/``apply`` abstractly with
-``jax.eval_shape`` at two batch sizes (dimensions that follow the batch become ``None``).
+``jax.eval_shape`` at two batch sizes (dimensions that follow the batch become ``None``): see
+:mod:`lamina.layers.symbolic_shapes`, whose functions stay importable from here.
 
 >>> from lamina.layers import Input, Dense
 >>> x = Input((8,), name="features")
@@ -18,16 +19,22 @@ way (``call``) and nested models, from tracing ``init``/``apply`` abstractly wit
 
 from __future__ import annotations
 
-import contextvars
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from lamina._naming import snake_case, unique_name
 from lamina.layers import symbolic_masks as _masks
-from lamina.layers.base import Layer, check_rank
+from lamina.layers.base import Layer
 from lamina.layers.dtype_names import dtype_name
+from lamina.layers.symbolic_shapes import (  # noqa: F401 - re-exported: imported from here
+    _CALL_DTYPES,
+    _as_shapes,
+    _is_shape_list,
+    call_dtypes,
+    output_shape,
+    traced_output_shape,
+)
 
 
 class KerasTensor:
@@ -330,97 +337,6 @@ def _traced_op_spec(op, shapes, dtypes, many_inputs):
     if many is not None:
         return [merge(x, y) for x, y in zip(a, b)], [dtype_name(x.dtype) for x in a]
     return merge(a, b), dtype_name(a.dtype)
-
-
-def _is_shape_list(shape) -> bool:
-    return isinstance(shape, list | tuple) and bool(shape) and isinstance(shape[0], list | tuple)
-
-
-def output_shape(layer, input_shape, mask_shape=None):
-    """The output shape of ``layer`` for inputs of ``input_shape`` (a shape or list of them);
-    ``mask_shape``: the inputs' mask, passed to a Keras-style ``call(..., mask=)``."""
-    if _is_model(layer):
-        return _as_shapes(layer.compute_output_shape(input_shape))
-    if getattr(layer, "_traced", False):
-        own = type(layer).compute_output_shape
-        if own is not Layer.compute_output_shape:
-            return _as_shapes(own(layer, input_shape))
-        if mask_shape is not None and layer.uses_mask:
-            return traced_output_shape(layer, input_shape, mask_shape=mask_shape)
-        return traced_output_shape(layer, input_shape)
-    if not _is_shape_list(input_shape):
-        check_rank(layer, tuple(input_shape))
-        return tuple(layer.compute_output_shape(tuple(input_shape)))
-    return _as_shapes(layer.compute_output_shape(input_shape))
-
-
-def _as_shapes(shape):
-    if _is_shape_list(shape):
-        return [tuple(s) for s in shape]
-    return tuple(shape)
-
-
-def _is_model(layer) -> bool:
-    return getattr(layer, "_is_model", False)
-
-
-def traced_output_shape(layer, input_shape, dtypes=None, mask_shape=None):
-    """Output shape(s) found by tracing ``init`` + ``apply`` abstractly at two batch sizes
-    (with all-true masks of ``mask_shape`` passed as ``mask``, when given)."""
-
-    many = _is_shape_list(input_shape)
-    if dtypes is None:
-        dtypes = call_dtypes(len(input_shape) if many else 1)
-    dtypes = ["float32" if d in (None, "string") else d for d in dtypes or ()]
-    dtypes = dtypes or ["float32"] * (len(input_shape) if many else 1)
-
-    def run(fill):
-        def zeros(shape, dtype):
-            return jnp.zeros(tuple(fill if d is None else d for d in shape), dtype)
-
-        def f(key):
-            if many:
-                x = [zeros(s, d) for s, d in zip(input_shape, dtypes)]
-            else:
-                x = zeros(input_shape, dtypes[0])
-            params, state = layer.init(key, input_shape)
-            if mask_shape is not None:
-                mask = _masks.mask_values(mask_shape, fill)
-                y, _ = layer.apply(params, state, x, training=False, mask=mask)
-            else:
-                y, _ = layer.apply(params, state, x, training=False)
-            return y
-
-        out = jax.eval_shape(f, jax.random.key(0))
-        return [tuple(o.shape) for o in out] if isinstance(out, list | tuple) else out.shape
-
-    token = _CALL_DTYPES.set(None)  # layers called inside this trace get their own dtypes
-    try:
-        a, b = run(3), run(4)
-    except Exception as e:  # the user's call() failed: say which layer and which shapes
-        raise type(e)(
-            f"Calling layer {layer.name!r} ({type(layer).__name__}) on inputs of shape "
-            f"{input_shape} failed: {e}"
-        ) from e
-    finally:
-        _CALL_DTYPES.reset(token)
-
-    def merge(sa, sb):
-        return tuple(None if x != y else x for x, y in zip(sa, sb))
-
-    if isinstance(a, list):
-        return [merge(x, y) for x, y in zip(a, b)]
-    return merge(a, b)
-
-
-#: The input dtypes of the layer call being recorded (``symbolic_call``), for tracing.
-_CALL_DTYPES: contextvars.ContextVar = contextvars.ContextVar("lamina_call_dtypes", default=None)
-
-
-def call_dtypes(n: int) -> tuple | None:
-    """The dtypes of the ``n`` inputs of the layer call being recorded, or ``None``."""
-    dtypes = _CALL_DTYPES.get()
-    return dtypes if dtypes is not None and len(dtypes) == n else None
 
 
 def resolve_args(node: Node, values: dict) -> tuple[Any, dict]:

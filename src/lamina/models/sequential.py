@@ -3,12 +3,13 @@ predict).
 
 The object is thin: it holds the layer specs, the compile settings, and the latest
 ``TrainState`` (all arrays, one pytree).  The work happens in pure functions compiled once per
-``compile()`` (``lamina.training.step``) and driven by ``lamina.training.loop``.
+``compile()`` (``lamina.training.step``) and driven by ``lamina.training.loop``.  Its config
+(``sequential_config``), its flat weight list (``weight_lists``) and its input-shape check
+(``sequential_checks``) live in their own modules; the methods delegate to them.
 """
 
 from __future__ import annotations
 
-import jax
 import numpy as np
 
 from lamina import losses as _losses
@@ -19,7 +20,10 @@ from lamina.layers.core import InputLayer
 from lamina.layers.keras_api import set_owner
 from lamina.layers.symbolic import KerasTensor
 from lamina.models import host_prefix as _host_prefix
+from lamina.models import sequential_checks as _checks
+from lamina.models import sequential_config as _config
 from lamina.models import summary as _summary
+from lamina.models import weight_lists as _weight_lists
 from lamina.models import weight_sync as _sync
 from lamina.models.batch_methods import BatchMethodsMixin
 from lamina.models.class_predictions import ClassPredictionsMixin
@@ -315,60 +319,18 @@ class Sequential(
     # ----------------------------------------------------------------- weights
     def get_weights(self) -> list[np.ndarray]:
         """All weights as NumPy arrays, in Keras's order (layer by layer, trainable first)."""
-        self._require_built("get_weights")
-        ts = jax.device_get(self._train_state)
-        out = []
-        for p, s, (p_names, s_names) in zip(ts.params, ts.state, self._weight_order):
-            out.extend(np.asarray(p[k]) for k in p_names)
-            out.extend(np.asarray(s[k]) for k in s_names)
-        return out
+        return _weight_lists.get_weights(self)
 
     def set_weights(self, weights) -> None:
         """Sets all weights from a list in :meth:`get_weights`'s order (e.g. from Keras)."""
-        self._require_built("set_weights")
-        ts = self._train_state
-        expected = [
-            (layer.name, k, (p | s)[k].shape)
-            for layer, p, s, (p_names, s_names) in zip(
-                self._layers, ts.params, ts.state, self._weight_order
-            )
-            for k in (*p_names, *s_names)
-        ]
-        weights = list(weights)
-        if len(weights) != len(expected):
-            raise ValueError(
-                f"set_weights expected a list of {len(expected)} arrays (the model's weights in "
-                f"get_weights() order), but received {len(weights)}."
-            )
-        for (lname, wname, shape), w in zip(expected, weights):
-            if tuple(np.shape(w)) != tuple(shape):
-                raise ValueError(
-                    f"set_weights: weight {wname!r} of layer {lname!r} has shape {tuple(shape)}, "
-                    f"but the array given for it has shape {tuple(np.shape(w))}."
-                )
-        it = iter(np.asarray(w, np.float32) for w in weights)
-        params, state = [], []
-        for old_state, (p_names, s_names) in zip(ts.state, self._weight_order):
-            params.append({k: jax.numpy.asarray(next(it)) for k in p_names})
-            # Carried RNN states are not weights (Keras): they stay as they are.
-            state.append({**old_state, **{k: jax.numpy.asarray(next(it)) for k in s_names}})
-        self._train_state = ts._replace(params=tuple(params), state=tuple(state))
+        _weight_lists.set_weights(self, weights)
 
     @property
     def weights(self):
         return self.get_weights() if self.built else []
 
     def count_params(self) -> int:
-        self._require_built("count_params")
-        ts = self._train_state
-        return int(
-            sum(
-                np.prod(np.shape(d[k]))
-                for p, s, (p_names, s_names) in zip(ts.params, ts.state, self._weight_order)
-                for d, names in ((p, p_names), (s, s_names))
-                for k in names
-            )
-        )
+        return _weight_lists.count_params(self)
 
     def _require_built(self, what):
         if self._train_state is None:
@@ -391,26 +353,7 @@ class Sequential(
 
     # ------------------------------------------------------------ input checks
     def _check_input_shape(self, shape):
-        expected = self._input_shape
-        if expected is None:
-            return
-        if len(shape) == len(expected) - 1 and expected[-1] == 1:
-            shape = (*shape, 1)  # Keras adds the last axis of an Input((..., 1))
-        elif len(shape) == len(expected) + 1 and shape[-1] == 1:
-            shape = shape[:-1]  # and drops a trailing axis of 1
-        if len(shape) != len(expected) or any(
-            e is not None and e != s for e, s in zip(expected[1:], shape[1:])
-        ):
-            if len(expected) == 2 and len(shape) == 2:
-                raise ValueError(
-                    f"x has {shape[1]} feature column(s) but the model expects {expected[1]} "
-                    f"(input shape {expected}). Select the same feature columns used to build "
-                    f"the model (a target column left in X is the usual cause)."
-                )
-            raise ValueError(
-                f"Input of shape {tuple(shape)} is incompatible with the model's input shape "
-                f"{expected} (batch dimension first). Reshape the data or the model's Input."
-            )
+        _checks.check_input_shape(self._input_shape, shape)
 
     def _check_targets(self, y):
         out = self.output_shape
@@ -419,42 +362,7 @@ class Sequential(
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:
-        layers = []
-        if self._input_shape is not None:
-            layers.append(
-                {
-                    "module": "keras.layers",
-                    "class_name": "InputLayer",
-                    "config": {
-                        "batch_shape": tuple(self._input_shape),
-                        "dtype": _input_dtype(self),
-                        "sparse": False,
-                        "ragged": False,
-                        "name": "input_layer",
-                        "optional": False,
-                    },
-                    "registered_name": None,
-                }
-            )
-        from lamina.models.functional_config import serialize_layer
-
-        # With an input shape the layers are built, and Keras writes each one's build input.
-        shapes = None
-        if self._input_shape is not None:
-            try:
-                shapes = self._layer_input_shapes(None)
-            except (ValueError, TypeError):  # a layer without static shapes: no build entries
-                shapes = None
-        for i, layer in enumerate(self._layers):  # nested models, custom classes: Keras's forms
-            spec = serialize_layer(layer)
-            if shapes is not None:
-                spec["build_config"] = {"input_shape": tuple(shapes[i])}
-            layers.append(spec)
-        config = {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
-        config["layers"] = layers
-        if self._input_shape is not None:
-            config["build_input_shape"] = tuple(self._input_shape)
-        return config
+        return _config.get_config(self)
 
     __copy__ = _sync.isolated_copy
     _trainable_mask = NestedModelMixin._trainable_mask
@@ -462,12 +370,7 @@ class Sequential(
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from lamina.models.functional_config import deserialize_layer as _deserialize_layer
-
-        model = cls(name=config.get("name"))
-        for spec in config.get("layers", []):
-            model.add(_deserialize_layer(spec, custom_objects=custom_objects))
-        return model
+        return _config.from_config(cls, config, custom_objects)
 
 
 class _Derived:
@@ -488,8 +391,3 @@ class _Derived:
 def _none():
     return None
 
-
-def _input_dtype(model) -> str:
-    """The config dtype of a stack's ``Input``: its declared dtype, float32 by default."""
-    layer = model.__dict__.get("_input_layer")
-    return getattr(layer, "_input_dtype", None) or "float32"

@@ -19,11 +19,14 @@ Data stays on the device for the whole fit: ``data = (x, ys, sample_weight)`` ho
 the padding of the last partial batch, so every step has one shape and one compilation, and the
 masked loss equals Keras's loss on the short batch exactly.  (A user loss that reduces the
 whole batch itself runs its partial batches at their real shape: ``training.whole_batch``.)
+
+The loss terms, the metric state and the logs live in :mod:`lamina.training.step_losses`, and
+the ``jit`` variants the functions are compiled with in :mod:`lamina.training.program_jit`;
+their names stay importable from here.
 """
 
 from __future__ import annotations
 
-import collections
 import functools
 from typing import Any, NamedTuple
 
@@ -32,16 +35,25 @@ import jax.numpy as jnp
 import optax
 
 from lamina.distribution.sharding import ShardedRows
-from lamina.distribution.sharding import active as _distribution_active
-from lamina.losses.reduction import batch_loss, mask_metric_weight
 from lamina.optimizers.loss_scale import current_loss_scale
+from lamina.training import step_losses as _step_losses
 from lamina.training.autocast import cast_outputs_float32
 from lamina.training.compilation import enable_persistent_cache
 from lamina.training.network import Network, stack_forward
 from lamina.training.output_masks import OutputMasks
+from lamina.training.program_jit import bounded_jit, committed_outputs, eager
 from lamina.training.shuffle import epoch_index
 from lamina.training.state import TrainState, merge_params, split_trainable
-from lamina.training.whole_batch import exact_partial, may_need_partial, note
+from lamina.training.step_losses import (  # noqa: F401 - re-exported: imported from here
+    NONFINITE_APPLIED,
+    NONFINITE_KEY,
+    NONFINITE_WHAT,
+    NONFINITE_WHAT_KEY,
+    OutputLoss,
+    OutputMetric,
+    all_finite,
+)
+from lamina.training.whole_batch import exact_partial, may_need_partial
 
 
 def forward(layers, params, state, x, *, training: bool, key=None, batch_mask=None):
@@ -58,37 +70,6 @@ def _as_outputs(ys):
 
 def _expand(v, ndim):
     return jnp.reshape(v, v.shape + (1,) * (ndim - v.ndim))
-
-
-#: Key of ``results()`` holding the first batch of the epoch whose update was not finite (or
-#: -1); ``NONFINITE_WHAT_KEY`` says what was not finite (see ``NONFINITE_WHAT``).
-NONFINITE_KEY = "_first_nonfinite_batch"
-NONFINITE_WHAT_KEY = "_nonfinite_what"
-#: Codes of ``NONFINITE_WHAT_KEY``: the first non-finite quantity found in that step.
-NONFINITE_WHAT = {1: "the loss", 2: "the gradients", 3: "the updated weights", 4: "the updated weights"}
-#: The code of non-finite new weights from a finite loss and gradients (an overflow, a
-#: constraint dividing by zero): found after the in-place update, which is not undone.
-NONFINITE_APPLIED = 4
-
-
-class OutputLoss(NamedTuple):
-    """One compiled loss term: output ``index``'s loss, its ``loss_weights`` factor, and the
-    name of its log (``<output>_loss``; ``None`` for a single output)."""
-
-    index: int
-    loss: Any
-    weight: float
-    log_name: str | None
-
-
-class OutputMetric(NamedTuple):
-    """One compiled metric: the output it reads, the metric, whether it takes the sample
-    weights (``weighted_metrics``), and its log name."""
-
-    index: int
-    metric: Any
-    weighted: bool
-    log_name: str
 
 
 class Program(NamedTuple):
@@ -112,66 +93,14 @@ MAX_CACHED_SHAPES = 32
 
 
 def _bounded_jit(fn, **kwargs):
-    """``jax.jit(fn)`` keeping at most ``MAX_CACHED_SHAPES`` compiled shapes, least recently
-    used out first: one ``jax.jit`` per input signature, so dropping one frees its program."""
-    cache: collections.OrderedDict = collections.OrderedDict()
-
-    def signature(args, kw):
-        leaves, treedef = jax.tree_util.tree_flatten((args, kw))
-        return treedef, tuple((getattr(v, "shape", None), str(getattr(v, "dtype", type(v))))
-                              for v in leaves)
-
-    @functools.wraps(fn)
-    def call(*args, **kw):
-        key = signature(args, kw)
-        jitted = cache.get(key)
-        if jitted is None:
-            # A fresh function object per shape: JAX's trace and compile caches are keyed
-            # weakly on the function, so dropping it frees that shape's program too.
-            jitted = cache[key] = jax.jit(functools.wraps(fn)(lambda *a, **k: fn(*a, **k)),
-                                          **kwargs)
-            while len(cache) > MAX_CACHED_SHAPES:
-                cache.popitem(last=False)
-        else:
-            cache.move_to_end(key)
-        return jitted(*args, **kw)
-
-    call.lower = lambda *a, **k: jax.jit(fn, **kwargs).lower(*a, **k)
-    call.cache_size = lambda: len(cache)
-    return call
+    """:func:`~lamina.training.program_jit.bounded_jit` bounded by ``MAX_CACHED_SHAPES``,
+    read from this module at each new shape (so setting it here takes effect)."""
+    return bounded_jit(fn, max_shapes=lambda: MAX_CACHED_SHAPES, **kwargs)
 
 
-def _committed_outputs(fn):
-    """``fn`` whose array outputs are committed to their device (no distribution active).
-
-    ``jit`` of a function without arguments (``init_metrics``) returns uncommitted arrays,
-    while the chunk and evaluation programs return committed ones; ``jit`` compiles once per
-    argument placement, so each of those programs compiled twice per fit without this.
-    """
-    @functools.wraps(fn)
-    def call(*args, **kwargs):
-        out = fn(*args, **kwargs)
-        if _distribution_active() is not None:
-            return out
-        return jax.tree_util.tree_map(
-            lambda a: a if not isinstance(a, jax.Array) or a.committed
-            else jax.device_put(a, a.sharding),
-            out,
-        )
-
-    return call
-
-
-def _eager(fn, **_):
-    """``fn`` run without ``jit`` (``compile(run_eagerly=True)``): Python code of a custom
-    loss or layer runs at every step, with concrete values where JAX allows."""
-
-    @functools.wraps(fn)
-    def call(*args, **kwargs):
-        with jax.disable_jit():
-            return fn(*args, **kwargs)
-
-    return call
+# The names these wrappers had when they lived here (``custom_step`` imports ``_eager``).
+_committed_outputs = committed_outputs
+_eager = eager
 
 
 def build_program(
@@ -221,7 +150,7 @@ def build_program(
     uses_rng = network.needs_key
     net_forward = network.forward
     if run_eagerly:
-        jit = bounded = _eager
+        jit = bounded = eager
     elif compiler_options:
         jit = functools.partial(jax.jit, compiler_options=compiler_options)
         bounded = functools.partial(_bounded_jit, compiler_options=compiler_options)
@@ -233,22 +162,7 @@ def build_program(
             trace_counter[name] = trace_counter.get(name, 0) + 1
 
     def data_losses(ys, y_pred, sw, real, out_masks=None, training=True):
-        """Each output's loss (unweighted, as Keras logs them) and the weighted total;
-        ``out_masks``: the Keras masks of the outputs (``training.output_masks``)."""
-        preds = jax.tree_util.tree_leaves(y_pred)
-        out_masks = out_masks or (None,) * len(preds)
-        values = []
-        total = jnp.zeros((), jnp.float32)
-        for term in losses:
-            # Keras's reduction of this loss on the batch's real rows (losses.reduction).
-            note(term.loss, ys[term.index], preds[term.index])  # whole-batch user losses
-            value = batch_loss(
-                term.loss, ys[term.index], preds[term.index], sw, real, out_masks[term.index],
-                training=training,
-            )
-            values.append(value)
-            total = total + term.weight * value
-        return total, tuple(values)
+        return _step_losses.data_losses(losses, ys, y_pred, sw, real, out_masks, training)
 
     def take(tree, bidx):
         return jax.tree_util.tree_map(lambda a: jnp.take(a, bidx, axis=0), tree)
@@ -262,29 +176,9 @@ def build_program(
         return take(x, bidx), _as_outputs(take(ys, bidx)), swb * _expand(bmask, swb.ndim)
 
     def update_metrics(mstate, total_loss, parts, bmask, ys, y_pred, swb, out_masks=None):
-        # Keras updates ``metrics`` unweighted and ``weighted_metrics`` with the sample weights;
-        # the padding mask applies to both.  Each output's loss is a batch-size-weighted mean.
-        n_real = jnp.sum(bmask)
-        preds = jax.tree_util.tree_leaves(y_pred)
-        loss_total, loss_count = mstate[0]
-        new = [(loss_total + total_loss * n_real, loss_count + n_real)]
-        n_parts = len(parts) if len(losses) > 1 else 0
-        for (t, c), value in zip(mstate[1 : 1 + n_parts], parts):
-            new.append((t + value * n_real, c + n_real))
-        for m, s in zip(metrics, mstate[1 + n_parts :]):
-            w = swb if m.weighted else bmask
-            if out_masks is not None and out_masks[m.index] is not None:
-                w = mask_metric_weight(m.metric, w, out_masks[m.index])
-            new.append(m.metric.update(s, ys[m.index], preds[m.index], w))
-        return tuple(new)
-
-    def all_finite(tree):
-        # One sum per array: NaN and inf propagate through sums, so a finite total means
-        # finite entries (a total that overflows float32 is flagged too, which is as wrong).
-        total = jnp.zeros((), jnp.float32)
-        for leaf in jax.tree_util.tree_leaves(tree):
-            total = total + jnp.sum(leaf.astype(jnp.float32))
-        return jnp.isfinite(total)
+        return _step_losses.update_metrics(
+            losses, metrics, mstate, total_loss, parts, bmask, ys, y_pred, swb, out_masks
+        )
 
     def train_step(carry, xb, ys, swb, bmask):
         """One optimizer step on one batch; ``swb`` already carries the padding mask."""
@@ -456,27 +350,12 @@ def build_program(
         _, ys = jax.lax.scan(body, None, xb)
         return jax.tree_util.tree_map(lambda a: jnp.reshape(a, (-1, *a.shape[2:])), ys)
 
+    # Named local functions: ``jit`` names each program after the function it compiles.
     def init_metrics():
-        """(loss total, count), each output's loss (several outputs), each metric's state,
-        and (steps run, first non-finite step, what was non-finite)."""
-        zero = jnp.zeros((), jnp.float32)
-        status = (jnp.zeros((), jnp.int32), jnp.full((), -1, jnp.int32), jnp.zeros((), jnp.int32))
-        parts = [(zero, zero)] * (len(losses) if len(losses) > 1 else 0)
-        return ((zero, zero), *parts, *(m.metric.init() for m in metrics), status)
+        return _step_losses.init_metrics(losses, metrics)
 
     def results(mstate):
-        """The logs in Keras 3's order (``loss``, each output's loss, the metrics), plus
-        ``NONFINITE_KEY`` and ``NONFINITE_WHAT_KEY``."""
-        total, cnt = mstate[0]
-        out = {"loss": total / jnp.maximum(cnt, 1e-12)}
-        n_parts = len(losses) if len(losses) > 1 else 0
-        for term, (t, c) in zip(losses[:n_parts], mstate[1 : 1 + n_parts]):
-            out[term.log_name] = t / jnp.maximum(c, 1e-12)
-        for m, s in zip(metrics, mstate[1 + n_parts : -1]):
-            out[m.log_name] = m.metric.result(s)
-        out[NONFINITE_KEY] = mstate[-1][1]
-        out[NONFINITE_WHAT_KEY] = mstate[-1][2]
-        return out
+        return _step_losses.results(losses, metrics, mstate)
 
     return Program(
         train_epoch=jit(train_epoch, donate_argnums=(0,), static_argnames=("n", "batch_size")),
@@ -489,6 +368,6 @@ def build_program(
         eval_chunk=bounded(eval_chunk, donate_argnums=(1,), static_argnames=("partial",)),
         predict_chunk=bounded(predict_chunk),
         results=jit(results),
-        init_metrics=_committed_outputs(jit(init_metrics)),
+        init_metrics=committed_outputs(jit(init_metrics)),
         needs_partial_rows=may_need_partial(losses),
     )
