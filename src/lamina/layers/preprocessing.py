@@ -148,6 +148,10 @@ class Normalization(Layer):
         try:
             _, state, _ = self._weights_source()
         except (ValueError, AttributeError, TypeError):  # no weights yet: init reads _adapted
+            if self._owner_model() is None:
+                # Keras's adapt builds a standalone layer: ``norm.mean``, ``get_weights()``
+                # and ``norm(x)`` then work before the layer joins a model.
+                self._build_standalone((None, *self._adapted[0][1:]))
             return
         if "mean" not in state:
             return
