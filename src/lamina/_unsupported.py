@@ -39,7 +39,7 @@ layer_utils HDF5Matrix GeneratorEnqueuer OrderedEnqueuer SequenceEnqueuer"""
 
 _CALLBACKS = """OrbaxCheckpoint BaseLogger"""
 
-_OPTIMIZERS = """MultiOptimizer OptimizerMap legacy TFOptimizer"""
+_OPTIMIZERS = """MultiOptimizer OptimizerMap TFOptimizer"""
 
 _DTYPE_POLICIES = """QuantizedDTypePolicy QuantizedFloat8DTypePolicy Int4DTypePolicy
 GPTQDTypePolicy AWQDTypePolicy"""

@@ -130,4 +130,6 @@ __all__ = [
     *merging.__all__,
 ]
 
+from lamina.layers import experimental  # noqa: E402  (tf.keras 2.x's path, uses the names above)
+
 __getattr__ = _module_getattr("layers", globals())  # Keras names Lamina lacks: a clear error

@@ -176,5 +176,6 @@ def get(identifier) -> Optimizer | None:
 
 
 from lamina._unsupported import module_getattr as _module_getattr  # noqa: E402
+from lamina.optimizers import experimental, legacy  # noqa: E402  (tf.keras 2.x's paths)
 
 __getattr__ = _module_getattr("optimizers", globals())  # Keras names Lamina lacks: a clear error
