@@ -194,3 +194,62 @@ def test_large_arrays_shuffle_on_the_host(monkeypatch):
     monkeypatch.setattr(loop, "HOST_SHUFFLE_ROWS", 1 << 30)
     for a, b in zip(host_plain, fit(False)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+class _KerasStyleDense(L.Layer):
+    """A user layer written the way Keras's guide teaches, with a sub-layer."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.inner = L.Dense(units)
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="glorot_uniform")
+        self.b = self.add_weight(shape=(self.units,), initializer="zeros")
+
+    def call(self, inputs):
+        return self.inner(inputs) + inputs @ self.w + self.b
+
+
+class _KeyedInit(L.Layer):
+    """A pure-protocol user layer drawing with jax.random on its key: not host-ready."""
+
+    def init(self, key, input_shape):
+        return {"w": jax.random.normal(key, (input_shape[-1], 2))}, {}
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        return x @ params["w"], state
+
+
+def test_keras_style_layers_initialize_on_the_host():
+    layers = (_KerasStyleDense(4), _KerasStyleDense(3))
+    assert all(init_mod._host_ready(la) for la in layers)
+    assert not init_mod._host_ready(_KeyedInit())
+    host = init_mod._host_init(layers, (None, 5), HostKey((1, 2, 3, 4)))
+    assert host.order == init_mod._order(layers, (None, 5), jax.random.key(0))
+    own = {k: np.asarray(v) for k, v in host.params[0].items() if "/" not in k}
+    w = next(v for v in own.values() if v.shape == (5, 4))
+    assert np.abs(w).max() <= np.sqrt(6 / 9) and w.std() > 0
+    assert sorted(v.shape for v in own.values()) == [(4,), (5, 4)]
+    assert {"inner/kernel", "inner/bias"} <= set(host.params[0])
+
+
+def test_a_keras_style_model_builds_without_compiling_an_init_program():
+    from lamina.models import Sequential
+
+    compiled = []
+    model = Sequential([L.Input((5,)), _KerasStyleDense(4), _KerasStyleDense(1)])
+    with jax.log_compiles(True):
+        import logging
+
+        handler = logging.Handler()
+        handler.emit = lambda record: compiled.append(record.getMessage())
+        logger = logging.getLogger("jax._src.interpreters.pxla")
+        logger.addHandler(handler)
+        try:
+            model.build((None, 5))
+        finally:
+            logger.removeHandler(handler)
+    assert not [m for m in compiled if "_jit_init" in str(m)], compiled
+    assert model.predict(np.ones((2, 5), np.float32), verbose=0).shape == (2, 1)

@@ -8,8 +8,9 @@ Lamina's built-in layers and initializers accept a :class:`lamina.utils.random.H
 draw with NumPy and return NumPy arrays, which go to the device in one transfer.  That matters
 for small models, whose first ``fit`` would otherwise spend more time compiling the random
 number generators of one initialization program than training.  A model with a custom layer
-or initializer (which may call ``jax.random`` on its key) is initialized by one jitted program
-over JAX keys instead, exactly as before.
+written with its own ``init`` or holding a custom initializer (either may call ``jax.random``
+on its key) is initialized by one jitted program over JAX keys instead.  Keras-style user
+layers (``build``/``add_weight``/``call``) take the host path too.
 
 >>> from lamina.layers import Dense
 >>> init = initial_weights((Dense(2, name="d"),), (None, 3))
@@ -102,10 +103,22 @@ def _order(layers, input_shape, key):
     return tuple(orders)
 
 
+def _keras_style(obj) -> bool:
+    """A user layer written Keras's way (``build``/``add_weight``/``call``, no ``init`` of its
+    own): ``add_weight`` draws from the scope's key, so a ``HostKey`` works when its
+    initializers are built in; a JAX function meeting the key makes the caller fall back."""
+    from lamina.layers.base import Layer
+
+    return bool(getattr(obj, "_traced", False)) and type(obj).init is Layer.init
+
+
 def _host_ready(obj, depth=0) -> bool:
-    """Whether ``obj`` (a layer, or a layer's part such as an RNN cell) is built into Lamina
-    and holds only built-in initializers, so its ``init`` accepts a ``HostKey``."""
-    if not type(obj).__module__.startswith("lamina.layers") or depth > 4:
+    """Whether ``obj`` (a layer, or a layer's part such as an RNN cell) is built into Lamina,
+    or a Keras-style user layer, and holds only built-in initializers, so its ``init`` accepts
+    a ``HostKey``."""
+    if depth > 4:
+        return False
+    if not type(obj).__module__.startswith("lamina.layers") and not _keras_style(obj):
         return False
     for name, value in vars(obj).items():
         if name.endswith("initializer"):
