@@ -76,6 +76,21 @@ def model_inputs(data, name: str, purpose: str | None = None):
     return map_arrays(lambda a, n: _arrays.as_input(a, n, purpose), data, name)
 
 
+def shape_tree(data):
+    """The shapes of ``data``'s arrays in its structure: one shape, a list (tuple or list
+    data) or a dict of shapes, batch dimension first.
+
+    >>> import numpy as np
+    >>> shape_tree((np.zeros((4, 5)), np.zeros((4, 6))))
+    [(4, 5), (4, 6)]
+    """
+    if isinstance(data, dict):
+        return {k: tuple(v.shape) for k, v in data.items()}
+    if isinstance(data, tuple | list):
+        return [tuple(v.shape) for v in data]
+    return tuple(data.shape)
+
+
 def rows(data) -> int:
     """The number of samples (the first array's first dimension)."""
     return int(leaves(data)[0].shape[0])

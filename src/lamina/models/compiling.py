@@ -102,8 +102,9 @@ class CompileMixin:
         self.compiled = True
         if (
             loss_obj is not None
-            and self._engine_network().output_names is None
             and loss_weights is not None
+            and self._outputs_known()
+            and self._engine_network().output_names is None
         ):
             _outputs.resolve_losses(loss_obj, loss_weights, None)  # the error, at compile time
         self.optimizer = opt
@@ -114,6 +115,11 @@ class CompileMixin:
             self._reset_optimizer()
         if not custom:
             _guardrails.on_compile(self)
+
+    def _outputs_known(self) -> bool:
+        """Whether the outputs are known before the model is built (a subclassed model's
+        ``call`` decides them when it first runs); compile checks ``loss_weights`` then."""
+        return True
 
     def _reset_optimizer(self):
         """A fresh optimizer state for the current trainable weights (Keras's ``compile``).

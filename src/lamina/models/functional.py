@@ -149,6 +149,9 @@ class Functional(Model):
     def init(self, key, input_shape):
         return NestedModelMixin.init(self, key, input_shape)
 
+    def _outputs_known(self) -> bool:
+        return True
+
     def _ensure_built(self, data_shape):
         if self._train_state is None:
             self.build()

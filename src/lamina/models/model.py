@@ -179,12 +179,42 @@ class Model(
             )
             return y, new_state, jnp.asarray(scope.aux + collector.total, jnp.float32)
 
-        return Network(
+        net = Network(
             layers=layers,
             forward=forward,
             spec_key=("subclassed", id(self), tuple(la._spec_key() for la in layers)),
             uses_rng=any(la.uses_rng for la in layers),
         )
+        names = self._call_output_names(net)
+        return net if names is None else net._replace(output_names=names)
+
+    def _outputs_known(self) -> bool:
+        return self._train_state is not None
+
+    def _call_output_names(self, net):
+        """Names of the outputs ``call`` returns, once built: ``None`` for one array, the
+        keys of a dict, else ``output_1``, ``output_2``, ... (Keras 2's names for a
+        subclassed model's outputs), so each output gets its loss and ``loss_weights``."""
+        if self._train_state is None or self._input_shape is None:
+            return None
+        key = repr(self._input_shape)
+        cached = self.__dict__.get("_output_names_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        spec = jax.eval_shape(
+            lambda p, s: net.forward(p, s, _tracing._zeros(self._input_shape), training=False)[0],
+            self._train_state.params,
+            self._train_state.state,
+        )
+        leaves = jax.tree_util.tree_leaves(spec)
+        if isinstance(spec, dict) and len(leaves) == len(spec):
+            names = tuple(sorted(spec))
+        elif len(leaves) > 1:
+            names = tuple(f"output_{i + 1}" for i in range(len(leaves)))
+        else:
+            names = None
+        self.__dict__["_output_names_cache"] = (key, names)
+        return names
 
     def build(self, input_shape=None):
         """Builds the weights by running ``call`` once on zeros of ``input_shape``."""
@@ -263,11 +293,7 @@ class Model(
 
     def _output_shape_of(self, input_shape):
         out = self.output_shape
-        return (
-            [out]
-            if isinstance(out, tuple)
-            else list(jax.tree_util.tree_leaves(out, is_leaf=lambda v: isinstance(v, tuple)))
-        )
+        return [out] if _is_shape(out) else list(jax.tree_util.tree_leaves(out, is_leaf=_is_shape))
 
     # -------------------------------------------------------------- weights
     @property
@@ -303,7 +329,7 @@ class Model(
         out = self.output_shape
         if isinstance(out, tuple) and (not out or not isinstance(out[0], tuple | list)):
             return (out,)
-        return tuple(jax.tree_util.tree_leaves(out, is_leaf=lambda v: isinstance(v, tuple)))
+        return tuple(jax.tree_util.tree_leaves(out, is_leaf=_is_shape))
 
     def _y_shapes(self):
         if self._y_shapes_multi is not None:
@@ -325,7 +351,7 @@ class Model(
             raise ValueError(
                 f"The model has {len(preds)} outputs but y holds {len(ys)} target arrays. Pass "
                 f"one target array per output (a list in output order, or a dict keyed by "
-                f"output name: {self.output_names})."
+                f"output name: {self._engine_network().output_names})."
             )
         names = self._engine_network().output_names
         for term in resolve_losses(self._compiled["loss"], self._compiled["loss_weights"], names):
@@ -341,7 +367,12 @@ class Model(
         import math
 
         shapes = self._output_shape_of(self._input_shape)
-        shapes += self._input_shape if isinstance(self._input_shape, list) else [self._input_shape]
+        given = self._input_shape
+        shapes += (
+            list(given.values())
+            if isinstance(given, dict)
+            else (given if isinstance(given, list) else [given])
+        )
         return max(math.prod(d for d in s[1:] if d) or 1 for s in shapes if s is not None)
 
     def _check_input_shape(self, shape):
@@ -403,13 +434,22 @@ def _inject_functional(cls):
     return cls
 
 
+def _is_shape(v) -> bool:
+    """A shape (a tuple of dims), not a tuple of shapes (several outputs)."""
+    return isinstance(v, tuple) and all(d is None or isinstance(d, int) for d in v)
+
+
 def _norm_shape(shape):
+    if isinstance(shape, dict):
+        return {k: tuple(v) for k, v in shape.items()}
     if isinstance(shape, list) and shape and isinstance(shape[0], list | tuple):
         return [tuple(s) for s in shape]
     return tuple(shape)
 
 
 def _batchless(shape):
+    if isinstance(shape, dict):
+        return {k: (None, *tuple(s)[1:]) for k, s in shape.items()}
     if isinstance(shape, list):
         return [(None, *s[1:]) for s in shape]
     return (None, *tuple(shape)[1:])

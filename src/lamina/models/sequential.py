@@ -311,6 +311,10 @@ class Sequential(
     def _ensure_built(self, data_shape):
         if self._train_state is not None:
             return
+        if isinstance(data_shape, dict | list):  # several inputs: check_x says why not
+            data_shape = next(
+                iter(data_shape.values() if isinstance(data_shape, dict) else data_shape)
+            )
         if self._input_shape is None:
             self.build((None, *data_shape[1:]))
         else:
@@ -390,4 +394,3 @@ class _Derived:
 
 def _none():
     return None
-

@@ -236,7 +236,8 @@ class Binding:
         get_rng: ``() -> key``: the key that shuffles the data (advanced every epoch).
         set_rng: ``(key) -> None``: stores the advanced key.
         build: ``(x_shape) -> None``: builds the weights from the data's shape if needed
-            (the shape of ``x``'s first leaf, batch dimension first).
+            (``x``'s shape, batch dimension first; a list or dict of shapes for structured
+            ``x``, as :func:`lamina.data.structures.shape_tree` gives).
         check_x: ``(x) -> None``: raises ``ValueError`` for inputs the model cannot take
             (``x`` a host array or pytree of arrays, or the first batch of a stream).
         check_y: ``(y) -> None``: raises ``ValueError`` for targets that do not fit the

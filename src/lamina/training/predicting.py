@@ -20,6 +20,7 @@ import numpy as np
 
 from lamina.data.epochs import bucket_rows
 from lamina.data.prefetch import Prefetcher
+from lamina.data.structures import shape_tree
 from lamina.distribution import sharding as _sharding
 from lamina.training import inputs as _inputs
 
@@ -84,7 +85,7 @@ def predict(b, x, *, batch_size, steps, cb):
     from lamina.data import arrays as _arrays
 
     _arrays.check_samples(first, None, None)
-    b.build(first.shape)
+    b.build(shape_tree(x))
     if not hosted:
         b.check_x(x)
     x = jax.tree_util.tree_map(lambda a: _arrays.as_input(a, "x", purpose="predict"), x)
