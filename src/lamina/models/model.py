@@ -21,13 +21,13 @@ arrays (Keras-JAX's stateless scope), so ``fit`` compiles whole epochs either wa
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 from lamina._naming import unique_name
 from lamina.layers import tracing as _tracing
 from lamina.layers.base import Layer
 from lamina.layers.symbolic import KerasTensor
-from lamina.layers.variables import AuxCollector, Scope
+from lamina.layers.variables import Scope
+from lamina.models import subclass_network as _subclass
 from lamina.models import weight_sync as _sync
 from lamina.models.batch_methods import BatchMethodsMixin
 from lamina.models.class_predictions import ClassPredictionsMixin
@@ -164,57 +164,10 @@ class Model(
 
     def _engine_network(self) -> Network:
         self._check_engine_hooks()
-        layers = tuple(self._layers)
-
-        def forward(params, state, x, *, training, key=None, batch_mask=None):
-            scope = Scope(training=training, key=key, batch_mask=batch_mask)
-            collector = AuxCollector()
-            with scope, collector, jax.numpy_rank_promotion("allow"):  # Keras code broadcasts
-                for layer, p, s in zip(layers, params, state):
-                    scope.bind(layer, p, s)
-                kwargs = _tracing.call_kwargs(self.call, training, None, {})
-                y = self.call(x, **kwargs)
-            new_state = tuple(
-                {k: scope.lookup(la)[2][k] for k in s} for la, s in zip(layers, state)
-            )
-            return y, new_state, jnp.asarray(scope.aux + collector.total, jnp.float32)
-
-        net = Network(
-            layers=layers,
-            forward=forward,
-            spec_key=("subclassed", id(self), tuple(la._spec_key() for la in layers)),
-            uses_rng=any(la.uses_rng for la in layers),
-        )
-        names = self._call_output_names(net)
-        return net if names is None else net._replace(output_names=names)
+        return _subclass.subclass_network(self)
 
     def _outputs_known(self) -> bool:
         return self._train_state is not None
-
-    def _call_output_names(self, net):
-        """Names of the outputs ``call`` returns, once built: ``None`` for one array, the
-        keys of a dict, else ``output_1``, ``output_2``, ... (Keras 2's names for a
-        subclassed model's outputs), so each output gets its loss and ``loss_weights``."""
-        if self._train_state is None or self._input_shape is None:
-            return None
-        key = repr(self._input_shape)
-        cached = self.__dict__.get("_output_names_cache")
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        spec = jax.eval_shape(
-            lambda p, s: net.forward(p, s, _tracing._zeros(self._input_shape), training=False)[0],
-            self._train_state.params,
-            self._train_state.state,
-        )
-        leaves = jax.tree_util.tree_leaves(spec)
-        if isinstance(spec, dict) and len(leaves) == len(spec):
-            names = tuple(sorted(spec))
-        elif len(leaves) > 1:
-            names = tuple(f"output_{i + 1}" for i in range(len(leaves)))
-        else:
-            names = None
-        self.__dict__["_output_names_cache"] = (key, names)
-        return names
 
     def build(self, input_shape=None):
         """Builds the weights by running ``call`` once on zeros of ``input_shape``."""
@@ -434,25 +387,9 @@ def _inject_functional(cls):
     return cls
 
 
-def _is_shape(v) -> bool:
-    """A shape (a tuple of dims), not a tuple of shapes (several outputs)."""
-    return isinstance(v, tuple) and all(d is None or isinstance(d, int) for d in v)
-
-
-def _norm_shape(shape):
-    if isinstance(shape, dict):
-        return {k: tuple(v) for k, v in shape.items()}
-    if isinstance(shape, list) and shape and isinstance(shape[0], list | tuple):
-        return [tuple(s) for s in shape]
-    return tuple(shape)
-
-
-def _batchless(shape):
-    if isinstance(shape, dict):
-        return {k: (None, *tuple(s)[1:]) for k, s in shape.items()}
-    if isinstance(shape, list):
-        return [(None, *s[1:]) for s in shape]
-    return (None, *tuple(shape)[1:])
+_is_shape = _subclass.is_shape
+_norm_shape = _subclass.norm_shape
+_batchless = _subclass.batchless
 
 
 def _snake(name):

@@ -1,0 +1,94 @@
+"""A subclassed model (``class MyModel(lamina.Model)`` with ``call``) as the engine sees it.
+
+:func:`subclass_network` turns the model into a :class:`~lamina.training.network.Network`
+whose forward pass runs ``call`` with each layer bound to its arrays (Keras-JAX's stateless
+scope), and names the outputs ``call`` returns (:func:`call_output_names`) so that each gets
+its loss and ``loss_weights``.  The shape helpers normalise what a subclassed model is built
+from: one shape, or a list or dict of shapes for several inputs.
+
+>>> norm_shape([[None, 5], [None, 6]]), batchless({"a": (32, 3)})
+([(None, 5), (None, 6)], {'a': (None, 3)})
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from lamina.layers import tracing as _tracing
+from lamina.layers.variables import AuxCollector, Scope
+from lamina.training.network import Network
+
+
+def subclass_network(model) -> Network:
+    """The :class:`Network` of a built subclassed ``model``: its ``call`` over its layers."""
+    layers = tuple(model._layers)
+
+    def forward(params, state, x, *, training, key=None, batch_mask=None):
+        scope = Scope(training=training, key=key, batch_mask=batch_mask)
+        collector = AuxCollector()
+        with scope, collector, jax.numpy_rank_promotion("allow"):  # Keras code broadcasts
+            for layer, p, s in zip(layers, params, state):
+                scope.bind(layer, p, s)
+            kwargs = _tracing.call_kwargs(model.call, training, None, {})
+            y = model.call(x, **kwargs)
+        new_state = tuple({k: scope.lookup(la)[2][k] for k in s} for la, s in zip(layers, state))
+        return y, new_state, jnp.asarray(scope.aux + collector.total, jnp.float32)
+
+    net = Network(
+        layers=layers,
+        forward=forward,
+        spec_key=("subclassed", id(model), tuple(la._spec_key() for la in layers)),
+        uses_rng=any(la.uses_rng for la in layers),
+    )
+    names = call_output_names(model, net)
+    return net if names is None else net._replace(output_names=names)
+
+
+def call_output_names(model, net) -> tuple | None:
+    """Names of the outputs ``call`` returns, once built: ``None`` for one array, the keys of
+    a dict, else ``output_1``, ``output_2``, ... (Keras 2's names for a subclassed model's
+    outputs).  Found by tracing ``call`` abstractly once per input shape."""
+    if model._train_state is None or model._input_shape is None:
+        return None
+    key = repr(model._input_shape)
+    cached = model.__dict__.get("_output_names_cache")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    spec = jax.eval_shape(
+        lambda p, s: net.forward(p, s, _tracing._zeros(model._input_shape), training=False)[0],
+        model._train_state.params,
+        model._train_state.state,
+    )
+    leaves = jax.tree_util.tree_leaves(spec)
+    if isinstance(spec, dict) and len(leaves) == len(spec):
+        names = tuple(sorted(spec))
+    elif len(leaves) > 1:
+        names = tuple(f"output_{i + 1}" for i in range(len(leaves)))
+    else:
+        names = None
+    model.__dict__["_output_names_cache"] = (key, names)
+    return names
+
+
+def is_shape(v) -> bool:
+    """A shape (a tuple of dims), not a tuple of shapes (several outputs)."""
+    return isinstance(v, tuple) and all(d is None or isinstance(d, int) for d in v)
+
+
+def norm_shape(shape):
+    """``shape`` as a tuple, or a list or dict of tuples (several inputs)."""
+    if isinstance(shape, dict):
+        return {k: tuple(v) for k, v in shape.items()}
+    if isinstance(shape, list) and shape and isinstance(shape[0], list | tuple):
+        return [tuple(s) for s in shape]
+    return tuple(shape)
+
+
+def batchless(shape):
+    """``shape`` (or each of several) with its batch dimension unknown."""
+    if isinstance(shape, dict):
+        return {k: (None, *tuple(s)[1:]) for k, s in shape.items()}
+    if isinstance(shape, list):
+        return [(None, *s[1:]) for s in shape]
+    return (None, *tuple(shape)[1:])
