@@ -41,12 +41,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+
+from _worker_process import run_json_worker  # benchmarks/ is on sys.path (script dir)
 
 MARK = "BENCH_MODELS_JSON "
 IMPLS = ("lamina", "keras-jax", "keras-jax-spe")
@@ -251,17 +251,7 @@ def run(name, impl, rows, epochs, timeout):
         env["KERAS_BACKEND"] = "jax"
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, impl,
            "--rows", str(rows), "--epochs", str(epochs)]  # fmt: skip
-    try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout} s"}
-    finally:
-        if cache:
-            shutil.rmtree(cache, ignore_errors=True)
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(MARK):
-            return json.loads(line[len(MARK) :])
-    return {"error": " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-2:])}
+    return run_json_worker(cmd, env, timeout, MARK, cleanup_dir=cache)
 
 
 def _med(results, key):
