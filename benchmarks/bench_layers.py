@@ -3,14 +3,16 @@
 Each configuration is the model ``Input -> layer`` fitted with Adam on a mean-squared error to
 zero targets (so the step is the layer's forward pass, its gradient and the update), then
 predicted at batch 1, 32 and 1,024.  Each (configuration, library) is a fresh process; the
-libraries alternate.  Columns: the steady training step (median epoch gap after the first,
-divided by the steps), predict per call at each batch size (second call, so compilation is not
-counted), the ratios Keras-JAX ÷ Lamina (above 1: Lamina faster), and the strategy Lamina's
-cost model picks for the fit (``lamina.training.strategy.plan`` with a live progress bar; a
-``verbose=0`` fit always runs whole epochs).  The load average is printed with the table.
+libraries alternate.  Columns: the steady training step (median of the last three epoch gaps,
+after any strategy trial, divided by the steps), predict per call at each batch size (second
+call, so compilation is not counted), the ratios Keras-JAX ÷ Lamina (above 1: Lamina faster),
+and the strategy Lamina's fit ran (``History.params``; with a trial, its measured ms per step
+for each dispatch).  ``--strategy`` sets ``LAMINA_STRATEGY`` for Lamina's workers: ``trial``
+shows what a long fit picks (a fit this short runs whole epochs on its own).  The load average
+is printed with the table.
 
     python benchmarks/bench_layers.py                       # every configuration (~10 min, 2 cores)
-    python benchmarks/bench_layers.py --configs conv2d_32,lstm_128
+    python benchmarks/bench_layers.py --configs conv2d_32,lstm_128 --strategy trial
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import tempfile
 import time
 
 MARK = "BENCH_LAYERS_JSON "
-ROWS, BATCH, EPOCHS = 256, 32, 3
+ROWS, BATCH, EPOCHS = 256, 32, 6
 PREDICT = {1: 16, 32: 256, 1024: 2048}  # batch size -> rows predicted
 #: name -> (layer constructor source over a layers module ``L``, input shape, integer input)
 CONFIGS = {
@@ -57,23 +59,13 @@ CONFIGS = {
 }
 
 
-def _strategy(layer, shape, ints):
-    """The plan Lamina's cost model makes for this one-layer model (live progress)."""
-    import jax
-    import jax.numpy as jnp
-
-    from lamina.training import strategy
-    from lamina.training.step import forward
-
-    params, state = layer.init(jax.random.key(0), (1, *shape))
-    dtype = jnp.int32 if ints else jnp.float32
-    flops = strategy.forward_flops(
-        lambda p, s, x: forward((layer,), (p,), (s,), x, training=False)[0],
-        params, state, jax.ShapeDtypeStruct((1, *shape), dtype),
-    )  # fmt: skip
-    n = sum(getattr(v, "size", 0) for v in jax.tree_util.tree_leaves(params))
-    p = strategy.plan(n, BATCH, ROWS // BATCH, flops_per_sample=flops, requested="auto")
-    return f"{p.name} ({p.steps_per_call}/call)"
+def _strategy(params):
+    """The strategy a Lamina fit ran, from its ``History.params``."""
+    text = f"{params.get('strategy')} ({params.get('steps_per_call')}/call)"
+    trial = params.get("strategy_trial")
+    if trial:
+        text += " after a trial: " + ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in trial.items())
+    return text
 
 
 def worker(name, impl):
@@ -101,8 +93,10 @@ def worker(name, impl):
         def on_epoch_end(self, epoch, logs=None):
             stamps.append(time.perf_counter())
 
-    model.fit(x[:ROWS], y, batch_size=BATCH, epochs=EPOCHS, verbose=0, callbacks=[Stamp()])
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    hist = model.fit(
+        x[:ROWS], y, batch_size=BATCH, epochs=EPOCHS, verbose=0, callbacks=[Stamp()]
+    )
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])][-3:]  # after a trial's two epochs
     out = {"step_ms": 1000 * statistics.median(gaps) / (ROWS // BATCH)}
     for bs, rows in PREDICT.items():
         model.predict(x[:rows], batch_size=bs, verbose=0)
@@ -110,12 +104,14 @@ def worker(name, impl):
         model.predict(x[:rows], batch_size=bs, verbose=0)
         out[f"predict{bs}_ms"] = 1000 * (time.perf_counter() - t) / -(-rows // bs)
     if impl == "lamina":
-        out["strategy"] = _strategy(eval(src), shape, ints)
+        out["strategy"] = _strategy(hist.params)
     return out
 
 
-def run(name, impl, timeout):
+def run(name, impl, timeout, strategy=None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="jax")
+    if strategy and impl == "lamina":
+        env["LAMINA_STRATEGY"] = strategy
     cache = env["LAMINA_CACHE_DIR"] = tempfile.mkdtemp(prefix="lamina-bench-")
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, impl]
     try:
@@ -157,6 +153,7 @@ def main(argv=None):
     p.add_argument("--worker", nargs=2, metavar=("CONFIG", "IMPL"))
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--timeout", type=int, default=300)
+    p.add_argument("--strategy", default=None, help="LAMINA_STRATEGY for Lamina's workers")
     args = p.parse_args(argv)
     if args.worker:
         print(MARK + json.dumps(worker(*args.worker)), flush=True)
@@ -164,7 +161,7 @@ def main(argv=None):
     results = {}
     for i, name in enumerate(c for c in args.configs.split(",") if c):
         order = ("lamina", "keras-jax") if i % 2 == 0 else ("keras-jax", "lamina")
-        res = {impl: run(name, impl, args.timeout) for impl in order}
+        res = {impl: run(name, impl, args.timeout, args.strategy) for impl in order}
         results[name] = (res["lamina"], res["keras-jax"])
         print(name, json.dumps(res), file=sys.stderr, flush=True)
     print(table(results))

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lamina.callbacks import progress
+from lamina.callbacks import Callback, progress
 from lamina.layers import Conv2D, Dense, Flatten, MaxPooling2D
 from lamina.models import Sequential
 from lamina.training import strategy
@@ -111,3 +111,86 @@ def test_forced_strategies_give_identical_numbers(monkeypatch, capsys):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     for key in hist_epoch:
         np.testing.assert_allclose(hist_epoch[key], hist_step[key], rtol=1e-6)
+
+
+def _conv_model():
+    model = Sequential(
+        [Conv2D(4, 3, activation="relu", input_shape=(6, 6, 1)), Flatten(), Dense(3)]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.build((None, 6, 6, 1))
+    model.set_weights([np.full(w.shape, 0.05 * (i + 1), np.float32)
+                       for i, w in enumerate(model.get_weights())])  # fmt: skip
+    return model
+
+
+def _conv_data():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(70, 6, 6, 1)).astype("float32"), rng.integers(0, 3, size=(70,))
+
+
+def test_forward_profile_finds_convolutions_nested_or_not():
+    from lamina.layers import LSTM, TimeDistributed
+
+    row = jax.ShapeDtypeStruct((1, 6, 6, 1), jnp.float32)
+    assert _conv_model()._forward_profile(row)[0] is True
+    wrapped = Sequential([TimeDistributed(Conv2D(2, 3), input_shape=(3, 6, 6, 1))])
+    wrapped.build((None, 3, 6, 6, 1))
+    conv, flops = wrapped._forward_profile(jax.ShapeDtypeStruct((1, 3, 6, 6, 1), jnp.float32))
+    assert conv and flops == pytest.approx(2 * 3 * 16 * 9 * 2, rel=0.2)
+    mlp = Sequential([Dense(4, input_shape=(5,)), Dense(1)])
+    mlp.build((None, 5))
+    assert mlp._forward_profile(jax.ShapeDtypeStruct((1, 5), jnp.float32)) == (False, None)
+    rnn = Sequential([LSTM(3, input_shape=(4, 2))])
+    rnn.build((None, 4, 2))
+    assert rnn._forward_profile(jax.ShapeDtypeStruct((1, 4, 2), jnp.float32)) == (False, None)
+
+
+def test_trial_picks_a_dispatch_by_timing_and_keeps_the_numbers(monkeypatch):
+    """A long conv fit times per-step calls against scans, records both, and trains the same
+    numbers as the whole-epoch program (XLA's and the taps' convolution gradients differ only
+    by float32 rounding)."""
+    monkeypatch.delenv(strategy.ENV, raising=False)
+    monkeypatch.setattr(strategy, "TRIAL_MIN_FIT_SECONDS", 0.0)
+    monkeypatch.setattr(strategy, "TRIAL_MIN_STEP_SECONDS", 0.0)
+    x, y = _conv_data()
+    model = _conv_model()
+    seen = []
+
+    class Epochs(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(dict(self.params))
+
+    history = model.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0,
+                        callbacks=[Epochs()])  # fmt: skip
+    params = history.params
+    assert seen[0]["strategy"] == "trial"  # undecided during the two timed epochs
+    assert params["strategy"] in ("step", "chunk")
+    assert set(params["strategy_trial"]) == {"step", "chunk"}
+    assert all(t > 0 for t in params["strategy_trial"].values())
+    assert params["steps_per_call"] == (1 if params["strategy"] == "step" else 3)
+
+    monkeypatch.setenv(strategy.ENV, "epoch")
+    reference = _conv_model()
+    ref_history = reference.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0)
+    assert ref_history.params["strategy"] == "epoch"
+    for a, b in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for key in ref_history.history:
+        np.testing.assert_allclose(history.history[key], ref_history.history[key], rtol=1e-5)
+
+
+def test_no_trial_for_short_fits_or_models_without_convolutions(monkeypatch):
+    monkeypatch.delenv(strategy.ENV, raising=False)
+    x, y = _conv_data()
+    short = _conv_model().fit(x, y, batch_size=16, epochs=4, verbose=0)
+    assert short.params["strategy"] == "epoch"  # ~0.1 ms steps: a trial would cost more
+    monkeypatch.setattr(strategy, "TRIAL_MIN_FIT_SECONDS", 0.0)
+    monkeypatch.setattr(strategy, "TRIAL_MIN_STEP_SECONDS", 0.0)
+    mlp = Sequential([Dense(4, activation="relu", input_shape=(36,)), Dense(3, activation="softmax")])
+    mlp.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    assert mlp.fit(x.reshape(70, 36), y, batch_size=16, epochs=4, verbose=0).params[
+        "strategy"
+    ] == "epoch"
+    two_epochs = _conv_model().fit(x, y, batch_size=16, epochs=2, verbose=0)
+    assert two_epochs.params["strategy"] == "epoch"  # no epochs left to use the choice

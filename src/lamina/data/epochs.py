@@ -145,6 +145,10 @@ class ResidentEpochs:
         rng, idx, mask = _sharding.replicate(
             host_epoch_index(_committed_key(rng), self.n, self.batch_size, padded, self.mode)
         )
+        if _sharding.active() is None and n_chunks > 1:
+            # Host slices: slicing a device array per chunk is an operation queued behind the
+            # running step, so each call would wait for the one before (no overlap at all).
+            idx, mask = np.asarray(idx), np.asarray(mask)
         guard = padded != self.steps
         rest = self.n % self.batch_size
         sized = _partial_kw(program, (rest,) if rest else ())

@@ -128,6 +128,9 @@ class CompileMixin:
         (fine-tuning, a new learning rate, changed ``trainable`` flags) continues from the
         trained weights with new optimizer slots, as in Keras.
         """
+        from lamina.training.compilation import enable_persistent_cache
+
+        enable_persistent_cache()  # before the optimizer's init program: cached on disk too
         tx = self._compiled["optimizer"].to_optax()
         mask = self._trainable_mask()
         trained, _ = split_trainable(self._train_state.params, mask)

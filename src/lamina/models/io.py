@@ -22,7 +22,7 @@ import json
 
 #: Attributes rebuilt on demand, never pickled or copied: compiled programs close over
 #: functions that do not pickle, and their donated buffers belong to the original.
-_DERIVED = ("_program", "_program_key", "_compiled_metrics")
+_DERIVED = ("_program", "_program_key", "_compiled_metrics", "_profile_memo")
 
 
 def _without_weakrefs(obj, depth=0):

@@ -24,6 +24,8 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import jax
+
 from lamina.training import loop as _loop
 from lamina.training import state as _state
 from lamina.training.network import Binding
@@ -65,7 +67,36 @@ class TrainerMixin:
             predict_width=self._predict_width,
             # compile() without a loss (add_loss terms only): fit needs no targets, as in Keras.
             needs_y=(compiled or {}).get("loss", True) is not None,
+            forward_profile=self._forward_profile,
         )
+
+    def _forward_profile(self, row):
+        """:func:`lamina.training.strategy.forward_profile` of the forward pass on ``row``,
+        remembered per network and row shape (fits repeat it)."""
+        from lamina.training import strategy
+
+        network, ts = self._engine_network(), self._train_state
+        if ts is None:
+            return False, None
+        shapes = tuple((a.shape, str(a.dtype)) for a in jax.tree_util.tree_leaves(row))
+        try:
+            key = (network.spec_key, jax.tree_util.tree_structure(row), shapes)
+            hash(key)
+        except TypeError:  # an unhashable spec: profile again
+            key = None
+        memo = self.__dict__.get("_profile_memo") or {}
+        self._profile_memo = memo
+        if key is None or key not in memo:
+            params, state = jax.tree_util.tree_map(_abstract, (ts.params, ts.state))
+
+            def run(p, s, x):
+                return network.forward(p, s, x, training=False)[0]
+
+            found = strategy.forward_profile(run, params, state, row)
+            if key is None:
+                return found
+            memo[key] = found
+        return memo[key]
 
     # The model's state, for callbacks that save or change it (BackupAndRestore, learning
     # rate schedules); the engine itself goes through the Binding.
@@ -338,3 +369,7 @@ def _legacy_fit_kwargs(kwargs, epochs):
     if kwargs:
         raise TypeError(f"fit() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}.")
     return epochs
+
+
+def _abstract(a):
+    return jax.ShapeDtypeStruct(a.shape, a.dtype) if hasattr(a, "shape") else a

@@ -15,6 +15,7 @@ through an adapter and becomes a :class:`~lamina.data.epochs.StreamEpochs`.
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 
 from lamina.data import adapters as _adapters
@@ -226,9 +227,33 @@ def train_chunk_length(b, batch_size, steps) -> int:
     return train_plan(b, batch_size, steps).steps_per_call
 
 
-def train_plan(b, batch_size, steps, *, live=True):
-    """The strategy's plan for a training program (the one place the engine asks it)."""
-    return _strategy.plan(b.n_params(), batch_size, steps, live=live)
+def train_plan(b, batch_size, steps, *, live=True, epochs=1, source=None):
+    """The strategy's plan for a training program (the one place the engine asks it).
+
+    With ``source`` (resident rows) and at least 3 epochs under the automatic strategy, the
+    model's forward pass on one row is profiled (:func:`lamina.training.strategy
+    .forward_profile`): convolutions and their FLOPs can make the plan a timed trial."""
+    conv, flops = False, None
+    data = getattr(source, "data", None)
+    if (
+        epochs >= 3
+        and steps >= 3
+        and isinstance(data, tuple)
+        and _strategy.resolve() == "auto"
+    ):
+        row = jax.tree_util.tree_map(
+            lambda a: jax.ShapeDtypeStruct((1, *a.shape[1:]), a.dtype), data[0]
+        )
+        conv, flops = b.forward_profile(row)
+    return _strategy.plan(
+        b.n_params(),
+        batch_size,
+        steps,
+        live=live,
+        flops_per_sample=flops,
+        loop_sensitive=conv,
+        epochs=epochs,
+    )
 
 
 def validation_source(b, validation_data, batch_size, steps):

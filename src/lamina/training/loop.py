@@ -36,6 +36,7 @@ from lamina.distribution import sharding as _sharding
 from lamina.training import guardrails as _guardrails
 from lamina.training import inputs as _inputs
 from lamina.training import predicting as _predicting
+from lamina.training import strategy as _strategy
 from lamina.training.state import fresh_copy
 from lamina.training.step import (
     NONFINITE_APPLIED,
@@ -228,15 +229,18 @@ def fit(
     probe = _callbacks.CallbackList(user, b.model, {})
     hooks = probe.overrides("train")
     steps = source.steps
-    plan = None
+    plan, live = None, False
     if hooks:  # Keras: the batch hooks run every ``steps_per_execution`` steps
         chunk = b.steps_per_execution
     elif stream_chunk is not None:
         chunk = stream_chunk
     else:  # without a live bar the strategy's automatic choice is the whole epoch
         live = verbose == 1 and _progress.is_live()
-        plan = _inputs.train_plan(b, source.batch_size, steps, live=live)
+        plan = _inputs.train_plan(
+            b, source.batch_size, steps, live=live, epochs=epochs - initial_epoch, source=source
+        )
         chunk = plan.steps_per_call
+    trial = _strategy.Trial(chunk) if plan is not None and plan.name == "trial" else None
     history = _callbacks.History()
     cbs = user + ([_progress.ProgbarLogger(verbose=verbose)] if verbose else []) + [history]
     params = {"verbose": verbose, "epochs": epochs, "steps": steps}
@@ -257,6 +261,8 @@ def fit(
     epoch_logs: dict = {}
     first_calls: list | None = [] if b.compile_seconds is None else None
     for epoch in range(initial_epoch, epochs):
+        if trial is not None:
+            chunk = trial.chunk()
         cb.on_epoch_begin(epoch, {})
         ts = _sharding.replicate(b.get_state())
         b.set_state(ts)
@@ -284,8 +290,11 @@ def fit(
                     b.set_state(ts)
                     fed += c.real
                     done = source.steps_done(done, c.real, mstate)
-                    logs = host_logs(program.results(mstate), model, epoch)
-                    _time_first_calls(first_calls, t0)
+                    if _read_logs(hooks or live, trial, first_calls, c, params["steps"]):
+                        logs = host_logs(program.results(mstate), model, epoch)
+                        _time_first_calls(first_calls, t0)
+                        if trial is not None:
+                            trial.observe(chunk, c.real, time.perf_counter() - t0)
                     # Keras names the last step of the execution (``begin + spe - 1``).
                     end = c.begin + (chunk if hooks else max(c.real, 1)) - 1
                     cb.on_train_batch_end(end, dict(logs))
@@ -300,6 +309,8 @@ def fit(
                 params["steps"] = done
             out_of_data = source.ran_out(fed, done, model.stop_training)
         epoch_logs = dict(logs)
+        if trial is not None and trial.end_epoch():
+            params.update(trial.history_params())
         if val is not None and _should_validate(epoch, validation_freq):
             val_logs = run_evaluation(
                 b, val, ts, cb, val_chunk or _eval_chunk(b, cb, val), validation_steps
@@ -440,6 +451,21 @@ def host_logs(raw, model=None, epoch=None):
             )
         model.stop_training = True
     return dict(sorted(logs.items()))
+
+
+def _read_logs(batch_logs, trial, first_calls, c, steps) -> bool:
+    """Whether a training chunk's logs are read now.  Reading waits for the chunk to finish,
+    so when nothing looks at a batch's logs (no batch hooks, no live bar) only the last chunk
+    of an epoch reads them, and the next chunks are dispatched while one runs, as Keras-JAX
+    does.  The NaN guard still holds: a bad step freezes the rest of the epoch on the device.
+    Timed calls (the compile-time measurement, a strategy trial) read theirs."""
+    return (
+        batch_logs
+        or (trial is not None and trial.winner is None)
+        or (first_calls is not None and len(first_calls) < 2)
+        or steps is None
+        or c.begin + max(c.real, 1) >= steps
+    )
 
 
 def _time_first_calls(first_calls, t0):

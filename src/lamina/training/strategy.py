@@ -1,20 +1,26 @@
 """How the engine runs a compiled training program: how many steps each compiled call covers.
 
-Three strategies, all the same ``lax.scan`` program at a different length (a scan of one step
-is simplified by XLA into the plain step, so ``"step"`` is Keras-JAX's per-step dispatch):
+The strategies run the same steps in the same order with the same numbers; only the dispatch
+changes:
 
-* ``"epoch"``: the whole epoch in one call.  Wins when a step costs microseconds (one
-  dispatch per epoch) and, measured on a 2-core CPU, also for millisecond conv steps once the
-  convolution's gradient is lowered to matrix products (``layers/conv_ops.py``): the
-  ``mnist_cnn`` step ran 0.13 s inside a scan against 0.26 s dispatched per step.
-* ``"chunk"``: calls of about ``TARGET_CHUNK_SECONDS``, so a live progress bar and batch
+* ``"epoch"``: the whole epoch in one call (a ``lax.scan`` over its steps).  Wins when a step
+  costs microseconds (one dispatch per epoch) and for most millisecond steps too: the
+  ``mnist_cnn`` epoch ran 0.55 s as one scan against 0.67 s dispatched per step.
+* ``"chunk"``: scans of about ``TARGET_CHUNK_SECONDS``, so a live progress bar and batch
   callbacks see the fit move.
-* ``"step"``: one step per call, when a single step already exceeds that target.
+* ``"step"``: one step per call, traced without a loop.  XLA's CPU backend runs some
+  convolutions much slower inside a loop than in straight code (a Conv2D(64, 3, 'same') layer
+  on 32x32x32 inputs: 25 ms per step in a scan, 17 ms per call with XLA's own gradient), so a
+  program with convolutions can be faster step by step.
+* ``"trial"``: for programs with convolutions whose steps cost milliseconds, in long fits,
+  the first epoch runs step by step and the second in scans; each call is timed
+  (compilation left out) and the faster dispatch runs the rest of the fit (:class:`Trial`).
+  ``History.params`` records the winner and both timings.  Forcing ``"trial"`` runs one in
+  any fit of at least 3 epochs of 3 steps.
 
 The choice comes from a cost model (XLA's FLOP count of the forward pass, or the parameter
 count when that is unknown), or is forced with ``LAMINA_STRATEGY`` (``auto``, ``epoch``,
-``chunk``, ``step`` or a number of steps per call) or the ``requested`` argument.  Whatever the
-choice, the steps, their order and their numbers are the same: only the dispatch changes.
+``chunk``, ``step``, ``trial`` or a number of steps per call) or the ``requested`` argument.
 """
 
 from __future__ import annotations
@@ -29,8 +35,14 @@ TARGET_CHUNK_SECONDS = 0.25
 ASSUMED_FLOPS = 3e10
 #: Fixed cost of one step inside a scan (optimizer update, metrics), in seconds.
 STEP_OVERHEAD = 2e-5
+#: A trial of both dispatches is worth its second compilation (and an epoch run the slower
+#: way) for steps of at least this estimated time, in fits estimated at least
+#: ``TRIAL_MIN_FIT_SECONDS`` long (the cost model's estimates run several times high on
+#: convolutions, so a real fit of ~5-10 s qualifies).
+TRIAL_MIN_STEP_SECONDS = 2e-3
+TRIAL_MIN_FIT_SECONDS = 30.0
 #: Names a strategy may be forced to (besides a positive number of steps per call).
-NAMES = ("auto", "epoch", "chunk", "step")
+NAMES = ("auto", "epoch", "chunk", "step", "trial")
 #: Environment variable that forces a strategy for every fit.
 ENV = "LAMINA_STRATEGY"
 
@@ -101,6 +113,8 @@ def plan(
     flops_per_sample=None,
     live: bool = True,
     requested=None,
+    loop_sensitive: bool = False,
+    epochs: int = 1,
 ) -> Plan:
     """The strategy for one fit of one compiled program.
 
@@ -114,6 +128,12 @@ def plan(
             Without it the automatic choice is the whole epoch: nothing is gained by
             returning to Python, and the scan was measured fastest for every model kind.
         requested: a forced strategy (see :func:`resolve`); ``None`` reads ``LAMINA_STRATEGY``.
+        loop_sensitive: whether the program has operations XLA may run slower inside a loop
+            (convolutions, :func:`forward_profile`): with ``auto``, at least 3 epochs of 3
+            steps, millisecond steps and a long fit (``TRIAL_MIN_FIT_SECONDS``), the plan is
+            a ``"trial"`` of per-step calls against scans of ``steps_per_call`` steps
+            (:class:`Trial`).
+        epochs: the epochs this fit runs (a trial needs two before the rest).
 
     Returns:
         A :class:`Plan`; ``steps_per_call`` is at most ``steps`` and divides the epoch into
@@ -123,17 +143,31 @@ def plan(
     Plan(name='epoch', steps_per_call=10)
     >>> plan(0, 128, 47, flops_per_sample=2.4e7)
     Plan(name='step', steps_per_call=1)
+    >>> plan(0, 32, 469, flops_per_sample=2e7, live=False, loop_sensitive=True, epochs=12)
+    Plan(name='trial', steps_per_call=235)
     """
     steps = max(1, int(steps))
     choice = resolve(requested)
-    if choice == "epoch" or (choice == "auto" and not live):
+    per_step = step_seconds(n_params, batch_size, flops_per_sample)
+    worth_it = (
+        loop_sensitive
+        and per_step >= TRIAL_MIN_STEP_SECONDS
+        and per_step * steps * epochs >= TRIAL_MIN_FIT_SECONDS
+    )
+    if epochs >= 3 and steps >= 3 and (choice == "trial" or (choice == "auto" and worth_it)):
+        live_plan = plan(
+            n_params, batch_size, steps, flops_per_sample=flops_per_sample, requested="auto"
+        )
+        if not live or live_plan.name == "epoch":  # scans of half an epoch: two timed calls
+            return Plan("trial", math.ceil(steps / 2))
+        return Plan("trial", max(2, live_plan.steps_per_call))
+    if choice == "epoch" or (choice in ("auto", "trial") and not live):
         return Plan("epoch", steps)
     if choice == "step":
         return Plan("step", 1)
     if isinstance(choice, int):
         length = min(choice, steps)
     else:
-        per_step = step_seconds(n_params, batch_size, flops_per_sample)
         length = max(1, int(TARGET_CHUNK_SECONDS / per_step))
     if length >= steps:
         return Plan("epoch", steps)
@@ -177,3 +211,114 @@ def forward_flops(fn, *args) -> float | None:
         cost = cost[0] if cost else None
     flops = (cost or {}).get("flops")
     return float(flops) if flops is not None and flops > 0 else None
+
+
+def forward_profile(fn, *args) -> tuple[bool, float | None]:
+    """Whether ``fn(*args)`` convolves, and then its FLOPs (:func:`forward_flops`).
+
+    Convolutions are what XLA's CPU backend may run slower inside a loop, so only programs
+    with one are worth a :class:`Trial`; others skip the FLOP count (a lowering).
+
+    Args:
+        fn: a pure function, e.g. the model's forward pass on one row.
+        *args: its arguments (arrays or ``jax.ShapeDtypeStruct``).
+
+    Returns:
+        ``(has_convolution, flops or None)``; ``(False, None)`` when ``fn`` does not trace.
+
+    >>> import jax, jax.numpy as jnp
+    >>> forward_profile(jnp.tanh, jax.ShapeDtypeStruct((1, 8), jnp.float32))
+    (False, None)
+    """
+    import jax
+
+    try:
+        closed = jax.make_jaxpr(fn)(*args)
+    except Exception:  # an estimate only: the fit reports real problems itself
+        return False, None
+    if not _uses(closed.jaxpr, "conv_general_dilated"):
+        return False, None
+    return True, forward_flops(fn, *args)
+
+
+def _uses(jaxpr, primitive: str) -> bool:
+    """Whether ``jaxpr`` or any jaxpr nested in its equations applies ``primitive``."""
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == primitive:
+            return True
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, tuple | list) else (value,):
+                inner = getattr(sub, "jaxpr", sub)  # a ClosedJaxpr holds its Jaxpr
+                if hasattr(inner, "eqns") and _uses(inner, primitive):
+                    return True
+    return False
+
+
+class Trial:
+    """Times per-step calls against scans of ``length`` steps, then keeps the faster.
+
+    The first epoch runs step by step, the second in scans of ``length``; each call's wall
+    time (after its program's first call, which compiles) counts per step.  From the third
+    epoch on, the dispatch with the lower median time per step runs alone.  The steps and
+    their numbers are the same either way.
+
+    >>> t = Trial(4)
+    >>> t.chunk(), t.observe(1, 1, 9.0), t.observe(1, 1, 0.02), t.end_epoch()
+    (1, None, None, False)
+    >>> t.chunk(), t.observe(4, 4, 9.0), t.observe(4, 4, 0.04), t.end_epoch()
+    (4, None, None, True)
+    >>> t.chunk(), t.history_params()["strategy"]
+    (4, 'chunk')
+    """
+
+    def __init__(self, length: int):
+        self.candidates = (1, int(length))
+        self._epochs = 0
+        self._calls = {c: 0 for c in self.candidates}
+        self._per_step: dict[int, list[float]] = {c: [] for c in self.candidates}
+        self.winner: int | None = None
+
+    def chunk(self) -> int:
+        """Steps per call for the coming epoch."""
+        if self.winner is not None:
+            return self.winner
+        return self.candidates[min(self._epochs, 1)]
+
+    def observe(self, chunk: int, steps: int, seconds: float) -> None:
+        """Records one call of ``chunk`` steps per call that ran ``steps`` real steps."""
+        if self.winner is not None or chunk not in self._calls:
+            return
+        self._calls[chunk] += 1
+        if self._calls[chunk] > 1 and steps > 0:  # the first call of a program compiles it
+            self._per_step[chunk].append(seconds / steps)
+
+    def end_epoch(self) -> bool:
+        """Ends an epoch; returns whether the choice was made now."""
+        self._epochs += 1
+        if self.winner is not None or self._epochs < 2:
+            return False
+        times = self.seconds_per_step()
+        if len(times) == 2:
+            self.winner = min(self.candidates, key=lambda c: (times[c], -c))
+        else:  # a call too few to time (a stop, an early end): keep the scans
+            self.winner = self.candidates[1]
+        return True
+
+    def seconds_per_step(self) -> dict[int, float]:
+        """The median seconds per step measured for each dispatch with timed calls."""
+        return {
+            c: sorted(v)[len(v) // 2] for c, v in self._per_step.items() if v
+        }
+
+    def history_params(self) -> dict:
+        """``History.params`` entries: the winner as a strategy, and the trial's timings."""
+        if self.winner is None:
+            return {"strategy": "trial", "steps_per_call": self.candidates[1]}
+        times = self.seconds_per_step()
+        return {
+            "strategy": "step" if self.winner == 1 else "chunk",
+            "steps_per_call": self.winner,
+            "strategy_trial": {
+                "step" if c == 1 else "chunk": round(t, 6) for c, t in times.items()
+            },
+        }
