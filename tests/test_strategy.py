@@ -153,6 +153,7 @@ def test_trial_picks_a_dispatch_by_timing_and_keeps_the_numbers(monkeypatch):
     monkeypatch.delenv(strategy.ENV, raising=False)
     monkeypatch.setattr(strategy, "TRIAL_MIN_FIT_SECONDS", 0.0)
     monkeypatch.setattr(strategy, "TRIAL_MIN_STEP_SECONDS", 0.0)
+    monkeypatch.setattr(strategy, "TRIAL_MIN_EPOCHS", 3)
     x, y = _conv_data()
     model = _conv_model()
     seen = []
@@ -192,5 +193,13 @@ def test_no_trial_for_short_fits_or_models_without_convolutions(monkeypatch):
     assert mlp.fit(x.reshape(70, 36), y, batch_size=16, epochs=4, verbose=0).params[
         "strategy"
     ] == "epoch"
-    two_epochs = _conv_model().fit(x, y, batch_size=16, epochs=2, verbose=0)
-    assert two_epochs.params["strategy"] == "epoch"  # no epochs left to use the choice
+    four = _conv_model().fit(x, y, batch_size=16, epochs=4, verbose=0)
+    assert four.params["strategy"] == "epoch"  # too few epochs left to use the choice
+    monkeypatch.setenv(strategy.ENV, "trial")  # forced: any fit of 3 epochs of 3 steps
+    assert _conv_model().fit(x, y, batch_size=16, epochs=3, verbose=0).params["strategy"] in (
+        "step",
+        "chunk",
+    )
+    assert _conv_model().fit(x, y, batch_size=16, epochs=2, verbose=0).params["strategy"] == (
+        "epoch"
+    )

@@ -294,7 +294,7 @@ def fit(
                         logs = host_logs(program.results(mstate), model, epoch)
                         _time_first_calls(first_calls, t0)
                         if trial is not None:
-                            trial.observe(chunk, c.real, time.perf_counter() - t0)
+                            trial.synced(chunk, c.begin, c.real, time.perf_counter())
                     # Keras names the last step of the execution (``begin + spe - 1``).
                     end = c.begin + (chunk if hooks else max(c.real, 1)) - 1
                     cb.on_train_batch_end(end, dict(logs))
@@ -461,7 +461,7 @@ def _read_logs(batch_logs, trial, first_calls, c, steps) -> bool:
     Timed calls (the compile-time measurement, a strategy trial) read theirs."""
     return (
         batch_logs
-        or (trial is not None and trial.winner is None)
+        or (trial is not None and trial.wants_sync(c.begin))
         or (first_calls is not None and len(first_calls) < 2)
         or steps is None
         or c.begin + max(c.real, 1) >= steps

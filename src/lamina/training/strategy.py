@@ -12,8 +12,8 @@ changes:
   convolutions much slower inside a loop than in straight code (a Conv2D(64, 3, 'same') layer
   on 32x32x32 inputs: 25 ms per step in a scan, 17 ms per call with XLA's own gradient), so a
   program with convolutions can be faster step by step.
-* ``"trial"``: for programs with convolutions whose steps cost milliseconds, in long fits,
-  the first epoch runs step by step and the second in scans; each call is timed
+* ``"trial"``: for programs with convolutions whose steps cost milliseconds, in fits of
+  several epochs, the first epoch runs step by step and the second in scans; each call is timed
   (compilation left out) and the faster dispatch runs the rest of the fit (:class:`Trial`).
   ``History.params`` records the winner and both timings.  Forcing ``"trial"`` runs one in
   any fit of at least 3 epochs of 3 steps.
@@ -38,9 +38,11 @@ STEP_OVERHEAD = 2e-5
 #: A trial of both dispatches is worth its second compilation (and an epoch run the slower
 #: way) for steps of at least this estimated time, in fits estimated at least
 #: ``TRIAL_MIN_FIT_SECONDS`` long (the cost model's estimates run several times high on
-#: convolutions, so a real fit of ~5-10 s qualifies).
+#: convolutions: a real fit of a few hundred milliseconds qualifies).
 TRIAL_MIN_STEP_SECONDS = 2e-3
-TRIAL_MIN_FIT_SECONDS = 30.0
+TRIAL_MIN_FIT_SECONDS = 0.25
+#: Epochs an automatic trial needs: two on trial, and enough after them to gain back its cost.
+TRIAL_MIN_EPOCHS = 5
 #: Names a strategy may be forced to (besides a positive number of steps per call).
 NAMES = ("auto", "epoch", "chunk", "step", "trial")
 #: Environment variable that forces a strategy for every fit.
@@ -129,10 +131,10 @@ def plan(
             returning to Python, and the scan was measured fastest for every model kind.
         requested: a forced strategy (see :func:`resolve`); ``None`` reads ``LAMINA_STRATEGY``.
         loop_sensitive: whether the program has operations XLA may run slower inside a loop
-            (convolutions, :func:`forward_profile`): with ``auto``, at least 3 epochs of 3
-            steps, millisecond steps and a long fit (``TRIAL_MIN_FIT_SECONDS``), the plan is
-            a ``"trial"`` of per-step calls against scans of ``steps_per_call`` steps
-            (:class:`Trial`).
+            (convolutions, :func:`forward_profile`): with ``auto``, ``TRIAL_MIN_EPOCHS``
+            epochs of at least 3 steps, millisecond steps and a fit estimated at least
+            ``TRIAL_MIN_FIT_SECONDS`` long, the plan is a ``"trial"`` of per-step calls
+            against scans of ``steps_per_call`` steps (:class:`Trial`).
         epochs: the epochs this fit runs (a trial needs two before the rest).
 
     Returns:
@@ -151,6 +153,7 @@ def plan(
     per_step = step_seconds(n_params, batch_size, flops_per_sample)
     worth_it = (
         loop_sensitive
+        and epochs >= TRIAL_MIN_EPOCHS
         and per_step >= TRIAL_MIN_STEP_SECONDS
         and per_step * steps * epochs >= TRIAL_MIN_FIT_SECONDS
     )
@@ -257,25 +260,26 @@ def _uses(jaxpr, primitive: str) -> bool:
 class Trial:
     """Times per-step calls against scans of ``length`` steps, then keeps the faster.
 
-    The first epoch runs step by step, the second in scans of ``length``; each call's wall
-    time (after its program's first call, which compiles) counts per step.  From the third
-    epoch on, the dispatch with the lower median time per step runs alone.  The steps and
-    their numbers are the same either way.
+    The first epoch runs step by step, the second in scans of ``length``.  Each is timed as it
+    runs in a fit, calls dispatched while the previous one runs: from the end of its first call
+    (which may compile) to the end of its last, per step.  From the third epoch on, the
+    dispatch with the lower time per step runs alone.  The steps and their numbers are the
+    same either way (up to float32 rounding: see :func:`lamina.layers.conv_ops.xla_gradients`).
 
     >>> t = Trial(4)
-    >>> t.chunk(), t.observe(1, 1, 9.0), t.observe(1, 1, 0.02), t.end_epoch()
+    >>> t.chunk(), t.synced(1, 0, 1, 10.0), t.synced(1, 11, 1, 10.33), t.end_epoch()
     (1, None, None, False)
-    >>> t.chunk(), t.observe(4, 4, 9.0), t.observe(4, 4, 0.04), t.end_epoch()
+    >>> t.chunk(), t.synced(4, 0, 4, 20.0), t.synced(4, 8, 4, 20.16), t.end_epoch()
     (4, None, None, True)
-    >>> t.chunk(), t.history_params()["strategy"]
-    (4, 'chunk')
+    >>> t.chunk(), t.history_params()["strategy"], t.seconds_per_step()
+    (4, 'chunk', {1: 0.03, 4: 0.02})
     """
 
     def __init__(self, length: int):
         self.candidates = (1, int(length))
         self._epochs = 0
-        self._calls = {c: 0 for c in self.candidates}
-        self._per_step: dict[int, list[float]] = {c: [] for c in self.candidates}
+        self._start: tuple[float, int] | None = None
+        self._per_step: dict[int, float] = {}
         self.winner: int | None = None
 
     def chunk(self) -> int:
@@ -284,31 +288,40 @@ class Trial:
             return self.winner
         return self.candidates[min(self._epochs, 1)]
 
-    def observe(self, chunk: int, steps: int, seconds: float) -> None:
-        """Records one call of ``chunk`` steps per call that ran ``steps`` real steps."""
-        if self.winner is not None or chunk not in self._calls:
+    def wants_sync(self, begin: int) -> bool:
+        """Whether the call starting at step ``begin`` must be waited for (the first of an
+        epoch on trial: the timing starts when it ends)."""
+        return self.winner is None and begin == 0
+
+    def synced(self, chunk: int, begin: int, real: int, now: float) -> None:
+        """Records that the call of ``chunk`` steps per call starting at step ``begin`` (with
+        ``real`` real steps) had finished at time ``now``."""
+        if self.winner is not None or chunk != self.chunk():
             return
-        self._calls[chunk] += 1
-        if self._calls[chunk] > 1 and steps > 0:  # the first call of a program compiles it
-            self._per_step[chunk].append(seconds / steps)
+        if begin == 0:
+            self._start = (now, real)
+        elif self._start is not None:
+            t0, first = self._start
+            steps = begin + real - first
+            if steps > 0:
+                self._per_step[chunk] = (now - t0) / steps
 
     def end_epoch(self) -> bool:
         """Ends an epoch; returns whether the choice was made now."""
         self._epochs += 1
+        self._start = None
         if self.winner is not None or self._epochs < 2:
             return False
         times = self.seconds_per_step()
         if len(times) == 2:
             self.winner = min(self.candidates, key=lambda c: (times[c], -c))
-        else:  # a call too few to time (a stop, an early end): keep the scans
+        else:  # an epoch too short to time (a stop, an early end): keep the scans
             self.winner = self.candidates[1]
         return True
 
     def seconds_per_step(self) -> dict[int, float]:
-        """The median seconds per step measured for each dispatch with timed calls."""
-        return {
-            c: sorted(v)[len(v) // 2] for c, v in self._per_step.items() if v
-        }
+        """The seconds per step measured for each dispatch timed so far."""
+        return {c: round(t, 9) for c, t in self._per_step.items()}
 
     def history_params(self) -> dict:
         """``History.params`` entries: the winner as a strategy, and the trial's timings."""
