@@ -9,8 +9,11 @@ merges them.
 >>> import jax, numpy as np
 >>> from lamina.layers import Bidirectional, GRU
 >>> bi = Bidirectional(GRU(3, return_sequences=True))
+>>> from lamina.layers import _rnn_fused
+>>> _rnn_fused.FUSE = True  # forced here; the default off CPU (two loops are faster on CPU)
 >>> fusable(bi.forward_layer, bi.backward_layer, training=True) is not None
 True
+>>> _rnn_fused.FUSE = None
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ import jax.numpy as jnp
 
 _SKIP = ("name", "go_backwards")
 
-#: Fuse the two directions: None decides (always in training; in inference not on CPU, where
-#: XLA's batched matmuls inside a loop measured no faster than two loops); True/False force it.
-#: Measured on the 2-core CPU (load ~20): ``imdb_bilstm``'s training epoch 1.2-1.3 s fused
-#: (best of 6) against 3.1 s as two loops; predict 0.10-0.2 s as two loops against 0.2-0.3 s.
+#: Fuse the two directions: None decides (not on CPU, where XLA runs the batched matmuls of
+#: the fused loop no faster than two loops); True/False force it.  Measured on the idle 2-core
+#: CPU (session 8): ``imdb_bilstm``'s training epoch (512 rows, batch 32) 0.26-0.28 s as two
+#: loops against 0.31-0.36 s fused, and predict 0.10-0.2 s against 0.2-0.3 s.  (A measurement
+#: at load ~20 once favoured fusing in training: 1.2 s against 3.1 s.)
 FUSE = None
 
 
@@ -31,7 +35,7 @@ def enabled(training: bool = False) -> bool:
     """Whether ``Bidirectional`` runs both directions of a built-in layer in one scan."""
     if FUSE is not None:
         return bool(FUSE)
-    return training or jax.default_backend() != "cpu"
+    return jax.default_backend() != "cpu"
 
 
 def _core(layer):
