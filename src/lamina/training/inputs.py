@@ -230,13 +230,13 @@ def train_chunk_length(b, batch_size, steps) -> int:
 def train_plan(b, batch_size, steps, *, live=True, epochs=1, source=None):
     """The strategy's plan for a training program (the one place the engine asks it).
 
-    With ``source`` (resident rows) and at least 3 epochs under the automatic strategy, the
-    model's forward pass on one row is profiled (:func:`lamina.training.strategy
+    With ``source`` (resident rows) and enough epochs for a trial under the automatic
+    strategy, the model's forward pass on one row is profiled (:func:`lamina.training.strategy
     .forward_profile`): convolutions and their FLOPs can make the plan a timed trial."""
     conv, flops = False, None
     data = getattr(source, "data", None)
     if (
-        epochs >= 3
+        epochs >= _strategy.TRIAL_MIN_EPOCHS
         and steps >= 3
         and isinstance(data, tuple)
         and _strategy.resolve() == "auto"
