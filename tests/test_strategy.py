@@ -85,34 +85,6 @@ def test_bad_strategy_names_the_choices(monkeypatch, bad):
         strategy.resolve()
 
 
-def _fit_weights(monkeypatch, forced):
-    monkeypatch.setenv(strategy.ENV, forced)
-    monkeypatch.setattr(progress, "is_live", lambda *a, **k: True)  # the engine asks for chunks
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(70, 6, 6, 1)).astype("float32")
-    y = rng.integers(0, 3, size=(70,))
-    model = Sequential(
-        [Conv2D(4, 3, activation="relu", input_shape=(6, 6, 1)), Flatten(), Dense(3)]
-    )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.build((None, 6, 6, 1))
-    model.set_weights([np.full(w.shape, 0.05 * (i + 1), np.float32)
-                       for i, w in enumerate(model.get_weights())])  # fmt: skip
-    history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=1)
-    assert history.params["strategy"] == forced  # recorded for the user, as the issue asks
-    return model.get_weights(), history.history
-
-
-def test_forced_strategies_give_identical_numbers(monkeypatch, capsys):
-    weights_epoch, hist_epoch = _fit_weights(monkeypatch, "epoch")
-    weights_step, hist_step = _fit_weights(monkeypatch, "step")
-    capsys.readouterr()
-    for a, b in zip(weights_epoch, weights_step):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
-    for key in hist_epoch:
-        np.testing.assert_allclose(hist_epoch[key], hist_step[key], rtol=1e-6)
-
-
 def _conv_model():
     model = Sequential(
         [Conv2D(4, 3, activation="relu", input_shape=(6, 6, 1)), Flatten(), Dense(3)]
@@ -127,6 +99,26 @@ def _conv_model():
 def _conv_data():
     rng = np.random.default_rng(0)
     return rng.normal(size=(70, 6, 6, 1)).astype("float32"), rng.integers(0, 3, size=(70,))
+
+
+def _fit_weights(monkeypatch, forced):
+    monkeypatch.setenv(strategy.ENV, forced)
+    monkeypatch.setattr(progress, "is_live", lambda *a, **k: True)  # the engine asks for chunks
+    x, y = _conv_data()
+    model = _conv_model()
+    history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=1)
+    assert history.params["strategy"] == forced  # recorded for the user, as the issue asks
+    return model.get_weights(), history.history
+
+
+def test_forced_strategies_give_identical_numbers(monkeypatch, capsys):
+    weights_epoch, hist_epoch = _fit_weights(monkeypatch, "epoch")
+    weights_step, hist_step = _fit_weights(monkeypatch, "step")
+    capsys.readouterr()
+    for a, b in zip(weights_epoch, weights_step):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    for key in hist_epoch:
+        np.testing.assert_allclose(hist_epoch[key], hist_step[key], rtol=1e-6)
 
 
 def test_forward_profile_finds_convolutions_nested_or_not():

@@ -107,11 +107,11 @@ _eager = eager
 def _loop(body, carry, xs):
     """``lax.scan(body, carry, xs)``'s final carry; one step is traced without a loop.
 
-    XLA's CPU backend runs convolutions inside a ``while`` loop far slower than in straight
-    code (a Conv2D(64, 3) kernel gradient on 32x32x32, batch 32: 1.4 s in a loop of any
-    length, 26 ms without), so a one-step program, the per-step strategy's, has no loop and
-    takes XLA's own convolution gradients (:func:`lamina.layers.conv_ops.xla_gradients`),
-    the fastest there.
+    XLA's CPU backend runs convolutions inside a ``while`` loop slower than in straight code
+    (a Conv2D(64, 3, 'same') training step on 32x32x32, batch 32: 25 ms in the epoch's scan,
+    40 ms as a scan of length one, 15.7 ms as straight code with XLA's own gradient), so a
+    one-step program, the per-step strategy's, has no loop and takes XLA's convolution
+    gradients (:func:`lamina.layers.conv_ops.xla_gradients`), the fastest there.
     """
     if jax.tree_util.tree_leaves(xs)[0].shape[0] != 1:
         return jax.lax.scan(body, carry, xs)[0]

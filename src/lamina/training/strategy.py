@@ -10,7 +10,7 @@ changes:
   callbacks see the fit move.
 * ``"step"``: one step per call, traced without a loop.  XLA's CPU backend runs some
   convolutions much slower inside a loop than in straight code (a Conv2D(64, 3, 'same') layer
-  on 32x32x32 inputs: 25 ms per step in a scan, 17 ms per call with XLA's own gradient), so a
+  on 32x32x32 inputs: 25 ms per step in a scan, 15.7 ms per call with XLA's own gradient), so a
   program with convolutions can be faster step by step.
 * ``"trial"``: for programs with convolutions whose steps cost milliseconds, in fits of
   several epochs, the first epoch runs step by step and the second in scans; each call is timed
