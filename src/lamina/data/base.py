@@ -2,8 +2,8 @@
 (whole passes, or ``steps_per_epoch`` batches continuing across epochs) and the stacking of
 checked batches into padded, masked ``(steps, batch, ...)`` chunks.
 
-Subclasses (``lamina.data.adapters``, ``lamina.data.files``) only provide ``_pass(rng)``, one
-pass over their raw batches, and ``num_batches`` when they know it.
+Subclasses (``lamina.data.adapters``, ``lamina.data.file_dataset``) only provide
+``_pass(rng)``, one pass over their raw batches, and ``num_batches`` when they know it.
 
 >>> import numpy as np
 >>> from lamina.data.base import Adapter

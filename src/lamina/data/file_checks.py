@@ -1,9 +1,9 @@
 """Checks on each block a file stream reads: the ones in-memory data gets, naming file and row.
 
-Used by :class:`lamina.data.files.FileDataset` on every record batch before it becomes a batch:
-missing values, NaN or inf in features, targets and sample weights (named by file, column and
-row, as ``as_float32`` names the row of an in-memory array), and a column whose type in a later
-file differs from the first file's (a timestamp, text or list column where numbers were).
+Used by :class:`lamina.data.file_dataset.FileDataset` on every record batch before it becomes a
+batch: missing values, NaN or inf in features, targets and sample weights (named by file, column
+and row, as ``as_float32`` names the row of an in-memory array), and a column whose type in a
+later file differs from the first file's (a timestamp, text or list column where numbers were).
 
 >>> import numpy as np
 >>> from types import SimpleNamespace
@@ -17,6 +17,8 @@ ValueError: d.csv: target column 'y' holds NaN or inf values: 1 row(s) with inf 
 from __future__ import annotations
 
 import numpy as np
+
+from lamina.data.arrow import _is_numeric
 
 
 def where(ds, index: int) -> str:
@@ -32,8 +34,6 @@ def types(ds, rb) -> None:
     if getattr(ds, "_types_checked", None) == ds._current_path:
         return
     import pyarrow as pa  # imported already: the stream is reading
-
-    from lamina.data.files import _is_numeric
 
     for name in [*ds.feature_names, ds.sample_weight, ds.target]:
         if name is None:

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lamina.data import arrow as _arrow
+
 
 @dataclass(frozen=True)
 class Share:
@@ -134,14 +136,12 @@ def own_rows(record_batches, share):
 
 
 def _row_group_rows(path):
-    from lamina.data import files as _files
-
-    pa = _files._pyarrow()
+    pa = _arrow._pyarrow()
     try:
         meta = pa.parquet.ParquetFile(path).metadata
         return [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
-    except _files._read_errors() as e:
-        raise _files._explain(e, path, []) from None
+    except _arrow._read_errors() as e:
+        raise _arrow._explain(e, path, []) from None
 
 
 def _file_rows(ds, path):
@@ -149,9 +149,7 @@ def _file_rows(ds, path):
     cache = ds.__dict__.setdefault("_file_rows", {})
     if path in cache:
         return cache[path]
-    from lamina.data import files as _files
-
-    pa = _files._pyarrow()
+    pa = _arrow._pyarrow()
     try:
         if ds.kind == "parquet":
             n = pa.parquet.ParquetFile(path).metadata.num_rows
@@ -166,7 +164,7 @@ def _file_rows(ds, path):
                 n = sum(rb.num_rows for rb in reader)
             finally:
                 reader.close()
-    except _files._read_errors() as e:
-        raise _files._explain(e, path, ds.columns) from None
+    except _arrow._read_errors() as e:
+        raise _arrow._explain(e, path, ds.columns) from None
     cache[path] = n
     return n

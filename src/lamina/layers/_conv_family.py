@@ -1,17 +1,15 @@
 """Re-exports of the convolution, pooling, shape, noise and preprocessing layers (1D/2D/3D),
 with Keras's alias names (``Convolution3D``, ``MaxPool3D``, ...)."""
 
+from lamina.layers.conv import Conv1D, Conv2D
 from lamina.layers.conv3d import Conv3D, Conv3DTranspose
-from lamina.layers.convolutional import (
-    Conv1D,
-    Conv1DTranspose,
-    Conv2D,
-    Conv2DTranspose,
+from lamina.layers.conv_depthwise import (
     DepthwiseConv1D,
     DepthwiseConv2D,
     SeparableConv1D,
     SeparableConv2D,
 )
+from lamina.layers.conv_transpose import Conv1DTranspose, Conv2DTranspose
 from lamina.layers.noise import (
     ActivityRegularization,
     AlphaDropout,

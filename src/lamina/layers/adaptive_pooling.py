@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lamina.layers.base import Layer
-from lamina.layers.convolutional import normalize_data_format
+from lamina.layers.conv_utils import normalize_data_format
 
 
 def _gather_indices(n: int, out: int, big: int) -> np.ndarray:

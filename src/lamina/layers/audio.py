@@ -18,7 +18,7 @@ import numpy as np
 
 from lamina.layers import conv_ops
 from lamina.layers.base import Layer
-from lamina.layers.convolutional import conv_output_length, normalize_data_format
+from lamina.layers.conv_utils import conv_output_length, normalize_data_format
 
 _EPSILON = 1e-7  # Keras's backend.epsilon()
 _MODES = ("log", "magnitude", "psd", "real", "imag", "angle", "stft")

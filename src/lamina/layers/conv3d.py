@@ -1,14 +1,15 @@
 """Volumetric convolutions: Conv3D and Conv3DTranspose (as ``keras.layers``).
 
-They are the rank-generic convolutions of :mod:`lamina.layers.convolutional` with three
-spatial axes ``(depth, height, width)``: same arguments, Keras 3's weights (``kernel``
-``(kd, kh, kw, in // groups, filters)`` or, transposed, ``(kd, kh, kw, filters, in)``, then
-``bias``) and ``channels_first`` support.
+They are the rank-generic convolutions of :mod:`lamina.layers.conv` and
+:mod:`lamina.layers.conv_transpose` with three spatial axes ``(depth, height, width)``: same
+arguments, Keras 3's weights (``kernel`` ``(kd, kh, kw, in // groups, filters)`` or,
+transposed, ``(kd, kh, kw, filters, in)``, then ``bias``) and ``channels_first`` support.
 """
 
 from __future__ import annotations
 
-from lamina.layers.convolutional import _BaseConv, _ConvTranspose
+from lamina.layers.conv import _BaseConv
+from lamina.layers.conv_transpose import _ConvTranspose
 
 
 class Conv3D(_BaseConv):

@@ -31,7 +31,7 @@ from lamina import regularizers as _regularizers
 from lamina.layers import conv_ops
 from lamina.layers import stateful as _stateful
 from lamina.layers.base import Layer
-from lamina.layers.convolutional import (
+from lamina.layers.conv_utils import (
     conv_output_length,
     normalize_data_format,
     normalize_padding,

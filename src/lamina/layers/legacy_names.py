@@ -13,7 +13,9 @@ True
 from __future__ import annotations
 
 from lamina._unsupported import unsupported
-from lamina.layers.convolutional import Conv1D, Conv2D, Conv2DTranspose, SeparableConv2D
+from lamina.layers.conv import Conv1D, Conv2D
+from lamina.layers.conv_depthwise import SeparableConv2D
+from lamina.layers.conv_transpose import Conv2DTranspose
 from lamina.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from lamina import regularizers as _regularizers
 from lamina.layers.base import Layer
 from lamina.layers.config import derived_config
-from lamina.layers.convolutional import normalize_data_format
+from lamina.layers.conv_utils import normalize_data_format
 
 
 def _check_rate(rate, layer):

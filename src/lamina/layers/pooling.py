@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from lamina.layers.base import Layer
 from lamina.layers.config import derived_config
-from lamina.layers.convolutional import (
+from lamina.layers.conv_utils import (
     conv_output_length,
     normalize_data_format,
     normalize_padding,

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from lamina.layers.base import Layer
 from lamina.layers.config import derived_config
-from lamina.layers.convolutional import normalize_data_format, normalize_tuple
+from lamina.layers.conv_utils import normalize_data_format, normalize_tuple
 
 
 def _pair(value, name, layer) -> tuple[int, int]:

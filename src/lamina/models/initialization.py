@@ -122,7 +122,7 @@ def _host_ready(obj, depth=0) -> bool:
         return False
     for name, value in vars(obj).items():
         if name.endswith("initializer"):
-            if value is not None and type(value).__module__ != "lamina.initializers":
+            if value is not None and not type(value).__module__.startswith("lamina.initializers."):
                 return False
         elif type(value).__module__.startswith("lamina.layers"):
             if not _host_ready(value, depth + 1):

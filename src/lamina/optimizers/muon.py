@@ -15,8 +15,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lamina.optimizers.base import Optimizer, _leaf_name
+from lamina.optimizers.base import Optimizer
 from lamina.optimizers.keras2 import models_using
+from lamina.optimizers.transform import _leaf_name
 
 
 def _keras_paths(optimizer, leaf_paths: list[str]) -> list[str]:

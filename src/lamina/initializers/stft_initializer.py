@@ -1,13 +1,62 @@
-"""The values of Keras 3's ``STFT`` initializer (``keras.initializers.STFT``).
+"""The ``STFT`` initializer (Keras 3's ``keras.initializers.STFT``): the class, its argument
+checks and the kernel formula, written op for op as Keras's.
 
-Kept apart from :mod:`lamina.initializers` (which holds the class) so that the window
-checks and the kernel formula, written op for op as Keras's, stay in one short file.
+``scipy`` is imported only when a window is given by name.
 """
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+
+from lamina.initializers.base import Initializer, _dtype, _host
+
+
+class STFT(Initializer):
+    """Kernels of the short-time Fourier transform as a convolution (Keras's ``STFT``).
+
+    The shape is ``(frame_length, input_channels, fft_length // 2 + 1)``; the values are
+    ``cos`` (``side="real"``) or ``sin`` (``side="imag"``) of ``-2 pi t f / fft_length``,
+    times the window and divided by its scale, with shape ``(frame_length, 1, bins)``
+    (broadcast over the channels), exactly as Keras computes them.  Used by
+    ``STFTSpectrogram``.
+
+    Args:
+        side: ``"real"`` or ``"imag"``.
+        window: a ``scipy.signal.windows`` name (``"hann"``, ``"hamming"`` ...), an array of
+            ``frame_length`` values, or ``None`` for no window.
+        scaling: ``"density"`` (divide by the window's L2 norm), ``"spectrum"`` (by its L1
+            norm) or ``None``.
+        periodic: use the periodic rather than the symmetric window.
+
+    >>> k = STFT("real", window=None)((4, 1, 3))
+    >>> k.shape, [round(float(v), 3) + 0.0 for v in k[1, 0]]
+    ((4, 1, 3), [1.0, 0.0, -1.0])
+    """
+
+    def __init__(self, side="real", window="hann", scaling="density", periodic=False):
+        check_arguments(side, window, scaling)
+        self.side = side
+        self.window = window
+        self.scaling = scaling
+        self.periodic = periodic
+
+    def __call__(self, shape, dtype=None, key=None):
+        dt = _dtype(dtype, True)
+        out = stft_values(tuple(shape), dt, self.side, self.window, self.scaling, self.periodic)
+        return np.asarray(out) if _host(key) else out
+
+    def get_config(self):
+        window = self.window
+        if isinstance(window, (np.ndarray, jax.Array)):
+            window = np.asarray(window).tolist()
+        return {
+            "side": self.side,
+            "window": window,
+            "periodic": self.periodic,
+            "scaling": self.scaling,
+        }
 
 
 def check_arguments(side, window, scaling) -> None:

@@ -1,0 +1,125 @@
+"""Weight initializers with Keras 3 names, arguments, defaults, fans and serialized form.
+
+Every initializer is called as ``init(shape, dtype=None, key=None)`` and returns a ``jnp``
+array (``float32`` by default).  Layers pass ``key`` (a JAX PRNG key) so initialization is
+pure.  ``Sequential.build`` passes a :class:`lamina.utils.random.HostKey` instead: the built-in
+initializers then draw with NumPy and return NumPy arrays, so building a model compiles nothing.  Without a key, a seeded initializer uses ``PRNGKey(seed)`` and an unseeded one uses a
+seed drawn once at construction from a module-level counter -- like Keras, the same instance
+then returns the same values on every call.
+
+The classes live in submodules by kind (:mod:`~lamina.initializers.base`,
+:mod:`~lamina.initializers.constant_initializers`,
+:mod:`~lamina.initializers.random_initializers`,
+:mod:`~lamina.initializers.variance_scaling_initializers`,
+:mod:`~lamina.initializers.stft_initializer`); this module re-exports them with Keras's
+aliases and holds the name registry with ``serialize``/``deserialize``/``get``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lamina._naming import snake_case
+from lamina.initializers.base import Initializer
+from lamina.initializers.constant_initializers import Constant, Identity, Ones, Zeros
+from lamina.initializers.random_initializers import (
+    Orthogonal,
+    RandomInitializer,
+    RandomNormal,
+    RandomUniform,
+    TruncatedNormal,
+)
+from lamina.initializers.stft_initializer import STFT
+from lamina.initializers.variance_scaling_initializers import (
+    GlorotNormal,
+    GlorotUniform,
+    HeNormal,
+    HeUniform,
+    LecunNormal,
+    LecunUniform,
+    VarianceScaling,
+    compute_fans,
+)
+from lamina.object_registry import ClassRegistry
+
+_MODULE = "keras.initializers"
+
+_CLASSES = [Zeros, Ones, Constant, Identity, RandomNormal, RandomUniform, TruncatedNormal]
+_CLASSES += [VarianceScaling, GlorotUniform, GlorotNormal, HeUniform, HeNormal]
+_CLASSES += [LecunUniform, LecunNormal, Orthogonal, STFT]
+
+#: Name -> class, as ``keras.initializers`` resolves names (class, snake_case and aliases).
+ALL_OBJECTS_DICT: dict[str, type] = {c.__name__: c for c in _CLASSES}
+ALL_OBJECTS_DICT.update({snake_case(c.__name__): c for c in _CLASSES})
+ALL_OBJECTS_DICT.update(
+    {
+        "IdentityInitializer": Identity,
+        "OrthogonalInitializer": Orthogonal,
+        "STFTInitializer": STFT,
+        "normal": RandomNormal,
+        "uniform": RandomUniform,
+        "one": Ones,
+        "zero": Zeros,
+    }
+)
+
+# Snake-case lower-case aliases for functions-style use: ``initializers.glorot_uniform(seed=1)``.
+zeros, ones, constant, identity = Zeros, Ones, Constant, Identity
+random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
+variance_scaling, orthogonal = VarianceScaling, Orthogonal
+glorot_uniform, glorot_normal, he_uniform, he_normal = (
+    GlorotUniform,
+    GlorotNormal,
+    HeUniform,
+    HeNormal,
+)
+lecun_uniform, lecun_normal = LecunUniform, LecunNormal
+stft = STFT
+# Keras 3 exports these class aliases next to ``Identity``/``Orthogonal``/``STFT``.
+IdentityInitializer, OrthogonalInitializer, STFTInitializer = Identity, Orthogonal, STFT
+
+
+_REGISTRY = ClassRegistry("initializer", _MODULE, Initializer)
+_REGISTRY.update(ALL_OBJECTS_DICT)
+
+
+def serialize(initializer: Initializer) -> dict:
+    """Returns Keras 3's serialized dict for an initializer.
+
+    >>> serialize(GlorotUniform())["config"]
+    {'seed': None, 'input_axes': None, 'output_axes': None}
+    """
+    return _REGISTRY.serialize(initializer)
+
+
+def deserialize(config: Any, custom_objects: dict | None = None) -> Initializer:
+    """Builds an initializer from a serialized dict (``class_name``/``config``) or a name.
+
+    Args:
+        config: a name or Keras's serialized dict.
+        custom_objects: user classes by name (also found through
+            ``lamina.saving.register_keras_serializable`` and ``custom_object_scope``).
+
+    Raises:
+        ValueError: for an unknown name (the message lists the closest valid one).
+
+    >>> deserialize({"class_name": "Ones", "config": {}})
+    Ones()
+    """
+    if isinstance(config, dict) and isinstance(config.get("config"), dict):
+        inner = config["config"]
+        # Keras writes Constant's value as a serialized tensor when it is an array.
+        if isinstance(inner.get("value"), dict):
+            value = inner["value"].get("config", {}).get("value")
+            config = {**config, "config": {**inner, "value": value}}
+    return _REGISTRY.deserialize(config, custom_objects)
+
+
+def get(identifier: Any, custom_objects: dict | None = None):
+    """Resolves an initializer: ``None``, a name, a serialized dict, an instance, a class or a
+    callable ``(shape, dtype=None)``.
+
+    >>> get("glorot_uniform")
+    GlorotUniform(seed=None, input_axes=None, output_axes=None)
+    """
+    return _REGISTRY.get(identifier, custom_objects)

@@ -1,0 +1,163 @@
+"""Random initializers: the seeded :class:`RandomInitializer` base, ``RandomNormal``,
+``TruncatedNormal``, ``RandomUniform`` and ``Orthogonal``, and the draws they share.
+
+Each draw uses ``jax.random`` with a JAX key, or NumPy's generator with a
+:class:`lamina.utils.random.HostKey`.  Without a key, a seeded initializer uses
+``PRNGKey(seed)`` and an unseeded one a seed drawn once at construction from a module-level
+counter, so the same instance returns the same values on every call (as Keras).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lamina.initializers.base import Initializer, _dtype, _host
+
+_SEED_COUNTER = itertools.count(1)
+
+
+def _uniform(key, shape, dt, minval, maxval):
+    if _host(key):
+        return key.generator().uniform(minval, maxval, shape).astype(dt)
+    return jax.random.uniform(key, shape, dtype=dt, minval=minval, maxval=maxval)
+
+
+def _normal(key, shape, dt):
+    if _host(key):
+        return key.generator().standard_normal(shape).astype(dt)
+    return jax.random.normal(key, shape, dtype=dt)
+
+
+def _truncated_normal(key, shape, dt):
+    """Standard normal truncated to [-2, 2], as ``jax.random.truncated_normal(key, -2, 2)``."""
+    if not _host(key):
+        return jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype=dt)
+    gen = key.generator()
+    out = gen.standard_normal(shape)
+    bad = np.abs(out) > 2.0
+    while bad.any():  # rejection: each round keeps ~95% of what it redraws
+        out[bad] = gen.standard_normal(int(bad.sum()))
+        bad = np.abs(out) > 2.0
+    return out.astype(dt)
+
+
+class RandomInitializer(Initializer):
+    """Base of the random initializers: stores ``seed`` and resolves the PRNG key."""
+
+    def __init__(self, seed=None):
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"`seed` argument should be an integer or None. Received: seed={seed}")
+        self.seed = seed
+        self._default_seed = next(_SEED_COUNTER) if seed is None else seed
+
+    def _key(self, key):
+        # A layer's key (JAX or host) wins over the seed, so every weight gets its own draw.
+        return jax.random.PRNGKey(self._default_seed) if key is None else key
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class RandomNormal(RandomInitializer):
+    """Normal distribution ``N(mean, stddev**2)``.
+
+    >>> RandomNormal(seed=0)((3, 4)).shape
+    (3, 4)
+    """
+
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        self.mean = mean
+        self.stddev = stddev
+        super().__init__(seed=seed)
+
+    def __call__(self, shape, dtype=None, key=None):
+        sample = _normal(self._key(key), tuple(shape), _dtype(dtype, True))
+        return sample * sample.dtype.type(self.stddev) + sample.dtype.type(self.mean)
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
+
+
+class TruncatedNormal(RandomInitializer):
+    """Normal ``N(mean, stddev**2)`` truncated to two standard deviations around the mean.
+
+    >>> bool(abs(TruncatedNormal(seed=0)((100,))).max() <= 0.1)
+    True
+    """
+
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        self.mean = mean
+        self.stddev = stddev
+        super().__init__(seed=seed)
+
+    def __call__(self, shape, dtype=None, key=None):
+        sample = _truncated_normal(self._key(key), tuple(shape), _dtype(dtype, True))
+        return sample * sample.dtype.type(self.stddev) + sample.dtype.type(self.mean)
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
+
+
+class RandomUniform(RandomInitializer):
+    """Uniform distribution on ``[minval, maxval)``.
+
+    >>> bool(abs(RandomUniform(seed=0)((100,))).max() <= 0.05)
+    True
+    """
+
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        self.minval = minval
+        self.maxval = maxval
+        super().__init__(seed=seed)
+
+    def __call__(self, shape, dtype=None, key=None):
+        return _uniform(self._key(key), tuple(shape), _dtype(dtype, True), self.minval, self.maxval)
+
+    def get_config(self):
+        return {**super().get_config(), "minval": self.minval, "maxval": self.maxval}
+
+
+class Orthogonal(RandomInitializer):
+    """Random orthogonal matrix (rows or columns orthonormal) times ``gain``.
+
+    Shapes of rank > 2 are flattened to ``(prod(shape[:-1]), shape[-1])`` first.
+
+    >>> q = Orthogonal(seed=0)((3, 3))
+    >>> bool(jnp.allclose(q @ q.T, jnp.eye(3), atol=1e-5))
+    True
+    """
+
+    def __init__(self, gain=1.0, seed=None):
+        self.gain = gain
+        super().__init__(seed=seed)
+
+    def __call__(self, shape, dtype=None, key=None):
+        shape = tuple(shape)
+        if len(shape) < 2:
+            raise ValueError(
+                "The tensor to initialize must be at least two-dimensional. "
+                f"Received: shape={shape} of rank {len(shape)}."
+            )
+        num_rows = math.prod(shape[:-1])
+        num_cols = shape[-1]
+        flat_shape = (max(num_cols, num_rows), min(num_cols, num_rows))
+        a = _normal(self._key(key), flat_shape, _dtype(dtype, True))
+        if _host(key):
+            q, r = np.linalg.qr(a)
+            q = (q * np.sign(np.diag(r))[None, :]).astype(a.dtype)
+            if num_rows < num_cols:
+                q = q.T
+            return (self.gain * q.reshape(shape)).astype(a.dtype)
+        q, r = jnp.linalg.qr(a)
+        q = q * jnp.sign(jnp.diag(r))[None, :]
+        if num_rows < num_cols:
+            q = q.T
+        return self.gain * q.reshape(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "gain": self.gain}

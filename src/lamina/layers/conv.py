@@ -1,0 +1,217 @@
+"""The convolution base classes and the plain convolutions ``Conv1D``/``Conv2D``.
+
+``_Conv`` holds what every convolution layer shares (spatial rank, data format, activation,
+bias and the ``<weight>_initializer``/``_regularizer``/``_constraint`` options);
+``_BaseConv`` adds ``filters`` and ``groups``.  Every layer runs one ``jax.lax`` convolution.
+Weight names, shapes and order are Keras 3's (``kernel`` ``(*kernel_size, in // groups,
+filters)``, then ``bias``), so weights exchange with a Keras model through
+``get_weights``/``set_weights`` unchanged.  Transposed, depthwise and separable convolutions
+build on these classes in :mod:`lamina.layers.conv_transpose` and
+:mod:`lamina.layers.conv_depthwise`; ``Conv3D`` in :mod:`lamina.layers.conv3d`.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from lamina import activations as _activations
+from lamina import constraints as _constraints
+from lamina import initializers as _initializers
+from lamina import regularizers as _regularizers
+from lamina.layers import conv_ops
+from lamina.layers.base import Layer
+from lamina.layers.config import derived_config
+from lamina.layers.conv_utils import (
+    conv_output_length,
+    normalize_data_format,
+    normalize_padding,
+    normalize_tuple,
+)
+from lamina.layers.weight_specs import WeightSpec
+
+
+class _Conv(Layer):
+    """Shared machinery: spatial rank, data format, activation, bias and the weight options.
+
+    Each subclass declares its ``weight_specs``; the constructor accepts each weight's
+    ``<option>_initializer``/``_regularizer``/``_constraint`` keywords (``bias_*`` included).
+    """
+
+    rank = 2
+    _paddings = ("valid", "same")
+
+    def __init__(self, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, activation=None, use_bias=True, **kwargs):  # fmt: skip
+        options = {}
+        for prefix in (spec.prefix for spec in self.weight_specs):
+            default = "zeros" if prefix == "bias" else "glorot_uniform"
+            init = kwargs.pop(f"{prefix}_initializer", default)
+            reg = kwargs.pop(f"{prefix}_regularizer", None)
+            cons = kwargs.pop(f"{prefix}_constraint", None)
+            options[prefix] = (init, reg, cons)
+        super().__init__(**kwargs)
+        cls = type(self).__name__
+        self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", cls)
+        self.strides = normalize_tuple(strides, self.rank, "strides", cls)
+        self.padding = normalize_padding(padding, self._paddings, cls)
+        self.data_format = normalize_data_format(data_format, cls)
+        self.dilation_rate = normalize_tuple(dilation_rate, self.rank, "dilation_rate", cls)
+        if any(s > 1 for s in self.strides) and any(d > 1 for d in self.dilation_rate):
+            raise ValueError(
+                f"{cls}: strides > 1 is not supported together with dilation_rate > 1."
+            )
+        self.activation = _activations.get(activation)
+        self.use_bias = bool(use_bias)
+        for prefix, (init, reg, cons) in options.items():
+            setattr(self, f"{prefix}_initializer", _initializers.get(init))
+            setattr(self, f"{prefix}_regularizer", _regularizers.get(reg))
+            setattr(self, f"{prefix}_constraint", _constraints.get(cons))
+
+    def expected_rank(self):
+        return (self.rank + 2,)
+
+    def _channel_axis(self):
+        return 1 if self.data_format == "channels_first" else -1
+
+    def _spatial(self, shape):
+        shape = tuple(shape)
+        return shape[2:] if self.data_format == "channels_first" else shape[1:-1]
+
+    def _in_channels(self, input_shape):
+        channels = input_shape[self._channel_axis()]
+        if channels is None:
+            raise ValueError(
+                f"Layer {self.name!r} ({type(self).__name__}) needs a known number of input "
+                f"channels; received input shape {tuple(input_shape)}."
+            )
+        return int(channels)
+
+    def _assemble(self, input_shape, spatial, channels):
+        if self.data_format == "channels_first":
+            return (input_shape[0], channels, *spatial)
+        return (input_shape[0], *spatial, channels)
+
+    def _bias_shape(self, input_shape):
+        return (self._out_channels(input_shape),)
+
+    def _finish(self, params, y):
+        if self.use_bias:
+            shape = [1] * y.ndim
+            shape[self._channel_axis()] = -1
+            y = y + jnp.reshape(params["bias"], tuple(shape))
+        return self.activation(y)
+
+    def _conv(self, x, kernel, strides, padding, dilation, groups=1):
+        return conv_ops.conv(x, kernel, strides, padding, dilation, groups, self.data_format)
+
+    def compute_output_shape(self, input_shape):
+        spatial = [
+            conv_output_length(n, k, self.padding, s, d)
+            for n, k, s, d in zip(
+                self._spatial(input_shape), self.kernel_size, self.strides, self.dilation_rate
+            )
+        ]
+        return self._assemble(input_shape, spatial, self._out_channels(input_shape))
+
+
+# Keras's convolution configs hold ``activity_regularizer`` even when it is None.
+@derived_config(extra=("activity_regularizer",))
+class _BaseConv(_Conv):
+    """Conv1D/Conv2D: ``activation(conv(x, kernel) + bias)``."""
+
+    weight_specs = (
+        WeightSpec(
+            "kernel",
+            lambda layer, s: (
+                *layer.kernel_size,
+                layer._in_channels(s) // layer.groups,
+                layer.filters,
+            ),
+        ),
+        WeightSpec("bias", _Conv._bias_shape, when="use_bias"),
+    )
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, groups=1, activation=None, use_bias=True, **kwargs):  # fmt: skip
+        super().__init__(
+            kernel_size,
+            strides,
+            padding,
+            data_format,
+            dilation_rate,
+            activation,
+            use_bias,
+            **kwargs,
+        )
+        if filters is None or isinstance(filters, bool) or int(filters) < 1:
+            raise ValueError(
+                f"{type(self).__name__}(filters=...) must be a positive integer. "
+                f"Received: filters={filters!r}."
+            )
+        self.filters = int(filters)
+        self.groups = int(groups)
+        if self.groups < 1 or self.filters % self.groups:
+            raise ValueError(
+                f"{type(self).__name__}: filters ({self.filters}) must be divisible "
+                f"by groups ({self.groups})."
+            )
+
+    def _out_channels(self, input_shape):
+        return self.filters
+
+    def init(self, key, input_shape):
+        in_ch = self._in_channels(input_shape)
+        if in_ch % self.groups:
+            raise ValueError(
+                f"Layer {self.name!r}: input channels ({in_ch}) must be divisible "
+                f"by groups ({self.groups})."
+            )
+        return super().init(key, input_shape)  # the declared weight_specs
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        padding = self.padding.upper()
+        if self.padding == "causal":
+            left = self.dilation_rate[0] * (self.kernel_size[0] - 1)
+            padding = [(left, 0)]
+        y = self._conv(x, params["kernel"], self.strides, padding, self.dilation_rate, self.groups)
+        return self._finish(params, y), state
+
+
+class Conv1D(_BaseConv):
+    """1-D convolution over ``(batch, steps, channels)``; ``padding`` may also be ``'causal'``.
+
+    >>> import jax, numpy as np
+    >>> from lamina.layers import Conv1D
+    >>> layer = Conv1D(4, 3, padding="causal")
+    >>> params, state = layer.init(jax.random.key(0), (None, 10, 2))
+    >>> y, _ = layer.apply(params, state, np.ones((1, 10, 2), "float32"))
+    >>> tuple(y.shape)
+    (1, 10, 4)
+    """
+
+    rank = 1
+    _paddings = ("valid", "same", "causal")
+
+
+class Conv2D(_BaseConv):
+    """2-D convolution over images ``(batch, height, width, channels)`` (or channels_first).
+
+    Args:
+        filters: number of output channels.
+        kernel_size, strides, dilation_rate: an int or a tuple of 2 ints.
+        padding: ``'valid'`` or ``'same'``.
+        data_format: ``'channels_last'`` (default) or ``'channels_first'``.
+        groups: number of channel groups (feature_group_count).
+        activation, use_bias, *_initializer, *_regularizer, *_constraint: as in ``Dense``.
+
+    >>> import jax, numpy as np
+    >>> from lamina.layers import Conv2D
+    >>> layer = Conv2D(8, 3, strides=2, padding="same", activation="relu")
+    >>> params, state = layer.init(jax.random.key(0), (None, 8, 8, 1))
+    >>> [tuple(w.shape) for w in params.values()]
+    [(3, 3, 1, 8), (8,)]
+    >>> layer.compute_output_shape((None, 8, 8, 1))
+    (None, 4, 4, 8)
+    """
+
+    rank = 2

@@ -1,0 +1,52 @@
+"""Argument checks and shape arithmetic shared by the convolution, pooling and padding layers.
+
+``normalize_tuple``/``normalize_data_format``/``normalize_padding`` turn a layer's arguments
+into their canonical form (raising Keras's ``ValueError`` for a bad one) and
+``conv_output_length`` is Keras's output length along one spatial axis.
+
+>>> normalize_tuple(3, 2, "kernel_size", "Conv2D")
+(3, 3)
+>>> conv_output_length(10, 3, "valid", 2)
+4
+"""
+
+from __future__ import annotations
+
+
+def normalize_tuple(value, n: int, name: str, layer: str) -> tuple[int, ...]:
+    """``3 -> (3, 3)``; checks a tuple's length.  Shared with pooling and reshaping."""
+    if isinstance(value, int):
+        return (int(value),) * n
+    value = tuple(int(v) for v in value)
+    if len(value) != n:
+        raise ValueError(
+            f"{layer}({name}=...) must be an int or a tuple of {n} ints. Received: {value}."
+        )
+    return value
+
+
+def normalize_data_format(data_format, layer: str) -> str:
+    data_format = "channels_last" if data_format is None else str(data_format).lower()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            f"{layer}(data_format=...) must be 'channels_last' or 'channels_first'. "
+            f"Received: {data_format!r}."
+        )
+    return data_format
+
+
+def normalize_padding(padding, allowed, layer: str) -> str:
+    padding = str(padding).lower()
+    if padding not in allowed:
+        raise ValueError(f"{layer}(padding=...) must be one of {allowed}. Received: {padding!r}.")
+    return padding
+
+
+def conv_output_length(length, kernel, padding, stride, dilation=1):
+    """Keras's output length of a convolution or pooling along one axis (``None`` stays)."""
+    if length is None:
+        return None
+    kernel = (kernel - 1) * dilation + 1
+    if padding in ("same", "causal"):
+        return (length + stride - 1) // stride
+    return (length - kernel + stride) // stride
