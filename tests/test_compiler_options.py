@@ -50,3 +50,56 @@ def test_fit_evaluate_predict_are_identical_with_either_emitters(monkeypatch):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(light.predict(x, verbose=0), default.predict(x, verbose=0))
     assert light.evaluate(x, y, verbose=0) == default.evaluate(x, y, verbose=0)
+
+
+def _conv_model(extra=()):
+    model = lamina.Sequential(
+        [lamina.Input((32, 3)), lamina.layers.Conv1D(128, 5, activation="relu"), *extra,
+         lamina.layers.Flatten() if not extra else lamina.layers.Dense(4),
+         lamina.layers.Dense(1)]
+    )  # fmt: skip
+    model.compile("adam", "mse")
+    return model
+
+
+def _fit(model, weights=None):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 32, 3)).astype("float32")
+    y = rng.normal(size=(40, 1)).astype("float32")
+    model.build((None, 32, 3))
+    if weights is not None:
+        model.set_weights(weights)
+    history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+    return history, model._get_program()
+
+
+def test_convolutional_models_train_with_the_classic_emitters_and_predict_with_the_defaults():
+    model = _conv_model()
+    assert model.count_params() > compilation.SMALL_MODEL_WEIGHTS
+    _, program = _fit(model)
+    assert program.train_epoch.compiler_options() == {"xla_cpu_use_fusion_emitters": False}
+    assert model._compiler_options() is None  # evaluate and predict: XLA's defaults
+
+
+def test_recurrent_or_convolution_free_training_programs_keep_the_defaults():
+    with_loop = _conv_model([lamina.layers.LSTM(8)])  # a convolution, then a loop
+    _, program = _fit(with_loop)
+    assert program.train_epoch.compiler_options() is None
+    mlp = _model(600)
+    mlp.fit(np.zeros((16, 8), "float32"), np.zeros(16, "float32"), epochs=1, verbose=0)
+    assert mlp._get_program().train_epoch.compiler_options() is None
+
+
+def test_convolutional_fit_matches_xla_default_emitters(monkeypatch):
+    light = _conv_model()
+    light.build((None, 32, 3))
+    weights = light.get_weights()
+    h1, p1 = _fit(light, weights)
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true")  # the user's choice
+    default = _conv_model()
+    h2, p2 = _fit(default, weights)
+    assert p1.train_epoch.compiler_options() is not None
+    assert p2.train_epoch.compiler_options() is None
+    np.testing.assert_allclose(h1["loss"], h2["loss"], rtol=1e-5)
+    for a, b in zip(light.get_weights(), default.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 
 import jax
-import numpy as np
 
 from lamina.callbacks import core as _callbacks
 from lamina.callbacks import progress as _progress
@@ -37,67 +35,14 @@ from lamina.training import guardrails as _guardrails
 from lamina.training import inputs as _inputs
 from lamina.training import predicting as _predicting
 from lamina.training import strategy as _strategy
+from lamina.training.arguments import (
+    check_batch_size,
+    check_compiled,
+    check_fit_arguments,
+    debug_caps,
+)
 from lamina.training.chunk_logs import host_logs, read_logs, time_first_calls
 from lamina.training.state import fresh_copy
-
-
-def check_batch_size(batch_size, name="batch_size"):
-    if batch_size is None:
-        return 32
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, int | np.integer)
-        or batch_size < 1
-    ):
-        raise ValueError(f"{name} must be a positive integer. Received: {name}={batch_size!r}.")
-    return int(batch_size)
-
-
-def check_epochs(epochs, initial_epoch):
-    if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative integer. Received: epochs={epochs!r}.")
-    if not isinstance(initial_epoch, int | np.integer) or initial_epoch < 0:
-        raise ValueError(
-            f"initial_epoch must be a non-negative integer. Received: initial_epoch={initial_epoch!r}."
-        )
-
-
-def _check_compiled(b, what):
-    if not b.compiled:
-        raise RuntimeError(
-            f"You must call compile() before {what}(): e.g. model.compile(optimizer='adam', "
-            f"loss='binary_crossentropy', metrics=['accuracy'])."
-        )
-
-
-def _debug_caps(epochs, steps_per_epoch):
-    """``lamina.config.set_max_epochs`` / ``set_max_steps_per_epoch`` caps, as Keras applies."""
-    from lamina import config
-
-    cap = config.max_epochs()
-    if cap and cap < epochs:
-        warnings.warn(f"Limiting epochs to {cap}", stacklevel=4)
-        epochs = cap
-    cap, capped = config.max_steps_per_epoch(), None
-    if cap and (not steps_per_epoch or cap < steps_per_epoch):
-        warnings.warn(f"Limiting steps_per_epoch to {cap}", stacklevel=4)
-        steps_per_epoch = capped = cap
-    return epochs, steps_per_epoch, capped
-
-
-def check_fit_arguments(b, batch_size, epochs, initial_epoch, verbose, shuffle):
-    """The checks every ``fit`` makes before touching the data.
-
-    Returns ``(batch_size, verbose)``: the resolved batch size, and the verbosity (0 on every
-    process but the first, which alone reports progress).
-    """
-    _check_compiled(b, "fit")
-    batch_size = check_batch_size(batch_size)
-    check_epochs(epochs, initial_epoch)
-    verbose = _progress.resolve_verbose(verbose) if _sharding.is_main_process() else 0
-    if shuffle not in (True, False, "batch"):
-        raise ValueError(f"shuffle must be True, False or 'batch'. Received: shuffle={shuffle!r}.")
-    return batch_size, verbose
 
 
 def _training_source(
@@ -188,7 +133,7 @@ def fit(
     )
     batch_size = _sharding.global_batch_check(batch_size)
     steps_per_epoch = _inputs.check_steps(steps_per_epoch, "steps_per_epoch")
-    epochs, steps_per_epoch, capped = _debug_caps(epochs, steps_per_epoch)
+    epochs, steps_per_epoch, capped = debug_caps(epochs, steps_per_epoch)
     validation_steps = _inputs.check_steps(validation_steps, "validation_steps")
     if not isinstance(validation_split, int | float) or not 0 <= validation_split < 1:
         raise ValueError(
@@ -365,7 +310,7 @@ def evaluate(
     b, x, y, *, batch_size, verbose, sample_weight, return_dict, steps=None, callbacks=None
 ):
     """``model.evaluate``: the loss, ``[loss, *metrics]`` or a dict (``return_dict``)."""
-    _check_compiled(b, "evaluate")
+    check_compiled(b, "evaluate")
     batch_size = check_batch_size(batch_size)
     verbose = _progress.resolve_verbose(verbose)
     steps = _inputs.check_steps(steps, "steps")

@@ -6,7 +6,10 @@
   predict see many row counts; memory must not grow with them);
 * :func:`committed_outputs`: outputs committed to their device, so that the next program
   does not compile a second time for an uncommitted argument;
-* :func:`eager`: no ``jit`` at all (``compile(run_eagerly=True)``).
+* :func:`eager`: no ``jit`` at all (``compile(run_eagerly=True)``);
+* :func:`jit_deciding_options`: ``jax.jit`` whose XLA options are chosen from its first
+  call's arguments (the training programs: see
+  :func:`lamina.training.compilation.train_compiler_options`).
 
 They are separate from the step functions because they know nothing of models or losses:
 only of JAX's compile caches and array placement.
@@ -97,6 +100,47 @@ def committed_outputs(fn):
             out,
         )
 
+    return call
+
+
+def jit_deciding_options(fn, decide, **kwargs):
+    """``jax.jit(fn, compiler_options=decide(args, kwargs), **kwargs)``, made at the first call.
+
+    The options of a training program depend on what its model computes (convolutions or
+    not), which is only known once arguments exist; every later call, whatever its shapes,
+    uses the same ``jax.jit`` (and its trace cache).
+
+    Args:
+        fn: the function to compile.
+        decide: ``(args, kwargs) -> dict | None``: the XLA options, from the first call's
+            arguments (abstract or concrete).
+        **kwargs: passed to ``jax.jit`` (``donate_argnums``, ``static_argnames``...).
+
+    Returns:
+        A callable like ``jax.jit(fn)``, with ``lower``, ``_cache_size()`` and
+        ``compiler_options()`` (``None`` until the first call or lowering).
+
+    >>> import jax.numpy as jnp
+    >>> f = jit_deciding_options(lambda x: x + 1, lambda args, kw: None)
+    >>> int(f(jnp.int32(1))), f.compiler_options()
+    (2, None)
+    """
+    made: dict = {}
+
+    def jitted(args, kw):
+        if "jit" not in made:
+            made["options"] = options = decide(args, kw)
+            extra = {"compiler_options": options} if options else {}
+            made["jit"] = jax.jit(fn, **kwargs, **extra)
+        return made["jit"]
+
+    @functools.wraps(fn)
+    def call(*args, **kw):
+        return jitted(args, kw)(*args, **kw)
+
+    call.lower = lambda *a, **k: jitted(a, k).lower(*a, **k)
+    call._cache_size = lambda: made["jit"]._cache_size() if "jit" in made else 0
+    call.compiler_options = lambda: made.get("options")
     return call
 
 

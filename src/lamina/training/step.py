@@ -39,10 +39,15 @@ from lamina.layers.conv_ops import xla_gradients
 from lamina.optimizers.loss_scale import current_loss_scale
 from lamina.training import step_losses as _step_losses
 from lamina.training.autocast import cast_outputs_float32
-from lamina.training.compilation import enable_persistent_cache
+from lamina.training.compilation import enable_persistent_cache, train_compiler_options
 from lamina.training.network import Network, stack_forward
 from lamina.training.output_masks import OutputMasks
-from lamina.training.program_jit import bounded_jit, committed_outputs, eager
+from lamina.training.program_jit import (
+    bounded_jit,
+    committed_outputs,
+    eager,
+    jit_deciding_options,
+)
 from lamina.training.shuffle import epoch_index
 from lamina.training.state import TrainState, merge_params, split_trainable
 from lamina.training.step_losses import (  # noqa: F401 - re-exported: imported from here
@@ -119,6 +124,29 @@ def _loop(body, carry, xs):
         return body(carry, jax.tree_util.tree_map(lambda a: a[0], xs))[0]
 
 
+def _train_options(network, args, batched):
+    """:func:`~lamina.training.compilation.train_compiler_options` for a training program
+    called with ``args``: ``(ts, rng or metric state, data, ...)``, ``data`` every row
+    ``(n, ...)`` or, ``batched``, pre-batched ``(steps, batch, ...)``."""
+    ts, data = args[0], args[2]
+    if not isinstance(data, tuple) or not isinstance(ts, TrainState):
+        return None  # rows spread over devices: XLA's defaults
+    skip = 2 if batched else 1
+
+    def row(a):
+        return jax.ShapeDtypeStruct((1, *a.shape[skip:]), a.dtype)
+
+    def spec(a):
+        return jax.ShapeDtypeStruct(a.shape, a.dtype)
+
+    def forward(params, state, x):
+        return network.forward(params, state, x, training=False)[0]
+
+    params, state = jax.tree_util.tree_map(spec, (ts.params, ts.state))
+    x = jax.tree_util.tree_map(row, data[0])
+    return train_compiler_options(forward, params, state, x)
+
+
 def build_program(
     network,
     losses,
@@ -172,6 +200,14 @@ def build_program(
         bounded = functools.partial(_bounded_jit, compiler_options=compiler_options)
     else:
         jit, bounded = jax.jit, _bounded_jit
+
+    def train_jit(fn, batched=False, **kwargs):
+        """The training programs' ``jit``: their options may depend on the model's kind."""
+        if run_eagerly or compiler_options:
+            return jit(fn, **kwargs)
+        return jit_deciding_options(
+            fn, lambda args, _: _train_options(network, args, batched), **kwargs
+        )
 
     def count(name):
         if trace_counter is not None:
@@ -322,9 +358,7 @@ def build_program(
         ys = _as_outputs(ys)
         swb = swb * _expand(bmask, swb.ndim)  # (batch,) or per timestep
         with OutputMasks() as collected:
-            y_pred, _, aux = net_forward(
-                ts.params, ts.state, xb, training=False, batch_mask=bmask
-            )
+            y_pred, _, aux = net_forward(ts.params, ts.state, xb, training=False, batch_mask=bmask)
         out_masks = collected.masks_for(y_pred)
         y_pred = cast_outputs_float32(y_pred)
         data, parts = data_losses(ys, y_pred, swb, bmask, out_masks, training=False)
@@ -372,13 +406,17 @@ def build_program(
         return _step_losses.results(losses, metrics, mstate)
 
     return Program(
-        train_epoch=jit(train_epoch, donate_argnums=(0,), static_argnames=("n", "batch_size")),
-        train_chunk=jit(
+        train_epoch=train_jit(
+            train_epoch, donate_argnums=(0,), static_argnames=("n", "batch_size")
+        ),
+        train_chunk=train_jit(
             lambda *a, **k: (count("train_chunk"), train_chunk(*a, **k))[1],
             donate_argnums=(0, 1),
             static_argnames=("guard", "partial"),
         ),
-        train_batches=jit(train_batches, donate_argnums=(0, 1), static_argnames=("partial",)),
+        train_batches=train_jit(
+            train_batches, batched=True, donate_argnums=(0, 1), static_argnames=("partial",)
+        ),
         eval_chunk=bounded(eval_chunk, donate_argnums=(1,), static_argnames=("partial",)),
         predict_chunk=bounded(predict_chunk),
         results=jit(results),
