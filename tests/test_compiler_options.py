@@ -103,3 +103,24 @@ def test_convolutional_fit_matches_xla_default_emitters(monkeypatch):
     np.testing.assert_allclose(h1["loss"], h2["loss"], rtol=1e-5)
     for a, b in zip(light.get_weights(), default.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_long_convolutional_fits_keep_the_default_emitters(monkeypatch):
+    from lamina.training import strategy
+
+    # Every fit estimated longer than the bound: not compile-bound, XLA's defaults.
+    monkeypatch.setattr(strategy, "COMPILE_BOUND_FIT_SECONDS", 0.0)
+    history, program = _fit(_conv_model())
+    assert program.hints == {"compile_bound": False}
+    assert program.train_epoch.compiler_options() is None
+
+
+def test_the_plan_marks_short_convolutional_fits_compile_bound():
+    from lamina.training import strategy
+
+    short = strategy.plan(0, 128, 4, flops_per_sample=2e7, loop_sensitive=True, epochs=3)
+    long = strategy.plan(0, 128, 469, flops_per_sample=2e7, loop_sensitive=True, epochs=15)
+    unprofiled = strategy.plan(10**6, 128, 4, epochs=3)
+    assert (short.compile_bound, long.compile_bound, unprofiled.compile_bound) == (
+        True, False, False
+    )  # fmt: skip

@@ -70,9 +70,9 @@ def test_chunks_split_the_epoch_evenly():
 )
 def test_forcing_a_strategy(monkeypatch, forced, want):
     monkeypatch.setenv(strategy.ENV, str(forced))
-    assert tuple(strategy.plan(10, 32, 47)) == want
+    assert tuple(strategy.plan(10, 32, 47))[:2] == want
     monkeypatch.setenv(strategy.ENV, "auto")
-    assert tuple(strategy.plan(10, 32, 47, requested=forced)) == want
+    assert tuple(strategy.plan(10, 32, 47, requested=forced))[:2] == want
 
 
 @pytest.mark.parametrize("bad", ["fast", 0, -2, 1.5, True])

@@ -22,6 +22,7 @@ from lamina.data import adapters as _adapters
 from lamina.data import arrays as _arrays
 from lamina.data import epochs as _epochs
 from lamina.data import structures as _structures
+from lamina.training import compilation as _compilation
 from lamina.training import strategy as _strategy
 from lamina.training import streaming_dist as _dist
 
@@ -230,16 +231,19 @@ def train_chunk_length(b, batch_size, steps) -> int:
 def train_plan(b, batch_size, steps, *, live=True, epochs=1, source=None):
     """The strategy's plan for a training program (the one place the engine asks it).
 
-    With ``source`` (resident rows) and enough epochs for a trial under the automatic
-    strategy, the model's forward pass on one row is profiled (:func:`lamina.training.strategy
-    .forward_profile`): convolutions and their FLOPs can make the plan a timed trial."""
+    With ``source`` (resident rows), the model's forward pass on one row is profiled
+    (:func:`lamina.training.strategy.forward_profile`, remembered per model and row shape)
+    when the plan may use it: convolutions and their FLOPs can make the plan a timed trial
+    (enough epochs, the automatic strategy) or mark the fit compile-bound (a model above
+    :data:`lamina.training.compilation.SMALL_MODEL_WEIGHTS`, whose training program then
+    compiles with lighter options)."""
     conv, flops = False, None
     data = getattr(source, "data", None)
-    if (
-        epochs >= _strategy.TRIAL_MIN_EPOCHS
-        and steps >= 3
-        and isinstance(data, tuple)
-        and _strategy.resolve() == "auto"
+    trial_possible = (
+        epochs >= _strategy.TRIAL_MIN_EPOCHS and steps >= 3 and _strategy.resolve() == "auto"
+    )
+    if isinstance(data, tuple) and (
+        trial_possible or b.n_params() > _compilation.SMALL_MODEL_WEIGHTS
     ):
         row = jax.tree_util.tree_map(
             lambda a: jax.ShapeDtypeStruct((1, *a.shape[1:]), a.dtype), data[0]

@@ -193,6 +193,8 @@ def fit(
     # Compile settings resolved (and the optimizer state made) before the copy; one program
     # per fit, as Keras makes its train function once (a changed compile needs a new fit).
     program = b.program()
+    if plan is not None and program.hints is not None:
+        program.hints.setdefault("compile_bound", plan.compile_bound)  # read at the 1st call
     # A copy: the compiled step donates its input, and a failed fit restores the original.
     b.set_state(fresh_copy(b.get_state()))
     resume = cb.on_train_begin({})

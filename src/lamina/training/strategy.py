@@ -43,6 +43,11 @@ TRIAL_MIN_STEP_SECONDS = 2e-3
 TRIAL_MIN_FIT_SECONDS = 0.25
 #: Epochs an automatic trial needs: two on trial, and enough after them to gain back its cost.
 TRIAL_MIN_EPOCHS = 5
+#: Fits of a convolutional model estimated at most this long (seconds of steps, from the
+#: FLOP count) are compile-bound: their training program takes the options that compile
+#: faster (classic emitters: ~1 s less to compile, steps within -10%..+5%), longer ones
+#: XLA's defaults.
+COMPILE_BOUND_FIT_SECONDS = 20.0
 #: Names a strategy may be forced to (besides a positive number of steps per call).
 NAMES = ("auto", "epoch", "chunk", "step", "trial")
 #: Environment variable that forces a strategy for every fit.
@@ -54,6 +59,10 @@ class Plan(NamedTuple):
 
     name: str
     steps_per_call: int
+    #: Whether the fit is estimated short enough (``COMPILE_BOUND_FIT_SECONDS``) that its
+    #: compile time dominates: its training program may then take the XLA options that
+    #: compile faster (:func:`lamina.training.compilation.train_compiler_options`).
+    compile_bound: bool = False
 
     def history_params(self) -> dict:
         """The entries ``fit`` records in ``History.params``.
@@ -142,12 +151,35 @@ def plan(
         calls of near-equal length.
 
     >>> plan(100, 32, 10)
-    Plan(name='epoch', steps_per_call=10)
+    Plan(name='epoch', steps_per_call=10, compile_bound=False)
     >>> plan(0, 128, 47, flops_per_sample=2.4e7)
-    Plan(name='step', steps_per_call=1)
+    Plan(name='step', steps_per_call=1, compile_bound=False)
     >>> plan(0, 32, 469, flops_per_sample=2e7, live=False, loop_sensitive=True, epochs=12)
-    Plan(name='trial', steps_per_call=235)
+    Plan(name='trial', steps_per_call=235, compile_bound=False)
+    >>> plan(0, 128, 4, flops_per_sample=2e7, live=False, loop_sensitive=True, epochs=3)
+    Plan(name='epoch', steps_per_call=4, compile_bound=True)
     """
+    chosen = _choose(
+        n_params,
+        batch_size,
+        steps,
+        flops_per_sample=flops_per_sample,
+        live=live,
+        requested=requested,
+        loop_sensitive=loop_sensitive,
+        epochs=epochs,
+    )
+    fit_seconds = step_seconds(n_params, batch_size, flops_per_sample) * steps * epochs
+    bound = (
+        loop_sensitive and flops_per_sample is not None and fit_seconds <= COMPILE_BOUND_FIT_SECONDS
+    )
+    return chosen._replace(compile_bound=bool(bound))
+
+
+def _choose(
+    n_params, batch_size, steps, *, flops_per_sample, live, requested, loop_sensitive, epochs
+) -> Plan:
+    """:func:`plan`'s strategy and steps per call."""
     steps = max(1, int(steps))
     choice = resolve(requested)
     per_step = step_seconds(n_params, batch_size, flops_per_sample)
@@ -158,8 +190,15 @@ def plan(
         and per_step * steps * epochs >= TRIAL_MIN_FIT_SECONDS
     )
     if epochs >= 3 and steps >= 3 and (choice == "trial" or (choice == "auto" and worth_it)):
-        live_plan = plan(
-            n_params, batch_size, steps, flops_per_sample=flops_per_sample, requested="auto"
+        live_plan = _choose(
+            n_params,
+            batch_size,
+            steps,
+            flops_per_sample=flops_per_sample,
+            live=True,
+            requested="auto",
+            loop_sensitive=False,
+            epochs=1,
         )
         if not live or live_plan.name == "epoch":  # scans of half an epoch: two timed calls
             return Plan("trial", math.ceil(steps / 2))
