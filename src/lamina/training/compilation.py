@@ -60,16 +60,20 @@ def _light_options_allowed() -> bool:
 
 
 def train_compiler_options(forward, params, state, row) -> dict | None:
-    """XLA options for the training programs of a model of any size, from its forward pass.
+    """XLA options for the training programs of a compile-bound fit of a model of any size,
+    from its forward pass.
 
     XLA's CPU fusion emitters compile a convolution's gradient slowly: with the classic
-    emitters the training program of the keras.io Conv1D autoencoder compiled in 2.0 s against
-    3.2-3.7 s, ``mnist_cnn``'s and ``imdb_cnn``'s about 1 s faster, with the same epoch time
-    (within 1-2%, the autoencoder's 10% faster).  Recurrent loops and matrix-product models
-    are the opposite (an LSTM or GRU epoch 15-30% slower, a 256-wide MLP's 50% slower), so
-    only a forward pass with a convolution and without a loop gets them.  Evaluation and
-    prediction keep :func:`program_compiler_options`.  Nothing changes off CPU or when
-    ``XLA_FLAGS`` names the emitters (``--xla_cpu_use_fusion_emitters=true`` keeps XLA's).
+    emitters the training program of the keras.io Conv1D autoencoder compiled in 1.1-2.0 s
+    against 1.8-3.7 s, ``mnist_cnn``'s and ``imdb_cnn``'s about 1 s faster.  Their steps run
+    within -10%..+5% of the defaults' (measured in one process, alternating: the autoencoder
+    10% faster, Conv1D layers 4-7% slower), so the engine asks for them only for fits it
+    estimates compile-bound (:attr:`lamina.training.strategy.Plan.compile_bound`).  Recurrent
+    loops and matrix-product models lose more (an LSTM or GRU epoch 15-30% slower, a
+    256-wide MLP's 50% slower): only a forward pass with a convolution and without a loop
+    gets them.  Evaluation and prediction keep :func:`program_compiler_options`.  Nothing
+    changes off CPU or when ``XLA_FLAGS`` names the emitters
+    (``--xla_cpu_use_fusion_emitters=true`` keeps XLA's).
 
     Args:
         forward: ``(params, state, x) -> y``: the model's forward pass.
