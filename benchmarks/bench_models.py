@@ -26,7 +26,9 @@ every row fits in a few minutes on 2 cores (``--rows``/``--epochs`` scale them):
 
 Implementations, each measurement in a fresh process, alternating, order rotating per repeat:
 ``lamina`` (empty persistent compilation cache), ``keras-jax`` (Keras 3, JAX backend,
-``steps_per_execution=1``) and ``keras-jax-spe`` (``steps_per_execution`` = steps per epoch).
+``steps_per_execution=1``) and ``keras-jax-spe`` (``steps_per_execution`` = steps per epoch); with ``--impls ...,torch``,
+also PyTorch eager (``torch_models.py``, the Sequential models only; ``BENCH_TORCH_PYTHON``
+names a Python with ``torch`` when this one has none), in its own column.
 Columns: whole fit (build + compile + fit), steady epoch (median gap between epoch ends after
 the first) and predict (second call, ``batch_size=32``).  The machine's load average is
 printed with every table: the times are only comparable within one run.
@@ -34,6 +36,8 @@ printed with every table: the times are only comparable within one run.
     python benchmarks/bench_models.py                       # every model, 1 repeat
     python benchmarks/bench_models.py --models mnist_cnn --repeats 3 --rows 1024
     python benchmarks/bench_models.py --models residual_mlp,custom_layer --repeats 3
+    BENCH_TORCH_PYTHON=/path/to/venv/bin/python python benchmarks/bench_models.py \
+        --impls lamina,keras-jax,keras-jax-spe,torch
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ from _worker_process import run_json_worker  # benchmarks/ is on sys.path (scrip
 
 MARK = "BENCH_MODELS_JSON "
 IMPLS = ("lamina", "keras-jax", "keras-jax-spe")
+#: Reference implementations outside the Keras comparison (``--impls ...,torch``): PyTorch
+#: eager (``torch_models.py``), run by ``$BENCH_TORCH_PYTHON`` (default: this Python).
+EXTRA_IMPLS = ("torch",)
 #: Models built by :func:`build_model` rather than as a Sequential of :func:`build`'s layers.
 FUNCTIONAL = ("residual_mlp", "custom_layer", "imdb_custom_cell", "transformer")
 #: name -> (input shape, vocabulary or None, batch, default rows, default epochs, classes)
@@ -197,6 +204,10 @@ def data(name, rows):
 
 def worker(name, impl, rows, epochs):
     x, y = data(name, rows)
+    if impl == "torch":
+        import torch_models
+
+        return torch_models.worker(name, x, y, MODELS[name][2], epochs)
     if impl == "lamina":
         import lamina as K
         import lamina.callbacks as C
@@ -245,11 +256,14 @@ def worker(name, impl, rows, epochs):
 def run(name, impl, rows, epochs, timeout):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     cache = None
-    if impl == "lamina":
+    python = sys.executable
+    if impl == "torch":
+        python = os.environ.get("BENCH_TORCH_PYTHON", sys.executable)
+    elif impl == "lamina":
         cache = env["LAMINA_CACHE_DIR"] = tempfile.mkdtemp(prefix="lamina-bench-")
     else:
         env["KERAS_BACKEND"] = "jax"
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, impl,
+    cmd = [python, os.path.abspath(__file__), "--worker", name, impl,
            "--rows", str(rows), "--epochs", str(epochs)]  # fmt: skip
     return run_json_worker(cmd, env, timeout, MARK, cleanup_dir=cache)
 
@@ -259,33 +273,47 @@ def _med(results, key):
     return statistics.median(vals) if vals else None
 
 
+def _ratios(meds, peers, mine, keys):
+    """``best peer ÷ mine`` for each of ``keys``, as ``"1.23x / ..."``."""
+    parts = []
+    for k in keys:
+        vals = [meds[i][k] for i in peers if meds[i][k]]
+        parts.append(f"{min(vals) / mine[k]:.2f}x" if vals and mine[k] else "-")
+    return " / ".join(parts)
+
+
 def table(results, args):
     load = open("/proc/loadavg").read().split()[:3]
+    impls = [i for i in (*IMPLS, *EXTRA_IMPLS) if any(results[m][i] for m in args.models)]
+    torch = "torch" in impls
     lines = [
         f"rows={args.rows or 'default'} epochs={args.epochs or 'default'} repeats={args.repeats}"
         f" load average at the end: {' '.join(load)} ({os.cpu_count()} CPUs)",
         "",
         "| model | impl | whole fit s | steady epoch s | predict s | Keras-JAX best ÷ Lamina"
-        " (fit / epoch / predict) | strategy |",
-        "|---|---|---:|---:|---:|---|---|",
+        " (fit / epoch / predict) |"
+        + (" PyTorch ÷ Lamina (fit / epoch / predict) |" if torch else "")
+        + " strategy |",
+        "|---|---|---:|---:|---:|---|" + ("---|" if torch else "") + "---|",
     ]
+    keys = ("fit_s", "epoch_s", "predict_s")
     for name in args.models:
-        meds = {i: {k: _med(results[name][i], k) for k in ("fit_s", "epoch_s", "predict_s")}
-                for i in IMPLS}  # fmt: skip
-        for impl in IMPLS:
+        meds = {i: {k: _med(results[name][i], k) for k in keys} for i in impls}
+
+        for impl in impls:
             m = meds[impl]
-            ratio = ""
+            cols = ["", ""] if torch else [""]
             if impl == "lamina":
-                parts = []
-                for k in ("fit_s", "epoch_s", "predict_s"):
-                    peers = [meds[i][k] for i in IMPLS[1:] if meds[i][k]]
-                    parts.append(f"{min(peers) / m[k]:.2f}x" if peers and m[k] else "-")
-                ratio = " / ".join(parts)
+                cols[0] = _ratios(meds, [i for i in IMPLS[1:] if i in impls], m, keys)
+                if torch:
+                    cols[1] = _ratios(meds, ["torch"], m, keys)
             errs = [r["error"] for r in results[name][impl] if "error" in r]
             strat = next((r.get("strategy") for r in results[name][impl] if r.get("strategy")), "")
             cells = [f"{m[k]:.3f}" if m[k] is not None else "-" for k in m]
             note = f" (error: {errs[0][:80]})" if errs else ""
-            lines.append(f"| {name} | {impl}{note} | {' | '.join(cells)} | {ratio} | {strat} |")
+            lines.append(
+                f"| {name} | {impl}{note} | {' | '.join(cells)} | {' | '.join(cols)} | {strat} |"
+            )
     return "\n".join(lines)
 
 
@@ -307,7 +335,7 @@ def main(argv=None):
         return
     args.models = [m for m in args.models.split(",") if m]
     impls = [i for i in args.impls.split(",") if i]
-    results = {m: {i: [] for i in IMPLS} for m in args.models}
+    results = {m: {i: [] for i in (*IMPLS, *EXTRA_IMPLS)} for m in args.models}
     for r in range(args.repeats):
         for name in args.models:
             rows = args.rows or MODELS[name][3]
