@@ -175,3 +175,49 @@ def test_xla_gradients_block_gives_the_same_numbers_through_xla_rules():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
     outside = str(jax.make_jaxpr(jax.grad(loss, 1))(x, w))
     assert outside.count("conv_general_dilated") == 1  # the block ended: taps again
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="a CPU-only lowering")
+@pytest.mark.parametrize(
+    "strides, dilation", [((1, 1), (1, 1)), ((2, 2), (1, 1)), ((1, 1), (2, 2))]
+)
+def test_training_convs_run_large_unpadded_convolutions_padded_with_the_same_numbers(
+    strides, dilation
+):
+    """In a training step an unpadded 2D convolution of 32+ channels and 16+ outputs per side
+    runs with one more stride of padding, sliced (XLA's CPU convolution of it is faster)."""
+    x, w = _rand((2, 40, 38, 32), 11), _rand((3, 3, 32, 4), 12)
+
+    def ours(a, b):
+        return conv_ops.conv(a, b, strides, "VALID", dilation, 1, "channels_last")
+
+    def loss(a, b):
+        return jnp.sum(jnp.sin(ours(a, b)))
+
+    want = _direct(x, w, strides, "VALID", dilation)
+    want_grads = jax.grad(
+        lambda a, b: jnp.sum(jnp.sin(_direct(a, b, strides, "VALID", dilation))), (0, 1)
+    )(x, w)
+    with conv_ops.training_convs():
+        jaxpr = str(jax.make_jaxpr(ours)(x, w))
+        got = ours(x, w)
+        grads = jax.grad(loss, (0, 1))(x, w)
+        with conv_ops.xla_gradients():
+            xla_grads = jax.grad(loss, (0, 1))(x, w)
+    assert "padding=((0, " in jaxpr and "slice" in jaxpr
+    outside = str(jax.make_jaxpr(lambda a, b: ours(a, b))(x, w))  # a new trace
+    assert "slice" not in outside  # predict: unpadded, as asked
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    for g in (grads, xla_grads):
+        for a, b in zip(g, want_grads):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_training_convs_leave_small_or_few_channel_convolutions_unpadded():
+    small = (_rand((2, 12, 12, 32), 13), _rand((3, 3, 32, 4), 14))  # 10x10 outputs
+    narrow = (_rand((2, 30, 30, 8), 15), _rand((3, 3, 8, 4), 16))  # 8 input channels
+    with conv_ops.training_convs():
+        for x, w in (small, narrow):
+            jaxpr = str(jax.make_jaxpr(lambda a, b: conv_ops.conv(
+                a, b, (1, 1), "VALID", (1, 1), 1, "channels_last"))(x, w))  # fmt: skip
+            assert "slice" not in jaxpr

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import optax
 
 from lamina.distribution.sharding import ShardedRows
-from lamina.layers.conv_ops import xla_gradients
+from lamina.layers.conv_ops import training_convs, xla_gradients
 from lamina.optimizers.loss_scale import current_loss_scale
 from lamina.training import step_losses as _step_losses
 from lamina.training.autocast import cast_outputs_float32
@@ -254,7 +254,7 @@ def build_program(
 
         def loss_fn(tp):
             params = merge_params(tp, frozen, trainable)
-            with OutputMasks() as collected:
+            with OutputMasks() as collected, training_convs():
                 y_pred, new_state, aux = net_forward(
                     params, ts.state, xb, training=True, key=key, batch_mask=bmask
                 )
