@@ -39,7 +39,7 @@ from lamina.layers.conv_ops import training_convs, xla_gradients
 from lamina.optimizers.loss_scale import current_loss_scale
 from lamina.training import step_losses as _step_losses
 from lamina.training.autocast import cast_outputs_float32
-from lamina.training.compilation import enable_persistent_cache, train_compiler_options
+from lamina.training.compilation import enable_persistent_cache, train_program_options
 from lamina.training.network import Network, stack_forward
 from lamina.training.output_masks import OutputMasks
 from lamina.training.program_jit import (
@@ -92,7 +92,8 @@ class Program(NamedTuple):
     needs_partial_rows: bool = False
     #: What the engine knows of the fits to come, read when a training function is first
     #: called: ``{"compile_bound": True}`` lets a convolutional model's training programs
-    #: compile with lighter options (:func:`_train_options`).  ``None``: nothing to tell.
+    #: compile with lighter options
+    #: (:func:`~lamina.training.compilation.train_program_options`).  ``None``: nothing to tell.
     hints: dict | None = None
 
 
@@ -126,33 +127,6 @@ def _loop(body, carry, xs):
         return jax.lax.scan(body, carry, xs)[0]
     with xla_gradients():
         return body(carry, jax.tree_util.tree_map(lambda a: a[0], xs))[0]
-
-
-def _train_options(network, args, batched, hints):
-    """:func:`~lamina.training.compilation.train_compiler_options` for a training program
-    called with ``args``: ``(ts, rng or metric state, data, ...)``, ``data`` every row
-    ``(n, ...)`` or, ``batched``, pre-batched ``(steps, batch, ...)``.  Only for fits the
-    engine found compile-bound (``hints``): in long fits XLA's defaults run some
-    convolutions' steps a few percent faster."""
-    ts, data = args[0], args[2]
-    if not hints.get("compile_bound"):
-        return None
-    if not isinstance(data, tuple) or not isinstance(ts, TrainState):
-        return None  # rows spread over devices: XLA's defaults
-    skip = 2 if batched else 1
-
-    def row(a):
-        return jax.ShapeDtypeStruct((1, *a.shape[skip:]), a.dtype)
-
-    def spec(a):
-        return jax.ShapeDtypeStruct(a.shape, a.dtype)
-
-    def forward(params, state, x):
-        return network.forward(params, state, x, training=False)[0]
-
-    params, state = jax.tree_util.tree_map(spec, (ts.params, ts.state))
-    x = jax.tree_util.tree_map(row, data[0])
-    return train_compiler_options(forward, params, state, x)
 
 
 def build_program(
@@ -216,7 +190,7 @@ def build_program(
         if run_eagerly or compiler_options:
             return jit(fn, **kwargs)
         return jit_deciding_options(
-            fn, lambda args, _: _train_options(network, args, batched, hints), **kwargs
+            fn, lambda args, _: train_program_options(network, args, batched, hints), **kwargs
         )
 
     def count(name):
