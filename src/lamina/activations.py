@@ -12,7 +12,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from lamina.object_registry import Registry, get_registered_object
+from lamina._activation_configs import _REGISTRY, _from_dict, _from_name
+
+# ``deserialize`` lives with the registry; ``name as name`` re-exports it from here.
+from lamina._activation_configs import deserialize as deserialize
 
 
 def linear(x):
@@ -360,46 +363,7 @@ def serialize(activation: Callable) -> str:
     return name
 
 
-_REGISTRY = Registry("activation", "keras.activations")
 _REGISTRY.update(ALL_OBJECTS_DICT)
-
-
-def _from_name(name: str, custom_objects: dict | None = None) -> Callable:
-    return _REGISTRY.lookup(name, custom_objects)
-
-
-def _from_dict(config: dict, custom_objects: dict | None = None) -> Callable:
-    class_name = config.get("class_name")
-    inner = config.get("config")
-    if class_name == "function" or (class_name is None and isinstance(inner, str)):
-        if not isinstance(inner, str):
-            raise ValueError(f"Could not interpret activation config: {config!r}")
-        registered = config.get("registered_name")
-        if isinstance(registered, str) and registered != inner:
-            fn = get_registered_object(registered, custom_objects)
-            if fn is not None:
-                return fn
-        return _from_name(inner, custom_objects)
-    if isinstance(class_name, str):
-        return _from_name(class_name, custom_objects)
-    raise ValueError(f"Could not interpret activation config: {config!r}")
-
-
-def deserialize(config: Any, custom_objects: dict | None = None) -> Callable:
-    """Returns the activation function for a name or a Keras-serialized dict.
-
-    Args:
-        config: a name (``"relu"``) or Keras's ``{"class_name": "function", ...}`` dict.
-        custom_objects: user functions by name (see :mod:`lamina.object_registry`).
-
-    >>> deserialize("relu") is relu
-    True
-    """
-    if isinstance(config, str):
-        return _from_name(config, custom_objects)
-    if isinstance(config, dict):
-        return _from_dict(config, custom_objects)
-    raise TypeError(f"Cannot deserialize an activation from {type(config).__name__}: {config!r}")
 
 
 def get(identifier: Any) -> Callable:

@@ -1,5 +1,6 @@
 """The Keras-facing side of every layer: calling it, ``add_weight``, and weights as Keras shows
-them (``layer.weights``, ``layer.kernel``, ``get_weights``/``set_weights``).
+them (``layer.weights``, ``layer.kernel``, ``get_weights``/``set_weights``; those views live in
+:mod:`lamina.layers.weight_views`).
 
 Calling a layer:
 
@@ -8,10 +9,6 @@ Calling a layer:
   bound to it;
 * on arrays, runs it eagerly with weights of its own, built on first call, as Keras does for a
   standalone layer (``Dense(3)(np.ones((2, 4)))``).
-
-A layer inside a built model owns no arrays: its weight views read the ``TrainState`` of its
-owner of record, the model that last wrote its weights (several models may share a layer:
-:mod:`lamina.models.weight_sync`).
 
 >>> import numpy as np
 >>> from lamina.layers import Dense
@@ -24,8 +21,6 @@ owner of record, the model that last wrote its weights (several models may share
 
 from __future__ import annotations
 
-import weakref
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,9 +28,15 @@ import numpy as np
 from lamina.layers import symbolic_masks as _masks
 from lamina.layers.graph_api import LayerGraphAPI
 from lamina.layers.variables import Variable, current_scope
+from lamina.layers.weight_views import LayerWeightViews
+
+# Names that moved keep their import path here (``name as name`` re-exports them).
+from lamina.layers.weight_views import _keras_order as _keras_order
+from lamina.layers.weight_views import _owned_arrays as _owned_arrays
+from lamina.layers.weight_views import set_owner as set_owner
 
 
-class KerasLayerAPI(LayerGraphAPI):
+class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
     """Mixin of :class:`lamina.layers.Layer`: Keras's eager/symbolic calls and weight views."""
 
     built = False
@@ -92,7 +93,9 @@ class KerasLayerAPI(LayerGraphAPI):
         if self.uses_mask:
             kwargs["mask"] = mask
         with AuxCollector() as aux:
-            y, new_state = policy_apply(self, params, state, x, training=training, key=key, **kwargs)
+            y, new_state = policy_apply(
+                self, params, state, x, training=training, key=key, **kwargs
+            )
         if not isinstance(aux.total, float) or aux.total:
             self._eager_losses.append(aux.total)
         if new_state:  # assign() in an eager call updates the variable, as in Keras
@@ -124,7 +127,11 @@ class KerasLayerAPI(LayerGraphAPI):
             or self._owner_model() is not None
         ):
             return
-        if isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], list | tuple):
+        if (
+            isinstance(input_shape, list)
+            and input_shape
+            and isinstance(input_shape[0], list | tuple)
+        ):
             shape = [tuple(s) for s in input_shape]
         else:
             shape = tuple(input_shape)
@@ -230,159 +237,6 @@ class KerasLayerAPI(LayerGraphAPI):
     def _weight_constraints(self) -> dict:
         return {v._key: v.constraint for v in getattr(self, "_variables", None) or []}
 
-    # ------------------------------------------------------------ weight views
-    def _owner_model(self):
-        ref = getattr(self, "_lamina_owner", None)
-        return ref() if ref is not None else None
-
-    def _weights_source(self, build=True):
-        """``(params, state, (param names, state names))`` of this layer's current weights.
-
-        With ``build``, a functional model holding the layer is built first if it is not yet.
-        """
-        owner = self._owner_model()
-        if owner is not None:
-            found = _owned_arrays(owner, self, build)
-            if found is not None:
-                return found
-        store = getattr(self, "_standalone", None)
-        if store is not None:
-            return store
-        raise ValueError(
-            f"Layer {self.name!r} has no weights yet: it is built when first called on data, "
-            "or when the model holding it is built (model.build(input_shape), or fit)."
-        )
-
-    # A Keras-style layer holds its sub-layers' arrays under their attribute paths; these two
-    # methods let a sub-layer's weight views read and write them there.
-    def _arrays_of(self, sub):
-        from lamina.layers.tracing import split_prefixed, tracked_layers
-
-        for path, layer in tracked_layers(self):
-            if layer is sub:
-                try:
-                    params, state, (p_names, s_names) = self._weights_source(build=False)
-                except ValueError:
-                    return None
-                cut = len(path) + 1
-                names = (
-                    tuple(k[cut:] for k in p_names if k.startswith(path + "/")),
-                    tuple(k[cut:] for k in s_names if k.startswith(path + "/")),
-                )
-                return split_prefixed(params, path), split_prefixed(state, path), names
-        return None
-
-    def _write_array(self, sub, key, trainable, value):
-        from lamina.layers.tracing import tracked_layers
-
-        path = next(p for p, layer in tracked_layers(self) if layer is sub)
-        self._write_weight(f"{path}/{key}", trainable, value)
-
-    def _current_weight(self, key, trainable):
-        params, state, _ = self._weights_source()
-        return (params if trainable else state)[key]
-
-    def _write_weight(self, key, trainable, value):
-        owner = self._owner_model()
-        if owner is not None and _owned_arrays(owner, self, True) is not None:
-            if getattr(owner, "_is_model", False):
-                from lamina.models import weight_sync
-
-                weight_sync.write_weight(owner, self, key, trainable, value)
-            else:
-                owner._write_array(self, key, trainable, value)
-            return
-        store = self._weights_source()
-        store[0 if trainable else 1] = {**store[0 if trainable else 1], key: jnp.asarray(value)}
-        from lamina.models import weight_sync
-
-        weight_sync.standalone_written(self)
-
-    def _weight_views(self) -> list[Variable]:
-        """The layer's weights in Keras's order (trainable, then the others, per sub-layer)."""
-        try:
-            params, state, (p_names, s_names) = self._weights_source()
-        except ValueError:
-            return []
-        named = {v._key: v for v in getattr(self, "_variables", None) or []}
-        out = []
-        for key, trainable in [(k, True) for k in p_names] + [(k, False) for k in s_names]:
-            view = named.get(key)
-            out.append(view if view is not None else Variable(self, key, trainable=trainable))
-        return _keras_order(out)
-
-    @property
-    def weights(self) -> list:
-        return self._weight_views()
-
-    @property
-    def variables(self) -> list:
-        return self._weight_views()
-
-    @property
-    def trainable_weights(self) -> list:
-        if not self.trainable:
-            return []
-        return [w for w in self._weight_views() if w.trainable]
-
-    @property
-    def non_trainable_weights(self) -> list:
-        if not self.trainable:
-            return self._weight_views()
-        return [w for w in self._weight_views() if not w.trainable]
-
-    trainable_variables = trainable_weights
-    non_trainable_variables = non_trainable_weights
-
-    def get_weights(self) -> list[np.ndarray]:
-        """The layer's weights as NumPy arrays, in Keras's order."""
-        return [w.numpy() for w in self._weight_views()]
-
-    def set_weights(self, weights) -> None:
-        """Sets the layer's weights from a list in :meth:`get_weights`'s order."""
-        views = self._weight_views()
-        weights = list(weights)
-        if len(weights) != len(views):
-            raise ValueError(
-                f"Layer {self.name!r} expects {len(views)} weight arrays "
-                f"({[tuple(v.shape) for v in views]}); set_weights received {len(weights)}."
-            )
-        for v, w in zip(views, weights):
-            if tuple(np.shape(w)) != tuple(v.shape):
-                raise ValueError(
-                    f"Layer {self.name!r}: weight {v.name!r} has shape {tuple(v.shape)}; the "
-                    f"array given for it has shape {tuple(np.shape(w))}."
-                )
-            v.assign(np.asarray(w))
-
-    def count_params(self) -> int:
-        return int(sum(int(np.prod(w.shape)) for w in self._weight_views()))
-
-    def __getattr__(self, name):
-        # Only reached when normal lookup fails: ``dense.kernel``, ``bn.moving_mean``...
-        if name.startswith("_") or name in ("name", "trainable"):
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        if name in ("input", "output", "input_shape", "output_shape"):
-            self._first_node()  # raises its own message
-        try:
-            params, state, _ = self._weights_source(build=False)
-        except (ValueError, AttributeError, TypeError):
-            params, state = {}, {}
-        if name in params or name in state:
-            return Variable(self, name, trainable=name in params)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-
-def _keras_order(views):
-    """Own weights first (trainable, then not), then each sub-layer's, as Keras lists them."""
-    own = [v for v in views if "/" not in v._key]
-    subs = [v for v in views if "/" in v._key]
-    groups: dict[str, list] = {}
-    for v in subs:
-        groups.setdefault(v._key.split("/")[0], []).append(v)
-    own = [v for v in own if v.trainable] + [v for v in own if not v.trainable]
-    return own + [v for g in groups.values() for v in g]
-
 
 def _draw(var: Variable, key):
     value = var.initializer(var._shape, dtype=var.dtype, key=key)
@@ -403,22 +257,3 @@ def _as_array(v):
     if arr.dtype == np.float64:
         arr = arr.astype(np.float32)
     return jnp.asarray(arr)
-
-
-def _owned_arrays(owner, layer, build):
-    """``layer``'s arrays held by ``owner`` (a model, through its public weight protocol in
-    :mod:`lamina.models.weight_sync`; or a Keras-style layer holding it as a sub-layer)."""
-    if getattr(owner, "_is_model", False):
-        from lamina.models import weight_sync
-
-        return weight_sync.weights_of(owner, layer, build=build)
-    return owner._arrays_of(layer)
-
-
-def set_owner(layer, model) -> None:
-    """Records that ``layer``'s arrays live in ``model`` (its weight views read them there)."""
-    layer._lamina_owner = weakref.ref(model)
-    layer._standalone = None
-    from lamina.models import weight_sync
-
-    weight_sync.owners_changed()

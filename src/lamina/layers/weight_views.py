@@ -1,0 +1,201 @@
+"""Weights as Keras shows them, a mixin of every layer (through
+:class:`lamina.layers.keras_api.KerasLayerAPI`): ``layer.weights``, ``layer.kernel``,
+``get_weights``/``set_weights``, and where their arrays live.
+
+A layer inside a built model owns no arrays: its weight views read the ``TrainState`` of its
+owner of record, the model that last wrote its weights (several models may share a layer:
+:mod:`lamina.models.weight_sync`); a standalone layer holds its own, built on first call.
+
+>>> import numpy as np
+>>> from lamina.layers import Dense
+>>> layer = Dense(3)
+>>> layer.build((None, 4))
+>>> [w.shape for w in layer.weights], layer.count_params()
+([(4, 3), (3,)], 15)
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import jax.numpy as jnp
+import numpy as np
+
+from lamina.layers.variables import Variable
+
+
+class LayerWeightViews:
+    """Mixin of :class:`lamina.layers.Layer`: its weights as Keras's views, read from the
+    arrays of its owner (a model, or a Keras-style layer holding it) or its own."""
+
+    # ------------------------------------------------------------ weight views
+    def _owner_model(self):
+        ref = getattr(self, "_lamina_owner", None)
+        return ref() if ref is not None else None
+
+    def _weights_source(self, build=True):
+        """``(params, state, (param names, state names))`` of this layer's current weights.
+
+        With ``build``, a functional model holding the layer is built first if it is not yet.
+        """
+        owner = self._owner_model()
+        if owner is not None:
+            found = _owned_arrays(owner, self, build)
+            if found is not None:
+                return found
+        store = getattr(self, "_standalone", None)
+        if store is not None:
+            return store
+        raise ValueError(
+            f"Layer {self.name!r} has no weights yet: it is built when first called on data, "
+            "or when the model holding it is built (model.build(input_shape), or fit)."
+        )
+
+    # A Keras-style layer holds its sub-layers' arrays under their attribute paths; these two
+    # methods let a sub-layer's weight views read and write them there.
+    def _arrays_of(self, sub):
+        from lamina.layers.tracing import split_prefixed, tracked_layers
+
+        for path, layer in tracked_layers(self):
+            if layer is sub:
+                try:
+                    params, state, (p_names, s_names) = self._weights_source(build=False)
+                except ValueError:
+                    return None
+                cut = len(path) + 1
+                names = (
+                    tuple(k[cut:] for k in p_names if k.startswith(path + "/")),
+                    tuple(k[cut:] for k in s_names if k.startswith(path + "/")),
+                )
+                return split_prefixed(params, path), split_prefixed(state, path), names
+        return None
+
+    def _write_array(self, sub, key, trainable, value):
+        from lamina.layers.tracing import tracked_layers
+
+        path = next(p for p, layer in tracked_layers(self) if layer is sub)
+        self._write_weight(f"{path}/{key}", trainable, value)
+
+    def _current_weight(self, key, trainable):
+        params, state, _ = self._weights_source()
+        return (params if trainable else state)[key]
+
+    def _write_weight(self, key, trainable, value):
+        owner = self._owner_model()
+        if owner is not None and _owned_arrays(owner, self, True) is not None:
+            if getattr(owner, "_is_model", False):
+                from lamina.models import weight_sync
+
+                weight_sync.write_weight(owner, self, key, trainable, value)
+            else:
+                owner._write_array(self, key, trainable, value)
+            return
+        store = self._weights_source()
+        store[0 if trainable else 1] = {**store[0 if trainable else 1], key: jnp.asarray(value)}
+        from lamina.models import weight_sync
+
+        weight_sync.standalone_written(self)
+
+    def _weight_views(self) -> list[Variable]:
+        """The layer's weights in Keras's order (trainable, then the others, per sub-layer)."""
+        try:
+            params, state, (p_names, s_names) = self._weights_source()
+        except ValueError:
+            return []
+        named = {v._key: v for v in getattr(self, "_variables", None) or []}
+        out = []
+        for key, trainable in [(k, True) for k in p_names] + [(k, False) for k in s_names]:
+            view = named.get(key)
+            out.append(view if view is not None else Variable(self, key, trainable=trainable))
+        return _keras_order(out)
+
+    @property
+    def weights(self) -> list:
+        return self._weight_views()
+
+    @property
+    def variables(self) -> list:
+        return self._weight_views()
+
+    @property
+    def trainable_weights(self) -> list:
+        if not self.trainable:
+            return []
+        return [w for w in self._weight_views() if w.trainable]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        if not self.trainable:
+            return self._weight_views()
+        return [w for w in self._weight_views() if not w.trainable]
+
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
+    def get_weights(self) -> list[np.ndarray]:
+        """The layer's weights as NumPy arrays, in Keras's order."""
+        return [w.numpy() for w in self._weight_views()]
+
+    def set_weights(self, weights) -> None:
+        """Sets the layer's weights from a list in :meth:`get_weights`'s order."""
+        views = self._weight_views()
+        weights = list(weights)
+        if len(weights) != len(views):
+            raise ValueError(
+                f"Layer {self.name!r} expects {len(views)} weight arrays "
+                f"({[tuple(v.shape) for v in views]}); set_weights received {len(weights)}."
+            )
+        for v, w in zip(views, weights):
+            if tuple(np.shape(w)) != tuple(v.shape):
+                raise ValueError(
+                    f"Layer {self.name!r}: weight {v.name!r} has shape {tuple(v.shape)}; the "
+                    f"array given for it has shape {tuple(np.shape(w))}."
+                )
+            v.assign(np.asarray(w))
+
+    def count_params(self) -> int:
+        return int(sum(int(np.prod(w.shape)) for w in self._weight_views()))
+
+    def __getattr__(self, name):
+        # Only reached when normal lookup fails: ``dense.kernel``, ``bn.moving_mean``...
+        if name.startswith("_") or name in ("name", "trainable"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        if name in ("input", "output", "input_shape", "output_shape"):
+            self._first_node()  # raises its own message
+        try:
+            params, state, _ = self._weights_source(build=False)
+        except (ValueError, AttributeError, TypeError):
+            params, state = {}, {}
+        if name in params or name in state:
+            return Variable(self, name, trainable=name in params)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+def _keras_order(views):
+    """Own weights first (trainable, then not), then each sub-layer's, as Keras lists them."""
+    own = [v for v in views if "/" not in v._key]
+    subs = [v for v in views if "/" in v._key]
+    groups: dict[str, list] = {}
+    for v in subs:
+        groups.setdefault(v._key.split("/")[0], []).append(v)
+    own = [v for v in own if v.trainable] + [v for v in own if not v.trainable]
+    return own + [v for g in groups.values() for v in g]
+
+
+def _owned_arrays(owner, layer, build):
+    """``layer``'s arrays held by ``owner`` (a model, through its public weight protocol in
+    :mod:`lamina.models.weight_sync`; or a Keras-style layer holding it as a sub-layer)."""
+    if getattr(owner, "_is_model", False):
+        from lamina.models import weight_sync
+
+        return weight_sync.weights_of(owner, layer, build=build)
+    return owner._arrays_of(layer)
+
+
+def set_owner(layer, model) -> None:
+    """Records that ``layer``'s arrays live in ``model`` (its weight views read them there)."""
+    layer._lamina_owner = weakref.ref(model)
+    layer._standalone = None
+    from lamina.models import weight_sync
+
+    weight_sync.owners_changed()
