@@ -81,13 +81,43 @@ def test_convolutional_models_train_with_the_classic_emitters_and_predict_with_t
     assert model._compiler_options() is None  # evaluate and predict: XLA's defaults
 
 
-def test_recurrent_or_convolution_free_training_programs_keep_the_defaults():
+def test_recurrent_training_programs_keep_the_defaults():
     with_loop = _conv_model([lamina.layers.LSTM(8)])  # a convolution, then a loop
     _, program = _fit(with_loop)
+    assert program.hints == {"compile_bound": True}
     assert program.train_epoch.compiler_options() is None
-    mlp = _model(600)
-    mlp.fit(np.zeros((16, 8), "float32"), np.zeros(16, "float32"), epochs=1, verbose=0)
-    assert mlp._get_program().train_epoch.compiler_options() is None
+
+
+def test_attention_keeps_the_defaults_in_short_fits():
+    inputs = lamina.Input((6,), dtype="int32")
+    h = lamina.layers.Embedding(1000, 8)(inputs)
+    h = lamina.layers.MultiHeadAttention(2, 4)(h, h)  # batched products: compiles no faster
+    model = lamina.Model(inputs, lamina.layers.Dense(1)(lamina.layers.Flatten()(h)))
+    model.compile("adam", "mse")
+    assert model.count_params() > compilation.SMALL_MODEL_WEIGHTS
+    model.fit(np.zeros((16, 6), "int32"), np.zeros(16, "float32"), epochs=1, verbose=0)
+    program = model._get_program()
+    assert program.hints == {"compile_bound": True}
+    assert program.train_epoch.compiler_options() is None
+
+
+def test_short_dense_fits_train_at_llvm_level_1_and_long_ones_with_the_defaults(monkeypatch):
+    from lamina.training import strategy
+
+    x, y = np.zeros((16, 8), "float32"), np.zeros(16, "float32")
+    short = _model(600)
+    assert short.count_params() > compilation.SMALL_MODEL_WEIGHTS
+    short.fit(x, y, epochs=1, verbose=0)
+    program = short._get_program()
+    assert program.hints == {"compile_bound": True}
+    assert program.train_epoch.compiler_options() == {"xla_backend_optimization_level": 1}
+    assert short._compiler_options() is None  # evaluate and predict: XLA's defaults
+    monkeypatch.setattr(strategy, "DENSE_COMPILE_BOUND_FIT_SECONDS", 0.0)
+    long = _model(600)
+    long.fit(x, y, epochs=1, verbose=0)
+    program = long._get_program()
+    assert program.hints == {"compile_bound": False}
+    assert program.train_epoch.compiler_options() is None
 
 
 def test_convolutional_fit_matches_xla_default_emitters(monkeypatch):
@@ -101,6 +131,23 @@ def test_convolutional_fit_matches_xla_default_emitters(monkeypatch):
     assert p1.train_epoch.compiler_options() is not None
     assert p2.train_epoch.compiler_options() is None
     np.testing.assert_allclose(h1["loss"], h2["loss"], rtol=1e-5)
+    for a, b in zip(light.get_weights(), default.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_dense_fit_at_llvm_level_1_matches_xla_defaults(monkeypatch):
+    x = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype("float32")
+    light = _model(600)
+    weights = light.get_weights()
+    h1 = light.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=3")  # the user's choice
+    default = _model(600)
+    default.set_weights(weights)
+    h2 = default.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    assert light._get_program().train_epoch.compiler_options() is not None
+    assert default._get_program().train_epoch.compiler_options() is None
+    np.testing.assert_allclose(h1.history["loss"], h2.history["loss"], rtol=1e-5)
     for a, b in zip(light.get_weights(), default.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
@@ -124,3 +171,17 @@ def test_the_plan_marks_short_convolutional_fits_compile_bound():
     assert (short.compile_bound, long.compile_bound, unprofiled.compile_bound) == (
         True, False, False
     )  # fmt: skip
+
+
+def test_the_plan_marks_short_dense_fits_compile_bound_by_a_shorter_bound():
+    from lamina.training import strategy
+
+    def bound(n_params, steps, epochs):
+        return strategy.plan(n_params, 64, steps, epochs=epochs, profiled=True).compile_bound
+
+    # 85k weights, 4 epochs of 64 steps: ~0.3 s estimated; 100 epochs: ~7 s (> 5 s).
+    assert (bound(85_000, 64, 4), bound(85_000, 64, 100)) == (True, False)
+    # 414k weights (bench_models' residual MLP): 4 epochs ~1.4 s estimated, 20 epochs ~7 s.
+    assert (bound(414_000, 64, 4), bound(414_000, 64, 20)) == (True, False)
+    # Unprofiled (streamed inputs, small models): never.
+    assert not strategy.plan(85_000, 64, 64, epochs=4).compile_bound

@@ -235,9 +235,9 @@ def train_plan(b, batch_size, steps, *, live=True, epochs=1, source=None):
     (:func:`lamina.training.strategy.forward_profile`, remembered per model and row shape)
     when the plan may use it: convolutions and their FLOPs can make the plan a timed trial
     (enough epochs, the automatic strategy) or mark the fit compile-bound (a model above
-    :data:`lamina.training.compilation.SMALL_MODEL_WEIGHTS`, whose training program then
-    compiles with lighter options)."""
-    conv, flops = False, None
+    :data:`lamina.training.compilation.SMALL_MODEL_WEIGHTS` with or without convolutions,
+    whose training program then compiles with lighter options unless it has a loop)."""
+    conv, flops, profiled = False, None, False
     data = getattr(source, "data", None)
     trial_possible = (
         epochs >= _strategy.TRIAL_MIN_EPOCHS and steps >= 3 and _strategy.resolve() == "auto"
@@ -249,6 +249,7 @@ def train_plan(b, batch_size, steps, *, live=True, epochs=1, source=None):
             lambda a: jax.ShapeDtypeStruct((1, *a.shape[1:]), a.dtype), data[0]
         )
         conv, flops = b.forward_profile(row)
+        profiled = True
     return _strategy.plan(
         b.n_params(),
         batch_size,
@@ -257,6 +258,7 @@ def train_plan(b, batch_size, steps, *, live=True, epochs=1, source=None):
         flops_per_sample=flops,
         loop_sensitive=conv,
         epochs=epochs,
+        profiled=profiled,
     )
 
 

@@ -48,6 +48,11 @@ TRIAL_MIN_EPOCHS = 5
 #: faster (classic emitters: ~1 s less to compile, steps within -10%..+5%), longer ones
 #: XLA's defaults.
 COMPILE_BOUND_FIT_SECONDS = 20.0
+#: The same bound for a profiled model without convolutions (estimated from its weight
+#: count, 4-5x high for MLPs): their lighter options (LLVM optimization level 1) save
+#: 20-30% of the compile time at the same measured step times, but LLVM's lighter pipeline
+#: may leave elementwise-heavy steps slower, so long fits keep XLA's defaults.
+DENSE_COMPILE_BOUND_FIT_SECONDS = 5.0
 #: Names a strategy may be forced to (besides a positive number of steps per call).
 NAMES = ("auto", "epoch", "chunk", "step", "trial")
 #: Environment variable that forces a strategy for every fit.
@@ -126,6 +131,7 @@ def plan(
     requested=None,
     loop_sensitive: bool = False,
     epochs: int = 1,
+    profiled: bool = False,
 ) -> Plan:
     """The strategy for one fit of one compiled program.
 
@@ -145,6 +151,10 @@ def plan(
             ``TRIAL_MIN_FIT_SECONDS`` long, the plan is a ``"trial"`` of per-step calls
             against scans of ``steps_per_call`` steps (:class:`Trial`).
         epochs: the epochs this fit runs (a trial needs two before the rest).
+        profiled: whether the forward pass was profiled (:func:`forward_profile`), so that a
+            model without convolutions may be marked compile-bound too (by
+            ``DENSE_COMPILE_BOUND_FIT_SECONDS``); only profiled convolutional models are
+            otherwise (by ``COMPILE_BOUND_FIT_SECONDS``).
 
     Returns:
         A :class:`Plan`; ``steps_per_call`` is at most ``steps`` and divides the epoch into
@@ -158,6 +168,8 @@ def plan(
     Plan(name='trial', steps_per_call=235, compile_bound=False)
     >>> plan(0, 128, 4, flops_per_sample=2e7, live=False, loop_sensitive=True, epochs=3)
     Plan(name='epoch', steps_per_call=4, compile_bound=True)
+    >>> plan(85_000, 64, 64, epochs=4, profiled=True).compile_bound
+    True
     """
     chosen = _choose(
         n_params,
@@ -170,9 +182,10 @@ def plan(
         epochs=epochs,
     )
     fit_seconds = step_seconds(n_params, batch_size, flops_per_sample) * steps * epochs
-    bound = (
-        loop_sensitive and flops_per_sample is not None and fit_seconds <= COMPILE_BOUND_FIT_SECONDS
-    )
+    if loop_sensitive:
+        bound = flops_per_sample is not None and fit_seconds <= COMPILE_BOUND_FIT_SECONDS
+    else:
+        bound = profiled and fit_seconds <= DENSE_COMPILE_BOUND_FIT_SECONDS
     return chosen._replace(compile_bound=bool(bound))
 
 
