@@ -18,10 +18,12 @@ _DONE = {"enabled": None}
 SMALL_MODEL_WEIGHTS = 4096
 #: The XLA option for it (``DebugOptions.xla_cpu_use_fusion_emitters``).
 _FUSION_EMITTERS = "xla_cpu_use_fusion_emitters"
-#: The LLVM optimization level of a compile-bound dense model's training programs
-#: (``DebugOptions.xla_backend_optimization_level``; XLA's default is 3).
+#: The LLVM optimization level of compile-bound fits' training programs
+#: (``DebugOptions.xla_backend_optimization_level``; XLA's default is 3, see
+#: :func:`train_compiler_options`).
 _OPT_LEVEL = "xla_backend_optimization_level"
-#: The operations of a forward pass without convolutions that may train at ``_OPT_LEVEL`` 1:
+_LIGHT_LEVEL = 2
+#: The operations of a forward pass without convolutions that may train at ``_LIGHT_LEVEL``:
 #: matrix products, embeddings' gathers and elementwise maths.  Anything else keeps XLA's
 #: defaults (attention's batched matrix products compiled no faster).
 _DENSE_OPS = frozenset(
@@ -77,20 +79,21 @@ def train_compiler_options(forward, params, state, row) -> dict | None:
     """XLA options for the training programs of a compile-bound fit of a model of any size,
     from its forward pass.
 
-    XLA's CPU fusion emitters compile a convolution's gradient slowly: with the classic
-    emitters the training program of the keras.io Conv1D autoencoder compiled in 1.1-2.0 s
-    against 1.8-3.7 s, ``mnist_cnn``'s and ``imdb_cnn``'s about 1 s faster.  Their steps run
-    within -10%..+5% of the defaults' (measured in one process, alternating: the autoencoder
-    10% faster, Conv1D layers 4-7% slower), so a forward pass with a convolution and no loop
-    gets them.  A model of matrix products, embeddings and elementwise maths (``_DENSE_OPS``)
-    compiles at LLVM optimization level 1 instead of 3: 20-30% faster (an 85k-weight MLP
-    2.0-2.2 s -> 1.4-1.5 s, a 414k-weight one 2.1-2.6 s -> 1.5-2.1 s, an embedding model
-    1.18 s -> 0.90 s) with the same step times, where the classic emitters stepped such
-    models 35-150% slower.  Either only for fits the engine estimates compile-bound
+    XLA's CPU fusion emitters compile a convolution's gradient slowly, so a forward pass with
+    a convolution and no loop trains with the classic emitters, at LLVM optimization level 2
+    (XLA's default is 3): in one process, alternating, ``mnist_cnn``'s epoch program compiled
+    in 1.4-2.4 s against 2.7-3.4 s with XLA's defaults, ``imdb_cnn``'s in 1.0-1.4 s against
+    2.1 s, the keras.io Conv1D autoencoder's in 2.2-3.0 s against 4.0-4.2 s, with steps
+    within their noise (±10%).  Level 2 matters: with the classic emitters at level 3 the
+    autoencoder's program took 26 s.  A model of matrix products, embeddings and
+    elementwise maths (``_DENSE_OPS``) keeps the fusion emitters (the classic ones stepped
+    such models 35-150% slower) at level 2: 15-30% faster to compile (an 85k-weight MLP
+    2.0-2.2 s -> 1.5-1.6 s, an embedding model 1.2 s -> 0.9 s), the same step times.  Either
+    only for fits the engine estimates compile-bound
     (:attr:`lamina.training.strategy.Plan.compile_bound`).  Other models keep XLA's
     defaults: recurrent loops (an LSTM epoch 5-30% slower with either), attention (compiles
     no faster).  Evaluation and prediction keep :func:`program_compiler_options`.  Nothing
-    changes off CPU or when ``XLA_FLAGS`` names the option.
+    changes off CPU, and an option named in ``XLA_FLAGS`` is the user's.
 
     Args:
         forward: ``(params, state, x) -> y``: the model's forward pass.
@@ -110,7 +113,7 @@ def train_compiler_options(forward, params, state, row) -> dict | None:
     True
     >>> w = jax.ShapeDtypeStruct((8, 2), jnp.float32)
     >>> jax.default_backend() != "cpu" or train_compiler_options(
-    ...     lambda p, s, x: jnp.tanh(x[0] @ p), w, None, x) == {_OPT_LEVEL: 1}
+    ...     lambda p, s, x: jnp.tanh(x[0] @ p), w, None, x) == {_OPT_LEVEL: 2}
     True
     >>> batched = lambda p, s, x: jnp.einsum("bij,bjk->bik", x, x.swapaxes(1, 2))
     >>> train_compiler_options(batched, w, None, x) is None
@@ -131,10 +134,11 @@ def train_compiler_options(forward, params, state, row) -> dict | None:
     jaxpr = closed.jaxpr
     if _uses(jaxpr, "scan") or _uses(jaxpr, "while"):
         return None
+    level = {_OPT_LEVEL: _LIGHT_LEVEL} if _light_options_allowed(_OPT_LEVEL) else {}
     if _uses(jaxpr, "conv_general_dilated"):
-        return {_FUSION_EMITTERS: False} if _light_options_allowed() else None
-    if _dense_only(jaxpr) and _light_options_allowed(_OPT_LEVEL):
-        return {_OPT_LEVEL: 1}
+        return {_FUSION_EMITTERS: False, **level} if _light_options_allowed() else None
+    if _dense_only(jaxpr):
+        return level or None
     return None
 
 

@@ -45,11 +45,11 @@ TRIAL_MIN_FIT_SECONDS = 0.25
 TRIAL_MIN_EPOCHS = 5
 #: Fits of a convolutional model estimated at most this long (seconds of steps, from the
 #: FLOP count) are compile-bound: their training program takes the options that compile
-#: faster (classic emitters: ~1 s less to compile, steps within -10%..+5%), longer ones
-#: XLA's defaults.
+#: faster (classic emitters at LLVM level 2: ~1-2 s less to compile, steps within their
+#: noise), longer ones XLA's defaults.
 COMPILE_BOUND_FIT_SECONDS = 20.0
 #: The same bound for a profiled model without convolutions (estimated from its weight
-#: count, 4-5x high for MLPs): their lighter options (LLVM optimization level 1) save
+#: count, 4-5x high for MLPs): their lighter options (LLVM optimization level 2) save
 #: 20-30% of the compile time at the same measured step times, but LLVM's lighter pipeline
 #: may leave elementwise-heavy steps slower, so long fits keep XLA's defaults.
 DENSE_COMPILE_BOUND_FIT_SECONDS = 5.0
