@@ -194,3 +194,15 @@ def test_the_plan_marks_short_dense_fits_compile_bound_by_a_shorter_bound():
     assert (bound(414_000, 64, 4), bound(414_000, 64, 20)) == (True, False)
     # Unprofiled (streamed inputs, small models): never.
     assert not strategy.plan(85_000, 64, 64, epochs=4).compile_bound
+
+
+def test_embedding_models_keep_the_defaults_in_short_fits():
+    model = lamina.Sequential(
+        [lamina.Input((6,), dtype="int32"), lamina.layers.Embedding(1000, 8),
+         lamina.layers.Flatten(), lamina.layers.Dense(1)]
+    )  # fmt: skip
+    model.compile("adam", "mse")
+    model.fit(np.zeros((16, 6), "int32"), np.zeros(16, "float32"), epochs=1, verbose=0)
+    program = model._get_program()
+    assert program.hints == {"compile_bound": True}
+    assert program.train_epoch.compiler_options() is None

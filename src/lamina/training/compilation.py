@@ -24,12 +24,13 @@ _FUSION_EMITTERS = "xla_cpu_use_fusion_emitters"
 _OPT_LEVEL = "xla_backend_optimization_level"
 _LIGHT_LEVEL = 2
 #: The operations of a forward pass without convolutions that may train at ``_LIGHT_LEVEL``:
-#: matrix products, embeddings' gathers and elementwise maths.  Anything else keeps XLA's
-#: defaults (attention's batched matrix products compiled no faster).
+#: matrix products and elementwise maths.  Anything else keeps XLA's defaults (attention's
+#: batched matrix products compiled no faster; an embedding's step, bound by its gather and
+#: its optimizer update, measured 0.74-0.89x Keras-JAX's at level 2 against 0.92x at 3).
 _DENSE_OPS = frozenset(
     """abs add and broadcast_in_dim clamp concatenate convert_element_type cos custom_jvp_call
-    custom_vjp_call div dot_general eq erf erf_inv exp exp2 expand_dims expm1 floor gather ge
-    gt integer_pow is_finite jit le log log1p logistic lt max min mul ne neg not or pjit pow
+    custom_vjp_call div dot_general eq erf erf_inv exp exp2 expand_dims expm1 floor ge gt
+    integer_pow is_finite jit le log log1p logistic lt max min mul ne neg not or pjit pow
     reduce_max reduce_min reduce_precision reduce_sum reshape round rsqrt select_n sign sin
     slice sqrt square squeeze stop_gradient sub tan tanh transpose xor""".split()
 )
@@ -85,14 +86,14 @@ def train_compiler_options(forward, params, state, row) -> dict | None:
     in 1.4-2.4 s against 2.7-3.4 s with XLA's defaults, ``imdb_cnn``'s in 1.0-1.4 s against
     2.1 s, the keras.io Conv1D autoencoder's in 2.2-3.0 s against 4.0-4.2 s, with steps
     within their noise (±10%).  Level 2 matters: with the classic emitters at level 3 the
-    autoencoder's program took 26 s.  A model of matrix products, embeddings and
-    elementwise maths (``_DENSE_OPS``) keeps the fusion emitters (the classic ones stepped
-    such models 35-150% slower) at level 2: 15-30% faster to compile (an 85k-weight MLP
-    2.0-2.2 s -> 1.5-1.6 s, an embedding model 1.2 s -> 0.9 s), the same step times.  Either
+    autoencoder's program took 26 s.  A model of matrix products and elementwise maths
+    (``_DENSE_OPS``) keeps the fusion emitters (the classic ones stepped such models 35-50%
+    slower) at level 2: 15-30% faster to compile (an 85k-weight MLP 2.0-2.2 s -> 1.5-1.6 s),
+    the same step times.  Either
     only for fits the engine estimates compile-bound
     (:attr:`lamina.training.strategy.Plan.compile_bound`).  Other models keep XLA's
     defaults: recurrent loops (an LSTM epoch 5-30% slower with either), attention (compiles
-    no faster).  Evaluation and prediction keep :func:`program_compiler_options`.  Nothing
+    no faster), embeddings (steps up to 20% slower).  Evaluation and prediction keep :func:`program_compiler_options`.  Nothing
     changes off CPU, and an option named in ``XLA_FLAGS`` is the user's.
 
     Args:
