@@ -89,12 +89,12 @@ def train_compiler_options(forward, params, state, row) -> dict | None:
     autoencoder's program took 26 s.  A model of matrix products and elementwise maths
     (``_DENSE_OPS``) keeps the fusion emitters (the classic ones stepped such models 35-50%
     slower) at level 2: 15-30% faster to compile (an 85k-weight MLP 2.0-2.2 s -> 1.5-1.6 s),
-    the same step times.  Either
-    only for fits the engine estimates compile-bound
+    the same step times.  Either only for fits the engine estimates compile-bound
     (:attr:`lamina.training.strategy.Plan.compile_bound`).  Other models keep XLA's
     defaults: recurrent loops (an LSTM epoch 5-30% slower with either), attention (compiles
-    no faster), embeddings (steps up to 20% slower).  Evaluation and prediction keep :func:`program_compiler_options`.  Nothing
-    changes off CPU, and an option named in ``XLA_FLAGS`` is the user's.
+    no faster), embeddings (steps up to 20% slower).  Evaluation and prediction keep
+    :func:`program_compiler_options`.  Nothing changes off CPU, and an option named in
+    ``XLA_FLAGS`` is the user's.
 
     Args:
         forward: ``(params, state, x) -> y``: the model's forward pass.
@@ -126,38 +126,26 @@ def train_compiler_options(forward, params, state, row) -> dict | None:
     """
     import jax
 
-    from lamina.training.strategy import _uses
+    from lamina.training.strategy import _equations
 
+    emitters, level = _light_options_allowed(), _light_options_allowed(_OPT_LEVEL)
+    if not (emitters or level):
+        return None  # off CPU, or the user chose both in XLA_FLAGS: nothing to trace
     try:
         closed = jax.make_jaxpr(forward)(params, state, row)
     except Exception:  # only a choice of options: the program reports real problems itself
         return None
-    jaxpr = closed.jaxpr
-    if _uses(jaxpr, "scan") or _uses(jaxpr, "while"):
+    eqns = list(_equations(closed.jaxpr))
+    names = {eqn.primitive.name for eqn in eqns}
+    light = {_OPT_LEVEL: _LIGHT_LEVEL} if level else {}
+    if "scan" in names or "while" in names:
         return None
-    level = {_OPT_LEVEL: _LIGHT_LEVEL} if _light_options_allowed(_OPT_LEVEL) else {}
-    if _uses(jaxpr, "conv_general_dilated"):
-        return {_FUSION_EMITTERS: False, **level} if _light_options_allowed() else None
-    if _dense_only(jaxpr):
-        return level or None
-    return None
-
-
-def _dense_only(jaxpr) -> bool:
-    """Whether ``jaxpr`` (and every jaxpr in it) applies only ``_DENSE_OPS``, with matrix
-    products that have no batch dimensions."""
-    for eqn in jaxpr.eqns:
-        name = eqn.primitive.name
-        if name not in _DENSE_OPS:
-            return False
-        if name == "dot_general" and eqn.params["dimension_numbers"][1][0]:
-            return False
-        for value in eqn.params.values():
-            for sub in value if isinstance(value, tuple | list) else (value,):
-                inner = getattr(sub, "jaxpr", sub)  # a ClosedJaxpr holds its Jaxpr
-                if hasattr(inner, "eqns") and not _dense_only(inner):
-                    return False
-    return True
+    if "conv_general_dilated" in names:
+        return {_FUSION_EMITTERS: False, **light} if emitters else None
+    dense = names <= _DENSE_OPS and not any(
+        eqn.params["dimension_numbers"][1][0] for eqn in eqns if eqn.primitive.name == "dot_general"
+    )  # matrix products without batch dimensions (attention's compile no faster)
+    return (light or None) if dense else None
 
 
 def train_program_options(network, args, batched, hints) -> dict | None:

@@ -91,8 +91,8 @@ class Program(NamedTuple):
     #: ``eval_chunk`` (see :mod:`lamina.training.whole_batch`).
     needs_partial_rows: bool = False
     #: What the engine knows of the fits to come, read when a training function is first
-    #: called: ``{"compile_bound": True}`` lets a convolutional model's training programs
-    #: compile with lighter options
+    #: called: ``{"compile_bound": True}`` lets a convolutional or dense model's training
+    #: programs compile with lighter options
     #: (:func:`~lamina.training.compilation.train_program_options`).  ``None``: nothing to tell.
     hints: dict | None = None
 

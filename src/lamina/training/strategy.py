@@ -296,17 +296,20 @@ def forward_profile(fn, *args) -> tuple[bool, float | None]:
     return True, forward_flops(fn, *args)
 
 
-def _uses(jaxpr, primitive: str) -> bool:
-    """Whether ``jaxpr`` or any jaxpr nested in its equations applies ``primitive``."""
+def _equations(jaxpr):
+    """Every equation of ``jaxpr`` and of the jaxprs nested in its equations."""
     for eqn in jaxpr.eqns:
-        if eqn.primitive.name == primitive:
-            return True
+        yield eqn
         for value in eqn.params.values():
             for sub in value if isinstance(value, tuple | list) else (value,):
                 inner = getattr(sub, "jaxpr", sub)  # a ClosedJaxpr holds its Jaxpr
-                if hasattr(inner, "eqns") and _uses(inner, primitive):
-                    return True
-    return False
+                if hasattr(inner, "eqns"):
+                    yield from _equations(inner)
+
+
+def _uses(jaxpr, primitive: str) -> bool:
+    """Whether ``jaxpr`` or any jaxpr nested in its equations applies ``primitive``."""
+    return any(eqn.primitive.name == primitive for eqn in _equations(jaxpr))
 
 
 class Trial:
