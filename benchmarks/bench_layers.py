@@ -2,16 +2,20 @@
 
 Each configuration is the model ``Input -> layer`` fitted with Adam on a mean-squared error to
 zero targets (so the step is the layer's forward pass, its gradient and the update), then
-predicted at batch 1, 32 and 1,024.  Each (configuration, library) is a fresh process; the
-libraries alternate.  Columns: the steady training step (median of the last three epoch gaps,
-after any strategy trial, divided by the steps), predict per call at each batch size (second
-call, so compilation is not counted), the ratios Keras-JAX ÷ Lamina (above 1: Lamina faster),
-and the strategy Lamina's fit ran (``History.params``; with a trial, its measured ms per step
-for each dispatch).  ``--strategy`` sets ``LAMINA_STRATEGY`` for Lamina's workers: ``trial``
+predicted at batch 1, 32 and 1,024.  Each (configuration, library) is a fresh process, repeated
+``--repeats`` times; the libraries alternate, and so does which goes first.  Columns: the steady
+training step (median of the last five epoch gaps, after any strategy trial, divided by the
+steps), predict per call at each batch size (median of three calls after a first, so
+compilation is not counted), each the median over the repeats; the ratio Keras-JAX ÷ Lamina of
+those medians (above 1: Lamina faster) and, with two or more repeats, the range of the
+per-repeat ratios in brackets, which is the noise a row is judged against; and the strategy
+Lamina's fit ran (``History.params``; with a trial, its measured ms per step for each
+dispatch).  ``--strategy`` sets ``LAMINA_STRATEGY`` for Lamina's workers: ``trial``
 shows what a long fit picks (a fit this short runs whole epochs on its own).  The load average
 is printed with the table.
 
     python benchmarks/bench_layers.py                       # every configuration (~10 min, 2 cores)
+    python benchmarks/bench_layers.py --repeats 3           # medians and noise ranges (~30 min)
     python benchmarks/bench_layers.py --configs conv2d_32,lstm_128 --strategy trial
 """
 
@@ -28,7 +32,7 @@ import tempfile
 import time
 
 MARK = "BENCH_LAYERS_JSON "
-ROWS, BATCH, EPOCHS = 256, 32, 6
+ROWS, BATCH, EPOCHS = 256, 32, 8
 PREDICT = {1: 16, 32: 256, 1024: 2048}  # batch size -> rows predicted
 #: name -> (layer constructor source over a layers module ``L``, input shape, integer input)
 CONFIGS = {
@@ -93,16 +97,17 @@ def worker(name, impl):
         def on_epoch_end(self, epoch, logs=None):
             stamps.append(time.perf_counter())
 
-    hist = model.fit(
-        x[:ROWS], y, batch_size=BATCH, epochs=EPOCHS, verbose=0, callbacks=[Stamp()]
-    )
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])][-3:]  # after a trial's two epochs
+    hist = model.fit(x[:ROWS], y, batch_size=BATCH, epochs=EPOCHS, verbose=0, callbacks=[Stamp()])
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])][-5:]  # after a trial's two epochs
     out = {"step_ms": 1000 * statistics.median(gaps) / (ROWS // BATCH)}
     for bs, rows in PREDICT.items():
         model.predict(x[:rows], batch_size=bs, verbose=0)
-        t = time.perf_counter()
-        model.predict(x[:rows], batch_size=bs, verbose=0)
-        out[f"predict{bs}_ms"] = 1000 * (time.perf_counter() - t) / -(-rows // bs)
+        calls = []
+        for _ in range(3):
+            t = time.perf_counter()
+            model.predict(x[:rows], batch_size=bs, verbose=0)
+            calls.append(time.perf_counter() - t)
+        out[f"predict{bs}_ms"] = 1000 * statistics.median(calls) / -(-rows // bs)
     if impl == "lamina":
         out["strategy"] = _strategy(hist.params)
     return out
@@ -126,24 +131,45 @@ def run(name, impl, timeout, strategy=None):
     return {"error": " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-2:])}
 
 
-def table(results):
+def cell(lams, kers, key):
+    """One table cell from the repeats of both libraries: medians, their ratio and the range
+    of the per-repeat ratios (repeat ``i`` of Lamina against repeat ``i`` of Keras-JAX).
+
+    >>> cell([{"t": 2.0}, {"t": 4.0}], [{"t": 3.0}, {"t": 3.0}], "t")
+    '3.00 \\\\| 3.00 (1.00x; 0.75-1.50)'
+    >>> cell([{"t": 2.0}], [{"error": "boom"}], "t")
+    '-'
+    """
+    a = [r[key] for r in lams if r.get(key)]
+    b = [r[key] for r in kers if r.get(key)]
+    if not a or not b:
+        return "-"
+    ma, mb = statistics.median(a), statistics.median(b)
+    text = f"{ma:.2f} \\| {mb:.2f} ({mb / ma:.2f}x"
+    pairs = [k[key] / la[key] for la, k in zip(lams, kers) if la.get(key) and k.get(key)]
+    if len(pairs) > 1:
+        text += f"; {min(pairs):.2f}-{max(pairs):.2f}"
+    return text + ")"
+
+
+def table(results, repeats=1):
     load = " ".join(open("/proc/loadavg").read().split()[:3])
     keys = ["step_ms"] + [f"predict{b}_ms" for b in PREDICT]
     head = ["train step"] + [f"predict b={b}" for b in PREDICT]
+    spread = "; per-repeat range" if repeats > 1 else ""
     lines = [
-        f"load average at the end: {load} ({os.cpu_count()} CPUs); ms per step / per predict "
-        f"call, Lamina \\| Keras-JAX (ratio Keras ÷ Lamina)",
+        f"load average at the end: {load} ({os.cpu_count()} CPUs); {repeats} fresh process(es) "
+        f"per cell, medians; ms per step / per predict call, Lamina \\| Keras-JAX (ratio "
+        f"Keras ÷ Lamina{spread})",
         "",
         "| configuration | " + " | ".join(head) + " | Lamina strategy |",
         "|---|" + "---:|" * len(head) + "---|",
     ]
-    for name, (lam, ker) in results.items():
-        cells = []
-        for k in keys:
-            a, b = lam.get(k), ker.get(k)
-            cells.append(f"{a:.2f} \\| {b:.2f} ({b / a:.2f}x)" if a and b else "-")
-        err = lam.get("error") or ker.get("error")
-        strat = lam.get("strategy", "") + (f" error: {err[:60]}" if err else "")
+    for name, (lams, kers) in results.items():
+        cells = [cell(lams, kers, k) for k in keys]
+        errs = [r["error"] for r in lams + kers if r.get("error")]
+        strats = sorted({r["strategy"] for r in lams if r.get("strategy")})
+        strat = "; ".join(strats) + (f" error: {errs[0][:60]}" if errs else "")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {strat} |")
     return "\n".join(lines)
 
@@ -154,17 +180,22 @@ def main(argv=None):
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--timeout", type=int, default=300)
     p.add_argument("--strategy", default=None, help="LAMINA_STRATEGY for Lamina's workers")
+    p.add_argument("--repeats", type=int, default=1, help="fresh processes per cell")
     args = p.parse_args(argv)
     if args.worker:
         print(MARK + json.dumps(worker(*args.worker)), flush=True)
         return
     results = {}
     for i, name in enumerate(c for c in args.configs.split(",") if c):
-        order = ("lamina", "keras-jax") if i % 2 == 0 else ("keras-jax", "lamina")
-        res = {impl: run(name, impl, args.timeout, args.strategy) for impl in order}
-        results[name] = (res["lamina"], res["keras-jax"])
-        print(name, json.dumps(res), file=sys.stderr, flush=True)
-    print(table(results))
+        lams, kers = [], []
+        for r in range(args.repeats):
+            order = ("lamina", "keras-jax") if (i + r) % 2 == 0 else ("keras-jax", "lamina")
+            res = {impl: run(name, impl, args.timeout, args.strategy) for impl in order}
+            lams.append(res["lamina"])
+            kers.append(res["keras-jax"])
+            print(name, r, json.dumps(res), file=sys.stderr, flush=True)
+        results[name] = (lams, kers)
+    print(table(results, args.repeats))
 
 
 if __name__ == "__main__":

@@ -32,8 +32,12 @@ def test_user_xla_flags_win(monkeypatch):
     assert compilation.program_compiler_options(10) is None
 
 
-def test_fit_evaluate_predict_are_identical_with_either_emitters(monkeypatch):
-    rng = np.random.default_rng(0)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fit_evaluate_predict_agree_with_either_emitters(monkeypatch, seed):
+    # The two emitters may order a reduction differently: equal to float32 rounding (some
+    # initial weights gave a 1-ulp different evaluate loss), not always bit for bit.
+    lamina.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
     x = rng.normal(size=(64, 8)).astype("float32")
     y = (x.sum(axis=1) > 0).astype("float32")
     light = _model()
@@ -45,11 +49,17 @@ def test_fit_evaluate_predict_are_identical_with_either_emitters(monkeypatch):
     default.set_weights(weights)
     assert light._program is not default._program
     h2 = default.fit(x, y, batch_size=10, epochs=3, shuffle=False, verbose=0).history
-    assert h1 == h2
+    assert h1.keys() == h2.keys()
+    for key in h1:
+        np.testing.assert_allclose(h1[key], h2[key], rtol=1e-6)
     for a, b in zip(light.get_weights(), default.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(light.predict(x, verbose=0), default.predict(x, verbose=0))
-    assert light.evaluate(x, y, verbose=0) == default.evaluate(x, y, verbose=0)
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        light.predict(x, verbose=0), default.predict(x, verbose=0), rtol=1e-6, atol=1e-7
+    )
+    np.testing.assert_allclose(
+        light.evaluate(x, y, verbose=0), default.evaluate(x, y, verbose=0), rtol=1e-6
+    )
 
 
 def _conv_model(extra=()):
@@ -87,7 +97,7 @@ def test_convolutional_models_train_with_the_classic_emitters_and_predict_with_t
 def test_recurrent_training_programs_keep_the_defaults():
     with_loop = _conv_model([lamina.layers.LSTM(8)])  # a convolution, then a loop
     _, program = _fit(with_loop)
-    assert program.hints == {"compile_bound": True}
+    assert program.hints == {"compile_bound": True, "forward_kind": "loop"}
     assert program.train_epoch.compiler_options() is None
 
 
@@ -100,7 +110,7 @@ def test_attention_keeps_the_defaults_in_short_fits():
     assert model.count_params() > compilation.SMALL_MODEL_WEIGHTS
     model.fit(np.zeros((16, 6), "int32"), np.zeros(16, "float32"), epochs=1, verbose=0)
     program = model._get_program()
-    assert program.hints == {"compile_bound": True}
+    assert program.hints == {"compile_bound": True, "forward_kind": "other"}
     assert program.train_epoch.compiler_options() is None
 
 
@@ -112,14 +122,14 @@ def test_short_dense_fits_train_at_llvm_level_2_and_long_ones_with_the_defaults(
     assert short.count_params() > compilation.SMALL_MODEL_WEIGHTS
     short.fit(x, y, epochs=1, verbose=0)
     program = short._get_program()
-    assert program.hints == {"compile_bound": True}
+    assert program.hints == {"compile_bound": True, "forward_kind": "dense"}
     assert program.train_epoch.compiler_options() == {"xla_backend_optimization_level": 2}
     assert short._compiler_options() is None  # evaluate and predict: XLA's defaults
     monkeypatch.setattr(strategy, "DENSE_COMPILE_BOUND_FIT_SECONDS", 0.0)
     long = _model(600)
     long.fit(x, y, epochs=1, verbose=0)
     program = long._get_program()
-    assert program.hints == {"compile_bound": False}
+    assert program.hints == {"compile_bound": False, "forward_kind": "dense"}
     assert program.train_epoch.compiler_options() is None
 
 
@@ -155,6 +165,36 @@ def test_dense_fit_at_llvm_level_2_matches_xla_defaults(monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_a_fit_traces_the_forward_pass_once_for_its_plan_and_its_options(monkeypatch):
+    kinds = []
+
+    def counted(closed):
+        kinds.append(real(closed))
+        return kinds[-1]
+
+    real = compilation.forward_kind
+    monkeypatch.setattr(compilation, "forward_kind", counted)
+    x, y = np.zeros((16, 8), "float32"), np.zeros(16, "float32")
+    model = _model(600)
+    model.fit(x, y, epochs=1, verbose=0)
+    program = model._get_program()
+    assert kinds == ["dense"]  # the plan's profile; the options reuse it
+    assert program.train_epoch.compiler_options() == {"xla_backend_optimization_level": 2}
+    # Without a profiled kind (e.g. a program called outside a fit), the options trace it.
+    forward = lambda p, s, x: x @ p  # noqa: E731
+    spec = jax.ShapeDtypeStruct((8, 2), np.float32)
+    row = jax.ShapeDtypeStruct((1, 8), np.float32)
+    assert compilation.train_compiler_options(forward, spec, None, row) == {
+        "xla_backend_optimization_level": 2
+    }
+    assert kinds == ["dense", "dense"]
+    assert compilation.train_compiler_options(forward, spec, None, row, kind="conv") == {
+        "xla_cpu_use_fusion_emitters": False,
+        "xla_backend_optimization_level": 2,
+    }
+    assert len(kinds) == 2
+
+
 def test_a_user_optimization_level_is_kept(monkeypatch):
     monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=3")
     _, program = _fit(_conv_model())
@@ -167,7 +207,7 @@ def test_long_convolutional_fits_keep_the_default_emitters(monkeypatch):
     # Every fit estimated longer than the bound: not compile-bound, XLA's defaults.
     monkeypatch.setattr(strategy, "COMPILE_BOUND_FIT_SECONDS", 0.0)
     history, program = _fit(_conv_model())
-    assert program.hints == {"compile_bound": False}
+    assert program.hints == {"compile_bound": False, "forward_kind": "conv"}
     assert program.train_epoch.compiler_options() is None
 
 
@@ -204,5 +244,5 @@ def test_embedding_models_keep_the_defaults_in_short_fits():
     model.compile("adam", "mse")
     model.fit(np.zeros((16, 6), "int32"), np.zeros(16, "float32"), epochs=1, verbose=0)
     program = model._get_program()
-    assert program.hints == {"compile_bound": True}
+    assert program.hints == {"compile_bound": True, "forward_kind": "other"}  # a gather
     assert program.train_epoch.compiler_options() is None

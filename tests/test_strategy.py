@@ -128,14 +128,22 @@ def test_forward_profile_finds_convolutions_nested_or_not():
     assert _conv_model()._forward_profile(row)[0] is True
     wrapped = Sequential([TimeDistributed(Conv2D(2, 3), input_shape=(3, 6, 6, 1))])
     wrapped.build((None, 3, 6, 6, 1))
-    conv, flops = wrapped._forward_profile(jax.ShapeDtypeStruct((1, 3, 6, 6, 1), jnp.float32))
+    conv, flops, _ = wrapped._forward_profile(jax.ShapeDtypeStruct((1, 3, 6, 6, 1), jnp.float32))
     assert conv and flops == pytest.approx(2 * 3 * 16 * 9 * 2, rel=0.2)
     mlp = Sequential([Dense(4, input_shape=(5,)), Dense(1)])
     mlp.build((None, 5))
-    assert mlp._forward_profile(jax.ShapeDtypeStruct((1, 5), jnp.float32)) == (False, None)
+    assert mlp._forward_profile(jax.ShapeDtypeStruct((1, 5), jnp.float32)) == (
+        False,
+        None,
+        "dense",
+    )
     rnn = Sequential([LSTM(3, input_shape=(4, 2))])
     rnn.build((None, 4, 2))
-    assert rnn._forward_profile(jax.ShapeDtypeStruct((1, 4, 2), jnp.float32)) == (False, None)
+    assert rnn._forward_profile(jax.ShapeDtypeStruct((1, 4, 2), jnp.float32)) == (
+        False,
+        None,
+        "loop",
+    )
 
 
 def test_trial_picks_a_dispatch_by_timing_and_keeps_the_numbers(monkeypatch):

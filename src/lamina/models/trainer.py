@@ -77,7 +77,7 @@ class TrainerMixin:
 
         network, ts = self._engine_network(), self._train_state
         if ts is None:
-            return False, None
+            return strategy.Profile(False, None)
         shapes = tuple((a.shape, str(a.dtype)) for a in jax.tree_util.tree_leaves(row))
         try:
             key = (network.spec_key, jax.tree_util.tree_structure(row), shapes)

@@ -42,7 +42,8 @@ def program_compiler_options(n_weights: int) -> dict | None:
     A small model's fit is compile-bound: the Pima MLP of the seed trains 150 epochs in about
     0.1 s after a 0.7 s compile.  On XLA's CPU backend the classic loop emitters compile such
     programs about 0.3 s (35-40%) faster than the MLIR fusion emitters, with the same results
-    bit for bit and the same step time (measured on MLPs, BatchNormalization/Dropout, LSTM(8);
+    to float32 rounding (mostly bit for bit; a reduction may round its last bit differently)
+    and the same step time (measured on MLPs, BatchNormalization/Dropout, LSTM(8);
     a 410-weight convolution ran its epoch ~7% slower, still far less than the compile time
     saved).  Larger models keep XLA's defaults, where run time dominates.  Nothing changes off
     CPU, or when the user chose the emitters in ``XLA_FLAGS``.
@@ -76,7 +77,7 @@ def _light_options_allowed(option: str = _FUSION_EMITTERS) -> bool:
         return False
 
 
-def train_compiler_options(forward, params, state, row) -> dict | None:
+def train_compiler_options(forward, params, state, row, kind=None) -> dict | None:
     """XLA options for the training programs of a compile-bound fit of a model of any size,
     from its forward pass.
 
@@ -101,6 +102,9 @@ def train_compiler_options(forward, params, state, row) -> dict | None:
         params, state: the model's weights and layer state (arrays or
             ``jax.ShapeDtypeStruct``).
         row: one input row (batch 1), as arrays or ``jax.ShapeDtypeStruct``.
+        kind: the forward pass's :func:`forward_kind` when already known (the engine
+            profiled it: :func:`lamina.training.strategy.forward_profile`); ``None`` traces
+            ``forward`` to find it.
 
     Returns:
         A dict for ``jax.jit(..., compiler_options=...)``, or ``None`` for XLA's defaults.
@@ -124,28 +128,51 @@ def train_compiler_options(forward, params, state, row) -> dict | None:
     >>> train_compiler_options(loop, None, None, x) is None
     True
     """
-    import jax
-
-    from lamina.training.strategy import _equations
-
     emitters, level = _light_options_allowed(), _light_options_allowed(_OPT_LEVEL)
     if not (emitters or level):
         return None  # off CPU, or the user chose both in XLA_FLAGS: nothing to trace
-    try:
-        closed = jax.make_jaxpr(forward)(params, state, row)
-    except Exception:  # only a choice of options: the program reports real problems itself
-        return None
+    if kind is None:
+        import jax
+
+        try:
+            kind = forward_kind(jax.make_jaxpr(forward)(params, state, row))
+        except Exception:  # only a choice of options: the program reports real problems itself
+            return None
+    light = {_OPT_LEVEL: _LIGHT_LEVEL} if level else {}
+    if kind == "conv":
+        return {_FUSION_EMITTERS: False, **light} if emitters else None
+    return (light or None) if kind == "dense" else None
+
+
+def forward_kind(closed) -> str:
+    """What a forward pass computes, as :func:`train_compiler_options` tells programs apart:
+    ``"loop"`` (a ``scan`` or ``while``), else ``"conv"`` (a convolution), else ``"dense"``
+    (only ``_DENSE_OPS``, matrix products without batch dimensions), else ``"other"``.
+
+    Args:
+        closed: the forward pass's ``jax.make_jaxpr`` (nested jaxprs count too).
+
+    Returns:
+        One of ``"loop"``, ``"conv"``, ``"dense"``, ``"other"``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> forward_kind(jax.make_jaxpr(lambda x: jnp.tanh(x @ x.T))(jnp.ones((2, 3))))
+    'dense'
+    >>> forward_kind(jax.make_jaxpr(lambda x: jnp.cumsum(x))(jnp.ones(3)))
+    'other'
+    """
+    from lamina.training.strategy import _equations
+
     eqns = list(_equations(closed.jaxpr))
     names = {eqn.primitive.name for eqn in eqns}
-    light = {_OPT_LEVEL: _LIGHT_LEVEL} if level else {}
     if "scan" in names or "while" in names:
-        return None
+        return "loop"
     if "conv_general_dilated" in names:
-        return {_FUSION_EMITTERS: False, **light} if emitters else None
+        return "conv"
     dense = names <= _DENSE_OPS and not any(
         eqn.params["dimension_numbers"][1][0] for eqn in eqns if eqn.primitive.name == "dot_general"
     )  # matrix products without batch dimensions (attention's compile no faster)
-    return (light or None) if dense else None
+    return "dense" if dense else "other"
 
 
 def train_program_options(network, args, batched, hints) -> dict | None:
@@ -161,7 +188,9 @@ def train_program_options(network, args, batched, hints) -> dict | None:
             ``data`` holds every row ``(n, ...)`` or, with ``batched``, pre-batched
             ``(steps, batch, ...)`` leaves.
         batched: whether ``data`` is pre-batched.
-        hints: :attr:`lamina.training.step.Program.hints` (``{"compile_bound": bool}``).
+        hints: :attr:`lamina.training.step.Program.hints`: ``{"compile_bound": bool,
+            "forward_kind": str or None}`` (:attr:`lamina.training.strategy.Plan`'s fields;
+            a known kind spares a trace of the forward pass).
 
     Returns:
         A dict for ``jax.jit(..., compiler_options=...)``, or ``None`` for XLA's defaults
@@ -190,7 +219,7 @@ def train_program_options(network, args, batched, hints) -> dict | None:
 
     params, state = jax.tree_util.tree_map(spec, (ts.params, ts.state))
     x = jax.tree_util.tree_map(row, data[0])
-    return train_compiler_options(forward, params, state, x)
+    return train_compiler_options(forward, params, state, x, kind=hints.get("forward_kind"))
 
 
 def enable_persistent_cache() -> bool:

@@ -237,7 +237,7 @@ def train_plan(b, batch_size, steps, *, live=True, epochs=1, source=None):
     (enough epochs, the automatic strategy) or mark the fit compile-bound (a model above
     :data:`lamina.training.compilation.SMALL_MODEL_WEIGHTS` with or without convolutions,
     whose training program then compiles with lighter options unless it has a loop)."""
-    conv, flops, profiled = False, None, False
+    conv, flops, kind, profiled = False, None, None, False
     data = getattr(source, "data", None)
     trial_possible = (
         epochs >= _strategy.TRIAL_MIN_EPOCHS and steps >= 3 and _strategy.resolve() == "auto"
@@ -248,7 +248,7 @@ def train_plan(b, batch_size, steps, *, live=True, epochs=1, source=None):
         row = jax.tree_util.tree_map(
             lambda a: jax.ShapeDtypeStruct((1, *a.shape[1:]), a.dtype), data[0]
         )
-        conv, flops = b.forward_profile(row)
+        conv, flops, kind = b.forward_profile(row)
         profiled = True
     return _strategy.plan(
         b.n_params(),
@@ -259,7 +259,7 @@ def train_plan(b, batch_size, steps, *, live=True, epochs=1, source=None):
         loop_sensitive=conv,
         epochs=epochs,
         profiled=profiled,
-    )
+    )._replace(forward_kind=kind)
 
 
 def validation_source(b, validation_data, batch_size, steps):

@@ -195,6 +195,7 @@ def fit(
     program = b.program()
     if plan is not None and program.hints is not None:
         program.hints.setdefault("compile_bound", plan.compile_bound)  # read at the 1st call
+        program.hints.setdefault("forward_kind", plan.forward_kind)
     # A copy: the compiled step donates its input, and a failed fit restores the original.
     b.set_state(fresh_copy(b.get_state()))
     resume = cb.on_train_begin({})

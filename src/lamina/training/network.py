@@ -252,9 +252,10 @@ class Binding:
         predict_width: ``() -> int``: values per row of the widest activation (sizes the
             tiles of ``predict``).
         needs_y: whether ``fit``/``evaluate`` require targets.
-        forward_profile: ``(row) -> (has_convolution, flops or None)`` of the forward pass on
-            one row (``row``: ``jax.ShapeDtypeStruct`` leaves, batch 1); the strategy's cost
-            model (:func:`lamina.training.strategy.forward_profile`).
+        forward_profile: ``(row) -> Profile`` of the forward pass on one row (``row``:
+            ``jax.ShapeDtypeStruct`` leaves, batch 1): whether it convolves, its FLOPs and
+            its kind, for the strategy's cost model and the compile options
+            (:func:`lamina.training.strategy.forward_profile`).
         note_data: called with what the user passed (custom steps receive exactly that).
     """
 
@@ -280,4 +281,4 @@ class Binding:
     #: ``(kind, has_y, has_sw) -> None``: the engine tells the model what the user passed
     #: (``kind`` is ``"train"`` or ``"test"``); a custom step's ``data`` has those parts.
     note_data: Callable[[str, bool, bool], None] = lambda kind, has_y, has_sw: None
-    forward_profile: Callable[[Any], tuple] = lambda row: (False, None)
+    forward_profile: Callable[[Any], tuple] = lambda row: (False, None, None)

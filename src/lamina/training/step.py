@@ -92,7 +92,8 @@ class Program(NamedTuple):
     needs_partial_rows: bool = False
     #: What the engine knows of the fits to come, read when a training function is first
     #: called: ``{"compile_bound": True}`` lets a convolutional or dense model's training
-    #: programs compile with lighter options
+    #: programs compile with lighter options, and ``"forward_kind"`` (the plan's profile)
+    #: spares tracing the forward pass to choose them
     #: (:func:`~lamina.training.compilation.train_program_options`).  ``None``: nothing to tell.
     hints: dict | None = None
 

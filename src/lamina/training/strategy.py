@@ -68,6 +68,9 @@ class Plan(NamedTuple):
     #: compile time dominates: its training program may then take the XLA options that
     #: compile faster (:func:`lamina.training.compilation.train_compiler_options`).
     compile_bound: bool = False
+    #: What the forward pass computes (:func:`lamina.training.compilation.forward_kind`) when
+    #: the engine profiled it, so that the options' choice need not trace it again.
+    forward_kind: str | None = None
 
     def history_params(self) -> dict:
         """The entries ``fit`` records in ``History.params``.
@@ -161,13 +164,13 @@ def plan(
         calls of near-equal length.
 
     >>> plan(100, 32, 10)
-    Plan(name='epoch', steps_per_call=10, compile_bound=False)
+    Plan(name='epoch', steps_per_call=10, compile_bound=False, forward_kind=None)
     >>> plan(0, 128, 47, flops_per_sample=2.4e7)
-    Plan(name='step', steps_per_call=1, compile_bound=False)
+    Plan(name='step', steps_per_call=1, compile_bound=False, forward_kind=None)
     >>> plan(0, 32, 469, flops_per_sample=2e7, live=False, loop_sensitive=True, epochs=12)
-    Plan(name='trial', steps_per_call=235, compile_bound=False)
+    Plan(name='trial', steps_per_call=235, compile_bound=False, forward_kind=None)
     >>> plan(0, 128, 4, flops_per_sample=2e7, live=False, loop_sensitive=True, epochs=3)
-    Plan(name='epoch', steps_per_call=4, compile_bound=True)
+    Plan(name='epoch', steps_per_call=4, compile_bound=True, forward_kind=None)
     >>> plan(85_000, 64, 64, epochs=4, profiled=True).compile_bound
     True
     """
@@ -268,32 +271,48 @@ def forward_flops(fn, *args) -> float | None:
     return float(flops) if flops is not None and flops > 0 else None
 
 
-def forward_profile(fn, *args) -> tuple[bool, float | None]:
-    """Whether ``fn(*args)`` convolves, and then its FLOPs (:func:`forward_flops`).
+class Profile(NamedTuple):
+    """What :func:`forward_profile` found in a forward pass."""
+
+    #: Whether it convolves (what XLA's CPU backend may run slower inside a loop).
+    conv: bool
+    #: XLA's FLOP count (:func:`forward_flops`) when it convolves, else ``None``.
+    flops: float | None
+    #: :func:`lamina.training.compilation.forward_kind`, or ``None`` when it did not trace.
+    kind: str | None = None
+
+
+def forward_profile(fn, *args) -> Profile:
+    """Whether ``fn(*args)`` convolves, then its FLOPs (:func:`forward_flops`), and its kind.
 
     Convolutions are what XLA's CPU backend may run slower inside a loop, so only programs
-    with one are worth a :class:`Trial`; others skip the FLOP count (a lowering).
+    with one are worth a :class:`Trial`; others skip the FLOP count (a lowering).  The kind
+    chooses the training program's compile options
+    (:func:`lamina.training.compilation.train_compiler_options`) from this one trace.
 
     Args:
         fn: a pure function, e.g. the model's forward pass on one row.
         *args: its arguments (arrays or ``jax.ShapeDtypeStruct``).
 
     Returns:
-        ``(has_convolution, flops or None)``; ``(False, None)`` when ``fn`` does not trace.
+        A :class:`Profile`; ``Profile(False, None, None)`` when ``fn`` does not trace.
 
     >>> import jax, jax.numpy as jnp
     >>> forward_profile(jnp.tanh, jax.ShapeDtypeStruct((1, 8), jnp.float32))
-    (False, None)
+    Profile(conv=False, flops=None, kind='dense')
     """
     import jax
+
+    from lamina.training.compilation import forward_kind
 
     try:
         closed = jax.make_jaxpr(fn)(*args)
     except Exception:  # an estimate only: the fit reports real problems itself
-        return False, None
+        return Profile(False, None)
+    kind = forward_kind(closed)
     if not _uses(closed.jaxpr, "conv_general_dilated"):
-        return False, None
-    return True, forward_flops(fn, *args)
+        return Profile(False, None, kind)
+    return Profile(True, forward_flops(fn, *args), kind)
 
 
 def _equations(jaxpr):
