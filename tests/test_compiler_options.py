@@ -181,7 +181,10 @@ def test_a_fit_traces_the_forward_pass_once_for_its_plan_and_its_options(monkeyp
     assert kinds == ["dense"]  # the plan's profile; the options reuse it
     assert program.train_epoch.compiler_options() == {"xla_backend_optimization_level": 2}
     # Without a profiled kind (e.g. a program called outside a fit), the options trace it.
-    forward = lambda p, s, x: x @ p  # noqa: E731
+
+    def forward(params, state, row):
+        return row @ params
+
     spec = jax.ShapeDtypeStruct((8, 2), np.float32)
     row = jax.ShapeDtypeStruct((1, 8), np.float32)
     assert compilation.train_compiler_options(forward, spec, None, row) == {
