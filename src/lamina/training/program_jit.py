@@ -9,7 +9,8 @@
 * :func:`eager`: no ``jit`` at all (``compile(run_eagerly=True)``);
 * :func:`jit_deciding_options`: ``jax.jit`` whose XLA options are chosen from its first
   call's arguments (the training programs: see
-  :func:`lamina.training.compilation.train_compiler_options`).
+  :func:`lamina.training.compilation.train_compiler_options`), its executables kept on disk
+  by :mod:`lamina.training.executable_cache`.
 
 They are separate from the step functions because they know nothing of models or losses:
 only of JAX's compile caches and array placement.
@@ -30,6 +31,7 @@ import functools
 import jax
 
 from lamina.distribution.sharding import active as _distribution_active
+from lamina.training import executable_cache
 
 
 def bounded_jit(fn, *, max_shapes, **kwargs):
@@ -108,7 +110,9 @@ def jit_deciding_options(fn, decide, **kwargs):
 
     The options of a training program depend on what its model computes (convolutions or
     not), which is only known once arguments exist; every later call, whatever its shapes,
-    uses the same ``jax.jit`` (and its trace cache).
+    uses the same ``jax.jit`` (and its trace cache).  Its executables come from
+    :mod:`lamina.training.executable_cache` when JAX's persistent cache is on (a second
+    process then neither lowers nor compiles them).
 
     Args:
         fn: the function to compile.
@@ -132,14 +136,31 @@ def jit_deciding_options(fn, decide, **kwargs):
             made["options"] = options = decide(args, kw)
             extra = {"compiler_options": options} if options else {}
             made["jit"] = jax.jit(fn, **kwargs, **extra)
+            # The executable cache needs one placement per argument signature, which a
+            # distributed fit's resharding does not promise: JAX's own caches only there.
+            folder = (
+                executable_cache.default_folder() if _distribution_active() is None else None
+            )
+            made["call"] = executable_cache.cached_jit(
+                made["jit"],
+                folder=folder,
+                compiler_options=options,
+                static_argnames=kwargs.get("static_argnames", ()),
+            )
         return made["jit"]
 
     @functools.wraps(fn)
     def call(*args, **kw):
-        return jitted(args, kw)(*args, **kw)
+        jitted(args, kw)
+        return made["call"](*args, **kw)
 
     call.lower = lambda *a, **k: jitted(a, k).lower(*a, **k)
-    call._cache_size = lambda: made["jit"]._cache_size() if "jit" in made else 0
+    call._cache_size = lambda: (
+        0
+        if "jit" not in made
+        else made["jit"]._cache_size()
+        + (made["call"].cache_size() if made["call"] is not made["jit"] else 0)
+    )
     call.compiler_options = lambda: made.get("options")
     return call
 

@@ -188,8 +188,10 @@ def build_program(
 
     def train_jit(fn, batched=False, **kwargs):
         """The training programs' ``jit``: their options may depend on the model's kind."""
-        if run_eagerly or compiler_options:
+        if run_eagerly:
             return jit(fn, **kwargs)
+        if compiler_options:
+            return jit_deciding_options(fn, lambda args, _: compiler_options, **kwargs)
         return jit_deciding_options(
             fn, lambda args, _: train_program_options(network, args, batched, hints), **kwargs
         )
