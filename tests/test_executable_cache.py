@@ -217,3 +217,19 @@ def test_an_executable_jax_loaded_from_its_own_cache_is_never_stored(tmp_path):
     assert first == second == third
     assert any("came from JAX's cache, not stored" in e for e in events)
     assert not list((tmp_path / "lamina-executables").rglob("*.bin"))
+
+
+def test_every_byte_of_a_large_constant_is_part_of_the_key(folder):
+    """A printed array elides its middle: two tables differing there are two programs."""
+    big = np.zeros(5000, "float32")
+    other = big.copy()
+    other[2500] = 1.0
+    x = jnp.zeros(5000)
+    for table, expected in ((big, 0.0), (other, 1.0)):
+        f = executable_cache.cached_jit(jax.jit(lambda x, t=table: x + t), folder=str(folder))
+        assert float(f(x)[2500]) == expected
+    keys = jax.random.split(jax.random.key(0), 600)
+    g = executable_cache.cached_jit(
+        jax.jit(lambda x: jax.random.key_data(keys) + x), folder=str(folder)
+    )
+    np.testing.assert_array_equal(g(jnp.uint32(0)), jax.random.key_data(keys))

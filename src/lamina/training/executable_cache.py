@@ -36,6 +36,7 @@ import tempfile
 import threading
 
 import jax
+import numpy as np
 
 from lamina._log import logger
 
@@ -85,6 +86,18 @@ def _signature(args, kw):
     )
 
 
+def _const_bytes(c) -> bytes:
+    """A constant of the program, whole: its type, shape and every byte of its value (a
+    ``repr`` would elide the middle of a large array)."""
+    dtype = getattr(c, "dtype", None)
+    if dtype is None:  # a Python scalar
+        return f"{type(c).__name__}:{c!r};".encode()
+    if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        c = jax.random.key_data(c)
+    value = np.asarray(jax.device_get(c))
+    return f"{dtype}{value.shape};".encode() + value.tobytes()
+
+
 def program_key(traced, compiler_options, signature=()) -> str | None:
     """The hex digest keying ``traced``'s executable, or ``None`` when it has none.
 
@@ -109,9 +122,7 @@ def program_key(traced, compiler_options, signature=()) -> str | None:
     h = hashlib.sha256(_FORMAT)
     h.update(text.encode())
     for c in traced.jaxpr.consts:
-        value = jax.device_get(c)
-        h.update(f"{getattr(value, 'shape', ())}{getattr(value, 'dtype', type(value))}".encode())
-        h.update(repr(value).encode() if not hasattr(value, "tobytes") else value.tobytes())
+        h.update(_const_bytes(c))
     devices = jax.devices()
     h.update(
         repr(
