@@ -1,9 +1,9 @@
-"""Compiled training programs kept on disk, keyed by the traced program.
+"""Compiled whole-epoch training programs kept on disk, keyed by the traced program.
 
 JAX's persistent compilation cache spares a second process XLA's compile, but not lowering the
 traced program to StableHLO, which that cache needs for its key: for a small model lowering
 and the cache lookup are 0.15-0.2 s of a second process's ~0.45 s compile time.  This cache
-keys a training program by its *jaxpr* instead (the printed program and its constants, the
+keys a program by its *jaxpr* instead (the printed program and its constants, the
 compiler options, donation, each argument's shape, dtype and placement, the JAX version, the
 devices, JAX's settings and ``XLA_FLAGS``) and keeps the compiled executable, so a second
 process traces, hashes and loads, and neither lowers nor compiles.
@@ -69,7 +69,7 @@ def default_folder() -> str | None:
     if (hasattr(os, "getuid") and info.st_uid != os.getuid()) or info.st_mode & (
         stat.S_IWGRP | stat.S_IWOTH
     ):
-        logger.info("no executable cache: %s is writable by other users", folder)
+        logger.info("no executable cache: %s belongs to or is writable by another user", folder)
         return None
     return folder
 

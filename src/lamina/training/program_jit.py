@@ -9,8 +9,8 @@
 * :func:`eager`: no ``jit`` at all (``compile(run_eagerly=True)``);
 * :func:`jit_deciding_options`: ``jax.jit`` whose XLA options are chosen from its first
   call's arguments (the training programs: see
-  :func:`lamina.training.compilation.train_compiler_options`), its executables kept on disk
-  by :mod:`lamina.training.executable_cache`.
+  :func:`lamina.training.compilation.train_compiler_options`), the whole-epoch one's
+  executables kept on disk by :mod:`lamina.training.executable_cache`.
 
 They are separate from the step functions because they know nothing of models or losses:
 only of JAX's compile caches and array placement.
@@ -105,19 +105,21 @@ def committed_outputs(fn):
     return call
 
 
-def jit_deciding_options(fn, decide, **kwargs):
+def jit_deciding_options(fn, decide, *, on_disk=False, **kwargs):
     """``jax.jit(fn, compiler_options=decide(args, kwargs), **kwargs)``, made at the first call.
 
     The options of a training program depend on what its model computes (convolutions or
     not), which is only known once arguments exist; every later call, whatever its shapes,
-    uses the same ``jax.jit`` (and its trace cache).  Its executables come from
-    :mod:`lamina.training.executable_cache` when JAX's persistent cache is on (a second
-    process then neither lowers nor compiles them).
+    uses the same ``jax.jit`` (and its trace cache).
 
     Args:
         fn: the function to compile.
         decide: ``(args, kwargs) -> dict | None``: the XLA options, from the first call's
             arguments (abstract or concrete).
+        on_disk: take the executables from :mod:`lamina.training.executable_cache` when
+            JAX's persistent cache is on (a second process then neither lowers nor compiles
+            them).  For a function called about once an epoch: choosing the executable costs
+            ~1 microsecond per argument leaf at every call, which a per-batch call would feel.
         **kwargs: passed to ``jax.jit`` (``donate_argnums``, ``static_argnames``...).
 
     Returns:
@@ -139,7 +141,9 @@ def jit_deciding_options(fn, decide, **kwargs):
             # The executable cache needs one placement per argument signature, which a
             # distributed fit's resharding does not promise: JAX's own caches only there.
             folder = (
-                executable_cache.default_folder() if _distribution_active() is None else None
+                executable_cache.default_folder()
+                if on_disk and _distribution_active() is None
+                else None
             )
             made["call"] = executable_cache.cached_jit(
                 made["jit"],

@@ -186,14 +186,19 @@ def build_program(
 
     hints: dict = {}
 
-    def train_jit(fn, batched=False, **kwargs):
+    def train_jit(fn, batched=False, on_disk=False, **kwargs):
         """The training programs' ``jit``: their options may depend on the model's kind."""
         if run_eagerly:
             return jit(fn, **kwargs)
         if compiler_options:
-            return jit_deciding_options(fn, lambda args, _: compiler_options, **kwargs)
+            return jit_deciding_options(
+                fn, lambda args, _: compiler_options, on_disk=on_disk, **kwargs
+            )
         return jit_deciding_options(
-            fn, lambda args, _: train_program_options(network, args, batched, hints), **kwargs
+            fn,
+            lambda args, _: train_program_options(network, args, batched, hints),
+            on_disk=on_disk,
+            **kwargs,
         )
 
     def count(name):
@@ -393,8 +398,9 @@ def build_program(
         return _step_losses.results(losses, metrics, mstate)
 
     return Program(
+        # One call an epoch: its executable may come from disk (see program_jit).
         train_epoch=train_jit(
-            train_epoch, donate_argnums=(0,), static_argnames=("n", "batch_size")
+            train_epoch, on_disk=True, donate_argnums=(0,), static_argnames=("n", "batch_size")
         ),
         train_chunk=train_jit(
             lambda *a, **k: (count("train_chunk"), train_chunk(*a, **k))[1],
