@@ -99,3 +99,12 @@ def pytest_collection_modifyitems(config, items):
             continue
         if zlib.crc32(item.nodeid.encode()) % 4:
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_runtest_logreport(report):
+    """With ``LAMINA_DURATIONS_LOG=path``, appends each test phase's seconds as it ends (the
+    controller's copy under pytest-xdist): a profile of the suite that survives a killed run."""
+    path = os.environ.get("LAMINA_DURATIONS_LOG")
+    if path and "PYTEST_XDIST_WORKER" not in os.environ and report.duration > 0.05:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(f"{report.duration:.2f} {report.when} {report.nodeid}\n")

@@ -64,6 +64,18 @@ def test_layer_scale():
     assert layer.get_config()["projection_dim"] == 4
 
 
+def test_application_layers_draw_their_weights_on_the_host():
+    """A model holding an application's own layer (LayerScale, InceptionResNetV2's scale) draws
+    its initial weights on the host like the built-in layers: one jitted init program for all of
+    InceptionResNetV2's 55M weights took 45 s to compile."""
+    from lamina.applications._inception_resnet_v2 import CustomScaleLayer
+    from lamina.models.initialization import _host_ready
+
+    assert _host_ready(LayerScale(1e-6, 4)) and _host_ready(CustomScaleLayer(0.1))
+    params, _ = LayerScale(1e-6, 4).init(lamina.utils.random.next_host_key(), (None, 3, 4))
+    np.testing.assert_array_equal(params["gamma"], np.full((4,), 1e-6, "float32"))
+
+
 def test_module_path_and_errors(tmp_path, monkeypatch):
     from lamina.applications.convnext import ConvNeXtXLarge, preprocess_input
 
@@ -84,33 +96,6 @@ def test_module_path_and_errors(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------ live Keras (slow)
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "kw",
-    [
-        dict(include_top=False, pooling="avg"),
-        dict(classes=5, include_preprocessing=False, classifier_activation=None),
-    ],
-)
-def test_tiny_matches_keras(keras, kw):
-    kw = dict(weights=None, input_shape=(32, 32, 3), **kw)
-    lam = applications.ConvNeXtTiny(**kw)
-    with keras_ref():
-        ker = keras.applications.ConvNeXtTiny(**kw)
-    ref.assert_same_architecture(lam, ker)
-    ref.assert_same_predictions(lam, ker, (32, 32, 3))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["ConvNeXtSmall", "ConvNeXtLarge"])
-def test_larger_variants_match_keras_architecture(keras, name):
-    kw = dict(weights=None, input_shape=(32, 32, 3), include_top=False)
-    lam = getattr(applications, name)(**kw)
-    with keras_ref():
-        ker = getattr(keras.applications, name)(**kw)
-    ref.assert_same_architecture(lam, ker)
-
-
 @pytest.mark.slow
 def test_keras_files_and_imagenet_cache_load(keras, tmp_path, monkeypatch):
     kw = dict(input_shape=(32, 32, 3), include_top=False)

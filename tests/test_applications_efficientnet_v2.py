@@ -57,27 +57,6 @@ def test_module_path_and_errors(tmp_path, monkeypatch):
         applications.EfficientNetV2B1(input_shape=(32, 32, 3))
 
 
-# ------------------------------------------------------------------ live Keras (slow)
-CASES = [
-    ("EfficientNetV2B0", dict(include_top=False, pooling="avg")),
-    ("EfficientNetV2B3", dict(include_top=False, pooling="max")),
-    ("EfficientNetV2S", dict(classes=5, classifier_activation=None)),
-    ("EfficientNetV2M", dict(include_top=False, include_preprocessing=False)),
-    ("EfficientNetV2L", dict(include_top=False, pooling="avg")),
-]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("name", "kw"), CASES)
-def test_matches_keras(keras, name, kw):
-    kw = dict(weights=None, input_shape=(32, 32, 3), **kw)
-    lam = getattr(applications, name)(**kw)
-    with keras_ref():
-        ker = getattr(keras.applications, name)(**kw)
-    ref.assert_same_architecture(lam, ker)
-    ref.assert_same_predictions(lam, ker, (32, 32, 3), atol=1e-3)
-
-
 @pytest.mark.slow
 def test_keras_files_and_imagenet_cache_load(keras, tmp_path, monkeypatch):
     kw = dict(input_shape=(32, 32, 3), include_top=False, pooling="avg")

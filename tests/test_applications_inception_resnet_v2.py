@@ -51,23 +51,13 @@ def test_module_path_and_errors(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------ live Keras (slow)
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "kw", [dict(include_top=False, pooling="avg"), dict(classes=4, classifier_activation=None)]
-)
-def test_matches_keras(keras, kw):
-    kw = dict(weights=None, input_shape=(75, 75, 3), **kw)
-    lam = applications.InceptionResNetV2(**kw)
-    with keras_ref():
-        ker = keras.applications.InceptionResNetV2(**kw)
-    ref.assert_same_architecture(lam, ker)
-    ref.assert_same_predictions(lam, ker, (75, 75, 3), atol=1e-3)
-
-
-@pytest.mark.slow
 def test_keras_files_and_imagenet_cache_load(keras, tmp_path, monkeypatch):
     kw = dict(input_shape=(75, 75, 3), include_top=False, pooling="avg")
     with keras_ref():
-        keras.applications.InceptionResNetV2(weights=None, **kw)  # shifts Keras's name counters
+        # Shifts Keras's automatic names (conv2d_N, ...) away from Lamina's: loads go by order.
+        keras.layers.Conv2D(1, 1)
+        keras.layers.BatchNormalization()
+        keras.layers.Activation("relu")
         ker = keras.applications.InceptionResNetV2(weights=None, **kw)
     lam = applications.InceptionResNetV2(weights=None, **kw)
     x, want = ref.assert_same_predictions(lam, ker, (75, 75, 3), atol=1e-3)

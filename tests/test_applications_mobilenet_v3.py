@@ -83,26 +83,6 @@ def test_imagenet_argument_errors(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------ live Keras (slow)
-CASES = [
-    ("MobileNetV3Small", dict(include_top=False, pooling="avg")),
-    ("MobileNetV3Small", dict(classes=5, minimalistic=True, classifier_activation=None)),
-    ("MobileNetV3Large", dict(include_top=False, pooling="max", alpha=0.75)),
-    ("MobileNetV3Large", dict(classes=5, include_preprocessing=False, alpha=1.25)),
-]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("name", "kw"), CASES)
-def test_matches_keras(keras, name, kw):
-    kw = dict(weights=None, input_shape=(32, 32, 3), **kw)
-    lam = getattr(applications, name)(**kw)
-    with keras_ref():
-        ker = getattr(keras.applications, name)(**kw)
-    ref.assert_same_architecture(lam, ker)
-    assert lam.output_shape == ker.output_shape
-    ref.assert_same_predictions(lam, ker, (32, 32, 3))
-
-
 @pytest.mark.slow
 def test_keras_files_and_imagenet_cache_load(keras, tmp_path, monkeypatch):
     kw = dict(input_shape=(32, 32, 3), include_top=False)

@@ -1,4 +1,6 @@
-"""Every application against real Keras 3 (slow: building Keras's models takes seconds each)."""
+"""Applications with real Keras 3: ImageNet files loaded by layer order, the EfficientNet
+rescaling, a transfer-learning step (slow: building Keras's models takes seconds each). Every
+architecture is compared with Keras's record in ``test_applications_record.py``."""
 
 import os
 import time
@@ -12,55 +14,9 @@ from tests.helpers import keras_ref
 from tests.test_applications import (
     _assert_same_weights,
     _keras_legacy_h5,
-    assert_same_architecture,
-    assert_same_outputs,
 )
 
 pytestmark = pytest.mark.slow
-
-#: name -> smallest input Keras accepts (and whether its layers are auto-named).
-CASES = {
-    "VGG16": (32, False),
-    "VGG19": (32, False),
-    "ResNet50": (32, False),
-    "ResNet101": (32, False),
-    "ResNet152": (32, False),
-    "ResNet50V2": (32, False),
-    "ResNet101V2": (32, False),
-    "ResNet152V2": (32, False),
-    "MobileNet": (32, False),
-    "MobileNetV2": (32, False),
-    "DenseNet121": (32, False),
-    "DenseNet169": (32, False),
-    "DenseNet201": (32, False),
-    "InceptionV3": (75, True),
-    "Xception": (71, True),  # its 1x1 shortcut convs are auto-named (conv2d_N)
-    **{f"EfficientNetB{i}": (32, False) for i in range(8)},
-}
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_architecture_and_outputs_match_keras(keras, rng, name):
-    size, auto = CASES[name]
-    kw = dict(weights=None, input_shape=(size, size, 3), include_top=False, pooling="avg")
-    lam = getattr(applications, name)(**kw)
-    with keras_ref():
-        ker = getattr(keras.applications, name)(**kw)
-    assert_same_architecture(lam, ker, auto_names=auto)
-    assert lam.output_shape == ker.output_shape
-    assert_same_outputs(lam, ker, (size, size, 3), rng, atol=1e-3)
-
-
-@pytest.mark.parametrize("name", ["VGG16", "ResNet50V2", "DenseNet121", "EfficientNetB0"])
-def test_classifier_top_matches_keras(keras, rng, name):
-    size, auto = CASES[name]
-    kw = dict(weights=None, input_shape=(size, size, 3), classes=5, classifier_activation=None)
-    lam = getattr(applications, name)(**kw)
-    with keras_ref():
-        ker = getattr(keras.applications, name)(**kw)
-    assert_same_architecture(lam, ker, auto_names=auto)
-    assert_same_outputs(lam, ker, (size, size, 3), rng, atol=1e-3)
-
 
 def test_resnet50_builds_fast():
     start = time.process_time()

@@ -257,6 +257,23 @@ def test_layer_weights_views_follow_the_model_as_in_keras(keras):
         np.testing.assert_array_equal(a, b)
 
 
+def test_sequential_weights_are_keras_variables_as_in_keras(keras):
+    def build(K):
+        return K.Sequential([K.Input((3,)), K.layers.Dense(2, name="d"),
+                             K.layers.BatchNormalization(name="bn")])  # fmt: skip
+
+    with keras_ref():
+        km = build(keras)
+        # Keras prefixes the paths of layers a Sequential builds with its name: compared after it.
+        want = [(w.path.split("/", 1)[1], tuple(w.shape), w.trainable) for w in km.weights]
+    lm = build(lamina)
+    assert [(w.path, tuple(w.shape), w.trainable) for w in lm.weights] == want
+    assert [w.name for w in lm.variables] == [w.name for w in km.variables]
+    for view, array in zip(lm.weights, lm.get_weights()):
+        np.testing.assert_array_equal(view.numpy(), array)
+    assert lamina.Sequential([lamina.layers.Dense(2)]).weights == []  # no input shape yet
+
+
 def test_clone_model_copies_the_architecture_with_new_weights(keras):
     def build(K):
         inputs = K.Input((6,))

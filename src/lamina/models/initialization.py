@@ -113,12 +113,14 @@ def _keras_style(obj) -> bool:
 
 
 def _host_ready(obj, depth=0) -> bool:
-    """Whether ``obj`` (a layer, or a layer's part such as an RNN cell) is built into Lamina,
-    or a Keras-style user layer, and holds only built-in initializers, so its ``init`` accepts
-    a ``HostKey``."""
+    """Whether ``obj`` (a layer, or a layer's part such as an RNN cell) is built into Lamina
+    (``lamina.layers``, or an application's own layer such as ConvNeXt's ``LayerScale``), or a
+    Keras-style user layer, and holds only built-in initializers, so its ``init`` accepts a
+    ``HostKey``."""
     if depth > 4:
         return False
-    if not type(obj).__module__.startswith("lamina.layers") and not _keras_style(obj):
+    module = type(obj).__module__
+    if not module.startswith(("lamina.layers", "lamina.applications")) and not _keras_style(obj):
         return False
     for name, value in vars(obj).items():
         if name.endswith("initializer"):

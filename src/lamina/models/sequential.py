@@ -330,8 +330,14 @@ class Sequential(
         _weight_lists.set_weights(self, weights)
 
     @property
-    def weights(self):
-        return self.get_weights() if self.built else []
+    def weights(self) -> list:
+        """The model's weights as Keras variables (``.path``, ``.shape``, ``.numpy()``), layer by
+        layer in :meth:`get_weights`'s order; empty while no input shape is known."""
+        if not self.built and self._input_shape is not None and self._layers:
+            self.build(self._input_shape)  # as Keras, which builds once an Input is given
+        return [w for layer in self._layers for w in layer.weights] if self.built else []
+
+    variables = weights
 
     def count_params(self) -> int:
         return _weight_lists.count_params(self)
