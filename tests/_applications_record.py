@@ -30,16 +30,11 @@ import sys
 
 import numpy as np
 
-PATH = pathlib.Path(__file__).parent / "data" / "applications_keras.json"
+from lamina._naming import snake_case
+from tests._applications_ref import _KNOWN_CONFIG_GAPS, listed
+from tests.test_applications import _EXTRA_KEYS
 
-#: Config entries left out of the digest: keys Lamina's layers do not write (defaults only),
-#: and the entries where Lamina's layers still differ from Keras's (see ``_applications_ref``).
-EXTRA_KEYS = {"dtype", "optional", "quantization_config", "build_config", "name"}
-KNOWN_CONFIG_GAPS = {
-    ("LayerNormalization", "axis"),
-    ("Sequential", "layers"),
-    ("Sequential", "build_input_shape"),
-}
+PATH = pathlib.Path(__file__).parent / "data" / "applications_keras.json"
 
 _TOP = dict(include_top=False, pooling="avg")
 
@@ -91,26 +86,19 @@ def case_ids(*names):
 
 
 # ------------------------------------------------------------------ what is recorded
-def _snake(class_name):
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def listed(model):
-    """``model.layers`` as Keras lists them: Lamina's graph-op layers (``x + 3.0``) skipped."""
-    return [x for x in model.layers if type(x).__name__ not in ("TensorOp", "TFOpLambda")]
-
-
 def layer_digest(layer):
-    """A short digest (8 hex digits) of one layer's class, name, weight shapes and config."""
+    """A short digest (8 hex digits) of one layer's class, name, weight shapes and config (the
+    keys Lamina does not write, and the known gaps of ``_applications_ref``, left out)."""
     kind = type(layer).__name__
     name = layer.name
-    if kind == "InputLayer" or re.fullmatch(rf"{_snake(kind)}(_\d+)?", name):
+    if kind == "InputLayer" or re.fullmatch(rf"{snake_case(kind)}(_\d+)?", name):
         name = re.sub(r"_\d+$", "", name)  # automatic names count every earlier layer
     config = {
         key: value
         for key, value in layer.get_config().items()
-        if key not in EXTRA_KEYS and (kind, key) not in KNOWN_CONFIG_GAPS and value is not None
+        if key not in _EXTRA_KEYS | {"name"}
+        and (kind, key) not in _KNOWN_CONFIG_GAPS
+        and value is not None
     }
     shapes = [list(map(int, w.shape)) for w in layer.weights]
     text = json.dumps([kind, name, shapes, config], sort_keys=True, default=str)
