@@ -88,11 +88,21 @@ SLOW_CASES = {
 }
 
 
+def _measured_slow() -> set[str]:
+    """Default-suite tests measured at 2.5 s or more (``tests/slow_tests.txt``, kept by
+    ``python -m tests._slow_list``): the slow set runs them, so the default suite stays under
+    ten minutes on two cores."""
+    from tests._slow_list import read_list
+
+    return read_list()
+
+
 def pytest_collection_modifyitems(config, items):
     import zlib
 
+    slow = SLOW_CASES | _measured_slow()
     for item in items:
-        if item.nodeid in SLOW_CASES:
+        if item.nodeid in slow:
             item.add_marker(pytest.mark.slow)
             continue
         if getattr(item, "callspec", None) is None or item.fspath.basename not in SAMPLED_TABLES:

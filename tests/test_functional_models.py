@@ -237,6 +237,41 @@ def test_summary_lists_layers_params_and_connections_as_keras(keras):
         assert needle in k_text and needle in l_text, needle
 
 
+def test_summary_shows_every_output_shape_of_a_layer_as_keras(keras):
+    """An LSTM returning its states lists all three shapes (wrapped in the cell, not cut)."""
+
+    def build(K):
+        enc_in, dec_in = K.Input((None, 4)), K.Input((None, 4))
+        _, h, c = K.layers.LSTM(8, return_state=True, name="encoder")(enc_in)
+        out = K.layers.LSTM(8, name="decoder")(dec_in, initial_state=[h, c])
+        return K.Model([enc_in, dec_in], out)
+
+    def cells(text):
+        # The "Output Shape" column of the encoder's row, lines joined.
+        rows, on = [], False
+        for line in text.splitlines():
+            parts = [p.strip() for p in line.split("│")]
+            if len(parts) < 3:
+                on = False
+                continue
+            if parts[1].startswith("encoder"):
+                on = True
+            elif parts[1] and not parts[1].startswith("("):
+                on = False
+            if on:
+                rows.append(parts[2])
+        return " ".join(rows)
+
+    with keras_ref():
+        lines = []
+        build(keras).summary(print_fn=lambda s, **kw: lines.append(s))
+    l_text = []
+    build(lamina).summary(print_fn=l_text.append)
+    expected = "[(None, 8), (None, 8), (None, 8)]"
+    assert cells("\n".join(lines)) == expected
+    assert cells("\n".join(l_text)) == expected
+
+
 def test_layer_weights_views_follow_the_model_as_in_keras(keras):
     x, y = _data()
     model = lamina.Sequential([lamina.layers.Dense(4, input_dim=6), lamina.layers.Dense(1)])

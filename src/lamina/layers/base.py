@@ -42,6 +42,20 @@ from lamina.layers.keras_api import KerasLayerAPI
 Shape = tuple[Any, ...]
 
 
+#: Built-in layers that pass a mask on unchanged (Keras 3 sets ``supports_masking`` on them).
+_MASKING_LAYERS = frozenset({
+    "Activation", "ActivityRegularization", "AlphaDropout", "BatchNormalization", "Dense",
+    "Dropout", "ELU", "GaussianDropout", "GaussianNoise", "GroupNormalization", "Identity",
+    "LayerNormalization", "LeakyReLU", "MultiHeadAttention", "GroupQueryAttention",
+    "Normalization", "PReLU", "ReLU", "Rescaling", "Softmax", "SpatialDropout1D",
+    "SpatialDropout2D", "SpatialDropout3D", "UnitNormalization", "TimeDistributed",
+    "Bidirectional", "RNN", "LSTM", "GRU", "SimpleRNN", "Add", "Average", "Concatenate",
+    "Dot", "Maximum", "Minimum", "Multiply", "Subtract", "Lambda", "Masking", "Embedding",
+    "ReversibleEmbedding", "GlobalAveragePooling1D", "Attention", "AdditiveAttention",
+    "Sequential", "Model", "Functional",  # nested models: their inputs' mask reaches the output
+})
+
+
 class Layer(KerasLayerAPI):
     """Base class of Lamina layers.
 
@@ -215,8 +229,31 @@ class Layer(KerasLayerAPI):
         return tuple(input_shape)
 
     def compute_mask(self, x, mask):
-        """The mask passed on to the next layer (Keras's ``compute_mask``)."""
-        return mask
+        """The mask passed on to the next layer (Keras's ``compute_mask``): the input's when
+        the layer :attr:`supports_masking`, else none (Keras 3 drops it there)."""
+        return mask if self.supports_masking else None
+
+    @property
+    def supports_masking(self) -> bool:
+        """Whether the layer passes its input's mask on, as in Keras 3: the layers Keras marks
+        (``Dense``, activations, dropouts, normalizations, merges, recurrent layers, ...), any
+        layer with its own ``compute_mask``, or one that sets ``self.supports_masking = True``;
+        others (convolutions, pooling, ``Flatten``, ``Reshape``, a plain custom layer) drop it."""
+        value = self.__dict__.get("_supports_masking")
+        if value is not None:
+            return value
+        for cls in type(self).__mro__:
+            if cls is Layer:
+                break
+            if cls.__module__.startswith("lamina.") and cls.__name__ in _MASKING_LAYERS:
+                return True
+            if "compute_mask" in cls.__dict__:
+                return True
+        return False
+
+    @supports_masking.setter
+    def supports_masking(self, value) -> None:
+        self.__dict__["_supports_masking"] = bool(value)
 
     def expected_rank(self) -> tuple[int, ...] | None:
         """Input ranks (batch dim included) this layer accepts, or None for any rank."""
@@ -315,7 +352,7 @@ class Layer(KerasLayerAPI):
         return key
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} name={self.name!r}>"
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
 def _freeze(value):

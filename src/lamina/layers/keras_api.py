@@ -39,7 +39,18 @@ from lamina.layers.weight_views import set_owner as set_owner
 class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
     """Mixin of :class:`lamina.layers.Layer`: Keras's eager/symbolic calls and weight views."""
 
-    built = False
+    @property
+    def built(self) -> bool:
+        """Whether the layer has weights: built standalone (or its ``build`` set ``built``), or
+        held by a built model (Keras builds the layers of a model it builds)."""
+        if self.__dict__.get("_built_flag"):
+            return True
+        owner = self._owner_model()
+        return owner is not None and owner is not self and bool(owner.built)
+
+    @built.setter
+    def built(self, value) -> None:
+        self.__dict__["_built_flag"] = bool(value)
 
     # ------------------------------------------------------------------ calls
     def __call__(self, *args, **kwargs):

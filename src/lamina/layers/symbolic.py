@@ -56,6 +56,19 @@ class KerasTensor:
     def ndim(self) -> int:
         return len(self.shape)
 
+    @property
+    def _keras_mask(self):
+        """The symbolic mask this tensor carries (a boolean ``KerasTensor``), or ``None``, as
+        Keras 3 sets it on the outputs of a masking layer (``Embedding(mask_zero=True)``)."""
+        shape = self.__dict__.get("_mask_shape")
+        if shape is None or not isinstance(shape, tuple):
+            return None
+        return KerasTensor(shape, dtype="bool")
+
+    @_keras_mask.setter
+    def _keras_mask(self, mask) -> None:
+        self._mask_shape = None if mask is None else tuple(mask.shape)
+
     def __repr__(self) -> str:
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
 

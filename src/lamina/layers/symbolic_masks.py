@@ -54,7 +54,21 @@ def output_mask_shape(layer, input_shape, mask_shape):
     several = isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], tuple)
     own = type(layer).compute_mask is not Layer.compute_mask
     if not own:
-        return None if several else mask_shape
+        if several:
+            return None
+        if not layer.supports_masking:
+            if mask_shape is not None:
+                import warnings
+
+                warnings.warn(
+                    f"Layer '{layer.name}' (of type {type(layer).__name__}) was passed an input "
+                    "with a mask attached to it. However, this layer does not support masking "
+                    "and will therefore destroy the mask information. Downstream layers will "
+                    "not see the mask.",
+                    stacklevel=3,
+                )
+            return None
+        return mask_shape
     if several and mask_shape is None:
         return None
 
@@ -90,12 +104,24 @@ def with_eager_mask(layer, x, y, mask):
     """``y`` carrying the layer's output mask as ``_keras_mask``, as Keras 3 sets it."""
     from lamina.models.graph import _output_mask
 
+    if isinstance(y, list | tuple) and y and all(isinstance(a, jax.Array) for a in y):
+        # Several outputs (a layer splitting its input): one mask each, from compute_mask.
+        if any(getattr(a, "_keras_mask", None) is not None for a in y):
+            return y
+        out = _output_mask(layer, x, mask, None)
+        if isinstance(out, list | tuple) and len(out) == len(y):
+            for a, m in zip(y, out):
+                _set_mask(a, m)
+        return y
     if not isinstance(y, jax.Array) or getattr(y, "_keras_mask", None) is not None:
         return y
-    out = _output_mask(layer, x, mask, None)
-    if out is not None:
+    _set_mask(y, _output_mask(layer, x, mask, None))
+    return y
+
+
+def _set_mask(y, mask) -> None:
+    if mask is not None:
         try:
-            y._keras_mask = out
+            y._keras_mask = mask
         except AttributeError:  # an array type that takes no attributes
             pass
-    return y

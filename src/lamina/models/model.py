@@ -94,7 +94,7 @@ class Model(
     def _init_engine_state(self, name, trainable):
         # The attributes the engine and the saving code read (shared with Sequential).
         self.name = name
-        self.trainable = bool(trainable)
+        self.__dict__["_trainable"] = bool(trainable)  # not passed on: Keras sets it alone here
         self._layers = []
         self._input_shape = None
         self._train_state: TrainState | None = None
@@ -134,7 +134,9 @@ class Model(
 
     @property
     def built(self) -> bool:
-        return self._train_state is not None
+        """Whether the model holds weights. A model whose input shape is known (a functional
+        model, or one called once) is built on first look, as Keras builds it at construction."""
+        return _sync.lazy_built(self)
 
     @built.setter
     def built(self, value):  # Keras code sets ``self.built = True``; built means weights here
@@ -360,7 +362,7 @@ class Model(
         return cls(**config)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} name={self.name!r}>"
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
     __copy__ = _sync.isolated_copy
     _trainable_mask = NestedModelMixin._trainable_mask
@@ -401,3 +403,4 @@ def _snake(name):
 from lamina.models.functional import Functional  # noqa: E402  (it subclasses Model)
 
 __all__ = ["Functional", "Model"]
+

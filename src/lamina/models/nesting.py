@@ -48,6 +48,19 @@ class NestedModelMixin:
     uses_mask = False
 
     @property
+    def trainable(self) -> bool:
+        """Whether ``fit`` trains the model's weights. Setting it sets every layer's too, as in
+        Keras (``base_model.trainable = False`` freezes them all; ``True`` unfreezes them all)."""
+        return self.__dict__.get("_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        value = bool(value)
+        self.__dict__["_trainable"] = value
+        for layer in _sublayers(self):
+            layer.trainable = value
+
+    @property
     def _input_shape_arg(self):
         """A built-in-layer-like view of the model's input shape (a ``Sequential`` whose
         first layer is this model takes it as its own input shape)."""
@@ -301,3 +314,18 @@ def _flatten(layers, per_layer, order, which):
 def _to_array(v):
     arr = np.asarray(v)
     return arr.astype(np.float32) if arr.dtype == np.float64 else arr
+
+
+def _sublayers(model) -> list:
+    """The layers a model holds: its graph's or stack's, or (a subclassed model not yet
+    built) the layers among its attributes."""
+    from lamina.layers.base import Layer
+
+    layers = list(model.__dict__.get("_layers") or ())
+    if layers:
+        return layers
+    found = []
+    for value in list(model.__dict__.values()):
+        items = value if isinstance(value, list | tuple) else (value,)
+        found.extend(v for v in items if isinstance(v, Layer) and v is not model)
+    return found

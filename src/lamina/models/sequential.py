@@ -74,7 +74,7 @@ class Sequential(
     def __init__(self, layers=None, name=None, trainable=True):
         # Unique like Keras's ("sequential", "sequential_1"): nested models need distinct names.
         self.name = name or _unique_name("sequential")
-        self.trainable = trainable
+        self.__dict__["_trainable"] = bool(trainable)  # not passed on: Keras sets it alone here
         self._layers: list[Layer] = []
         self._input_shape = None  # batch dim included
         self._train_state: TrainState | None = None
@@ -265,11 +265,14 @@ class Sequential(
 
     @property
     def built(self) -> bool:
-        if self._train_state is not None:
+        """Whether the model holds weights; with an input shape known (``Input`` first, or
+        ``input_shape=`` on the first layer) it is built on first look, as Keras builds it
+        when the layers are added."""
+        owner = self._owner_model()
+        if self._layers and (owner is None or owner is self) and _sync.lazy_built(self):
             return True
         # Nested in a built model that gave it its input shape: Keras built it with that model,
         # and its weights are the holder's (``weights`` reads them from there).
-        owner = self._owner_model()
         return (
             self._input_shape is not None
             and owner is not None

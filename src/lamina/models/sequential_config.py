@@ -92,6 +92,7 @@ def from_config(cls, config, custom_objects=None):
     from lamina.models.functional_config import deserialize_layer
 
     model = cls(name=config.get("name"))
+    model.trainable = bool(config.get("trainable", True))  # before the layers: they keep theirs
     for spec in config.get("layers", []):
         model.add(deserialize_layer(spec, custom_objects=custom_objects))
     return model

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import re
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -182,6 +185,8 @@ def render_graph(model, line_length=None) -> str:
             if nodes:
                 outs = nodes[0].output_tensors
                 shape = ", ".join(str(t.shape) for t in outs)
+                if len(outs) > 1:  # as Keras lists several outputs' shapes
+                    shape = f"[{shape}]"
         cells = [f"{layer.name} ({type(layer).__name__})", shape, f"{n_p + n_s:,}"]
         if connected:
             rows.append((cells, _connections(model, layer)))
@@ -203,10 +208,12 @@ def render_graph(model, line_length=None) -> str:
     ) + "┃"
     out = [f'Model: "{model.name}"', line("┏", "┳", "┓", "━"), head, line("┡", "╇", "┩", "━")]
     for r, (cells, links) in enumerate(rows):
-        first = links[0] if links else None
-        out.append(row(cells + ([first] if connected else [])))
-        for extra in links[1:]:
-            out.append(row(["", "", "", extra]))
+        # Long names and several outputs' shapes wrap inside their cells, as Keras's table.
+        columns = [_wrap(cells[0], widths[0]), _wrap(cells[1], widths[1]), [cells[2]]]
+        if connected:
+            columns.append([part for link in links for part in _wrap(link, widths[3])])
+        for parts in itertools.zip_longest(*columns, fillvalue=""):
+            out.append(row(list(parts)))
         if r < len(rows) - 1:
             out.append(line("├", "┼", "┤", "─"))
     out.append(line("└", "┴", "┘", "─"))
@@ -214,3 +221,11 @@ def render_graph(model, line_length=None) -> str:
     out.append(f" Trainable params: {train:,} ({_size(train)})")
     out.append(f" Non-trainable params: {total - train:,} ({_size(total - train)})")
     return "\n".join(out)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` characters, broken after spaces where it can
+    (never inside one shape's parentheses)."""
+    kept = re.sub(r"\([^()]*\)", lambda m: m.group(0).replace(" ", "\xa0"), text)
+    lines = textwrap.wrap(kept, width, break_on_hyphens=False) or [""]
+    return [line.replace("\xa0", " ") for line in lines]

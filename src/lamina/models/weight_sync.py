@@ -365,3 +365,19 @@ def _without_nodes(layer):
     clone.__dict__["_inbound_nodes"] = None
     clone.__dict__.pop("_lamina_owner", None)
     return clone
+
+
+def lazy_built(model) -> bool:
+    """``model.built``: builds a model whose input shape is known (Keras builds functional
+    models, and a ``Sequential`` starting with ``Input``, at construction); a model that
+    cannot build yet reads as not built, and the call that needs weights says why."""
+    if model.__dict__.get("_train_state") is None and model.__dict__.get("_input_shape"):
+        if not model.__dict__.get("_lazy_building"):
+            model.__dict__["_lazy_building"] = True
+            try:
+                model._require_built("built")
+            except (ValueError, TypeError):
+                pass
+            finally:
+                model.__dict__.pop("_lazy_building", None)
+    return model.__dict__.get("_train_state") is not None

@@ -215,7 +215,6 @@ def model_from_config(
             model = Sequential.from_config(inner, custom_objects=custom_objects)
     except (ValueError, TypeError, KeyError, ArithmeticError) as e:
         raise fail(path, f"its model config could not be rebuilt: {e}") from None
-    model.trainable = bool(inner.get("trainable", True))
     shape = (config.get("build_config") or {}).get("input_shape") or inner.get("build_input_shape")
     if shape is not None and model.input_shape is None:
         model.saving_view().set_input_shape(shape)
