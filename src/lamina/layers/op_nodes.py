@@ -247,8 +247,9 @@ def decode_value(value, tensor):
         The argument with tensors, slices, ``...`` and arrays rebuilt; nothing else is
         interpreted (no class named in the file is imported or run).
     """
-    if isinstance(value, list):
-        return [decode_value(v, tensor) for v in value]
+    if isinstance(value, list | tuple):  # tuples: Keras's in-memory configs (not JSON)
+        out = [decode_value(v, tensor) for v in value]
+        return tuple(out) if isinstance(value, tuple) else out
     if not isinstance(value, dict):
         return value
     kind = value.get("class_name")

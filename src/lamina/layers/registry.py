@@ -68,5 +68,13 @@ def deserialize(spec: dict, custom_objects=None) -> Layer:
         raise ValueError(
             f"A layer config must be a dict with 'class_name' and 'config'; got {spec!r}."
         )
+    if spec["class_name"] in _MODEL_CLASSES and spec.get("registered_name") in (None, *_MODEL_CLASSES):
+        # A model serialized as a layer (Keras's ``serialize_keras_object(model)``).
+        from lamina.models.functional_config import deserialize_layer
+
+        return deserialize_layer(spec, custom_objects=custom_objects)
     cls = get_layer_class(spec["class_name"], custom_objects, spec.get("registered_name"))
     return cls.from_config(spec.get("config", {}))
+
+
+_MODEL_CLASSES = ("Sequential", "Functional", "Model")
