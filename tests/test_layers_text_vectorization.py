@@ -149,3 +149,23 @@ def test_assets_round_trip(tmp_path):
     fresh = TextVectorization()
     fresh.load_assets(str(tmp_path))
     assert fresh.get_vocabulary() == layer.get_vocabulary()
+
+
+def test_tensorflow_2_3_output_mode_spellings_mean_keras_3s():
+    """Old tutorials write ``output_mode="tf-idf"`` / ``"binary"`` (TensorFlow 2.3-2.5)."""
+    import numpy as np
+
+    from lamina import layers
+
+    texts = ["The Brain is wider than the Sky", "For put them side by side"]
+    probe = ["The Brain is deeper than the sea"]
+    for old, new in (("tf-idf", "tf_idf"), ("binary", "multi_hot")):
+        a = layers.TextVectorization(output_mode=old, ngrams=2)
+        b = layers.TextVectorization(output_mode=new, ngrams=2)
+        a.adapt(texts)
+        b.adapt(texts)
+        assert a.output_mode == new
+        np.testing.assert_allclose(np.asarray(a(probe)), np.asarray(b(probe)))
+        lookup = layers.StringLookup(output_mode=old)
+        lookup.adapt(np.array(["a", "b", "a"]))
+        assert lookup.output_mode == new

@@ -403,4 +403,3 @@ def _snake(name):
 from lamina.models.functional import Functional  # noqa: E402  (it subclasses Model)
 
 __all__ = ["Functional", "Model"]
-
