@@ -77,30 +77,13 @@ SAMPLED_TABLES = {
     "test_host_init.py",
 }
 
-#: Single parametrized cases over 5 s on two cores (measured with ``--durations``): they run in
-#: the slow set, whatever the sampling above picks.
-SLOW_CASES = {
-    "tests/test_layers_augment_more_policy.py::"
-    "test_inference_config_and_keyed_training_match_keras[AugMix-kwargs2]",
-    "tests/test_engine_inputs.py::test_shuffle_batch_keeps_batches_and_permutes_their_order[memmap]",
-    "tests/test_engine_inputs.py::test_backup_and_restore_resumes_every_input_kind[pydataset]",
-    "tests/test_layers_more_audio.py::test_mel_spectrogram_matches_keras[2]",
-}
-
-
-def _measured_slow() -> set[str]:
-    """Default-suite tests measured at 2.5 s or more (``tests/slow_tests.txt``, kept by
-    ``python -m tests._slow_list``): the slow set runs them, so the default suite stays under
-    ten minutes on two cores."""
-    from tests._slow_list import read_list
-
-    return read_list()
-
-
 def pytest_collection_modifyitems(config, items):
     import zlib
 
-    slow = SLOW_CASES | _measured_slow()
+    from tests._slow_list import read_list
+
+    # Tests measured too slow for the default suite (tests/slow_tests.txt) run in the slow set.
+    slow = read_list()
     for item in items:
         if item.nodeid in slow:
             item.add_marker(pytest.mark.slow)

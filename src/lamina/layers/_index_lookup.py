@@ -56,8 +56,6 @@ class IndexLookup(HostCallMixin, Layer):
             )
         self.oov_method = oov_method
         self.salt = parse_salt(salt, "IndexLookup")
-        # Keras 2 (TensorFlow 2.3-2.5) names: "binary" is multi_hot.
-        output_mode = {"binary": "multi_hot", "tf-idf": "tf_idf"}.get(output_mode, output_mode)
         if output_mode not in _MODES:
             raise ValueError(
                 f"{cls}: unknown output_mode={output_mode!r}; expected one of {', '.join(_MODES)}."

@@ -271,8 +271,22 @@ def _zero_padding(name, args, kwargs):
     return args, kwargs
 
 
+#: TensorFlow 2.3-2.5's ``output_mode`` names (still in old tutorials), as Keras 3 spells them.
+_OUTPUT_MODES = {"binary": "multi_hot", "tf-idf": "tf_idf"}
+
+
+def _output_mode(name, args, kwargs):
+    mode = kwargs.get("output_mode")
+    if isinstance(mode, str) and mode in _OUTPUT_MODES:
+        kwargs["output_mode"] = _OUTPUT_MODES[mode]  # the same meaning: no warning
+    return args, kwargs
+
+
 #: Rewrites that are not plain renames, run before :data:`RENAMES`.
 SPECIAL = {
+    "TextVectorization": _output_mode,
+    "StringLookup": _output_mode,
+    "IntegerLookup": _output_mode,
     "Conv1D": _input_dim_length,
     "Conv2D": _conv2d,
     "Conv2DTranspose": _deconv,

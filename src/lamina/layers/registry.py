@@ -68,7 +68,8 @@ def deserialize(spec: dict, custom_objects=None) -> Layer:
         raise ValueError(
             f"A layer config must be a dict with 'class_name' and 'config'; got {spec!r}."
         )
-    if spec["class_name"] in _MODEL_CLASSES and spec.get("registered_name") in (None, *_MODEL_CLASSES):
+    names = (None, *MODEL_CLASS_NAMES)
+    if spec["class_name"] in MODEL_CLASS_NAMES and spec.get("registered_name") in names:
         # A model serialized as a layer (Keras's ``serialize_keras_object(model)``).
         from lamina.models.functional_config import deserialize_layer
 
@@ -77,4 +78,5 @@ def deserialize(spec: dict, custom_objects=None) -> Layer:
     return cls.from_config(spec.get("config", {}))
 
 
-_MODEL_CLASSES = ("Sequential", "Functional", "Model")
+#: Class names of models in Keras's configs (a model may stand where a layer does).
+MODEL_CLASS_NAMES = ("Sequential", "Functional", "Model")

@@ -62,8 +62,6 @@ class TextVectorization(Layer):
         kwargs.pop("vocabulary_size", None)  # Keras writes it into configs; derived here
         kwargs.pop("has_input_vocabulary", None)
         super().__init__(**kwargs)
-        # TensorFlow 2.3-2.5's spellings, still in tutorials: "binary" is multi_hot.
-        output_mode = {"binary": "multi_hot", "tf-idf": "tf_idf"}.get(output_mode, output_mode)
         if output_mode not in _MODES:
             raise ValueError(
                 f"TextVectorization: unknown output_mode={output_mode!r}; expected one of "

@@ -147,9 +147,10 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
     if class_name == "function":
         return _function(config["config"], custom_objects)
     module = config.get("module") or ""
-    if class_name in ("Sequential", "Functional") and module.startswith("keras"):
+    layers = _module("lamina.layers.registry")
+    if class_name in layers.MODEL_CLASS_NAMES and module.startswith("keras"):
         # Keras writes a model's module as "keras" or "keras.src.models.functional".
-        return _module("lamina.layers").deserialize(config, custom_objects=custom_objects)
+        return layers.deserialize(config, custom_objects=custom_objects)
     for keras_module, module_name, _ in _KINDS:
         if module == keras_module:
             return _module(module_name).deserialize(config, custom_objects=custom_objects)
