@@ -26,6 +26,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from lamina.layers import symbolic_masks as _masks
+from lamina.layers.free_variables import (
+    adopt_attribute,
+    is_adoptable,
+    refuse_model_variable,
+    unique_key,
+)
 from lamina.layers.graph_api import LayerGraphAPI
 from lamina.layers.variables import Variable, current_scope
 from lamina.layers.weight_views import LayerWeightViews
@@ -51,6 +57,12 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
     @built.setter
     def built(self, value) -> None:
         self.__dict__["_built_flag"] = bool(value)
+
+    def __setattr__(self, name, value):
+        # Keras tracks a variable set as an attribute as one of the layer's weights.
+        if _adoptable(value):
+            value = adopt_attribute(self, value)
+        super().__setattr__(name, value)
 
     # ------------------------------------------------------------------ calls
     def __call__(self, *args, **kwargs):
@@ -183,6 +195,7 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
 
         if kwargs:
             raise TypeError(f"add_weight() got unexpected keyword argument(s): {sorted(kwargs)}.")
+        refuse_model_variable(self, "add_weight()")
         shape = () if shape is None else tuple(int(d) for d in shape)
         dtype = "float32" if dtype is None else str(np.dtype(dtype))
         if initializer is None:
@@ -192,12 +205,7 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
             raise ValueError(f"add_weight(initializer={initializer!r}) is not an initializer.")
         if not hasattr(self, "_variables") or self._variables is None:
             self._variables = []
-        taken = {v._key for v in self._variables}
-        base = name or "variable"
-        key, n = base, 0
-        while key in taken or "/" in key:
-            n += 1
-            key = f"{base.replace('/', '_')}_{n}"
+        key = unique_key(self, name or "variable")
         var = Variable(
             self,
             key,
@@ -247,6 +255,12 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
 
     def _weight_constraints(self) -> dict:
         return {v._key: v.constraint for v in getattr(self, "_variables", None) or []}
+
+
+def _adoptable(value) -> bool:
+    if isinstance(value, list | tuple):
+        return any(is_adoptable(v) for v in value[:64])
+    return is_adoptable(value)
 
 
 def _draw(var: Variable, key):

@@ -145,17 +145,75 @@ def find_binding(layer):
 
 
 class Variable:
-    """One weight of a layer, as Keras's ``keras.Variable`` shows it.
+    """A variable, as Keras's ``keras.Variable``: a weight of a layer, or a free-standing one.
 
     Supports arithmetic, ``jnp`` functions (``__jax_array__``), ``.value``, ``.numpy()``,
-    ``.shape``, ``.dtype``, ``.assign``/``.assign_add``/``.assign_sub``.  Created by
-    ``Layer.add_weight`` (with its initializer, regularizer and constraint) or as a view of a
-    built-in layer's weight (``dense.kernel``).
+    ``.shape``, ``.dtype``, ``.assign``/``.assign_add``/``.assign_sub``.
+
+    Created by ``Layer.add_weight`` (with its initializer, regularizer and constraint), as a view
+    of a built-in layer's weight (``dense.kernel``), or directly with Keras's signature
+    ``Variable(initializer, shape=None, dtype=None, trainable=True, name=None)`` (TensorFlow's
+    ``initial_value=`` too): such a free variable holds its own array until it is assigned as an
+    attribute of a layer (``self.w = keras.Variable(...)`` in ``__init__`` or ``build``), which
+    makes it one of that layer's weights, as Keras tracks it.
+
+    Args:
+        initializer: an array-like initial value, or an initializer (name or callable taking
+            ``shape`` and ``dtype``), which then needs ``shape``.
+        shape: the shape, for an initializer.
+        dtype: the dtype; an array's own (``floatx()`` for Python floats) by default.
+        trainable: whether an optimizer updates it once it belongs to a layer.
+        name: the name (no ``/``); ``"variable"`` by default.
+
+    Raises:
+        ValueError: an initializer without ``shape``, a name with ``/``, or no initial value.
+
+    >>> import numpy as np
+    >>> import lamina as keras
+    >>> v = keras.Variable(np.ones((2, 2)), name="v")
+    >>> _ = v.assign_add(np.ones((2, 2)))
+    >>> v.numpy().tolist(), v.dtype
+    ([[2.0, 2.0], [2.0, 2.0]], 'float32')
+    >>> keras.Variable(keras.initializers.Zeros(), shape=(3,)).shape
+    (3,)
     """
 
     __array_priority__ = 100
 
-    def __init__(
+    def __init__(self, *args, **kwargs):
+        if len(args) >= 2 and isinstance(args[1], str) and hasattr(args[0], "_weights_source"):
+            self._init_view(*args, **kwargs)
+        else:
+            self._init_free(*args, **kwargs)
+
+    def _init_free(
+        self,
+        initializer=None,
+        shape=None,
+        dtype=None,
+        trainable=True,
+        autocast=True,
+        aggregation="none",
+        synchronization="auto",
+        name=None,
+        initial_value=None,
+        **kwargs,
+    ):
+        from lamina.layers.free_variables import initial_array
+
+        value, name = initial_array(initializer, initial_value, shape, dtype, name, kwargs)
+        self._layer = None
+        self._key = None
+        self._free = value
+        self._shape = tuple(value.shape)
+        self.dtype = str(value.dtype)
+        self.trainable = bool(trainable)
+        self.initializer = None
+        self.regularizer = None
+        self.constraint = None
+        self.name = name
+
+    def _init_view(
         self,
         layer,
         key: str,
@@ -177,18 +235,26 @@ class Variable:
         self.regularizer = regularizer
         self.constraint = constraint
         self.name = name or key
+        self._free = None
 
     # --------------------------------------------------------------- reading
     @property
     def path(self) -> str:
+        if self._layer is None:
+            return self.name
         return f"{self._layer.name}/{self.name}"
 
     @property
     def value(self):
+        if self._layer is None:
+            return self._free
         entry = find_binding(self._layer)
         if entry is not None:
             params, _, new_state, _ = entry
             return params[self._key] if self.trainable else new_state[self._key]
+        pending = getattr(self.initializer, "pending", None)
+        if pending is not None and not self._layer._has_weights():
+            return pending  # adopted by a layer not built yet: the value it will start from
         return self._layer._current_weight(self._key, self.trainable)
 
     @property
@@ -219,6 +285,9 @@ class Variable:
                 f"Variable {self.path!r} has shape {tuple(self.shape)}; assign() received a "
                 f"value of shape {tuple(value.shape)}."
             )
+        if self._layer is None:
+            self._free = value
+            return value
         entry = find_binding(self._layer)
         if entry is not None:
             if self.trainable:
@@ -229,6 +298,10 @@ class Variable:
                 )
             entry[2][self._key] = value
             return value
+        if getattr(self.initializer, "pending", None) is not None:
+            if not self._layer._has_weights():
+                self.initializer.pending = value
+                return value
         self._layer._write_weight(self._key, self.trainable, value)
         return value
 
@@ -239,7 +312,15 @@ class Variable:
         return self.assign(self.value - value)
 
     def __repr__(self) -> str:
-        return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
+        try:
+            value = f", value={self.numpy()}"
+        except Exception:  # noqa: BLE001 - a repr never raises (an unbuilt layer, a tracer)
+            value = ""
+        try:
+            shape = self.shape
+        except Exception:  # noqa: BLE001
+            shape = "?"
+        return f"<Variable path={self.path}, shape={shape}, dtype={self.dtype}{value}>"
 
     # ------------------------------------------------------------ arithmetic
     def __getitem__(self, idx):

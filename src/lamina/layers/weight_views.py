@@ -100,8 +100,8 @@ class LayerWeightViews:
         """The layer's weights in Keras's order (trainable, then the others, per sub-layer)."""
         try:
             params, state, (p_names, s_names) = self._weights_source()
-        except ValueError:
-            return []
+        except ValueError:  # not built: the variables made in ``__init__``, as Keras lists them
+            return _keras_order(list(getattr(self, "_early_variables", None) or []))
         named = {v._key: v for v in getattr(self, "_variables", None) or []}
         out = []
         for key, trainable in [(k, True) for k in p_names] + [(k, False) for k in s_names]:
@@ -123,11 +123,32 @@ class LayerWeightViews:
             return []
         return [w for w in self._weight_views() if w.trainable]
 
+    @trainable_weights.setter
+    def trainable_weights(self, items) -> None:
+        # Keras 1/2 custom layers list their weights in ``build``: ``self.trainable_weights =
+        # [self.W]``.
+        from lamina.layers.free_variables import set_trainable
+
+        set_trainable(self, items, True)
+
     @property
     def non_trainable_weights(self) -> list:
         if not self.trainable:
             return self._weight_views()
         return [w for w in self._weight_views() if not w.trainable]
+
+    @non_trainable_weights.setter
+    def non_trainable_weights(self, items) -> None:
+        from lamina.layers.free_variables import set_trainable
+
+        set_trainable(self, items, False)
+
+    def _has_weights(self) -> bool:
+        try:
+            self._weights_source(build=False)
+        except ValueError:
+            return False
+        return True
 
     trainable_variables = trainable_weights
     non_trainable_variables = non_trainable_weights
