@@ -539,3 +539,26 @@ def test_stateful_builtin_cell_runs_as_the_stateful_layer(rng):
     np.testing.assert_allclose(a3, a1, rtol=RTOL, atol=ATOL)
     for a, b in ((a1, b1), (a2, b2)):
         np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+
+
+def test_initial_state_passed_positionally_as_in_keras(keras):
+    """Keras's ``RNN.call(sequences, initial_state=None, mask=None, training=...)``: the second
+    positional argument is the initial state (``decoder_lstm(dec_in, encoder_states)``)."""
+    x = np.linspace(-1, 1, 2 * 5 * 4, dtype="float32").reshape(2, 5, 4)
+    h = np.full((2, 3), 0.5, "float32")
+    c = np.full((2, 3), -0.25, "float32")
+
+    def run(k):
+        lstm = k.layers.LSTM(3, kernel_initializer="ones", recurrent_initializer="ones")
+        eager = np.asarray(lstm(x, [h, c]))
+        dec_in, s1, s2 = k.Input((5, 4)), k.Input((3,)), k.Input((3,))
+        model = k.Model([dec_in, s1, s2], k.layers.GRU(3, name="g")(dec_in, s1))
+        return eager, model.predict([x, h, c], verbose=0).shape
+
+    with keras_ref():
+        ref = run(keras)
+    got = run(lamina)
+    np.testing.assert_allclose(got[0], ref[0], rtol=1e-5, atol=1e-6)
+    assert got[1] == ref[1] == (2, 3)
+    with pytest.raises(TypeError, match="at most 4 positional arguments"):
+        lamina.layers.LSTM(3)(x, [h, c], None, False, 1)

@@ -49,6 +49,10 @@ def _ser(serialize, obj):
 class _ConvLSTM(Layer):
     """Shared machinery of ``ConvLSTM1D``/``2D``/``3D`` (``rank`` spatial dimensions)."""
 
+    #: Keras's ``call(sequences, initial_state=None, mask=None, training=...)``: what a
+    #: second, third, ... positional argument means (``lstm(x, [h, c])``).
+    _keras_call_args = ("initial_state", "mask", "training")
+
     rank = 2
     uses_mask = True
 

@@ -45,6 +45,10 @@ from lamina.layers.weight_views import set_owner as set_owner
 class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
     """Mixin of :class:`lamina.layers.Layer`: Keras's eager/symbolic calls and weight views."""
 
+    #: The names of Keras's ``call`` arguments after the inputs, for a built-in layer called
+    #: with them positionally (none by default: several tensors go in one list).
+    _keras_call_args: tuple = ()
+
     @property
     def built(self) -> bool:
         """Whether the layer has weights: built standalone (or its ``build`` set ``built``), or
@@ -70,6 +74,8 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
 
         if not args and "inputs" in kwargs:
             args = (kwargs.pop("inputs"),)
+        if len(args) > 1 and self._keras_call_args and not self._traced:
+            args, kwargs = _named_call_args(self, args, kwargs)
         if len(args) > 1 and self._traced and all(_is_tensor(a) for a in args):
             # Keras-style ``call(self, a, b)``: the tensors travel as one list input.
             self._call_arity = len(args)
@@ -255,6 +261,22 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
 
     def _weight_constraints(self) -> dict:
         return {v._key: v.constraint for v in getattr(self, "_variables", None) or []}
+
+
+def _named_call_args(layer, args, kwargs):
+    """``layer(x, a, b)`` as ``layer(x, name_a=a, name_b=b)`` with Keras's ``call`` names."""
+    names = layer._keras_call_args
+    if len(args) - 1 > len(names):
+        raise TypeError(
+            f"Layer {layer.name!r} ({type(layer).__name__}) takes at most {len(names) + 1} "
+            f"positional arguments (inputs, {', '.join(names)}); received {len(args)}."
+        )
+    kwargs = dict(kwargs)
+    for name, value in zip(names, args[1:]):
+        if name in kwargs:
+            raise TypeError(f"Layer {layer.name!r} got multiple values for argument {name!r}.")
+        kwargs[name] = value
+    return args[:1], kwargs
 
 
 def _adoptable(value) -> bool:

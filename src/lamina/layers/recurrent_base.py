@@ -36,6 +36,10 @@ def _rate(value, what, layer):
 class _RNN(Layer):
     """Shared machinery of the recurrent layers (a cell spec run over time)."""
 
+    #: Keras's ``call(sequences, initial_state=None, mask=None, training=...)``: what a
+    #: second, third, ... positional argument means (``lstm(x, [h, c])``).
+    _keras_call_args = ("initial_state", "mask", "training")
+
     uses_mask = True
     _cell_cls: type = SimpleRNNCell
 

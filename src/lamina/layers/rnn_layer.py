@@ -64,6 +64,10 @@ class RNN(Layer):
     [(2, 2), (2, 4), (2, 4), (2, 2), (2, 2)]
     """
 
+    #: Keras's ``call(sequences, initial_state=None, mask=None, training=...)``: what a
+    #: second, third, ... positional argument means (``lstm(x, [h, c])``).
+    _keras_call_args = ("initial_state", "mask", "training")
+
     uses_mask = True
 
     def __init__(

@@ -191,7 +191,8 @@ def sub_call(layer, x, kwargs):
     if scope is None:
         return None
     entry = scope.lookup(layer)
-    if entry is None:
+    building = entry is None
+    if building:
         if scope.init_key is None:
             return None
         shape = jax.tree_util.tree_map(lambda a: (None, *a.shape[1:]), x)
@@ -210,6 +211,11 @@ def sub_call(layer, x, kwargs):
 
     y, new_state = policy_apply(layer, entry[0], entry[2], x, training=training, key=key, **kwargs)
     entry[2] = dict(new_state)
+    if building:  # what summary() shows for a subclassed model's layer, as Keras
+        batch = getattr(scope, "build_batch", None)
+        layer.__dict__["_built_output_shape"] = jax.tree_util.tree_map(
+            lambda a: (batch, *a.shape[1:]), y
+        )
     if layer.activity_regularizer is not None:
         from lamina.training.network import activity_penalty
 

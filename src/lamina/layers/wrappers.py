@@ -58,6 +58,10 @@ class Bidirectional(Layer):
     (2, 5, 8)
     """
 
+    #: Keras's ``call(sequences, initial_state=None, mask=None, training=...)``: what a
+    #: second, third, ... positional argument means (``lstm(x, [h, c])``).
+    _keras_call_args = ("initial_state", "mask", "training")
+
     uses_mask = True
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):

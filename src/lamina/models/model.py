@@ -70,9 +70,16 @@ class Model(
     _untracked_attributes = ("_layers", "_nodes", "_inputs_struct", "_outputs_struct")
 
     def __new__(cls, *args, **kwargs):
+        from lamina.layers import stateful as _stateful
+
         if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
-            return object.__new__(Functional)
-        return object.__new__(cls)
+            obj = object.__new__(Functional)
+        else:
+            obj = object.__new__(cls)
+        # Registered as every Sequential is, so ``optimizer.iterations``/``variables`` and
+        # ``layer.reset_states()`` find the model that trains with, or holds, them.
+        _stateful.MODELS[id(obj)] = obj
+        return obj
 
     def __init__(self, *args, name=None, trainable=True, **kwargs):
         if _functional_args(args, kwargs) and not isinstance(self, Functional):
@@ -187,6 +194,8 @@ class Model(
 
         zeros = _tracing._zeros(input_shape)
         scope = Scope(init_key=_random.next_key())
+        if isinstance(input_shape, tuple) and input_shape:
+            scope.build_batch = input_shape[0]  # the batch size the layers are built for
         with scope, jax.numpy_rank_promotion("allow"):
             self.call(zeros, **_tracing.call_kwargs(self.call, False, None, {}))
         self._layers = [la for _, la in _tracing.tracked_layers(self) if scope.lookup(la)]
@@ -338,11 +347,22 @@ class Model(
         self._train_state = None
         self._program = None
 
-    def summary(self, print_fn=None, line_length=None, **kwargs) -> None:
-        """Prints Keras's table of layers, output shapes, parameters (and connections)."""
+    def summary(
+        self,
+        line_length=None,
+        positions=None,
+        print_fn=None,
+        expand_nested=False,
+        show_trainable=False,
+        layer_range=None,
+    ) -> None:
+        """Prints Keras's table of layers, output shapes, parameters (and connections); the
+        arguments are Keras's (see :func:`lamina.models.summary.print_summary`)."""
         from lamina.models import summary as _summary
 
-        (print_fn or print)(_summary.render(self, line_length))
+        _summary.print_summary(
+            self, line_length, positions, print_fn, expand_nested, show_trainable, layer_range
+        )
 
     def _repr_html_(self) -> str:
         """The summary as an HTML table: what a notebook shows for a bare ``model``."""

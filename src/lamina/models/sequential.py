@@ -356,9 +356,20 @@ class Sequential(
                 f"build((None, n_features)), or fit it on data."
             )
 
-    def summary(self, print_fn=None, line_length=None) -> None:
-        """Prints a Keras-like table: layer (type), output shape, parameter count, totals."""
-        (print_fn or print)(_summary.render(self, line_length))
+    def summary(
+        self,
+        line_length=None,
+        positions=None,
+        print_fn=None,
+        expand_nested=False,
+        show_trainable=False,
+        layer_range=None,
+    ) -> None:
+        """Prints Keras's table: layer (type), output shape, parameter count, totals; the
+        arguments are Keras's (see :func:`lamina.models.summary.print_summary`)."""
+        _summary.print_summary(
+            self, line_length, positions, print_fn, expand_nested, show_trainable, layer_range
+        )
 
     def _repr_html_(self) -> str:
         """The summary as an HTML table: what a notebook shows for a bare ``model``."""

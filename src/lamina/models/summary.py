@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 import re
-import textwrap
 from typing import Any
 
 import numpy as np
+
+from lamina.models import summary_table as _table
 
 
 def _size(n_params: int) -> str:
@@ -19,59 +19,211 @@ def _size(n_params: int) -> str:
     return f"{b:.2f} GB"
 
 
-def render(model, line_length=None) -> str:
-    """Returns the summary table of ``model`` as one string."""
-    if getattr(model, "_is_model", False) and not hasattr(model, "add"):
-        return render_graph(model, line_length)
-    widths = [33, 24, 15]
-    if line_length and line_length > 40:
-        widths[0] = max(20, line_length - widths[1] - widths[2] - 4)
-    rows = []
-    built = model.built or (model._input_shape is not None and model._layers)
-    if built:
-        model._require_built("summary")
-        shapes = model._output_shape_of(model._input_shape)
-        ts = model._train_state
-        trainable = model._trainable_mask()
-        total = train = 0
-        for layer, shape, p, s, t in zip(model._layers, shapes, ts.params, ts.state, trainable):
-            n_p = int(sum(np.prod(v.shape) for v in p.values()))
-            n_s = int(sum(np.prod(v.shape) for v in s.values()))
-            total += n_p + n_s
-            if isinstance(t, frozenset):  # a nested model with frozen layers
-                n_p_trained = int(sum(np.prod(v.shape) for k, v in p.items() if k in t))
-            else:
-                n_p_trained = n_p if t else 0
-            train += n_p_trained
-            rows.append(
-                (f"{layer.name} ({type(layer).__name__})", str(tuple(shape)), f"{n_p + n_s:,}")
-            )
+def print_summary(
+    model,
+    line_length=None,
+    positions=None,
+    print_fn=None,
+    expand_nested=False,
+    show_trainable=False,
+    layer_range=None,
+) -> None:
+    """Prints ``model``'s summary table, as Keras 3's ``model.summary``.
+
+    Args:
+        model: a built (or unbuilt: shapes ``?``) Sequential, functional or subclassed model.
+        line_length: the table's width; by default 88 (108 with the "Connected to" column of
+            a branching graph, 12 more with ``show_trainable``), at most the terminal's width
+            less 4.
+        positions: where each column ends, as fractions of ``line_length`` (or, Keras 2's
+            way, as character offsets).
+        print_fn: called once with the whole text (ending with a newline), as Keras 3 does;
+            ``print`` by default.
+        expand_nested: also list the layers of nested models, indented under them.
+        show_trainable: add a "Trainable" column (``Y``/``N``, ``-`` for a layer without
+            weights).
+        layer_range: two regular expressions: the rows from the first layer matching the
+            first to the last matching the second.
+
+    Raises:
+        ValueError: a ``layer_range`` that is not two names or matches no layer, or a line
+            too narrow for the columns.
+
+    >>> import lamina
+    >>> model = lamina.Sequential([lamina.Input((3,)), lamina.layers.Dense(2, name="out")])
+    >>> model.summary(line_length=50, show_trainable=True)  # doctest: +NORMALIZE_WHITESPACE
+    Model: "sequential..."
+    ┏━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━┳━━━━━━━━┳━━━━━━━┓
+    ┃ Layer (type)      ┃ Output      ┃ Param… ┃ Trai… ┃
+    ...
+    """
+    text = render(model, line_length, positions, show_trainable, layer_range, expand_nested)
+    if print_fn is None:
+        print(text)
     else:
-        for layer in model._layers:
-            rows.append((f"{layer.name} ({type(layer).__name__})", "?", "0 (unbuilt)"))
-        total = train = 0
+        print_fn(text + "\n")
 
-    def line(left, mid, right, fill):
-        return left + mid.join(fill * (w + 2) for w in widths) + right
 
-    def row(cells):
-        a, b, c = cells
-        return f"│ {a:<{widths[0]}.{widths[0]}} │ {b:<{widths[1]}.{widths[1]}} │ {c:>{widths[2]}} │"
-
-    out = [f'Model: "{model.name}"', line("┏", "┳", "┓", "━")]
-    out.append(
-        f"┃ {'Layer (type)':<{widths[0]}} ┃ {'Output Shape':<{widths[1]}} ┃ {'Param #':>{widths[2]}} ┃"
-    )
-    out.append(line("┡", "╇", "┩", "━"))
-    for i, r in enumerate(rows):
-        out.append(row(r))
-        if i < len(rows) - 1:
-            out.append(line("├", "┼", "┤", "─"))
-    out.append(line("└", "┴", "┘", "─"))
-    out.append(f" Total params: {total:,} ({_size(total)})")
+def render(
+    model,
+    line_length=None,
+    positions=None,
+    show_trainable=False,
+    layer_range=None,
+    expand_nested=False,
+) -> str:
+    """The text of ``model.summary(...)`` (Keras 3's arguments; see :func:`print_summary`)."""
+    if getattr(model, "_is_model", False) and not hasattr(model, "add"):
+        model._require_built("summary")
+        graph = getattr(model, "_nodes", None) is not None
+        connected = graph and not _is_chain(model)
+    else:
+        graph = connected = False
+    rows, (total, train) = _rows(model, graph, connected, show_trainable, expand_nested)
+    rows = _in_range(rows, layer_range)
+    header = ["Layer (type)", "Output Shape", "Param #"]
+    align = ["left", "left", "right"]
+    default, default_positions = (88, [0.45, 0.80, 1.0])
+    if connected:
+        header.append("Connected to")
+        align.append("left")
+        default, default_positions = (108, [0.3, 0.56, 0.74, 1.0])
+    if show_trainable:
+        header.append("Trainable")
+        align.append("center")
+        default += 12
+        default_positions = [p * 0.90 for p in default_positions] + [1.0]
+    line_length = line_length or _table.line_length_for(default)
+    widths = _table.column_widths(line_length, positions or default_positions)
+    table = _table.draw(header, align, [r[1] for r in rows], widths)
+    out = [f'Model: "{model.name}"', _table.crop_to_console(table)]
+    n_opt = _optimizer_count(model)
+    out.append(f" Total params: {total + n_opt:,} ({_size(total + n_opt)})")
     out.append(f" Trainable params: {train:,} ({_size(train)})")
     out.append(f" Non-trainable params: {total - train:,} ({_size(total - train)})")
+    if n_opt:
+        out.append(f" Optimizer params: {n_opt:,} ({_size(n_opt)})")
     return "\n".join(out)
+
+
+def _optimizer_count(model) -> int:
+    """The optimizer's variables once it has made a step (Keras builds it in ``fit``; a
+    model just compiled shows none)."""
+    opt = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
+    try:
+        if opt is None or int(opt.iterations) == 0:
+            return 0
+        variables = opt.variables
+    except Exception:  # noqa: BLE001 - a summary never fails on the optimizer
+        return 0
+    return int(sum(int(np.prod(np.shape(v))) for v in variables))
+
+
+def _rows(model, graph, connected, show_trainable, expand_nested):
+    """``([(layer name, cells, nesting level), ...], (total params, trainable params))``."""
+    built = bool(model.built) or bool(model._input_shape is not None and model._layers)
+    if not built:
+        rows = []
+        for layer in model._layers:
+            cells = [f"{layer.name} ({type(layer).__name__})", "?", "0 (unbuilt)"]
+            rows.append((layer.name, cells + (["-"] if show_trainable else []), 0))
+        return rows, (0, 0)
+    model._require_built("summary")
+    ts = model._train_state
+    mask = model._trainable_mask()
+    shapes = model._output_shape_of(model._input_shape) if hasattr(model, "add") else None
+    rows, total, train = [], 0, 0
+    for i, layer in enumerate(model._layers):
+        n_p = int(sum(np.prod(v.shape) for v in ts.params[i].values()))
+        n_s = int(sum(np.prod(v.shape) for v in ts.state[i].values()))
+        total += n_p + n_s
+        t = mask[i]
+        if isinstance(t, frozenset):  # a nested model with frozen layers
+            train += int(sum(np.prod(v.shape) for k, v in ts.params[i].items() if k in t))
+        else:
+            train += n_p if t else 0
+        shape = str(tuple(shapes[i])) if shapes is not None else _node_shape(model, layer)
+        cells = [f"{layer.name} ({type(layer).__name__})", shape, f"{n_p + n_s:,}"]
+        if connected:
+            cells.append(", ".join(_connections(model, layer)))
+        if show_trainable:
+            cells.append(("Y" if layer.trainable else "N") if n_p + n_s else "-")
+        rows.append((layer.name, cells, 0))
+        if expand_nested:
+            rows += _nested_rows(layer, 1, connected, show_trainable)
+    return rows, (total, train)
+
+
+def _node_shape(model, layer) -> str:
+    """A layer's output shape(s) from its node in ``model``'s graph, or from the call that
+    built it in a subclassed model (``?`` without either)."""
+    if not getattr(layer, "_inbound_nodes", None):
+        built = layer.__dict__.get("_built_output_shape")
+        if built is None:
+            return "?"
+        if isinstance(built, tuple) and all(d is None or isinstance(d, int) for d in built):
+            return str(built)
+        return str(built).replace("'", "")
+    nodes = [n for n in layer._inbound_nodes if n in (getattr(model, "_nodes", None) or [])]
+    if not nodes:
+        return "?"
+    outs = nodes[0].output_tensors
+    shape = ", ".join(str(t.shape) for t in outs)
+    return f"[{shape}]" if len(outs) > 1 else shape  # as Keras lists several outputs' shapes
+
+
+def _nested_rows(layer, level, connected, show_trainable) -> list:
+    """Rows for the layers of a nested model (``expand_nested=True``), indented as Keras."""
+    inner = getattr(layer, "layers", None) if getattr(layer, "_is_model", False) else None
+    rows = []
+    for sub in inner or []:
+        shape = "?"
+        nodes = getattr(sub, "_inbound_nodes", None)
+        if nodes:
+            outs = nodes[-1].output_tensors
+            shape = ", ".join(str(t.shape) for t in outs)
+            shape = f"[{shape}]" if len(outs) > 1 else shape
+        else:
+            try:
+                shape = str(tuple(sub.output_shape))
+            except Exception:  # noqa: BLE001 - Keras shows "?" when it cannot tell
+                shape = "?"
+        n = sub.count_params() if sub.built else None
+        prefix = "   " * level + "└ "
+        cells = [f"{prefix}{sub.name} ({type(sub).__name__})", shape]
+        cells.append("0 (unbuilt)" if n is None else f"{n:,}")
+        if connected:
+            cells.append("-")
+        if show_trainable:
+            cells.append(("Y" if sub.trainable else "N") if n else "-")
+        rows.append((sub.name, cells, level))
+        rows += _nested_rows(sub, level + 1, connected, show_trainable)
+    return rows
+
+
+def _in_range(rows, layer_range):
+    """Keras's ``layer_range``: the rows from the first layer whose name matches
+    ``layer_range[0]`` to the last matching ``layer_range[1]`` (regular expressions)."""
+    if layer_range is None:
+        return rows
+    if len(layer_range) != 2:
+        raise ValueError(
+            "layer_range must be a list or tuple of length 2. Received: "
+            f"layer_range = {layer_range} of length {len(layer_range)}"
+        )
+    if not all(isinstance(n, str) for n in layer_range):
+        raise ValueError(f"layer_range should contain string type only. Received: {layer_range}")
+    top = [i for i, row in enumerate(rows) if row[2] == 0]  # ranges count top-level layers
+    lower = [k for k, i in enumerate(top) if re.match(layer_range[0], rows[i][0])]
+    upper = [k for k, i in enumerate(top) if re.match(layer_range[1], rows[i][0])]
+    if not lower or not upper:
+        raise ValueError(
+            f"Passed layer_names do not match the layer names in the model. Received: "
+            f"{layer_range}"
+        )
+    first, last = (min(upper), max(lower)) if min(lower) > max(upper) else (min(lower), max(upper))
+    end = top[last + 1] if last + 1 < len(top) else len(rows)
+    return rows[top[first] : end]
 
 
 def render_html(model: Any) -> str:
@@ -147,85 +299,3 @@ def _is_chain(model) -> bool:
         if len(node.input_tensors) > 1 or len(node.output_tensors) > 1:
             return False
     return all(len(layer._inbound_nodes or []) <= 1 for layer in model._layers)
-
-
-def render_graph(model, line_length=None) -> str:
-    """The summary of a functional or subclassed model (Keras 3's table, with the "Connected
-    to" column for graphs that branch or share layers).
-
-    >>> import lamina
-    >>> from lamina import layers
-    >>> a, b = lamina.Input((2,), name="a"), lamina.Input((2,), name="b")
-    >>> shared = layers.Dense(3, name="shared")
-    >>> model = lamina.Model([a, b], [shared(a), shared(b)])
-    >>> "a[0][0]" in render_graph(model)
-    True
-    """
-    model._require_built("summary")
-    graph = getattr(model, "_nodes", None) is not None
-    connected = graph and not _is_chain(model)
-    widths = [28, 22, 11, 22] if connected else [33, 24, 15]
-    if line_length and line_length > 60:
-        widths[0] = max(20, line_length - sum(widths[1:]) - 3 * len(widths) - 1)
-    ts = model._train_state
-    mask = model._trainable_mask()
-    rows, total, train = [], 0, 0
-    for i, layer in enumerate(model._layers):
-        n_p = int(sum(np.prod(v.shape) for v in ts.params[i].values()))
-        n_s = int(sum(np.prod(v.shape) for v in ts.state[i].values()))
-        total += n_p + n_s
-        t = mask[i]
-        if isinstance(t, frozenset):  # a nested model with frozen layers
-            train += int(sum(np.prod(v.shape) for k, v in ts.params[i].items() if k in t))
-        else:
-            train += n_p if t else 0
-        shape = "?"
-        if graph and layer._inbound_nodes:
-            nodes = [n for n in layer._inbound_nodes if n in model._nodes]
-            if nodes:
-                outs = nodes[0].output_tensors
-                shape = ", ".join(str(t.shape) for t in outs)
-                if len(outs) > 1:  # as Keras lists several outputs' shapes
-                    shape = f"[{shape}]"
-        cells = [f"{layer.name} ({type(layer).__name__})", shape, f"{n_p + n_s:,}"]
-        if connected:
-            rows.append((cells, _connections(model, layer)))
-        else:
-            rows.append((cells, []))
-
-    def line(left, mid, right, fill):
-        return left + mid.join(fill * (w + 2) for w in widths) + right
-
-    def row(cells):
-        out = []
-        for k, (c, w) in enumerate(zip(cells, widths)):
-            out.append(f" {c:>{w}.{w}} " if k == 2 else f" {c:<{w}.{w}} ")
-        return "│" + "│".join(out) + "│"
-
-    heads = ["Layer (type)", "Output Shape", "Param #", "Connected to"][: len(widths)]
-    head = "┃" + "┃".join(
-        f" {h:>{w}} " if k == 2 else f" {h:<{w}} " for k, (h, w) in enumerate(zip(heads, widths))
-    ) + "┃"
-    out = [f'Model: "{model.name}"', line("┏", "┳", "┓", "━"), head, line("┡", "╇", "┩", "━")]
-    for r, (cells, links) in enumerate(rows):
-        # Long names and several outputs' shapes wrap inside their cells, as Keras's table.
-        columns = [_wrap(cells[0], widths[0]), _wrap(cells[1], widths[1]), [cells[2]]]
-        if connected:
-            columns.append([part for link in links for part in _wrap(link, widths[3])])
-        for parts in itertools.zip_longest(*columns, fillvalue=""):
-            out.append(row(list(parts)))
-        if r < len(rows) - 1:
-            out.append(line("├", "┼", "┤", "─"))
-    out.append(line("└", "┴", "┘", "─"))
-    out.append(f" Total params: {total:,} ({_size(total)})")
-    out.append(f" Trainable params: {train:,} ({_size(train)})")
-    out.append(f" Non-trainable params: {total - train:,} ({_size(total - train)})")
-    return "\n".join(out)
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    """``text`` in lines of at most ``width`` characters, broken after spaces where it can
-    (never inside one shape's parentheses)."""
-    kept = re.sub(r"\([^()]*\)", lambda m: m.group(0).replace(" ", "\xa0"), text)
-    lines = textwrap.wrap(kept, width, break_on_hyphens=False) or [""]
-    return [line.replace("\xa0", " ") for line in lines]

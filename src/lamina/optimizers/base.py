@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lamina._naming import snake_case
+from lamina._naming import snake_case, unique_name
 from lamina.optimizers import schedules as _schedules
 from lamina.optimizers.keras2 import LearningRate, keras2_arguments, live_lr, models_using
 from lamina.optimizers.stateless import StatelessOptimizerMixin
@@ -118,7 +118,8 @@ class Optimizer(StatelessOptimizerMixin):
         learning_rate, decay = keras2_arguments(type(self).__name__, learning_rate, kwargs)
         if kwargs:
             raise ValueError(f"Argument(s) not recognized: {kwargs}")
-        self.name = name if name is not None else snake_case(type(self).__name__)
+        # Keras names optimizers as layers: adam, adam_1, ... (its variables' paths use it).
+        self.name = name if name is not None else unique_name(snake_case(type(self).__name__))
         if isinstance(learning_rate, dict):
             learning_rate = _schedules.deserialize(learning_rate)
         if isinstance(learning_rate, _schedules.LearningRateSchedule):
@@ -283,7 +284,9 @@ class Optimizer(StatelessOptimizerMixin):
         return cls(**config)
 
     def _key(self):
-        return (type(self), _freeze(self.get_config()), self._exclude_pattern)
+        # The name changes nothing computed (``adam`` and ``adam_1`` share programs).
+        config = {k: v for k, v in self.get_config().items() if k != "name"}
+        return (type(self), _freeze(config), self._exclude_pattern)
 
     def __eq__(self, other):
         return isinstance(other, Optimizer) and self._key() == other._key()

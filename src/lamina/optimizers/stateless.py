@@ -57,7 +57,12 @@ class StatelessOptimizerMixin:
         bound = self.__dict__.get("_bound")
         if bound is not None:
             return list(bound)
-        return assignable(list(self.__dict__.get("_built_state") or []), self._assign_slot)
+        built = self.__dict__.get("_built_state")
+        if built is None:
+            trained = _model_variables(self)
+            if trained is not None:
+                return trained
+        return assignable(list(built or []), self._assign_slot)
 
     @property
     def iterations(self):
@@ -260,3 +265,33 @@ def _follow_learning_rate(opt, value) -> None:
             from lamina.callbacks.extra import set_lr
 
             set_lr(model, value)
+
+
+def _model_variables(opt) -> list | None:
+    """The state of a compiled model that trains with ``opt`` (``model.optimizer`` after
+    ``fit``), as Keras lists its variables: ``iteration``, ``learning_rate``, then each
+    trained weight's slots (``adam/dense_kernel_momentum``, ...); ``None`` when no such
+    model has a state.  ``assign`` writes back into the model's state."""
+    from lamina._assignable import assignable
+    from lamina.optimizers.keras2 import models_using
+    from lamina.saving import weights_h5
+
+    for model in models_using(opt):
+        ts = getattr(model, "train_state", None)
+        if ts is None or getattr(ts, "opt_state", None) is None:
+            continue
+        pairs = weights_h5.optimizer_variables(model)
+        values = [jnp.asarray(v) for _, v in pairs]
+
+        def write(i, value, model=model, values=values):
+            values[i] = jnp.asarray(value, values[i].dtype).reshape(values[i].shape)
+            weights_h5.set_optimizer_variables(model, values, "optimizer.variables")
+
+        out = assignable(values, write)
+        for (name, _), v in zip(pairs, out):
+            try:
+                v.name, v.path = name, f"{opt.name}/{name}"
+            except AttributeError:  # an array type that takes no attributes
+                pass
+        return out
+    return None
