@@ -25,9 +25,7 @@ def _models(k):
     h = k.layers.Dense(2, name="proj")(b)
     branching = k.Model([a, b], [shared(a), shared(h)], name="two")
     enc_in, dec_in = k.Input((None, 4), name="enc"), k.Input((None, 4), name="dec")
-    _, hh, c = k.layers.LSTM(8, return_state=True, name="encoder_with_a_rather_long_name")(
-        enc_in
-    )
+    _, hh, c = k.layers.LSTM(8, return_state=True, name="encoder_with_a_rather_long_name")(enc_in)
     s2s = k.Model([enc_in, dec_in], k.layers.LSTM(8, name="decoder")(dec_in, [hh, c]), name="s2s")
     inner = k.Sequential(
         [k.Input((4,)), k.layers.Dense(5, name="in1"), k.layers.Dense(6, name="in2")],

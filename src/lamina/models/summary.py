@@ -218,8 +218,7 @@ def _in_range(rows, layer_range):
     upper = [k for k, i in enumerate(top) if re.match(layer_range[1], rows[i][0])]
     if not lower or not upper:
         raise ValueError(
-            f"Passed layer_names do not match the layer names in the model. Received: "
-            f"{layer_range}"
+            f"Passed layer_names do not match the layer names in the model. Received: {layer_range}"
         )
     first, last = (min(upper), max(lower)) if min(lower) > max(upper) else (min(lower), max(upper))
     end = top[last + 1] if last + 1 < len(top) else len(rows)

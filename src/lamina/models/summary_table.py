@@ -130,9 +130,7 @@ def draw(header: list[str], align: list[str], rows: list[list[str]], widths: lis
             wrapped = [[""] * (height - len(w)) + w for w in wrapped]
         out = []
         for parts in itertools.zip_longest(*wrapped, fillvalue=""):
-            inner = edge.join(
-                f" {_align(p, w, a)} " for p, w, a in zip(parts, widths, align)
-            )
+            inner = edge.join(f" {_align(p, w, a)} " for p, w, a in zip(parts, widths, align))
             out.append(edge + inner + edge)
         return out
 
