@@ -102,8 +102,10 @@ class LossFunctionWrapper(Loss):
                 fn = fn.get("config")
             if isinstance(fn, str):
                 from lamina.losses.lookup import _FUNCTIONS, _unknown
+                from lamina.object_registry import get_registered_object
 
-                fn = _FUNCTIONS.get(fn) or _unknown(fn)
+                # A user function (``custom_objects``, a scope, a registration) first.
+                fn = get_registered_object(fn) or _FUNCTIONS.get(fn) or _unknown(fn)
             config["fn"] = fn
         return cls(**config)
 

@@ -54,7 +54,7 @@ from lamina.losses.functions import (
     sparse_categorical_crossentropy,
     squared_hinge,
 )
-from lamina.object_registry import Registry, get_registered_object
+from lamina.object_registry import Registry, custom_object_scope, get_registered_object
 
 _CLASSES = {
     c.__name__: c
@@ -289,4 +289,7 @@ def deserialize(config, custom_objects=None) -> Any:
     cls = user or REGISTRY.lookup(class_name, custom_objects)
     if not inspect.isclass(cls):
         return cls
-    return cls.from_config(dict(inner or {}))
+    # A wrapper's inner function (``LossFunctionWrapper(fn=my_loss)``) is found through
+    # ``custom_objects`` as the outer object is.
+    with custom_object_scope(custom_objects):
+        return cls.from_config(dict(inner or {}))

@@ -277,6 +277,15 @@ class MeanMetricWrapper(Mean):
             if isinstance(fn, dict):
                 fn = fn.get("config")
             if isinstance(fn, str):
-                fn = _FUNCTIONS[fn]
+                from lamina.object_registry import get_registered_object
+
+                found = get_registered_object(fn) or _FUNCTIONS.get(fn)
+                if found is None:
+                    raise ValueError(
+                        f"Unknown metric function {fn!r}: pass it in custom_objects "
+                        f"(load_model(..., custom_objects={{{fn!r}: {fn}}})) or register it "
+                        "with keras.saving.register_keras_serializable()."
+                    )
+                fn = found
             config["fn"] = fn
         return cls(**config)

@@ -14,7 +14,7 @@ from lamina import losses as _losses
 from lamina.metrics import accuracy as _acc
 from lamina.metrics.base import MeanMetricWrapper, Metric, to_snake_case
 from lamina.metrics.correlation import concordance_correlation, pearson_correlation
-from lamina.object_registry import Registry, get_registered_object
+from lamina.object_registry import Registry, custom_object_scope, get_registered_object
 
 #: Function names ``compile`` accepts as strings besides the class names (Keras's metric
 #: functions and the loss functions ``keras.metrics`` re-exports).
@@ -197,4 +197,7 @@ def deserialize(registry: Registry, config, custom_objects=None) -> Any:
     cls = user or registry.lookup(class_name, custom_objects, extra=FUNCTIONS)
     if not inspect.isclass(cls):
         return cls
-    return cls.from_config(dict(inner or {}))
+    # A wrapper's inner function (``LossFunctionWrapper(fn=my_loss)``) is found through
+    # ``custom_objects`` as the outer object is.
+    with custom_object_scope(custom_objects):
+        return cls.from_config(dict(inner or {}))

@@ -22,6 +22,63 @@ import jax
 import numpy as np
 
 
+def entry_order(layer, p_names, s_names) -> list[tuple[str, bool]]:
+    """``(key, trainable)`` of one layer's arrays in Keras's ``layer.weights`` order: its own
+    weights (trainable first), then each sub-layer's in turn, recursively (a nested model's
+    ``BatchNormalization`` lists its moving statistics before the next layer's kernel).
+
+    >>> from lamina.models import Sequential
+    >>> from lamina.layers import BatchNormalization, Dense, Input
+    >>> inner = Sequential([Input((2,)), BatchNormalization(name="bn"), Dense(1, name="d")])
+    >>> [k for k, _ in entry_order(inner, *inner_names(inner))]
+    ['bn/gamma', 'bn/beta', 'bn/moving_mean', 'bn/moving_variance', 'd/kernel', 'd/bias']
+    """
+    own = [(k, True) for k in p_names if "/" not in k]
+    own += [(k, False) for k in s_names if "/" not in k]
+    out, seen = list(own), {k for k, _ in own}
+    for prefix, sub in _sublayers(layer):
+        cut = len(prefix) + 1
+        sub_p = [k[cut:] for k in p_names if k.startswith(prefix + "/") and k not in seen]
+        sub_s = [k[cut:] for k in s_names if k.startswith(prefix + "/") and k not in seen]
+        for k, t in entry_order(sub, sub_p, sub_s):
+            out.append((f"{prefix}/{k}", t))
+            seen.add(f"{prefix}/{k}")
+    out += [(k, True) for k in p_names if k not in seen]
+    seen.update(p_names)
+    out += [(k, False) for k in s_names if k not in seen]
+    return out
+
+
+def inner_names(model) -> tuple[tuple, tuple]:
+    """A built model's keys as a layer holding it sees them (``sublayer/key``)."""
+    model._require_built("weights")
+    order = model._weight_order
+    return (
+        tuple(f"{la.name}/{k}" for la, o in zip(model._layers, order) for k in o[0]),
+        tuple(f"{la.name}/{k}" for la, o in zip(model._layers, order) for k in o[1]),
+    )
+
+
+def _sublayers(layer) -> list[tuple[str, object]]:
+    """``(key prefix, sub-layer)`` of a layer whose arrays hold its sub-layers' arrays."""
+    if getattr(layer, "_is_model", False):
+        return [(sub.name, sub) for sub in getattr(layer, "_layers", None) or []]
+    if getattr(layer, "_traced", False):
+        from lamina.layers.tracing import tracked_layers
+
+        return tracked_layers(layer)
+    return []
+
+
+def _ordered(model) -> list[tuple[int, str, bool]]:
+    """``(layer index, key, trainable)`` of every weight of ``model``, in Keras's order."""
+    return [
+        (i, k, t)
+        for i, (layer, (p_names, s_names)) in enumerate(zip(model._layers, model._weight_order))
+        for k, t in entry_order(layer, p_names, s_names)
+    ]
+
+
 def get_weights(model) -> list[np.ndarray]:
     """All weights of ``model`` as NumPy arrays, in Keras's order.
 
@@ -33,11 +90,7 @@ def get_weights(model) -> list[np.ndarray]:
     """
     model._require_built("get_weights")
     ts = jax.device_get(model._train_state)
-    out = []
-    for p, s, (p_names, s_names) in zip(ts.params, ts.state, model._weight_order):
-        out.extend(np.asarray(p[k]) for k in p_names)
-        out.extend(np.asarray(s[k]) for k in s_names)
-    return out
+    return [np.asarray((ts.params if t else ts.state)[i][k]) for i, k, t in _ordered(model)]
 
 
 def set_weights(model, weights) -> None:
@@ -52,12 +105,10 @@ def set_weights(model, weights) -> None:
     """
     model._require_built("set_weights")
     ts = model._train_state
+    order = _ordered(model)
     expected = [
-        (layer.name, k, (p | s)[k].shape)
-        for layer, p, s, (p_names, s_names) in zip(
-            model._layers, ts.params, ts.state, model._weight_order
-        )
-        for k in (*p_names, *s_names)
+        (model._layers[i].name, k, (ts.params if t else ts.state)[i][k].shape)
+        for i, k, t in order
     ]
     weights = list(weights)
     if len(weights) != len(expected):
@@ -71,12 +122,12 @@ def set_weights(model, weights) -> None:
                 f"set_weights: weight {wname!r} of layer {lname!r} has shape {tuple(shape)}, "
                 f"but the array given for it has shape {tuple(np.shape(w))}."
             )
-    it = iter(np.asarray(w, np.float32) for w in weights)
-    params, state = [], []
-    for old_state, (p_names, s_names) in zip(ts.state, model._weight_order):
-        params.append({k: jax.numpy.asarray(next(it)) for k in p_names})
-        # Carried RNN states are not weights (Keras): they stay as they are.
-        state.append({**old_state, **{k: jax.numpy.asarray(next(it)) for k in s_names}})
+    params = [dict() for _ in ts.params]
+    # Carried RNN states are not weights (Keras): they stay as they are.
+    state = [dict(s) for s in ts.state]
+    for (i, k, t), w in zip(order, weights):
+        (params if t else state)[i][k] = jax.numpy.asarray(np.asarray(w, np.float32))
+    params = [{k: p[k] for k in p_names} for p, (p_names, _) in zip(params, model._weight_order)]
     model._train_state = ts._replace(params=tuple(params), state=tuple(state))
 
 

@@ -122,4 +122,15 @@ def _metric_list(value, custom_objects):
         value = [value]
     if len(value) == 1 and isinstance(value[0], list):  # one output's list
         value = value[0]
-    return [m if isinstance(m, str) else _metrics.deserialize(m, custom_objects) for m in value]
+    return [_metric(m, custom_objects) for m in value]
+
+
+def _metric(value, custom_objects):
+    """One saved metric: a built-in name stays a name (compile resolves it per output); a
+    user function's name (Keras 2 files store ``"rmse"``) is found in ``custom_objects``."""
+    if isinstance(value, str):
+        from lamina.object_registry import get_registered_object
+
+        user = get_registered_object(value, custom_objects)
+        return value if user is None else user
+    return _metrics.deserialize(value, custom_objects)
