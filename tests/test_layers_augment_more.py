@@ -84,7 +84,7 @@ def test_inference_and_config_match_keras(keras, name, kwargs, shape):
         kl = getattr(keras.layers, name)(**kwargs)
         want = np.asarray(kl(x, training=False))
         kcfg = kl.get_config()
-    np.testing.assert_allclose(np.asarray(layer(x)), want, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(layer(x, training=False)), want, atol=1e-4)
     assert layer.compute_output_shape((None, *shape[1:])) == (None, *shape[1:])
     y = _train(layer, x)
     assert y.shape == x.shape and y.dtype == np.float32
@@ -177,7 +177,7 @@ def test_equalization_matches_keras_per_image(keras, value_range, bins, data_for
         # Keras pools one histogram over the batch; one image at a time is the per-image rule.
         want = np.concatenate([np.asarray(kl(x[i:i + 1], training=True)) for i in range(3)])
     np.testing.assert_allclose(got, want, atol=1e-4)
-    np.testing.assert_array_equal(np.asarray(layer(x)), x)  # identity at inference
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)  # identity at inference
 
 
 def test_invert_solarize_posterize_on_fixed_images():
@@ -279,7 +279,7 @@ def _fit_and_predict(augs, x, y):
     assert np.isfinite(hist.history["loss"]).all()
     features = x
     for aug in augs:
-        features = np.asarray(aug(features))
+        features = np.asarray(aug(features, training=False))
     kernel, bias = model.layers[-1].get_weights()
     want = features.reshape(len(x), -1) @ kernel + bias
     np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-4, atol=1e-3)

@@ -71,7 +71,7 @@ def test_inference_and_config_match_keras(keras, name, kwargs, shape):
         kl = getattr(keras.layers, name)(**kwargs)
         want = np.asarray(kl(x, training=False))
         kcfg = kl.get_config()
-    np.testing.assert_array_equal(np.asarray(layer(x)), want)
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), want)
     np.testing.assert_array_equal(want, x)
     y = _train(layer, x)
     assert y.shape == x.shape and y.dtype == np.float32

@@ -56,7 +56,7 @@ def test_inference_config_and_keyed_training_match_keras(keras, name, kwargs):
         kl = getattr(keras.layers, name)(**kwargs)
         want = np.asarray(kl(x, training=False))
         kcfg = kl.get_config()
-    np.testing.assert_array_equal(np.asarray(layer(x)), want)
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), want)
     np.testing.assert_array_equal(want, x)
     cfg = layer.get_config()
     for k in set(kcfg) - {"name", "dtype", "trainable"}:

@@ -68,3 +68,34 @@ def test_in_a_model_and_errors():
         Resizing(2, 2, pad_to_aspect_ratio=True)
     with pytest.raises(ValueError, match="rank 3"):
         Resizing(2, 2)(np.ones((2, 3), "float32"))
+
+
+def test_direct_calls_augment_by_default_as_keras_3(keras):
+    """Keras 3's image preprocessing layers default to ``training=True`` when called directly
+    (``data_augmentation(images)``, a preview of augmented images); Dropout does not."""
+    imgs = np.random.default_rng(0).random((8, 16, 16, 3), dtype=np.float32)
+
+    def changed(k):
+        layers = [
+            k.layers.RandomFlip("horizontal"),
+            k.layers.RandomRotation(0.2),
+            k.layers.RandomZoom(0.3),
+            k.layers.RandomTranslation(0.2, 0.2),
+            k.layers.RandomContrast(0.5),
+            k.layers.RandomBrightness(0.3),
+            k.layers.Dropout(0.5),
+            k.layers.GaussianNoise(1.0),
+        ]
+        out = []
+        for layer in layers:
+            out.append(not np.allclose(np.asarray(layer(imgs)), imgs))
+            out.append(not np.allclose(np.asarray(layer(imgs, training=False)), imgs))
+        aug = k.Sequential([k.layers.RandomFlip("horizontal"), k.layers.RandomRotation(0.2)])
+        out += [not np.allclose(np.asarray(aug(imgs)), imgs)]
+        out += [not np.allclose(np.asarray(aug(imgs, training=False)), imgs)]
+        return out
+
+    with keras_ref():
+        expected = changed(keras)
+    assert changed(lamina) == expected
+    assert expected[0] and not expected[1]

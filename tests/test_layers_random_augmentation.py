@@ -58,7 +58,7 @@ def test_inference_shape_and_config_match_keras(keras, name, kwargs, shape):
         kcfg = kl.get_config()
         kshape = kl.compute_output_shape((None, *shape[1:]))
     layer = getattr(lamina.layers, name)(**kwargs)
-    got = np.asarray(layer(x))
+    got = np.asarray(layer(x, training=False))
     np.testing.assert_allclose(got, want, atol=1e-6)
     assert layer.compute_output_shape((None, *shape[1:])) == tuple(kshape)
     assert _train(layer, x).shape == x.shape
@@ -217,7 +217,7 @@ def test_random_crop_training_window_and_keras_transform(keras, data_format, sha
         want_inf = np.asarray(keras.preprocessing.image.smart_resize(
             x, (4, 5), data_format=data_format))
     np.testing.assert_array_equal(layer.transform_images(x, 2, 3), want)
-    np.testing.assert_allclose(layer(x), want_inf, atol=1e-5)
+    np.testing.assert_allclose(layer(x, training=False), want_inf, atol=1e-5)
     assert layer(x).shape == layer.compute_output_shape(x.shape)
 
 
@@ -228,7 +228,7 @@ def test_random_crop_not_larger_input_matches_keras(keras, shape):
         want_train = np.asarray(keras.layers.RandomCrop(5, 5)(x, training=True))
         want_inf = np.asarray(keras.preprocessing.image.smart_resize(x, (5, 5)))
     np.testing.assert_allclose(_train(RandomCrop(5, 5), x), want_train, atol=1e-4)
-    np.testing.assert_allclose(RandomCrop(5, 5)(x), want_inf, atol=1e-4)
+    np.testing.assert_allclose(RandomCrop(5, 5)(x, training=False), want_inf, atol=1e-4)
 
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])

@@ -78,6 +78,8 @@ class ImageAugmentation(Layer):
     ``transformation=None`` at inference (AutoContrast).
     """
 
+    _training_default = True  # Keras's ``call(..., training=True)``
+
     uses_rng = True
     active_at_inference = False
 

@@ -45,6 +45,23 @@ from lamina.layers.weight_views import set_owner as set_owner
 class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
     """Mixin of :class:`lamina.layers.Layer`: Keras's eager/symbolic calls and weight views."""
 
+    #: ``training`` of an eager call that does not pass it: Keras takes it from ``call``'s
+    #: default, ``True`` for image preprocessing (``RandomFlip()(images)`` flips).
+    _training_default: bool = False
+
+    def _eager_training_default(self) -> bool:
+        """What a call without ``training=`` means here.  Keras resolves it layer by layer; a
+        model runs one flag, so it is ``True`` when every layer that behaves differently in
+        training defaults to ``True`` (a ``Sequential`` of augmentation layers)."""
+        if not getattr(self, "_is_model", False):
+            return bool(self._training_default)
+        flags = [
+            la._eager_training_default()
+            for la in getattr(self, "_layers", None) or []
+            if la.uses_rng or la._is_model or getattr(la, "uses_batch_mask", False)
+        ]
+        return bool(flags) and all(flags)
+
     #: The names of Keras's ``call`` arguments after the inputs, for a built-in layer called
     #: with them positionally (none by default: several tensors go in one list).
     _keras_call_args: tuple = ()
@@ -101,7 +118,8 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
 
         self.__dict__["_eager_losses"] = []
 
-        training = bool(kwargs.pop("training", False) or False)
+        training = kwargs.pop("training", None)
+        training = self._eager_training_default() if training is None else bool(training)
         mask = kwargs.pop("mask", None)
         if mask is None:  # Keras passes an eager input's ``_keras_mask`` on to ``call``
             mask = _masks.eager_input_mask(x)

@@ -37,6 +37,8 @@ class Pipeline(Layer):
     (1, 2, 2, 1)
     """
 
+    _training_default = True  # Keras's ``call(..., training=True)``
+
     def __init__(self, layers, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         layers = list(layers)

@@ -113,6 +113,8 @@ def _batch_hw(x, data_format, layer):
 class _AffineLayer(Layer):
     """Shared init, inference identity and config of the three geometric layers."""
 
+    _training_default = True  # Keras's ``call(..., training=True)``
+
     uses_rng = True
 
     def __init__(self, fill_mode, interpolation, seed, fill_value, data_format, **kwargs):

@@ -1,7 +1,8 @@
 """Random image augmentation: Flip, Crop, Contrast, Brightness and Grayscale (``Random*``).
 
-As Keras 3: active only with ``training=True`` (identity at inference, except RandomCrop, which
-centre-crops to the target size), with the random draws taken from the key passed to ``apply``
+As Keras 3: active while training and when called directly without ``training=False`` (their
+``call`` defaults to ``training=True``); identity in ``predict``/``evaluate`` (except RandomCrop,
+which centre-crops to the target size), with the random draws taken from the key passed to ``apply``
 so a fixed key gives a fixed output. Rotation, zoom and translation live in ``random_affine``.
 """
 
@@ -61,6 +62,8 @@ class RandomFlip(Layer):
     >>> y.shape
     (1, 1, 4, 1)
     """
+
+    _training_default = True  # Keras's ``call(..., training=True)``
 
     uses_rng = True
 
@@ -122,6 +125,8 @@ class RandomContrast(Layer):
     9.0
     """
 
+    _training_default = True  # Keras's ``call(..., training=True)``
+
     uses_rng = True
 
     def __init__(self, factor, value_range=(0, 255), seed=None, data_format=None,
@@ -174,6 +179,8 @@ class RandomBrightness(Layer):
     >>> bool(abs(float(y[0, 0, 0, 0]) - 0.5) <= 0.1)
     True
     """
+
+    _training_default = True  # Keras's ``call(..., training=True)``
 
     uses_rng = True
 
@@ -230,6 +237,8 @@ class RandomCrop(Layer):
     >>> y.shape
     (1, 2, 2, 3)
     """
+
+    _training_default = True  # Keras's ``call(..., training=True)``
 
     uses_rng = True
 
@@ -312,6 +321,8 @@ class RandomGrayscale(Layer):
     >>> [round(float(v), 4) for v in y[0, 0, 0]]
     [0.2989, 0.2989, 0.2989]
     """
+
+    _training_default = True  # Keras's ``call(..., training=True)``
 
     uses_rng = True
 

@@ -227,7 +227,9 @@ class NestedModelMixin:
         out = _tracing.sub_call(self, x, dict(kwargs))
         if out is not None:
             return out
-        return self._eager(x, training=bool(kwargs.get("training") or False))
+        training = kwargs.get("training")
+        training = self._eager_training_default() if training is None else bool(training)
+        return self._eager(x, training=training)
 
     def _eager(self, x, training=False):
         """``model(x)`` on arrays: the forward pass with the current weights (compiled once
