@@ -107,8 +107,7 @@ def set_weights(model, weights) -> None:
     ts = model._train_state
     order = _ordered(model)
     expected = [
-        (model._layers[i].name, k, (ts.params if t else ts.state)[i][k].shape)
-        for i, k, t in order
+        (model._layers[i].name, k, (ts.params if t else ts.state)[i][k].shape) for i, k, t in order
     ]
     weights = list(weights)
     if len(weights) != len(expected):
