@@ -281,8 +281,7 @@ def test_instances_callables_and_unknown():
     assert isinstance(w, M.MeanMetricWrapper) and w.name == "my_metric"
     with pytest.raises(ValueError, match="Unknown metric 'acuracy'"):
         M.resolve("acuracy")
-    with pytest.raises(ValueError, match="Unknown metric 'logcosh'"):
-        M.resolve("logcosh")  # Keras 3 rejects it too
+    assert M.resolve("logcosh").name == "logcosh"  # Keras 2's metric name (Keras 3 drops it)
     with pytest.raises(ValueError, match="y_true_shape"):
         M.resolve("accuracy")
 

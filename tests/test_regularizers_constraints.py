@@ -156,8 +156,9 @@ def test_constraint_get_and_aliases():
         return jnp.clip(w, -1, 1)
 
     assert constraints.get(clip) is clip
+    assert constraints.get("maxnorm") == constraints.MaxNorm()  # Keras 2's alias
     with pytest.raises(ValueError, match="Did you mean 'MaxNorm'"):
-        constraints.get("maxnorm")
+        constraints.get("MaxNrm")
     with pytest.raises(TypeError):
         constraints.get(1.5)
     assert len({constraints.MaxNorm(), constraints.MaxNorm(), constraints.MaxNorm(3)}) == 2

@@ -131,6 +131,9 @@ class MinMaxNorm(Constraint):
 
 
 max_norm, non_neg, unit_norm, min_max_norm = MaxNorm, NonNeg, UnitNorm, MinMaxNorm
+# Keras 1/2's legacy spellings (Keras 2 kept them as aliases): ``from keras.constraints import
+# maxnorm`` and ``W_constraint=maxnorm(3)`` appear throughout Keras 1-era scripts.
+maxnorm, nonneg, unitnorm = MaxNorm, NonNeg, UnitNorm
 
 #: Name -> class, as ``keras.constraints`` resolves names.
 ALL_OBJECTS_DICT: dict[str, type] = {
@@ -147,6 +150,10 @@ ALL_OBJECTS_DICT: dict[str, type] = {
 
 _REGISTRY = ClassRegistry("constraint", _MODULE, Constraint)
 _REGISTRY.update(ALL_OBJECTS_DICT)
+# Keras 2 looked names up in its module globals, so ``kernel_constraint='maxnorm'`` (and a
+# config whose ``class_name`` is ``'maxnorm'``) resolved to the legacy aliases too.  They stay
+# out of ``ALL_OBJECTS_DICT``, which mirrors Keras 3's; serializing writes the class name.
+_REGISTRY.update({"maxnorm": MaxNorm, "nonneg": NonNeg, "unitnorm": UnitNorm})
 
 
 def serialize(obj: Constraint) -> dict:

@@ -195,7 +195,8 @@ def function(inputs, outputs, updates=None, name=None, **kwargs):
     ``inputs``/``outputs`` are symbolic tensors of a model (``model.input``,
     ``model.layers[i].output``); the function takes a list of arrays, one per input, and
     returns a list of NumPy arrays, one per output, as Keras 2's did. A trailing learning-phase
-    value (``f([x, 0])``) is accepted and ignored.
+    value (``f([x, 0])``, with ``K.learning_phase()`` among the inputs or not) sets whether
+    the layers run in training mode (1: dropout active), as in Keras 2.
 
     Raises:
         NotImplementedError: for ``updates`` (TensorFlow 1 graph updates).
@@ -209,6 +210,11 @@ def function(inputs, outputs, updates=None, name=None, **kwargs):
     single_out = not isinstance(outputs, list | tuple)
     ins = [inputs] if single_in else list(inputs)
     outs = [outputs] if single_out else list(outputs)
+    # ``K.function([model.input, K.learning_phase()], ...)``: the phase (a 0/1 flag here, a
+    # placeholder in Keras 2) is an input; the value given for it sets ``training``.
+    phase_input = len(ins) > 1 and isinstance(ins[-1], int) and not isinstance(ins[-1], bool)
+    if phase_input:
+        ins = ins[:-1]
     try:
         from lamina.models import Model
 
@@ -222,9 +228,16 @@ def function(inputs, outputs, updates=None, name=None, **kwargs):
 
     def call(values):
         values = [values] if single_in and not isinstance(values, list | tuple) else list(values)
-        if len(values) == len(ins) + 1 and values[-1] in (0, 1):
-            values = values[:-1]  # Keras 2's learning-phase flag
-        result = model(values[0] if len(ins) == 1 else values)
+        training = False
+        if len(values) == len(ins) + 1 and np.ndim(values[-1]) == 0 and values[-1] in (0, 1):
+            training = bool(values[-1])  # Keras 2's learning-phase value
+            values = values[:-1]
+        elif phase_input:
+            raise ValueError(
+                f"This function takes {len(ins)} input array(s) and the learning phase "
+                f"(0 or 1) last; received {len(values)} values."
+            )
+        result = model(values[0] if len(ins) == 1 else values, training=training)
         result = list(result) if isinstance(result, list | tuple) else [result]
         return [np.asarray(r) for r in result]
 

@@ -90,7 +90,14 @@ class ModelCheckpoint(Callback):
                 else "min"
             )
         self.mode = mode
-        self.best = initial_value_threshold
+        # As Keras 2 (and Keras 3 before its MonitorCallback): the comparison and the starting
+        # best are fixed here, so ``best`` is -inf for "max" and +inf for "min" until a value
+        # beats it, and the first save logs "improved from -inf" for an accuracy.
+        self.monitor_op = np.less if mode == "min" else np.greater
+        if initial_value_threshold is not None:
+            self.best = float(initial_value_threshold)
+        else:
+            self.best = np.inf if mode == "min" else -np.inf
         lower = self.filepath.lower()
         if save_weights_only and not lower.endswith((".weights.h5", ".h5")):
             raise ValueError(
@@ -105,9 +112,8 @@ class ModelCheckpoint(Callback):
             )
 
     def _improved(self, value):
-        if self.best is None:
-            return True
-        return value < self.best if self.mode == "min" else value > self.best
+        # A NaN never improves (both comparisons are False), as in Keras.
+        return bool(self.monitor_op(value, self.best))
 
     def _path(self, epoch, logs):
         try:
@@ -137,9 +143,8 @@ class ModelCheckpoint(Callback):
                     )
                 return
             if self.verbose:
-                prev = "inf" if self.best is None else f"{self.best:.5f}"
                 print(
-                    f"\nEpoch {epoch + 1}: {self.monitor} improved from {prev} to "
+                    f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to "
                     f"{float(value):.5f}, saving model to {path}"
                 )
             self.best = float(value)

@@ -75,6 +75,11 @@ glorot_uniform, glorot_normal, he_uniform, he_normal = (
 )
 lecun_uniform, lecun_normal = LecunUniform, LecunNormal
 stft = STFT
+# Keras 1/2's short names (Keras 2: ``zero = zeros = Zeros``, ``normal = random_normal =
+# RandomNormal``, ...), which Keras 3 still resolves as strings but no longer exports:
+# ``initializers.normal(stddev=0.01)`` in Keras 2-era code.  ``normal`` keeps RandomNormal's
+# ``stddev=0.05`` default, which is also what Keras 1's ``init='normal'`` drew with.
+normal, uniform, zero, one = RandomNormal, RandomUniform, Zeros, Ones
 # Keras 3 exports these class aliases next to ``Identity``/``Orthogonal``/``STFT``.
 IdentityInitializer, OrthogonalInitializer, STFTInitializer = Identity, Orthogonal, STFT
 

@@ -16,7 +16,10 @@ _METHODS = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5")
 
 
 def _check_format(data_format):
-    data_format = data_format or "channels_last"
+    if data_format is None:  # Keras's global default (``set_image_data_format``)
+        from lamina.backend.config import image_data_format
+
+        data_format = image_data_format()
     if data_format not in ("channels_last", "channels_first"):
         raise ValueError(
             "data_format must be 'channels_last' or 'channels_first'; received "

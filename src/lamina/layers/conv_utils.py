@@ -26,7 +26,11 @@ def normalize_tuple(value, n: int, name: str, layer: str) -> tuple[int, ...]:
 
 
 def normalize_data_format(data_format, layer: str) -> str:
-    data_format = "channels_last" if data_format is None else str(data_format).lower()
+    if data_format is None:  # Keras's global default (``set_image_data_format``)
+        from lamina.backend.config import image_data_format
+
+        data_format = image_data_format()
+    data_format = str(data_format).lower()
     if data_format not in ("channels_last", "channels_first"):
         raise ValueError(
             f"{layer}(data_format=...) must be 'channels_last' or 'channels_first'. "

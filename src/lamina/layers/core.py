@@ -252,7 +252,11 @@ class Flatten(Layer):
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.data_format = data_format or "channels_last"
+        if data_format is None:  # Keras's global default (``set_image_data_format``)
+            from lamina.backend.config import image_data_format
+
+            data_format = image_data_format()
+        self.data_format = data_format
 
     def apply(self, params, state, x, *, training=False, key=None):
         return jnp.reshape(x, (x.shape[0], -1)), state

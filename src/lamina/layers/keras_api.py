@@ -58,7 +58,9 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
         flags = [
             la._eager_training_default()
             for la in getattr(self, "_layers", None) or []
-            if la.uses_rng or la._is_model or getattr(la, "uses_batch_mask", False)
+            if la.uses_rng
+            or getattr(la, "_is_model", False)
+            or getattr(la, "uses_batch_mask", False)
         ]
         return bool(flags) and all(flags)
 

@@ -74,6 +74,8 @@ from lamina.losses.functions import (
     binary_focal_crossentropy,
     categorical_crossentropy,
     categorical_hinge,
+    cosine,
+    cosine_proximity,
     cosine_similarity,
     hinge,
     huber,

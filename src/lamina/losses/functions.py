@@ -96,6 +96,30 @@ def cosine_similarity(y_true, y_pred, axis=-1):
     return -jnp.sum(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis=axis)
 
 
+def cosine_proximity(y_true, y_pred, axis=-1):
+    """Keras 1/2's legacy ``cosine_proximity`` loss (also its metric; ``'cosine'`` names it).
+
+    ``-mean(l2_normalize(y_true) * l2_normalize(y_pred), axis)``: Keras 1 and Keras 2 up to
+    2.2 averaged the product where :func:`cosine_similarity` (Keras 3) sums it, so the value is
+    the negative cosine similarity divided by the size of ``axis``.  Kept with that formula so
+    Keras 2-era losses, logged metric values and ``ModelCheckpoint`` thresholds carry over; use
+    ``cosine_similarity`` for the Keras 3 quantity.
+
+    Args:
+        y_true: targets.
+        y_pred: predictions, the same shape as ``y_true``.
+        axis: the axis the vectors lie along.
+
+    Returns:
+        Per-sample values, ``y_pred``'s shape without ``axis``.
+
+    >>> float(cosine_proximity([[1.0, 0.0]], [[2.0, 0.0]])[0])
+    -0.5
+    """
+    y_true, y_pred = _pair(y_true, y_pred)
+    return -jnp.mean(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis=axis)
+
+
 def huber(y_true, y_pred, delta=1.0):
     y_true, y_pred = _pair(y_true, y_pred)
     delta = jnp.asarray(delta, y_pred.dtype)
@@ -253,7 +277,8 @@ def _symbolic_losses():
 
     for name in (
         "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
-        "mean_squared_logarithmic_error", "cosine_similarity", "huber", "log_cosh",
+        "mean_squared_logarithmic_error", "cosine_similarity", "cosine_proximity", "huber",
+        "log_cosh",
         "kl_divergence", "poisson", "hinge", "squared_hinge", "categorical_hinge",
         "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
         "binary_focal_crossentropy",
@@ -270,4 +295,5 @@ mape = MAPE = mean_absolute_percentage_error
 msle = MSLE = mean_squared_logarithmic_error
 kld = KLD = kullback_leibler_divergence = kl_divergence
 logcosh = log_cosh
+cosine = cosine_proximity  # Keras 2's alias of its legacy cosine loss
 bce = BCE = binary_crossentropy

@@ -41,6 +41,7 @@ from lamina.losses.functions import (
     binary_focal_crossentropy,
     categorical_crossentropy,
     categorical_hinge,
+    cosine_proximity,
     cosine_similarity,
     hinge,
     huber,
@@ -127,6 +128,9 @@ _ALIASES = {
     "MSLE": mean_squared_logarithmic_error,
     "kullback_leibler_divergence": kl_divergence,
     "logcosh": log_cosh,
+    # Keras 1/2 only; Keras 3 dropped the name (its ``cosine_similarity`` sums, not averages).
+    "cosine_proximity": cosine_proximity,
+    "cosine": cosine_proximity,
 }
 _FUNCTIONS.update(_ALIASES)
 _ABSTRACT = {"Loss", "LossFunctionWrapper"}

@@ -15,6 +15,8 @@ from lamina.losses import (
     categorical_crossentropy,
     categorical_focal_crossentropy,
     categorical_hinge,
+    cosine,
+    cosine_proximity,
     hinge,
     huber,
     kl_divergence,

@@ -44,8 +44,21 @@ METRIC_FUNCTIONS = [
     _losses.log_cosh,
     _losses.poisson,
     _losses.cosine_similarity,
+    _losses.cosine_proximity,
 ]
 FUNCTIONS = {f.__name__: f for f in METRIC_FUNCTIONS}
+# Keras 2 metric names Keras 3 dropped.  They resolve to the functions, as Keras 2's
+# ``metrics.get`` did, and log under the string given (``'kld'``), as every string metric does
+# here; they stay out of the registry so ``ALL_OBJECTS_DICT`` keeps Keras 3's names.
+FUNCTIONS.update(
+    {
+        "cosine": _losses.cosine_proximity,
+        "kld": _losses.kl_divergence,
+        "KLD": _losses.kl_divergence,
+        "kullback_leibler_divergence": _losses.kl_divergence,
+        "logcosh": _losses.log_cosh,
+    }
+)
 _ALIASES = {
     "bce": "BinaryCrossentropy",
     "BCE": "BinaryCrossentropy",

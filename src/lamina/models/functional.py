@@ -34,8 +34,9 @@ def _is_kt(v):
 class Functional(Model):
     """A model defined by its inputs and outputs (``lamina.Model(inputs, outputs)``)."""
 
-    def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
+    def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
         kwargs.pop("dtype", None)
+        inputs, outputs = keras1_graph_args(inputs, outputs, kwargs)
         if kwargs:
             raise TypeError(f"Model(inputs, outputs) got unexpected arguments {sorted(kwargs)}.")
         self._init_engine_state(name or unique_name("functional"), trainable)
@@ -208,3 +209,33 @@ def _flatten_inputs(in_struct, x):
 
 def _freeze_kwargs(kwargs):
     return tuple(sorted((k, repr(v)) for k, v in kwargs.items() if not _is_kt(v)))
+
+
+def keras1_graph_args(inputs, outputs, kwargs: dict):
+    """``Model(input=..., output=...)``, Keras 1's names (Keras 2 accepted them with a
+    warning); pops them from ``kwargs``.
+
+    Raises:
+        TypeError: a graph without inputs or outputs, or both spellings of one.
+    """
+    import warnings
+
+    for old, new, value in (("input", "inputs", inputs), ("output", "outputs", outputs)):
+        if old in kwargs:
+            if value is not None:
+                raise TypeError(f"Model() got both {new}= and Keras 1's {old}=; pass {new}= only.")
+            warnings.warn(
+                f"Model({old}=...) is Keras 1's spelling; Keras 2 and 3 name it {new}=.",
+                DeprecationWarning,
+                stacklevel=4,
+            )
+            if old == "input":
+                inputs = kwargs.pop(old)
+            else:
+                outputs = kwargs.pop(old)
+    if inputs is None or outputs is None:
+        raise TypeError(
+            "Model(inputs, outputs) needs both the Input tensor(s) and the output tensor(s) of "
+            "a graph, e.g. Model(inputs=x, outputs=y)."
+        )
+    return inputs, outputs

@@ -72,7 +72,8 @@ class Model(
     def __new__(cls, *args, **kwargs):
         from lamina.layers import stateful as _stateful
 
-        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+        graph_kwargs = {"inputs", "outputs", "input", "output"}  # Keras 1: input=/output=
+        if cls is Model and (args or graph_kwargs & set(kwargs)):
             obj = object.__new__(Functional)
         else:
             obj = object.__new__(cls)
@@ -390,7 +391,7 @@ class Model(
 
 
 def _functional_args(args, kwargs) -> bool:
-    if "inputs" in kwargs and "outputs" in kwargs:
+    if {"inputs", "input"} & set(kwargs) and {"outputs", "output"} & set(kwargs):
         return True
     first = args[0] if args else None
     return first is not None and any(

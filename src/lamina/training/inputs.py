@@ -15,6 +15,8 @@ through an adapter and becomes a :class:`~lamina.data.epochs.StreamEpochs`.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import numpy as np
 
@@ -69,9 +71,22 @@ def _in_output_order(b, y):
     return tuple(y[k] for k in names)
 
 
+def _one_input(model, x):
+    """``[x]`` for a model with one input is ``x``, as Keras flattens it (Keras 2 code passes
+    ``model.predict([X])``); a model declared with a list of inputs keeps the list, and a
+    subclassed model's ``call`` receives what was given."""
+    if not (isinstance(x, list | tuple) and len(x) == 1 and hasattr(x[0], "shape")):
+        return x
+    graph = hasattr(model, "add") or getattr(model, "_nodes", None) is not None
+    if not graph or isinstance(getattr(model, "_inputs_struct", None), list | tuple | dict):
+        return x
+    return x[0]
+
+
 def host_inputs(b, x, name="x"):
     """``(x, hosted)``: ``x`` through the model's host prefix (its string preprocessing
     layers, :mod:`lamina.models.host_prefix`) when it has one, checked there; else ``x``."""
+    x = _one_input(b.model, x)
     find = getattr(b.model, "_host_prefix", None)
     prefix = find() if find is not None else None
     if prefix is None:
@@ -143,6 +158,10 @@ def resident_eval(b, x, y, sample_weight, batch_size, *, name="x", need_y=True):
 
 
 def check_steps(value, name):
+    if isinstance(value, float | np.floating) and np.isfinite(value) and value > 0:
+        # Keras 2's loops ran ``while steps < steps_per_epoch``: a fraction
+        # (``len(x) / batch_size``) meant one more, partial, step.
+        value = math.ceil(value)
     if value is not None and (
         isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1
     ):

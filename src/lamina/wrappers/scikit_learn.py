@@ -138,8 +138,17 @@ class BaseWrapper(BaseEstimator):
         fit_args.update(kwargs)
         return self.model.fit(np.asarray(x), y, **fit_args)
 
+    def __sklearn_is_fitted__(self) -> bool:
+        """Whether ``fit`` has built a model (scikit-learn's ``check_is_fitted`` protocol).
+
+        Without it scikit-learn looks for attributes ending in ``_``, which a regressor never
+        sets: a ``Pipeline`` ending in one refused to predict after ``fit``, and
+        ``cross_val_score`` turned that error into ``nan`` scores.
+        """
+        return hasattr(self, "model")
+
     def _check_fitted(self):
-        if not hasattr(self, "model"):
+        if not self.__sklearn_is_fitted__():
             from sklearn.exceptions import NotFittedError
 
             raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit first.")
