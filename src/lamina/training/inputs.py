@@ -83,6 +83,30 @@ def _one_input(model, x):
     return x[0]
 
 
+def _targets_of_lossless_outputs(model, x, y):
+    """``y`` with a placeholder for each output that ``compile(loss=[fn, None])`` gave no
+    loss, as Keras pairs the targets given with the outputs that have one (the keras.io
+    miniature GPT: ``fit(x, y)`` on a model returning ``[logits, hidden]``).  ``None``
+    entries of a target list (``[y, None]``) become placeholders too."""
+    compiled = getattr(model, "_compiled", None)
+    if y is None or not compiled or not isinstance(compiled.get("loss"), list | tuple):
+        return y
+    losses = list(compiled["loss"])
+    if None not in losses:
+        return y
+    n = len(leaves(x)[0])
+    targets = list(y) if isinstance(y, list | tuple) else [y]
+    if len(targets) == len(losses):
+        return type(y)(np.zeros((n, 1), np.float32) if t is None else t for t in targets)
+    with_loss = [i for i, lo in enumerate(losses) if lo is not None]
+    if len(targets) != len(with_loss):
+        return y
+    full = [np.zeros((n, 1), np.float32)] * len(losses)
+    for i, t in zip(with_loss, targets):
+        full[i] = t
+    return full
+
+
 def host_inputs(b, x, name="x"):
     """``(x, hosted)``: ``x`` through the model's host prefix (its string preprocessing
     layers, :mod:`lamina.models.host_prefix`) when it has one, checked there; else ``x``."""
@@ -105,6 +129,7 @@ def prepare(b, x, y, sample_weight=None, class_weight=None, *, name="x", need_y=
     """
     x, hosted = host_inputs(b, x, name)
     x = to_arrays(x, name)
+    y = _targets_of_lossless_outputs(b.model, x, y)
     y_arr = None
     if need_y:
         if y is None:
