@@ -148,8 +148,10 @@ class Layer(KerasLayerAPI):
                 cls.get_config = Layer._base_config  # type: ignore[method-assign]
         if cls.call is not Layer.call and cls.apply is Layer.apply:
             cls._traced = True
-            if "uses_mask" not in cls.__dict__ and _takes_mask(cls.call):
-                cls.uses_mask = True  # Keras passes the inputs' mask to ``call(..., mask=)``
+            if "uses_mask" not in cls.__dict__:
+                # Keras passes the inputs' mask to ``call(..., mask=)``; and even to a ``call``
+                # without one, the mask rides on the input tensor to the layers it calls.
+                cls.uses_mask = True
             if "uses_rng" not in cls.__dict__:
                 from lamina.layers.tracing import SubLayerRng
 

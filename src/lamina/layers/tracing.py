@@ -172,6 +172,7 @@ def traced_apply(layer, params, state, x, *, training=False, key=None, mask=None
 
     check_layer_inputs(layer, x)
     scope = Scope(training=training, key=key)
+    record_masks(scope, x, mask)
     # User code is written for Keras, whose ops broadcast like NumPy.
     with scope, jax.numpy_rank_promotion("allow"):
         bind_all(scope, layer, params, state)
@@ -201,7 +202,7 @@ def sub_call(layer, x, kwargs):
         entry = scope.lookup(layer)
     training = kwargs.pop("training", None)
     training = scope.training if training is None else bool(training)
-    mask = kwargs.pop("mask", None)
+    mask, query_mask = _carried_masks(scope, layer, x, kwargs)
     key = scope.next_key() if (training and layer.uses_rng) else None
     if layer.uses_mask:
         kwargs["mask"] = mask
@@ -216,11 +217,56 @@ def sub_call(layer, x, kwargs):
         layer.__dict__["_built_output_shape"] = jax.tree_util.tree_map(
             lambda a: (batch, *a.shape[1:]), y
         )
+    from lamina.models.graph import _output_mask
+
+    record_masks(scope, y, _output_mask(layer, x, mask, query_mask))
     if layer.activity_regularizer is not None:
         from lamina.training.network import activity_penalty
 
         scope.aux = scope.aux + activity_penalty(layer.activity_regularizer, y, scope.batch_mask)
     return y
+
+
+def record_masks(scope, x, mask) -> None:
+    """Notes that ``x`` (an array, or each of a list) carries ``mask``: Keras attaches a mask
+    to the tensor itself (``_keras_mask``), so a layer called on that tensor inside a
+    ``call`` (``self.attention(inputs, inputs)`` after ``Embedding(mask_zero=True)``) gets
+    it without being passed it.  Tracers take no attributes, so the scope keeps the pairs."""
+    if mask is None:
+        return
+    if isinstance(x, list | tuple):
+        masks = mask if isinstance(mask, list | tuple) and len(mask) == len(x) else [None] * len(x)
+        for a, m in zip(x, masks):
+            record_masks(scope, a, m)
+        return
+    if isinstance(mask, list | tuple) or not hasattr(x, "shape"):
+        return
+    scope.masks[id(x)] = (x, mask)  # the array too: its id stays unique while it lives
+
+
+def _carried_masks(scope, layer, x, kwargs):
+    """``(mask, query mask)`` for a layer called inside a traced ``call``: an explicit
+    ``mask=`` wins; else the masks its input tensors carry (``query_mask``/``value_mask``/
+    ``key_mask`` for an attention layer called on ``[query, value, key]``)."""
+    from lamina.models.graph import _QUERY_VALUE_KEY, _takes_qvk_masks
+
+    mask = kwargs.pop("mask", None)
+    if mask is not None or not scope.masks:
+        return mask, kwargs.get("query_mask")
+
+    def carried(a):
+        found = scope.masks.get(id(a))
+        return found[1] if found is not None and found[0] is a else None
+
+    if not isinstance(x, list | tuple):
+        return carried(x), None
+    found = [carried(a) for a in x]
+    if _takes_qvk_masks(layer):
+        for name, m in zip(_QUERY_VALUE_KEY, found):
+            if m is not None and kwargs.get(name) is None:
+                kwargs[name] = m
+        return None, kwargs.get("query_mask")
+    return (found if any(m is not None for m in found) else None), None
 
 
 def _shape_tree(x, shapes):

@@ -55,6 +55,9 @@ class Scope:
         self._count = 0
         #: id(layer) -> [params, state, new_state, prefix-owner, layer]
         self.bound: dict[int, list] = {}
+        #: id(array) -> (array, mask): the masks tensors carry inside this call (Keras's
+        #: ``_keras_mask``), see :func:`lamina.layers.tracing.record_masks`.
+        self.masks: dict[int, tuple] = {}
 
     def bind(self, layer, params: dict, state: dict) -> None:
         self.bound[id(layer)] = [params, state, dict(state), layer]

@@ -142,9 +142,7 @@ def graph_forward(
     out = jax.tree_util.tree_map(
         lambda t: values[id(t)], output_struct, is_leaf=lambda v: isinstance(v, KerasTensor)
     )
-    leaves = jax.tree_util.tree_leaves(
-        output_struct, is_leaf=lambda v: isinstance(v, KerasTensor)
-    )
+    leaves = jax.tree_util.tree_leaves(output_struct, is_leaf=lambda v: isinstance(v, KerasTensor))
     report_output_masks(out, tuple(masks.get(id(t)) for t in leaves))  # for losses, metrics
     return out, tuple(new_state), aux + collector.total
 
@@ -241,6 +239,10 @@ def _output_mask(layer, arg, mask, query_mask):
     if not isinstance(arg, list | tuple | dict):
         return layer.compute_mask(arg, mask)
     if mask is None or type(layer).compute_mask is Layer.compute_mask:
+        if isinstance(mask, list | tuple) and mask and getattr(layer, "supports_masking", False):
+            # Keras pairs the flattened input masks with the outputs: a masking layer on
+            # ``[x, context]`` (a Transformer decoder block) passes ``x``'s mask on.
+            return mask[0]
         return None  # a layer on several inputs passes a mask on only if it computes one
     out = layer.compute_mask(arg, mask)
     return None if isinstance(out, list | tuple) else out
