@@ -35,6 +35,14 @@ def entry_order(layer, p_names, s_names) -> list[tuple[str, bool]]:
     """
     own = [(k, True) for k in p_names if "/" not in k]
     own += [(k, False) for k in s_names if "/" not in k]
+    if not getattr(layer, "_is_model", False):
+        # A layer's ``weights`` (``weight_views._keras_order``): its own, then its sub-layers'
+        # grouped by their first path part, in the order the groups first appear.
+        groups: dict[str, list] = {}
+        for k, t in [(k, True) for k in p_names] + [(k, False) for k in s_names]:
+            if "/" in k:
+                groups.setdefault(k.split("/")[0], []).append((k, t))
+        return own + [item for group in groups.values() for item in group]
     out, seen = list(own), {k for k, _ in own}
     for prefix, sub in _sublayers(layer):
         cut = len(prefix) + 1
@@ -59,15 +67,9 @@ def inner_names(model) -> tuple[tuple, tuple]:
     )
 
 
-def _sublayers(layer) -> list[tuple[str, object]]:
-    """``(key prefix, sub-layer)`` of a layer whose arrays hold its sub-layers' arrays."""
-    if getattr(layer, "_is_model", False):
-        return [(sub.name, sub) for sub in getattr(layer, "_layers", None) or []]
-    if getattr(layer, "_traced", False):
-        from lamina.layers.tracing import tracked_layers
-
-        return tracked_layers(layer)
-    return []
+def _sublayers(model) -> list[tuple[str, object]]:
+    """``(key prefix, layer)`` of a nested model's layers (their arrays are held under it)."""
+    return [(sub.name, sub) for sub in getattr(model, "_layers", None) or []]
 
 
 def _ordered(model) -> list[tuple[int, str, bool]]:
