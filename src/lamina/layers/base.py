@@ -52,8 +52,7 @@ _MASKING_LAYERS = frozenset({
     "Bidirectional", "RNN", "LSTM", "GRU", "SimpleRNN", "Add", "Average", "Concatenate",
     "Dot", "Maximum", "Minimum", "Multiply", "Subtract", "Lambda", "Masking", "Embedding",
     "ReversibleEmbedding", "GlobalAveragePooling1D", "Attention", "AdditiveAttention",
-    "Sequential", "Model", "Functional",  # nested models: their inputs' mask reaches the output
-})
+})  # not the models: as in Keras, a nested model's outputs carry only the masks made inside it
 
 
 class Layer(KerasLayerAPI):

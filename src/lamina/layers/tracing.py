@@ -208,9 +208,11 @@ def sub_call(layer, x, kwargs):
         kwargs["mask"] = mask
     if getattr(layer, "uses_batch_mask", False):
         kwargs["batch_mask"] = scope.batch_mask
-    from lamina.training.autocast import policy_apply
+    from lamina.training.network import apply_collecting_masks
 
-    y, new_state = policy_apply(layer, entry[0], entry[2], x, training=training, key=key, **kwargs)
+    y, new_state, inner = apply_collecting_masks(
+        layer, entry[0], entry[2], x, training=training, key=key, **kwargs
+    )
     entry[2] = dict(new_state)
     if building:  # what summary() shows for a subclassed model's layer, as Keras
         batch = getattr(scope, "build_batch", None)
@@ -219,7 +221,10 @@ def sub_call(layer, x, kwargs):
         )
     from lamina.models.graph import _output_mask
 
-    record_masks(scope, y, _output_mask(layer, x, mask, query_mask))
+    if inner is not None:  # a nested model's outputs keep the masks made inside it
+        record_masks(scope, y, inner if isinstance(y, list | tuple) else inner[0])
+    else:
+        record_masks(scope, y, _output_mask(layer, x, mask, query_mask))
     if layer.activity_regularizer is not None:
         from lamina.training.network import activity_penalty
 

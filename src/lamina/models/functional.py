@@ -97,11 +97,11 @@ class Functional(Model):
         flat_inputs, out_struct = self._flat_inputs, self._outputs_struct
         in_struct = self._inputs_struct
 
-        def forward(params, state, x, *, training, key=None, batch_mask=None):
+        def forward(params, state, x, *, training, key=None, batch_mask=None, input_masks=None):
             xs = _flatten_inputs(in_struct, x)
             return _graph.graph_forward(
                 nodes, layers, flat_inputs, out_struct, params, state, xs,
-                training=training, key=key, batch_mask=batch_mask,
+                training=training, key=key, batch_mask=batch_mask, input_masks=input_masks,
             )  # fmt: skip
 
         index = {id(la): i for i, la in enumerate(layers)}

@@ -19,8 +19,7 @@ import jax.numpy as jnp
 
 from lamina.layers.symbolic import KerasTensor, resolve_args
 from lamina.layers.variables import AuxCollector
-from lamina.training.autocast import policy_apply
-from lamina.training.network import activity_penalty, conform_input
+from lamina.training.network import activity_penalty, apply_collecting_masks, conform_input
 from lamina.training.output_masks import report as report_output_masks
 
 
@@ -124,14 +123,22 @@ def _check_unique_names(layers):
 
 
 def graph_forward(
-    nodes, layers, flat_inputs, output_struct, params, state, x, *, training, key, batch_mask
-):
-    """Runs the graph's nodes on arrays; returns ``(outputs, new_state, aux_loss)``."""
+    nodes, layers, flat_inputs, output_struct, params, state, x, *, training, key, batch_mask,
+    input_masks=None,
+):  # fmt: skip
+    """Runs the graph's nodes on arrays; returns ``(outputs, new_state, aux_loss)``.
+    ``input_masks``: the Keras masks of the inputs (a model nested in another gets its
+    inputs' masks, ``Functional.call(..., mask=)``), one per input or ``None``."""
     index = {id(layer): i for i, layer in enumerate(layers)}
     values, masks = {}, {}
     for kt, arr in zip(flat_inputs, x):
         # Keras converts each input to its Input's rank and dtype (Functional._standardize_inputs).
         values[id(kt)] = conform_input(arr, kt.shape, kt.dtype)
+    if input_masks is not None:
+        given = input_masks if isinstance(input_masks, list | tuple) else [input_masks]
+        for kt, m in zip(flat_inputs, given):
+            if m is not None:
+                masks[id(kt)] = m
     new_state = list(state)
     aux = jnp.zeros((), jnp.float32)
     collector = AuxCollector()
@@ -167,7 +174,7 @@ def _run_nodes(nodes, index, values, masks, params, new_state, aux, training, ke
         k = None
         if call_training and key is not None and layer.uses_rng:
             k = jax.random.fold_in(key, n_call)
-        y, s = policy_apply(
+        y, s, inner = apply_collecting_masks(
             layer, params[i], new_state[i], arg, training=call_training, key=k, **kwargs
         )
         new_state[i] = s
@@ -177,7 +184,9 @@ def _run_nodes(nodes, index, values, masks, params, new_state, aux, training, ke
         ys = list(y) if len(outs) > 1 else [y]
         for t, v in zip(outs, ys):
             values[id(t)] = v
-        if len(outs) == 1:
+        if inner is not None:  # a nested model's outputs keep the masks made inside it
+            masks.update((id(t), m) for t, m in zip(outs, inner) if m is not None)
+        elif len(outs) == 1:
             out_mask = _output_mask(layer, arg, mask, query_mask)
             if out_mask is not None:
                 masks[id(outs[0])] = out_mask

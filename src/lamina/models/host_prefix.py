@@ -170,11 +170,11 @@ class StackPrefix:
         """``net`` (the whole stack's network) with its forward starting after the prefix."""
         layers, n = net.layers, self.n
 
-        def forward(params, state, x, *, training, key=None, batch_mask=None):
+        def forward(params, state, x, *, training, key=None, batch_mask=None, input_masks=None):
             y, new_state, aux = stack_forward(
                 layers[n:], params[n:], state[n:], x,
                 training=training, key=key, batch_mask=batch_mask,
-            )  # fmt: skip
+            )  # fmt: skip  (string inputs carry no masks)
             return y, tuple(state[:n]) + tuple(new_state), aux
 
         return net._replace(forward=forward, spec_key=(net.spec_key, ("host_prefix", n)))
@@ -235,12 +235,12 @@ class GraphPrefix:
             len(self.engine_inputs) == 1,
         )
 
-        def forward(params, state, x, *, training, key=None, batch_mask=None):
+        def forward(params, state, x, *, training, key=None, batch_mask=None, input_masks=None):
             xs = [x] if single else list(x)
             return graph_forward(
                 nodes, layers, inputs, out_struct, params, state, xs,
                 training=training, key=key, batch_mask=batch_mask,
-            )  # fmt: skip
+            )  # fmt: skip  (string inputs carry no masks)
 
         return net._replace(forward=forward, spec_key=(net.spec_key, "host_prefix"))
 

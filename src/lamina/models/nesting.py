@@ -45,7 +45,17 @@ class NestedModelMixin:
     def uses_rng(self, value):  # Layer.__init__ style assignment is ignored: derived
         pass
 
-    uses_mask = False
+    @property
+    def uses_mask(self) -> bool:
+        """Whether the model takes its inputs' masks (Keras's ``Functional.call(..., mask=)``:
+        functional models and ``Sequential`` do; a subclassed model's ``call`` decides)."""
+        from lamina.models.sequential import Sequential
+
+        return isinstance(self, Sequential) or getattr(self, "_nodes", None) is not None
+
+    @uses_mask.setter
+    def uses_mask(self, value):  # derived from the model kind
+        pass
 
     @property
     def trainable(self) -> bool:
@@ -92,8 +102,10 @@ class NestedModelMixin:
     def apply(self, params, state, x, *, training=False, key=None, **kwargs):
         p = tuple(_tracing.split_prefixed(params, layer.name) for layer in self._layers)
         s = tuple(_tracing.split_prefixed(state, layer.name) for layer in self._layers)
+        mask = kwargs.get("mask")
+        extra = {} if mask is None else {"input_masks": mask}
         y, new_state, aux = self._engine_network().forward(
-            p, s, x, training=training, key=key, batch_mask=kwargs.get("batch_mask")
+            p, s, x, training=training, key=key, batch_mask=kwargs.get("batch_mask"), **extra
         )
         if _may_add_loss(self):
             report_aux(aux, required=training)  # the outer model's forward adds it to the loss

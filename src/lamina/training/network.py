@@ -82,6 +82,7 @@ import jax
 import jax.numpy as jnp
 
 from lamina.training.autocast import policy_apply
+from lamina.training.output_masks import OutputMasks
 from lamina.training.output_masks import report as report_output_masks
 
 
@@ -168,11 +169,13 @@ def stack_network(layers, input_shape=None, input_dtype="float32") -> Network:
     layers = tuple(layers)
     ref = None if input_shape is None else tuple(input_shape)
 
-    def forward(params, state, x, *, training, key=None, batch_mask=None):
+    def forward(params, state, x, *, training, key=None, batch_mask=None, input_masks=None):
         x = conform_input(x, ref, input_dtype)
+        mask = None if input_masks is None else jax.tree_util.tree_leaves(input_masks)
         return stack_forward(
-            layers, params, state, x, training=training, key=key, batch_mask=batch_mask
-        )
+            layers, params, state, x, training=training, key=key, batch_mask=batch_mask,
+            mask=mask[0] if mask else None,
+        )  # fmt: skip
 
     return Network(
         layers=layers,
@@ -181,8 +184,11 @@ def stack_network(layers, input_shape=None, input_dtype="float32") -> Network:
     )
 
 
-def stack_forward(layers, params, state, x, *, training: bool, key=None, batch_mask=None):
-    """Runs ``layers`` in order; returns ``(outputs, new_state, activity_loss)``."""
+def stack_forward(
+    layers, params, state, x, *, training: bool, key=None, batch_mask=None, mask=None
+):
+    """Runs ``layers`` in order; returns ``(outputs, new_state, activity_loss)``.  ``mask``:
+    the Keras mask of ``x`` (a ``Sequential`` nested in a model gets its input's)."""
     keys = [None] * len(layers)
     if training and key is not None:
         n_rng = sum(1 for layer in layers if layer.uses_rng)
@@ -192,7 +198,6 @@ def stack_forward(layers, params, state, x, *, training: bool, key=None, batch_m
     from lamina.layers.variables import AuxCollector
 
     aux = jnp.zeros((), jnp.float32)
-    mask = None
     new_state = []
     # Keras-style layers report their ``add_loss`` terms to the innermost collector.
     with AuxCollector() as added:
@@ -202,14 +207,28 @@ def stack_forward(layers, params, state, x, *, training: bool, key=None, batch_m
                 kwargs["mask"] = mask
             if getattr(layer, "uses_batch_mask", False):
                 kwargs["batch_mask"] = batch_mask
-            y, s = policy_apply(layer, p, s, x, training=training, key=k, **kwargs)
-            mask = layer.compute_mask(x, mask)
+            y, s, inner = apply_collecting_masks(
+                layer, p, s, x, training=training, key=k, **kwargs
+            )
+            mask = layer.compute_mask(x, mask) if inner is None else inner[0]
             if layer.activity_regularizer is not None:
                 aux = aux + activity_penalty(layer.activity_regularizer, y, batch_mask)
             new_state.append(s)
             x = y
     report_output_masks(x, (mask,))  # the losses and metrics weigh by it, as Keras's do
     return x, tuple(new_state), aux + added.total
+
+
+def apply_collecting_masks(layer, params, state, x, **kwargs):
+    """``policy_apply(layer, ...)`` plus, for a nested model, the masks its own layers left on
+    its outputs (one per output leaf; ``None`` when it reported none): as in Keras, the mask
+    computed inside a nested model leaves with its outputs."""
+    if not getattr(layer, "_is_model", False):
+        return (*policy_apply(layer, params, state, x, **kwargs), None)
+    with OutputMasks() as collected:
+        y, new_state = policy_apply(layer, params, state, x, **kwargs)
+    masks = collected.masks_for(y)
+    return y, new_state, masks if any(m is not None for m in masks) else None
 
 
 def activity_penalty(regularizer, y, batch_mask=None):
