@@ -168,7 +168,8 @@ def test_keras_op_entry_from_a_file_is_rebuilt():
              "registered_name": "Add"}  # fmt: skip
     model = lamina.Model.from_config(_file_config(entry))
     np.testing.assert_allclose(model.predict(np.ones((2, 3), "float32"), verbose=0), 2.0)
-    assert model.get_layer("bad").get_config() == {"name": "bad"}
+    assert _by_name(model.get_config())["bad"]["config"] == {"name": "bad"}
+    assert [layer.name for layer in model.layers] == ["x"]  # Keras lists no ops
 
 
 @pytest.mark.parametrize(
@@ -226,3 +227,32 @@ def test_ops_keras_cannot_write_raise_a_clear_error():
     model = lamina.Model(x, lamina.losses.mean_squared_error(x, x + 1.0))
     with pytest.raises(NotImplementedError, match="mean_squared_error.*cannot be saved"):
         model.get_config()
+
+
+def test_model_layers_lists_the_layers_not_the_ops(keras, tmp_path):
+    """Keras's ``model.layers`` holds only layers (``Functional.layers`` filters its
+    operations), so ``model.layers[i]`` indexes the same layer; weights files move both ways,
+    legacy ``.h5`` ones with the ops left out of ``layer_names`` as Keras leaves them."""
+    import h5py
+
+    km, lm = _both(keras)
+    assert [la.name for la in lm.layers] == [la.name for la in km.layers]
+    assert lm.get_layer(index=1).name == km.get_layer(index=1).name == "proj"
+    with keras_ref():
+        km.save_weights(str(tmp_path / "k.weights.h5"))
+        km.save(str(tmp_path / "k.h5"))  # Keras cannot load it back (op classes), only weights
+        expected = km.predict(_x(1), verbose=0)
+    lm.set_weights([w * 0 for w in lm.get_weights()])
+    lm.load_weights(str(tmp_path / "k.weights.h5"))
+    _assert_same(lm.predict(_x(1), verbose=0), expected)
+    lm.set_weights([w * 0 for w in lm.get_weights()])
+    lm.load_weights(str(tmp_path / "k.h5"))
+    _assert_same(lm.predict(_x(1), verbose=0), expected)
+    lm.save(str(tmp_path / "l.h5"))
+    with h5py.File(tmp_path / "l.h5") as f:
+        names = [n.decode() for n in f["model_weights"].attrs["layer_names"]]
+    assert names == [la.name for la in km.layers]
+    with keras_ref():
+        km.set_weights([w * 0 for w in km.get_weights()])
+        km.load_weights(str(tmp_path / "l.h5"))
+        _assert_same(km.predict(_x(1), verbose=0), expected)

@@ -75,7 +75,7 @@ def load_weights_file(model, path: str) -> None:
         return
     view = model.saving_view()
     weighted = [
-        layer.name for i, layer in enumerate(model.layers) if sum(map(len, view.weight_order[i]))
+        layer.name for i, layer in enumerate(view.layers) if sum(map(len, view.weight_order[i]))
     ]
     if all(name in names for name in weighted):
         load_weights(model, path, by_name=True)

@@ -25,7 +25,7 @@ import jax
 from lamina._naming import unique_name
 from lamina.layers import tracing as _tracing
 from lamina.layers.base import Layer
-from lamina.layers.symbolic import KerasTensor
+from lamina.layers.symbolic import KerasTensor, TensorOp
 from lamina.layers.variables import Scope
 from lamina.models import subclass_network as _subclass
 from lamina.models import weight_sync as _sync
@@ -122,7 +122,8 @@ class Model(
     def layers(self) -> list:
         if type(self)._engine_network is Model._engine_network:  # subclassed: the tracked layers
             return [layer for _, layer in _tracing.tracked_layers(self)]
-        return list(self._layers)
+        # Keras lists layers only, not the ops applied to symbolic tensors (``x + y``).
+        return [layer for layer in self._layers if not isinstance(layer, TensorOp)]
 
     def get_layer(self, name=None, index=None):
         """The layer named ``name`` (or at ``index`` in ``model.layers``)."""

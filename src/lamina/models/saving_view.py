@@ -82,6 +82,13 @@ class SaveView:
         """``model.layers``: what Keras lists (a subclassed model's tracked layers)."""
         return list(self.model.layers)
 
+    def graph_layers(self) -> list:
+        """:attr:`layers` without a graph's ops on symbolic tensors (``x + y``): Keras's
+        ``model.layers`` of a functional model or ``Sequential``."""
+        from lamina.layers.symbolic import TensorOp
+
+        return [layer for layer in self.layers if not isinstance(layer, TensorOp)]
+
     @property
     def weight_order(self) -> tuple:
         """Per layer of :attr:`layers`, ``(trainable names, non-trainable names)``."""

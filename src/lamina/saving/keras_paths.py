@@ -135,7 +135,8 @@ def layer_groups(layer, base: str, p_names, s_names) -> list:
 
 
 def model_groups(model) -> list:
-    """Per entry of ``model.layers``, its ``[(group path, [(kind, key), ...]), ...]``."""
+    """Per layer of the model's saving view (``view.layers``: ``model.layers`` plus a graph's
+    weightless ops), its ``[(group path, [(kind, key), ...]), ...]``."""
     view = model.saving_view()
     view.require_built("save_weights")
     order = view.weight_order
@@ -146,7 +147,7 @@ def model_groups(model) -> list:
             out.append(layer_groups(layer, paths[id(layer)], p_names, s_names))
         return out
     used: dict = {}
-    for layer, (p_names, s_names) in zip(model.layers, order):
+    for layer, (p_names, s_names) in zip(view.layers, order):
         base = f"layers/{_counted(used, _snake(type(layer).__name__))}"
         out.append(layer_groups(layer, base, p_names, s_names))
     return out

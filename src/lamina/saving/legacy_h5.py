@@ -66,11 +66,13 @@ def _strings(values):
 # ------------------------------------------------------------------ write
 def write_weights_group(group, model) -> None:
     """Writes every layer's weights under ``group`` in the legacy layout."""
-    group.attrs["layer_names"] = _strings([la.name for la in model.layers])
+    group.attrs["layer_names"] = _strings([la.name for la in model.layers])  # no graph ops
     group.attrs["backend"] = b"jax"
     group.attrs["keras_version"] = keras_archive.KERAS_FORMAT_VERSION.encode()
-    order = model.saving_view().weight_order
-    for i, layer in sorted(enumerate(model.layers), key=lambda t: t[1].name):
+    view = model.saving_view()
+    order, listed = view.weight_order, {id(la) for la in model.layers}
+    entries = [(i, la) for i, la in enumerate(view.layers) if id(la) in listed]
+    for i, layer in sorted(entries, key=lambda t: t[1].name):
         g = group.create_group(layer.name)
         names = [f"{model.name}/{layer.name}/{k}" for k in (*order[i][0], *order[i][1])]
         g.attrs["weight_names"] = _strings(names)
@@ -148,11 +150,11 @@ def load_weights_group(group, model, path, by_name=False, skip_mismatch=False) -
     ):
         raise fail(path, "no 'layer_names' attribute: not a Keras HDF5 weights file.")
     file_layers = _file_layers(group, path)
-    model_idx = [i for i in range(len(model.layers)) if sum(map(len, view.weight_order[i]))]
+    model_idx = [i for i in range(len(view.layers)) if sum(map(len, view.weight_order[i]))]
     if by_name:
         found = dict(file_layers)
         for i in model_idx:
-            name = model.layers[i].name
+            name = view.layers[i].name
             if name in found:
                 weights_h5.set_layer_arrays(model, i, found[name], path, skip_mismatch)
         return
@@ -161,7 +163,7 @@ def load_weights_group(group, model, path, by_name=False, skip_mismatch=False) -
         msg = (
             f"the file has {len(with_weights)} layer(s) with weights "
             f"({[n for n, _ in with_weights]}) but the model has {len(model_idx)} "
-            f"({[model.layers[i].name for i in model_idx]})."
+            f"({[view.layers[i].name for i in model_idx]})."
         )
         if not skip_mismatch:
             raise fail(path, msg + " Use by_name=True to match layers by name.")

@@ -67,25 +67,6 @@ def _sub_paths(layer) -> list[tuple[str, ...]]:
     return [NESTED.get(cls, ())]
 
 
-def layer_paths(model) -> list[list[str]]:
-    """Each layer's HDF5 variable groups, in layer order (``[["layers/dense_1/vars"], ...]``).
-
-    A ``Bidirectional`` layer has two groups (forward, then backward); each holds half of its
-    weights.
-    """
-    used: dict[str, int] = {}
-    out = []
-    for layer in model.layers:
-        base = to_snake_case(type(layer).__name__)
-        if base in used:
-            used[base] += 1
-            base = f"{base}_{used[base]}"
-        else:
-            used[base] = 0
-        out.append(["/".join(("layers", base, *sub, "vars")) for sub in _sub_paths(layer)])
-    return out
-
-
 def _split(arrays, n_groups):
     k = len(arrays) // n_groups
     return [arrays[j * k : (j + 1) * k] for j in range(n_groups)]
@@ -196,10 +177,10 @@ def write(h5, model, include_optimizer: bool = True) -> None:
 
     view = model.saving_view()
     view.require_built("save_weights")
-    if not getattr(model, "_is_model", False) or view.listed_layers == list(view.layers):
+    if not getattr(model, "_is_model", False) or view.listed_layers == view.graph_layers():
         h5.create_group("layers")
     ts = jax.device_get(view.train_state)
-    for i, (layer, groups) in enumerate(zip(model.layers, model_groups(model))):
+    for i, (layer, groups) in enumerate(zip(view.layers, model_groups(model))):
         for gpath, keys in groups:
             parts = gpath.split("/")
             for depth in range(2, len(parts) - 1):  # outer objects' own (empty) groups
@@ -262,7 +243,7 @@ def read(h5, model, path, skip_mismatch: bool = False, load_optimizer: bool = Tr
 
     view = model.saving_view()
     view.require_built("load_weights")
-    for i, (layer, groups) in enumerate(zip(model.layers, model_groups(model))):
+    for i, (layer, groups) in enumerate(zip(view.layers, model_groups(model))):
         groups = [(g, keys) for g, keys in groups if keys]
         gpaths = [g for g, _ in groups]
         parts = [_read_vars(h5, gpath, path) for gpath in gpaths]
