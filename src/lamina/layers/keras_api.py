@@ -273,8 +273,17 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
 
     @property
     def losses(self) -> list:
-        """The ``add_loss`` terms of the last eager call (Keras's ``layer.losses``)."""
-        return list(self.__dict__.get("_eager_losses", []))
+        """Keras's ``layer.losses``: the ``add_loss`` and activity-regularization terms of the
+        last eager call, then the weight regularizers' penalties on the current weights.
+
+        >>> import lamina
+        >>> layer = lamina.layers.Dense(2, kernel_regularizer=lamina.regularizers.L2(0.5))
+        >>> layer.build((None, 1))
+        >>> layer.set_weights([np.array([[1.0, 2.0]]), np.zeros(2)])
+        >>> [float(loss) for loss in layer.losses]  # 0.5 * (1 + 4)
+        [2.5]
+        """
+        return list(self.__dict__.get("_eager_losses", [])) + self._weight_penalties()
 
     def _weight_regularizers(self) -> dict:
         return {v._key: v.regularizer for v in getattr(self, "_variables", None) or []}

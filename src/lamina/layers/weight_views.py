@@ -106,8 +106,26 @@ class LayerWeightViews:
         out = []
         for key, trainable in [(k, True) for k in p_names] + [(k, False) for k in s_names]:
             view = named.get(key)
-            out.append(view if view is not None else Variable(self, key, trainable=trainable))
+            if view is None:  # a built-in layer's weight: its options from the declaration
+                layer, own = _declaring_layer(self, key)
+                view = Variable(
+                    self,
+                    key,
+                    trainable=trainable,
+                    regularizer=layer._weight_regularizers().get(own),
+                    constraint=layer._weight_constraints().get(own),
+                )
+            out.append(view)
         return _keras_order(out)
+
+    def _weight_penalties(self) -> list:
+        """The weight regularizers' penalties on the current trainable weights, one per
+        regularized weight (the part of Keras's ``layer.losses`` that needs no call)."""
+        try:
+            weights = self.trainable_weights
+        except ValueError:  # a model not built yet
+            return []
+        return [v.regularizer(v.value) for v in weights if v.regularizer is not None]
 
     @property
     def weights(self) -> list:
@@ -190,6 +208,18 @@ class LayerWeightViews:
         if name in params or name in state:
             return Variable(self, name, trainable=name in params)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+def _declaring_layer(layer, key):
+    """``(layer, key)`` of the layer that declares weight ``key`` of ``layer`` (a Keras-style
+    layer lists its sub-layers' weights under their attribute paths: ``dense/kernel``)."""
+    if "/" in key and getattr(layer, "_traced", False):
+        from lamina.layers.tracing import tracked_layers
+
+        for path, sub in tracked_layers(layer):
+            if key.startswith(path + "/"):
+                return _declaring_layer(sub, key[len(path) + 1 :])
+    return layer, key
 
 
 def _keras_order(views):

@@ -261,17 +261,19 @@ class NestedModelMixin:
         if fn is None:
 
             def run(params, state, x, key):
-                y, new_state, _ = net.forward(
+                y, new_state, aux = net.forward(
                     params, state, x, training=training, key=key if net.needs_key else None
                 )
-                return y, new_state
+                return y, new_state, aux
 
             fn = jax.jit(run)
             self._eager_fns[(net.spec_key, training)] = fn
         from lamina.utils import random as _random
 
         ts = self._train_state
-        y, new_state = fn(ts.params, ts.state, x, _random.next_key())
+        y, new_state, aux = fn(ts.params, ts.state, x, _random.next_key())
+        # ``model.losses`` lists the call's add_loss and activity terms (one sum here).
+        self.__dict__["_eager_losses"] = [aux] if _may_add_loss(self) else []
         if training:
             self._train_state = ts._replace(state=new_state)
         return y
