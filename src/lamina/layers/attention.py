@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
+from lamina._naming import unique_name
 from lamina.layers.base import Layer
 from lamina.layers.einsum_dense import _ser
 from lamina.utils import random as _random
@@ -194,10 +195,20 @@ class MultiHeadAttention(Layer):
         if use_causal_mask:
             extra["use_causal_mask"] = True
         self._scores_out = bool(return_attention_scores)
+        self._name_hidden_layers()
         try:
             return super().__call__([query, value, value if key is None else key], **extra, **kwargs)
         finally:
             self._scores_out = False
+
+    def _name_hidden_layers(self) -> None:
+        """Keras's attention builds a ``Softmax`` and a ``Dropout`` layer on its first call,
+        which take the next automatic names: a ``Dropout()`` made afterwards is named
+        ``dropout_1``, as in Keras, so names (and files keyed by them) agree."""
+        if not self.__dict__.get("_hidden_named"):
+            self.__dict__["_hidden_named"] = True
+            unique_name("softmax")
+            unique_name("dropout")
 
     # -------------------------------------------------------------- the protocol
     def _split(self, input_shape):

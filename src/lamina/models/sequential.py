@@ -89,7 +89,8 @@ class Sequential(
         self.stop_training = False
         self.history = None
         for layer in layers or []:
-            self.add(layer)
+            self.add(layer, rebuild=False)
+        self._keras_rebuild()
 
     def __init_subclass__(cls, **kwargs):
         # A subclass overriding train_step/compute_loss/... runs its own steps, as in Keras.
@@ -99,10 +100,24 @@ class Sequential(
         adopt_custom_steps(cls)
 
     # ------------------------------------------------------------------ define
-    def add(self, layer: Layer) -> None:
-        """Appends a layer (or an ``Input``) to the stack."""
+    def add(self, layer: Layer, rebuild: bool = True) -> None:
+        """Appends a layer (or an ``Input``) to the stack.
+
+        ``rebuild`` is Keras's argument (whether its inner functional model is rebuilt now);
+        here it only decides, as in Keras, whether that model takes an automatic name.
+        """
         if isinstance(layer, KerasTensor):  # keras.Input(...) gives a tensor; use its layer
             layer = layer._keras_history[0]
+        if (
+            not self._layers
+            and self.__dict__.get("_input_layer") is None
+            and isinstance(layer, Layer)
+            and not isinstance(layer, InputLayer)
+            and layer._input_shape_arg is not None
+        ):  # Keras 2's Dense(8, input_shape=...): Keras makes the InputLayer (and its name)
+            self.__dict__["_input_layer"] = InputLayer(
+                shape=layer._input_shape_arg, batch_size=layer._batch_size_arg
+            )
         if not isinstance(layer, Layer):
             raise TypeError(
                 f"Sequential.add() takes a layer, e.g. Dense(8). Received: {layer!r} "
@@ -150,6 +165,15 @@ class Sequential(
                 raise
         names.add(layer.name)
         self._stack_key, self._stack_shape = self._stack_cache_key(), shape
+        if rebuild:
+            self._keras_rebuild()
+
+    def _keras_rebuild(self) -> None:
+        """Keras's ``Sequential`` rebuilds an inner functional model whenever its stack changes
+        and has an ``Input``; that model takes the next automatic ``functional`` name, so a
+        ``Model(...)`` made afterwards is ``functional_1`` as in Keras (summaries, files)."""
+        if self.__dict__.get("_input_layer") is not None and self._layers:
+            _unique_name("functional")
 
     def _stack_cache_key(self):
         last = self._layers[-1] if self._layers else None
@@ -166,12 +190,14 @@ class Sequential(
             self._stack_key, self._stack_shape = self._stack_cache_key(), shape
         return self._stack_names, self._stack_shape
 
-    def pop(self) -> Layer:
-        """Removes and returns the last layer."""
+    def pop(self, rebuild: bool = True) -> Layer:
+        """Removes and returns the last layer (``rebuild``: as in :meth:`add`)."""
         if not self._layers:
             raise IndexError("There are no layers in the model to pop.")
         layer = self._layers.pop()
         self._invalidate()
+        if rebuild:
+            self._keras_rebuild()
         return layer
 
     @property
@@ -303,6 +329,9 @@ class Sequential(
         input_shape = tuple(None if d is None else int(d) for d in input_shape)
         self._output_shape_of(input_shape)
         self._input_shape = (None, *input_shape[1:])
+        if self.__dict__.get("_input_layer") is None:  # Keras's build makes both (and names)
+            self.__dict__["_input_layer"] = InputLayer(batch_shape=self._input_shape)
+            self._keras_rebuild()
         init = initial_weights(self._layers, self._input_shape)
         self._rng, self._step_rng = init.shuffle_rng, init.step_rng
         self._weight_order = init.order  # Keras's order; pytrees sort dict keys

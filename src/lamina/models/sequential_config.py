@@ -51,7 +51,7 @@ def get_config(model) -> dict:
                     "dtype": input_dtype(model),
                     "sparse": False,
                     "ragged": False,
-                    "name": "input_layer",
+                    "name": getattr(model.__dict__.get("_input_layer"), "name", "input_layer"),
                     "optional": False,
                 },
                 "registered_name": None,
