@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from lamina.callbacks.progress import ProgbarLogger, bar_text, resolve_verbose
@@ -124,3 +125,21 @@ def test_bar_text_and_checks():
         resolve_verbose(3)
     with pytest.raises(ValueError, match="backend must be"):
         ProgbarLogger(backend="fancy")
+
+
+def test_predict_prints_keras_last_progress_line(capsys):
+    """Keras's ``predict`` reports its batches: ``verbose=2`` a ``-`` separated line, 1 (and
+    "auto") the finished bar; "auto" stays quiet for a single batch (a row at a time)."""
+    import lamina
+
+    model = lamina.Sequential([lamina.Input((4,)), lamina.layers.Dense(1)])
+    x = np.ones((64, 4), "float32")
+    model.predict(x, verbose=2)
+    assert re.fullmatch(r"2/2 - \d+s - \d+(us|ms|s)/step\n", capsys.readouterr().out)
+    model.predict(x, verbose=1)
+    assert re.fullmatch(r"2/2 ━{20} \d+s \d+(us|ms|s)/step\n", capsys.readouterr().out)
+    model.predict(x, batch_size=16)
+    assert capsys.readouterr().out.startswith("4/4 ━")
+    model.predict(x[:1])
+    model.predict(x, verbose=0)
+    assert capsys.readouterr().out == ""

@@ -25,6 +25,7 @@ import math
 import time
 
 import jax
+import numpy as np
 
 from lamina.callbacks import core as _callbacks
 from lamina.callbacks import progress as _progress
@@ -355,12 +356,22 @@ def evaluate(
 def predict(b, x, *, batch_size, verbose, steps=None, callbacks=None):
     """``model.predict``: the outputs of every row (see :mod:`lamina.training.predicting`)."""
     batch_size = check_batch_size(batch_size)
+    auto = isinstance(verbose, str)
     verbose = _progress.resolve_verbose(verbose)
     steps = _inputs.check_steps(steps, "steps")
     cb = _callbacks.CallbackList(
         list(callbacks or []), b.model, {"verbose": verbose, "epochs": 1, "steps": None}
     )
-    return _predicting.predict(b, x, batch_size=batch_size, steps=steps, cb=cb)
+    t0 = time.perf_counter()
+    out = _predicting.predict(b, x, batch_size=batch_size, steps=steps, cb=cb)
+    if verbose and _sharding.is_main_process():
+        leaves = jax.tree_util.tree_leaves(out)
+        n = int(np.shape(leaves[0])[0]) if leaves and np.ndim(leaves[0]) else 0
+        n_steps = max(1, -(-n // batch_size))
+        # Keras's last progress line; "auto" stays quiet for one batch (a row at a time).
+        if not (auto and n_steps == 1):
+            print(_progress.evaluation_line(n_steps, time.perf_counter() - t0, {}, verbose))
+    return out
 
 
 def _should_validate(epoch, freq):
