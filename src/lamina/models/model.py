@@ -200,10 +200,19 @@ class Model(
             scope.build_batch = input_shape[0]  # the batch size the layers are built for
         with scope, jax.numpy_rank_promotion("allow"):
             self.call(zeros, **_tracing.call_kwargs(self.call, False, None, {}))
-        self._layers = [la for _, la in _tracing.tracked_layers(self) if scope.lookup(la)]
-        params, state, order = [], [], []
-        for layer in self._layers:
-            p, s = scope.lookup(layer)[0], scope.lookup(layer)[1]
+        # Layers ``call`` used, and built ones it did not (a teacher model called only in an
+        # overridden ``compute_loss``): Keras tracks both as the model's variables.
+        self._layers, params, state, order = [], [], [], []
+        for _, layer in _tracing.tracked_layers(self):
+            entry = scope.lookup(layer)
+            if entry is not None:
+                p, s = entry[0], entry[1]
+            elif _built_or_buildable(layer):
+                p, s, _ = layer._weights_source(build=False)
+                p, s = dict(p), dict(s)
+            else:
+                continue
+            self._layers.append(layer)
             params.append(p)
             state.append(s)
             order.append((tuple(p), tuple(s)))
@@ -425,3 +434,14 @@ def _snake(name):
 from lamina.models.functional import Functional  # noqa: E402  (it subclasses Model)
 
 __all__ = ["Functional", "Model"]
+
+
+def _built_or_buildable(layer) -> bool:
+    """Whether ``layer`` holds weights, building it first when it is a model whose input is
+    known (Keras builds a functional model, or a ``Sequential`` with an ``Input``, at once)."""
+    if getattr(layer, "_is_model", False) and getattr(layer, "_train_state", None) is None:
+        try:
+            layer._require_built("weights")
+        except ValueError:
+            return False
+    return layer._has_weights()

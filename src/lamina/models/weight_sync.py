@@ -171,6 +171,10 @@ def _source(leaf, reader):
     return None
 
 
+def _traced(arrays: dict) -> bool:
+    return any(isinstance(v, jax.core.Tracer) for v in arrays.values())
+
+
 def pull(model, ts):
     """``ts`` with the current weights of ``model``'s layers owned elsewhere (copies)."""
     s = sync_of(model)
@@ -183,8 +187,15 @@ def pull(model, ts):
         src = _source(leaf, model)
         if src is None or s.pulled.get(key) in (src[2], ("unfit", src[2])):
             continue
-        new_p = _merged(params[i], prefix, src[0])
-        new_s = _merged(state[i], prefix, src[1])
+        if _traced(src[0]) or _traced(src[1]):
+            # The owner holds a step's traced arrays while a custom step is traced: they are
+            # no weights to keep (the step's own result is written when it returns).
+            continue
+        # Copies made now, even while a step is traced (a sub-model called in a custom
+        # ``compute_loss`` reads its weights): they are kept, so they must be arrays.
+        with jax.ensure_compile_time_eval():
+            new_p = _merged(params[i], prefix, src[0])
+            new_s = _merged(state[i], prefix, src[1])
         if new_p is not None and new_s is not None:
             params[i], state[i] = new_p, new_s
             changed = True
