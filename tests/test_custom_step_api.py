@@ -103,6 +103,45 @@ def test_stateless_apply_compute_loss_and_metrics_match_keras(keras, opt):
     _fit_both(keras, stateless_class, OPTIMIZERS[opt], fit)
 
 
+def stateless_compute_loss_class(K):
+    """The JAX custom-fit guide's first step: ``stateless_compute_loss`` on the step's
+    variables (it returns the metrics' variables as ``compute_loss`` left them)."""
+
+    class StatelessLoss(K.Model):
+        def compute_loss_and_updates(self, tv, ntv, mv, x, y, sw, training=False):
+            y_pred, ntv = self.stateless_call(tv, ntv, x, training=training)
+            loss, (tv, ntv, mv) = self.stateless_compute_loss(
+                tv, ntv, mv, x=x, y=y, y_pred=y_pred, sample_weight=sw, training=training
+            )
+            return loss, (y_pred, ntv, mv)
+
+        def train_step(self, state, data):
+            tv, ntv, ov, mv = state
+            x, y, sw = data
+            grad_fn = jax.value_and_grad(self.compute_loss_and_updates, has_aux=True)
+            (loss, (y_pred, ntv, mv)), grads = grad_fn(tv, ntv, mv, x, y, sw, training=True)
+            tv, ov = self.optimizer.stateless_apply(ov, grads, tv)
+            new_mv, logs = [], {}
+            for metric in self.metrics:
+                this = mv[len(new_mv) : len(new_mv) + len(metric.variables)]
+                if metric.name == "loss":
+                    this = metric.stateless_update_state(this, loss)
+                else:
+                    this = metric.stateless_update_state(this, y, y_pred, sw)
+                result = metric.stateless_result(this)
+                logs.update(result if isinstance(result, dict) else {metric.name: result})
+                new_mv += this
+            return logs, (tv, ntv, ov, new_mv)
+
+    return StatelessLoss
+
+
+def test_stateless_compute_loss_matches_keras(keras):
+    x, y, sw = _data()
+    fit = dict(x=x, y=y, sample_weight=sw, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    _fit_both(keras, stateless_compute_loss_class, OPTIMIZERS["sgd_momentum"], fit)
+
+
 # ------------------------------------------------------------------ StatelessScope
 def scope_class(K):
     """``optimizer.apply`` and the metrics' stateful API, each inside a ``StatelessScope``

@@ -233,17 +233,48 @@ class CustomTrainingMixin(StatelessMixin):
             trainable_variables, non_trainable_variables, x, training=training,
             return_losses=True,
         )  # fmt: skip
-        losses = [*losses, self._regularization(trainable_variables, non_trainable_variables)]
+        loss, (_, non_trainable_variables, metrics_variables) = self._stateless_loss(
+            trainable_variables, non_trainable_variables, metrics_variables, x, y, y_pred,
+            sample_weight, training, losses,
+        )  # fmt: skip
+        return loss, (loss, y_pred, non_trainable_variables, metrics_variables)
+
+    def stateless_compute_loss(
+        self,
+        trainable_variables,
+        non_trainable_variables,
+        metrics_variables,
+        x=None,
+        y=None,
+        y_pred=None,
+        sample_weight=None,
+        training=True,
+    ):
+        """Keras-JAX's pure ``compute_loss``: the loss with the weights and metric states
+        given (for ``jax.value_and_grad`` in a custom ``train_step``).
+
+        Returns:
+            ``(loss, (trainable_variables, non_trainable_variables, metrics_variables))``,
+            the last two as ``compute_loss`` left them.
+        """
+        return self._stateless_loss(
+            trainable_variables, non_trainable_variables, metrics_variables, x, y, y_pred,
+            sample_weight, training, [],
+        )  # fmt: skip
+
+    def _stateless_loss(self, tv, ntv, mv, x, y, y_pred, sample_weight, training, losses):
+        """``compute_loss`` run on the given variables; ``self.losses`` inside it are
+        ``losses`` (the forward pass's ``add_loss`` terms) plus the weight penalties."""
         saved = getattr(_LOCAL, "losses", None)
-        _LOCAL.losses = losses
+        _LOCAL.losses = [*losses, self._regularization(tv, ntv)]
         try:
-            with _engine.metric_scope(self.metrics, metrics_variables) as new_metrics:
-                with self._layers_bound(trainable_variables, non_trainable_variables, training):
+            with _engine.metric_scope(self.metrics, mv) as new_metrics:
+                with self._layers_bound(tv, ntv, training):
                     loss = self._compute_loss(x, y, y_pred, sample_weight, training)
-                metrics_variables = new_metrics()
+                mv = new_metrics()
         finally:
             _LOCAL.losses = saved
-        return loss, (loss, y_pred, non_trainable_variables, metrics_variables)
+        return loss, (tv, ntv, mv)
 
     # ------------------------------------------------------------------- metrics update
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
