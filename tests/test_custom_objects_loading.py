@@ -52,3 +52,77 @@ def test_missing_custom_loss_says_how_to_load(tmp_path):
     model.save(tmp_path / "m.keras")
     with pytest.raises(Exception, match="my_loss.*compile=False|custom_objects"):
         lamina.models.load_model(tmp_path / "m.keras")
+
+
+def squared(x):
+    return x**2
+
+
+@pytest.mark.parametrize("writer", ["lamina", "keras"])
+def test_custom_activation_loads_with_custom_objects(keras, tmp_path, writer):
+    """``custom_objects`` reach every lookup of the rebuilt config (a layer's activation),
+    as Keras's ``load_model`` scopes them."""
+    path = str(tmp_path / "m.keras")
+    x = X[:3]
+    if writer == "keras":
+        with keras_ref():
+            inputs = keras.Input((4,))
+            ref = keras.Model(inputs, keras.layers.Dense(2, activation=squared)(inputs))
+            ref.save(path)
+            want = ref.predict(x, verbose=0)
+    else:
+        inputs = lamina.Input((4,))
+        ref = lamina.Model(inputs, lamina.layers.Dense(2, activation=squared)(inputs))
+        ref.save(path)
+        want = ref.predict(x, verbose=0)
+    model = lamina.models.load_model(path, custom_objects={"squared": squared})
+    assert model.layers[1].activation is squared
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, atol=1e-6)
+
+
+def _custom_compile_class(k):
+    class CustomCompile(k.Model):
+        """The serialization guide's model whose ``compile`` takes other arguments."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = k.layers.Dense(2)
+            self.model_optimizer = None
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+        def compile(self, optimizer, loss_fn):
+            super().compile(optimizer=optimizer, loss=loss_fn)
+            self.model_optimizer = optimizer
+            self.loss_fn = loss_fn
+
+        def get_compile_config(self):
+            return {"model_optimizer": self.model_optimizer, "loss_fn": self.loss_fn}
+
+        def compile_from_config(self, config):
+            optimizer = k.utils.deserialize_keras_object(config["model_optimizer"])
+            loss_fn = k.utils.deserialize_keras_object(config["loss_fn"])
+            self.compile(optimizer=optimizer, loss_fn=loss_fn)
+
+    return CustomCompile
+
+
+@pytest.mark.parametrize("optimizer", ["SGD", "adam_object"])
+def test_a_model_own_compile_config_round_trips(keras, tmp_path, optimizer):
+    cls = _custom_compile_class(lamina)
+    model = cls()
+    opt = lamina.optimizers.Adam(0.5) if optimizer == "adam_object" else optimizer
+    model.compile(opt, "mse")
+    model(X[:2])
+    model.save(str(tmp_path / "c.keras"))
+    back = lamina.models.load_model(str(tmp_path / "c.keras"), custom_objects={"CustomCompile": cls})
+    assert back.loss_fn == "mse"
+    if optimizer == "SGD":
+        assert back.model_optimizer == "SGD"
+    else:
+        assert float(back.model_optimizer.learning_rate) == 0.5
+    with keras_ref():  # Keras reads the same compile_config back through its own override
+        kcls = _custom_compile_class(keras)
+        kback = keras.models.load_model(str(tmp_path / "c.keras"), custom_objects={"CustomCompile": kcls})
+        assert kback.loss_fn == "mse"

@@ -22,6 +22,31 @@ from lamina.training.state import fresh_copy, split_trainable
 class CompileMixin:
     """``compile`` and the program cache; expects ``_layers``, ``_train_state`` and friends."""
 
+    def get_compile_config(self) -> dict | None:
+        """Keras's compile settings of the model, serialized (``None`` before ``compile``):
+        what a saved file holds and :meth:`compile_from_config` restores.
+
+        >>> import lamina
+        >>> model = lamina.Sequential([lamina.Input((2,)), lamina.layers.Dense(1)])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> model.get_compile_config()["loss"]["class_name"]
+        'MeanSquaredError'
+        """
+        from lamina.saving.keras_compile import compile_config
+
+        return compile_config(self)
+
+    def compile_from_config(self, config: dict) -> None:
+        """Compiles the model from :meth:`get_compile_config`'s output (Keras's method; a
+        model whose ``compile`` takes other arguments overrides both).
+
+        Raises:
+            lamina.saving.FileFormatError: the settings cannot be restored.
+        """
+        from lamina.saving.keras_compile import compile_from_config
+
+        compile_from_config(self, config, "<compile_config>")
+
     # ----------------------------------------------------------------- compile
     def compile(
         self,

@@ -41,7 +41,9 @@ from lamina.saving.keras_compile import _clean_optimizer_config as _clean_optimi
 from lamina.saving.keras_compile import _deserialize_per_output as _deserialize_per_output
 from lamina.saving.keras_compile import _metric_list as _metric_list
 from lamina.saving.keras_compile import _per_output as _per_output
-from lamina.saving.keras_compile import compile_config, compile_from_config
+from lamina.saving.keras_compile import compile_config as compile_config
+from lamina.saving.keras_compile import compile_from_config as compile_from_config
+from lamina.saving.keras_compile import model_compile_config, restore_compile
 from lamina.saving.safety import fail
 
 CONFIG = "config.json"
@@ -61,7 +63,7 @@ def model_config(model, include_compile: bool = True) -> dict:
             out["build_config"] = {"input_shape": None}
         elif model.input_shape is not None:
             out["build_config"] = {"input_shape": _jsonable(model.input_shape)}
-        cc = compile_config(model) if include_compile else None
+        cc = model_compile_config(model) if include_compile else None
         if cc is not None:
             out["compile_config"] = _jsonable(cc)
         return out
@@ -74,7 +76,7 @@ def model_config(model, include_compile: bool = True) -> dict:
     if model.input_shape is not None:
         out["config"]["build_input_shape"] = list(model.input_shape)
         out["build_config"] = {"input_shape": list(model.input_shape)}
-    cc = compile_config(model) if include_compile else None
+    cc = model_compile_config(model) if include_compile else None
     if cc is not None:
         out["compile_config"] = _jsonable(cc)
     return out
@@ -184,6 +186,17 @@ def model_from_config(
     holds for weights, when known).  ``before_build(model)``, when given, runs on the rebuilt
     model before its weights are allocated (the archive's layer assets load there).
     """
+    from lamina.object_registry import custom_object_scope
+
+    # ``custom_objects`` reach every lookup while the config is rebuilt (a layer's custom
+    # activation or initializer too), as Keras's ``load_model`` scopes them.
+    with custom_object_scope(custom_objects):
+        return _model_from_config(
+            config, path, custom_objects, safe_mode, stored_bytes, before_build
+        )
+
+
+def _model_from_config(config, path, custom_objects, safe_mode, stored_bytes, before_build):
     from lamina.models.sequential import Sequential
 
     if not isinstance(config, dict) or "class_name" not in config:
@@ -300,7 +313,7 @@ def load(path, custom_objects=None, compile: bool = True, safe_mode: bool = True
         )  # fmt: skip
         cc = config.get("compile_config") if isinstance(config, dict) else None
         if compile and cc:
-            compile_from_config(model, cc, path, custom_objects)
+            restore_compile(model, cc, path, custom_objects)
         if WEIGHTS not in zf.namelist():
             if any(n.endswith(".npz") for n in zf.namelist()):
                 raise fail(

@@ -24,6 +24,48 @@ from lamina.saving import weights_h5
 from lamina.saving.safety import fail
 
 
+def _overrides(model, name: str) -> bool:
+    """Whether ``model``'s class defines its own ``name`` (Keras's serialization guide:
+    a model whose ``compile`` takes other arguments overrides ``get_compile_config`` and
+    ``compile_from_config``)."""
+    from lamina.models.compiling import CompileMixin
+
+    return getattr(type(model), name, None) is not getattr(CompileMixin, name, None)
+
+
+def model_compile_config(model) -> dict | None:
+    """What a saved file holds as ``compile_config``: the model's own
+    ``get_compile_config()`` serialized, when its class defines one; else the settings of
+    its ``compile`` call (:func:`compile_config`)."""
+    if _overrides(model, "get_compile_config"):
+        from lamina.utils.serialization import serialize_keras_object
+
+        own = model.get_compile_config()
+        return None if own is None else serialize_keras_object(own)
+    return compile_config(model)
+
+
+def restore_compile(model, cc: dict, path, custom_objects=None) -> None:
+    """Compiles a loaded model from its file's ``compile_config``: through the model's own
+    ``compile_from_config`` when its class defines one (with ``custom_objects`` in scope),
+    else :func:`compile_from_config`."""
+    if not _overrides(model, "compile_from_config"):
+        compile_from_config(model, cc, path, custom_objects)
+        return
+    from lamina.object_registry import custom_object_scope
+
+    try:
+        with custom_object_scope(custom_objects):
+            model.compile_from_config(cc)
+    except (ValueError, TypeError, KeyError) as e:
+        raise fail(
+            path,
+            f"its compile settings could not be restored by "
+            f"{type(model).__name__}.compile_from_config ({e}); pass compile=False to load "
+            "the model uncompiled.",
+        ) from None
+
+
 def compile_config(model) -> dict | None:
     """Keras 3's ``model.get_compile_config()`` for a compiled ``Sequential``."""
     c = model.saving_view().compile_settings

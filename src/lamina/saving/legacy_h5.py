@@ -94,7 +94,7 @@ def save(model, path, include_optimizer: bool = True) -> None:
         f.attrs["backend"] = "jax"
         f.attrs["keras_version"] = keras_archive.KERAS_FORMAT_VERSION
         f.attrs["model_config"] = json.dumps(config)
-        cc = keras_archive.compile_config(model) if include_optimizer else None
+        cc = keras_archive.model_compile_config(model) if include_optimizer else None
         if cc is not None:
             cc = keras_archive._jsonable(cc)
             cc["optimizer_config"] = {
@@ -220,7 +220,7 @@ def load(path, custom_objects=None, compile: bool = True, safe_mode: bool = True
         load_weights_group(f.get("model_weights", f), model, path)
         training = _json_attr(f, "training_config", path) if compile else None
         if training:
-            keras_archive.compile_from_config(model, training, path, custom_objects)
+            keras_archive.restore_compile(model, training, path, custom_objects)
             if isinstance(f.get("optimizer_weights"), h5_tree.Group):
                 _load_optimizer(f["optimizer_weights"], model, path)
     return model

@@ -132,7 +132,10 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
     if config is None or isinstance(config, bool | int | float):
         return config
     if isinstance(config, str):
-        return _function(config, custom_objects)
+        # Keras: a name of a custom or registered object is that object; any other string
+        # is a plain value ("relu", "SGD"), left for the caller's own lookup.
+        found = get_registered_object(config, custom_objects)
+        return config if found is None else found
     if isinstance(config, list | tuple):
         out = [deserialize_keras_object(v, custom_objects) for v in config]
         return tuple(out) if isinstance(config, tuple) else out
