@@ -79,3 +79,36 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="2-D"):
         R.categorical(np.zeros(3), 2, seed=1)
     assert R.dropout(np.ones(3, "float32"), 1.0, seed=1).tolist() == [0.0, 0.0, 0.0]
+
+
+def _sampling_model(k):
+    class Sampling(k.layers.Layer):
+        """The keras.io VAE's sampling layer: noise from its own SeedGenerator."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.seed_generator = k.random.SeedGenerator(1337)
+
+        def call(self, x):
+            return x + k.random.normal(k.ops.shape(x), seed=self.seed_generator)
+
+    inputs = k.Input((3,))
+    model = k.Model(inputs, Sampling()(inputs))
+    model.compile(k.optimizers.SGD(0.0), "mse")
+    return model
+
+
+def test_a_layer_seed_generator_draws_afresh_at_every_training_step():
+    """Inside ``fit`` a layer's generator gives new numbers at every step (as Keras's, whose
+    state advances): every batch and epoch used to see the first batch's noise."""
+    import lamina
+
+    zeros = np.zeros((8, 3), "float32")
+    lamina.utils.set_random_seed(0)
+    first = _sampling_model(lamina).fit(zeros, zeros, epochs=3, batch_size=4, verbose=0)
+    losses = first.history["loss"]
+    assert len(set(np.round(losses, 6))) == 3
+    lamina.utils.set_random_seed(0)
+    again = _sampling_model(lamina).fit(zeros, zeros, epochs=3, batch_size=4, verbose=0)
+    np.testing.assert_allclose(again.history["loss"], losses)  # reproducible under a seed
+    assert _sampling_model(lamina).layers[1].uses_rng

@@ -76,6 +76,10 @@ class SeedGenerator:
         Returns:
             A ``uint32[2]`` array usable as a JAX key.
         """
+        if not self.__dict__.get("_bound_depth"):
+            key = _step_key()
+            if key is not None:  # a traced training step: a fresh key per step and draw
+                return key
         state = jnp.asarray(self.state)
         if ordered:
             new = state + jnp.asarray([0, 1], jnp.uint32)
@@ -120,6 +124,24 @@ class SeedGenerator:
 
     def __repr__(self) -> str:
         return f"<SeedGenerator name={self.name!r}>"
+
+
+def _step_key():
+    """A key for one draw of a generator held by a layer running inside a traced training
+    step (the step threads no generator state, so the state would never advance and every
+    batch would draw the same numbers); ``None`` elsewhere."""
+    from lamina.layers.variables import current_scope
+
+    scope = current_scope()
+    if scope is None or scope.key is None:
+        return None
+    key = scope.next_key()
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        # The step's key may use another implementation: draw the generator's own form,
+        # two words (a ``threefry`` key, as the generator's state is).
+        return jax.random.bits(key, (2,), jnp.uint32)
+    key = jnp.asarray(key).astype(jnp.uint32).ravel()
+    return key[:2]
 
 
 def _in_trace() -> bool:

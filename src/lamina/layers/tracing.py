@@ -284,15 +284,27 @@ def _shape_tree(x, shapes):
 
 
 class SubLayerRng:
-    """``uses_rng`` of a Keras-style layer: whether any sub-layer draws random numbers (unless
-    set explicitly)."""
+    """``uses_rng`` of a Keras-style layer: whether it holds a ``SeedGenerator`` (the VAE's
+    sampling layer) or any sub-layer draws random numbers (unless set explicitly)."""
 
     def __get__(self, obj, owner=None):
         if obj is None:
             return self
         if "_uses_rng_set" in obj.__dict__:
             return obj.__dict__["_uses_rng_set"]
-        return any(sub.uses_rng for _, sub in tracked_layers(obj))
+        return holds_seed_generator(obj) or any(sub.uses_rng for _, sub in tracked_layers(obj))
 
     def __set__(self, obj, value):
         obj.__dict__["_uses_rng_set"] = bool(value)
+
+
+def holds_seed_generator(obj) -> bool:
+    """Whether ``obj``'s attributes (or lists/dicts of them) hold a ``SeedGenerator``."""
+    from lamina.random import SeedGenerator
+
+    for value in vars(obj).values():
+        items = value.values() if isinstance(value, dict) else value
+        items = items if isinstance(items, list | tuple | type({}.values())) else [value]
+        if any(isinstance(v, SeedGenerator) for v in items):
+            return True
+    return False
