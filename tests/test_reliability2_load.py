@@ -180,5 +180,5 @@ def test_unexpected_errors_during_load_name_the_file(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("integer division or modulo by zero")
 
-    monkeypatch.setattr(lamina.saving.keras_archive, "compile_from_config", broken)
+    monkeypatch.setattr(lamina.saving.keras_archive, "restore_compile", broken)
     _refused(path, r"could not be loaded \(ZeroDivisionError")
