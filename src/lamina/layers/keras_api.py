@@ -270,6 +270,9 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
             self.__dict__.setdefault("_eager_losses", []).append(loss)
             return
         scope.aux = scope.aux + jnp.sum(jnp.asarray(loss, jnp.float32))
+        from lamina.training.whole_batch import mark
+
+        mark()  # a term over the batch: a short batch must run at its real size (Keras's)
 
     @property
     def losses(self) -> list:

@@ -59,7 +59,7 @@ from lamina.training.step_losses import (  # noqa: F401 - re-exported: imported 
     OutputMetric,
     all_finite,
 )
-from lamina.training.whole_batch import exact_partial, may_need_partial
+from lamina.training.whole_batch import exact_partial, may_need_partial_for
 
 
 def forward(layers, params, state, x, *, training: bool, key=None, batch_mask=None):
@@ -414,6 +414,6 @@ def build_program(
         predict_chunk=bounded(predict_chunk),
         results=jit(results),
         init_metrics=committed_outputs(jit(init_metrics)),
-        needs_partial_rows=may_need_partial(losses),
+        needs_partial_rows=may_need_partial_for(losses, metrics, network.layers),
         hints=hints,
     )

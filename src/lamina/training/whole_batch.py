@@ -79,6 +79,33 @@ class Probe:
         return False
 
 
+def mark() -> None:
+    """Tells the active :class:`Probe` (if any) that the step's result depends on the batch
+    as a whole: an ``add_loss`` term of a user layer (``ops.mean(x)`` over the batch), or a
+    user metric whose ``update_state`` may ignore the padding's zero weights."""
+    stack = _stack()
+    if stack:
+        stack[-1].found = True
+
+
+def is_user_metric(metric) -> bool:
+    """Whether ``metric`` is a user's ``Metric`` subclass (its own ``update_state``); the
+    built-in metrics and wrapped metric functions weigh the padding rows by zero."""
+    return not type(metric).__module__.startswith("lamina.")
+
+
+def may_need_partial_for(losses, metrics, layers) -> bool:
+    """:func:`may_need_partial`, also counting user metrics and layers that may call
+    ``add_loss`` (Keras-style layers, models holding them)."""
+    from lamina.models.nesting import _may_add_loss
+
+    return (
+        may_need_partial(losses)
+        or any(is_user_metric(m.metric) for m in metrics)
+        or any(_may_add_loss(layer) for layer in layers)
+    )
+
+
 def note(loss, y_true, y_pred) -> None:
     """Tells the active :class:`Probe` whether ``loss`` reduces the whole batch: it returns a
     scalar for these (traced) arrays, or its class says so (``_whole_batch``).  Only losses
