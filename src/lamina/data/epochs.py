@@ -174,6 +174,79 @@ class ResidentEpochs:
         return False
 
 
+class WindowedEpochs(ResidentEpochs):
+    """Resident rows read ``steps_per_epoch`` batches at a time, as Keras reads arrays given
+    ``steps_per_epoch``: an epoch continues the pass over the data where the last one stopped;
+    a pass ending inside an epoch ends that epoch early (Keras warns that the input ran out)
+    and the next epoch starts a new pass (shuffled anew).
+
+    Args:
+        data, batch_size, shuffle: as :class:`ResidentEpochs`.
+        steps_per_epoch: batches per epoch.
+
+    >>> import numpy as np
+    >>> x = np.arange(10, dtype="float32")[:, None]
+    >>> src = WindowedEpochs((x, (x,), np.ones(10, "float32")), batch_size=4, shuffle=False,
+    ...                      steps_per_epoch=2)
+    >>> [src._take(2) for _ in range(3)]
+    [(0, 2), (2, 1), (0, 2)]
+    """
+
+    def __init__(self, data, *, batch_size, shuffle, steps_per_epoch):
+        super().__init__(data, batch_size=batch_size, shuffle=shuffle)
+        self.pass_steps = self.steps
+        self.steps = int(steps_per_epoch)
+        self._seen = 0
+        self._plan = None
+
+    def can_fuse(self, chunk) -> bool:
+        return False
+
+    def _take(self, wanted):
+        """``(first step of the pass, steps)`` of this epoch's window; advances the pass."""
+        start = self._seen
+        k = min(wanted, self.pass_steps - start)
+        if k < wanted:
+            from lamina.data.base import warn_ran_out
+
+            warn_ran_out()
+        self._seen = start + k
+        if self._seen >= self.pass_steps:
+            self._seen = 0
+        return start, k
+
+    def train_chunks(self, program, rng, chunk) -> tuple[Any, Iterator[Chunk]]:
+        if self._seen == 0:  # a new pass: a new order of the rows
+            rng, idx, mask = host_epoch_index(
+                _committed_key(rng), self.n, self.batch_size, self.pass_steps, self.mode
+            )
+            self._plan = (np.asarray(idx), np.asarray(mask))
+        start, k = self._take(self.steps)
+        n_chunks = max(1, math.ceil(k / chunk))
+        padded = n_chunks * chunk
+        idx, mask = (a[start : start + k] for a in self._plan)
+        pad = padded - k
+        idx = np.concatenate([idx, np.zeros((pad, self.batch_size), np.int32)])
+        mask = np.concatenate([mask, np.zeros((pad, self.batch_size), np.float32)])
+        idx, mask = _sharding.replicate((idx, mask))
+        rest = self.n % self.batch_size
+        sized = _partial_kw(program, (rest,) if rest else ())
+
+        def chunks():
+            for c in range(n_chunks):
+                sl = slice(c * chunk, (c + 1) * chunk)
+                real = min((c + 1) * chunk, k) - c * chunk
+
+                def run(ts, mstate, sl=sl):
+                    return program.train_chunk(
+                        ts, mstate, self.data, idx[sl], mask[sl], guard=True, **sized
+                    )
+
+                yield Chunk(c * chunk, real, run)
+
+        return rng, chunks()
+
+
 class StreamEpochs:
     """Host chunks from an adapter, prefetched onto the devices.
 

@@ -102,9 +102,14 @@ def _training_source(
     n = _inputs.leaves(x)[0].shape[0]
     if batch_size > n and _sharding.active() is None:
         batch_size = n  # Keras caps the batch at the rows: a huge batch_size costs nothing
-    source = _epochs.ResidentEpochs(
-        (x, ys, _inputs.ones_if_none(sw, x)), batch_size=batch_size, shuffle=shuffle
-    )
+    data = (x, ys, _inputs.ones_if_none(sw, x))
+    if steps_per_epoch is not None and steps_per_epoch != math.ceil(n / batch_size):
+        # Keras reads arrays steps_per_epoch batches at a time, continuing across epochs.
+        source = _epochs.WindowedEpochs(
+            data, batch_size=batch_size, shuffle=shuffle, steps_per_epoch=steps_per_epoch
+        )
+    else:
+        source = _epochs.ResidentEpochs(data, batch_size=batch_size, shuffle=shuffle)
     return source, None, val
 
 
