@@ -11,6 +11,7 @@ import pytest
 import lamina
 from lamina.callbacks import BackupAndRestore, Callback, ModelCheckpoint
 from lamina.models import load_model
+from tests.helpers import keras_ref
 
 
 def _model_and_data():
@@ -188,3 +189,27 @@ def test_sigkill_mid_fit_then_resume_is_bit_identical(tmp_path):
     assert len(a.files) == len(b.files) == 4
     for k in a.files:
         np.testing.assert_array_equal(a[k], b[k])
+
+
+@pytest.mark.parametrize("save_freq", [2, 3])
+def test_model_checkpoint_every_n_batches_saves_as_keras(keras, tmp_path, save_freq):
+    """``save_freq=N``: a save every N batches, counted across epochs, the file name formatted
+    with the epoch, the batch and that batch's logs (the training guide's example)."""
+    import lamina
+
+    def run(k, folder):
+        folder.mkdir()
+        model = k.Sequential([k.Input((3,)), k.layers.Dense(1, kernel_initializer="ones")])
+        model.compile(k.optimizers.SGD(0.01), "mse")
+        x = np.ones((40, 3), "float32")
+        y = np.zeros((40, 1), "float32")
+        path = str(folder / "ckpt-{epoch}-{batch}-loss={loss:.3f}.keras")
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,
+                  callbacks=[k.callbacks.ModelCheckpoint(path, save_freq=save_freq)])  # fmt: skip
+        return sorted(p.name for p in folder.iterdir())
+
+    with keras_ref():
+        want = run(keras, tmp_path / "keras")
+    assert run(lamina, tmp_path / "lamina") == want
+    with pytest.raises(ValueError, match="Unrecognized save_freq"):
+        lamina.callbacks.ModelCheckpoint(str(tmp_path / "m.keras"), save_freq="batch")

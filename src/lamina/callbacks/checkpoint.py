@@ -54,7 +54,7 @@ class ModelCheckpoint(Callback):
         save_best_only: save only when ``monitor`` improves on the best value so far.
         save_weights_only: save weights only (``model.save_weights``).
         mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names, else min).
-        save_freq: only ``"epoch"``.
+        save_freq: ``"epoch"``, or an int: save every that many batches.
         initial_value_threshold: the best value to beat before the first save.
     """
 
@@ -75,12 +75,18 @@ class ModelCheckpoint(Callback):
         self.verbose = verbose
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only
-        if save_freq != "epoch":
+        every_n = isinstance(save_freq, int) and not isinstance(save_freq, bool)
+        if save_freq != "epoch" and not (every_n and save_freq > 0):
             raise ValueError(
-                f"ModelCheckpoint(save_freq={save_freq!r}): Lamina saves at epoch "
-                "ends only (training runs whole compiled chunks); use 'epoch'."
+                f"Unrecognized save_freq: {save_freq!r}. Expected save_freq are 'epoch' or "
+                "a positive integer (save every that many batches)."
             )
         self.save_freq = save_freq
+        self._current_epoch = 0
+        self._last_batch_seen = 0
+        self._batches_since_save = 0
+        if every_n:  # batch hooks only when asked: they cut the compiled epoch into steps
+            self.on_train_batch_end = self._on_train_batch_end
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"ModelCheckpoint(mode={mode!r}): use 'auto', 'min' or 'max'.")
         if mode == "auto":
@@ -115,18 +121,40 @@ class ModelCheckpoint(Callback):
         # A NaN never improves (both comparisons are False), as in Keras.
         return bool(self.monitor_op(value, self.best))
 
-    def _path(self, epoch, logs):
+    def _path(self, epoch, logs, batch=None):
+        logs = dict(logs or {})
+        if batch is not None and "batch" not in logs:
+            logs["batch"] = batch + 1
         try:
-            return self.filepath.format(epoch=epoch + 1, **(logs or {}))
+            return self.filepath.format(epoch=epoch + 1, **logs)
         except (KeyError, IndexError, ValueError) as e:
             raise ValueError(
                 f"ModelCheckpoint cannot format filepath {self.filepath!r} with "
                 f"epoch and the logs {sorted(logs or {})}: {e!r}."
             ) from None
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current_epoch = epoch
+
+    def _on_train_batch_end(self, batch, logs=None):
+        # Keras's count: batches since the last save, across epochs.
+        if batch <= self._last_batch_seen:  # a new epoch
+            added = batch + 1
+        else:
+            added = batch - self._last_batch_seen
+        self._batches_since_save += added
+        self._last_batch_seen = batch
+        if self._batches_since_save >= self.save_freq:
+            self._batches_since_save = 0
+            self._save(self._current_epoch, logs, batch)
+
     def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch, logs)
+
+    def _save(self, epoch, logs, batch=None):
         logs = logs or {}
-        path = self._path(epoch, logs)
+        path = self._path(epoch, logs, batch)
         if self.save_best_only:
             value = logs.get(self.monitor)
             if value is None:
