@@ -87,7 +87,10 @@ class SeedGenerator:
             new = (state + 1) * 5387 % 933199
         # Inside a trace that does not thread this generator (shape inference of a functional
         # graph), Keras's stateless scope drops the update: storing it would leak a tracer.
-        if self.__dict__.get("_bound_depth") or not isinstance(new, jax.core.Tracer):
+        # Building a model by running its ``call`` (Keras builds symbolically) draws nothing.
+        if self.__dict__.get("_bound_depth") or not (
+            isinstance(new, jax.core.Tracer) or _building()
+        ):
             self.state = new
         return state
 
@@ -142,6 +145,14 @@ def _step_key():
         return jax.random.bits(key, (2,), jnp.uint32)
     key = jnp.asarray(key).astype(jnp.uint32).ravel()
     return key[:2]
+
+
+def _building() -> bool:
+    """Whether a model is being built by running its ``call`` (a scope with an init key,
+    however deep the layer drawing sits)."""
+    from lamina.layers.variables import _stack
+
+    return any(scope.init_key is not None for scope in _stack())
 
 
 def _in_trace() -> bool:

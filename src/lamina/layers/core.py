@@ -220,7 +220,8 @@ class Dropout(Layer):
     Args:
         rate: fraction of the inputs to drop, in [0, 1).
         noise_shape: optional shape of the binary mask (``None`` entries take the input's size).
-        seed: accepted for Keras compatibility; randomness comes from the model's key.
+        seed: an int mixed into the model's key for this layer: two layers (or two fits)
+            differing only in their seeds drop different units, as in Keras.
     """
 
     uses_rng = True
@@ -242,6 +243,8 @@ class Dropout(Layer):
         shape = x.shape
         if self.noise_shape is not None:
             shape = tuple(s if n is None else n for s, n in zip(x.shape, self.noise_shape))
+        if isinstance(self.seed, int) and not isinstance(self.seed, bool):
+            key = jax.random.fold_in(key, self.seed & 0x7FFFFFFF)
         keep = jax.random.bernoulli(key, 1.0 - self.rate, shape)
         return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x)), state
 
