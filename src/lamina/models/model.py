@@ -358,29 +358,6 @@ class Model(
         self._train_state = None
         self._program = None
 
-    def summary(
-        self,
-        line_length=None,
-        positions=None,
-        print_fn=None,
-        expand_nested=False,
-        show_trainable=False,
-        layer_range=None,
-    ) -> None:
-        """Prints Keras's table of layers, output shapes, parameters (and connections); the
-        arguments are Keras's (see :func:`lamina.models.summary.print_summary`)."""
-        from lamina.models import summary as _summary
-
-        _summary.print_summary(
-            self, line_length, positions, print_fn, expand_nested, show_trainable, layer_range
-        )
-
-    def _repr_html_(self) -> str:
-        """The summary as an HTML table: what a notebook shows for a bare ``model``."""
-        from lamina.models import summary as _summary
-
-        return _summary.render_html(self)
-
     def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable}
 

@@ -87,6 +87,30 @@ class NestedModelMixin:
             return self.output_shape
         return _symbolic.traced_output_shape(self, input_shape)
 
+    # --------------------------------------------------------------- summary
+    def summary(
+        self,
+        line_length=None,
+        positions=None,
+        print_fn=None,
+        expand_nested=False,
+        show_trainable=False,
+        layer_range=None,
+    ) -> None:
+        """Prints Keras's table of layers, output shapes, parameters (and connections); the
+        arguments are Keras's (see :func:`lamina.models.summary.print_summary`)."""
+        from lamina.models import summary as _summary
+
+        _summary.print_summary(
+            self, line_length, positions, print_fn, expand_nested, show_trainable, layer_range
+        )
+
+    def _repr_html_(self) -> str:
+        """The summary as an HTML table: what a notebook shows for a bare ``model``."""
+        from lamina.models import summary as _summary
+
+        return _summary.render_html(self)
+
     # ------------------------------------------------------------ pure core
     def init(self, key, input_shape):
         adopt_input_shape(self, input_shape)

@@ -22,7 +22,6 @@ from lamina.layers.symbolic import KerasTensor
 from lamina.models import host_prefix as _host_prefix
 from lamina.models import sequential_checks as _checks
 from lamina.models import sequential_config as _config
-from lamina.models import summary as _summary
 from lamina.models import weight_lists as _weight_lists
 from lamina.models import weight_sync as _sync
 from lamina.models.batch_methods import BatchMethodsMixin
@@ -384,25 +383,6 @@ class Sequential(
                 f"first layer input_shape=/input_dim=, add Input(shape) first, call "
                 f"build((None, n_features)), or fit it on data."
             )
-
-    def summary(
-        self,
-        line_length=None,
-        positions=None,
-        print_fn=None,
-        expand_nested=False,
-        show_trainable=False,
-        layer_range=None,
-    ) -> None:
-        """Prints Keras's table: layer (type), output shape, parameter count, totals; the
-        arguments are Keras's (see :func:`lamina.models.summary.print_summary`)."""
-        _summary.print_summary(
-            self, line_length, positions, print_fn, expand_nested, show_trainable, layer_range
-        )
-
-    def _repr_html_(self) -> str:
-        """The summary as an HTML table: what a notebook shows for a bare ``model``."""
-        return _summary.render_html(self)
 
     # ------------------------------------------------------------ input checks
     def _check_input_shape(self, shape):
