@@ -389,3 +389,13 @@ def test_models_round_trip_through_serialize_keras_object_and_from_keras(keras):
         assert [w.shape for w in from_keras.get_weights()] == [(4, 2), (2,)]
     assert isinstance(lamina.layers.deserialize(lamina.layers.serialize(models(lamina)[0])),
                       lamina.Sequential)
+
+
+def test_to_categorical_matches_keras(keras):
+    labels = np.array([[2], [0], [1]])
+    with keras_ref():
+        want = keras.utils.to_categorical(labels)
+    got = utils.to_categorical(labels)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    assert lamina.utils.np_utils.to_categorical(labels).dtype == np.float32  # Keras 2's

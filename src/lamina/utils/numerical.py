@@ -34,7 +34,7 @@ def to_categorical(x, num_classes=None):
         raise ValueError(
             f"to_categorical: label {int(x.max())} is out of range for num_classes={num_classes}."
         )
-    out = np.zeros((x.shape[0], num_classes), dtype="float32")
+    out = np.zeros((x.shape[0], num_classes))  # float64, as Keras 3 returns for NumPy labels
     out[np.arange(x.shape[0]), x] = 1.0
     return out.reshape(*input_shape, num_classes)
 
