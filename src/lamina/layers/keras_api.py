@@ -102,6 +102,13 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
         if symbolic.has_symbolic((args, kwargs)):
             return symbolic.symbolic_call(self, args, kwargs)
         if len(args) != 1:
+            loose = [a for a in args[1:] if not _is_tensor(a)]
+            if loose:  # Keras's rule and words
+                raise ValueError(
+                    "Only input tensors may be passed as positional arguments. The following "
+                    f"argument value should be passed as a keyword argument: {loose[0]!r} (of "
+                    f"type {type(loose[0])}), e.g. {self.name}(x, training=...)."
+                )
             raise TypeError(
                 f"Layer {self.name!r} takes its input(s) as one argument (a list for several); "
                 f"received {len(args)} positional arguments."

@@ -276,6 +276,13 @@ def input_tensor(layer) -> KerasTensor:
 def symbolic_call(layer, args: tuple, kwargs: dict):
     """Records ``layer(*args, **kwargs)`` on KerasTensors; returns the output KerasTensor(s)."""
     if len(args) != 1:
+        loose = [a for a in args[1:] if not _is_kt(a) and not hasattr(a, "shape")]
+        if loose:  # Keras's rule and words
+            raise ValueError(
+                "Only input tensors may be passed as positional arguments. The following "
+                f"argument value should be passed as a keyword argument: {loose[0]!r} (of "
+                f"type {type(loose[0])}), e.g. {layer.name}(x, training=...)."
+            )
         raise TypeError(
             f"Layer {layer.name!r} was called with {len(args)} positional arguments; Lamina "
             "layers take their input(s) as one argument: pass several tensors as a list, "
