@@ -303,8 +303,10 @@ def holds_seed_generator(obj) -> bool:
     from lamina.random import SeedGenerator
 
     for value in vars(obj).values():
-        items = value.values() if isinstance(value, dict) else value
-        items = items if isinstance(items, list | tuple | type({}.values())) else [value]
+        if isinstance(value, dict):
+            items = list(value.values())
+        else:
+            items = list(value) if isinstance(value, list | tuple) else [value]
         if any(isinstance(v, SeedGenerator) for v in items):
             return True
     return False

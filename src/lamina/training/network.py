@@ -34,6 +34,10 @@ The contract (stable: other model kinds build on it)
   - ``y_pred``: one array, or a pytree of arrays (one leaf per model output).
   - ``new_state``: the tuple of per-layer state dicts after the call (unchanged when not
     training).
+  - A functional or layer-stack network also takes ``input_masks=`` (one Keras mask per
+    input, or ``None``): a model nested in another gets its inputs' masks that way, and
+    the masks of its outputs are reported with :func:`report_output_masks`
+    (:func:`apply_collecting_masks` hands them to the outer model).
   - ``aux_loss``: a float32 scalar added to the training loss: activity regularization and
     ``add_loss`` terms, each already divided by the real batch size as Keras does.
 * ``spec_key``: hashable; two networks with equal keys compute the same function.  It is the
