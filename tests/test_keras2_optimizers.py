@@ -9,6 +9,7 @@ decay_rate=decay)``, which is the same rate at every step.
 import numpy as np
 import pytest
 
+import lamina
 from lamina import optimizers
 from tests.helpers import keras_ref
 from tests.test_optimizers import _assert_history_close, _keras_run, _lamina_run, _problem
@@ -101,3 +102,32 @@ def test_set_value_on_optimizer_lr_changes_the_compiled_model(rng):
     assert float(model.optimizer.lr) == 0.25 == model.optimizer.learning_rate
     with pytest.raises(ValueError, match="finite float"):
         model.optimizer.lr = -1.0
+
+
+def test_setting_learning_rate_in_a_batch_callback_trains_with_it(keras):
+    """Géron's exponential-rate and 1cycle callbacks set ``optimizer.learning_rate`` between
+    batches; Keras trains each step with the rate just set."""
+    from tests.helpers import keras_ref
+
+    def run(k):
+        class Halve(k.callbacks.Callback):
+            def on_train_batch_begin(self, batch, logs=None):
+                rate = float(np.asarray(self.model.optimizer.learning_rate))
+                self.model.optimizer.learning_rate = rate / 2
+
+        model = k.Sequential([k.Input((4,)), k.layers.Dense(1, kernel_initializer="ones")])
+        model.compile(optimizer=k.optimizers.SGD(learning_rate=0.1), loss="mse")
+        x = np.linspace(0, 1, 64, dtype="float32").reshape(16, 4)
+        y = x.sum(axis=1, keepdims=True) * 0.5
+        history = model.fit(x, y, epochs=2, batch_size=4, shuffle=False, verbose=0,
+                            callbacks=[Halve()])  # fmt: skip
+        rate = float(np.asarray(model.optimizer.learning_rate))
+        return history.history["loss"], rate, model.get_weights()
+
+    with keras_ref():
+        want = run(keras)
+    got = run(lamina)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
+    for a, b in zip(got[2], want[2]):
+        np.testing.assert_allclose(a, b, rtol=1e-5)

@@ -226,6 +226,23 @@ class Optimizer(StatelessOptimizerMixin):
     @learning_rate.setter
     def learning_rate(self, value):
         self.__dict__["_learning_rate"] = value
+        if isinstance(value, _schedules.LearningRateSchedule) or self.__dict__.get("_setting"):
+            return
+        try:
+            rate = float(np.asarray(value))
+        except (TypeError, ValueError):
+            return
+        # Keras's rate is a variable: setting it (a callback's ``optimizer.learning_rate =``
+        # mid-fit, Géron's 1cycle schedule) changes the compiled models' rate at once.
+        from lamina.callbacks.extra import set_lr
+
+        self.__dict__["_setting"] = True
+        try:
+            for model in models_using(self):
+                if getattr(model, "_train_state", None) is not None:
+                    set_lr(model, rate)
+        finally:
+            self.__dict__["_setting"] = False
 
     # Keras 2 named the learning rate ``lr`` (``optimizer.lr``, ``K.set_value(opt.lr, x)``).
     @property

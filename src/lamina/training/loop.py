@@ -234,6 +234,8 @@ def fit(
             try:
                 for c in chunks:
                     cb.on_train_batch_begin(c.begin, {})
+                    if hooks:  # a batch hook may have changed the model (its learning rate)
+                        ts = b.get_state()
                     t0 = time.perf_counter()
                     ts, mstate = c.run(ts, mstate)
                     b.set_state(ts)
