@@ -351,3 +351,26 @@ def test_functional_model_compiles_once_per_shape_and_checks_inputs():
     single = lamina.Model(a, h)
     with pytest.raises(ValueError, match="expects 4"):
         single(np.ones((2, 3), "float32"))
+
+
+def test_a_one_element_output_list_is_unpacked_as_keras_does(keras):
+    """``Model(inputs=[i], outputs=[y])`` (Géron's spelling): predict and calls give an
+    array, ``output_shape`` one shape, while a symbolic call gives a list of one tensor."""
+
+    def probe(k):
+        i = k.Input((3,))
+        model = k.Model(inputs=[i], outputs=[k.layers.Dense(2)(i)])
+        model.compile("sgd", "mse")
+        history = model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
+        nested = model(k.Input((3,)))
+        return (
+            type(model.predict(np.ones((2, 3)), verbose=0)).__name__,
+            isinstance(model(np.ones((2, 3))), list),
+            tuple(model.output_shape),
+            isinstance(nested, list),
+            sorted(history.history),
+        )
+
+    with keras_ref():
+        want = probe(keras)
+    assert probe(lamina) == want

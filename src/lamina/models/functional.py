@@ -84,7 +84,9 @@ class Functional(Model):
 
     @property
     def output_shape(self):
-        return jax.tree_util.tree_map(lambda t: t.shape, self._outputs_struct, is_leaf=_is_kt)
+        shapes = jax.tree_util.tree_map(lambda t: t.shape, self._outputs_struct, is_leaf=_is_kt)
+        one = isinstance(shapes, list | tuple) and len(shapes) == 1
+        return shapes[0] if one else shapes  # Keras unpacks a single output's shape
 
     @property
     def output_names(self):
@@ -97,12 +99,17 @@ class Functional(Model):
         flat_inputs, out_struct = self._flat_inputs, self._outputs_struct
         in_struct = self._inputs_struct
 
+        # Keras unpacks a one-element list of outputs (``Model(inputs=[i], outputs=[y])``
+        # predicts an array, not a list of one).
+        single = isinstance(out_struct, list | tuple) and len(out_struct) == 1
+
         def forward(params, state, x, *, training, key=None, batch_mask=None, input_masks=None):
             xs = _flatten_inputs(in_struct, x)
-            return _graph.graph_forward(
+            y, new_state, aux = _graph.graph_forward(
                 nodes, layers, flat_inputs, out_struct, params, state, xs,
                 training=training, key=key, batch_mask=batch_mask, input_masks=input_masks,
             )  # fmt: skip
+            return (y[0] if single else y), new_state, aux
 
         index = {id(la): i for i, la in enumerate(layers)}
         wiring = tuple(

@@ -84,7 +84,13 @@ class NestedModelMixin:
             shapes = self._output_shape_of(tuple(input_shape))
             return shapes[-1] if shapes else tuple(input_shape)
         if getattr(self, "_nodes", None) is not None:  # functional: shapes are fixed
-            return self.output_shape
+            # The outputs' own structure: called on a tensor, ``Model(i, [y])`` gives a list
+            # of one tensor, as in Keras (its arrays come unpacked).
+            return jax.tree_util.tree_map(
+                lambda t: t.shape,
+                self._outputs_struct,
+                is_leaf=lambda v: isinstance(v, _symbolic.KerasTensor),
+            )
         return _symbolic.traced_output_shape(self, input_shape)
 
     # --------------------------------------------------------------- summary
