@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import lamina
 from lamina import metrics as M
 from tests.helpers import keras_ref
 
@@ -301,3 +302,30 @@ def test_serialize_roundtrip(keras):
         assert M.serialize(ours) == expected
         back = M.deserialize(M.serialize(ours))
         assert back == ours and hash(back) == hash(ours)
+
+
+def test_a_builtin_metric_subclass_calling_super_update_state(keras):
+    """Géron's streaming ``HuberMetric(keras.metrics.Mean)``: ``update_state`` computes
+    per-sample values and hands them to ``super().update_state``; eager and in ``fit``."""
+    from tests.helpers import keras_ref
+
+    def run(k):
+        class AbsError(k.metrics.Mean):
+            def update_state(self, y_true, y_pred, sample_weight=None):
+                super().update_state(k.ops.abs(y_true - y_pred), sample_weight)
+
+        metric = AbsError(name="abs_error")
+        metric.update_state(np.array([1.0, 2.0]), np.array([0.0, 0.0]))
+        eager = float(metric.result())
+        model = k.Sequential([k.Input((2,)), k.layers.Dense(1, kernel_initializer="ones")])
+        model.compile("sgd", "mse", metrics=[AbsError(name="abs_error")])
+        x = np.arange(10, dtype="float32").reshape(5, 2) / 10
+        history = model.fit(x, np.ones((5, 1)), batch_size=2, epochs=2, shuffle=False,
+                            verbose=0)  # fmt: skip
+        return eager, history.history["abs_error"]
+
+    with keras_ref():
+        want = run(keras)
+    got = run(lamina)
+    assert got[0] == pytest.approx(want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-5)

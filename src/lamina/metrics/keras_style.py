@@ -148,8 +148,56 @@ class _Bound:
         return False
 
 
+def _builtin_parent_update(cls):
+    """The pure ``update`` ``cls`` inherits from a built-in metric (``Mean``, ...), or None
+    (a subclass of ``Metric`` itself, or of another Keras-style metric)."""
+    from lamina.metrics.base import Metric
+
+    for base in cls.__mro__[1:]:
+        if "update" in base.__dict__:
+            found = base.__dict__["update"]
+            if base is Metric or getattr(base, "_keras_style", False):
+                return None
+            return found
+    return None
+
+
+def _make_derived(cls, parent_update) -> None:
+    """A subclass of a built-in metric overriding only ``update_state`` and calling
+    ``super().update_state(values, sample_weight)`` (Géron's ``HuberMetric(Mean)``): its
+    pure ``update`` runs that override with the state given, the inner ``super()`` call
+    running the parent's pure update."""
+    user_update = cls.update_state
+
+    def update(self, state, *args, **kwargs):
+        if self.__dict__.get("_in_user_update"):  # the override's super().update_state(...)
+            return parent_update(self, state, *args, **kwargs)
+        saved = self.__dict__.get("_state")
+        self.__dict__["_in_user_update"] = True
+        self._state = state
+        try:
+            with jax.numpy_rank_promotion("allow"):
+                user_update(self, *args, **kwargs)
+            return self._state
+        finally:
+            self._state = saved
+            self.__dict__["_in_user_update"] = False
+
+    def update_state(self, *args, **kwargs):
+        if self.__dict__.get("_in_user_update"):
+            return user_update(self, *args, **kwargs)
+        self._state = update(self, self._get_state(), *args, **kwargs)
+
+    cls.update = update
+    cls.update_state = update_state
+
+
 def make_pure(cls) -> None:
     """Gives a Keras-style metric class (one overriding ``update_state``) the pure protocol."""
+    parent_update = _builtin_parent_update(cls)
+    if parent_update is not None:
+        _make_derived(cls, parent_update)
+        return
     user_update = cls.update_state
     user_result = cls.result
 
