@@ -126,3 +126,62 @@ def test_a_model_own_compile_config_round_trips(keras, tmp_path, optimizer):
         kcls = _custom_compile_class(keras)
         kback = keras.models.load_model(str(tmp_path / "c.keras"), custom_objects={"CustomCompile": kcls})
         assert kback.loss_fn == "mse"
+
+
+@pytest.mark.parametrize("loss", [("mse", "mae"), ["mse", "mae"]])
+def test_a_subclassed_two_output_model_with_a_loss_per_output_loads(tmp_path, loss):
+    """Géron's WideAndDeepModel compiled with ``loss=("mse", "mse")``: the file's list of
+    losses is one per output although a subclassed model lists no outputs."""
+
+    class TwoOut(lamina.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.hidden = lamina.layers.Dense(4, activation="relu")
+            self.a = lamina.layers.Dense(1)
+            self.b = lamina.layers.Dense(1)
+
+        def call(self, x):
+            z = self.hidden(x)
+            return self.a(z), self.b(z)
+
+    model = TwoOut()
+    model.compile(loss=loss, optimizer="adam")
+    model.fit(X, (Y, Y), epochs=1, verbose=0)
+    model.save(str(tmp_path / "two.keras"))
+    back = lamina.models.load_model(str(tmp_path / "two.keras"), custom_objects={"TwoOut": TwoOut})
+    want = model.evaluate(X, (Y, Y), verbose=0)
+    np.testing.assert_allclose(back.evaluate(X, (Y, Y), verbose=0), want, rtol=1e-5)
+
+
+def _glorot_fn(shape, dtype="float32"):
+    return lamina.random.normal(shape, stddev=(2.0 / (shape[0] + shape[1])) ** 0.5, dtype=dtype)
+
+
+def _l1_fn(weights):
+    return lamina.ops.sum(lamina.ops.abs(0.01 * weights))
+
+
+def test_function_initializer_and_regularizer_build_save_and_load(tmp_path):
+    """Géron's ch. 12: ``kernel_initializer=my_glorot_initializer`` (called with the shape
+    and dtype, drawing unseeded numbers) and ``kernel_regularizer=my_l1_regularizer`` saved
+    as Keras's function entries and loaded back by name."""
+
+    class WithVars(lamina.layers.Layer):
+        def build(self, shape):
+            self.w = self.add_weight(shape=(shape[-1], 2), initializer=_glorot_fn)
+
+        def call(self, x):
+            return x @ self.w
+
+    inputs = lamina.Input((3,))
+    dense = lamina.layers.Dense(2, kernel_initializer=_glorot_fn, kernel_regularizer=_l1_fn)
+    model = lamina.Model(inputs, WithVars()(dense(inputs)))
+    kernel = model.layers[1].get_weights()[0]
+    assert kernel.shape == (3, 2) and np.std(kernel) > 0
+    model.save(str(tmp_path / "f.keras"))
+    objects = {"_glorot_fn": _glorot_fn, "_l1_fn": _l1_fn, "WithVars": WithVars}
+    back = lamina.models.load_model(str(tmp_path / "f.keras"), custom_objects=objects)
+    assert back.layers[1].kernel_regularizer is _l1_fn
+    np.testing.assert_allclose(back.predict(X[:, :3], verbose=0), model.predict(X[:, :3], verbose=0))
+    with pytest.raises(Exception, match="Unknown initializer function '_glorot_fn'"):
+        lamina.models.load_model(str(tmp_path / "f.keras"), custom_objects={"WithVars": WithVars})

@@ -254,7 +254,17 @@ class ClassRegistry(Registry):
         self.base = base
 
     def serialize(self, obj: Any) -> dict:
-        """Keras 3's serialized dict: ``{"module", "class_name", "config", "registered_name"}``."""
+        """Keras 3's serialized dict: ``{"module", "class_name", "config", "registered_name"}``
+        (a plain function, e.g. Géron's ``my_l1_regularizer``: Keras's function entry, loaded
+        back by name from ``custom_objects``)."""
+        fn = getattr(obj, "_function", None) if isinstance(obj, self.base) else obj
+        if _is_plain_function(fn):
+            return {
+                "module": "builtins",
+                "class_name": "function",
+                "config": fn.__name__,
+                "registered_name": "function",
+            }
         if not isinstance(obj, self.base):
             raise TypeError(
                 f"Cannot serialize {self.kind} {obj!r}: expected a {self.base.__name__} instance."
@@ -271,9 +281,20 @@ class ClassRegistry(Registry):
         return self.lookup(config["class_name"], custom_objects)
 
     def deserialize(self, config: Any, custom_objects: dict | None = None) -> Any:
-        """Builds an instance from a name or a serialized dict."""
+        """Builds an instance from a name or a serialized dict (a function entry: the user
+        function of that name)."""
+        if isinstance(config, dict) and config.get("class_name") == "function":
+            name = config.get("config")
+            found = get_registered_object(name, custom_objects) if isinstance(name, str) else None
+            if found is None:
+                raise ValueError(
+                    f"Unknown {self.kind} function {name!r}: pass it in custom_objects "
+                    f"(load_model(..., custom_objects={{{name!r}: {name}}}))."
+                )
+            return found
         if isinstance(config, str):
-            return self.lookup(config, custom_objects)()
+            found = self.lookup(config, custom_objects)
+            return found if _is_plain_function(found) else found()
         if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
             raise ValueError(
                 f"Could not interpret {self.kind} config: expected a name or a dict with "
@@ -299,3 +320,11 @@ class ClassRegistry(Registry):
             f"Could not interpret {self.kind} identifier of type {type(identifier).__name__}: "
             f"{identifier!r}"
         )
+
+
+def _is_plain_function(obj) -> bool:
+    """A Python function (not a class, not a configured object): what Keras serializes as a
+    ``"function"`` entry."""
+    import types
+
+    return isinstance(obj, types.FunctionType)

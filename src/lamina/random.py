@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import random as _py_random
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -129,6 +130,30 @@ class SeedGenerator:
         return f"<SeedGenerator name={self.name!r}>"
 
 
+_KEYS = threading.local()
+
+
+@contextlib.contextmanager
+def drawing_from(key):
+    """Unseeded random ops inside the block draw from ``key`` (a user's initializer function,
+    ``keras.random.normal(shape)``, runs while the weights are drawn, perhaps traced).
+
+    >>> import jax
+    >>> with drawing_from(jax.random.key(0)):
+    ...     a = normal((2,))
+    >>> a.shape
+    (2,)
+    """
+    stack = getattr(_KEYS, "stack", None)
+    if stack is None:
+        stack = _KEYS.stack = []
+    stack.append((key, 0))
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
 def _step_key():
     """A key for one draw of a generator held by a layer running inside a traced training
     step (the step threads no generator state, so the state would never advance and every
@@ -182,6 +207,11 @@ def draw_seed(seed):
     if isinstance(seed, int) and not isinstance(seed, bool):
         return jnp.asarray([seed & 0xFFFFFFFF, 0], dtype=jnp.uint32)
     if seed is None:
+        given = getattr(_KEYS, "stack", None)
+        if given:  # an initializer function drawing unseeded numbers: the weight's own key
+            key, count = given[-1]
+            given[-1] = (key, count + 1)
+            return jax.random.bits(jax.random.fold_in(key, count), (2,), jnp.uint32)
         if _in_trace():
             raise ValueError(
                 "[JAX RNG] When tracing a JAX function, use only seeded random ops: create a "

@@ -127,4 +127,33 @@ def get(identifier: Any, custom_objects: dict | None = None):
     >>> get("glorot_uniform")
     GlorotUniform(seed=None, input_axes=None, output_axes=None)
     """
-    return _REGISTRY.get(identifier, custom_objects)
+    found = _REGISTRY.get(identifier, custom_objects)
+    if callable(found) and not isinstance(found, Initializer) and not isinstance(found, type):
+        return FunctionInitializer(found)
+    return found
+
+
+class FunctionInitializer(Initializer):
+    """A user function ``fn(shape, dtype=None)`` used as an initializer (Keras calls it with
+    the shape and dtype; Lamina's initializers also take a key, which it does not need).
+
+    >>> init = get(lambda shape, dtype=None: np.full(shape, 0.5, "float32"))
+    >>> init((2,), "float32").tolist()
+    [0.5, 0.5]
+    """
+
+    def __init__(self, fn):
+        self._function = fn
+
+    def __call__(self, shape, dtype=None, key=None):
+        if key is None:
+            return self._function(shape, dtype=dtype)
+        from lamina.random import drawing_from
+
+        if hasattr(key, "to_jax"):  # a host key (weights drawn without compiling)
+            key = key.to_jax()
+        with drawing_from(key):
+            return self._function(shape, dtype=dtype)
+
+    def get_config(self) -> dict:
+        return {}

@@ -115,6 +115,8 @@ def compile_from_config(model, cc: dict, path, custom_objects=None) -> None:
         if isinstance(loss, list) and len(loss) == 1:
             loss = loss[0]
         n_outputs = len(getattr(model, "outputs", None) or [None])
+        if isinstance(loss, list | tuple | dict) and len(loss) > 1:
+            n_outputs = max(n_outputs, len(loss))  # a subclassed model: no outputs listed
         if n_outputs > 1 and isinstance(loss, list | dict):  # one loss per output
             loss = _deserialize_per_output(loss, lambda v: _losses.deserialize(v, custom_objects))
             metrics = _deserialize_per_output(
