@@ -49,3 +49,21 @@ def test_weights_move_between_keras_and_lamina(keras, build):
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
     for got, want in zip(model.get_weights(), ref_weights):
         np.testing.assert_array_equal(got, want)
+
+
+def test_weight_attributes_exist_once_the_model_has_an_input(keras):
+    """``model.layers[1].kernel`` right after ``Sequential([Input, Dense])`` or a functional
+    model: Keras has built the layers already."""
+    import lamina
+
+    layer = lamina.layers.Dense(2)
+    model = lamina.Sequential([lamina.layers.Input((3,)), layer])
+    assert tuple(layer.kernel.shape) == (3, 2)
+    i = lamina.Input((4,))
+    other = lamina.layers.Dense(5)
+    functional = lamina.Model(i, other(i))
+    assert tuple(other.bias.shape) == (5,)
+    assert model.built and functional.built
+    lone = lamina.layers.Dense(2)
+    with pytest.raises(AttributeError, match="kernel"):
+        lone.kernel  # no input anywhere: not built, as in Keras

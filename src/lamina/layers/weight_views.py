@@ -205,9 +205,26 @@ class LayerWeightViews:
             params, state, _ = self._weights_source(build=False)
         except (ValueError, AttributeError, TypeError):
             params, state = {}, {}
+        if name not in params and name not in state and name in _declared_weights(self):
+            # ``model.layers[1].kernel`` before anything read the weights: Keras has built
+            # the model already (an ``Input`` gives the shapes), so build it now.
+            try:
+                params, state, _ = self._weights_source(build=True)
+            except (ValueError, AttributeError, TypeError):
+                params, state = {}, {}
         if name in params or name in state:
             return Variable(self, name, trainable=name in params)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+def _declared_weights(layer) -> tuple:
+    """The weight names a built-in layer declares (``kernel``, ``bias``, ...)."""
+    if getattr(layer, "_traced", False):
+        return ()
+    try:
+        return tuple(layer._weight_regularizers())
+    except (AttributeError, TypeError, ValueError):
+        return ()
 
 
 def _declaring_layer(layer, key):
