@@ -66,4 +66,4 @@ def test_weight_attributes_exist_once_the_model_has_an_input(keras):
     assert model.built and functional.built
     lone = lamina.layers.Dense(2)
     with pytest.raises(AttributeError, match="kernel"):
-        lone.kernel  # no input anywhere: not built, as in Keras
+        _ = lone.kernel  # no input anywhere: not built, as in Keras
