@@ -255,7 +255,9 @@ def test_get_other_identifiers():
     def fn(shape, dtype=None):
         return jnp.ones(shape, dtype)
 
-    assert initializers.get(fn) is fn
+    wrapped = initializers.get(fn)  # called as Keras calls it: fn(shape, dtype=...)
+    assert wrapped._function is fn and wrapped((2,), jnp.float32).tolist() == [1.0, 1.0]
+    assert initializers.serialize(wrapped)["class_name"] == "function"
     assert initializers.get({"class_name": "Ones", "config": {}}) == initializers.Ones()
     with pytest.raises(TypeError):
         initializers.get(3)

@@ -137,6 +137,7 @@ class FunctionInitializer(Initializer):
     """A user function ``fn(shape, dtype=None)`` used as an initializer (Keras calls it with
     the shape and dtype; Lamina's initializers also take a key, which it does not need).
 
+    >>> import numpy as np
     >>> init = get(lambda shape, dtype=None: np.full(shape, 0.5, "float32"))
     >>> init((2,), "float32").tolist()
     [0.5, 0.5]
@@ -148,12 +149,22 @@ class FunctionInitializer(Initializer):
     def __call__(self, shape, dtype=None, key=None):
         if key is None:
             return self._function(shape, dtype=dtype)
+        if self._takes_key():  # Lamina's own convention: fn(shape, dtype=None, key=None)
+            return self._function(shape, dtype=dtype, key=key)
         from lamina.random import drawing_from
 
         if hasattr(key, "to_jax"):  # a host key (weights drawn without compiling)
             key = key.to_jax()
         with drawing_from(key):
             return self._function(shape, dtype=dtype)
+
+    def _takes_key(self) -> bool:
+        import inspect
+
+        try:
+            return "key" in inspect.signature(self._function).parameters
+        except (TypeError, ValueError):
+            return False
 
     def get_config(self) -> dict:
         return {}
