@@ -329,3 +329,30 @@ def test_a_builtin_metric_subclass_calling_super_update_state(keras):
     got = run(lamina)
     assert got[0] == pytest.approx(want[0])
     np.testing.assert_allclose(got[1], want[1], rtol=1e-5)
+
+
+def test_a_builtin_metric_subclass_with_its_own_variables(keras):
+    """A ``Mean`` subclass that makes its own variables and overrides ``update_state`` and
+    ``result`` entirely stays a Keras-style metric."""
+    from tests.helpers import keras_ref
+
+    def run(k):
+        class Rows(k.metrics.Mean):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.n = self.add_variable(shape=(), initializer="zeros", name="n")
+
+            def update_state(self, y_true, y_pred, sample_weight=None):
+                self.n.assign_add(k.ops.cast(k.ops.shape(y_true)[0], "float32"))
+
+            def result(self):
+                return self.n + 0.0
+
+        model = k.Sequential([k.Input((2,)), k.layers.Dense(1)])
+        model.compile("sgd", "mse", metrics=[Rows(name="rows")])
+        x = np.ones((6, 2), "float32")
+        return model.fit(x, np.ones((6, 1)), batch_size=3, epochs=1, verbose=0).history["rows"]
+
+    with keras_ref():
+        want = run(keras)
+    np.testing.assert_allclose(run(lamina), want)

@@ -162,12 +162,11 @@ def _builtin_parent_update(cls):
     return None
 
 
-def _make_derived(cls, parent_update) -> None:
-    """A subclass of a built-in metric overriding only ``update_state`` and calling
-    ``super().update_state(values, sample_weight)`` (Géron's ``HuberMetric(Mean)``): its
-    pure ``update`` runs that override with the state given, the inner ``super()`` call
-    running the parent's pure update."""
-    user_update = cls.update_state
+def _derived(user_update, parent_update):
+    """``(update, update_state)`` of a built-in metric's subclass overriding only
+    ``update_state`` and calling ``super().update_state(values, sample_weight)`` (Géron's
+    ``HuberMetric(Mean)``): the override runs with the state given, its inner ``super()``
+    call running the parent's pure update."""
 
     def update(self, state, *args, **kwargs):
         if self.__dict__.get("_in_user_update"):  # the override's super().update_state(...)
@@ -188,16 +187,18 @@ def _make_derived(cls, parent_update) -> None:
             return user_update(self, *args, **kwargs)
         self._state = update(self, self._get_state(), *args, **kwargs)
 
-    cls.update = update
-    cls.update_state = update_state
+    return update, update_state
+
+
+def _own_variables(metric) -> bool:
+    return bool(metric.__dict__.get("_keras_vars"))
 
 
 def make_pure(cls) -> None:
     """Gives a Keras-style metric class (one overriding ``update_state``) the pure protocol."""
     parent_update = _builtin_parent_update(cls)
-    if parent_update is not None:
-        _make_derived(cls, parent_update)
-        return
+    parent = cls.__mro__[1]
+    own_result = "result" in cls.__dict__
     user_update = cls.update_state
     user_result = cls.result
 
@@ -232,6 +233,45 @@ def make_pure(cls) -> None:
 
     def reset_state(self):
         self._state = init(self)
+
+    if parent_update is not None:
+        # A subclass of a built-in metric: Keras-style when it made its own variables, else
+        # the parent's state with the override feeding the parent's update.
+        d_update, d_update_state = _derived(user_update, parent_update)
+        ks = (init, update, compute, result, update_state)
+
+        def init(self):  # noqa: F811 - dispatches to the Keras-style one above
+            return ks[0](self) if _own_variables(self) else parent.init(self)
+
+        def update(self, state, *args, **kwargs):  # noqa: F811
+            if _own_variables(self):
+                return ks[1](self, state, *args, **kwargs)
+            return d_update(self, state, *args, **kwargs)
+
+        def compute(self, state):  # noqa: F811
+            return ks[2](self, state) if _own_variables(self) else parent.compute(self, state)
+
+        def result(self, state=None):  # noqa: F811
+            if _own_variables(self):
+                return ks[3](self, state)
+            if not own_result:
+                return parent.result(self, state)
+            if state is None:
+                return user_result(self)
+            saved = self._state
+            self._state = state
+            try:
+                return user_result(self)
+            finally:
+                self._state = saved
+
+        def update_state(self, *args, **kwargs):  # noqa: F811
+            if _own_variables(self):
+                return ks[4](self, *args, **kwargs)
+            return d_update_state(self, *args, **kwargs)
+
+        def reset_state(self):  # noqa: F811
+            self._state = init(self)
 
     cls.init = init
     cls.update = update

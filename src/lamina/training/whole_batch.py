@@ -94,15 +94,23 @@ def is_user_metric(metric) -> bool:
     return not type(metric).__module__.startswith("lamina.")
 
 
+def _may_call_add_loss(layer) -> bool:
+    """Whether ``layer`` runs user code that may call ``add_loss``: a Keras-style layer, or a
+    model holding one (built-in activity regularizers already skip the padding rows)."""
+    if getattr(layer, "_traced", False):
+        return True
+    if getattr(layer, "_is_model", False):
+        return any(_may_call_add_loss(sub) for sub in layer.layers)
+    return False
+
+
 def may_need_partial_for(losses, metrics, layers) -> bool:
     """:func:`may_need_partial`, also counting user metrics and layers that may call
-    ``add_loss`` (Keras-style layers, models holding them)."""
-    from lamina.models.nesting import _may_add_loss
-
+    ``add_loss``."""
     return (
         may_need_partial(losses)
         or any(is_user_metric(m.metric) for m in metrics)
-        or any(_may_add_loss(layer) for layer in layers)
+        or any(_may_call_add_loss(layer) for layer in layers)
     )
 
 
