@@ -129,3 +129,26 @@ def test_tf_style_train_step_is_refused_by_name():
     model.compile(optimizer="sgd", loss="mse")
     with pytest.raises(TypeError, match=r"train_step\(self, data\) has the TensorFlow-style"):
         model.fit(np.ones((4, 2), "float32"), np.ones((4, 1), "float32"), verbose=0)
+
+
+def test_first_call_with_a_dict_builds_from_the_dict(keras):
+    """Chollet's ``CustomerTicketModel``: the first thing done with the subclassed model is
+    ``model({"title": ..., "text_body": ...})``; ``call`` indexes its input by name."""
+    from tests.helpers import keras_ref
+
+    def run(k):
+        class Ticket(k.Model):
+            def __init__(self):
+                super().__init__()
+                self.concat = k.layers.Concatenate()
+                self.dense = k.layers.Dense(1, kernel_initializer="ones")
+
+            def call(self, inputs):
+                return self.dense(self.concat([inputs["title"], inputs["body"]]))
+
+        data = {"title": np.ones((4, 3), "float32"), "body": np.full((4, 2), 2.0, "float32")}
+        return np.asarray(Ticket()(data))
+
+    with keras_ref():
+        want = run(keras)
+    np.testing.assert_allclose(run(lamina), want)

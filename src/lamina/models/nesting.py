@@ -285,7 +285,11 @@ class NestedModelMixin:
         one_input = isinstance(getattr(self, "_input_shape", None), tuple)
         if prefix is None and len(leaves) == 1 and one_input:
             self._check_input_shape(leaves[0].shape)  # a clear error before tracing
-        self._ensure_built(leaves[0].shape if len(leaves) == 1 else [a.shape for a in leaves])
+        if isinstance(x, dict) and all(hasattr(v, "shape") for v in x.values()):
+            shapes = {k: tuple(v.shape) for k, v in x.items()}  # call() indexes it by name
+        else:
+            shapes = leaves[0].shape if len(leaves) == 1 else [a.shape for a in leaves]
+        self._ensure_built(shapes)
         net = self._engine_network()
         fn = self.__dict__.setdefault("_eager_fns", {}).get((net.spec_key, training))
         if fn is None:
