@@ -58,6 +58,21 @@ def _fit_both(keras, make_cls, make_opt, fit, compile_kw=None):
 
 
 # ------------------------------------------------------------------ stateless API
+def _stateless_metrics(metrics, mv, loss, y, y_pred, sw):
+    """The guide's metric update: each metric's slice of ``mv``; returns ``(logs, new mv)``."""
+    new_mv, logs = [], {}
+    for metric in metrics:
+        this = mv[len(new_mv) : len(new_mv) + len(metric.variables)]
+        if metric.name == "loss":
+            this = metric.stateless_update_state(this, loss)
+        else:
+            this = metric.stateless_update_state(this, y, y_pred, sw)
+        result = metric.stateless_result(this)
+        logs.update(result if isinstance(result, dict) else {metric.name: result})
+        new_mv += this
+    return logs, new_mv
+
+
 def stateless_class(K):
     """The guide's step, with ``sample_weight`` and ``compute_loss``'s keywords."""
 
@@ -73,16 +88,7 @@ def stateless_class(K):
 
             (loss, (y_pred, ntv)), grads = jax.value_and_grad(loss_fn, has_aux=True)(tv)
             tv, ov = self.optimizer.stateless_apply(ov, grads, tv)
-            new_mv, logs = [], {}
-            for metric in self.metrics:
-                this = mv[len(new_mv) : len(new_mv) + len(metric.variables)]
-                if metric.name == "loss":
-                    this = metric.stateless_update_state(this, loss)
-                else:
-                    this = metric.stateless_update_state(this, y, y_pred, sw)
-                result = metric.stateless_result(this)
-                logs.update(result if isinstance(result, dict) else {metric.name: result})
-                new_mv += this
+            logs, new_mv = _stateless_metrics(self.metrics, mv, loss, y, y_pred, sw)
             return logs, (tv, ntv, ov, new_mv)
 
     return Stateless
@@ -121,16 +127,7 @@ def stateless_compute_loss_class(K):
             grad_fn = jax.value_and_grad(self.compute_loss_and_updates, has_aux=True)
             (loss, (y_pred, ntv, mv)), grads = grad_fn(tv, ntv, mv, x, y, sw, training=True)
             tv, ov = self.optimizer.stateless_apply(ov, grads, tv)
-            new_mv, logs = [], {}
-            for metric in self.metrics:
-                this = mv[len(new_mv) : len(new_mv) + len(metric.variables)]
-                if metric.name == "loss":
-                    this = metric.stateless_update_state(this, loss)
-                else:
-                    this = metric.stateless_update_state(this, y, y_pred, sw)
-                result = metric.stateless_result(this)
-                logs.update(result if isinstance(result, dict) else {metric.name: result})
-                new_mv += this
+            logs, new_mv = _stateless_metrics(self.metrics, mv, loss, y, y_pred, sw)
             return logs, (tv, ntv, ov, new_mv)
 
     return StatelessLoss

@@ -39,16 +39,21 @@ def _embedding_then_lstm(k):
     return k.Model(inputs, Encoder()(inputs))
 
 
+def assert_predicts_like_keras(keras, build, x):
+    """``build(keras)`` and ``build(lamina)`` with Keras's weights predict the same on ``x``."""
+    with keras_ref():
+        ref = build(keras)
+        weights = ref.get_weights()
+        expected = ref.predict(x, verbose=0)
+    model = build(lamina)
+    model.set_weights(weights)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)
+
+
 @pytest.mark.filterwarnings("ignore:.*destroy the mask information")  # Keras warns too
 def test_sublayers_inside_call_get_the_masks_their_inputs_carry(keras):
     for build in (_attention_block, _embedding_then_lstm):
-        with keras_ref():
-            ref = build(keras)
-            weights = ref.get_weights()
-            expected = ref.predict(TOKENS, verbose=0)
-        model = build(lamina)
-        model.set_weights(weights)
-        np.testing.assert_allclose(model.predict(TOKENS, verbose=0), expected, atol=1e-5)
+        assert_predicts_like_keras(keras, build, TOKENS)
 
 
 def test_a_masking_layer_on_a_list_passes_the_first_mask_on(keras):

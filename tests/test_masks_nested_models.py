@@ -9,6 +9,7 @@ import pytest
 
 import lamina
 from tests.helpers import keras_ref
+from tests.test_masks_in_calls import assert_predicts_like_keras
 
 TOKENS = np.array([[1, 2, 3, 0, 0], [4, 0, 0, 0, 0], [5, 6, 7, 8, 9], [2, 2, 0, 0, 0]])
 TARGETS = np.array([[2, 3, 1, 0, 0], [1, 0, 0, 0, 0], [6, 7, 8, 9, 1], [3, 1, 0, 0, 0]])
@@ -60,13 +61,7 @@ def _decoder_like(k):
 
 @pytest.mark.parametrize("build", [_mask_into_functional, _mask_into_sequential])
 def test_a_nested_model_gets_the_mask_of_its_input(keras, build):
-    with keras_ref():
-        ref = build(keras)
-        weights = ref.get_weights()
-        expected = ref.predict(TOKENS, verbose=0)
-    model = build(lamina)
-    model.set_weights(weights)
-    np.testing.assert_allclose(model.predict(TOKENS, verbose=0), expected, atol=1e-5)
+    assert_predicts_like_keras(keras, build, TOKENS)
 
 
 @pytest.mark.filterwarnings("ignore:.*destroy the mask information")  # Keras warns too
@@ -110,13 +105,7 @@ def test_a_nested_model_called_inside_a_custom_layer_takes_and_gives_masks(keras
         inputs = k.Input((None,), dtype="int32")
         return k.Model(inputs, Block()(inputs))
 
-    with keras_ref():
-        ref = build(keras)
-        weights = ref.get_weights()
-        expected = ref.predict(TOKENS, verbose=0)
-    model = build(lamina)
-    model.set_weights(weights)
-    np.testing.assert_allclose(model.predict(TOKENS, verbose=0), expected, atol=1e-5)
+    assert_predicts_like_keras(keras, build, TOKENS)
 
 
 @pytest.mark.filterwarnings("ignore:.*destroy the mask information")
@@ -131,10 +120,4 @@ def test_a_mask_that_the_nested_model_drops_does_not_leave_it(keras):
         x = inner(k.layers.Embedding(10, 4, mask_zero=True)(inputs))
         return k.Model(inputs, k.layers.LSTM(2)(x))
 
-    with keras_ref():
-        ref = build(keras)
-        weights = ref.get_weights()
-        expected = ref.predict(TOKENS, verbose=0)
-    model = build(lamina)
-    model.set_weights(weights)
-    np.testing.assert_allclose(model.predict(TOKENS, verbose=0), expected, atol=1e-5)
+    assert_predicts_like_keras(keras, build, TOKENS)

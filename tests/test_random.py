@@ -81,7 +81,7 @@ def test_bad_arguments():
     assert R.dropout(np.ones(3, "float32"), 1.0, seed=1).tolist() == [0.0, 0.0, 0.0]
 
 
-def _sampling_model(k):
+def _sampling_layer(k):
     class Sampling(k.layers.Layer):
         """The keras.io VAE's sampling layer: noise from its own SeedGenerator."""
 
@@ -92,8 +92,12 @@ def _sampling_model(k):
         def call(self, x):
             return x + k.random.normal(k.ops.shape(x), seed=self.seed_generator)
 
+    return Sampling()
+
+
+def _sampling_model(k):
     inputs = k.Input((3,))
-    model = k.Model(inputs, Sampling()(inputs))
+    model = k.Model(inputs, _sampling_layer(k)(inputs))
     model.compile(k.optimizers.SGD(0.0), "mse")
     return model
 
@@ -115,14 +119,6 @@ def test_a_layer_seed_generator_draws_afresh_at_every_training_step():
 
 
 def _nested_sampler(k):
-    class Sampling(k.layers.Layer):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            self.seed_generator = k.random.SeedGenerator(1337)
-
-        def call(self, x):
-            return x + k.random.normal(k.ops.shape(x), seed=self.seed_generator)
-
     class Outer(k.Model):
         def __init__(self, encoder, **kwargs):
             super().__init__(**kwargs)
@@ -141,7 +137,7 @@ def _nested_sampler(k):
             self.seen.append([float(logs["a"]), float(logs["b"])])
 
     inputs = k.Input((3,))
-    model = Outer(k.Model(inputs, Sampling()(inputs)))
+    model = Outer(k.Model(inputs, _sampling_layer(k)(inputs)))
     model.compile(k.optimizers.SGD(0.0))
     record = Record()
     record.seen = []

@@ -197,8 +197,6 @@ def _own_variables(metric) -> bool:
 def make_pure(cls) -> None:
     """Gives a Keras-style metric class (one overriding ``update_state``) the pure protocol."""
     parent_update = _builtin_parent_update(cls)
-    parent = cls.__mro__[1]
-    own_result = "result" in cls.__dict__
     user_update = cls.update_state
     user_result = cls.result
 
@@ -234,50 +232,58 @@ def make_pure(cls) -> None:
     def reset_state(self):
         self._state = init(self)
 
+    methods = {"init": init, "update": update, "compute": compute, "result": result,
+               "update_state": update_state, "reset_state": reset_state}  # fmt: skip
     if parent_update is not None:
-        # A subclass of a built-in metric: Keras-style when it made its own variables, else
-        # the parent's state with the override feeding the parent's update.
-        d_update, d_update_state = _derived(user_update, parent_update)
-        ks = (init, update, compute, result, update_state)
-
-        def init(self):  # noqa: F811 - dispatches to the Keras-style one above
-            return ks[0](self) if _own_variables(self) else parent.init(self)
-
-        def update(self, state, *args, **kwargs):  # noqa: F811
-            if _own_variables(self):
-                return ks[1](self, state, *args, **kwargs)
-            return d_update(self, state, *args, **kwargs)
-
-        def compute(self, state):  # noqa: F811
-            return ks[2](self, state) if _own_variables(self) else parent.compute(self, state)
-
-        def result(self, state=None):  # noqa: F811
-            if _own_variables(self):
-                return ks[3](self, state)
-            if not own_result:
-                return parent.result(self, state)
-            if state is None:
-                return user_result(self)
-            saved = self._state
-            self._state = state
-            try:
-                return user_result(self)
-            finally:
-                self._state = saved
-
-        def update_state(self, *args, **kwargs):  # noqa: F811
-            if _own_variables(self):
-                return ks[4](self, *args, **kwargs)
-            return d_update_state(self, *args, **kwargs)
-
-        def reset_state(self):  # noqa: F811
-            self._state = init(self)
-
-    cls.init = init
-    cls.update = update
-    cls.compute = compute
-    cls.result = result
-    cls.update_state = update_state
-    if "reset_state" not in cls.__dict__:
-        cls.reset_state = reset_state
+        methods = _dispatching(cls, parent_update, methods, user_update, user_result)
+    for name, method in methods.items():
+        if name != "reset_state" or "reset_state" not in cls.__dict__:
+            setattr(cls, name, method)
     cls._keras_style = True
+
+
+def _dispatching(cls, parent_update, ks, user_update, user_result) -> dict:
+    """The methods of a built-in metric's subclass overriding ``update_state``: the
+    Keras-style ones ``ks`` when an instance made its own variables, else the parent's
+    state with the override feeding the parent's update (:func:`_derived`)."""
+    parent = cls.__mro__[1]
+    own_result = "result" in cls.__dict__
+    d_update, d_update_state = _derived(user_update, parent_update)
+
+    def init(self):
+        return ks["init"](self) if _own_variables(self) else parent.init(self)
+
+    def update(self, state, *args, **kwargs):
+        if _own_variables(self):
+            return ks["update"](self, state, *args, **kwargs)
+        return d_update(self, state, *args, **kwargs)
+
+    def compute(self, state):
+        if _own_variables(self):
+            return ks["compute"](self, state)
+        return parent.compute(self, state)
+
+    def result(self, state=None):
+        if _own_variables(self):
+            return ks["result"](self, state)
+        if not own_result:
+            return parent.result(self, state)
+        if state is None:
+            return user_result(self)
+        saved = self._state
+        self._state = state
+        try:
+            return user_result(self)
+        finally:
+            self._state = saved
+
+    def update_state(self, *args, **kwargs):
+        if _own_variables(self):
+            return ks["update_state"](self, *args, **kwargs)
+        return d_update_state(self, *args, **kwargs)
+
+    def reset_state(self):
+        self._state = init(self)
+
+    return {"init": init, "update": update, "compute": compute, "result": result,
+            "update_state": update_state, "reset_state": reset_state}  # fmt: skip
