@@ -52,12 +52,36 @@ def _endpoint(k):
     return model
 
 
-@pytest.mark.parametrize("build", [_model, _endpoint])
+def _reduced_metrics(k):
+    """Keras 2-style metric functions returning one value for the batch, and loss objects
+    as metrics (the TensorFlow "Overfit and underfit" tutorial): Keras counts each batch's
+    value once, computed on the batch's real rows."""
+    ops = k.ops
+
+    def batch_mae(y_true, y_pred):
+        return ops.mean(ops.abs(y_true - y_pred))
+
+    def row_mae(y_true, y_pred):
+        return ops.mean(ops.abs(y_true - y_pred), axis=-1)
+
+    inputs = k.Input((2,))
+    model = k.Model(inputs, k.layers.Dense(1, activation="sigmoid")(inputs))
+    metrics = [
+        batch_mae,
+        row_mae,
+        k.losses.BinaryCrossentropy(name="bce"),
+        k.losses.MeanAbsoluteError(name="mae_sum", reduction="sum"),
+    ]
+    model.compile(k.optimizers.SGD(0.1), "mse", metrics=metrics)
+    return model
+
+
+@pytest.mark.parametrize("build", [_model, _endpoint, _reduced_metrics])
 def test_short_batches_match_keras_with_add_loss_and_user_metrics(keras, build):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(10, 2)).astype("float32")
     y = rng.normal(size=(10, 1)).astype("float32")
-    args = (x, y) if build is _model else ([x, y],)
+    args = ([x, y],) if build is _endpoint else (x, y)
     with keras_ref():
         ref = build(keras)
         weights = ref.get_weights()

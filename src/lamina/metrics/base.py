@@ -263,7 +263,10 @@ class MeanMetricWrapper(Mean):
     def get_config(self):
         config = super().get_config()
         if type(self) is MeanMetricWrapper:
-            config["fn"] = _losses._serialize_fn(self._fn)
+            if isinstance(self._fn, _losses.Loss):
+                config["fn"] = _losses.serialize(self._fn)
+            else:
+                config["fn"] = _losses._serialize_fn(self._fn)
             config.update(self._fn_kwargs)
         return config
 
@@ -274,7 +277,9 @@ class MeanMetricWrapper(Mean):
             from lamina.metrics import _FUNCTIONS
 
             fn = config["fn"]
-            if isinstance(fn, dict):
+            if isinstance(fn, dict) and fn.get("class_name") not in (None, "function"):
+                fn = _losses.deserialize(fn)  # a loss object
+            elif isinstance(fn, dict):
                 fn = fn.get("config")
             if isinstance(fn, str):
                 from lamina.object_registry import get_registered_object

@@ -162,7 +162,9 @@ def _resolve(registry, identifier, y_true_shape, y_pred_shape) -> Metric:
     if inspect.isclass(identifier) and issubclass(identifier, Metric):
         return identifier()
     if isinstance(identifier, _losses.Loss):
-        return MeanMetricWrapper(identifier.per_sample, name=identifier.name)
+        # Keras wraps the loss object itself: its reduced value (a batch mean, or a sum with
+        # ``reduction="sum"``) counts once per batch.
+        return MeanMetricWrapper(identifier, name=identifier.name)
     if callable(identifier):
         name = getattr(identifier, "__name__", None)
         name = to_snake_case(name) if name else to_snake_case(type(identifier).__name__)

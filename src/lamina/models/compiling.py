@@ -94,7 +94,15 @@ class CompileMixin:
             loss_obj = _losses.resolve(loss)
         if metrics is None:
             metrics = []
-        if isinstance(metrics, str) or not isinstance(metrics, list | tuple | dict):
+        if isinstance(metrics, str) or (callable(metrics) and not isinstance(metrics, type)):
+            # One metric on its own (tf.keras 2 took it; the TensorFlow text-classification
+            # tutorial passes ``metrics=tf.metrics.BinaryAccuracy(threshold=0.0)``).
+            metrics = [metrics]
+        if isinstance(weighted_metrics, str) or (
+            callable(weighted_metrics) and not isinstance(weighted_metrics, type)
+        ):
+            weighted_metrics = [weighted_metrics]
+        if not isinstance(metrics, list | tuple | dict):
             raise TypeError(
                 f"metrics must be a list, e.g. metrics=['accuracy'] (or one list per output, or "
                 f"a dict keyed by output name). Received: {metrics!r}."

@@ -128,6 +128,25 @@ class SavingMixin:
 
         return json.dumps(keras_archive.model_config(self, include_compile=False), **kwargs)
 
+    def to_yaml(self, **kwargs):
+        """Removed in Keras 2.6; raises as Keras does.
+
+        Raises:
+            RuntimeError: always; use :meth:`to_json` instead.
+
+        >>> import lamina
+        >>> m = lamina.Sequential([lamina.layers.Input((2,)), lamina.layers.Dense(1)])
+        >>> try:
+        ...     m.to_yaml()
+        ... except RuntimeError as e:
+        ...     print(str(e).split(" due")[0])
+        Method `model.to_yaml()` has been removed
+        """
+        raise RuntimeError(
+            "Method `model.to_yaml()` has been removed due to security risk of arbitrary code "
+            "execution. Please use `model.to_json()` instead."
+        )
+
     def export(self, filepath, format: str | None = None, **kwargs) -> None:
         """Exports the inference function as an ONNX model (``format="onnx"``).
 

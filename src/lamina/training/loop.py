@@ -187,8 +187,10 @@ def fit(
         )
         chunk = plan.steps_per_call
     trial = _strategy.Trial(chunk) if plan is not None and plan.name == "trial" else None
-    history = _callbacks.History()
-    cbs = user + ([_progress.ProgbarLogger(verbose=verbose)] if verbose else []) + [history]
+    # A History among the user's callbacks is the one fit returns (Keras adds none then).
+    history = next((c for c in probe.callbacks if isinstance(c, _callbacks.History)), None)
+    own = [] if history is not None else [history := _callbacks.History()]
+    cbs = user + ([_progress.ProgbarLogger(verbose=verbose)] if verbose else []) + own
     params = {"verbose": verbose, "epochs": epochs, "steps": steps}
     if plan is not None:
         params.update(plan.history_params())

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from lamina.losses.reduction import batch_loss, mask_metric_weight
-from lamina.training.whole_batch import is_user_metric, mark, note
+from lamina.training.whole_batch import note, note_metric
 
 #: Key of ``results()`` holding the first batch of the epoch whose update was not finite (or
 #: -1); ``NONFINITE_WHAT_KEY`` says what was not finite (see ``NONFINITE_WHAT``).
@@ -138,8 +138,8 @@ def update_metrics(
     for (t, c), value in zip(mstate[1 : 1 + n_parts], parts):
         new.append((t + value * n_real, c + n_real))
     for m, s in zip(metrics, mstate[1 + n_parts :]):
-        if is_user_metric(m.metric):
-            mark()  # partial batches at their real size: it may count the padding rows
+        # Partial batches at their real size for a metric that may see the padding rows.
+        note_metric(m.metric, ys[m.index], preds[m.index])
         w = swb if m.weighted else bmask
         if out_masks is not None and out_masks[m.index] is not None:
             w = mask_metric_weight(m.metric, w, out_masks[m.index])

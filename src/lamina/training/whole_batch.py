@@ -94,6 +94,45 @@ def is_user_metric(metric) -> bool:
     return not type(metric).__module__.startswith("lamina.")
 
 
+def _wrapped_user_fn(metric):
+    """The function a ``MeanMetricWrapper`` wraps when it may reduce the batch itself (a
+    user's function, or a loss object, which Keras calls for its reduced value), else None."""
+    from lamina.losses import Loss
+    from lamina.metrics.base import MeanMetricWrapper
+
+    if type(metric) is not MeanMetricWrapper:
+        return None
+    fn = metric._fn
+    if isinstance(fn, Loss):
+        return fn
+    return None if getattr(fn, "__module__", "").startswith("lamina.") else fn
+
+
+def metric_may_reduce_batch(metric) -> bool:
+    """Whether ``metric``'s value may depend on the batch as a whole: a user ``Metric``
+    subclass, or a wrapped user function or loss object (see :func:`note_metric`)."""
+    return is_user_metric(metric) or _wrapped_user_fn(metric) is not None
+
+
+def note_metric(metric, y_true, y_pred) -> None:
+    """Tells the active :class:`Probe` that ``metric`` sees the whole batch: a user
+    ``Metric`` subclass (its ``update_state`` may count the padding rows), or a wrapped
+    function returning one value for the batch (``ops.mean(...)`` in a Keras 2 custom metric;
+    a loss object), which Keras counts once per batch, computed on the real rows."""
+    stack = _stack()
+    if not stack:
+        return
+    if is_user_metric(metric):
+        stack[-1].found = True
+        return
+    fn = _wrapped_user_fn(metric)
+    if fn is None:
+        return
+    shape = jax.eval_shape(metric.values, y_true, y_pred)
+    if len(getattr(shape, "shape", ())) == 0:
+        stack[-1].found = True
+
+
 def _may_call_add_loss(layer) -> bool:
     """Whether ``layer`` runs user code that may call ``add_loss``: a Keras-style layer, or a
     model holding one (built-in activity regularizers already skip the padding rows)."""
@@ -109,7 +148,7 @@ def may_need_partial_for(losses, metrics, layers) -> bool:
     ``add_loss``."""
     return (
         may_need_partial(losses)
-        or any(is_user_metric(m.metric) for m in metrics)
+        or any(metric_may_reduce_batch(m.metric) for m in metrics)
         or any(_may_call_add_loss(layer) for layer in layers)
     )
 
