@@ -363,3 +363,62 @@ def test_group_query_attention_matches_keras(keras, call, scores):
             assert cfg[key] == kcfg[key], key
         with pytest.raises(ValueError, match="divisible"):
             lamina.layers.GroupQueryAttention(3, 4, 3)
+
+
+@pytest.mark.parametrize("cls", ["MultiHeadAttention", "GroupQueryAttention"])
+@pytest.mark.parametrize("ext", [".keras", ".weights.h5"])
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_attention_files_load_both_ways_with_keras(keras, tmp_path, cls, ext, use_bias):
+    # Keras stores each projection in its own group (query_dense/vars, ..., output_dense/vars).
+    def build(k):
+        kwargs = {"num_heads": 2, "key_dim": 4, "use_bias": use_bias}
+        if cls == "GroupQueryAttention":
+            kwargs = {"head_dim": 4, "num_query_heads": 2, "num_key_value_heads": 1,
+                      "use_bias": use_bias}  # fmt: skip
+        inputs = k.Input((5, 8))
+        y = getattr(k.layers, cls)(**kwargs)(inputs, inputs)
+        return k.Model(inputs, k.layers.Dense(3)(y))
+
+    x = np.random.default_rng(0).normal(size=(2, 5, 8)).astype("float32")
+    with keras_ref():
+        ref = build(keras)
+        want = ref.predict(x, verbose=0)
+        ref_path = str(tmp_path / f"keras{ext}")
+        ref.save(ref_path) if ext == ".keras" else ref.save_weights(ref_path)
+    if ext == ".keras":
+        model = lamina.models.load_model(ref_path)
+    else:
+        model = build(lamina)
+        model.load_weights(ref_path)
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+    ours = str(tmp_path / f"lamina{ext}")
+    model.save(ours) if ext == ".keras" else model.save_weights(ours)
+    with keras_ref():
+        if ext == ".keras":
+            back = keras.models.load_model(ours)
+        else:
+            back = build(keras)
+            back.load_weights(ours)
+        np.testing.assert_allclose(back.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+
+
+def test_attention_weights_in_one_group_still_load(tmp_path):
+    # Files written before attention layers took Keras's per-projection groups.
+    import h5py
+
+    inputs = lamina.Input((5, 8))
+    model = lamina.Model(inputs, lamina.layers.MultiHeadAttention(2, 4)(inputs, inputs))
+    path = str(tmp_path / "m.weights.h5")
+    model.save_weights(path)
+    with h5py.File(path, "r+") as f:
+        group = f["layers/multi_head_attention"]
+        arrays = [group[f"{sub}/vars/{j}"][()] for sub in
+                  ("query_dense", "key_dense", "value_dense", "output_dense") for j in (0, 1)]  # fmt: skip
+        for sub in ("query_dense", "key_dense", "value_dense", "output_dense"):
+            del group[sub]
+        for j, a in enumerate(arrays):
+            group["vars"].create_dataset(str(j), data=a)
+    fresh = lamina.Model(inputs, lamina.layers.MultiHeadAttention(2, 4)(inputs, inputs))
+    fresh.load_weights(path)
+    for a, b in zip(fresh.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)

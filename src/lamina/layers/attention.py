@@ -378,6 +378,26 @@ class MultiHeadAttention(Layer):
             cons[f"{name}/bias"] = self.bias_constraint
         return cons
 
+    #: Keras's ``build(query_shape, value_shape, key_shape)``: the ``build_config`` names.
+    _keras_build_args = ("query_shape", "value_shape", "key_shape")
+
+    def _keras_node_arguments(self, args, kwargs):
+        """A call node as Keras records it: ``(query, value)`` positional, ``key=`` only
+        when it is not the value (the layer runs on one packed ``[query, value, key]``)."""
+        if len(args) == 1 and isinstance(args[0], list | tuple) and len(args[0]) == 3:
+            query, value, key = args[0]
+            if key is not value:
+                kwargs = {**kwargs, "key": key}
+            return [query, value], kwargs
+        return args, kwargs
+
+    def _keras_weight_groups(self):
+        """Keras's file layout: each projection's kernel and bias in its own group
+        (``query_dense/vars``, ``key_dense/vars``, ``value_dense/vars``, ``output_dense/vars``),
+        as Keras stores the ``EinsumDense`` sub-layers."""
+        groups = zip(("query", "key", "value", "output"), _SUBLAYERS)
+        return [((f"{group}_dense",), f"{name}/") for group, name in groups]
+
     def get_config(self):
         config = super().get_config()
         config.update(

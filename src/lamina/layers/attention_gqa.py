@@ -41,6 +41,9 @@ class GroupQueryAttention(MultiHeadAttention):
     (2, 5, 8)
     """
 
+    #: Keras's class behind ``keras.layers.GroupQueryAttention`` (its group in Keras's files).
+    _keras_class_name = "GroupedQueryAttention"
+
     def __init__(
         self,
         head_dim,
@@ -131,6 +134,11 @@ class GroupQueryAttention(MultiHeadAttention):
         out, scores = self._attend(q, k, v, mask, training, key, return_attention_scores)
         y = self._project(params, "attention_output", out, 2, 1)
         return ((y, scores) if return_attention_scores else y), state
+
+    def _keras_weight_groups(self):
+        """Keras's groups, under the sub-layers' private attribute names (``_query_dense``:
+        unlike ``MultiHeadAttention``, Keras's class has no public properties for them)."""
+        return [((f"_{sub[0]}",), keys) for sub, keys in super()._keras_weight_groups()]
 
     def get_config(self):
         config = super(MultiHeadAttention, self).get_config()

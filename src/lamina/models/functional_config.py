@@ -99,14 +99,18 @@ def functional_config(model) -> dict:
                 "args": op_nodes.encode_value(op.args, tensor),
                 "kwargs": op_nodes.encode_value(op.kwargs, tensor),
             }
-        return {"args": _listify(encode(list(node.args))), "kwargs": encode(dict(node.kwargs))}
+        args, kwargs = list(node.args), dict(node.kwargs)
+        hook = getattr(layer, "_keras_node_arguments", None)
+        if hook is not None:  # the call as Keras writes it (mha(query, value, key=...))
+            args, kwargs = hook(args, kwargs)
+        return {"args": _listify(encode(args)), "kwargs": encode(kwargs)}
 
     layers = []
     shapes = dict(zip(map(id, model._layers), model._layer_input_shapes()))
     for layer in model._layers:
         spec = serialize_layer(layer)
         if shapes.get(id(layer)) is not None and not isinstance(layer, TensorOp):
-            spec["build_config"] = {"input_shape": _listify(shapes[id(layer)])}
+            spec["build_config"] = build_config(layer, _listify(shapes[id(layer)]))
         spec["name"] = layer.name
         spec["inbound_nodes"] = [
             node_data(layer, n)
@@ -129,6 +133,18 @@ def functional_config(model) -> dict:
         "input_layers": ends(model._inputs_struct),
         "output_layers": ends(model._outputs_struct),
     }
+
+
+def build_config(layer, shape) -> dict:
+    """Keras's ``build_config`` of ``layer`` built on ``shape``: ``{"input_shape": ...}``, or
+    the ``shapes_dict`` of a layer whose Keras ``build`` takes several shapes by name (its
+    ``_keras_build_args``, e.g. ``MultiHeadAttention.build(query_shape, value_shape,
+    key_shape)``)."""
+    names = getattr(layer, "_keras_build_args", None)
+    if names and isinstance(shape, list | tuple) and len(shape) == len(names):
+        if all(isinstance(s, list | tuple) for s in shape):
+            return {"shapes_dict": dict(zip(names, shape))}
+    return {"input_shape": shape}
 
 
 def _listify(v):

@@ -57,7 +57,7 @@ def get_config(model) -> dict:
                 "registered_name": None,
             }
         )
-    from lamina.models.functional_config import serialize_layer
+    from lamina.models.functional_config import build_config, serialize_layer
 
     # With an input shape the layers are built, and Keras writes each one's build input.
     shapes = None
@@ -69,7 +69,7 @@ def get_config(model) -> dict:
     for i, layer in enumerate(model._layers):  # nested models, custom classes: Keras's forms
         spec = serialize_layer(layer)
         if shapes is not None:
-            spec["build_config"] = {"input_shape": tuple(shapes[i])}
+            spec["build_config"] = build_config(layer, tuple(shapes[i]))
         layers.append(spec)
     config = {"name": model.name, "trainable": model.trainable, "dtype": "float32"}
     config["layers"] = layers

@@ -71,7 +71,7 @@ def _walk(model, prefix, out):
     else:
         used: dict = {}
         entries = [
-            (f"{prefix}layers/{_counted(used, _snake(type(layer).__name__))}", layer)
+            (f"{prefix}layers/{_counted(used, _snake(layer))}", layer)
             for layer in (model.saving_view().layers if hasattr(model, "saving_view") else model.layers)
         ]
     for base, layer in entries:

@@ -24,10 +24,13 @@ from __future__ import annotations
 from lamina.layers import tracing as _tracing
 
 
-def _snake(cls_name: str) -> str:
+def _snake(obj) -> str:
+    """The snake-case name of ``obj``'s Keras class: a layer's group in Keras's files
+    (Keras's ``GroupQueryAttention`` is the class ``GroupedQueryAttention``)."""
     from lamina.saving.weights_h5 import to_snake_case
 
-    return to_snake_case(cls_name)
+    cls = type(obj)
+    return to_snake_case(getattr(cls, "_keras_class_name", cls.__name__))
 
 
 def _is_graph_model(layer) -> bool:
@@ -72,7 +75,7 @@ def keras_attribute_paths(obj) -> list[tuple[str, object]]:
             for item in items:
                 if not isinstance(item, Layer):
                     continue
-                entry = _counted(used, _snake(type(item).__name__))
+                entry = _counted(used, _snake(item))
                 if id(item) in tracked and id(item) not in seen:
                     seen.add(id(item))
                     out.append((f"{name}/{entry}", item))
@@ -93,7 +96,7 @@ def layer_groups(layer, base: str, p_names, s_names) -> list:
         out = [(f"{base}/vars", [])]
         used: dict = {}
         for sub in layer.saving_view().layers:
-            sub_base = f"{base}/layers/{_counted(used, _snake(type(sub).__name__))}"
+            sub_base = f"{base}/layers/{_counted(used, _snake(sub))}"
             inner = layer_groups(
                 sub, sub_base, _prefixed(p_names, sub.name), _prefixed(s_names, sub.name)
             )
@@ -148,6 +151,6 @@ def model_groups(model) -> list:
         return out
     used: dict = {}
     for layer, (p_names, s_names) in zip(view.layers, order):
-        base = f"layers/{_counted(used, _snake(type(layer).__name__))}"
+        base = f"layers/{_counted(used, _snake(layer))}"
         out.append(layer_groups(layer, base, p_names, s_names))
     return out

@@ -222,6 +222,23 @@ def _read_vars(h5, gpath, path) -> list[np.ndarray] | None:
     return [safety.read_array(group, str(j), path) for j in range(len(keys))]
 
 
+def _flat_layout(h5, gpaths, n_expected, path):
+    """The arrays of a layer Keras stores in several sub-groups (``MultiHeadAttention``'s
+    ``query_dense/vars``, ...) when a file holds them all in the layer's own ``vars``, in
+    weight order (earlier Lamina versions wrote attention layers so); else None."""
+    if len(gpaths) < 2:
+        return None
+    common = []
+    for parts in zip(*(g.split("/")[:-1] for g in gpaths)):
+        if any(p != parts[0] for p in parts):
+            break
+        common.append(parts[0])
+    if not common:
+        return None
+    arrays = _read_vars(h5, "/".join([*common, "vars"]), path)
+    return arrays if arrays is not None and len(arrays) == n_expected else None
+
+
 def is_keras3_layout(h5) -> bool:
     """True for Keras 3 weight files (``layers/...``), False for legacy ``layer_names`` ones."""
     return "layers" in h5 or "vars" in h5 or "_layer_checkpoint_dependencies" in h5
@@ -250,6 +267,10 @@ def read(h5, model, path, skip_mismatch: bool = False, load_optimizer: bool = Tr
         n_expected = sum(map(len, view.weight_order[i]))
         if any(p is None for p in parts):
             if n_expected == 0:
+                continue
+            flat = _flat_layout(h5, gpaths, n_expected, path)
+            if flat is not None:  # an older Lamina file: one group for the whole layer
+                set_layer_arrays(model, i, flat, path, skip_mismatch)
                 continue
             msg = f"no weights for layer {layer.name!r} ({type(layer).__name__}) at {gpaths}."
             if skip_mismatch:
