@@ -386,7 +386,11 @@ class Sequential(
 
     # ------------------------------------------------------------ input checks
     def _check_input_shape(self, shape):
-        _checks.check_input_shape(self._input_shape, shape)
+        try:
+            _checks.check_input_shape(self._input_shape, shape)
+        except ValueError:
+            if len(shape) != len(self._input_shape) or not _checks.runs_at(self, shape):
+                raise
 
     def _check_targets(self, y):
         out = self.output_shape

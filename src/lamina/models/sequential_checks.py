@@ -47,3 +47,28 @@ def check_input_shape(expected, shape) -> None:
             f"Input of shape {tuple(shape)} is incompatible with the model's input shape "
             f"{expected} (batch dimension first). Reshape the data or the model's Input."
         )
+
+
+def runs_at(model, shape) -> bool:
+    """Whether ``model``'s built layers accept inputs of ``shape`` although it differs from
+    the model's input shape in a fixed dimension: Keras lets the layers decide (a model built
+    on sequences of 8 tokens predicts a sentence of 5; a ``Dense`` on 8 features refuses 5).
+    Checked by tracing the forward pass for shapes only (``jax.eval_shape``), integer and float
+    inputs; a model not built yet is not checked here."""
+    import jax
+    import jax.numpy as jnp
+
+    ts = getattr(model, "_train_state", None)
+    if ts is None or len(shape) < 2:
+        return False
+    net = model._engine_network()
+    for dtype in (jnp.float32, jnp.int32):
+        x = jax.ShapeDtypeStruct((1, *shape[1:]), dtype)
+        try:
+            jax.eval_shape(
+                lambda p, s, x: net.forward(p, s, x, training=False)[0], ts.params, ts.state, x
+            )
+        except Exception:  # noqa: BLE001 - any failure means the layers refuse the shape
+            continue
+        return True
+    return False
