@@ -277,3 +277,26 @@ def test_eq_hash():
     )
     clone = initializers.Orthogonal(gain=3.0, seed=1).clone()
     assert clone == initializers.Orthogonal(gain=3.0, seed=1)
+
+
+def test_constant_with_an_array_loads_from_a_keras_file(keras, tmp_path):
+    # The PointNet T-net: bias_initializer=Constant(np.eye(3).flatten()); Keras writes the
+    # value as a "__numpy__" entry.
+    import lamina
+
+    path = str(tmp_path / "m.keras")
+    with keras_ref():
+        inputs = keras.Input((4,))
+        init = keras.initializers.Constant(np.eye(3).flatten())
+        keras.Model(inputs, keras.layers.Dense(9, bias_initializer=init)(inputs)).save(path)
+        want = keras.models.load_model(path).layers[-1].bias.numpy()
+    model = lamina.models.load_model(path)
+    np.testing.assert_array_equal(model.layers[-1].bias.numpy(), want)
+    layer = lamina.layers.Dense.from_config(model.layers[-1].get_config())
+    assert np.asarray(layer.bias_initializer.value).tolist() == np.eye(3).flatten().tolist()
+
+
+def test_serialized_arrays_need_a_numeric_dtype():
+    entry = {"class_name": "__numpy__", "config": {"value": [1], "dtype": "object"}}
+    with pytest.raises(ValueError, match="expected a numeric dtype"):
+        initializers.deserialize({"class_name": "Constant", "config": {"value": entry}})

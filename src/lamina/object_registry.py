@@ -304,7 +304,7 @@ class ClassRegistry(Registry):
         inner = config.get("config") or {}
         if not isinstance(inner, dict):
             raise ValueError(f"Could not interpret {self.kind} config: {config!r}.")
-        return cls.from_config(dict(inner))
+        return cls.from_config({k: _array_entry(v) for k, v in inner.items()})
 
     def get(self, identifier: Any, custom_objects: dict | None = None) -> Any:
         """Resolves ``None``, a name, a serialized dict, an instance, a class or a callable."""
@@ -320,6 +320,29 @@ class ClassRegistry(Registry):
             f"Could not interpret {self.kind} identifier of type {type(identifier).__name__}: "
             f"{identifier!r}"
         )
+
+
+_ARRAY_DTYPES = frozenset(
+    "bool int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float32 float64".split()
+)
+
+
+def _array_entry(value: Any) -> Any:
+    """An array Keras wrote as ``{"class_name": "__numpy__" (or "__tensor__"), "config":
+    {"value": [...], "dtype": ...}}`` (``Constant(np.eye(3).flatten())``'s value) as a NumPy
+    array; any other value as it is."""
+    if not (isinstance(value, dict) and value.get("class_name") in ("__numpy__", "__tensor__")):
+        return value
+    import numpy as np
+
+    inner = value.get("config")
+    dtype = str(inner.get("dtype") or "float32") if isinstance(inner, dict) else ""
+    if dtype not in _ARRAY_DTYPES or "value" not in inner:
+        raise ValueError(
+            f"Could not interpret a serialized array: expected a numeric dtype and a value; "
+            f"received {value!r}."
+        )
+    return np.asarray(inner["value"], dtype=np.dtype(dtype))
 
 
 def _is_plain_function(obj) -> bool:

@@ -111,12 +111,6 @@ def deserialize(config: Any, custom_objects: dict | None = None) -> Initializer:
     >>> deserialize({"class_name": "Ones", "config": {}})
     Ones()
     """
-    if isinstance(config, dict) and isinstance(config.get("config"), dict):
-        inner = config["config"]
-        # Keras writes Constant's value as a serialized tensor when it is an array.
-        if isinstance(inner.get("value"), dict):
-            value = inner["value"].get("config", {}).get("value")
-            config = {**config, "config": {**inner, "value": value}}
     return _REGISTRY.deserialize(config, custom_objects)
 
 
