@@ -85,6 +85,13 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
         # Keras tracks a variable set as an attribute as one of the layer's weights.
         if _adoptable(value):
             value = adopt_attribute(self, value)
+        elif name == "activation" and value is None and callable(self.__dict__.get(name)):
+            # ``model.layers[-1].activation = None`` (Grad-CAM's logits): a built-in layer
+            # skips its activation then, as Keras's ``if self.activation is not None``.
+            if not getattr(self, "_traced", False):
+                from lamina import activations
+
+                value = activations.linear
         super().__setattr__(name, value)
 
     # ------------------------------------------------------------------ calls
