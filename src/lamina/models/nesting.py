@@ -21,6 +21,7 @@ A model class provides ``_layers`` (the layers owning weights), ``_layer_input_s
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from lamina.layers import symbolic as _symbolic
@@ -306,6 +307,10 @@ class NestedModelMixin:
 
         ts = self._train_state
         y, new_state, aux = fn(ts.params, ts.state, x, _random.next_key())
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
+            # Inside the user's own transformation: the weights are constants of it, and
+            # nothing traced may outlive it (a moving statistic, an add_loss term).
+            return y
         # ``model.losses`` lists the call's add_loss and activity terms (one sum here).
         self.__dict__["_eager_losses"] = [aux] if _may_add_loss(self) else []
         if training:
@@ -362,6 +367,8 @@ def _flatten(layers, per_layer, order, which):
 
 
 def _to_array(v):
+    if isinstance(v, jax.core.Tracer):  # model(x) inside the user's jax.grad / jax.jit
+        return v.astype(jnp.float32) if v.dtype == jnp.float64 else v
     arr = np.asarray(v)
     return arr.astype(np.float32) if arr.dtype == np.float64 else arr
 
