@@ -308,13 +308,23 @@ def train_plan(b, batch_size, steps, *, live=True, epochs=1, source=None):
 
 def validation_source(b, validation_data, batch_size, steps):
     """An evaluation source for any kind of ``validation_data``."""
-    if isinstance(validation_data, tuple | list) and 2 <= len(validation_data) <= 3:
-        vx, vy, *rest = validation_data
-        vsw = rest[0] if rest else None
+    if isinstance(validation_data, tuple | list) and 1 <= len(validation_data) <= 3:
+        # ``(x_val,)`` or ``(x_val, None)``: a model whose test_step needs no targets (a
+        # self-supervised one), as Keras unpacks them.
+        vx, vy, vsw = (*validation_data, None, None)[:3]
+        if len(validation_data) == 1 and not is_in_memory(vx):
+            raise ValueError(
+                "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                "sample_weight), or a generator/PyDataset of batches. Received: a tuple of one "
+                f"{type(vx).__name__}."
+            )
+        need_y = b.needs_y or vy is not None
         if is_in_memory(vx):
-            return resident_eval(b, vx, vy, vsw, batch_size, name="validation x")[0], None
+            source = resident_eval(b, vx, vy, vsw, batch_size, name="validation x", need_y=need_y)
+            return source[0], None
         source, first = stream(
-            b, vx, vy, vsw, batch_size=batch_size, steps=steps, steps_name="validation_steps"
+            b, vx, vy, vsw, batch_size=batch_size, steps=steps, steps_name="validation_steps",
+            need_y=need_y,
         )
         return source, stream_chunk(b, source, first, train=False)
     if isinstance(validation_data, tuple | list):

@@ -163,7 +163,8 @@ def fit(
     if validation_data is not None:
         val, val_chunk = _inputs.validation_source(b, validation_data, vbs, validation_steps)
         if isinstance(validation_data, tuple | list):
-            b.note_data("test", True, len(validation_data) == 3)
+            vd = (*validation_data, None, None)
+            b.note_data("test", vd[1] is not None, vd[2] is not None)
     elif split is not None:
         b.note_data("test", bool(split[1]), split[2] is not None)
         batches, mask, real = _epochs.batched(
