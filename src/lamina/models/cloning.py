@@ -34,7 +34,7 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
     Raises:
         ValueError: a subclassed model without ``get_config``/``from_config``.
     """
-    from lamina.models.model import Functional, Model
+    from lamina.models.model import Functional, is_graph_or_subclassed
     from lamina.models.sequential import Sequential
 
     if kwargs.pop("recursive", False):
@@ -55,7 +55,7 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
         return new
     if isinstance(model, Functional):
         return _clone_functional(model, input_tensors, clone_function, call_function)
-    if isinstance(model, Model):
+    if is_graph_or_subclassed(model):
         try:
             return type(model).from_config(model.get_config())
         except TypeError as e:

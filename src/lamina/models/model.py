@@ -20,6 +20,8 @@ arrays (Keras-JAX's stateless scope), so ``fit`` compiles whole epochs either wa
 
 from __future__ import annotations
 
+import abc
+
 import jax
 
 from lamina._naming import unique_name
@@ -45,6 +47,28 @@ def _is_kt(v):
     return isinstance(v, KerasTensor)
 
 
+class _ModelType(abc.ABCMeta):
+    """``Model``'s metaclass: a ``Sequential`` is a ``Model`` to ``isinstance`` and
+    ``issubclass``, as Keras's ``Sequential`` subclasses ``Model`` (user code tells nested
+    models from layers with ``isinstance(layer, keras.Model)``).  Derived from ``ABCMeta`` so
+    a subclass may also derive from ``abc.ABC``; the checks themselves are the plain ones."""
+
+    def __instancecheck__(cls, obj):
+        if cls is Model and isinstance(obj, Sequential):
+            return True
+        return type.__instancecheck__(cls, obj)
+
+    def __subclasscheck__(cls, sub):
+        if cls is Model and isinstance(sub, type) and issubclass(sub, Sequential):
+            return True
+        return type.__subclasscheck__(cls, sub)
+
+
+def is_graph_or_subclassed(model) -> bool:
+    """A ``Model`` proper (functional or subclassed), not a ``Sequential``."""
+    return Model in type(model).__mro__
+
+
 class Model(
     CustomTrainingMixin,  # first: Keras's train_step/compute_loss hooks pick the engine
     BatchMethodsMixin,
@@ -54,6 +78,7 @@ class Model(
     ClassPredictionsMixin,
     NestedModelMixin,
     Layer,
+    metaclass=_ModelType,
 ):
     """A model: ``Model(inputs, outputs)`` (functional) or a subclass defining ``call``.
 
@@ -391,7 +416,7 @@ def _inject_functional(cls):
     ``inject_functional_model_class``)."""
     if cls is Model:
         return Functional
-    if cls is object or not issubclass(cls, Model) or issubclass(cls, Functional):
+    if cls is object or Model not in cls.__mro__ or Functional in cls.__mro__:
         return cls
     cls.__bases__ = tuple(_inject_functional(base) for base in cls.__bases__)
     return cls

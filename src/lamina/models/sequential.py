@@ -30,6 +30,7 @@ from lamina.models.compiling import CompileMixin
 from lamina.models.initialization import initial_weights
 from lamina.models.io import SavingMixin
 from lamina.models.legacy_api import LegacyAPIMixin
+from lamina.models.model_metrics import ModelMetricsMixin
 from lamina.models.nesting import NestedModelMixin, adopt_input_shape
 from lamina.models.stateless import StatelessMixin
 from lamina.models.trainer import TrainerMixin
@@ -39,6 +40,7 @@ from lamina.training.state import TrainState
 
 class Sequential(
     LegacyAPIMixin,  # first: fit/evaluate/predict check stateful layers, then defer
+    ModelMetricsMixin,
     BatchMethodsMixin,
     TrainerMixin,
     StatelessMixin,

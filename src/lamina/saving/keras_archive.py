@@ -55,9 +55,9 @@ KERAS_FORMAT_VERSION = "3.5.0"
 
 def model_config(model, include_compile: bool = True) -> dict:
     """The serialized model as in Keras's ``config.json`` (with build and compile configs)."""
-    from lamina.models.model import Functional, Model
+    from lamina.models.model import Functional, is_graph_or_subclassed
 
-    if isinstance(model, Model):  # functional or subclassed: Keras's forms for each
+    if is_graph_or_subclassed(model):  # functional or subclassed: Keras's forms for each
         out = _model_class_config(model)
         if isinstance(model, Functional):
             out["build_config"] = {"input_shape": None}

@@ -1,0 +1,109 @@
+"""Keras's metric objects of a compiled model: ``model.metrics`` (the loss tracker
+``"loss"``, the compiled metrics as one ``"compile_metrics"``, then metrics held as
+attributes), ``metrics_variables`` and ``get_metrics_result()``, for every model kind.
+
+>>> import lamina
+>>> model = lamina.Sequential([lamina.Input((3,)), lamina.layers.Dense(1)])
+>>> model.compile("sgd", "mse", metrics=["mae"])
+>>> [m.name for m in model.metrics]
+['loss', 'compile_metrics']
+>>> sorted(model.get_metrics_result())
+['loss', 'mae']
+"""
+
+from __future__ import annotations
+
+import jax
+
+from lamina.metrics.base import Mean, Metric
+
+
+class CompileMetrics(Metric):
+    """The metrics of ``compile(metrics=...)`` as one metric (Keras's ``compile_metrics``):
+    ``result()`` is a dict with one value per compiled metric."""
+
+    def __init__(self, resolved):
+        super().__init__(name="compile_metrics")
+        self._resolved = tuple(resolved)
+        self.metrics = [m.metric for m in self._resolved]
+
+    def init(self):
+        return tuple(m.metric.init() for m in self._resolved)
+
+    def update(self, state, y_true, y_pred, sample_weight=None):
+        ys = y_true if isinstance(y_true, list | tuple) else jax.tree_util.tree_leaves(y_true)
+        preds = jax.tree_util.tree_leaves(y_pred)
+        return tuple(
+            m.metric.update(s, ys[m.index], preds[m.index], sample_weight if m.weighted else None)
+            for m, s in zip(self._resolved, state)
+        )
+
+    def compute(self, state):
+        return {m.log_name: m.metric.result(s) for m, s in zip(self._resolved, state)}
+
+
+class ModelMetricsMixin:
+    """``metrics``, ``metrics_variables``, ``get_metrics_result()`` and Keras's ``jit_compile``
+    and ``get_build_config()`` of a model."""
+
+    # ------------------------------------------------------------------- metrics
+    def _trainer_metrics(self):
+        """``(loss tracker, compile metrics or None)`` of the current compile."""
+        compiled = getattr(self, "_compiled", None)
+        if compiled is None:
+            return None, None
+        cache = self.__dict__.get("_keras_trainer_metrics")
+        if cache is None or cache[0] is not compiled:
+            cache = [compiled, Mean(name="loss"), None]
+            self.__dict__["_keras_trainer_metrics"] = cache
+        if cache[2] is None and compiled.get("metrics") and self._train_state is not None:
+            cache[2] = CompileMetrics(self._resolved_metrics())
+        return cache[1], cache[2]
+
+    @property
+    def metrics(self) -> list:
+        """Keras's ``model.metrics``: the loss tracker and the compiled metrics (after
+        ``compile``), then the metrics held as attributes."""
+        tracker, compiled = self._trainer_metrics()
+        out = [m for m in (tracker, compiled) if m is not None]
+        out += [v for v in vars(self).values() if isinstance(v, Metric) and v not in out]
+        return out
+
+    @property
+    def metrics_variables(self) -> list:
+        return [v for m in self.metrics for v in m.variables]
+
+    def get_metrics_result(self) -> dict:
+        out = {}
+        for m in self.metrics:
+            r = m.result()
+            if isinstance(r, dict):
+                out.update(r)
+            else:
+                out[m.name] = r
+        return out
+
+    @property
+    def _loss_tracker(self):
+        return self._trainer_metrics()[0]
+
+    @property
+    def jit_compile(self) -> bool:
+        """Keras's flag: Lamina compiles its steps with XLA unless ``run_eagerly=True``,
+        whatever ``compile(jit_compile=...)`` said."""
+        compiled = getattr(self, "_compiled", None)
+        return not (compiled is not None and compiled.get("run_eagerly"))
+
+    @jit_compile.setter
+    def jit_compile(self, value) -> None:
+        del value  # accepted, as compile(jit_compile=...) is
+
+    def get_build_config(self) -> dict:
+        """Keras's ``{"input_shape": ...}`` of a built model (``None`` for a functional
+        model's, which rebuilds from its graph)."""
+        from lamina.models.model import Functional
+
+        if isinstance(self, Functional):
+            return {"input_shape": None}
+        shape = getattr(self, "_input_shape", None)
+        return {"input_shape": None if shape is None else shape}
