@@ -218,8 +218,6 @@ def test_custom_gradient_and_errors():
         L.scatter_update(F, [[0, 0]], [1.0], reduction="avg")
     with pytest.raises(ValueError, match="either both"):
         L.where(F > 0, F)
-    with pytest.raises(NotImplementedError, match="stft"):
-        L.stft(F, 4, 2, 4)
     with pytest.raises(NotImplementedError, match="gaussian_blur"):
         L.image.gaussian_blur(IMG)
     with pytest.raises(ValueError, match="interpolation"):

@@ -270,28 +270,47 @@ def ctc_decode(
     inputs, sequence_lengths, strategy="greedy", beam_width=100, top_paths=1,
     merge_repeated=True, mask_index=0,
 ):  # fmt: skip
-    """Greedy CTC decoding (``keras.ops.ctc_decode``); ``'beam_search'`` is not implemented.
+    """Decodes CTC logits greedily or by beam search (``keras.ops.ctc_decode``).
+
+    Args:
+        inputs: ``(batch, max_time, classes)`` logits (not softmaxed).
+        sequence_lengths: ``(batch,)`` integer lengths.
+        strategy: ``'greedy'`` or ``'beam_search'`` (see :mod:`lamina.ops.ctc_beam`).
+        beam_width: the beam width of ``'beam_search'``.
+        top_paths: how many paths ``'beam_search'`` returns.
+        merge_repeated: whether ``'greedy'`` merges repeated labels (``'beam_search'`` always
+            does, as Keras's JAX backend).
+        mask_index: the blank class (None: the last class).
 
     Returns:
-        ``(decoded, scores)``: ``(1, batch, max_time)`` label ids padded with -1, and
-        ``(batch, 1)`` negative summed best scores.
+        ``(decoded, scores)``. Greedy: ``(1, batch, max_time)`` int32 label ids padded with -1,
+        and ``(batch, 1)`` negative summed best logits. Beam search: ``(top_paths, batch,
+        max_time)`` paths, best first, and ``(batch, top_paths)`` log probabilities.
 
     Raises:
-        NotImplementedError: for ``strategy='beam_search'``.
         ValueError: for another strategy.
 
     >>> from lamina import ops
     >>> ops.ctc_decode(ops.one_hot([[1, 1, 0, 2]], 3), [4])[0].tolist()
     [[[1, 2, -1, -1]]]
+    >>> paths, scores = ops.ctc_decode(
+    ...     ops.one_hot([[1, 1, 0, 2]], 3) * 5, [4], strategy="beam_search", top_paths=2)
+    >>> paths[:, 0].tolist(), scores.shape
+    ([[1, 2, -1, -1], [1, -1, -1, -1]], (1, 2))
     """
-    if strategy == "beam_search":
-        raise NotImplementedError(
-            "ctc_decode(strategy='beam_search') is not implemented in Lamina; use 'greedy'."
-        )
-    if strategy != "greedy":
+    if strategy not in ("greedy", "beam_search"):
         raise ValueError(
-            f"Invalid strategy {strategy!r}. Supported values are 'greedy' and 'beam_search'."
+            f"Invalid strategy {strategy}. Supported values are 'greedy' and 'beam_search'."
         )
+    if strategy == "beam_search":
+        from lamina.ops.ctc_beam import ctc_beam_search_decode
+
+        x = float_tensor(inputs)
+        x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+        return ctc_beam_search_decode(
+            x, _a(sequence_lengths), beam_width=beam_width, top_paths=top_paths,
+            mask_index=mask_index,
+        )  # fmt: skip
     x = float_tensor(inputs)
     x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
     lengths = _a(sequence_lengths).astype(jnp.int32)

@@ -1,7 +1,7 @@
 """``keras.ops`` math ops: ``logsumexp``, ``top_k``, ``in_top_k``, segment reductions, ``erf``,
 FFTs on ``(real, imag)`` pairs, ``extract_sequences``, ``cdist``.
 
-``stft``/``istft`` are not implemented and raise ``NotImplementedError`` naming them.
+``stft``/``istft`` live in :mod:`lamina.ops.spectral` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 
 from lamina.ops._tensor import float_tensor, tensor
+from lamina.ops.spectral import istft as istft
+from lamina.ops.spectral import stft as stft
 
 __all__ = [
     "cdist", "erf", "erfc", "erfinv", "extract_sequences", "fft", "fft2", "ifft2", "in_top_k",
@@ -267,23 +269,3 @@ def view_as_real(x):
     x = _a(x)
     return jnp.stack([jnp.real(x), jnp.imag(x)], axis=-1)
 
-
-def stft(x, sequence_length, sequence_stride, fft_length, window="hann", center=True):
-    """Not implemented in Lamina: ``keras.ops.stft``.
-
-    Raises:
-        NotImplementedError: always; frame with :func:`extract_sequences` and use :func:`rfft`.
-    """
-    raise NotImplementedError(
-        "lamina.ops.stft (keras.ops.stft) is not implemented; frame the signal with "
-        "ops.extract_sequences, multiply by a window and use ops.rfft."
-    )
-
-
-def istft(x, sequence_length, sequence_stride, fft_length, length=None, window="hann", center=True):
-    """Not implemented in Lamina: ``keras.ops.istft``.
-
-    Raises:
-        NotImplementedError: always.
-    """
-    raise NotImplementedError("lamina.ops.istft (keras.ops.istft) is not implemented.")
