@@ -40,7 +40,7 @@ def test_adapt_builds_a_standalone_layer_like_keras(keras):
         k_out = np.asarray(kn(x[:3]))
     ln = lamina.layers.Normalization(axis=-1)
     ln.adapt(x)
-    np.testing.assert_allclose(ln.mean.numpy(), x.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(ln.mean.numpy(), x.mean(axis=0, keepdims=True), rtol=1e-5)
     got = ln.get_weights()
     assert [w.shape for w in got] == [w.shape for w in k_weights]
     for a, b in zip(got, k_weights):

@@ -78,6 +78,54 @@ class Normalization(Layer):
         keep = self._keep_axes(input_shape)
         return tuple(input_shape[d] if d in keep else 1 for d in range(len(input_shape)))
 
+    # -------------------------------------------------------------- statistics
+    @property
+    def mean(self):
+        """Keras's ``mean``: the statistics broadcast to the input's rank (``(1, features)``
+        for rows of features), with ``.numpy()`` as in ``tf.keras``; from ``adapt``, the
+        weights (once built or loaded) or the ``mean=`` argument.
+
+        Raises:
+            AttributeError: nothing has set the statistics yet (no ``adapt``, no ``mean=``).
+        """
+        return self._statistic("mean")
+
+    @property
+    def variance(self):
+        """Keras's ``variance``, as :attr:`mean`."""
+        return self._statistic("variance")
+
+    def _statistic(self, which):
+        from lamina.utils.dataset_utils import with_numpy
+
+        input_shape = value = None
+        if self._adapted is not None:
+            input_shape = self._adapted[0]
+            value = self._adapted[1 if which == "mean" else 2]
+        try:
+            _, state, _ = self._weights_source(build=False)
+            value = state.get(which, value)
+        except (ValueError, AttributeError, TypeError):
+            pass
+        if self.input_mean is not None:
+            value = self.input_mean if which == "mean" else self.input_variance
+        if value is None:
+            raise AttributeError(
+                f"Layer {self.name!r} (Normalization) has no {which} yet: call adapt(data) or "
+                f"pass mean= and variance=."
+            )
+        value = np.asarray(value, np.float32)
+        if input_shape is None:
+            try:
+                input_shape = self.input_shape
+            except (AttributeError, ValueError):
+                input_shape = None
+        if isinstance(input_shape, tuple):
+            bshape = self._broadcast_shape(input_shape)
+            if int(np.prod(bshape)) == value.size:
+                value = value.reshape(bshape)
+        return with_numpy(value)
+
     # ------------------------------------------------------------------ adapt
     def adapt(self, data, batch_size: int = 1024) -> None:
         """Computes the mean and variance of ``data`` in one streaming pass.
