@@ -301,7 +301,7 @@ def test_clear_errors():
     with pytest.raises(ValueError, match="units"):
         lamina.layers.GRU(0)
     with pytest.raises(ValueError, match="merge_mode"):
-        lamina.layers.Bidirectional(lamina.layers.LSTM(3), merge_mode=None)
+        lamina.layers.Bidirectional(lamina.layers.LSTM(3), merge_mode="max")
     with pytest.raises(ValueError, match="rank"):
         lamina.models.Sequential([lamina.layers.Input((4,)), lamina.layers.LSTM(3)])
     with pytest.raises(ValueError, match="rank 3"):

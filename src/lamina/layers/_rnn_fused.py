@@ -52,7 +52,7 @@ def fusable(forward, backward, training=False):
     if not enabled(training):
         return None
     f, b = _core(forward), _core(backward)
-    if f is None or b is None or type(f) is not type(b) or f.stateful or f.return_state:
+    if f is None or b is None or type(f) is not type(b) or f.stateful:
         return None
     if f.go_backwards or not b.go_backwards:
         return None
@@ -63,8 +63,10 @@ def fusable(forward, backward, training=False):
     return f, b
 
 
-def run_both(pair, p_fwd, p_bwd, x, *, mask, training, keys):
-    """``(forward output, backward output in time order)`` of the two layers in ``pair``."""
+def run_both(pair, p_fwd, p_bwd, x, *, mask, training, keys, initial_state=None):
+    """``(forward output, backward output in time order, forward final states, backward
+    final states)`` of the two layers in ``pair``; ``initial_state``: ``None`` or the two
+    directions' initial states, ``(forward states, backward states)``."""
     f, b = pair
     x = jnp.asarray(x, jnp.float32)
     batch = x.shape[0]
@@ -78,15 +80,20 @@ def run_both(pair, p_fwd, p_bwd, x, *, mask, training, keys):
     if training and f.uses_rng and keys[0] is not None:
         pairs = [layer._dropout_masks(k, batch, x.shape[-1]) for layer, k in zip(pair, keys)]
         drop = jax.tree_util.tree_map(lambda u, v: jnp.stack([u, v]), pairs[0], pairs[1])
+    if initial_state is None:
+        zeros = f.cell.initial_states(batch)
+        states0 = (zeros, zeros)
+    else:
+        states0 = (f._initial(initial_state[0], batch), b._initial(initial_state[1], batch))
+    states0 = jax.tree_util.tree_map(lambda u, v: jnp.stack([u, v]), *states0)
 
-    def one(p, xx, mm, dd):
+    def one(p, xx, mm, dd, ss):
         dp, rdp = (None, None) if dd is None else dd
-        states0 = f.cell.initial_states(batch)
-        _, last, outs = f._scan(p, xx, states0, dp, rdp, mm, reverse=False)
-        return last if outs is None else jnp.swapaxes(outs, 0, 1)
+        final, last, outs = f._scan(p, xx, ss, dp, rdp, mm, reverse=False)
+        return (last if outs is None else jnp.swapaxes(outs, 0, 1)), final
 
-    y = jax.vmap(one)(params, xs, masks, drop)
+    y, final = jax.vmap(one)(params, xs, masks, drop, states0)
     y_fwd, y_bwd = y[0], y[1]
     if f.return_sequences:
         y_bwd = jnp.flip(y_bwd, axis=1)
-    return y_fwd, y_bwd
+    return y_fwd, y_bwd, [s[0] for s in final], [s[1] for s in final]

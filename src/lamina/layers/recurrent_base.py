@@ -161,7 +161,10 @@ class _RNN(Layer):
         return _stateful.state_views(self)
 
     def compute_mask(self, x, mask):
-        return mask if self.return_sequences else None
+        out = mask if self.return_sequences else None
+        if self.return_state:  # Keras: the sequence keeps the mask, the states have none
+            return [out, *[None] * self.cell.n_states]
+        return out
 
     def _dropout_masks(self, key, batch, input_dim):
         """Keras's masks, fixed over time: one input mask (or one per gate when recurrent

@@ -7,10 +7,11 @@ import jax
 import jax.numpy as jnp
 
 from lamina.layers import _rnn_fused as _fused
+from lamina.layers import bidirectional_states as _states
 from lamina.layers.base import Layer
 from lamina.utils import random as _random
 
-_MERGE_MODES = ("concat", "sum", "mul", "ave")
+_MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
 def _serialize(layer):
@@ -42,10 +43,22 @@ class Bidirectional(Layer):
     layer's followed by the backward layer's (``forward/kernel``, ..., ``backward/bias``),
     Keras's order, so ``set_weights`` takes Keras's list unchanged.
 
+    Outputs, as Keras 3: the merged output; with ``merge_mode=None`` the two directions'
+    outputs, ``[forward, backward]``; with a ``return_state=True`` layer the final states of
+    both directions follow, forward first: ``[output, forward_h, forward_c, backward_h,
+    backward_c]`` for an ``LSTM`` (``[output, forward_h, backward_h]`` for a ``GRU`` or
+    ``SimpleRNN``; ``[forward, backward, forward_h, ...]`` with ``merge_mode=None``).
+    ``initial_state`` takes both directions' states in that order: its first half starts
+    the forward layer, its second half the backward layer.
+
     Args:
         layer: a ``SimpleRNN``, ``LSTM``, ``GRU`` or ``RNN(cell)``.
-        merge_mode: ``'concat'`` (default), ``'sum'``, ``'mul'`` or ``'ave'``.
+        merge_mode: ``'concat'`` (default), ``'sum'``, ``'mul'``, ``'ave'``, or ``None``
+            (no merge: the two outputs are returned as a list).
         backward_layer: optional explicit backward layer (must have ``go_backwards=True``).
+
+    Call arguments: ``sequences`` (batch, time, features), ``initial_state`` (optional list:
+    the forward layer's states, then the backward layer's), ``mask``, ``training``.
 
     >>> import jax, numpy as np
     >>> from lamina.layers import Bidirectional, LSTM
@@ -56,6 +69,26 @@ class Bidirectional(Layer):
     >>> y, _ = bi.apply(params, state, np.ones((2, 5, 3), "float32"))
     >>> tuple(y.shape)
     (2, 5, 8)
+
+    The keras.io seq2seq encoder: the final states of both directions, joined for a decoder.
+
+    >>> from lamina import Input, Model
+    >>> from lamina.layers import Concatenate
+    >>> x = Input((5, 3))
+    >>> out, fh, fc, bh, bc = Bidirectional(LSTM(4, return_state=True))(x)
+    >>> state_h = Concatenate()([fh, bh])
+    >>> out.shape, fh.shape, state_h.shape
+    ((None, 8), (None, 4), (None, 8))
+
+    Unmerged outputs, and initial states for both directions (an eager call):
+
+    >>> from lamina.layers import GRU
+    >>> fwd, bwd = Bidirectional(GRU(4), merge_mode=None)(np.ones((2, 5, 3), "float32"))
+    >>> tuple(fwd.shape), tuple(bwd.shape)
+    ((2, 4), (2, 4))
+    >>> h0 = [np.zeros((2, 4), "float32")] * 4  # [forward_h, forward_c, backward_h, backward_c]
+    >>> tuple(Bidirectional(LSTM(4))(np.ones((2, 5, 3), "float32"), initial_state=h0).shape)
+    (2, 8)
     """
 
     #: Keras's ``call(sequences, initial_state=None, mask=None, training=...)``: what a
@@ -72,8 +105,8 @@ class Bidirectional(Layer):
             )
         if merge_mode not in _MERGE_MODES:
             raise ValueError(
-                f"Bidirectional(merge_mode=...) must be one of {_MERGE_MODES} in a Sequential "
-                f"model (merge_mode=None returns two tensors). Received: {merge_mode!r}."
+                "Bidirectional(merge_mode=...) must be one of 'concat', 'sum', 'mul', 'ave' or "
+                f"None (the two directions' outputs, unmerged). Received: {merge_mode!r}."
             )
         if weights is not None:
             raise ValueError("Bidirectional(weights=...) is not supported; use set_weights.")
@@ -98,15 +131,20 @@ class Bidirectional(Layer):
                 "Bidirectional: the forward and backward layers must have different "
                 "go_backwards values."
             )
-        if self.forward_layer.return_sequences != backward_layer.return_sequences:
-            raise ValueError(
-                "Bidirectional: the forward and backward layers must agree on return_sequences."
-            )
+        for attr in ("return_sequences", "return_state"):
+            fwd = bool(getattr(self.forward_layer, attr, False))
+            if fwd != bool(getattr(backward_layer, attr, False)):
+                raise ValueError(
+                    f"Bidirectional: the forward and backward layers must agree on {attr}; "
+                    f"received {attr}={fwd} for the forward layer and {not fwd} for the "
+                    f"backward layer. Build backward_layer with {attr}={fwd}."
+                )
         self.backward_layer = backward_layer
         for sub in (self.forward_layer, self.backward_layer):
             sub.zero_output_for_mask = sub.return_sequences
         self.merge_mode = merge_mode
         self.return_sequences = self.forward_layer.return_sequences
+        self.return_state = bool(getattr(self.forward_layer, "return_state", False))
         self.uses_rng = self.forward_layer.uses_rng or self.backward_layer.uses_rng
 
     def expected_rank(self):
@@ -123,18 +161,21 @@ class Bidirectional(Layer):
             state.update(_prefixed(s, prefix))
         return params, state
 
-    def apply(self, params, state, x, *, training=False, key=None, mask=None):
+    def apply(self, params, state, x, *, training=False, key=None, mask=None, initial_state=None):
         keys = [None, None] if key is None else list(jax.random.split(key))
+        inits = _states.split_initial_state(self, initial_state)
         pair = _fused.fusable(self.forward_layer, self.backward_layer, training)
         if pair is not None:  # both directions in one scan
-            y, y_rev = _fused.run_both(
+            y, y_rev, f_states, b_states = _fused.run_both(
                 pair, _unprefixed(params, "forward"), _unprefixed(params, "backward"), x,
                 mask=mask, training=training, keys=keys,
+                initial_state=None if initial_state is None else inits,
             )  # fmt: skip
             new_state = dict(state)
         else:
             outs, new_state = [], {}
-            for (prefix, sub), k in zip(self._subs(), keys):
+            for (prefix, sub), k, init in zip(self._subs(), keys, inits):
+                extra = {} if init is None else {"initial_state": init}
                 y, s = sub.apply(
                     _unprefixed(params, prefix),
                     _unprefixed(state, prefix),
@@ -142,13 +183,19 @@ class Bidirectional(Layer):
                     training=training,
                     key=k,
                     mask=mask,
+                    **extra,
                 )
                 outs.append(y)
                 new_state.update(_prefixed(s, prefix))
             y, y_rev = outs
+            f_states = b_states = []
+            if self.return_state:
+                (y, *f_states), (y_rev, *b_states) = y, y_rev
             if self.return_sequences:
                 y_rev = jnp.flip(y_rev, axis=1)
-        if self.merge_mode == "concat":
+        if self.merge_mode is None:
+            out = [y, y_rev]
+        elif self.merge_mode == "concat":
             out = jnp.concatenate([y, y_rev], axis=-1)
         elif self.merge_mode == "sum":
             out = y + y_rev
@@ -156,16 +203,33 @@ class Bidirectional(Layer):
             out = (y + y_rev) / 2
         else:
             out = y * y_rev
+        if self.return_state:
+            out = [*(out if self.merge_mode is None else [out]), *f_states, *b_states]
         return out, new_state
 
-    def compute_output_shape(self, input_shape):
-        shape = list(self.forward_layer.compute_output_shape(input_shape))
+    def compute_output_shape(self, input_shape, initial_state_shape=None):
+        _states.refuse_in_sequential(self)
+        shape = self.forward_layer.compute_output_shape(input_shape)
+        states = []
+        if self.return_state:
+            shape, states = shape[0], [tuple(s) for s in shape[1:]]
+        shape = list(shape)
         if self.merge_mode == "concat" and shape[-1] is not None:
             shape[-1] *= 2
-        return tuple(shape)
+        outs = [tuple(shape)] * (2 if self.merge_mode is None else 1)
+        if self.return_state:
+            return [*outs, *states, *states]
+        return outs if self.merge_mode is None else outs[0]
 
     def compute_mask(self, x, mask):
-        return mask if self.return_sequences else None
+        if isinstance(mask, list | tuple):
+            mask = mask[0]
+        out = mask if self.return_sequences else None
+        if self.merge_mode is None or self.return_state:
+            outs = [out] * (2 if self.merge_mode is None else 1)
+            n = 2 * _states.n_states(self.forward_layer) if self.return_state else 0
+            return [*outs, *[None] * n]
+        return out
 
     def regularization_loss(self, params):
         total = jnp.zeros((), jnp.float32)

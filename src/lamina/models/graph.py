@@ -190,6 +190,12 @@ def _run_nodes(nodes, index, values, masks, params, new_state, aux, training, ke
             out_mask = _output_mask(layer, arg, mask, query_mask)
             if out_mask is not None:
                 masks[id(outs[0])] = out_mask
+        elif mask is not None and not isinstance(arg, list | tuple | dict):
+            # A layer with several outputs masks each as its compute_mask lists them (an
+            # LSTM's sequence with return_state, both directions of Bidirectional).
+            out_masks = layer.compute_mask(arg, mask)
+            if isinstance(out_masks, list | tuple) and len(out_masks) == len(outs):
+                masks.update((id(t), m) for t, m in zip(outs, out_masks) if m is not None)
     return None, new_state, aux
 
 
