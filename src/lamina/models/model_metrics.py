@@ -56,7 +56,8 @@ class ModelMetricsMixin:
         if cache is None or cache[0] is not compiled:
             cache = [compiled, Mean(name="loss"), None]
             self.__dict__["_keras_trainer_metrics"] = cache
-        if cache[2] is None and compiled.get("metrics") and self._train_state is not None:
+        built = self._train_state is not None or self.built  # ``built`` builds from an Input
+        if cache[2] is None and compiled.get("metrics") and built:
             cache[2] = CompileMetrics(self._resolved_metrics())
         return cache[1], cache[2]
 
