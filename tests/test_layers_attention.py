@@ -46,7 +46,10 @@ def test_weights_named_shaped_and_ordered_as_keras(keras):
     want = _kcall(km, q, v, return_attention_scores=True)[0]
     np.testing.assert_allclose(lm(q, v), want, atol=ATOL)
     assert [tuple(w.shape) for w in lm.weights] == [tuple(w.shape) for w in km.weights]
-    assert [w.path.split("/", 1)[1] for w in km.weights] == [w.name for w in lm.weights]
+    assert [w.path.split("/", 1)[1] for w in km.weights] == [
+        w.path.split("/", 1)[1] for w in lm.weights
+    ]
+    assert [w.name for w in km.weights] == [w.name for w in lm.weights]
 
 
 MASK_CASES = {

@@ -237,7 +237,8 @@ class Variable:
         self.initializer = initializer
         self.regularizer = regularizer
         self.constraint = constraint
-        self.name = name or key
+        # Keras names a weight by its own name (``kernel``); the sub-layer path is in ``path``.
+        self.name = name or key.rsplit("/", 1)[-1]
         self._free = None
 
     # --------------------------------------------------------------- reading
@@ -245,7 +246,7 @@ class Variable:
     def path(self) -> str:
         if self._layer is None:
             return self.name
-        return f"{self._layer.name}/{self.name}"
+        return f"{self._layer.name}/{self._key if self._key is not None else self.name}"
 
     @property
     def value(self):

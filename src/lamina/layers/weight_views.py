@@ -241,13 +241,31 @@ def _declaring_layer(layer, key):
 
 def _keras_order(views):
     """Own weights first (trainable, then not), then each sub-layer's, as Keras lists them."""
-    own = [v for v in views if "/" not in v._key]
-    subs = [v for v in views if "/" in v._key]
-    groups: dict[str, list] = {}
-    for v in subs:
-        groups.setdefault(v._key.split("/")[0], []).append(v)
-    own = [v for v in own if v.trainable] + [v for v in own if not v.trainable]
-    return own + [v for g in groups.values() for v in g]
+    return keras_grouped(views, lambda v: v._key, lambda v: v.trainable)
+
+
+def keras_grouped(items, key_of, trainable_of, depth: int = 0) -> list:
+    """``items`` (weights named by ``/``-paths) in Keras's ``layer.weights`` order: the
+    layer's own (trainable, then not), then each sub-layer's, in the order the sub-layers
+    first appear, each ordered the same way (a ``Sequential`` held by a custom layer lists
+    ``dense``'s, then ``batch_normalization``'s gamma, beta and moving statistics, then the
+    next layer's).
+
+    >>> keys = ["seq/d/kernel", "seq/bn/gamma", "seq/d2/kernel", "seq/bn/moving_mean", "w"]
+    >>> keras_grouped(keys, lambda k: k, lambda k: "moving" not in k)
+    ['w', 'seq/d/kernel', 'seq/bn/gamma', 'seq/bn/moving_mean', 'seq/d2/kernel']
+    """
+    own, groups = [], {}
+    for item in items:
+        parts = key_of(item).split("/")
+        if len(parts) <= depth + 1:
+            own.append(item)
+        else:
+            groups.setdefault(parts[depth], []).append(item)
+    own = [i for i in own if trainable_of(i)] + [i for i in own if not trainable_of(i)]
+    return own + [
+        i for g in groups.values() for i in keras_grouped(g, key_of, trainable_of, depth + 1)
+    ]
 
 
 def _owned_arrays(owner, layer, build):

@@ -38,11 +38,10 @@ def entry_order(layer, p_names, s_names) -> list[tuple[str, bool]]:
     if not getattr(layer, "_is_model", False):
         # A layer's ``weights`` (``weight_views._keras_order``): its own, then its sub-layers'
         # grouped by their first path part, in the order the groups first appear.
-        groups: dict[str, list] = {}
-        for k, t in [(k, True) for k in p_names] + [(k, False) for k in s_names]:
-            if "/" in k:
-                groups.setdefault(k.split("/")[0], []).append((k, t))
-        return own + [item for group in groups.values() for item in group]
+        from lamina.layers.weight_views import keras_grouped
+
+        items = [(k, True) for k in p_names] + [(k, False) for k in s_names]
+        return keras_grouped(items, lambda kt: kt[0], lambda kt: kt[1])
     out, seen = list(own), {k for k, _ in own}
     for prefix, sub in _sublayers(layer):
         cut = len(prefix) + 1
