@@ -381,6 +381,12 @@ class MultiHeadAttention(Layer):
     #: Keras's ``build(query_shape, value_shape, key_shape)``: the ``build_config`` names.
     _keras_build_args = ("query_shape", "value_shape", "key_shape")
 
+    #: Keras's ``MultiHeadAttention.call`` reads the query's mask, then clears the Keras mask
+    #: of its query, value and key tensors in place (``backend.set_keras_mask(t, None)``), so
+    #: a later layer on the same tensor (the residual ``Add([attention, x])``) sees no mask
+    #: from it.  The functional graph and a traced ``call`` drop those masks likewise.
+    _clears_input_masks = True
+
     def _keras_node_arguments(self, args, kwargs):
         """A call node as Keras records it: ``(query, value)`` positional, ``key=`` only
         when it is not the value (the layer runs on one packed ``[query, value, key]``)."""

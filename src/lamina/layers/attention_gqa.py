@@ -43,6 +43,8 @@ class GroupQueryAttention(MultiHeadAttention):
 
     #: Keras's class behind ``keras.layers.GroupQueryAttention`` (its group in Keras's files).
     _keras_class_name = "GroupedQueryAttention"
+    #: Keras's ``GroupedQueryAttention.call`` leaves its inputs' masks in place.
+    _clears_input_masks = False
 
     def __init__(
         self,

@@ -270,6 +270,9 @@ def _carried_masks(scope, layer, x, kwargs):
         for name, m in zip(_QUERY_VALUE_KEY, found):
             if m is not None and kwargs.get(name) is None:
                 kwargs[name] = m
+        if getattr(layer, "_clears_input_masks", False):
+            for a in x:  # as Keras's MultiHeadAttention clears its inputs' masks in place
+                scope.masks.pop(id(a), None)
         return None, kwargs.get("query_mask")
     return (found if any(m is not None for m in found) else None), None
 

@@ -155,6 +155,18 @@ def graph_forward(
 
 
 def _run_nodes(nodes, index, values, masks, params, new_state, aux, training, key, batch_mask):
+    """Runs the nodes; on return ``masks`` holds the masks the run-time tensors carry.
+
+    Keras carries masks two ways in a functional graph.  A mask its layer's ``call`` takes as
+    an argument (``mask=``, ``value_mask=``/``key_mask=``) is recorded in the node when the
+    graph is built, so at run time it is the symbolic mask (``masks``, as built).  All else
+    reads the ``_keras_mask`` the run-time tensors carry (``runtime``): the previous mask of a
+    layer whose ``call`` takes none (``Add``, ``LayerNormalization``, ``Dense``), the query mask
+    of ``MultiHeadAttention`` (its ``call`` reads it off the query), and the outputs' masks
+    that losses and metrics use.  The two part once a ``MultiHeadAttention`` clears its
+    query/value/key tensors' masks in place: the residual ``Add([attention, x])`` after it
+    then passes no mask on."""
+    runtime = dict(masks)
     n_call = 0
     for node in nodes:
         if node.is_input:
@@ -166,6 +178,14 @@ def _run_nodes(nodes, index, values, masks, params, new_state, aux, training, ke
         call_training = kwargs.pop("training", None)
         call_training = training if call_training is None else bool(call_training) and training
         mask, query_mask = _node_masks(node, layer, arg, kwargs, masks)
+        first = node.args[0] if node.args else None
+        clears = getattr(layer, "_clears_input_masks", False) and isinstance(first, list | tuple)
+        run_query_mask = None
+        if clears:
+            run_query_mask = runtime.get(id(first[0]))
+            kwargs.pop("query_mask", None)
+            if run_query_mask is not None:
+                kwargs["query_mask"] = run_query_mask
         if layer.uses_mask:
             kwargs["mask"] = mask
         if getattr(layer, "uses_batch_mask", False):
@@ -184,18 +204,36 @@ def _run_nodes(nodes, index, values, masks, params, new_state, aux, training, ke
         ys = list(y) if len(outs) > 1 else [y]
         for t, v in zip(outs, ys):
             values[id(t)] = v
-        if inner is not None:  # a nested model's outputs keep the masks made inside it
-            masks.update((id(t), m) for t, m in zip(outs, inner) if m is not None)
-        elif len(outs) == 1:
-            out_mask = _output_mask(layer, arg, mask, query_mask)
-            if out_mask is not None:
-                masks[id(outs[0])] = out_mask
-        elif mask is not None and not isinstance(arg, list | tuple | dict):
-            # A layer with several outputs masks each as its compute_mask lists them (an
-            # LSTM's sequence with return_state, both directions of Bidirectional).
-            out_masks = layer.compute_mask(arg, mask)
-            if isinstance(out_masks, list | tuple) and len(out_masks) == len(outs):
-                masks.update((id(t), m) for t, m in zip(outs, out_masks) if m is not None)
+        # Keras's previous mask: the mask argument when the call takes one, else the masks
+        # the run-time inputs carry.
+        if layer.uses_mask and mask is not None:
+            run_mask = mask
+        elif isinstance(first, KerasTensor):
+            run_mask = runtime.get(id(first))
+        elif isinstance(first, list | tuple):
+            found = [runtime.get(id(t)) if isinstance(t, KerasTensor) else None for t in first]
+            run_mask = found if any(m is not None for m in found) else None
+        else:
+            run_mask = None
+        if clears:
+            run_mask = None
+            for t in first:
+                runtime.pop(id(t), None)
+        for table, m, q in ((masks, mask, query_mask), (runtime, run_mask, run_query_mask)):
+            if inner is not None:  # a nested model's outputs keep the masks made inside it
+                table.update((id(t), m) for t, m in zip(outs, inner) if m is not None)
+            elif len(outs) == 1:
+                out_mask = _output_mask(layer, arg, m, q)
+                if out_mask is not None:
+                    table[id(outs[0])] = out_mask
+            elif m is not None and not isinstance(arg, list | tuple | dict):
+                # A layer with several outputs masks each as its compute_mask lists them (an
+                # LSTM's sequence with return_state, both directions of Bidirectional).
+                out_masks = layer.compute_mask(arg, m)
+                if isinstance(out_masks, list | tuple) and len(out_masks) == len(outs):
+                    table.update((id(t), m) for t, m in zip(outs, out_masks) if m is not None)
+    masks.clear()
+    masks.update(runtime)
     return None, new_state, aux
 
 
