@@ -223,8 +223,10 @@ class Discretization(Layer):
         return _encoded_shape(input_shape, self.output_mode, self._depth())
 
     def get_config(self):
+        base = super().get_config()
+        base.pop("trainable", None)  # Keras's Discretization takes no trainable argument
         return {
-            **super().get_config(),
+            **base,
             "bin_boundaries": self.bin_boundaries,
             "num_bins": self.num_bins,
             "epsilon": self.epsilon,

@@ -121,10 +121,13 @@ def functional_config(model) -> dict:
 
     def ends(struct):
         if _is_kt(struct):
-            return history(struct)
+            name, i, j = history(struct)
+            # Keras counts a nested functional model's own built-in node first in the model's
+            # input and output lists (not in the nodes' arguments): its first call is node 1.
+            return [name, i + 1 if _is_functional(struct._keras_history[0]) else i, j]
         if isinstance(struct, dict):
-            return {k: history(v) for k, v in struct.items()}
-        return [history(t) for t in struct]
+            return {k: ends(v) for k, v in struct.items()}
+        return [ends(t) for t in struct]
 
     return {
         "name": model.name,
@@ -133,6 +136,14 @@ def functional_config(model) -> dict:
         "input_layers": ends(model._inputs_struct),
         "output_layers": ends(model._outputs_struct),
     }
+
+
+def _is_functional(layer) -> bool:
+    """A nested functional model (not a ``Sequential``: Keras counts no built-in node for
+    one)."""
+    from lamina.models.model import Functional
+
+    return isinstance(layer, Functional)
 
 
 def build_config(layer, shape) -> dict:
@@ -241,7 +252,10 @@ def functional_from_config(config: dict, custom_objects=None):
         if isinstance(v, dict):
             return {k: ends(x) for k, x in v.items()}
         if len(v) == 3 and isinstance(v[0], str):
-            return created[(v[0], int(v[1]), int(v[2]))]
+            name, i, j = v[0], int(v[1]), int(v[2])
+            if _is_functional(created.get(name)) and (name, i - 1, j) in created:
+                i -= 1  # Keras's built-in node of a nested functional model (see ``ends``)
+            return created[(name, i, j)]
         return [ends(x) for x in v]
 
     inputs = ends(config["input_layers"])
