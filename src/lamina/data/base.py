@@ -270,19 +270,19 @@ class Adapter:
             i += 1
             done += 1
             if i == chunk_steps:
-                yield (bx, by, bsw), mask
+                yield _pad_like_first(buf, first)
                 buf, i = None, 0
-        while done < min_steps:  # all-padding steps (zeros, mask 0)
+        while done < min_steps:  # all-padding steps (mask 0)
             if buf is None:
                 buf = _alloc(chunk_steps, cap, x_shape, y_shape, sw_shape)
             step = min(chunk_steps - i, min_steps - done)
             i += step
             done += step
             if i == chunk_steps:
-                yield buf[:3], buf[3]
+                yield _pad_like_first(buf, first)
                 buf, i = None, 0
         if buf is not None:
-            yield buf[:3], buf[3]
+            yield _pad_like_first(buf, first)
 
 
 def _layout(batch):
@@ -313,6 +313,22 @@ def _alloc(steps, cap, x_shape, y_shape, sw_shape=()):
     y = _zeros(steps, cap, y_shape, as_tuple=True)  # the engine's targets: one per output
     sw = np.zeros((steps, cap, *sw_shape), np.float32)
     return x, y, sw, np.zeros((steps, cap), np.float32)
+
+
+def _pad_like_first(buf, first):
+    """``((x, y, sample_weight), mask)`` of a filled buffer, its padding rows (mask 0) holding
+    copies of the stream's first row: all-zero rows could make a layer's output NaN (a masked
+    average over a fully padded sequence), and NaN times a zero weight is still NaN."""
+    bx, by, bsw, mask = buf
+    pad = mask == 0
+    if pad.any():
+        for dst, src in ((bx, first[0]), (by, first[1])):
+            if dst is None or src is None:
+                continue
+            dst_leaves = _structures.leaves(dst) if not isinstance(dst, tuple) else list(dst)
+            for d, a in zip(dst_leaves, _structures.leaves(src)):
+                d[pad] = np.asarray(a[:1], d.dtype)
+    return (bx, by, bsw), mask
 
 
 def _chain_first(first, it):

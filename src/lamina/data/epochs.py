@@ -372,8 +372,9 @@ def bucket_rows(n: int) -> int:
 
 
 def batched(arrays, batch_size, bucket=True, max_steps=1024):
-    """Pads rows to whole batches and reshapes to (steps, batch, ...); returns
-    ``(batches, mask, real_steps)``.  ``arrays`` is a pytree of ``(n, ...)`` arrays.
+    """Pads rows to whole batches (copies of the first row, masked out) and reshapes to
+    (steps, batch, ...); returns ``(batches, mask, real_steps)``.  ``arrays`` is a pytree of
+    ``(n, ...)`` arrays.
 
     With ``bucket`` the number of steps is rounded up to a power of two (at most
     ``max_steps`` per chunk), and a batch larger than the data shrinks to the power of two
@@ -391,8 +392,14 @@ def batched(arrays, batch_size, bucket=True, max_steps=1024):
     total = steps * batch_size
 
     def pad(a):
-        zeros = np.zeros((total - n, *a.shape[1:]), a.dtype)
-        return np.concatenate([a, zeros]).reshape(steps, batch_size, *a.shape[1:])
+        # Padding rows repeat the first real row (weight 0 in every reduction): all-zero rows
+        # could make a layer's output NaN (a masked average over a fully padded sequence is
+        # 0/0), and NaN times a zero weight is still NaN.
+        if n:
+            fill = np.broadcast_to(a[:1], (total - n, *a.shape[1:]))
+        else:
+            fill = np.zeros((total - n, *a.shape[1:]), a.dtype)
+        return np.concatenate([a, fill]).reshape(steps, batch_size, *a.shape[1:])
 
     out = jax.tree_util.tree_map(pad, arrays)
     mask = (np.arange(total) < n).astype(np.float32).reshape(steps, batch_size)
