@@ -111,6 +111,10 @@ def layer_groups(layer, base: str, p_names, s_names) -> list:
         keras_paths = dict((id(sub), kp) for kp, sub in keras_attribute_paths(layer))
         for path, sub in subs:
             sub_base = f"{base}/{keras_paths[id(sub)]}" if base else keras_paths[id(sub)]
+            # A Keras-style layer keys its sub-layers' weights by attribute path; a subclassed
+            # model held in a graph keys them by the sub-layer's name (``dense/kernel``).
+            if not any(k.startswith(path + "/") for k in (*p_names, *s_names)):
+                path = sub.name
             inner = layer_groups(sub, sub_base, _prefixed(p_names, path), _prefixed(s_names, path))
             out += [(g, [(kind, f"{path}/{k}") for kind, k in keys]) for g, keys in inner]
         return out
