@@ -322,9 +322,15 @@ def _build_on_symbolic_call(model, inputs) -> None:
     """Builds a ``Sequential`` on its first call on a tensor, as Keras does: one declared
     without an input shape takes the tensor's, so its weights exist (and are the ones the
     calling model trains), its output shape is known and its config has its ``InputLayer``."""
-    if not _is_stack(model) or model._train_state is not None or not model._layers:
+    if model._train_state is not None:
         return
-    if not isinstance(inputs, _symbolic.KerasTensor):
+    if not _is_stack(model):
+        # A subclassed model first called on a tensor of a graph builds on its shapes, as
+        # Keras builds it there (its weights must exist before the graph traces its shapes).
+        if getattr(model, "_nodes", None) is None and isinstance(inputs, _symbolic.KerasTensor):
+            model._ensure_built(tuple(inputs.shape))
+        return
+    if not model._layers or not isinstance(inputs, _symbolic.KerasTensor):
         return  # several inputs: a Sequential takes one tensor, its call reports the error
     adopt_input_shape(model, inputs.shape)
     model.build(model._input_shape)
