@@ -59,6 +59,27 @@ def test_state_carried_across_predict_calls_and_reset(keras, rng, cls_name):
     assert not np.allclose(o[1], o[2])
 
 
+@pytest.mark.parametrize("cls_name", ["LSTM", "GRU"])
+def test_evaluate_carries_states_as_predict(keras, rng, cls_name):
+    """``evaluate`` starts each batch from the states the batch before left and keeps them
+    for the next call, as ``predict`` and ``fit`` do (Keras's documented ``stateful=True``;
+    Keras 3's JAX-backend ``evaluate`` drops them, its eager call carries them)."""
+    ours, ref = _pair(keras, cls_name)
+    x = rng.normal(size=(3 * B, T, F)).astype("f4")
+    y = rng.normal(size=(3 * B, 1)).astype("f4")
+    with keras_ref():
+        k = [_keras_batches(ref, x), _keras_batches(ref, x)]
+        ref.layers[0].reset_states()
+        k.append(_keras_batches(ref, x))
+    expected = [[np.mean((p - y) ** 2), np.mean(np.abs(p - y))] for p in k]
+    ours.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    got = [ours.evaluate(x, y, batch_size=B, verbose=0) for _ in range(2)]
+    ours.reset_states()
+    got.append(ours.evaluate(x, y, verbose=0))  # the batch size defaults to the layers' own
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(got[0], got[1])  # the second call started from carried states
+
+
 @pytest.mark.slow  # over 5 s on 2 cores: runs in the slow set
 def test_layer_reset_states_and_fit_carry(keras, rng):
     x = rng.normal(size=(2 * B, T, F)).astype("f4")

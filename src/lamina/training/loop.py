@@ -307,7 +307,11 @@ def run_evaluation(b, source, ts, cb, chunk, steps=None):
         if c.real == 0:  # a bucket's padding chunk: nothing to add
             continue
         cb.on_test_batch_begin(c.begin, {})
-        mstate = c.run(ts, mstate)
+        if program.carries_state:  # stateful RNNs: the states go on to the next batch
+            mstate, carried = c.run(ts, mstate)
+            ts = ts._replace(state=carried)
+        else:
+            mstate = c.run(ts, mstate)
         done = c.begin + c.real
         logs = host_logs(program.results(mstate)) if hooks else {}
         cb.on_test_batch_end(c.begin + c.real - 1, logs)  # the last real batch of the chunk
@@ -316,6 +320,8 @@ def run_evaluation(b, source, ts, cb, chunk, steps=None):
     if feed is not None:
         seen = feed.evaluated(done, mstate)
     logs = host_logs(program.results(mstate)) if seen else None
+    if program.carries_state and done:  # kept for the next call, as Keras keeps them
+        b.set_state(b.get_state()._replace(state=ts.state))
     cb.on_test_end(dict(logs or {}))
     return logs
 

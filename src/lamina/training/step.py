@@ -96,6 +96,9 @@ class Program(NamedTuple):
     #: spares tracing the forward pass to choose them
     #: (:func:`~lamina.training.compilation.train_program_options`).  ``None``: nothing to tell.
     hints: dict | None = None
+    #: Whether the network holds ``stateful=True`` recurrent layers: ``eval_chunk`` then
+    #: carries their states from batch to batch and returns ``(mstate, state)``.
+    carries_state: bool = False
 
 
 #: Most compiled shapes kept per evaluate/predict function: row counts and batch sizes are
@@ -176,6 +179,7 @@ def build_program(
     trainable = tuple(trainable)
     uses_rng = network.needs_key
     net_forward = network.forward
+    carries_state = any(getattr(layer, "stateful", False) for layer in network.layers)
     if run_eagerly:
         jit = bounded = eager
     elif compiler_options:
@@ -350,18 +354,22 @@ def build_program(
         ys = _as_outputs(ys)
         swb = swb * _expand(bmask, swb.ndim)  # (batch,) or per timestep
         with OutputMasks() as collected:
-            y_pred, _, aux = net_forward(ts.params, ts.state, xb, training=False, batch_mask=bmask)
+            y_pred, new_state, aux = net_forward(
+                ts.params, ts.state, xb, training=False, batch_mask=bmask
+            )
         out_masks = collected.masks_for(y_pred)
         y_pred = cast_outputs_float32(y_pred)
         data, parts = data_losses(ys, y_pred, swb, bmask, out_masks, training=False)
         total = data + network.regularization(ts.params) + aux
         new = update_metrics(mstate[:-1], total, parts, bmask, ys, y_pred, swb, out_masks)
-        return (*new, mstate[-1]), None
+        return (*new, mstate[-1]), new_state
 
     def eval_chunk(ts, mstate, batches, mask, partial=()):
         """``batches``: (x, ys, sample_weight), leaves (steps, batch, ...); mask (steps, batch);
         ``partial`` as in ``train_chunk``."""
         count("eval")
+        if carries_state:
+            return eval_carrying(ts, mstate, batches, mask)
         step = exact_partial(
             lambda c, xb, ys, swb, bmask: eval_step(c, ((xb, ys, swb), bmask), ts)[0], partial
         )
@@ -372,6 +380,20 @@ def build_program(
 
         mstate, _ = jax.lax.scan(body, mstate, (tuple(batches), mask))
         return mstate
+
+    def eval_carrying(ts, mstate, batches, mask):
+        """``eval_chunk`` of a model with stateful RNNs: each batch starts from the states the
+        one before left (Keras's documented meaning of ``stateful=True``); a step of padding
+        only leaves them.  Returns ``(mstate, state)``."""
+
+        def body(carry, inp):
+            def run(c):
+                return eval_step(c[0], inp, ts._replace(state=c[1]))
+
+            return jax.lax.cond(jnp.any(inp[1] > 0), run, lambda c: c, carry), None
+
+        carry, _ = jax.lax.scan(body, (mstate, ts.state), (tuple(batches), mask))
+        return carry
 
     def predict_chunk(ts, xb):
         """``xb``: (steps, batch, ...) inputs (or a pytree of them); returns the outputs with
@@ -416,4 +438,5 @@ def build_program(
         init_metrics=committed_outputs(jit(init_metrics)),
         needs_partial_rows=may_need_partial_for(losses, metrics, network.layers),
         hints=hints,
+        carries_state=carries_state,
     )
