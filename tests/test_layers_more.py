@@ -123,12 +123,6 @@ def _sn_model(mod):
     ]
 
 
-def _to_keras_order(weights):
-    """Lamina lists vector_u after the wrapped layer's weights; Keras right after the kernel."""
-    k, b, u, scale, k2, b2, u2 = weights
-    return [k, u, b, scale, k2, u2, b2]
-
-
 def test_spectral_normalization_matches_keras(keras):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(16, 3)).astype("float32")
@@ -138,9 +132,12 @@ def test_spectral_normalization_matches_keras(keras):
     lm = lamina.models.Sequential([L.Input((3,)), *_sn_model(lamina)])
     lw = lm.get_weights()
     assert names == ["kernel", "vector_u", "bias", "scale", "kernel", "vector_u", "bias"]
-    assert [w.shape for w in _to_keras_order(lw)] == [tuple(w.shape) for w in km.weights]
+    # Keras's list order: the kernel, vector_u, then the wrapped layer's bias.
+    assert [w.path.split("/")[-1] for w in lm.weights] == names
+    assert [w.name for w in lm.layers[0].weights] == names[:3]
+    assert [w.shape for w in lw] == [tuple(w.shape) for w in km.weights]
     with keras_ref():
-        km.set_weights(_to_keras_order(lw))
+        km.set_weights(lw)
         want = km.predict(x, verbose=0)
         # A training call normalizes the kernel with one power-iteration step.
         trained_out = np.asarray(km(x[:4], training=True))
@@ -159,7 +156,7 @@ def test_spectral_normalization_fit_matches_keras(keras):
     lw = lamina.models.Sequential([L.Input((3,)), *_sn_model(lamina)]).get_weights()
     with keras_ref():
         km = keras.Sequential([keras.Input((3,)), *_sn_model(keras)])
-        km.set_weights(_to_keras_order(lw))
+        km.set_weights(lw)
         km.compile(keras.optimizers.Adam(0.01), "mse")
         kh = km.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0)
         kw = km.get_weights()
@@ -168,7 +165,7 @@ def test_spectral_normalization_fit_matches_keras(keras):
     lm.compile(lamina.optimizers.Adam(0.01), "mse")
     lh = lm.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0)
     np.testing.assert_allclose(lh.history["loss"], kh.history["loss"], rtol=1e-4, atol=1e-6)
-    for a, b in zip(_to_keras_order(lm.get_weights()), kw):
+    for a, b in zip(lm.get_weights(), kw):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
@@ -323,8 +320,8 @@ def test_spectral_normalization_keras_file_round_trip(keras, tmp_path):
         kw = km.get_weights()
     lm = lamina.models.load_model(tmp_path / "k.keras")
     np.testing.assert_allclose(lm.predict(x, verbose=0), want, rtol=RTOL, atol=ATOL)
-    k, b, u = lm.get_weights()[:3]
-    np.testing.assert_array_equal(u, kw[1])  # vector_u read from the wrapper's own vars
+    for a, ref in zip(lm.get_weights(), kw):  # Keras's list: kernel, vector_u, bias, ...
+        np.testing.assert_array_equal(a, ref)  # vector_u read from the wrapper's own vars
     lm.save(tmp_path / "l.keras")
     with keras_ref():
         back = keras.models.load_model(tmp_path / "l.keras")

@@ -9,10 +9,10 @@ on the JAX backend, where the normalized kernel a training call assigns is not k
 trainable variable is only updated by the optimizer); so weights and losses match Keras-JAX
 step by step.
 
-Weights: the wrapped layer's (``kernel``, ``bias``, ...), then ``vector_u`` ``(1, units)``.
-Keras lists ``vector_u`` right after the kernel; here it follows the trainable weights, as
-every non-trainable weight in Lamina does (map the order when exchanging ``get_weights`` lists
-with Keras).  ``.keras`` and ``.weights.h5`` files use Keras's layout and move both ways.
+Weights: ``vector_u`` ``(1, units)`` is held in ``state`` beside the wrapped layer's; the
+weight list is Keras's, ``[kernel, vector_u, bias, ...]`` (the wrapper's own weights, the
+kernel it tracks and ``vector_u``, then the wrapped layer's others), so ``get_weights`` lists
+move both ways.  ``.keras`` and ``.weights.h5`` files use Keras's layout too.
 """
 
 from __future__ import annotations
@@ -111,6 +111,14 @@ class SpectralNormalization(Wrapper):
         names = getattr(self, "_inner_names", None) or ("kernel", "bias")
         own = ("embeddings" if "embeddings" in names else "kernel", "vector_u")
         return [((), own), (("layer",), tuple(names))]
+
+    def _keras_weight_list(self, items, key_of):
+        """``items`` (one per weight, named by ``key_of``) in Keras's ``weights`` order: the
+        kernel (or embeddings), ``vector_u``, then the wrapped layer's other weights."""
+        first = ("embeddings" if any(key_of(i) == "embeddings" for i in items) else "kernel",)
+        first += ("vector_u",)
+        head = [i for name in first for i in items if key_of(i) == name]
+        return head + [i for i in items if key_of(i) not in first]
 
     def expected_rank(self):
         return self.layer.expected_rank()

@@ -116,6 +116,9 @@ class LayerWeightViews:
                     constraint=layer._weight_constraints().get(own),
                 )
             out.append(view)
+        listed = getattr(self, "_keras_weight_list", None)
+        if listed is not None:  # a layer listing its weights in its own order (Keras's)
+            return listed(out, lambda v: v._key)
         return _keras_order(out)
 
     def _weight_penalties(self) -> list:

@@ -33,6 +33,10 @@ def entry_order(layer, p_names, s_names) -> list[tuple[str, bool]]:
     >>> [k for k, _ in entry_order(inner, *inner_names(inner))]
     ['bn/gamma', 'bn/beta', 'bn/moving_mean', 'bn/moving_variance', 'd/kernel', 'd/bias']
     """
+    listed = getattr(layer, "_keras_weight_list", None)
+    if listed is not None:  # a layer listing its weights in its own order (Keras's)
+        items = [(k, True) for k in p_names] + [(k, False) for k in s_names]
+        return listed(items, lambda kt: kt[0])
     own = [(k, True) for k in p_names if "/" not in k]
     own += [(k, False) for k in s_names if "/" not in k]
     if not getattr(layer, "_is_model", False):
