@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -212,23 +211,9 @@ class STFTSpectrogram(Layer):
 
 def keras_stft(x, sequence_length, sequence_stride, fft_length, window="hann", center=True):
     """Keras's ``ops.stft`` on the JAX backend: ``(real, imag)``, ``(..., frames, bins)``."""
-    if center:
-        pads = [(0, 0)] * (x.ndim - 1) + [(fft_length // 2, fft_length // 2)]
-        x = jnp.pad(x, pads, mode="reflect")
-    l_pad = (fft_length - sequence_length) // 2
-    r_pad = fft_length - sequence_length - l_pad
-    if window is not None:
-        win = _get_window(window, sequence_length, True) if isinstance(window, str) else window
-        win = jnp.pad(jnp.asarray(win, x.dtype), [(l_pad, r_pad)])
-    else:
-        win = jnp.ones((fft_length,), x.dtype)
-    result = jax.scipy.signal.stft(
-        x, fs=1.0, window=win, nperseg=fft_length, noverlap=fft_length - sequence_stride,
-        nfft=fft_length, boundary=None, padded=False,
-    )[-1]  # fmt: skip
-    result = result / jnp.sqrt(1.0 / win.sum() ** 2)
-    result = jnp.swapaxes(result, -2, -1)
-    return jnp.real(result), jnp.imag(result)
+    from lamina.ops.spectral import stft
+
+    return stft(x, sequence_length, sequence_stride, fft_length, window=window, center=center)
 
 
 def _hertz_to_mel(f):
