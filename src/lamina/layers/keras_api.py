@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lamina.layers import call_losses as _call_losses
 from lamina.layers import symbolic_masks as _masks
 from lamina.layers.free_variables import (
     adopt_attribute,
@@ -155,12 +156,15 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
         key = _random.next_key() if training and self.uses_rng else None
         if self.uses_mask:
             kwargs["mask"] = mask
-        with AuxCollector() as aux:
+        with AuxCollector(), _call_losses.TermLog() as log:
             y, new_state = policy_apply(
                 self, params, state, x, training=training, key=key, **kwargs
             )
-        if not isinstance(aux.total, float) or aux.total:
-            self._eager_losses.append(aux.total)
+            if self.activity_regularizer is not None:
+                from lamina.training.network import activity_penalty
+
+                _call_losses.log_term(self, activity_penalty(self.activity_regularizer, y))
+        _call_losses.record(self, [la for la, _ in log.terms], [v for _, v in log.terms])
         if new_state:  # assign() in an eager call updates the variable, as in Keras
             for k, v in new_state.items():
                 self._write_weight(k, False, v)
@@ -283,8 +287,12 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
         if scope is None:
             self.__dict__.setdefault("_eager_losses", []).append(loss)
             return
-        scope.aux = scope.aux + jnp.sum(jnp.asarray(loss, jnp.float32))
+        term = jnp.sum(jnp.asarray(loss, jnp.float32))
+        scope.aux = scope.aux + term
+        from lamina.layers.call_losses import log_term
         from lamina.training.whole_batch import mark
+
+        log_term(self, term)  # listed under this layer in ``losses`` after an eager call
 
         mark()  # a term over the batch: a short batch must run at its real size (Keras's)
 
@@ -300,7 +308,9 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
         >>> [float(loss) for loss in layer.losses]  # 0.5 * (1 + 4)
         [2.5]
         """
-        return list(self.__dict__.get("_eager_losses", [])) + self._weight_penalties()
+        from lamina.layers.call_losses import losses_of
+
+        return losses_of(self) + self._weight_penalties()
 
     def _weight_regularizers(self) -> dict:
         return {v._key: v.regularizer for v in getattr(self, "_variables", None) or []}

@@ -226,9 +226,12 @@ def sub_call(layer, x, kwargs):
     else:
         record_masks(scope, y, _output_mask(layer, x, mask, query_mask))
     if layer.activity_regularizer is not None:
+        from lamina.layers.call_losses import log_term
         from lamina.training.network import activity_penalty
 
-        scope.aux = scope.aux + activity_penalty(layer.activity_regularizer, y, scope.batch_mask)
+        term = activity_penalty(layer.activity_regularizer, y, scope.batch_mask)
+        scope.aux = scope.aux + term
+        log_term(layer, term)
     return y
 
 

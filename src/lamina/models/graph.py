@@ -17,6 +17,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from lamina.layers.call_losses import log_term
 from lamina.layers.symbolic import KerasTensor, resolve_args
 from lamina.layers.variables import AuxCollector
 from lamina.training.network import activity_penalty, apply_collecting_masks, conform_input
@@ -199,7 +200,9 @@ def _run_nodes(nodes, index, values, masks, params, new_state, aux, training, ke
         )
         new_state[i] = s
         if layer.activity_regularizer is not None:
-            aux = aux + activity_penalty(layer.activity_regularizer, y, batch_mask)
+            term = activity_penalty(layer.activity_regularizer, y, batch_mask)
+            aux = aux + term
+            log_term(layer, term)
         outs = node.output_tensors
         ys = list(y) if len(outs) > 1 else [y]
         for t, v in zip(outs, ys):

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lamina.layers import call_losses as _call_losses
 from lamina.layers import symbolic as _symbolic
 from lamina.layers import tracing as _tracing
 from lamina.layers.keras_api import set_owner
@@ -294,25 +295,30 @@ class NestedModelMixin:
         net = self._engine_network()
         fn = self.__dict__.setdefault("_eager_fns", {}).get((net.spec_key, training))
         if fn is None:
+            made_by: list = []  # the layer of each loss term, found when ``run`` is traced
 
             def run(params, state, x, key):
-                y, new_state, aux = net.forward(
-                    params, state, x, training=training, key=key if net.needs_key else None
-                )
-                return y, new_state, aux
+                with _call_losses.TermLog() as log:
+                    y, new_state, _ = net.forward(
+                        params, state, x, training=training, key=key if net.needs_key else None
+                    )
+                made_by[:] = [layer for layer, _ in log.terms]
+                return y, new_state, [term for _, term in log.terms]
 
-            fn = jax.jit(run)
-            self._eager_fns[(net.spec_key, training)] = fn
+            fn = self._eager_fns[(net.spec_key, training)] = (jax.jit(run), made_by)
         from lamina.utils import random as _random
 
         ts = self._train_state
-        y, new_state, aux = fn(ts.params, ts.state, x, _random.next_key())
+        y, new_state, terms = fn[0](ts.params, ts.state, x, _random.next_key())
         if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
             # Inside the user's own transformation: the weights are constants of it, and
             # nothing traced may outlive it (a moving statistic, an add_loss term).
             return y
-        # ``model.losses`` lists the call's add_loss and activity terms (one sum here).
-        self.__dict__["_eager_losses"] = [aux] if _may_add_loss(self) else []
+        # ``model.losses`` lists the call's add_loss and activity terms, each under its layer.
+        if terms or _may_add_loss(self):
+            _call_losses.record(self, fn[1], terms)
+        else:
+            self.__dict__["_eager_losses"] = []
         if training:
             self._train_state = ts._replace(state=new_state)
         return y

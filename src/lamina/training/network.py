@@ -85,6 +85,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from lamina.layers.call_losses import log_term
 from lamina.training.autocast import policy_apply
 from lamina.training.output_masks import OutputMasks
 from lamina.training.output_masks import report as report_output_masks
@@ -216,7 +217,9 @@ def stack_forward(
             )
             mask = layer.compute_mask(x, mask) if inner is None else inner[0]
             if layer.activity_regularizer is not None:
-                aux = aux + activity_penalty(layer.activity_regularizer, y, batch_mask)
+                term = activity_penalty(layer.activity_regularizer, y, batch_mask)
+                aux = aux + term
+                log_term(layer, term)
             new_state.append(s)
             x = y
     report_output_masks(x, (mask,))  # the losses and metrics weigh by it, as Keras's do
