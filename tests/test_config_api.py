@@ -115,16 +115,20 @@ def test_dtype_policy_delegates_or_says_missing():
         assert "float32" in str(getattr(config.dtype_policy(), "name", config.dtype_policy()))
 
 
-def test_enable_unsafe_deserialization_reaches_lambda():
+def test_lambda_bytecode_never_runs_even_unsafe():
+    """Keras runs a saved lambda's bytecode after ``enable_unsafe_deserialization()``; Lamina
+    never runs code from a config: the function comes from ``custom_objects`` by layer name."""
     from lamina.layers.lambda_layer import Lambda
 
-    layer = Lambda(lambda t: t * 2)
+    layer = Lambda(lambda t: t * 2, name="double")
     cfg = layer.get_config()
-    with pytest.raises(ValueError, match="enable_unsafe_deserialization"):
+    with pytest.raises(ValueError, match="Python lambda.*never runs code"):
         Lambda.from_config(cfg)
     try:
         config.enable_unsafe_deserialization()
-        restored = Lambda.from_config(cfg)
+        with pytest.raises(ValueError, match="never runs code.*custom_objects=\\{'double'"):
+            Lambda.from_config(cfg)
+        restored = Lambda.from_config(cfg, custom_objects={"double": lambda t: t * 2})
         assert float(restored.function(3.0)) == 6.0
     finally:
         config._STATE["safe_mode"] = None

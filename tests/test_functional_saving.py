@@ -93,9 +93,12 @@ def test_functional_h5_loads_in_keras_and_back(keras, tmp_path):
     )
 
 
-def test_lambda_is_refused_in_safe_mode_with_keras_message(keras, tmp_path):
+def test_lambda_bytecode_is_never_run(keras, tmp_path):
+    """A Python lambda is saved as bytecode. Keras refuses it in safe mode and runs it with
+    ``safe_mode=False``; Lamina refuses it in both (it never runs code from a file) and loads
+    it when ``custom_objects`` gives the function under the layer's name."""
     inputs = lamina.Input((4,))
-    lm = lamina.Model(inputs, lamina.layers.Lambda(lambda t: t * 3.0 + 1.0)(inputs))
+    lm = lamina.Model(inputs, lamina.layers.Lambda(lambda t: t * 3.0 + 1.0, name="affine")(inputs))
     path = os.fspath(tmp_path / "lambda.keras")
     lm.save(path)
     message = "deserialization of a `Lambda` layer whose `function` is a Python lambda"
@@ -107,8 +110,64 @@ def test_lambda_is_refused_in_safe_mode_with_keras_message(keras, tmp_path):
         km = keras.models.load_model(path, safe_mode=False)
         np.testing.assert_allclose(km.predict(_x(), verbose=0), _x() * 3.0 + 1.0, atol=1e-6)
         km.save(os.fspath(tmp_path / "keras.keras"))
-    again = lamina.models.load_model(os.fspath(tmp_path / "keras.keras"), safe_mode=False)
-    np.testing.assert_allclose(again.predict(_x(), verbose=0), _x() * 3.0 + 1.0, atol=1e-6)
+    keras_file = os.fspath(tmp_path / "keras.keras")
+    with pytest.raises(ValueError, match="never runs code from a file, not even with safe_mode"):
+        lamina.models.load_model(keras_file, safe_mode=False)
+    for safe_mode in (True, False):
+        again = lamina.models.load_model(
+            keras_file, safe_mode=safe_mode, custom_objects={"affine": lambda t: t * 3.0 + 1.0}
+        )
+        np.testing.assert_allclose(again.predict(_x(), verbose=0), _x() * 3.0 + 1.0, atol=1e-6)
+
+
+def test_lambda_bytecode_planted_in_a_file_does_not_run(tmp_path):
+    """A file whose Lambda bytecode would write a file when run: loading with
+    ``safe_mode=False`` refuses it and nothing runs (Keras would run it)."""
+    import base64
+    import json
+    import marshal
+    import zipfile
+
+    marker = tmp_path / "ran.txt"
+    planted = eval(f"lambda t: (open({str(marker)!r}, 'w').write('x'), t)[1]")  # noqa: S307
+    inputs = lamina.Input((4,))
+    lamina.Model(inputs, lamina.layers.Lambda(lambda t: t, name="f")(inputs)).save(
+        tmp_path / "ok.keras"
+    )
+    with zipfile.ZipFile(tmp_path / "ok.keras") as src:
+        members = {n: src.read(n) for n in src.namelist()}
+    config = json.loads(members["config.json"])
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] == "Lambda":
+            code = base64.encodebytes(marshal.dumps(planted.__code__)).decode("ascii")
+            layer["config"]["function"]["config"]["code"] = code
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(tmp_path / "planted.keras", "w") as dst:
+        for n, data in members.items():
+            dst.writestr(n, data)
+    for kwargs in ({}, {"safe_mode": False}):
+        with pytest.raises(ValueError, match="Lambda"):
+            lamina.models.load_model(tmp_path / "planted.keras", **kwargs)
+    model_json = json.dumps(config)
+    with pytest.raises(ValueError, match="Lambda"):
+        lamina.models.model_from_json(model_json)
+    assert not marker.exists()
+
+
+def test_lambda_naming_a_registered_function_loads_in_safe_mode(keras, tmp_path):
+    """Keras loads a Lambda whose function is saved by name in safe mode; so does Lamina."""
+
+    def triple(t):
+        return t * 3.0
+
+    inputs = lamina.Input((4,))
+    lm = lamina.Model(inputs, lamina.layers.Lambda(triple)(inputs))
+    lm.save(tmp_path / "named.keras")
+    again = lamina.models.load_model(tmp_path / "named.keras", custom_objects={"triple": triple})
+    np.testing.assert_allclose(again.predict(_x(), verbose=0), _x() * 3.0, atol=1e-6)
+    with keras_ref():
+        km = keras.models.load_model(tmp_path / "named.keras", custom_objects={"triple": triple})
+        np.testing.assert_allclose(km.predict(_x(), verbose=0), _x() * 3.0, atol=1e-6)
 
 
 FIRST_LAYERS = {

@@ -95,6 +95,22 @@ def get_registered_name(obj: Any) -> str:
     return getattr(obj, "__name__", type(obj).__name__)
 
 
+def supplied_object(name: str, custom_objects: dict | None = None) -> Any:
+    """The object the caller passed under ``name`` for this load: ``custom_objects``, then the
+    enclosing ``custom_object_scope``s (not global registrations); ``None`` when not given.
+
+    >>> with custom_object_scope({"f": len}):
+    ...     supplied_object("f") is len
+    True
+    """
+    if isinstance(custom_objects, dict) and name in custom_objects:
+        return custom_objects[name]
+    for scope in reversed(_scope_stack()):
+        if name in scope:
+            return scope[name]
+    return None
+
+
 def get_registered_object(
     name: str, custom_objects: dict | None = None, module_objects: dict | None = None
 ) -> Any:
@@ -323,14 +339,27 @@ class ClassRegistry(Registry):
 
 
 _ARRAY_DTYPES = frozenset(
-    "bool int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float32 float64".split()
+    "bool int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 bfloat16 float32 float64"
+    .split()
 )
 
 
-def _array_entry(value: Any) -> Any:
+def array_entry(value: Any) -> Any:
     """An array Keras wrote as ``{"class_name": "__numpy__" (or "__tensor__"), "config":
     {"value": [...], "dtype": ...}}`` (``Constant(np.eye(3).flatten())``'s value) as a NumPy
-    array; any other value as it is."""
+    array; any other value as it is.
+
+    Only plain numeric dtypes are read: a file's dtype string could otherwise name a
+    sub-array or huge fixed-width type (``"(16000,16000)f8"``, ``"S2000000000"``) that
+    allocates gigabytes from a few bytes of JSON.
+
+    Raises:
+        ValueError: the entry has another dtype, no value, or a value that is not a
+            rectangular list of numbers.
+
+    >>> array_entry({"class_name": "__numpy__", "config": {"value": [1, 2], "dtype": "int32"}})
+    array([1, 2], dtype=int32)
+    """
     if not (isinstance(value, dict) and value.get("class_name") in ("__numpy__", "__tensor__")):
         return value
     import numpy as np
@@ -339,10 +368,33 @@ def _array_entry(value: Any) -> Any:
     dtype = str(inner.get("dtype") or "float32") if isinstance(inner, dict) else ""
     if dtype not in _ARRAY_DTYPES or "value" not in inner:
         raise ValueError(
-            f"Could not interpret a serialized array: expected a numeric dtype and a value; "
-            f"received {value!r}."
+            f"Could not interpret a serialized array: expected a numeric dtype "
+            f"({', '.join(sorted(_ARRAY_DTYPES))}) and a value; received {_short(value)}."
         )
-    return np.asarray(inner["value"], dtype=np.dtype(dtype))
+    if dtype == "bfloat16":
+        import jax.numpy as jnp
+
+        dtype = jnp.bfloat16
+    raw = inner["value"]
+    if not isinstance(raw, list | tuple | int | float | bool):
+        raise ValueError(
+            f"Could not interpret a serialized array: its value must be a number or a list of "
+            f"numbers; received {_short(value)}."
+        )
+    try:
+        return np.asarray(raw, dtype=np.dtype(dtype))
+    except (TypeError, ValueError, OverflowError) as e:
+        raise ValueError(
+            f"Could not interpret a serialized array ({e}); received {_short(value)}."
+        ) from None
+
+
+def _short(value, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+_array_entry = array_entry
 
 
 def _is_plain_function(obj) -> bool:

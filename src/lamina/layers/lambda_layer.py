@@ -2,8 +2,12 @@
 
 The function runs inside the compiled step like any layer's ``apply``; write it with
 ``lamina.ops`` or ``jax.numpy``.  Saved configs hold a Python lambda as marshalled bytecode
-(Keras's ``__lambda__`` form) and a named function by name.  Loading a Python lambda runs code
-from the file, so it is refused unless ``safe_mode=False`` (with Keras's message).
+(Keras's ``__lambda__`` form; Keras 2's ``[code, defaults, closure]``) and a named function by
+name.  A named function loads from the registry (``custom_objects``,
+``register_keras_serializable``, ``lamina.ops``/``activations``), as in Keras.  Bytecode is
+never run, not even with ``safe_mode=False`` (where Keras would run it): the function comes
+from ``custom_objects`` under the ``Lambda`` layer's name, or the load is refused.  An
+``output_shape`` saved as bytecode is found by tracing the function instead.
 
 >>> import numpy as np
 >>> from lamina.layers import Lambda
@@ -20,18 +24,38 @@ import inspect
 import marshal
 import threading
 import types
+from typing import Any
 
 from lamina.layers.base import Layer
 
 _SAFE = threading.local()
 
+#: Keras's first words for a ``Lambda`` holding a Python lambda (its advice, ``safe_mode=False``,
+#: would not help here: see :func:`never_runs_message`).
 LAMBDA_UNSAFE_MESSAGE = (
     "Requested the deserialization of a `Lambda` layer whose `function` is a Python lambda. "
-    "This carries a potential risk of arbitrary code execution and thus it is disallowed by "
-    "default. If you trust the source of the artifact, you can override this error by passing "
-    "`safe_mode=False` to the loading function, or calling "
-    "`keras.config.enable_unsafe_deserialization()."
 )
+
+
+def never_runs_message(layer_name, safe_mode: bool = False) -> str:
+    """Why a ``Lambda`` saved with bytecode does not load, and how to load it."""
+    return (LAMBDA_UNSAFE_MESSAGE if safe_mode else "") + (
+        f"The Lambda layer {layer_name!r} was saved with its function as Python bytecode. "
+        "Lamina never runs code from a file, not even with safe_mode=False or "
+        "enable_unsafe_deserialization() (Keras would run it): pass the function itself, keyed "
+        f"by the layer's name, load_model(path, custom_objects={{{layer_name!r}: my_function}}), "
+        "or rebuild the model in Python and load only its weights (model.load_weights)."
+    )
+
+
+def is_code(value: Any, function_type: Any = None) -> bool:
+    """Whether a saved ``Lambda`` entry is a function stored as bytecode (Keras 3's
+    ``__lambda__`` dict, Keras 2's ``[code, defaults, closure]`` list or code string)."""
+    if isinstance(value, dict):
+        return value.get("class_name") == "__lambda__"
+    if function_type == "lambda":
+        return True
+    return isinstance(value, list | tuple) and bool(value) and isinstance(value[0], str)
 
 
 @contextlib.contextmanager
@@ -120,15 +144,34 @@ class Lambda(Layer):
 
             safe_mode = in_safe_mode()
         safe_mode = safe_mode is not False
+        if not isinstance(config, dict):
+            raise TypeError(f"Lambda.from_config expects a dict; received {config!r}.")
         config = dict(config)
         config.pop("dtype", None)
-        config["function"] = _deserialize_function(config["function"], safe_mode, custom_objects)
-        for k in ("output_shape", "mask"):
-            v = config.get(k)
-            if isinstance(v, dict):
-                config[k] = _deserialize_function(v, safe_mode, custom_objects)
-            elif isinstance(v, list):
-                config[k] = tuple(v)
+        name = config.get("name")
+        from lamina.object_registry import supplied_object
+
+        given = supplied_object(name, custom_objects) if isinstance(name, str) else None
+        if is_code(config.get("function"), config.pop("function_type", None)):
+            if not callable(given):  # bytecode is never run (see the module docstring)
+                raise ValueError(never_runs_message(name, safe_mode))
+            config["function"] = given
+        else:
+            config["function"] = _deserialize_function(config.get("function"), custom_objects)
+        if is_code(config.get("output_shape"), config.pop("output_shape_type", None)):
+            config["output_shape"] = None  # found by tracing the function
+        elif isinstance(config.get("output_shape"), dict):
+            config["output_shape"] = _deserialize_function(config["output_shape"], custom_objects)
+        elif isinstance(config.get("output_shape"), list):
+            config["output_shape"] = tuple(config["output_shape"])
+        mask = config.get("mask")
+        if is_code(mask, config.pop("mask_type", None)):
+            raise ValueError(
+                f"The Lambda layer {name!r} was saved with a mask function as Python bytecode, "
+                "which Lamina never runs: rebuild the model in Python and load only its weights."
+            )
+        if isinstance(mask, dict):
+            config["mask"] = _deserialize_function(mask, custom_objects)
         return cls(**config)
 
 
@@ -157,17 +200,14 @@ def _serialize_function(fn) -> dict:
     }
 
 
-def _deserialize_function(spec, safe_mode, custom_objects):
-    if spec.get("class_name") == "__lambda__":
-        if safe_mode:
-            raise ValueError(LAMBDA_UNSAFE_MESSAGE)
-        inner = spec["config"]
-        code = marshal.loads(base64.decodebytes(inner["code"].encode("ascii")))  # noqa: S302 - safe_mode=False
-        defaults = tuple(inner["defaults"]) if inner.get("defaults") is not None else None
-        closure = None
-        if inner.get("closure") is not None:
-            closure = tuple(types.CellType(v) for v in inner["closure"])
-        return types.FunctionType(code, globals(), None, defaults, closure)
+def _deserialize_function(spec, custom_objects):
+    """A function saved by name (never bytecode: see :func:`is_code`), from the registry."""
+    if isinstance(spec, str):  # Keras 2's plain function name
+        spec = {"class_name": "function", "config": spec}
+    if not isinstance(spec, dict) or not isinstance(spec.get("config"), str):
+        raise ValueError(
+            f"A Lambda layer's function should be saved as a function name; received {spec!r}."
+        )
     from lamina.object_registry import get_registered_object
 
     name = spec.get("registered_name") or spec.get("config")

@@ -261,9 +261,9 @@ def decode_value(value, tensor):
     if kind == "__ellipsis__":
         return Ellipsis
     if kind in ("__numpy__", "__tensor__"):
-        import jax.numpy as jnp
+        from lamina.object_registry import array_entry
 
-        return np.asarray(config["value"], dtype=jnp.dtype(config.get("dtype") or "float32"))
+        return array_entry(value)
     return {k: decode_value(v, tensor) for k, v in value.items()}
 
 

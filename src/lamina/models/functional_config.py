@@ -15,6 +15,8 @@ model's ``input_layers``/``output_layers``, written and read exactly as
 
 from __future__ import annotations
 
+import collections
+
 import jax
 
 from lamina.layers import op_nodes
@@ -182,9 +184,21 @@ def deserialize_layer(spec, custom_objects=None):
     cls_name = spec.get("class_name")
     config = spec.get("config", {})
     if cls_name == "Sequential":
+        if not isinstance(config, dict | list):
+            raise ValueError(
+                f"A Sequential model config should be a dict with 'layers'; received {config!r}."
+            )
         return Sequential.from_config(config, custom_objects=custom_objects)
-    if cls_name in ("Functional", "Model") and "layers" in config:
-        return functional_from_config(config, custom_objects)
+    if cls_name in ("Functional", "Model"):
+        if isinstance(config, dict) and "layers" in config:
+            return functional_from_config(config, custom_objects)
+        if spec.get("registered_name") in (None, "Functional", "Model"):
+            # Keras's own model classes: without layers there is nothing to rebuild (and
+            # handing the entry back to the layer registry would come straight back here).
+            raise ValueError(
+                f"A {cls_name} model config should be a dict with 'layers', 'input_layers' "
+                f"and 'output_layers'; received {str(config)[:200]!r}."
+            )
     return deserialize(spec, custom_objects=custom_objects)
 
 
@@ -225,25 +239,29 @@ def functional_from_config(config: dict, custom_objects=None):
     def decode(v):  # tensors, and Keras's slices, Ellipsis and arrays; Keras 2 node lists
         return op_nodes.decode_value(v, tensor)
 
-    progress = True
-    while progress and any(p[2] for p in pending):
-        progress = False
-        for entry in pending:
-            name, layer, nodes, count = entry
-            while nodes:
-                node = nodes[0]
-                try:
-                    args = decode(node.get("args", []))
-                    kwargs = decode(node.get("kwargs", {}))
-                except KeyError:
-                    break
-                out = layer(*args, **kwargs)
-                outs = list(out) if isinstance(out, list | tuple) else [out]
-                for j, t in enumerate(outs):
-                    created[(name, count, j)] = t
-                nodes.pop(0)
-                entry[3] = count = count + 1
-                progress = True
+    # A worklist: a layer whose next call needs a tensor not made yet waits on that tensor
+    # and is woken when it is made, so the graph is rebuilt in time linear in its size
+    # whatever the order the file lists the layers in.
+    ready = collections.deque(pending)
+    waiting: dict = {}
+    while ready:
+        entry = ready.popleft()
+        name, layer, nodes, count = entry
+        while nodes:
+            node = nodes[0]
+            try:
+                args = decode(node.get("args", []))
+                kwargs = decode(node.get("kwargs", {}))
+            except KeyError as missing:
+                waiting.setdefault(missing.args[0] if missing.args else None, []).append(entry)
+                break
+            out = layer(*args, **kwargs)
+            outs = list(out) if isinstance(out, list | tuple) else [out]
+            for j, t in enumerate(outs):
+                created[(name, count, j)] = t
+                ready.extend(waiting.pop((name, count, j), ()))
+            nodes.pop(0)
+            entry[3] = count = count + 1
     if any(p[2] for p in pending):
         stuck = [p[0] for p in pending if p[2]]
         raise ValueError(f"The model config's layers {stuck} refer to tensors that do not exist.")

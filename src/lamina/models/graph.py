@@ -47,23 +47,34 @@ def map_graph(inputs: list, outputs: list):
     finished, in_progress = set(), set()
     ordered, first_seen = [], {}
 
-    def visit(tensor):
-        node = _node_of(tensor)
-        if id(node) in finished:
-            return
-        if not node.is_input and id(tensor) in input_ids:
+    def visit(root):
+        # Depth first, post-order, with an explicit stack: a chain of thousands of layers
+        # (or a file claiming one) must not exhaust Python's recursion limit.
+        stack = [(root, None)]
+        while stack:
+            tensor, pending = stack.pop()
+            node = _node_of(tensor)
+            if pending is None:  # first arrival at this tensor
+                if id(node) in finished:
+                    continue
+                if not node.is_input and id(tensor) in input_ids:
+                    finished.add(id(node))
+                    continue
+                if id(node) in in_progress:
+                    raise ValueError(
+                        f"Tensor {tensor!r} from layer {node.layer.name!r} is in a cycle."
+                    )
+                first_seen.setdefault(id(node.layer), (len(first_seen), node.layer))
+                in_progress.add(id(node))
+                pending = iter(() if node.is_input else node.input_tensors)
+            child = next(pending, None)
+            if child is not None:
+                stack.append((tensor, pending))
+                stack.append((child, None))
+                continue
             finished.add(id(node))
-            return
-        if id(node) in in_progress:
-            raise ValueError(f"Tensor {tensor!r} from layer {node.layer.name!r} is in a cycle.")
-        first_seen.setdefault(id(node.layer), (len(first_seen), node.layer))
-        in_progress.add(id(node))
-        if not node.is_input:
-            for t in node.input_tensors:
-                visit(t)
-        finished.add(id(node))
-        in_progress.discard(id(node))
-        ordered.append(node)
+            in_progress.discard(id(node))
+            ordered.append(node)
 
     for t in outputs:
         visit(t)

@@ -204,11 +204,9 @@ def _model_from_config(config, path, custom_objects, safe_mode, stored_bytes, be
             path,
             f"the model config should be a dict with 'class_name'; got {type(config).__name__}.",
         )
-    from lamina.layers.lambda_layer import LAMBDA_UNSAFE_MESSAGE, safe_mode_scope
+    from lamina.layers.lambda_layer import safe_mode_scope
 
-    if safe_mode and '"__lambda__"' in json.dumps(config):
-        raise fail(path, LAMBDA_UNSAFE_MESSAGE)  # Keras's own words for a Python lambda
-    safety.check_safe_layers(path, config, safe_mode)
+    safety.check_safe_layers(path, config, safe_mode, custom_objects)
     cls_name = config["class_name"]
     if cls_name != "Sequential":
         try:

@@ -35,7 +35,7 @@ MAX_EXPANSION = 100
 MAX_MEMBERS = 10_000
 
 #: Layer classes that carry Python code and are refused when ``safe_mode=True``.
-UNSAFE_LAYER_CLASSES = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda"})
+UNSAFE_LAYER_CLASSES = frozenset({"TFOpLambda", "SlicingOpLambda"})
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -211,18 +211,33 @@ def read_member(zf: zipfile.ZipFile, path, name: str, limit: int = MAX_MEMBER_BY
     return data
 
 
-def check_safe_layers(path, config, safe_mode: bool) -> None:
-    """With ``safe_mode``, refuses configs holding Python code (``Lambda`` layers, lambdas).
+def check_safe_layers(path, config, safe_mode: bool, custom_objects=None) -> None:
+    """Refuses configs holding Python code, whatever ``safe_mode`` says (Lamina never runs code
+    from a file): a ``Lambda`` whose function was saved as bytecode, unless ``custom_objects``
+    gives that function under the layer's name; TensorFlow op layers; any other ``__lambda__``.
+    A ``Lambda`` naming a registered function loads, as in Keras.
 
     The whole config is walked, so a ``Lambda`` nested in a wrapper layer is found too.
     """
-    if not safe_mode:
-        return
+    from lamina.layers.lambda_layer import is_code, never_runs_message
+
+    given = custom_objects if isinstance(custom_objects, dict) else {}
     stack = [config]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
             name = node.get("class_name")
+            inner = node.get("config")
+            if name == "Lambda" and isinstance(inner, dict):
+                layer = inner.get("name")
+                if is_code(inner.get("function"), inner.get("function_type")) and not callable(
+                    given.get(layer) if isinstance(layer, str) else None
+                ):
+                    raise fail(path, never_runs_message(layer, safe_mode))
+                # ``output_shape`` bytecode is not run either: the shape is traced instead.
+                skip = ("function", "output_shape")
+                stack.extend(v for k, v in inner.items() if k not in skip)
+                continue
             if name in UNSAFE_LAYER_CLASSES or name == "__lambda__":
                 raise fail(
                     path,

@@ -144,9 +144,10 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
     class_name = config.get("class_name")
     if class_name is None or "config" not in config:
         return {k: deserialize_keras_object(v, custom_objects) for k, v in config.items()}
-    if class_name == "__numpy__":
-        inner = config["config"]
-        return np.array(inner["value"], dtype=inner["dtype"])
+    if class_name in ("__numpy__", "__tensor__"):
+        from lamina.object_registry import array_entry
+
+        return array_entry(config)
     if class_name == "function":
         return _function(config["config"], custom_objects)
     module = config.get("module") or ""
