@@ -135,6 +135,10 @@ class Layer(KerasLayerAPI):
     autocast = True
     #: True for a Keras-style layer: it overrides ``call`` and gets ``init``/``apply`` by tracing.
     _traced = False
+    #: Whether the layer draws random numbers in inference too (then every inference call
+    #: gets a fresh key): a built-in random layer whose subclass calls it with
+    #: ``training=True`` (:mod:`lamina.layers.call_override`).
+    rng_in_inference = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -145,6 +149,17 @@ class Layer(KerasLayerAPI):
                 # A built-in layer without arguments of its own (Add, Identity): Keras's
                 # config is the base one, not the automatic config of user layers.
                 cls.get_config = Layer._base_config  # type: ignore[method-assign]
+        if (
+            cls.call is not Layer.call
+            and cls.apply is not Layer.apply
+            and "apply" not in cls.__dict__
+            and not module.startswith("lamina.")
+            and not getattr(cls, "_is_model", False)
+        ):
+            # A user subclass of a built-in layer overriding ``call`` (Keras's MC dropout).
+            from lamina.layers import call_override
+
+            call_override.install(cls)
         if cls.call is not Layer.call and cls.apply is Layer.apply:
             cls._traced = True
             if "uses_mask" not in cls.__dict__:
@@ -211,7 +226,17 @@ class Layer(KerasLayerAPI):
         )
 
     def call(self, inputs, *args, **kwargs):
-        """The forward pass, written Keras's way (override it; see :meth:`add_weight`)."""
+        """The forward pass, written Keras's way (override it; see :meth:`add_weight`).
+
+        In a user subclass of a built-in layer, ``super().call(inputs, ...)`` from the
+        overriding ``call`` runs the built-in computation
+        (:mod:`lamina.layers.call_override`)."""
+        from lamina.layers.call_override import _NOT_HERE, builtin_call
+
+        if not args:
+            out = builtin_call(self, inputs, kwargs)
+            if out is not _NOT_HERE:
+                return out
         raise NotImplementedError(f"{type(self).__name__}.call")
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:

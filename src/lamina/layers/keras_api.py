@@ -153,7 +153,8 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
             )
             self._build_standalone(shape)
         params, state, _ = self._weights_source()
-        key = _random.next_key() if training and self.uses_rng else None
+        random = training or self.rng_in_inference
+        key = _random.next_key() if random and self.uses_rng else None
         if self.uses_mask:
             kwargs["mask"] = mask
         with AuxCollector(), _call_losses.TermLog() as log:

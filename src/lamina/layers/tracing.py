@@ -203,7 +203,8 @@ def sub_call(layer, x, kwargs):
     training = kwargs.pop("training", None)
     training = scope.training if training is None else bool(training)
     mask, query_mask = _carried_masks(scope, layer, x, kwargs)
-    key = scope.next_key() if (training and layer.uses_rng) else None
+    random = training or getattr(layer, "rng_in_inference", False)
+    key = scope.next_key() if (random and layer.uses_rng) else None
     if layer.uses_mask:
         kwargs["mask"] = mask
     if getattr(layer, "uses_batch_mask", False):

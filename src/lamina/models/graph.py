@@ -204,7 +204,7 @@ def _run_nodes(nodes, index, values, masks, params, new_state, aux, training, ke
             kwargs["batch_mask"] = batch_mask
         n_call += 1
         k = None
-        if call_training and key is not None and layer.uses_rng:
+        if key is not None and layer.uses_rng and (call_training or layer.rng_in_inference):
             k = jax.random.fold_in(key, n_call)
         y, s, inner = apply_collecting_masks(
             layer, params[i], new_state[i], arg, training=call_training, key=k, **kwargs

@@ -48,6 +48,10 @@ class NestedModelMixin:
         pass
 
     @property
+    def rng_in_inference(self) -> bool:
+        return any(getattr(layer, "rng_in_inference", False) for layer in self._layers)
+
+    @property
     def uses_mask(self) -> bool:
         """Whether the model takes its inputs' masks (Keras's ``Functional.call(..., mask=)``:
         functional models and ``Sequential`` do; a subclassed model's ``call`` decides)."""

@@ -35,6 +35,7 @@ from lamina.distribution import sharding as _sharding
 from lamina.training import guardrails as _guardrails
 from lamina.training import inputs as _inputs
 from lamina.training import predicting as _predicting
+from lamina.training import step as _step
 from lamina.training import strategy as _strategy
 from lamina.training.arguments import (
     check_batch_size,
@@ -310,6 +311,8 @@ def run_evaluation(b, source, ts, cb, chunk, steps=None):
         if program.carries_state:  # stateful RNNs: the states go on to the next batch
             mstate, carried = c.run(ts, mstate)
             ts = ts._replace(state=carried)
+        elif program.inference_rng:  # a layer drawing in inference: a fresh key per call
+            mstate = c.run(_sharding.replicate(_step.with_fresh_key(program, ts)), mstate)
         else:
             mstate = c.run(ts, mstate)
         done = c.begin + c.real

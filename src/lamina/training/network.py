@@ -117,6 +117,12 @@ class Network(NamedTuple):
             return bool(self.uses_rng)
         return any(layer.uses_rng for layer in self.layers)
 
+    @property
+    def inference_rng(self) -> bool:
+        """Whether inference calls need a random key too (a layer drawing there, such as a
+        subclassed ``Dropout`` calling itself with ``training=True``)."""
+        return any(getattr(layer, "rng_in_inference", False) for layer in self.layers)
+
     def regularization(self, params) -> jax.Array:
         """The weight regularizers' total penalty (Keras adds it to the training loss)."""
         total = jnp.zeros((), jnp.float32)
@@ -195,11 +201,12 @@ def stack_forward(
     """Runs ``layers`` in order; returns ``(outputs, new_state, activity_loss)``.  ``mask``:
     the Keras mask of ``x`` (a ``Sequential`` nested in a model gets its input's)."""
     keys = [None] * len(layers)
-    if training and key is not None:
-        n_rng = sum(1 for layer in layers if layer.uses_rng)
-        if n_rng:
-            split = iter(jax.random.split(key, n_rng))
-            keys = [next(split) if layer.uses_rng else None for layer in layers]
+    if key is not None:
+        # In inference only a layer that draws there too gets a key (MC dropout).
+        draws = [layer.uses_rng and (training or layer.rng_in_inference) for layer in layers]
+        if any(draws):
+            split = iter(jax.random.split(key, sum(draws)))
+            keys = [next(split) if d else None for d in draws]
     from lamina.layers.variables import AuxCollector
 
     aux = jnp.zeros((), jnp.float32)

@@ -66,6 +66,13 @@ def _tiles(x, n, tile):
         yield start, rows, jax.tree_util.tree_map(cut, x)
 
 
+def _fresh(program, ts):
+    """``ts`` with a fresh key for a program drawing random numbers in inference."""
+    from lamina.training.step import with_fresh_key
+
+    return _sharding.replicate(with_fresh_key(program, ts)) if program.inference_rng else ts
+
+
 def _host(out, rows):
     return jax.tree_util.tree_map(lambda a: np.asarray(a)[:rows], _sharding.device_get(out))
 
@@ -105,7 +112,7 @@ def predict(b, x, *, batch_size, steps, cb):
         # fastest outside while loops), and the next tile's dispatch overlaps this one.
         if hooks and step % spe == 0:
             cb.on_predict_batch_begin(step, {})
-        out = program.predict_chunk(ts, _sharding.shard_batches(part))
+        out = program.predict_chunk(_fresh(program, ts), _sharding.shard_batches(part))
         if not hooks:
             outs.append((out, rows))
             continue
@@ -140,7 +147,7 @@ def _predict_stream(b, x, batch_size, steps, cb, hooks):
         for xb, dmask, mask in pf:
             if hooks:
                 cb.on_predict_batch_begin(step, {})
-            out = feed.predictions(program.predict_chunk(ts, xb), dmask, mask)
+            out = feed.predictions(program.predict_chunk(_fresh(program, ts), xb), dmask, mask)
             outs.append(out)
             real = int(np.count_nonzero(mask[:, 0])) if mask.ndim > 1 else 1
             if hooks:

@@ -69,6 +69,16 @@ def forward(layers, params, state, x, *, training: bool, key=None, batch_mask=No
     )
 
 
+def with_fresh_key(program, ts):
+    """``ts`` with a fresh ``rng`` when ``program`` draws random numbers in inference (each
+    evaluation or prediction call then draws anew, as Keras's seed generators advance)."""
+    if not program.inference_rng:
+        return ts
+    from lamina.utils import random as _random
+
+    return ts._replace(rng=_random.next_key())
+
+
 def _as_outputs(ys):
     """Targets as a tuple with one array per output (a single target array is one output)."""
     return tuple(ys) if isinstance(ys, tuple | list) else (ys,)
@@ -99,6 +109,10 @@ class Program(NamedTuple):
     #: Whether the network holds ``stateful=True`` recurrent layers: ``eval_chunk`` then
     #: carries their states from batch to batch and returns ``(mstate, state)``.
     carries_state: bool = False
+    #: Whether a layer draws random numbers in inference (``Network.inference_rng``):
+    #: ``eval_chunk`` and ``predict_chunk`` then draw from ``ts.rng``, which the host
+    #: replaces by a fresh key for every call (:func:`with_fresh_key`).
+    inference_rng: bool = False
 
 
 #: Most compiled shapes kept per evaluate/predict function: row counts and batch sizes are
@@ -180,6 +194,7 @@ def build_program(
     uses_rng = network.needs_key
     net_forward = network.forward
     carries_state = any(getattr(layer, "stateful", False) for layer in network.layers)
+    inference_rng = network.inference_rng
     if run_eagerly:
         jit = bounded = eager
     elif compiler_options:
@@ -353,9 +368,10 @@ def build_program(
         (xb, ys, swb), bmask = inp
         ys = _as_outputs(ys)
         swb = swb * _expand(bmask, swb.ndim)  # (batch,) or per timestep
+        key = ts.rng if inference_rng else None  # the host gives each call a fresh one
         with OutputMasks() as collected:
             y_pred, new_state, aux = net_forward(
-                ts.params, ts.state, xb, training=False, batch_mask=bmask
+                ts.params, ts.state, xb, training=False, batch_mask=bmask, key=key
             )
         out_masks = collected.masks_for(y_pred)
         y_pred = cast_outputs_float32(y_pred)
@@ -370,15 +386,18 @@ def build_program(
         count("eval")
         if carries_state:
             return eval_carrying(ts, mstate, batches, mask)
-        step = exact_partial(
-            lambda c, xb, ys, swb, bmask: eval_step(c, ((xb, ys, swb), bmask), ts)[0], partial
-        )
 
         def body(c, inp):
-            (xb, ys, swb), bmask = inp
+            (xb, ys, swb), bmask, i = inp
+            at = ts._replace(rng=jax.random.fold_in(ts.rng, i)) if inference_rng else ts
+            step = exact_partial(
+                lambda c, xb, ys, swb, bmask: eval_step(c, ((xb, ys, swb), bmask), at)[0],
+                partial,
+            )
             return step(c, xb, ys, swb, bmask), None
 
-        mstate, _ = jax.lax.scan(body, mstate, (tuple(batches), mask))
+        steps = jnp.arange(mask.shape[0], dtype=jnp.uint32)
+        mstate, _ = jax.lax.scan(body, mstate, (tuple(batches), mask, steps))
         return mstate
 
     def eval_carrying(ts, mstate, batches, mask):
@@ -400,16 +419,18 @@ def build_program(
         (steps * batch, ...) leaves."""
         count("predict")
         first = jax.tree_util.tree_leaves(xb)[0]
+        key = ts.rng if inference_rng else None  # the host gives each call a fresh one
         if first.shape[0] == 1:  # one tile: a plain forward pass, no loop
             x0 = jax.tree_util.tree_map(lambda a: a[0], xb)
-            y, _, _ = net_forward(ts.params, ts.state, x0, training=False)
+            y, _, _ = net_forward(ts.params, ts.state, x0, training=False, key=key)
             return y
 
-        def body(_, x):
-            y, _, _ = net_forward(ts.params, ts.state, x, training=False)
-            return None, y
+        def body(i, x):
+            k = None if key is None else jax.random.fold_in(key, i)
+            y, _, _ = net_forward(ts.params, ts.state, x, training=False, key=k)
+            return i + 1, y
 
-        _, ys = jax.lax.scan(body, None, xb)
+        _, ys = jax.lax.scan(body, jnp.zeros((), jnp.uint32), xb)
         return jax.tree_util.tree_map(lambda a: jnp.reshape(a, (-1, *a.shape[2:])), ys)
 
     # Named local functions: ``jit`` names each program after the function it compiles.
@@ -439,4 +460,5 @@ def build_program(
         needs_partial_rows=may_need_partial_for(losses, metrics, network.layers),
         hints=hints,
         carries_state=carries_state,
+        inference_rng=inference_rng,
     )
