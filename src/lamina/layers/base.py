@@ -153,7 +153,6 @@ class Layer(KerasLayerAPI):
             cls.call is not Layer.call
             and cls.apply is not Layer.apply
             and "apply" not in cls.__dict__
-            and not module.startswith("lamina.")
             and not getattr(cls, "_is_model", False)
         ):
             # A user subclass of a built-in layer overriding ``call`` (Keras's MC dropout).
