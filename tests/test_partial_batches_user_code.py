@@ -99,3 +99,35 @@ def test_short_batches_match_keras_with_add_loss_and_user_metrics(keras, build):
         np.testing.assert_allclose(got[name], values, rtol=1e-5)
     for a, b in zip(model.get_weights(), want_w):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def _mean_input_model(K):
+    class MeanInput(K.Model):
+        """A subclassed model adding a loss over the whole batch in its own ``call``."""
+
+        def __init__(self):
+            super().__init__()
+            self.dense = K.layers.Dense(1, kernel_initializer="ones")
+
+        def call(self, x):
+            self.add_loss(K.ops.mean(x[:, 0]))
+            return self.dense(x)
+
+    return MeanInput()
+
+
+def test_subclassed_model_add_loss_in_call_with_a_short_batch(keras):
+    """The model's own ``call`` adds a batch mean: evaluate and validation see only the short
+    batch's real rows (the padded batch gave 32.15 for Keras's 33.0)."""
+    x = np.arange(10.0, dtype="float32")[:, None]
+    y = np.zeros((10, 1), "float32")
+    with keras_ref():
+        ref = _mean_input_model(keras)
+        ref.compile(loss="mse", optimizer="sgd")
+        want = ref.evaluate(x, y, batch_size=4, verbose=0)
+    ours = _mean_input_model(lamina)
+    ours.compile(loss="mse", optimizer="sgd")
+    assert ours.evaluate(x, y, batch_size=4, verbose=0) == pytest.approx(want, rel=1e-6)
+    ours.compile(loss="mse", optimizer=lamina.optimizers.SGD(0.0))
+    hist = ours.fit(x, y, batch_size=4, validation_data=(x, y), verbose=0, shuffle=False)
+    assert hist.history["val_loss"][0] == pytest.approx(want, rel=1e-6)

@@ -40,6 +40,7 @@ def subclass_network(model) -> Network:
         forward=forward,
         spec_key=("subclassed", id(model), tuple(la._spec_key() for la in layers)),
         uses_rng=any(la.uses_rng for la in layers),
+        runs_user_code=True,
     )
     names = call_output_names(model, net)
     return net if names is None else net._replace(output_names=names)

@@ -102,6 +102,8 @@ class Network(NamedTuple):
         output_names: ``None`` (one output) or one name per output leaf.
         uses_rng: whether ``forward`` draws random numbers when training (``None``: derived
             from the layers).
+        runs_user_code: whether ``forward`` runs user code besides the layers' (a subclassed
+            model's ``call``, which may add a loss over the whole batch).
     """
 
     layers: tuple
@@ -109,6 +111,9 @@ class Network(NamedTuple):
     spec_key: Hashable
     output_names: tuple | None = None
     uses_rng: bool | None = None
+    #: Whether ``forward`` runs user code beyond its layers (a subclassed model's ``call``),
+    #: which may call ``add_loss`` on the whole batch.
+    runs_user_code: bool = False
 
     @property
     def needs_key(self) -> bool:

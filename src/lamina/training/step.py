@@ -457,7 +457,9 @@ def build_program(
         predict_chunk=bounded(predict_chunk),
         results=jit(results),
         init_metrics=committed_outputs(jit(init_metrics)),
-        needs_partial_rows=may_need_partial_for(losses, metrics, network.layers),
+        needs_partial_rows=(
+            may_need_partial_for(losses, metrics, network.layers) or network.runs_user_code
+        ),
         hints=hints,
         carries_state=carries_state,
         inference_rng=inference_rng,
