@@ -231,7 +231,11 @@ class PyDatasetAdapter(Adapter):
     def _pass(self, rng):
         n = self.num_batches
         indices = range(n) if n is not None else _count()
-        if self.shuffle and n is not None and rng is not None:
+        # The stand-ins for Keras's tf.data datasets (``timeseries_dataset_from_array``,
+        # ``image_dataset_from_directory``) keep their order: Keras's fit never reorders a
+        # tf.data dataset (they shuffle themselves when asked to).
+        keep = getattr(self.dataset, "keeps_order", False)
+        if self.shuffle and n is not None and rng is not None and not keep:
             indices = list(indices)
             random.Random(int(rng.integers(2**31))).shuffle(indices)
         workers = int(getattr(self.dataset, "workers", 1) or 1)

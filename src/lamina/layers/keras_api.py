@@ -101,6 +101,10 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
 
         if not args and "inputs" in kwargs:
             args = (kwargs.pop("inputs"),)
+        if not args and self._traced:  # ``layer(logits=x, targets=y)``: call's first argument
+            first = _first_call_argument(self)
+            if first is not None and first in kwargs:
+                args = (kwargs.pop(first),)
         if len(args) > 1 and self._keras_call_args and not self._traced:
             args, kwargs = _named_call_args(self, args, kwargs)
         if len(args) > 1 and self._traced and all(_is_tensor(a) for a in args):
@@ -318,6 +322,18 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
 
     def _weight_constraints(self) -> dict:
         return {v._key: v.constraint for v in getattr(self, "_variables", None) or []}
+
+
+def _first_call_argument(layer):
+    """The name of the first parameter of ``layer.call`` (its inputs), or None."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(layer.call).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return params[0].name if params and params[0].kind in positional else None
 
 
 def _named_call_args(layer, args, kwargs):

@@ -39,6 +39,27 @@ class TrainerMixin:
 
     _compile_seconds = None
 
+    def quantize(self, mode=None, **kwargs):
+        """Keras's post-training quantization (``model.quantize("int8")``): not supported.
+
+        Raises:
+            UnsupportedKerasAPIError: always (a ``NotImplementedError`` naming the API).
+
+        >>> from lamina.models import Sequential
+        >>> Sequential().quantize("int8")
+        Traceback (most recent call last):
+        ...
+        lamina._unsupported.UnsupportedKerasAPIError: keras.Model.quantize('int8') ...
+        """
+        from lamina._unsupported import UnsupportedKerasAPIError
+
+        raise UnsupportedKerasAPIError(
+            f"keras.Model.quantize({mode!r}) (post-training int8/int4/float8 quantization) is "
+            "not supported by Lamina. For smaller, faster weights train or run with a "
+            "mixed-precision policy (lamina.mixed_precision.set_global_policy("
+            "'mixed_bfloat16')) or cast the weights yourself after training."
+        )
+
     def _binding(self) -> Binding:
         compiled = getattr(self, "_compiled", None)
 
@@ -133,7 +154,8 @@ class TrainerMixin:
     def _predict_width(self) -> int:
         """Values per row of the widest activation (input included)."""
         shapes = [self._input_shape, *self._output_shape_of(self._input_shape)]
-        return max(math.prod(d for d in s[1:] if d) or 1 for s in shapes)
+        flat = [t for s in shapes for t in (s if s and isinstance(s[0], tuple | list) else [s])]
+        return max(math.prod(d for d in s[1:] if d) or 1 for s in flat)
 
     def _check_inputs(self, x):
         if not hasattr(x, "shape"):

@@ -22,7 +22,13 @@ __all__ = ["timeseries_dataset_from_array"]
 
 
 class _WindowDataset(PyDataset):
-    """Batches of windows ``data[start + i * sampling_rate]`` with ``targets[start]``."""
+    """Batches of windows ``data[start + i * sampling_rate]`` with ``targets[start]``.
+
+    It stands for Keras's ``tf.data`` dataset, which ``fit`` never reorders (``shuffle=True``
+    in ``timeseries_dataset_from_array`` shuffles the windows once, as Keras's does)."""
+
+    #: ``fit`` does not reorder the batches (see the class docstring).
+    keeps_order = True
 
     def __init__(self, data, targets, starts, sequence_length, sampling_rate, batch_size):
         super().__init__()

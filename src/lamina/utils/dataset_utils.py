@@ -101,12 +101,18 @@ class Samples:
 class Batches(PyDataset):
     """Batches of a structure of arrays, by index (a ``PyDataset``: ``fit`` takes it).
 
+    It stands for a batched ``tf.data.Dataset``: ``fit(shuffle=True)`` keeps its order, as
+    Keras's ``fit`` keeps a dataset's (``shuffle=True`` here reshuffles it every epoch).
+
     Args:
         data: an array or a structure of arrays with the same first dimension.
         batch_size: samples per batch.
         drop_remainder: drop a last, smaller batch.
         shuffle: reshuffle the samples at the end of every epoch (``seed`` seeds it).
     """
+
+    #: ``fit`` does not reorder the batches (see the class docstring).
+    keeps_order = True
 
     def __init__(self, data, batch_size, drop_remainder=False, shuffle=False, seed=None):
         super().__init__()
