@@ -211,7 +211,7 @@ class JaxLayer(Layer):
         config.pop("dtype", None)
         for name in ("call_fn", "init_fn"):
             if isinstance(config.get(name), dict):
-                config[name] = _deserialize_function(config[name], True, custom_objects)
+                config[name] = _deserialize_function(config[name], custom_objects)
         return cls(**config)
 
 

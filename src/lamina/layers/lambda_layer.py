@@ -217,9 +217,11 @@ def _deserialize_function(spec, custom_objects):
     if fn is None:
         from lamina import activations, ops
 
-        fn = getattr(ops, str(spec.get("config")), None) or getattr(
-            activations, str(spec.get("config")), None
-        )
+        name = str(spec.get("config"))
+        # Only the public functions of ``ops``/``activations``: never a submodule, a class or
+        # a private helper named by the file.
+        found = [getattr(m, name, None) for m in (ops, activations) if not name.startswith("_")]
+        fn = next((f for f in found if isinstance(f, types.FunctionType | types.BuiltinFunctionType)), None)
     if fn is None:
         raise ValueError(
             f"Could not find the function {spec.get('config')!r} of a Lambda layer: pass it in "
