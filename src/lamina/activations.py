@@ -1,7 +1,8 @@
 """Activation functions with Keras 3 names, signatures, defaults and formulas (pure ``jnp``).
 
 Lookup helpers mirror ``keras.activations``: :func:`get` (``None`` -> :func:`linear`, names,
-Keras-serialized dicts, callables), :func:`serialize` (the name) and :func:`deserialize`.
+Keras-serialized dicts, callables), :func:`serialize` (a built-in's name; Keras's entry for a
+user function or a layer) and :func:`deserialize`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from lamina._activation_configs import _REGISTRY, _from_dict, _from_name
+from lamina._activation_configs import (
+    _REGISTRY,
+    _from_dict,
+    _from_name,
+    checked_callable,
+    to_config,
+)
 
 # ``deserialize`` lives with the registry; ``name as name`` re-exports it from here.
 from lamina._activation_configs import deserialize as deserialize
@@ -345,8 +352,9 @@ ALL_OBJECTS_DICT["swish"] = silu
 ALL_OBJECTS_DICT["hard_swish"] = hard_silu
 
 
-def serialize(activation: Callable) -> str:
-    """Returns the Keras name of an activation function (``__name__`` for other callables).
+def serialize(activation: Callable) -> str | dict:
+    """Returns Keras's config of an activation: a built-in's name, else Keras's entry for a
+    user function or a layer (see :func:`lamina._activation_configs.to_config`).
 
     >>> serialize(swish)
     'silu'
@@ -354,13 +362,7 @@ def serialize(activation: Callable) -> str:
     for name, fn in ALL_OBJECTS_DICT.items():
         if fn is activation:
             return name
-    name = getattr(activation, "__name__", None)
-    if name is None:
-        raise ValueError(
-            f"Cannot serialize activation {activation!r}: it has no name. "
-            "Pass a named function or one of the built-in activation names."
-        )
-    return name
+    return to_config(activation)
 
 
 _REGISTRY.update(ALL_OBJECTS_DICT)
@@ -380,9 +382,9 @@ def get(identifier: Any) -> Callable:
     if isinstance(identifier, str):
         return _from_name(identifier)
     if isinstance(identifier, dict):
-        return _from_dict(identifier)
+        return checked_callable(_from_dict(identifier))
     if callable(identifier):
-        return identifier
+        return checked_callable(identifier)
     raise TypeError(
         f"Could not interpret activation identifier of type {type(identifier).__name__}: "
         f"{identifier!r}"
