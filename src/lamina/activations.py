@@ -23,6 +23,7 @@ from lamina._activation_configs import (
 
 # ``deserialize`` lives with the registry; ``name as name`` re-exports it from here.
 from lamina._activation_configs import deserialize as deserialize
+from lamina._activation_symbolic import symbolic_activation
 
 
 def linear(x):
@@ -345,6 +346,13 @@ _FUNCTIONS = [linear, relu, leaky_relu, relu6, sigmoid, tanh, softmax, log_softm
 _FUNCTIONS += [softsign, elu, selu, celu, exponential, silu, gelu, hard_sigmoid, hard_silu]
 _FUNCTIONS += [hard_tanh, mish, glu, log_sigmoid, tanh_shrink, soft_shrink, hard_shrink]
 _FUNCTIONS += [threshold, sparse_plus, sparse_sigmoid, squareplus, sparsemax]
+
+#: Name -> function, as ``keras.activations`` resolves names (including the aliases).
+# Called on a symbolic tensor, each records a graph node (``_activation_symbolic``).
+_FUNCTIONS = [symbolic_activation(fn) for fn in _FUNCTIONS]
+for _fn in _FUNCTIONS:
+    globals()[_fn.__name__] = _fn
+swish, hard_swish = silu, hard_silu  # noqa: F811 - the aliases follow the wrapped functions
 
 #: Name -> function, as ``keras.activations`` resolves names (including the aliases).
 ALL_OBJECTS_DICT: dict[str, Callable] = {fn.__name__: fn for fn in _FUNCTIONS}

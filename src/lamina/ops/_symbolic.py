@@ -23,6 +23,11 @@ def _is_kt(value) -> bool:
     return type(value).__name__ == "KerasTensor"
 
 
+def has_keras_tensor(tree) -> bool:
+    """Whether ``tree`` (arguments) holds a KerasTensor."""
+    return any(_is_kt(v) for v in jax.tree_util.tree_leaves(tree, is_leaf=_is_kt))
+
+
 def record(fn, name, args, kwargs, *, layer_name=None, saveable=True):
     """Records ``fn(*args, **kwargs)`` (some arguments KerasTensors) as a ``TensorOp`` node.
 
