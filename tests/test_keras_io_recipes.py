@@ -63,3 +63,31 @@ def test_quantize_is_named_as_unsupported():
     model = lamina.Sequential([lamina.Input((2,)), lamina.layers.Dense(1)])
     with pytest.raises(NotImplementedError, match=r"keras.Model.quantize\('int8'\).*not supported"):
         model.quantize("int8")
+
+
+def test_accuracy_resolves_from_sparse_targets_with_a_custom_train_step(keras):
+    """keras.io debugging tips: a model overriding ``train_step`` compiled with
+    ``metrics=["accuracy"]`` and sparse labels counts SparseCategoricalAccuracy, as Keras."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(16, 4)).astype("float32")
+    y = rng.integers(0, 3, 16)
+    kernel = rng.uniform(size=(4, 3)).astype("float32")
+
+    def run(K):
+        class Stepped(K.Model):
+            def train_step(self, state, data):
+                return super().train_step(state, data)
+
+        inputs = K.Input((4,))
+        model = Stepped(inputs, K.layers.Dense(3, activation="softmax")(inputs))
+        model.set_weights([kernel, np.zeros(3, "float32")])
+        model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        evaluated = model.evaluate(x, y, verbose=0)
+        history = model.fit(x, y, epochs=1, shuffle=False, verbose=0).history
+        return evaluated, history["accuracy"]
+
+    with keras_ref():
+        want = run(keras)
+    got = run(lamina)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-5)

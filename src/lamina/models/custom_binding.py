@@ -180,7 +180,7 @@ def custom_binding(model, hooks) -> Binding:
         set_rng=lambda rng: setattr(model, "_rng", rng),
         build=build,
         check_x=check_x,
-        check_y=lambda y: None,
+        check_y=lambda y: _note_target_shapes(model, y),
         metrics_names=metrics_names,
         finalize=lambda epochs: finalize_ema(model, epochs),
         compiled=compiled is not None,
@@ -191,6 +191,17 @@ def custom_binding(model, hooks) -> Binding:
         needs_y=False,
         note_data=note_data,
     )
+
+
+def _note_target_shapes(model, y) -> None:
+    """Records the targets' shapes (a custom step checks nothing else of them): the compiled
+    ``"accuracy"`` is resolved from them, sparse labels or one-hot, as Keras resolves it at
+    its first update."""
+    import jax
+
+    leaves = jax.tree_util.tree_leaves(y)
+    if leaves and all(hasattr(a, "shape") and len(a.shape) >= 1 for a in leaves):
+        model._y_shapes_multi = tuple((None, *tuple(a.shape)[1:]) for a in leaves)
 
 
 def finalize_ema(model, epochs) -> None:

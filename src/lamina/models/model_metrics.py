@@ -54,11 +54,16 @@ class ModelMetricsMixin:
             return None, None
         cache = self.__dict__.get("_keras_trainer_metrics")
         if cache is None or cache[0] is not compiled:
-            cache = [compiled, Mean(name="loss"), None]
+            cache = [compiled, Mean(name="loss"), None, None]
             self.__dict__["_keras_trainer_metrics"] = cache
         built = self._train_state is not None or self.built  # ``built`` builds from an Input
-        if cache[2] is None and compiled.get("metrics") and built:
+        ys = self._y_shapes()
+        # "accuracy" and friends depend on the targets' shape (sparse labels or one-hot), as
+        # Keras resolves them at the first update: resolved again once the targets are seen.
+        stale = cache[2] is not None and ys is not None and ys != cache[3]
+        if (cache[2] is None or stale) and compiled.get("metrics") and built:
             cache[2] = CompileMetrics(self._resolved_metrics())
+            cache[3] = ys
         return cache[1], cache[2]
 
     @property
