@@ -172,17 +172,27 @@ def ones_like(x, dtype=None, name=None):
 
 
 def get_value(x):
-    """``x``'s value as a NumPy array (``K.get_value``); Python numbers pass through.
+    """``x``'s value as NumPy (``K.get_value``); Python numbers pass through.
+
+    As TensorFlow's ``numpy()``, which Keras 2 called, a scalar comes back as a NumPy scalar
+    of the variable's dtype (``np.float32`` for a learning rate), not as a 0-d array, so
+    ``np.array([K.get_value(lr) for ...])`` is float32.
 
     >>> from lamina import backend as K
-    >>> K.get_value(K.variable(0.5)).tolist()
-    0.5
+    >>> K.get_value(K.variable(0.5))
+    np.float32(0.5)
+    >>> K.get_value(K.variable([1.0, 2.0])).tolist()
+    [1.0, 2.0]
     """
-    if isinstance(x, int | float):
+    if isinstance(x, int | float) and not isinstance(x, np.generic):
         return x
     if hasattr(x, "numpy") and callable(x.numpy):
-        return x.numpy()
-    return np.asarray(jax.device_get(tensor(x)))
+        value = x.numpy()
+    else:
+        value = np.asarray(jax.device_get(tensor(x)))
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value[()]
+    return value
 
 
 eval = get_value  # noqa: A001 - Keras 2's K.eval

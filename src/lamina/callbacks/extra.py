@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -33,9 +34,9 @@ def get_lr(model) -> float:
     ts = model.train_state
     if ts is None or ts.opt_state is None:
         lr = model.optimizer._learning_rate  # the configured rate: no state to read yet
-        if not isinstance(lr, int | float):
+        if not isinstance(lr, int | float | np.number):
             raise ValueError("The optimizer uses a learning-rate schedule; it has no single value.")
-        return float(lr)
+        return float(np.float32(lr))  # what the float32 state will hold, as Keras reads it
     return float(_optimizers.get_learning_rate(ts.opt_state))
 
 
@@ -188,12 +189,19 @@ class ReduceLROnPlateau(Callback):
 
 
 class CSVLogger(Callback):
-    """Writes one CSV row per epoch: ``epoch`` then the logs, in sorted order.
+    """Writes one CSV row per epoch: ``epoch`` then the logs, in sorted order, as Keras.
+
+    The columns are fixed at the first epoch of each ``fit``.  When that epoch's logs hold no
+    ``val_`` entry (no validation data, or ``validation_freq`` skipping it), a ``val_<name>``
+    column is added for every column, so validation results of later epochs have a place;
+    a value missing from an epoch's logs is written ``NA``, and logs appearing only later are
+    left out.  A 1-D array value is written ``"[a, b]"``.
 
     Args:
         filename: the CSV file.
         separator: the field separator.
-        append: append to an existing file (no header row repeated) instead of overwriting.
+        append: append to an existing file (no header row when it already has one) instead of
+            overwriting it.
 
     Example:
 
@@ -202,36 +210,69 @@ class CSVLogger(Callback):
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
-        self.filename = os.fspath(filename)
         self.sep = separator
+        self.filename = os.fspath(filename)
         self.append = append
+        self.writer = None
         self.keys = None
-        self._file = None
+        # Keras keeps this between fits; only an append onto an existing file recomputes it.
+        self.append_header = True
+        self.csv_file = None
 
     def on_train_begin(self, logs=None):
-        has_rows = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename)
-        self._write_header = not has_rows
-        self._file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
+        if self.append:
+            if os.path.exists(self.filename):
+                with open(self.filename) as f:
+                    self.append_header = not f.readline()
+            mode = "a"
+        else:
+            mode = "w"
+        if self.csv_file is not None and not self.csv_file.closed:
+            self.csv_file.close()
+        self.csv_file = open(self.filename, mode, newline="")  # noqa: SIM115
+        self.writer = None
         self.keys = None
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = dict(logs or {})
+        logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)
-            self._writer = csv.DictWriter(
-                self._file, fieldnames=["epoch", *self.keys], delimiter=self.sep
+            if self.keys and not any(k.startswith("val_") for k in self.keys):
+                self.keys.extend([f"val_{k}" for k in self.keys])
+        if not self.writer:
+            self.writer = csv.DictWriter(
+                self.csv_file, fieldnames=["epoch", *self.keys], dialect=_dialect(self.sep)
             )
-            if self._write_header:
-                self._writer.writeheader()
+            if self.append_header:
+                self.writer.writeheader()
         row = {"epoch": epoch}
-        row.update({k: logs.get(k, "NA") for k in self.keys})
-        self._writer.writerow(row)
-        self._file.flush()
+        row.update((k, _csv_value(logs.get(k, "NA"))) for k in self.keys)
+        self.writer.writerow(row)
+        self.csv_file.flush()
 
     def on_train_end(self, logs=None):
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self.csv_file is not None and not self.csv_file.closed:
+            self.csv_file.close()
+        self.writer = None
+
+
+def _dialect(separator):
+    """Excel's CSV dialect (``\\r\\n`` line ends, minimal quoting) with ``separator``."""
+    return type("CustomDialect", (csv.excel,), {"delimiter": separator})
+
+
+def _csv_value(value):
+    """A log value as Keras's CSVLogger writes it: iterables (not strings, not 0-d arrays)
+    as ``"[a, b]"``, everything else as is.
+
+    >>> _csv_value(np.array([1, 2])), _csv_value(np.float32(0.5)), _csv_value("NA")
+    ('"[1, 2]"', np.float32(0.5), 'NA')
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Iterable) and not (isinstance(value, np.ndarray) and value.ndim == 0):
+        return f'"[{", ".join(map(str, value))}]"'
+    return value
 
 
 class TensorBoard(Callback):

@@ -38,11 +38,16 @@ class Metric:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        # Keras 2 code may override ``reset_states`` alone; tf.keras's ``reset_state`` then
+        # called it, so ``reset_metrics()`` still ran the user's reset.
+        legacy_reset = "reset_states" in cls.__dict__ and "reset_state" not in cls.__dict__
         # A Keras-style subclass (add_variable + update_state + result) gets the pure protocol.
         if "update_state" in cls.__dict__ and "update" not in cls.__dict__:
             from lamina.metrics.keras_style import make_pure
 
             make_pure(cls)
+        if legacy_reset:
+            cls.reset_state = _legacy_reset(cls.reset_state)
 
     def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
         """A state variable of a Keras-style metric (see :mod:`lamina.metrics.keras_style`)."""
@@ -79,6 +84,23 @@ class Metric:
 
     def reset_state(self):
         self._state = self.init()
+
+    def reset_states(self):
+        """Keras 2's name for :meth:`reset_state` (Keras 3 dropped it; Keras 2 code calls it).
+
+        >>> from lamina import metrics
+        >>> m = metrics.Mean()
+        >>> m.update_state([1.0, 3.0])
+        >>> m.reset_states()
+        >>> float(m.result())
+        0.0
+        """
+        reset = type(self).reset_state
+        # Under a Keras 2 override of ``reset_states`` (its ``super()`` call leads here),
+        # ``reset_state`` would call the override again: reset with what it replaced.
+        while hasattr(reset, "_inherited"):
+            reset = reset._inherited
+        return reset(self)
 
     def __call__(self, *args, **kwargs):
         self.update_state(*args, **kwargs)
@@ -201,6 +223,17 @@ def reduce_to_samplewise_values(values, sample_weight, reduce_fn):
     if values.ndim > 1:
         values = reduce_fn(values, axis=tuple(range(1, values.ndim)))
     return values, sample_weight
+
+
+def _legacy_reset(inherited):
+    """``reset_state`` of a class overriding only Keras 2's ``reset_states``: runs the
+    override (whose ``super().reset_states()`` reaches the reset it replaced)."""
+
+    def reset_state(self):
+        return self.reset_states()
+
+    reset_state._inherited = inherited
+    return reset_state
 
 
 class Sum(Metric):

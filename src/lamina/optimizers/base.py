@@ -192,19 +192,20 @@ class Optimizer(StatelessOptimizerMixin):
     def learning_rate(self):
         """Keras 3's ``optimizer.learning_rate``: the rate the next step uses.
 
-        A constant rate is a :class:`LearningRate` (a float with Keras's variable methods
-        ``assign``/``numpy``) that reads the rate the optimizer's models train with, so it
-        follows ``LearningRateScheduler`` and ``ReduceLROnPlateau``.  With a schedule it is
-        the schedule's value at :attr:`iterations` (a float32 scalar array), as in Keras.
-        Inside a custom step it is the step's own (traced) rate.  Assigning a float sets the
-        rate of the compiled models without recompiling; assigning a schedule replaces it.
+        A constant rate is a :class:`LearningRate` (a float32 scalar, as Keras's float32
+        variable reads, with Keras's variable methods ``assign``/``numpy``) that reads the
+        rate the optimizer's models train with, so it follows ``LearningRateScheduler`` and
+        ``ReduceLROnPlateau``.  With a schedule it is the schedule's value at
+        :attr:`iterations` (a float32 scalar array), as in Keras.  Inside a custom step it is
+        the step's own (traced) rate.  Assigning a float sets the rate of the compiled models
+        without recompiling; assigning a schedule replaces it.
 
         >>> from lamina import optimizers
         >>> opt = optimizers.SGD(0.1)
         >>> float(opt.learning_rate), opt.learning_rate.numpy()
-        (0.1, np.float32(0.1))
-        >>> opt.learning_rate = 0.05; float(opt.learning_rate)
-        0.05
+        (0.10000000149011612, array(0.1, dtype=float32))
+        >>> opt.learning_rate = 0.05; opt.learning_rate == 0.05
+        np.True_
         >>> sched = optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
         >>> round(float(optimizers.SGD(sched).learning_rate), 4)
         0.1
@@ -218,13 +219,17 @@ class Optimizer(StatelessOptimizerMixin):
         if live is not None:
             if isinstance(live, jax.core.Tracer):
                 return live  # inside a custom step: the traced rate
-            return LearningRate(float(str(np.float32(live))), self)
+            return LearningRate(live, self)
         models = models_using(self)
         value = live_lr(models[0]) if models else raw
         return LearningRate(value, self)
 
     @learning_rate.setter
     def learning_rate(self, value):
+        if isinstance(value, np.generic):
+            # ``opt.learning_rate = opt.learning_rate * 0.5`` gives a float32 scalar: keep
+            # the configuration a Python number (``get_config``, callbacks read it so).
+            value = value.item()
         self.__dict__["_learning_rate"] = value
         if isinstance(value, _schedules.LearningRateSchedule) or self.__dict__.get("_setting"):
             return
@@ -248,7 +253,7 @@ class Optimizer(StatelessOptimizerMixin):
     @property
     def lr(self):
         """Keras 2's ``optimizer.lr``: the current learning rate as a :class:`LearningRate`
-        (a float with Keras's variable methods ``assign``/``numpy``), so
+        (a float32 scalar with Keras's variable methods ``assign``/``numpy``), so
         ``K.set_value(model.optimizer.lr, 0.001)`` changes the rate of the compiled models
         that use this optimizer, without recompiling.  A schedule is returned as it is.
         """

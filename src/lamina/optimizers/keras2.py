@@ -3,8 +3,9 @@
 * :func:`keras2_arguments` pops Keras 2's ``lr=``/``decay=`` (and Nadam's ``schedule_decay``)
   from an optimizer's keyword arguments; ``decay`` is Keras 2's time-based decay, applied by
   ``Optimizer.to_optax`` at every update: ``lr_t = lr / (1 + decay * iterations)``.
-* :class:`LearningRate` is what ``optimizer.lr`` returns: a float with Keras's variable methods,
-  so ``K.set_value(model.optimizer.lr, 0.001)`` reaches the compiled models.
+* :class:`LearningRate` is what ``optimizer.learning_rate`` (and Keras 2's ``optimizer.lr``)
+  returns: a float32 scalar with Keras's variable methods, so
+  ``K.set_value(model.optimizer.lr, 0.001)`` reaches the compiled models.
 """
 
 from __future__ import annotations
@@ -44,20 +45,23 @@ def keras2_arguments(cls_name, learning_rate, kwargs):
     return learning_rate, float(decay)
 
 
-class LearningRate(float):
-    """The value of ``optimizer.lr`` (Keras 2): a float that can also be assigned.
+class LearningRate(np.float32):
+    """The value of ``optimizer.learning_rate`` / ``optimizer.lr``: a float32 scalar that can
+    also be assigned.
 
-    ``assign(value)`` (what ``K.set_value`` calls) sets the rate in every compiled model that
-    uses the optimizer (in its optimizer state, as ``LearningRateScheduler`` does) and in the
-    optimizer's configuration.
+    Keras keeps the rate in a float32 variable, so users see float32 numbers: ``float(rate)``
+    is ``0.009999999776482582`` for a rate of ``0.01``, ``np.array([rate])`` is float32 and
+    arithmetic stays float32.  ``assign(value)`` (what ``K.set_value`` calls) sets the rate in
+    every compiled model that uses the optimizer (in its optimizer state, as
+    ``LearningRateScheduler`` does) and in the optimizer's configuration.
 
     >>> from lamina import optimizers
-    >>> opt = optimizers.SGD(0.1)
+    >>> opt = optimizers.SGD(0.01)
     >>> rate = opt.lr
-    >>> float(rate), rate * 2
-    (0.1, 0.2)
-    >>> rate.assign(0.05); opt.learning_rate
-    0.05
+    >>> float(rate), rate == 0.01, np.array([rate]).dtype
+    (0.009999999776482582, np.True_, dtype('float32'))
+    >>> rate.assign(0.05); float(opt.learning_rate)
+    0.05000000074505806
     """
 
     def __new__(cls, value, optimizer=None):
@@ -83,8 +87,19 @@ class LearningRate(float):
         opt.learning_rate = value
 
     def numpy(self):
-        """The value as a NumPy float32 (Keras variables' ``numpy()``)."""
-        return np.float32(self)
+        """The value as a 0-d float32 NumPy array (a Keras 3 variable's ``numpy()``)."""
+        return np.asarray(self, np.float32)
+
+    @property
+    def value(self):
+        """The value as a float32 JAX scalar (a Keras 3 variable's ``value``)."""
+        import jax.numpy as jnp
+
+        return jnp.asarray(self, jnp.float32)
+
+    def __reduce__(self):
+        # Pickled as the plain float32 it reads as: the optimizer link is not state.
+        return np.float32, (float(self),)
 
 
 def models_using(opt) -> list:
