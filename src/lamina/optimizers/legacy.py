@@ -6,7 +6,7 @@ so each name is the :mod:`lamina.optimizers` class; Keras 2 arguments (``lr=``, 
 are translated as everywhere in Lamina.
 
 >>> from lamina.optimizers import legacy
->>> float(legacy.Adam(learning_rate=0.01).learning_rate)
+>>> round(float(legacy.Adam(learning_rate=0.01).learning_rate), 6)
 0.01
 """
 

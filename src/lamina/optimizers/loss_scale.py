@@ -83,7 +83,7 @@ class LossScaleOptimizer(Optimizer):
 
     >>> from lamina import optimizers
     >>> opt = optimizers.LossScaleOptimizer(optimizers.Adam(1e-3))
-    >>> opt.initial_scale, opt.dynamic_growth_steps, opt.learning_rate
+    >>> opt.initial_scale, opt.dynamic_growth_steps, round(float(opt.learning_rate), 6)
     (32768.0, 2000, 0.001)
     """
 
