@@ -2,7 +2,10 @@
 
 ``_Conv`` holds what every convolution layer shares (spatial rank, data format, activation,
 bias and the ``<weight>_initializer``/``_regularizer``/``_constraint`` options);
-``_BaseConv`` adds ``filters`` and ``groups``.  Every layer runs one ``jax.lax`` convolution.
+``_BaseConv`` adds ``filters`` and ``groups``; ``_PlainConv`` (Keras's ``BaseConv``) adds
+``convolution_op``, Keras's hook for customizing the convolution in a subclass.  Every layer
+runs one ``jax.lax`` convolution (:mod:`lamina.layers.conv_ops`) unless a subclass overrides
+``convolution_op``.
 Weight names, shapes and order are Keras 3's (``kernel`` ``(*kernel_size, in // groups,
 filters)``, then ``bias``), so weights exchange with a Keras model through
 ``get_weights``/``set_weights`` unchanged.  Transposed, depthwise and separable convolutions
@@ -28,6 +31,7 @@ from lamina.layers.conv_utils import (
     normalize_tuple,
 )
 from lamina.layers.weight_specs import WeightSpec
+from lamina.ops._tensor import tensor
 
 
 class _Conv(Layer):
@@ -117,7 +121,7 @@ class _Conv(Layer):
 # Keras's convolution configs hold ``activity_regularizer`` even when it is None.
 @derived_config(extra=("activity_regularizer",))
 class _BaseConv(_Conv):
-    """Conv1D/Conv2D: ``activation(conv(x, kernel) + bias)``."""
+    """Convolutions with ``filters`` (plain and transposed): ``activation(conv(x, kernel) + bias)``."""
 
     weight_specs = (
         WeightSpec(
@@ -168,7 +172,85 @@ class _BaseConv(_Conv):
             )
         return super().init(key, input_shape)  # the declared weight_specs
 
+
+class _PlainConv(_BaseConv):
+    """Conv1D/2D/3D (Keras's ``BaseConv``): ``activation(convolution_op(x, kernel) + bias)``.
+
+    ``convolution_op(inputs, kernel)`` is Keras's hook for customizing the convolution (the
+    keras.io recipe standardizes the kernel first).  ``apply`` runs it only when a subclass
+    overrides it: the built-in convolution keeps its own fast forms and is traced as before.
+    """
+
+    #: Whether ``apply`` runs an overriding ``convolution_op`` (Conv1D: not, as in Keras).
+    _runs_convolution_op = True
+
+    def convolution_op(self, inputs, kernel):
+        """The layer's convolution of ``inputs`` with ``kernel``, before bias and activation.
+
+        Keras's ``BaseConv.convolution_op``: ``ops.conv(inputs, kernel, strides, padding,
+        dilation_rate, data_format)`` with the layer's settings, the groups read off the
+        kernel's in-channels.  Override it in a subclass to change the convolution;
+        ``super().convolution_op(inputs, kernel)`` reaches this one.  Inside the layer's
+        ``apply``, ``kernel`` is the traced weight, so gradients flow through the override.
+
+        Args:
+            inputs: the layer's input, laid out per ``data_format``.
+            kernel: ``(*kernel_size, in_channels // groups, filters)``.
+
+        Returns:
+            The convolution, laid out as ``inputs``.
+
+        >>> import numpy as np
+        >>> from lamina import layers
+        >>> class Negated(layers.Conv2D):
+        ...     def convolution_op(self, inputs, kernel):
+        ...         return super().convolution_op(inputs, -kernel)
+        >>> x = np.random.rand(1, 5, 5, 2).astype("float32")
+        >>> layer = Negated(3, 3, use_bias=False)
+        >>> y = layer(x)  # runs the override
+        >>> base = layers.Conv2D.convolution_op(layer, x, layer.kernel)
+        >>> bool(np.allclose(y, -base, atol=1e-5))
+        True
+        """
+        kernel = jnp.asarray(tensor(kernel))
+        inputs = jnp.asarray(tensor(inputs)).astype(kernel.dtype)
+        rank = self.rank + 2
+        channels = inputs.shape[self._channel_axis()] if inputs.ndim == rank else 0
+        y = None
+        if (
+            self.padding in ("valid", "same")
+            and inputs.ndim == kernel.ndim == rank
+            and channels % kernel.shape[-2] == 0
+        ):
+            # The layers' convolution (its matrix-product gradient is the fast one inside
+            # ``fit``'s scan), equal in value to ``ops.conv``.
+            groups = channels // kernel.shape[-2]
+            y = self._conv(
+                inputs, kernel, self.strides, self.padding.upper(), self.dilation_rate, groups
+            )
+        if y is None or (y.size == 0 and inputs.size != 0):
+            from lamina import ops
+
+            # Anything else is ``ops.conv``'s to compute or refuse, with Keras's messages.
+            return ops.conv(
+                inputs,
+                kernel,
+                strides=list(self.strides),
+                padding=self.padding,
+                dilation_rate=self.dilation_rate,
+                data_format=self.data_format,
+            )
+        return y
+
+    def _overrides_convolution_op(self) -> bool:
+        return (
+            self._runs_convolution_op and type(self).convolution_op is not _PlainConv.convolution_op
+        )
+
     def apply(self, params, state, x, *, training=False, key=None):
+        if self._overrides_convolution_op():
+            y = self.convolution_op(x, params["kernel"])
+            return self._finish(params, jnp.asarray(tensor(y))), state
         padding = self.padding.upper()
         if self.padding == "causal":
             left = self.dilation_rate[0] * (self.kernel_size[0] - 1)
@@ -176,8 +258,15 @@ class _BaseConv(_Conv):
         y = self._conv(x, params["kernel"], self.strides, padding, self.dilation_rate, self.groups)
         return self._finish(params, y), state
 
+    def _spec_key(self) -> tuple:
+        key = super()._spec_key()
+        if self._overrides_convolution_op():
+            # The user's convolution may read attributes the config leaves out: this layer only.
+            key = (*key, "convolution_op", id(self))
+        return key
 
-class Conv1D(_BaseConv):
+
+class Conv1D(_PlainConv):
     """1-D convolution over ``(batch, steps, channels)``; ``padding`` may also be ``'causal'``.
 
     >>> import jax, numpy as np
@@ -191,9 +280,12 @@ class Conv1D(_BaseConv):
 
     rank = 1
     _paddings = ("valid", "same", "causal")
+    # Keras 3's Conv1D.call (it pads for "causal" itself) calls ops.conv, not
+    # convolution_op: an override there changes nothing, in Keras as here.
+    _runs_convolution_op = False
 
 
-class Conv2D(_BaseConv):
+class Conv2D(_PlainConv):
     """2-D convolution over images ``(batch, height, width, channels)`` (or channels_first).
 
     Args:

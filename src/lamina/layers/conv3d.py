@@ -8,11 +8,11 @@ transposed, ``(kd, kh, kw, filters, in)``, then ``bias``) and ``channels_first``
 
 from __future__ import annotations
 
-from lamina.layers.conv import _BaseConv
+from lamina.layers.conv import _PlainConv
 from lamina.layers.conv_transpose import _ConvTranspose
 
 
-class Conv3D(_BaseConv):
+class Conv3D(_PlainConv):
     """3-D convolution over volumes ``(batch, depth, height, width, channels)``.
 
     Args:
