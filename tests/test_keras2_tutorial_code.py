@@ -103,3 +103,27 @@ def test_fit_returns_the_users_history_callback():
     assert history.epoch == [0, 1]
     again = model.fit(x, y, epochs=1, verbose=0)
     assert again is not history and len(again.history["loss"]) == 1
+
+
+def test_flat_metrics_list_applies_to_every_output():
+    """Keras 2 (Hands-On ML's wide & deep with an auxiliary output): ``metrics=["mae"]`` on a
+    two-output model counts it on each output (Keras 3 refuses a list whose length is not
+    the number of outputs; one of that length stays per output)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 8)).astype("float32")
+    y = rng.normal(size=(20, 1)).astype("float32")
+    a = lamina.layers.Input(shape=[8])
+    h = lamina.layers.Dense(4)(a)
+    model = lamina.Model(
+        a, [lamina.layers.Dense(1, name="main")(h), lamina.layers.Dense(1, name="aux")(h)]
+    )
+    model.compile(loss="mse", loss_weights=[0.9, 0.1], optimizer="sgd", metrics=["mae"])
+    logs = model.evaluate(x, (y, y), verbose=0, return_dict=True)
+    assert sorted(logs) == ["aux_loss", "aux_mae", "loss", "main_loss", "main_mae"]
+    main, aux = model.predict(x, verbose=0)
+    np.testing.assert_allclose(logs["main_mae"], np.mean(np.abs(main - y)), rtol=1e-5)
+    np.testing.assert_allclose(logs["aux_mae"], np.mean(np.abs(aux - y)), rtol=1e-5)
+    model.compile(loss="mse", optimizer="sgd", metrics=["mae", "mse"])  # one per output
+    assert sorted(model.evaluate(x, (y, y), verbose=0, return_dict=True)) == [
+        "aux_loss", "aux_mse", "loss", "main_loss", "main_mae"
+    ]  # fmt: skip

@@ -124,6 +124,13 @@ def resolve_metrics(metrics, weighted_metrics, output_names, y_shapes, pred_shap
             return [[] for _ in names]
         if single:
             return [_flat(value)]
+        flat = isinstance(value, list | tuple) and not any(
+            isinstance(v, list | tuple | dict) for v in value
+        )
+        if flat and len(value) != len(names):
+            # Keras 2 applied a flat list of metrics to every output; Keras 3 refuses a list
+            # whose length is not the number of outputs (one the same length is per output).
+            return [_flat(value) for _ in names]
         return [_flat(v) for v in _per_output(value, names, argument)]
 
     for weighted, value, argument in (
