@@ -210,10 +210,11 @@ def load_weights(model, filepath, by_name: bool = False, skip_mismatch: bool = F
     if kind == "zip":
         if by_name:
             raise ValueError(f"{path!r}: by_name=True needs a legacy .h5 file.")
-        with safety.open_zip(path) as zf, keras_archive.open_weights(zf, path) as f:
+        groups = weights_h5.wanted_groups(model)  # only these are read from the file
+        with safety.open_zip(path) as zf, keras_archive.open_weights(zf, path, groups) as f:
             weights_h5.read(f, model, path, skip_mismatch=skip_mismatch)
         return
-    with legacy_h5.read(path) as f:
+    with legacy_h5.read(path, groups=weights_h5.wanted_groups(model)) as f:
         try:
             if weights_h5.is_keras3_layout(f):
                 if by_name:

@@ -15,6 +15,13 @@ object and region references, and a declared size over the budget (``LAMINA_MAX_
 see :func:`weight_budget`).  External links are refused too; soft links
 (which can only name a path in the same file) are not followed.
 
+What a read materialises is bounded by the file's real size, not by what it declares: all the
+data, attributes and strings read come to at most 100 times the file's size (64 MiB at least,
+the weight budget at most: :func:`lamina.saving.h5_bounds.read_bound`), variable-length strings
+are read in bounded blocks, and the child runs under a memory limit tied to that bound.
+A loader that knows the groups it needs (a model's weights) passes them: in a Keras 3 weights
+file, datasets elsewhere are checked but never read.
+
 ``LAMINA_H5_TIMEOUT`` sets the seconds a read may take (default 60, plus 1 s per 32 MiB);
 ``LAMINA_H5_SANDBOX=0`` reads in this process with the same code (debugging; no protection
 against a hang or crash, the same refusals).
@@ -61,6 +68,23 @@ _BOOT = (
 )
 
 
+def _sibling(name: str):
+    """The module ``name`` next to this file: imported normally in Lamina, loaded by file path
+    in the child (which must not import Lamina's package)."""
+    if __name__.startswith("lamina."):
+        return importlib.import_module(f"lamina.saving.{name}")
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location(
+        f"_lamina_{name}", os.path.join(here, f"{name}.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+h5_bounds = _sibling("h5_bounds")
+
+
 def weight_budget() -> int:
     """Bytes of weights a file may declare: ``LAMINA_MAX_WEIGHT_BYTES``, default 8 GiB.
 
@@ -102,15 +126,12 @@ class _Limit(Exception):
     """Too many objects or nesting levels: ends the whole walk."""
 
 
-class _Refused(Exception):
-    """A feature that would read outside the file (or run a plugin): ends the whole walk."""
-
-
-#: HDF5's standard filters (h5py writes these); any other is a plugin, loaded as code on read.
-ALLOWED_FILTERS = {1: "gzip", 2: "shuffle", 3: "fletcher32", 4: "szip", 6: "scaleoffset"}
-ALLOWED_FILTERS[32000] = "lzf"  # h5py's own filter, compiled into h5py
-#: A dataset declaring more than this many times its stored bytes (and over 64 MiB) is a bomb.
-MAX_EXPANSION = 1000
+# What is refused before a read, and the bounded reads, live in h5_bounds (names kept here).
+_Refused = h5_bounds.Refused
+ALLOWED_FILTERS = h5_bounds.ALLOWED_FILTERS
+MAX_EXPANSION = h5_bounds.MAX_EXPANSION
+audit_dataset = h5_bounds.audit_dataset
+_has_reference = h5_bounds.has_reference
 
 
 # ------------------------------------------------------------------ child side: file -> index
@@ -118,130 +139,90 @@ def _error(e: BaseException) -> dict:
     return {"error": [type(e).__name__, str(e)[:500]]}
 
 
-def _entry(value, store) -> dict:
-    """An attribute's or dataset's value as an index entry; arrays go to ``store``."""
-    if isinstance(value, str):
-        return {"s": value}
-    if type(value).__name__ == "Empty":  # h5py.Empty: a null dataspace
-        return {"none": True}
-    arr = np.asarray(value)
-    if arr.dtype == object:  # variable-length strings; other objects have no pickle-free form
-        kinds = {type(x) for x in arr.flat}
-        if not (kinds <= {str} or kinds <= {bytes}):
-            raise TypeError(f"unsupported variable-length data {sorted(map(str, kinds))}")
-        arr = arr.astype(str if str in kinds else bytes)
-    if arr.dtype.metadata and arr.dtype.names is None:  # h5py's string tags: .npy can't keep them
-        arr = arr.astype(arr.dtype.str)
-    return {"a": store(arr)}
+def _entry(value, store, charge=lambda nbytes, what: None) -> dict:
+    """An attribute's or dataset's value as an index entry (:func:`h5_bounds.to_entry`)."""
+    return h5_bounds.to_entry(value, store, charge)
 
 
-def _has_reference(h5py, dtype) -> bool:
-    """Whether ``dtype`` holds object or region references, at any depth."""
-    if h5py.check_dtype(ref=dtype) is not None:
-        return True
-    if dtype.fields:
-        return any(_has_reference(h5py, f[0]) for f in dtype.fields.values())
-    base = h5py.check_dtype(vlen=dtype)
-    if base is not None and not isinstance(base, type):
-        return _has_reference(h5py, np.dtype(base))
-    return dtype.subdtype is not None and _has_reference(h5py, dtype.subdtype[0])
-
-
-def audit_dataset(ds, name: str, max_bytes: int = MAX_BYTES) -> int:
-    """Refuses a dataset whose bytes are not plainly inside the file; returns its declared bytes.
-
-    Reads only the dataset's header (its creation properties and type), never its data.
-
-    Raises:
-        _Refused: external storage, a virtual dataset, a layout other than compact, contiguous
-            or chunked, a non-standard filter, references, or a declared size over
-            ``max_bytes`` (or a shape bomb: declaring over 1000 times its stored bytes).
-    """
-    import h5py
-    from h5py import h5d
-
-    dcpl = ds.id.get_create_plist()
-    layout = dcpl.get_layout()
-    if layout == h5d.VIRTUAL:
-        raise _Refused(
-            f"Not allowed: H5 file with virtual Dataset {name!r} (its data would be read from "
-            "other files)."
-        )
-    n_external = dcpl.get_external_count()
-    if n_external:
-        where = [dcpl.get_external(i)[0] for i in range(n_external)]
-        where = [w.decode("utf-8", "replace") if isinstance(w, bytes) else str(w) for w in where]
-        raise _Refused(
-            f"Not allowed: H5 file with external Dataset {name!r} (its bytes would be read from "
-            f"{where}, outside the file)."
-        )
-    if layout not in (h5d.COMPACT, h5d.CONTIGUOUS, h5d.CHUNKED):  # compact: in the header
-        raise _Refused(f"Not allowed: H5 dataset {name!r} with storage layout {layout}.")
-    for i in range(dcpl.get_nfilters()):
-        code = dcpl.get_filter(i)[0]
-        if code not in ALLOWED_FILTERS:
-            raise _Refused(
-                f"Not allowed: H5 dataset {name!r} uses filter {code}, which is not one of "
-                f"HDF5's standard filters ({', '.join(ALLOWED_FILTERS.values())}); a plugin "
-                "filter is code loaded from the machine."
-            )
-    if _has_reference(h5py, ds.dtype):
-        raise _Refused(
-            f"Not allowed: H5 dataset {name!r} holds object or region references, not numbers."
-        )
-    nbytes = int(np.prod(ds.shape or (), dtype=np.float64) * ds.dtype.itemsize)
-    if nbytes > max_bytes:
-        raise _Refused(
-            f"H5 dataset {name!r} declares {nbytes} bytes, over the {max_bytes}-byte budget "
-            "(set LAMINA_MAX_WEIGHT_BYTES to allow more)."
-        )
-    stored = ds.id.get_storage_size()
-    if nbytes > (64 << 20) and nbytes > MAX_EXPANSION * stored:
-        raise _Refused(
-            f"Not allowed: H5 dataset {name!r} declares {nbytes} bytes but stores only "
-            f"{stored}; refusing a possible decompression or shape bomb."
-        )
-    return nbytes
-
-
-def collect(source, store, max_bytes: int = MAX_BYTES) -> dict:
-    """Reads the whole HDF5 file ``source`` into a JSON-able index; ``store(array) -> int``.
+def collect(source, store, max_bytes: int = MAX_BYTES, groups=None, file_bytes=None) -> dict:
+    """Reads the HDF5 file ``source`` into a JSON-able index; ``store(array) -> int``.
 
     Damage is recorded, not raised: an unreadable item becomes ``{"error": [type, message]}``,
     so the parent fails only when a loader needs that item (as lazy h5py reads did).  A refused
-    feature (see :func:`audit_dataset`) ends the walk: the index is ``{"refused": message}``.
+    feature (see :func:`audit_dataset`) or a read over its bound ends the walk: the index is
+    ``{"refused": message}``; running out of the child's memory, ``{"error": [...]}``.
+
+    Args:
+        source: the file.
+        store: saves one array and returns its key.
+        max_bytes: the weight budget: the most dataset bytes read, as declared.
+        groups: when given and the file is in Keras 3's weights layout, the only groups
+            whose datasets are read; the other datasets are audited, then indexed as
+            skipped, and so are all attributes (that layout's loader reads none).
+        file_bytes: the file's size (default: measured); a read materialises at most
+            :func:`h5_bounds.read_bound` of it.
     """
     import h5py  # not at the top: the parent imports this module without needing h5py
 
-    used = {"objects": 0, "bytes": 0}
+    file_bytes = os.path.getsize(source) if file_bytes is None else int(file_bytes)
+    bound, why = h5_bounds.read_bound(file_bytes, max_bytes)
+    used = {"objects": 0, "bytes": 0, "read": 0}
+    sel = {"wanted": None}  # set once the file is open
+
+    def spend(nbytes, where):
+        used["read"] += int(nbytes)
+        if used["read"] > bound:
+            raise _Refused(
+                f"reading it up to {where!r} would materialise {used['read']} bytes, over the "
+                f"{bound}-byte bound ({why}); refusing a possible decompression or memory bomb."
+            )
 
     def guard(fn, *args):
         try:
             return fn(*args)
-        except (_Limit, _Refused):
+        except (_Limit, _Refused, MemoryError):
             raise
         except Exception as e:  # noqa: BLE001 - h5py reports damage with any exception type
+            if "memory allocation failed" in str(e):  # libhdf5's MemoryError: end the walk
+                raise MemoryError(str(e)) from None
             return _error(e)
 
-    def dataset(ds, name):
+    def attrs(obj, where):
+        if sel["wanted"] is not None:  # a Keras 3 weights read: no attribute is needed
+            return {name: {"skipped": True} for name in obj.attrs}
+        return {name: guard(attr, obj, name, f"{where}@{name}") for name in obj.attrs}
+
+    def charge_to(where):
+        return lambda nbytes, _what: spend(nbytes, where)
+
+    def attr(obj, name, where):
+        charge = charge_to(where)
+        return _entry(h5_bounds.read_attribute(obj.attrs, name, charge), store, charge)
+
+    def dataset(ds, name, wanted):
         nbytes = audit_dataset(ds, name, max_bytes)  # before any byte of it is read
+        if not wanted:
+            return {"skipped": True}  # no loader needs it: checked, never read
         if used["bytes"] + nbytes > max_bytes:
             raise _Refused(
                 f"the datasets up to {name!r} declare {used['bytes'] + nbytes} bytes in all, "
                 f"over the {max_bytes}-byte budget (set LAMINA_MAX_WEIGHT_BYTES to allow more)."
             )
         used["bytes"] += nbytes
-        entry = _entry(ds[()], store)
+        spend(nbytes, name)  # what the read allocates, whatever the file stores
+        charge = charge_to(name)
+        room = bound - used["read"]  # a block of strings never materialises more than this
+        entry = _entry(h5_bounds.read_dataset(ds, charge, file_bytes, room), store, charge)
         if len(ds.attrs):
-            entry["attrs"] = {n: guard(lambda k: _entry(ds.attrs[k], store), n) for n in ds.attrs}
+            entry["attrs"] = attrs(ds, name)
         return entry
 
-    def item(g, name, depth):
+    def item(g, name, depth, where):
         used["objects"] += 1
         if used["objects"] > MAX_OBJECTS or depth > MAX_DEPTH:
             raise _Limit(f"over {MAX_OBJECTS} objects or {MAX_DEPTH} levels of groups")
         link = g.get(name, getlink=True)
-        full = f"{g.name.rstrip('/')}/{name}".lstrip("/")
+        full = f"{where}/{name}".lstrip("/")
         if isinstance(link, h5py.SoftLink):
             return None  # names a path in this same file; not followed (a cycle, a duplicate)
         if not isinstance(link, h5py.HardLink):
@@ -252,19 +233,23 @@ def collect(source, store, max_bytes: int = MAX_BYTES) -> dict:
             )
         obj = g[name]
         if isinstance(obj, h5py.Group):
-            return {"group": group(obj, depth + 1)}
-        return {"dataset": guard(dataset, obj, full)} if isinstance(obj, h5py.Dataset) else None
+            return {"group": group(obj, depth + 1, full)}
+        if not isinstance(obj, h5py.Dataset):
+            return None
+        wanted = sel["wanted"] is None or where in sel["wanted"]
+        return {"dataset": guard(dataset, obj, full, wanted)}
 
-    def group(g, depth):
+    def group(g, depth, where):
         node = {"attrs": {}, "items": {}}
         try:  # a group whose attribute or link list is unreadable is damaged as a whole
-            for name in g.attrs:
-                node["attrs"][name] = guard(lambda n: _entry(g.attrs[n], store), name)
+            node["attrs"] = attrs(g, where or "/")
             names = list(g)
+        except (_Limit, _Refused, MemoryError):
+            raise
         except Exception as e:  # noqa: BLE001
             return {**node, **_error(e)}
         for name in names:
-            entry = guard(item, g, name, depth)
+            entry = guard(item, g, name, depth, where)
             if entry is not None:
                 node["items"][name] = entry
         return node
@@ -274,11 +259,15 @@ def collect(source, store, max_bytes: int = MAX_BYTES) -> dict:
     except Exception as e:  # noqa: BLE001
         return {"open_error": _error(e)["error"]}
     try:
-        return {"root": group(f, 0)}
+        if groups is not None and h5_bounds.keras3_layout(f):
+            sel["wanted"] = set(groups)
+        return {"root": group(f, 0, "")}
     except _Limit as e:
         return {"error": ["ValueError", str(e)]}
     except _Refused as e:
         return {"refused": str(e)}
+    except MemoryError:
+        return {"error": ["MemoryError", h5_bounds.MEMORY_MESSAGE]}
     finally:
         try:
             f.close()
@@ -287,15 +276,25 @@ def collect(source, store, max_bytes: int = MAX_BYTES) -> dict:
 
 
 def _child_main(source: str, out: str) -> None:
-    """The child: reads ``source``, writes ``out/a<k>.npy`` and then ``out/index.json``."""
+    """The child: reads ``source``, writes ``out/a<k>.npy`` and then ``out/index.json``.
+
+    ``out/request.json``, when the parent wrote one, gives the groups to read and the timeout.
+    """
     keys = itertools.count()
+    request = {}
+    if os.path.exists(os.path.join(out, "request.json")):
+        with open(os.path.join(out, "request.json")) as f:
+            request = json.load(f)
+    budget, file_bytes = weight_budget(), os.path.getsize(source)
+    memory = h5_bounds.MEMORY_HEADROOM + 2 * h5_bounds.read_bound(file_bytes, budget)[0]
+    h5_bounds.limit_resources(memory, float(request.get("timeout", DEFAULT_TIMEOUT)))
 
     def store(arr):
         k = next(keys)
         np.save(os.path.join(out, f"a{k}.npy"), arr, allow_pickle=False)
         return k
 
-    index = collect(source, store, weight_budget())
+    index = collect(source, store, budget, request.get("groups"), file_bytes)
     with open(os.path.join(out, "index.part"), "w") as f:
         json.dump(index, f)
     os.replace(os.path.join(out, "index.part"), os.path.join(out, "index.json"))
@@ -325,9 +324,11 @@ def _run_child(source: str, out: str, timeout: float) -> tuple[int, str]:
     """Runs the child on ``source``; returns (exit code, stderr) or raises ``TimeoutExpired``."""
     # HDF5_PLUGIN_PRELOAD="::" stops libhdf5 loading any filter plugin (defence in depth: the
     # reader refuses non-standard filters before reading anyway).
+    # LAMINA_H5_PARENT lets the child notice a parent that died before it could ask the kernel
+    # to kill it along with its parent (h5_bounds.die_with_parent).
     proc = subprocess.Popen(
         _child_argv(source, out),
-        env={**os.environ, "HDF5_PLUGIN_PRELOAD": "::"},
+        env={**os.environ, "HDF5_PLUGIN_PRELOAD": "::", "LAMINA_H5_PARENT": str(os.getpid())},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -341,14 +342,17 @@ def _run_child(source: str, out: str, timeout: float) -> tuple[int, str]:
     return proc.returncode, err.decode("utf-8", "replace")
 
 
-def read_file(filename, path=None, label: str = "the file", data: bytes | None = None):
+def read_file(filename, path=None, label: str = "the file", data: bytes | None = None,
+              groups=None):  # fmt: skip
     """Reads a whole HDF5 file (in the sandbox unless ``LAMINA_H5_SANDBOX=0``).
 
     Args:
         filename: the HDF5 file (ignored when ``data`` is given).
         path: the name shown in error messages (default ``filename``).
         label: what is read, for messages: "reading {label} took longer than ...".
-        data: the file's bytes, when it is held in memory (a ``.keras`` archive's weights).
+        data: the file's bytes, when it is held in memory.
+        groups: the groups a loader will take datasets from (a model's weights), or None for
+            all; applies to Keras 3 weights files only (see :func:`collect`).
 
     Returns:
         The file as a :class:`lamina.saving.h5_tree.Group` tree.
@@ -372,11 +376,14 @@ def read_file(filename, path=None, label: str = "the file", data: bytes | None =
         off = os.environ.get("LAMINA_H5_SANDBOX", "").strip().lower() in ("0", "false", "off")
         if off or not sys.executable:  # asked, or embedded Python: no interpreter to start
             arrays = []
-            index = collect(filename, lambda a: arrays.append(a) or len(arrays) - 1, budget)
+            store = lambda a: arrays.append(a) or len(arrays) - 1  # noqa: E731
+            index = collect(filename, store, budget, groups)
             return _tree(index, arrays.__getitem__, path, label)
         limit = timeout_for(os.path.getsize(filename))
         out = os.path.join(tmp, "out")
         os.mkdir(out)
+        with open(os.path.join(out, "request.json"), "w") as f:
+            json.dump({"groups": None if groups is None else list(groups), "timeout": limit}, f)
         try:
             code, err = _run_child(filename, out, limit)
         except subprocess.TimeoutExpired:
@@ -390,6 +397,8 @@ def read_file(filename, path=None, label: str = "the file", data: bytes | None =
             raise fail(path, f"the HDF5 library crashed ({sig}) reading {label}; it is corrupt.")
         if code != 0 or not os.path.exists(os.path.join(out, "index.json")):
             last = (err.strip().splitlines() or ["no message"])[-1]
+            if "MemoryError" in last:
+                raise fail(path, f"reading {label} failed ({h5_bounds.MEMORY_MESSAGE}).")
             raise fail(path, f"reading {label} failed in the HDF5 reader (exit {code}: {last}).")
         with open(os.path.join(out, "index.json")) as f:
             index = json.load(f)
@@ -398,4 +407,6 @@ def read_file(filename, path=None, label: str = "the file", data: bytes | None =
 
 
 if __name__ == "__main__":
+    _parent = os.environ.get("LAMINA_H5_PARENT", "")
+    h5_bounds.die_with_parent(int(_parent) if _parent.isdigit() else None)
     _child_main(*sys.argv[1:3])

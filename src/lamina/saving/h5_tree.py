@@ -120,6 +120,9 @@ def build_tree(index: dict, load, path, label: str) -> Group:
         raise _fail(path, f"{index['refused']}{where} Lamina reads only data stored in the file.")
 
     def value(kind, name, entry):
+        if "skipped" in entry:  # outside the groups the loader asked for: checked, not read
+            why = "Lamina did not read it: it is not among the weights this model loads"
+            return _Broken(kind, name, ["NotRead", why])
         if "error" in entry or ("none" in entry and kind == "dataset"):
             return _Broken(kind, name, entry.get("error", ["TypeError", "it holds no data"]))
         if "a" in entry:

@@ -30,6 +30,7 @@ import datetime
 import io
 import json
 import os
+import tempfile
 import zipfile
 
 import h5py
@@ -273,15 +274,32 @@ def _read_json(zf, path, name, required=True):
         raise fail(path, f"{name} is not valid JSON ({e}).") from None
 
 
-def open_weights(zf, path) -> h5_tree.Group:
-    """Reads ``model.weights.h5`` from an open archive (whole, in the HDF5 sandbox)."""
-    data = safety.read_member(zf, path, WEIGHTS)
-    try:
-        return h5_sandbox.read_file(None, path, label=WEIGHTS, data=data)
-    except OSError as e:
-        raise fail(
-            path, f"{WEIGHTS} inside the archive is not a readable HDF5 file ({e})."
-        ) from None
+def open_weights(zf, path, groups=None) -> h5_tree.Group:
+    """Reads ``model.weights.h5`` from an open archive (in the HDF5 sandbox).
+
+    The member is streamed into a private temporary file (never whole in memory), counting the
+    bytes inflating really produces.  ``groups``: the groups the loader will read (a model's
+    weights, :func:`lamina.saving.weights_h5.wanted_groups`); None reads the whole file.
+    """
+    with tempfile.TemporaryDirectory(prefix="lamina_weights_") as tmp:  # private: mode 0700
+        local = os.path.join(tmp, WEIGHTS)
+        with open(local, "xb") as out:
+            safety.copy_member(zf, path, WEIGHTS, out)
+        try:  # the tree is read eagerly: the temporary file may go on return
+            return h5_sandbox.read_file(local, path, label=WEIGHTS, groups=groups)
+        except OSError as e:
+            raise fail(
+                path, f"{WEIGHTS} inside the archive is not a readable HDF5 file ({e})."
+            ) from None
+
+
+def _stored_weight_bytes(zf, path) -> int | None:
+    """What the archive can hold for weights, for the budget checked before a model is built:
+    the weights member's declared size, but never more than the archive's real size (a
+    directory can declare anything; the file's bytes are real)."""
+    if WEIGHTS not in zf.namelist():
+        return None
+    return min(zf.getinfo(WEIGHTS).file_size, os.path.getsize(path))
 
 
 def load(path, custom_objects=None, compile: bool = True, safe_mode: bool = True):
@@ -304,7 +322,7 @@ def load(path, custom_objects=None, compile: bool = True, safe_mode: bool = True
             from lamina.utils import feature_space_io  # a FeatureSpace, not a model
 
             return feature_space_io.load(zf, path, config, custom_objects, safe_mode)
-        stored = zf.getinfo(WEIGHTS).file_size if WEIGHTS in zf.namelist() else None
+        stored = _stored_weight_bytes(zf, path)
         model = model_from_config(
             config, path, custom_objects, safe_mode, stored,
             before_build=lambda m: keras_assets.read(zf, path, m),
@@ -324,7 +342,7 @@ def load(path, custom_objects=None, compile: bool = True, safe_mode: bool = True
             raise fail(
                 path, "the model has no input shape in its config, so its weights cannot be placed."
             )
-        with open_weights(zf, path) as h5:
+        with open_weights(zf, path, weights_h5.wanted_groups(model)) as h5:
             try:
                 weights_h5.read(h5, model, path, load_optimizer=compile)
             except (KeyError, OSError) as e:

@@ -185,10 +185,14 @@ def _json_attr(f, name, path):
     return value
 
 
-def read(path) -> h5_tree.Group:
-    """Reads a whole HDF5 file in the sandbox (a damaged file can hang or crash libhdf5)."""
+def read(path, groups=None) -> h5_tree.Group:
+    """Reads an HDF5 file in the sandbox (a damaged file can hang or crash libhdf5).
+
+    ``groups``: in a Keras 3 weights file, the only groups whose datasets are read (see
+    :func:`lamina.saving.h5_sandbox.collect`); None reads the whole file.
+    """
     try:
-        return h5_sandbox.read_file(path)
+        return h5_sandbox.read_file(path, groups=groups)
     except OSError as e:
         raise fail(
             path, f"not a readable HDF5 file; it may be truncated or corrupt ({e})."

@@ -22,6 +22,7 @@ import os
 import posixpath
 import tempfile
 import zipfile
+import zlib
 
 #: Largest file ``load_model``/``load_weights`` will open (bytes).
 MAX_FILE_BYTES = 8 << 30
@@ -33,6 +34,8 @@ MAX_JSON_BYTES = 64 << 20
 MAX_EXPANSION = 100
 #: Members a ``.keras`` archive may hold (Keras writes three, plus assets).
 MAX_MEMBERS = 10_000
+#: Bytes inflated at a time when a member is read.
+CHUNK_BYTES = 1 << 20
 
 #: Layer classes that carry Python code and are refused when ``safe_mode=True``.
 UNSAFE_LAYER_CLASSES = frozenset({"TFOpLambda", "SlicingOpLambda"})
@@ -151,6 +154,15 @@ def open_zip(path) -> zipfile.ZipFile:
         infos = zf.infolist()
         if len(infos) > MAX_MEMBERS:
             raise fail(p, f"the archive has {len(infos)} members, over the {MAX_MEMBERS} limit.")
+        # The expansion check below trusts each member's declared compressed size; honest
+        # members' compressed bytes are distinct bytes of the file, so together they fit in it.
+        stored, size = sum(info.compress_size for info in infos), os.path.getsize(p)
+        if stored > size:
+            raise fail(
+                p,
+                f"its directory declares {stored} compressed bytes of members, more than the "
+                f"file's {size} bytes: the sizes are false (a crafted or corrupt archive).",
+            )
         for info in infos:
             check_member_name(p, info.filename)
             if info.file_size > MAX_MEMBER_BYTES:
@@ -191,8 +203,13 @@ def check_member_name(path, name: str) -> None:
         )
 
 
-def read_member(zf: zipfile.ZipFile, path, name: str, limit: int = MAX_MEMBER_BYTES) -> bytes:
-    """Reads one member after checking its declared size against ``limit``."""
+def _member_chunks(zf: zipfile.ZipFile, path, name: str, limit: int):
+    """Yields member ``name``'s bytes in chunks, counting what inflating really produces.
+
+    Raises:
+        FileFormatError: no such member, one declaring more than ``limit`` bytes, one that
+            inflates past its declared size or ``limit``, or a corrupt one.
+    """
     try:
         info = zf.getinfo(name)
     except KeyError:
@@ -201,14 +218,40 @@ def read_member(zf: zipfile.ZipFile, path, name: str, limit: int = MAX_MEMBER_BY
         raise fail(
             path, f"member {name!r} declares {info.file_size} bytes, over the {limit}-byte limit."
         )
+    cap, produced = min(info.file_size, limit), 0
     try:
         with zf.open(info) as f:
-            data = f.read(limit + 1)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-        raise fail(path, f"member {name!r} is corrupt or truncated ({e}).") from None
-    if len(data) > limit:
-        raise fail(path, f"member {name!r} is larger than the {limit}-byte limit.")
-    return data
+            while chunk := f.read(CHUNK_BYTES):
+                produced += len(chunk)
+                if produced > cap:  # zipfile stops at the declared size; this is the guarantee
+                    raise fail(
+                        path,
+                        f"member {name!r} inflates past {cap} bytes (it declares "
+                        f"{info.file_size}); refusing a possible decompression bomb.",
+                    )
+                yield chunk
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as e:
+        if isinstance(e, FileFormatError):
+            raise
+        detail = (
+            f"{type(e).__name__}: {e}" if str(e) else f"{type(e).__name__}: its data ends early"
+        )
+        raise fail(path, f"member {name!r} is corrupt or truncated ({detail}).") from None
+
+
+def read_member(zf: zipfile.ZipFile, path, name: str, limit: int = MAX_MEMBER_BYTES) -> bytes:
+    """Reads one member into memory, checking its declared and its real size against ``limit``."""
+    return b"".join(_member_chunks(zf, path, name, limit))
+
+
+def copy_member(zf: zipfile.ZipFile, path, name: str, out, limit: int = MAX_MEMBER_BYTES) -> int:
+    """Streams one member into the open binary file ``out`` (never whole in memory), with the
+    checks of :func:`read_member`; returns the bytes written."""
+    total = 0
+    for chunk in _member_chunks(zf, path, name, limit):
+        out.write(chunk)
+        total += len(chunk)
+    return total
 
 
 def check_safe_layers(path, config, safe_mode: bool, custom_objects=None) -> None:

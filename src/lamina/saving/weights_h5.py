@@ -226,6 +226,15 @@ def _flat_layout(h5, gpaths, n_expected, path):
     """The arrays of a layer Keras stores in several sub-groups (``MultiHeadAttention``'s
     ``query_dense/vars``, ...) when a file holds them all in the layer's own ``vars``, in
     weight order (earlier Lamina versions wrote attention layers so); else None."""
+    flat = _flat_group(gpaths)
+    if flat is None:
+        return None
+    arrays = _read_vars(h5, flat, path)
+    return arrays if arrays is not None and len(arrays) == n_expected else None
+
+
+def _flat_group(gpaths) -> str | None:
+    """The one ``vars`` group of the older flat layout of a layer with several groups."""
     if len(gpaths) < 2:
         return None
     common = []
@@ -233,10 +242,27 @@ def _flat_layout(h5, gpaths, n_expected, path):
         if any(p != parts[0] for p in parts):
             break
         common.append(parts[0])
-    if not common:
+    return "/".join([*common, "vars"]) if common else None
+
+
+def wanted_groups(model) -> list[str] | None:
+    """The groups :func:`read` may take datasets from for ``model`` (so the HDF5 reader reads
+    nothing else of a Keras 3 weights file); None when unknown (then all is read)."""
+    from lamina.saving.keras_paths import model_groups
+
+    try:
+        per_layer = model_groups(model)
+    except Exception:  # noqa: BLE001 - not built, or unusual: read all and let read() report
         return None
-    arrays = _read_vars(h5, "/".join([*common, "vars"]), path)
-    return arrays if arrays is not None and len(arrays) == n_expected else None
+    out = {"optimizer/vars"}
+    for groups in per_layer:
+        gpaths = [g for g, keys in groups if keys]
+        for g in gpaths:  # Keras 2.13 files keep layers under another name (see _read_vars)
+            out.update((g, g.replace("layers", "_layer_checkpoint_dependencies", 1)))
+        flat = _flat_group(gpaths)
+        if flat is not None:
+            out.add(flat)
+    return sorted(out)
 
 
 def is_keras3_layout(h5) -> bool:
