@@ -142,3 +142,17 @@ def test_a_model_entry_without_layers_is_a_clear_error(tmp_path, entry):
         lamina.models.model_from_json(json.dumps(config))
     with pytest.raises(ValueError):
         lamina.layers.deserialize(entry)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"class_name": "Sequential", "config": {"layers": {"a": 1}}},
+        {"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense"}]}},
+        {"class_name": "Functional", "config": {"name": "f", "layers": [], "input_layers": [],
+                                               "output_layers": [["x"]]}},  # fmt: skip
+    ],
+)
+def test_model_from_json_of_a_malformed_config_is_a_value_error(config):
+    with pytest.raises(ValueError, match="model config|layer config|Cannot load"):
+        lamina.models.model_from_json(json.dumps(config))

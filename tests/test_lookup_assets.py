@@ -163,6 +163,16 @@ def test_an_oversized_asset_is_refused(tmp_path, monkeypatch):
         lamina.models.load_model(path)
 
 
+def test_a_vocabulary_with_too_many_lines_is_refused(tmp_path, monkeypatch):
+    """Each vocabulary line becomes a Python string and a table entry (tens of bytes of
+    memory per byte of file): the line count is bounded before the layer reads it."""
+    lines = b"".join(b"%d\n" % i for i in range(100))
+    path = _archive_with(tmp_path, "assets/layers/integer_lookup/vocabulary.txt", lines)
+    monkeypatch.setattr(keras_assets, "MAX_ASSET_LINES", 50)
+    with pytest.raises(FileFormatError, match="more than 50 lines"):
+        lamina.models.load_model(path)
+
+
 def test_files_outside_the_layer_folder_are_not_read(tmp_path):
     path = _archive_with(tmp_path, "assets/layers/integer_lookup/sub/vocabulary.txt", b"not an int")
     loaded = lamina.models.load_model(path)  # the config's vocabulary stands

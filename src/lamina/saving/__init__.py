@@ -236,4 +236,12 @@ def model_from_json(json_string, custom_objects=None):
         config = json.loads(json_string)
     except (TypeError, json.JSONDecodeError) as e:
         raise ValueError(f"model_from_json: not valid JSON ({e}).") from None
-    return keras_archive.model_from_config(config, "<json>", custom_objects, safe_mode=True)
+    try:
+        return keras_archive.model_from_config(config, "<json>", custom_objects, safe_mode=True)
+    except (AttributeError, IndexError, KeyError, RecursionError) as e:
+        # A config of the wrong structure (a list where a dict belongs, a missing entry, a
+        # nesting deeper than any model): a ValueError naming what failed, as from a file.
+        raise ValueError(
+            f"model_from_json: the model config could not be rebuilt "
+            f"({type(e).__name__}: {str(e)[:200]})."
+        ) from None

@@ -12,6 +12,8 @@ Keras calls ``layer.save_assets(folder)`` with one folder per layer, at the laye
   extracted outside a fresh temporary folder, member names are never joined into paths
   beyond one plain file name, and links are refused;
 * each file is at most :data:`MAX_ASSET_BYTES` and all of them :data:`MAX_ASSETS_BYTES`;
+  a text file (a vocabulary) has at most :data:`MAX_ASSET_LINES` lines, since each line
+  becomes a Python string and a table entry, tens of bytes of memory per byte of file;
 * writing adds only the regular files a layer wrote into its own temporary folder.
 
 Example:
@@ -50,9 +52,11 @@ from lamina.saving.safety import fail
 
 ASSETS = "assets"
 #: Largest asset file read from an archive.
-MAX_ASSET_BYTES = 256 << 20
+MAX_ASSET_BYTES = 128 << 20
 #: Largest total of asset bytes read from one archive.
-MAX_ASSETS_BYTES = 1 << 30
+MAX_ASSETS_BYTES = 512 << 20
+#: Most lines in one text asset (a vocabulary of 4 million tokens is far beyond real ones).
+MAX_ASSET_LINES = 4_000_000
 #: Most asset files one layer may write or read.
 MAX_FILES_PER_LAYER = 64
 
@@ -136,6 +140,12 @@ def read(zf: zipfile.ZipFile, path, model) -> None:
                 if leaf in (".", "..") or posixpath.basename(leaf) != leaf or "\\" in leaf:
                     raise fail(path, f"asset {name!r} has an unsafe file name.")
                 data = safety.read_member(zf, path, name, limit=MAX_ASSET_BYTES)
+                if leaf.endswith(".txt") and data.count(b"\n") > MAX_ASSET_LINES:
+                    raise fail(
+                        path,
+                        f"asset {name!r} has more than {MAX_ASSET_LINES} lines (vocabulary "
+                        "entries); refusing to load a vocabulary that large.",
+                    )
                 total += len(data)
                 if total > MAX_ASSETS_BYTES:
                     raise fail(path, f"its assets exceed the {MAX_ASSETS_BYTES}-byte limit.")
