@@ -127,3 +127,30 @@ def test_flat_metrics_list_applies_to_every_output():
     assert sorted(model.evaluate(x, (y, y), verbose=0, return_dict=True)) == [
         "aux_loss", "aux_mse", "loss", "main_loss", "main_mae"
     ]  # fmt: skip
+
+
+def test_fit_generator_shuffle_and_validation_steps():
+    """Deep Learning with Python: ``fit_generator(seq, shuffle=False)`` keeps a Sequence's
+    batch order (Keras 2; it was dropped and the order shuffled), and a plain generator as
+    validation data needs ``validation_steps`` (Keras 2's ValueError; otherwise it hangs)."""
+    seen = []
+
+    class Recorded(lamina.utils.PyDataset):
+        def __len__(self):
+            return 6
+
+        def __getitem__(self, i):
+            seen.append(i)
+            return np.full((2, 3), i, "float32"), np.zeros((2, 1), "float32")
+
+    model = lamina.Sequential([lamina.Input((3,)), lamina.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.fit_generator(Recorded(), epochs=2, shuffle=False, verbose=0)
+    assert seen[-12:] == list(range(6)) * 2  # (batch 0 is read once more, to check it)
+
+    def forever():
+        while True:
+            yield np.zeros((2, 3), "float32"), np.zeros((2, 1), "float32")
+
+    with pytest.raises(ValueError, match="Please specify `validation_steps`"):
+        model.fit_generator(Recorded(), steps_per_epoch=1, validation_data=forever(), verbose=0)

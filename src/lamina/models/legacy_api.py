@@ -153,16 +153,21 @@ class LegacyAPIMixin:
             validation_data: arrays ``(x, y)`` or a generator.
             validation_steps: batches drawn from a validation generator (Keras 1:
                 ``nb_val_samples`` samples).
-            **kwargs: the Keras 1 spellings above; ``max_queue_size``, ``workers``,
-                ``use_multiprocessing``, ``shuffle`` (and Keras 1's ``max_q_size``,
-                ``nb_worker``, ``pickle_safe``) are accepted and ignored.
+            **kwargs: the Keras 1 spellings above; ``shuffle`` (default True: the batch order
+                of a ``Sequence``/``PyDataset`` is shuffled each epoch, as Keras 2 did;
+                ``False`` keeps it); ``max_queue_size``, ``workers``, ``use_multiprocessing``
+                (and Keras 1's ``max_q_size``, ``nb_worker``, ``pickle_safe``) are accepted
+                and ignored.
 
         Returns:
             The :class:`~lamina.callbacks.History`.
 
         Raises:
             TypeError: an unknown keyword argument.
+            ValueError: ``validation_data`` is a plain generator and ``validation_steps`` is
+                not given (Keras 2's rule: such a generator may never end).
         """
+        shuffle = kwargs.pop("shuffle", True)
         if "nb_epoch" in kwargs:
             _warn("fit_generator", "nb_epoch", "epochs=")
             epochs = kwargs.pop("nb_epoch")
@@ -179,8 +184,15 @@ class LegacyAPIMixin:
                     validation_data, n_val, "nb_val_samples"
                 )
         _drop_ignored("fit_generator", kwargs)
+        if validation_steps is None and _is_plain_generator(validation_data):
+            raise ValueError(
+                "`validation_steps=None` is only valid for a generator based on the "
+                "`keras.utils.Sequence` class. Please specify `validation_steps` or use the "
+                "`keras.utils.Sequence` class."
+            )
         return self.fit(
             generator,
+            shuffle=shuffle,
             steps_per_epoch=steps_per_epoch,
             epochs=epochs,
             verbose=verbose,
@@ -320,6 +332,12 @@ def _val_samples(method, generator, steps, kwargs):
         generator, steps = samples_to_steps(generator, kwargs.pop("val_samples"), "val_samples")
     _drop_ignored(method, kwargs)
     return generator, steps
+
+
+def _is_plain_generator(data) -> bool:
+    """Whether ``data`` is an iterator with no length (a Python generator), which may never
+    end, rather than arrays or a ``Sequence``/``PyDataset``."""
+    return hasattr(data, "__next__") and not hasattr(data, "__len__")
 
 
 def _drop_ignored(method, kwargs):
