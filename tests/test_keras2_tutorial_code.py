@@ -154,3 +154,18 @@ def test_fit_generator_shuffle_and_validation_steps():
 
     with pytest.raises(ValueError, match="Please specify `validation_steps`"):
         model.fit_generator(Recorded(), steps_per_epoch=1, validation_data=forever(), verbose=0)
+
+
+def test_add_loss_with_keras2_inputs_argument():
+    """Deep Learning with Python's VAE layer calls ``self.add_loss(loss, inputs=inputs)``
+    (Keras 2's signature); the term counts as without it."""
+
+    class Penalty(lamina.layers.Layer):
+        def call(self, x):
+            self.add_loss(lamina.ops.mean(x), inputs=x)
+            return x
+
+    inputs = lamina.Input((3,))
+    model = lamina.Model(inputs, Penalty()(inputs))
+    model.compile("sgd")
+    assert model.evaluate(np.full((2, 3), 2.0, "float32"), verbose=0) == pytest.approx(2.0)

@@ -36,6 +36,7 @@ from lamina import regularizers as _regularizers
 from lamina._naming import snake_case, unique_name
 from lamina.layers import config as _config
 from lamina.layers import legacy_args as _legacy_args
+from lamina.layers import tracking_order as _tracking_order
 from lamina.layers import weight_specs as _weight_specs
 from lamina.layers.keras_api import KerasLayerAPI
 
@@ -169,6 +170,11 @@ class Layer(KerasLayerAPI):
                 from lamina.layers.tracing import SubLayerRng
 
                 cls.uses_rng = SubLayerRng()
+
+    def __setattr__(self, name, value):
+        # Keras orders ``layer.weights`` by when each sub-layer was tracked: note the time.
+        _tracking_order.note(self, name, value)
+        super().__setattr__(name, value)
 
     # ----------------------------------------------------------------- dtype policy
     @property

@@ -34,6 +34,7 @@ from lamina.layers.free_variables import (
     unique_key,
 )
 from lamina.layers.graph_api import LayerGraphAPI
+from lamina.layers.trace_inputs import build_in_scope, called_on, keep_order, scope_user_build
 from lamina.layers.variables import Variable, current_scope
 from lamina.layers.weight_views import LayerWeightViews
 
@@ -45,6 +46,10 @@ from lamina.layers.weight_views import set_owner as set_owner
 
 class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
     """Mixin of :class:`lamina.layers.Layer`: Keras's eager/symbolic calls and weight views."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        scope_user_build(cls)  # ``self.block.build(shape)`` in a custom layer's own build()
 
     #: ``training`` of an eager call that does not pass it: Keras takes it from ``call``'s
     #: default, ``True`` for image preprocessing (``RandomFlip()(images)`` flips).
@@ -125,7 +130,8 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
                 f"Layer {self.name!r} takes its input(s) as one argument (a list for several); "
                 f"received {len(args)} positional arguments."
             )
-        x = jax.tree_util.tree_map(_as_array, args[0])
+        # ``call`` gets a dict of inputs in the user's key order, as in Keras (pytrees sort it).
+        x = keep_order(jax.tree_util.tree_map(_as_array, args[0]), args[0])
         out = tracing.sub_call(self, x, dict(kwargs))
         if out is not None or current_scope() is not None and current_scope().lookup(self):
             return out
@@ -146,22 +152,24 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
             mask = _masks.eager_input_mask(x)
         if getattr(self, "_standalone", None) is None and self._owner_model() is None:
             # A stateful RNN keeps one state per row: it takes its batch size from this call.
-            fixed = bool(getattr(self, "stateful", False))
+            # A Keras-style layer is built on the call's real shapes and dtypes, as in Keras.
+            fixed = bool(getattr(self, "stateful", False)) or self._traced
             shape = jax.tree_util.tree_map(
-                lambda a: (a.shape[0] if fixed else None, *a.shape[1:]), x
+                lambda a: tuple(a.shape) if fixed else (None, *a.shape[1:]), x
             )
             shape = (
                 list(shape)
                 if isinstance(shape, list | tuple) and shape and isinstance(shape[0], tuple)
                 else shape
             )
-            self._build_standalone(shape)
+            with called_on(self, x):
+                self._build_standalone(shape)
         params, state, _ = self._weights_source()
         random = training or self.rng_in_inference
         key = _random.next_key() if random and self.uses_rng else None
         if self.uses_mask:
             kwargs["mask"] = mask
-        with AuxCollector(), _call_losses.TermLog() as log:
+        with AuxCollector(), _call_losses.TermLog() as log, called_on(self, x):
             y, new_state = policy_apply(
                 self, params, state, x, training=training, key=key, **kwargs
             )
@@ -192,12 +200,12 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
         A built-in layer's ``build`` creates its weights, as in Keras
         (``Dense(3).build((None, 4))``, then ``set_weights``).
         """
-        if (
-            self._traced
-            or current_scope() is not None
-            or getattr(self, "_standalone", None) is not None
-            or self._owner_model() is not None
-        ):
+        if self._traced:
+            return
+        if current_scope() is not None:  # a custom layer's build() building its sub-layer
+            build_in_scope(self, current_scope(), input_shape)
+            return
+        if getattr(self, "_standalone", None) is not None or self._owner_model() is not None:
             return
         if (
             isinstance(input_shape, list)
@@ -277,8 +285,12 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
 
     add_variable = add_weight
 
-    def add_loss(self, loss):
-        """Adds a term to the training loss (Keras's ``add_loss``), from inside ``call``."""
+    def add_loss(self, loss, inputs=None):
+        """Adds a term to the training loss (Keras's ``add_loss``), from inside ``call``.
+
+        ``inputs`` is Keras 2's argument (the inputs the loss depends on); the term joins the
+        loss of the call it is added in, so it is accepted and not needed."""
+        del inputs
         if any(type(v).__name__ == "KerasTensor" for v in jax.tree_util.tree_leaves(loss)):
             # Keras 2's ``model.add_loss(symbolic_tensor)``; Keras 3 refuses it likewise
             # (NotImplementedError on a functional model, ValueError on a layer).

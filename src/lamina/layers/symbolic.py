@@ -35,6 +35,7 @@ from lamina.layers.symbolic_shapes import (  # noqa: F401 - re-exported: importe
     output_shape,
     traced_output_shape,
 )
+from lamina.layers.trace_inputs import keep_order
 
 
 class KerasTensor:
@@ -290,6 +291,7 @@ def symbolic_call(layer, args: tuple, kwargs: dict):
         )
     inputs = args[0]
     shapes = jax.tree_util.tree_map(lambda t: t.shape, inputs, is_leaf=_is_kt)
+    shapes = keep_order(shapes, inputs)  # ``build`` gets a dict of shapes in the user's order
     if isinstance(inputs, tuple):
         shapes = list(shapes)
     in_mask = _masks.input_mask_shapes(inputs)
@@ -365,6 +367,7 @@ def resolve_args(node: Node, values: dict) -> tuple[Any, dict]:
     def sub(v):
         return values[id(v)] if _is_kt(v) else v
 
-    args = jax.tree_util.tree_map(sub, node.args, is_leaf=_is_kt)
-    kwargs = jax.tree_util.tree_map(sub, node.kwargs, is_leaf=_is_kt)
+    # A dict of inputs reaches ``call`` in the order the user built it, as in Keras.
+    args = keep_order(jax.tree_util.tree_map(sub, node.args, is_leaf=_is_kt), node.args)
+    kwargs = keep_order(jax.tree_util.tree_map(sub, node.kwargs, is_leaf=_is_kt), node.kwargs)
     return args[0], kwargs

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from lamina.layers import symbolic_masks as _masks
+from lamina.layers import trace_inputs as _inputs
 from lamina.layers.base import Layer, check_rank
 
 
@@ -62,22 +63,17 @@ def traced_output_shape(layer, input_shape, dtypes=None, mask_shape=None):
     """Output shape(s) found by tracing ``init`` + ``apply`` abstractly at two batch sizes
     (with all-true masks of ``mask_shape`` passed as ``mask``, when given)."""
 
-    many = _is_shape_list(input_shape)
+    n = _count_shapes(input_shape)
     if dtypes is None:
-        dtypes = call_dtypes(len(input_shape) if many else 1)
+        dtypes = call_dtypes(n)
     dtypes = ["float32" if d in (None, "string") else d for d in dtypes or ()]
-    dtypes = dtypes or ["float32"] * (len(input_shape) if many else 1)
+    dtypes = _dtype_like(input_shape, dtypes or ["float32"] * n)
 
     def run(fill):
-        def zeros(shape, dtype):
-            return jnp.zeros(tuple(fill if d is None else d for d in shape), dtype)
-
         def f(key):
-            if many:
-                x = [zeros(s, d) for s, d in zip(input_shape, dtypes)]
-            else:
-                x = zeros(input_shape, dtypes[0])
-            params, state = layer.init(key, input_shape)
+            x = _filled(input_shape, dtypes, fill)
+            with _inputs.called_on(layer, dtypes):  # its ``init`` keeps integer inputs
+                params, state = layer.init(key, input_shape)
             if mask_shape is not None:
                 mask = _masks.mask_values(mask_shape, fill)
                 y, _ = layer.apply(params, state, x, training=False, mask=mask)
@@ -105,6 +101,31 @@ def traced_output_shape(layer, input_shape, dtypes=None, mask_shape=None):
     if isinstance(a, list):
         return [merge(x, y) for x, y in zip(a, b)]
     return merge(a, b)
+
+
+def _count_shapes(shape_tree) -> int:
+    """How many inputs ``shape_tree`` (a shape, or a list/dict of shapes) describes."""
+    if isinstance(shape_tree, dict):
+        return len(shape_tree)
+    return len(shape_tree) if _is_shape_list(shape_tree) else 1
+
+
+def _dtype_like(shape_tree, dtypes):
+    """The flat ``dtypes`` (one per input, a dict's in sorted key order as pytrees list its
+    leaves) shaped like ``shape_tree``."""
+    if isinstance(shape_tree, dict):
+        by_key = dict(zip(sorted(shape_tree), dtypes))
+        return {k: by_key[k] for k in shape_tree}
+    return list(dtypes) if _is_shape_list(shape_tree) else dtypes[0]
+
+
+def _filled(shape_tree, dtypes, fill):
+    """Zeros of ``shape_tree`` with ``fill`` for unknown dimensions, in ``dtypes``."""
+    if isinstance(shape_tree, dict):  # sorted, as Keras's ``call`` sees a symbolic dict
+        return {k: _filled(shape_tree[k], dtypes[k], fill) for k in sorted(shape_tree)}
+    if _is_shape_list(shape_tree):
+        return [_filled(s, d, fill) for s, d in zip(shape_tree, dtypes)]
+    return jnp.zeros(tuple(fill if d is None else d for d in shape_tree), dtypes)
 
 
 #: The input dtypes of the layer call being recorded (``symbolic_call``), for tracing.

@@ -5,8 +5,11 @@ A layer that overrides ``call`` (and not ``apply``) gets:
 * ``init(key, input_shape)``: runs ``build(input_shape)``, where ``add_weight`` draws each
   weight from ``key``; then, if the layer holds sub-layers (attributes such as
   ``self.dense = Dense(8)``), runs ``call`` once on zeros so that each sub-layer is built by its
-  first call, as in Keras.  Weights are ``params`` (trainable) and ``state`` (the others);
-  a sub-layer's weights sit under its attribute name: ``"dense/kernel"``.
+  first call, as in Keras: on the real shapes and dtypes of what it is called on
+  (:mod:`lamina.layers.trace_inputs`).  A sub-layer ``build`` builds itself (``self.dense.
+  build(shape)``, then ``self.dense.kernel``) is built the same way.  Weights are ``params``
+  (trainable) and ``state`` (the others); a sub-layer's weights sit under its attribute name:
+  ``"dense/kernel"``.
 * ``apply(params, state, x, *, training, key)``: runs ``call`` inside a :class:`Scope` that binds
   the layer's variables and sub-layers to these arrays (Keras-JAX's stateless scope), and
   returns the new ``state`` (what ``assign`` recorded).
@@ -30,8 +33,8 @@ from __future__ import annotations
 import inspect
 
 import jax
-import jax.numpy as jnp
 
+from lamina.layers import trace_inputs as _inputs
 from lamina.layers.variables import Scope, current_scope
 
 #: Attributes never searched for sub-layers.
@@ -39,19 +42,21 @@ _SKIP = {"_lamina_owner", "_standalone", "_variables", "_inbound_nodes", "_init_
 
 
 def tracked_layers(obj) -> list[tuple[str, object]]:
-    """Sub-layers held by ``obj``'s attributes, in assignment order: ``[(path, layer)]``.
+    """Sub-layers held by ``obj``'s attributes, in Keras's tracking order (when each was
+    assigned or appended, :mod:`lamina.layers.tracking_order`): ``[(path, layer)]``.
 
     Lists, tuples and dicts of layers are searched too (``self.blocks = [Dense(4), ...]``:
-    paths ``blocks/0``, ``blocks/1``, ...).  A layer held twice is listed once.
+    paths ``blocks/0``, ``blocks/1``, ...).  A layer held twice is listed once, at its first
+    path.
     """
     from lamina.layers.base import Layer
+    from lamina.layers.tracking_order import in_tracking_order
 
-    out, seen = [], set()
+    out = []
 
     def visit(path, value, depth):
         if isinstance(value, Layer):
-            if id(value) not in seen and value is not obj:
-                seen.add(id(value))
+            if value is not obj:
                 out.append((path, value))
         elif depth < 2 and isinstance(value, list | tuple):
             for i, v in enumerate(value):
@@ -64,7 +69,7 @@ def tracked_layers(obj) -> list[tuple[str, object]]:
     for name, value in vars(obj).items():
         if name not in skip:
             visit(name, value, 0)
-    return out
+    return in_tracking_order(obj, out)
 
 
 def call_kwargs(fn, training, mask, extra: dict) -> dict:
@@ -82,17 +87,10 @@ def call_kwargs(fn, training, mask, extra: dict) -> dict:
     return out
 
 
-def _zeros(shape_tree):
-    """Zeros of ``shape_tree`` (a shape, or a list/dict of shapes); unknown dims become 1."""
-    if isinstance(shape_tree, dict):
-        return {k: _zeros(v) for k, v in shape_tree.items()}
-    if (
-        isinstance(shape_tree, list | tuple)
-        and shape_tree
-        and isinstance(shape_tree[0], list | tuple)
-    ):
-        return [_zeros(s) for s in shape_tree]
-    return jnp.zeros(tuple(1 if d is None else int(d) for d in shape_tree), jnp.float32)
+def _zeros(shape_tree, dtypes=None):
+    """Zeros of ``shape_tree`` (a shape, or a list/dict of shapes); unknown dims become 1;
+    integer and boolean inputs keep their ``dtypes`` (see :func:`trace_inputs.zeros`)."""
+    return _inputs.zeros(shape_tree, dtypes)
 
 
 def split_prefixed(params: dict, prefix: str) -> dict:
@@ -117,11 +115,14 @@ def traced_init(layer, key, input_shape):
     """``init`` of a Keras-style layer: ``build`` + a first ``call`` that builds sub-layers."""
     from lamina.layers.input_spec import check_layer_inputs
 
+    like = _inputs.inputs_like(layer)  # the inputs of the call building it, when known
+    input_shape = _inputs.keep_order(input_shape, like)  # ``build`` sees the user's dict order
     check_layer_inputs(layer, input_shape)  # ``self.input_spec``, Keras's errors
     early = list(getattr(layer, "_early_variables", []))  # add_weight() in __init__
     layer._variables = list(early)
     layer._init_store = ({}, {})
     scope = Scope(init_key=key)
+    scope.shapes_known = _inputs.shapes_known(input_shape)  # else the batch is filled with 1
     with scope, jax.numpy_rank_promotion("allow"):
         for var in early:
             value = var.initializer(var._shape, dtype=var.dtype, key=scope.next_init_key())
@@ -132,7 +133,10 @@ def traced_init(layer, key, input_shape):
         subs = tracked_layers(layer)
         if subs:
             scope.bind(layer, params, state)
-            run_call(layer, _zeros(input_shape), call_kwargs(layer.call, False, None, {}))
+            # Keras builds the sub-layers on the first call's real inputs: their sizes where
+            # known (see ``sub_call``) and their dtypes (integer indices stay integers).
+            x = _zeros(input_shape, None if like is None else _inputs.dtype_tree(like))
+            run_call(layer, x, call_kwargs(layer.call, False, None, {}))
             for path, sub in subs:
                 entry = scope.lookup(sub)
                 if entry is None:  # never called: Keras leaves it unbuilt, without weights
@@ -170,6 +174,7 @@ def traced_apply(layer, params, state, x, *, training=False, key=None, mask=None
     """``apply`` of a Keras-style layer: ``call`` with its variables bound to the arrays."""
     from lamina.layers.input_spec import check_layer_inputs
 
+    x = _inputs.in_call_order(layer, x)  # casts and maps on the way sorted a dict's keys
     check_layer_inputs(layer, x)
     scope = Scope(training=training, key=key)
     record_masks(scope, x, mask)
@@ -196,8 +201,9 @@ def sub_call(layer, x, kwargs):
     if building:
         if scope.init_key is None:
             return None
-        shape = jax.tree_util.tree_map(lambda a: (None, *a.shape[1:]), x)
-        p, s = layer.init(scope.next_init_key(), _shape_tree(x, shape))
+        # Built on ``x``'s real shape and dtypes, as Keras builds a layer on its first call.
+        with _inputs.called_on(layer, x):
+            p, s = layer.init(scope.next_init_key(), _inputs.sub_layer_shapes(scope, x))
         scope.bind(layer, p, s)
         entry = scope.lookup(layer)
     training = kwargs.pop("training", None)
@@ -211,9 +217,10 @@ def sub_call(layer, x, kwargs):
         kwargs["batch_mask"] = scope.batch_mask
     from lamina.training.network import apply_collecting_masks
 
-    y, new_state, inner = apply_collecting_masks(
-        layer, entry[0], entry[2], x, training=training, key=key, **kwargs
-    )
+    with _inputs.called_on(layer, x):
+        y, new_state, inner = apply_collecting_masks(
+            layer, entry[0], entry[2], x, training=training, key=key, **kwargs
+        )
     entry[2] = dict(new_state)
     if building:  # what summary() shows for a subclassed model's layer, as Keras
         batch = getattr(scope, "build_batch", None)
@@ -279,15 +286,6 @@ def _carried_masks(scope, layer, x, kwargs):
                 scope.masks.pop(id(a), None)
         return None, kwargs.get("query_mask")
     return (found if any(m is not None for m in found) else None), None
-
-
-def _shape_tree(x, shapes):
-    """Shapes of ``x`` as Lamina passes them to ``init``: a tuple, or a list of tuples."""
-    if isinstance(x, list | tuple):
-        return [tuple(s) for s in shapes]
-    if isinstance(x, dict):
-        return {k: tuple(v) for k, v in shapes.items()}
-    return tuple(shapes)
 
 
 class SubLayerRng:

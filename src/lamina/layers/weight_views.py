@@ -101,7 +101,7 @@ class LayerWeightViews:
         try:
             params, state, (p_names, s_names) = self._weights_source()
         except ValueError:  # not built: the variables made in ``__init__``, as Keras lists them
-            return _keras_order(list(getattr(self, "_early_variables", None) or []))
+            return _keras_order(list(getattr(self, "_early_variables", None) or []), self)
         named = {v._key: v for v in getattr(self, "_variables", None) or []}
         out = []
         for key, trainable in [(k, True) for k in p_names] + [(k, False) for k in s_names]:
@@ -119,7 +119,7 @@ class LayerWeightViews:
         listed = getattr(self, "_keras_weight_list", None)
         if listed is not None:  # a layer listing its weights in its own order (Keras's)
             return listed(out, lambda v: v._key)
-        return _keras_order(out)
+        return _keras_order(out, self)
 
     def _weight_penalties(self) -> list:
         """The weight regularizers' penalties on the current trainable weights, one per
@@ -204,6 +204,11 @@ class LayerWeightViews:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         if name in ("input", "output", "input_shape", "output_shape"):
             self._first_node()  # raises its own message
+        from lamina.layers.variables import find_binding
+
+        bound = find_binding(self)  # built by a traced build()/call() that is running now
+        if bound is not None and (name in bound[0] or name in bound[2]):
+            return Variable(self, name, trainable=name in bound[0])
         try:
             params, state, _ = self._weights_source(build=False)
         except (ValueError, AttributeError, TypeError):
@@ -242,33 +247,65 @@ def _declaring_layer(layer, key):
     return layer, key
 
 
-def _keras_order(views):
+def _keras_order(views, layer=None):
     """Own weights first (trainable, then not), then each sub-layer's, as Keras lists them."""
-    return keras_grouped(views, lambda v: v._key, lambda v: v.trainable)
+    return keras_grouped(views, lambda v: v._key, lambda v: v.trainable, layer)
 
 
-def keras_grouped(items, key_of, trainable_of, depth: int = 0) -> list:
+def keras_grouped(items, key_of, trainable_of, layer=None, prefix: str = "") -> list:
     """``items`` (weights named by ``/``-paths) in Keras's ``layer.weights`` order: the
-    layer's own (trainable, then not), then each sub-layer's, in the order the sub-layers
-    first appear, each ordered the same way (a ``Sequential`` held by a custom layer lists
-    ``dense``'s, then ``batch_normalization``'s gamma, beta and moving statistics, then the
-    next layer's).
+    layer's own (trainable, then not), then each sub-layer's, each ordered the same way (a
+    ``Sequential`` held by a custom layer lists ``dense``'s, then ``batch_normalization``'s
+    gamma, beta and moving statistics, then the next layer's).
+
+    Args:
+        items: the weights (or anything ``key_of`` names by its path under ``layer``).
+        key_of: an item's path (``"blocks/0/kernel"``).
+        trainable_of: whether an item is trainable.
+        layer: the layer holding them: its sub-layers come in the order Keras tracked them
+            (:func:`lamina.layers.tracing.tracked_layers`; two lists filled in one loop
+            interleave), a model's in its ``layers`` order.  Without it, or for paths no
+            sub-layer claims, sub-layers come in the order their first path part first
+            appears.
+        prefix: the path of ``layer`` within the items' keys (``""`` at the top).
+
+    Returns:
+        The items, reordered.
 
     >>> keys = ["seq/d/kernel", "seq/bn/gamma", "seq/d2/kernel", "seq/bn/moving_mean", "w"]
     >>> keras_grouped(keys, lambda k: k, lambda k: "moving" not in k)
     ['w', 'seq/d/kernel', 'seq/bn/gamma', 'seq/bn/moving_mean', 'seq/d2/kernel']
     """
-    own, groups = [], {}
+    own, rest = [], []
     for item in items:
-        parts = key_of(item).split("/")
-        if len(parts) <= depth + 1:
-            own.append(item)
-        else:
-            groups.setdefault(parts[depth], []).append(item)
-    own = [i for i in own if trainable_of(i)] + [i for i in own if not trainable_of(i)]
-    return own + [
-        i for g in groups.values() for i in keras_grouped(g, key_of, trainable_of, depth + 1)
-    ]
+        (rest if "/" in key_of(item)[len(prefix) :] else own).append(item)
+    out = [i for i in own if trainable_of(i)] + [i for i in own if not trainable_of(i)]
+    for path, sub in _sub_layers(layer):
+        start = f"{prefix}{path}/"
+        group = [i for i in rest if key_of(i).startswith(start)]
+        if group:
+            rest = [i for i in rest if not key_of(i).startswith(start)]
+            out += keras_grouped(group, key_of, trainable_of, sub, start)
+    groups: dict = {}
+    for item in rest:
+        groups.setdefault(key_of(item)[len(prefix) :].split("/")[0], []).append(item)
+    for part, group in groups.items():
+        out += keras_grouped(group, key_of, trainable_of, None, f"{prefix}{part}/")
+    return out
+
+
+def _sub_layers(layer) -> list:
+    """``(path, sub-layer)`` of the layers ``layer``'s weight keys are grouped under, in
+    Keras's order: a Keras-style layer's by attribute path, a model's by layer name."""
+    if layer is None:
+        return []
+    if getattr(layer, "_is_model", False):
+        return [(sub.name, sub) for sub in getattr(layer, "_layers", None) or []]
+    if getattr(layer, "_traced", False):
+        from lamina.layers.tracing import tracked_layers
+
+        return tracked_layers(layer)
+    return []
 
 
 def _owned_arrays(owner, layer, build):

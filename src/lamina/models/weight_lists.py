@@ -41,11 +41,11 @@ def entry_order(layer, p_names, s_names) -> list[tuple[str, bool]]:
     own += [(k, False) for k in s_names if "/" not in k]
     if not getattr(layer, "_is_model", False):
         # A layer's ``weights`` (``weight_views._keras_order``): its own, then its sub-layers'
-        # grouped by their first path part, in the order the groups first appear.
+        # in the order Keras tracked them (two lists filled in one loop interleave).
         from lamina.layers.weight_views import keras_grouped
 
         items = [(k, True) for k in p_names] + [(k, False) for k in s_names]
-        return keras_grouped(items, lambda kt: kt[0], lambda kt: kt[1])
+        return keras_grouped(items, lambda kt: kt[0], lambda kt: kt[1], layer)
     out, seen = list(own), {k for k, _ in own}
     for prefix, sub in _sublayers(layer):
         cut = len(prefix) + 1
