@@ -31,6 +31,7 @@ class Callback:
     def __init__(self):
         self.model = None
         self.params = {}
+        self.validation_data = None  # Keras 2: fit's validation arrays (``callbacks.legacy``)
 
     def set_model(self, model):
         self.model = model

@@ -1,4 +1,5 @@
-"""Keras 2's ``ModelCheckpoint`` arguments on Lamina's checkpoint callback.
+"""Keras 2's callback APIs that Keras 3 dropped: ``ModelCheckpoint(period=)`` and
+``Callback.validation_data``.
 
 Keras 2's ``ModelCheckpoint(filepath, ..., period=1)`` saved every ``period`` epochs (Keras 3
 replaced it by ``save_freq``), and its tutorials save weights to ``*.hdf5`` files
@@ -16,6 +17,8 @@ replaced it by ``save_freq``), and its tutorials save weights to ``*.hdf5`` file
 from __future__ import annotations
 
 import warnings
+
+import numpy as np
 
 from lamina.callbacks.checkpoint import ModelCheckpoint as _ModelCheckpoint
 
@@ -63,3 +66,52 @@ class ModelCheckpoint(_ModelCheckpoint):
             return
         self._epochs_since_last_save = 0
         super().on_epoch_end(epoch, logs)
+
+
+def validation_arrays(x, y, sample_weight) -> list:
+    """Keras 2's ``callback.validation_data``: the validation inputs, targets and sample
+    weights of a fit, as one flat list of arrays (``[x_val, y_val, sample_weight]`` for a
+    model with one input and one output; each output's weights are ones when none were given).
+
+    Callbacks written for Keras 2 read ``self.validation_data[0]`` and ``[1]`` in
+    ``on_epoch_end`` (an F1 or ROC AUC callback); Keras 3 dropped the attribute.
+
+    Args:
+        x: validation inputs: an array, or a list/tuple/dict of arrays.
+        y: validation targets (an array or a list/tuple/dict of arrays), or None.
+        sample_weight: an array of per-row weights, or None.
+
+    Returns:
+        The list Keras 2 set on every callback.
+
+    >>> import numpy as np
+    >>> data = validation_arrays(np.zeros((3, 2)), np.ones((3, 1)), None)
+    >>> [a.shape for a in data]
+    [(3, 2), (3, 1), (3,)]
+    """
+    xs = _flat(x)
+    ys = [] if y is None else _flat(y)
+    n = len(xs[0]) if xs else 0
+    if sample_weight is not None:
+        weights = [np.asarray(w) for w in _flat(sample_weight)]
+    else:
+        weights = [np.ones((n,), np.float32) for _ in ys]
+    return xs + ys + weights
+
+
+def set_validation_data(callbacks, arrays) -> None:
+    """Sets Keras 2's ``validation_data`` on each callback that has none of its own (a
+    callback given its validation arrays in ``__init__`` keeps them; one set by an earlier
+    fit is replaced, as Keras 2 replaced it)."""
+    for cb in callbacks:
+        held = getattr(cb, "validation_data", None)
+        if held is None or held is getattr(cb, "_fit_validation_data", None):
+            cb.validation_data = cb._fit_validation_data = arrays
+
+
+def _flat(value) -> list:
+    if isinstance(value, dict):
+        return [np.asarray(v) for v in value.values()]
+    if isinstance(value, list | tuple):
+        return [np.asarray(v) for v in value]
+    return [np.asarray(value)]

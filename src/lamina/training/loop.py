@@ -28,6 +28,7 @@ import jax
 import numpy as np
 
 from lamina.callbacks import core as _callbacks
+from lamina.callbacks import legacy as _legacy_callbacks
 from lamina.callbacks import progress as _progress
 from lamina.data import epochs as _epochs
 from lamina.data.base import warn_ran_out
@@ -209,6 +210,9 @@ def fit(
     # A copy: the compiled step donates its input, and a failed fit restores the original.
     b.set_state(fresh_copy(b.get_state()))
     resume = cb.on_train_begin({})
+    legacy_val = _legacy_validation(validation_data, split)
+    if legacy_val is not None:  # Keras 2 set it after on_train_begin
+        _legacy_callbacks.set_validation_data(user, _legacy_callbacks.validation_arrays(*legacy_val))
     if resume is not None:  # BackupAndRestore restored the state of an interrupted fit
         initial_epoch = resume
     epoch_logs: dict = {}
@@ -285,6 +289,16 @@ def fit(
     b.finalize(epochs)  # use_ema: the averaged weights
     cb.on_train_end(dict(epoch_logs))
     return history
+
+
+def _legacy_validation(validation_data, split):
+    """``(x, y, sample_weight)`` of in-memory validation data, for Keras 2's
+    ``callback.validation_data``; None for streamed validation data (Keras 2 set none)."""
+    if split is not None and validation_data is None:
+        return split
+    if isinstance(validation_data, tuple | list) and _inputs.is_in_memory(validation_data[0]):
+        return (*validation_data, None, None)[:3]
+    return None
 
 
 def _eval_chunk(b, cb, source):
