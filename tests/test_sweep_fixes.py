@@ -385,8 +385,9 @@ def test_stateful_lstm_called_eagerly_like_keras(keras):
     assert not np.allclose(ours[0], ours[1])  # the state carried over
 
 
-def test_add_loss_of_a_symbolic_tensor_is_refused_like_keras(keras):
-    # Keras 2's VAE example: `vae.add_loss(K.mean(...symbolic...))`; Keras 3 refuses it.
+def test_add_loss_of_a_symbolic_tensor_keras2_on_models_refused_on_layers(keras):
+    # Keras 2's VAE example: `vae.add_loss(K.mean(...symbolic...))`; Keras 3 refuses it, Lamina
+    # keeps Keras 2's meaning on a functional model (tests/test_graph_losses.py).
     x = lamina.Input((3,))
     model = lamina.Model(x, lamina.layers.Dense(3)(x))
     with keras_ref():
@@ -396,7 +397,9 @@ def test_add_loss_of_a_symbolic_tensor_is_refused_like_keras(keras):
             kmodel.add_loss(keras.ops.mean(kx))
         with pytest.raises(ValueError, match="can only be called from inside"):
             keras.layers.Dense(2).add_loss(keras.ops.mean(kx))
-    with pytest.raises(NotImplementedError, match="can only be called from inside"):
-        model.add_loss(lamina.ops.mean(x))
+    model.add_loss(lamina.ops.mean(x))
+    model.compile(optimizer="sgd", loss="mse")
+    history = model.fit(np.ones((4, 3)), np.ones((4, 3)), epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0])
     with pytest.raises(ValueError, match="can only be called from inside"):
         lamina.layers.Dense(2).add_loss(lamina.ops.mean(x))

@@ -154,6 +154,24 @@ def drawing_from(key):
         stack.pop()
 
 
+@contextlib.contextmanager
+def counting_draws():
+    """Counts the unseeded random ops run inside the block (they draw from a fixed key, so a
+    function can be traced to learn whether it draws): ``drawn[0]`` after the block.
+
+    >>> with counting_draws() as drawn:
+    ...     a = normal((2,))
+    >>> drawn[0]
+    1
+    """
+    drawn = [0]
+    with drawing_from(jax.random.key(0)):
+        try:
+            yield drawn
+        finally:
+            drawn[0] = _KEYS.stack[-1][1]
+
+
 def _step_key():
     """A key for one draw of a generator held by a layer running inside a traced training
     step (the step threads no generator state, so the state would never advance and every

@@ -292,8 +292,10 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
         loss of the call it is added in, so it is accepted and not needed."""
         del inputs
         if any(type(v).__name__ == "KerasTensor" for v in jax.tree_util.tree_leaves(loss)):
-            # Keras 2's ``model.add_loss(symbolic_tensor)``; Keras 3 refuses it likewise
-            # (NotImplementedError on a functional model, ValueError on a layer).
+            if getattr(self, "_nodes", None) is not None:  # a functional model: Keras 2's
+                self._add_graph_loss(loss)  # ``model.add_loss(symbolic tensor)``
+                return
+            # Keras 3 refuses it on a layer (ValueError) and a subclassed model.
             error = NotImplementedError if getattr(self, "_is_model", False) else ValueError
             raise error(
                 "`add_loss()` can only be called from inside `build()` or `call()`, on a "

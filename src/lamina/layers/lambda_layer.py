@@ -26,6 +26,7 @@ import threading
 import types
 from typing import Any
 
+from lamina import random as _random
 from lamina.layers.base import Layer
 
 _SAFE = threading.local()
@@ -102,8 +103,32 @@ class Lambda(Layer):
             kwargs["training"] = training
         import jax
 
-        with jax.numpy_rank_promotion("allow"):  # Keras code broadcasts like NumPy
+        with contextlib.ExitStack() as scope:
+            if key is not None and self.uses_rng:  # its unseeded draws: fresh at every call
+                scope.enter_context(_random.drawing_from(key))
+            scope.enter_context(jax.numpy_rank_promotion("allow"))  # Keras code broadcasts
             return self.function(x, **kwargs), state
+
+    def _trace_output_shape(self, input_shape):
+        """Traces the function abstractly for its output shape, and learns whether it draws
+        unseeded random numbers (Keras 2's ``K.random_normal(shape)`` in a VAE's sampling
+        function): such a Lambda then gets a fresh key at every call, training or not, as
+        Keras 2 drew fresh numbers at every run of the graph.  A given ``output_shape`` wins
+        over a failed trace (the function may need inputs the shapes cannot stand for)."""
+        from lamina.layers.symbolic import traced_output_shape
+
+        shape = None
+        with _random.counting_draws() as drawn:
+            try:
+                shape = traced_output_shape(self, input_shape)
+            except Exception:  # noqa: BLE001 - rethrown when the shape itself was wanted
+                if self._output_shape is None:
+                    raise
+        self.__dict__["_probed"] = True
+        if drawn[0]:
+            self.uses_rng = True
+            self.rng_in_inference = True
+        return shape
 
     def compute_mask(self, x, mask):
         if callable(self.mask):
@@ -111,10 +136,10 @@ class Lambda(Layer):
         return self.mask if self.mask is not None else mask
 
     def compute_output_shape(self, input_shape):
-        if self._output_shape is None:
-            from lamina.layers.symbolic import traced_output_shape
-
-            return traced_output_shape(self, input_shape)
+        if self._output_shape is None or not self.__dict__.get("_probed"):
+            shape = self._trace_output_shape(input_shape)
+            if self._output_shape is None:
+                return shape
         if callable(self._output_shape):
             return tuple(self._output_shape(input_shape))
         first = input_shape[0][0] if isinstance(input_shape, list) else input_shape[0]

@@ -295,14 +295,15 @@ class CompileMixin:
 
 
 def _may_add_losses(model) -> bool:
-    """Whether user code (a subclassed model or layer, in ``model``) could call ``add_loss``."""
+    """Whether user code (a subclassed model or layer, in ``model``) could call ``add_loss``,
+    or a functional model holds Keras 2's ``add_loss(symbolic tensor)`` terms."""
     seen, stack = set(), [model]
     while stack:
         obj = stack.pop()
         if id(obj) in seen:
             continue
         seen.add(id(obj))
-        if not type(obj).__module__.startswith("lamina."):
+        if not type(obj).__module__.startswith("lamina.") or getattr(obj, "_graph_losses", None):
             return True
         try:
             stack.extend(getattr(obj, "layers", None) or [])

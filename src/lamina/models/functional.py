@@ -18,6 +18,7 @@ from __future__ import annotations
 import jax
 
 from lamina._naming import unique_name
+from lamina.layers.call_losses import log_term
 from lamina.layers.keras_api import set_owner
 from lamina.layers.symbolic import KerasTensor
 from lamina.models import graph as _graph
@@ -25,6 +26,7 @@ from lamina.models.model import Model
 from lamina.models.nesting import NestedModelMixin
 from lamina.models.weights_init import init_layers
 from lamina.training.network import Network
+from lamina.training.whole_batch import mark
 
 
 def _is_kt(v):
@@ -103,35 +105,49 @@ class Functional(Model):
         # predicts an array, not a list of one).
         single = isinstance(out_struct, list | tuple) and len(out_struct) == 1
 
+        graph_losses = tuple(self.__dict__.get("_graph_losses", ()))
+        model = self
+
         def forward(params, state, x, *, training, key=None, batch_mask=None, input_masks=None):
             xs = _flatten_inputs(in_struct, x)
+            capture = {id(t): None for gl in graph_losses for t in gl.boundary}
             y, new_state, aux = _graph.graph_forward(
                 nodes, layers, flat_inputs, out_struct, params, state, xs,
                 training=training, key=key, batch_mask=batch_mask, input_masks=input_masks,
+                capture=capture,
             )  # fmt: skip
+            for gl in graph_losses:  # Keras 2's model.add_loss(symbolic tensor)
+                term = gl(
+                    params, state, capture, training=training, key=key, batch_mask=batch_mask
+                )
+                aux = aux + term
+                log_term(model, term)
+            if graph_losses:
+                mark()  # the terms reduce over the batch: a short batch runs at its real size
             return (y[0] if single else y), new_state, aux
 
-        index = {id(la): i for i, la in enumerate(layers)}
-        wiring = tuple(
-            (
-                index[id(n.layer)],
-                tuple(
-                    (index[id(t._keras_history[0])], t._keras_history[1], t._keras_history[2])
-                    for t in n.input_tensors
-                ),
-                _freeze_kwargs(n.kwargs),
-            )
-            for n in nodes
-        )
+        spec_key = ("functional", tuple(la._spec_key() for la in layers), wiring(nodes, layers))
+        if graph_losses:
+            spec_key += (tuple(gl.spec_key() for gl in graph_losses),)
         n_out = len(self.outputs)
         net = Network(
             layers=layers,
             forward=forward,
-            spec_key=("functional", tuple(la._spec_key() for la in layers), wiring),
+            spec_key=spec_key,
             output_names=None if n_out == 1 else tuple(self.output_names),
+            runs_user_code=bool(graph_losses),
         )
         prefix = self._host_prefix()  # string inputs: their layers run on the host first
         return net if prefix is None else prefix.wrap(net)
+
+    def _add_graph_loss(self, loss) -> None:
+        """Keras 2's ``model.add_loss(tensor)`` with a symbolic tensor of this model's graph
+        (:mod:`lamina.models.graph_losses`)."""
+        from lamina.models.graph_losses import GraphLoss
+
+        term = GraphLoss(self, loss)  # raises before anything changes
+        self.__dict__.setdefault("_graph_losses", []).append(term)
+        self._program = None  # compiled without the term
 
     def _layer_input_shapes(self, input_shape=None):
         shapes = {}
@@ -212,6 +228,28 @@ def _flatten_inputs(in_struct, x):
             )
         return [x]
     return list(x)
+
+
+def wiring(nodes, layers, inputs=()) -> tuple:
+    """The connections of a graph's nodes (layer indices, tensor positions, constant call
+    arguments): with the layers' spec keys, what a compiled program of the graph depends on.
+    A tensor among ``inputs`` (a graph fed tensors of another one) is named by position."""
+    index = {id(la): i for i, la in enumerate(layers)}
+    given = {id(t): i for i, t in enumerate(inputs)}
+
+    def source(t):
+        if id(t) in given:
+            return ("input", given[id(t)])
+        return (index[id(t._keras_history[0])], t._keras_history[1], t._keras_history[2])
+
+    return tuple(
+        (
+            index[id(n.layer)],
+            tuple(source(t) for t in n.input_tensors),
+            _freeze_kwargs(n.kwargs),
+        )
+        for n in nodes
+    )
 
 
 def _freeze_kwargs(kwargs):

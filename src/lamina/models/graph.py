@@ -136,11 +136,12 @@ def _check_unique_names(layers):
 
 def graph_forward(
     nodes, layers, flat_inputs, output_struct, params, state, x, *, training, key, batch_mask,
-    input_masks=None,
+    input_masks=None, capture=None,
 ):  # fmt: skip
     """Runs the graph's nodes on arrays; returns ``(outputs, new_state, aux_loss)``.
     ``input_masks``: the Keras masks of the inputs (a model nested in another gets its
-    inputs' masks, ``Functional.call(..., mask=)``), one per input or ``None``."""
+    inputs' masks, ``Functional.call(..., mask=)``), one per input or ``None``.
+    ``capture``: a dict whose keys (``id`` of graph tensors) get those tensors' values."""
     index = {id(layer): i for i, layer in enumerate(layers)}
     values, masks = {}, {}
     for kt, arr in zip(flat_inputs, x):
@@ -158,6 +159,8 @@ def graph_forward(
         _, new_state, aux = _run_nodes(
             nodes, index, values, masks, params, new_state, aux, training, key, batch_mask
         )
+    if capture is not None:
+        capture.update((k, values[k]) for k in capture)
     out = jax.tree_util.tree_map(
         lambda t: values[id(t)], output_struct, is_leaf=lambda v: isinstance(v, KerasTensor)
     )
