@@ -191,3 +191,59 @@ def test_a_layer_still_refuses_a_symbolic_loss():
     inputs = layers.Input((3,))
     with pytest.raises(ValueError, match="symbolic tensor"):
         layers.Dense(1).add_loss(K.mean(inputs))
+
+
+def test_a_layer_reading_a_graph_tensor_from_outside_its_call(keras):
+    """"Deep Learning with Python" (1st ed.)'s VAE layer: ``call`` reads the global
+    ``z_mean`` / ``z_log_var`` tensors of the graph.  Reference: Keras 3 with the tensors
+    passed to the layer as inputs."""
+    x = _data(32)
+    inputs = layers.Input((D,))
+    hidden = layers.Dense(H, activation="tanh")(inputs)
+    out = layers.Dense(D)(hidden)
+
+    class Penalized(lamina.layers.Layer):
+        def call(self, args):
+            target, pred = args
+            rec = K.mean(K.square(K.flatten(target) - K.flatten(pred)))
+            self.add_loss(rec + 0.1 * K.mean(K.square(hidden)), inputs=args)  # global `hidden`
+            return pred
+
+    model = Model(inputs, Penalized()([inputs, out]))
+    model.compile(optimizer="sgd", loss=None)
+    with keras_ref():
+        ops = keras.ops
+
+        class KPenalized(keras.layers.Layer):
+            def call(self, args):
+                target, pred, h = args
+                rec = ops.mean(ops.square(ops.reshape(target, (-1,)) - ops.reshape(pred, (-1,))))
+                self.add_loss(rec + 0.1 * ops.mean(ops.square(h)))
+                return pred
+
+        ki = keras.Input((D,))
+        kh = keras.layers.Dense(H, activation="tanh")(ki)
+        ref = keras.Model(ki, KPenalized()([ki, keras.layers.Dense(D)(kh), kh]))
+        ref.compile(optimizer="sgd")
+        ref.set_weights(model.get_weights())
+        want = ref.fit(x, epochs=2, batch_size=8, shuffle=False, verbose=0).history["loss"]
+        want_pred = ref.predict(x[:3], verbose=0)
+    got = model.fit(x, y=None, epochs=2, batch_size=8, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(got, want, rtol=2e-5)
+    np.testing.assert_allclose(model.predict(x[:3], verbose=0), want_pred, rtol=1e-5, atol=1e-6)
+
+
+def test_a_graph_tensor_read_before_it_is_computed_is_a_clear_error():
+    inputs = layers.Input((3,))
+    later = layers.Dense(2)  # called after the reading layer
+
+    class Reads(lamina.layers.Layer):
+        def call(self, x):
+            return x + K.sum(late_tensor) * 0.0
+
+    late_tensor = None
+    early = Reads()
+    h = layers.Dense(3)(inputs)
+    late_tensor = later(h)
+    with pytest.raises(ValueError, match="has not computed before that layer runs"):
+        Model(inputs, layers.Add()([early(inputs), layers.Dense(3)(late_tensor)]))(np.ones((2, 3)))

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 from lamina.layers import symbolic_masks as _masks
 from lamina.layers import trace_inputs as _inputs
 from lamina.layers.base import Layer, check_rank
+from lamina.ops._symbolic import live_values
 
 
 def _is_shape_list(shape) -> bool:
@@ -86,7 +87,10 @@ def traced_output_shape(layer, input_shape, dtypes=None, mask_shape=None):
 
     token = _CALL_DTYPES.set(None)  # layers called inside this trace get their own dtypes
     try:
-        a, b = run(3), run(4)
+        with live_values(_zeros_of(3)):  # graph tensors read by call() from outside it
+            a = run(3)
+        with live_values(_zeros_of(4)):
+            b = run(4)
     except Exception as e:  # the user's call() failed: say which layer and which shapes
         raise type(e)(
             f"Calling layer {layer.name!r} ({type(layer).__name__}) on inputs of shape "
@@ -101,6 +105,17 @@ def traced_output_shape(layer, input_shape, dtypes=None, mask_shape=None):
     if isinstance(a, list):
         return [merge(x, y) for x, y in zip(a, b)]
     return merge(a, b)
+
+
+def _zeros_of(batch: int):
+    """Zeros standing for a graph tensor (its unknown dimensions ``batch``) while a layer's
+    output shape is traced."""
+
+    def resolve(tensor):
+        shape = tuple(batch if d is None else d for d in tensor.shape)
+        return jnp.zeros(shape, "float32" if tensor.dtype == "string" else tensor.dtype)
+
+    return resolve
 
 
 def _count_shapes(shape_tree) -> int:

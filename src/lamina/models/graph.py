@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from lamina.layers.call_losses import log_term
 from lamina.layers.symbolic import KerasTensor, resolve_args
 from lamina.layers.variables import AuxCollector
+from lamina.ops._symbolic import live_values
 from lamina.training.network import activity_penalty, apply_collecting_masks, conform_input
 from lamina.training.output_masks import report as report_output_masks
 
@@ -155,7 +156,7 @@ def graph_forward(
     new_state = list(state)
     aux = jnp.zeros((), jnp.float32)
     collector = AuxCollector()
-    with collector:
+    with collector, live_values(lambda t: values.get(id(t))):  # closures over graph tensors
         _, new_state, aux = _run_nodes(
             nodes, index, values, masks, params, new_state, aux, training, key, batch_mask
         )

@@ -8,7 +8,9 @@ that runs the op on the real arrays later; otherwise the op runs directly.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 
 import jax
 
@@ -21,6 +23,61 @@ _NOT_RECORDED = {
 
 def _is_kt(value) -> bool:
     return type(value).__name__ == "KerasTensor"
+
+
+_LIVE = threading.local()
+
+
+@contextlib.contextmanager
+def live_values(resolve):
+    """Inside the block, ops on a ``KerasTensor`` that ``resolve(tensor)`` knows run on its
+    value instead of recording a node.
+
+    Keras 2 code closes over graph tensors inside a layer's ``call`` ("Deep Learning with
+    Python"'s VAE layer reads the global ``z_mean``): Keras 2 ran ``call`` once on the graph's
+    tensors, so such a read was a graph edge.  Here ``call`` runs on arrays, inside the graph's
+    forward pass, which resolves each tensor it has computed to its value (and the output
+    shape trace to zeros of its shape).
+
+    Args:
+        resolve: ``KerasTensor -> value or None``.
+    """
+    stack = _LIVE.__dict__.setdefault("stack", [])
+    stack.append(resolve)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def _resolved(leaves):
+    """The values of the KerasTensors among ``leaves`` from the live forward passes, or None
+    when no forward pass is running.
+
+    Raises:
+        ValueError: a forward pass is running but has not computed one of them.
+    """
+    stack = getattr(_LIVE, "stack", None)
+    if not stack:
+        return None
+    out = []
+    for leaf in leaves:
+        if not _is_kt(leaf):
+            out.append(leaf)
+            continue
+        for resolve in reversed(stack):
+            value = resolve(leaf)
+            if value is not None:
+                out.append(value)
+                break
+        else:
+            raise ValueError(
+                f"A layer's call() used the symbolic tensor {leaf!r} of the model's graph, "
+                "which the model has not computed before that layer runs. Pass the tensor to "
+                "the layer as an input (layer([x, tensor])) instead of reading it from "
+                "outside call()."
+            )
+    return out
 
 
 def has_keras_tensor(tree) -> bool:
@@ -79,9 +136,12 @@ def symbolic_aware(fn, name, saveable=None):
 
     @functools.wraps(fn)
     def op(*args, **kwargs):
-        leaves = jax.tree_util.tree_leaves((args, kwargs), is_leaf=_is_kt)
-        if any(_is_kt(v) for v in leaves):
-            return record(fn, name, args, kwargs, saveable=saveable)
+        flat, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_is_kt)
+        if any(_is_kt(v) for v in flat):
+            values = _resolved(flat)
+            if values is None:
+                return record(fn, name, args, kwargs, saveable=saveable)
+            args, kwargs = jax.tree_util.tree_unflatten(treedef, values)
         return fn(*args, **kwargs)
 
     op._symbolic_aware = True
