@@ -39,7 +39,8 @@ def _namespace(tmp):
         [lamina.layers.Input((3,)), lamina.layers.Dense(1, activation="sigmoid")]
     )
     m.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
-    return {"lamina": lamina, "np": np, "X": X, "y": y, "m": m, "tmp": tmp}
+    # ``__name__`` as in a script: classes made with type() take their module from it.
+    return {"__name__": "__main__", "lamina": lamina, "np": np, "X": X, "y": y, "m": m, "tmp": tmp}
 
 
 def _named(api: str) -> str:
