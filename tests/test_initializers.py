@@ -300,3 +300,40 @@ def test_serialized_arrays_need_a_numeric_dtype():
     entry = {"class_name": "__numpy__", "config": {"value": [1], "dtype": "object"}}
     with pytest.raises(ValueError, match="expected a numeric dtype"):
         initializers.deserialize({"class_name": "Constant", "config": {"value": entry}})
+
+
+SEEDED = [
+    ("GlorotUniform", {}), ("GlorotNormal", {}), ("HeNormal", {}), ("HeUniform", {}),
+    ("LecunNormal", {}), ("LecunUniform", {}), ("RandomNormal", {"mean": 0.5, "stddev": 2.0}),
+    ("RandomUniform", {"minval": -1.0, "maxval": 3.0}), ("TruncatedNormal", {"stddev": 0.3}),
+    ("Orthogonal", {"gain": 2.0}), ("VarianceScaling", {"scale": 3.0, "mode": "fan_out"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name, kwargs", SEEDED, ids=[n for n, _ in SEEDED])
+@pytest.mark.parametrize("shape", [(4, 3), (3, 3, 2, 5)])
+def test_a_seeded_initializer_draws_keras_numbers(keras, name, kwargs, shape):
+    with keras_ref():
+        ref = np.asarray(getattr(keras.initializers, name)(seed=7, **kwargs)(shape))
+    got = np.asarray(getattr(initializers, name)(seed=7, **kwargs)(shape))
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-7)
+
+
+def test_a_seeded_initializer_in_a_layer_gives_keras_weights(keras):
+    """Keras's layer calls the initializer as is: the seed decides the weights (the layer's
+    own key does not), so a tutorial's seeded model starts from Keras's weights."""
+    from lamina import layers
+
+    with keras_ref():
+        kd = keras.layers.Dense(5, kernel_initializer=keras.initializers.HeNormal(seed=42),
+                                bias_initializer=keras.initializers.RandomUniform(seed=3))  # fmt: skip
+        kd.build((None, 4))
+        kc = keras.layers.Conv2D(2, 3, kernel_initializer=keras.initializers.GlorotUniform(seed=1))
+        kc.build((None, 8, 8, 3))
+    d = layers.Dense(5, kernel_initializer=initializers.HeNormal(seed=42),
+                     bias_initializer=initializers.RandomUniform(seed=3))  # fmt: skip
+    d.build((None, 4))
+    c = layers.Conv2D(2, 3, kernel_initializer=initializers.GlorotUniform(seed=1))
+    c.build((None, 8, 8, 3))
+    for got, want in zip(d.get_weights() + c.get_weights(), kd.get_weights() + kc.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)

@@ -2,9 +2,10 @@
 ``TruncatedNormal``, ``RandomUniform`` and ``Orthogonal``, and the draws they share.
 
 Each draw uses ``jax.random`` with a JAX key, or NumPy's generator with a
-:class:`lamina.utils.random.HostKey`.  Without a key, a seeded initializer uses
-``PRNGKey(seed)`` and an unseeded one a seed drawn once at construction from a module-level
-counter, so the same instance returns the same values on every call (as Keras).
+:class:`lamina.utils.random.HostKey`.  A seeded initializer always draws from Keras's key for
+its seed (``[seed, 0]``), so it gives Keras's numbers, in a layer or alone; an unseeded one
+draws from the layer's key, or without one from a seed drawn once at construction from a
+module-level counter, so the same instance returns the same values on every call (as Keras).
 """
 
 from __future__ import annotations
@@ -56,7 +57,11 @@ class RandomInitializer(Initializer):
         self._default_seed = next(_SEED_COUNTER) if seed is None else seed
 
     def _key(self, key):
-        # A layer's key (JAX or host) wins over the seed, so every weight gets its own draw.
+        if self.seed is not None:
+            # Keras: a seeded initializer draws the same numbers wherever it runs (in a layer
+            # too), from the raw key ``[seed, 0]`` its ``draw_seed`` makes.
+            return jnp.asarray([self.seed & 0xFFFFFFFF, 0], dtype=jnp.uint32)
+        # Unseeded: the layer's key (JAX or host), so every weight gets its own draw.
         return jax.random.PRNGKey(self._default_seed) if key is None else key
 
     def get_config(self):
