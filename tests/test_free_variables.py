@@ -180,17 +180,19 @@ def test_trainable_weights_rejects_foreign_objects():
         Bad()(np.ones((1, 2), "float32"))
 
 
-def test_a_models_own_variable_names_the_unsupported_case():
+def test_a_variable_set_on_a_subclassed_model_is_its_own_weight():
+    # Keras tracks it on the model (tests/test_model_own_variables.py compares the rest).
     class M(lamina.Model):
         def __init__(self):
             super().__init__()
-            self.scale = lamina.Variable(np.ones((3,), "float32"))
+            self.scale = lamina.Variable(np.full((3,), 2.0, "float32"), name="scale")
 
         def call(self, x):
             return x * self.scale
 
-    with pytest.raises(NotImplementedError, match="of the model itself .* is not supported"):
-        M()
+    model = M()
+    assert model(np.ones((1, 3), "float32")).tolist() == [[2.0, 2.0, 2.0]]
+    assert [w.path for w in model.weights] == [f"{model.name}/scale"]
 
 
 def _saved_linear(k):

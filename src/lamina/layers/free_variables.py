@@ -5,7 +5,8 @@ in ``__init__`` or ``build``) as one of the layer's weights, as ``add_weight`` w
 Keras 1/2 code does the same with ``K.variable`` (and lists the weights with
 ``self.trainable_weights = [self.W]``).  Here such a variable is *adopted*: it becomes a view of
 an entry of the layer's ``params`` (trainable) or ``state``, and its value until then is the
-entry's initial value.
+entry's initial value.  On a subclassed ``Model`` it is the model's own variable
+(:mod:`lamina.models.own_variables`), as Keras tracks it on the model.
 
 >>> import numpy as np
 >>> import lamina as keras
@@ -109,14 +110,15 @@ def _dtype_name(dtype):
     return str(np.dtype(getattr(dtype, "name", dtype) if not isinstance(dtype, str) else dtype))
 
 
-def refuse_model_variable(layer, what: str) -> None:
-    """Weights of a subclassed model's own (not of a layer it holds) are not supported."""
-    if getattr(layer, "_is_model", False):
-        raise NotImplementedError(
-            f"{type(layer).__name__}: {what} of the model itself (not of one of its layers) is "
-            "not supported yet. Hold the variable in a layer (a keras.layers.Layer subclass "
-            "whose __init__ or build makes it) and call that layer from the model's call()."
-        )
+def variable_owner(layer, what: str):
+    """The layer that takes a new variable of ``layer`` (``what``: how it is made): ``layer``,
+    or for a subclassed model the holder of its own variables
+    (:mod:`lamina.models.own_variables`), as Keras tracks them on the model."""
+    if not getattr(layer, "_is_model", False):
+        return layer
+    from lamina.models.own_variables import owner_for
+
+    return owner_for(layer, what)
 
 
 def unique_key(layer, base: str) -> str:
@@ -151,7 +153,7 @@ def adopt(layer, var) -> Variable:
     """Makes the free variable ``var`` a weight of ``layer`` (a no-op for one it holds)."""
     from lamina.backend.keras2_state import BackendVariable
 
-    refuse_model_variable(layer, "a variable set as its attribute")
+    layer = variable_owner(layer, "a variable set as its attribute")
     if isinstance(var, BackendVariable):
         mapped = layer.__dict__.setdefault("_adopted_backend", {})
         if id(var) in mapped:

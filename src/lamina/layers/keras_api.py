@@ -30,8 +30,8 @@ from lamina.layers import symbolic_masks as _masks
 from lamina.layers.free_variables import (
     adopt_attribute,
     is_adoptable,
-    refuse_model_variable,
     unique_key,
+    variable_owner,
 )
 from lamina.layers.graph_api import LayerGraphAPI
 from lamina.layers.trace_inputs import build_in_scope, called_on, keep_order, scope_user_build
@@ -252,7 +252,12 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
 
         if kwargs:
             raise TypeError(f"add_weight() got unexpected keyword argument(s): {sorted(kwargs)}.")
-        refuse_model_variable(self, "add_weight()")
+        owner = variable_owner(self, "add_weight()")
+        if owner is not self:  # a subclassed model's own variable: its holder makes it
+            return owner.add_weight(
+                shape, initializer, dtype, trainable, autocast, regularizer, constraint,
+                aggregation, overwrite_with_gradient, name,
+            )  # fmt: skip
         shape = () if shape is None else tuple(int(d) for d in shape)
         dtype = "float32" if dtype is None else str(np.dtype(dtype))
         if initializer is None:

@@ -297,8 +297,10 @@ class Variable:
             if self.trainable:
                 raise NotImplementedError(
                     f"assign() on the trainable variable {self.path!r} inside call(): Lamina's "
-                    "compiled step updates trainable weights only through the optimizer. Create "
-                    "the variable with add_weight(..., trainable=False) to update it in call()."
+                    "compiled step updates trainable weights only through the optimizer (Keras's "
+                    "JAX backend drops such an assignment at the end of each training step). "
+                    "Expected a non-trainable variable; fix: create it with add_weight(..., "
+                    "trainable=False) to update it in call()."
                 )
             entry[2][self._key] = value
             return value

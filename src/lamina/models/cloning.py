@@ -43,7 +43,11 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
         raise TypeError(f"clone_model() got unexpected arguments {sorted(kwargs)}.")
     clone_function = clone_function or _clone_layer
     if isinstance(model, Sequential):
-        layers = [clone_function(layer) for layer in model.layers]
+        clones: dict = {}  # a layer the stack repeats is cloned once and shared (Keras)
+        for layer in model.layers:
+            if id(layer) not in clones:
+                clones[id(layer)] = clone_function(layer)
+        layers = [clones[id(layer)] for layer in model.layers]
         new = Sequential(name=model.name)
         if input_tensors is not None:
             new.add(input_tensors[0] if isinstance(input_tensors, list) else input_tensors)

@@ -90,7 +90,7 @@ def of(model):
         inp = model.__dict__.get("_input_layer")
         if inp is None or getattr(inp, "_input_dtype", None) != STRING:
             return None
-        key = ("stack", id(inp), tuple(id(layer) for layer in model._layers))
+        key = ("stack", id(inp), tuple(id(layer) for layer in model.layers))
     cached = model.__dict__.get("_host_prefix_cache")
     if cached is not None and cached.key == key:
         return cached.value
@@ -155,7 +155,7 @@ class StackPrefix:
     """The host prefix of a ``Sequential`` on a string ``Input``: its first ``n`` layers."""
 
     def __init__(self, model):
-        self.layers = tuple(model._layers)
+        self.layers = tuple(model.layers)  # the positions (a repeated layer at each)
         self.n = stack_prefix_length(self.layers)
         self.input_shape = tuple(model._input_shape)
 
@@ -169,13 +169,16 @@ class StackPrefix:
     def wrap(self, net: Network) -> Network:
         """``net`` (the whole stack's network) with its forward starting after the prefix."""
         layers, n = net.layers, self.n
+        # The positions after the prefix, as indices of ``net.layers`` (one per distinct
+        # layer, the weights' order): a layer the stack repeats runs at each position.
+        index = {id(layer): u for u, layer in enumerate(layers)}
+        slots = tuple(index[id(layer)] for layer in self.layers[n:])
 
         def forward(params, state, x, *, training, key=None, batch_mask=None, input_masks=None):
-            y, new_state, aux = stack_forward(
-                layers[n:], params[n:], state[n:], x,
-                training=training, key=key, batch_mask=batch_mask,
+            return stack_forward(
+                layers, params, state, x,
+                training=training, key=key, batch_mask=batch_mask, slots=slots,
             )  # fmt: skip  (string inputs carry no masks)
-            return y, tuple(state[:n]) + tuple(new_state), aux
 
         return net._replace(forward=forward, spec_key=(net.spec_key, ("host_prefix", n)))
 

@@ -3,6 +3,8 @@
 ``initial_weights(layers, input_shape)`` runs every layer's ``init(key, input_shape)`` in order
 and returns the parameters, the non-trainable state, the two JAX keys that start training's
 random streams (shuffling; dropout and noise), and each layer's weight names in Keras's order.
+A layer repeated in the stack is initialized at its first position only: its weights exist
+once (one entry per distinct layer, in order of first use), as Keras's layer builds once.
 
 Lamina's built-in layers and initializers accept a :class:`lamina.utils.random.HostKey`: they
 draw with NumPy and return NumPy arrays, which go to the device in one transfer.  That matters
@@ -40,7 +42,8 @@ class InitialWeights(NamedTuple):
 
 
 def initial_weights(layers, input_shape) -> InitialWeights:
-    """Initial weights of ``layers`` for inputs of ``input_shape`` (batch dimension included)."""
+    """Initial weights of ``layers`` (a stack, first to last) for inputs of ``input_shape``
+    (batch dimension included): one entry per distinct layer, in order of first use."""
     layers = tuple(layers)
     if all(_host_ready(layer) for layer in layers):
         key = _random.next_host_key()
@@ -60,11 +63,12 @@ def _host_init(layers, input_shape, key) -> InitialWeights:
     keys = key.split(len(layers) + 2)
     params, state, order = [], [], []
     shape = input_shape
-    for layer, k in zip(layers, keys[2:]):
-        p, s = layer.init(k, shape)
-        params.append(p)
-        state.append(s)
-        order.append((tuple(p), weight_names(s)))
+    for layer, k, first in zip(layers, keys[2:], _firsts(layers)):
+        if first:
+            p, s = layer.init(k, shape)
+            params.append(p)
+            state.append(s)
+            order.append((tuple(p), weight_names(s)))
         shape = tuple(layer.compute_output_shape(shape))
     host = jax.tree_util.tree_map(np.asarray, (tuple(params), tuple(state)))
     params, state = jax.device_put(host)
@@ -78,10 +82,11 @@ def _jit_init_impl(layers, input_shape, key):
     keys = jax.random.split(key, len(layers) + 2)
     params, state = [], []
     shape = input_shape
-    for layer, k in zip(layers, keys[2:]):
-        p, s = layer.init(k, shape)
-        params.append(p)
-        state.append(s)
+    for layer, k, first in zip(layers, keys[2:], _firsts(layers)):
+        if first:
+            p, s = layer.init(k, shape)
+            params.append(p)
+            state.append(s)
         shape = tuple(layer.compute_output_shape(shape))
     return (keys[0], keys[1]), params, state
 
@@ -94,13 +99,25 @@ def _order(layers, input_shape, key):
 
     def trace(k):
         shape = input_shape
-        for layer in layers:
-            p, s = layer.init(k, shape)
-            orders.append((tuple(p), weight_names(s)))
+        for layer, first in zip(layers, _firsts(layers)):
+            if first:
+                p, s = layer.init(k, shape)
+                orders.append((tuple(p), weight_names(s)))
             shape = tuple(layer.compute_output_shape(shape))
 
     jax.eval_shape(trace, key)
     return tuple(orders)
+
+
+def _firsts(layers) -> list[bool]:
+    """Per position of the stack, whether it is its layer's first use (the one that builds
+    it; the repeats apply the same weights)."""
+    seen: set[int] = set()
+    out = []
+    for layer in layers:
+        out.append(id(layer) not in seen)
+        seen.add(id(layer))
+    return out
 
 
 def _keras_style(obj) -> bool:

@@ -62,7 +62,10 @@ class SavingMixin:
         state = {k: v for k, v in vars(self).items() if k not in _DERIVED}
         state["_trace_counter"] = {}
         if "_layers" in state:  # weak references to their model do not pickle
-            state["_layers"] = [_without_weakrefs(layer) for layer in state["_layers"]]
+            clean = {id(layer): _without_weakrefs(layer) for layer in state["_layers"]}
+            state["_layers"] = [clean[id(layer)] for layer in state["_layers"]]
+            if "_stack" in state:  # a Sequential's positions: the same (cleaned) layers
+                state["_stack"] = [clean.get(id(la), la) for la in state["_stack"]]
         state.pop("_lamina_owner", None)
         for k in ("_train_state", "_rng", "_step_rng"):
             if state.get(k) is not None:
@@ -90,6 +93,8 @@ class SavingMixin:
         new = type(self).__new__(type(self))
         new.__setstate__(self.__getstate__())
         new._layers = list(self._layers)
+        if "_stack" in self.__dict__:  # a Sequential's positions: the same layer objects
+            new._stack = list(self._stack)
         return new
 
     def saving_view(self):

@@ -259,21 +259,22 @@ def stateful_predict(model, x, batch_size=None):
     """
     import jax
 
-    from lamina.training import step as _step
-
     x = np.asarray(x, np.float32)
     model._ensure_built(x.shape)
     model._check_input_shape(x.shape)
     batch = check_stateful_data(model, x.shape[0], batch_size)
-    layers = tuple(model.layers)
-    key = ("stateful_predict", tuple(la._spec_key() for la in layers))
+    from lamina.training.network import stack_forward, stack_slots
+
+    # The distinct layers own the weights; ``slots`` runs a repeated one at each position.
+    layers, slots = stack_slots(model.layers)
+    key = ("stateful_predict", tuple(la._spec_key() for la in model.layers), slots)
     cache = model.__dict__.setdefault("_lamina_stateful_programs", {})
     run = cache.get(key)
     if run is None:
 
         def run(params, state, xb):
             def body(st, xi):
-                y, st, _ = _step.forward(layers, params, st, xi, training=False)
+                y, st, _ = stack_forward(layers, params, st, xi, training=False, slots=slots)
                 return st, y
 
             state, ys = jax.lax.scan(body, state, xb)

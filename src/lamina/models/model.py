@@ -29,6 +29,7 @@ from lamina.layers import tracing as _tracing
 from lamina.layers.base import Layer
 from lamina.layers.symbolic import KerasTensor, TensorOp
 from lamina.layers.variables import Scope
+from lamina.models import own_variables as _own
 from lamina.models import subclass_network as _subclass
 from lamina.models import weight_sync as _sync
 from lamina.models.batch_methods import BatchMethodsMixin
@@ -93,6 +94,11 @@ class Model(
     """
 
     _untracked_attributes = ("_layers", "_nodes", "_inputs_struct", "_outputs_struct")
+    _untracked_attributes += (_own.ATTRIBUTE,)  # the holder of the model's own variables
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _own.wrap_user_build(cls)  # a user ``build`` runs inside the engine's build
 
     def __new__(cls, *args, **kwargs):
         from lamina.layers import stateful as _stateful
@@ -205,8 +211,15 @@ class Model(
     def _outputs_known(self) -> bool:
         return self._train_state is not None
 
+    def _after_fit(self) -> None:
+        if type(self)._engine_network is Model._engine_network:
+            _subclass.warn_training_arg(self)
+
     def build(self, input_shape=None):
-        """Builds the weights by running ``call`` once on zeros of ``input_shape``."""
+        """Builds the weights by running the model's own ``build`` (if it defines one) and
+        ``call`` once on zeros of ``input_shape``."""
+        if _own.is_building(self):  # ``super().build(shape)`` from the model's own build
+            return
         if input_shape is None:
             input_shape = self._input_shape
         if input_shape is None:
@@ -224,11 +237,15 @@ class Model(
         if isinstance(input_shape, tuple) and input_shape:
             scope.build_batch = input_shape[0]  # the batch size the layers are built for
         with scope, jax.numpy_rank_promotion("allow"):
+            with _own.building(self):
+                self.build(input_shape)  # the model's own build(), when it defines one
+            own = _own.bind_drawn(self, scope)
             self.call(zeros, **_tracing.call_kwargs(self.call, False, None, {}))
-        # Layers ``call`` used, and built ones it did not (a teacher model called only in an
-        # overridden ``compute_loss``): Keras tracks both as the model's variables.
+        # The model's own variables first, as Keras lists them (as drawn: the build call's
+        # assign() is not kept); then the layers ``call`` used, and built ones it did not (a
+        # teacher model called only in an overridden ``compute_loss``): Keras tracks both.
         self._layers, params, state, order = [], [], [], []
-        for _, layer in _tracing.tracked_layers(self):
+        for layer in [own] * (own is not None) + [la for _, la in _tracing.tracked_layers(self)]:
             entry = scope.lookup(layer)
             if entry is not None:
                 p, s = entry[0], entry[1]
@@ -241,6 +258,7 @@ class Model(
             params.append(p)
             state.append(s)
             order.append((tuple(p), tuple(s)))
+        _own.check_names(self, own, self._layers)
         self._input_shape = _batchless(input_shape)
         self._set_weights_state(tuple(params), tuple(state), tuple(order))
 
@@ -261,7 +279,10 @@ class Model(
 
     def init(self, key, input_shape):
         if self._train_state is None and type(self)._engine_network is Model._engine_network:
-            self._build_from_call(_norm_shape(input_shape))
+            # Built for good even when first met inside a trace (a Sequential holding the model
+            # finds its output shape abstractly): the weights it keeps must be arrays.
+            with jax.ensure_compile_time_eval():
+                self._build_from_call(_norm_shape(input_shape))
         return NestedModelMixin.init(self, key, input_shape)
 
     def _ensure_built(self, data_shape):

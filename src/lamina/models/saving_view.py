@@ -11,7 +11,9 @@ The contract (stable)
 
 * ``layers``: the layers owning weights, aligned with ``weight_order`` and with the
   ``params``/``state`` tuples of the ``TrainState`` (a functional model's ``InputLayer`` s
-  included, with no weights); ``listed_layers``: ``model.layers`` as Keras lists them.
+  included, with no weights); ``listed_layers``: ``model.layers`` as Keras lists them;
+  ``applied_layers``: :attr:`layers` in the order Keras's saving names them (a layer a
+  ``Sequential`` repeats at each of its positions).
 * ``weight_order``: per layer, ``(trainable names, non-trainable names)`` in Keras's order
   (``get_weights`` order); the arrays are ``train_state.params[i][name]`` and
   ``train_state.state[i][name]``.
@@ -81,6 +83,13 @@ class SaveView:
     def listed_layers(self) -> list:
         """``model.layers``: what Keras lists (a subclassed model's tracked layers)."""
         return list(self.model.layers)
+
+    @property
+    def applied_layers(self) -> tuple:
+        """:attr:`layers` as Keras's saving walks them: a ``Sequential``'s positions (a layer
+        used at several positions at each of them), else :attr:`layers` itself."""
+        stack = self.model.__dict__.get("_stack")
+        return self.layers if stack is None else tuple(stack)
 
     def graph_layers(self) -> list:
         """:attr:`layers` without a graph's ops on symbolic tensors (``x + y``): Keras's

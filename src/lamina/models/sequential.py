@@ -2,10 +2,13 @@
 predict).
 
 The object is thin: it holds the layer specs, the compile settings, and the latest
-``TrainState`` (all arrays, one pytree).  The work happens in pure functions compiled once per
-``compile()`` (``lamina.training.step``) and driven by ``lamina.training.loop``.  Its config
-(``sequential_config``), its flat weight list (``weight_lists``) and its input-shape check
-(``sequential_checks``) live in their own modules; the methods delegate to them.
+``TrainState`` (all arrays, one pytree).  One layer object may come at several positions,
+sharing its weights (``sequential_stack``): ``_stack`` holds the positions (``model.layers``),
+``_layers`` the distinct layers, which own the weights (aligned with ``_weight_order``).  The
+work happens in pure functions compiled once per ``compile()`` (``lamina.training.step``) and
+driven by ``lamina.training.loop``.  Its config (``sequential_config``), its flat weight list
+(``weight_lists``) and its input-shape check (``sequential_checks``) live in their own
+modules; the methods delegate to them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from lamina.layers.symbolic import KerasTensor
 from lamina.models import host_prefix as _host_prefix
 from lamina.models import sequential_checks as _checks
 from lamina.models import sequential_config as _config
+from lamina.models import sequential_stack as _positions
 from lamina.models import weight_lists as _weight_lists
 from lamina.models import weight_sync as _sync
 from lamina.models.batch_methods import BatchMethodsMixin
@@ -76,7 +80,8 @@ class Sequential(
         # Unique like Keras's ("sequential", "sequential_1"): nested models need distinct names.
         self.name = name or _unique_name("sequential")
         self.__dict__["_trainable"] = bool(trainable)  # not passed on: Keras sets it alone here
-        self._layers: list[Layer] = []
+        self._layers: list[Layer] = []  # distinct, in order of first use: the weights' owners
+        self._stack: list[Layer] = []  # the positions (``layers``): a repeat at each
         self._input_shape = None  # batch dim included
         self._train_state: TrainState | None = None
         self._built_key = None
@@ -136,34 +141,38 @@ class Sequential(
         if not self._layers and self._input_shape is None and layer._input_shape_arg is not None:
             self._input_shape = (layer._batch_size_arg, *layer._input_shape_arg)
         names, shape = self._stack_cache()  # incremental: a full walk per add was O(n^2)
-        if layer.name in names:
-            raise ValueError(
-                f"All layers added to a Sequential model should have unique names. Name "
-                f"{layer.name!r} is already the name of a layer in this model."
-            )
-        self._layers.append(layer)
-        # A layer holding weights already (shared with another model, or called standalone)
-        # keeps them: this model copies them in when it is built, as Keras layers keep theirs.
-        if getattr(layer, "_is_model", False) or (
-            layer._owner_model() is None and layer.__dict__.get("_standalone") is None
-        ):
-            set_owner(layer, self)
+        repeat = _positions.is_repeat(layer, names, self._layers)
+        first_shape = None
+        if repeat and self._input_shape is not None:  # where its weights were built
+            inputs = self._stack_input_shapes(None)
+            first_shape = _positions.first_use_shapes(self._stack, [layer], inputs)[0]
+        self._stack.append(layer)
+        if not repeat:
+            self._layers.append(layer)
+            # A layer holding weights already (shared with another model, or called
+            # standalone) keeps them: this model copies them in when it is built, as Keras
+            # layers keep theirs.
+            if getattr(layer, "_is_model", False) or (
+                layer._owner_model() is None and layer.__dict__.get("_standalone") is None
+            ):
+                set_owner(layer, self)
         self._invalidate()
-        if self._input_shape is not None:
-            adopt_input_shape(layer, shape)  # a nested Sequential without one takes it
-            try:
+        try:
+            if self._input_shape is not None:
+                adopt_input_shape(layer, shape)  # a nested Sequential without one takes it
+                if repeat:
+                    _positions.check_repeat(layer, first_shape, shape)
                 check_rank(layer, shape)
                 shape = shape_checks.output_shape(layer, shape)
-            except ValueError:
+            input_layer = self.__dict__.get("_input_layer")
+            if getattr(input_layer, "_input_dtype", None) == "string":
+                # A layer that cannot run on the host would receive strings.
+                _host_prefix.stack_prefix_length(self._stack)
+        except ValueError:
+            self._stack.pop()
+            if not repeat:
                 self._layers.pop()
-                raise
-        input_layer = self.__dict__.get("_input_layer")
-        if getattr(input_layer, "_input_dtype", None) == "string":
-            try:  # a layer that cannot run on the host would receive strings
-                _host_prefix.stack_prefix_length(self._layers)
-            except ValueError:
-                self._layers.pop()
-                raise
+            raise
         names.add(layer.name)
         self._stack_key, self._stack_shape = self._stack_cache_key(), shape
         if rebuild:
@@ -177,25 +186,26 @@ class Sequential(
             _unique_name("functional")
 
     def _stack_cache_key(self):
-        last = self._layers[-1] if self._layers else None
-        return (len(self._layers), id(last), self._input_shape)
+        last = self._stack[-1] if self._stack else None
+        return (len(self._stack), id(last), self._input_shape)
 
     def _stack_cache(self):
         """(layer names, output shape) of the stack, recomputed only when the layers changed
         other than through ``add`` (``pop``, a new input shape)."""
         if getattr(self, "_stack_key", None) != self._stack_cache_key():
             shape = self._input_shape
-            if shape is not None and self._layers:
+            if shape is not None and self._stack:
                 shape = self._output_shape_of(shape)[-1]
             self._stack_names = {lay.name for lay in self._layers}
             self._stack_key, self._stack_shape = self._stack_cache_key(), shape
         return self._stack_names, self._stack_shape
 
     def pop(self, rebuild: bool = True) -> Layer:
-        """Removes and returns the last layer (``rebuild``: as in :meth:`add`)."""
-        if not self._layers:
+        """Removes and returns the last layer (``rebuild``: as in :meth:`add`); a layer still
+        used at an earlier position keeps its weights in the model."""
+        if not self._stack:
             raise IndexError("There are no layers in the model to pop.")
-        layer = self._layers.pop()
+        layer = _positions.remove_last(self._stack, self._layers)
         self._invalidate()
         if rebuild:
             self._keras_rebuild()
@@ -203,11 +213,12 @@ class Sequential(
 
     @property
     def layers(self) -> list[Layer]:
-        return list(self._layers)
+        """The layers in order, a layer used at several positions listed at each (Keras)."""
+        return list(self._stack)
 
     def get_layer(self, name=None, index=None) -> Layer:
         if index is not None:
-            return self._layers[index]
+            return self._stack[index]
         for layer in self._layers:
             if layer.name == name:
                 return layer
@@ -225,34 +236,36 @@ class Sequential(
         ``Input``, the layers after the host prefix (:mod:`lamina.models.host_prefix`)."""
         prefix = self._host_prefix()
         if prefix is not None:
-            return prefix.wrap(stack_network(self._layers))
+            return prefix.wrap(stack_network(self._stack))
         dtype = getattr(self.__dict__.get("_input_layer"), "_input_dtype", None) or "float32"
-        return stack_network(self._layers, self._input_shape, dtype)
+        return stack_network(self._stack, self._input_shape, dtype)
 
     def _host_prefix(self):
         """The string layers run on the host before the compiled network, or ``None``."""
         return _host_prefix.of(self)
 
     def _layer_input_shapes(self, input_shape):
-        """Each layer's input shape for a model input of ``input_shape`` (nested use)."""
+        """Each distinct layer's input shape at its first use (aligned with ``_layers``) for a
+        model input of ``input_shape`` (nested use, building, saving)."""
+        shapes = self._stack_input_shapes(input_shape)
+        return _positions.first_use_shapes(self._stack, self._layers, shapes)
+
+    def _stack_input_shapes(self, input_shape):
+        """Each position's input shape (aligned with ``layers``)."""
         shape = tuple(self._input_shape or input_shape)
         return [shape, *self._output_shape_of(shape)[:-1]]
 
     def _output_shape_of(self, input_shape):
-        shape = tuple(input_shape)
-        shapes = []
-        for layer in self._layers:
-            check_rank(layer, shape)
-            shape = shape_checks.output_shape(layer, shape)  # refuses empty/negative shapes
-            shapes.append(shape)
-        return shapes
+        """Each position's output shape for a model input of ``input_shape``; a repeated
+        layer must take inputs its weights (built at its first use) fit."""
+        return _positions.output_shapes(self._stack, input_shape)
 
     # -------------------------------------------------------- symbolic graph
     def _symbolic(self):
         """``(input, output)``: the stack called on its ``Input`` (as Keras 3 builds it), so
         ``model.input`` and ``model.layers[i].output`` make Keras 2 feature extractors:
         ``Model(model.input, model.layers[-2].output)`` shares the layers and their weights."""
-        layers = self._layers
+        layers = self._stack
         key = (len(layers), id(layers[-1]) if layers else None, self._input_shape)
         cached = self.__dict__.get("_symbolic_cache")
         if cached is not None and cached.key == key:
@@ -333,7 +346,7 @@ class Sequential(
         if self.__dict__.get("_input_layer") is None:  # Keras's build makes both (and names)
             self.__dict__["_input_layer"] = InputLayer(batch_shape=self._input_shape)
             self._keras_rebuild()
-        init = initial_weights(self._layers, self._input_shape)
+        init = initial_weights(self._stack, self._input_shape)  # one entry per distinct layer
         self._rng, self._step_rng = init.shuffle_rng, init.step_rng
         self._weight_order = init.order  # Keras's order; pytrees sort dict keys
         # Layers already holding weights (shared with another model) keep them, as in Keras.
@@ -402,6 +415,11 @@ class Sequential(
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:
         return _config.get_config(self)
+
+    def __setstate__(self, state):
+        SavingMixin.__setstate__(self, state)
+        if "_stack" not in self.__dict__:  # pickled before its positions were kept apart
+            self.__dict__["_stack"] = list(self._layers)
 
     __copy__ = _sync.isolated_copy
     _trainable_mask = NestedModelMixin._trainable_mask

@@ -4,6 +4,11 @@ Kept apart from :mod:`lamina.models.sequential` because it is the file format's 
 model (Keras's ``InputLayer`` entry, each layer's serialized spec and build shape), not its
 life cycle; ``Sequential.get_config``/``from_config`` delegate here.
 
+A layer used at several positions is written at each (one name, one config): the model loads
+back with the layer shared.  Keras 3.15.1 writes it once (``Sequential.get_config`` walks its
+deduplicated layers), so its file of such a model holds another model; read here, its config
+gives what Keras gives, and Keras refuses Lamina's by its unique-names rule.
+
 >>> from lamina.models import Sequential
 >>> from lamina.layers import Dense, Input
 >>> model = Sequential([Input((4,)), Dense(2, name="out")])
@@ -63,10 +68,10 @@ def get_config(model) -> dict:
     shapes = None
     if model._input_shape is not None:
         try:
-            shapes = model._layer_input_shapes(None)
+            shapes = model._stack_input_shapes(None)
         except (ValueError, TypeError):  # a layer without static shapes: no build entries
             shapes = None
-    for i, layer in enumerate(model._layers):  # nested models, custom classes: Keras's forms
+    for i, layer in enumerate(model.layers):  # nested models, custom classes: Keras's forms
         spec = serialize_layer(layer)
         if shapes is not None:
             spec["build_config"] = build_config(layer, tuple(shapes[i]))
@@ -87,12 +92,34 @@ def from_config(cls, config, custom_objects=None):
         custom_objects: optional dict of custom layer classes by name.
 
     Returns:
-        The model, unbuilt unless the config has an ``InputLayer``.
+        The model, unbuilt unless the config has an ``InputLayer``. An entry repeating an
+        earlier one's name and config is that layer again (shared, as when it was saved).
+
+    Raises:
+        ValueError: two entries with one name but different configs (Keras's unique names).
     """
     from lamina.models.functional_config import deserialize_layer
 
     model = cls(name=config.get("name"))
     model.trainable = bool(config.get("trainable", True))  # before the layers: they keep theirs
+    made: dict = {}  # name -> (entry without its build shape, layer)
     for spec in config.get("layers", []):
-        model.add(deserialize_layer(spec, custom_objects=custom_objects))
+        entry = _entry(spec)
+        name = entry.get("config", {}).get("name") if isinstance(entry, dict) else None
+        earlier = made.get(name) if isinstance(name, str) else None
+        if earlier is not None and earlier[0] == entry:
+            model.add(earlier[1])  # only a repeated layer is written twice under one name
+            continue
+        layer = deserialize_layer(spec, custom_objects=custom_objects)
+        model.add(layer)
+        if isinstance(name, str):
+            made[name] = (entry, layer)
     return model
+
+
+def _entry(spec):
+    """A layer's config entry without its build shape (a repeat is built at its first use,
+    so its later entries may carry other build shapes)."""
+    if not isinstance(spec, dict):
+        return spec
+    return {k: v for k, v in spec.items() if k != "build_config"}

@@ -41,9 +41,63 @@ def subclass_network(model) -> Network:
         spec_key=("subclassed", id(model), tuple(la._spec_key() for la in layers)),
         uses_rng=any(la.uses_rng for la in layers),
         runs_user_code=True,
+        passes_training=takes_training(model.call),
     )
     names = call_output_names(model, net)
     return net if names is None else net._replace(output_names=names)
+
+
+def takes_training(call) -> bool:
+    """Whether ``call`` names a ``training`` parameter (Keras's ``_call_has_training_arg``:
+    ``**kwargs`` does not count)."""
+    import inspect
+
+    try:
+        return "training" in inspect.signature(call).parameters
+    except (TypeError, ValueError):
+        return True
+
+
+def warn_training_arg(model) -> None:
+    """Warns once per model when ``fit`` will run its Dropout/BatchNormalization-like layers
+    in inference mode because its ``call`` takes no ``training`` argument (Keras 3 does so
+    silently; TensorFlow's Keras 2 trained them)."""
+    import warnings
+
+    if model.__dict__.get("_warned_training_arg") or takes_training(model.call):
+        return
+    modal = sorted(la.name for la in _tracing_layers(model) if _trains_differently(la))
+    if not modal:
+        return
+    model.__dict__["_warned_training_arg"] = True
+    warnings.warn(
+        f"{type(model).__name__}.call() takes no `training` argument, so fit() runs its "
+        f"layers {modal} in inference mode (no dropout, BatchNormalization's moving "
+        "statistics), as Keras 3 does. To train them, define call(self, inputs, "
+        "training=None) and pass training=training to those layers.",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+def _tracing_layers(model) -> list:
+    """The layers ``model`` holds, those of the models and layers it holds too."""
+    found, stack, seen = [], list(getattr(model, "_layers", None) or ()), set()
+    while stack:
+        layer = stack.pop()
+        if id(layer) not in seen:
+            seen.add(id(layer))
+            found.append(layer)
+            stack.extend(getattr(layer, "_layers", None) or ())
+    return found
+
+
+def _trains_differently(layer) -> bool:
+    """Whether ``layer`` computes differently in training: it draws random numbers (dropout,
+    noise) or is a batch normalization (batch statistics, moving averages)."""
+    if getattr(layer, "uses_rng", False):
+        return True
+    return any(cls.__name__ == "BatchNormalization" for cls in type(layer).__mro__)
 
 
 def call_output_names(model, net) -> tuple | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from lamina.models import own_variables as _own
 from lamina.models import summary_table as _table
 
 
@@ -124,7 +125,7 @@ def _rows(model, graph, connected, show_trainable, expand_nested):
     built = bool(model.built) or bool(model._input_shape is not None and model._layers)
     if not built:
         rows = []
-        for layer in model._layers:
+        for _, layer in _entries(model):
             cells = [f"{layer.name} ({type(layer).__name__})", "?", "0 (unbuilt)"]
             rows.append((layer.name, cells + (["-"] if show_trainable else []), 0))
         return rows, (0, 0)
@@ -132,17 +133,21 @@ def _rows(model, graph, connected, show_trainable, expand_nested):
     ts = model._train_state
     mask = model._trainable_mask()
     shapes = model._output_shape_of(model._input_shape) if hasattr(model, "add") else None
-    rows, total, train = [], 0, 0
-    for i, layer in enumerate(model._layers):
+    rows, total, train, counted = [], 0, 0, set()
+    for j, (i, layer) in enumerate(_entries(model)):
         n_p = int(sum(np.prod(v.shape) for v in ts.params[i].values()))
         n_s = int(sum(np.prod(v.shape) for v in ts.state[i].values()))
-        total += n_p + n_s
         t = mask[i]
-        if isinstance(t, frozenset):  # a nested model with frozen layers
-            train += int(sum(np.prod(v.shape) for k, v in ts.params[i].items() if k in t))
-        else:
-            train += n_p if t else 0
-        shape = str(tuple(shapes[i])) if shapes is not None else _node_shape(model, layer)
+        if i not in counted:  # the totals count a repeated layer's weights once (Keras)
+            counted.add(i)
+            total += n_p + n_s
+            if isinstance(t, frozenset):  # a nested model with frozen layers
+                train += int(sum(np.prod(v.shape) for k, v in ts.params[i].items() if k in t))
+            else:
+                train += n_p if t else 0
+        if _own.is_holder(layer):  # a model's own variables: counted, with no row (Keras)
+            continue
+        shape = str(tuple(shapes[j])) if shapes is not None else _node_shape(model, layer)
         cells = [f"{layer.name} ({type(layer).__name__})", shape, f"{n_p + n_s:,}"]
         if connected:
             cells.append(", ".join(_connections(model, layer)))
@@ -152,6 +157,16 @@ def _rows(model, graph, connected, show_trainable, expand_nested):
         if expand_nested:
             rows += _nested_rows(layer, 1, connected, show_trainable)
     return rows, (total, train)
+
+
+def _entries(model) -> list:
+    """``(index of the layer's weights, layer)`` per row: a ``Sequential``'s positions (a
+    repeated layer at each, as Keras prints it), a graph's layers."""
+    stack = model.__dict__.get("_stack") if hasattr(model, "add") else None
+    if stack is None:
+        return list(enumerate(model._layers))
+    index = {id(layer): i for i, layer in enumerate(model._layers)}
+    return [(index[id(layer)], layer) for layer in stack]
 
 
 def _node_shape(model, layer) -> str:

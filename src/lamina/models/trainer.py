@@ -245,7 +245,7 @@ class TrainerMixin:
         snapshot = self._snapshot()
         b = self._binding()
         try:
-            return _loop.fit(
+            history = _loop.fit(
                 b,
                 x,
                 y,
@@ -269,6 +269,11 @@ class TrainerMixin:
             raise
         finally:
             self._compile_seconds = b.compile_seconds
+        self._after_fit()
+        return history
+
+    def _after_fit(self) -> None:
+        """What a model kind says once a fit has run (a subclassed model: a warning)."""
 
     def evaluate(
         self,

@@ -357,7 +357,10 @@ def synced_getstate(model):
     state = SavingMixin.__getstate__(model)
     state.pop("_wsync", None)
     if "_nodes" not in state:  # a Sequential: its symbolic graph is rebuilt on demand
-        state["_layers"] = [_without_nodes(la) for la in state.get("_layers", ())]
+        clean = {id(la): _without_nodes(la) for la in state.get("_layers", ())}
+        state["_layers"] = [clean[id(la)] for la in state.get("_layers", ())]
+        if "_stack" in state:  # its positions name the same (cleaned) layer objects
+            state["_stack"] = [clean.get(id(la), la) for la in state["_stack"]]
         if state.get("_input_layer") is not None:
             state["_input_layer"] = _without_nodes(state["_input_layer"])
     return state

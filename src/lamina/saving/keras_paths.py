@@ -10,7 +10,8 @@ and, per group, the weights it holds (``("p", key)`` for a trainable weight in t
 * a Keras-style layer with sub-layers, or a subclassed model: its own weights in
   ``<group>/vars``, each sub-layer under ``<group>/<attribute name>`` (a list attribute:
   ``<attribute>/<snake class name>[_n]``), as ``keras.src.saving.saving_lib`` walks objects;
-  a subclassed model's layers sit at the root (``<attribute>/vars``).
+  a subclassed model's layers sit at the root (``<attribute>/vars``), its own variables
+  (:mod:`lamina.models.own_variables`) in ``vars`` (a nested one's in ``<its group>/vars``).
 
 >>> from lamina import Input, Model, layers
 >>> x = Input((3,))
@@ -43,12 +44,35 @@ def _is_subclassed(layer) -> bool:
     return getattr(layer, "_is_model", False) and not _is_graph_model(layer)
 
 
+def _is_own_variables(layer) -> bool:
+    from lamina.models.own_variables import is_holder  # lamina.models imports this module
+
+    return is_holder(layer)
+
+
+def _own_holder(model):
+    from lamina.models.own_variables import holder_of
+
+    return holder_of(model)
+
+
 def _counted(names_used: dict, base: str) -> str:
     if base in names_used:
         names_used[base] += 1
         return f"{base}_{names_used[base]}"
     names_used[base] = 0
     return base
+
+
+def _entry_names(view) -> dict:
+    """``{id(layer): its group under layers/}`` of a graph model: Keras names each entry of
+    ``model.layers`` in turn, so a layer a ``Sequential`` repeats takes a count at each of its
+    positions and is saved at its first (``dense``, then ``dense_2`` after ``d, d``)."""
+    used: dict = {}
+    names: dict = {}
+    for layer in view.applied_layers:
+        names.setdefault(id(layer), _counted(used, _snake(layer)))
+    return names
 
 
 def keras_attribute_paths(obj) -> list[tuple[str, object]]:
@@ -94,9 +118,10 @@ def layer_groups(layer, base: str, p_names, s_names) -> list:
     p_names, s_names = list(p_names), list(s_names)
     if _is_graph_model(layer):
         out = [(f"{base}/vars", [])]
-        used: dict = {}
-        for sub in layer.saving_view().layers:
-            sub_base = f"{base}/layers/{_counted(used, _snake(sub))}"
+        sub_view = layer.saving_view()
+        names = _entry_names(sub_view)
+        for sub in sub_view.layers:
+            sub_base = f"{base}/layers/{names[id(sub)]}"
             inner = layer_groups(
                 sub, sub_base, _prefixed(p_names, sub.name), _prefixed(s_names, sub.name)
             )
@@ -107,6 +132,11 @@ def layer_groups(layer, base: str, p_names, s_names) -> list:
         own = [("p", k) for k in p_names if "/" not in k] + [
             ("s", k) for k in s_names if "/" not in k
         ]
+        holder = _own_holder(layer) if _is_subclassed(layer) else None
+        if holder is not None:  # a nested model's own variables, under its name (vars/0, ...)
+            at = holder.name
+            own += [("p", f"{at}/{k}") for k in _prefixed(p_names, at)]
+            own += [("s", f"{at}/{k}") for k in _prefixed(s_names, at)]
         out = [(f"{base}/vars" if base else "vars", own)]
         keras_paths = dict((id(sub), kp) for kp, sub in keras_attribute_paths(layer))
         for path, sub in subs:
@@ -151,10 +181,14 @@ def model_groups(model) -> list:
     if _is_subclassed(model):
         paths = dict((id(sub), kp) for kp, sub in keras_attribute_paths(model))
         for layer, (p_names, s_names) in zip(view.layers, order):
+            if _is_own_variables(layer):  # the model's own variables: its ``vars`` group
+                own = [("p", k) for k in p_names] + [("s", k) for k in s_names]
+                out.append([("vars", own)])
+                continue
             out.append(layer_groups(layer, paths[id(layer)], p_names, s_names))
         return out
-    used: dict = {}
+    names = _entry_names(view)
     for layer, (p_names, s_names) in zip(view.layers, order):
-        base = f"layers/{_counted(used, _snake(layer))}"
+        base = f"layers/{names[id(layer)]}"
         out.append(layer_groups(layer, base, p_names, s_names))
     return out

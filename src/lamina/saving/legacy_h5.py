@@ -66,7 +66,8 @@ def _strings(values):
 # ------------------------------------------------------------------ write
 def write_weights_group(group, model) -> None:
     """Writes every layer's weights under ``group`` in the legacy layout."""
-    group.attrs["layer_names"] = _strings([la.name for la in model.layers])  # no graph ops
+    # No graph ops; a layer a Sequential repeats once (its weights are one group).
+    group.attrs["layer_names"] = _strings(list(dict.fromkeys(la.name for la in model.layers)))
     group.attrs["backend"] = b"jax"
     group.attrs["keras_version"] = keras_archive.KERAS_FORMAT_VERSION.encode()
     view = model.saving_view()
@@ -78,8 +79,46 @@ def write_weights_group(group, model) -> None:
         g.attrs["weight_names"] = _strings(names)
         for name, value in zip(names, weights_h5.layer_arrays(model, i)):
             g.create_dataset(name, data=value)
+    # A subclassed model's own variables (Keras's ``top_level_model_weights``), by path.
     top = group.create_group("top_level_model_weights")
-    top.attrs["weight_names"] = _strings([])
+    own = _own_index(view)
+    names = [] if own is None else [f"{model.name}/{k}" for k in (*order[own][0], *order[own][1])]
+    top.attrs["weight_names"] = _strings(names)
+    if own is not None:
+        for name, value in zip(names, weights_h5.layer_arrays(model, own)):
+            top.create_dataset(name, data=value)
+
+
+def _own_index(view) -> int | None:
+    """The index of the model's own variables among ``view.layers``, or None."""
+    from lamina.models.own_variables import is_holder
+
+    return next((i for i, la in enumerate(view.layers) if is_holder(la)), None)
+
+
+def _load_own(group, model, path, skip_mismatch) -> None:
+    """Loads ``top_level_model_weights`` into the model's own variables, as Keras does."""
+    view = model.saving_view()
+    own = _own_index(view)
+    top = group.get("top_level_model_weights")
+    n_own = 0 if own is None else sum(map(len, view.weight_order[own]))
+    arrays = []
+    if isinstance(top, h5_tree.Group):
+        for wname in _attr_list(top, "weight_names", path):
+            if wname not in top:
+                raise fail(path, f"top-level weight {wname!r} is missing.")
+            arrays.append(safety.read_array(top, wname, path))
+    if len(arrays) != n_own:
+        msg = (
+            f"the model has {n_own} variable(s) of its own (top-level weights); the file has "
+            f"{len(arrays)}."
+        )
+        if not skip_mismatch:
+            raise fail(path, msg + " Expected the file of this model class.")
+        warnings.warn(f"{path!r}: {msg} Skipping them.", stacklevel=4)
+        return
+    if own is not None:
+        weights_h5.set_layer_arrays(model, own, arrays, path, skip_mismatch)
 
 
 def save(model, path, include_optimizer: bool = True) -> None:
@@ -150,7 +189,11 @@ def load_weights_group(group, model, path, by_name=False, skip_mismatch=False) -
     ):
         raise fail(path, "no 'layer_names' attribute: not a Keras HDF5 weights file.")
     file_layers = _file_layers(group, path)
-    model_idx = [i for i in range(len(view.layers)) if sum(map(len, view.weight_order[i]))]
+    _load_own(group, model, path, skip_mismatch)
+    own = _own_index(view)
+    model_idx = [
+        i for i in range(len(view.layers)) if sum(map(len, view.weight_order[i])) and i != own
+    ]
     if by_name:
         found = dict(file_layers)
         for i in model_idx:
@@ -180,6 +223,8 @@ def _json_attr(f, name, path):
         value = json.loads(raw)
     except json.JSONDecodeError as e:
         raise fail(path, f"attribute {name!r} is not valid JSON ({e}).") from None
+    except RecursionError:
+        raise fail(path, f"attribute {name!r} nests lists or objects too deeply.") from None
     if not isinstance(value, dict):
         raise fail(path, f"attribute {name!r} is not a JSON object.")
     return value

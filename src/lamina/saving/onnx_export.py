@@ -160,8 +160,10 @@ def export(model, filepath, opset: int = OPSET) -> None:
     elif isinstance(model, Sequential):  # a chain of layers
         x = "input"
         in_shapes = [tuple(model.input_shape), *model.saving_view().layer_output_shapes()]
-        for i, layer in enumerate(model.layers):
-            x = _layer(g, model, i, layer, x, in_shapes[i])
+        # A layer the stack repeats: its one set of weights (indexed as the saving view's).
+        index = {id(layer): i for i, layer in enumerate(model.saving_view().layers)}
+        for j, layer in enumerate(model.layers):
+            x = _layer(g, model, index[id(layer)], layer, x, in_shapes[j])
         g.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
         first = type(model.layers[0]).__name__ if model.layers else None
         ins = [("input", tuple(model.input_shape), first == "Embedding")]

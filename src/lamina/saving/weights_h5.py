@@ -205,7 +205,8 @@ def write(h5, model, include_optimizer: bool = True) -> None:
                 g.attrs["name"] = inner.name
                 for j, (_, a) in enumerate(opt_vars[4:]):
                     g.create_dataset(str(j), data=a)
-    h5.create_group("vars").attrs["name"] = model.name
+    # The model's own group (where a subclassed model's own variables were written).
+    h5.require_group("vars").attrs["name"] = model.name
 
 
 def _read_vars(h5, gpath, path) -> list[np.ndarray] | None:

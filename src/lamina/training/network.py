@@ -54,7 +54,8 @@ Targets ``y`` and sample weights follow the structure of ``y_pred`` (or its flat
 leaves).  The engine flattens both with ``jax.tree_util.tree_leaves``; every leaf has the same
 number of rows.
 
-``stack_network(layers)`` is the network of a layer stack (``Sequential``).
+``stack_network(layers)`` is the network of a layer stack (``Sequential``; a layer used at
+several positions is one entry of ``layers``, its weights shared by the uses).
 
 The model side: ``Binding``
 ---------------------------
@@ -104,6 +105,11 @@ class Network(NamedTuple):
             from the layers).
         runs_user_code: whether ``forward`` runs user code besides the layers' (a subclassed
             model's ``call``, which may add a loss over the whole batch).
+        passes_training: whether the compiled steps pass ``training`` to ``forward``; False
+            for a subclassed model whose ``call`` takes no ``training`` argument (Keras 3's
+            trainer passes it only to a ``call`` that takes it, so the layers inside run with
+            their own default: inference).  A model nested in another always gets its
+            caller's mode.
     """
 
     layers: tuple
@@ -114,6 +120,7 @@ class Network(NamedTuple):
     #: Whether ``forward`` runs user code beyond its layers (a subclassed model's ``call``),
     #: which may call ``add_loss`` on the whole batch.
     runs_user_code: bool = False
+    passes_training: bool = True
 
     @property
     def needs_key(self) -> bool:
@@ -173,66 +180,97 @@ def stack_network(layers, input_shape=None, input_dtype="float32") -> Network:
     """The :class:`Network` of ``layers`` applied in order (a ``Sequential`` model).
 
     Args:
-        layers: the layers, first to last.
+        layers: the layers, first to last; one layer object may come several times (Keras
+            shares its weights between the uses), its weights held once.
         input_shape: the model's declared input shape (batch first), or ``None``: inputs
             one rank off are reshaped as :func:`conform_input` says.
         input_dtype: the dtype the inputs are converted to (``None`` or ``"string"``: kept).
 
     Returns:
         A network whose ``forward`` runs the layers in order, passing Keras masks
-        (``Embedding(mask_zero=True)``) from layer to layer.
+        (``Embedding(mask_zero=True)``) from layer to layer; its ``layers`` are the distinct
+        layers in order of first use (``params``/``state`` hold one dict for each).
     """
-    layers = tuple(layers)
+    unique, slots = stack_slots(layers)
     ref = None if input_shape is None else tuple(input_shape)
 
     def forward(params, state, x, *, training, key=None, batch_mask=None, input_masks=None):
         x = conform_input(x, ref, input_dtype)
         mask = None if input_masks is None else jax.tree_util.tree_leaves(input_masks)
         return stack_forward(
-            layers, params, state, x, training=training, key=key, batch_mask=batch_mask,
-            mask=mask[0] if mask else None,
+            unique, params, state, x, training=training, key=key, batch_mask=batch_mask,
+            mask=mask[0] if mask else None, slots=slots,
         )  # fmt: skip
 
+    # The slots join the key only when a layer repeats: other stacks keep their cache keys.
+    spec = tuple(layer._spec_key() for layer in layers)
     return Network(
-        layers=layers,
+        layers=unique,
         forward=forward,
-        spec_key=("stack", tuple(layer._spec_key() for layer in layers), ref, input_dtype),
+        spec_key=("stack", spec, ref, input_dtype, *(() if slots is None else (slots,))),
     )
 
 
+def stack_slots(layers) -> tuple[tuple, tuple | None]:
+    """``(distinct layers in order of first use, slots)``: ``slots[j]`` is the index of the
+    ``j``-th position's layer among them, or ``None`` when no layer repeats.
+
+    >>> from lamina.layers import Dense
+    >>> d, e = Dense(2), Dense(1)
+    >>> stack_slots((d, d, e))[1], stack_slots((d, e))[1]
+    ((0, 0, 1), None)
+    """
+    index: dict[int, int] = {}
+    unique = []
+    for layer in layers:
+        if id(layer) not in index:
+            index[id(layer)] = len(unique)
+            unique.append(layer)
+    if len(unique) == len(layers):
+        return tuple(unique), None
+    return tuple(unique), tuple(index[id(layer)] for layer in layers)
+
+
 def stack_forward(
-    layers, params, state, x, *, training: bool, key=None, batch_mask=None, mask=None
+    layers, params, state, x, *, training: bool, key=None, batch_mask=None, mask=None, slots=None
 ):
     """Runs ``layers`` in order; returns ``(outputs, new_state, activity_loss)``.  ``mask``:
-    the Keras mask of ``x`` (a ``Sequential`` nested in a model gets its input's)."""
-    keys = [None] * len(layers)
+    the Keras mask of ``x`` (a ``Sequential`` nested in a model gets its input's).
+
+    ``slots`` (from :func:`stack_slots`): the layer index of each position, when a layer
+    repeats or only some layers run; every use of a layer reads its one ``params`` entry (so
+    the gradients of the uses add up) and the state the use before it left (a shared
+    ``BatchNormalization`` updates its statistics at each use, as Keras's variables do).
+    ``new_state`` always has one entry per layer."""
+    order = range(len(layers)) if slots is None else slots
+    positions = [layers[u] for u in order]
+    keys = [None] * len(positions)
     if key is not None:
         # In inference only a layer that draws there too gets a key (MC dropout).
-        draws = [layer.uses_rng and (training or layer.rng_in_inference) for layer in layers]
+        draws = [layer.uses_rng and (training or layer.rng_in_inference) for layer in positions]
         if any(draws):
             split = iter(jax.random.split(key, sum(draws)))
             keys = [next(split) if d else None for d in draws]
     from lamina.layers.variables import AuxCollector
 
     aux = jnp.zeros((), jnp.float32)
-    new_state = []
+    new_state = list(state)
     # Keras-style layers report their ``add_loss`` terms to the innermost collector.
     with AuxCollector() as added:
-        for layer, p, s, k in zip(layers, params, state, keys):
+        for layer, u, k in zip(positions, order, keys):
             kwargs: dict[str, Any] = {}
             if layer.uses_mask:
                 kwargs["mask"] = mask
             if getattr(layer, "uses_batch_mask", False):
                 kwargs["batch_mask"] = batch_mask
-            y, s, inner = apply_collecting_masks(
-                layer, p, s, x, training=training, key=k, **kwargs
+            y, new_state[u], inner = apply_collecting_masks(
+                layer, params[u], new_state[u], x, training=training, key=k, **kwargs
             )
             mask = layer.compute_mask(x, mask) if inner is None else inner[0]
             if layer.activity_regularizer is not None:
                 term = activity_penalty(layer.activity_regularizer, y, batch_mask)
                 aux = aux + term
                 log_term(layer, term)
-            new_state.append(s)
             x = y
     report_output_masks(x, (mask,))  # the losses and metrics weigh by it, as Keras's do
     return x, tuple(new_state), aux + added.total

@@ -62,6 +62,17 @@ from lamina.training.step_losses import (  # noqa: F401 - re-exported: imported 
 from lamina.training.whole_batch import exact_partial, may_need_partial_for
 
 
+def _no_training(forward):
+    """``forward`` called as Keras 3's trainer calls a model whose ``call`` takes no
+    ``training`` argument: the mode is not passed (its layers use their defaults)."""
+
+    def run(params, state, x, *, training, **kwargs):
+        del training
+        return forward(params, state, x, training=None, **kwargs)
+
+    return run
+
+
 def forward(layers, params, state, x, *, training: bool, key=None, batch_mask=None):
     """Runs ``layers`` in order; returns ``(outputs, new_state, activity_loss)``."""
     return stack_forward(
@@ -192,7 +203,7 @@ def build_program(
     )
     trainable = tuple(trainable)
     uses_rng = network.needs_key
-    net_forward = network.forward
+    net_forward = network.forward if network.passes_training else _no_training(network.forward)
     carries_state = any(getattr(layer, "stateful", False) for layer in network.layers)
     inference_rng = network.inference_rng
     if run_eagerly:
