@@ -36,14 +36,29 @@ __all__ = [
 
 _FLOATS = ("float16", "bfloat16", "float32", "float64")
 
+#: The dtypes a policy (a layer's compute and weight dtype) may name: Keras 3's
+#: ``ALLOWED_DTYPES`` less ``"string"`` (no layer computes in strings).  Anything else a
+#: NumPy dtype string can spell (``"object"``, ``"V8"``, ``"S5"``, ``"datetime64"``,
+#: ``"(2,)f4"``) is refused, as Keras's ``standardize_dtype`` refuses it.
+NUMERIC_DTYPES = (
+    "float16", "float32", "float64", "bfloat16", "uint8", "uint16", "uint32", "uint64",
+    "int8", "int16", "int32", "int64", "bool", "float8_e4m3fn", "float8_e5m2", "complex64",
+    "complex128",
+)  # fmt: skip
+
 
 def _standardize(name) -> str:
     if name == "bfloat16" or name is jnp.bfloat16:
         return "bfloat16"
     try:
-        return str(np.dtype(name).name)
-    except TypeError:
-        raise ValueError(f"Invalid dtype: {name!r}") from None
+        dtype = str(np.dtype(name).name)
+    except (TypeError, ValueError, SyntaxError, RecursionError):
+        dtype = None
+    if dtype not in NUMERIC_DTYPES:
+        raise ValueError(
+            f"Invalid dtype: {name!r}. Expected one of {', '.join(NUMERIC_DTYPES)}."
+        )
+    return dtype
 
 
 class DTypePolicy:
@@ -89,8 +104,8 @@ class DTypePolicy:
         if dtype is None:
             raise ValueError(
                 f"Cannot convert '{name}' to a mixed precision DTypePolicy. Valid policies "
-                "include 'mixed_float16', 'mixed_bfloat16', and the name of any float dtype "
-                "such as 'float32'."
+                "include 'mixed_float16', 'mixed_bfloat16', and the name of a numeric dtype "
+                f"({', '.join(NUMERIC_DTYPES)})."
             )
         return dtype, dtype
 
@@ -163,7 +178,18 @@ class DTypePolicyMap(DTypePolicy):
     def __init__(self, default_policy=None, policy_map=None):
         self._default_policy_arg = default_policy
         self._default_policy = get(default_policy)
+        if policy_map is not None and not isinstance(policy_map, dict):
+            raise TypeError(
+                "DTypePolicyMap's `policy_map` must be a dict of {layer path: policy}. "
+                f"Received: policy_map={policy_map!r} (of type {type(policy_map).__name__})"
+            )
         self._policy_map = dict(policy_map or {})
+        for key, policy in self._policy_map.items():  # refused now, not when first read
+            if not isinstance(key, str):
+                raise TypeError(
+                    f"DTypePolicyMap's keys must be layer paths (strings). Received: {key!r}"
+                )
+            get(policy)
         self._name = self._default_policy.name
         self._compute_dtype = self._default_policy.compute_dtype
         self._variable_dtype = self._default_policy.variable_dtype
@@ -272,15 +298,27 @@ def deserialize(config, custom_objects: dict | None = None) -> DTypePolicy:
             f"Received: {config!r}."
         )
     name = config["class_name"]
+    if not isinstance(name, str):
+        raise TypeError(f"A dtype policy's 'class_name' must be a string. Received: {name!r}.")
     cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
     if cls is None:
         raise ValueError(
             f"Unknown dtype policy class {name!r}. Lamina knows {sorted(_CLASSES)} "
             "(quantized policies are not supported)."
         )
-    inner = dict(config.get("config") or {})
+    inner = config.get("config") or {}
+    if not isinstance(inner, dict):
+        raise ValueError(
+            f"A serialized {name}'s 'config' must be a dict such as {{'name': 'float32'}}. "
+            f"Received: {inner!r}."
+        )
+    inner = dict(inner)
     if name == "Policy":  # tf.keras 2: {"name": ...}, sometimes a nested loss scale
         inner = {"name": inner.get("name")}
+    if cls in (DTypePolicy, FloatDTypePolicy) and set(inner) - {"name"}:
+        raise ValueError(
+            f"A serialized {name}'s 'config' holds only 'name'. Received: {inner!r}."
+        )
     return cls.from_config(inner)
 
 

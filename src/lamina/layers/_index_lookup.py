@@ -11,6 +11,7 @@ from collections import Counter
 import jax.numpy as jnp
 import numpy as np
 
+from lamina.layers import arg_checks as _checks
 from lamina.layers.base import Layer
 from lamina.layers.encoding import (
     HostCallMixin,
@@ -60,6 +61,20 @@ class IndexLookup(HostCallMixin, Layer):
             raise ValueError(
                 f"{cls}: unknown output_mode={output_mode!r}; expected one of {', '.join(_MODES)}."
             )
+        if max_tokens is not None:
+            _checks.check_int(max_tokens, "max_tokens", cls)
+        if num_oov_indices is not None:
+            _checks.check_int(num_oov_indices, "num_oov_indices", cls)
+        for arg, token in (("mask_token", mask_token), ("oov_token", oov_token)):
+            if token is not None and not self._is_token(token):
+                raise ValueError(
+                    f"{cls}({arg}=...) must be {self._token_kind()} or None. "
+                    f"Received: {arg}={token!r} (of type {type(token).__name__})."
+                )
+        if vocabulary is not None and not isinstance(vocabulary, str):
+            self._check_tokens(vocabulary)
+        if idf_weights is not None:
+            _checks.numeric_array(idf_weights, "idf_weights", cls)
         if max_tokens is not None and max_tokens <= 1:
             raise ValueError(
                 f"If set, `max_tokens` must be greater than 1. Received: max_tokens={max_tokens}"
@@ -100,6 +115,36 @@ class IndexLookup(HostCallMixin, Layer):
             self.set_vocabulary(vocabulary, idf_weights)
 
     # ------------------------------------------------------------------ vocabulary
+    def _is_token(self, token) -> bool:
+        if self._strings:
+            return isinstance(token, str | bytes)
+        return _checks.is_int(token)
+
+    def _token_kind(self) -> str:
+        return "a string" if self._strings else "an integer"
+
+    def _check_tokens(self, vocabulary) -> None:
+        """Refuses a vocabulary argument (from a config, say) that is not a flat list of
+        tokens of this layer's kind: ``5``, ``{"a": 1}``, nested lists, ``None`` entries."""
+        cls = type(self).__name__
+        kind = "strings" if self._strings else "integers"
+        expected = f"{cls}(vocabulary=...) must be a list of {kind}"
+        if isinstance(vocabulary, bytes | dict | set) or not hasattr(vocabulary, "__len__"):
+            raise ValueError(f"{expected}. Received: {_checks.shown(vocabulary)}.")
+        if hasattr(vocabulary, "dtype") and not isinstance(vocabulary, np.ndarray):
+            vocabulary = np.asarray(vocabulary)  # a JAX array
+        if getattr(vocabulary, "ndim", 1) != 1:
+            raise ValueError(
+                f"{expected} (one dimension). Received a value of shape {np.shape(vocabulary)}."
+            )
+        if isinstance(vocabulary, np.ndarray) and vocabulary.dtype.kind != "O":
+            if vocabulary.dtype.kind not in ("US" if self._strings else "iu"):
+                raise ValueError(f"{expected}. Received an array of dtype {vocabulary.dtype}.")
+            return
+        bad = [t for t in vocabulary if not self._is_token(t)][:1]
+        if bad:
+            raise ValueError(f"{expected}; received an entry {_checks.shown(bad[0])}.")
+
     def _token_start(self) -> int:
         return (self.mask_token is not None) + self.num_oov_indices
 

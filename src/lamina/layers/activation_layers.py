@@ -81,7 +81,9 @@ class LeakyReLU(Layer):
         if "alpha" in kwargs:
             negative_slope = kwargs.pop("alpha")
         super().__init__(**kwargs)
-        if negative_slope is None or negative_slope < 0:
+        from lamina.layers.arg_checks import is_number
+
+        if not is_number(negative_slope) or negative_slope < 0:
             raise ValueError(
                 "The negative_slope value of a Leaky ReLU layer cannot be None or negative. "
                 f"Expected a float. Received: negative_slope={negative_slope!r}."

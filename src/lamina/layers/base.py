@@ -34,6 +34,7 @@ import jax.numpy as jnp
 from lamina import dtype_policies as _dtype_policies
 from lamina import regularizers as _regularizers
 from lamina._naming import snake_case, unique_name
+from lamina.layers import arg_checks as _arg_checks
 from lamina.layers import config as _config
 from lamina.layers import legacy_args as _legacy_args
 from lamina.layers import tracking_order as _tracking_order
@@ -110,19 +111,40 @@ class Layer(KerasLayerAPI):
                 f"{', '.join(sorted(kwargs))}. Check the spelling against Keras's "
                 f"{type(self).__name__} arguments."
             )
+        if name is not None and not isinstance(name, str):
+            raise ValueError(  # Keras's check (a config's ``"name": 5`` or a list)
+                f"Argument `name` must be a string. Received: name={_arg_checks.shown(name)}, "
+                f"for a {type(self).__name__} layer."
+            )
         self.name = name or unique_name(snake_case(type(self).__name__))
+        if not _arg_checks.is_bool(trainable):
+            raise ValueError(  # Keras's check: a config's "no" would otherwise be truthy
+                f"Expected `trainable` to be a boolean. Received: trainable={trainable!r} "
+                f"(of type {type(trainable)}) in layer {self.name!r} ({type(self).__name__})."
+            )
         self.trainable = bool(trainable)
         self._dtype_policy = _dtype_policies.get(dtype)
         self.autocast = bool(autocast)
+        owner = type(self).__name__
         if batch_input_shape is not None:
+            batch_input_shape = _arg_checks.check_shape(
+                batch_input_shape, "batch_input_shape", owner
+            )
+            if not batch_input_shape:
+                raise ValueError(
+                    f"{owner}(batch_input_shape=...) must start with the batch size. "
+                    "Received: batch_input_shape=()."
+                )
             batch_size = batch_input_shape[0]
             input_shape = tuple(batch_input_shape[1:])
         if input_dim is not None and input_shape is None:
-            input_shape = (int(input_dim),)
+            input_shape = (_arg_checks.check_int(input_dim, "input_dim", owner, minimum=1),)
         if input_shape is not None:
-            if isinstance(input_shape, int):
+            if _arg_checks.is_int(input_shape):
                 input_shape = (input_shape,)
-            input_shape = tuple(None if d is None else int(d) for d in input_shape)
+            input_shape = _arg_checks.check_shape(input_shape, "input_shape", owner)
+        if batch_size is not None:
+            batch_size = _arg_checks.check_int(batch_size, "batch_size", owner, minimum=0)
         self._input_shape_arg = input_shape
         self._batch_size_arg = batch_size
         self.activity_regularizer = _regularizers.get(activity_regularizer)
@@ -355,12 +377,10 @@ class Layer(KerasLayerAPI):
     def from_config(cls, config: dict) -> Layer:
         config = dict(config)
         dtype = config.pop("dtype", None)
+        policy = None if _is_string_policy(dtype) else _dtype_policies.get(dtype)
         layer = cls(**config)
-        if dtype is not None:
-            try:
-                layer._dtype_policy = _dtype_policies.get(dtype)
-            except (TypeError, ValueError):  # an old file's "string"/"int64": not a policy
-                pass
+        if dtype is not None and policy is not None:
+            layer._dtype_policy = policy
         return layer
 
     def _dtype_config(self):
@@ -384,6 +404,15 @@ class Layer(KerasLayerAPI):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _is_string_policy(dtype) -> bool:
+    """Whether a config's ``"dtype"`` is Keras's ``"string"`` (a lookup or text layer's policy,
+    plain or as a policy dict): Lamina's layers take strings without a policy saying so, so
+    it is read as the default policy.  Any other dtype must name a real policy."""
+    if isinstance(dtype, dict) and isinstance(dtype.get("config"), dict):
+        dtype = dtype["config"].get("name")
+    return dtype == "string"
 
 
 def _freeze(value):

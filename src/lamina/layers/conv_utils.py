@@ -15,14 +15,26 @@ from __future__ import annotations
 
 def normalize_tuple(value, n: int, name: str, layer: str) -> tuple[int, ...]:
     """``3 -> (3, 3)``; checks a tuple's length.  Shared with pooling and reshaping."""
-    if isinstance(value, int):
+    from lamina.layers.arg_checks import is_int, shown
+
+    def whole(v):  # an integer, or an integral float (3.0) as some old configs write
+        return is_int(v) or (isinstance(v, float) and v.is_integer())
+
+    if whole(value):
         return (int(value),) * n
-    value = tuple(int(v) for v in value)
-    if len(value) != n:
-        raise ValueError(
-            f"{layer}({name}=...) must be an int or a tuple of {n} ints. Received: {value}."
-        )
-    return value
+    bad = ValueError(
+        f"{layer}({name}=...) must be an int or a tuple of {n} ints. Received: {name}="
+        f"{shown(value)}."
+    )
+    if isinstance(value, str | bytes | dict | set):  # "3" or {"a": 1}: never sizes
+        raise bad
+    try:
+        items = tuple(value)
+    except TypeError:  # a float, None, ...
+        raise bad from None
+    if len(items) != n or not all(whole(v) for v in items):  # [[3, 3]], [2.5, 1], ["3"]
+        raise bad
+    return tuple(int(v) for v in items)
 
 
 def normalize_data_format(data_format, layer: str) -> str:

@@ -13,6 +13,7 @@ from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
 from lamina._unsupported import layer_module_getattr as _layer_module_getattr
+from lamina.layers import arg_checks as _checks
 from lamina.layers.base import Layer
 from lamina.layers.config import derived_config
 from lamina.layers.dtype_names import dtype_name
@@ -63,6 +64,11 @@ class InputLayer(Layer):
     def from_config(cls, config):
         config = dict(config)
         batch_shape = config.pop("batch_shape", None) or config.pop("batch_input_shape", None)
+        if isinstance(batch_shape, str | bytes | dict) or not batch_shape:
+            raise ValueError(
+                "An InputLayer config needs 'batch_shape': the input's shape, batch size first "
+                f"(e.g. [null, 8]). Received: batch_shape={batch_shape!r}."
+            )
         dtype = config.pop("dtype", None)
         if isinstance(dtype, dict):  # a Keras DTypePolicy config
             dtype = dtype.get("config", {}).get("name")
@@ -234,7 +240,9 @@ class Dropout(Layer):
                 f"Received: rate={rate!r}."
             )
         self.rate = float(rate)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.noise_shape = (
+            None if noise_shape is None else _checks.check_shape(noise_shape, "noise_shape", "Dropout")
+        )
         self.seed = seed
 
     def apply(self, params, state, x, *, training=False, key=None):
@@ -259,6 +267,13 @@ class Flatten(Layer):
             from lamina.backend.config import image_data_format
 
             data_format = image_data_format()
+        if isinstance(data_format, str):
+            data_format = data_format.lower()
+        if data_format not in ("channels_last", "channels_first"):
+            raise ValueError(
+                "Flatten(data_format=...) must be 'channels_last' or 'channels_first'. "
+                f"Received: data_format={data_format!r}."
+            )
         self.data_format = data_format
 
     def apply(self, params, state, x, *, training=False, key=None):
@@ -281,7 +296,13 @@ class Reshape(Layer):
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
-        self.target_shape = tuple(int(d) for d in target_shape)
+        items = _checks.int_items(target_shape)
+        if items is None:
+            raise ValueError(
+                "Reshape(target_shape=...) must be a tuple of integers (one may be -1). "
+                f"Received: target_shape={_checks.shown(target_shape)}."
+            )
+        self.target_shape = items
         if sum(d == -1 for d in self.target_shape) > 1:
             raise ValueError(
                 f"Reshape(target_shape=...) may hold at most one -1. Received: {self.target_shape}."

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina.dtype_policies import NUMERIC_DTYPES
+
 #: The name Keras gives text tensors.
 STRING = "string"
 
@@ -25,5 +27,21 @@ def dtype_name(dtype) -> str:
         return STRING
     if dtype in (str, bytes, object, np.str_, np.bytes_, np.object_):
         return STRING
-    kind = np.dtype(dtype).kind
-    return STRING if kind in "OUS" else str(np.dtype(dtype))
+    try:
+        np_dtype = np.dtype(dtype)
+    except (ValueError, SyntaxError, RecursionError):  # "(2,", "f4,,", ...: not a dtype
+        np_dtype = None
+    except TypeError:
+        if dtype == "bfloat16":  # without ml_dtypes: callers read it as float32
+            raise
+        np_dtype = None
+    if np_dtype is not None and np_dtype.kind in "OUS":
+        return STRING
+    name = None if np_dtype is None else np_dtype.name  # ">f4" (big-endian) is "float32"
+    if name not in NUMERIC_DTYPES:
+        # Keras's ``standardize_dtype`` refuses these too: void/record ("V8", "(2,)f4"),
+        # datetimes, 4-bit ints and anything NumPy reads as no numeric dtype.
+        raise ValueError(
+            f"Invalid dtype: {dtype!r}. Expected 'string' or one of {', '.join(NUMERIC_DTYPES)}."
+        )
+    return name

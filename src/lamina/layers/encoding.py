@@ -11,6 +11,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from lamina.layers import arg_checks as _checks
 from lamina.layers.base import Layer
 
 _MODES = ("int", "one_hot", "multi_hot", "count")
@@ -70,10 +71,10 @@ class CategoryEncoding(Layer):
         if output_mode == "binary":  # Keras 2 name
             output_mode = "multi_hot"
         _check_mode("CategoryEncoding", output_mode, ("count", "one_hot", "multi_hot"))
-        if num_tokens is None or int(num_tokens) < 1:
+        if not _checks.is_int(num_tokens) or int(num_tokens) < 1:
             raise ValueError(
-                "CategoryEncoding needs num_tokens >= 1 (the number of distinct ids); "
-                f"received num_tokens={num_tokens!r}."
+                "CategoryEncoding needs num_tokens >= 1 (the number of distinct ids), an "
+                f"integer; received num_tokens={num_tokens!r}."
             )
         if sparse:
             raise ValueError(
@@ -162,8 +163,13 @@ class Discretization(Layer):
         _check_mode("Discretization", output_mode, _MODES)
         if sparse:
             raise ValueError("Discretization(sparse=True) is not supported: JAX arrays are dense.")
+        if num_bins is not None:
+            _checks.check_int(num_bins, "num_bins", "Discretization")
         if num_bins is not None and num_bins < 0:
             raise ValueError(f"`num_bins` must be >= 0. Received: `num_bins={num_bins}`")
+        if bin_boundaries is not None:
+            _boundaries(bin_boundaries)
+        _checks.check_number(epsilon, "epsilon", "Discretization")
         if num_bins is not None and bin_boundaries is not None:
             raise ValueError(
                 "Both `num_bins` and `bin_boundaries` should not be set. Received: "
@@ -242,8 +248,26 @@ class Discretization(Layer):
         if config.get("num_bins") is None:  # boundaries given by the user
             return cls(bin_boundaries=bounds, **config)
         layer = cls(**config)
-        layer.bin_boundaries = bounds  # adapted boundaries travel in the config
+        if bounds is not None:  # adapted boundaries travel in the config
+            bounds = _boundaries(bounds).tolist()
+        layer.bin_boundaries = bounds
         return layer
+
+
+def _boundaries(value) -> np.ndarray:
+    """Discretization's ``bin_boundaries``: a flat, sorted list of numbers, or ValueError."""
+    arr = _checks.numeric_array(value, "bin_boundaries", "Discretization")
+    if arr.ndim != 1:
+        raise ValueError(
+            "Discretization(bin_boundaries=...) must be a flat list of numbers. Received a "
+            f"value of shape {arr.shape}."
+        )
+    if np.isnan(arr).any() or (np.diff(arr) < 0).any():
+        raise ValueError(
+            "Discretization(bin_boundaries=...) must be sorted in increasing order (and hold "
+            f"no NaN). Received: {_checks.shown(value)}."
+        )
+    return arr
 
 
 def is_host_input(x) -> bool:
@@ -327,10 +351,10 @@ class Hashing(HostCallMixin, Layer):
         self, num_bins, mask_value=None, salt=None, output_mode="int", sparse=False, **kwargs
     ):
         super().__init__(**kwargs)
-        if num_bins is None or int(num_bins) <= 0:
+        if not _checks.is_int(num_bins) or int(num_bins) <= 0:
             raise ValueError(
-                f"The `num_bins` for `Hashing` cannot be `None` or non-positive values. "
-                f"Received: num_bins={num_bins}."
+                f"The `num_bins` for `Hashing` cannot be `None` or non-positive values: it "
+                f"must be a positive integer. Received: num_bins={num_bins!r}."
             )
         _check_mode("Hashing", output_mode, _MODES)
         self.salt = parse_salt(salt, "Hashing")

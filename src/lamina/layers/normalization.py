@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
+from lamina.layers import arg_checks as _checks
 from lamina.layers.base import Layer
 from lamina.layers.config import derived_config
 from lamina.layers.weight_specs import WeightSpec, create_weights
@@ -144,9 +145,9 @@ class BatchNormalization(_GammaBeta):
             gamma_constraint=gamma_constraint,
             **kwargs,
         )
-        self.axis = int(axis)
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+        self.axis = _checks.check_int(axis, "axis", "BatchNormalization")
+        self.momentum = _checks.check_number(momentum, "momentum", "BatchNormalization")
+        self.epsilon = _checks.check_number(epsilon, "epsilon", "BatchNormalization")
         self.moving_mean_initializer = _initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = _initializers.get(moving_variance_initializer)
         self.renorm_momentum = renorm_momentum
@@ -275,15 +276,15 @@ class LayerNormalization(_GammaBeta):
             gamma_constraint=gamma_constraint,
             **kwargs,
         )
-        if isinstance(axis, list | tuple):
-            self.axis = [int(a) for a in axis]
-        elif isinstance(axis, int):
+        if isinstance(axis, list | tuple) and _checks.int_items(axis) is not None:
+            self.axis = list(_checks.int_items(axis))
+        elif _checks.is_int(axis):
             self.axis = int(axis)
         else:
             raise TypeError(
                 f"LayerNormalization(axis=...) takes an int or a list of ints; received {axis!r}."
             )
-        self.epsilon = float(epsilon)
+        self.epsilon = _checks.check_number(epsilon, "epsilon", "LayerNormalization")
         self.rms_scaling = bool(rms_scaling)
 
     def _axes(self, rank):

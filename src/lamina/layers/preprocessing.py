@@ -7,6 +7,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
+from lamina.layers import arg_checks as _checks
 from lamina.layers.base import Layer
 
 _EPSILON = 1e-7  # keras.backend.epsilon()
@@ -39,9 +40,18 @@ class Normalization(Layer):
         super().__init__(**kwargs)
         if axis is None:
             axis = ()
-        elif isinstance(axis, int):
+        elif _checks.is_int(axis):
             axis = (axis,)
-        self.axis = tuple(int(a) for a in axis)
+        items = _checks.int_items(axis)
+        if items is None:
+            raise ValueError(
+                "Normalization(axis=...) must be an integer, a tuple of integers or None. "
+                f"Received: axis={axis!r}."
+            )
+        self.axis = items
+        for arg, value in (("mean", mean), ("variance", variance)):
+            if value is not None:  # checked now, not at the first call
+                _checks.numeric_array(value, arg, "Normalization")
         if (mean is None) != (variance is None):
             raise ValueError(
                 "Normalization: pass both mean= and variance=, or neither (and call adapt()). "
@@ -54,7 +64,7 @@ class Normalization(Layer):
             )
         self.input_mean = mean
         self.input_variance = variance
-        self.invert = bool(invert)
+        self.invert = _checks.check_bool(invert, "invert", "Normalization")
         self._adapted = None  # (input_shape, mean, variance, count) once adapt() ran
 
     # ------------------------------------------------------------------ shapes
@@ -216,7 +226,7 @@ class Normalization(Layer):
     # ------------------------------------------------------------------ pure core
     def init(self, key, input_shape):
         if self.input_mean is not None:
-            self._broadcast_shape(input_shape)  # validates the axes
+            self._check_constants(input_shape)  # validates the axes and the constants' shape
             return {}, {}
         keep = self._keep_axes(input_shape)
         stat_shape = tuple(input_shape[d] for d in keep)
@@ -238,6 +248,25 @@ class Normalization(Layer):
             "variance": jnp.ones(stat_shape, jnp.float32),
             "count": jnp.zeros((), jnp.int32),
         }
+
+    def _check_constants(self, input_shape):
+        """Refuses ``mean=``/``variance=`` constants that cannot broadcast to the kept axes
+        of ``input_shape`` (a config's 3 means for 4 features), when the layer is built."""
+        bshape = self._broadcast_shape(input_shape)
+        keep = self._keep_axes(input_shape)
+        shape = np.shape(self.input_mean)
+        ok = len(shape) <= len(keep)
+        if ok and shape:
+            expanded = [1] * len(input_shape)
+            for i in range(1, len(shape) + 1):
+                expanded[keep[-i]] = shape[-i]
+            ok = all(e in (1, b) for e, b in zip(expanded, bshape))
+        if not ok:
+            raise ValueError(
+                f"Layer {self.name!r} (Normalization): mean and variance of shape {shape} do "
+                f"not fit inputs of shape {tuple(input_shape)} with axis={self.axis} (they "
+                f"must broadcast to {tuple(bshape)})."
+            )
 
     def _constants(self, ndim, bshape, keep):
         mean = np.asarray(self.input_mean, np.float32)
@@ -304,6 +333,8 @@ class Rescaling(Layer):
 
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)
+        _checks.numeric_array(scale, "scale", "Rescaling")  # checked now, not at the first call
+        _checks.numeric_array(offset, "offset", "Rescaling")
         self.scale = scale
         self.offset = offset
 

@@ -75,7 +75,65 @@ def deserialize(spec: dict, custom_objects=None) -> Layer:
 
         return deserialize_layer(spec, custom_objects=custom_objects)
     cls = get_layer_class(spec["class_name"], custom_objects, spec.get("registered_name"))
-    return cls.from_config(spec.get("config", {}))
+    config = spec.get("config", {})
+    check_config(cls, config)
+    return cls.from_config(config)
+
+
+def _bool_args(cls) -> frozenset:
+    """The constructor arguments of ``cls`` (and of the classes it passes ``**kwargs`` on to)
+    whose default is a boolean: a config must give them booleans too."""
+    import inspect
+
+    found = _BOOL_ARGS.get(cls)
+    if found is None:
+        names = set()
+        for klass in cls.__mro__:
+            init = klass.__dict__.get("__init__")
+            if init is None:
+                continue
+            try:
+                params = inspect.signature(init).parameters.values()
+            except (TypeError, ValueError):
+                continue
+            names.update(p.name for p in params if isinstance(p.default, bool))
+        found = _BOOL_ARGS[cls] = frozenset(names)
+    return found
+
+
+_BOOL_ARGS: dict = {}
+
+
+def check_config(cls, config) -> None:
+    """Checks the types a built-in layer's config must have before the layer is made.
+
+    ``config`` must be a dict; its ``name`` a string; ``trainable`` and every argument whose
+    default is a boolean (``use_bias``, ``return_sequences``, ``mask_zero``...) a boolean:
+    ``"no"`` or ``0`` would otherwise be read by their truthiness (Keras checks
+    ``trainable``; Lamina checks them all, since a file is untrusted input).
+
+    Raises:
+        ValueError: naming the layer class, the argument and the value received.
+    """
+    from lamina.layers.arg_checks import is_bool, shown
+
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"The config of a {cls.__name__} layer must be a dict of its arguments. Received: "
+            f"{shown(config)}."
+        )
+    name = config.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ValueError(f"The `name` of a {cls.__name__} layer must be a string. Received: "
+                         f"name={shown(name)}.")  # fmt: skip
+    builtin = (getattr(cls, "__module__", None) or "").startswith("lamina.")
+    for arg in _bool_args(cls) if builtin else ("trainable",):
+        if arg in config and not is_bool(config[arg]):
+            value = config[arg]
+            raise ValueError(
+                f"{cls.__name__}: expected `{arg}` to be a boolean (true or false). Received: "
+                f"{arg}={shown(value)}" + (f" in layer {name!r}." if name else ".")
+            )
 
 
 #: Class names of models in Keras's configs (a model may stand where a layer does).

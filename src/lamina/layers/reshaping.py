@@ -6,32 +6,46 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from lamina.layers.arg_checks import check_int, int_items, is_int, shown
 from lamina.layers.base import Layer
 from lamina.layers.config import derived_config
 from lamina.layers.conv_utils import normalize_data_format, normalize_tuple
 
 
 def _pair(value, name, layer) -> tuple[int, int]:
-    if isinstance(value, int):
+    if is_int(value):
         return (int(value), int(value))
-    value = tuple(int(v) for v in value)
-    if len(value) != 2:
+    items = int_items(value)
+    if items is None or len(items) != 2:
         raise ValueError(
-            f"{layer}({name}=...) must be an int or a pair of ints. Received: {value}."
+            f"{layer}({name}=...) must be an int or a pair of ints. Received: "
+            f"{name}={shown(value)}."
         )
-    return value
+    return items
 
 
 def _pairs(value, name, layer, n=2) -> tuple[tuple[int, int], ...]:
     """``1 -> ((1, 1),) * n``; ``(1, 2) -> ((1, 1), (2, 2))``; pairs stay (``n`` spatial axes)."""
-    if isinstance(value, int):
-        return ((value, value),) * n
+    if is_int(value):
+        return ((int(value), int(value)),) * n
+    if isinstance(value, str | bytes | dict | set) or not hasattr(value, "__len__"):
+        value = (value,)  # reported by the length check below
     value = tuple(value)
     if len(value) != n:
         raise ValueError(
-            f"{layer}({name}=...) must be an int, {n} ints or {n} pairs. Received: {value}."
+            f"{layer}({name}=...) must be an int, {n} ints or {n} pairs. Received: "
+            f"{name}={shown(value)}."
         )
     return tuple(_pair(v, name, layer) for v in value)
+
+
+def _non_negative(pairs, name, layer):
+    flat = [v for p in pairs for v in (p if isinstance(p, tuple) else (p,))]
+    if any(v < 0 for v in flat):
+        raise ValueError(
+            f"{layer}({name}=...) cannot be negative. Received: {name}={pairs}."
+        )
+    return pairs
 
 
 def _add(n, delta):
@@ -67,7 +81,8 @@ class ZeroPadding1D(Layer):
 
     def __init__(self, padding=1, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.padding = _pair(padding, "padding", "ZeroPadding1D")
+        self.padding = _non_negative(_pair(padding, "padding", "ZeroPadding1D"), "padding",
+                                     "ZeroPadding1D")  # fmt: skip
         self.data_format = normalize_data_format(data_format, "ZeroPadding1D")
 
     def expected_rank(self):
@@ -93,7 +108,8 @@ class _ZeroPadding(_Spatial):
 
     def __init__(self, padding, data_format=None, **kwargs):
         super().__init__(data_format, **kwargs)
-        self.padding = _pairs(padding, "padding", type(self).__name__, self.rank)
+        cls = type(self).__name__
+        self.padding = _non_negative(_pairs(padding, "padding", cls, self.rank), "padding", cls)
 
     def apply(self, params, state, x, *, training=False, key=None):
         pads = [(0, 0)] * x.ndim
@@ -209,7 +225,7 @@ class UpSampling1D(Layer):
 
     def __init__(self, size=2, **kwargs):
         super().__init__(**kwargs)
-        self.size = int(size)
+        self.size = check_int(size, "size", "UpSampling1D", minimum=1)
 
     def expected_rank(self):
         return (3,)
@@ -354,7 +370,13 @@ class Permute(Layer):
 
     def __init__(self, dims, **kwargs):
         super().__init__(**kwargs)
-        self.dims = tuple(int(d) for d in dims)
+        items = int_items(dims)
+        if items is None:
+            raise ValueError(
+                f"Permute(dims=...) must be a tuple of integers. Received: dims="
+                f"{shown(dims)}."
+            )
+        self.dims = items
         if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
             raise ValueError(
                 f"Permute(dims=...) must be a permutation of 1..{len(self.dims)} (the batch axis "

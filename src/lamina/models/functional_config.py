@@ -269,10 +269,20 @@ def functional_from_config(config: dict, custom_objects=None):
     def ends(v):
         if isinstance(v, dict):
             return {k: ends(x) for k, x in v.items()}
+        if not isinstance(v, list | tuple):  # a string would recurse forever, one letter deep
+            raise ValueError(
+                "A functional model's input_layers/output_layers hold [layer name, node index, "
+                f"tensor index] references; received {str(v)[:100]!r}."
+            )
         if len(v) == 3 and isinstance(v[0], str):
             name, i, j = v[0], int(v[1]), int(v[2])
             if _is_functional(created.get(name)) and (name, i - 1, j) in created:
                 i -= 1  # Keras's built-in node of a nested functional model (see ``ends``)
+            if (name, i, j) not in created:
+                raise ValueError(
+                    f"The model config names the tensor {[name, i, j]} among its inputs or "
+                    "outputs, but no layer of the config makes it."
+                )
             return created[(name, i, j)]
         return [ends(x) for x in v]
 

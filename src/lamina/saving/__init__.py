@@ -236,6 +236,10 @@ def model_from_json(json_string, custom_objects=None):
         config = json.loads(json_string)
     except (TypeError, json.JSONDecodeError) as e:
         raise ValueError(f"model_from_json: not valid JSON ({e}).") from None
+    except RecursionError:
+        raise ValueError(
+            "model_from_json: the JSON nests lists or objects too deeply to be a model config."
+        ) from None
     try:
         return keras_archive.model_from_config(config, "<json>", custom_objects, safe_mode=True)
     except (AttributeError, IndexError, KeyError, RecursionError) as e:

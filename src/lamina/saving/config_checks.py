@@ -10,6 +10,16 @@ with ``jax.eval_shape``: nothing is allocated) and refuses a config over the bud
   at least): weights must come from the file, and even compressed ones are rarely 1000 times
   smaller.
 
+Layers without weights can declare outputs no machine holds (``RepeatVector(10**12)``,
+``UpSampling2D(10**9)``): :func:`check_activation` refuses a tensor between layers whose one
+sample exceeds :data:`MAX_SAMPLE_ACTIVATION_BYTES`, at loading rather than at the first call
+(where XLA's allocator would abort the process).
+
+Before any of that, :func:`check_structure` refuses a config whose structure is malformed (a
+model's ``name`` that is not a string, a ``trainable`` that is not a boolean, layers that are
+not a list of entries, a graph's tensor references of the wrong shape) with a message naming
+what was expected and what was received.
+
 >>> from lamina.models import Sequential
 >>> from lamina.layers import Input, Dense
 >>> from lamina.saving.config_checks import declared_weight_bytes
@@ -34,6 +44,194 @@ MAX_EXPANSION = 1000
 MIN_BOUND = 64 << 20
 
 _cache: dict = {}
+
+_MODEL_CLASSES = ("Sequential", "Functional", "Model")
+
+
+def check_structure(path, config) -> None:
+    """Refuses a model config whose structure is malformed, before anything is built: the
+    model's ``class_name`` not a string; a model entry (the top one or one nested as a layer)
+    whose ``name`` is not a string, whose ``trainable`` is not a boolean (``"no"`` would be
+    truthy) or whose ``layers`` is not a list of layer entries (dicts with a string
+    ``class_name`` and, where given, a string ``name``).
+
+    Raises:
+        FileFormatError: naming the file, the entry and the value received.
+    """
+    if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
+        got = config.get("class_name") if isinstance(config, dict) else config
+        raise fail(
+            path,
+            "the model config should be a dict whose 'class_name' is a string such as "
+            f"'Sequential' or 'Functional'; received {str(got)[:200]!r} (of type "
+            f"{type(got).__name__}).",
+        )
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if node.get("class_name") in _MODEL_CLASSES and "config" in node:
+            _check_model_entry(path, node)
+        elif node.get("class_name") == "__keras_tensor__":
+            history = (node.get("config") or {}).get("keras_history") if isinstance(
+                node.get("config"), dict) else None  # fmt: skip
+            if not _is_ref(history):
+                raise fail(
+                    path,
+                    "a tensor in its model config should name the layer output it is, as "
+                    "'keras_history': [layer name, node index, tensor index]; received "
+                    f"{str(history)[:200]!r}.",
+                )
+        stack.extend(v for v in node.values() if isinstance(v, dict | list))
+
+
+def _is_ref(value) -> bool:
+    """Whether ``value`` is ``[layer name, node index, tensor index]`` (Keras's tensor name)."""
+    from lamina.layers.arg_checks import is_int
+
+    return (
+        isinstance(value, list | tuple)
+        and len(value) == 3
+        and isinstance(value[0], str)
+        and is_int(value[1])
+        and is_int(value[2])
+        and value[1] >= 0
+        and value[2] >= 0
+    )
+
+
+def _check_refs(path, kind, key, value, depth=0) -> None:
+    """A functional model's ``input_layers``/``output_layers``: ``[name, node, tensor]``
+    references, in lists or dicts (nested a few levels at most)."""
+    if depth >= 32:
+        ok = False
+    elif isinstance(value, list | tuple) and value and isinstance(value[0], str):
+        ok = _is_ref(value)
+    elif isinstance(value, list | tuple | dict):
+        for v in value.values() if isinstance(value, dict) else value:
+            _check_refs(path, kind, key, v, depth + 1)
+        return
+    else:  # a string, a number, null
+        ok = False
+    if not ok:
+        raise fail(
+            path,
+            f"a {kind} model config's {key!r} should hold [layer name, node index, tensor "
+            f"index] references (in lists or dicts); received {str(value)[:200]!r}.",
+        )
+
+
+def _check_nodes(path, spec) -> None:
+    """A graph layer entry's ``inbound_nodes``: a list of calls, each Keras 3's
+    ``{"args": [...], "kwargs": {...}}`` or Keras 2's list of inbound tensors."""
+    nodes = spec.get("inbound_nodes", [])
+    bad = not isinstance(nodes, list) or any(not isinstance(n, dict | list) for n in nodes)
+    for n in nodes if not bad else ():
+        if isinstance(n, dict):
+            bad = bad or not isinstance(n.get("args", []), list | tuple)
+            bad = bad or not isinstance(n.get("kwargs", {}), dict)
+    if bad:
+        raise fail(
+            path,
+            f"the {spec['class_name']} layer entry {spec.get('name')!r} has 'inbound_nodes' "
+            f"{str(nodes)[:200]!r}; expected a list of calls, each a dict with a list of "
+            "'args' and a dict of 'kwargs' (or, from Keras 2, a list of inbound tensors).",
+        )
+
+
+def _check_model_entry(path, entry) -> None:
+    from lamina.layers.arg_checks import shown
+
+    kind = entry["class_name"]
+    inner = entry["config"]
+    keras1 = kind == "Sequential" and isinstance(inner, list)  # Keras 1: the layers themselves
+    layers = inner if keras1 else None
+    if not (keras1 or isinstance(inner, dict)):
+        raise fail(
+            path,
+            f"a {kind} model config should be a dict (with its 'layers'); received "
+            f"{str(inner)[:200]!r} (of type {type(inner).__name__}).",
+        )
+    if isinstance(inner, dict):
+        name = inner.get("name")
+        if name is not None and not isinstance(name, str):
+            raise fail(
+                path,
+                f"a {kind} model's 'name' must be a string; received {shown(name)}.",
+            )
+        label = f"the {kind} model" + (f" {name!r}" if name else "")
+        trainable = inner.get("trainable", True)
+        if not isinstance(trainable, bool):
+            raise fail(
+                path,
+                f"{label} has 'trainable': {shown(trainable)}; expected a "
+                "boolean (true or false).",
+            )
+        layers = inner.get("layers")
+        if kind != "Sequential" and isinstance(layers, list):
+            for key in ("input_layers", "output_layers"):
+                if key in inner:
+                    _check_refs(path, kind, key, inner[key])
+        if layers is not None and not isinstance(layers, list):
+            raise fail(
+                path,
+                f"{label} has 'layers' of type {type(layers).__name__}; "
+                "expected a list of layer entries.",
+            )
+    for spec in layers or ():
+        if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
+            got = spec.get("class_name") if isinstance(spec, dict) else spec
+            raise fail(
+                path,
+                f"a layer entry of a {kind} model config should be a dict whose 'class_name' "
+                f"is a string; received {str(got)[:200]!r} (of type {type(got).__name__}).",
+            )
+        for key in ("module", "registered_name"):
+            if not isinstance(spec.get(key), str | type(None)):
+                raise fail(
+                    path,
+                    f"a {spec['class_name']} layer entry's {key!r} must be a string or null; "
+                    f"received {shown(spec[key])}.",
+                )
+        inner = spec.get("config")
+        if not (isinstance(inner, dict) or inner is None or spec["class_name"] in _MODEL_CLASSES):
+            raise fail(
+                path,
+                f"a {spec['class_name']} layer entry's config must be a dict of its arguments; "
+                f"received {shown(inner)}.",
+            )
+        name = spec.get("name")
+        if name is not None and not isinstance(name, str):
+            raise fail(
+                path,
+                f"a {spec['class_name']} layer entry's 'name' must be a string; received "
+                f"{shown(name)}.",
+            )
+        if kind != "Sequential":
+            _check_nodes(path, spec)
+
+
+def check_input_shape(path, shape):
+    """A build config's ``input_shape`` (a shape, or a list of shapes for several inputs):
+    lists of integers and ``None``; ``FileFormatError`` otherwise."""
+    from lamina.layers.arg_checks import is_int
+
+    def ok(s):
+        return isinstance(s, list | tuple) and all(d is None or is_int(d) for d in s)
+
+    if ok(shape) or (
+        isinstance(shape, list | tuple) and shape and all(ok(s) for s in shape)
+    ):
+        return shape
+    raise fail(
+        path,
+        "the build config's 'input_shape' should be a list of integers (null for unknown "
+        f"sizes) or a list of such lists; received {str(shape)[:200]!r}.",
+    )
 
 
 def layer_weight_bytes(layer, shape) -> int:
@@ -66,11 +264,50 @@ def layer_weight_bytes(layer, shape) -> int:
 _layer_bytes = layer_weight_bytes  # the graph loader's name for it
 
 
-def declared_weight_bytes(model) -> tuple[int, object]:
+#: Largest activation (one layer's output for one sample, at 4 bytes a value) a loaded config
+#: may declare: far beyond real models (a 4096 x 4096 x 64 float32 image is 4 GiB), far below
+#: a ``RepeatVector(10**12)`` that would abort the process at its first call.
+MAX_SAMPLE_ACTIVATION_BYTES = 16 << 30
+
+
+def sample_bytes(shape) -> int:
+    """Bytes of one sample of ``shape`` (batch first; a list of shapes for several tensors)
+    at 4 bytes a value, unknown sizes counted as 1."""
+    if not isinstance(shape, tuple | list):
+        return 0
+    if any(isinstance(s, list | tuple) for s in shape):  # several tensors
+        return sum(sample_bytes(s) for s in shape)
+    n = 4
+    for d in tuple(shape)[1:]:
+        if isinstance(d, int) and d > 0:
+            n *= d
+    return n
+
+
+def check_activation(path, what: str, shape) -> None:
+    """Refuses a tensor (``what``, of ``shape``) whose one sample exceeds
+    :data:`MAX_SAMPLE_ACTIVATION_BYTES`: running the model could only fail (or abort the
+    process inside XLA's allocator), so loading it is refused up front."""
+    nbytes = sample_bytes(shape)
+    if nbytes > MAX_SAMPLE_ACTIVATION_BYTES:
+        raise fail(
+            path,
+            f"its model config makes {what} {nbytes} bytes per sample (shape "
+            f"{str(shape)[:200]}), over the {MAX_SAMPLE_ACTIVATION_BYTES}-byte limit on one "
+            "sample's activation; no real model computes that, so nothing was built.",
+        )
+
+
+def _layer_label(layer) -> str:
+    return f"layer {layer.name!r} ({type(layer).__name__})"
+
+
+def declared_weight_bytes(model, outputs: list | None = None) -> tuple[int, object]:
     """``(bytes, largest layer)`` of the weights ``model``'s layers declare for its input shape.
 
     Layers whose ``init`` cannot be traced abstractly (a user's layer drawing with NumPy) count
     as zero bytes: this is a guard, not an exact count.  ``(0, None)`` without an input shape.
+    ``outputs``, when given, receives each ``(layer, output shape)`` on the way.
     """
     from lamina.layers import shape_checks
 
@@ -88,6 +325,8 @@ def declared_weight_bytes(model) -> tuple[int, object]:
         if nbytes > largest_bytes:
             largest, largest_bytes = layer, nbytes
         shape = shape_checks.output_shape(layer, shape)
+        if outputs is not None:
+            outputs.append((layer, shape))
     return total, largest
 
 
@@ -111,7 +350,8 @@ def check_weight_budget(model, path, stored_bytes: int | None = None) -> None:
         if from_file < budget:
             budget = from_file
             why = f"{MAX_EXPANSION} times the {int(stored_bytes)} bytes the file stores"
-    total, largest = declared_weight_bytes(model)
+    outputs: list = []
+    total, largest = declared_weight_bytes(model, outputs)
     if total > budget:
         raise fail(
             path,
@@ -120,3 +360,6 @@ def check_weight_budget(model, path, stored_bytes: int | None = None) -> None:
             f"({why}); the file cannot hold them, so nothing was allocated. If the model is "
             "really this large, set LAMINA_MAX_WEIGHT_BYTES to a larger number of bytes.",
         )
+    check_activation(path, "the model's input", tuple(model.input_shape))
+    for layer, shape in outputs:  # then the activations between the layers
+        check_activation(path, f"the output of {_layer_label(layer)}", shape)

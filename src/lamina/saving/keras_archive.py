@@ -139,7 +139,8 @@ def _check_graph_budget(model, path, stored_bytes):
 
     total = 0
     view = model.saving_view()
-    for layer, shape in zip(view.layers, view.layer_input_shapes()):
+    shapes = list(zip(view.layers, view.layer_input_shapes()))
+    for layer, shape in shapes:
         if shape is None:
             continue
         try:
@@ -157,6 +158,16 @@ def _check_graph_budget(model, path, stored_bytes):
             "nothing was allocated. If the model is really this large, set "
             "LAMINA_MAX_WEIGHT_BYTES to a larger number of bytes.",
         )
+    for layer, shape in shapes:  # then the tensors between the layers
+        if shape is not None:
+            what = f"the input of {config_checks._layer_label(layer)}"
+            config_checks.check_activation(path, what, shape)
+    try:
+        outputs = model.output_shape
+    except (AttributeError, ValueError, TypeError):  # no output shape to check
+        outputs = None
+    if outputs is not None:
+        config_checks.check_activation(path, "the model's output", outputs)
 
 
 def _jsonable(value):
@@ -205,6 +216,12 @@ def _model_from_config(config, path, custom_objects, safe_mode, stored_bytes, be
             path,
             f"the model config should be a dict with 'class_name'; got {type(config).__name__}.",
         )
+    config_checks.check_structure(path, config)  # names, trainable flags, layer lists
+    build = config.get("build_config")
+    if build is not None and not isinstance(build, dict):
+        raise fail(path, f"its 'build_config' should be a dict; received {str(build)[:200]!r}.")
+    if (build or {}).get("input_shape") is not None:
+        config_checks.check_input_shape(path, build["input_shape"])
     from lamina.layers.lambda_layer import safe_mode_scope
 
     safety.check_safe_layers(path, config, safe_mode, custom_objects)
@@ -228,13 +245,26 @@ def _model_from_config(config, path, custom_objects, safe_mode, stored_bytes, be
     except (ValueError, TypeError, KeyError, ArithmeticError) as e:
         raise fail(path, f"its model config could not be rebuilt: {e}") from None
     shape = (config.get("build_config") or {}).get("input_shape") or inner.get("build_input_shape")
+    if shape is not None:
+        config_checks.check_input_shape(path, shape)
+        if shape and isinstance(shape[0], list | tuple):
+            raise fail(
+                path,
+                "a Sequential model has one input, but its build config gives several input "
+                f"shapes: {str(shape)[:200]}.",
+            )
     if shape is not None and model.input_shape is None:
         model.saving_view().set_input_shape(shape)
     if before_build is not None:
         before_build(model)
     if model.input_shape is not None and model.layers:
-        config_checks.check_weight_budget(model, path, stored_bytes)  # before allocating
-        model.build(model.input_shape)
+        try:
+            config_checks.check_weight_budget(model, path, stored_bytes)  # before allocating
+            model.build(model.input_shape)
+        except (ValueError, TypeError, ArithmeticError) as e:  # a layer refusing its input
+            if isinstance(e, safety.FileFormatError):
+                raise
+            raise fail(path, f"its model config could not be built: {e}") from None
     return model
 
 
@@ -272,6 +302,8 @@ def _read_json(zf, path, name, required=True):
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise fail(path, f"{name} is not valid JSON ({e}).") from None
+    except RecursionError:
+        raise fail(path, f"{name} nests lists or objects too deeply to be a model config.") from None
 
 
 def open_weights(zf, path, groups=None) -> h5_tree.Group:

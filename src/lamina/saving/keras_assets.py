@@ -11,7 +11,9 @@ Keras calls ``layer.save_assets(folder)`` with one folder per layer, at the laye
 * only the files directly in a layer's own folder are read (``vocabulary.txt``); nothing is
   extracted outside a fresh temporary folder, member names are never joined into paths
   beyond one plain file name, and links are refused;
-* each file is at most :data:`MAX_ASSET_BYTES` and all of them :data:`MAX_ASSETS_BYTES`;
+* each file is at most :data:`MAX_ASSET_BYTES` and all of them :data:`MAX_ASSETS_BYTES`
+  (a ``FeatureSpace`` archive's lookups too: :func:`extract_folder` threads one total through
+  all the layers an archive loads);
   a text file (a vocabulary) has at most :data:`MAX_ASSET_LINES` lines, since each line
   becomes a Python string and a table entry, tens of bytes of memory per byte of file;
 * writing adds only the regular files a layer wrote into its own temporary folder.
@@ -129,31 +131,51 @@ def read(zf: zipfile.ZipFile, path, model) -> None:
         ]  # fmt: skip
         if load is None or not files:
             continue
-        if len(files) > MAX_FILES_PER_LAYER:
-            raise fail(path, f"{prefix!r} holds {len(files)} files, over {MAX_FILES_PER_LAYER}.")
         with tempfile.TemporaryDirectory(prefix="lamina-assets-") as tmp:
-            for name in files:
-                info = members[name]
-                leaf = name[len(prefix) :]
-                if _is_link(info):
-                    raise fail(path, f"asset {name!r} is a symbolic link; refusing to follow it.")
-                if leaf in (".", "..") or posixpath.basename(leaf) != leaf or "\\" in leaf:
-                    raise fail(path, f"asset {name!r} has an unsafe file name.")
-                data = safety.read_member(zf, path, name, limit=MAX_ASSET_BYTES)
-                if leaf.endswith(".txt") and data.count(b"\n") > MAX_ASSET_LINES:
-                    raise fail(
-                        path,
-                        f"asset {name!r} has more than {MAX_ASSET_LINES} lines (vocabulary "
-                        "entries); refusing to load a vocabulary that large.",
-                    )
-                total += len(data)
-                if total > MAX_ASSETS_BYTES:
-                    raise fail(path, f"its assets exceed the {MAX_ASSETS_BYTES}-byte limit.")
-                with open(os.path.join(tmp, leaf), "xb") as f:
-                    f.write(data)
+            total = extract_folder(zf, path, prefix, files, tmp, total)
             try:
                 load(tmp)
             except (OSError, ValueError, TypeError, UnicodeDecodeError) as e:
                 raise fail(
                     path, f"the assets of layer {layer.name!r} ({prefix}) are unusable ({e})."
                 ) from None
+
+
+def extract_folder(zf: zipfile.ZipFile, path, prefix: str, names, tmp: str, total: int) -> int:
+    """Writes the plain files ``names`` (members directly under ``prefix``) into the folder
+    ``tmp``, with every limit of this module, and returns ``total`` plus their bytes.
+
+    ``total`` is what the archive's other assets already used: the caller threads it through
+    all the layers it loads, so :data:`MAX_ASSETS_BYTES` bounds them together (a
+    ``FeatureSpace`` with 50 lookups as much as a model with one).
+
+    Raises:
+        FileFormatError: too many files, a link, an unsafe name, a file over
+            :data:`MAX_ASSET_BYTES` or :data:`MAX_ASSET_LINES` lines, or a total over
+            :data:`MAX_ASSETS_BYTES`.
+    """
+    names = list(names)
+    if len(names) > MAX_FILES_PER_LAYER:
+        raise fail(path, f"{prefix!r} holds {len(names)} files, over {MAX_FILES_PER_LAYER}.")
+    for name in names:
+        info = zf.getinfo(name)
+        leaf = name[len(prefix) :]
+        if _is_link(info):
+            raise fail(path, f"asset {name!r} is a symbolic link; refusing to follow it.")
+        if leaf in (".", "..") or posixpath.basename(leaf) != leaf or "\\" in leaf:
+            raise fail(path, f"asset {name!r} has an unsafe file name.")
+        if total + info.file_size > MAX_ASSETS_BYTES:  # declared sizes: refused before inflating
+            raise fail(path, f"its assets exceed the {MAX_ASSETS_BYTES}-byte limit.")
+        data = safety.read_member(zf, path, name, limit=MAX_ASSET_BYTES)
+        if leaf.endswith(".txt") and data.count(b"\n") > MAX_ASSET_LINES:
+            raise fail(
+                path,
+                f"asset {name!r} has more than {MAX_ASSET_LINES} lines (vocabulary "
+                "entries); refusing to load a vocabulary that large.",
+            )
+        total += len(data)
+        if total > MAX_ASSETS_BYTES:
+            raise fail(path, f"its assets exceed the {MAX_ASSETS_BYTES}-byte limit.")
+        with open(os.path.join(tmp, leaf), "xb") as f:
+            f.write(data)
+    return total

@@ -22,7 +22,6 @@ import datetime
 import io
 import json
 import os
-import posixpath
 import tempfile
 import zipfile
 
@@ -335,27 +334,28 @@ def save(fs, filepath) -> None:
                                 zf.writestr(f"assets/{base}/{leaf}", f.read())
 
 
-def _read_assets(zf, path, base, layer) -> None:
-    """Loads ``assets/<base>/`` into a lookup whose config held no vocabulary (Keras files)."""
-    from lamina.saving import keras_assets, safety
+def _read_assets(zf, path, base, layer, total: int = 0) -> int:
+    """Loads ``assets/<base>/`` into a lookup whose config held no vocabulary (Keras files).
+
+    Returns ``total`` plus the bytes read: the caller threads it through all the features, so
+    the archive's assets are bounded together (``keras_assets.MAX_ASSETS_BYTES``), and each
+    file by the per-file limits of :func:`lamina.saving.keras_assets.extract_folder`.
+    """
+    from lamina.saving import keras_assets
     from lamina.saving.safety import fail
 
     prefix = f"assets/{base}/"
-    leaves = [n[len(prefix) :] for n in zf.namelist() if n.startswith(prefix)]
-    leaves = [leaf for leaf in leaves if leaf and "/" not in leaf]
-    if not leaves or not hasattr(layer, "load_assets") or layer.get_vocabulary(False):
-        return
+    names = [n for n in zf.namelist() if n.startswith(prefix)]
+    names = [n for n in names if n != prefix and "/" not in n[len(prefix) :]]
+    if not names or not hasattr(layer, "load_assets") or layer.get_vocabulary(False):
+        return total
     with tempfile.TemporaryDirectory(prefix="lamina-assets-") as d:
-        for leaf in leaves[: keras_assets.MAX_FILES_PER_LAYER]:
-            if leaf in (".", "..") or posixpath.basename(leaf) != leaf or "\\" in leaf:
-                raise fail(path, f"asset {prefix + leaf!r} has an unsafe file name.")
-            data = safety.read_member(zf, path, prefix + leaf, limit=keras_assets.MAX_ASSET_BYTES)
-            with open(os.path.join(d, leaf), "xb") as f:
-                f.write(data)
+        total = keras_assets.extract_folder(zf, path, prefix, names, d, total)
         try:
             layer.load_assets(d)
         except (OSError, ValueError, TypeError, UnicodeDecodeError) as e:
             raise fail(path, f"the assets at {prefix!r} are unusable ({e}).") from None
+    return total
 
 
 def _read_weights(h5, path, base, layer) -> None:
@@ -392,8 +392,9 @@ def load(zf, path, config, custom_objects=None, safe_mode=True):
     except (ValueError, TypeError, KeyError) as e:
         raise fail(path, f"its FeatureSpace config could not be rebuilt: {e}") from None
     paths = _saving_paths(fs)
+    total = 0  # asset bytes read so far, bounded across all the features together
     for base, layer in paths:
-        _read_assets(zf, path, base, layer)
+        total = _read_assets(zf, path, base, layer, total)
     if keras_archive.WEIGHTS in zf.namelist():
         with keras_archive.open_weights(zf, path) as h5:
             for base, layer in paths:

@@ -112,6 +112,11 @@ def _function(name: str, custom_objects):
     )
 
 
+#: Deepest nesting of lists and dicts :func:`deserialize_keras_object` walks (real configs
+#: nest a few levels; a hostile one nested 100,000 deep would exhaust Python's stack).
+MAX_DEPTH = 200
+
+
 def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwargs) -> Any:
     """Rebuilds an object from :func:`serialize_keras_object`'s (or Keras's) output.
 
@@ -129,6 +134,15 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
         ValueError: for a name that is not registered or a malformed config.
     """
     del safe_mode, kwargs
+    try:
+        return _deserialize(config, custom_objects, 0)
+    except RecursionError:  # a nesting _deserialize's own limit did not see (inside a layer)
+        raise ValueError(
+            "Could not deserialize the config: it is nested too deeply to be a Keras object."
+        ) from None
+
+
+def _deserialize(config, custom_objects, depth: int) -> Any:
     if config is None or isinstance(config, bool | int | float):
         return config
     if isinstance(config, str):
@@ -136,19 +150,42 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
         # is a plain value ("relu", "SGD"), left for the caller's own lookup.
         found = get_registered_object(config, custom_objects)
         return config if found is None else found
+    if depth >= MAX_DEPTH:
+        raise ValueError(
+            f"Could not deserialize the config: its lists and dicts nest more than {MAX_DEPTH} "
+            "levels deep, far beyond any Keras object's config."
+        )
     if isinstance(config, list | tuple):
-        out = [deserialize_keras_object(v, custom_objects) for v in config]
+        out = [_deserialize(v, custom_objects, depth + 1) for v in config]
         return tuple(out) if isinstance(config, tuple) else out
     if not isinstance(config, dict):
-        raise ValueError(f"Could not deserialize {config!r}: expected a dict, a name or a value.")
+        raise ValueError(
+            f"Could not deserialize {str(config)[:200]!r}: expected a dict, a name or a value."
+        )
     class_name = config.get("class_name")
     if class_name is None or "config" not in config:
-        return {k: deserialize_keras_object(v, custom_objects) for k, v in config.items()}
+        return {k: _deserialize(v, custom_objects, depth + 1) for k, v in config.items()}
+    if not isinstance(class_name, str):
+        raise TypeError(
+            f"A serialized object's 'class_name' must be a string. Received: {class_name!r} "
+            f"(of type {type(class_name).__name__})."
+        )
+    for key in ("module", "registered_name"):
+        if not isinstance(config.get(key), str | type(None)):
+            raise TypeError(
+                f"A serialized object's {key!r} must be a string or null. Received: "
+                f"{config[key]!r} (of type {type(config[key]).__name__})."
+            )
     if class_name in ("__numpy__", "__tensor__"):
         from lamina.object_registry import array_entry
 
         return array_entry(config)
     if class_name == "function":
+        if not isinstance(config["config"], str):
+            raise TypeError(
+                "A serialized function's 'config' must be its registered name (a string). "
+                f"Received: {config['config']!r} (of type {type(config['config']).__name__})."
+            )
         return _function(config["config"], custom_objects)
     module = config.get("module") or ""
     layers = _module("lamina.layers.registry")
@@ -166,7 +203,12 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
         raise ValueError(
             f"Could not locate class {class_name!r} (module {module!r}). Make sure custom classes "
             "are decorated with `@keras.saving.register_keras_serializable()` or passed in "
-            f"custom_objects. Full object config: {config}"
+            f"custom_objects. Full object config: {str(config)[:500]}"
         )
     inner = config["config"]
+    if not isinstance(inner, dict):
+        raise TypeError(
+            f"The 'config' of a serialized {class_name} must be a dict of its arguments. "
+            f"Received: {str(inner)[:200]!r} (of type {type(inner).__name__})."
+        )
     return cls.from_config(inner) if hasattr(cls, "from_config") else cls(**inner)
