@@ -313,27 +313,56 @@ class Layer(KerasLayerAPI):
         return None
 
     def regularization_loss(self, params: dict):
-        """Sum of the weight regularizers' penalties for this layer's ``params``."""
+        """Sum of the weight regularizers' penalties for this layer's ``params`` (a Keras-style
+        layer's sub-layers' too: their weights sit under ``<attribute>/``)."""
         total = jnp.zeros((), jnp.float32)
         for attr, reg in self._weight_regularizers().items():
             if reg is not None and attr in params:
                 total = total + reg(params[attr])
+        for path, sub in self._sub_layer_weights(params):
+            total = total + sub.regularization_loss(sub_params(params, path))
         return total
 
     def apply_constraints(self, params: dict) -> dict:
-        """Projects ``params`` after an optimizer step, as Keras applies ``constraint``s."""
+        """Projects ``params`` after an optimizer step, as Keras applies ``constraint``s (to a
+        Keras-style layer's sub-layers' weights too)."""
         cons = self._weight_constraints()
-        if not any(c is not None for c in cons.values()):
-            return params
-        return {k: (cons[k](v) if cons.get(k) is not None else v) for k, v in params.items()}
+        out = params
+        if any(c is not None for c in cons.values()):
+            out = {k: (cons[k](v) if cons.get(k) is not None else v) for k, v in params.items()}
+        for path, sub in self._sub_layer_weights(params):
+            inner = sub_params(params, path)
+            new = sub.apply_constraints(inner)
+            if new is not inner:
+                out = {**out, **{f"{path}/{k}": v for k, v in new.items()}}
+        return out
+
+    def _sub_layer_weights(self, params: dict) -> list:
+        """``[(path, sub-layer)]`` of a Keras-style layer's sub-layers holding weights in
+        ``params`` (none for a built-in layer)."""
+        if not self._traced or not any("/" in k for k in params):
+            return []
+        from lamina.layers.tracing import tracked_layers
+
+        return [(path, sub) for path, sub in tracked_layers(self) if sub_params(params, path)]
 
     def _weight_regularizers(self) -> dict:
-        """Maps a weight name to its regularizer (from ``weight_specs``)."""
-        return _weight_specs.weight_options(self, "regularizer")
+        """Maps a weight name to its regularizer: the declared weights' (``weight_specs``),
+        then those of ``add_weight(regularizer=...)``."""
+        found = _weight_specs.weight_options(self, "regularizer")
+        found.update(
+            (k, r) for k, r in KerasLayerAPI._weight_regularizers(self).items() if r is not None
+        )
+        return found
 
     def _weight_constraints(self) -> dict:
-        """Maps a weight name to its constraint (from ``weight_specs``)."""
-        return _weight_specs.weight_options(self, "constraint")
+        """Maps a weight name to its constraint: the declared weights' (``weight_specs``),
+        then those of ``add_weight(constraint=...)``."""
+        found = _weight_specs.weight_options(self, "constraint")
+        found.update(
+            (k, c) for k, c in KerasLayerAPI._weight_constraints(self).items() if c is not None
+        )
+        return found
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:
@@ -404,6 +433,12 @@ class Layer(KerasLayerAPI):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def sub_params(params: dict, path: str) -> dict:
+    """The entries of ``params`` under ``path/``, the prefix removed."""
+    cut = len(path) + 1
+    return {k[cut:]: v for k, v in params.items() if k.startswith(path + "/")}
 
 
 def _is_string_policy(dtype) -> bool:
