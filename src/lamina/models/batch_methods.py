@@ -52,6 +52,9 @@ class BatchMethodsMixin:
             The loss (a float) when there are no metrics, else ``[loss, *metrics]``, or a dict
             with ``return_dict=True``.
         """
+        from lamina.training.guardrails import on_train
+
+        on_train(self)  # the one guardrail a batch loop needs: everything frozen
         with _quiet_guardrails():
             history = self.fit(
                 x,

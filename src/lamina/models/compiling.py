@@ -148,6 +148,7 @@ class CompileMixin:
             self._reset_optimizer()
         if not custom:
             _guardrails.on_compile(self)
+        _guardrails.note_compile(self)
 
     def _outputs_known(self) -> bool:
         """Whether the outputs are known before the model is built (a subclassed model's

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import jax
 
+from lamina.training import guardrails as _guardrails
 from lamina.training import loop as _loop
 from lamina.training import state as _state
 from lamina.training.network import Binding
@@ -242,6 +243,7 @@ class TrainerMixin:
         ['accuracy', 'loss']
         """
         epochs = _legacy_fit_kwargs(kwargs, epochs)
+        _guardrails.on_train(self)
         snapshot = self._snapshot()
         b = self._binding()
         try:

@@ -6,6 +6,8 @@ They run on the host, before anything is traced, from three places:
   over one unit, a sigmoid/linear output with ``categorical_crossentropy``, a multi-unit softmax
   with ``binary_crossentropy``) or ``'accuracy'`` is asked of a ``mse`` model;
 * :func:`on_fit` (``fit``): the targets look like class labels but the loss is a regression loss;
+* :func:`on_train` (``fit``, ``train_on_batch``): a model compiled with trainable weights has
+  none left (Keras 2's GAN recipe freezes the discriminator after compiling it);
 * :func:`on_evaluate` (``evaluate``): the data is the training data again, or rows of it
   (say, the rows ``validation_split`` left for training): :class:`RowFingerprints` remembers
   the training rows by content.
@@ -164,6 +166,42 @@ def on_compile(model: Any) -> None:
             f"(sigmoid) or 'sparse_categorical_crossentropy' (softmax); for a numeric target "
             f"use metrics=['mae'] instead of 'accuracy'."
         )
+
+
+def _trains_anything(model: Any) -> bool:
+    """Whether ``model`` (and some layer of it) is trainable: the flags only, nothing built."""
+    if not getattr(model, "trainable", True):
+        return False
+    layers = list(getattr(model, "layers", None) or [])
+    return not layers or any(getattr(layer, "trainable", True) for layer in layers)
+
+
+def note_compile(model: Any) -> None:
+    """Remembers whether the model was trainable when compiled (see :func:`on_train`)."""
+    model.saving_view().notes["guardrail_trainable_at_compile"] = _trains_anything(model)
+
+
+def on_train(model: Any) -> None:
+    """Warns once when a model compiled while trainable is trained with everything frozen.
+
+    Keras 2 fixed a model's trainable weights at ``compile``, so its GAN recipe compiled the
+    discriminator, set ``discriminator.trainable = False`` and compiled the combined model:
+    ``discriminator.train_on_batch`` still trained it.  Keras 3 reads the flags at training
+    time, so the same code never trains the discriminator, silently.
+    """
+    notes = model.saving_view().notes
+    if not enabled() or not notes.get("guardrail_trainable_at_compile"):
+        return
+    if notes.get("guardrail_frozen_warned") or _trains_anything(model):
+        return
+    notes["guardrail_frozen_warned"] = True
+    warn(
+        f"Model {getattr(model, 'name', '')!r} was compiled while trainable but is now frozen "
+        "(trainable=False was set after compile()), so this training call changes none of its "
+        "weights. Keras 3 (and Lamina) read `trainable` when training, not at compile() as "
+        "Keras 2 did: in Keras 2's GAN recipe, set discriminator.trainable = True before "
+        "discriminator.train_on_batch(...) and False before gan.train_on_batch(...)."
+    )
 
 
 def on_fit(model: Any, x: Any, y: Any) -> None:
