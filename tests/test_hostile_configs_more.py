@@ -18,6 +18,7 @@ from lamina import layers
 from lamina.saving import keras_assets
 from lamina.saving.safety import FileFormatError
 from lamina.utils import deserialize_keras_object
+from tests.helpers import keras_ref
 
 
 def _seq(*entries, shape=(None, 4), input_dtype="float32"):
@@ -536,3 +537,13 @@ def test_malformed_graph_entries_are_clear_errors(tmp_path, edit, match):
     with pytest.raises(FileFormatError, match=match):
         lamina.models.load_model(_keras_file(tmp_path, config))
     assert _from_json(_graph()).output_shape == (None, 2)
+
+
+def test_a_layer_name_with_a_slash_is_refused_as_in_keras(keras):
+    with keras_ref():
+        with pytest.raises(ValueError, match="cannot contain character `/`"):
+            keras.layers.Dense(2, name="../../etc")
+    with pytest.raises(ValueError, match="cannot contain character `/`"):
+        layers.Dense(2, name="../../etc")
+    with pytest.raises(ValueError, match="cannot contain character `/`"):
+        _from_json(_seq(_dense(name="a/b")))

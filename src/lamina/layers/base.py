@@ -111,10 +111,11 @@ class Layer(KerasLayerAPI):
                 f"{', '.join(sorted(kwargs))}. Check the spelling against Keras's "
                 f"{type(self).__name__} arguments."
             )
-        if name is not None and not isinstance(name, str):
-            raise ValueError(  # Keras's check (a config's ``"name": 5`` or a list)
-                f"Argument `name` must be a string. Received: name={_arg_checks.shown(name)}, "
-                f"for a {type(self).__name__} layer."
+        if name is not None and (not isinstance(name, str) or "/" in name):
+            # Keras's check (a config's ``"name": 5``, a list; "/" separates weight paths)
+            raise ValueError(
+                "Argument `name` must be a string and cannot contain character `/`. Received: "
+                f"name={_arg_checks.shown(name)}, for a {type(self).__name__} layer."
             )
         self.name = name or unique_name(snake_case(type(self).__name__))
         if not _arg_checks.is_bool(trainable):
