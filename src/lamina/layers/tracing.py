@@ -105,10 +105,18 @@ def own_entries(params: dict) -> dict:
 
 def run_call(layer, x, kwargs):
     """``layer.call(x)``; a layer called with several positional tensors (Keras's
-    ``Endpoint()(targets, logits)``) gets them back as separate arguments."""
+    ``Endpoint()(targets, logits)``) gets them back as separate arguments.  A variable the
+    call returns (``return self.total``, Keras's subclassing guide) comes back as its value."""
     if getattr(layer, "_call_arity", 1) > 1 and isinstance(x, list | tuple):
-        return layer.call(*x, **kwargs)
-    return layer.call(x, **kwargs)
+        y = layer.call(*x, **kwargs)
+    else:
+        y = layer.call(x, **kwargs)
+    from lamina.layers.variables import Variable
+
+    def value(v):
+        return v.value if isinstance(v, Variable) else v
+
+    return jax.tree_util.tree_map(value, y, is_leaf=lambda v: isinstance(v, Variable))
 
 
 def traced_init(layer, key, input_shape):
