@@ -547,3 +547,13 @@ def test_a_layer_name_with_a_slash_is_refused_as_in_keras(keras):
         layers.Dense(2, name="../../etc")
     with pytest.raises(ValueError, match="cannot contain character `/`"):
         _from_json(_seq(_dense(name="a/b")))
+
+
+def test_a_mel_filter_bank_of_terabytes_is_refused_at_load():
+    mel = {"num_mel_bins": 10**6, "fft_length": 2**20, "sequence_length": 2**20}
+    config = _seq(("MelSpectrogram", mel), shape=(None, 16000))
+    with pytest.raises(ValueError, match="filter bank would hold"):
+        _from_json(config)
+    with pytest.raises(ValueError, match="must be an integer"):
+        layers.MelSpectrogram(num_mel_bins="many")
+    layers.MelSpectrogram(num_mel_bins=128, fft_length=2048)  # Keras's defaults still build

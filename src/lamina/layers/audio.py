@@ -16,10 +16,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from lamina.layers import conv_ops
+from lamina.layers.arg_checks import check_int
 from lamina.layers.base import Layer
 from lamina.layers.conv_utils import conv_output_length, normalize_data_format
 
 _EPSILON = 1e-7  # Keras's backend.epsilon()
+#: The most values a MelSpectrogram's filter bank may hold (256 MiB of float32).
+MAX_FILTER_BANK = 2**26
 _MODES = ("log", "magnitude", "psd", "real", "imag", "angle", "stft")
 
 
@@ -261,9 +264,12 @@ class MelSpectrogram(Layer):
                  window="hann", sampling_rate=16000, num_mel_bins=128, min_freq=20.0,
                  max_freq=None, power_to_db=True, top_db=80.0, mag_exp=2.0, min_power=1e-10,
                  ref_power=1.0, **kwargs):  # fmt: skip
-        self.fft_length = int(fft_length)
-        self.sequence_stride = int(sequence_stride)
-        self.sequence_length = int(sequence_length or fft_length)
+        owner = "MelSpectrogram"
+        self.fft_length = check_int(fft_length, "fft_length", owner, minimum=1)
+        self.sequence_stride = check_int(sequence_stride, "sequence_stride", owner, minimum=1)
+        self.sequence_length = check_int(
+            sequence_length or fft_length, "sequence_length", owner, minimum=1
+        )
         if self.fft_length < self.sequence_length:
             raise ValueError(
                 "`fft_length` must be greater than or equal to `sequence_length`. Received: "
@@ -276,7 +282,15 @@ class MelSpectrogram(Layer):
             )
         self.window = window
         self.sampling_rate = sampling_rate
-        self.num_mel_bins = int(num_mel_bins)
+        self.num_mel_bins = check_int(num_mel_bins, "num_mel_bins", owner, minimum=1)
+        bank = self.num_mel_bins * (self.fft_length // 2 + 1)
+        if bank > MAX_FILTER_BANK:  # built at every call: a config must not ask for terabytes
+            raise ValueError(
+                f"MelSpectrogram's filter bank would hold num_mel_bins x (fft_length // 2 + 1) = "
+                f"{bank:,} values; at most {MAX_FILTER_BANK:,} are allowed (Keras's defaults use "
+                f"128 x 1025). Received: num_mel_bins={self.num_mel_bins}, "
+                f"fft_length={self.fft_length}."
+            )
         self.min_freq = min_freq
         self.max_freq = max_freq or int(sampling_rate / 2)
         self.power_to_db = bool(power_to_db)
