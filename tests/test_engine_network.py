@@ -66,7 +66,7 @@ class TinyModel:
             set_state=set_state,
             get_rng=lambda: self.rng,
             set_rng=set_rng,
-            build=lambda shape: None,
+            build=lambda shape, dtypes=None: None,
             check_x=lambda x: None,
             check_y=lambda y: None,
             metrics_names=lambda: names,

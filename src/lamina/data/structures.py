@@ -91,6 +91,21 @@ def shape_tree(data):
     return tuple(data.shape)
 
 
+def dtype_tree(data):
+    """The dtype names of ``data``'s arrays in its structure, as :func:`shape_tree` gives
+    their shapes (a model built from the data keeps integer inputs integer).
+
+    >>> import numpy as np
+    >>> dtype_tree([np.zeros((4, 5), "int32"), np.zeros((4, 6))])
+    ['int32', 'float64']
+    """
+    if isinstance(data, dict):
+        return {k: str(v.dtype) for k, v in data.items()}
+    if isinstance(data, tuple | list):
+        return [str(v.dtype) for v in data]
+    return str(data.dtype)
+
+
 def rows(data) -> int:
     """The number of samples (the first array's first dimension)."""
     return int(leaves(data)[0].shape[0])

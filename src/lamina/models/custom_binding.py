@@ -148,9 +148,9 @@ def custom_binding(model, hooks) -> Binding:
     def note_data(kind, has_y, has_sw):
         setattr(spec(), kind, (bool(has_y), bool(has_sw)))
 
-    def build(shape):
+    def build(shape, dtypes=None):
         if has_call or getattr(model, "_nodes", None) is not None:
-            model._ensure_built(shape)
+            model._build_for_data(shape, dtypes)
 
     def check_x(x):
         if getattr(model, "_nodes", None) is not None or model._train_state is not None:

@@ -230,9 +230,13 @@ class Model(
         self._build_from_call(_norm_shape(input_shape))
 
     def _build_from_call(self, input_shape):
+        from lamina.layers import trace_inputs as _inputs
         from lamina.utils import random as _random
 
-        zeros = _tracing._zeros(input_shape)
+        like = _inputs.inputs_like(self)  # the data or tensors it is built for: their dtypes
+        dtypes = None if like is None else _inputs.dtype_tree(like)
+        self.__dict__["_input_dtypes"] = dtypes  # later abstract traces of call use them too
+        zeros = _tracing._zeros(input_shape, dtypes)
         scope = Scope(init_key=_random.next_key())
         if isinstance(input_shape, tuple) and input_shape:
             scope.build_batch = input_shape[0]  # the batch size the layers are built for
@@ -304,7 +308,8 @@ class Model(
         self._require_built("output_shape")
         spec = jax.eval_shape(
             lambda p, s: self._engine_network().forward(
-                p, s, _tracing._zeros(self._input_shape), training=False
+                p, s, _tracing._zeros(self._input_shape, self.__dict__.get("_input_dtypes")),
+                training=False,
             )[0],
             self._train_state.params,
             self._train_state.state,

@@ -28,6 +28,7 @@ from lamina.layers import call_losses as _call_losses
 from lamina.layers import symbolic as _symbolic
 from lamina.layers import tracing as _tracing
 from lamina.layers.keras_api import set_owner
+from lamina.layers.trace_inputs import called_on as _called_on
 from lamina.layers.variables import report_aux
 from lamina.models import weight_sync as _sync
 
@@ -295,7 +296,8 @@ class NestedModelMixin:
             shapes = {k: tuple(v.shape) for k, v in x.items()}  # call() indexes it by name
         else:
             shapes = leaves[0].shape if len(leaves) == 1 else [a.shape for a in leaves]
-        self._ensure_built(shapes)
+        with _called_on(self, x):  # a subclassed model's call builds on zeros of x's dtypes
+            self._ensure_built(shapes)
         net = self._engine_network()
         fn = self.__dict__.setdefault("_eager_fns", {}).get((net.spec_key, training))
         if fn is None:

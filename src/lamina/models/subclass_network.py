@@ -111,7 +111,7 @@ def call_output_names(model, net) -> tuple | None:
     if cached is not None and cached[0] == key:
         return cached[1]
     spec = jax.eval_shape(
-        lambda p, s: net.forward(p, s, _tracing._zeros(model._input_shape), training=False)[0],
+        lambda p, s: net.forward(p, s, _zeros_like_inputs(model), training=False)[0],
         model._train_state.params,
         model._train_state.state,
     )
@@ -124,6 +124,11 @@ def call_output_names(model, net) -> tuple | None:
         names = None
     model.__dict__["_output_names_cache"] = (key, names)
     return names
+
+
+def _zeros_like_inputs(model):
+    """Zeros of the model's input shape and of the dtypes it was built on (integer ids)."""
+    return _tracing._zeros(model._input_shape, model.__dict__.get("_input_dtypes"))
 
 
 def is_shape(v) -> bool:

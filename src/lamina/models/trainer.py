@@ -77,7 +77,7 @@ class TrainerMixin:
             set_state=set_state,
             get_rng=lambda: self._rng,
             set_rng=set_rng,
-            build=self._ensure_built,
+            build=self._build_for_data,
             check_x=self._check_inputs,
             check_y=self._check_targets,
             metrics_names=lambda: self.metrics_names,
@@ -91,6 +91,14 @@ class TrainerMixin:
             needs_y=(compiled or {}).get("loss", True) is not None,
             forward_profile=self._forward_profile,
         )
+
+    def _build_for_data(self, shape, dtypes=None) -> None:
+        """Builds the model for data of ``shape`` (and ``dtypes``: a subclassed model's
+        ``call`` runs on zeros of them, so integer ids stay integers)."""
+        from lamina.layers.trace_inputs import called_on
+
+        with called_on(self, dtypes):
+            self._ensure_built(shape)
 
     def _forward_profile(self, row):
         """:func:`lamina.training.strategy.forward_profile` of the forward pass on ``row``,

@@ -149,7 +149,7 @@ def prepare(b, x, y, sample_weight=None, class_weight=None, *, name="x", need_y=
                 f"Every input and target array needs the same number of rows: the first input "
                 f"has {n}, array {i + 1} of the structure has {a.shape[0]}."
             )
-    b.build(_structures.shape_tree(x))
+    b.build(_structures.shape_tree(x), _structures.dtype_tree(x))
     if not hosted:
         b.check_x(x)
     y_arr = _in_output_order(b, y_arr)
@@ -200,7 +200,7 @@ def first_batch(b, adapter, need_y=True, hosted=False):
     ``x`` and ``y`` may be structures (several inputs or outputs), checked as in memory.
     ``hosted``: the batches went through the model's host prefix, which checked them."""
     x, y, _ = adapter.peek()
-    b.build(_structures.shape_tree(x))
+    b.build(_structures.shape_tree(x), _structures.dtype_tree(x))
     try:
         if not hosted:
             b.check_x(x)

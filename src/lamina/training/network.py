@@ -311,9 +311,10 @@ class Binding:
         set_state: ``(TrainState) -> None``: stores a new state on the model.
         get_rng: ``() -> key``: the key that shuffles the data (advanced every epoch).
         set_rng: ``(key) -> None``: stores the advanced key.
-        build: ``(x_shape) -> None``: builds the weights from the data's shape if needed
-            (``x``'s shape, batch dimension first; a list or dict of shapes for structured
-            ``x``, as :func:`lamina.data.structures.shape_tree` gives).
+        build: ``(x_shape, x_dtypes) -> None``: builds the weights from the data's shape if
+            needed (``x``'s shape, batch dimension first; a list or dict of shapes for
+            structured ``x``, as :func:`lamina.data.structures.shape_tree` gives; the dtype
+            names alike, :func:`~lamina.data.structures.dtype_tree`).
         check_x: ``(x) -> None``: raises ``ValueError`` for inputs the model cannot take
             (``x`` a host array or pytree of arrays, or the first batch of a stream).
         check_y: ``(y) -> None``: raises ``ValueError`` for targets that do not fit the
@@ -341,7 +342,7 @@ class Binding:
     set_state: Callable[[Any], None]
     get_rng: Callable[[], Any]
     set_rng: Callable[[Any], None]
-    build: Callable[[tuple], None]
+    build: Callable[..., None]
     check_x: Callable[[Any], None]
     check_y: Callable[[Any], None]
     metrics_names: Callable[[], list]

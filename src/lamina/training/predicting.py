@@ -20,7 +20,7 @@ import numpy as np
 
 from lamina.data.epochs import bucket_rows
 from lamina.data.prefetch import Prefetcher
-from lamina.data.structures import shape_tree
+from lamina.data.structures import dtype_tree, shape_tree
 from lamina.distribution import sharding as _sharding
 from lamina.training import inputs as _inputs
 
@@ -92,7 +92,7 @@ def predict(b, x, *, batch_size, steps, cb):
     from lamina.data import arrays as _arrays
 
     _arrays.check_samples(first, None, None)
-    b.build(shape_tree(x))
+    b.build(shape_tree(x), dtype_tree(x))
     if not hosted:
         b.check_x(x)
     x = jax.tree_util.tree_map(lambda a: _arrays.as_input(a, "x", purpose="predict"), x)
