@@ -21,7 +21,7 @@ as ``"<model name>/<variable name>"``.
 >>> class Scaled(keras.Model):
 ...     def __init__(self):
 ...         super().__init__()
-...         self.dense = keras.layers.Dense(2, kernel_initializer="ones")
+...         self.dense = keras.layers.Dense(2, kernel_initializer="ones", name="dense")
 ...         self.scale = self.add_weight(shape=(), initializer="ones", name="scale")
 ...     def call(self, x):
 ...         return self.dense(x) * self.scale
