@@ -49,6 +49,12 @@ def set_lr(model, value) -> None:
     if ts is None or ts.opt_state is None:
         raise ValueError("The learning rate can only be set on a compiled, built model.")
     model.train_state = ts._replace(opt_state=_optimizers.set_learning_rate(ts.opt_state, value))
+    # Keras's rate is one variable: the optimizer's config (get_config, the saved file, a
+    # model compiled later with it) reads the rate a scheduler set, not the first one.
+    opt = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    raw = opt.__dict__.get("_learning_rate")
+    if isinstance(raw, int | float | np.number) and not isinstance(raw, bool):
+        opt.__dict__["_learning_rate"] = float(str(np.float32(value)))
 
 
 class LearningRateScheduler(Callback):

@@ -207,7 +207,16 @@ def deserialize(registry: Registry, config, custom_objects=None) -> Any:
             raise ValueError(f"Could not interpret serialized metric function: {config!r}")
         found = get_registered_object(inner, custom_objects) or FUNCTIONS.get(inner)
         if found is None:
-            found = _losses.REGISTRY.lookup(inner, custom_objects)  # any loss function
+            try:
+                found = _losses.REGISTRY.lookup(inner, custom_objects)  # any loss function
+            except ValueError:
+                # A saved user metric (``metrics=[rmse]`` in a Keras 2 tutorial) loaded
+                # without it: name it as a metric, with the fix, not as an unknown loss.
+                raise ValueError(
+                    f"Unknown metric function {inner!r}: pass it in custom_objects "
+                    f"(load_model(..., custom_objects={{{inner!r}: {inner}}})) or register "
+                    "it with keras.saving.register_keras_serializable()."
+                ) from None
         return found
     cls = user or registry.lookup(class_name, custom_objects, extra=FUNCTIONS)
     if not inspect.isclass(cls):

@@ -115,6 +115,13 @@ class Iterator(PyDataset):
             plan = self._plan(index_array)
         return self._build(index_array, plan)
 
+    def next(self):
+        """Keras 2's ``it.next()``: the next batch, as ``next(it)``.
+
+        Keras 2 tutorials peek at a batch with ``batchX, batchy = train_it.next()``.
+        """
+        return self.__next__()
+
     # Hooks: the random draws happen in _plan, under the lock, so that batches fetched on
     # several threads still get the seeded streams; _build does the pixel work.
     def _plan(self, index_array):
