@@ -130,3 +130,19 @@ def test_saved_custom_metric_is_named_as_a_metric(tmp_path, name):
         lamina.models.load_model(tmp_path / name)
     loaded = lamina.models.load_model(tmp_path / name, custom_objects={"rmse": rmse})
     assert loaded.evaluate(x, y, verbose=0) == pytest.approx(model.evaluate(x, y, verbose=0))
+
+
+def test_keras1_objectives_module_and_engine_attribute():
+    """Keras 1's VAE: ``from keras import objectives; objectives.binary_crossentropy(x, y)``;
+    ``keras.engine.topology`` as an attribute of the package."""
+    import lamina
+    from lamina import objectives
+    from lamina.objectives import categorical_crossentropy
+
+    x = np.array([[0.0, 1.0]], "float32")
+    p = np.array([[0.2, 0.8]], "float32")
+    np.testing.assert_allclose(
+        objectives.binary_crossentropy(x, p), lamina.losses.binary_crossentropy(x, p)
+    )
+    assert categorical_crossentropy is lamina.losses.categorical_crossentropy
+    assert lamina.engine.topology.Layer is lamina.layers.Layer

@@ -15,6 +15,16 @@ True
 
 from __future__ import annotations
 
+from lamina.engine import (  # noqa: F401 - the submodules as attributes (keras.engine.topology)
+    base_layer,
+    functional,
+    input_layer,
+    input_spec,
+    network,
+    sequential,
+    topology,
+    training,
+)
 from lamina.engine.base_layer import InputSpec, Layer
 from lamina.engine.input_layer import Input, InputLayer
 from lamina.engine.training import Model
