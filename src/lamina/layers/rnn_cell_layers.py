@@ -86,8 +86,19 @@ class _BuiltinCell(Layer):
         """The recurrent layer that runs this cell over time (``RNN(cell, **flags)``)."""
         return self._layer_cls(self.units, **self._cell_kwargs, **flags)
 
+    def __call__(self, *args, **kwargs):
+        """Keras's ``cell(inputs, states, training=...)``: one timestep (``apply`` takes the
+        inputs and the states as one list, the form a user's cell calls inside ``RNN``)."""
+        if len(args) == 1 and "states" in kwargs:
+            args = (args[0], kwargs.pop("states"))
+        if len(args) == 2:
+            args = ([args[0], args[1]],)
+        return super().__call__(*args, **kwargs)
+
     # ------------------------------------------------------------------ pure core
     def init(self, key, input_shape):
+        if isinstance(input_shape, list | tuple) and isinstance(input_shape[0], list | tuple):
+            input_shape = input_shape[0]  # ``[inputs, states]``: built on the inputs' shape
         if input_shape[-1] is None:
             raise ValueError(
                 f"Cell {self.name!r} ({type(self).__name__}) needs a known feature size; "
@@ -117,10 +128,12 @@ class _BuiltinCell(Layer):
                 f"Received: {type(x).__name__}."
             )
         inputs, states = x
-        states = list(states) if isinstance(states, list | tuple) else [states]
+        nested = isinstance(states, list | tuple)
+        states = list(states) if nested else [states]
         masks = self.dropout_masks(key if training else None, inputs.shape[0], inputs.shape[-1])
         out, new = self.step(params, jnp.asarray(inputs, jnp.float32), states, masks)
-        return [out, new], state
+        # Keras gives the new state as it received the old: a tensor for a tensor.
+        return [out, new if nested or len(new) > 1 else new[0]], state
 
     def compute_output_shape(self, input_shape):
         batch = input_shape[0][0] if isinstance(input_shape[0], list | tuple) else input_shape[0]

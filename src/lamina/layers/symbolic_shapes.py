@@ -85,12 +85,22 @@ def traced_output_shape(layer, input_shape, dtypes=None, mask_shape=None):
         out = jax.eval_shape(f, jax.random.key(0))
         return [tuple(o.shape) for o in out] if isinstance(out, list | tuple) else out.shape
 
+    import contextlib
+
+    from lamina.random import counting_draws
+
+    # A Keras-style call() may draw unseeded numbers (see mark_unseeded_draws); other layers
+    # count their own (a Lambda) or have none.
+    traced = getattr(layer, "_traced", False)
     token = _CALL_DTYPES.set(None)  # layers called inside this trace get their own dtypes
     try:
-        with live_values(_zeros_of(3)):  # graph tensors read by call() from outside it
-            a = run(3)
-        with live_values(_zeros_of(4)):
-            b = run(4)
+        with counting_draws() if traced else contextlib.nullcontext([0]) as drawn:
+            with live_values(_zeros_of(3)):  # graph tensors read by call() from outside it
+                a = run(3)
+            with live_values(_zeros_of(4)):
+                b = run(4)
+        if drawn[0]:
+            mark_unseeded_draws(layer)
     except Exception as e:  # the user's call() failed: say which layer and which shapes
         raise type(e)(
             f"Calling layer {layer.name!r} ({type(layer).__name__}) on inputs of shape "
@@ -105,6 +115,16 @@ def traced_output_shape(layer, input_shape, dtypes=None, mask_shape=None):
     if isinstance(a, list):
         return [merge(x, y) for x, y in zip(a, b)]
     return merge(a, b)
+
+
+def mark_unseeded_draws(layer) -> None:
+    """A Keras-style layer whose ``call`` draws unseeded random numbers (Keras 2's VAE
+    ``Sampling`` layer: ``K.random_normal(shape)``) gets a fresh key at every call, training or
+    not, as Keras 2 drew new numbers at every run of its graph (and as a ``Lambda`` does);
+    Keras 3 refuses such a draw in a traced function."""
+    layer.__dict__["_draws_unseeded"] = True
+    layer.uses_rng = True
+    layer.rng_in_inference = True
 
 
 def _zeros_of(batch: int):

@@ -187,7 +187,7 @@ def traced_apply(layer, params, state, x, *, training=False, key=None, mask=None
     scope = Scope(training=training, key=key)
     record_masks(scope, x, mask)
     # User code is written for Keras, whose ops broadcast like NumPy.
-    with scope, jax.numpy_rank_promotion("allow"):
+    with scope, jax.numpy_rank_promotion("allow"), _unseeded_draws(layer, key):
         bind_all(scope, layer, params, state)
         y = run_call(layer, x, call_kwargs(layer.call, training, mask, extra))
     if not isinstance(scope.aux, float) or scope.aux != 0.0:
@@ -196,6 +196,19 @@ def traced_apply(layer, params, state, x, *, training=False, key=None, mask=None
         report_aux(scope.aux, required=training)
     new_state = collect_state(scope, layer)
     return y, {k: new_state[k] for k in state}
+
+
+def _unseeded_draws(layer, key):
+    """Unseeded ``keras.random`` draws in ``call`` come from the call's key, for a layer found
+    to draw them (:func:`lamina.layers.symbolic_shapes.mark_unseeded_draws`)."""
+    import contextlib
+
+    if key is None or not layer.__dict__.get("_draws_unseeded"):
+        return contextlib.nullcontext()
+    from lamina.random import drawing_from
+
+    # Folded apart from the keys the scope hands to sub-layers (``scope.next_key``).
+    return drawing_from(jax.random.fold_in(key, 0x5EED))
 
 
 def sub_call(layer, x, kwargs):

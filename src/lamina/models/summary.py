@@ -134,9 +134,12 @@ def _rows(model, graph, connected, show_trainable, expand_nested):
     mask = model._trainable_mask()
     shapes = model._output_shape_of(model._input_shape) if hasattr(model, "add") else None
     rows, total, train, counted = [], 0, 0, set()
+    order = model.__dict__.get("_weight_order") or ()
     for j, (i, layer) in enumerate(_entries(model)):
         n_p = int(sum(np.prod(v.shape) for v in ts.params[i].values()))
-        n_s = int(sum(np.prod(v.shape) for v in ts.state[i].values()))
+        # Only the layer's weights: a stateful RNN's carried states are no weights (Keras).
+        names = order[i][1] if i < len(order) else ts.state[i]
+        n_s = int(sum(np.prod(ts.state[i][k].shape) for k in names if k in ts.state[i]))
         t = mask[i]
         if i not in counted:  # the totals count a repeated layer's weights once (Keras)
             counted.add(i)
