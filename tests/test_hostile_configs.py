@@ -12,6 +12,7 @@ import pytest
 
 import lamina
 from lamina import layers, ops
+from tests.helpers import rewrite_config
 
 
 def _func_file(tmp_path):
@@ -20,16 +21,6 @@ def _func_file(tmp_path):
     path = tmp_path / "func.keras"
     model.save(path)
     return path
-
-
-def _rewrite(src, dst, config):
-    with zipfile.ZipFile(src) as zi, zipfile.ZipFile(dst, "w") as zo:
-        for info in zi.infolist():
-            data = zi.read(info.filename)
-            if info.filename == "config.json":
-                data = json.dumps(config).encode()
-            zo.writestr(info.filename, data)
-    return dst
 
 
 def _config(path):
@@ -46,7 +37,7 @@ def test_numpy_node_argument_with_a_bomb_dtype_is_refused(tmp_path, dtype):
         "class_name": "__numpy__",
         "config": {"value": [0] * 8, "dtype": dtype},
     }
-    bad = _rewrite(path, tmp_path / "bad.keras", config)
+    bad = rewrite_config(path, tmp_path / "bad.keras", config)
     with pytest.raises(ValueError, match="numeric dtype"):
         lamina.models.load_model(bad)
     with pytest.raises(ValueError, match="numeric dtype"):
@@ -61,7 +52,7 @@ def test_numpy_node_argument_with_a_numeric_dtype_still_loads(tmp_path):
         "class_name": "__numpy__",
         "config": {"value": [1.0, 2.0, 3.0], "dtype": "float32"},
     }
-    model = lamina.models.load_model(_rewrite(path, tmp_path / "ok.keras", config))
+    model = lamina.models.load_model(rewrite_config(path, tmp_path / "ok.keras", config))
     model.set_weights([np.zeros((4, 3), "float32"), np.zeros(3, "float32")])
     np.testing.assert_allclose(model.predict(np.ones((1, 4), "float32"), verbose=0), [[1, 2, 3]])
 
@@ -134,7 +125,7 @@ def test_a_model_entry_without_layers_is_a_clear_error(tmp_path, entry):
     path = _func_file(tmp_path)
     config = _config(path)
     config["config"]["layers"].insert(1, entry)
-    bad = _rewrite(path, tmp_path / "bad.keras", config)
+    bad = rewrite_config(path, tmp_path / "bad.keras", config)
     with pytest.raises(ValueError, match="model config") as info:
         lamina.models.load_model(bad)
     assert "Recursion" not in str(info.value)

@@ -18,7 +18,7 @@ from lamina import layers
 from lamina.saving import keras_assets
 from lamina.saving.safety import FileFormatError
 from lamina.utils import deserialize_keras_object
-from tests.helpers import keras_ref
+from tests.helpers import keras_ref, rewrite_config
 
 
 def _seq(*entries, shape=(None, 4), input_dtype="float32"):
@@ -39,14 +39,7 @@ def _keras_file(tmp_path, config, name="bad.keras"):
     good = tmp_path / "good.keras"
     if not good.exists():
         lamina.models.Sequential([layers.Input((4,)), layers.Dense(2, name="d")]).save(good)
-    dst = tmp_path / name
-    with zipfile.ZipFile(good) as zi, zipfile.ZipFile(dst, "w") as zo:
-        for info in zi.infolist():
-            data = zi.read(info.filename)
-            if info.filename == "config.json":
-                data = json.dumps(config).encode()
-            zo.writestr(info.filename, data)
-    return dst
+    return rewrite_config(good, tmp_path / name, config)
 
 
 def _dense(**config):
@@ -304,19 +297,9 @@ def test_an_activation_of_terabytes_is_refused_before_anything_runs(tmp_path, en
 
 
 def test_an_activation_of_terabytes_in_a_functional_graph_is_refused():
-    x = {"module": "keras.layers", "class_name": "InputLayer", "name": "x",
-         "config": {"batch_shape": [None, 4], "dtype": "float32", "name": "x"},
-         "inbound_nodes": []}  # fmt: skip
-    tensor = {
-        "class_name": "__keras_tensor__",
-        "config": {"shape": [None, 4], "dtype": "float32", "keras_history": ["x", 0, 0]},
-    }
-    rep = {"module": "keras.layers", "class_name": "RepeatVector", "name": "r",
-           "config": {"name": "r", "n": 10**12}, "inbound_nodes": [{"args": [tensor],
-                                                                   "kwargs": {}}]}  # fmt: skip
-    config = {"module": "keras", "class_name": "Functional",
-              "config": {"name": "f", "trainable": True, "layers": [x, rep],
-                         "input_layers": [["x", 0, 0]], "output_layers": [["r", 0, 0]]}}  # fmt: skip
+    config = _graph()
+    dense = config["config"]["layers"][1]
+    dense.update(class_name="RepeatVector", config={"name": "d", "n": 10**12})
     with pytest.raises(ValueError, match="the model's output .* bytes per sample"):
         _from_json(config)
 
@@ -410,11 +393,7 @@ def test_json_nested_beyond_the_stack_is_a_clear_error(tmp_path):
     deep = "[" * 100_000 + "]" * 100_000
     with pytest.raises(ValueError, match="nests lists or objects too deeply"):
         lamina.models.model_from_json(deep)
-    path = _keras_file(tmp_path, {})
-    with zipfile.ZipFile(path) as zi, zipfile.ZipFile(tmp_path / "deep.keras", "w") as zo:
-        for info in zi.infolist():
-            data = deep.encode() if info.filename == "config.json" else zi.read(info.filename)
-            zo.writestr(info.filename, data)
+    rewrite_config(_keras_file(tmp_path, {}), tmp_path / "deep.keras", deep.encode())
     with pytest.raises(FileFormatError, match="too deeply"):
         lamina.models.load_model(tmp_path / "deep.keras")
 

@@ -304,12 +304,7 @@ def test_files_round_trip_with_keras(keras, tmp_path, kind, suffix):
         model.save(path)
     with keras_ref():
         ref_make, ref_classes = _file_models(keras)[kind]
-        if suffix == ".keras":
-            ref = keras.saving.load_model(path, custom_objects=ref_classes)
-        else:
-            ref = ref_make()
-            ref(X)
-            ref.load_weights(path)
+        ref = _load(keras, ref_make, ref_classes, path, suffix)
         for a, b in zip(ref.get_weights(), start):
             np.testing.assert_array_equal(a, b)
         changed = [w * 2.0 + 1.0 for w in ref.get_weights()]
@@ -326,14 +321,19 @@ def test_files_round_trip_with_keras(keras, tmp_path, kind, suffix):
                 legacy_h5_format.save_weights_to_hdf5_group(f, ref)
         else:
             ref.save(back)
-    if suffix == ".keras":
-        loaded = lamina.saving.load_model(back, custom_objects=classes)
-    else:
-        loaded = make()
-        loaded(X)
-        loaded.load_weights(back)
+    loaded = _load(lamina, make, classes, back, suffix)
     for a, b in zip(loaded.get_weights(), changed):
         np.testing.assert_array_equal(a, b)
+
+
+def _load(mod, make, classes, path, suffix):
+    """The model in ``path``: loaded whole from ``.keras``, else built by ``make`` and filled."""
+    if suffix == ".keras":
+        return mod.saving.load_model(path, custom_objects=classes)
+    model = make()
+    model(X)
+    model.load_weights(path)
+    return model
 
 
 def _datasets(path) -> dict:

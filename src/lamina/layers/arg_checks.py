@@ -52,6 +52,15 @@ def int_items(value) -> tuple | None:
     return tuple(int(v) for v in items) if all(is_int(v) for v in items) else None
 
 
+def check_int_items(value, name: str, owner: str, expected: str = "a tuple of integers") -> tuple:
+    """``value`` (a list or tuple of integers) as a tuple of ints, or ``ValueError`` saying
+    ``owner(name=...) must be <expected>``."""
+    items = int_items(value)
+    if items is None:
+        raise ValueError(f"{owner}({name}=...) must be {expected}. Received: {name}={shown(value)}.")
+    return items
+
+
 def check_bool(value, name: str, owner: str) -> bool:
     """``value`` as a bool, or ``ValueError`` (as Keras's ``trainable`` check) when it is any
     other type: a string ``"no"`` or a number would otherwise be read by its truthiness."""

@@ -296,13 +296,9 @@ class Reshape(Layer):
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
-        items = _checks.int_items(target_shape)
-        if items is None:
-            raise ValueError(
-                "Reshape(target_shape=...) must be a tuple of integers (one may be -1). "
-                f"Received: target_shape={_checks.shown(target_shape)}."
-            )
-        self.target_shape = items
+        self.target_shape = _checks.check_int_items(
+            target_shape, "target_shape", "Reshape", "a tuple of integers (one may be -1)"
+        )
         if sum(d == -1 for d in self.target_shape) > 1:
             raise ValueError(
                 f"Reshape(target_shape=...) may hold at most one -1. Received: {self.target_shape}."

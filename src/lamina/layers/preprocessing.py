@@ -42,13 +42,9 @@ class Normalization(Layer):
             axis = ()
         elif _checks.is_int(axis):
             axis = (axis,)
-        items = _checks.int_items(axis)
-        if items is None:
-            raise ValueError(
-                "Normalization(axis=...) must be an integer, a tuple of integers or None. "
-                f"Received: axis={axis!r}."
-            )
-        self.axis = items
+        self.axis = _checks.check_int_items(
+            axis, "axis", "Normalization", "an integer, a tuple of integers or None"
+        )
         for arg, value in (("mean", mean), ("variance", variance)):
             if value is not None:  # checked now, not at the first call
                 _checks.numeric_array(value, arg, "Normalization")

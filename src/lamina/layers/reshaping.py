@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from lamina.layers.arg_checks import check_int, int_items, is_int, shown
+from lamina.layers.arg_checks import check_int, check_int_items, int_items, is_int, shown
 from lamina.layers.base import Layer
 from lamina.layers.config import derived_config
 from lamina.layers.conv_utils import normalize_data_format, normalize_tuple
@@ -370,13 +370,7 @@ class Permute(Layer):
 
     def __init__(self, dims, **kwargs):
         super().__init__(**kwargs)
-        items = int_items(dims)
-        if items is None:
-            raise ValueError(
-                f"Permute(dims=...) must be a tuple of integers. Received: dims="
-                f"{shown(dims)}."
-            )
-        self.dims = items
+        self.dims = check_int_items(dims, "dims", "Permute")
         if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
             raise ValueError(
                 f"Permute(dims=...) must be a permutation of 1..{len(self.dims)} (the batch axis "
