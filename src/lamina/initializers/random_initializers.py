@@ -3,32 +3,49 @@
 
 Each draw uses ``jax.random`` with a JAX key, or NumPy's generator with a
 :class:`lamina.utils.random.HostKey`.  A seeded initializer always draws from Keras's key for
-its seed (``[seed, 0]``), so it gives Keras's numbers, in a layer or alone; an unseeded one
-draws from the layer's key, or without one from a seed drawn once at construction from a
-module-level counter, so the same instance returns the same values on every call (as Keras).
+its seed (``[seed, 0]``), so it gives Keras's numbers, in a layer or alone.  An unseeded one
+draws a seed from Python's ``random`` when it is constructed, as Keras's does; called alone it
+draws from that seed's key (the same instance returns the same values on every call, as
+Keras's), and in a layer from the layer's key (drawn on the host, nothing to compile) unless
+:func:`lamina.utils.set_random_seed` was called: then from its seed's key too, so a seeded
+script builds the weights Keras builds.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
+import random as _py_random
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from lamina.initializers.base import Initializer, _dtype, _host
+from lamina.utils import threefry
+from lamina.utils.random import user_seeded
+from lamina.utils.threefry import ThreefryKey
 
-_SEED_COUNTER = itertools.count(1)
+
+def _threefry(key, dt) -> bool:
+    """Whether to draw JAX's Threefry numbers on the host (float32 weights only)."""
+    return isinstance(key, ThreefryKey) and dt == np.float32
 
 
 def _uniform(key, shape, dt, minval, maxval):
+    if _threefry(key, dt):
+        return threefry.uniform(key.raw, shape, minval, maxval)
+    if isinstance(key, ThreefryKey):
+        key = key.to_jax()
     if _host(key):
         return key.generator().uniform(minval, maxval, shape).astype(dt)
     return jax.random.uniform(key, shape, dtype=dt, minval=minval, maxval=maxval)
 
 
 def _normal(key, shape, dt):
+    if _threefry(key, dt):
+        return threefry.normal(key.raw, shape)
+    if isinstance(key, ThreefryKey):
+        key = key.to_jax()
     if _host(key):
         return key.generator().standard_normal(shape).astype(dt)
     return jax.random.normal(key, shape, dtype=dt)
@@ -36,6 +53,10 @@ def _normal(key, shape, dt):
 
 def _truncated_normal(key, shape, dt):
     """Standard normal truncated to [-2, 2], as ``jax.random.truncated_normal(key, -2, 2)``."""
+    if _threefry(key, dt):
+        return threefry.truncated_normal(key.raw, shape)
+    if isinstance(key, ThreefryKey):
+        key = key.to_jax()
     if not _host(key):
         return jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype=dt)
     gen = key.generator()
@@ -54,15 +75,19 @@ class RandomInitializer(Initializer):
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"`seed` argument should be an integer or None. Received: seed={seed}")
         self.seed = seed
-        self._default_seed = next(_SEED_COUNTER) if seed is None else seed
+        # Keras's ``make_default_seed``: one draw from Python's generator per unseeded
+        # initializer, at construction, so a seeded script's draws line up with Keras's.
+        self._default_seed = _py_random.randint(1, int(1e9)) if seed is None else seed
 
     def _key(self, key):
-        if self.seed is not None:
-            # Keras: a seeded initializer draws the same numbers wherever it runs (in a layer
-            # too), from the raw key ``[seed, 0]`` its ``draw_seed`` makes.
-            return jnp.asarray([self.seed & 0xFFFFFFFF, 0], dtype=jnp.uint32)
-        # Unseeded: the layer's key (JAX or host), so every weight gets its own draw.
-        return jax.random.PRNGKey(self._default_seed) if key is None else key
+        if self.seed is not None or key is None or user_seeded():
+            # Keras: an initializer draws from the raw key ``[seed, 0]`` its ``draw_seed``
+            # makes, wherever it runs; on the host (a model's weights) the same numbers are
+            # computed without compiling.
+            if _host(key):
+                return ThreefryKey(self._default_seed)
+            return jnp.asarray([self._default_seed & 0xFFFFFFFF, 0], dtype=jnp.uint32)
+        return key  # the layer's key (JAX or host): every weight gets its own draw
 
     def get_config(self):
         return {"seed": self.seed}

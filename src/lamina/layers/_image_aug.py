@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from lamina.layers.augmentation import _check_format, _hw_axes
 from lamina.layers.base import Layer
+from lamina.utils.random import generator_seed
 
 _RANGE_ERROR = "The `value_range` argument should be a list of two numbers. "
 
@@ -82,10 +83,13 @@ class ImageAugmentation(Layer):
 
     uses_rng = True
     active_at_inference = False
+    #: Whether Keras gives the layer a SeedGenerator (deterministic layers have none).
+    _keras_seed_generator = True
 
     def __init__(self, seed=None, data_format=None, **kwargs: Any):
         super().__init__(**kwargs)
         self.seed = seed
+        self._generator_seed = generator_seed(seed, self._keras_seed_generator)
         self.data_format = _check_format(data_format)
 
     @property

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from lamina import initializers as _initializers
 from lamina.layers.base import Layer
+from lamina.utils.random import generator_seed
 
 
 class _BaseDenseAttention(Layer):
@@ -24,6 +25,7 @@ class _BaseDenseAttention(Layer):
             raise ValueError(f"{type(self).__name__}(dropout=...) must be in [0, 1); got {dropout!r}.")
         self.dropout = float(dropout)
         self.seed = seed
+        self._generator_seed = generator_seed(seed, self.dropout > 0)
         self.uses_rng = self.dropout > 0
         self._scores_out = False
 

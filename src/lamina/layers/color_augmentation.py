@@ -207,6 +207,8 @@ class AutoContrast(ImageAugmentation):
     uses_rng = False
     active_at_inference = True
 
+    _keras_seed_generator = False
+
     def __init__(self, value_range=(0, 255), **kwargs: Any):
         data_format = kwargs.pop("data_format", None)
         super().__init__(data_format=data_format, **kwargs)
@@ -249,6 +251,8 @@ class Equalization(ImageAugmentation):
     >>> y[0, :, :, 0].tolist()
     [[0.0, 0.0], [128.0, 255.0]]
     """
+
+    _keras_seed_generator = False
 
     def __init__(self, value_range=(0, 255), bins=256, data_format=None, **kwargs: Any):
         super().__init__(data_format=data_format, **kwargs)

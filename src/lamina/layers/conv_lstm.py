@@ -38,6 +38,7 @@ from lamina.layers.conv_utils import (
     normalize_tuple,
 )
 from lamina.utils import random as _random
+from lamina.utils.random import generator_seed
 
 _WEIGHTS = ("kernel", "recurrent_kernel", "bias")
 
@@ -89,6 +90,8 @@ class _ConvLSTM(Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        # Keras's ConvLSTM cell makes its SeedGenerator before its initializers
+        self._generator_seed = generator_seed(seed)
         cls = type(self).__name__
         if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
             raise ValueError(

@@ -18,6 +18,7 @@ from lamina.layers.base import Layer
 from lamina.layers.config import derived_config
 from lamina.layers.dtype_names import dtype_name
 from lamina.layers.weight_specs import WeightSpec
+from lamina.utils.random import generator_seed
 
 
 class InputLayer(Layer):
@@ -244,6 +245,7 @@ class Dropout(Layer):
             None if noise_shape is None else _checks.check_shape(noise_shape, "noise_shape", "Dropout")
         )
         self.seed = seed
+        self._generator_seed = generator_seed(seed, self.rate > 0)
 
     def apply(self, params, state, x, *, training=False, key=None):
         if not training or self.rate == 0.0 or key is None:

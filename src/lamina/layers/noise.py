@@ -16,6 +16,7 @@ from lamina import regularizers as _regularizers
 from lamina.layers.base import Layer
 from lamina.layers.config import derived_config
 from lamina.layers.conv_utils import normalize_data_format
+from lamina.utils.random import generator_seed
 
 
 def _check_rate(rate, layer):
@@ -49,6 +50,7 @@ class GaussianNoise(Layer):
             )
         self.stddev = float(stddev)
         self.seed = seed
+        self._generator_seed = generator_seed(seed, self.stddev > 0)
 
     def apply(self, params, state, x, *, training=False, key=None):
         if not training or self.stddev == 0.0 or key is None:
@@ -73,6 +75,7 @@ class GaussianDropout(Layer):
         super().__init__(**kwargs)
         self.rate = _check_rate(rate, "GaussianDropout")
         self.seed = seed
+        self._generator_seed = generator_seed(seed, self.rate > 0)
 
     def apply(self, params, state, x, *, training=False, key=None):
         if not training or self.rate == 0.0 or key is None:
@@ -116,6 +119,7 @@ class AlphaDropout(Layer):
         self.rate = float(rate)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
+        self._generator_seed = generator_seed(seed, self.rate > 0)
 
     def apply(self, params, state, x, *, training=False, key=None):
         if not training or self.rate == 0.0 or key is None:
@@ -144,6 +148,7 @@ class _SpatialDropout(Layer):
         super().__init__(name=name, dtype=dtype, **kwargs)
         self.rate = _check_rate(rate, type(self).__name__)
         self.seed = seed
+        self._generator_seed = generator_seed(seed, self.rate > 0)
         self.data_format = "channels_last"
 
     def expected_rank(self):

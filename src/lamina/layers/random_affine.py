@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from lamina.layers.augmentation import _check_format, _hw_axes
 from lamina.layers.base import Layer
+from lamina.utils.random import generator_seed
 
 _FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 _INTERPOLATIONS = {"nearest": 0, "bilinear": 1}
@@ -122,6 +123,7 @@ class _AffineLayer(Layer):
         _check_interp_fill(type(self).__name__, fill_mode, interpolation)
         self.fill_mode, self.interpolation = fill_mode, interpolation
         self.fill_value, self.seed = float(fill_value), seed
+        self._generator_seed = generator_seed(seed)
         self.data_format = _check_format(data_format)
 
     def transformation(self, key, batch, height, width):

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from lamina.layers.augmentation import _check_format, _hw_axes, resize_images
 from lamina.layers.base import Layer
+from lamina.utils.random import generator_seed
 
 _FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
@@ -76,6 +77,7 @@ class RandomFlip(Layer):
                 f"{mode!r}. Expected one of {_FLIP_MODES}."
             )
         self.mode, self.seed = mode, seed
+        self._generator_seed = generator_seed(seed)
         self.data_format = _check_format(data_format)
 
     def apply(self, params, state, x, *, training=False, key=None):
@@ -134,6 +136,7 @@ class RandomContrast(Layer):
         super().__init__(**kwargs)
         self.factor = _bounded_factor(factor, (0, 1), "RandomContrast")
         self.value_range, self.seed = value_range, seed
+        self._generator_seed = generator_seed(seed)
         self.data_format = _check_format(data_format)
 
     def apply(self, params, state, x, *, training=False, key=None):
@@ -194,6 +197,7 @@ class RandomBrightness(Layer):
                 f"Received: value_range={value_range!r}"
             )
         self.value_range, self.seed = sorted(value_range), seed
+        self._generator_seed = generator_seed(seed)
         self.data_format = _check_format(data_format)
 
     def apply(self, params, state, x, *, training=False, key=None):
@@ -250,6 +254,8 @@ class RandomCrop(Layer):
                     f"RandomCrop's `{arg}` must be a positive integer. Received: {arg}={value!r}"
                 )
         self.height, self.width, self.seed = height, width, seed
+        self._generator_seed = generator_seed(seed)
+        generator_seed(seed)  # Keras's unseeded RandomCrop draws a second seed
         self.data_format = _check_format(data_format)
 
     def apply(self, params, state, x, *, training=False, key=None):
@@ -331,6 +337,7 @@ class RandomGrayscale(Layer):
         if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 <= factor <= 1:
             raise ValueError(f"`factor` should be between 0 and 1. Received: factor={factor!r}")
         self.factor, self.seed = factor, seed
+        self._generator_seed = generator_seed(seed)
         self.data_format = _check_format(data_format)
 
     def apply(self, params, state, x, *, training=False, key=None):

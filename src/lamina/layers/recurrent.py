@@ -51,6 +51,8 @@ class SimpleRNN(_RNN):
 
     _cell_cls = SimpleRNNCell
 
+    _seed_before_initializers = True
+
     def __init__(self, units, activation="tanh", **kwargs):
         kwargs.pop("recurrent_activation", None)
         super().__init__(units, activation=activation, **kwargs)

@@ -19,6 +19,7 @@ from lamina import regularizers as _regularizers
 from lamina.layers import stateful as _stateful
 from lamina.layers.base import Layer
 from lamina.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell
+from lamina.utils.random import generator_seed
 
 _WEIGHTS = ("kernel", "recurrent_kernel", "bias")
 
@@ -42,6 +43,7 @@ class _RNN(Layer):
 
     uses_mask = True
     _cell_cls: type = SimpleRNNCell
+    _seed_before_initializers = False
 
     def __init__(
         self,
@@ -77,6 +79,10 @@ class _RNN(Layer):
         super().__init__(**kwargs)
         if isinstance(units, bool) or not isinstance(units, int | jnp.integer) or units < 1:
             raise ValueError(f"{cls}(units=...) must be a positive integer. Received: {units!r}.")
+        # Keras's cell makes its SeedGenerator before (SimpleRNN) or after (LSTM, GRU) its
+        # initializers: the same draws in the same order
+        if self._seed_before_initializers:
+            self._generator_seed = generator_seed(seed)
         self.cell = self._cell_cls(
             units,
             activation=activation,
@@ -87,6 +93,8 @@ class _RNN(Layer):
             bias_initializer=bias_initializer,
             **(cell_kwargs or {}),
         )
+        if not self._seed_before_initializers:
+            self._generator_seed = generator_seed(seed)
         self.units = int(units)
         self.kernel_regularizer = _regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = _regularizers.get(recurrent_regularizer)

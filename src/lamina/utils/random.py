@@ -6,7 +6,7 @@ import random as _py_random
 
 import numpy as np
 
-_STATE = {"seed": None, "counter": 0}
+_STATE = {"seed": None, "counter": 0, "user_seeded": False}
 
 
 def set_random_seed(seed: int) -> None:
@@ -23,7 +23,50 @@ def set_random_seed(seed: int) -> None:
     np.random.seed(int(seed) % 2**32)
     _STATE["seed"] = int(seed)
     _STATE["counter"] = 0
+    _STATE["user_seeded"] = True
 
+
+def user_seeded() -> bool:
+    """Whether :func:`set_random_seed` has been called in this process.
+
+    From then on, unseeded random initializers draw Keras's numbers from the seed each drew
+    from Python's ``random`` when it was constructed (as Keras's do), so a script that seeds and
+    builds the same model in Keras and in Lamina starts from the same weights.
+
+    >>> import lamina
+    >>> lamina.utils.set_random_seed(0)
+    >>> user_seeded()
+    True
+    """
+    return _STATE["user_seeded"]
+
+
+
+def generator_seed(seed, active: bool = True):
+    """The seed a Keras layer's ``SeedGenerator(seed)`` starts from, drawn at construction.
+
+    Keras gives Dropout, noise, recurrent and augmentation layers a ``SeedGenerator`` in their
+    constructor; an unseeded one takes ``random.randint(1, 10**9)`` from Python's generator
+    then.  Lamina's layers make the same draw at the same point, so the initializers of the
+    layers built after them draw Keras's seeds too (see :func:`user_seeded`).
+
+    Args:
+        seed: the layer's ``seed`` argument (returned unchanged unless None).
+        active: whether Keras creates the generator (e.g. only for ``rate > 0``).
+
+    Returns:
+        ``seed``, or the drawn seed when ``seed`` is None and ``active``.
+
+    >>> import random
+    >>> random.seed(0); a = generator_seed(None)
+    >>> random.seed(0); a == random.randint(1, int(1e9))
+    True
+    >>> generator_seed(7)
+    7
+    """
+    if seed is None and active:
+        return _py_random.randint(1, int(1e9))
+    return seed
 
 def next_key():
     """A fresh JAX PRNG key: deterministic after ``set_random_seed``, else from OS entropy.
