@@ -30,6 +30,15 @@ def keras():
     return pytest.importorskip("keras")
 
 
+@pytest.fixture(autouse=True)
+def _keras_seeding_off():
+    """Each test starts as a fresh process does: Keras's seeding scheme (see
+    ``lamina.utils.random.user_seeded``) is on only after the test calls ``set_random_seed``."""
+    from lamina.utils import random as _random
+
+    _random._STATE["user_seeded"] = False
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -139,19 +139,19 @@ def test_prelu_config_equals_keras(keras):
     assert _normalized(lamina.activations.serialize(layer)) == _normalized(expected)
 
 
-def test_layer_with_weights_as_activation_is_refused_clearly(keras, tmp_path):
-    """Keras tracks ``PReLU``'s ``alpha`` under ``dense/activation``; Lamina cannot yet, so it
-    refuses the layer instead of dropping a file's trained ``alpha`` in silence."""
-    with pytest.raises(ValueError, match="PReLU.*activation.*not supported"):
-        lamina.layers.Dense(2, activation=lamina.layers.PReLU())
+def test_layer_with_weights_as_activation_loads_its_weights(keras, tmp_path):
+    """Keras tracks ``PReLU``'s ``alpha`` under ``dense/activation``; Lamina reads it from
+    there (a file's trained ``alpha`` is not dropped) and gives Keras's outputs."""
     path = str(tmp_path / "prelu.keras")
     with keras_ref():
         model = _dense_model(keras, keras.layers.PReLU())
         model(X)  # builds alpha, as Keras does on the first call
         model.layers[0].activation.alpha.assign(np.array([0.3, 0.5], "float32"))
         model.save(path)
-    with pytest.raises(Exception, match="PReLU.*activation.*not supported"):
-        lamina.models.load_model(path)
+        expected = np.asarray(model(X))
+    ours = lamina.models.load_model(path)
+    np.testing.assert_allclose(np.asarray(ours.layers[0].activation.alpha), [0.3, 0.5])
+    np.testing.assert_allclose(ours.predict(X, verbose=0), expected, rtol=1e-6, atol=1e-6)
 
 
 # ------------------------------------------------------------------ user functions

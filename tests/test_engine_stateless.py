@@ -101,7 +101,8 @@ def test_stateless_call_errors():
     bad[0] = jnp.zeros((3, 3))
     with pytest.raises(ValueError, match=r"weight 'kernel' has shape \(3, 3\)"):
         model.stateless_call(bad, ntv, _x())
-    drop = Sequential([L.Input((4,)), L.Dropout(0.5), L.Dense(1)])
+    # Recurrent dropout draws from the step's key (Dropout from its own generator state).
+    drop = Sequential([L.Input((4,)), L.Reshape((2, 2)), L.LSTM(3, dropout=0.5), L.Dense(1)])
     drop.build((None, 4))
     tv, ntv = _values(drop.trainable_variables), _values(drop.non_trainable_variables)
     with pytest.raises(ValueError, match="needs a key"):

@@ -51,9 +51,9 @@ def test_subclassing_guide():
 
 def test_training_and_evaluation_guide():
     out = _run("training_and_evaluation.py")
-    acc = float(re.search(r"test loss, test acc: \[[\d.]+ ([\d.]+)\]", out).group(1))
+    acc = float(re.search(r"test loss, test acc: \[\s*[\d.]+\s+([\d.]+)\s*\]", out).group(1))
     assert acc > 0.9
     assert "class_output_categorical_accuracy" in out and "score_output_mae" in out
     assert "best model restored" in out
-    loss = float(re.search(r"train_on_batch: last loss ([\d.]+)", out).group(1))
-    assert loss < 2.3  # below chance level (ln 10) after ten steps
+    first, last = map(float, re.search(r"first loss ([\d.]+), last loss ([\d.]+)", out).groups())
+    assert last < first  # ten steps of Adam lower the loss

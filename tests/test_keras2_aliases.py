@@ -173,7 +173,7 @@ def test_wrappers_count_as_fitted_in_pipeline_and_cross_val_score():
     labels = (y > 0).astype("int64")
     clf = Pipeline([("s", StandardScaler()),
                     ("mlp", KerasClassifier(build_fn=_classifier, epochs=1, verbose=0))])  # fmt: skip
-    assert set(clf.fit(x, labels).predict(x)) <= {0, 1}
+    assert set(clf.fit(x, labels).predict(x).ravel()) <= {0, 1}
     check_is_fitted(clf)
 
 

@@ -189,3 +189,168 @@ def test_seeded_initializers_in_a_layer_compile_nothing_for_uniform_draws(monkey
     model = lamina.Sequential([lamina.Input((5,)), lamina.layers.Dense(3), lamina.layers.Dense(2)])
     model.get_weights()
     assert calls == []
+
+
+# ------------------------------------------------------------------ dropout draws Keras's masks
+X = np.random.default_rng(0).normal(size=(48, 8)).astype("float32")
+Y = (np.random.default_rng(1).random((48, 1)) > 0.5).astype("float32")
+
+
+def _noisy(m):
+    return m.Sequential([
+        m.Input((8,)),
+        m.layers.Dense(12, activation="relu"),
+        m.layers.Dropout(0.5),
+        m.layers.GaussianNoise(0.3),
+        m.layers.Dense(6, activation="selu"),
+        m.layers.AlphaDropout(0.2),
+        m.layers.GaussianDropout(0.3),
+        m.layers.Dropout(0.3, noise_shape=(None, 1)),
+        m.layers.Dense(1, activation="sigmoid"),
+    ])
+
+
+def _spatial(m):
+    return m.Sequential([
+        m.Input((8,)),
+        m.layers.Reshape((4, 2)),
+        m.layers.Conv1D(4, 2, activation="relu"),
+        m.layers.SpatialDropout1D(0.5),
+        m.layers.Flatten(),
+        m.layers.Dense(1, activation="sigmoid"),
+    ])
+
+
+def _block(m):
+    class Block(m.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = m.layers.Dense(8, activation="relu")
+            self.drop = m.layers.Dropout(0.5)
+
+        def call(self, x, training=None):
+            return self.drop(self.dense(x), training=training)
+
+    return Block
+
+
+def _custom_functional(m):
+    inp = m.Input((8,))
+    h = _block(m)()(inp)
+    h = m.layers.Dropout(0.25)(m.layers.Dense(5)(h))
+    return m.Model(inp, m.layers.Dense(1, activation="sigmoid")(h))
+
+
+def _subclassed(m):
+    block = _block(m)
+
+    class Net(m.Model):
+        def __init__(self):
+            super().__init__()
+            self.block = block()
+            self.drop = m.layers.Dropout(0.2)
+            self.out = m.layers.Dense(1, activation="sigmoid")
+
+        def call(self, x, training=None):
+            return self.out(self.drop(self.block(x, training=training), training=training))
+
+    return Net()
+
+
+def _fit(m, make, epochs=(2,)):
+    m.utils.set_random_seed(3)
+    model = make(m)
+    model(X[:2])  # subclassed models build on a call, as in Keras
+    start = [w.copy() for w in model.get_weights()]
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    losses = []
+    for n in epochs:
+        # 48 rows in batches of 20: a short last batch draws its mask at its real size, as Keras
+        losses += model.fit(X, Y, epochs=n, batch_size=20, shuffle=False, verbose=0).history["loss"]
+    return model, start, losses
+
+
+@pytest.mark.parametrize(
+    "make", [_noisy, _spatial, _custom_functional, _subclassed], ids=lambda f: f.__name__[1:]
+)
+def test_seeded_fit_with_dropout_and_noise_matches_keras(make):
+    with keras_ref():
+        ref, ref_start, ref_losses = _fit(keras, make)
+        names = [w.path.split("/")[-1] for w in ref.weights]
+        ref_weights = ref.get_weights()
+    model, start, losses = _fit(lamina, make)
+    assert [w.path.split("/")[-1] for w in model.weights] == names  # no generator states
+    for ours, theirs in zip(start, ref_start):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    for ours, theirs in zip(model.get_weights(), ref_weights):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_the_generator_carries_on_from_one_fit_to_the_next():
+    """Two one-epoch fits draw the masks one two-epoch fit draws (Keras's state persists)."""
+    _, _, once = _fit(lamina, _noisy, epochs=(2,))
+    _, _, twice = _fit(lamina, _noisy, epochs=(1, 1))
+    np.testing.assert_allclose(twice, once, rtol=1e-6)
+
+
+def test_eager_training_calls_draw_keras_masks_and_advance():
+    x = np.ones((3, 6), "float32")
+
+    def calls(m):
+        m.utils.set_random_seed(5)
+        model = m.Sequential([m.Input((6,)), m.layers.Dense(4), m.layers.Dropout(0.5)])
+        layer = m.layers.Dropout(0.4, seed=9)
+        return [np.asarray(model(x, training=True)) for _ in range(3)] + [
+            np.asarray(layer(x, training=True)) for _ in range(2)
+        ]
+
+    with keras_ref():
+        expected = calls(keras)
+    got = calls(lamina)
+    assert not np.allclose(got[0], got[1])  # MC dropout: a fresh mask at every call
+    for ours, theirs in zip(got, expected):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_weight_files_hold_no_generator_state(tmp_path):
+    lamina.utils.set_random_seed(2)
+    model = _noisy(lamina)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(X, Y, epochs=1, verbose=0)
+    model.save_weights(tmp_path / "m.weights.h5")
+    with keras_ref():
+        ref = _noisy(keras)
+        ref.load_weights(tmp_path / "m.weights.h5")
+        ref_count = ref.count_params()
+    for ours, theirs in zip(model.get_weights(), ref.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    assert model.count_params() == ref_count
+
+
+def test_stateless_call_carries_the_generator_states_as_keras():
+    """Keras's JAX loop: ``non_trainable_variables`` holds the seed states, and
+    ``stateless_call(training=True)`` returns them advanced (a fresh mask at every step)."""
+    import jax
+
+    x = np.ones((4, 6), "float32")
+
+    def steps(m):
+        m.utils.set_random_seed(5)
+        model = m.Sequential([m.Input((6,)), m.layers.Dense(4), m.layers.BatchNormalization(),
+                              m.layers.Dropout(0.5)])
+        tv = [v.value for v in model.trainable_variables]
+        ntv = [v.value for v in model.non_trainable_variables]
+        step = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x, training=True))
+        outs = []
+        for _ in range(3):
+            y, ntv = step(tv, ntv, x)
+            outs.append(np.asarray(y))
+        return outs, [np.asarray(v) for v in ntv], len(model.variables)
+
+    with keras_ref():
+        expected = steps(keras)
+    got = steps(lamina)
+    assert got[2] == expected[2]
+    for ours, theirs in zip(got[0] + got[1], expected[0] + expected[1]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)

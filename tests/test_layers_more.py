@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import lamina
+from lamina.layers.stateful import weight_names
 from tests.helpers import keras_ref
 
 L = lamina.layers
@@ -46,7 +47,7 @@ def test_forward_weights_shapes_and_config_match_keras(keras, cls, kwargs, shape
     layer = getattr(L, cls)(**kwargs)
     lm = lamina.models.Sequential([L.Input(shape), layer])
     params, state = layer.init(jax.random.key(0), (None, *shape))
-    assert list(params) + list(state) == names
+    assert list(params) + list(weight_names(state)) == names
     rng = np.random.default_rng(0)
     lm.set_weights([rng.uniform(0.5, 1.5, size=w.shape).astype("float32") for w in kw])
     x = rng.normal(size=(3, *shape)).astype("float32")

@@ -52,7 +52,7 @@ def test_generator_without_steps_counts_its_batches(capsys):
 
     model = _regressor()
     model.fit(batches(), epochs=1, verbose=2)
-    assert "Epoch 1/1 - 5/5 - " in capsys.readouterr().out  # was "0/0"
+    assert capsys.readouterr().out.startswith("5/5 - ")  # was "0/0"; no "Epoch 1/1" (Keras 3)
     model.evaluate(batches(), verbose=1)
     assert capsys.readouterr().out.startswith("5/5 ")
 

@@ -172,8 +172,10 @@ print("schedule fit: test accuracy", round(model.evaluate(x_test, y_test, verbos
 # ------------------------------------------------------- 8. one batch at a time
 model = get_model()
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+losses = []
 for start in range(0, 640, 64):
     loss, acc = model.train_on_batch(x_train[start : start + 64], y_train[start : start + 64])
-print(f"train_on_batch: last loss {loss:.3f};",
+    losses.append(loss)
+print(f"train_on_batch: first loss {losses[0]:.3f}, last loss {loss:.3f};",
       "test_on_batch:", np.round(model.test_on_batch(x_test[:64], y_test[:64]), 3),
       "predict_on_batch:", model.predict_on_batch(x_test[:4]).shape)  # fmt: skip

@@ -34,11 +34,14 @@ _SUBMODULES = {
     "constraints",
     "data",
     "datasets",
+    "distillation",
     "distribution",
     "dtype_policies",
     "engine",
+    "export",
     "initializers",
     "layers",
+    "legacy",
     "losses",
     "metrics",
     "mixed_precision",
@@ -47,11 +50,13 @@ _SUBMODULES = {
     "ops",
     "optimizers",
     "preprocessing",
+    "quantizers",
     "random",
     "regularizers",
     "saving",
     "tree",
     "utils",
+    "visualization",
     "wrappers",
 }
 _ALIASES = {
@@ -73,7 +78,28 @@ _ALIASES = {
     "GuardrailWarning": ("lamina.training.guardrails", "GuardrailWarning"),
     "DTypePolicy": ("lamina.dtype_policies", "DTypePolicy"),
     "FloatDTypePolicy": ("lamina.dtype_policies", "FloatDTypePolicy"),
+    "InputSpec": ("lamina.layers.input_spec", "InputSpec"),
+    "name_scope": ("lamina.scopes", "name_scope"),
+    "device": ("lamina.scopes", "device"),
+    "SymbolicScope": ("lamina.scopes", "SymbolicScope"),
+    "RematScope": ("lamina.rematerialization", "RematScope"),
+    "remat": ("lamina.rematerialization", "remat"),
+    "Operation": ("lamina.ops.operation", "Operation"),
+    "Function": ("lamina.ops.function", "Function"),
 }
+#: Keras 3 top-level names Lamina does not support (``lamina.export`` and the other unsupported
+#: namespaces are modules whose Keras names raise the same error).
+_UNSUPPORTED = {"Quantizer": "Lamina does not quantize models"}
+
+
+def version() -> str:
+    """Lamina's version string, as Keras's ``keras.version()`` returns ``keras.__version__``.
+
+    >>> import lamina as keras
+    >>> keras.version() == keras.__version__
+    True
+    """
+    return __version__
 
 
 def __getattr__(name: str):
@@ -89,6 +115,10 @@ def __getattr__(name: str):
     if name in _ALIASES:
         module, attr = _ALIASES[name]
         return getattr(importlib.import_module(module), attr)
+    if name in _UNSUPPORTED:
+        from lamina._unsupported import unsupported
+
+        raise unsupported("", name, _UNSUPPORTED[name])
     raise AttributeError(f"module 'lamina' has no attribute {name!r}")
 
 

@@ -84,32 +84,15 @@ def _object_from_config(config: dict, custom_objects: dict | None) -> Any:
 
 
 def checked_callable(activation: Callable) -> Callable:
-    """``activation`` itself, unless it is a layer that holds weights (``PReLU()``).
-
-    Keras tracks such a layer as a sub-layer of the layer it activates (its weights train and
-    save under ``<layer>/activation``); Lamina's layers do not yet carry an activation's
-    weights, so it would run with weights that never train, save or load.  Refusing it keeps a
-    file's trained weights from being dropped in silence.
-
-    Raises:
-        ValueError: for a layer with weights (a ``ValueError``, as for any activation Lamina
-            cannot interpret, so a loader reports it as such rather than as file damage).
+    """``activation`` itself.  A layer with weights (``PReLU()``) is kept as it is: the layer
+    it activates holds its weights as Keras tracks them (:mod:`lamina.layers.activation_sublayer`,
+    which also refuses it where a layer cannot hold it).
 
     >>> from lamina.layers import LeakyReLU
     >>> layer = LeakyReLU(0.2)
     >>> checked_callable(layer) is layer
     True
     """
-    from lamina.layers.base import Layer
-
-    if isinstance(activation, Layer) and not activation._traced:
-        cls = type(activation)
-        if cls.weight_specs or cls.init is not Layer.init:
-            raise ValueError(
-                f"A layer with weights ({cls.__name__}) used as another layer's activation is "
-                "not supported by Lamina: its weights would not train or save. Put it after "
-                f"the layer instead, e.g. Dense(units), then {cls.__name__}()."
-            )
     return activation
 
 
@@ -136,7 +119,13 @@ def to_config(activation: Callable) -> str | dict:
     if isinstance(activation, Layer):
         from lamina.models.functional_config import serialize_layer
 
-        return serialize_layer(activation)
+        config = serialize_layer(activation)
+        shape = activation.__dict__.get("_activation_input_shape")
+        if shape is not None and "build_config" not in config:
+            # Built as a layer's activation: Keras's loader builds it from this before it
+            # reads its weights (``layers/<layer>/activation/vars``).
+            config = {**config, "build_config": {"input_shape": list(shape)}}
+        return config
     if hasattr(activation, "get_config") and not isinstance(activation, type):
         from lamina.utils.serialization import serialize_keras_object
 

@@ -28,14 +28,14 @@ class UnsupportedKerasAPIError(NotImplementedError):
     """
 
 
-_LAYERS = """TFSMLayer TorchModuleWrapper LocallyConnected1D LocallyConnected2D CuDNNLSTM CuDNNGRU
+_LAYERS = """TFSMLayer TorchModuleWrapper CuDNNLSTM CuDNNGRU
 Highway MaxoutDense TimeDistributedDense AtrousConvolution1D AtrousConvolution2D
 Deconvolution3D DenseFeatures MaxNumBoundingBoxes"""
 
 _MODELS = "model_from_yaml model_from_config"
 
-_UTILS = """multi_gpu_model print_summary io_utils conv_utils
-layer_utils HDF5Matrix GeneratorEnqueuer OrderedEnqueuer SequenceEnqueuer"""
+_UTILS = """multi_gpu_model io_utils conv_utils
+HDF5Matrix GeneratorEnqueuer OrderedEnqueuer SequenceEnqueuer"""
 
 _CALLBACKS = """OrbaxCheckpoint BaseLogger"""
 
@@ -91,10 +91,45 @@ def unsupported(module: str, name: str, hint: str | None = None) -> UnsupportedK
     """
     hint = hint or _HINTS.get(name)
     tail = f" {hint[0].upper()}{hint[1:]}." if hint else ""
+    keras_name = f"keras.{module}.{name}" if module else f"keras.{name}"
+    lamina_module = f"lamina.{module}" if module else "lamina"
     return UnsupportedKerasAPIError(
-        f"keras.{module}.{name} is not supported by Lamina: lamina.{module} has no {name}."
+        f"{keras_name} is not supported by Lamina: {lamina_module} has no {name}."
         f"{tail} See the README's 'Coming from Keras 2' section for what is supported."
     )
+
+
+def namespace_getattr(module: str, names: str, hint: str):
+    """A module-level ``__getattr__`` for a Keras namespace Lamina does not support at all
+    (``lamina.export`` for ``keras.export``): each of Keras's names there raises
+    :class:`UnsupportedKerasAPIError`, so ``import lamina.export`` works and using it fails
+    with the reason; any other name is an ``AttributeError`` (a typo, or a tool probing).
+
+    Args:
+        module: the namespace after ``keras.`` (``"export"``).
+        names: Keras's public names in it, separated by whitespace.
+        hint: what to use instead, or why there is none.
+
+    Returns:
+        The module-level ``__getattr__`` function.
+
+    >>> getattr_ = namespace_getattr("export", "ExportArchive", "use model.export(path)")
+    >>> try:
+    ...     getattr_("ExportArchive")
+    ... except NotImplementedError as e:
+    ...     print(str(e).split(":")[0])
+    keras.export.ExportArchive is not supported by Lamina
+    """
+    known = frozenset(names.split())
+
+    def __getattr__(name: str):  # noqa: N807
+        if name in known:
+            raise unsupported(module, name, hint)
+        guess = closest(name, known) if not name.startswith("_") else None
+        tail = f" (keras.{module}.{guess} is not supported by Lamina either)" if guess else ""
+        raise AttributeError(f"module 'lamina.{module}' has no attribute {name!r}{tail}.")
+
+    return __getattr__
 
 
 def module_getattr(module: str, namespace: dict):

@@ -6,7 +6,8 @@ Keras 3: ``floatx``/``set_floatx``, ``epsilon``/``set_epsilon``,
 Keras 2 (``from keras import backend as K``): variables and values (``K.variable``,
 ``K.get_value``, ``K.set_value``, ``K.eval``, ``K.int_shape``...), math with Keras 2's
 argument names (``K.mean(x, axis=None, keepdims=False)``...), crossentropies, random tensors,
-``K.function`` and the ``'th'``/``'tf'`` dim ordering.
+convolutions and pooling (``K.conv2d``...), ``K.function`` and ``K.gradients`` on a functional
+graph, and the ``'th'``/``'tf'`` dim ordering.
 
 >>> from lamina import backend as K
 >>> def rmse(y_true, y_pred):
@@ -19,7 +20,14 @@ import builtins
 
 import jax.numpy as _jnp
 
-from lamina.backend import keras2_math, keras2_session, keras2_state, keras2_tensors
+from lamina.backend import (
+    keras2_math,
+    keras2_nn,
+    keras2_session,
+    keras2_state,
+    keras2_tensors,
+    tensorflow_backend,  # Keras 2.0-2.3's module path
+)
 from lamina.backend.batch_dot import batch_dot
 from lamina.backend.config import (
     backend,
@@ -31,6 +39,7 @@ from lamina.backend.config import (
     set_image_data_format,
 )
 from lamina.backend.keras2_math import *  # noqa: F403
+from lamina.backend.keras2_nn import *  # noqa: F403
 from lamina.backend.keras2_session import *  # noqa: F403
 from lamina.backend.keras2_state import *  # noqa: F403
 from lamina.backend.keras2_tensors import *  # noqa: F403
@@ -80,6 +89,7 @@ def is_int_dtype(dtype):
 __all__ = sorted(
     {
         *keras2_math.__all__,
+        *keras2_nn.__all__,
         *keras2_session.__all__,
         *keras2_state.__all__,
         *keras2_tensors.__all__,

@@ -17,6 +17,7 @@ import numpy as np
 from lamina import random as _random
 from lamina._naming import _UIDS, reset_uids
 from lamina.backend import config as _config
+from lamina.backend.keras2_gradients import gradients
 
 __all__ = [
     "clear_session", "function", "get_uid", "gradients", "image_dim_ordering",
@@ -109,28 +110,42 @@ def manual_variable_initialization(value):
     """Accepted for Keras 2 compatibility: Lamina always initializes weights when it builds."""
 
 
-def placeholder(*args, **kwargs):
-    """Not available: TensorFlow 1 graph placeholders.
+def placeholder(shape=None, ndim=None, dtype=None, sparse=False, name=None):
+    """A symbolic input tensor (``K.placeholder``, Keras 2): ``Input(batch_shape=shape)``.
+
+    Keras 2 fed a placeholder through ``K.function([placeholder], outputs)`` or built a model on
+    it (neural style transfer: ``VGG19(input_tensor=K.concatenate([base, style,
+    combination]))``); here it is a functional-model input, which both accept.
+
+    Args:
+        shape: the full shape, batch dimension first (``None`` where unknown).
+        ndim: the rank, when ``shape`` is not given (every dimension unknown).
+        dtype: ``floatx()`` by default.
+        sparse: must be False (sparse tensors are not supported).
+        name: the input's name.
+
+    Returns:
+        A :class:`~lamina.layers.symbolic.KerasTensor`.
 
     Raises:
-        NotImplementedError: always; use ``lamina.Input(shape=...)`` and a functional model.
+        ValueError: neither ``shape`` nor ``ndim`` is given, or ``sparse=True``.
+
+    >>> from lamina import backend as K
+    >>> K.placeholder((1, 4, 4, 3)).shape, K.placeholder(ndim=2).shape
+    ((1, 4, 4, 3), (None, None))
     """
-    raise NotImplementedError(
-        "keras.backend.placeholder is not supported by Lamina (it belongs to TensorFlow 1 "
-        "graphs). Use lamina.Input(shape=...) and build a Model(inputs, outputs)."
-    )
+    from lamina.layers.symbolic import Input
 
-
-def gradients(loss, variables):
-    """Not available: symbolic gradients of TensorFlow 1 graphs.
-
-    Raises:
-        NotImplementedError: always; use ``jax.grad`` on a function of the weights.
-    """
-    raise NotImplementedError(
-        "keras.backend.gradients is not supported by Lamina (it differentiates TensorFlow 1 "
-        "graphs). Differentiate a Python function with jax.grad / jax.value_and_grad instead."
-    )
+    if sparse:
+        raise ValueError("K.placeholder(sparse=True) is not supported by Lamina: use dense inputs.")
+    if shape is None:
+        if ndim is None:
+            raise ValueError("K.placeholder() needs shape=(...) (batch dimension first) or ndim=.")
+        shape = (None,) * int(ndim)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if not shape:
+        raise ValueError("K.placeholder(shape=()): a scalar cannot be a model input; give a rank.")
+    return Input(batch_shape=shape, dtype=dtype or _config.floatx(), name=name)
 
 
 def print_tensor(x, message="", summarize=3):
@@ -145,33 +160,62 @@ def print_tensor(x, message="", summarize=3):
     return x
 
 
-def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-    """Normal samples (``K.random_normal``).
+def _keras1_arguments(fn_name, kwargs, renamed):
+    """Pops Keras 1's argument names (``std``, ``low``/``high``) from ``kwargs``, warning as
+    Keras 2's own translations did; returns ``{keras2_name: value}``.
+
+    Raises:
+        TypeError: another unexpected keyword argument.
+    """
+    out = {}
+    for old, new in renamed.items():
+        if old in kwargs:
+            warnings.warn(
+                f"K.{fn_name}({old}=...) is the Keras 1 spelling; Lamina translates it as "
+                f"{new}=.... Use {new}= instead.",
+                UserWarning,
+                stacklevel=3,
+            )
+            out[new] = kwargs.pop(old)
+    if kwargs:
+        raise TypeError(f"{fn_name}() got unexpected keyword argument(s): {sorted(kwargs)}.")
+    return out
+
+
+def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None, **kwargs):
+    """Normal samples (``K.random_normal``); Keras 1's ``std=`` is read as ``stddev``.
 
     >>> from lamina import backend as K
     >>> K.random_normal((2, 3), seed=1).shape
     (2, 3)
     """
+    stddev = _keras1_arguments("random_normal", kwargs, {"std": "stddev"}).get("stddev", stddev)
     return _random.normal(shape, mean=mean, stddev=stddev, dtype=dtype, seed=seed)
 
 
-def random_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
-    """Uniform samples in ``[minval, maxval)`` (``K.random_uniform``).
+def random_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None, **kwargs):
+    """Uniform samples in ``[minval, maxval)`` (``K.random_uniform``); Keras 1's ``low=`` and
+    ``high=`` are read as ``minval`` and ``maxval``.
 
     >>> from lamina import backend as K
     >>> K.random_uniform((2,), seed=1).shape
     (2,)
     """
+    given = _keras1_arguments("random_uniform", kwargs, {"low": "minval", "high": "maxval"})
+    minval, maxval = given.get("minval", minval), given.get("maxval", maxval)
     return _random.uniform(shape, minval=minval, maxval=maxval, dtype=dtype, seed=seed)
 
 
-def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-    """Normal samples truncated to two standard deviations (``K.truncated_normal``).
+def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None, **kwargs):
+    """Normal samples truncated to two standard deviations (``K.truncated_normal``); Keras 1's
+    ``std=`` is read as ``stddev``.
 
     >>> from lamina import backend as K
     >>> K.truncated_normal((2,), seed=1).shape
     (2,)
     """
+    kw = _keras1_arguments("truncated_normal", kwargs, {"std": "stddev"})
+    stddev = kw.get("stddev", stddev)
     return _random.truncated_normal(shape, mean=mean, stddev=stddev, dtype=dtype, seed=seed)
 
 
@@ -239,7 +283,7 @@ def function(inputs, outputs, updates=None, name=None, **kwargs):
             )
         result = model(values[0] if len(ins) == 1 else values, training=training)
         result = list(result) if isinstance(result, list | tuple) else [result]
-        return [np.asarray(r) for r in result]
+        return [np.array(r) for r in result]  # writable, as a TensorFlow session's
 
     call.__name__ = name or "keras_function"
     return call

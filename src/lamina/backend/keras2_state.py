@@ -75,6 +75,10 @@ class BackendVariable:
 
 def _op(fn, reverse=False):
     def method(self, other):
+        if type(other).__name__ == "KerasTensor":
+            # ``loss = K.variable(0.); loss += K.sum(...)`` (Keras 2's deep dream): the
+            # symbolic tensor's own operator records the op with this value in the graph.
+            return NotImplemented
         other = other.value if isinstance(other, BackendVariable) else other
         return fn(other, self.value) if reverse else fn(self.value, other)
 
@@ -279,11 +283,27 @@ def int_shape(x):
 def shape(x):
     """``x``'s shape (``K.shape``); static in JAX, so a tuple of ints.
 
+    A symbolic tensor with unknown dimensions (``(None, None, None, 3)``) gets Keras 2's
+    answer, a symbolic int32 vector of its shape when the graph runs, so
+    ``K.prod(K.cast(K.shape(x), "float32"))`` (Keras 2's deep dream) counts its elements.
+
     >>> from lamina import backend as K
     >>> K.shape(K.zeros((2, 3)))
     (2, 3)
+    >>> import lamina
+    >>> K.shape(lamina.Input((None, 3)))
+    <KerasTensor shape=(3,), dtype=int32, name=None>
     """
-    return int_shape(x)
+    dims = int_shape(x)
+    if None in dims and type(x).__name__ == "KerasTensor":
+        from lamina.ops._symbolic import symbolic_aware
+
+        return symbolic_aware(_run_time_shape, "keras2_shape", saveable=False)(x)
+    return dims
+
+
+def _run_time_shape(x):
+    return jnp.asarray(jnp.shape(x), jnp.int32)
 
 
 def ndim(x):

@@ -36,10 +36,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from lamina.callbacks.core import Callback
+from lamina.callbacks.history_dict import HistoryDict, log_value
 from lamina.distribution.sharding import is_main_process
 from lamina.saving import h5_sandbox, safety
 
 __all__ = ["BackupAndRestore", "ModelCheckpoint"]
+
 
 
 class ModelCheckpoint(Callback):
@@ -126,7 +128,8 @@ class ModelCheckpoint(Callback):
         if batch is not None and "batch" not in logs:
             logs["batch"] = batch + 1
         try:
-            return self.filepath.format(epoch=epoch + 1, **logs)
+            # the logs also under Keras 2's names: ``{val_acc:.2f}`` in a Keras 2 template
+            return self.filepath.format_map(HistoryDict(epoch=epoch + 1, **logs))
         except (KeyError, IndexError, ValueError) as e:
             raise ValueError(
                 f"ModelCheckpoint cannot format filepath {self.filepath!r} with "
@@ -156,7 +159,7 @@ class ModelCheckpoint(Callback):
         logs = logs or {}
         path = self._path(epoch, logs, batch)
         if self.save_best_only:
-            value = logs.get(self.monitor)
+            value = log_value(logs, self.monitor)
             if value is None:
                 warnings.warn(
                     f"ModelCheckpoint: '{self.monitor}' is not in the logs "

@@ -18,6 +18,9 @@ import warnings
 
 import numpy as np
 
+from lamina.callbacks.history_dict import HistoryDict as _HistoryDict
+from lamina.callbacks.history_dict import log_value
+
 
 class Callback:
     """Base class: override the hooks you need.
@@ -185,14 +188,15 @@ class History(Callback):
     """Records ``logs`` per epoch; ``model.fit`` returns it.
 
     Attributes:
-        history: dict of lists, one per logged name (``loss``, metrics, ``val_...``).
+        history: dict of lists, one per logged name (``loss``, metrics, ``val_...``); Keras 2's
+            ``'lr'`` reads the ``'learning_rate'`` entry, while ``keys()`` stay Keras 3's.
         epoch: the epoch indices run.
         params: ``{'verbose', 'epochs', 'steps'}`` as Keras, plus ``compile_time``.
     """
 
     def __init__(self):
         super().__init__()
-        self.history = {}
+        self.history = _HistoryDict()
         self.epoch = []
 
     def on_train_begin(self, logs=None):
@@ -299,7 +303,7 @@ class EarlyStopping(Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.monitor_op is None:
             self._set_op()
-        current = (logs or {}).get(self.monitor)
+        current = log_value(logs, self.monitor)
         if current is None or epoch < self.start_from_epoch:
             if current is None:
                 warnings.warn(

@@ -27,6 +27,7 @@ import numpy as np
 
 from lamina import optimizers as _optimizers
 from lamina.callbacks.core import Callback, _check_mode, _monitor_op
+from lamina.callbacks.history_dict import log_value
 
 
 def get_lr(model) -> float:
@@ -159,7 +160,7 @@ class ReduceLROnPlateau(Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         logs["learning_rate"] = get_lr(self.model)
-        current = logs.get(self.monitor)
+        current = log_value(logs, self.monitor)
         if current is None:
             import warnings
 

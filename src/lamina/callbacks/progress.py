@@ -7,10 +7,16 @@ installed, else with plain text and carriage returns::
     Epoch 3/10
     12/24 ━━━━━━━━━━────────── ETA 0s 4ms/step - accuracy: 0.7104 - loss: 0.5532
 
-``verbose=1`` when output is piped (CI, a log file), and ``verbose=2``: one plain line per
-epoch, never a carriage return::
+``verbose=1`` when output is piped (CI, a log file): one plain line per epoch, never a
+carriage return::
 
     Epoch 3/10 - 24/24 - 0s - 4ms/step - accuracy: 0.7104 - loss: 0.5532
+
+``verbose=2``: Keras 3's text, line for line (the ``Epoch k/N`` line only when ``epochs`` > 1,
+the elapsed time in whole seconds, a log value of at most ``1e-3`` in exponent form)::
+
+    Epoch 3/10
+    24/24 - 0s - 4ms/step - accuracy: 0.7104 - loss: 0.5532
 
 In Jupyter (an IPython kernel), ``verbose=1`` shows the same bar as one output line updated in
 place (:mod:`lamina.callbacks.notebook`).  When the number of steps is unknown (a generator
@@ -25,7 +31,7 @@ epochs use the count the first one found.
 >>> bar = ProgbarLogger(verbose=2, stream=out)
 >>> bar.set_params({"epochs": 1, "steps": 4})
 >>> bar.on_epoch_begin(0); bar.on_epoch_end(0, {"loss": 0.5})
->>> out.getvalue().startswith("Epoch 1/1 - 4/4 - ")
+>>> out.getvalue().startswith("4/4 - ")
 True
 """
 
@@ -35,6 +41,8 @@ import os
 import sys
 import time
 from typing import Any, TextIO
+
+import numpy as np
 
 from lamina.callbacks import notebook as _notebook
 from lamina.callbacks.core import Callback
@@ -51,8 +59,15 @@ def resolve_verbose(verbose: int | str | bool) -> int:
     return int(verbose)
 
 
-def format_logs(logs: dict) -> str:
-    return " - ".join(f"{k}: {_fmt(v)}" for k, v in logs.items())
+def format_logs(logs: dict, verbose: int = 1) -> str:
+    """``name: value`` pairs joined by `` - ``; ``verbose=2`` formats values as Keras 3's
+    ``verbose=2`` lines do (``.4f`` above ``1e-3``, else ``.4e``: zero and negative values too).
+
+    >>> format_logs({"loss": 0.25, "acc": 0.0}), format_logs({"loss": -0.5}, verbose=2)
+    ('loss: 0.2500 - acc: 0.0000', 'loss: -5.0000e-01')
+    """
+    fmt = _fmt_keras2 if verbose == 2 else _fmt
+    return " - ".join(f"{k}: {fmt(v)}" for k, v in logs.items())
 
 
 def _fmt(v: Any) -> str:
@@ -63,11 +78,20 @@ def _fmt(v: Any) -> str:
     return f"{v:.4f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.4e}"
 
 
+def _fmt_keras2(v: Any) -> str:
+    # Keras 3's Progbar, verbose=2: ``avg > 1e-3`` (not ``abs``) picks the fixed-point form.
+    try:
+        v = float(np.mean(v))
+    except (TypeError, ValueError):
+        return str(v)
+    return f"{v:.4f}" if v > 1e-3 else f"{v:.4e}"
+
+
 def _per_step(seconds: float, steps: int) -> str:
     if steps <= 0:
         return ""
     t = seconds / steps
-    if t >= 1:
+    if t >= 1 or t == 0:
         return f"{t:.0f}s/step"
     if t >= 1e-3:
         return f"{t * 1e3:.0f}ms/step"
@@ -212,6 +236,9 @@ class ProgbarLogger(Callback):
         steps = self._steps or self._seen
         if self._steps is None and self._seen:
             self._known_steps = self._seen  # later epochs show a bar against this count
+        if self.verbose == 2:
+            self._write(self._keras_verbose_2(epoch, steps, elapsed, logs or {}))
+            return
         stats = f"{_per_step(elapsed, steps)} - {format_logs(logs or {})}".rstrip(" -")
         if not self._live():
             self._write(f"{self._header} - {steps}/{steps} - {_duration(elapsed)} - {stats}\n")
@@ -223,6 +250,13 @@ class ProgbarLogger(Callback):
             self._line = None
         else:
             self._write("\n")
+
+    def _keras_verbose_2(self, epoch: int, steps: int, elapsed: float, logs: dict) -> str:
+        """Keras 3's ``verbose=2`` text of one epoch: its ``Epoch k/N`` line (when ``epochs``
+        > 1, as Keras's ``ProgbarLogger``), then the step count, time and logs."""
+        epochs = self.params.get("epochs") or 1
+        header = f"Epoch {epoch + 1}/{epochs}\n" if epochs > 1 else ""
+        return header + evaluation_line(steps, elapsed, logs, verbose=2) + "\n"
 
     def _show(self, done: int, total: int | None, stats: str) -> None:
         """Redraws the live line: ``done/total bar stats`` (``done/Unknown stats`` without a total)."""
@@ -291,9 +325,9 @@ def evaluation_line(steps: int, seconds: float, logs: dict, verbose: int = 1) ->
     >>> evaluation_line(50, 0.1, {"loss": 0.5}, verbose=2)
     '50/50 - 0s - 2ms/step - loss: 0.5000'
     """
-    stats = f"{_per_step(seconds, steps)} - {format_logs(logs)}".rstrip(" -")
-    if verbose == 2:
-        return f"{steps}/{steps} - {_duration(seconds)} - {stats}"
+    stats = f"{_per_step(seconds, steps)} - {format_logs(logs, verbose)}".rstrip(" -")
+    if verbose == 2:  # Keras 3's Progbar: the elapsed time in whole seconds, never m:ss
+        return f"{steps}/{steps} - {max(0.0, seconds):.0f}s - {stats}"
     return f"{steps}/{steps} {bar_text(steps, steps, 20)} {_duration(seconds)} {stats}"
 
 

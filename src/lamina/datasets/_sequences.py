@@ -7,11 +7,36 @@ Keras runs these steps as Python list comprehensions; here they run on a ragged 
 
 from __future__ import annotations
 
+import functools
 import json
+import warnings
 
 import numpy as np
 
 from lamina.datasets import _files, _standin
+
+
+def keras1_nb_words(data_set: str):
+    """Decorates a ``load_data`` to read Keras 1's ``nb_words=`` as ``num_words=``, with a
+    warning, as Keras 2 did (Keras 3 ignores it, keeping every word, or refuses it).  The
+    signature shown stays Keras 3's."""
+
+    def decorate(load_data):
+        @functools.wraps(load_data)
+        def wrapper(*args, **kwargs):
+            if "nb_words" in kwargs:
+                warnings.warn(
+                    f"{data_set}.load_data(nb_words=...) is the Keras 1 spelling; Lamina "
+                    "translates it as Keras 2 did. Use num_words=... instead.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                kwargs["num_words"] = kwargs.pop("nb_words")
+            return load_data(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def ragged(seqs) -> tuple[np.ndarray, np.ndarray]:

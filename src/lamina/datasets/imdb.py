@@ -42,6 +42,7 @@ def _raw(path):
     return [(*train, y[:25000]), (*test, y[25000:])]
 
 
+@_sequences.keras1_nb_words("imdb")
 def load_data(
     path="imdb.npz",
     num_words=None,
@@ -67,7 +68,8 @@ def load_data(
         start_char: the index marking the start of a review (``None``: none).
         oov_char: the index of cut-out words (``None``: drop them).
         index_from: the offset added to every word index.
-        **kwargs: Keras accepts and ignores its legacy arguments here.
+        **kwargs: Keras accepts and ignores its legacy arguments here; Keras 1's
+            ``nb_words`` is read as ``num_words``, as Keras 2 did.
 
     Returns:
         ``(x_train, y_train), (x_test, y_test)``: object arrays of int lists and ``int64``

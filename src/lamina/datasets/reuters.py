@@ -24,6 +24,7 @@ __all__ = ["get_label_names", "get_word_index", "load_data"]
 _VOCAB = 30979
 
 
+@_sequences.keras1_nb_words("reuters")
 def load_data(
     path="reuters.npz",
     num_words=None,
@@ -51,6 +52,8 @@ def load_data(
     Returns:
         ``(x_train, y_train), (x_test, y_test)``: object arrays of int lists and ``int64``
         topic labels in 0-45.
+
+    Keras 1's ``nb_words=`` is read as ``num_words=``, as Keras 2 did.
     """
     found = _files.find(path)
     if found is not None:

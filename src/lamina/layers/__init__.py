@@ -40,6 +40,7 @@ from lamina.layers.input_spec import InputSpec
 from lamina.layers.jax_layer import FlaxLayer, JaxLayer
 from lamina.layers.lambda_layer import Lambda
 from lamina.layers.legacy_names import *  # Keras 1/2 aliases and Merge
+from lamina.layers.locally_connected import LocallyConnected1D, LocallyConnected2D  # Keras 2
 from lamina.layers.lookup import IntegerLookup, StringLookup
 from lamina.layers.masking import *  # Masking, Identity
 from lamina.layers.merging import *  # Add, Concatenate, Dot, ... and add(), concatenate(), ...
@@ -92,6 +93,8 @@ __all__ = [
     "KerasTensor",
     "Lambda",
     "Layer",
+    "LocallyConnected1D",
+    "LocallyConnected2D",
     "MelSpectrogram",
     "MultiHeadAttention",
     "Pipeline",
@@ -130,6 +133,7 @@ __all__ = [
     *merging.__all__,
 ]
 
-from lamina.layers import experimental  # noqa: E402  (tf.keras 2.x's path, uses the names above)
+# tf.keras 2.x's path (it uses the names above) and Keras 2's path of LocallyConnected1D/2D
+from lamina.layers import experimental, local  # noqa: E402
 
 __getattr__ = _module_getattr("layers", globals())  # Keras names Lamina lacks: a clear error

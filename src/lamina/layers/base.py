@@ -33,7 +33,10 @@ import jax.numpy as jnp
 
 from lamina import dtype_policies as _dtype_policies
 from lamina import regularizers as _regularizers
+from lamina import rematerialization as _remat
+from lamina import scopes as _scopes
 from lamina._naming import snake_case, unique_name
+from lamina.layers import activation_sublayer as _activation_sublayer
 from lamina.layers import arg_checks as _arg_checks
 from lamina.layers import config as _config
 from lamina.layers import legacy_args as _legacy_args
@@ -149,6 +152,7 @@ class Layer(KerasLayerAPI):
         self._input_shape_arg = input_shape
         self._batch_size_arg = batch_size
         self.activity_regularizer = _regularizers.get(activity_regularizer)
+        _remat.note_remat_mode(self)  # Keras keeps the RematScope open at construction
 
     # Defaults for objects that are layers without running ``Layer.__init__`` (models).
     _auto_config: dict | None = None
@@ -167,6 +171,8 @@ class Layer(KerasLayerAPI):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         _legacy_args.install(cls)  # Keras 1/2 argument spellings, one table for all layers
+        if "init" in cls.__dict__:  # weights made in the layer's name scope (their paths)
+            cls.init = _scopes.scoped_init(cls.__dict__["init"])
         module = getattr(cls, "__module__", None) or ""  # exec() code may define no module
         if module.startswith("lamina.") and "get_config" not in cls.__dict__:
             if getattr(cls.get_config, "_is_default", False):
@@ -195,6 +201,7 @@ class Layer(KerasLayerAPI):
                 cls.uses_rng = SubLayerRng()
 
     def __setattr__(self, name, value):
+        _activation_sublayer.check_activation_attribute(self, name, value)
         # Keras orders ``layer.weights`` by when each sub-layer was tracked: note the time.
         _tracking_order.note(self, name, value)
         super().__setattr__(name, value)
@@ -231,15 +238,18 @@ class Layer(KerasLayerAPI):
         return self.compute_dtype
 
     # ----------------------------------------------------------------- the pure core
+    @_scopes.scoped_init
     def init(self, key, input_shape: Shape) -> tuple[dict, dict]:
         """Builds ``(params, state)`` for inputs of ``input_shape`` (batch dim included)."""
         if self._traced:
             from lamina.layers.tracing import traced_init
 
             return traced_init(self, key, input_shape)
+        params, state = {}, {}
         if self.weight_specs:
-            return _weight_specs.create_weights(self, key, input_shape)
-        return {}, {}
+            params, state = _weight_specs.create_weights(self, key, input_shape)
+        # ``Dense(8, activation=PReLU())``: the activation layer's weights, as Keras tracks it
+        return _activation_sublayer.init_activation(self, key, input_shape, params, state)
 
     def apply(self, params: dict, state: dict, x, *, training: bool = False, key=None, **kwargs):
         """Runs the layer: returns ``(outputs, new_state)``."""
@@ -340,8 +350,10 @@ class Layer(KerasLayerAPI):
 
     def _sub_layer_weights(self, params: dict) -> list:
         """``[(path, sub-layer)]`` of a Keras-style layer's sub-layers holding weights in
-        ``params`` (none for a built-in layer)."""
-        if not self._traced or not any("/" in k for k in params):
+        ``params`` (for a built-in layer, the layer it holds as its activation)."""
+        if not self._traced:
+            return _activation_sublayer.sub_layers(self, params)
+        if not any("/" in k for k in params):
             return []
         from lamina.layers.tracing import tracked_layers
 
@@ -430,6 +442,8 @@ class Layer(KerasLayerAPI):
         policy = self.__dict__.get("_dtype_policy")
         if policy is not None and policy.name != "float32":  # configs that leave "dtype" out
             key = (*key, policy.name, self.autocast)
+        if "_remat_mode" in self.__dict__:  # rematerialized (lamina.RematScope): another program
+            key = (*key, self.__dict__["_remat_mode"])
         return key
 
     def __repr__(self) -> str:

@@ -22,6 +22,7 @@ from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
 from lamina.layers import conv_ops
+from lamina.layers.activation_sublayer import activate
 from lamina.layers.base import Layer
 from lamina.layers.config import derived_config
 from lamina.layers.conv_utils import (
@@ -43,6 +44,8 @@ class _Conv(Layer):
 
     rank = 2
     _paddings = ("valid", "same")
+    #: ``activation=PReLU()`` holds the layer's weights (:mod:`lamina.layers.activation_sublayer`).
+    _activation_sublayer = True
 
     def __init__(self, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, **kwargs):  # fmt: skip
@@ -98,12 +101,13 @@ class _Conv(Layer):
     def _bias_shape(self, input_shape):
         return (self._out_channels(input_shape),)
 
-    def _finish(self, params, y):
+    def _finish(self, params, y, state, training=False):
+        """``(activation(y + bias), state)``; an activation layer's state comes back in it."""
         if self.use_bias:
             shape = [1] * y.ndim
             shape[self._channel_axis()] = -1
             y = y + jnp.reshape(params["bias"], tuple(shape))
-        return self.activation(y)
+        return activate(self, params, state, y, training=training)
 
     def _conv(self, x, kernel, strides, padding, dilation, groups=1):
         return conv_ops.conv(x, kernel, strides, padding, dilation, groups, self.data_format)
@@ -250,13 +254,13 @@ class _PlainConv(_BaseConv):
     def apply(self, params, state, x, *, training=False, key=None):
         if self._overrides_convolution_op():
             y = self.convolution_op(x, params["kernel"])
-            return self._finish(params, jnp.asarray(tensor(y))), state
+            return self._finish(params, jnp.asarray(tensor(y)), state, training)
         padding = self.padding.upper()
         if self.padding == "causal":
             left = self.dilation_rate[0] * (self.kernel_size[0] - 1)
             padding = [(left, 0)]
         y = self._conv(x, params["kernel"], self.strides, padding, self.dilation_rate, self.groups)
-        return self._finish(params, y), state
+        return self._finish(params, y, state, training)
 
     def _spec_key(self) -> tuple:
         key = super()._spec_key()

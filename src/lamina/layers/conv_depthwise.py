@@ -57,7 +57,7 @@ class _Depthwise(_Conv):
         return self._conv(x, kernel, self.strides, self.padding.upper(), self.dilation_rate, in_ch)
 
     def apply(self, params, state, x, *, training=False, key=None):
-        return self._finish(params, self._depthwise(x, params)), state
+        return self._finish(params, self._depthwise(x, params), state, training)
 
 
 class DepthwiseConv1D(_Depthwise):
@@ -118,7 +118,7 @@ class _Separable(_Depthwise):
         y = self._depthwise(x, params)
         one = (1,) * self.rank
         y = self._conv(y, params["pointwise_kernel"], one, "VALID", one)
-        return self._finish(params, y), state
+        return self._finish(params, y, state, training)
 
 
 class SeparableConv1D(_Separable):

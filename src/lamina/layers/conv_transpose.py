@@ -59,7 +59,7 @@ class _ConvTranspose(_BaseConv):
         y = conv_ops.conv_transpose(
             x, params["kernel"], self.strides, self._pads(), self.dilation_rate, self.data_format
         )
-        return self._finish(params, y), state
+        return self._finish(params, y, state, training)
 
     def compute_output_shape(self, input_shape):
         spatial = []

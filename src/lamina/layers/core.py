@@ -14,9 +14,11 @@ from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
 from lamina._unsupported import layer_module_getattr as _layer_module_getattr
 from lamina.layers import arg_checks as _checks
+from lamina.layers.activation_sublayer import activate
 from lamina.layers.base import Layer
 from lamina.layers.config import derived_config
 from lamina.layers.dtype_names import dtype_name
+from lamina.layers.seed_state import generator_state, next_seed, uses_step_key
 from lamina.layers.weight_specs import WeightSpec
 from lamina.utils.random import generator_seed
 
@@ -136,6 +138,7 @@ class Dense(Layer):
         WeightSpec("kernel", lambda layer, shape: (shape[-1], layer.units)),
         WeightSpec("bias", lambda layer, shape: (layer.units,), when="use_bias"),
     )
+    _activation_sublayer = True  # ``activation=PReLU()``: see ``activation_sublayer``
 
     def __init__(
         self,
@@ -191,7 +194,7 @@ class Dense(Layer):
         y = jnp.matmul(x, params["kernel"])
         if self.use_bias:
             y = y + jnp.reshape(params["bias"], (1,) * (y.ndim - 1) + (-1,))
-        return self.activation(y), state
+        return activate(self, params, state, y, training=training)
 
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:-1], self.units)
@@ -208,12 +211,14 @@ class Activation(Layer):
     [[0.0, 2.0]]
     """
 
+    _activation_sublayer = True  # ``Activation(PReLU())``: see ``activation_sublayer``
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = _activations.get(activation)
 
     def apply(self, params, state, x, *, training=False, key=None):
-        return self.activation(x), state
+        return activate(self, params, state, x, training=training)
 
 
 @derived_config
@@ -221,17 +226,27 @@ class Dropout(Layer):
     """Randomly sets a fraction ``rate`` of inputs to 0 during training only.
 
     Kept inputs are scaled by ``1 / (1 - rate)`` so the expected sum is unchanged; at inference
-    the layer is the identity.  The random draws come from the key the training loop carries,
-    so a seeded run is reproducible.
+    the layer is the identity.  As Keras's, the layer draws its masks from its own seed
+    generator: the raw key ``[seed, k]``, ``k`` counting its training calls (kept in the layer's
+    non-trainable state, not among its weights), so a fit draws Keras's masks.
 
     Args:
         rate: fraction of the inputs to drop, in [0, 1).
         noise_shape: optional shape of the binary mask (``None`` entries take the input's size).
-        seed: an int mixed into the model's key for this layer: two layers (or two fits)
-            differing only in their seeds drop different units, as in Keras.
+        seed: the generator's seed; when None, one drawn from Python's ``random`` at
+            construction, as Keras does (reproducible after ``set_random_seed``).
+
+    >>> import numpy as np
+    >>> layer = Dropout(0.5, seed=1)
+    >>> x = np.ones((2, 4), "float32")
+    >>> first, second = layer(x, training=True), layer(x, training=True)
+    >>> bool((np.asarray(first) != np.asarray(second)).any())  # k advanced between the calls
+    True
+    >>> np.asarray(layer(x)).tolist()  # inference: the identity
+    [[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]
     """
 
-    uses_rng = True
+    uses_rng = uses_step_key
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -247,16 +262,21 @@ class Dropout(Layer):
         self.seed = seed
         self._generator_seed = generator_seed(seed, self.rate > 0)
 
+    def init(self, key, input_shape):
+        return {}, generator_state(self)
+
     def apply(self, params, state, x, *, training=False, key=None):
-        if not training or self.rate == 0.0 or key is None:
+        if not training or self.rate == 0.0:
             return x, state
         shape = x.shape
         if self.noise_shape is not None:
             shape = tuple(s if n is None else n for s, n in zip(x.shape, self.noise_shape))
-        if isinstance(self.seed, int) and not isinstance(self.seed, bool):
-            key = jax.random.fold_in(key, self.seed & 0x7FFFFFFF)
-        keep = jax.random.bernoulli(key, 1.0 - self.rate, shape)
-        return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x)), state
+        seed, state = next_seed(state, key)
+        if seed is None:  # a state made by hand, and no key: nothing to draw from
+            return x, state
+        keep = jax.random.bernoulli(seed, 1.0 - self.rate, shape)
+        keep = jnp.broadcast_to(keep, x.shape)
+        return jax.lax.select(keep, x / (1.0 - self.rate), jnp.zeros_like(x)), state
 
 
 @derived_config

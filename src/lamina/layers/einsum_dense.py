@@ -11,6 +11,7 @@ from lamina import activations as _activations
 from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
+from lamina.layers.activation_sublayer import activate, init_activation
 from lamina.layers.base import Layer
 from lamina.utils import random as _random
 
@@ -127,6 +128,8 @@ class EinsumDense(Layer):
     (3, 5, 2, 4)
     """
 
+    _activation_sublayer = True  # ``activation=PReLU()``: see ``activation_sublayer``
+
     def __init__(
         self,
         equation,
@@ -174,14 +177,14 @@ class EinsumDense(Layer):
         params = {"kernel": self.kernel_initializer(tuple(kernel_shape), jnp.float32, key=kkey)}
         if bias_shape is not None:
             params["bias"] = self.bias_initializer(tuple(bias_shape), jnp.float32, key=bkey)
-        return params, {}
+        return init_activation(self, key, input_shape, params, {})
 
     def apply(self, params, state, x, *, training=False, key=None):
         y = jnp.einsum(self.equation, x, params["kernel"])
         if "bias" in params:
             b = params["bias"]
             y = y + jnp.reshape(b, (1,) * (y.ndim - b.ndim) + b.shape)
-        return self.activation(y), state
+        return activate(self, params, state, y, training=training)
 
     def compute_output_shape(self, input_shape):
         return tuple(self._shapes(input_shape)[2])

@@ -185,11 +185,12 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
 
     def _build_standalone(self, shape):
         """Creates the layer's own weights (a standalone layer, not yet in a model)."""
+        from lamina.layers.stateful import weight_names
         from lamina.models import weight_sync
         from lamina.utils import random as _random
 
         p, s = self.init(_random.next_key(), shape)
-        self._standalone = [p, s, (tuple(p), tuple(s))]
+        self._standalone = [p, s, (tuple(p), weight_names(s))]
         self.built = True
         weight_sync.standalone_written(self)
 

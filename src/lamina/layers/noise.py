@@ -1,8 +1,9 @@
 """Random and regularizing layers: Gaussian noise and dropout, alpha and spatial dropout,
 activity regularization.
 
-The random layers draw only when ``training`` is true, from the ``key`` the training loop passes
-(``uses_rng = True``); at inference they are the identity, as in Keras.
+The random layers draw only when ``training`` is true, as Keras's do: from their own generator
+state ``[seed, calls]`` (:mod:`lamina.layers.seed_state`), so a seeded fit draws Keras's numbers;
+at inference they are the identity.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from lamina import regularizers as _regularizers
 from lamina.layers.base import Layer
 from lamina.layers.config import derived_config
 from lamina.layers.conv_utils import normalize_data_format
+from lamina.layers.seed_state import generator_state, next_seed, uses_step_key
 from lamina.utils.random import generator_seed
 
 
@@ -40,7 +42,7 @@ class GaussianNoise(Layer):
     False
     """
 
-    uses_rng = True
+    uses_rng = uses_step_key
 
     def __init__(self, stddev, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -52,10 +54,16 @@ class GaussianNoise(Layer):
         self.seed = seed
         self._generator_seed = generator_seed(seed, self.stddev > 0)
 
+    def init(self, key, input_shape):
+        return {}, generator_state(self)
+
     def apply(self, params, state, x, *, training=False, key=None):
-        if not training or self.stddev == 0.0 or key is None:
+        if not training or self.stddev == 0.0:
             return x, state
-        return x + self.stddev * jax.random.normal(key, x.shape, x.dtype), state
+        seed, state = next_seed(state, key)
+        if seed is None:
+            return x, state
+        return x + jax.random.normal(seed, x.shape, x.dtype) * self.stddev, state
 
 
 @derived_config
@@ -69,7 +77,7 @@ class GaussianDropout(Layer):
     [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
     """
 
-    uses_rng = True
+    uses_rng = uses_step_key
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -77,11 +85,17 @@ class GaussianDropout(Layer):
         self.seed = seed
         self._generator_seed = generator_seed(seed, self.rate > 0)
 
+    def init(self, key, input_shape):
+        return {}, generator_state(self)
+
     def apply(self, params, state, x, *, training=False, key=None):
-        if not training or self.rate == 0.0 or key is None:
+        if not training or self.rate == 0.0:
+            return x, state
+        seed, state = next_seed(state, key)
+        if seed is None:
             return x, state
         stddev = math.sqrt(self.rate / (1.0 - self.rate))
-        return x * (1.0 + stddev * jax.random.normal(key, x.shape, x.dtype)), state
+        return x * (jax.random.normal(seed, x.shape, x.dtype) * stddev + 1.0), state
 
 
 @derived_config
@@ -95,7 +109,7 @@ class AlphaDropout(Layer):
     Args:
         rate: fraction of the inputs to drop, in [0, 1].
         noise_shape: optional shape of the drop mask (``None`` entries take the input's size).
-        seed: accepted for Keras compatibility; randomness comes from the model's key.
+        seed: the seed of the layer's generator (drawn at construction when None), as Keras.
 
     >>> import jax, numpy as np
     >>> from lamina.layers import AlphaDropout
@@ -107,7 +121,7 @@ class AlphaDropout(Layer):
     True
     """
 
-    uses_rng = True
+    uses_rng = uses_step_key
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -121,8 +135,14 @@ class AlphaDropout(Layer):
         self.seed = seed
         self._generator_seed = generator_seed(seed, self.rate > 0)
 
+    def init(self, key, input_shape):
+        return {}, generator_state(self)
+
     def apply(self, params, state, x, *, training=False, key=None):
-        if not training or self.rate == 0.0 or key is None:
+        if not training or self.rate == 0.0:
+            return x, state
+        key, state = next_seed(state, key)
+        if key is None:
             return x, state
         shape = x.shape
         if self.noise_shape is not None:
@@ -141,7 +161,7 @@ class AlphaDropout(Layer):
 class _SpatialDropout(Layer):
     """Drops whole feature maps (channels): one Bernoulli draw per (sample, channel)."""
 
-    uses_rng = True
+    uses_rng = uses_step_key
     rank = 1
 
     def __init__(self, rate, seed=None, name=None, dtype=None, **kwargs):
@@ -160,12 +180,18 @@ class _SpatialDropout(Layer):
             return (shape[0], shape[1], *ones)
         return (shape[0], *ones, shape[-1])
 
+    def init(self, key, input_shape):
+        return {}, generator_state(self)
+
     def apply(self, params, state, x, *, training=False, key=None):
-        if not training or self.rate == 0.0 or key is None:
+        if not training or self.rate == 0.0:
             return x, state
-        keep = jax.random.bernoulli(key, 1.0 - self.rate, self._noise_shape(x.shape))
+        seed, state = next_seed(state, key)
+        if seed is None:
+            return x, state
+        keep = jax.random.bernoulli(seed, 1.0 - self.rate, self._noise_shape(x.shape))
         keep = jnp.broadcast_to(keep, x.shape)
-        return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x)), state
+        return jax.lax.select(keep, x / (1.0 - self.rate), jnp.zeros_like(x)), state
 
     def get_config(self):
         config = self._derived_config()

@@ -15,6 +15,7 @@ import numpy as np
 
 from lamina import activations as _activations
 from lamina import initializers as _initializers
+from lamina.layers.activation_sublayer import check_activation_attribute
 from lamina.utils import random as _random
 
 
@@ -49,6 +50,8 @@ class _Cell:
         self.units = int(units)
         self.activation = _activations.get(activation)
         self.recurrent_activation = _activations.get(recurrent_activation)
+        for name in ("activation", "recurrent_activation"):  # a PReLU() runs in the loop
+            check_activation_attribute(self, name, getattr(self, name))
         self.use_bias = bool(use_bias)
         self.kernel_initializer = _initializers.get(kernel_initializer)
         self.recurrent_initializer = _initializers.get(recurrent_initializer)

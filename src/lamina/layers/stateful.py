@@ -36,14 +36,20 @@ STATE_KEYS = tuple(f"rnn_state_{i}" for i in range(32))
 MODELS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
-def weight_names(state: dict) -> tuple:
-    """The names in a layer's ``state`` that are weights: all but carried RNN states, which
-    Keras keeps out of ``get_weights()``, ``count_params()`` and weight files.
+#: State names that are not weights: carried RNN states and ``SeedGenerator`` states.
+_NOT_WEIGHTS = (*STATE_KEYS, "seed_generator_state")
 
-    >>> weight_names({"moving_mean": 0, "rnn_state_0": 0, "forward_layer/rnn_state_1": 0})
+
+def weight_names(state: dict) -> tuple:
+    """The names in a layer's ``state`` that are weights: all but carried RNN states and
+    seed-generator states, which Keras keeps out of ``get_weights()``, ``count_params()`` and
+    weight files.
+
+    >>> weight_names({"moving_mean": 0, "rnn_state_0": 0, "forward_layer/rnn_state_1": 0,
+    ...               "seed_generator_state": 0})
     ('moving_mean',)
     """
-    return tuple(k for k in state if not (k in STATE_KEYS or k.endswith(STATE_KEYS)))
+    return tuple(k for k in state if not k.endswith(_NOT_WEIGHTS))
 
 
 def zero_states(cell, batch: int) -> dict:

@@ -276,6 +276,10 @@ def input_tensor(layer) -> KerasTensor:
 # ------------------------------------------------------------------ layer calls
 def symbolic_call(layer, args: tuple, kwargs: dict):
     """Records ``layer(*args, **kwargs)`` on KerasTensors; returns the output KerasTensor(s)."""
+    from lamina.scopes import note_parent_path
+
+    note_parent_path(layer)  # Keras builds the layer here: its weights' paths start with the
+    # name scopes open now, even when the model makes the arrays later
     if len(args) != 1:
         loose = [a for a in args[1:] if not _is_kt(a) and not hasattr(a, "shape")]
         if loose:  # Keras's rule and words

@@ -189,7 +189,10 @@ def scope_user_build(cls) -> None:
             and getattr(self, "_init_store", None) is None  # not its own ``init`` running
         ):
             return build_in_scope(self, scope, args[0])
-        return build(self, *args, **kwargs)
+        from lamina.scopes import layer_scope
+
+        with layer_scope(self):  # as Keras's build: what it builds is under the layer's path
+            return build(self, *args, **kwargs)
 
     scoped_build._lamina_scoped = True
     cls.build = scoped_build

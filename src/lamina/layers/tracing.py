@@ -34,6 +34,7 @@ import inspect
 
 import jax
 
+from lamina.layers import borrowed as _borrowed
 from lamina.layers import trace_inputs as _inputs
 from lamina.layers.variables import Scope, current_scope
 
@@ -126,6 +127,10 @@ def traced_init(layer, key, input_shape):
     like = _inputs.inputs_like(layer)  # the inputs of the call building it, when known
     input_shape = _inputs.keep_order(input_shape, like)  # ``build`` sees the user's dict order
     check_layer_inputs(layer, input_shape)  # ``self.input_spec``, Keras's errors
+    subs = tracked_layers(layer)
+    # Sub-layers another part of the model holds (tied weights) are read, not re-made.
+    foreign = _borrowed.foreign_paths(layer, subs)
+    unbuilt = _borrowed.unbuilt_shapes(subs, foreign)
     early = list(getattr(layer, "_early_variables", []))  # add_weight() in __init__
     layer._variables = list(early)
     layer._init_store = ({}, {})
@@ -136,9 +141,10 @@ def traced_init(layer, key, input_shape):
             value = var.initializer(var._shape, dtype=var.dtype, key=scope.next_init_key())
             layer._init_store[0 if var.trainable else 1][var._key] = value
         layer._built_input_shape = input_shape
+        _borrowed.build_unbuilt(scope, subs, unbuilt)
         layer.build(input_shape)
         params, state = layer._init_store
-        subs = tracked_layers(layer)
+        subs = tracked_layers(layer)  # with those ``build`` made (never foreign: new here)
         if subs:
             scope.bind(layer, params, state)
             # Keras builds the sub-layers on the first call's real inputs: their sizes where
@@ -147,6 +153,8 @@ def traced_init(layer, key, input_shape):
             run_call(layer, x, call_kwargs(layer.call, False, None, {}))
             for path, sub in subs:
                 entry = scope.lookup(sub)
+                if path in foreign:
+                    entry = _borrowed.held_entry(scope, sub, entry)
                 if entry is None:  # never called: Keras leaves it unbuilt, without weights
                     continue
                 sub_p, sub_s = entry[0], entry[1]
@@ -154,18 +162,26 @@ def traced_init(layer, key, input_shape):
                 state.update({f"{path}/{k}": v for k, v in sub_s.items()})
     layer._init_store = None
     layer.built = True
+    layer.__dict__["_foreign_paths"] = foreign
     from lamina.layers.keras_api import set_owner
 
-    for _, sub in tracked_layers(layer):
-        set_owner(sub, layer)
+    for path, sub in tracked_layers(layer):
+        if path not in foreign:  # a foreign layer's weights stay where they live
+            set_owner(sub, layer)
     return params, state
 
 
 def bind_all(scope, layer, params, state):
-    """Binds ``layer``'s own weights and each sub-layer's to ``params``/``state``."""
+    """Binds ``layer``'s own weights and each sub-layer's to ``params``/``state`` (a foreign
+    sub-layer to the arrays of the model around, :func:`borrowed.bind_foreign`)."""
     scope.bind(layer, own_entries(params), own_entries(state))
+    foreign = layer.__dict__.get("_foreign_paths") or ()
     for path, sub in tracked_layers(layer):
-        scope.bind(sub, split_prefixed(params, path), split_prefixed(state, path))
+        sub_p, sub_s = split_prefixed(params, path), split_prefixed(state, path)
+        if path in foreign:
+            _borrowed.bind_foreign(scope, sub, sub_p, sub_s)
+        else:
+            scope.bind(sub, sub_p, sub_s)
 
 
 def collect_state(scope, layer) -> dict:
@@ -218,14 +234,21 @@ def sub_call(layer, x, kwargs):
     if scope is None:
         return None
     entry = scope.lookup(layer)
+    if entry is None:  # a layer of the model (or call) around: its arrays (shared weights)
+        entry = _borrowed.outer_entry(scope, layer)
     building = entry is None
     if building:
         if scope.init_key is None:
             return None
-        # Built on ``x``'s real shape and dtypes, as Keras builds a layer on its first call.
-        with _inputs.called_on(layer, x):
-            p, s = layer.init(scope.next_init_key(), _inputs.sub_layer_shapes(scope, x))
+        copy = _borrowed.current_copy(layer)  # built elsewhere already: Keras keeps them
+        if copy is not None:
+            p, s = copy
+        else:  # built on ``x``'s real shape and dtypes, as Keras builds it on its first call
+            with _inputs.called_on(layer, x):
+                p, s = layer.init(scope.next_init_key(), _inputs.sub_layer_shapes(scope, x))
         scope.bind(layer, p, s)
+        if getattr(scope, "builds_model", False):  # later layers of the model may read it
+            _borrowed.offer(layer, p, s)
         entry = scope.lookup(layer)
     training = kwargs.pop("training", None)
     training = scope.training if training is None else bool(training)

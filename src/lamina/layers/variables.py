@@ -139,11 +139,17 @@ def current_scope() -> Scope | None:
 
 
 def find_binding(layer):
-    """The innermost scope's binding of ``layer``, or None."""
+    """The innermost scope's binding of ``layer``; else the arrays the model being run or
+    built offers for it (:mod:`lamina.layers.borrowed`: a layer reading another layer's
+    variables, tied weights); else None."""
     for scope in reversed(_stack()):
         entry = scope.lookup(layer)
         if entry is not None:
             return entry
+    if getattr(_LOCAL, "offers", None):
+        from lamina.layers.borrowed import offered
+
+        return offered(layer)
     return None
 
 
@@ -215,6 +221,9 @@ class Variable:
         self.regularizer = None
         self.constraint = None
         self.name = name
+        from lamina.scopes import current_path
+
+        self._parent_path = current_path()  # Keras: a variable made in a name_scope is under it
 
     def _init_view(
         self,
@@ -244,9 +253,13 @@ class Variable:
     # --------------------------------------------------------------- reading
     @property
     def path(self) -> str:
+        from lamina.scopes import joined_path
+
         if self._layer is None:
-            return self.name
-        return f"{self._layer.name}/{self._key if self._key is not None else self.name}"
+            return joined_path(getattr(self, "_parent_path", ""), self.name)
+        own = f"{self._layer.name}/{self._key if self._key is not None else self.name}"
+        # The name scopes open when the layer made its weights (``lamina.name_scope``).
+        return joined_path(self._layer.__dict__.get("_parent_path"), own)
 
     @property
     def value(self):

@@ -97,11 +97,20 @@ class LayerWeightViews:
         weight_sync.standalone_written(self)
 
     def _weight_views(self) -> list[Variable]:
-        """The layer's weights in Keras's order (trainable, then the others, per sub-layer)."""
+        """The layer's weights in Keras's order (trainable, then the others, per sub-layer),
+        then those of the layers it reads and does not hold (tied weights), as Keras lists a
+        tracked sub-layer's."""
+        from lamina.layers.variables import find_binding
+
+        bound = find_binding(self)  # built in the call or model build running now
         try:
-            params, state, (p_names, s_names) = self._weights_source()
-        except ValueError:  # not built: the variables made in ``__init__``, as Keras lists them
-            return _keras_order(list(getattr(self, "_early_variables", None) or []), self)
+            params, state, (p_names, s_names) = self._weights_source(build=bound is None)
+            if bound is not None and not set(p_names) <= set(bound[0]):
+                raise ValueError("built again since")
+        except ValueError:
+            if bound is None:  # not built: the variables made in ``__init__``, as Keras lists
+                return _keras_order(list(getattr(self, "_early_variables", None) or []), self)
+            p_names, s_names = tuple(bound[0]), tuple(bound[1])
         named = {v._key: v for v in getattr(self, "_variables", None) or []}
         out = []
         for key, trainable in [(k, True) for k in p_names] + [(k, False) for k in s_names]:
@@ -119,7 +128,14 @@ class LayerWeightViews:
         listed = getattr(self, "_keras_weight_list", None)
         if listed is not None:  # a layer listing its weights in its own order (Keras's)
             return listed(out, lambda v: v._key)
-        return _keras_order(out, self)
+        from lamina.layers.borrowed_weights import borrowed_views
+
+        borrowed = borrowed_views(self, (*p_names, *s_names))
+        if not borrowed:
+            return _keras_order(out, self)
+        keys = {id(v): k for k, v in borrowed}
+        items = out + [v for _, v in borrowed]
+        return keras_grouped(items, lambda v: keys.get(id(v), v._key), lambda v: v.trainable, self)
 
     def _weight_penalties(self) -> list:
         """The weight regularizers' penalties on the current trainable weights, one per
@@ -244,6 +260,11 @@ def _declaring_layer(layer, key):
         for path, sub in tracked_layers(layer):
             if key.startswith(path + "/"):
                 return _declaring_layer(sub, key[len(path) + 1 :])
+    elif "/" in key:  # a built-in layer's activation layer (``Dense(8, activation=PReLU())``)
+        from lamina.layers.activation_sublayer import sub_layers
+
+        for path, sub in sub_layers(layer, (key,)):
+            return _declaring_layer(sub, key[len(path) + 1 :])
     return layer, key
 
 

@@ -37,7 +37,15 @@ _APPLICATION_LAYERS = {
 
 
 def serialize_layer(layer) -> dict:
-    """``{"module", "class_name", "config", "registered_name"}`` of a layer or nested model."""
+    """``{"module", "class_name", "config", "registered_name"}`` of a layer or nested model
+    (with Keras's ``"shared_object_id"`` when it is serialized twice while a model is saved:
+    a layer a custom layer reads, tied weights)."""
+    from lamina.utils.serialization import record_serialized
+
+    return record_serialized(layer, _serialized(layer))
+
+
+def _serialized(layer) -> dict:
     from lamina.models.model import Functional
     from lamina.models.sequential import Sequential
     from lamina.saving.keras_archive import compile_config
@@ -169,7 +177,17 @@ def _listify(v):
 
 
 def deserialize_layer(spec, custom_objects=None):
-    """A layer (or nested model) from its serialized form."""
+    """A layer (or nested model) from its serialized form; the one already made for its
+    ``"shared_object_id"`` while a model is loaded (Keras's sharing)."""
+    from lamina.utils.serialization import record_deserialized, shared_object
+
+    shared = shared_object(spec)
+    if shared is not None:
+        return shared
+    return record_deserialized(spec, _deserialized(spec, custom_objects))
+
+
+def _deserialized(spec, custom_objects=None):
     from lamina.layers.registry import deserialize
     from lamina.models.sequential import Sequential
 

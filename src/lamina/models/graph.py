@@ -17,11 +17,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from lamina.layers.call_losses import log_term
+from lamina.layers.borrowed import offer_layers, offering
+from lamina.layers.call_losses import TermLog, log_term
 from lamina.layers.symbolic import KerasTensor, resolve_args
 from lamina.layers.variables import AuxCollector
 from lamina.ops._symbolic import live_values
 from lamina.training.network import activity_penalty, apply_collecting_masks, conform_input
+from lamina.training.output_masks import OutputMasks, report_values
 from lamina.training.output_masks import report as report_output_masks
 
 
@@ -156,7 +158,9 @@ def graph_forward(
     new_state = list(state)
     aux = jnp.zeros((), jnp.float32)
     collector = AuxCollector()
-    with collector, live_values(lambda t: values.get(id(t))):  # closures over graph tensors
+    # A layer reading another's variables (tied weights) reads this graph's arrays of it.
+    with collector, live_values(lambda t: values.get(id(t))), offering():  # closures: tensors
+        offer_layers(layers, params, state)
         _, new_state, aux = _run_nodes(
             nodes, index, values, masks, params, new_state, aux, training, key, batch_mask
         )
@@ -167,10 +171,14 @@ def graph_forward(
     )
     leaves = jax.tree_util.tree_leaves(output_struct, is_leaf=lambda v: isinstance(v, KerasTensor))
     report_output_masks(out, tuple(masks.get(id(t)) for t in leaves))  # for losses, metrics
+    report_values(values)  # a Keras 2 loss function may read the graph's tensors
     return out, tuple(new_state), aux + collector.total
 
 
-def _run_nodes(nodes, index, values, masks, params, new_state, aux, training, key, batch_mask):
+def _run_nodes(
+    nodes, index, values, masks, params, new_state, aux, training, key, batch_mask,
+    ordinals=None, replay=None,
+):  # fmt: skip
     """Runs the nodes; on return ``masks`` holds the masks the run-time tensors carry.
 
     Keras carries masks two ways in a functional graph.  A mask its layer's ``call`` takes as
@@ -181,14 +189,28 @@ def _run_nodes(nodes, index, values, masks, params, new_state, aux, training, ke
     of ``MultiHeadAttention`` (its ``call`` reads it off the query), and the outputs' masks
     that losses and metrics use.  The two part once a ``MultiHeadAttention`` clears its
     query/value/key tensors' masks in place: the residual ``Add([attention, x])`` after it
-    then passes no mask on."""
+    then passes no mask on.
+
+    ``ordinals`` and ``replay`` serve a ``K.gradients`` node, which runs some nodes again:
+    each node's place in the whole graph (its random key) and the state it started from."""
     runtime = dict(masks)
-    n_call = 0
+    before = {}  # the state each node started from
+    if ordinals is None:  # each call's random key follows from its place in the graph
+        ordinals = {id(n): i + 1 for i, n in enumerate(n for n in nodes if not n.is_input)}
     for node in nodes:
         if node.is_input:
             continue
         layer = node.layer
+        if getattr(layer, "differentiates", False):  # K.gradients (Keras 2)
+            values[id(node.outputs)] = _graph_gradient(
+                node, nodes, index, values, masks, params, new_state, training, key, batch_mask,
+                ordinals, before,
+            )  # fmt: skip
+            continue
         i = index[id(layer)]
+        if replay is not None:  # the same seeds as the pass it repeats
+            new_state[i] = replay[id(node)]
+        before[id(node)] = new_state[i]
         arg, kwargs = resolve_args(node, values)
         kwargs = dict(kwargs)
         call_training = kwargs.pop("training", None)
@@ -206,7 +228,7 @@ def _run_nodes(nodes, index, values, masks, params, new_state, aux, training, ke
             kwargs["mask"] = mask
         if getattr(layer, "uses_batch_mask", False):
             kwargs["batch_mask"] = batch_mask
-        n_call += 1
+        n_call = ordinals[id(node)]
         k = None
         if key is not None and layer.uses_rng and (call_training or layer.rng_in_inference):
             k = jax.random.fold_in(key, n_call)
@@ -253,6 +275,46 @@ def _run_nodes(nodes, index, values, masks, params, new_state, aux, training, ke
     masks.clear()
     masks.update(runtime)
     return None, new_state, aux
+
+
+def _nodes_between(nodes, wrt, loss) -> list:
+    """The nodes (in run order) computing ``loss`` from ``wrt``: downstream of one, upstream of
+    the other."""
+    downstream, after = {id(wrt)}, set()
+    for node in nodes:
+        if not node.is_input and any(id(t) in downstream for t in node.input_tensors):
+            after.add(id(node))
+            downstream.update(id(t) for t in node.output_tensors)
+    upstream, between = {id(loss)}, []
+    for node in reversed(nodes):
+        if any(id(t) in upstream for t in node.output_tensors) and id(node) in after:
+            between.append(node)
+            upstream.update(id(t) for t in node.input_tensors)
+    return between[::-1]
+
+
+def _graph_gradient(
+    node, nodes, index, values, masks, params, state, training, key, batch_mask, ordinals,
+    before,
+):  # fmt: skip
+    """The value of a ``K.gradients`` node: ``d sum(loss) / d wrt`` for its inputs ``[wrt,
+    loss]``, by running the nodes between them again as a function of ``wrt`` (every other
+    tensor keeps the value this pass gave it, each layer draws the random numbers it drew).
+    Their loss terms and state updates, already counted by this pass, are dropped."""
+    wrt, loss = node.input_tensors
+    between = _nodes_between(nodes, wrt, loss)
+
+    def total(value):
+        env = dict(values)
+        env[id(wrt)] = value
+        with AuxCollector(), TermLog(), OutputMasks(passes_values=False):
+            _run_nodes(
+                between, index, env, dict(masks), params, list(state), jnp.zeros(()),
+                training, key, batch_mask, ordinals, before,
+            )  # fmt: skip
+        return jnp.sum(jnp.asarray(env[id(loss)], jnp.float32))
+
+    return jax.grad(total)(values[id(wrt)])
 
 
 _QUERY_VALUE_KEY = ("query_mask", "value_mask", "key_mask")

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from lamina.layers.borrowed import offer, offering
 from lamina.layers.stateful import weight_names
 from lamina.utils import random as _random
 
@@ -63,13 +64,15 @@ def _host_init(layers, input_shape, key) -> InitialWeights:
     keys = key.split(len(layers) + 2)
     params, state, order = [], [], []
     shape = input_shape
-    for layer, k, first in zip(layers, keys[2:], _firsts(layers)):
-        if first:
-            p, s = layer.init(k, shape)
-            params.append(p)
-            state.append(s)
-            order.append((tuple(p), weight_names(s)))
-        shape = tuple(layer.compute_output_shape(shape))
+    with offering():  # a layer reading an earlier one's variables (tied weights) finds them
+        for layer, k, first in zip(layers, keys[2:], _firsts(layers)):
+            if first:
+                p, s = layer.init(k, shape)
+                offer(layer, p, s)
+                params.append(p)
+                state.append(s)
+                order.append((tuple(p), weight_names(s)))
+            shape = tuple(layer.compute_output_shape(shape))
     host = jax.tree_util.tree_map(np.asarray, (tuple(params), tuple(state)))
     params, state = jax.device_put(host)
     # keys[0] shuffles the data; keys[1] starts the per-step stream (dropout, noise).
@@ -82,12 +85,14 @@ def _jit_init_impl(layers, input_shape, key):
     keys = jax.random.split(key, len(layers) + 2)
     params, state = [], []
     shape = input_shape
-    for layer, k, first in zip(layers, keys[2:], _firsts(layers)):
-        if first:
-            p, s = layer.init(k, shape)
-            params.append(p)
-            state.append(s)
-        shape = tuple(layer.compute_output_shape(shape))
+    with offering():
+        for layer, k, first in zip(layers, keys[2:], _firsts(layers)):
+            if first:
+                p, s = layer.init(k, shape)
+                offer(layer, p, s)
+                params.append(p)
+                state.append(s)
+            shape = tuple(layer.compute_output_shape(shape))
     return (keys[0], keys[1]), params, state
 
 
@@ -99,11 +104,13 @@ def _order(layers, input_shape, key):
 
     def trace(k):
         shape = input_shape
-        for layer, first in zip(layers, _firsts(layers)):
-            if first:
-                p, s = layer.init(k, shape)
-                orders.append((tuple(p), weight_names(s)))
-            shape = tuple(layer.compute_output_shape(shape))
+        with offering():
+            for layer, first in zip(layers, _firsts(layers)):
+                if first:
+                    p, s = layer.init(k, shape)
+                    offer(layer, p, s)
+                    orders.append((tuple(p), weight_names(s)))
+                shape = tuple(layer.compute_output_shape(shape))
 
     jax.eval_shape(trace, key)
     return tuple(orders)

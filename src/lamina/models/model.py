@@ -25,8 +25,12 @@ import abc
 import jax
 
 from lamina._naming import unique_name
+from lamina.layers import config as _layer_config
 from lamina.layers import tracing as _tracing
 from lamina.layers.base import Layer
+from lamina.layers.borrowed import offering
+from lamina.layers.borrowed_weights import unique_weights
+from lamina.layers.stateful import weight_names
 from lamina.layers.symbolic import KerasTensor, TensorOp
 from lamina.layers.variables import Scope
 from lamina.models import own_variables as _own
@@ -36,6 +40,7 @@ from lamina.models.batch_methods import BatchMethodsMixin
 from lamina.models.class_predictions import ClassPredictionsMixin
 from lamina.models.compiling import CompileMixin
 from lamina.models.custom_training import CustomTrainingMixin
+from lamina.models.generator_methods import GeneratorMethodsMixin
 from lamina.models.io import SavingMixin
 from lamina.models.nesting import NestedModelMixin
 from lamina.models.sequential import Sequential
@@ -73,6 +78,7 @@ def is_graph_or_subclassed(model) -> bool:
 class Model(
     CustomTrainingMixin,  # first: Keras's train_step/compute_loss hooks pick the engine
     BatchMethodsMixin,
+    GeneratorMethodsMixin,  # Keras 2's fit_generator & co.
     TrainerMixin,
     CompileMixin,
     SavingMixin,
@@ -108,6 +114,12 @@ class Model(
             obj = object.__new__(Functional)
         else:
             obj = object.__new__(cls)
+            if getattr(cls.get_config, "_is_default", False):
+                # A subclass without ``get_config`` gets Keras 3's automatic config of its
+                # constructor's arguments, as a subclassed layer does (``Layer.__new__``).
+                config, error_args = _layer_config.auto_config(cls, args, kwargs)
+                obj.__dict__["_auto_config"] = config
+                obj.__dict__["_auto_config_error_args"] = error_args
         # Registered as every Sequential is, so ``optimizer.iterations``/``variables`` and
         # ``layer.reset_states()`` find the model that trains with, or holds, them.
         _stateful.MODELS[id(obj)] = obj
@@ -238,9 +250,10 @@ class Model(
         self.__dict__["_input_dtypes"] = dtypes  # later abstract traces of call use them too
         zeros = _tracing._zeros(input_shape, dtypes)
         scope = Scope(init_key=_random.next_key())
+        scope.builds_model = True  # layers built here are offered to the later ones
         if isinstance(input_shape, tuple) and input_shape:
             scope.build_batch = input_shape[0]  # the batch size the layers are built for
-        with scope, jax.numpy_rank_promotion("allow"):
+        with scope, jax.numpy_rank_promotion("allow"), offering():
             with _own.building(self):
                 self.build(input_shape)  # the model's own build(), when it defines one
             own = _own.bind_drawn(self, scope)
@@ -261,7 +274,7 @@ class Model(
             self._layers.append(layer)
             params.append(p)
             state.append(s)
-            order.append((tuple(p), tuple(s)))
+            order.append((tuple(p), weight_names(s)))
         _own.check_names(self, own, self._layers)
         self._input_shape = _batchless(input_shape)
         self._set_weights_state(tuple(params), tuple(state), tuple(order))
@@ -326,23 +339,23 @@ class Model(
     def weights(self) -> list:
         """The model's weights as Keras variables, layer by layer."""
         self._require_built("weights")
-        return [w for layer in self._layers for w in layer.weights]
+        return unique_weights([w for layer in self._layers for w in layer.weights])
 
     @property
     def trainable_weights(self) -> list:
         if not self.trainable:
             return []
-        return [w for layer in self._layers for w in layer.trainable_weights]
+        return unique_weights([w for layer in self._layers for w in layer.trainable_weights])
 
     @property
     def non_trainable_weights(self) -> list:
         if not self.trainable:
             return self.weights
-        return [w for layer in self._layers for w in layer.non_trainable_weights]
+        return unique_weights([w for layer in self._layers for w in layer.non_trainable_weights])
 
     trainable_variables = trainable_weights
-    non_trainable_variables = non_trainable_weights
-    variables = weights
+    non_trainable_variables = Sequential.non_trainable_variables
+    variables = Sequential.variables
 
     get_weights = Sequential.get_weights
     set_weights = Sequential.set_weights
@@ -410,7 +423,35 @@ class Model(
         self._program = None
 
     def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self.trainable}
+        """A subclassed model's config, as Keras 3's ``Model.get_config``.
+
+        Without a ``get_config`` of its own, a subclass's config is its constructor's
+        arguments as called (defaults included) with ``name``, ``trainable`` and ``dtype``,
+        when they are all plain values (str, int, float, bool, None and lists, tuples and
+        dicts of them), so ``from_config`` and ``load_model(path, custom_objects=...)``
+        rebuild the same model.  An overriding ``get_config`` starts from
+        ``super().get_config()``: ``name``, ``trainable`` and ``dtype``.
+
+        Raises:
+            NotImplementedError: a subclass without ``get_config`` was constructed with other
+                values (a layer, an array): Keras's message, saying to implement it.
+
+        Example (a user's module)::
+
+            class Block(keras.Model):
+                def __init__(self, units=3, **kwargs):
+                    super().__init__(**kwargs)
+                    self.dense = keras.layers.Dense(units)
+
+                def call(self, x):
+                    return self.dense(x)
+
+            Block(units=5, name="block").get_config()
+            # {'name': 'block', 'units': 5, 'trainable': True, 'dtype': 'float32'}
+        """
+        return Layer.get_config(self)
+
+    get_config._is_default = True  # type: ignore[attr-defined]
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

@@ -27,10 +27,12 @@ import numpy as np
 from lamina.layers import call_losses as _call_losses
 from lamina.layers import symbolic as _symbolic
 from lamina.layers import tracing as _tracing
+from lamina.layers.borrowed import without_offered_copies
 from lamina.layers.keras_api import set_owner
 from lamina.layers.trace_inputs import called_on as _called_on
 from lamina.layers.variables import report_aux
 from lamina.models import weight_sync as _sync
+from lamina.training.inference_state import state_changed
 
 
 class NestedModelMixin:
@@ -76,6 +78,16 @@ class NestedModelMixin:
         self.__dict__["_trainable"] = value
         for layer in _sublayers(self):
             layer.trainable = value
+
+    def _spec_key(self) -> tuple:
+        """The key of the computation: from the config; a model holding a layer without a
+        config (a custom layer taking another layer, ``DenseTranspose(dense)``) is keyed by
+        its identity and its layers' keys."""
+        try:
+            return super()._spec_key()
+        except NotImplementedError:
+            layers = self.__dict__.get("_stack") or self._layers
+            return (type(self).__name__, id(self), tuple(la._spec_key() for la in layers))
 
     @property
     def _input_shape_arg(self):
@@ -128,7 +140,9 @@ class NestedModelMixin:
     def init(self, key, input_shape):
         adopt_input_shape(self, input_shape)
         if self._train_state is not None:
-            return self._flat_arrays()
+            # Built alone first: the copies it keeps of layers the model around holds (tied
+            # weights) are left out, so each weight has one home there.
+            return without_offered_copies(self, *self._flat_arrays())
         from lamina.models.weights_init import init_layers
 
         shapes = self._layer_input_shapes(input_shape)
@@ -309,6 +323,10 @@ class NestedModelMixin:
                         params, state, x, training=training, key=key if net.needs_key else None
                     )
                 made_by[:] = [layer for layer, _ in log.terms]
+                # In inference only a state the call wrote comes back (a user layer's
+                # ``assign`` in ``call``, as Keras's eager call keeps it): nothing otherwise.
+                if not training and not state_changed(state, new_state):
+                    new_state = None
                 return y, new_state, [term for _, term in log.terms]
 
             fn = self._eager_fns[(net.spec_key, training)] = (jax.jit(run), made_by)
@@ -325,7 +343,7 @@ class NestedModelMixin:
             _call_losses.record(self, fn[1], terms)
         else:
             self.__dict__["_eager_losses"] = []
-        if training:
+        if new_state is not None:
             self._train_state = ts._replace(state=new_state)
         return y
 

@@ -19,6 +19,7 @@ from lamina import losses as _losses
 from lamina._naming import unique_name as _unique_name
 from lamina.layers import shape_checks
 from lamina.layers.base import Layer, check_rank
+from lamina.layers.borrowed_weights import unique_weights
 from lamina.layers.core import InputLayer
 from lamina.layers.keras_api import set_owner
 from lamina.layers.symbolic import KerasTensor
@@ -274,6 +275,8 @@ class Sequential(
             raise AttributeError(
                 f"Sequential model {self.name!r} has no input yet: add Input(shape) first."
             )
+        if self.__dict__.get("_symbolic_running"):  # a layer's output shape asked for it
+            raise AttributeError(f"Sequential model {self.name!r} is calling its layers.")
         from lamina.layers import symbolic
 
         input_layer = self.__dict__.get("_input_layer")
@@ -282,8 +285,12 @@ class Sequential(
         else:
             inp = symbolic.Input(batch_shape=self._input_shape)
         x = inp
-        for layer in layers:
-            x = layer(x)
+        self.__dict__["_symbolic_running"] = True
+        try:
+            for layer in layers:
+                x = layer(x)
+        finally:
+            self.__dict__.pop("_symbolic_running", None)
         self.__dict__["_symbolic_cache"] = _Derived(key, (inp, x))
         return inp, x
 
@@ -342,7 +349,9 @@ class Sequential(
             )
         input_shape = tuple(None if d is None else int(d) for d in input_shape)
         self._output_shape_of(input_shape)
-        self._input_shape = (None, *input_shape[1:])
+        # A fixed batch size (``Input(batch_shape=(4, ...))``, ``build((4, ...))``) stays in
+        # the model's shapes, as in Keras: ``output_shape`` and ``summary()`` show it.
+        self._input_shape = input_shape
         if self.__dict__.get("_input_layer") is None:  # Keras's build makes both (and names)
             self.__dict__["_input_layer"] = InputLayer(batch_shape=self._input_shape)
             self._keras_rebuild()
@@ -381,9 +390,11 @@ class Sequential(
         layer in :meth:`get_weights`'s order; empty while no input shape is known."""
         if not self.built and self._input_shape is not None and self._layers:
             self.build(self._input_shape)  # as Keras, which builds once an Input is given
-        return [w for layer in self._layers for w in layer.weights] if self.built else []
+        if not self.built:
+            return []
+        # A weight a layer reads from another (tied) is listed once, as Keras lists it.
+        return unique_weights([w for layer in self._layers for w in layer.weights])
 
-    variables = weights
 
     def count_params(self) -> int:
         return _weight_lists.count_params(self)

@@ -71,11 +71,21 @@ def get_config(model) -> dict:
             shapes = model._stack_input_shapes(None)
         except (ValueError, TypeError):  # a layer without static shapes: no build entries
             shapes = None
+    first: dict = {}  # id(layer) -> its entry: a repeat is written as the same entry
+    repeats = []
     for i, layer in enumerate(model.layers):  # nested models, custom classes: Keras's forms
-        spec = serialize_layer(layer)
+        if id(layer) in first:
+            repeats.append((len(layers), first[id(layer)], i, layer))
+            layers.append(None)
+            continue
+        spec = first[id(layer)] = serialize_layer(layer)
         if shapes is not None:
             spec["build_config"] = build_config(layer, tuple(shapes[i]))
         layers.append(spec)
+    for j, spec, i, layer in repeats:  # copied once every entry is written (shared ids too)
+        layers[j] = dict(spec)
+        if shapes is not None:
+            layers[j]["build_config"] = build_config(layer, tuple(shapes[i]))
     config = {"name": model.name, "trainable": model.trainable, "dtype": "float32"}
     config["layers"] = layers
     if model._input_shape is not None:

@@ -24,6 +24,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from lamina.layers.borrowed_weights import unique_weights
+from lamina.layers.seed_state import STATE_KEY as SEED_STATE_KEY
+
 
 class StatelessMixin:
     """Keras 3's ``stateless_call`` over a model's ``TrainState`` (expects
@@ -38,23 +41,34 @@ class StatelessMixin:
         self._require_built("trainable_weights")
         if not self.trainable:
             return []
-        return [w for layer in self._layers for w in layer.trainable_weights]
+        return unique_weights([w for layer in self._layers for w in layer.trainable_weights])
 
     @property
     def non_trainable_weights(self) -> list:
         """The other weights as Keras variables, layer by layer."""
         self._require_built("non_trainable_weights")
         if not self.trainable:
-            return [w for layer in self._layers for w in layer.weights]
-        return [w for layer in self._layers for w in layer.non_trainable_weights]
+            return unique_weights([w for layer in self._layers for w in layer.weights])
+        return unique_weights([w for layer in self._layers for w in layer.non_trainable_weights])
 
     trainable_variables = trainable_weights
-    non_trainable_variables = non_trainable_weights
+
+    @property
+    def non_trainable_variables(self) -> list:
+        """The non-trainable weights, then the layers' seed-generator states (Keras's
+        ``non_trainable_variables``: dropout's ``[seed, calls]`` is a variable, not a weight),
+        in the order :meth:`stateless_call` takes and returns them."""
+        return self.non_trainable_weights + _generator_views(self)
+
+    @property
+    def variables(self) -> list:
+        """The weights, then the layers' seed-generator states (Keras's ``variables``)."""
+        return self.weights + _generator_views(self)
 
     def _variable_slots(self):
         """``(trainable, non_trainable)``: per variable, ``(layer index, key, is_param)`` in
         Keras's order (layer by layer, each layer's weights in creation order; a frozen
-        layer's weights are all non-trainable)."""
+        layer's weights are all non-trainable), the seed-generator states last."""
         t, nt = [], []
         for i, (trains, (p_names, s_names)) in enumerate(
             zip(self._trainable_mask(), self._weight_order)
@@ -63,6 +77,7 @@ class StatelessMixin:
                 trained = k in trains if isinstance(trains, frozenset) else trains
                 (t if trained else nt).append((i, k, True))
             nt.extend((i, k, False) for k in s_names)
+        nt.extend((i, k, False) for i, k in _generator_slots(self))
         return t, nt
 
     def stateless_call(
@@ -84,7 +99,9 @@ class StatelessMixin:
             return_losses: also return the list of the model's added losses (activity
                 regularization).
             key: a JAX random key, needed with ``training=True`` when the model draws
-                random numbers (Dropout, noise layers).
+                random numbers from the step's key (recurrent or attention dropout, a user
+                layer's unseeded draws); Dropout and the noise layers draw from their seed
+                states in ``non_trainable_variables``, as Keras's.
 
         Returns:
             ``(outputs, non_trainable_variables)`` (the updated non-trainable weights), plus
@@ -123,7 +140,8 @@ class StatelessMixin:
             key = step_key()  # inside a custom train_step: the step's own key
         if training and network.needs_key and key is None:
             raise ValueError(
-                "stateless_call(training=True) of a model with random layers (Dropout, noise) "
+                "stateless_call(training=True) of a model with random layers (recurrent or "
+                "attention dropout, unseeded draws in a layer's call) "
                 "needs a key: pass key=jax.random.key(seed)."
             )
         y, new_state, aux = network.forward(
@@ -145,3 +163,17 @@ def _checked(value, ref, name):
             f"{tuple(value.shape)}, but the model's has {tuple(ref.shape)}."
         )
     return value
+
+
+def _generator_slots(model) -> list:
+    """``(layer index, key)`` of the seed-generator states in the model's ``TrainState``."""
+    ts = model.__dict__.get("_train_state")
+    if ts is None:
+        return []
+    return [(i, k) for i, s in enumerate(ts.state) for k in s if k.endswith(SEED_STATE_KEY)]
+
+
+def _generator_views(model) -> list:
+    from lamina.layers.variables import Variable
+
+    return [Variable(model._layers[i], k, trainable=False) for i, k in _generator_slots(model)]

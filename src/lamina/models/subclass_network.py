@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from lamina.layers import tracing as _tracing
+from lamina.layers.borrowed import offer_layers, offering
 from lamina.layers.variables import AuxCollector, Scope
 from lamina.training.network import Network
 
@@ -27,9 +28,12 @@ def subclass_network(model) -> Network:
     def forward(params, state, x, *, training, key=None, batch_mask=None):
         scope = Scope(training=training, key=key, batch_mask=batch_mask)
         collector = AuxCollector()
-        with scope, collector, jax.numpy_rank_promotion("allow"):  # Keras code broadcasts
+        # Keras code broadcasts; a layer reading another's variables (tied weights, in a
+        # model nested here too) reads this model's arrays of it.
+        with scope, collector, jax.numpy_rank_promotion("allow"), offering():
             for layer, p, s in zip(layers, params, state):
                 scope.bind(layer, p, s)
+            offer_layers(layers, params, state)
             kwargs = _tracing.call_kwargs(model.call, training, None, {})
             y = model.call(x, **kwargs)
         new_state = tuple({k: scope.lookup(la)[2][k] for k in s} for la, s in zip(layers, state))

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from lamina.layers.borrowed_weights import borrowed_count
 from lamina.models import own_variables as _own
 from lamina.models import summary_table as _table
 
@@ -151,7 +152,9 @@ def _rows(model, graph, connected, show_trainable, expand_nested):
         if _own.is_holder(layer):  # a model's own variables: counted, with no row (Keras)
             continue
         shape = str(tuple(shapes[j])) if shapes is not None else _node_shape(model, layer)
-        cells = [f"{layer.name} ({type(layer).__name__})", shape, f"{n_p + n_s:,}"]
+        # A row counts the weights its layer reads from others (tied) too; totals once (Keras).
+        n_row = n_p + n_s + borrowed_count(layer, (*ts.params[i], *names))
+        cells = [f"{layer.name} ({type(layer).__name__})", shape, f"{n_row:,}"]
         if connected:
             cells.append(", ".join(_connections(model, layer)))
         if show_trainable:

@@ -403,6 +403,11 @@ def _legacy_fit_kwargs(kwargs, epochs):
         epochs = kwargs.pop("nb_epoch")
     for ignored in ("use_multiprocessing", "workers", "max_queue_size"):
         kwargs.pop(ignored, None)
+    if "show_accuracy" in kwargs:  # Keras 0.x; Keras 1 deprecated it, Keras 2 refused it
+        raise TypeError(
+            "fit(show_accuracy=...) is the Keras 0.x way to log the accuracy, which Keras 2 "
+            "refused. Pass metrics=['accuracy'] to compile() instead."
+        )
     if kwargs:
         raise TypeError(f"fit() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}.")
     return epochs

@@ -37,6 +37,8 @@ import weakref
 import jax
 import jax.numpy as jnp
 
+from lamina.layers.borrowed import held_copies, own_arrays
+
 _GEN = itertools.count(1)
 _WRITES = [0]
 _OWNERS = [0]
@@ -99,26 +101,32 @@ def isolate(model) -> None:
 
 # ----------------------------------------------------------------- leaves
 def leaves(model) -> dict:
-    """``{id(leaf): (leaf, index in model._layers, name prefix)}`` of ``model``."""
+    """``{id(leaf): (leaf, index in model._layers, name prefix)}`` of ``model``; a layer
+    another one reads (tied weights) is a leaf where a custom layer holds a copy of it."""
     s = sync_of(model)
     layers = model.__dict__.get("_layers") or ()
-    key = (id(layers), len(layers), id(layers[-1]) if layers else None)
+    order = model.__dict__.get("_weight_order")
+    key = (id(layers), len(layers), id(layers[-1]) if layers else None, id(order))
     if s.leaves is not None and s.leaves[0] == key:
         return s.leaves[1]
     found: dict = {}
     for i, layer in enumerate(layers):
-        _collect(layer, i, "", found, 0)
+        names = (*order[i][0], *order[i][1]) if order is not None and i < len(order) else ()
+        _collect(layer, i, "", found, 0, names)
     s.leaves = (key, found)
     return found
 
 
-def _collect(layer, i, prefix, found, depth):
-    # ``prefix``: where ``layer``'s arrays start in the dicts of entry ``i``.
+def _collect(layer, i, prefix, found, depth, names=()):
+    # ``prefix``: where ``layer``'s arrays start in the dicts of entry ``i`` (``names``).
     if getattr(layer, "_is_model", False) and depth < 16:
         for sub in layer.__dict__.get("_layers") or ():
-            _collect(sub, i, f"{prefix}{sub.name}/", found, depth + 1)
+            _collect(sub, i, f"{prefix}{sub.name}/", found, depth + 1, names)
         return
     found.setdefault(id(layer), (layer, i, prefix))
+    if depth < 16:  # the copies a custom layer keeps of layers it reads (tied weights)
+        for sub, at in held_copies(layer, prefix, names):
+            _collect(sub, i, at, found, depth + 1, names)
 
 
 def locate(model, layer):
@@ -164,7 +172,7 @@ def _source(leaf, reader):
         if where is None:
             return None
         p, s, _ = arrays_in(ts, owner._weight_order, *where)
-        return p, s, ("m", sync_of(owner).gen)
+        return own_arrays(leaf, p), own_arrays(leaf, s), ("m", sync_of(owner).gen)
     store = leaf.__dict__.get("_standalone")
     if store is not None and owner is None:
         return store[0], store[1], ("s", leaf.__dict__.get("_standalone_gen", 0))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from lamina.layers.borrowed import offer, offering, with_copies
 from lamina.layers.stateful import weight_names
 from lamina.models.initialization import _host_ready
 from lamina.utils import random as _random
@@ -27,7 +28,7 @@ def _existing(layer, builder=None):
     its own (a built model, a standalone layer), or those of another model holding it."""
     if getattr(layer, "_is_model", False) and layer._train_state is not None:
         p, s = layer._flat_arrays()
-        return p, s, (tuple(p), tuple(s))
+        return p, s, (tuple(p), weight_names(s))
     store = layer.__dict__.get("_standalone")
     if store is not None:
         return store[0], store[1], store[2]
@@ -61,18 +62,20 @@ def init_layers(layers, shapes, key=None, builder=None):
     if not host and not isinstance(key, _random.HostKey) and not _is_tracer(key):
         return _jit_init(layers, shapes, key, existing)
     params, state, order = [], [], []
-    for layer, shape, k, e in zip(layers, shapes, keys, existing):
-        if e is not None:
-            p, s, o = e
-        elif shape is None:
-            p, s = {}, {}
-            o = ((), ())
-        else:
-            p, s = layer.init(k, shape)
-            o = (tuple(p), weight_names(s))
-        params.append(p)
-        state.append(s)
-        order.append(o)
+    with offering():  # a layer reading an earlier one's variables (tied weights) finds them
+        for layer, shape, k, e in zip(layers, shapes, keys, existing):
+            if e is not None:  # held by another model: with its own home for what it reads
+                p, s, o = with_copies(layer, *e)
+            elif shape is None:
+                p, s = {}, {}
+                o = ((), ())
+            else:
+                p, s = layer.init(k, shape)
+                o = (tuple(p), weight_names(s))
+            offer(layer, p, s)
+            params.append(p)
+            state.append(s)
+            order.append(o)
     if isinstance(key, _random.HostKey):
         params, state = jax.device_put(
             jax.tree_util.tree_map(np.asarray, (tuple(params), tuple(state)))
@@ -91,16 +94,17 @@ def _jit_init(layers, shapes, key, existing):
     def run(keys):
         params, state = [], []
         order.clear()
-        for layer, shape, k, e in zip(layers, shapes, keys, existing):
-            if e is not None or shape is None:
-                p, s = ({}, {}) if e is None else (e[0], e[1])
-                o = ((), ()) if e is None else e[2]
-            else:
-                p, s = layer.init(k, shape)
-                o = (tuple(p), weight_names(s))
-            params.append(p)
-            state.append(s)
-            order.append(o)
+        with offering():
+            for layer, shape, k, e in zip(layers, shapes, keys, existing):
+                if e is not None or shape is None:
+                    p, s, o = ({}, {}, ((), ())) if e is None else with_copies(layer, *e)
+                else:
+                    p, s = layer.init(k, shape)
+                    o = (tuple(p), weight_names(s))
+                offer(layer, p, s)
+                params.append(p)
+                state.append(s)
+                order.append(o)
         return tuple(params), tuple(state)
 
     params, state = jax.jit(run)(keys)

@@ -20,15 +20,15 @@ from __future__ import annotations
 from lamina.object_registry import ClassRegistry, get_registered_object
 from lamina.optimizers import schedules
 from lamina.optimizers.adafactor import Adafactor
-from lamina.optimizers.adam import Adam, Adamax, AdamW, Nadam
+from lamina.optimizers.adam_family import Adam, Adamax, AdamW, Nadam
 from lamina.optimizers.base import Optimizer
 from lamina.optimizers.lamb import Lamb
 from lamina.optimizers.lion import Ftrl, Lion
 from lamina.optimizers.loss_scale import LossScaleOptimizer
 from lamina.optimizers.muon import Muon
-from lamina.optimizers.rmsprop import Adadelta, Adagrad, RMSprop
+from lamina.optimizers.rmsprop_family import Adadelta, Adagrad, RMSprop
 from lamina.optimizers.schedule_free import ScheduleFreeAdamW
-from lamina.optimizers.sgd import SGD
+from lamina.optimizers.sgd_momentum import SGD
 from lamina.optimizers.slots import set_slot_variables, slot_variables
 from lamina.optimizers.state import (
     OptimizerState,
@@ -177,5 +177,8 @@ def get(identifier) -> Optimizer | None:
 
 from lamina._unsupported import module_getattr as _module_getattr  # noqa: E402
 from lamina.optimizers import experimental, legacy  # noqa: E402  (tf.keras 2.x's paths)
+from lamina.optimizers.keras2 import add_lowercase_aliases as _add_lowercase_aliases  # noqa: E402
+
+_add_lowercase_aliases(globals())  # Keras 2's keras.optimizers.rmsprop(lr=...), adam(), ...
 
 __getattr__ = _module_getattr("optimizers", globals())  # Keras names Lamina lacks: a clear error

@@ -6,6 +6,8 @@
 * :class:`LearningRate` is what ``optimizer.learning_rate`` (and Keras 2's ``optimizer.lr``)
   returns: a float32 scalar with Keras's variable methods, so
   ``K.set_value(model.optimizer.lr, 0.001)`` reaches the compiled models.
+* :func:`add_lowercase_aliases` gives ``lamina.optimizers`` Keras 2's lower-case names
+  (``keras.optimizers.rmsprop(lr=0.0001, decay=1e-6)`` in Keras 2's CIFAR-10 example).
 """
 
 from __future__ import annotations
@@ -114,3 +116,25 @@ def live_lr(model) -> float:
         return float(model.optimizer._learning_rate)
     # The state holds float32: read it back as the shortest decimal (0.01, not 0.00999...).
     return float(str(np.float32(get_learning_rate(ts.opt_state))))
+
+
+#: Keras 2's lower-case aliases of its optimizer classes (``keras/optimizers.py``).
+KERAS2_ALIASES = {
+    "sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adadelta": "Adadelta",
+    "adam": "Adam", "adamax": "Adamax", "nadam": "Nadam",
+}  # fmt: skip
+
+
+def add_lowercase_aliases(namespace: dict) -> None:
+    """Adds Keras 2's lower-case optimizer names to the package ``namespace``.
+
+    ``keras.optimizers.rmsprop(lr=...)`` built an ``RMSprop`` in Keras 2 (the optimizer
+    modules are named apart from these aliases: ``adam_family``, ``rmsprop_family``,
+    ``sgd_momentum``).
+
+    >>> from lamina import optimizers
+    >>> type(optimizers.rmsprop(lr=0.001)).__name__, type(optimizers.nadam()).__name__
+    ('RMSprop', 'Nadam')
+    """
+    for alias, name in KERAS2_ALIASES.items():
+        namespace[alias] = namespace[name]

@@ -10,10 +10,10 @@ are translated as everywhere in Lamina.
 0.01
 """
 
-from lamina.optimizers.adam import Adam, Adamax, Nadam
+from lamina.optimizers.adam_family import Adam, Adamax, Nadam
 from lamina.optimizers.base import Optimizer
 from lamina.optimizers.lion import Ftrl
-from lamina.optimizers.rmsprop import Adadelta, Adagrad, RMSprop
-from lamina.optimizers.sgd import SGD
+from lamina.optimizers.rmsprop_family import Adadelta, Adagrad, RMSprop
+from lamina.optimizers.sgd_momentum import SGD
 
 __all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "Adamax", "Ftrl", "Nadam", "Optimizer", "RMSprop"]

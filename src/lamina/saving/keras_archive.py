@@ -46,6 +46,7 @@ from lamina.saving.keras_compile import compile_config as compile_config
 from lamina.saving.keras_compile import compile_from_config as compile_from_config
 from lamina.saving.keras_compile import model_compile_config, restore_compile
 from lamina.saving.safety import fail
+from lamina.utils.serialization import object_sharing_scope
 
 CONFIG = "config.json"
 METADATA = "metadata.json"
@@ -201,8 +202,9 @@ def model_from_config(
     from lamina.object_registry import custom_object_scope
 
     # ``custom_objects`` reach every lookup while the config is rebuilt (a layer's custom
-    # activation or initializer too), as Keras's ``load_model`` scopes them.
-    with custom_object_scope(custom_objects):
+    # activation or initializer too), as Keras's ``load_model`` scopes them; a layer the file
+    # names twice (``shared_object_id``) is one object, as Keras's ``ObjectSharingScope``.
+    with custom_object_scope(custom_objects), object_sharing_scope():
         return _model_from_config(
             config, path, custom_objects, safe_mode, stored_bytes, before_build
         )
@@ -272,7 +274,8 @@ def _model_from_config(config, path, custom_objects, safe_mode, stored_bytes, be
 def save(model, path, include_optimizer: bool = True) -> None:
     """Writes ``model`` as a ``.keras`` archive at ``path`` atomically (old file kept on failure)."""
     model.saving_view().require_built("save")
-    config = model_config(model, include_compile=include_optimizer)
+    with object_sharing_scope():  # a layer met twice (tied weights) is one object in the file
+        config = model_config(model, include_compile=include_optimizer)
     metadata = {
         "keras_version": KERAS_FORMAT_VERSION,
         "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),

@@ -22,6 +22,7 @@ and, per group, the weights it holds (``("p", key)`` for a trainable weight in t
 
 from __future__ import annotations
 
+from lamina.layers import activation_sublayer as _activation_sublayer
 from lamina.layers import tracing as _tracing
 
 
@@ -106,6 +107,24 @@ def keras_attribute_paths(obj) -> list[tuple[str, object]]:
     return out
 
 
+def _first_paths(model) -> dict:
+    """``{id(layer): path}`` of a subclassed model's layers where Keras's saving walk first
+    reaches each: a layer a custom layer reads (tied weights) is saved under that custom
+    layer when its attribute sorts first (``decode/dense``), and only there."""
+    out: dict = {}
+
+    def walk(obj, prefix, depth):
+        for kp, sub in keras_attribute_paths(obj):
+            if id(sub) in out or depth > 16:
+                continue
+            out[id(sub)] = f"{prefix}{kp}"
+            if sub._traced or _is_subclassed(sub):
+                walk(sub, f"{prefix}{kp}/", depth + 1)
+
+    walk(model, "", 0)
+    return out
+
+
 def _prefixed(names, prefix):
     cut = len(prefix) + 1
     return [k[cut:] for k in names if k.startswith(prefix + "/")]
@@ -139,7 +158,10 @@ def layer_groups(layer, base: str, p_names, s_names) -> list:
             own += [("s", f"{at}/{k}") for k in _prefixed(s_names, at)]
         out = [(f"{base}/vars" if base else "vars", own)]
         keras_paths = dict((id(sub), kp) for kp, sub in keras_attribute_paths(layer))
+        foreign = layer.__dict__.get("_foreign_paths") or ()
         for path, sub in subs:
+            if path in foreign and not any(k.startswith(path + "/") for k in (*p_names, *s_names)):
+                continue  # a layer it reads is saved where the model holds it (Keras: once)
             sub_base = f"{base}/{keras_paths[id(sub)]}" if base else keras_paths[id(sub)]
             # A Keras-style layer keys its sub-layers' weights by attribute path; a subclassed
             # model held in a graph keys them by the sub-layer's name (``dense/kernel``).
@@ -148,10 +170,19 @@ def layer_groups(layer, base: str, p_names, s_names) -> list:
             inner = layer_groups(sub, sub_base, _prefixed(p_names, path), _prefixed(s_names, path))
             out += [(g, [(kind, f"{path}/{k}") for kind, k in keys]) for g, keys in inner]
         return out
+    # A layer held as the activation (``Dense(8, activation=PReLU())``): ``<base>/activation``.
+    held = []
+    for path, sub in _activation_sublayer.sub_layers(layer, (*p_names, *s_names)):
+        inner = layer_groups(
+            sub, f"{base}/{path}", _prefixed(p_names, path), _prefixed(s_names, path)
+        )
+        held = [(g, [(kind, f"{path}/{k}") for kind, k in keys]) for g, keys in inner]
+        p_names = [k for k in p_names if not k.startswith(path + "/")]
+        s_names = [k for k in s_names if not k.startswith(path + "/")]
     keys = [("p", k) for k in p_names] + [("s", k) for k in s_names]
     hook = getattr(layer, "_keras_weight_groups", None)  # RNN(StackedRNNCells): one per cell
     if hook is not None:  # (sub path, key prefix) or (sub path, tuple of exact keys)
-        return [
+        return held + [
             (
                 "/".join((base, *sub, "vars")),
                 [
@@ -168,7 +199,7 @@ def layer_groups(layer, base: str, p_names, s_names) -> list:
     return [
         ("/".join((base, *sub, "vars")), keys[j * size : (j + 1) * size])
         for j, sub in enumerate(sub_paths)
-    ]
+    ] + held
 
 
 def model_groups(model) -> list:
@@ -179,7 +210,7 @@ def model_groups(model) -> list:
     order = view.weight_order
     out = []
     if _is_subclassed(model):
-        paths = dict((id(sub), kp) for kp, sub in keras_attribute_paths(model))
+        paths = _first_paths(model)
         for layer, (p_names, s_names) in zip(view.layers, order):
             if _is_own_variables(layer):  # the model's own variables: its ``vars`` group
                 own = [("p", k) for k in p_names] + [("s", k) for k in s_names]

@@ -87,13 +87,18 @@ def _restore_dtypes(new, old):
 def policy_apply(layer, params, state, x, **kwargs):
     """``layer.apply(params, state, x, **kwargs)`` under the layer's policy: floating inputs
     and weights cast to the compute dtype, floating outputs returned in it, the new state in
-    the dtypes of the old one.  Layers in float32 on float32 data run exactly as before."""
+    the dtypes of the old one.  Layers in float32 on float32 data run exactly as before.  A
+    layer made in a ``lamina.RematScope`` runs rematerialized (``jax.checkpoint``) here, the
+    one place every forward pass applies a layer."""
+    from lamina.rematerialization import remat_apply
+
+    apply = remat_apply(layer, layer.apply)
     policy = layer_policy(layer)
     if policy is None:
-        return layer.apply(params, state, x, **kwargs)
+        return apply(params, state, x, **kwargs)
     compute = policy.compute_dtype
     if compute not in _FLOATS:
-        return layer.apply(params, state, x, **kwargs)
+        return apply(params, state, x, **kwargs)
     if _kind(layer, _FLOAT32_INSIDE):
         x = cast_floats(cast_floats(x, compute), "float32")
     elif not _kind(layer, _KEEP_INPUTS):
@@ -101,7 +106,7 @@ def policy_apply(layer, params, state, x, **kwargs):
         params = cast_floats(params, compute)
     else:
         params = cast_floats(params, compute)
-    y, new_state = layer.apply(params, state, x, **kwargs)
+    y, new_state = apply(params, state, x, **kwargs)
     return cast_floats(y, compute), _restore_dtypes(new_state, state)
 
 

@@ -138,9 +138,10 @@ def prepare(b, x, y, sample_weight=None, class_weight=None, *, name="x", need_y=
                 f"model.fit(X, y) with one target per row of X."
             )
         y_arr = to_arrays(y, "y")
-    sw = None if sample_weight is None else _arrays.to_numpy(sample_weight, "sample_weight")
     x_leaves = leaves(x)
     y_leaves = [] if y_arr is None else leaves(y_arr)
+    _refuse_per_output_weights(sample_weight, len(y_leaves))
+    sw = None if sample_weight is None else _arrays.to_numpy(sample_weight, "sample_weight")
     _arrays.check_samples(x_leaves[0], y_leaves[0] if y_leaves else None, sw)
     n = x_leaves[0].shape[0]
     for i, a in enumerate([*x_leaves[1:], *y_leaves[1:]]):
@@ -168,6 +169,26 @@ def prepare(b, x, y, sample_weight=None, class_weight=None, *, name="x", need_y=
         cw = _arrays.class_weight_to_sample_weight(ys[0], class_weight)
         sw = cw if sw is None else sw * cw
     return x, ys, sw
+
+
+def _refuse_per_output_weights(sample_weight, n_outputs):
+    """Keras weighs each output's loss by its own ``sample_weight`` entry (a list or dict, one
+    array per output: Keras 2's ACGAN example); Lamina takes one weight per sample for all."""
+    per_output = n_outputs > 1 and (
+        isinstance(sample_weight, dict)
+        or (
+            isinstance(sample_weight, list | tuple)
+            and len(sample_weight) == n_outputs
+            and all(hasattr(w, "shape") for w in sample_weight)
+        )
+    )
+    if per_output:
+        raise ValueError(
+            f"sample_weight holds one array per output ({n_outputs} outputs); Lamina takes "
+            "one weight per sample, applied to every output's loss. Pass a single array of "
+            "shape (samples,), weigh whole outputs with compile(loss_weights=[...]), or train "
+            "the outputs with separate models."
+        )
 
 
 def ones_if_none(sw, x):

@@ -45,6 +45,7 @@ from lamina.training.arguments import (
     debug_caps,
 )
 from lamina.training.chunk_logs import host_logs, read_logs, time_first_calls
+from lamina.training.inference_state import Carried
 from lamina.training.state import fresh_copy
 
 
@@ -318,17 +319,20 @@ def run_evaluation(b, source, ts, cb, chunk, steps=None):
         ts = _sharding.replicate(b.get_state())
     mstate = program.init_metrics()
     done = 0
+    written = None
     for c in source.eval_chunks(program, chunk, steps):
         if c.real == 0:  # a bucket's padding chunk: nothing to add
             continue
         cb.on_test_batch_begin(c.begin, {})
-        if program.carries_state:  # stateful RNNs: the states go on to the next batch
-            mstate, carried = c.run(ts, mstate)
-            ts = ts._replace(state=carried)
-        elif program.inference_rng:  # a layer drawing in inference: a fresh key per call
-            mstate = c.run(_sharding.replicate(_step.with_fresh_key(program, ts)), mstate)
+        at = ts
+        if program.inference_rng:  # a layer drawing in inference: a fresh key per call
+            at = _sharding.replicate(_step.with_fresh_key(program, ts))
+        out = c.run(at, mstate)
+        if isinstance(out, Carried):  # written state (stateful RNNs, user layers' assign)
+            mstate, written = out
+            ts = ts._replace(state=written)  # goes on to the next batch
         else:
-            mstate = c.run(ts, mstate)
+            mstate = out
         done = c.begin + c.real
         logs = host_logs(program.results(mstate)) if hooks else {}
         cb.on_test_batch_end(c.begin + c.real - 1, logs)  # the last real batch of the chunk
@@ -337,7 +341,7 @@ def run_evaluation(b, source, ts, cb, chunk, steps=None):
     if feed is not None:
         seen = feed.evaluated(done, mstate)
     logs = host_logs(program.results(mstate)) if seen else None
-    if program.carries_state and done:  # kept for the next call, as Keras keeps them
+    if written is not None:  # kept for the next call, as Keras keeps them
         b.set_state(b.get_state()._replace(state=ts.state))
     cb.on_test_end(dict(logs or {}))
     return logs

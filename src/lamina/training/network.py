@@ -86,6 +86,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from lamina.layers.borrowed import offer_layers, offering
 from lamina.layers.call_losses import log_term
 from lamina.training.autocast import policy_apply
 from lamina.training.output_masks import OutputMasks
@@ -255,8 +256,10 @@ def stack_forward(
 
     aux = jnp.zeros((), jnp.float32)
     new_state = list(state)
-    # Keras-style layers report their ``add_loss`` terms to the innermost collector.
-    with AuxCollector() as added:
+    # Keras-style layers report their ``add_loss`` terms to the innermost collector; a layer
+    # reading another's variables (tied weights) reads this network's arrays of it.
+    with AuxCollector() as added, offering():
+        offer_layers(layers, params, state)
         for layer, u, k in zip(positions, order, keys):
             kwargs: dict[str, Any] = {}
             if layer.uses_mask:

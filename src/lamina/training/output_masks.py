@@ -13,6 +13,11 @@ with :func:`report`; the compiled step collects them with :class:`OutputMasks`:
 (2, 3)
 >>> om.masks_for(jnp.ones((2, 3)))  # another output: no mask is known for it
 (None,)
+
+The collector also keeps the values of the graph tensors the forward pass computed
+(:func:`report_values`): Keras 2 ran a loss function once on the graph's tensors, so a loss
+closing over ``z_mean`` (the Keras blog's variational autoencoder) read that tensor of the same
+batch.  Inside :meth:`OutputMasks.live`, ops on such a tensor run on its value.
 """
 
 from __future__ import annotations
@@ -33,18 +38,43 @@ def _stack() -> list:
 
 class OutputMasks:
     """Collects the output masks reported while the ``with`` block runs (the innermost
-    collector gets them)."""
+    collector gets them).
 
-    def __init__(self):
+    Args:
+        passes_values: whether, on exit, the graph values collected go on to the enclosing
+            collector (a nested model's tensors read by the outer model's losses).
+    """
+
+    def __init__(self, passes_values: bool = True):
         self._reports: list = []
+        self._values: list = []
+        self._passes_values = passes_values
 
     def __enter__(self):
         _stack().append(self)
         return self
 
     def __exit__(self, *exc):
-        _stack().pop()
+        stack = _stack()
+        stack.pop()
+        if stack and self._passes_values:  # a nested model's graph tensors stay readable
+            stack[-1]._values.extend(self._values)
         return False
+
+    def resolve(self, tensor):
+        """The value the forward pass computed for the graph tensor ``tensor``, or None."""
+        for values in reversed(self._values):
+            value = values.get(id(tensor))
+            if value is not None:
+                return value
+        return None
+
+    def live(self):
+        """A context in which ops on the graph tensors the forward pass computed run on their
+        values (a loss or metric function closing over them, as Keras 2 allowed)."""
+        from lamina.ops._symbolic import live_values
+
+        return live_values(self.resolve)
 
     def masks_for(self, outputs) -> tuple:
         """The masks of ``outputs``' leaves (flattened order), ``None`` where none is known.
@@ -69,3 +99,11 @@ def report(outputs, masks) -> None:
     stack = _stack()
     if stack:
         stack[-1]._reports.append((jax.tree_util.tree_leaves(outputs), tuple(masks)))
+
+
+def report_values(values: dict) -> None:
+    """Tells the active collector (if any) the values of a graph's tensors, ``{id(tensor):
+    value}``, for loss functions that read graph tensors (:meth:`OutputMasks.live`)."""
+    stack = _stack()
+    if stack:
+        stack[-1]._values.append(values)

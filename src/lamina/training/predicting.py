@@ -98,21 +98,36 @@ def predict(b, x, *, batch_size, steps, cb):
     x = jax.tree_util.tree_map(lambda a: _arrays.as_input(a, "x", purpose="predict"), x)
     program = b.program()
     n = first.shape[0]
-    tile = (
-        bucket_rows(min(batch_size, n))
-        if hooks
-        else predict_tile_rows(b.predict_width(), n, batch_size)
-    )
     cb.on_predict_begin({})  # first: a callback may swap the weights in (SwapEMAWeights)
     ts = _sharding.replicate(b.get_state())
+    carry = _writes_state(program, ts, x, min(batch_size, n))
+    if carry:  # Keras's batches, in order: each sees the state the one before wrote
+        per_call = (
+            1
+            if hooks
+            else max(1, predict_tile_rows(b.predict_width(), n, batch_size) // batch_size)
+        )
+        tiles = _batches(x, n, batch_size, per_call)
+    else:
+        tile = (
+            bucket_rows(min(batch_size, n))
+            if hooks
+            else predict_tile_rows(b.predict_width(), n, batch_size)
+        )
+        tiles = _tiles(x, n, tile)
     outs, group = [], []
     spe = b.steps_per_execution
-    for step, (start, rows, part) in enumerate(_tiles(x, n, tile)):
+    for step, (start, rows, part) in enumerate(tiles):
         # One tile per call: one compiled shape, a plain forward pass (XLA's big matmuls run
         # fastest outside while loops), and the next tile's dispatch overlaps this one.
         if hooks and step % spe == 0:
             cb.on_predict_batch_begin(step, {})
-        out = program.predict_chunk(_fresh(program, ts), _sharding.shard_batches(part))
+        part = _sharding.shard_batches(part)
+        if carry:
+            out, state = program.predict_chunk(_fresh(program, ts), part, carry=True)
+            ts = ts._replace(state=state)
+        else:
+            out = program.predict_chunk(_fresh(program, ts), part)
         if not hooks:
             outs.append((out, rows))
             continue
@@ -123,8 +138,39 @@ def predict(b, x, *, batch_size, steps, cb):
             outs.append((out, None))
             group = []
     result = _concat([o if hooks else _host(o, r) for o, r in outs])
+    if carry:  # kept, as Keras writes the variables back after predict
+        b.set_state(b.get_state()._replace(state=ts.state))
     cb.on_predict_end({})
     return result
+
+
+def _writes_state(program, ts, x, rows) -> bool:
+    """Whether the model writes its state in inference for ``rows``-row batches of ``x``
+    (``Program.writes_state``; a program without the probe never does)."""
+    probe = getattr(program, "writes_state", None)
+    if probe is None:
+        return False
+    spec = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct((rows, *a.shape[1:]), a.dtype), x)
+    return probe(ts, spec)
+
+
+def _batches(x, n, batch, per_call):
+    """Yields ``(start, rows, (steps, batch, ...) part)``: Keras's batches of ``x``, up to
+    ``per_call`` whole ones per part, then the short last one at its real size (no padding:
+    a layer writing its state sees only real rows)."""
+    whole = n // batch
+    start = 0
+    while start < whole * batch:
+        steps = min(per_call, whole - start // batch)
+        end = start + steps * batch
+
+        def cut(a, start=start, end=end, steps=steps):
+            return a[start:end].reshape(steps, batch, *a.shape[1:])
+
+        yield start, end - start, jax.tree_util.tree_map(cut, x)
+        start = end
+    if start < n:
+        yield start, n - start, jax.tree_util.tree_map(lambda a: a[start:n][None], x)
 
 
 def _predict_stream(b, x, batch_size, steps, cb, hooks):
@@ -136,18 +182,24 @@ def _predict_stream(b, x, batch_size, steps, cb, hooks):
     source, first = _inputs.stream(
         b, x, None, None, batch_size=batch_size, steps=steps, steps_name="steps", need_y=False
     )
-    chunk = 1 if hooks else _inputs.stream_chunk(b, source, (first[0], None), train=False)
     feed = source.feed
     program = b.program()
     cb.on_predict_begin({})  # first: a callback may swap the weights in (SwapEMAWeights)
     ts = _sharding.replicate(b.get_state())
+    carry = _writes_state(program, ts, first[0], _inputs.leaves(first[0])[0].shape[0])
+    one = hooks or carry  # a model writing its state runs one batch per call, in order
+    chunk = 1 if one else _inputs.stream_chunk(b, source, (first[0], None), train=False)
     outs = []
     step = 0
     with Prefetcher(feed.chunks(chunk, steps), transform=feed.put_inputs) as pf:
         for xb, dmask, mask in pf:
             if hooks:
                 cb.on_predict_batch_begin(step, {})
-            out = feed.predictions(program.predict_chunk(_fresh(program, ts), xb), dmask, mask)
+            if carry:
+                out, ts = _predict_batch(program, ts, xb, mask)
+            else:
+                out = program.predict_chunk(_fresh(program, ts), xb)
+            out = feed.predictions(out, dmask, mask)
             outs.append(out)
             real = int(np.count_nonzero(mask[:, 0])) if mask.ndim > 1 else 1
             if hooks:
@@ -155,5 +207,28 @@ def _predict_stream(b, x, batch_size, steps, cb, hooks):
             step += max(real, 1)
     if not outs:
         raise ValueError("predict() received no batches: the input is exhausted.")
+    if carry:
+        b.set_state(b.get_state()._replace(state=ts.state))
     cb.on_predict_end({})
     return _concat(outs)
+
+
+def _predict_batch(program, ts, xb, mask):
+    """One streamed ``(1, batch, ...)`` batch of a model writing its state: run at its real
+    rows (the padding of a short batch cut off, its outputs padded back for the feed).
+    Returns ``(outputs, ts)``, ``ts`` holding the state the batch wrote."""
+    rows = int(np.count_nonzero(np.asarray(mask).reshape(-1) > 0))
+    full = np.asarray(mask).size
+    if rows == 0:  # padding only: its outputs are dropped, and it writes nothing
+        return program.predict_chunk(_fresh(program, ts), xb), ts
+    if rows < full:
+        xb = jax.tree_util.tree_map(lambda a: a[:, :rows], xb)
+    out, state = program.predict_chunk(_fresh(program, ts), xb, carry=True)
+    if rows < full:
+        out = jax.tree_util.tree_map(
+            lambda o: jax.numpy.concatenate(
+                [o, jax.numpy.zeros((full - rows, *o.shape[1:]), o.dtype)]
+            ),
+            out,
+        )
+    return out, ts._replace(state=state)

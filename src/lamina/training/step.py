@@ -9,8 +9,9 @@ compile settings.  ``Program`` bundles the jitted functions built once per ``com
   (epochs too long for one call, so that progress and callbacks stay live);
 * ``train_batches(ts, mstate, batches, mask) -> (ts, mstate)``, the same over pre-batched
   (streamed) data;
-* ``eval_chunk(ts, mstate, batches, mask) -> mstate`` over pre-batched (steps, batch, ...) data;
-* ``predict_chunk(ts, xb) -> y`` over pre-batched inputs;
+* ``eval_chunk(ts, mstate, batches, mask) -> mstate`` over pre-batched (steps, batch, ...) data
+  (a ``Carried(mstate, state)`` when the network writes its state in inference);
+* ``predict_chunk(ts, xb) -> y`` over pre-batched inputs (``carry=True``: ``(y, state)``);
 * ``results(mstate) -> dict`` of metric values.
 
 Data stays on the device for the whole fit: ``data = (x, ys, sample_weight)`` holds every row
@@ -37,6 +38,7 @@ import optax
 from lamina.distribution.sharding import ShardedRows
 from lamina.layers.conv_ops import training_convs, xla_gradients
 from lamina.optimizers.loss_scale import current_loss_scale
+from lamina.training import inference_state as _inference_state
 from lamina.training import step_losses as _step_losses
 from lamina.training.autocast import cast_outputs_float32
 from lamina.training.compilation import enable_persistent_cache, train_program_options
@@ -60,6 +62,7 @@ from lamina.training.step_losses import (  # noqa: F401 - re-exported: imported 
     all_finite,
 )
 from lamina.training.whole_batch import exact_partial, may_need_partial_for
+from lamina.training.whole_batch import mark as _whole_batch_mark
 
 
 def _no_training(forward):
@@ -95,6 +98,11 @@ def _as_outputs(ys):
     return tuple(ys) if isinstance(ys, tuple | list) else (ys,)
 
 
+def _one_step(tree):
+    """The shapes of one step of pre-batched ``(steps, batch, ...)`` leaves."""
+    return jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), tree)
+
+
 def _expand(v, ndim):
     return jnp.reshape(v, v.shape + (1,) * (ndim - v.ndim))
 
@@ -118,12 +126,18 @@ class Program(NamedTuple):
     #: (:func:`~lamina.training.compilation.train_program_options`).  ``None``: nothing to tell.
     hints: dict | None = None
     #: Whether the network holds ``stateful=True`` recurrent layers: ``eval_chunk`` then
-    #: carries their states from batch to batch and returns ``(mstate, state)``.
+    #: carries their states from batch to batch and returns an ``inference_state.Carried``.
     carries_state: bool = False
     #: Whether a layer draws random numbers in inference (``Network.inference_rng``):
     #: ``eval_chunk`` and ``predict_chunk`` then draw from ``ts.rng``, which the host
     #: replaces by a fresh key for every call (:func:`with_fresh_key`).
     inference_rng: bool = False
+    #: ``(ts, x) -> bool``: whether the forward pass writes ``ts.state`` in inference for
+    #: inputs like ``x`` (a user layer assigning in ``call``): ``predict`` then runs Keras's
+    #: batches in order with ``predict_chunk(..., carry=True)``, which returns
+    #: ``(outputs, state)``, and ``eval_chunk`` returns an ``inference_state.Carried``
+    #: (:mod:`lamina.training.inference_state`).  ``None``: never.
+    writes_state: Any = None
 
 
 #: Most compiled shapes kept per evaluate/predict function: row counts and batch sizes are
@@ -206,6 +220,8 @@ def build_program(
     net_forward = network.forward if network.passes_training else _no_training(network.forward)
     carries_state = any(getattr(layer, "stateful", False) for layer in network.layers)
     inference_rng = network.inference_rng
+    may_write = _inference_state.may_write_state(network.layers)
+    writes_state = _inference_state.writes_state_probe(net_forward, may_write)
     if run_eagerly:
         jit = bounded = eager
     elif compiler_options:
@@ -270,9 +286,14 @@ def build_program(
                 y_pred, new_state, aux = net_forward(
                     params, ts.state, xb, training=True, key=key, batch_mask=bmask
                 )
+            if may_write and _inference_state.written_by_user_code(
+                network.layers, ts.state, new_state
+            ):
+                _whole_batch_mark()  # a user layer's statistic sees a short batch's real rows
             out_masks = collected.masks_for(y_pred)
             y_pred = cast_outputs_float32(y_pred)  # losses and metrics run in float32
-            data, parts = data_losses(ys, y_pred, swb, bmask, out_masks)
+            with collected.live():  # a Keras 2 loss may read graph tensors (a VAE's z_mean)
+                data, parts = data_losses(ys, y_pred, swb, bmask, out_masks)
             total = data + network.regularization(params) + aux
             scaled = total if scale is None else total * scale
             return scaled, (total, y_pred, new_state, parts, out_masks)
@@ -386,17 +407,22 @@ def build_program(
             )
         out_masks = collected.masks_for(y_pred)
         y_pred = cast_outputs_float32(y_pred)
-        data, parts = data_losses(ys, y_pred, swb, bmask, out_masks, training=False)
-        total = data + network.regularization(ts.params) + aux
-        new = update_metrics(mstate[:-1], total, parts, bmask, ys, y_pred, swb, out_masks)
+        with collected.live():  # losses and metrics reading graph tensors, as in train_step
+            data, parts = data_losses(ys, y_pred, swb, bmask, out_masks, training=False)
+            total = data + network.regularization(ts.params) + aux
+            new = update_metrics(mstate[:-1], total, parts, bmask, ys, y_pred, swb, out_masks)
         return (*new, mstate[-1]), new_state
 
     def eval_chunk(ts, mstate, batches, mask, partial=()):
         """``batches``: (x, ys, sample_weight), leaves (steps, batch, ...); mask (steps, batch);
-        ``partial`` as in ``train_chunk``."""
+        ``partial`` as in ``train_chunk``.  A network that writes its state in inference (a
+        stateful RNN, a user layer assigning in ``call``) gets an ``inference_state.Carried``
+        back."""
         count("eval")
-        if carries_state:
-            return eval_carrying(ts, mstate, batches, mask)
+        if carries_state or writes_state(ts, _one_step(batches[0])):
+            return _inference_state.eval_carrying(
+                eval_step, ts, mstate, batches, mask, partial, inference_rng=inference_rng
+            )
 
         def body(c, inp):
             (xb, ys, swb), bmask, i = inp
@@ -411,24 +437,13 @@ def build_program(
         mstate, _ = jax.lax.scan(body, mstate, (tuple(batches), mask, steps))
         return mstate
 
-    def eval_carrying(ts, mstate, batches, mask):
-        """``eval_chunk`` of a model with stateful RNNs: each batch starts from the states the
-        one before left (Keras's documented meaning of ``stateful=True``); a step of padding
-        only leaves them.  Returns ``(mstate, state)``."""
-
-        def body(carry, inp):
-            def run(c):
-                return eval_step(c[0], inp, ts._replace(state=c[1]))
-
-            return jax.lax.cond(jnp.any(inp[1] > 0), run, lambda c: c, carry), None
-
-        carry, _ = jax.lax.scan(body, (mstate, ts.state), (tuple(batches), mask))
-        return carry
-
-    def predict_chunk(ts, xb):
+    def predict_chunk(ts, xb, carry=False):
         """``xb``: (steps, batch, ...) inputs (or a pytree of them); returns the outputs with
-        (steps * batch, ...) leaves."""
+        (steps * batch, ...) leaves; with ``carry``, ``(outputs, state)``: the batches run in
+        order, each from the state the one before wrote (``Program.writes_state``)."""
         count("predict")
+        if carry:
+            return _inference_state.predict_carrying(net_forward, inference_rng, ts, xb)
         first = jax.tree_util.tree_leaves(xb)[0]
         key = ts.rng if inference_rng else None  # the host gives each call a fresh one
         if first.shape[0] == 1:  # one tile: a plain forward pass, no loop
@@ -465,13 +480,16 @@ def build_program(
             train_batches, batched=True, donate_argnums=(0, 1), static_argnames=("partial",)
         ),
         eval_chunk=bounded(eval_chunk, donate_argnums=(1,), static_argnames=("partial",)),
-        predict_chunk=bounded(predict_chunk),
+        predict_chunk=bounded(predict_chunk, static_argnames=("carry",)),
         results=jit(results),
         init_metrics=committed_outputs(jit(init_metrics)),
         needs_partial_rows=(
-            may_need_partial_for(losses, metrics, network.layers) or network.runs_user_code
+            may_need_partial_for(losses, metrics, network.layers)
+            or network.runs_user_code
+            or may_write
         ),
         hints=hints,
         carries_state=carries_state,
         inference_rng=inference_rng,
+        writes_state=writes_state,
     )

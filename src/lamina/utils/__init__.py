@@ -20,7 +20,13 @@ from lamina.object_registry import (
 from lamina.preprocessing.image_io import array_to_img, img_to_array, load_img, save_img
 from lamina.preprocessing.sequence import pad_sequences
 from lamina.preprocessing.timeseries import timeseries_dataset_from_array
-from lamina.utils import data_utils, generic_utils, np_utils  # Keras 1/2 module paths
+from lamina.utils import (  # Keras 1/2, 3 paths
+    data_utils,
+    generic_utils,
+    layer_utils,
+    legacy,
+    np_utils,
+)
 from lamina.utils.dataset_utils import split_dataset
 from lamina.utils.directory_datasets import (
     audio_dataset_from_directory,
@@ -40,6 +46,7 @@ from lamina.utils.general import (
     standardize_dtype,
     unpack_x_y_sample_weight,
 )
+from lamina.utils.layer_utils import print_summary  # Keras 2.0-2.3's keras.utils name
 from lamina.utils.numerical import normalize, to_categorical
 from lamina.utils.progbar import Progbar
 from lamina.utils.random import set_random_seed
@@ -77,6 +84,7 @@ __all__ = [
     "pack_x_y_sample_weight",
     "pad_sequences",
     "plot_model",
+    "print_summary",
     "register_keras_serializable",
     "save_img",
     "serialize_keras_object",

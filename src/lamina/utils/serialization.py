@@ -17,7 +17,9 @@ imports a module or evaluates code named in a config.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import threading
 from typing import Any
 
 import numpy as np
@@ -42,6 +44,75 @@ _FUNCTION_MODULES = ["lamina.activations", "lamina.losses", "lamina.metrics"]
 
 def _module(name):
     return importlib.import_module(name)  # only Lamina's own modules listed above
+
+
+# ----------------------------------------------------------------- shared objects
+_SHARING = threading.local()
+
+
+@contextlib.contextmanager
+def object_sharing_scope():
+    """Keras's ``ObjectSharingScope`` around saving or loading one model's config: a layer
+    serialized twice (a ``Dense`` in the model and inside a custom layer reading its kernel,
+    tied weights) gets one ``"shared_object_id"`` in both configs, and loading gives back one
+    object for that id.
+
+    >>> import lamina
+    >>> dense = lamina.layers.Dense(2)
+    >>> with object_sharing_scope():
+    ...     a, b = serialize_keras_object(dense), serialize_keras_object(dense)
+    ...     c = deserialize_keras_object(a)
+    ...     c is deserialize_keras_object(b)
+    True
+    >>> a["shared_object_id"] == b["shared_object_id"], "shared_object_id" in c.get_config()
+    (True, False)
+    """
+    previous = getattr(_SHARING, "maps", None)
+    _SHARING.maps = ({}, {})  # id(object) -> (object, its first config); shared id -> object
+    try:
+        yield
+    finally:
+        _SHARING.maps = previous
+
+
+def record_serialized(obj, config):
+    """Notes ``config`` as ``obj``'s in the open sharing scope; a second config of the same
+    object marks both with ``"shared_object_id"`` (Keras's rule).  Returns ``config``."""
+    maps = getattr(_SHARING, "maps", None)
+    if maps is None or not isinstance(config, dict):
+        return config
+    first = maps[0].get(id(obj))
+    if first is None:
+        maps[0][id(obj)] = (obj, config)  # the object kept alive: its id stays unique
+    else:
+        config["shared_object_id"] = first[1]["shared_object_id"] = id(obj)
+    return config
+
+
+def shared_object(config):
+    """The object already loaded for ``config``'s ``"shared_object_id"`` in the open sharing
+    scope, or None."""
+    maps = getattr(_SHARING, "maps", None)
+    if maps is None or not isinstance(config, dict):
+        return None
+    return maps[1].get(_shared_id(config))
+
+
+def record_deserialized(config, obj):
+    """Notes ``obj`` (a layer: the objects Lamina shares) as the object of ``config``'s
+    ``"shared_object_id"``.  Returns ``obj``."""
+    from lamina.layers.base import Layer
+
+    maps = getattr(_SHARING, "maps", None)
+    key = _shared_id(config) if isinstance(config, dict) else None
+    if maps is not None and key is not None and isinstance(obj, Layer):
+        maps[1].setdefault(key, obj)
+    return obj
+
+
+def _shared_id(config: dict):
+    key = config.get("shared_object_id")
+    return key if isinstance(key, int) and not isinstance(key, bool) else None
 
 
 def serialize_keras_object(obj) -> Any:
@@ -79,7 +150,7 @@ def serialize_keras_object(obj) -> Any:
             cls = type(obj)
             if isinstance(out, dict) and not cls.__module__.startswith("lamina."):
                 out = {**out, "module": cls.__module__, "registered_name": get_registered_name(cls)}
-            return out
+            return record_serialized(obj, out) if base == "Layer" else out
     if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "get_config")):
         name = get_registered_name(obj)
         if not name or name == "<lambda>":
@@ -165,6 +236,13 @@ def _deserialize(config, custom_objects, depth: int) -> Any:
     class_name = config.get("class_name")
     if class_name is None or "config" not in config:
         return {k: _deserialize(v, custom_objects, depth + 1) for k, v in config.items()}
+    shared = shared_object(config)
+    if shared is not None:  # the object another config of this file named (Keras's sharing)
+        return shared
+    return record_deserialized(config, _deserialize_object(config, class_name, custom_objects))
+
+
+def _deserialize_object(config, class_name, custom_objects) -> Any:
     if not isinstance(class_name, str):
         raise TypeError(
             f"A serialized object's 'class_name' must be a string. Received: {class_name!r} "

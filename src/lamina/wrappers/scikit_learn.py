@@ -6,9 +6,9 @@ those ``build_fn`` accepts build the model, those ``fit``/``predict``/``evaluate
 to them (``nb_epoch`` is Keras 1's ``epochs``), and a name none of them accepts is an error at
 construction.  ``fit(x, y)`` takes integer labels (``classes_`` from ``y``; one-hot encoded
 for a ``categorical_crossentropy`` model) or one-hot ``y`` (``classes_ = range(k)``) and, as
-Keras 2, returns the ``History``; ``predict`` returns labels, ``predict_proba`` one column per
-class, ``score`` the accuracy (classifier; the model must be compiled with
-``metrics=['accuracy']``) or the negative loss (regressor).  They work in ``GridSearchCV``,
+Keras 2, returns the ``History``; ``predict`` returns labels (``(n, 1)`` for one sigmoid
+unit, as Keras 2), ``predict_proba`` one column per class, ``score`` the accuracy (classifier;
+the model must be compiled with ``metrics=['accuracy']``) or the negative loss (regressor).  They work in ``GridSearchCV``,
 ``cross_val_score`` and ``Pipeline``.  Lamina's own ``SKLearnClassifier`` is the Keras 3 API.
 
 >>> from lamina.models import Sequential
@@ -196,11 +196,13 @@ class KerasClassifier(ClassifierMixin, BaseWrapper):
         return super().fit(x, y, **kwargs)
 
     def predict(self, x, **kwargs):
-        """The predicted class labels (values of ``classes_``)."""
+        """The predicted class labels (values of ``classes_``), as Keras 2's
+        ``self.classes_[model.predict_classes(x)]``: ``(n,)`` for a softmax output, ``(n, 1)``
+        for a single sigmoid unit (whose classes are ``(proba > 0.5).astype('int32')``)."""
         self._check_fitted()
         kwargs = self.filter_sk_params("predict_classes", kwargs)
         classes = np.asarray(self.model.predict_classes(np.asarray(x), **kwargs))
-        return self.classes_[classes.reshape(-1) if classes.ndim == 2 else classes]
+        return self.classes_[classes]
 
     def predict_proba(self, x, **kwargs):
         """Class probabilities, ``(n, n_classes)``; one sigmoid unit gives ``[1 - p, p]``."""
