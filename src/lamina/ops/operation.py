@@ -162,10 +162,15 @@ def output_spec(fn, args, kwargs, name="operation"):
     try:
         small, large = run(3), run(4)
     except Exception as e:  # say which operation could not run on these shapes
-        raise type(e)(
+        message = (
             f"Could not infer the output shape and dtype of {name!r}: its call() failed on "
             f"symbolic inputs. Error encountered: {e}"
-        ) from e
+        )
+        try:
+            wrapped = type(e)(message)
+        except TypeError:  # an exception type taking other arguments: the original, as is
+            raise e from None
+        raise wrapped from e
 
     def merge(a, b):
         shape = tuple(p if p == q else None for p, q in zip(a.shape, b.shape))
