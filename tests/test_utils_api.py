@@ -337,11 +337,11 @@ def test_deserialize_custom_objects_without_code():
     assert utils.deserialize_keras_object("double") == "double"  # unknown: Keras's string
 
 
-def test_plot_model_names_pydot():
-    with pytest.raises(ImportError, match="pydot"):
-        utils.plot_model(None)
-    with pytest.raises(NotImplementedError, match="model_to_dot is not supported"):
-        utils.model_to_dot(None)
+def test_plot_model_is_the_drawing():
+    from lamina.utils import model_plot
+
+    assert utils.plot_model is model_plot.plot_model
+    assert utils.model_to_dot is model_plot.model_to_dot
 
 
 def test_keras2_generic_utils_and_data_utils_names():

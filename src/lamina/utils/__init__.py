@@ -47,11 +47,11 @@ from lamina.utils.general import (
     unpack_x_y_sample_weight,
 )
 from lamina.utils.layer_utils import print_summary  # Keras 2.0-2.3's keras.utils name
+from lamina.utils.model_plot import model_to_dot, plot_model
 from lamina.utils.numerical import normalize, to_categorical
 from lamina.utils.progbar import Progbar
 from lamina.utils.random import set_random_seed
 from lamina.utils.serialization import deserialize_keras_object, serialize_keras_object
-from lamina.utils.vis_utils import model_to_dot, plot_model
 
 Sequence = PyDataset  # Keras 2 name of keras.utils.PyDataset
 
