@@ -110,3 +110,61 @@ def test_k_function_with_the_learning_phase_input():
     assert set(np.unique(trained)) == {0.0, 16.0}  # dropped, or scaled by 1 / (1 - 0.5)
     with pytest.raises(ValueError, match="learning phase"):
         f([x])
+
+
+def test_time_distributed_dense_is_keras2s_time_distributed_dense(keras):
+    """Keras 1's char-RNN tutorials: ``LSTM(..., return_sequences=True)`` then
+    ``TimeDistributedDense(vocab)``; Keras 2 replaced it by ``TimeDistributed(Dense(vocab))``."""
+    import warnings
+
+    from lamina.layers.core import TimeDistributedDense as FromCore
+
+    rng = np.random.default_rng(3)
+    w, b = rng.normal(size=(3, 4)).astype("float32"), rng.normal(size=4).astype("float32")
+    with pytest.warns(UserWarning, match=r"TimeDistributed\(Dense\(units\)\)"):
+        layer = lamina.layers.TimeDistributedDense(
+            4, input_dim=3, input_length=5, init="normal", W_regularizer=lamina.regularizers.l2(0.1),
+            bias=True, weights=[w, b], activation="tanh", name="tdd")
+    assert FromCore is lamina.layers.TimeDistributedDense
+    model = lamina.Sequential([layer])
+    assert model.input_shape == (None, 5, 3) and model.output_shape == (None, 5, 4)
+    assert layer.name == "tdd" and layer.layer.kernel_regularizer is not None
+    x = rng.normal(size=(2, 5, 3)).astype("float32")
+    with keras_ref():
+        ref = keras.Sequential([keras.Input((5, 3)), keras.layers.TimeDistributed(
+            keras.layers.Dense(4, activation="tanh"))])
+        ref.set_weights([w, b])
+        want = np.asarray(ref(x))
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-6, atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        seq = lamina.Sequential([
+            lamina.layers.LSTM(8, return_sequences=True, input_shape=(6, 5)),
+            lamina.layers.TimeDistributedDense(5),
+            lamina.layers.Activation("softmax"),
+        ])
+    seq.compile("rmsprop", "categorical_crossentropy")
+    y = np.eye(5)[rng.integers(0, 5, (4, 6))]
+    seq.fit(rng.normal(size=(4, 6, 5)), y, nb_epoch=1, verbose=0)
+    with pytest.raises(ValueError, match="needs input_dim= too"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lamina.layers.TimeDistributedDense(4, input_length=5)
+
+
+def test_cudnn_recurrent_layers_are_keras_lstm_and_gru(keras):
+    """Keras 2's ``CuDNNLSTM``/``CuDNNGRU`` (Kaggle kernels): cuDNN's maths is Keras 3's
+    ``LSTM`` (sigmoid gates) and ``GRU(reset_after=True)``; the same weights give Keras's output."""
+    from lamina.layers import CuDNNGRU, CuDNNLSTM
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 6, 5)).astype("float32")
+    for ours, theirs in ((CuDNNLSTM(4, return_sequences=True), keras.layers.LSTM),
+                         (CuDNNGRU(4, return_sequences=True), keras.layers.GRU)):
+        model = lamina.Sequential([lamina.Input((6, 5)), ours])
+        with keras_ref():
+            ref = keras.Sequential([keras.Input((6, 5)), theirs(4, return_sequences=True)])
+            ref.set_weights(model.get_weights())
+            want = np.asarray(ref(x))
+        np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match="activation"):
+        CuDNNLSTM(4, activation="relu")  # CuDNNLSTM has no activation to choose (Keras 2)

@@ -28,8 +28,8 @@ class UnsupportedKerasAPIError(NotImplementedError):
     """
 
 
-_LAYERS = """TFSMLayer TorchModuleWrapper CuDNNLSTM CuDNNGRU
-Highway MaxoutDense TimeDistributedDense AtrousConvolution1D AtrousConvolution2D
+_LAYERS = """TFSMLayer TorchModuleWrapper
+Highway MaxoutDense AtrousConvolution1D AtrousConvolution2D
 Deconvolution3D DenseFeatures MaxNumBoundingBoxes"""
 
 _MODELS = "model_from_yaml model_from_config"
@@ -64,9 +64,6 @@ KNOWN: dict[str, frozenset[str]] = {
 _HINTS = {
     "Merge": "Keras 2 replaced it by the functional-API merge layers (Concatenate, Add, ...) "
     "and keras.models.Model",
-    "TimeDistributedDense": "use TimeDistributed(Dense(units)) or Dense(units) on 3D inputs",
-    "CuDNNLSTM": "use LSTM(units) (same weights layout in Keras 3)",
-    "CuDNNGRU": "use GRU(units, reset_after=True)",
     "ModelParallel": "Lamina shards batches, not weights: use DataParallel (every device "
     "holds a full copy of the weights); LayoutMap, TensorLayout and distribute_tensor are "
     "available for your own sharded arrays",

@@ -65,6 +65,84 @@ def Merge(*args, **kwargs):  # noqa: N802
     )
 
 
+#: Arguments of ``TimeDistributedDense`` that belong to the wrapper, not to the ``Dense``.
+_WRAPPER_ARGS = ("name", "input_shape", "batch_input_shape", "batch_size", "trainable",
+                 "input_dim", "input_length")
+
+
+def TimeDistributedDense(*args, **kwargs):  # noqa: N802
+    """Keras 1's ``TimeDistributedDense(output_dim, ...)``: the same ``Dense`` on every step.
+
+    Keras 2 removed it for ``TimeDistributed(Dense(...))``, which this returns: the ``Dense``
+    takes the unit count and its Keras 1 options (``init``, ``W_regularizer``, ``bias``,
+    ``weights=[W, b]``, ...), the wrapper the name and the input shape (``input_dim`` and
+    ``input_length`` become ``input_shape=(input_length, input_dim)``).  It warns once with
+    the modern spelling.
+
+    Returns:
+        A ``TimeDistributed`` layer wrapping a ``Dense``.
+
+    >>> import warnings
+    >>> import numpy as np
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     layer = TimeDistributedDense(4, input_dim=3, input_length=5, name="tdd")
+    >>> type(layer).__name__, type(layer.layer).__name__, layer.layer.units
+    ('TimeDistributed', 'Dense', 4)
+    >>> layer(np.zeros((2, 5, 3), "float32")).shape
+    (2, 5, 4)
+    """
+    from lamina.layers.core import Dense
+    from lamina.layers.legacy_args import _warn
+    from lamina.layers.wrappers import TimeDistributed
+
+    outer = {k: kwargs.pop(k) for k in _WRAPPER_ARGS if k in kwargs}
+    if "input_dim" in outer:
+        outer["input_shape"] = (outer.pop("input_length", None), outer.pop("input_dim"))
+    elif "input_length" in outer:
+        length = outer.pop("input_length")
+        if "input_shape" not in outer and "batch_input_shape" not in outer:
+            raise ValueError(
+                "TimeDistributedDense(input_length=...) needs input_dim= too (Keras 1 built "
+                f"input_shape=(input_length, input_dim)); received input_length={length}."
+            )
+    _warn("TimeDistributedDense", "TimeDistributedDense(output_dim)",
+          "TimeDistributed(Dense(units))")
+    return TimeDistributed(Dense(*args, **kwargs), **outer)
+
+
+def CuDNNLSTM(units, **kwargs):  # noqa: N802
+    """Keras 2's ``CuDNNLSTM(units, ...)`` (GPU-only in Keras 2): the same maths as
+    ``LSTM(units, activation="tanh", recurrent_activation="sigmoid")``, which this returns, so a
+    script written for a CUDA GPU runs anywhere and saves files Keras 3 reads as ``LSTM``.
+    Its arguments are ``LSTM``'s (CuDNNLSTM had no activations or dropouts to choose).
+
+    >>> import numpy as np
+    >>> layer = CuDNNLSTM(4, return_sequences=True)
+    >>> type(layer).__name__, layer.recurrent_activation.__name__
+    ('LSTM', 'sigmoid')
+    >>> layer(np.zeros((2, 3, 5), "float32")).shape
+    (2, 3, 4)
+    """
+    from lamina.layers.recurrent import LSTM
+
+    return LSTM(units, activation="tanh", recurrent_activation="sigmoid", **kwargs)
+
+
+def CuDNNGRU(units, **kwargs):  # noqa: N802
+    """Keras 2's ``CuDNNGRU(units, ...)``: ``GRU(units, reset_after=True,
+    recurrent_activation="sigmoid")`` (cuDNN's variant, Keras 3's default GRU), returned as a
+    ``GRU``.
+
+    >>> type(CuDNNGRU(4)).__name__, CuDNNGRU(4).reset_after
+    ('GRU', True)
+    """
+    from lamina.layers.recurrent import GRU
+
+    return GRU(units, activation="tanh", recurrent_activation="sigmoid", reset_after=True,
+               **kwargs)
+
+
 _MERGE_MODES = {"sum": "Add", "mul": "Multiply", "ave": "Average", "max": "Maximum"}
 
 
@@ -135,6 +213,8 @@ __all__ = [
     "AvgPool2D",
     "Convolution1D",
     "Convolution2D",
+    "CuDNNGRU",
+    "CuDNNLSTM",
     "Deconvolution2D",
     "GlobalAvgPool1D",
     "GlobalAvgPool2D",
@@ -144,4 +224,5 @@ __all__ = [
     "MaxPool2D",
     "Merge",
     "SeparableConvolution2D",
+    "TimeDistributedDense",
 ]

@@ -15,9 +15,15 @@ from lamina.layers.recurrent_base import _RNN
 from lamina.layers.recurrent_base import _WEIGHTS as _WEIGHTS
 from lamina.layers.recurrent_base import _rate as _rate
 from lamina.layers.recurrent_base import _ser as _ser
+from lamina.layers.rnn_cell_properties import cell_properties
 from lamina.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell
 
+#: Keras's properties of every recurrent layer that read its cell.
+_CELL_OPTIONS = ("activation", "use_bias", "kernel_initializer", "recurrent_initializer",
+                 "bias_initializer")
 
+
+@cell_properties(*_CELL_OPTIONS)
 class SimpleRNN(_RNN):
     """Fully connected RNN: ``h_t = activation(x_t @ kernel + bias + h_{t-1} @ recurrent_kernel)``.
 
@@ -58,6 +64,7 @@ class SimpleRNN(_RNN):
         super().__init__(units, activation=activation, **kwargs)
 
 
+@cell_properties(*_CELL_OPTIONS, "recurrent_activation", "unit_forget_bias")
 class LSTM(_RNN):
     """Long short-term memory, Keras 3's layout: gates ``i, f, c, o`` in column blocks.
 
@@ -100,6 +107,7 @@ class LSTM(_RNN):
         )
 
 
+@cell_properties(*_CELL_OPTIONS, "recurrent_activation", "reset_after")
 class GRU(_RNN):
     """Gated recurrent unit, Keras 3's layout: gates ``z, r, h`` in column blocks.
 
