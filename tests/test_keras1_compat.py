@@ -168,3 +168,24 @@ def test_cudnn_recurrent_layers_are_keras_lstm_and_gru(keras):
         np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
     with pytest.raises(TypeError, match="activation"):
         CuDNNLSTM(4, activation="relu")  # CuDNNLSTM has no activation to choose (Keras 2)
+
+
+def test_keras1_merge_layer_on_tensors_is_the_keras2_merge_layer(keras):
+    """Keras 1's ``Merge(mode=...)([a, b])`` in the functional API: the Keras 2 layer of the
+    mode, with Keras's numbers; merging Sequential branches names the functional rewrite."""
+    rng = np.random.default_rng(5)
+    a_in, b_in = lamina.Input((3,)), lamina.Input((3,))
+    xa, xb = rng.normal(size=(2, 3)).astype("float32"), rng.normal(size=(2, 3)).astype("float32")
+    for mode, ref in (("concat", keras.layers.Concatenate(axis=1)), ("sum", keras.layers.Add()),
+                      ("mul", keras.layers.Multiply()), ("ave", keras.layers.Average()),
+                      ("max", keras.layers.Maximum()),
+                      ("cos", keras.layers.Dot(axes=1, normalize=True))):
+        merged = lamina.layers.Merge(mode=mode, concat_axis=1, dot_axes=1)([a_in, b_in])
+        model = lamina.Model([a_in, b_in], merged)
+        with keras_ref():
+            want = np.asarray(ref([xa, xb]))
+        np.testing.assert_allclose(model.predict([xa, xb], verbose=0), want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(NotImplementedError, match=r"Merge is not supported.*Model\(\[branch_a"):
+        lamina.layers.Merge([lamina.Sequential(), lamina.Sequential()], mode="concat")
+    with pytest.raises(ValueError, match="unknown mode 'median'"):
+        lamina.layers.Merge(mode="median")

@@ -2,8 +2,8 @@
 
 The aliases are the same classes, so ``Convolution2D(32, 3, 3, border_mode='same')`` is a
 ``Conv2D`` whose Keras 1 arguments :mod:`lamina.layers.legacy_args` translates.  Keras 1's
-``Merge`` layer has no Sequential equivalent; calling it raises an error that names the
-functional-API replacement.
+``Merge`` layer called on tensors is the Keras 2 merge layer of its mode; merging
+``Sequential`` branches raises an error that names the functional-API replacement.
 
 >>> from lamina.layers import Convolution2D, Conv2D
 >>> Convolution2D is Conv2D
@@ -41,28 +41,47 @@ GlobalAvgPool1D = GlobalAveragePooling1D
 GlobalAvgPool2D = GlobalAveragePooling2D
 
 
-def Merge(*args, **kwargs):  # noqa: N802
-    """Keras 1's ``Merge`` layer: not supported; raises with the replacement.
+def Merge(layers=None, mode="sum", concat_axis=-1, dot_axes=-1, output_shape=None,
+          output_mask=None, arguments=None, node_indices=None, tensor_indices=None, name=None):  # noqa: N802
+    """Keras 1's ``Merge`` layer.
+
+    Called on tensors (``Merge(mode="concat", concat_axis=1)([a, b])``, Keras 1's functional
+    use) it is the Keras 2 merge layer of that mode, as :func:`merge`; this returns that layer
+    (``Concatenate``, ``Add``, ``Multiply``, ``Average``, ``Maximum``, ``Dot``, or a ``Lambda``
+    for a function ``mode``).  Merging whole ``Sequential`` branches into another
+    ``Sequential`` (``Merge([left, right])`` as its first layer) is not supported: Keras 2
+    replaced it by the functional API.
+
+    Returns:
+        The merge layer, to be called on a list of tensors.
 
     Raises:
-        NotImplementedError: always (an ``UnsupportedKerasAPIError``).
+        NotImplementedError: ``layers`` given (an ``UnsupportedKerasAPIError`` naming the
+            functional replacement).
+        ValueError: an unknown ``mode``, or Keras 1's node/tensor indices or output mask.
 
+    >>> import numpy as np
+    >>> layer = Merge(mode="concat", concat_axis=-1)
+    >>> type(layer).__name__, layer([np.ones((2, 3)), np.ones((2, 1))]).shape
+    ('Concatenate', (2, 4))
     >>> try:
     ...     Merge([None, None], mode="concat")
     ... except NotImplementedError as e:
     ...     print(str(e)[:40])
     keras.layers.Merge is not supported by L
     """
-    mode = kwargs.get("mode", "sum")
-    replacement = {"concat": "Concatenate", "sum": "Add", "mul": "Multiply", "ave": "Average",
-                   "max": "Maximum", "dot": "Dot"}.get(mode, "Concatenate/Add/...")  # fmt: skip
-    raise unsupported(
-        "layers",
-        "Merge",
-        f"Keras 2 removed it: merge the branches with the functional API instead, e.g. "
-        f"out = {replacement}()([branch_a, branch_b]) and model = Model(inputs, out), "
-        f"or concatenate the features before a single Sequential model",
-    )
+    if layers is not None:
+        replacement = {"concat": "Concatenate", "sum": "Add", "mul": "Multiply", "ave": "Average",
+                       "max": "Maximum", "dot": "Dot"}.get(mode, "Concatenate/Add/...")  # fmt: skip
+        raise unsupported(
+            "layers",
+            "Merge",
+            f"merging Sequential branches was removed in Keras 2: build the branches with the "
+            f"functional API, e.g. out = {replacement}()([branch_a.output, branch_b.output]) "
+            f"and model = Model([branch_a.input, branch_b.input], out)",
+        )
+    return _merge_layer(mode, concat_axis, dot_axes, output_shape, output_mask, arguments,
+                        node_indices, tensor_indices, name)
 
 
 #: Arguments of ``TimeDistributedDense`` that belong to the wrapper, not to the ``Dense``.
@@ -186,6 +205,13 @@ def merge(
     >>> merge([a, b], mode="sum")[0].tolist()
     [3.0, 3.0, 3.0]
     """
+    return _merge_layer(mode, concat_axis, dot_axes, output_shape, output_mask, arguments,
+                        node_indices, tensor_indices, name)(inputs)
+
+
+def _merge_layer(mode, concat_axis, dot_axes, output_shape, output_mask, arguments,
+                 node_indices, tensor_indices, name):
+    """The Keras 2 layer that Keras 1's ``merge``/``Merge`` of ``mode`` became."""
     from lamina import layers as L
 
     if node_indices is not None or tensor_indices is not None or output_mask is not None:
@@ -195,18 +221,17 @@ def merge(
         )
     kw = {} if name is None else {"name": name}
     if callable(mode):
-        return L.Lambda(mode, output_shape=output_shape, arguments=arguments, **kw)(inputs)
+        return L.Lambda(mode, output_shape=output_shape, arguments=arguments, **kw)
     if mode in _MERGE_MODES:
-        return getattr(L, _MERGE_MODES[mode])(**kw)(inputs)
+        return getattr(L, _MERGE_MODES[mode])(**kw)
     if mode == "concat":
-        return L.Concatenate(axis=concat_axis, **kw)(inputs)
+        return L.Concatenate(axis=concat_axis, **kw)
     if mode in ("dot", "cos"):
-        return L.Dot(axes=dot_axes, normalize=mode == "cos", **kw)(inputs)
+        return L.Dot(axes=dot_axes, normalize=mode == "cos", **kw)
     raise ValueError(
         f"merge(): unknown mode {mode!r}; expected one of 'sum', 'mul', 'concat', 'ave', "
         f"'cos', 'dot', 'max' or a function."
     )
-
 
 __all__ = [
     "AvgPool1D",
