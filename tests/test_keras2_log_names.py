@@ -62,3 +62,31 @@ def test_a_template_naming_a_missing_log_is_a_clear_error(tmp_path):
                                            save_weights_only=True)
     with pytest.raises(ValueError, match="cannot format filepath"):
         model.fit(X, Y, epochs=1, verbose=0, callbacks=[bad])
+
+
+def test_callbacks_read_keras2_names_in_their_logs():
+    """TF 2.0-era course code: ``if logs.get('acc') > 0.6: self.model.stop_training = True``
+    with ``metrics=['accuracy']`` (Keras 3 logs ``accuracy``; the callback still gets a value,
+    where a plain dict gives ``None`` and the comparison raises)."""
+    seen = []
+
+    class StopAt(lamina.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs={}):  # noqa: B006 - the course's signature
+            seen.append((logs.get("acc"), logs["val_acc"], "val_acc" in logs, sorted(logs)))
+            if logs.get("acc") >= 0.0:
+                self.model.stop_training = True
+
+    class AddsALog(lamina.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["extra"] = 1.0
+
+    model = lamina.Sequential([lamina.Input((3,)), lamina.layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    history = model.fit(rng.random((8, 3)), rng.integers(0, 2, 8), epochs=3, verbose=0,
+                        validation_split=0.25, callbacks=[StopAt(), AddsALog()])
+    assert len(seen) == 1  # stopped after the first epoch
+    acc, val_acc, has_val_acc, keys = seen[0]
+    assert acc == history.history["accuracy"][0] and val_acc == history.history["val_accuracy"][0]
+    assert has_val_acc and keys == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert history.history["extra"] == [1.0]  # what a callback adds reaches History (Keras)

@@ -114,12 +114,18 @@ class CallbackList:
         return any(overrides_hooks(cb, BATCH_HOOKS[kind]) for cb in self.callbacks)
 
     def _call(self, hook, *args, logs=None):
-        logs = {} if logs is None else logs
+        given = {} if logs is None else logs
+        # Keras 2 callbacks read ``logs.get('acc')``/``logs['val_acc']`` (course code): the
+        # callbacks see Keras 3's keys, answering those names too; what a callback adds to
+        # the logs reaches the caller's dict.
+        logs = _HistoryDict(given) if type(given) is dict else given
         out = []
         for cb in self.callbacks:
             fn = getattr(cb, hook, None)
             if fn is not None:
                 out.append(fn(*args, logs))
+        if logs is not given:
+            given.update(logs)
         return out
 
     def on_train_begin(self, logs=None):

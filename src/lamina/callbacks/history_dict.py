@@ -42,7 +42,8 @@ def log_value(logs, name):
 
 
 class HistoryDict(dict):
-    """``History.history``: Keras 3's dict of lists, which also answers Keras 2's names.
+    """``History.history`` (and the ``logs`` callbacks get): Keras 3's dict, which also
+    answers Keras 2's names.
 
     Keras 2's ``ReduceLROnPlateau`` and ``LearningRateScheduler`` logged the learning rate as
     ``lr`` (Keras 2 code plots ``history.history['lr']``); Keras 3 logs it as
