@@ -164,3 +164,14 @@ def test_keras2_module_paths_import():
     from lamina.utils.vis_utils import plot_model
 
     assert plot_model is lamina.utils.plot_model
+
+
+def test_add_metric_names_what_to_use_and_leaves_the_model_usable():
+    """Keras 2's ``self.add_metric(value, name=...)`` (HOML ch. 12): Keras 3 removed it; the
+    error names the API and the replacements, and the model still trains afterwards."""
+    inputs = lamina.Input((3,))
+    model = lamina.Model(inputs, lamina.layers.Dense(1)(inputs))
+    with pytest.raises(NotImplementedError, match=r"Layer.add_metric is not supported.*'mae'"):
+        model.add_metric(inputs, name="mae")
+    model.compile("sgd", "mse")
+    model.fit(np.ones((4, 3)), np.ones((4, 1)), epochs=1, verbose=0)

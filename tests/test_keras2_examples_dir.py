@@ -444,17 +444,26 @@ def test_keras0_show_accuracy_names_the_compile_metric():
         model.fit(np.ones((4, 2)), np.ones((4, 1)), show_accuracy=True, verbose=0)
 
 
-def test_per_output_sample_weights_are_refused_with_the_alternatives():
+def test_per_output_sample_weights_train_each_output_as_keras(keras):
     # mnist_acgan.py: discriminator.train_on_batch(x, [y, aux_y], sample_weight=[w_fake, w_aux])
-    # (Keras weighs each output by its own array).  Before, Lamina read the list as one
-    # (2, batch) array and reported a wrong shape.
-    inputs = layers.Input((3,))
-    model = Model(inputs, [layers.Dense(1)(inputs), layers.Dense(2, activation="softmax")(inputs)])
-    model.compile(optimizer="sgd", loss=["mse", "sparse_categorical_crossentropy"])
-    x, y = np.ones((4, 3), "float32"), [np.ones((4, 1)), np.zeros(4)]
-    weights = [np.ones(4), np.array([2.0, 2.0, 0.0, 0.0])]
-    with pytest.raises(ValueError, match="one array per output.*loss_weights"):
-        model.train_on_batch(x, y, sample_weight=weights)
-    with pytest.raises(ValueError, match="one array per output"):
-        model.fit(x, y, sample_weight={"a": weights[0], "b": weights[1]}, verbose=0)
-    model.fit(x, y, sample_weight=weights[1], epochs=1, verbose=0)  # one array: every output
+    # (Keras weighs each output by its own array).  Before, Lamina refused the list.
+    def build(lib):
+        inputs = lib.layers.Input((3,))
+        outs = [lib.layers.Dense(1)(inputs), lib.layers.Dense(2, activation="softmax")(inputs)]
+        model = lib.Model(inputs, outs)
+        model.compile(optimizer="sgd", loss=["mse", "sparse_categorical_crossentropy"])
+        return model
+
+    with keras_ref():
+        ref = build(keras)
+    model = build(lamina)
+    model.set_weights(ref.get_weights())
+    x = np.linspace(-1, 1, 12, dtype="float32").reshape(4, 3)
+    y = [np.ones((4, 1), "float32"), np.array([0.0, 1.0, 1.0, 0.0], "float32")]
+    weights = [np.ones(4, "float32"), np.array([2.0, 2.0, 0.0, 0.0], "float32")]
+    with keras_ref():
+        want = ref.train_on_batch(x, y, sample_weight=weights)
+    got = model.train_on_batch(x, y, sample_weight=weights)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    for a, b in zip(model.get_weights(), ref.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

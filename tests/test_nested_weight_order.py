@@ -1,6 +1,6 @@
 """A custom layer holding a ``Sequential`` lists its weights as Keras does: layer by layer,
 each layer's trainable then non-trainable (``BatchNormalization``'s moving statistics right
-after its gamma and beta), named by their own names with the sub-layer path in ``path``; so
+after its gamma and beta), named by their own names with Keras's path (the sub-layers' names) in ``path``; so
 ``set_weights(keras_model.get_weights())`` puts every array where Keras has it."""
 
 import re
@@ -41,5 +41,6 @@ def test_weights_of_a_sequential_inside_a_custom_layer_match_keras(keras):
     np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
     assert [w.name for w in model.layers[1].weights] == names
     assert re.fullmatch(
-        r"block\w*/seq/batch_normalization\w*/moving_mean", model.layers[1].weights[4].path
+        r"block\w*/sequential\w*/batch_normalization\w*/moving_mean",
+        model.layers[1].weights[4].path,
     )

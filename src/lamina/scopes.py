@@ -5,9 +5,9 @@
   ``with name_scope("block"):`` around a layer's first call or ``build`` (when Keras makes its
   weights) gives ``block/dense/kernel``; a free ``Variable`` made inside is ``block/<name>``.
   As in Keras, a layer makes its weights in a scope of its own name, so a custom layer's
-  sub-layers are ``<layer>/<sub-layer>/kernel``; models open none (Keras puts a
-  ``Sequential``'s or subclassed model's name first).  It also opens ``jax.named_scope``, so
-  the compiled program's operations carry the name.
+  sub-layers are ``<layer>/<sub-layer>/kernel``, and a ``Sequential`` or subclassed model
+  builds its layers in its own (``sequential/dense/kernel``); a functional model opens none.
+  It also opens ``jax.named_scope``, so the compiled program's operations carry the name.
 * :func:`device` places the arrays made inside it on one JAX device (``"cpu"``, ``"cpu:0"``,
   ``"gpu:1"`` or a ``jax.Device``), Keras's ``keras.device`` on its JAX backend.
 * :class:`SymbolicScope` marks the symbolic stage (:func:`in_symbolic_scope`); Lamina's ops
@@ -124,22 +124,41 @@ def joined_path(parent, name: str) -> str:
     return f"{parent}/{name}" if parent else name
 
 
-def note_parent_path(layer) -> None:
-    """Records the name scopes open where ``layer`` makes its weights, once (Keras records them
-    when a layer is first built): its weights' paths start with them.  Models keep none."""
-    if getattr(layer, "_is_model", False) or layer.__dict__.get("_parent_path") is not None:
+def _graph_model(layer) -> bool:
+    """A functional model: Keras builds its layers where they are called on ``Input``
+    tensors, before the model exists, so it opens no name scope of its own."""
+    return getattr(layer, "_is_model", False) and getattr(layer, "_nodes", None) is not None
+
+
+def note_parent_path(layer, parent=None) -> None:
+    """Records the name scopes open where ``layer`` is first built (``parent``, or those open
+    now), once, as Keras records them when a layer is first built or called: its weights'
+    paths start with them."""
+    if _graph_model(layer) or layer.__dict__.get("_parent_path") is not None:
         return
-    layer.__dict__["_parent_path"] = current_path()
+    layer.__dict__["_parent_path"] = current_path() if parent is None else parent
 
 
 def layer_scope(layer):
     """The name scope a layer makes its weights in (Keras's ``_open_name_scope``): sub-layers
-    built inside take ``<its path>/<its name>`` as their parent path.  Models open none: their
-    layers' paths do not start with the model's name."""
-    if getattr(layer, "_is_model", False):
+    built inside take ``<its path>/<its name>`` as their parent path.  A ``Sequential`` or
+    subclassed model opens one too (Keras's ``sequential/dense/kernel``); a functional model
+    none (its layers are built before it, where they are called)."""
+    if _graph_model(layer):
         return contextlib.nullcontext()
     note_parent_path(layer)
     return name_scope(layer.name, caller=layer)
+
+
+def note_built_stack(model) -> None:
+    """Records the parent paths of a ``Sequential``'s layers as Keras's ``Sequential.build``
+    gives them (it builds them in the model's name scope: ``<model>/<layer>``), recursing
+    into nested ``Sequential`` models, which Keras builds when the outer one calls them."""
+    with layer_scope(model):
+        for layer in getattr(model, "_stack", None) or ():
+            note_parent_path(layer)
+            if getattr(layer, "_stack", None) is not None and not _graph_model(layer):
+                note_built_stack(layer)
 
 
 def scoped_init(init):

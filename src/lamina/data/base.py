@@ -22,6 +22,7 @@ import numpy as np
 
 from lamina.data import arrays as _arrays
 from lamina.data import structures as _structures
+from lamina.training import output_weights as _output_weights
 
 _to_numpy = _structures._convert
 
@@ -149,7 +150,10 @@ class Adapter:
                         f"Batch {index} has {n} samples in x but y has shape {a.shape}: each "
                         f"batch needs one target per sample."
                     )
-        if sw is not None:
+        sw = _output_weights.single(sw, y)
+        if _output_weights.is_structure(sw):  # one array per output, shaped like y
+            sw = _output_weights.per_output(sw, y, n, name=f"sample_weight of batch {index}")
+        elif sw is not None:
             sw = _to_numpy(sw, f"sample_weight of batch {index}")
             if sw.ndim not in (1, 2) or sw.shape[0] != n:
                 raise ValueError(
@@ -157,10 +161,10 @@ class Adapter:
                     f"sample, or ({n}, timesteps), one per timestep; it has shape {sw.shape}."
                 )
         if index == 0:  # the first batch fixes the per-sample shape of the weights
-            self._sw_shape = () if sw is None else sw.shape[1:]
-        elif sw is not None and sw.shape[1:] != self._sw_shape:
+            self._sw_shape = () if sw is None else _layout(sw)
+        elif sw is not None and _layout(sw) != self._sw_shape:
             raise ValueError(
-                f"Batch {index} has sample_weight of shape {sw.shape}, but the first batch's "
+                f"Batch {index} has sample_weight of shape {_shapes(sw)}, but the first batch's "
                 f"weights had per-sample shape {self._sw_shape}: every batch must weigh its "
                 f"samples (or timesteps) the same way."
             )
@@ -177,7 +181,7 @@ class Adapter:
             )
         x = _structures.model_inputs(x, f"x of batch {index}")
         y = None if y is None else _structures.float32(y, f"y of batch {index}")
-        sw = None if sw is None else _arrays.as_float32(sw, f"sample_weight of batch {index}")
+        sw = None if sw is None else _structures.float32(sw, f"sample_weight of batch {index}")
         return x, y, sw
 
     def _checked_pass(self, rng):
@@ -238,7 +242,8 @@ class Adapter:
         first = self.peek()
         cap = capacity or self.capacity or _structures.rows(first[0])
         x_shape, y_shape = _layout(first[0]), _layout(first[1])
-        sw_shape = () if first[2] is None else first[2].shape[1:]  # per timestep: (T,)
+        # Per timestep: (T,); one array per output: their layout, as y's.
+        sw_shape = () if first[2] is None else _layout(first[2])
         buf = None
         i = done = 0
         for b, batch in enumerate(self.epoch_batches(steps, rng)):
@@ -265,7 +270,11 @@ class Adapter:
                     )
                 cw = _arrays.class_weight_to_sample_weight(y, self.class_weight)
                 sw = cw if sw is None else sw * cw
-            bsw[i, :n] = 1.0 if sw is None else sw
+            if isinstance(bsw, tuple):  # one array per output, in the order of y's
+                for k, dst in enumerate(bsw):
+                    dst[i, :n] = 1.0 if sw is None else _structures.leaves(sw)[k]
+            else:
+                bsw[i, :n] = 1.0 if sw is None else sw
             mask[i, :n] = 1.0
             i += 1
             done += 1
@@ -283,6 +292,13 @@ class Adapter:
                 buf, i = None, 0
         if buf is not None:
             yield _pad_like_first(buf, first)
+
+
+def _shapes(batch):
+    """The shapes of a checked batch's arrays (one shape, or a list or dict of them)."""
+    if isinstance(batch, dict):
+        return {k: a.shape for k, a in batch.items()}
+    return [a.shape for a in batch] if isinstance(batch, tuple | list) else batch.shape
 
 
 def _layout(batch):
@@ -311,7 +327,10 @@ def _zeros(steps, cap, layout, as_tuple=False):
 def _alloc(steps, cap, x_shape, y_shape, sw_shape=()):
     x = _zeros(steps, cap, x_shape)
     y = _zeros(steps, cap, y_shape, as_tuple=True)  # the engine's targets: one per output
-    sw = np.zeros((steps, cap, *sw_shape), np.float32)
+    if isinstance(sw_shape, dict | list):  # one array per output
+        sw = _zeros(steps, cap, sw_shape, as_tuple=True)
+    else:
+        sw = np.zeros((steps, cap, *sw_shape), np.float32)
     return x, y, sw, np.zeros((steps, cap), np.float32)
 
 

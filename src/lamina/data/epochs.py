@@ -110,7 +110,8 @@ class ResidentEpochs:
 
     Args:
         data: ``(x, ys, sample_weight)`` host arrays; ``x`` an array or pytree of arrays,
-            ``ys`` a tuple with one target array per output, ``sample_weight`` ``(n,)``.
+            ``ys`` a tuple with one target array per output, ``sample_weight`` ``(n,)`` (or
+            per timestep), or a tuple with one such array per output.
         batch_size: rows per step.
         shuffle: ``True``, ``False`` or ``"batch"``.
     """

@@ -299,7 +299,11 @@ class ShardedRows:
             out = jax.tree_util.tree_unflatten(self.treedef, out)
         x, y, sw = out
         bmask = jax.lax.with_sharding_constraint(bmask, NamedSharding(self.mesh, row_spec))
-        return x, y, sw * bmask.reshape(bmask.shape + (1,) * (sw.ndim - bmask.ndim))
+        # ``sw``: one array, or one per output (a tuple).
+        sw = jax.tree_util.tree_map(
+            lambda w: w * bmask.reshape(bmask.shape + (1,) * (w.ndim - bmask.ndim)), sw
+        )
+        return x, y, sw
 
 
 def put_rows(arrays):

@@ -60,13 +60,17 @@ def fusable(forward, backward, training=False):
     bc = {k: v for k, v in b.get_config().items() if k not in _SKIP}
     if fc != bc or f.zero_output_for_mask != b.zero_output_for_mask:
         return None
+    if f.__dict__.get("_keras_masks") != b.__dict__.get("_keras_masks"):
+        return None
     return f, b
 
 
-def run_both(pair, p_fwd, p_bwd, x, *, mask, training, keys, initial_state=None):
+def run_both(pair, p_fwd, p_bwd, x, *, mask, training, keys, initial_state=None, states=None):
     """``(forward output, backward output in time order, forward final states, backward
-    final states)`` of the two layers in ``pair``; ``initial_state``: ``None`` or the two
-    directions' initial states, ``(forward states, backward states)``."""
+    final states, (forward state, backward state))`` of the two layers in ``pair``;
+    ``initial_state``: ``None`` or the two directions' initial states, ``(forward states,
+    backward states)``; ``states``: the two layers' ``state`` dicts (their dropout
+    generators', advanced in the result), or None."""
     f, b = pair
     x = jnp.asarray(x, jnp.float32)
     batch = x.shape[0]
@@ -77,7 +81,17 @@ def run_both(pair, p_fwd, p_bwd, x, *, mask, training, keys, initial_state=None)
         m = jnp.asarray(mask).astype(bool)
         masks = jnp.stack([m, jnp.flip(m, axis=1)])
     drop = None
-    if training and f.uses_rng and keys[0] is not None:
+    if states is not None and any(states):  # generators: Keras's masks (advanced in inference)
+        drawn = [
+            layer._draw_masks(s, k, training, batch, x.shape[-1])
+            for layer, s, k in zip(pair, states, keys)
+        ]
+        states = (drawn[0][2], drawn[1][2])
+        if drawn[0][0] is not None or drawn[0][1] is not None:
+            drop = jax.tree_util.tree_map(
+                lambda u, v: jnp.stack([u, v]), drawn[0][:2], drawn[1][:2]
+            )
+    elif training and f.uses_rng and keys[0] is not None:
         pairs = [layer._dropout_masks(k, batch, x.shape[-1]) for layer, k in zip(pair, keys)]
         drop = jax.tree_util.tree_map(lambda u, v: jnp.stack([u, v]), pairs[0], pairs[1])
     if initial_state is None:
@@ -96,4 +110,4 @@ def run_both(pair, p_fwd, p_bwd, x, *, mask, training, keys, initial_state=None)
     y_fwd, y_bwd = y[0], y[1]
     if f.return_sequences:
         y_bwd = jnp.flip(y_bwd, axis=1)
-    return y_fwd, y_bwd, [s[0] for s in final], [s[1] for s in final]
+    return y_fwd, y_bwd, [s[0] for s in final], [s[1] for s in final], states

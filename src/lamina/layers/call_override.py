@@ -37,7 +37,34 @@ def install(cls) -> None:
     builtin = cls.__dict__.get("_builtin_apply") or getattr(cls, "_builtin_apply", None)
     cls._builtin_apply = builtin or cls.apply
     cls.apply = _apply
+    if not getattr(cls.init, "_adds_early_variables", False):
+        cls.init = _with_early_variables(cls.init)
     cls.rng_in_inference = property(lambda self: bool(self.uses_rng))
+
+
+def _with_early_variables(builtin_init):
+    """``init`` of the built-in layer, plus the variables the subclass made in ``__init__``
+    (``self.v = keras.Variable(...)`` or ``add_weight``, Keras's customizing-saving guide's
+    ``LayerWithCustomVariables(Dense)``): its ``call`` reads them as weights of the layer.
+    They come first, as Keras lists the variables a layer tracked before ``build``."""
+
+    def init(self, key, input_shape):
+        params, state = builtin_init(self, key, input_shape)
+        early = list(self.__dict__.get("_early_variables") or ())
+        if not early:
+            return params, state
+        own = ({}, {})
+        keys = jax.random.split(jax.random.fold_in(key, 1), len(early))
+        for var, k in zip(early, keys):
+            value = var.initializer(var._shape, dtype=var.dtype, key=k)
+            own[0 if var.trainable else 1][var._key] = value
+        ids = {id(v) for v in early}
+        later = [v for v in self.__dict__.get("_variables") or () if id(v) not in ids]
+        self._variables = [*early, *later]
+        return {**own[0], **params}, {**own[1], **state}
+
+    init._adds_early_variables = True
+    return init
 
 
 def _apply(self, params, state, x, *, training=False, key=None, mask=None, **extra):

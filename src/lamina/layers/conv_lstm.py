@@ -29,6 +29,7 @@ from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
 from lamina.layers import conv_ops
+from lamina.layers import rnn_seed as _seed
 from lamina.layers import stateful as _stateful
 from lamina.layers.base import Layer
 from lamina.layers.conv_utils import (
@@ -130,7 +131,9 @@ class _ConvLSTM(Layer):
         self.stateful = bool(stateful)
         self.unroll = bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
-        self.uses_rng = self.dropout > 0 or self.recurrent_dropout > 0
+        active = self.dropout > 0 or self.recurrent_dropout > 0
+        self._keras_masks = _seed.seeded(seed, active)  # Keras's masks: see rnn_seed
+        self.uses_rng = active and not self._keras_masks
         self._model_batch = None
 
     # ------------------------------------------------------------------ shapes
@@ -200,7 +203,7 @@ class _ConvLSTM(Layer):
             else:
                 params["bias"] = self.bias_initializer((width,), jnp.float32, key=k3)
         if not self.stateful:
-            return params, {}
+            return params, _seed.initial_state(self)
         batch = input_shape[0] or self._model_batch or self._batch_size_arg
         if batch is None:
             raise ValueError(
@@ -209,7 +212,8 @@ class _ConvLSTM(Layer):
             )
         shape = (int(batch), *self._state_shape(input_shape)[1:])
         zeros = np.zeros(shape, np.float32)
-        return params, {_stateful.STATE_KEYS[0]: zeros, _stateful.STATE_KEYS[1]: zeros.copy()}
+        states = {_stateful.STATE_KEYS[0]: zeros, _stateful.STATE_KEYS[1]: zeros.copy()}
+        return params, {**states, **_seed.initial_state(self)}
 
     def _weight_regularizers(self):
         regs = (self.kernel_regularizer, self.recurrent_regularizer, self.bias_regularizer)
@@ -265,7 +269,13 @@ class _ConvLSTM(Layer):
         batch, steps = x.shape[0], x.shape[1]
         state_shape = (batch, *self._state_shape(x.shape)[1:])
         dp = rdp = None
-        if training and key is not None and self.uses_rng:
+        if _seed.STATE_KEY in state:  # Keras's masks, four of each (one per gate)
+            counts = _seed.mask_counts(self.dropout, self.recurrent_dropout, 4, True)
+            rates = (self.dropout, self.recurrent_dropout)
+            dp, rdp, state = _seed.draw_masks(
+                state, training, rates, counts, (batch, *x.shape[2:]), state_shape
+            )
+        elif training and key is not None and self.uses_rng:
             dkey, rkey = jax.random.split(key)
             if self.dropout > 0:
                 keep = 1.0 - self.dropout

@@ -27,6 +27,7 @@ import numpy as np
 
 from lamina.layers import call_losses as _call_losses
 from lamina.layers import symbolic_masks as _masks
+from lamina.layers.build_config import LayerBuildConfig
 from lamina.layers.free_variables import (
     adopt_attribute,
     is_adoptable,
@@ -34,6 +35,7 @@ from lamina.layers.free_variables import (
     variable_owner,
 )
 from lamina.layers.graph_api import LayerGraphAPI
+from lamina.layers.layer_metrics import LayerMetrics
 from lamina.layers.trace_inputs import build_in_scope, called_on, keep_order, scope_user_build
 from lamina.layers.variables import Variable, current_scope
 from lamina.layers.weight_views import LayerWeightViews
@@ -44,7 +46,7 @@ from lamina.layers.weight_views import _owned_arrays as _owned_arrays
 from lamina.layers.weight_views import set_owner as set_owner
 
 
-class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
+class KerasLayerAPI(LayerWeightViews, LayerGraphAPI, LayerBuildConfig, LayerMetrics):
     """Mixin of :class:`lamina.layers.Layer`: Keras's eager/symbolic calls and weight views."""
 
     def __init_subclass__(cls, **kwargs):
@@ -190,6 +192,7 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI):
         from lamina.utils import random as _random
 
         p, s = self.init(_random.next_key(), shape)
+        self.__dict__.setdefault("_built_input_shape", shape)  # its get_build_config()
         self._standalone = [p, s, (tuple(p), weight_names(s))]
         self.built = True
         weight_sync.standalone_written(self)

@@ -16,6 +16,7 @@ from lamina import activations as _activations
 from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
+from lamina.layers import rnn_seed as _seed
 from lamina.layers import stateful as _stateful
 from lamina.layers.base import Layer
 from lamina.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell
@@ -74,6 +75,8 @@ class _RNN(Layer):
         **kwargs,
     ):
         cls = type(self).__name__
+        #: Keras's per-gate implementation (1) draws one input mask per gate.
+        self._implementation = kwargs.get("implementation", 2)
         for k in ("use_cudnn", "implementation", "time_major"):
             kwargs.pop(k, None)
         super().__init__(**kwargs)
@@ -113,7 +116,10 @@ class _RNN(Layer):
         self.go_backwards = bool(go_backwards)
         self.unroll = bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
-        self.uses_rng = self.dropout > 0 or self.recurrent_dropout > 0
+        active = self.dropout > 0 or self.recurrent_dropout > 0
+        #: Masks from the generator's state (Keras's numbers), not from the step's key.
+        self._keras_masks = _seed.seeded(seed, active)
+        self.uses_rng = active and not self._keras_masks
 
     # ----------------------------------------------------------------- protocol
     def expected_rank(self):
@@ -127,7 +133,7 @@ class _RNN(Layer):
             )
         params = self.cell.init(key, int(input_shape[-1]))
         if not self.stateful:
-            return params, {}
+            return params, _seed.initial_state(self)
         batch = input_shape[0] or self._model_batch or self._batch_size_arg
         if batch is None:
             raise ValueError(
@@ -135,7 +141,7 @@ class _RNN(Layer):
                 "size: give the model's first layer batch_input_shape=(batch_size, timesteps, "
                 "features) (or batch_size= with input_shape=), as Keras requires."
             )
-        return params, _stateful.zero_states(self.cell, int(batch))
+        return params, {**_stateful.zero_states(self.cell, int(batch)), **_seed.initial_state(self)}
 
     def compute_output_shape(self, input_shape):
         if self.stateful and input_shape[0] is not None:
@@ -178,7 +184,7 @@ class _RNN(Layer):
         """Keras's masks, fixed over time: one input mask (or one per gate when recurrent
         dropout runs the per-gate implementation), one recurrent mask per gate."""
         gates = self.cell.n_gates
-        per_gate = self.recurrent_dropout > 0 and gates > 1
+        per_gate = self._per_gate()
         dkey, rkey = jax.random.split(key)
         dp = rdp = None
         if self.dropout > 0:
@@ -189,6 +195,26 @@ class _RNN(Layer):
             keep = 1.0 - self.recurrent_dropout
             rdp = jax.random.bernoulli(rkey, keep, (gates, batch, self.units)) / keep
         return dp, rdp
+
+    def _per_gate(self) -> bool:
+        """Whether Keras runs the gates one by one (one input mask each)."""
+        per_gate = self.recurrent_dropout > 0 or self.__dict__.get("_implementation") == 1
+        return per_gate and self.cell.n_gates > 1
+
+    def _draw_masks(self, state, key, training, batch, input_dim):
+        """``(input masks, recurrent masks, state)``: from the generator's state when the layer
+        carries one (its counter advancing at every call, as Keras's), else from ``key``."""
+        if _seed.STATE_KEY in state:
+            counts = _seed.mask_counts(
+                self.dropout, self.recurrent_dropout, self.cell.n_gates, self._per_gate()
+            )
+            return _seed.draw_masks(
+                state, training, (self.dropout, self.recurrent_dropout), counts,
+                (batch, input_dim), (batch, self.units),
+            )  # fmt: skip
+        if training and key is not None and self.uses_rng:
+            return (*self._dropout_masks(key, batch, input_dim), state)
+        return None, None, state
 
     def _project(self, params, x, dp):
         """``x @ kernel + input bias`` with input dropout applied: for every timestep
@@ -213,9 +239,7 @@ class _RNN(Layer):
     def apply(self, params, state, x, *, training=False, key=None, mask=None, initial_state=None):
         x = jnp.asarray(x, jnp.float32)
         batch = x.shape[0]
-        dp = rdp = None
-        if training and key is not None and self.uses_rng:
-            dp, rdp = self._dropout_masks(key, batch, x.shape[-1])
+        dp, rdp, state = self._draw_masks(state, key, training, batch, x.shape[-1])
         if initial_state is not None:
             states0 = self._initial(initial_state, batch)
         elif self.stateful:

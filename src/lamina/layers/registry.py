@@ -54,12 +54,20 @@ def _builtin_registry() -> Registry:
 
 
 def serialize(layer: Layer) -> dict:
-    return {
-        "module": "keras.layers",
-        "class_name": type(layer).__name__,
-        "config": layer.get_config(),
-        "registered_name": None,
-    }
+    """Keras's serialized form of ``layer``: ``{"module", "class_name", "config",
+    "registered_name"}``, as ``keras.layers.serialize`` writes it.
+
+    A registered custom layer carries its ``registered_name`` (``"MyLayers>KernelMult"``)
+    so :func:`deserialize` finds it; objects its ``get_config`` returns (a nested layer, a
+    regularizer) are serialized in turn, as Keras's ``serialize_dict`` does.
+
+    >>> import lamina
+    >>> serialize(lamina.layers.Dense(2))["class_name"]
+    'Dense'
+    """
+    from lamina.models.functional_config import serialized_entry
+
+    return serialized_entry(layer)
 
 
 def deserialize(spec: dict, custom_objects=None) -> Layer:
@@ -77,7 +85,12 @@ def deserialize(spec: dict, custom_objects=None) -> Layer:
     cls = get_layer_class(spec["class_name"], custom_objects, spec.get("registered_name"))
     config = spec.get("config", {})
     check_config(cls, config)
-    return cls.from_config(config)
+    layer = cls.from_config(config)
+    from lamina.layers.build_config import overrides
+
+    if spec.get("build_config") and overrides(layer, "build_from_config"):
+        layer.build_from_config(spec["build_config"])  # Keras's order: right after from_config
+    return layer
 
 
 def _bool_args(cls) -> frozenset:

@@ -107,15 +107,15 @@ def _init_with_sublayers(cell, key, step_shape):
         del cell.__dict__["call"]
 
 
-def cell_masks(cell, key, batch: int, input_dim: int):
-    """Dropout masks of built-in cells (fixed over the sequence, as Keras), else None."""
-    if key is None:
-        return None
+def cell_masks(cell, cstate, key, training, batch: int, input_dim: int):
+    """``(masks, cstate)``: the dropout masks of built-in cells for one sequence (fixed over
+    time, as Keras), else None, and ``cstate`` with their seed generators advanced (drawn
+    from the generators a seeded cell carries, else from ``key`` in training)."""
     if is_builtin_cell(cell):
-        return cell.dropout_masks(key, batch, input_dim)
+        return cell.dropout_masks(cstate, key, training, batch, input_dim)
     if isinstance(cell, StackedRNNCells):
-        return cell.masks(key, batch, input_dim)
-    return None
+        return cell.masks(cstate, key, training, batch, input_dim)
+    return None, cstate
 
 
 def cell_step(cell, params, cstate, x_t, states, *, training, key, masks):
@@ -197,12 +197,18 @@ class StackedRNNCells(Layer):
             shape = (shape[0], output_size(cell))
         return params, state
 
-    def masks(self, key, batch, input_dim):
-        out = []
-        for cell, k in zip(self.cells, jax.random.split(key, len(self.cells))):
-            out.append(cell_masks(cell, k, batch, input_dim))
+    def masks(self, cstate, key, training, batch, input_dim):
+        """``(each cell's masks, cstate advanced)``: see :func:`cell_masks`."""
+        out, new = [], dict(cstate)
+        keys = [None] * len(self.cells) if key is None else jax.random.split(key, len(self.cells))
+        for i, (cell, k) in enumerate(zip(self.cells, keys)):
+            masks, sub = cell_masks(
+                cell, split_prefixed(cstate, f"cells/{i}"), k, training, batch, input_dim
+            )
+            out.append(masks)
+            new.update({f"cells/{i}/{n}": v for n, v in sub.items()})
             input_dim = output_size(cell)
-        return out
+        return out, new
 
     def step(self, params, cstate, x_t, states, *, training=False, key=None, masks=None):
         new_states = []

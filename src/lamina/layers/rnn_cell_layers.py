@@ -20,8 +20,11 @@ cell advances one timestep with :meth:`_BuiltinCell.step`.
 
 from __future__ import annotations
 
+import random as _py_random
+
 import jax.numpy as jnp
 
+from lamina.layers import rnn_seed as _seed
 from lamina.layers.base import Layer
 from lamina.layers.recurrent import GRU, LSTM, SimpleRNN
 
@@ -59,6 +62,7 @@ class _BuiltinCell(Layer):
         self._layer = self._layer_cls(units, name=f"{self.name}_impl", **kwargs)
         self.units = self._layer.units
         self.uses_rng = self._layer.uses_rng
+        self._keras_masks = self._layer._keras_masks  # see rnn_seed
 
     # ------------------------------------------------------------ Keras's cell API
     @property
@@ -83,8 +87,19 @@ class _BuiltinCell(Layer):
         return [jnp.zeros((batch_size, self.units), jnp.float32)] * self._layer.cell.n_states
 
     def as_layer(self, **flags):
-        """The recurrent layer that runs this cell over time (``RNN(cell, **flags)``)."""
-        return self._layer_cls(self.units, **self._cell_kwargs, **flags)
+        """The recurrent layer that runs this cell over time (``RNN(cell, **flags)``): the
+        cell's initializers and dropout generator, drawing nothing from Python's ``random``
+        (Keras's ``RNN(cell)`` makes no seed of its own)."""
+        saved = _py_random.getstate()
+        try:
+            layer = self._layer_cls(self.units, **self._cell_kwargs, **flags)
+        finally:
+            _py_random.setstate(saved)
+        layer.cell = self._layer.cell
+        for name in ("_generator_seed", "_keras_masks", "uses_rng"):
+            if name in self._layer.__dict__:
+                layer.__dict__[name] = self._layer.__dict__[name]
+        return layer
 
     def __call__(self, *args, **kwargs):
         """Keras's ``cell(inputs, states, training=...)``: one timestep (``apply`` takes the
@@ -104,13 +119,14 @@ class _BuiltinCell(Layer):
                 f"Cell {self.name!r} ({type(self).__name__}) needs a known feature size; "
                 f"received input shape {tuple(input_shape)}."
             )
-        return self._layer.cell.init(key, int(input_shape[-1])), {}
+        return self._layer.cell.init(key, int(input_shape[-1])), _seed.initial_state(self._layer)
 
-    def dropout_masks(self, key, batch, input_dim):
-        """Keras's dropout masks for one sequence (fixed over time), or ``(None, None)``."""
-        if key is None or not self.uses_rng:
-            return None, None
-        return self._layer._dropout_masks(key, batch, input_dim)
+    def dropout_masks(self, state, key, training, batch, input_dim):
+        """``((input masks, recurrent masks), state)``: Keras's masks for one sequence (fixed
+        over time; ``None`` entries without), from the seed generator ``state`` carries (then
+        advanced, in inference too) or from ``key`` in training."""
+        dp, rdp, state = self._layer._draw_masks(state, key, training, batch, input_dim)
+        return (dp, rdp), state
 
     def step(self, params, x_t, states, masks=(None, None)):
         """One timestep: ``(output, new_states)`` from ``x_t`` (batch, features) and ``states``."""
@@ -130,7 +146,9 @@ class _BuiltinCell(Layer):
         inputs, states = x
         nested = isinstance(states, list | tuple)
         states = list(states) if nested else [states]
-        masks = self.dropout_masks(key if training else None, inputs.shape[0], inputs.shape[-1])
+        masks = (None, None)
+        if training:  # Keras's cell draws its masks when called in training only
+            masks, state = self.dropout_masks(state, key, True, inputs.shape[0], inputs.shape[-1])
         out, new = self.step(params, jnp.asarray(inputs, jnp.float32), states, masks)
         # Keras gives the new state as it received the old: a tensor for a tensor.
         return [out, new if nested or len(new) > 1 else new[0]], state

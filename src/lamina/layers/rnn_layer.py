@@ -32,6 +32,7 @@ from lamina.layers.rnn_api import (
     output_size,
 )
 from lamina.layers.rnn_cell_layers import is_builtin_cell
+from lamina.layers.rnn_seed import STATE_KEY
 
 
 def _flat(tree) -> list:
@@ -125,8 +126,16 @@ class RNN(Layer):
             setattr(fast, name, value)
 
     def _clone(self, **overrides):
-        """A copy with its own cell (Bidirectional's forward and backward layers)."""
-        cell = copy.deepcopy(self.cell)
+        """A copy with its own cell (Bidirectional's forward and backward layers).  A built-in
+        cell is remade from its config, as Keras remakes it: new seeds, when unseeded."""
+        cell = None
+        if is_builtin_cell(self.cell):
+            try:
+                cell = type(self.cell).from_config(self.cell.get_config())
+            except (TypeError, ValueError):  # e.g. an unregistered custom initializer
+                cell = None
+        if cell is None:
+            cell = copy.deepcopy(self.cell)
         kwargs = {**self._flags(), "name": self.name, "trainable": self.trainable, **overrides}
         return type(self)(cell, **kwargs)
 
@@ -231,7 +240,7 @@ class RNN(Layer):
         mkey = skey = None
         if train_key is not None:
             mkey, skey = jax.random.split(train_key)
-        masks = cell_masks(self.cell, mkey, batch, x.shape[-1])
+        masks, cell_state = cell_masks(self.cell, cell_state, mkey, training, batch, x.shape[-1])
         xs = {"x": jnp.swapaxes(x, 0, 1)}
         if skey is not None and self.uses_rng:
             xs["key"] = jax.random.split(skey, steps)
@@ -276,7 +285,7 @@ class RNN(Layer):
             reverse=self.go_backwards,
             unroll=steps if self.unroll and steps else 1,
         )
-        new_state = dict(state)
+        new_state = {**state, **{k: v for k, v in cell_state.items() if k.endswith(STATE_KEY)}}
         if self.stateful:
             for k, v in zip(_stateful.STATE_KEYS, _flat(final)):
                 new_state[k] = v

@@ -34,6 +34,7 @@ from lamina.layers.symbolic_shapes import (  # noqa: F401 - re-exported: importe
     call_dtypes,
     output_shape,
     traced_output_shape,
+    with_context,
 )
 from lamina.layers.trace_inputs import keep_order
 
@@ -355,7 +356,10 @@ def _traced_op_spec(op, shapes, dtypes, many_inputs):
         (many, a), (_, b) = run(3), run(4)
     except Exception as e:  # the op does not apply to these inputs: say which and how
         shown = shapes if many_inputs else shapes[0]
-        raise type(e)(f"ops.{op.op_name} on symbolic inputs of shape {shown} failed: {e}") from e
+        again = with_context(e, f"ops.{op.op_name} on symbolic inputs of shape {shown} failed")
+        if again is None:
+            raise
+        raise again from e
 
     def merge(x, y):
         return tuple(None if p != q else p for p, q in zip(x.shape, y.shape))

@@ -102,10 +102,14 @@ def traced_output_shape(layer, input_shape, dtypes=None, mask_shape=None):
         if drawn[0]:
             mark_unseeded_draws(layer)
     except Exception as e:  # the user's call() failed: say which layer and which shapes
-        raise type(e)(
+        context = (
             f"Calling layer {layer.name!r} ({type(layer).__name__}) on inputs of shape "
-            f"{input_shape} failed: {e}"
-        ) from e
+            f"{input_shape} failed"
+        )
+        again = with_context(e, context)
+        if again is None:
+            raise
+        raise again from e
     finally:
         _CALL_DTYPES.reset(token)
 
@@ -115,6 +119,17 @@ def traced_output_shape(layer, input_shape, dtypes=None, mask_shape=None):
     if isinstance(a, list):
         return [merge(x, y) for x, y in zip(a, b)]
     return merge(a, b)
+
+
+def with_context(e: Exception, context: str) -> Exception | None:
+    """``e``'s type re-made with ``context`` before its message, for the caller to raise; or
+    None after adding ``context`` as a note to ``e`` itself, for exception types whose
+    constructor takes something other than a message (JAX's tracer errors take the tracer)."""
+    try:
+        return type(e)(f"{context}: {e}")
+    except Exception:
+        e.add_note(context)
+        return None
 
 
 def mark_unseeded_draws(layer) -> None:

@@ -192,10 +192,33 @@ def scope_user_build(cls) -> None:
         from lamina.scopes import layer_scope
 
         with layer_scope(self):  # as Keras's build: what it builds is under the layer's path
-            return build(self, *args, **kwargs)
+            out = build(self, *args, **kwargs)
+        if getattr(self, "_init_store", None) is None and getattr(self, "_traced", False):
+            _built_by_user(self, args[0] if args else kwargs.get("input_shape"), scope)
+        return out
 
     scoped_build._lamina_scoped = True
     cls.build = scoped_build
+
+
+def _built_by_user(layer, input_shape, scope) -> None:
+    """``layer.build(...)`` called by the user (``layer.build((None, 8))``, or with extra
+    arguments, ``build(shape, layer_init)`` in Keras's customizing-saving guide): as in Keras
+    the layer is built then, its weights those this ``build`` made, and its first call does
+    not build it again (which would make them twice, or miss the extra arguments)."""
+    if getattr(layer, "_is_model", False):
+        return
+    layer.__dict__["_built_by_user"] = True
+    if scope is None and input_shape is not None and layer._owner_model() is None:
+        layer._build_standalone(_shape_arg(input_shape))
+
+
+def _shape_arg(shape):
+    if isinstance(shape, dict):
+        return {k: _shape_arg(v) for k, v in shape.items()}
+    if _is_shape_list(shape):
+        return [tuple(s) for s in shape]
+    return tuple(shape)
 
 
 def keep_order(tree, like):

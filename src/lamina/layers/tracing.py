@@ -36,6 +36,7 @@ import jax
 
 from lamina.layers import borrowed as _borrowed
 from lamina.layers import trace_inputs as _inputs
+from lamina.layers import user_generators as _generators
 from lamina.layers.variables import Scope, current_scope
 
 #: Attributes never searched for sub-layers.
@@ -142,7 +143,8 @@ def traced_init(layer, key, input_shape):
             layer._init_store[0 if var.trainable else 1][var._key] = value
         layer._built_input_shape = input_shape
         _borrowed.build_unbuilt(scope, subs, unbuilt)
-        layer.build(input_shape)
+        if not layer.__dict__.get("_built_by_user"):  # built by hand: its weights are made
+            layer.build(input_shape)
         params, state = layer._init_store
         subs = tracked_layers(layer)  # with those ``build`` made (never foreign: new here)
         if subs:
@@ -161,6 +163,7 @@ def traced_init(layer, key, input_shape):
                 params.update({f"{path}/{k}": v for k, v in sub_p.items()})
                 state.update({f"{path}/{k}": v for k, v in sub_s.items()})
     layer._init_store = None
+    state.update(_generators.initial_states(layer))  # Keras's draws, after set_random_seed
     layer.built = True
     layer.__dict__["_foreign_paths"] = foreign
     from lamina.layers.keras_api import set_owner
@@ -202,15 +205,18 @@ def traced_apply(layer, params, state, x, *, training=False, key=None, mask=None
     check_layer_inputs(layer, x)
     scope = Scope(training=training, key=key)
     record_masks(scope, x, mask)
+    gens, rest = _generators.split(layer, state)
     # User code is written for Keras, whose ops broadcast like NumPy.
     with scope, jax.numpy_rank_promotion("allow"), _unseeded_draws(layer, key):
-        bind_all(scope, layer, params, state)
-        y = run_call(layer, x, call_kwargs(layer.call, training, mask, extra))
+        with _generators.bound(gens, state) as advanced:
+            bind_all(scope, layer, params, rest)
+            y = run_call(layer, x, call_kwargs(layer.call, training, mask, extra))
+            drawn = advanced()
     if not isinstance(scope.aux, float) or scope.aux != 0.0:
         from lamina.layers.variables import report_aux
 
         report_aux(scope.aux, required=training)
-    new_state = collect_state(scope, layer)
+    new_state = {**collect_state(scope, layer), **drawn}
     return y, {k: new_state[k] for k in state}
 
 

@@ -257,9 +257,11 @@ class Variable:
 
         if self._layer is None:
             return joined_path(getattr(self, "_parent_path", ""), self.name)
-        own = f"{self._layer.name}/{self._key if self._key is not None else self.name}"
-        # The name scopes open when the layer made its weights (``lamina.name_scope``).
-        return joined_path(self._layer.__dict__.get("_parent_path"), own)
+        from lamina.layers.variable_paths import weight_path
+
+        # The name scopes open when the layer was built (``lamina.name_scope``), then the
+        # names of the sub-layers Keras builds the weight in.
+        return weight_path(self._layer, self._key if self._key is not None else self.name)
 
     @property
     def value(self):

@@ -166,12 +166,13 @@ class Bidirectional(Layer):
         inits = _states.split_initial_state(self, initial_state)
         pair = _fused.fusable(self.forward_layer, self.backward_layer, training)
         if pair is not None:  # both directions in one scan
-            y, y_rev, f_states, b_states = _fused.run_both(
+            y, y_rev, f_states, b_states, subs = _fused.run_both(
                 pair, _unprefixed(params, "forward"), _unprefixed(params, "backward"), x,
                 mask=mask, training=training, keys=keys,
                 initial_state=None if initial_state is None else inits,
+                states=(_unprefixed(state, "forward"), _unprefixed(state, "backward")),
             )  # fmt: skip
-            new_state = dict(state)
+            new_state = {**_prefixed(subs[0], "forward"), **_prefixed(subs[1], "backward")}
         else:
             outs, new_state = [], {}
             for (prefix, sub), k, init in zip(self._subs(), keys, inits):

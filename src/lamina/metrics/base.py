@@ -80,6 +80,7 @@ class Metric:
         return self._state
 
     def update_state(self, *args, **kwargs):
+        check_not_in_traced_call(self, args, kwargs)
         self._state = self.update(self._get_state(), *args, **kwargs)
 
     def reset_state(self):
@@ -112,7 +113,29 @@ class Metric:
         each has Keras's ``assign(value)``, ``value`` and ``numpy()``."""
         from lamina._assignable import assignable
 
-        return assignable(_state_leaves(self._get_state()), self._assign_variable)
+        state = self._get_state()
+        out = assignable(_state_leaves(state), self._assign_variable)
+        scope = self._variable_path_scope()
+        for array, name in zip(out, self._variable_names(state)):
+            try:  # Keras's names: ``total``, path ``<metric name>/total``
+                array.name, array.path = name, f"{scope}/{name}"
+            except AttributeError:  # a tracer, or an array type that takes no attributes
+                pass
+        return out
+
+    def _variable_path_scope(self) -> str:
+        """The name scope Keras made the variables in: the metric's name when it made them
+        (``compile(metrics=["mae"])`` renames a ``mean_absolute_error`` metric)."""
+        return (self.__dict__.get("_variable_scope") or self.name).replace("/", ">")
+
+    def _variable_names(self, state) -> list:
+        """Keras's name of each array :attr:`variables` lists (a flat state's keys)."""
+        if _flat_dict(state):
+            return list(state)
+        import jax
+
+        leaves = jax.tree_util.tree_flatten_with_path(state)[0]
+        return [str(getattr(p[-1], "key", getattr(p[-1], "idx", ""))) for p, _ in leaves]
 
     def _assign_variable(self, i, value):
         leaves = list(_state_leaves(self._get_state()))
@@ -327,3 +350,28 @@ class MeanMetricWrapper(Mean):
                 fn = found
             config["fn"] = fn
         return cls(**config)
+
+
+def check_not_in_traced_call(metric, args, kwargs) -> None:
+    """Raises for ``metric.update_state`` inside a layer's ``call`` traced on symbolic inputs
+    (a functional model being built), or by ``fit``, ``evaluate`` or ``predict`` (Keras's subclassing guide: a layer holding a
+    ``BinaryAccuracy`` it updates in ``call``): the metric's own state cannot hold values of
+    a compiled step.  Called eagerly (``layer(x)``), or in a custom ``train_step`` (whose
+    metrics are bound to the step's state), it runs as in Keras."""
+    import jax
+
+    from lamina.layers.variables import current_scope
+    from lamina.training.custom_state import bound_metrics
+
+    if current_scope() is None or any(m is metric for m in bound_metrics()):
+        return
+    if not any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves((args, kwargs))):
+        return
+    from lamina._unsupported import UnsupportedKerasAPIError
+
+    raise UnsupportedKerasAPIError(
+        f"Metric {metric.name!r}: update_state() inside a layer's call() traced on symbolic inputs "
+        "or by fit()/evaluate()/predict() (a metric held by a layer) is not supported by Lamina. "
+        "Compile the metric instead (model.compile(metrics=[...])), or compute the value in "
+        "call() and return it as an output, or update the metric in a custom train_step()."
+    )

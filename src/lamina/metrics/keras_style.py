@@ -83,6 +83,12 @@ class MetricVariable:
         out = self.numpy()
         return out if dtype is None else out.astype(dtype)
 
+    def __float__(self):
+        return float(self.numpy())
+
+    def __int__(self):
+        return int(self.numpy())
+
     def assign(self, value):
         value = jnp.asarray(value, self._initial.dtype).reshape(self._initial.shape)
         bound = _bindings().get(id(self._metric))
@@ -190,6 +196,16 @@ def _derived(user_update, parent_update):
     return update, update_state
 
 
+def _values(result):
+    """``result`` with each :class:`MetricVariable` read (Keras's ``result()`` may return
+    the variable itself, ``return self.true_positives``), read while the state is bound."""
+    return jax.tree_util.tree_map(
+        lambda v: v.value if isinstance(v, MetricVariable) else v,
+        result,
+        is_leaf=lambda v: isinstance(v, MetricVariable),
+    )
+
+
 def _own_variables(metric) -> bool:
     return bool(metric.__dict__.get("_keras_vars"))
 
@@ -217,7 +233,7 @@ def make_pure(cls) -> None:
 
     def compute(self, state):
         with _Bound(self, state), jax.numpy_rank_promotion("allow"):
-            return user_result(self)
+            return _values(user_result(self))
 
     def result(self, state=None):
         if state is None:
@@ -227,6 +243,9 @@ def make_pure(cls) -> None:
     def update_state(self, y_true, y_pred, sample_weight=None):
         if id(self) in _bindings():
             return user_update(self, y_true, y_pred, sample_weight=sample_weight)
+        from lamina.metrics.base import check_not_in_traced_call
+
+        check_not_in_traced_call(self, (y_true, y_pred, sample_weight), {})
         self._state = update(self, self._get_state(), y_true, y_pred, sample_weight)
 
     def reset_state(self):

@@ -154,9 +154,14 @@ def _resolve(registry, identifier, y_true_shape, y_pred_shape) -> Metric:
         if identifier in ABSTRACT:
             raise ValueError(f"Metric {identifier!r} is an abstract base class, not a metric.")
         if identifier not in registry and identifier in FUNCTIONS:
-            return MeanMetricWrapper(FUNCTIONS[identifier], name=identifier)
+            metric = MeanMetricWrapper(FUNCTIONS[identifier], name=identifier)
+            fn_name = getattr(FUNCTIONS[identifier], "__name__", identifier)
+            metric.__dict__["_variable_scope"] = fn_name  # Keras's wrapper took it first
+            return metric
         obj = registry.lookup(identifier, extra=[*FUNCTIONS, "accuracy", "acc"])
         metric = _resolve(registry, obj, None, None)
+        # Keras makes the variables under the metric's own name, then renames it.
+        metric.__dict__["_variable_scope"] = metric.name
         metric.name = identifier
         return metric
     if inspect.isclass(identifier) and issubclass(identifier, Metric):

@@ -95,6 +95,7 @@ class CustomTrainingMixin(ModelMetricsMixin, StatelessMixin):
         return total
 
     def _compiled_loss(self, y, y_pred, sample_weight):
+        from lamina.training import output_weights as _output_weights
         from lamina.training import outputs as _outputs
 
         names = self._engine_network().output_names if self._train_state is not None else None
@@ -106,8 +107,9 @@ class CustomTrainingMixin(ModelMetricsMixin, StatelessMixin):
         total = jnp.zeros((), jnp.float32)
         for term in terms:
             per = term.loss.per_sample(jnp.asarray(ys[term.index]), preds[term.index])
-            if sample_weight is not None:
-                sw = jnp.asarray(sample_weight, per.dtype)
+            sw = _output_weights.of_output(sample_weight, term.index)  # or one per output
+            if sw is not None:
+                sw = jnp.asarray(sw, per.dtype)
                 per = per * jnp.reshape(sw, sw.shape + (1,) * (per.ndim - sw.ndim))
             total = total + term.weight * jnp.sum(per) / max(math.prod(per.shape), 1)
         return total

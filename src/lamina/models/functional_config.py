@@ -42,10 +42,11 @@ def serialize_layer(layer) -> dict:
     a layer a custom layer reads, tied weights)."""
     from lamina.utils.serialization import record_serialized
 
-    return record_serialized(layer, _serialized(layer))
+    return record_serialized(layer, serialized_entry(layer))
 
 
-def _serialized(layer) -> dict:
+def serialized_entry(layer) -> dict:
+    """:func:`serialize_layer`'s entry, without noting it in the object-sharing scope."""
     from lamina.models.model import Functional
     from lamina.models.sequential import Sequential
     from lamina.saving.keras_archive import compile_config
@@ -72,9 +73,26 @@ def _serialized(layer) -> dict:
     return {
         "module": "keras.layers" if builtin else cls.__module__,
         "class_name": cls.__name__,
-        "config": layer.get_config(),
+        "config": layer.get_config() if builtin else _serialized_values(layer.get_config()),
         "registered_name": None if builtin else get_registered_name(cls),
     }
+
+
+def _serialized_values(config):
+    """A custom layer's ``get_config()`` with the objects it returns (a nested layer, a
+    regularizer) serialized, as Keras's ``serialize_dict`` does: its ``from_config`` then
+    receives their configs, which ``keras.layers.deserialize`` turns back into objects."""
+    from lamina.utils.serialization import serialize_keras_object
+
+    if not isinstance(config, dict):
+        return config
+    out = dict(config)
+    for key, value in out.items():
+        try:
+            out[key] = serialize_keras_object(value)
+        except TypeError:  # a value Keras could not serialize either: kept as given
+            pass
+    return out
 
 
 def functional_config(model) -> dict:
@@ -160,7 +178,18 @@ def build_config(layer, shape) -> dict:
     """Keras's ``build_config`` of ``layer`` built on ``shape``: ``{"input_shape": ...}``, or
     the ``shapes_dict`` of a layer whose Keras ``build`` takes several shapes by name (its
     ``_keras_build_args``, e.g. ``MultiHeadAttention.build(query_shape, value_shape,
-    key_shape)``)."""
+    key_shape)``); a custom layer's own ``get_build_config()`` when it overrides it."""
+    from lamina.layers.build_config import overrides
+
+    if overrides(layer, "get_build_config"):
+        from lamina.utils.serialization import serialize_keras_object
+
+        return serialize_keras_object(layer.get_build_config())
+    return shape_build_config(layer, shape)
+
+
+def shape_build_config(layer, shape) -> dict:
+    """Keras's default ``build_config`` of ``layer`` built on ``shape``."""
     names = getattr(layer, "_keras_build_args", None)
     if names and isinstance(shape, list | tuple) and len(shape) == len(names):
         if all(isinstance(s, list | tuple) for s in shape):

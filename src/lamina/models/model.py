@@ -45,6 +45,7 @@ from lamina.models.io import SavingMixin
 from lamina.models.nesting import NestedModelMixin
 from lamina.models.sequential import Sequential
 from lamina.models.trainer import TrainerMixin
+from lamina.scopes import layer_scope
 from lamina.training.network import Network
 from lamina.training.state import TrainState
 
@@ -253,7 +254,7 @@ class Model(
         scope.builds_model = True  # layers built here are offered to the later ones
         if isinstance(input_shape, tuple) and input_shape:
             scope.build_batch = input_shape[0]  # the batch size the layers are built for
-        with scope, jax.numpy_rank_promotion("allow"), offering():
+        with scope, jax.numpy_rank_promotion("allow"), offering(), layer_scope(self):
             with _own.building(self):
                 self.build(input_shape)  # the model's own build(), when it defines one
             own = _own.bind_drawn(self, scope)

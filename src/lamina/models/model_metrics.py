@@ -16,6 +16,7 @@ from __future__ import annotations
 import jax
 
 from lamina.metrics.base import Mean, Metric
+from lamina.training.output_weights import of_output
 
 
 class CompileMetrics(Metric):
@@ -34,12 +35,34 @@ class CompileMetrics(Metric):
         ys = y_true if isinstance(y_true, list | tuple) else jax.tree_util.tree_leaves(y_true)
         preds = jax.tree_util.tree_leaves(y_pred)
         return tuple(
-            m.metric.update(s, ys[m.index], preds[m.index], sample_weight if m.weighted else None)
+            m.metric.update(
+                s,
+                ys[m.index],
+                preds[m.index],
+                of_output(sample_weight, m.index) if m.weighted else None,
+            )
             for m, s in zip(self._resolved, state)
         )
 
     def compute(self, state):
         return {m.log_name: m.metric.result(s) for m, s in zip(self._resolved, state)}
+
+    @property
+    def variables(self):
+        """The compiled metrics' state arrays, each named and pathed as its metric's
+        (``mean_absolute_error/total``), as Keras's ``compile_metrics.variables``."""
+        out = super().variables
+        at = 0
+        for m, s in zip(self._resolved, self._get_state()):
+            n = len(jax.tree_util.tree_leaves(s))
+            scope = m.metric._variable_path_scope()
+            for array, name in zip(out[at : at + n], m.metric._variable_names(s)):
+                try:
+                    array.name, array.path = name, f"{scope}/{name}"
+                except AttributeError:  # a tracer, or an array type taking no attributes
+                    pass
+            at += n
+        return out
 
 
 class ModelMetricsMixin:

@@ -32,6 +32,7 @@ from lamina.layers.keras_api import set_owner
 from lamina.layers.trace_inputs import called_on as _called_on
 from lamina.layers.variables import report_aux
 from lamina.models import weight_sync as _sync
+from lamina.scopes import note_built_stack
 from lamina.training.inference_state import state_changed
 
 
@@ -286,6 +287,8 @@ class NestedModelMixin:
         if _symbolic.has_symbolic((args, kwargs)):
             _build_on_symbolic_call(self, args[0] if args else None)
             return _symbolic.symbolic_call(self, args, kwargs)
+        if getattr(self, "_stack", None) is not None:
+            note_built_stack(self)  # Keras builds it on its first call, in the scopes open now
         x = args[0]
         out = _tracing.sub_call(self, x, dict(kwargs))
         if out is not None:

@@ -29,7 +29,7 @@ as ``"<model name>/<variable name>"``.
 >>> model(np.ones((1, 3), "float32")).tolist()
 [[3.0, 3.0]]
 >>> [w.path for w in model.weights][:2], [layer.name for layer in model.layers]
-(['scaled/scale', 'dense/kernel'], ['dense'])
+(['scaled/scale', 'scaled/dense/kernel'], ['dense'])
 """
 
 from __future__ import annotations

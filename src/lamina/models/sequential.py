@@ -39,6 +39,7 @@ from lamina.models.model_metrics import ModelMetricsMixin
 from lamina.models.nesting import NestedModelMixin, adopt_input_shape
 from lamina.models.stateless import StatelessMixin
 from lamina.models.trainer import TrainerMixin
+from lamina.scopes import layer_scope, note_built_stack, note_parent_path
 from lamina.training.network import stack_network
 from lamina.training.state import TrainState
 
@@ -164,7 +165,9 @@ class Sequential(
                 if repeat:
                     _positions.check_repeat(layer, first_shape, shape)
                 check_rank(layer, shape)
-                shape = shape_checks.output_shape(layer, shape)
+                with layer_scope(self):  # Keras builds it now, in the model's name scope
+                    note_parent_path(layer)
+                    shape = shape_checks.output_shape(layer, shape)
             input_layer = self.__dict__.get("_input_layer")
             if getattr(input_layer, "_input_dtype", None) == "string":
                 # A layer that cannot run on the host would receive strings.
@@ -185,6 +188,7 @@ class Sequential(
         ``Model(...)`` made afterwards is ``functional_1`` as in Keras (summaries, files)."""
         if self.__dict__.get("_input_layer") is not None and self._layers:
             _unique_name("functional")
+            note_built_stack(self)  # Keras builds the layers now, in the model's name scope
 
     def _stack_cache_key(self):
         last = self._stack[-1] if self._stack else None
@@ -355,7 +359,9 @@ class Sequential(
         if self.__dict__.get("_input_layer") is None:  # Keras's build makes both (and names)
             self.__dict__["_input_layer"] = InputLayer(batch_shape=self._input_shape)
             self._keras_rebuild()
-        init = initial_weights(self._stack, self._input_shape)  # one entry per distinct layer
+        note_built_stack(self)
+        with layer_scope(self):
+            init = initial_weights(self._stack, self._input_shape)  # one per distinct layer
         self._rng, self._step_rng = init.shuffle_rng, init.step_rng
         self._weight_order = init.order  # Keras's order; pytrees sort dict keys
         # Layers already holding weights (shared with another model) keep them, as in Keras.

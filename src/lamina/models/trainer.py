@@ -220,7 +220,10 @@ class TrainerMixin:
             shuffle: ``True`` shuffles rows every epoch, ``"batch"`` shuffles fixed batches,
                 ``False`` keeps the order.
             class_weight: ``{class index: weight}`` scaling each row's loss by its class.
-            sample_weight: one weight per row, multiplying its loss.
+            sample_weight: one weight per row, multiplying its loss; for a model with several
+                outputs, one array per output (a list like ``y``, or a dict keyed by output
+                name; ``None`` for an output left unweighted) weighs each output's loss and
+                ``weighted_metrics`` by its own array.
             initial_epoch: the epoch to start from (to resume a run).
             steps_per_epoch: batches per epoch for generators (default: until exhausted).
             validation_steps: batches of ``validation_data`` per validation.
@@ -306,7 +309,7 @@ class TrainerMixin:
             batch_size: rows per step (default 32).
             verbose: ``"auto"``/1 prints one line with the step count, 2 a plain line, 0
                 nothing.
-            sample_weight: one weight per row.
+            sample_weight: one weight per row, or one array per output as in ``fit``.
             steps: batches to evaluate for generators (default: until exhausted).
             callbacks: callbacks receiving the test hooks.
             return_dict: return ``{name: value}`` instead of a scalar or a list.

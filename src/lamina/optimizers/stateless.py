@@ -280,7 +280,7 @@ def _model_variables(opt) -> list | None:
         ts = getattr(model, "train_state", None)
         if ts is None or getattr(ts, "opt_state", None) is None:
             continue
-        pairs = weights_h5.optimizer_variables(model)
+        pairs = weights_h5.optimizer_variables(model, keras_paths=True)
         values = [jnp.asarray(v) for _, v in pairs]
 
         def write(i, value, model=model, values=values):

@@ -116,8 +116,13 @@ def set_layer_arrays(model, i: int, arrays, path, skip_mismatch: bool = False) -
     return True
 
 
-def _leaf_order(model):
-    """(Keras variable paths per leaf, Keras order as leaf indices) of the trained params."""
+def _leaf_order(model, keras_paths: bool = False):
+    """(variable paths per leaf, Keras order as leaf indices) of the trained params.
+
+    The paths are ``<model>/<layer>/<key>``, as the files name the optimizer's slots; with
+    ``keras_paths``, each weight's ``path`` as Keras gives it (``optimizer.variables``).
+    """
+    from lamina.layers.variable_paths import weight_path
     from lamina.training.state import split_trainable
 
     view = model.saving_view()
@@ -128,7 +133,8 @@ def _leaf_order(model):
     for pos, (path, _) in enumerate(leaves):
         i, key = path[0].idx, path[1].key
         where[(i, key)] = pos
-        names.append(f"{view.name}/{view.layers[i].name}/{key}")
+        layer = view.layers[i]
+        names.append(weight_path(layer, key) if keras_paths else f"{view.name}/{layer.name}/{key}")
     order = [
         where[(i, k)]
         for i, (p_names, _) in enumerate(view.weight_order)
@@ -138,13 +144,14 @@ def _leaf_order(model):
     return names, order
 
 
-def optimizer_variables(model) -> list[tuple[str, np.ndarray]]:
-    """The optimizer's state as Keras's ``optimizer.variables``; ``[]`` when not compiled."""
+def optimizer_variables(model, keras_paths: bool = False) -> list[tuple[str, np.ndarray]]:
+    """The optimizer's state as Keras's ``optimizer.variables``; ``[]`` when not compiled.
+    ``keras_paths``: slots named from the weights' Keras paths (see :func:`_leaf_order`)."""
     view = model.saving_view()
     opt_state = view.optimizer_state()
     if opt_state is None:
         return []
-    names, order = _leaf_order(model)
+    names, order = _leaf_order(model, keras_paths)
     pairs = _optimizers.slot_variables(view.optimizer, opt_state, names, order)
     return [(n, np.asarray(jax.device_get(v))) for n, v in pairs]
 

@@ -63,7 +63,8 @@ def _children(layer) -> list:
 def may_write_state(layers) -> bool:
     """Whether a network of ``layers`` may write non-trainable weights in inference: some
     layer, or a layer held inside one (a model's, a wrapper's, a custom layer's sub-layers),
-    is a user class (its ``call`` may ``assign``) or a stateful RNN.
+    is a user class (its ``call`` may ``assign``), a stateful RNN, or a seeded recurrent
+    layer with dropout (Keras's draws its masks, and advances its generator, at every call).
 
     >>> from lamina.layers import BatchNormalization, Dense, Layer
     >>> class Count(Layer):
@@ -82,6 +83,7 @@ def may_write_state(layers) -> bool:
         module = getattr(type(layer), "__module__", None) or ""
         if (
             getattr(layer, "stateful", False) is True
+            or layer.__dict__.get("_keras_masks")  # a dropout generator, advanced at each call
             or getattr(layer, "_traced", False)  # a Keras-style ``call``
             or not module.startswith("lamina.")
         ):

@@ -25,6 +25,7 @@ from lamina.data import arrays as _arrays
 from lamina.data import epochs as _epochs
 from lamina.data import structures as _structures
 from lamina.training import compilation as _compilation
+from lamina.training import output_weights as _output_weights
 from lamina.training import strategy as _strategy
 from lamina.training import streaming_dist as _dist
 
@@ -64,11 +65,15 @@ def _in_output_order(b, y):
     outputs of a model whose outputs are a list)."""
     if not isinstance(y, dict):
         return y
-    network = getattr(b.model, "_engine_network", None)
-    names = network().output_names if callable(network) else None
+    names = _output_names(b)
     if names is None or set(names) != set(y):
         return y
     return tuple(y[k] for k in names)
+
+
+def _output_names(b):
+    network = getattr(b.model, "_engine_network", None)
+    return network().output_names if callable(network) else None
 
 
 def _one_input(model, x):
@@ -83,11 +88,12 @@ def _one_input(model, x):
     return x[0]
 
 
-def _targets_of_lossless_outputs(model, x, y):
+def _targets_of_lossless_outputs(model, x, y, zeros=True):
     """``y`` with a placeholder for each output that ``compile(loss=[fn, None])`` gave no
     loss, as Keras pairs the targets given with the outputs that have one (the keras.io
     miniature GPT: ``fit(x, y)`` on a model returning ``[logits, hidden]``).  ``None``
-    entries of a target list (``[y, None]``) become placeholders too."""
+    entries of a target list (``[y, None]``) become placeholders too.  ``zeros=False``: the
+    placeholders are ``None`` (per-output sample weights, paired the same way)."""
     compiled = getattr(model, "_compiled", None)
     if y is None or not compiled or not isinstance(compiled.get("loss"), list | tuple):
         return y
@@ -95,13 +101,14 @@ def _targets_of_lossless_outputs(model, x, y):
     if None not in losses:
         return y
     n = len(leaves(x)[0])
+    blank = np.zeros((n, 1), np.float32) if zeros else None
     targets = list(y) if isinstance(y, list | tuple) else [y]
     if len(targets) == len(losses):
-        return type(y)(np.zeros((n, 1), np.float32) if t is None else t for t in targets)
+        return type(y)(blank if t is None else t for t in targets)
     with_loss = [i for i, lo in enumerate(losses) if lo is not None]
     if len(targets) != len(with_loss):
         return y
-    full = [np.zeros((n, 1), np.float32)] * len(losses)
+    full = [blank] * len(losses)
     for i, t in zip(with_loss, targets):
         full[i] = t
     return full
@@ -140,8 +147,11 @@ def prepare(b, x, y, sample_weight=None, class_weight=None, *, name="x", need_y=
         y_arr = to_arrays(y, "y")
     x_leaves = leaves(x)
     y_leaves = [] if y_arr is None else leaves(y_arr)
-    _refuse_per_output_weights(sample_weight, len(y_leaves))
-    sw = None if sample_weight is None else _arrays.to_numpy(sample_weight, "sample_weight")
+    sample_weight = _output_weights.single(sample_weight, y_arr)
+    per_output = _output_weights.is_structure(sample_weight)
+    sw = None
+    if sample_weight is not None and not per_output:
+        sw = _arrays.to_numpy(sample_weight, "sample_weight")
     _arrays.check_samples(x_leaves[0], y_leaves[0] if y_leaves else None, sw)
     n = x_leaves[0].shape[0]
     for i, a in enumerate([*x_leaves[1:], *y_leaves[1:]]):
@@ -153,42 +163,28 @@ def prepare(b, x, y, sample_weight=None, class_weight=None, *, name="x", need_y=
     b.build(_structures.shape_tree(x), _structures.dtype_tree(x))
     if not hosted:
         b.check_x(x)
-    y_arr = _in_output_order(b, y_arr)
+    y_given, y_arr = y_arr, _in_output_order(b, y_arr)
     if need_y:
         b.check_y(y_arr)
     x = _structures.model_inputs(x, name)
     ys = () if y_arr is None else tuple(leaves(_float32(y_arr, "y")))
-    if sw is not None:
+    if per_output:  # one array per output, in the targets' order; ``None`` entries as ones
+        if not isinstance(sample_weight, dict):
+            sample_weight = _targets_of_lossless_outputs(b.model, x, sample_weight, zeros=False)
+        sw = _output_weights.per_output(sample_weight, y_given, n, _output_names(b))
+        sw = tuple(leaves(_in_output_order(b, sw)))
+    elif sw is not None:
         sw = _arrays.as_float32(sw, "sample_weight")
     if class_weight is not None:
         if len(ys) != 1:
             raise ValueError(
-                "class_weight is supported for models with a single output; pass "
-                "sample_weight instead for a model with several outputs."
+                f"class_weight is only supported for models with a single output; this model "
+                f"has {len(ys)}. Pass sample_weight instead, one array per output (a list, or "
+                f"a dict keyed by output name) holding each sample's class weight."
             )
         cw = _arrays.class_weight_to_sample_weight(ys[0], class_weight)
-        sw = cw if sw is None else sw * cw
+        sw = cw if sw is None else _output_weights.rows(sw, lambda w: w * cw)
     return x, ys, sw
-
-
-def _refuse_per_output_weights(sample_weight, n_outputs):
-    """Keras weighs each output's loss by its own ``sample_weight`` entry (a list or dict, one
-    array per output: Keras 2's ACGAN example); Lamina takes one weight per sample for all."""
-    per_output = n_outputs > 1 and (
-        isinstance(sample_weight, dict)
-        or (
-            isinstance(sample_weight, list | tuple)
-            and len(sample_weight) == n_outputs
-            and all(hasattr(w, "shape") for w in sample_weight)
-        )
-    )
-    if per_output:
-        raise ValueError(
-            f"sample_weight holds one array per output ({n_outputs} outputs); Lamina takes "
-            "one weight per sample, applied to every output's loss. Pass a single array of "
-            "shape (samples,), weigh whole outputs with compile(loss_weights=[...]), or train "
-            "the outputs with separate models."
-        )
 
 
 def ones_if_none(sw, x):

@@ -92,14 +92,14 @@ def _training_source(
         val = (
             take(lambda a: a[at:], x),
             take(lambda a: a[at:], ys),
-            None if sw is None else sw[at:],
+            take(lambda a: a[at:], sw),  # one array, one per output, or None
         )
         x, ys = take(lambda a: a[:at], x), take(lambda a: a[:at], ys)
-        sw = None if sw is None else sw[:at]
+        sw = take(lambda a: a[:at], sw)
     if max_rows is not None and _inputs.leaves(x)[0].shape[0] > max_rows:  # set_max_steps_...
         cut = jax.tree_util.tree_map
         x, ys = cut(lambda a: a[:max_rows], x), cut(lambda a: a[:max_rows], ys)
-        sw = None if sw is None else sw[:max_rows]
+        sw = cut(lambda a: a[:max_rows], sw)
     if not _inputs.is_structure(x) and len(ys) == 1 and b.needs_y:
         _guardrails.on_fit(b.model, x, ys[0])  # after the split: only the rows fit trains on
     n = _inputs.leaves(x)[0].shape[0]

@@ -1,13 +1,14 @@
 """``predict``'s host loop: tiles of resident rows, or chunks of a stream, with Keras's
 ``on_predict_*`` hooks.
 
-Inference gives every row the same output whatever its batch, so resident inputs run in
-power-of-two tiles (:func:`predict_tile_rows`): bigger than ``batch_size`` when the layers'
-outputs are small (fewer, larger matmuls), never bigger than the power of two that holds the
-rows (one row costs one row, and ``batch_size=10**9`` costs nothing), and shared between
-calls of any row count and batch size, so a few compiled shapes serve them all.  When a
-callback overrides a predict batch hook, tiles are ``batch_size`` rows and the hooks run after
-each, with ``{"outputs": ...}`` as Keras passes them.
+Inference gives every row the same output whatever its batch (a network whose user code
+mixes the rows runs Keras's batches instead: :mod:`lamina.training.row_mixing`), so resident
+inputs run in power-of-two tiles (:func:`predict_tile_rows`): bigger than ``batch_size`` when
+the layers' outputs are small (fewer, larger matmuls), never bigger than the power of two
+that holds the rows (one row costs one row, and ``batch_size=10**9`` costs nothing), and
+shared between calls of any row count and batch size, so a few compiled shapes serve them
+all.  When a callback overrides a predict batch hook, tiles are ``batch_size`` rows and the
+hooks run after each, with ``{"outputs": ...}`` as Keras passes them.
 
 >>> predict_tile_rows(1, 1, 32), predict_tile_rows(8, 100, 32), predict_tile_rows(8, 64, 10**9)
 (1, 128, 64)
@@ -23,6 +24,7 @@ from lamina.data.prefetch import Prefetcher
 from lamina.data.structures import dtype_tree, shape_tree
 from lamina.distribution import sharding as _sharding
 from lamina.training import inputs as _inputs
+from lamina.training import row_mixing as _row_mixing
 
 #: Largest number of activation values one predict tile holds (rows x widest layer output):
 #: 4 MiB of float32, about a core's share of cache.  XLA's CPU convolutions slow down per row
@@ -114,7 +116,11 @@ def predict(b, x, *, batch_size, steps, cb):
             if hooks
             else predict_tile_rows(b.predict_width(), n, batch_size)
         )
-        tiles = _tiles(x, n, tile)
+        if _row_mixing.mixes_rows(program, ts, x, n, batch_size, tile):
+            per_call = 1 if hooks else max(1, tile // batch_size)
+            tiles = _batches(x, n, batch_size, per_call)  # Keras's batches, none padded
+        else:
+            tiles = _tiles(x, n, tile)
     outs, group = [], []
     spe = b.steps_per_execution
     for step, (start, rows, part) in enumerate(tiles):
@@ -199,6 +205,7 @@ def _predict_stream(b, x, batch_size, steps, cb, hooks):
                 out, ts = _predict_batch(program, ts, xb, mask)
             else:
                 out = program.predict_chunk(_fresh(program, ts), xb)
+                out = _row_mixing.real_partial_rows(program, ts, xb, mask, out)
             out = feed.predictions(out, dmask, mask)
             outs.append(out)
             real = int(np.count_nonzero(mask[:, 0])) if mask.ndim > 1 else 1

@@ -39,6 +39,7 @@ from lamina.distribution.sharding import ShardedRows
 from lamina.layers.conv_ops import training_convs, xla_gradients
 from lamina.optimizers.loss_scale import current_loss_scale
 from lamina.training import inference_state as _inference_state
+from lamina.training import output_weights as _weights
 from lamina.training import step_losses as _step_losses
 from lamina.training.autocast import cast_outputs_float32
 from lamina.training.compilation import enable_persistent_cache, train_program_options
@@ -103,10 +104,6 @@ def _one_step(tree):
     return jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), tree)
 
 
-def _expand(v, ndim):
-    return jnp.reshape(v, v.shape + (1,) * (ndim - v.ndim))
-
-
 class Program(NamedTuple):
     train_epoch: Any
     train_chunk: Any
@@ -138,6 +135,10 @@ class Program(NamedTuple):
     #: ``(outputs, state)``, and ``eval_chunk`` returns an ``inference_state.Carried``
     #: (:mod:`lamina.training.inference_state`).  ``None``: never.
     writes_state: Any = None
+    #: Whether the network runs user code (a custom layer's or subclassed model's ``call``),
+    #: which may mix the rows of a batch: ``predict`` then checks before running its tiles
+    #: (:mod:`lamina.training.row_mixing`).
+    user_code: bool = False
 
 
 #: Most compiled shapes kept per evaluate/predict function: row counts and batch sizes are
@@ -262,8 +263,7 @@ def build_program(
             x, ys, sw = data.gather(bidx, bmask)
             return x, _as_outputs(ys), sw
         x, ys, sw = data
-        swb = jnp.take(sw, bidx, axis=0)
-        return take(x, bidx), _as_outputs(take(ys, bidx)), swb * _expand(bmask, swb.ndim)
+        return take(x, bidx), _as_outputs(take(ys, bidx)), _weights.masked(take(sw, bidx), bmask)
 
     def update_metrics(mstate, total_loss, parts, bmask, ys, y_pred, swb, out_masks=None):
         return _step_losses.update_metrics(
@@ -389,7 +389,7 @@ def build_program(
             (xb, ys, swb), bmask = inp
             return jax.lax.cond(
                 jnp.any(bmask > 0),
-                lambda c: step(c, xb, _as_outputs(ys), swb * _expand(bmask, swb.ndim), bmask),
+                lambda c: step(c, xb, _as_outputs(ys), _weights.masked(swb, bmask), bmask),
                 lambda c: c,
                 carry,
             ), None
@@ -399,7 +399,7 @@ def build_program(
     def eval_step(mstate, inp, ts):
         (xb, ys, swb), bmask = inp
         ys = _as_outputs(ys)
-        swb = swb * _expand(bmask, swb.ndim)  # (batch,) or per timestep
+        swb = _weights.masked(swb, bmask)  # (batch,) or per timestep; per output or for all
         key = ts.rng if inference_rng else None  # the host gives each call a fresh one
         with OutputMasks() as collected:
             y_pred, new_state, aux = net_forward(
@@ -492,4 +492,5 @@ def build_program(
         carries_state=carries_state,
         inference_rng=inference_rng,
         writes_state=writes_state,
+        user_code=may_write or network.runs_user_code,
     )

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from lamina.losses.reduction import batch_loss, mask_metric_weight
+from lamina.training.output_weights import for_output
 from lamina.training.whole_batch import note, note_metric
 
 #: Key of ``results()`` holding the first batch of the epoch whose update was not finite (or
@@ -78,7 +79,8 @@ def data_losses(losses, ys, y_pred, sw, real, out_masks=None, training=True):
         losses: the tuple of :class:`OutputLoss`.
         ys: the targets, one array per output.
         y_pred: the model's outputs (a pytree whose leaves are the outputs in order).
-        sw: the sample weights, padding rows already zero.
+        sw: the sample weights, padding rows already zero: one array for every output, or a
+            tuple with one per output (:mod:`lamina.training.output_weights`).
         real: the (batch,) mask of real rows.
         out_masks: the Keras masks of the outputs (``training.output_masks``), or None.
         training: whether the loss is computed in a train step.
@@ -97,7 +99,7 @@ def data_losses(losses, ys, y_pred, sw, real, out_masks=None, training=True):
             term.loss,
             ys[term.index],
             preds[term.index],
-            sw,
+            for_output(sw, term.index),
             real,
             out_masks[term.index],
             training=training,
@@ -124,7 +126,7 @@ def update_metrics(
         bmask: the (batch,) mask of real rows.
         ys: the targets, one array per output.
         y_pred: the model's outputs.
-        swb: the sample weights, padding rows already zero.
+        swb: the sample weights, padding rows already zero (as ``sw`` of :func:`data_losses`).
         out_masks: the Keras masks of the outputs, or None (not applied to the metrics).
 
     Returns:
@@ -140,7 +142,7 @@ def update_metrics(
     for m, s in zip(metrics, mstate[1 + n_parts :]):
         # Partial batches at their real size for a metric that may see the padding rows.
         note_metric(m.metric, ys[m.index], preds[m.index])
-        w = swb if m.weighted else bmask
+        w = for_output(swb, m.index) if m.weighted else bmask
         if out_masks is not None and out_masks[m.index] is not None:
             w = mask_metric_weight(m.metric, w, out_masks[m.index])
         new.append(m.metric.update(s, ys[m.index], preds[m.index], w))

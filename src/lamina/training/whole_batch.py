@@ -206,7 +206,7 @@ def exact_partial(step, sizes):
             # the same values on the real rows as on the masked padded batch.
             k = int(np.count_nonzero(np.asarray(bmask) > 0))
             if k in sizes:
-                return step(carry, cut(xb, k), cut(ys, k), swb[:k], bmask[:k])
+                return step(carry, cut(xb, k), cut(ys, k), cut(swb, k), bmask[:k])
             return step(carry, xb, ys, swb, bmask)
         with Probe() as probe:
             full = step(carry, xb, ys, swb, bmask)
@@ -218,7 +218,7 @@ def exact_partial(step, sizes):
             branch = jnp.where(count == k, i + 1, branch)
 
         def real_rows(k):
-            return lambda c: step(c, cut(xb, k), cut(ys, k), swb[:k], bmask[:k])
+            return lambda c: step(c, cut(xb, k), cut(ys, k), cut(swb, k), bmask[:k])
 
         return jax.lax.switch(branch, [lambda c: full, *map(real_rows, sizes)], carry)
 

@@ -163,7 +163,10 @@ def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=Tr
     _check(model, kwargs)
     pydot = _pydot()
     if pydot is None:
-        raise ImportError("You must install pydot (`pip install pydot`) for model_to_dot to work.")
+        raise ImportError(
+            'You must install pydot (`pip install pydot`, or `pip install "lamina[plot]"`) for '
+            "model_to_dot to work."
+        )
     options = dict(show_shapes=show_shapes, show_dtype=show_dtype,
                    show_layer_names=show_layer_names,
                    show_layer_activations=show_layer_activations, show_trainable=show_trainable)
@@ -257,7 +260,8 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False,
         if not model_plot_draw.available():
             message = (
                 "You must install graphviz (see instructions at https://graphviz.gitlab.io/"
-                "download/) with pydot, or matplotlib, for `plot_model` to work."
+                'download/) with pydot, or matplotlib (`pip install "lamina[plot]"`), for '
+                "`plot_model` to work."
             )
             if "IPython.core.magics.namespace" in sys.modules:  # a notebook keeps running (Keras)
                 print(message)

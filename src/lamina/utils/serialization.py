@@ -22,6 +22,7 @@ import importlib
 import threading
 from typing import Any
 
+import jax
 import numpy as np
 
 from lamina.object_registry import get_registered_name, get_registered_object
@@ -137,6 +138,11 @@ def serialize_keras_object(obj) -> Any:
         return {
             "class_name": "__numpy__",
             "config": {"value": obj.tolist(), "dtype": str(obj.dtype)},
+        }
+    if isinstance(obj, jax.Array) and not isinstance(obj, jax.core.Tracer):
+        return {  # Keras's form of a backend tensor
+            "class_name": "__tensor__",
+            "config": {"value": np.asarray(obj).tolist(), "dtype": str(obj.dtype)},
         }
     if isinstance(obj, list | tuple):
         out = [serialize_keras_object(v) for v in obj]
