@@ -202,7 +202,8 @@ def test_keras_file_loads_in_lamina_with_its_optimizer_state(keras, tmp_path, ex
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if ext == ".keras":
-            lm = lamina.models.load_model(path)
+            _graph(lamina)  # registers Lamina's class under the file's name (not left to
+            lm = lamina.models.load_model(path)  # whichever test ran before in this process)
         else:
             lm = _graph(lamina)
             lm.compile(optimizer=lamina.optimizers.Adam(0.01), loss="mse")
