@@ -180,6 +180,7 @@ def test_lamina_file_loads_in_keras_with_its_optimizer_state(keras, tmp_path, ex
         warnings.simplefilter("always")
         if ext == ".keras":
             lm.save(path)
+            _graph(keras)  # registers Keras's class under the file's name (as below)
             km = keras.models.load_model(path)
         else:
             lm.save_weights(path)

@@ -150,12 +150,14 @@ def layer_scope(layer):
     return name_scope(layer.name, caller=layer)
 
 
-def note_built_stack(model) -> None:
-    """Records the parent paths of a ``Sequential``'s layers as Keras's ``Sequential.build``
-    gives them (it builds them in the model's name scope: ``<model>/<layer>``), recursing
-    into nested ``Sequential`` models, which Keras builds when the outer one calls them."""
+def note_built_stack(model, layers=None) -> None:
+    """Records the parent paths of a ``Sequential``'s layers (or of ``layers`` of it: the one
+    ``add`` appended, so a long stack built by ``add`` costs linear time) as Keras's
+    ``Sequential.build`` gives them (it builds them in the model's name scope:
+    ``<model>/<layer>``), recursing into nested ``Sequential`` models, which Keras builds when
+    the outer one calls them."""
     with layer_scope(model):
-        for layer in getattr(model, "_stack", None) or ():
+        for layer in (getattr(model, "_stack", None) or ()) if layers is None else layers:
             note_parent_path(layer)
             if getattr(layer, "_stack", None) is not None and not _graph_model(layer):
                 note_built_stack(layer)

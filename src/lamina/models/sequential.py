@@ -180,15 +180,17 @@ class Sequential(
         names.add(layer.name)
         self._stack_key, self._stack_shape = self._stack_cache_key(), shape
         if rebuild:
-            self._keras_rebuild()
+            self._keras_rebuild(added=layer)
 
-    def _keras_rebuild(self) -> None:
+    def _keras_rebuild(self, added=None) -> None:
         """Keras's ``Sequential`` rebuilds an inner functional model whenever its stack changes
         and has an ``Input``; that model takes the next automatic ``functional`` name, so a
         ``Model(...)`` made afterwards is ``functional_1`` as in Keras (summaries, files)."""
         if self.__dict__.get("_input_layer") is not None and self._layers:
             _unique_name("functional")
-            note_built_stack(self)  # Keras builds the layers now, in the model's name scope
+            # Keras builds the layers now, in the model's name scope (after ``add``: the new
+            # one; the others were noted when they came).
+            note_built_stack(self, None if added is None else [added])
 
     def _stack_cache_key(self):
         last = self._stack[-1] if self._stack else None
