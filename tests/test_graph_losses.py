@@ -117,11 +117,14 @@ def _sampling(args):
 
 
 def test_keras2_vae_with_unseeded_sampling_trains_and_draws_fresh_noise():
+    # A fixed seed: the fresh noise of four short epochs can outweigh what they learn.
+    lamina.utils.set_random_seed(0)
     vae, encoder, _ = _lamina_vae(_sampling)
     x = _data()
-    history = vae.fit(x, epochs=4, batch_size=16, verbose=0, validation_data=(x[:16], None))
-    assert np.all(np.isfinite(history.history["loss"]))
-    assert history.history["loss"][-1] < history.history["loss"][0]
+    history = vae.fit(x, epochs=12, batch_size=16, verbose=0, validation_data=(x[:16], None))
+    loss = history.history["loss"]
+    assert np.all(np.isfinite(loss))
+    assert np.mean(loss[-3:]) < np.mean(loss[:3])
     # Keras 2 drew new noise at every run of the graph: two predictions differ.
     a, b = encoder.predict(x[:4], verbose=0)[2], encoder.predict(x[:4], verbose=0)[2]
     assert not np.allclose(a, b)
