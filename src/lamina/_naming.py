@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 from collections.abc import Iterable
@@ -73,6 +74,27 @@ def unique_name(base: str) -> str:
     n = _UIDS.get(base, 0)
     _UIDS[base] = n + 1
     return base if n == 0 else f"{base}_{n}"
+
+
+@contextlib.contextmanager
+def names_unchanged():
+    """Inside the block, automatic names are handed out without advancing their counters.
+
+    ``compile(metrics=["auc"])`` makes its ``AUC`` again whenever the metrics are resolved;
+    Keras makes it once, when the compiled metrics are first built, so only that use counts
+    (``lamina.models.compiling``).
+
+    >>> with names_unchanged():
+    ...     a = unique_name("doc_names_unchanged")
+    >>> a == unique_name("doc_names_unchanged")
+    True
+    """
+    saved = dict(_UIDS)
+    try:
+        yield
+    finally:
+        _UIDS.clear()
+        _UIDS.update(saved)
 
 
 def reset_uids() -> None:

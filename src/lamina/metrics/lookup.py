@@ -11,6 +11,7 @@ import inspect
 from typing import Any
 
 from lamina import losses as _losses
+from lamina._naming import names_unchanged
 from lamina.metrics import accuracy as _acc
 from lamina.metrics.base import MeanMetricWrapper, Metric, to_snake_case
 from lamina.metrics.correlation import concordance_correlation, pearson_correlation
@@ -159,7 +160,10 @@ def _resolve(registry, identifier, y_true_shape, y_pred_shape) -> Metric:
             metric.__dict__["_variable_scope"] = fn_name  # Keras's wrapper took it first
             return metric
         obj = registry.lookup(identifier, extra=[*FUNCTIONS, "accuracy", "acc"])
-        metric = _resolve(registry, obj, None, None)
+        # Resolved again at every use; the compiled metrics count the name once (Keras's
+        # ``AUC()`` made when they are built), so a later ``AUC()`` is named as in Keras.
+        with names_unchanged():
+            metric = _resolve(registry, obj, None, None)
         # Keras makes the variables under the metric's own name, then renames it.
         metric.__dict__["_variable_scope"] = metric.name
         metric.name = identifier

@@ -196,13 +196,22 @@ class CompileMixin:
         """The compiled metrics (:class:`lamina.training.step.OutputMetric`), shapes known."""
         preds = self._output_shapes()
         ys = self._y_shapes() or preds
-        return _outputs.resolve_metrics(
+        resolved = _outputs.resolve_metrics(
             self._compiled["metrics"],
             self._compiled["weighted_metrics"],
             self._engine_network().output_names,
             ys,
             preds,
         )
+        if not self._compiled.get("metric_names_counted"):
+            # Keras instantiates a string's metric class once per compile, when its compiled
+            # metrics are built: that advances the class's automatic names (``AUC()`` made
+            # after a fit with ``metrics=["auc"]`` is ``auc_2``).
+            self._compiled["metric_names_counted"] = True
+            _outputs.count_metric_names(
+                self._compiled["metrics"], self._compiled["weighted_metrics"]
+            )
+        return resolved
 
     def _y_shapes(self):
         return None if self._y_shape is None else (self._y_shape,)

@@ -155,6 +155,40 @@ def resolve_metrics(metrics, weighted_metrics, output_names, y_shapes, pred_shap
     return tuple(out)
 
 
+def count_metric_names(metrics, weighted_metrics) -> None:
+    """Advances the automatic name of each metric class a string names, once per string (the
+    ``AUC()`` Keras makes for ``metrics=["auc"]``); ``'accuracy'`` and function names are
+    named by the string and count nothing.
+
+    >>> import re
+    >>> from lamina.metrics import Recall
+    >>> def number(name):
+    ...     return int(re.sub(r"^recall_?", "", name) or 0)
+    >>> before = number(Recall().name)
+    >>> count_metric_names(["Recall", "mse", "accuracy"], None)
+    >>> number(Recall().name) - before  # one Recall made for the string, then this one
+    2
+    """
+    from lamina._naming import snake_case, unique_name
+    from lamina.metrics import REGISTRY
+    from lamina.metrics.lookup import FUNCTIONS
+
+    for value in (metrics, weighted_metrics):
+        values = value.values() if isinstance(value, dict) else value or []
+        for item in values:
+            for ident in item if isinstance(item, list | tuple) else (item,):
+                if not isinstance(ident, str) or ident.lower() in ("accuracy", "acc"):
+                    continue
+                if ident not in REGISTRY and ident in FUNCTIONS:
+                    continue
+                try:
+                    cls = REGISTRY.lookup(ident, extra=[*FUNCTIONS, "accuracy", "acc"])
+                except ValueError:
+                    continue
+                if isinstance(cls, type):
+                    unique_name(snake_case(cls.__name__))
+
+
 def _flat(value):
     if value is None:
         return []
