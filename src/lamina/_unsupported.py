@@ -29,15 +29,14 @@ class UnsupportedKerasAPIError(NotImplementedError):
 
 
 _LAYERS = """TFSMLayer TorchModuleWrapper
-Highway MaxoutDense AtrousConvolution1D AtrousConvolution2D
+Highway MaxoutDense
 Deconvolution3D DenseFeatures MaxNumBoundingBoxes"""
 
-_MODELS = "model_from_yaml model_from_config"
+_MODELS = ""
 
-_UTILS = """multi_gpu_model io_utils conv_utils
-HDF5Matrix GeneratorEnqueuer OrderedEnqueuer SequenceEnqueuer"""
+_UTILS = """GeneratorEnqueuer OrderedEnqueuer SequenceEnqueuer"""
 
-_CALLBACKS = """OrbaxCheckpoint BaseLogger"""
+_CALLBACKS = """OrbaxCheckpoint"""
 
 _OPTIMIZERS = """MultiOptimizer OptimizerMap TFOptimizer"""
 

@@ -16,11 +16,13 @@ from lamina.callbacks.extra import (
     ReduceLROnPlateau,
     TensorBoard,
 )
+from lamina.callbacks.legacy import BaseLogger  # Keras 2
 from lamina.callbacks.legacy import ModelCheckpoint as ModelCheckpoint  # + Keras 2 period
 from lamina.callbacks.progress import ProgbarLogger
 from lamina.callbacks.remote import RemoteMonitor
 
 __all__ = [
+    "BaseLogger",
     "CSVLogger",
     "Callback",
     "CallbackList",

@@ -1,5 +1,5 @@
-"""Keras 2's callback APIs that Keras 3 dropped: ``ModelCheckpoint(period=)`` and
-``Callback.validation_data``.
+"""Keras 2's callback APIs that Keras 3 dropped: ``ModelCheckpoint(period=)``,
+``Callback.validation_data`` and ``BaseLogger``.
 
 Keras 2's ``ModelCheckpoint(filepath, ..., period=1)`` saved every ``period`` epochs (Keras 3
 replaced it by ``save_freq``), and its tutorials save weights to ``*.hdf5`` files
@@ -21,6 +21,7 @@ import warnings
 import numpy as np
 
 from lamina.callbacks.checkpoint import ModelCheckpoint as _ModelCheckpoint
+from lamina.callbacks.core import Callback as _Callback
 
 
 class ModelCheckpoint(_ModelCheckpoint):
@@ -115,3 +116,24 @@ def _flat(value) -> list:
     if isinstance(value, list | tuple):
         return [np.asarray(v) for v in value]
     return [np.asarray(value)]
+
+
+class BaseLogger(_Callback):
+    """Keras 2's ``BaseLogger``: the callback that averaged each metric over an epoch's batches
+    into the epoch-end ``logs``; Keras 2 added it to every ``fit`` itself.
+
+    Lamina's (and Keras 3's) epoch-end logs already hold those averages (and the results of
+    stateful metrics), so adding it explicitly, as some Keras 2 scripts do, changes nothing.
+
+    Args:
+        stateful_metrics: names of metrics Keras 2 did not average (their last value); kept
+            as an attribute.
+
+    >>> from lamina.callbacks import BaseLogger
+    >>> BaseLogger(stateful_metrics=["auc"]).stateful_metrics
+    {'auc'}
+    """
+
+    def __init__(self, stateful_metrics=None):
+        super().__init__()
+        self.stateful_metrics = set(stateful_metrics or [])

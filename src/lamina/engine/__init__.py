@@ -21,6 +21,7 @@ from lamina.engine import (  # noqa: F401 - the submodules as attributes (keras.
     input_layer,
     input_spec,
     network,
+    saving,
     sequential,
     topology,
     training,

@@ -38,6 +38,7 @@ from lamina.layers.geometric_augmentation import *  # RandomShear, RandomPerspec
 from lamina.layers.hashed_crossing import HashedCrossing
 from lamina.layers.input_spec import InputSpec
 from lamina.layers.jax_layer import FlaxLayer, JaxLayer
+from lamina.layers.keras1_atrous import AtrousConvolution1D, AtrousConvolution2D  # Keras 1
 from lamina.layers.lambda_layer import Lambda
 from lamina.layers.legacy_names import *  # Keras 1/2 aliases and Merge
 from lamina.layers.locally_connected import LocallyConnected1D, LocallyConnected2D  # Keras 2
@@ -70,6 +71,8 @@ from lamina.layers.wrapper_base import Wrapper
 __all__ = [
     "Activation",
     "AdditiveAttention",
+    "AtrousConvolution1D",
+    "AtrousConvolution2D",
     "Attention",
     "CategoryEncoding",
     "Discretization",

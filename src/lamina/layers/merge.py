@@ -12,12 +12,13 @@ live in :mod:`lamina.layers.merging`.  Keras 1's ``Merge`` layer is not supporte
 import sys
 import types
 
+from lamina.layers.keras2_merge_base import _Merge
 from lamina.layers.legacy_names import Merge
 from lamina.layers.legacy_names import merge as _merge_function
 from lamina.layers.merging import *  # noqa: F403
 from lamina.layers.merging import __all__ as _merging_all
 
-__all__ = [*_merging_all, "Merge"]
+__all__ = [*_merging_all, "Merge", "_Merge"]
 
 
 class _CallableModule(types.ModuleType):

@@ -138,3 +138,13 @@ class GRU(_RNN):
             cell_kwargs={"reset_after": reset_after},
             **kwargs,
         )
+
+
+def __getattr__(name):
+    # Keras 2's ``from keras.layers.recurrent import RNN``: loaded on first use, because
+    # ``rnn_layer`` imports this module's layers.
+    if name == "RNN":
+        from lamina.layers.rnn_layer import RNN
+
+        return RNN
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,7 +5,9 @@ from lamina.models.cloning import clone_model
 from lamina.models.model import Functional, Model
 from lamina.models.sequential import Sequential
 from lamina.saving import load_model as load_model
+from lamina.saving import model_from_config as model_from_config  # tf.keras 2
 from lamina.saving import model_from_json as model_from_json
+from lamina.saving import model_from_yaml as model_from_yaml  # tf.keras 2: raises, as there
 from lamina.saving import save_model as save_model
 
 __all__ = ["Functional", "Model", "Sequential", "clone_model", "save_model"]

@@ -60,7 +60,9 @@ __all__ = [
     "register_keras_serializable",
     "load_model",
     "load_weights",
+    "model_from_config",
     "model_from_json",
+    "model_from_yaml",
     "save_model",
     "save_weights",
     "serialize_keras_object",
@@ -228,6 +230,59 @@ def load_weights(model, filepath, by_name: bool = False, skip_mismatch: bool = F
                 legacy_h5.load_weights_group(group, model, path, by_name, skip_mismatch)
         except (KeyError, OSError) as e:
             raise fail(path, f"its weights are damaged ({e}).") from None
+
+
+def model_from_config(config, custom_objects=None):
+    """Builds an uncompiled model from its serialized config (tf.keras 2's
+    ``keras.models.model_from_config``): ``{"class_name": ..., "config": ...}``.
+
+    Raises:
+        TypeError: ``config`` is a list (Keras 2's message: a ``Sequential``'s bare layer
+            list goes to ``Sequential.from_config``) or not a dict.
+        ValueError: the config cannot be rebuilt.
+
+    >>> import lamina
+    >>> model = lamina.Sequential([lamina.Input((3,)), lamina.layers.Dense(2)])
+    >>> config = {"class_name": "Sequential", "config": model.get_config()}
+    >>> model_from_config(config).output_shape
+    (None, 2)
+    """
+    if isinstance(config, list):
+        raise TypeError(
+            "`model_from_config` expects a dictionary, not a list. Received: config="
+            f"{str(config)[:200]}. Did you meant to use `Sequential.from_config(config)`?"
+        )
+    if not isinstance(config, dict):
+        raise TypeError(
+            f"`model_from_config` expects a dictionary with 'class_name' and 'config'. "
+            f"Received: {type(config).__name__}."
+        )
+    try:
+        return keras_archive.model_from_config(config, "<config>", custom_objects, safe_mode=True)
+    except (AttributeError, IndexError, KeyError, RecursionError) as e:
+        raise ValueError(
+            f"model_from_config: the model config could not be rebuilt "
+            f"({type(e).__name__}: {str(e)[:200]})."
+        ) from None
+
+
+def model_from_yaml(yaml_string, custom_objects=None):
+    """tf.keras 2's ``model_from_yaml``, removed in 2.6: raises its ``RuntimeError``.
+
+    Raises:
+        RuntimeError: always (YAML model configs could run arbitrary code).
+
+    >>> try:
+    ...     model_from_yaml("class_name: Sequential")
+    ... except RuntimeError as e:
+    ...     print(str(e)[:43])
+    Method `model_from_yaml()` has been removed
+    """
+    del yaml_string, custom_objects
+    raise RuntimeError(
+        "Method `model_from_yaml()` has been removed due to security risk of arbitrary code "
+        "execution. Please use `Model.to_json()` and `model_from_json()` instead."
+    )
 
 
 def model_from_json(json_string, custom_objects=None):

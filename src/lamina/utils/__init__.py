@@ -21,11 +21,14 @@ from lamina.preprocessing.image_io import array_to_img, img_to_array, load_img, 
 from lamina.preprocessing.sequence import pad_sequences
 from lamina.preprocessing.timeseries import timeseries_dataset_from_array
 from lamina.utils import (  # Keras 1/2, 3 paths
+    conv_utils,
     data_utils,
     generic_utils,
+    io_utils,
     layer_utils,
     legacy,
     np_utils,
+    training_utils,
 )
 from lamina.utils.dataset_utils import split_dataset
 from lamina.utils.directory_datasets import (
@@ -46,12 +49,14 @@ from lamina.utils.general import (
     standardize_dtype,
     unpack_x_y_sample_weight,
 )
+from lamina.utils.io_utils import HDF5Matrix  # Keras 2
 from lamina.utils.layer_utils import print_summary  # Keras 2.0-2.3's keras.utils name
 from lamina.utils.model_plot import model_to_dot, plot_model
 from lamina.utils.numerical import normalize, to_categorical
 from lamina.utils.progbar import Progbar
 from lamina.utils.random import set_random_seed
 from lamina.utils.serialization import deserialize_keras_object, serialize_keras_object
+from lamina.utils.training_utils import multi_gpu_model  # Keras 2
 
 Sequence = PyDataset  # Keras 2 name of keras.utils.PyDataset
 
@@ -59,6 +64,7 @@ __all__ = [
     "Config",
     "CustomObjectScope",
     "FeatureSpace",
+    "HDF5Matrix",
     "Progbar",
     "PyDataset",
     "Sequence",
@@ -80,6 +86,7 @@ __all__ = [
     "is_keras_tensor",
     "load_img",
     "model_to_dot",
+    "multi_gpu_model",
     "normalize",
     "pack_x_y_sample_weight",
     "pad_sequences",

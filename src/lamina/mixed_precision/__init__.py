@@ -58,3 +58,6 @@ def set_global_policy(policy) -> None:
 def global_policy() -> DTypePolicy:
     """The global dtype policy (``keras.mixed_precision.global_policy``)."""
     return dtype_policy()
+
+
+from lamina.mixed_precision import experimental  # noqa: E402 - TF 2.1-2.3's module path
