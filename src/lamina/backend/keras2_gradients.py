@@ -77,6 +77,16 @@ def gradients(loss, variables):
     from lamina.layers.symbolic import KerasTensor  # lamina.layers imports the backend
 
     wrts = list(variables) if isinstance(variables, list | tuple) else [variables]
+    if not isinstance(loss, KerasTensor) and all(isinstance(v, KerasTensor) for v in wrts):
+        # A loss function given to compile() differentiating y_pred with respect to a graph
+        # tensor it closes over (the improved WGAN's gradient penalty): Keras 2 ran it on the
+        # graph's tensors; here y_pred is the forward pass's value, differentiated through
+        # the graph that computed it.
+        from lamina.training.output_masks import gradients as live_gradients
+
+        found = live_gradients(loss, wrts)
+        if found is not None:
+            return found
     if not isinstance(loss, KerasTensor) or loss._keras_history is None:
         inside = ""
         if hasattr(loss, "shape"):  # an array: called inside a layer's call or a Lambda

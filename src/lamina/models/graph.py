@@ -23,7 +23,7 @@ from lamina.layers.symbolic import KerasTensor, resolve_args
 from lamina.layers.variables import AuxCollector
 from lamina.ops._symbolic import live_values
 from lamina.training.network import activity_penalty, apply_collecting_masks, conform_input
-from lamina.training.output_masks import OutputMasks, report_values
+from lamina.training.output_masks import OutputMasks, report_gradients, report_values
 from lamina.training.output_masks import report as report_output_masks
 
 
@@ -159,11 +159,14 @@ def graph_forward(
     aux = jnp.zeros((), jnp.float32)
     collector = AuxCollector()
     # A layer reading another's variables (tied weights) reads this graph's arrays of it.
+    ordinals = {id(n): i + 1 for i, n in enumerate(n for n in nodes if not n.is_input)}
+    before: dict = {}
     with collector, live_values(lambda t: values.get(id(t))), offering():  # closures: tensors
         offer_layers(layers, params, state)
         _, new_state, aux = _run_nodes(
-            nodes, index, values, masks, params, new_state, aux, training, key, batch_mask
-        )
+            nodes, index, values, masks, params, new_state, aux, training, key, batch_mask,
+            ordinals, before=before,
+        )  # fmt: skip
     if capture is not None:
         capture.update((k, values[k]) for k in capture)
     out = jax.tree_util.tree_map(
@@ -172,12 +175,30 @@ def graph_forward(
     leaves = jax.tree_util.tree_leaves(output_struct, is_leaf=lambda v: isinstance(v, KerasTensor))
     report_output_masks(out, tuple(masks.get(id(t)) for t in leaves))  # for losses, metrics
     report_values(values)  # a Keras 2 loss function may read the graph's tensors
+    run_masks = dict(masks)
+    final_state = list(new_state)
+
+    def gradients(loss_value, wrts):
+        """``K.gradients(y_pred, tensor)`` in a loss function (the improved WGAN's gradient
+        penalty): ``y_pred`` is this graph's value of one of its tensors."""
+        loss_id = next((k for k, v in values.items() if v is loss_value), None)
+        if loss_id is None or any(id(w) not in values for w in wrts):
+            return None
+        return [
+            _gradient_of(
+                id(w), loss_id, nodes, index, values, run_masks, params, final_state,
+                training, key, batch_mask, ordinals, before,
+            )  # fmt: skip
+            for w in wrts
+        ]
+
+    report_gradients(gradients)
     return out, tuple(new_state), aux + collector.total
 
 
 def _run_nodes(
     nodes, index, values, masks, params, new_state, aux, training, key, batch_mask,
-    ordinals=None, replay=None,
+    ordinals=None, replay=None, before=None,
 ):  # fmt: skip
     """Runs the nodes; on return ``masks`` holds the masks the run-time tensors carry.
 
@@ -192,9 +213,10 @@ def _run_nodes(
     then passes no mask on.
 
     ``ordinals`` and ``replay`` serve a ``K.gradients`` node, which runs some nodes again:
-    each node's place in the whole graph (its random key) and the state it started from."""
+    each node's place in the whole graph (its random key) and the state it started from;
+    ``before`` (a dict) receives the state each node started from."""
     runtime = dict(masks)
-    before = {}  # the state each node started from
+    before = {} if before is None else before  # the state each node started from
     if ordinals is None:  # each call's random key follows from its place in the graph
         ordinals = {id(n): i + 1 for i, n in enumerate(n for n in nodes if not n.is_input)}
     for node in nodes:
@@ -277,15 +299,15 @@ def _run_nodes(
     return None, new_state, aux
 
 
-def _nodes_between(nodes, wrt, loss) -> list:
-    """The nodes (in run order) computing ``loss`` from ``wrt``: downstream of one, upstream of
-    the other."""
-    downstream, after = {id(wrt)}, set()
+def _nodes_between(nodes, wrt: int, loss: int) -> list:
+    """The nodes (in run order) computing tensor ``loss`` from tensor ``wrt`` (their ids):
+    downstream of one, upstream of the other."""
+    downstream, after = {wrt}, set()
     for node in nodes:
         if not node.is_input and any(id(t) in downstream for t in node.input_tensors):
             after.add(id(node))
             downstream.update(id(t) for t in node.output_tensors)
-    upstream, between = {id(loss)}, []
+    upstream, between = {loss}, []
     for node in reversed(nodes):
         if any(id(t) in upstream for t in node.output_tensors) and id(node) in after:
             between.append(node)
@@ -302,19 +324,31 @@ def _graph_gradient(
     tensor keeps the value this pass gave it, each layer draws the random numbers it drew).
     Their loss terms and state updates, already counted by this pass, are dropped."""
     wrt, loss = node.input_tensors
+    return _gradient_of(
+        id(wrt), id(loss), nodes, index, values, masks, params, state, training, key,
+        batch_mask, ordinals, before,
+    )  # fmt: skip
+
+
+def _gradient_of(
+    wrt, loss, nodes, index, values, masks, params, state, training, key, batch_mask,
+    ordinals, before,
+):  # fmt: skip
+    """``d sum(values[loss]) / d values[wrt]`` (tensor ids), running the nodes between them
+    again as a function of ``wrt`` (see :func:`_graph_gradient`)."""
     between = _nodes_between(nodes, wrt, loss)
 
     def total(value):
         env = dict(values)
-        env[id(wrt)] = value
+        env[wrt] = value
         with AuxCollector(), TermLog(), OutputMasks(passes_values=False):
             _run_nodes(
                 between, index, env, dict(masks), params, list(state), jnp.zeros(()),
                 training, key, batch_mask, ordinals, before,
             )  # fmt: skip
-        return jnp.sum(jnp.asarray(env[id(loss)], jnp.float32))
+        return jnp.sum(jnp.asarray(env[loss], jnp.float32))
 
-    return jax.grad(total)(values[id(wrt)])
+    return jax.grad(total)(values[wrt])
 
 
 _QUERY_VALUE_KEY = ("query_mask", "value_mask", "key_mask")

@@ -22,6 +22,7 @@ batch.  Inside :meth:`OutputMasks.live`, ops on such a tensor run on its value.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import jax
@@ -48,6 +49,7 @@ class OutputMasks:
     def __init__(self, passes_values: bool = True):
         self._reports: list = []
         self._values: list = []
+        self._gradients: list = []
         self._passes_values = passes_values
 
     def __enter__(self):
@@ -59,6 +61,7 @@ class OutputMasks:
         stack.pop()
         if stack and self._passes_values:  # a nested model's graph tensors stay readable
             stack[-1]._values.extend(self._values)
+            stack[-1]._gradients.extend(self._gradients)
         return False
 
     def resolve(self, tensor):
@@ -69,12 +72,29 @@ class OutputMasks:
                 return value
         return None
 
+    @contextlib.contextmanager
     def live(self):
         """A context in which ops on the graph tensors the forward pass computed run on their
-        values (a loss or metric function closing over them, as Keras 2 allowed)."""
+        values (a loss or metric function closing over them, as Keras 2 allowed), and
+        ``K.gradients(y_pred, tensor)`` differentiates through the graph (:func:`gradients`)."""
         from lamina.ops._symbolic import live_values
 
-        return live_values(self.resolve)
+        live = _live_stack()
+        live.append(self)
+        try:
+            with live_values(self.resolve):
+                yield
+        finally:
+            live.pop()
+
+    def gradients(self, value, wrts):
+        """``d sum(value) / d wrt`` for each graph tensor of ``wrts``, where ``value`` is the
+        forward pass's value of one of its graph's tensors; None when no graph computed it."""
+        for provider in reversed(self._gradients):  # the outermost graph reported last
+            found = provider(value, wrts)
+            if found is not None:
+                return found
+        return None
 
     def masks_for(self, outputs) -> tuple:
         """The masks of ``outputs``' leaves (flattened order), ``None`` where none is known.
@@ -99,6 +119,30 @@ def report(outputs, masks) -> None:
     stack = _stack()
     if stack:
         stack[-1]._reports.append((jax.tree_util.tree_leaves(outputs), tuple(masks)))
+
+
+def _live_stack() -> list:
+    stack = getattr(_local, "live", None)
+    if stack is None:
+        stack = _local.live = []
+    return stack
+
+
+def report_gradients(provider) -> None:
+    """Tells the active collector (if any) how to differentiate its graph's tensors:
+    ``provider(value, wrts)`` returns one gradient per graph tensor of ``wrts`` when ``value``
+    is the value of one of the graph's tensors, else None."""
+    stack = _stack()
+    if stack:
+        stack[-1]._gradients.append(provider)
+
+
+def gradients(value, wrts):
+    """Inside a loss or metric function run by ``fit``/``evaluate`` (:meth:`OutputMasks.live`):
+    ``d sum(value) / d wrt`` for each graph tensor of ``wrts``, ``value`` being a model
+    output's value (``y_pred``); None elsewhere, or when no graph computed ``value``."""
+    live = _live_stack()
+    return live[-1].gradients(value, wrts) if live else None
 
 
 def report_values(values: dict) -> None:
