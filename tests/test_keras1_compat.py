@@ -172,7 +172,8 @@ def test_cudnn_recurrent_layers_are_keras_lstm_and_gru(keras):
 
 def test_keras1_merge_layer_on_tensors_is_the_keras2_merge_layer(keras):
     """Keras 1's ``Merge(mode=...)([a, b])`` in the functional API: the Keras 2 layer of the
-    mode, with Keras's numbers; merging Sequential branches names the functional rewrite."""
+    mode, with Keras's numbers; merging Sequential branches without input shapes says so
+    (tests/test_keras1_merge_sequential.py tests merged branches)."""
     rng = np.random.default_rng(5)
     a_in, b_in = lamina.Input((3,)), lamina.Input((3,))
     xa, xb = rng.normal(size=(2, 3)).astype("float32"), rng.normal(size=(2, 3)).astype("float32")
@@ -185,7 +186,7 @@ def test_keras1_merge_layer_on_tensors_is_the_keras2_merge_layer(keras):
         with keras_ref():
             want = np.asarray(ref([xa, xb]))
         np.testing.assert_allclose(model.predict([xa, xb], verbose=0), want, rtol=1e-5, atol=1e-6)
-    with pytest.raises(NotImplementedError, match=r"Merge is not supported.*Model\(\[branch_a"):
+    with pytest.raises(ValueError, match="no input shape yet"):
         lamina.layers.Merge([lamina.Sequential(), lamina.Sequential()], mode="concat")
     with pytest.raises(ValueError, match="unknown mode 'median'"):
         lamina.layers.Merge(mode="median")

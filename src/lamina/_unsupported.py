@@ -29,7 +29,6 @@ class UnsupportedKerasAPIError(NotImplementedError):
 
 
 _LAYERS = """TFSMLayer TorchModuleWrapper
-Highway MaxoutDense
 Deconvolution3D DenseFeatures MaxNumBoundingBoxes"""
 
 _MODELS = ""

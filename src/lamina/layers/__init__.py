@@ -39,6 +39,7 @@ from lamina.layers.hashed_crossing import HashedCrossing
 from lamina.layers.input_spec import InputSpec
 from lamina.layers.jax_layer import FlaxLayer, JaxLayer
 from lamina.layers.keras1_atrous import AtrousConvolution1D, AtrousConvolution2D  # Keras 1
+from lamina.layers.keras1_core import Highway, MaxoutDense  # Keras 1's own layers
 from lamina.layers.lambda_layer import Lambda
 from lamina.layers.legacy_names import *  # Keras 1/2 aliases and Merge
 from lamina.layers.locally_connected import LocallyConnected1D, LocallyConnected2D  # Keras 2
@@ -78,6 +79,7 @@ __all__ = [
     "Discretization",
     "HashedCrossing",
     "Hashing",
+    "Highway",
     "IntegerLookup",
     "StringLookup",
     "TextVectorization",
@@ -98,6 +100,7 @@ __all__ = [
     "Layer",
     "LocallyConnected1D",
     "LocallyConnected2D",
+    "MaxoutDense",
     "MelSpectrogram",
     "MultiHeadAttention",
     "Pipeline",

@@ -89,6 +89,8 @@ _RNN = [
 #: ``keras/legacy/interfaces.py``.
 RENAMES: dict[str, list[tuple]] = {
     "Dense": [("output_dim", "units"), *_WEIGHT_OPTIONS],
+    "Highway": _WEIGHT_OPTIONS,  # Keras 1's own layers (lamina.layers.keras1_core)
+    "MaxoutDense": [("output_dim", "units"), *_WEIGHT_OPTIONS],
     "Dropout": [("p", "rate")],
     "SpatialDropout1D": [("p", "rate")],
     "SpatialDropout2D": [("p", "rate"), *_DIM],

@@ -2,8 +2,8 @@
 
 The aliases are the same classes, so ``Convolution2D(32, 3, 3, border_mode='same')`` is a
 ``Conv2D`` whose Keras 1 arguments :mod:`lamina.layers.legacy_args` translates.  Keras 1's
-``Merge`` layer called on tensors is the Keras 2 merge layer of its mode; merging
-``Sequential`` branches raises an error that names the functional-API replacement.
+``Merge`` layer called on tensors is the Keras 2 merge layer of its mode; a ``Merge`` of branch
+models makes a multi-input ``Sequential`` (:mod:`lamina.models.merge_branches`).
 
 >>> from lamina.layers import Convolution2D, Conv2D
 >>> Convolution2D is Conv2D
@@ -12,7 +12,6 @@ True
 
 from __future__ import annotations
 
-from lamina._unsupported import unsupported
 from lamina.layers.conv import Conv1D, Conv2D
 from lamina.layers.conv_depthwise import SeparableConv2D
 from lamina.layers.conv_transpose import Conv2DTranspose
@@ -48,40 +47,32 @@ def Merge(layers=None, mode="sum", concat_axis=-1, dot_axes=-1, output_shape=Non
     Called on tensors (``Merge(mode="concat", concat_axis=1)([a, b])``, Keras 1's functional
     use) it is the Keras 2 merge layer of that mode, as :func:`merge`; this returns that layer
     (``Concatenate``, ``Add``, ``Multiply``, ``Average``, ``Maximum``, ``Dot``, or a ``Lambda``
-    for a function ``mode``).  Merging whole ``Sequential`` branches into another
-    ``Sequential`` (``Merge([left, right])`` as its first layer) is not supported: Keras 2
-    replaced it by the functional API.
+    for a function ``mode``).  Given branch models (``Merge([left, right], mode="concat")``,
+    Keras 1's multi-input ``Sequential``), it returns a
+    :class:`~lamina.models.merge_branches.BranchMerge` to add first to a ``Sequential``, whose
+    inputs become the branches' inputs (see :mod:`lamina.models.merge_branches`).
 
     Returns:
-        The merge layer, to be called on a list of tensors.
+        The merge layer, to be called on a list of tensors; or, with ``layers``, the merge of
+        those branches.
 
     Raises:
-        NotImplementedError: ``layers`` given (an ``UnsupportedKerasAPIError`` naming the
-            functional replacement).
+        TypeError: ``layers`` holding fewer than two branches, or something other than models
+            and symbolic tensors.
         ValueError: an unknown ``mode``, or Keras 1's node/tensor indices or output mask.
 
     >>> import numpy as np
     >>> layer = Merge(mode="concat", concat_axis=-1)
     >>> type(layer).__name__, layer([np.ones((2, 3)), np.ones((2, 1))]).shape
     ('Concatenate', (2, 4))
-    >>> try:
-    ...     Merge([None, None], mode="concat")
-    ... except NotImplementedError as e:
-    ...     print(str(e)[:40])
-    keras.layers.Merge is not supported by L
     """
-    if layers is not None:
-        replacement = {"concat": "Concatenate", "sum": "Add", "mul": "Multiply", "ave": "Average",
-                       "max": "Maximum", "dot": "Dot"}.get(mode, "Concatenate/Add/...")  # fmt: skip
-        raise unsupported(
-            "layers",
-            "Merge",
-            f"merging Sequential branches was removed in Keras 2: build the branches with the "
-            f"functional API, e.g. out = {replacement}()([branch_a.output, branch_b.output]) "
-            f"and model = Model([branch_a.input, branch_b.input], out)",
-        )
-    return _merge_layer(mode, concat_axis, dot_axes, output_shape, output_mask, arguments,
-                        node_indices, tensor_indices, name)
+    layer = _merge_layer(mode, concat_axis, dot_axes, output_shape, output_mask, arguments,
+                         node_indices, tensor_indices, name)
+    if layers is None:
+        return layer
+    from lamina.models.merge_branches import BranchMerge
+
+    return BranchMerge(layers, layer)
 
 
 #: Arguments of ``TimeDistributedDense`` that belong to the wrapper, not to the ``Dense``.

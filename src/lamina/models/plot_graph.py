@@ -52,15 +52,16 @@ class PlotGraph:
 
 
 def is_sequential(model) -> bool:
-    """A ``Sequential`` (its layers are a chain; it has ``add``)."""
-    return getattr(model, "_is_model", False) and hasattr(model, "add")
+    """A ``Sequential`` (its layers are a chain of positions, ``_stack``); Keras 1's
+    ``Sequential`` of merged branches has ``add`` too but is a graph."""
+    return getattr(model, "_is_model", False) and "_stack" in vars(model)
 
 
 def is_graph_model(model) -> bool:
     """A functional model (a graph of layer calls), subclassed functional models included."""
     return (
         getattr(model, "_is_model", False)
-        and not hasattr(model, "add")
+        and not is_sequential(model)
         and getattr(model, "_nodes", None) is not None
     )
 

@@ -114,6 +114,11 @@ class Sequential(
         ``rebuild`` is Keras's argument (whether its inner functional model is rebuilt now);
         here it only decides, as in Keras, whether that model takes an automatic name.
         """
+        if getattr(layer, "_keras1_branch_merge", False):  # Keras 1's Merge([left, right])
+            from lamina.models.merge_branches import start  # (it imports the functional model)
+
+            start(self, layer)
+            return
         if isinstance(layer, KerasTensor):  # keras.Input(...) gives a tensor; use its layer
             layer = layer._keras_history[0]
         if (

@@ -10,6 +10,7 @@ import numpy as np
 from lamina.layers.borrowed_weights import borrowed_count
 from lamina.models import own_variables as _own
 from lamina.models import summary_table as _table
+from lamina.models.plot_graph import is_sequential as _is_stack
 
 
 def _size(n_params: int) -> str:
@@ -75,7 +76,7 @@ def render(
     expand_nested=False,
 ) -> str:
     """The text of ``model.summary(...)`` (Keras 3's arguments; see :func:`print_summary`)."""
-    if getattr(model, "_is_model", False) and not hasattr(model, "add"):
+    if getattr(model, "_is_model", False) and not _is_stack(model):
         model._require_built("summary")
         graph = getattr(model, "_nodes", None) is not None
         connected = graph and not _is_chain(model)
@@ -133,7 +134,7 @@ def _rows(model, graph, connected, show_trainable, expand_nested):
     model._require_built("summary")
     ts = model._train_state
     mask = model._trainable_mask()
-    shapes = model._output_shape_of(model._input_shape) if hasattr(model, "add") else None
+    shapes = model._output_shape_of(model._input_shape) if _is_stack(model) else None
     rows, total, train, counted = [], 0, 0, set()
     order = model.__dict__.get("_weight_order") or ()
     for j, (i, layer) in enumerate(_entries(model)):
@@ -168,7 +169,7 @@ def _rows(model, graph, connected, show_trainable, expand_nested):
 def _entries(model) -> list:
     """``(index of the layer's weights, layer)`` per row: a ``Sequential``'s positions (a
     repeated layer at each, as Keras prints it), a graph's layers."""
-    stack = model.__dict__.get("_stack") if hasattr(model, "add") else None
+    stack = model.__dict__.get("_stack") if _is_stack(model) else None
     if stack is None:
         return list(enumerate(model._layers))
     index = {id(layer): i for i, layer in enumerate(model._layers)}
