@@ -339,9 +339,36 @@ def _owned_arrays(owner, layer, build):
     return owner._arrays_of(layer)
 
 
+class OwnerRef(weakref.ref):
+    """The weak reference from a layer to the model holding its arrays.  It pickles (and
+    deep-copies) as a dead reference: the model a layer is unpickled with makes itself the
+    owner again (``SavingMixin.__setstate__``), so a functional graph of layers and symbolic
+    tensors pickles as it stands."""
+
+    def __reduce__(self):
+        return (_dead_owner, ())
+
+
+class _Gone:
+    """A referent that dies at once: the target of an unpickled :class:`OwnerRef`."""
+
+
+def _dead_owner() -> OwnerRef:
+    return OwnerRef(_Gone())
+
+
+def owner_ref(model) -> OwnerRef:
+    """The one :class:`OwnerRef` to ``model`` that its layers hold (compared by identity when
+    the model dies and leaves them their arrays)."""
+    ref = model.__dict__.get("_owner_ref")
+    if ref is None or ref() is not model:  # none yet, or an unpickled copy's dead one
+        ref = model.__dict__["_owner_ref"] = OwnerRef(model)
+    return ref
+
+
 def set_owner(layer, model) -> None:
     """Records that ``layer``'s arrays live in ``model`` (its weight views read them there)."""
-    layer._lamina_owner = weakref.ref(model)
+    layer._lamina_owner = owner_ref(model)
     layer._standalone = None
     from lamina.models import weight_sync
 

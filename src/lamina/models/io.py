@@ -17,35 +17,11 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import json
 
 #: Attributes rebuilt on demand, never pickled or copied: compiled programs close over
 #: functions that do not pickle, and their donated buffers belong to the original.
 _DERIVED = ("_program", "_program_key", "_compiled_metrics", "_profile_memo")
-
-
-def _without_weakrefs(obj, depth=0):
-    """A shallow copy of a layer with its weak references (to the model owning its arrays)
-    removed, recursively through sub-layers; the layer itself when it holds none."""
-    import weakref
-
-    state = getattr(obj, "__dict__", None)
-    if state is None or depth > 8:
-        return obj
-    changed = {}
-    for k, v in state.items():
-        if isinstance(v, weakref.ref):
-            changed[k] = None
-        elif hasattr(v, "__dict__") and type(v).__module__.startswith("lamina."):
-            new = _without_weakrefs(v, depth + 1)
-            if new is not v:
-                changed[k] = new
-    if not changed:
-        return obj
-    clone = copy.copy(obj)
-    vars(clone).update(changed)
-    return clone
 
 
 class SavingMixin:
@@ -61,12 +37,11 @@ class SavingMixin:
 
         state = {k: v for k, v in vars(self).items() if k not in _DERIVED}
         state["_trace_counter"] = {}
-        if "_layers" in state:  # weak references to their model do not pickle
-            clean = {id(layer): _without_weakrefs(layer) for layer in state["_layers"]}
-            state["_layers"] = [clean[id(layer)] for layer in state["_layers"]]
-            if "_stack" in state:  # a Sequential's positions: the same (cleaned) layers
-                state["_stack"] = [clean.get(id(la), la) for la in state["_stack"]]
+        # The layers keep their identity (a functional model's nodes and symbolic tensors
+        # name them): their references to this model pickle as dead references
+        # (``weight_views.OwnerRef``), and ``__setstate__`` makes the copy their owner.
         state.pop("_lamina_owner", None)
+        state.pop("_owner_ref", None)
         for k in ("_train_state", "_rng", "_step_rng"):
             if state.get(k) is not None:
                 state[k] = to_host(state[k])

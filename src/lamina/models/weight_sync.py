@@ -262,7 +262,9 @@ def store(model, ts, claim: bool = True) -> None:
         return
     s.gen = next(_GEN)
     if s.box is None:
-        s.box = [ts, None, None, weakref.ref(model)]
+        from lamina.layers.weight_views import owner_ref
+
+        s.box = [ts, None, None, owner_ref(model)]  # the reference its layers hold
         weakref.finalize(model, _orphan, s.box, None).atexit = False
     s.box[0], s.box[1], s.box[2] = ts, model.__dict__.get("_weight_order"), leaves(model)
     if claim and not s.isolated:
@@ -364,28 +366,32 @@ def synced_getstate(model):
     read(model)
     state = SavingMixin.__getstate__(model)
     state.pop("_wsync", None)
-    if "_nodes" not in state:  # a Sequential: its symbolic graph is rebuilt on demand
-        clean = {id(la): _without_nodes(la) for la in state.get("_layers", ())}
-        state["_layers"] = [clean[id(la)] for la in state.get("_layers", ())]
-        if "_stack" in state:  # its positions name the same (cleaned) layer objects
-            state["_stack"] = [clean.get(id(la), la) for la in state["_stack"]]
+    if "_nodes" not in state:  # a Sequential's symbolic graph is rebuilt on demand
+        layers = list(state.get("_layers", ()))
         if state.get("_input_layer") is not None:
-            state["_input_layer"] = _without_nodes(state["_input_layer"])
+            layers.append(state["_input_layer"])
+        clean = {id(la): _without_nodes(la) for la in layers}
+        clean = {k: v for k, v in clean.items() if v is not None}
+        if clean:  # every place naming a cleaned layer names its copy (a subclass's self.d)
+
+            def swap(value):
+                if type(value) in (list, tuple):  # not a NamedTuple such as TrainState
+                    return type(value)(clean.get(id(v), v) for v in value)
+                return clean.get(id(value), value)
+
+            state.update((k, swap(v)) for k, v in list(state.items()))
     return state
 
 
 def _without_nodes(layer):
-    """A shallow copy of ``layer`` without its graph nodes and its owner (which a
-    functional model built on the Sequential's graph may be), for pickling."""
-    if not layer.__dict__.get("_inbound_nodes") and not isinstance(
-        layer.__dict__.get("_lamina_owner"), weakref.ref
-    ):
-        return layer
+    """A shallow copy of ``layer`` without its graph nodes (which a functional model built on
+    the Sequential's graph may hold), for pickling; None when it has none."""
+    if not layer.__dict__.get("_inbound_nodes"):
+        return None
     import copy
 
     clone = copy.copy(layer)
     clone.__dict__["_inbound_nodes"] = None
-    clone.__dict__.pop("_lamina_owner", None)
     return clone
 
 
