@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.layers import conv_utils as _layers
-
 __all__ = [
     "conv_input_length",
     "conv_output_length",
@@ -26,13 +24,20 @@ __all__ = [
 ]
 
 
+def _layers():
+    # lamina.layers imports lamina.utils (through the initializers): load it on first use.
+    from lamina.layers import conv_utils
+
+    return conv_utils
+
+
 def normalize_tuple(value, n, name):
     """``value`` as a tuple of ``n`` ints (an int repeats).
 
     Raises:
         ValueError: not an int or a tuple of ``n`` ints.
     """
-    return _layers.normalize_tuple(value, n, name, "normalize_tuple")
+    return _layers().normalize_tuple(value, n, name, "normalize_tuple")
 
 
 def normalize_data_format(value):
@@ -41,7 +46,7 @@ def normalize_data_format(value):
     Raises:
         ValueError: any other value.
     """
-    return _layers.normalize_data_format(value, "normalize_data_format")
+    return _layers().normalize_data_format(value, "normalize_data_format")
 
 
 def normalize_padding(value):
@@ -50,7 +55,7 @@ def normalize_padding(value):
     Raises:
         ValueError: any other value.
     """
-    return _layers.normalize_padding(value, ("valid", "same", "causal"), "normalize_padding")
+    return _layers().normalize_padding(value, ("valid", "same", "causal"), "normalize_padding")
 
 
 def conv_output_length(input_length, filter_size, padding, stride, dilation=1):
@@ -61,7 +66,7 @@ def conv_output_length(input_length, filter_size, padding, stride, dilation=1):
     if padding == "full":
         dilated = (filter_size - 1) * dilation + 1
         return (input_length + dilated - 1 + stride - 1) // stride
-    return _layers.conv_output_length(input_length, filter_size, padding, stride, dilation)
+    return _layers().conv_output_length(input_length, filter_size, padding, stride, dilation)
 
 
 def conv_input_length(output_length, filter_size, padding, stride):
