@@ -31,6 +31,7 @@ from lamina.layers.conv_utils import (
     normalize_padding,
     normalize_tuple,
 )
+from lamina.layers.lora import LoraMixin, lora_config, merged
 from lamina.layers.weight_specs import WeightSpec
 from lamina.ops._tensor import tensor
 
@@ -141,6 +142,12 @@ class _BaseConv(_Conv):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, groups=1, activation=None, use_bias=True, **kwargs):  # fmt: skip
+        # Keras's Conv1D/2D/3D take LoRA's arguments; its other convolutions do not.
+        lora = (
+            [kwargs.pop(k, None) for k in ("lora_rank", "lora_alpha")]
+            if isinstance(self, LoraMixin)
+            else None
+        )
         super().__init__(
             kernel_size,
             strides,
@@ -163,6 +170,8 @@ class _BaseConv(_Conv):
                 f"{type(self).__name__}: filters ({self.filters}) must be divisible "
                 f"by groups ({self.groups})."
             )
+        if lora is not None:
+            self._lora_setup(*lora)
 
     def _out_channels(self, input_shape):
         return self.filters
@@ -177,7 +186,7 @@ class _BaseConv(_Conv):
         return super().init(key, input_shape)  # the declared weight_specs
 
 
-class _PlainConv(_BaseConv):
+class _PlainConv(LoraMixin, _BaseConv):
     """Conv1D/2D/3D (Keras's ``BaseConv``): ``activation(convolution_op(x, kernel) + bias)``.
 
     ``convolution_op(inputs, kernel)`` is Keras's hook for customizing the convolution (the
@@ -251,7 +260,14 @@ class _PlainConv(_BaseConv):
             self._runs_convolution_op and type(self).convolution_op is not _PlainConv.convolution_op
         )
 
+    def init(self, key, input_shape):
+        return self._lora_layout(*super().init(key, input_shape))
+
+    def get_config(self):
+        return lora_config(self, self._derived_config())  # Keras adds LoRA's keys when set
+
     def apply(self, params, state, x, *, training=False, key=None):
+        params = merged(self, params, state)
         if self._overrides_convolution_op():
             y = self.convolution_op(x, params["kernel"])
             return self._finish(params, jnp.asarray(tensor(y)), state, training)

@@ -18,6 +18,7 @@ from lamina.layers.activation_sublayer import activate
 from lamina.layers.base import Layer
 from lamina.layers.config import derived_config
 from lamina.layers.dtype_names import dtype_name
+from lamina.layers.lora import LoraMixin, lora_config, merged
 from lamina.layers.seed_state import generator_state, next_seed, uses_step_key
 from lamina.layers.weight_specs import WeightSpec
 from lamina.utils.random import generator_seed
@@ -106,7 +107,7 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs) -> Input
 
 
 @derived_config
-class Dense(Layer):
+class Dense(LoraMixin, Layer):
     """A densely connected layer: ``activation(x @ kernel + bias)``.
 
     Args:
@@ -118,6 +119,8 @@ class Dense(Layer):
         kernel_constraint, bias_constraint: constraints applied after each update.
         quantization_config: accepted for Keras 3 compatibility; Lamina does not quantize
             (the config always holds ``None``).
+        lora_rank, lora_alpha: LoRA from the start (see :meth:`enable_lora`,
+            :mod:`lamina.layers.lora`).
 
     Keras 1/2 spellings (``output_dim``, ``init``, ``W_regularizer``, ``bias`` ...) are
     translated by :mod:`lamina.layers.legacy_args`.
@@ -139,6 +142,7 @@ class Dense(Layer):
         WeightSpec("bias", lambda layer, shape: (layer.units,), when="use_bias"),
     )
     _activation_sublayer = True  # ``activation=PReLU()``: see ``activation_sublayer``
+    _lora_build_resets_alpha = True
 
     def __init__(
         self,
@@ -155,8 +159,7 @@ class Dense(Layer):
         quantization_config=None,
         **kwargs: Any,
     ):
-        kwargs.pop("lora_rank", None)
-        kwargs.pop("lora_alpha", None)
+        self._lora_setup(kwargs.pop("lora_rank", None), kwargs.pop("lora_alpha", None))
         self.quantization_config = None  # accepted, not used: Lamina does not quantize
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if (
@@ -188,9 +191,10 @@ class Dense(Layer):
                 f"Layer {self.name!r} (Dense) expects inputs with a batch dimension and at least "
                 f"one feature dimension, but received shape {tuple(input_shape)}."
             )
-        return super().init(key, input_shape)  # the declared weight_specs
+        return self._lora_layout(*super().init(key, input_shape))  # the declared weight_specs
 
     def apply(self, params, state, x, *, training=False, key=None):
+        params = merged(self, params, state)
         y = jnp.matmul(x, params["kernel"])
         if self.use_bias:
             y = y + jnp.reshape(params["bias"], (1,) * (y.ndim - 1) + (-1,))
@@ -198,6 +202,9 @@ class Dense(Layer):
 
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:-1], self.units)
+
+    def get_config(self):
+        return lora_config(self, self._derived_config())  # Keras adds LoRA's keys when set
 
 
 @derived_config

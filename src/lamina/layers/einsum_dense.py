@@ -13,6 +13,7 @@ from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
 from lamina.layers.activation_sublayer import activate, init_activation
 from lamina.layers.base import Layer
+from lamina.layers.lora import LoraMixin, lora_config, lora_options, merged
 from lamina.utils import random as _random
 
 
@@ -108,7 +109,7 @@ def _analyze(specs, bias_axes, input_shape, output_shape, left_elided):
     return kernel, bias, out
 
 
-class EinsumDense(Layer):
+class EinsumDense(LoraMixin, Layer):
     """A dense layer computed by ``einsum(equation, inputs, kernel) + bias`` (Keras's layer).
 
     Args:
@@ -120,6 +121,7 @@ class EinsumDense(Layer):
         bias_axes: letters of the output axes that get a bias (``None``: no bias).
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
         kernel_constraint, bias_constraint: as for :class:`Dense`.
+        lora_rank, lora_alpha: LoRA from the start (see :mod:`lamina.layers.lora`).
 
     >>> import numpy as np
     >>> from lamina.layers import EinsumDense
@@ -144,9 +146,11 @@ class EinsumDense(Layer):
         bias_constraint=None,
         **kwargs: Any,
     ):
-        for k in ("lora_rank", "lora_alpha", "quantization_config", "gptq_unpacked_column_size"):
+        lora = kwargs.pop("lora_rank", None), kwargs.pop("lora_alpha", None)
+        for k in ("quantization_config", "gptq_unpacked_column_size"):
             kwargs.pop(k, None)
         super().__init__(**kwargs)
+        self._lora_setup(*lora)
         if not isinstance(equation, str):
             raise TypeError(f"EinsumDense(equation=...) must be a string; received {equation!r}.")
         self.equation = equation
@@ -177,9 +181,10 @@ class EinsumDense(Layer):
         params = {"kernel": self.kernel_initializer(tuple(kernel_shape), jnp.float32, key=kkey)}
         if bias_shape is not None:
             params["bias"] = self.bias_initializer(tuple(bias_shape), jnp.float32, key=bkey)
-        return init_activation(self, key, input_shape, params, {})
+        return self._lora_layout(*init_activation(self, key, input_shape, params, {}))
 
     def apply(self, params, state, x, *, training=False, key=None):
+        params = merged(self, params, state)
         y = jnp.einsum(self.equation, x, params["kernel"])
         if "bias" in params:
             b = params["bias"]
@@ -190,7 +195,9 @@ class EinsumDense(Layer):
         return tuple(self._shapes(input_shape)[2])
 
     def _weight_regularizers(self):
-        return {"kernel": self.kernel_regularizer, "bias": self.bias_regularizer}
+        return lora_options(
+            self, {"kernel": self.kernel_regularizer, "bias": self.bias_regularizer}
+        )
 
     def _weight_constraints(self):
         return {"kernel": self.kernel_constraint, "bias": self.bias_constraint}
@@ -211,7 +218,7 @@ class EinsumDense(Layer):
             bias_constraint=_ser(_constraints.serialize, self.bias_constraint),
             quantization_config=None,  # Lamina does not quantize: Keras's value when unset
         )
-        return config
+        return lora_config(self, config)
 
 
 def _ser(fn, obj):

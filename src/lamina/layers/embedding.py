@@ -11,6 +11,7 @@ from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
 from lamina.layers.base import Layer
 from lamina.layers.config import derived_config
+from lamina.layers.lora import LoraMixin, lora_config, merged
 from lamina.layers.weight_specs import WeightSpec
 
 
@@ -24,7 +25,7 @@ def _positive_int(value, what):
 
 # Keras's config holds ``activity_regularizer`` even when None.
 @derived_config(extra=("activity_regularizer",))
-class Embedding(Layer):
+class Embedding(LoraMixin, Layer):
     """Turns integer indices into dense vectors: row ``i`` of ``embeddings`` for index ``i``.
 
     Inputs of any shape ``(batch, ...)`` hold indices in ``[0, input_dim)`` (floats are cast
@@ -39,6 +40,7 @@ class Embedding(Layer):
         mask_zero: whether index 0 is padding: the layer then emits a mask (``x != 0``) that
             recurrent layers downstream use to skip padded timesteps.
         input_length: Keras 2 argument, accepted and ignored.
+        lora_rank, lora_alpha: LoRA from the start (see :mod:`lamina.layers.lora`).
 
     >>> import jax, numpy as np
     >>> from lamina.layers import Embedding
@@ -51,6 +53,8 @@ class Embedding(Layer):
     """
 
     weight_specs = (WeightSpec("embeddings", lambda layer, s: (layer.input_dim, layer.output_dim)),)
+    _lora_names = ("embeddings", "lora_embeddings_a", "lora_embeddings_b")
+    _lora_build_resets_alpha = True
 
     def __init__(
         self,
@@ -75,9 +79,9 @@ class Embedding(Layer):
                 "Embedding(weights=...) is not supported: build the model, then call "
                 "model.set_weights(...) or layer weights through the model."
             )
-        for k in ("lora_rank", "lora_alpha"):
-            kwargs.pop(k, None)
+        lora = kwargs.pop("lora_rank", None), kwargs.pop("lora_alpha", None)
         super().__init__(**kwargs)
+        self._lora_setup(*lora)
         self.input_dim = _positive_int(input_dim, "input_dim")
         self.output_dim = _positive_int(output_dim, "output_dim")
         self.embeddings_initializer = _initializers.get(embeddings_initializer)
@@ -86,7 +90,15 @@ class Embedding(Layer):
         self.mask_zero = bool(mask_zero)
         self.quantization_config = None  # accepted, not used: Lamina does not quantize
 
+    def build(self, input_shape=None):
+        """Creates the ``embeddings`` (Keras's ``build`` needs no input shape here)."""
+        super().build((None, None) if input_shape is None else input_shape)
+
+    def init(self, key, input_shape):
+        return self._lora_layout(*super().init(key, input_shape))
+
     def apply(self, params, state, x, *, training=False, key=None):
+        params = merged(self, params, state)
         idx = jnp.asarray(x)
         if idx.dtype not in (jnp.int32, jnp.int64):
             idx = idx.astype(jnp.int32)
@@ -94,6 +106,9 @@ class Embedding(Layer):
 
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape), self.output_dim)
+
+    def get_config(self):
+        return lora_config(self, self._derived_config())  # Keras adds LoRA's keys when set
 
     def compute_mask(self, x, mask=None):
         if not self.mask_zero:

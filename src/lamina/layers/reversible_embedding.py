@@ -15,6 +15,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from lamina.layers.embedding import Embedding
+from lamina.layers.lora import merged
 from lamina.utils import random as _random
 
 
@@ -76,6 +77,7 @@ class ReversibleEmbedding(Embedding):
     def apply(self, params, state, x, *, training=False, key=None, reverse=False):
         if not reverse:
             return super().apply(params, state, x, training=training, key=key)
+        params = merged(self, params, state)  # LoRA's effective embeddings, when enabled
         kernel = (
             jnp.transpose(params["embeddings"])
             if self.tie_weights

@@ -273,6 +273,17 @@ def store(model, ts, claim: bool = True) -> None:
     s.synced_at = _WRITES[0]
 
 
+def relaid(model, ts) -> None:
+    """Replaces the state of ``model``, a model that does not own its layers' weights, by the
+    same weights in a new layout (``lamina.layers.lora``), without claiming the layers: the
+    owner's arrays are pulled into it again at its next read."""
+    s = sync_of(model)
+    model.__dict__["_train_state"] = ts
+    if s.box is not None:
+        s.box[0], s.box[1] = ts, model.__dict__.get("_weight_order")
+    s.pulled.clear()
+
+
 def adopt(model, ts) -> None:
     """Stores the state of a just-built model: the layers whose weights live elsewhere keep
     them (copied in); the others get this model's fresh weights."""

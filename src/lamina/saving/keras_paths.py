@@ -180,6 +180,9 @@ def layer_groups(layer, base: str, p_names, s_names) -> list:
         p_names = [k for k in p_names if not k.startswith(path + "/")]
         s_names = [k for k in s_names if not k.startswith(path + "/")]
     keys = [("p", k) for k in p_names] + [("s", k) for k in s_names]
+    file_keys = getattr(layer, "_keras_file_keys", None)
+    if file_keys is not None:  # a LoRA layer: its merged kernel (lamina.layers.lora)
+        keys = file_keys(keys)
     hook = getattr(layer, "_keras_weight_groups", None)  # RNN(StackedRNNCells): one per cell
     if hook is not None:  # (sub path, key prefix) or (sub path, tuple of exact keys)
         return held + [

@@ -37,6 +37,7 @@ import numpy as np
 
 from lamina import optimizers as _optimizers
 from lamina._naming import snake_case
+from lamina.layers import lora
 from lamina.saving import h5_tree, safety
 from lamina.saving.safety import fail
 
@@ -197,8 +198,11 @@ def write(h5, model, include_optimizer: bool = True) -> None:
             g = h5.require_group(gpath)
             g.attrs["name"] = layer.name
             for j, (kind, key) in enumerate(keys):
-                arrays = ts.params[i] if kind == "p" else ts.state[i]
-                g.create_dataset(str(j), data=np.asarray(arrays[key]))
+                if isinstance(kind, tuple):  # a LoRA layer's merged kernel, as Keras saves it
+                    value = lora.saved_value(kind, key, ts.params[i], ts.state[i])
+                else:
+                    value = (ts.params[i] if kind == "p" else ts.state[i])[key]
+                g.create_dataset(str(j), data=np.asarray(value))
     if include_optimizer:
         opt_vars = optimizer_variables(model)
         if opt_vars:
@@ -317,6 +321,7 @@ def read(h5, model, path, skip_mismatch: bool = False, load_optimizer: bool = Tr
                 extra.append(len(arrays) - len(keys))
             for kind_key, a in zip(keys, arrays):
                 found[kind_key] = a
+        found = lora.from_saved(found, view.train_state.params[i])
         p_names, s_names = view.weight_order[i]
         ordered = [found.get(("p", k)) for k in p_names] + [found.get(("s", k)) for k in s_names]
         if extra:
