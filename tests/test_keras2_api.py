@@ -168,12 +168,12 @@ def test_keras2_module_paths_import():
     assert plot_model is lamina.utils.plot_model
 
 
-def test_add_metric_names_what_to_use_and_leaves_the_model_usable():
-    """Keras 2's ``self.add_metric(value, name=...)`` (HOML ch. 12): Keras 3 removed it; the
-    error names the API and the replacements, and the model still trains afterwards."""
+def test_add_metric_of_a_symbolic_tensor_is_logged_by_fit():
+    """Keras 2's ``model.add_metric(tensor, name=...)`` (HOML ch. 12; Keras 3 removed it):
+    the tensor's epoch mean is logged under its name (tests/test_layer_metrics_fit.py)."""
     inputs = lamina.Input((3,))
     model = lamina.Model(inputs, lamina.layers.Dense(1)(inputs))
-    with pytest.raises(NotImplementedError, match=r"Layer.add_metric is not supported.*'mae'"):
-        model.add_metric(inputs, name="mae")
+    model.add_metric(inputs, name="mean_input")
     model.compile("sgd", "mse")
-    model.fit(np.ones((4, 3)), np.ones((4, 1)), epochs=1, verbose=0)
+    history = model.fit(np.ones((4, 3)), np.ones((4, 1)), epochs=1, verbose=0)
+    assert history.history["mean_input"] == [1.0]

@@ -27,7 +27,8 @@ class LayerMetrics:
 
     @property
     def metrics(self) -> list:
-        """The metrics held as the layer's attributes (in lists too), then its sub-layers'."""
+        """The metrics held as the layer's attributes (in lists too), then those Keras 2's
+        ``add_metric`` made, then its sub-layers'."""
         from lamina.layers.tracing import tracked_layers
         from lamina.metrics.base import Metric
 
@@ -37,36 +38,43 @@ class LayerMetrics:
             if isinstance(value, Metric) and all(value is not m for m in out):
                 out.append(value)
 
+        from lamina.training.layer_metric_state import added_metrics
+
         for value in vars(self).values():
             for item in value if isinstance(value, list | tuple) else (value,):
                 add(item)
+        for m in added_metrics(self):
+            add(m)
         for _, sub in tracked_layers(self):
             for m in sub.metrics:
                 add(m)
         return out
 
     def add_metric(self, value, name=None, aggregation=None, **kwargs):
-        """Keras 2's ``layer.add_metric(value, name=...)`` (removed in Keras 3): not supported.
+        """Keras 2's ``add_metric(value, name=...)``: ``value``'s mean over each epoch (of
+        ``fit``) or ``evaluate``, logged as ``name`` (Keras 3 removed it).
+
+        Called in ``call``, each call adds ``value`` (a batch's tensor) to a ``Mean`` metric
+        named ``name``, which ``metrics`` lists; the value of a metric's ``__call__`` keeps
+        that metric (and its name).  On a functional model, ``value`` may be a symbolic
+        tensor of its graph (Keras 2's VAE logs ``kl_loss`` so).
+
+        Args:
+            value: a tensor, or the result of calling a ``keras.metrics.Metric``.
+            name: the name to log the mean under (required for a plain tensor).
+            aggregation: ``None`` or ``"mean"``, the only aggregation Keras 2 supported.
 
         Raises:
-            NotImplementedError: always (an ``UnsupportedKerasAPIError`` naming the
-                replacements), before anything is traced, so the model stays usable.
+            ValueError: no ``name`` for a plain tensor, or another ``aggregation``.
+            TypeError: an unknown keyword argument.
 
+        >>> import numpy as np
         >>> import lamina
-        >>> try:
-        ...     lamina.layers.Dense(2).add_metric(1.0, name="m")
-        ... except NotImplementedError as e:
-        ...     print(str(e)[:46])
-        keras.layers.Layer.add_metric is not supported
+        >>> layer = lamina.layers.Dense(1)
+        >>> layer.add_metric(np.array([1.0, 3.0]), name="m")
+        >>> [m.name for m in layer.metrics], float(layer.metrics[0].result())
+        (['m'], 2.0)
         """
-        from lamina._unsupported import UnsupportedKerasAPIError
+        from lamina.training.layer_metric_state import add_metric
 
-        del value, aggregation, kwargs
-        label = f" {name!r}" if name else ""
-        raise UnsupportedKerasAPIError(
-            f"keras.layers.Layer.add_metric is not supported by Lamina (Keras 3 removed it): "
-            f"the metric{label} would need its own state in the compiled training step. Log "
-            "a value computed from the model's outputs with compile(metrics=[...]) (a metric "
-            "function of (y_true, y_pred), or a keras.metrics.Metric), or track it in a "
-            "custom train_step with a keras.metrics.Mean and return it in the logs."
-        )
+        add_metric(self, value, name, aggregation, kwargs)

@@ -80,7 +80,8 @@ class Metric:
         return self._state
 
     def update_state(self, *args, **kwargs):
-        check_not_in_traced_call(self, args, kwargs)
+        if check_not_in_traced_call(self, args, kwargs):
+            return
         self._state = self.update(self._get_state(), *args, **kwargs)
 
     def reset_state(self):
@@ -104,8 +105,12 @@ class Metric:
         return reset(self)
 
     def __call__(self, *args, **kwargs):
+        from lamina.training.layer_metric_state import note_result
+
         self.update_state(*args, **kwargs)
-        return self.result()
+        value = self.result()
+        note_result(self, value)  # Keras 2's add_metric(metric(y, p)) keeps the metric
+        return value
 
     @property
     def variables(self):
@@ -352,26 +357,13 @@ class MeanMetricWrapper(Mean):
         return cls(**config)
 
 
-def check_not_in_traced_call(metric, args, kwargs) -> None:
-    """Raises for ``metric.update_state`` inside a layer's ``call`` traced on symbolic inputs
-    (a functional model being built), or by ``fit``, ``evaluate`` or ``predict`` (Keras's subclassing guide: a layer holding a
-    ``BinaryAccuracy`` it updates in ``call``): the metric's own state cannot hold values of
-    a compiled step.  Called eagerly (``layer(x)``), or in a custom ``train_step`` (whose
-    metrics are bound to the step's state), it runs as in Keras."""
-    import jax
+def check_not_in_traced_call(metric, args, kwargs) -> bool:
+    """Whether ``metric.update_state(*args, **kwargs)`` must be discarded: it runs inside a
+    layer's ``call`` traced on symbolic inputs (a functional model being built) or by
+    ``predict``, where Keras's stateless calls drop it too.  Inside ``fit``/``evaluate`` a
+    metric held by a layer is bound to the compiled step's state
+    (:mod:`lamina.training.layer_metric_state`), as are a custom ``train_step``'s metrics;
+    called eagerly (``layer(x)``) it updates the metric, as in Keras."""
+    from lamina.training.layer_metric_state import discards_update
 
-    from lamina.layers.variables import current_scope
-    from lamina.training.custom_state import bound_metrics
-
-    if current_scope() is None or any(m is metric for m in bound_metrics()):
-        return
-    if not any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves((args, kwargs))):
-        return
-    from lamina._unsupported import UnsupportedKerasAPIError
-
-    raise UnsupportedKerasAPIError(
-        f"Metric {metric.name!r}: update_state() inside a layer's call() traced on symbolic inputs "
-        "or by fit()/evaluate()/predict() (a metric held by a layer) is not supported by Lamina. "
-        "Compile the metric instead (model.compile(metrics=[...])), or compute the value in "
-        "call() and return it as an output, or update the metric in a custom train_step()."
-    )
+    return discards_update(metric, args, kwargs)

@@ -245,7 +245,8 @@ def make_pure(cls) -> None:
             return user_update(self, y_true, y_pred, sample_weight=sample_weight)
         from lamina.metrics.base import check_not_in_traced_call
 
-        check_not_in_traced_call(self, (y_true, y_pred, sample_weight), {})
+        if check_not_in_traced_call(self, (y_true, y_pred, sample_weight), {}):
+            return
         self._state = update(self, self._get_state(), y_true, y_pred, sample_weight)
 
     def reset_state(self):

@@ -14,6 +14,7 @@ from lamina import metrics as _metrics
 from lamina import optimizers as _optimizers
 from lamina.training import compilation as _compilation
 from lamina.training import guardrails as _guardrails
+from lamina.training import layer_metric_state as _held_metrics
 from lamina.training import outputs as _outputs
 from lamina.training import step as _step
 from lamina.training.state import fresh_copy, split_trainable
@@ -254,6 +255,8 @@ class CompileMixin:
         losses = _outputs.resolve_losses(
             self._compiled["loss"], self._compiled["loss_weights"], network.output_names
         )
+        _held_metrics.discover_training_metrics(self, network)
+        held = tuple(self._layer_held_metrics())
         key = (
             network.spec_key,
             mask,
@@ -261,6 +264,7 @@ class CompileMixin:
             tuple((t.index, t.weight, t.log_name) for t in losses),
             self._y_shapes(),
             self._compiled["run_eagerly"],
+            tuple((id(m), m.name) for m in held),
         )
         if self._program is None or self._program_key != key:
             self._compiled_metrics = [m.metric for m in metrics]
@@ -273,6 +277,7 @@ class CompileMixin:
                 trace_counter=self._trace_counter,
                 run_eagerly=self._compiled["run_eagerly"],
                 compiler_options=self._compiler_options(),
+                layer_metrics=held,
             )
             self._program_key = key
         return self._program
@@ -283,11 +288,12 @@ class CompileMixin:
         (several outputs), then the metrics; known once the data shapes are."""
         if self._compiled is None:
             return []
+        held = [m.name for m in self._layer_held_metrics()]
         if self._input_shape is None:
             return ["loss"] + [
                 m if isinstance(m, str) else getattr(m, "name", str(m))
                 for m in _leaves(self._compiled["metrics"])
-            ]
+            ] + held
         network = self._engine_network()
         names = ["loss"]
         if network.output_names is not None:
@@ -298,8 +304,8 @@ class CompileMixin:
                 names += [t.log_name for t in losses]
             # Keras 3 lists the per-output metrics ("a_mae") after the losses, sorted by name
             # (``Trainer._flatten_metrics_in_order``: their names are not its metric names).
-            return names + sorted(m.log_name for m in self._resolved_metrics())
-        return names + [m.log_name for m in self._resolved_metrics()]
+            return names + held + sorted(m.log_name for m in self._resolved_metrics())
+        return names + [m.log_name for m in self._resolved_metrics()] + held
 
     compiled = False
 

@@ -106,11 +106,14 @@ class Functional(Model):
         single = isinstance(out_struct, list | tuple) and len(out_struct) == 1
 
         graph_losses = tuple(self.__dict__.get("_graph_losses", ()))
+        graph_metrics = tuple(self.__dict__.get("_graph_metrics", ()))
         model = self
 
         def forward(params, state, x, *, training, key=None, batch_mask=None, input_masks=None):
             xs = _flatten_inputs(in_struct, x)
-            capture = {id(t): None for gl in graph_losses for t in gl.boundary}
+            capture = {
+                id(t): None for gl in graph_losses + graph_metrics for t in gl.boundary
+            }
             y, new_state, aux = _graph.graph_forward(
                 nodes, layers, flat_inputs, out_struct, params, state, xs,
                 training=training, key=key, batch_mask=batch_mask, input_masks=input_masks,
@@ -124,18 +127,25 @@ class Functional(Model):
                 log_term(model, term)
             if graph_losses:
                 mark()  # the terms reduce over the batch: a short batch runs at its real size
+            for gm in graph_metrics:  # Keras 2's model.add_metric(symbolic tensor, name=...)
+                value = gm.values(
+                    params, state, capture, training=training, key=key, batch_mask=batch_mask
+                )
+                gm.metric.update_state(value[0])
             return (y[0] if single else y), new_state, aux
 
         spec_key = ("functional", tuple(la._spec_key() for la in layers), wiring(nodes, layers))
         if graph_losses:
             spec_key += (tuple(gl.spec_key() for gl in graph_losses),)
+        if graph_metrics:
+            spec_key += (tuple((gm.metric.name, gm.spec_key()) for gm in graph_metrics),)
         n_out = len(self.outputs)
         net = Network(
             layers=layers,
             forward=forward,
             spec_key=spec_key,
             output_names=None if n_out == 1 else tuple(self.output_names),
-            runs_user_code=bool(graph_losses),
+            runs_user_code=bool(graph_losses or graph_metrics),
         )
         prefix = self._host_prefix()  # string inputs: their layers run on the host first
         return net if prefix is None else prefix.wrap(net)
@@ -148,6 +158,24 @@ class Functional(Model):
         term = GraphLoss(self, loss)  # raises before anything changes
         self.__dict__.setdefault("_graph_losses", []).append(term)
         self._program = None  # compiled without the term
+
+    def _add_graph_metric(self, value, name) -> None:
+        """Keras 2's ``model.add_metric(tensor, name=...)`` with a symbolic tensor of this
+        model's graph: the tensor is computed in the forward pass (as an ``add_loss`` term
+        is, :mod:`lamina.models.graph_losses`) and its mean logged as ``name``."""
+        from lamina.metrics.base import Mean
+        from lamina.models.graph_losses import GraphLoss
+
+        term = GraphLoss(self, value)  # raises before anything changes
+        if len(term.outputs) != 1:
+            raise TypeError(
+                f"model.add_metric(name={name!r}) takes one symbolic tensor; received "
+                f"{len(term.outputs)}. Add one metric per tensor."
+            )
+        added = self.__dict__.setdefault("_added_metrics", {})
+        term.metric = added.setdefault(name, Mean(name=name))
+        self.__dict__.setdefault("_graph_metrics", []).append(term)
+        self._program = None  # compiled without the metric
 
     def _layer_input_shapes(self, input_shape=None):
         shapes = {}

@@ -90,6 +90,12 @@ class GraphLoss:
         """The summed loss term, run on the model's ``params``/``state`` (one entry per
         layer of the model) and ``values``: the model's forward values of ``boundary``
         (``{id(tensor): array}``)."""
+        outs = self.values(params, state, values, training=training, key=key, batch_mask=batch_mask)
+        return sum(jnp.sum(jnp.asarray(v, jnp.float32)) for v in outs)
+
+    def values(self, params, state, values, *, training, key, batch_mask):
+        """The loss graph's output arrays (one per tensor given), as :meth:`__call__` runs
+        them (Keras 2's ``model.add_metric(tensor)`` logs their mean)."""
         from lamina.models import graph as _graph
 
         p = tuple(_lookup(params, path, own, 0) for path, own in zip(self._paths, self._own))
@@ -101,7 +107,7 @@ class GraphLoss:
             [values[id(t)] for t in self.boundary],
             training=training, key=key, batch_mask=batch_mask,
         )  # fmt: skip
-        return sum(jnp.sum(jnp.asarray(v, jnp.float32)) for v in values)
+        return values
 
 
 def _locate(model, layer):

@@ -92,10 +92,23 @@ class ModelMetricsMixin:
     @property
     def metrics(self) -> list:
         """Keras's ``model.metrics``: the loss tracker and the compiled metrics (after
-        ``compile``), then the metrics held as attributes."""
+        ``compile``), then the metrics held as attributes, made by ``add_metric``, and held
+        by the layers."""
         tracker, compiled = self._trainer_metrics()
         out = [m for m in (tracker, compiled) if m is not None]
-        out += [v for v in vars(self).values() if isinstance(v, Metric) and v not in out]
+        return out + [m for m in self._layer_held_metrics() if all(m is not o for o in out)]
+
+    def _layer_held_metrics(self) -> list:
+        """The metrics ``call`` may update, which the compiled steps carry and log: those the
+        model holds as attributes, those Keras 2's ``self.add_metric`` made on it, then those
+        its layers hold (:mod:`lamina.training.layer_metric_state`)."""
+        from lamina.training.layer_metric_state import added_metrics, held_metrics
+
+        own = [v for v in vars(self).values() if isinstance(v, Metric)]
+        out = []
+        for m in [*own, *added_metrics(self), *held_metrics(self)]:
+            if all(m is not o for o in out):
+                out.append(m)
         return out
 
     @property

@@ -39,6 +39,7 @@ from lamina.distribution.sharding import ShardedRows
 from lamina.layers.conv_ops import training_convs, xla_gradients
 from lamina.optimizers.loss_scale import current_loss_scale
 from lamina.training import inference_state as _inference_state
+from lamina.training import layer_metric_state as _held
 from lamina.training import output_weights as _weights
 from lamina.training import step_losses as _step_losses
 from lamina.training.autocast import cast_outputs_float32
@@ -97,6 +98,20 @@ def with_fresh_key(program, ts):
 def _as_outputs(ys):
     """Targets as a tuple with one array per output (a single target array is one output)."""
     return tuple(ys) if isinstance(ys, tuple | list) else (ys,)
+
+
+def _held_layout(held):
+    """``(split, join)`` of a metric state carrying the layer-held metrics' states
+    (:mod:`lamina.training.layer_metric_state`) as one entry before the status entry:
+    ``split(mstate) -> (mstate without it, their states)``, ``join(new, states)`` appends
+    them to a new state without its status entry.  Without such metrics the state is as
+    :mod:`lamina.training.step_losses` lays it out."""
+    if not held:
+        return (lambda mstate: (mstate, ())), (lambda new, states: tuple(new))
+    return (
+        lambda mstate: ((*mstate[:-2], mstate[-1]), mstate[-2]),
+        lambda new, states: (*new, tuple(states)),
+    )
 
 
 def _one_step(tree):
@@ -184,6 +199,7 @@ def build_program(
     trace_counter=None,
     run_eagerly=False,
     compiler_options=None,
+    layer_metrics=(),
 ) -> Program:
     """Builds the jitted functions of one compiled model.
 
@@ -201,6 +217,9 @@ def build_program(
         run_eagerly: run every function without ``jit`` (debugging).
         compiler_options: XLA options for every jitted function
             (:func:`lamina.training.compilation.program_compiler_options`).
+        layer_metrics: the metrics the model's layers hold and update in ``call``
+            (:mod:`lamina.training.layer_metric_state`): their states are carried after the
+            compiled metrics' and logged under their names.
     """
     enable_persistent_cache()
     if not isinstance(network, Network):
@@ -217,8 +236,10 @@ def build_program(
         for m in metrics
     )
     trainable = tuple(trainable)
+    held = tuple(layer_metrics)
     uses_rng = network.needs_key
     net_forward = network.forward if network.passes_training else _no_training(network.forward)
+    split_m, join_m = _held_layout(held)
     carries_state = any(getattr(layer, "stateful", False) for layer in network.layers)
     inference_rng = network.inference_rng
     may_write = _inference_state.may_write_state(network.layers)
@@ -273,6 +294,7 @@ def build_program(
     def train_step(carry, xb, ys, swb, bmask):
         """One optimizer step on one batch; ``swb`` already carries the padding mask."""
         ts, mstate = carry
+        base, held_s = split_m(mstate)
         if uses_rng:
             rng, key = jax.random.split(ts.rng)
         else:  # nothing random in the model: keep the key, skip the split
@@ -282,10 +304,11 @@ def build_program(
 
         def loss_fn(tp):
             params = merge_params(tp, frozen, trainable)
-            with OutputMasks() as collected, training_convs():
+            with OutputMasks() as collected, training_convs(), _held.bound(held, held_s) as got:
                 y_pred, new_state, aux = net_forward(
                     params, ts.state, xb, training=True, key=key, batch_mask=bmask
                 )
+                new_held = _held.keep_if_empty(got(), held_s, bmask)
             if may_write and _inference_state.written_by_user_code(
                 network.layers, ts.state, new_state
             ):
@@ -296,9 +319,9 @@ def build_program(
                 data, parts = data_losses(ys, y_pred, swb, bmask, out_masks)
             total = data + network.regularization(params) + aux
             scaled = total if scale is None else total * scale
-            return scaled, (total, y_pred, new_state, parts, out_masks)
+            return scaled, (total, y_pred, new_state, parts, out_masks, new_held)
 
-        (_, (total, y_pred, new_state, parts, out_masks)), grads = jax.value_and_grad(
+        (_, (total, y_pred, new_state, parts, out_masks, new_held)), grads = jax.value_and_grad(
             loss_fn, has_aux=True
         )(tp)
         # The NaN guard decides before the update, from what the update reads: the loss, the
@@ -308,7 +331,7 @@ def build_program(
         # loop (three copies of a 20000x128 embedding table and its Adam slots per step:
         # an epoch 3-5x slower than Keras's).  A bad step, and every later one of the
         # epoch, keeps the last finite state; ``first_bad``/``what`` go to the host.
-        count_, first_bad, what = mstate[-1]
+        count_, first_bad, what = base[-1]
         loss_ok = jnp.isfinite(total)
         # A LossScaleOptimizer skips a step with non-finite gradients itself (and lowers its
         # scale): there they are expected, not an error.
@@ -317,7 +340,9 @@ def build_program(
         # Keras 3's JAX trainer drops y_pred's mask on its way out of the gradient function,
         # so in training the metrics are not masked (evaluate's are); the loss is.
         del out_masks
-        new_metrics = update_metrics(mstate[:-1], total, parts, bmask, ys, y_pred, swb)
+        new_metrics = join_m(
+            update_metrics(base[:-1], total, parts, bmask, ys, y_pred, swb), new_held
+        )
 
         def commit(_):
             updates, opt_state = tx.update(grads, ts.opt_state, tp)
@@ -401,17 +426,19 @@ def build_program(
         ys = _as_outputs(ys)
         swb = _weights.masked(swb, bmask)  # (batch,) or per timestep; per output or for all
         key = ts.rng if inference_rng else None  # the host gives each call a fresh one
-        with OutputMasks() as collected:
+        base, held_s = split_m(mstate)
+        with OutputMasks() as collected, _held.bound(held, held_s) as got:
             y_pred, new_state, aux = net_forward(
                 ts.params, ts.state, xb, training=False, batch_mask=bmask, key=key
             )
+            new_held = _held.keep_if_empty(got(), held_s, bmask)
         out_masks = collected.masks_for(y_pred)
         y_pred = cast_outputs_float32(y_pred)
         with collected.live():  # losses and metrics reading graph tensors, as in train_step
             data, parts = data_losses(ys, y_pred, swb, bmask, out_masks, training=False)
             total = data + network.regularization(ts.params) + aux
-            new = update_metrics(mstate[:-1], total, parts, bmask, ys, y_pred, swb, out_masks)
-        return (*new, mstate[-1]), new_state
+            new = update_metrics(base[:-1], total, parts, bmask, ys, y_pred, swb, out_masks)
+        return (*join_m(new, new_held), mstate[-1]), new_state
 
     def eval_chunk(ts, mstate, batches, mask, partial=()):
         """``batches``: (x, ys, sample_weight), leaves (steps, batch, ...); mask (steps, batch);
@@ -461,10 +488,16 @@ def build_program(
 
     # Named local functions: ``jit`` names each program after the function it compiles.
     def init_metrics():
-        return _step_losses.init_metrics(losses, metrics)
+        base = _step_losses.init_metrics(losses, metrics)
+        return base if not held else (*base[:-1], _held.init_states(held), base[-1])
 
     def results(mstate):
-        return _step_losses.results(losses, metrics, mstate)
+        base, held_s = split_m(mstate)
+        out = _step_losses.results(losses, metrics, base)
+        if not held:
+            return out
+        status = {k: out.pop(k) for k in (NONFINITE_KEY, NONFINITE_WHAT_KEY)}
+        return {**out, **_held.results(held, held_s), **status}
 
     return Program(
         # One call an epoch: its executable may come from disk (see program_jit).
@@ -485,6 +518,7 @@ def build_program(
         init_metrics=committed_outputs(jit(init_metrics)),
         needs_partial_rows=(
             may_need_partial_for(losses, metrics, network.layers)
+            or bool(held)
             or network.runs_user_code
             or may_write
         ),
@@ -492,5 +526,5 @@ def build_program(
         carries_state=carries_state,
         inference_rng=inference_rng,
         writes_state=writes_state,
-        user_code=may_write or network.runs_user_code,
+        user_code=may_write or network.runs_user_code or bool(held),
     )
