@@ -433,7 +433,7 @@ def test_clear_errors():
     with pytest.raises(TypeError, match=r"RNN\(cell\)"):
         lamina.layers.LSTMCell(3).apply({}, {}, x)
     with pytest.raises(lamina._unsupported.UnsupportedKerasAPIError):
-        lamina.layers.Highway  # noqa: B018
+        lamina.layers.Deconvolution3D  # noqa: B018
 
 
 def test_masked_seq2seq_with_initial_state_matches_keras(keras, rng):
