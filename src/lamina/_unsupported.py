@@ -1,7 +1,7 @@
 """Errors for the Keras names Lamina lacks, told apart from typos.
 
 A Keras script that reaches for a Keras 2/3 public name Lamina does not have
-(``from lamina.layers import Highway``) gets :class:`UnsupportedKerasAPIError`, which names
+(``from lamina.layers import Deconvolution3D``) gets :class:`UnsupportedKerasAPIError`, which names
 the Keras API and says it is not supported, instead of a bare ``AttributeError`` or
 ``ImportError``.  Any other unknown name is a typo: an ``AttributeError`` with the closest
 public name.  Each package installs the hook with ``__getattr__ = module_getattr(...)``; it runs
@@ -9,10 +9,10 @@ only for names the module does not define, so a name Lamina gains later simply w
 
 >>> import lamina.layers
 >>> try:
-...     lamina.layers.Highway
+...     lamina.layers.Deconvolution3D
 ... except NotImplementedError as e:
 ...     print(str(e).split(":")[0])
-keras.layers.Highway is not supported by Lamina
+keras.layers.Deconvolution3D is not supported by Lamina
 """
 
 from __future__ import annotations
