@@ -117,7 +117,7 @@ def test_checkpoint_period_and_hdf5_weights(tmp_path):
 @pytest.mark.parametrize(
     "module,name",
     [("layers", "ConvLSTM2D"), ("layers", "Highway"), ("models", "clone_model"),
-     ("utils", "GeneratorEnqueuer"), ("callbacks", "OrbaxCheckpoint"), ("optimizers", "MultiOptimizer")],
+     ("callbacks", "OrbaxCheckpoint"), ("optimizers", "MultiOptimizer")],
 )  # fmt: skip
 def test_known_keras_names_say_unsupported(module, name):
     mod = getattr(lamina, module)

@@ -350,8 +350,10 @@ def test_keras2_generic_utils_and_data_utils_names():
 
     assert Progbar is utils.Progbar and CustomObjectScope is utils.CustomObjectScope
     assert get_file is utils.get_file and Sequence is utils.PyDataset
-    with pytest.raises(NotImplementedError, match="GeneratorEnqueuer is not supported"):
-        exec("from lamina.utils.data_utils import GeneratorEnqueuer", {})
+    from lamina.utils.data_utils import GeneratorEnqueuer, OrderedEnqueuer, SequenceEnqueuer
+
+    assert GeneratorEnqueuer is utils.GeneratorEnqueuer and OrderedEnqueuer is utils.OrderedEnqueuer
+    assert SequenceEnqueuer is utils.SequenceEnqueuer
 
 
 def test_interactive_logging_switches_are_shared():

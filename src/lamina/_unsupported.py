@@ -33,7 +33,7 @@ Deconvolution3D DenseFeatures MaxNumBoundingBoxes"""
 
 _MODELS = ""
 
-_UTILS = """GeneratorEnqueuer OrderedEnqueuer SequenceEnqueuer"""
+_UTILS = ""
 
 _CALLBACKS = """OrbaxCheckpoint"""
 

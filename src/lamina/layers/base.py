@@ -22,11 +22,14 @@ A layer that declares ``weight_specs`` (:mod:`lamina.layers.weight_specs`) gets 
 ``_weight_regularizers`` and ``_weight_constraints`` from the declaration.
 
 Shapes include the batch dimension as ``None``, as in Keras.
+
+``Layer`` gathers mixins, one concept each: its config and the key of its compiled program
+(:mod:`lamina.layers.layer_config`), its dtype policy (:mod:`lamina.layers.layer_dtype`), and
+Keras's calls, ``add_weight`` and weight views (:mod:`lamina.layers.keras_api`).
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import jax.numpy as jnp
@@ -43,6 +46,8 @@ from lamina.layers import legacy_args as _legacy_args
 from lamina.layers import tracking_order as _tracking_order
 from lamina.layers import weight_specs as _weight_specs
 from lamina.layers.keras_api import KerasLayerAPI
+from lamina.layers.layer_config import LayerConfigAPI, freeze
+from lamina.layers.layer_dtype import LayerDTypeAPI
 
 Shape = tuple[Any, ...]
 
@@ -60,7 +65,7 @@ _MASKING_LAYERS = frozenset({
 })  # not the models: as in Keras, a nested model's outputs carry only the masks made inside it
 
 
-class Layer(KerasLayerAPI):
+class Layer(LayerConfigAPI, LayerDTypeAPI, KerasLayerAPI):
     """Base class of Lamina layers.
 
     Args:
@@ -206,37 +211,6 @@ class Layer(KerasLayerAPI):
         _tracking_order.note(self, name, value)
         super().__setattr__(name, value)
 
-    # ----------------------------------------------------------------- dtype policy
-    @property
-    def dtype_policy(self):
-        """The layer's :class:`lamina.DTypePolicy` (the global policy for a model made
-        without one)."""
-        return self.__dict__.get("_dtype_policy") or _dtype_policies.dtype_policy()
-
-    @dtype_policy.setter
-    def dtype_policy(self, value):
-        self._dtype_policy = _dtype_policies.get(value)
-
-    @property
-    def dtype(self) -> str:
-        """The dtype of the layer's weights (Keras's alias of ``variable_dtype``)."""
-        return self.dtype_policy.variable_dtype
-
-    @property
-    def compute_dtype(self) -> str:
-        """The dtype the layer computes in: floating inputs and weights are cast to it."""
-        return self.dtype_policy.compute_dtype
-
-    @property
-    def variable_dtype(self) -> str:
-        """The dtype of the layer's weights."""
-        return self.dtype_policy.variable_dtype
-
-    @property
-    def input_dtype(self) -> str:
-        """The dtype floating inputs are converted to (the compute dtype)."""
-        return self.compute_dtype
-
     # ----------------------------------------------------------------- the pure core
     @_scopes.scoped_init
     def init(self, key, input_shape: Shape) -> tuple[dict, dict]:
@@ -286,7 +260,7 @@ class Layer(KerasLayerAPI):
             # it is built.
             cache = vars(self).setdefault("_output_shape_cache", {})
             n = len(input_shape) if isinstance(input_shape, list) else 1
-            key = (_freeze(input_shape), call_dtypes(n))
+            key = (freeze(input_shape), call_dtypes(n))
             if key not in cache:
                 cache[key] = traced_output_shape(self, input_shape)
             return cache[key]
@@ -377,75 +351,6 @@ class Layer(KerasLayerAPI):
         )
         return found
 
-    # ------------------------------------------------------------------ config
-    def get_config(self) -> dict:
-        """The layer's config: ``name``, ``trainable``, ``dtype`` (+ ``activity_regularizer``).
-
-        A subclass that does not override it gets Keras 3's automatic config: its constructor's
-        arguments as called (defaults included), when they are all plain values (str, int,
-        float, bool, None, and lists/tuples/dicts of them).
-
-        Raises:
-            NotImplementedError: the subclass defines no ``get_config`` and was constructed
-                with other values (or with ``*args``): Keras's message, saying to implement
-                ``get_config``.
-        """
-        if not getattr(self.get_config, "_is_default", False):
-            return self._base_config()
-        auto = self.__dict__.get("_auto_config")
-        if auto is None:
-            raise NotImplementedError(_config.auto_config_message(self))
-        config = {"name": self.name, **auto}
-        params = inspect.signature(type(self).__init__).parameters
-        takes_kwargs = "kwargs" in params and params["kwargs"].kind == params["kwargs"].VAR_KEYWORD
-        if "name" not in params and not takes_kwargs:
-            config.pop("name")  # Keras: ``name`` cannot be passed back to ``__init__``
-        return {**config, **self._base_config(name=False)}
-
-    get_config._is_default = True  # type: ignore[attr-defined]
-
-    def _base_config(self, name: bool = True) -> dict:
-        """The entries every layer's config has (Keras's ``Layer.get_config``)."""
-        # Keras 3 keeps a first layer's ``input_shape=``/``input_dim=`` out of its config: the
-        # model's config declares the input with an ``InputLayer`` instead (and Keras 3 refuses
-        # a ``batch_input_shape`` inside a layer of a Sequential that has one).
-        config = {"name": self.name} if name else {}
-        config.update(trainable=self.trainable, dtype=self._dtype_config())
-        if self.activity_regularizer is not None:
-            config["activity_regularizer"] = _regularizers.serialize(self.activity_regularizer)
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict) -> Layer:
-        config = dict(config)
-        dtype = config.pop("dtype", None)
-        policy = None if _is_string_policy(dtype) else _dtype_policies.get(dtype)
-        layer = cls(**config)
-        if dtype is not None and policy is not None:
-            layer._dtype_policy = policy
-        return layer
-
-    def _dtype_config(self):
-        """The config's ``"dtype"``: Keras's serialized policy; ``"float32"`` for the default."""
-        policy = self.__dict__.get("_dtype_policy")
-        if policy is None or (type(policy).__name__ == "DTypePolicy" and policy.name == "float32"):
-            return "float32"
-        return _dtype_policies.serialize(policy)
-
-    def _spec_key(self) -> tuple:
-        """A hashable key of everything that changes the compiled computation."""
-        if self._traced:  # the user's call() may read attributes its config leaves out
-            return (type(self).__name__, id(self))
-        if getattr(self.get_config, "_is_default", False) and self._auto_config is None:
-            return (type(self).__name__, id(self))  # no config to key on: this object only
-        key = (type(self).__name__, _freeze(self.get_config()))
-        policy = self.__dict__.get("_dtype_policy")
-        if policy is not None and policy.name != "float32":  # configs that leave "dtype" out
-            key = (*key, policy.name, self.autocast)
-        if "_remat_mode" in self.__dict__:  # rematerialized (lamina.RematScope): another program
-            key = (*key, self.__dict__["_remat_mode"])
-        return key
-
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
@@ -454,28 +359,6 @@ def sub_params(params: dict, path: str) -> dict:
     """The entries of ``params`` under ``path/``, the prefix removed."""
     cut = len(path) + 1
     return {k[cut:]: v for k, v in params.items() if k.startswith(path + "/")}
-
-
-def _is_string_policy(dtype) -> bool:
-    """Whether a config's ``"dtype"`` is Keras's ``"string"`` (a lookup or text layer's policy,
-    plain or as a policy dict): Lamina's layers take strings without a policy saying so, so
-    it is read as the default policy.  Any other dtype must name a real policy."""
-    if isinstance(dtype, dict) and isinstance(dtype.get("config"), dict):
-        dtype = dtype["config"].get("name")
-    return dtype == "string"
-
-
-def _freeze(value):
-    """Turns nested config dicts/lists into hashable tuples."""
-    if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(v) for v in value)
-    try:
-        hash(value)
-    except TypeError:
-        return repr(value)
-    return value
 
 
 def check_rank(layer: Layer, input_shape: Shape) -> None:
@@ -495,13 +378,3 @@ def check_rank(layer: Layer, input_shape: Shape) -> None:
         f"(batch dimension included), but received inputs of shape {tuple(input_shape)} "
         f"(rank {len(input_shape)}). To fix it, {fix}, or give data of the expected rank."
     )
-
-
-def _takes_mask(fn) -> bool:
-    """Whether a Keras-style ``call`` names a ``mask`` parameter (Keras then fills it in)."""
-    import inspect
-
-    try:
-        return "mask" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False

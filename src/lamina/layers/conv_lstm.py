@@ -1,11 +1,11 @@
 """Convolutional LSTMs ``ConvLSTM1D``/``2D``/``3D``: Keras 3's gates with convolutions in place
 of matmuls, over ``(batch, time, *spatial, channels)`` sequences, in one ``lax.scan``.
 
-The input convolution (``strides``, ``padding``, ``dilation_rate``) runs once for every
-timestep (time merged into the batch); the recurrent convolution (stride 1, ``'same'``) runs
-inside the loop.  Weights are Keras's: ``kernel`` ``(*kernel_size, in, 4 filters)``,
-``recurrent_kernel`` ``(*kernel_size, filters, 4 filters)``, ``bias`` ``(4 filters,)``, gates
-``i, f, c, o``.
+This module holds the layers' arguments, shapes, weights and config; the recurrence itself
+(the input convolution once for every timestep, the recurrent one inside the loop) is
+:mod:`lamina.layers.conv_lstm_scan`.  Weights are Keras's: ``kernel``
+``(*kernel_size, in, 4 filters)``, ``recurrent_kernel`` ``(*kernel_size, filters, 4 filters)``,
+``bias`` ``(4 filters,)``, gates ``i, f, c, o``.
 
 >>> import jax, numpy as np
 >>> from lamina.layers import ConvLSTM2D
@@ -20,7 +20,6 @@ inside the loop.  Weights are Keras's: ``kernel`` ``(*kernel_size, in, 4 filters
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -28,7 +27,7 @@ from lamina import activations as _activations
 from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
-from lamina.layers import conv_ops
+from lamina.layers import conv_lstm_scan
 from lamina.layers import rnn_seed as _seed
 from lamina.layers import stateful as _stateful
 from lamina.layers.base import Layer
@@ -224,122 +223,11 @@ class _ConvLSTM(Layer):
         return dict(zip(_WEIGHTS, cons))
 
     # ----------------------------------------------------------------- forward
-    def _conv(self, x, kernel, strides, padding, dilation):
-        return conv_ops.conv(x, kernel, strides, padding.upper(), dilation, 1, self.data_format)
-
-    def _gates(self, z):
-        axis = 1 if self._channels_first() else -1
-        return jnp.split(z, 4, axis=axis)
-
-    def _input_conv(self, params, x, dp):
-        """The input convolution of a batch of timesteps (+ bias), dropout masks applied."""
-        kernel = params["kernel"]
-        if dp is None:
-            z = self._conv(x, kernel, self.strides, self.padding, self.dilation_rate)
-        else:
-            z = jnp.concatenate(
-                [
-                    self._conv(x * dp[g], k, self.strides, self.padding, self.dilation_rate)
-                    for g, k in enumerate(jnp.split(kernel, 4, axis=-1))
-                ],
-                axis=1 if self._channels_first() else -1,
-            )
-        if self.use_bias:
-            shape = (
-                (1, -1) + (1,) * self.rank
-                if self._channels_first()
-                else (1,) * (self.rank + 1) + (-1,)
-            )
-            z = z + jnp.reshape(params["bias"], shape)
-        return z
-
-    def _recurrent_conv(self, params, h, rdp):
-        ones = (1,) * self.rank
-        rk = params["recurrent_kernel"]
-        if rdp is None:
-            return self._conv(h, rk, ones, "same", ones)
-        parts = [
-            self._conv(h * rdp[g], k, ones, "same", ones)
-            for g, k in enumerate(jnp.split(rk, 4, axis=-1))
-        ]
-        return jnp.concatenate(parts, axis=1 if self._channels_first() else -1)
-
     def apply(self, params, state, x, *, training=False, key=None, mask=None, initial_state=None):
-        x = jnp.asarray(x, jnp.float32)
-        batch, steps = x.shape[0], x.shape[1]
-        state_shape = (batch, *self._state_shape(x.shape)[1:])
-        dp = rdp = None
-        if _seed.STATE_KEY in state:  # Keras's masks, four of each (one per gate)
-            counts = _seed.mask_counts(self.dropout, self.recurrent_dropout, 4, True)
-            rates = (self.dropout, self.recurrent_dropout)
-            dp, rdp, state = _seed.draw_masks(
-                state, training, rates, counts, (batch, *x.shape[2:]), state_shape
-            )
-        elif training and key is not None and self.uses_rng:
-            dkey, rkey = jax.random.split(key)
-            if self.dropout > 0:
-                keep = 1.0 - self.dropout
-                dp = jax.random.bernoulli(dkey, keep, (4, batch, *x.shape[2:])) / keep
-            if self.recurrent_dropout > 0:
-                keep = 1.0 - self.recurrent_dropout
-                rdp = jax.random.bernoulli(rkey, keep, (4, *state_shape)) / keep
-        # The input convolution for every timestep at once: time merged into the batch.
-        merged = jnp.reshape(jnp.swapaxes(x, 0, 1), (steps * batch, *x.shape[2:]))
-        if dp is not None:
-            dp = jnp.tile(dp, (1, steps) + (1,) * (dp.ndim - 2))
-        z_in = self._input_conv(params, merged, dp)
-        z_in = jnp.reshape(z_in, (steps, batch, *z_in.shape[1:]))
-        if initial_state is not None:
-            states0 = tuple(jnp.asarray(s, jnp.float32) for s in initial_state)
-            if len(states0) != 2 or any(tuple(s.shape) != state_shape for s in states0):
-                raise ValueError(
-                    f"Layer {self.name!r} ({type(self).__name__}) expects initial_state=[h, c], "
-                    f"each of shape {state_shape}; received "
-                    f"{[tuple(s.shape) for s in states0]}."
-                )
-        elif self.stateful:
-            states0 = tuple(jnp.asarray(state[k], jnp.float32) for k in _stateful.STATE_KEYS[:2])
-            if states0[0].shape[0] != batch:
-                raise ValueError(
-                    f"Layer {self.name!r} ({type(self).__name__}(stateful=True)) was built for "
-                    f"batches of exactly {states0[0].shape[0]} samples, but received {batch}."
-                )
-        else:
-            states0 = (jnp.zeros(state_shape, jnp.float32),) * 2
-        keep_seq, zero_out = self.return_sequences, self.zero_output_for_mask
-
-        def step(carry, inp):
-            h_prev, c_prev = carry
-            z_t, m_t = inp if mask is not None else (inp, None)
-            zi, zf, zc, zo = self._gates(z_t + self._recurrent_conv(params, h_prev, rdp))
-            i = self.recurrent_activation(zi)
-            f = self.recurrent_activation(zf)
-            c = f * c_prev + i * self.activation(zc)
-            h = self.recurrent_activation(zo) * self.activation(c)
-            out = h
-            if m_t is not None:
-                masked = jnp.reshape(jnp.logical_not(m_t), (-1,) + (1,) * (h.ndim - 1))
-                out = jnp.where(masked, jnp.zeros_like(h) if zero_out else h_prev, h)
-                h = jnp.where(masked, h_prev, h)
-                c = jnp.where(masked, c_prev, c)
-            return (h, c), (out if keep_seq else None)
-
-        xs = z_in
-        if mask is not None:
-            xs = (z_in, jnp.swapaxes(jnp.asarray(mask).astype(bool), 0, 1))
-        unroll = steps if (self.unroll and steps) else 1
-        final, outs = jax.lax.scan(step, states0, xs, reverse=self.go_backwards, unroll=unroll)
-        if self.stateful:
-            state = _stateful.with_states(state, final)
-        if keep_seq:
-            if self.go_backwards:
-                outs = jnp.flip(outs, axis=0)
-            y = jnp.swapaxes(outs, 0, 1)
-        else:
-            y = final[0]
-        if self.return_state:
-            return [y, *final], state
-        return y, state
+        return conv_lstm_scan.apply(
+            self, params, state, x, training=training, key=key, mask=mask,
+            initial_state=initial_state,
+        )  # fmt: skip
 
     def reset_states(self, states=None):
         """Zeroes (or sets) this layer's carried states (``stateful=True``)."""

@@ -28,6 +28,7 @@ import numpy as np
 from lamina.layers import call_losses as _call_losses
 from lamina.layers import symbolic_masks as _masks
 from lamina.layers.build_config import LayerBuildConfig
+from lamina.layers.call_args import as_array, first_call_argument, is_tensor, named_call_args
 from lamina.layers.free_variables import (
     adopt_attribute,
     is_adoptable,
@@ -40,9 +41,7 @@ from lamina.layers.trace_inputs import build_in_scope, called_on, keep_order, sc
 from lamina.layers.variables import Variable, current_scope
 from lamina.layers.weight_views import LayerWeightViews
 
-# Names that moved keep their import path here (``name as name`` re-exports them).
-from lamina.layers.weight_views import _keras_order as _keras_order
-from lamina.layers.weight_views import _owned_arrays as _owned_arrays
+# ``set_owner`` keeps its import path here (``name as name`` re-exports it).
 from lamina.layers.weight_views import set_owner as set_owner
 
 
@@ -109,19 +108,19 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI, LayerBuildConfig, LayerMetr
         if not args and "inputs" in kwargs:
             args = (kwargs.pop("inputs"),)
         if not args and self._traced:  # ``layer(logits=x, targets=y)``: call's first argument
-            first = _first_call_argument(self)
+            first = first_call_argument(self)
             if first is not None and first in kwargs:
                 args = (kwargs.pop(first),)
         if len(args) > 1 and self._keras_call_args and not self._traced:
-            args, kwargs = _named_call_args(self, args, kwargs)
-        if len(args) > 1 and self._traced and all(_is_tensor(a) for a in args):
+            args, kwargs = named_call_args(self, args, kwargs)
+        if len(args) > 1 and self._traced and all(is_tensor(a) for a in args):
             # Keras-style ``call(self, a, b)``: the tensors travel as one list input.
             self._call_arity = len(args)
             args = (list(args),)
         if symbolic.has_symbolic((args, kwargs)):
             return symbolic.symbolic_call(self, args, kwargs)
         if len(args) != 1:
-            loose = [a for a in args[1:] if not _is_tensor(a)]
+            loose = [a for a in args[1:] if not is_tensor(a)]
             if loose:  # Keras's rule and words
                 raise ValueError(
                     "Only input tensors may be passed as positional arguments. The following "
@@ -133,7 +132,7 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI, LayerBuildConfig, LayerMetr
                 f"received {len(args)} positional arguments."
             )
         # ``call`` gets a dict of inputs in the user's key order, as in Keras (pytrees sort it).
-        x = keep_order(jax.tree_util.tree_map(_as_array, args[0]), args[0])
+        x = keep_order(jax.tree_util.tree_map(as_array, args[0]), args[0])
         out = tracing.sub_call(self, x, dict(kwargs))
         if out is not None or current_scope() is not None and current_scope().lookup(self):
             return out
@@ -347,34 +346,6 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI, LayerBuildConfig, LayerMetr
         return {v._key: v.constraint for v in getattr(self, "_variables", None) or []}
 
 
-def _first_call_argument(layer):
-    """The name of the first parameter of ``layer.call`` (its inputs), or None."""
-    import inspect
-
-    try:
-        params = list(inspect.signature(layer.call).parameters.values())
-    except (TypeError, ValueError):
-        return None
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return params[0].name if params and params[0].kind in positional else None
-
-
-def _named_call_args(layer, args, kwargs):
-    """``layer(x, a, b)`` as ``layer(x, name_a=a, name_b=b)`` with Keras's ``call`` names."""
-    names = layer._keras_call_args
-    if len(args) - 1 > len(names):
-        raise TypeError(
-            f"Layer {layer.name!r} ({type(layer).__name__}) takes at most {len(names) + 1} "
-            f"positional arguments (inputs, {', '.join(names)}); received {len(args)}."
-        )
-    kwargs = dict(kwargs)
-    for name, value in zip(names, args[1:]):
-        if name in kwargs:
-            raise TypeError(f"Layer {layer.name!r} got multiple values for argument {name!r}.")
-        kwargs[name] = value
-    return args[:1], kwargs
-
-
 def _adoptable(value) -> bool:
     if isinstance(value, list | tuple):
         return any(is_adoptable(v) for v in value[:64])
@@ -384,19 +355,3 @@ def _adoptable(value) -> bool:
 def _draw(var: Variable, key):
     value = var.initializer(var._shape, dtype=var.dtype, key=key)
     return value
-
-
-def _is_tensor(v) -> bool:
-    """A KerasTensor or an array (not a Python flag or None) passed positionally."""
-    return type(v).__name__ == "KerasTensor" or isinstance(v, jax.Array | np.ndarray | Variable)
-
-
-def _as_array(v):
-    if isinstance(v, Variable):
-        return v.value
-    if isinstance(v, jax.Array):
-        return v
-    arr = np.asarray(v)
-    if arr.dtype == np.float64:
-        arr = arr.astype(np.float32)
-    return jnp.asarray(arr)

@@ -36,6 +36,7 @@ from lamina.utils.directory_datasets import (
     image_dataset_from_directory,
     text_dataset_from_directory,
 )
+from lamina.utils.enqueuers import GeneratorEnqueuer, OrderedEnqueuer, SequenceEnqueuer
 from lamina.utils.file_utils import get_file
 from lamina.utils.general import (
     Config,
@@ -64,10 +65,13 @@ __all__ = [
     "Config",
     "CustomObjectScope",
     "FeatureSpace",
+    "GeneratorEnqueuer",
     "HDF5Matrix",
+    "OrderedEnqueuer",
     "Progbar",
     "PyDataset",
     "Sequence",
+    "SequenceEnqueuer",
     "array_to_img",
     "audio_dataset_from_directory",
     "clear_session",

@@ -1,0 +1,65 @@
+"""How a layer call's arguments are read, as Keras reads them: the inputs as the first
+argument (or by the name of ``call``'s first parameter), further positional arguments by the
+names of Keras's ``call`` (``lstm(x, [h, c])`` is ``initial_state=[h, c]``), and array-likes
+converted to JAX arrays (float64 to float32, Keras's default float).
+
+>>> import numpy as np
+>>> from lamina.layers.call_args import as_array, is_tensor
+>>> as_array(np.ones(2)).dtype
+dtype('float32')
+>>> is_tensor(np.ones(2)), is_tensor(True)
+(True, False)
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lamina.layers.variables import Variable
+
+
+def first_call_argument(layer):
+    """The name of the first parameter of ``layer.call`` (its inputs), or None."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(layer.call).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return params[0].name if params and params[0].kind in positional else None
+
+
+def named_call_args(layer, args, kwargs):
+    """``layer(x, a, b)`` as ``layer(x, name_a=a, name_b=b)`` with Keras's ``call`` names."""
+    names = layer._keras_call_args
+    if len(args) - 1 > len(names):
+        raise TypeError(
+            f"Layer {layer.name!r} ({type(layer).__name__}) takes at most {len(names) + 1} "
+            f"positional arguments (inputs, {', '.join(names)}); received {len(args)}."
+        )
+    kwargs = dict(kwargs)
+    for name, value in zip(names, args[1:]):
+        if name in kwargs:
+            raise TypeError(f"Layer {layer.name!r} got multiple values for argument {name!r}.")
+        kwargs[name] = value
+    return args[:1], kwargs
+
+
+def is_tensor(v) -> bool:
+    """A KerasTensor or an array (not a Python flag or None) passed positionally."""
+    return type(v).__name__ == "KerasTensor" or isinstance(v, jax.Array | np.ndarray | Variable)
+
+
+def as_array(v):
+    """An input as a JAX array: a variable's value; NumPy float64 as float32, as Keras."""
+    if isinstance(v, Variable):
+        return v.value
+    if isinstance(v, jax.Array):
+        return v
+    arr = np.asarray(v)
+    if arr.dtype == np.float64:
+        arr = arr.astype(np.float32)
+    return jnp.asarray(arr)
