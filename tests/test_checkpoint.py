@@ -77,8 +77,8 @@ def test_save_weights_only(tmp_path):
 
 
 def test_checkpoint_argument_errors(tmp_path):
-    with pytest.raises(ValueError, match=".keras"):
-        ModelCheckpoint(tmp_path / "model.txt")
+    with pytest.raises(ValueError, match=r"must end in `\.keras`"):
+        ModelCheckpoint(tmp_path / "model.weights.h5")
     with pytest.raises(ValueError, match=".weights.h5"):
         ModelCheckpoint(tmp_path / "model.keras", save_weights_only=True)
     model, x, y = _model_and_data()

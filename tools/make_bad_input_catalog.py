@@ -119,8 +119,8 @@ SCENARIOS = [
         "m = model(); m.build((None, 4)); m.save_weights(TMP + '/w.weights.h5')",
     ),
     (
-        "save_weights without .weights.h5",
-        "m.save_weights(TMP + '/w.bin')",
+        "save_weights to a .keras name",
+        "m.save_weights(TMP + '/w.keras')",
         "m = model(); m.build((None, 4))",
     ),
     (

@@ -50,7 +50,9 @@ class ModelCheckpoint(Callback):
     Args:
         filepath: file name, formatted with the epoch (1-based) and the epoch's logs, e.g.
             ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"``.  Ends in ``.keras`` or ``.h5`` for a
-            whole model, ``.weights.h5`` (or ``.h5``) with ``save_weights_only``.
+            whole model, ``.weights.h5`` (or ``.h5``) with ``save_weights_only``; tf.keras 2's
+            other names (``"cp-{epoch:04d}.ckpt"``, a SavedModel folder name) get the same
+            files under that exact name, with a warning.
         monitor: the logged quantity compared with ``save_best_only``.
         verbose: 1 prints a line per save.
         save_best_only: save only when ``monitor`` improves on the best value so far.
@@ -107,16 +109,30 @@ class ModelCheckpoint(Callback):
         else:
             self.best = np.inf if mode == "min" else -np.inf
         lower = self.filepath.lower()
-        if save_weights_only and not lower.endswith((".weights.h5", ".h5")):
+        if save_weights_only and lower.endswith(".keras"):
             raise ValueError(
-                f"ModelCheckpoint with save_weights_only=True needs a file name "
-                f"ending in '.weights.h5'. Received: filepath={self.filepath!r}."
+                "When using `save_weights_only=True` in `ModelCheckpoint`, the filepath "
+                "provided must end in `.weights.h5` (Keras weights format); '.keras' names a "
+                f"whole model. Received: filepath={self.filepath!r}."
             )
-        if not save_weights_only and not lower.endswith((".keras", ".h5", ".hdf5")):
+        if not save_weights_only and lower.endswith(".weights.h5"):
             raise ValueError(
-                f"ModelCheckpoint needs a file name ending in '.keras' (or "
-                f"'.weights.h5' with save_weights_only=True). Received: "
+                "The filepath provided must end in `.keras` (Keras model format), or pass "
+                "save_weights_only=True to write a '.weights.h5' file. Received: "
                 f"filepath={self.filepath!r}."
+            )
+        # tf.keras 2 wrote TensorFlow checkpoints ("cp-{epoch:04d}.ckpt") and SavedModel
+        # folders ("best_model") under other names: Lamina writes its own files under
+        # those names, said once here rather than at every save.
+        self._foreign_name = not lower.endswith((".keras", ".h5", ".hdf5"))
+        if self._foreign_name:
+            kind = "weights file (HDF5)" if save_weights_only else ".keras (zip) archive"
+            warnings.warn(
+                f"ModelCheckpoint({self.filepath!r}): tf.keras 2 wrote a TensorFlow "
+                f"{'checkpoint' if save_weights_only else 'SavedModel'} under this name; "
+                f"Lamina writes the Keras 3 {kind} under that exact name.",
+                UserWarning,
+                stacklevel=3 if type(self).__init__ is not ModelCheckpoint.__init__ else 2,
             )
 
     def _improved(self, value):
@@ -186,10 +202,13 @@ class ModelCheckpoint(Callback):
         folder = os.path.dirname(path)
         if folder:
             os.makedirs(folder, exist_ok=True)
-        if self.save_weights_only:
-            self.model.save_weights(path, overwrite=True)
-        else:
-            self.model.save(path, overwrite=True)
+        with warnings.catch_warnings():
+            if self._foreign_name:  # said once, when the callback was made
+                warnings.filterwarnings("ignore", message=".*under that exact name")
+            if self.save_weights_only:
+                self.model.save_weights(path, overwrite=True)
+            else:
+                self.model.save(path, overwrite=True)
 
 
 # ------------------------------------------------------------------ BackupAndRestore

@@ -31,6 +31,7 @@ class ModelCheckpoint(_ModelCheckpoint):
         filepath, monitor, verbose, save_best_only, save_weights_only, mode, save_freq,
             initial_value_threshold: as Keras 3's ``ModelCheckpoint``.
         period: Keras 2: save every ``period`` epochs (default 1, every epoch).
+        options: tf.keras 2's ``tf.train.CheckpointOptions``; accepted and unused.
 
     Raises:
         ValueError: ``period`` is not a positive integer, or as Keras 3's ``ModelCheckpoint``.
@@ -38,7 +39,7 @@ class ModelCheckpoint(_ModelCheckpoint):
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
                  save_weights_only=False, mode="auto", save_freq="epoch",
-                 initial_value_threshold=None, period=None):  # fmt: skip
+                 initial_value_threshold=None, period=None, options=None):  # fmt: skip
         if period is not None:
             warnings.warn(
                 "ModelCheckpoint(period=...) is the Keras 2 spelling (Keras 3 has save_freq); "
@@ -48,16 +49,11 @@ class ModelCheckpoint(_ModelCheckpoint):
             )
         if isinstance(period, bool) or (period is not None and int(period) < 1):
             raise ValueError(f"ModelCheckpoint(period=...) must be >= 1. Received: {period!r}.")
-        path = str(filepath)
-        keras2_weights = save_weights_only and path.lower().endswith(".hdf5")
-        if keras2_weights:  # Keras 2 wrote HDF5 weights under any .h5/.hdf5 name: check as .h5
-            filepath = path[: -len(".hdf5")] + ".h5"
+        del options  # tf.keras 2's tf.train.CheckpointOptions: TensorFlow's I/O device
         super().__init__(filepath, monitor=monitor, verbose=verbose,
                          save_best_only=save_best_only, save_weights_only=save_weights_only,
                          mode=mode, save_freq=save_freq,
                          initial_value_threshold=initial_value_threshold)  # fmt: skip
-        if keras2_weights:
-            self.filepath = path  # saved in the legacy .h5 layout, which .hdf5 names too
         self.period = 1 if period is None else int(period)
         self._epochs_since_last_save = 0
 

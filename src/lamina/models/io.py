@@ -90,11 +90,22 @@ class SavingMixin:
             self, filepath, overwrite=overwrite, include_optimizer=include_optimizer, **kwargs
         )
 
-    def save_weights(self, filepath, overwrite: bool = True) -> None:
-        """Saves the weights to ``*.weights.h5`` (Keras 3) or ``*.h5`` (legacy layout)."""
+    def save_weights(
+        self, filepath, overwrite: bool = True, save_format=None, options=None, max_shard_size=None
+    ) -> None:
+        """Saves the weights to ``*.weights.h5`` (Keras 3) or ``*.h5`` (legacy layout); see
+        :func:`lamina.saving.save_weights` (tf.keras 2's checkpoint names, ``save_format``,
+        Keras 3's sharded ``max_shard_size``)."""
         from lamina import saving
 
-        saving.save_weights(self, filepath, overwrite=overwrite)
+        saving.save_weights(
+            self,
+            filepath,
+            overwrite=overwrite,
+            save_format=save_format,
+            options=options,
+            max_shard_size=max_shard_size,
+        )
 
     def load_weights(self, filepath, by_name: bool = False, skip_mismatch: bool = False) -> None:
         """Loads weights from ``.weights.h5``, ``.h5`` or ``.keras`` files (Lamina or Keras)."""

@@ -45,7 +45,7 @@ from lamina.object_registry import (
     get_registered_object,
     register_keras_serializable,
 )
-from lamina.saving import keras_archive, legacy_h5, safety, weights_h5
+from lamina.saving import keras_archive, legacy_h5, safety, sharded_weights, weights_h5
 from lamina.saving.safety import FileFormatError, fail
 from lamina.utils.serialization import deserialize_keras_object, serialize_keras_object
 
@@ -181,33 +181,90 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
     return legacy_h5.load(path, custom_objects, compile, safe_mode, h5=f)
 
 
-def save_weights(model, filepath, overwrite: bool = True) -> None:
-    """Saves the weights (and optimizer state): ``.weights.h5`` (Keras 3) or legacy ``.h5``."""
+def save_weights(
+    model, filepath, overwrite: bool = True, save_format=None, options=None, max_shard_size=None
+) -> None:
+    """Saves the weights (and optimizer state) of ``model`` to ``filepath``.
+
+    The name picks the format: ``.weights.h5`` is Keras 3's weights file, ``.h5``/``.hdf5`` (or
+    ``save_format="h5"``) the Keras 2 / tf.keras HDF5 layout.  Any other name is what tf.keras 2
+    wrote a TensorFlow checkpoint under (``"training_1/cp.ckpt"`` in TensorFlow's "Save and
+    load models" tutorial): Lamina writes the Keras 3 weights file under that exact name, with
+    a warning, and :func:`load_weights` reads it back from the same name.
+
+    Args:
+        model: a built model.
+        filepath: the file to write (missing folders are created).
+        overwrite: replace an existing file (else a ``ValueError``).
+        save_format: tf.keras 2's ``"h5"`` (the HDF5 layout whatever the name) or ``"tf"``
+            (the name as given); None decides from the name.
+        options: tf.keras 2's ``tf.train.CheckpointOptions``; accepted and unused (they set
+            TensorFlow's I/O device).
+        max_shard_size: Keras 3's sharded weights: the largest file in gigabytes; the name
+            ends in ``.json`` (the index; see :mod:`lamina.saving.sharded_weights`).
+
+    Raises:
+        ValueError: the name ends in ``.keras`` (a whole-model archive: use ``model.save``),
+            an unknown ``save_format``, or an existing file with ``overwrite=False``.
+
+    >>> import os, tempfile, warnings
+    >>> import lamina
+    >>> model = lamina.Sequential([lamina.Input((3,)), lamina.layers.Dense(2)])
+    >>> path = os.path.join(tempfile.mkdtemp(), "training_1", "cp.ckpt")
+    >>> with warnings.catch_warnings(record=True):
+    ...     model.save_weights(path)
+    >>> model.load_weights(path)
+    """
+    del options
     path = os.fspath(filepath)
+    if max_shard_size is not None:
+        path = sharded_weights.index_path(path)
+        _check_overwrite(path, overwrite)
+        sharded_weights.write(model, path, max_shard_size)
+        return
+    if save_format not in (None, "h5", "tf", "keras"):
+        raise ValueError(
+            f"Unknown format. Received: `save_format`={save_format!r}. Was expecting one "
+            "of {'tf', 'h5'}."
+        )
     _check_overwrite(path, overwrite)
     lower = path.lower()
-    if lower.endswith(".weights.h5"):
-        model.saving_view().require_built("save_weights")
-        with safety.atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
-            weights_h5.write(f, model)
-    elif lower.endswith(_LEGACY_EXTS):
-        legacy_h5.save_weights(model, path)
-    else:
+    if lower.endswith(".keras"):
         raise ValueError(
-            f"save_weights({path!r}): the file name must end in '.weights.h5' "
-            "(Keras 3 format) or '.h5' (legacy format)."
+            f"save_weights({path!r}): a '.keras' file holds a whole model: use "
+            f"model.save({path!r}), or a file name ending in '.weights.h5' for the weights."
         )
+    if lower.endswith(_LEGACY_EXTS) or (save_format == "h5" and not lower.endswith(".weights.h5")):
+        legacy_h5.save_weights(model, path)
+        return
+    if not lower.endswith(".weights.h5"):
+        warnings.warn(
+            f"save_weights({path!r}): tf.keras 2 wrote a TensorFlow checkpoint under a name "
+            "without '.weights.h5'; Lamina writes the Keras 3 weights file (HDF5) under that "
+            "exact name. load_weights() reads it from the same name.",
+            UserWarning,
+            stacklevel=3,
+        )
+    model.saving_view().require_built("save_weights")
+    with safety.atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
+        weights_h5.write(f, model)
 
 
 @_damage_is_clean
 def load_weights(model, filepath, by_name: bool = False, skip_mismatch: bool = False) -> None:
-    """Loads weights from a ``.weights.h5``, legacy ``.h5`` or ``.keras`` file into ``model``.
+    """Loads weights from a ``.weights.h5``, legacy ``.h5``, ``.keras`` file or a sharded
+    ``.weights.json`` index into ``model``.
 
     Args:
         by_name: legacy ``.h5`` only: match layers by name instead of by order.
         skip_mismatch: skip (with a warning) layers whose weight count or shapes differ.
     """
     path = os.fspath(filepath)
+    if sharded_weights.is_index(path):
+        if by_name:
+            raise ValueError(f"{path!r}: by_name=True needs a legacy .h5 file.")
+        sharded_weights.read(model, path, skip_mismatch=skip_mismatch)
+        return
     kind = safety.sniff(path)
     if kind == "zip":
         if by_name:

@@ -149,3 +149,39 @@ def build_tree(index: dict, load, path, label: str) -> Group:
         return out
 
     return group(index["root"], "/", None)
+
+
+def merge(parts: list[Group], path, label: str = "the shards") -> Group:
+    """One tree holding the groups and datasets of ``parts`` (the shards of one weights file).
+
+    A group present in several parts is merged; a dataset written by two parts is an error (a
+    shard map that points two files at one weight).
+
+    >>> a = Group("/", "f.json"); a._items["vars"] = Group("/vars", "f.json", a)
+    >>> b = Group("/", "f.json"); b._items["vars"] = Group("/vars", "f.json", b)
+    >>> b["vars"]._items["0"] = np.zeros(2)
+    >>> sorted(merge([a, b], "f.json")["vars"].keys())
+    ['0']
+    """
+    root = Group("/", path)
+
+    def into(dst: Group, src: Group) -> None:
+        dst.attrs.update(dict.items(src.attrs))
+        for key, value in src._items.items():
+            have = dst._items.get(key)
+            if isinstance(value, Group):
+                if have is None:
+                    have = dst._items[key] = Group(value.name, path, root)
+                if not isinstance(have, Group):
+                    raise _fail(path, f"{value.name!r} is both a dataset and a group in {label}.")
+                into(have, value)
+            elif have is not None:
+                raise _fail(path, f"{dst.name.rstrip('/')}/{key} is written by two of {label}.")
+            else:
+                dst._items[key] = value
+                if key in src._dataset_attrs:
+                    dst._dataset_attrs[key] = src._dataset_attrs[key]
+
+    for part in parts:
+        into(root, part)
+    return root
