@@ -269,10 +269,12 @@ class ClassRegistry(Registry):
         super().__init__(kind, module)
         self.base = base
 
-    def serialize(self, obj: Any) -> dict:
+    def serialize(self, obj: Any) -> dict | None:
         """Keras 3's serialized dict: ``{"module", "class_name", "config", "registered_name"}``
         (a plain function, e.g. Géron's ``my_l1_regularizer``: Keras's function entry, loaded
-        back by name from ``custom_objects``)."""
+        back by name from ``custom_objects``); None for None, as Keras's."""
+        if obj is None:
+            return None
         fn = getattr(obj, "_function", None) if isinstance(obj, self.base) else obj
         if _is_plain_function(fn):
             return {

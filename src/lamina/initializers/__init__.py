@@ -114,6 +114,25 @@ def deserialize(config: Any, custom_objects: dict | None = None) -> Initializer:
     return _REGISTRY.deserialize(config, custom_objects)
 
 
+def or_default(initializer, dtype="float32"):
+    """``initializer``, or Keras's ``add_weight`` default when it is None: ``glorot_uniform``
+    for a float weight, ``zeros`` otherwise.
+
+    ``Dense(1, bias_initializer=None)`` (TensorFlow's imbalanced-data tutorial passes None when
+    it has no output bias) keeps None in its config, as Keras does, and draws with this default.
+
+    >>> or_default(None)
+    GlorotUniform(seed=None, input_axes=None, output_axes=None)
+    >>> or_default(None, "int32"), or_default(Ones())
+    (Zeros(), Ones())
+    """
+    if initializer is not None:
+        return initializer
+    import jax.numpy as jnp
+
+    return GlorotUniform() if jnp.issubdtype(dtype, jnp.floating) else Zeros()
+
+
 def get(identifier: Any, custom_objects: dict | None = None):
     """Resolves an initializer: ``None``, a name, a serialized dict, an instance, a class or a
     callable ``(shape, dtype=None)``.

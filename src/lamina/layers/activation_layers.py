@@ -235,7 +235,7 @@ class PReLU(Layer):
                 f"PReLU needs known sizes for the non-shared axes; input shape "
                 f"{tuple(input_shape)} has None there. Share those axes with shared_axes=."
             )
-        return {"alpha": self.alpha_initializer(tuple(shape), jnp.float32, key=key)}, {}
+        return {"alpha": _initializers.or_default(self.alpha_initializer)(tuple(shape), jnp.float32, key=key)}, {}
 
     def apply(self, params, state, x, *, training=False, key=None):
         x = jnp.asarray(x)

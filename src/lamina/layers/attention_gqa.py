@@ -115,9 +115,9 @@ class GroupQueryAttention(MultiHeadAttention):
         keys = _random.split(key, 8)
         params = {}
         for i, name in enumerate(_SUBLAYERS):
-            params[f"{name}/kernel"] = self.kernel_initializer(shapes[name], jnp.float32, key=keys[2 * i])
+            params[f"{name}/kernel"] = _initializers.or_default(self.kernel_initializer)(shapes[name], jnp.float32, key=keys[2 * i])
             if self.use_bias:
-                params[f"{name}/bias"] = self.bias_initializer(
+                params[f"{name}/bias"] = _initializers.or_default(self.bias_initializer)(
                     biases[name], jnp.float32, key=keys[2 * i + 1]
                 )
         return params, {}

@@ -178,9 +178,9 @@ class EinsumDense(LoraMixin, Layer):
                 "output_shape or inputs with known feature sizes."
             )
         kkey, bkey = _random.split(key)
-        params = {"kernel": self.kernel_initializer(tuple(kernel_shape), jnp.float32, key=kkey)}
+        params = {"kernel": _initializers.or_default(self.kernel_initializer)(tuple(kernel_shape), jnp.float32, key=kkey)}
         if bias_shape is not None:
-            params["bias"] = self.bias_initializer(tuple(bias_shape), jnp.float32, key=bkey)
+            params["bias"] = _initializers.or_default(self.bias_initializer)(tuple(bias_shape), jnp.float32, key=bkey)
         return self._lora_layout(*init_activation(self, key, input_shape, params, {}))
 
     def apply(self, params, state, x, *, training=False, key=None):

@@ -168,8 +168,8 @@ class BatchNormalization(_GammaBeta):
         k1, k2, k3 = _random.split(key, 3)
         params, _ = create_weights(self, k1, input_shape)  # gamma, beta
         state = {
-            "moving_mean": self.moving_mean_initializer(shape, jnp.float32, key=k2),
-            "moving_variance": self.moving_variance_initializer(shape, jnp.float32, key=k3),
+            "moving_mean": _initializers.or_default(self.moving_mean_initializer)(shape, jnp.float32, key=k2),
+            "moving_variance": _initializers.or_default(self.moving_variance_initializer)(shape, jnp.float32, key=k3),
         }
         return params, state
 
@@ -297,7 +297,7 @@ class LayerNormalization(_GammaBeta):
     def init(self, key, input_shape):
         if self.rms_scaling:  # Keras: gamma always, no beta
             shape = self._param_shape(input_shape)
-            return {"gamma": self.gamma_initializer(shape, jnp.float32, key=key)}, {}
+            return {"gamma": _initializers.or_default(self.gamma_initializer)(shape, jnp.float32, key=key)}, {}
         return super().init(key, input_shape)  # the declared weight_specs
 
     def compute_output_shape(self, input_shape):

@@ -101,9 +101,9 @@ class GroupNormalization(Layer):
         _, dim, _ = self._dims(input_shape)
         params = {}
         if self.scale:
-            params["gamma"] = self.gamma_initializer((dim,), jnp.float32, key=key)
+            params["gamma"] = _initializers.or_default(self.gamma_initializer)((dim,), jnp.float32, key=key)
         if self.center:
-            params["beta"] = self.beta_initializer((dim,), jnp.float32, key=key)
+            params["beta"] = _initializers.or_default(self.beta_initializer)((dim,), jnp.float32, key=key)
         return params, {}
 
     def apply(self, params, state, x, *, training=False, key=None):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from lamina import initializers as _initializers
 from lamina.layers.embedding import Embedding
 from lamina.layers.lora import merged
 from lamina.utils import random as _random
@@ -71,7 +72,7 @@ class ReversibleEmbedding(Embedding):
         params, state = super().init(ekey, input_shape)
         if not self.tie_weights:
             shape = (self.output_dim, self.input_dim)
-            params["reverse_embeddings"] = self.embeddings_initializer(shape, jnp.float32, key=rkey)
+            params["reverse_embeddings"] = _initializers.or_default(self.embeddings_initializer)(shape, jnp.float32, key=rkey)
         return params, state
 
     def apply(self, params, state, x, *, training=False, key=None, reverse=False):

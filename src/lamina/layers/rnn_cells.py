@@ -58,14 +58,14 @@ class _Cell:
         self.bias_initializer = _initializers.get(bias_initializer)
 
     def _bias(self, key):
-        return self.bias_initializer((self.n_gates * self.units,), jnp.float32, key=key)
+        return _initializers.or_default(self.bias_initializer)((self.n_gates * self.units,), jnp.float32, key=key)
 
     def init(self, key, input_dim):
         k1, k2, k3 = _random.split(key, 3)
         width = self.n_gates * self.units
         params = {
-            "kernel": self.kernel_initializer((input_dim, width), jnp.float32, key=k1),
-            "recurrent_kernel": self.recurrent_initializer(
+            "kernel": _initializers.or_default(self.kernel_initializer)((input_dim, width), jnp.float32, key=k1),
+            "recurrent_kernel": _initializers.or_default(self.recurrent_initializer)(
                 (self.units, width), jnp.float32, key=k2
             ),
         }
@@ -110,9 +110,9 @@ class LSTMCell(_Cell):
         k1, k2 = _random.split(key)
         u = self.units
         parts = [
-            self.bias_initializer((u,), jnp.float32, key=k1),
+            _initializers.or_default(self.bias_initializer)((u,), jnp.float32, key=k1),
             np.ones((u,), np.float32),
-            self.bias_initializer((2 * u,), jnp.float32, key=k2),
+            _initializers.or_default(self.bias_initializer)((2 * u,), jnp.float32, key=k2),
         ]
         if all(isinstance(p, np.ndarray) for p in parts):  # host init: stay off the device
             return np.concatenate(parts)
@@ -145,7 +145,7 @@ class GRUCell(_Cell):
 
     def _bias(self, key):
         shape = (2, 3 * self.units) if self.reset_after else (3 * self.units,)
-        return self.bias_initializer(shape, jnp.float32, key=key)
+        return _initializers.or_default(self.bias_initializer)(shape, jnp.float32, key=key)
 
     def input_bias(self, params):
         if not self.use_bias:

@@ -29,6 +29,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from lamina import initializers as _initializers
 from lamina.utils import random as _random
 
 
@@ -79,7 +80,7 @@ def create_weights(layer, key, input_shape) -> tuple[dict, dict]:
     for spec, k in zip(specs, keys):
         if not spec.exists(layer):
             continue
-        init = getattr(layer, f"{spec.prefix}_initializer")
+        init = _initializers.or_default(getattr(layer, f"{spec.prefix}_initializer"))
         value = init(tuple(spec.shape(layer, tuple(input_shape))), jnp.float32, key=k)
         (params if spec.trainable else state)[spec.name] = value
     return params, state
