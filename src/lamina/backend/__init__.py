@@ -21,6 +21,7 @@ import builtins
 import jax.numpy as _jnp
 
 from lamina.backend import (
+    eager_numpy,  # TensorFlow's ``.numpy()`` on eager results
     keras2_math,
     keras2_nn,
     keras2_session,
