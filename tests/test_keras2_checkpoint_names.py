@@ -151,3 +151,23 @@ def test_model_checkpoint_refuses_mismatched_kinds(tmp_path):
         lamina.callbacks.ModelCheckpoint(str(tmp_path / "m.keras"))
         lamina.callbacks.ModelCheckpoint(str(tmp_path / "w.hdf5"), save_weights_only=True)
         lamina.callbacks.ModelCheckpoint(str(tmp_path / "m.h5"), options=None)
+
+
+def test_names_choose_the_layout(tmp_path):
+    """``.weights.h5`` is Keras 3's layout even with ``save_format="h5"``; ``.h5`` the legacy one."""
+    model = _model()
+    for name, save_format, legacy in [
+        ("a.weights.h5", None, False),
+        ("b.weights.h5", "h5", False),
+        ("c.h5", None, True),
+        ("d.hdf5", None, True),
+        ("e.ckpt", None, False),
+        ("f.ckpt", "h5", True),
+    ]:
+        path = str(tmp_path / name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.save_weights(path, save_format=save_format)
+        with h5py.File(path, "r") as f:
+            assert ("layer_names" in f.attrs) is legacy, name
+            assert ("layers" in f) is not legacy, name

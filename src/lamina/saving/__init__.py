@@ -234,10 +234,11 @@ def save_weights(
             f"save_weights({path!r}): a '.keras' file holds a whole model: use "
             f"model.save({path!r}), or a file name ending in '.weights.h5' for the weights."
         )
-    if lower.endswith(_LEGACY_EXTS) or (save_format == "h5" and not lower.endswith(".weights.h5")):
+    keras3 = lower.endswith(".weights.h5")
+    if not keras3 and (lower.endswith(_LEGACY_EXTS) or save_format == "h5"):
         legacy_h5.save_weights(model, path)
         return
-    if not lower.endswith(".weights.h5"):
+    if not keras3:
         warnings.warn(
             f"save_weights({path!r}): tf.keras 2 wrote a TensorFlow checkpoint under a name "
             "without '.weights.h5'; Lamina writes the Keras 3 weights file (HDF5) under that "
