@@ -193,11 +193,13 @@ def test_tensor_layout_and_distribute_tensor():
         distribution.distribute_tensor(x, ("model",))
 
 
-def test_model_parallel_is_a_clear_error():
-    with pytest.raises(UnsupportedKerasAPIError, match="keras.distribution.ModelParallel is not"):
-        distribution.ModelParallel  # noqa: B018
-    with pytest.raises(NotImplementedError, match="DataParallel"):
-        exec("from lamina.distribution import ModelParallel", {})
+def test_unsupported_name_is_a_clear_error():
+    from lamina import optimizers
+
+    with pytest.raises(UnsupportedKerasAPIError, match="keras.optimizers.MultiOptimizer is not"):
+        optimizers.MultiOptimizer  # noqa: B018
+    with pytest.raises(NotImplementedError, match="optax.multi_transform"):
+        exec("from lamina.optimizers import MultiOptimizer", {})
     with pytest.raises(AttributeError, match="Did you mean 'get_device_count'"):
         distribution.get_device_cont  # noqa: B018
 

@@ -44,7 +44,7 @@ GPTQDTypePolicy AWQDTypePolicy"""
 
 _APPLICATIONS = """NASNetLarge NASNetMobile nasnet"""
 
-_DISTRIBUTION = "ModelParallel"
+_DISTRIBUTION = ""
 
 #: Keras 2/3 public names Lamina lacks, per module (``lamina.X`` mirrors ``keras.X``).
 KNOWN: dict[str, frozenset[str]] = {
@@ -62,9 +62,6 @@ KNOWN: dict[str, frozenset[str]] = {
 _HINTS = {
     "Merge": "Keras 2 replaced it by the functional-API merge layers (Concatenate, Add, ...) "
     "and keras.models.Model",
-    "ModelParallel": "Lamina shards batches, not weights: use DataParallel (every device "
-    "holds a full copy of the weights); LayoutMap, TensorLayout and distribute_tensor are "
-    "available for your own sharded arrays",
     "MultiOptimizer": "give each layer group its own optimizer through optax.multi_transform "
     "in a custom train_step, or one optimizer for the whole model",
 }

@@ -1,5 +1,8 @@
 """Training on several devices or machines (Keras 3's ``keras.distribution`` API).
 
+``DataParallel`` copies the weights to every device and splits the batches; ``ModelParallel``
+also splits the weights a ``LayoutMap`` names over a mesh axis.
+
 >>> from lamina import distribution
 >>> distribution.set_distribution(distribution.DataParallel())  # every device splits batches
 >>> distribution.set_distribution(None)
@@ -23,6 +26,7 @@ from lamina.distribution.layouts import (
     distribute_tensor,
     get_device_count,
 )
+from lamina.distribution.model_parallel import ModelParallel
 from lamina.distribution.sharding import (
     data_sharding,
     global_batch_check,
@@ -37,6 +41,7 @@ __all__ = [
     "DeviceMesh",
     "Distribution",
     "LayoutMap",
+    "ModelParallel",
     "TensorLayout",
     "data_sharding",
     "distribute_tensor",
@@ -54,4 +59,4 @@ __all__ = [
 
 from lamina._unsupported import module_getattr as _module_getattr  # noqa: E402
 
-__getattr__ = _module_getattr("distribution", globals())  # ModelParallel: a clear error
+__getattr__ = _module_getattr("distribution", globals())  # Keras names Lamina lacks: a clear error

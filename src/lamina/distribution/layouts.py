@@ -4,9 +4,8 @@
 A :class:`TensorLayout` names, per tensor axis, the mesh axis it is split over (or ``None``);
 with a :class:`~lamina.distribution.DeviceMesh` it is a ``jax.sharding.NamedSharding``
 (``backend_layout``), which :func:`distribute_tensor` applies to an array.  A
-:class:`LayoutMap` maps variable paths (regular expressions) to layouts, as Keras's.  Lamina's
-``fit`` does not read a ``LayoutMap``: it trains with data parallelism only, and
-``ModelParallel`` raises an error naming it.
+:class:`LayoutMap` maps variable paths (regular expressions) to layouts, as Keras's; ``fit`` reads one
+through :class:`~lamina.distribution.ModelParallel`, which splits the weights it names.
 """
 
 from __future__ import annotations

@@ -33,6 +33,11 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from lamina.distribution import api as _api
+from lamina.distribution.model_parallel import (  # place_state: for the engine's calls
+    ModelParallel,
+    keeps_layout,
+    place_state,  # noqa: F401
+)
 
 _DEFAULT = {}
 
@@ -131,18 +136,23 @@ def _global_array(host, sharding, shape=None):
 def replicate(tree):
     """``tree`` with every array copied to every device of the distribution (as is without one).
 
-    With several processes, process 0's values are used everywhere, so processes that
-    initialized or shuffled differently still agree.
+    Under a ``ModelParallel`` distribution, arrays already laid out on its mesh (weights
+    split by ``model_parallel.place_state``) are kept as they are.  With several processes,
+    process 0's values are used everywhere, so processes that initialized or shuffled
+    differently still agree.
     """
     dist = active()
     if dist is None:
         return tree
     target = NamedSharding(dist.mesh, PartitionSpec())
     leaves, treedef = jax.tree_util.tree_flatten(tree)
+    # Under ModelParallel, weights already split by their layouts keep them.
+    laid_out = isinstance(dist, ModelParallel)
     todo = [
         i
         for i, a in enumerate(leaves)
         if not (isinstance(a, jax.Array) and a.sharding.is_equivalent_to(target, a.ndim))
+        and not (laid_out and keeps_layout(a, dist.mesh))
     ]
     if not todo:
         return tree

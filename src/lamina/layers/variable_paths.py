@@ -20,7 +20,7 @@ The keys, and so the files Lamina writes, are unchanged.
 
 from __future__ import annotations
 
-__all__ = ["weight_path"]
+__all__ = ["layer_path", "weight_path"]
 
 # A ``Bidirectional``'s weight keys start with these, for its two copies of the layer.
 _DIRECTIONS = {"forward": "forward_layer", "backward": "backward_layer"}
@@ -60,6 +60,17 @@ def weight_path(layer, key: str, parent: str | None = None) -> str:
         return f"{base}/{key}" if cell is None else f"{base}/{cell}/{key}"
     sub, rest = found
     return weight_path(sub, rest, base)
+
+
+def layer_path(layer) -> str:
+    """The Keras path of ``layer`` itself: its weights' paths without the weight name, and
+    the prefix of ``"<path>/output"``, the name ``ModelParallel`` gives its output.
+
+    >>> from lamina.layers import Dense
+    >>> layer_path(Dense(2, name="d"))
+    'd'
+    """
+    return _joined(_noted_parent(layer), layer.name)
 
 
 def _noted_parent(layer):

@@ -12,6 +12,7 @@ import numpy as np
 from lamina import losses as _losses
 from lamina import metrics as _metrics
 from lamina import optimizers as _optimizers
+from lamina.distribution import model_parallel as _model_parallel
 from lamina.training import compilation as _compilation
 from lamina.training import guardrails as _guardrails
 from lamina.training import layer_metric_state as _held_metrics
@@ -235,7 +236,7 @@ class CompileMixin:
         network = self._engine_network()
         mask = self._trainable_mask()
         if self._compiled is None:
-            key = ("predict-only", network.spec_key)
+            key = ("predict-only", network.spec_key, _model_parallel.traced_layouts())
             if self._program is None or self._program_key != key:
                 self._program = _step.build_program(
                     network, None, [], None, mask, trace_counter=self._trace_counter,
@@ -265,6 +266,7 @@ class CompileMixin:
             self._y_shapes(),
             self._compiled["run_eagerly"],
             tuple((id(m), m.name) for m in held),
+            _model_parallel.traced_layouts(),  # its output layouts are traced in
         )
         if self._program is None or self._program_key != key:
             self._compiled_metrics = [m.metric for m in metrics]

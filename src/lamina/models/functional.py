@@ -24,6 +24,7 @@ from lamina.layers.symbolic import KerasTensor
 from lamina.models import graph as _graph
 from lamina.models.model import Model
 from lamina.models.nesting import NestedModelMixin
+from lamina.models.shared_copies import tie_network
 from lamina.models.weights_init import init_layers
 from lamina.training.network import Network
 from lamina.training.whole_batch import mark
@@ -148,7 +149,7 @@ class Functional(Model):
             runs_user_code=bool(graph_losses or graph_metrics),
         )
         prefix = self._host_prefix()  # string inputs: their layers run on the host first
-        return net if prefix is None else prefix.wrap(net)
+        return tie_network(self, net if prefix is None else prefix.wrap(net))
 
     def _add_graph_loss(self, loss) -> None:
         """Keras 2's ``model.add_loss(tensor)`` with a symbolic tensor of this model's graph

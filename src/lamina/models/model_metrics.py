@@ -111,6 +111,30 @@ class ModelMetricsMixin:
                 out.append(m)
         return out
 
+    def _write_metric_states(self, states) -> None:
+        """Leaves the compiled steps' metric states on the metric objects (``model.metrics``,
+        the compiled metric objects, the metrics layers hold), as Keras's trainer assigns
+        them back; ``None`` resets them (:mod:`lamina.training.metric_writeback`)."""
+        tracker, compiled = self._trainer_metrics()
+        objects = list(self.__dict__.get("_compiled_metrics") or ())
+        held = self._layer_held_metrics()
+        if states is None:
+            for m in [tracker, compiled, *objects, *held]:
+                if m is not None:
+                    m.reset_state()
+            return
+        if tracker is not None:
+            tracker._state = states["loss"]
+        per_metric = tuple(states["compiled"])
+        if len(objects) == len(per_metric):
+            for m, s in zip(objects, per_metric):
+                m._state = s
+        if compiled is not None and len(compiled.metrics) == len(per_metric):
+            compiled._state = per_metric
+        if len(held) == len(states["held"]):
+            for m, s in zip(held, states["held"]):
+                m._state = s
+
     @property
     def metrics_variables(self) -> list:
         return [v for m in self.metrics for v in m.variables]

@@ -316,7 +316,11 @@ class NestedModelMixin:
         with _called_on(self, x):  # a subclassed model's call builds on zeros of x's dtypes
             self._ensure_built(shapes)
         net = self._engine_network()
-        fn = self.__dict__.setdefault("_eager_fns", {}).get((net.spec_key, training))
+        from lamina.distribution.model_parallel import traced_layouts
+
+        # A ModelParallel's output layouts are traced in: one function per distribution.
+        fn_key = (net.spec_key, training, traced_layouts())
+        fn = self.__dict__.setdefault("_eager_fns", {}).get(fn_key)
         if fn is None:
             made_by: list = []  # the layer of each loss term, found when ``run`` is traced
 
@@ -332,7 +336,7 @@ class NestedModelMixin:
                     new_state = None
                 return y, new_state, [term for _, term in log.terms]
 
-            fn = self._eager_fns[(net.spec_key, training)] = (jax.jit(run), made_by)
+            fn = self._eager_fns[fn_key] = (jax.jit(run), made_by)
         from lamina.utils import random as _random
 
         ts = self._train_state

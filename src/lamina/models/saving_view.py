@@ -17,6 +17,10 @@ The contract (stable)
 * ``weight_order``: per layer, ``(trainable names, non-trainable names)`` in Keras's order
   (``get_weights`` order); the arrays are ``train_state.params[i][name]`` and
   ``train_state.state[i][name]``.
+* ``copies``: ``{(index, name): (home index, home name)}``, the arrays that repeat a layer's
+  weights held at an earlier place (a layer two nested models share,
+  :mod:`lamina.models.shared_copies`): Keras saves such a layer once, at its first place;
+  ``set_weights_state`` fills the copies from their homes.
 * ``train_state``: the model's :class:`~lamina.training.state.TrainState` (``None`` before it
   is built); ``require_built(what)`` builds it from the known input shape or raises Keras's
   ``ValueError``.
@@ -105,6 +109,14 @@ class SaveView:
         return tuple(self.model._weight_order)
 
     @property
+    def copies(self) -> dict:
+        """``{(index, name): (home index, home name)}``: the arrays that repeat the weights
+        of a layer used at an earlier place too (saved once, at that place)."""
+        from lamina.models.shared_copies import copies
+
+        return copies(self.model)
+
+    @property
     def train_state(self):
         """The model's ``TrainState`` (``None`` until it is built)."""
         return self.model._train_state
@@ -178,6 +190,9 @@ class SaveView:
     def set_weights_state(self, params: tuple, state: tuple) -> None:
         """Replaces the weights: ``params``/``state`` tuples with one dict per layer, of the
         structure the model holds (shapes and dtypes are the caller's to check)."""
+        from lamina.models.shared_copies import tied
+
+        params, state = tied(params, state, self.copies, fresh=True)  # a shared layer's other places
         ts = self.model._train_state
         self.model._train_state = ts._replace(params=tuple(params), state=tuple(state))
 

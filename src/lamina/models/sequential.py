@@ -37,6 +37,7 @@ from lamina.models.io import SavingMixin
 from lamina.models.legacy_api import LegacyAPIMixin
 from lamina.models.model_metrics import ModelMetricsMixin
 from lamina.models.nesting import NestedModelMixin, adopt_input_shape
+from lamina.models.shared_copies import tie_network
 from lamina.models.stateless import StatelessMixin
 from lamina.models.trainer import TrainerMixin
 from lamina.scopes import layer_scope, note_built_stack, note_parent_path
@@ -248,9 +249,9 @@ class Sequential(
         ``Input``, the layers after the host prefix (:mod:`lamina.models.host_prefix`)."""
         prefix = self._host_prefix()
         if prefix is not None:
-            return prefix.wrap(stack_network(self._stack))
+            return tie_network(self, prefix.wrap(stack_network(self._stack)))
         dtype = getattr(self.__dict__.get("_input_layer"), "_input_dtype", None) or "float32"
-        return stack_network(self._stack, self._input_shape, dtype)
+        return tie_network(self, stack_network(self._stack, self._input_shape, dtype))
 
     def _host_prefix(self):
         """The string layers run on the host before the compiled network, or ``None``."""

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from lamina.layers import tracing as _tracing
 from lamina.layers.borrowed import offer_layers, offering
 from lamina.layers.variables import AuxCollector, Scope
+from lamina.models.shared_copies import tie_network
 from lamina.training.network import Network
 
 
@@ -48,7 +49,7 @@ def subclass_network(model) -> Network:
         passes_training=takes_training(model.call),
     )
     names = call_output_names(model, net)
-    return net if names is None else net._replace(output_names=names)
+    return tie_network(model, net if names is None else net._replace(output_names=names))
 
 
 def takes_training(call) -> bool:

@@ -11,6 +11,7 @@ from lamina.layers.borrowed_weights import borrowed_count
 from lamina.models import own_variables as _own
 from lamina.models import summary_table as _table
 from lamina.models.plot_graph import is_sequential as _is_stack
+from lamina.models.shared_copies import copies
 
 
 def _size(n_params: int) -> str:
@@ -137,6 +138,7 @@ def _rows(model, graph, connected, show_trainable, expand_nested):
     shapes = model._output_shape_of(model._input_shape) if _is_stack(model) else None
     rows, total, train, counted = [], 0, 0, set()
     order = model.__dict__.get("_weight_order") or ()
+    copies_of = copies(model)
     for j, (i, layer) in enumerate(_entries(model)):
         n_p = int(sum(np.prod(v.shape) for v in ts.params[i].values()))
         # Only the layer's weights: a stateful RNN's carried states are no weights (Keras).
@@ -145,11 +147,17 @@ def _rows(model, graph, connected, show_trainable, expand_nested):
         t = mask[i]
         if i not in counted:  # the totals count a repeated layer's weights once (Keras)
             counted.add(i)
-            total += n_p + n_s
+            # ... and a layer that two nested models hold, once (``shared_copies``)
+            home = {k: v for k, v in ts.params[i].items() if (i, k) not in copies_of}
+            total += int(sum(np.prod(v.shape) for v in home.values()))
+            total += int(
+                sum(np.prod(ts.state[i][k].shape) for k in names
+                    if k in ts.state[i] and (i, k) not in copies_of)
+            )  # fmt: skip
             if isinstance(t, frozenset):  # a nested model with frozen layers
-                train += int(sum(np.prod(v.shape) for k, v in ts.params[i].items() if k in t))
-            else:
-                train += n_p if t else 0
+                train += int(sum(np.prod(v.shape) for k, v in home.items() if k in t))
+            elif t:
+                train += int(sum(np.prod(v.shape) for v in home.values()))
         if _own.is_holder(layer):  # a model's own variables: counted, with no row (Keras)
             continue
         shape = str(tuple(shapes[j])) if shapes is not None else _node_shape(model, layer)

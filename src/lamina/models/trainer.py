@@ -90,6 +90,7 @@ class TrainerMixin:
             # compile() without a loss (add_loss terms only): fit needs no targets, as in Keras.
             needs_y=(compiled or {}).get("loss", True) is not None,
             forward_profile=self._forward_profile,
+            write_metrics=self._write_metric_states,
         )
 
     def _build_for_data(self, shape, dtypes=None) -> None:

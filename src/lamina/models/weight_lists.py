@@ -21,6 +21,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from lamina.models.shared_copies import copies, tied
+
 
 def entry_order(layer, p_names, s_names) -> list[tuple[str, bool]]:
     """``(key, trainable)`` of one layer's arrays in Keras's ``layer.weights`` order: its own
@@ -76,11 +78,14 @@ def _sublayers(model) -> list[tuple[str, object]]:
 
 
 def _ordered(model) -> list[tuple[int, str, bool]]:
-    """``(layer index, key, trainable)`` of every weight of ``model``, in Keras's order."""
+    """``(layer index, key, trainable)`` of every weight of ``model``, in Keras's order; a
+    layer used in several places is listed at the first (``shared_copies``)."""
+    skip = copies(model)
     return [
         (i, k, t)
         for i, (layer, (p_names, s_names)) in enumerate(zip(model._layers, model._weight_order))
         for k, t in entry_order(layer, p_names, s_names)
+        if (i, k) not in skip
     ]
 
 
@@ -131,7 +136,13 @@ def set_weights(model, weights) -> None:
     state = [dict(s) for s in ts.state]
     for (i, k, t), w in zip(order, weights):
         (params if t else state)[i][k] = jax.numpy.asarray(np.asarray(w, np.float32))
+    pairs = copies(model)
+    for i, k in pairs:  # placeholders: filled from their homes below
+        for arrays, old in ((params, ts.params), (state, ts.state)):
+            if k in old[i]:
+                arrays[i][k] = old[i][k]
     params = [{k: p[k] for k in p_names} for p, (p_names, _) in zip(params, model._weight_order)]
+    params, state = tied(params, state, pairs, fresh=True)
     model._train_state = ts._replace(params=tuple(params), state=tuple(state))
 
 
@@ -146,11 +157,15 @@ def count_params(model) -> int:
     """
     model._require_built("count_params")
     ts = model._train_state
+    skip = copies(model)
     return int(
         sum(
             np.prod(np.shape(d[k]))
-            for p, s, (p_names, s_names) in zip(ts.params, ts.state, model._weight_order)
+            for i, (p, s, (p_names, s_names)) in enumerate(
+                zip(ts.params, ts.state, model._weight_order)
+            )
             for d, names in ((p, p_names), (s, s_names))
             for k in names
+            if (i, k) not in skip
         )
     )

@@ -133,9 +133,24 @@ def locate(model, layer):
     """``(index, prefix)`` of ``layer``'s arrays in ``model``'s state, or None."""
     for i, la in enumerate(model.__dict__.get("_layers") or ()):
         if la is layer:
-            return i, ""
+            return _home(model, i)
     entry = leaves(model).get(id(layer))
     return None if entry is None else entry[1:]
+
+
+def _home(model, i):
+    """``(index, prefix)`` of the weights of ``model._layers[i]``: where a layer used at an
+    earlier place too (a model nested before it) holds them (``shared_copies``)."""
+    from lamina.models.shared_copies import copies
+
+    order = model.__dict__.get("_weight_order")
+    names = (*order[i][0], *order[i][1]) if order is not None and i < len(order) else ()
+    pairs = copies(model)
+    for k in names:
+        home = pairs.get((i, k))
+        if home is not None:
+            return home[0], home[1][: len(home[1]) - len(k)]
+    return i, ""
 
 
 def arrays_in(ts, order, i, prefix):

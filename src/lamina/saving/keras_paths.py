@@ -220,9 +220,26 @@ def model_groups(model) -> list:
                 out.append([("vars", own)])
                 continue
             out.append(layer_groups(layer, paths[id(layer)], p_names, s_names))
-        return out
+        return _without_copies(out, view.copies)
     names = _entry_names(view)
     for layer, (p_names, s_names) in zip(view.layers, order):
         base = f"layers/{names[id(layer)]}"
         out.append(layer_groups(layer, base, p_names, s_names))
+    return _without_copies(out, view.copies)
+
+
+def _without_copies(per_layer: list, copies: dict) -> list:
+    """``per_layer`` without the groups of a layer's later places (a layer two nested models
+    share): Keras saves it once, at its first place, and writes no group at the others."""
+    if not copies:
+        return per_layer
+    out = []
+    for i, groups in enumerate(per_layer):
+        kept = []
+        for gpath, keys in groups:
+            left = [(kind, key) for kind, key in keys if (i, key) not in copies]
+            if keys and not left:
+                continue
+            kept.append((gpath, left))
+        out.append(kept)
     return out

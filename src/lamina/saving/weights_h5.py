@@ -90,6 +90,11 @@ def set_layer_arrays(model, i: int, arrays, path, skip_mismatch: bool = False) -
     layer = view.layers[i]
     ts = view.train_state
     p_names, s_names = view.weight_order[i]
+    homes = [k for k in (*p_names, *s_names) if (i, k) not in view.copies]
+    if len(arrays) == len(homes) < len(p_names) + len(s_names):
+        # The file holds a shared layer once (Keras 3): its other places are filled from it.
+        p_names = tuple(k for k in p_names if (i, k) not in view.copies)
+        s_names = tuple(k for k in s_names if (i, k) not in view.copies)
     current = [ts.params[i][k] for k in p_names] + [ts.state[i][k] for k in s_names]
     names = [*p_names, *s_names]
     problem = None
@@ -111,7 +116,7 @@ def set_layer_arrays(model, i: int, arrays, path, skip_mismatch: bool = False) -
     new = [jnp.asarray(np.asarray(a), dtype=c.dtype) for a, c in zip(arrays, current)]
     params = list(ts.params)
     state = list(ts.state)
-    params[i] = dict(zip(p_names, new[: len(p_names)]))
+    params[i] = {**params[i], **dict(zip(p_names, new[: len(p_names)]))}
     state[i] = {**state[i], **dict(zip(s_names, new[len(p_names) :]))}
     view.set_weights_state(tuple(params), tuple(state))
     return True
@@ -136,11 +141,12 @@ def _leaf_order(model, keras_paths: bool = False):
         where[(i, key)] = pos
         layer = view.layers[i]
         names.append(weight_path(layer, key) if keras_paths else f"{view.name}/{layer.name}/{key}")
+    copies = view.copies  # a shared layer's later places: Keras has one variable
     order = [
         where[(i, k)]
         for i, (p_names, _) in enumerate(view.weight_order)
         for k in p_names
-        if (i, k) in where
+        if (i, k) in where and (i, k) not in copies
     ]
     return names, order
 
@@ -302,7 +308,10 @@ def read(h5, model, path, skip_mismatch: bool = False, load_optimizer: bool = Tr
         groups = [(g, keys) for g, keys in groups if keys]
         gpaths = [g for g, _ in groups]
         parts = [_read_vars(h5, gpath, path) for gpath in gpaths]
-        n_expected = sum(map(len, view.weight_order[i]))
+        copies = view.copies
+        n_expected = sum(
+            (i, k) not in copies for k in (*view.weight_order[i][0], *view.weight_order[i][1])
+        )
         if any(p is None for p in parts):
             if n_expected == 0:
                 continue
@@ -322,7 +331,11 @@ def read(h5, model, path, skip_mismatch: bool = False, load_optimizer: bool = Tr
             for kind_key, a in zip(keys, arrays):
                 found[kind_key] = a
         found = lora.from_saved(found, view.train_state.params[i])
-        p_names, s_names = view.weight_order[i]
+        p_names, s_names = (
+            tuple(k for k in names if (i, k) not in copies) for names in view.weight_order[i]
+        )
+        if not p_names and not s_names:
+            continue  # a shared layer's later place: filled from its first
         ordered = [found.get(("p", k)) for k in p_names] + [found.get(("s", k)) for k in s_names]
         if extra:
             ordered = [a for p in parts for a in p]

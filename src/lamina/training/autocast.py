@@ -89,10 +89,13 @@ def policy_apply(layer, params, state, x, **kwargs):
     and weights cast to the compute dtype, floating outputs returned in it, the new state in
     the dtypes of the old one.  Layers in float32 on float32 data run exactly as before.  A
     layer made in a ``lamina.RematScope`` runs rematerialized (``jax.checkpoint``) here, the
-    one place every forward pass applies a layer."""
+    one place every forward pass applies a layer; an output that a ``ModelParallel``'s
+    layout map names (``"d2/output"``) takes its layout here too."""
+    from lamina.distribution.model_parallel import relayout_outputs
     from lamina.rematerialization import remat_apply
 
-    apply = remat_apply(layer, layer.apply)
+    # Under ModelParallel, a layer output the layout map names ("d2/output") is re-laid.
+    apply = relayout_outputs(layer, remat_apply(layer, layer.apply))
     policy = layer_policy(layer)
     if policy is None:
         return apply(params, state, x, **kwargs)

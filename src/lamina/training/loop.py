@@ -46,6 +46,7 @@ from lamina.training.arguments import (
 )
 from lamina.training.chunk_logs import host_logs, read_logs, time_first_calls
 from lamina.training.inference_state import Carried
+from lamina.training.metric_writeback import hand_over
 from lamina.training.state import fresh_copy
 
 
@@ -221,8 +222,9 @@ def fit(
     for epoch in range(initial_epoch, epochs):
         if trial is not None:
             chunk = trial.chunk()
+        b.write_metrics(None)  # Keras resets the metrics before ``on_epoch_begin``
         cb.on_epoch_begin(epoch, {})
-        ts = _sharding.replicate(b.get_state())
+        ts = _sharding.place_state(b.get_state(), b.model)
         b.set_state(ts)
         out_of_data = False
         if source.can_fuse(chunk):
@@ -231,7 +233,7 @@ def fit(
             ts, rng, raw = source.fused_epoch(program, ts, b.get_rng())
             b.set_state(ts)
             b.set_rng(rng)
-            logs = host_logs(raw, model, epoch)
+            logs = host_logs(hand_over(b, raw), model, epoch)
             time_first_calls(first_calls, t0)
             cb.on_train_batch_end(steps - 1, dict(logs))
         else:
@@ -251,7 +253,9 @@ def fit(
                     fed += c.real
                     done = source.steps_done(done, c.real, mstate)
                     if read_logs(hooks or live, trial, first_calls, c, params["steps"]):
-                        logs = host_logs(program.results(mstate), model, epoch)
+                        # the metric objects too: a callback may look (Keras syncs then)
+                        raw = hand_over(b, program.results(mstate))
+                        logs = host_logs(raw, model, epoch)
                         time_first_calls(first_calls, t0)
                         if trial is not None:
                             trial.synced(chunk, c.begin, c.real, time.perf_counter())
@@ -287,6 +291,8 @@ def fit(
         measured = first_calls[0] - (first_calls[1] if len(first_calls) > 1 else 0.0)
         b.compile_seconds = max(measured, 0.0)
     history.params["compile_time"] = b.compile_seconds
+    if _sharding.active() is not None:  # the layouts at rest (XLA may have chosen others)
+        b.set_state(_sharding.place_state(b.get_state(), b.model))
     b.finalize(epochs)  # use_ema: the averaged weights
     cb.on_train_end(dict(epoch_logs))
     return history
@@ -314,9 +320,10 @@ def run_evaluation(b, source, ts, cb, chunk, steps=None):
     program = b.program()
     hooks = cb.overrides("test")
     before = b.get_state()
+    b.write_metrics(None)  # Keras's evaluate resets the metrics first
     cb.on_test_begin({})
     if b.get_state() is not before:  # a callback swapped the weights in (SwapEMAWeights)
-        ts = _sharding.replicate(b.get_state())
+        ts = _sharding.place_state(b.get_state(), b.model)
     mstate = program.init_metrics()
     done = 0
     written = None
@@ -334,13 +341,13 @@ def run_evaluation(b, source, ts, cb, chunk, steps=None):
         else:
             mstate = out
         done = c.begin + c.real
-        logs = host_logs(program.results(mstate)) if hooks else {}
+        logs = host_logs(hand_over(b, program.results(mstate))) if hooks else {}
         cb.on_test_batch_end(c.begin + c.real - 1, logs)  # the last real batch of the chunk
     seen = done > 0
     feed = getattr(source, "feed", None)
     if feed is not None:
         seen = feed.evaluated(done, mstate)
-    logs = host_logs(program.results(mstate)) if seen else None
+    logs = host_logs(hand_over(b, program.results(mstate))) if seen else None
     if written is not None:  # kept for the next call, as Keras keeps them
         b.set_state(b.get_state()._replace(state=ts.state))
     cb.on_test_end(dict(logs or {}))
@@ -375,7 +382,7 @@ def evaluate(
     )
     counter = _progress.StepCounter()
     cb.append(counter)
-    ts = _sharding.replicate(b.get_state())
+    ts = _sharding.place_state(b.get_state(), b.model)
     t0 = time.perf_counter()
     logs = run_evaluation(b, source, ts, cb, chunk or _eval_chunk(b, cb, source), steps)
     if logs is None:

@@ -337,6 +337,8 @@ class Binding:
             its kind, for the strategy's cost model and the compile options
             (:func:`lamina.training.strategy.forward_profile`).
         note_data: called with what the user passed (custom steps receive exactly that).
+        write_metrics: ``(states) -> None``: gives the model's metric objects the state the
+            compiled steps reached (:mod:`lamina.training.metric_writeback`; ``None``: reset).
     """
 
     model: Any
@@ -361,4 +363,7 @@ class Binding:
     #: ``(kind, has_y, has_sw) -> None``: the engine tells the model what the user passed
     #: (``kind`` is ``"train"`` or ``"test"``); a custom step's ``data`` has those parts.
     note_data: Callable[[str, bool, bool], None] = lambda kind, has_y, has_sw: None
+    #: ``(states) -> None``: the metric states to leave on the model's metric objects, as
+    #: Keras's ``jax_state_sync`` does (``None``: reset them, as an epoch's start does).
+    write_metrics: Callable[[Any], None] = lambda states: None
     forward_profile: Callable[[Any], tuple] = lambda row: (False, None, None)

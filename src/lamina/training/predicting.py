@@ -101,7 +101,7 @@ def predict(b, x, *, batch_size, steps, cb):
     program = b.program()
     n = first.shape[0]
     cb.on_predict_begin({})  # first: a callback may swap the weights in (SwapEMAWeights)
-    ts = _sharding.replicate(b.get_state())
+    ts = _sharding.place_state(b.get_state(), b.model)
     carry = _writes_state(program, ts, x, min(batch_size, n))
     if carry:  # Keras's batches, in order: each sees the state the one before wrote
         per_call = (
@@ -191,7 +191,7 @@ def _predict_stream(b, x, batch_size, steps, cb, hooks):
     feed = source.feed
     program = b.program()
     cb.on_predict_begin({})  # first: a callback may swap the weights in (SwapEMAWeights)
-    ts = _sharding.replicate(b.get_state())
+    ts = _sharding.place_state(b.get_state(), b.model)
     carry = _writes_state(program, ts, first[0], _inputs.leaves(first[0])[0].shape[0])
     one = hooks or carry  # a model writing its state runs one batch per call, in order
     chunk = 1 if one else _inputs.stream_chunk(b, source, (first[0], None), train=False)

@@ -44,6 +44,7 @@ from lamina.training import output_weights as _weights
 from lamina.training import step_losses as _step_losses
 from lamina.training.autocast import cast_outputs_float32
 from lamina.training.compilation import enable_persistent_cache, train_program_options
+from lamina.training.metric_writeback import METRIC_STATES_KEY, final_states
 from lamina.training.network import Network, stack_forward
 from lamina.training.output_masks import OutputMasks
 from lamina.training.program_jit import (
@@ -494,10 +495,12 @@ def build_program(
     def results(mstate):
         base, held_s = split_m(mstate)
         out = _step_losses.results(losses, metrics, base)
+        # The metric objects get these states back (``metric_writeback``).
+        states = final_states(base[0], base[len(base) - 1 - len(metrics) : -1], held_s)
         if not held:
-            return out
+            return {**out, METRIC_STATES_KEY: states}
         status = {k: out.pop(k) for k in (NONFINITE_KEY, NONFINITE_WHAT_KEY)}
-        return {**out, **_held.results(held, held_s), **status}
+        return {**out, **_held.results(held, held_s), **status, METRIC_STATES_KEY: states}
 
     return Program(
         # One call an epoch: its executable may come from disk (see program_jit).
