@@ -41,3 +41,24 @@ def test_keras2_errors_for_a_layer_never_called_and_a_missing_node():
     layer(Input((3,)))
     with pytest.raises(ValueError, match="Asked to get input_shape at node 1, but the layer has only 1"):
         layer.get_input_shape_at(1)
+
+
+def test_input_spec_reads_none_until_a_layer_sets_one(keras):
+    from lamina.layers import InputSpec, Layer
+
+    seen = {}
+
+    class Checked(Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            seen["before"] = self.input_spec  # Keras: None on a fresh layer
+            self.input_spec = InputSpec(ndim=2)
+
+        def call(self, x):
+            return x
+
+    layer = Checked()
+    assert seen["before"] is None and layer.input_spec.ndim == 2
+    with pytest.raises(ValueError, match="expected ndim=2, found ndim=3"):
+        layer(np.ones((2, 3, 4), "float32"))
+    assert keras.layers.Layer().input_spec is None

@@ -29,6 +29,10 @@ class _NoNode(AttributeError):
 class LayerGraphAPI:
     """Mixin of :class:`lamina.layers.Layer`: the layer's symbolic input and output tensors."""
 
+    #: Keras's ``layer.input_spec``: None until the layer sets one (``self.input_spec =
+    #: InputSpec(ndim=4)`` in a custom layer), which calls then check.
+    input_spec = None
+
     def _first_node(self):
         nodes = getattr(self, "_inbound_nodes", None)
         owner = self._owner_model() if not nodes else None
