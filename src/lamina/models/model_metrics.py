@@ -124,16 +124,16 @@ class ModelMetricsMixin:
                     m.reset_state()
             return
         if tracker is not None:
-            tracker._state = states["loss"]
+            tracker._state = _in_order(tracker._state, states["loss"])
         per_metric = tuple(states["compiled"])
         if len(objects) == len(per_metric):
             for m, s in zip(objects, per_metric):
-                m._state = s
+                m._state = _in_order(m._state, s)
         if compiled is not None and len(compiled.metrics) == len(per_metric):
-            compiled._state = per_metric
+            compiled._state = _in_order(compiled._state, per_metric)
         if len(held) == len(states["held"]):
             for m, s in zip(held, states["held"]):
-                m._state = s
+                m._state = _in_order(m._state, s)
 
     @property
     def metrics_variables(self) -> list:
@@ -173,3 +173,15 @@ class ModelMetricsMixin:
             return {"input_shape": None}
         shape = getattr(self, "_input_shape", None)
         return {"input_shape": None if shape is None else shape}
+
+
+def _in_order(old, new):
+    """``new`` with the dict key order of ``old``: a state that went through ``jit`` comes back
+    with sorted keys, and ``metric.variables`` lists the state in its own order (Keras's
+    ``total, count``)."""
+    if isinstance(old, dict) and isinstance(new, dict) and set(old) == set(new):
+        return {k: _in_order(old[k], new[k]) for k in old}
+    if isinstance(old, list | tuple) and isinstance(new, list | tuple) and len(old) == len(new):
+        items = [_in_order(o, n) for o, n in zip(old, new)]
+        return type(new)(*items) if hasattr(new, "_fields") else type(new)(items)
+    return new
