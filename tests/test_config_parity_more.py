@@ -370,7 +370,8 @@ def test_group_query_attention_auto_name_is_keras(keras):
 
 
 def test_multi_head_attention_rejects_unsupported_keras_options():
-    with pytest.raises(ValueError, match="use_gate=.*not supported"):
-        lamina.layers.MultiHeadAttention(2, 4, use_gate=True)
-    with pytest.raises(ValueError, match="sliding_window=.*not supported"):
-        lamina.layers.MultiHeadAttention(2, 4, sliding_window=3)
+    # use_gate and sliding_window are supported (tests/test_attention_gate_window.py)
+    with pytest.raises(ValueError, match="flash_attention=True.*not supported"):
+        lamina.layers.MultiHeadAttention(2, 4, flash_attention=True)
+    with pytest.raises(ValueError, match="`sliding_window` must be `None` or a positive"):
+        lamina.layers.MultiHeadAttention(2, 4, sliding_window=0)

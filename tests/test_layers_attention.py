@@ -208,8 +208,8 @@ def test_errors_name_the_problem():
         MultiHeadAttention(2, 4)(_rand(2, 3, 4))
     with pytest.raises(ValueError, match="value` and `key`"):
         MultiHeadAttention(2, 4)(_rand(2, 3, 4), _rand(2, 3, 4), _rand(2, 5, 4))
-    with pytest.raises(ValueError, match="not supported"):
-        MultiHeadAttention(2, 4, use_gate=True)
+    with pytest.raises(ValueError, match="flash_attention=True.*not supported"):
+        MultiHeadAttention(2, 4, flash_attention=True)
 
 
 # ------------------------------------------------------------------ EinsumDense

@@ -202,8 +202,8 @@ def test_layer_dtype_policy_setter_and_spec_key():
 def test_layer_dtype_argument_errors_and_unsupported_policies():
     with pytest.raises(ValueError, match="Cannot convert 'mixed_float61'"):
         layers.Dense(2, dtype="mixed_float61")
-    with pytest.raises(NotImplementedError, match="QuantizedDTypePolicy is not supported"):
-        dtype_policies.QuantizedDTypePolicy  # noqa: B018
+    with pytest.raises(NotImplementedError, match="QuantizedFloat8DTypePolicy is not supported"):
+        dtype_policies.QuantizedFloat8DTypePolicy  # noqa: B018
 
 
 def _custom_layer_class(base):

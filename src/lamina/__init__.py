@@ -86,10 +86,11 @@ _ALIASES = {
     "remat": ("lamina.rematerialization", "remat"),
     "Operation": ("lamina.ops.operation", "Operation"),
     "Function": ("lamina.ops.function", "Function"),
+    "Quantizer": ("lamina.quantizers", "Quantizer"),
 }
 #: Keras 3 top-level names Lamina does not support (``lamina.export`` and the other unsupported
 #: namespaces are modules whose Keras names raise the same error).
-_UNSUPPORTED = {"Quantizer": "Lamina does not quantize models"}
+_UNSUPPORTED: dict[str, str] = {}
 
 
 def version() -> str:

@@ -39,7 +39,7 @@ _CALLBACKS = """OrbaxCheckpoint"""
 
 _OPTIMIZERS = """MultiOptimizer OptimizerMap TFOptimizer"""
 
-_DTYPE_POLICIES = """QuantizedDTypePolicy QuantizedFloat8DTypePolicy Int4DTypePolicy
+_DTYPE_POLICIES = """QuantizedFloat8DTypePolicy Int4DTypePolicy
 GPTQDTypePolicy AWQDTypePolicy"""
 
 _APPLICATIONS = """NASNetLarge NASNetMobile nasnet"""

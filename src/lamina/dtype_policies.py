@@ -126,7 +126,7 @@ class DTypePolicy:
 
     @property
     def quantization_mode(self):
-        """Always ``None``: Lamina has no quantized policies."""
+        """``None``: not quantized (see :class:`QuantizedDTypePolicy`)."""
         return self._quantization_mode
 
     def convert_input(self, x, autocast: bool, dtype):
@@ -273,7 +273,7 @@ def serialize(policy: DTypePolicy) -> dict:
         )
     name = type(policy).__name__
     return {
-        "module": "keras.dtype_policies" if name == "DTypePolicyMap" else "keras",
+        "module": "keras" if name in ("DTypePolicy", "FloatDTypePolicy") else "keras.dtype_policies",
         "class_name": name,
         "config": policy.get_config(),
         "registered_name": None,
@@ -301,10 +301,12 @@ def deserialize(config, custom_objects: dict | None = None) -> DTypePolicy:
     if not isinstance(name, str):
         raise TypeError(f"A dtype policy's 'class_name' must be a string. Received: {name!r}.")
     cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
+    if cls is None and name == "QuantizedDTypePolicy":
+        from lamina.quantized_policy import QuantizedDTypePolicy as cls
     if cls is None:
         raise ValueError(
             f"Unknown dtype policy class {name!r}. Lamina knows {sorted(_CLASSES)} "
-            "(quantized policies are not supported)."
+            "(of the quantized policies, QuantizedDTypePolicy in mode 'int8')."
         )
     inner = config.get("config") or {}
     if not isinstance(inner, dict):
@@ -341,6 +343,10 @@ def get(identifier) -> DTypePolicy:
     if isinstance(identifier, dict):
         return deserialize(identifier)
     if isinstance(identifier, str):
+        if "_from_" in identifier:  # "int8_from_float32": a quantized layer's policy
+            from lamina.quantized_policy import from_name
+
+            return from_name(identifier) or DTypePolicy(identifier)
         return DTypePolicy(identifier)
     try:
         return DTypePolicy(_standardize(identifier))
@@ -393,4 +399,14 @@ def reset() -> None:
 
 from lamina._unsupported import module_getattr as _module_getattr  # noqa: E402
 
-__getattr__ = _module_getattr("dtype_policies", globals())  # quantized policies: a clear error
+_unsupported_getattr = _module_getattr("dtype_policies", globals())
+
+
+def __getattr__(name: str):
+    # QuantizedDTypePolicy subclasses DTypePolicy in its own module (lamina.quantized_policy);
+    # the other quantized policies raise a clear error.
+    if name == "QuantizedDTypePolicy":
+        from lamina.quantized_policy import QuantizedDTypePolicy
+
+        return QuantizedDTypePolicy
+    return _unsupported_getattr(name)

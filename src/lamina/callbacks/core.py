@@ -350,11 +350,37 @@ class EarlyStopping(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stops training as soon as the loss becomes NaN or infinite."""
+    """Stops training as soon as the loss becomes NaN or infinite.
+
+    Args:
+        raise_error: ``False`` (Keras's default) stops gracefully (``model.stop_training``,
+            so the other callbacks' ``on_train_end`` still run); ``True`` raises a
+            ``RuntimeError`` at once, skipping them (Keras 3.15).
+
+    >>> import numpy as np
+    >>> import lamina
+    >>> model = lamina.Sequential([lamina.Input((1,)), lamina.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> x, y = np.ones((4, 1), "float32"), np.full((4, 1), 1e30, "float32")  # loss overflows
+    >>> stop = lamina.callbacks.TerminateOnNaN(raise_error=True)
+    >>> model.fit(x, y, callbacks=[stop], verbose=0)
+    Traceback (most recent call last):
+    ...
+    RuntimeError: NaN or Inf loss encountered at batch 0. Loss value: nan. Terminating training immediately.
+    """
+
+    def __init__(self, raise_error: bool = False):
+        super().__init__()
+        self.raise_error = raise_error
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(loss):
+            if self.raise_error:  # Keras's words
+                raise RuntimeError(
+                    f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. "
+                    "Terminating training immediately."
+                )
             print(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
 

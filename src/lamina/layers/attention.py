@@ -22,9 +22,9 @@ from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
 from lamina._naming import unique_name
+from lamina.layers import attention_gating as _gating
 from lamina.layers.base import Layer
 from lamina.layers.einsum_dense import _ser
-from lamina.utils import random as _random
 
 _SUBLAYERS = ("query", "key", "value", "attention_output")
 
@@ -73,6 +73,10 @@ class MultiHeadAttention(Layer):
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
         kernel_constraint, bias_constraint: for the four EinsumDense projections.
         seed: accepted for Keras compatibility (dropout draws from the key given to apply).
+        use_gate: whether a sigmoid gate projected from the query multiplies the attention
+            output before the output projection (Keras 3.15; :mod:`attention_gating`).
+        sliding_window: if set, each query position attends only to keys less than this
+            many positions away (a band; with ``use_causal_mask=True``, causal).
 
     Call arguments: ``query``, ``value``, ``key`` (defaults to ``value``), ``query_mask``
     (B, T), ``value_mask``/``key_mask`` (B, S), ``attention_mask`` (B, T, S), with ``True``/1
@@ -108,13 +112,12 @@ class MultiHeadAttention(Layer):
         seed=None,
         **kwargs: Any,
     ):
-        use_gate = kwargs.pop("use_gate", False)
-        sliding_window = kwargs.pop("sliding_window", None)
-        flash = kwargs.pop("flash_attention", None)
-        if use_gate or sliding_window is not None or flash:
+        use_gate = bool(kwargs.pop("use_gate", False))
+        sliding_window = _gating.check_sliding_window(kwargs.pop("sliding_window", None))
+        if kwargs.pop("flash_attention", None):
             raise ValueError(
-                "MultiHeadAttention(use_gate=..., sliding_window=..., flash_attention=...) are "
-                "not supported by Lamina; leave them at their defaults."
+                "MultiHeadAttention(flash_attention=True) is not supported by Lamina (XLA "
+                "picks the attention kernel); leave it at None."
             )
         super().__init__(**kwargs)
         for arg, val in (("num_heads", num_heads), ("key_dim", key_dim)):
@@ -142,8 +145,7 @@ class MultiHeadAttention(Layer):
         # Keras's config keeps a list or tuple as given (an int becomes a 1-tuple).
         self._attention_axes_arg = attention_axes
         self.attention_axes = tuple(attention_axes) if attention_axes is not None else None
-        # Keras 3.15's config lists these; Lamina supports only their defaults (checked above).
-        self.use_gate, self.sliding_window = False, None
+        self.use_gate, self.sliding_window = use_gate, sliding_window  # attention_gating
         self.seed = seed
         self.uses_rng = self.dropout > 0
         self.kernel_initializer = _initializers.get(kernel_initializer)
@@ -241,22 +243,23 @@ class MultiHeadAttention(Layer):
             "key": (k[-1], self.num_heads, self.key_dim),
             "value": (v[-1], self.num_heads, self.value_dim),
             "attention_output": (self.num_heads, self.value_dim, *out_dims),
+            "gate": (q[-1], self.num_heads, self.value_dim),
         }
         biases = {
             "query": (self.num_heads, self.key_dim),
             "key": (self.num_heads, self.key_dim),
             "value": (self.num_heads, self.value_dim),
             "attention_output": tuple(out_dims),
+            "gate": (self.num_heads, self.value_dim),
         }
         params = {}
-        keys = _random.split(key, 8)
-        for i, name in enumerate(_SUBLAYERS):
+        for name, kernel_key, bias_key in _gating.projection_keys(self, key):
             params[f"{name}/kernel"] = _initializers.or_default(self.kernel_initializer)(
-                shapes[name], jnp.float32, key=keys[2 * i]
+                shapes[name], jnp.float32, key=kernel_key
             )
             if self.use_bias:
                 params[f"{name}/bias"] = _initializers.or_default(self.bias_initializer)(
-                    biases[name], jnp.float32, key=keys[2 * i + 1]
+                    biases[name], jnp.float32, key=bias_key
                 )
         return params, {}
 
@@ -292,6 +295,7 @@ class MultiHeadAttention(Layer):
         k = self._project(params, "key", key_t, 1, 2)
         v = self._project(params, "value", value, 1, 2)
         out, scores = self._attend(q, k, v, mask, training, key, return_attention_scores)
+        out = _gating.gated(self, params, query, out)
         n_out = len(self._out_dims(query.shape))
         y = self._project(params, "attention_output", out, 2, n_out)
         return ((y, scores) if return_attention_scores else y), state
@@ -309,6 +313,9 @@ class MultiHeadAttention(Layer):
             t, s = query.shape[1], value.shape[1]
             c = jnp.tril(jnp.ones((1, t, s), bool))
             auto = c if auto is None else auto & c
+        if self.sliding_window is not None:
+            band = _gating.sliding_window_mask(query.shape[1], value.shape[1], self.sliding_window)
+            auto = band if auto is None else auto & band
         if attention_mask is not None:
             attention_mask = jnp.asarray(attention_mask).astype(bool)
             return attention_mask if auto is None else attention_mask & auto
@@ -366,14 +373,14 @@ class MultiHeadAttention(Layer):
 
     def _weight_regularizers(self):
         regs = {}
-        for name in _SUBLAYERS:
+        for name in _gating.projections(self):
             regs[f"{name}/kernel"] = self.kernel_regularizer
             regs[f"{name}/bias"] = self.bias_regularizer
         return regs
 
     def _weight_constraints(self):
         cons = {}
-        for name in _SUBLAYERS:
+        for name in _gating.projections(self):
             cons[f"{name}/kernel"] = self.kernel_constraint
             cons[f"{name}/bias"] = self.bias_constraint
         return cons
@@ -402,7 +409,10 @@ class MultiHeadAttention(Layer):
         (``query_dense/vars``, ``key_dense/vars``, ``value_dense/vars``, ``output_dense/vars``),
         as Keras stores the ``EinsumDense`` sub-layers."""
         groups = zip(("query", "key", "value", "output"), _SUBLAYERS)
-        return [((f"{group}_dense",), f"{name}/") for group, name in groups]
+        out = [((f"{group}_dense",), f"{name}/") for group, name in groups]
+        if self.use_gate:  # Keras's MultiHeadAttention has no public ``gate_dense``
+            out.insert(2, (("_gate_dense",), "gate/"))
+        return out
 
     def get_config(self):
         config = super().get_config()

@@ -12,9 +12,9 @@ from lamina import constraints as _constraints
 from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
 from lamina._naming import unique_name
-from lamina.layers.attention import _SUBLAYERS, MultiHeadAttention
+from lamina.layers import attention_gating as _gating
+from lamina.layers.attention import MultiHeadAttention
 from lamina.layers.einsum_dense import _ser
-from lamina.utils import random as _random
 
 
 class GroupQueryAttention(MultiHeadAttention):
@@ -25,8 +25,8 @@ class GroupQueryAttention(MultiHeadAttention):
         num_query_heads: number of query heads.
         num_key_value_heads: number of key/value heads; must divide ``num_query_heads``.
         dropout, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
-        bias_regularizer, kernel_constraint, bias_constraint, seed: as for
-            :class:`MultiHeadAttention`.
+        bias_regularizer, kernel_constraint, bias_constraint, seed, use_gate,
+        sliding_window: as for :class:`MultiHeadAttention`.
 
     Inputs are ``(batch, seq, features)``; the output has the query's shape.
 
@@ -110,15 +110,17 @@ class GroupQueryAttention(MultiHeadAttention):
         q, v, k = self._split(input_shape)
         h, n, kv = self.key_dim, self.num_heads, self.num_key_value_heads
         shapes = {"query": (q[-1], n, h), "key": (k[-1], kv, h), "value": (v[-1], kv, h),
-                  "attention_output": (n, h, q[-1])}
-        biases = {"query": (n, h), "key": (kv, h), "value": (kv, h), "attention_output": (q[-1],)}
-        keys = _random.split(key, 8)
+                  "attention_output": (n, h, q[-1]), "gate": (q[-1], n, h)}
+        biases = {"query": (n, h), "key": (kv, h), "value": (kv, h), "attention_output": (q[-1],),
+                  "gate": (n, h)}
         params = {}
-        for i, name in enumerate(_SUBLAYERS):
-            params[f"{name}/kernel"] = _initializers.or_default(self.kernel_initializer)(shapes[name], jnp.float32, key=keys[2 * i])
+        for name, kernel_key, bias_key in _gating.projection_keys(self, key):
+            params[f"{name}/kernel"] = _initializers.or_default(self.kernel_initializer)(
+                shapes[name], jnp.float32, key=kernel_key
+            )
             if self.use_bias:
                 params[f"{name}/bias"] = _initializers.or_default(self.bias_initializer)(
-                    biases[name], jnp.float32, key=keys[2 * i + 1]
+                    biases[name], jnp.float32, key=bias_key
                 )
         return params, {}
 
@@ -134,13 +136,17 @@ class GroupQueryAttention(MultiHeadAttention):
         k = jnp.repeat(self._project(params, "key", key_t, 1, 2), repeats, axis=2)
         v = jnp.repeat(self._project(params, "value", value, 1, 2), repeats, axis=2)
         out, scores = self._attend(q, k, v, mask, training, key, return_attention_scores)
+        out = _gating.gated(self, params, query, out)
         y = self._project(params, "attention_output", out, 2, 1)
         return ((y, scores) if return_attention_scores else y), state
 
     def _keras_weight_groups(self):
         """Keras's groups, under the sub-layers' private attribute names (``_query_dense``:
         unlike ``MultiHeadAttention``, Keras's class has no public properties for them)."""
-        return [((f"_{sub[0]}",), keys) for sub, keys in super()._keras_weight_groups()]
+        return [
+            ((sub[0] if sub[0].startswith("_") else f"_{sub[0]}",), keys)
+            for sub, keys in super()._keras_weight_groups()
+        ]
 
     def get_config(self):
         config = super(MultiHeadAttention, self).get_config()

@@ -18,7 +18,9 @@ from lamina.layers.activation_sublayer import activate
 from lamina.layers.base import Layer
 from lamina.layers.config import derived_config
 from lamina.layers.dtype_names import dtype_name
+from lamina.layers.input_args import check_dense_input
 from lamina.layers.lora import LoraMixin, lora_config, merged
+from lamina.layers.quantized import DenseQuantizeMixin, dense_call
 from lamina.layers.seed_state import generator_state, next_seed, uses_step_key
 from lamina.layers.weight_specs import WeightSpec
 from lamina.utils.random import generator_seed
@@ -34,7 +36,17 @@ class InputLayer(Layer):
             first string layers run on the host (:mod:`lamina.models.host_prefix`).
     """
 
-    def __init__(self, shape=None, batch_size=None, name=None, dtype=None, **kwargs):
+    def __init__(
+        self, shape=None, batch_size=None, name=None, dtype=None, sparse=None, ragged=None,
+        optional=False, **kwargs,
+    ):  # fmt: skip
+        check_dense_input(sparse=sparse, ragged=ragged, optional=optional)
+        if kwargs.get("input_tensor") is not None:
+            raise ValueError(
+                "InputLayer(input_tensor=...) is not supported by Lamina: it builds models "
+                "from Input() tensors only. Pass shape= (and dtype=) instead."
+            )
+        kwargs.pop("input_tensor", None)
         if shape is None and "batch_shape" in kwargs:
             batch_shape = kwargs.pop("batch_shape")
             batch_size, shape = batch_shape[0], batch_shape[1:]
@@ -44,8 +56,6 @@ class InputLayer(Layer):
             raise ValueError(
                 "Input() needs shape=, the shape of one sample, e.g. Input(shape=(8,))."
             )
-        kwargs.pop("sparse", None)
-        kwargs.pop("ragged", None)
         super().__init__(name=name, input_shape=shape, batch_size=batch_size, **kwargs)
         self.shape = self._input_shape_arg
         if dtype is not None:
@@ -107,7 +117,7 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs) -> Input
 
 
 @derived_config
-class Dense(LoraMixin, Layer):
+class Dense(DenseQuantizeMixin, LoraMixin, Layer):
     """A densely connected layer: ``activation(x @ kernel + bias)``.
 
     Args:
@@ -117,8 +127,8 @@ class Dense(LoraMixin, Layer):
         kernel_initializer, bias_initializer: names or initializer objects.
         kernel_regularizer, bias_regularizer, activity_regularizer: regularizers.
         kernel_constraint, bias_constraint: constraints applied after each update.
-        quantization_config: accepted for Keras 3 compatibility; Lamina does not quantize
-            (the config always holds ``None``).
+        quantization_config: accepted for Keras 3 compatibility (the config holds ``None``);
+            ``quantize("int8")`` quantizes with Keras's defaults (:mod:`lamina.layers.quantized`).
         lora_rank, lora_alpha: LoRA from the start (see :meth:`enable_lora`,
             :mod:`lamina.layers.lora`).
 
@@ -160,7 +170,7 @@ class Dense(LoraMixin, Layer):
         **kwargs: Any,
     ):
         self._lora_setup(kwargs.pop("lora_rank", None), kwargs.pop("lora_alpha", None))
-        self.quantization_config = None  # accepted, not used: Lamina does not quantize
+        self.quantization_config = None  # accepted, not used: the int8 defaults only
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if (
             units is None
@@ -191,9 +201,12 @@ class Dense(LoraMixin, Layer):
                 f"Layer {self.name!r} (Dense) expects inputs with a batch dimension and at least "
                 f"one feature dimension, but received shape {tuple(input_shape)}."
             )
-        return self._lora_layout(*super().init(key, input_shape))  # the declared weight_specs
+        built = self._lora_layout(*super().init(key, input_shape))  # the declared weight_specs
+        return self._quantized_layout(*built, input_shape)
 
     def apply(self, params, state, x, *, training=False, key=None):
+        if self.quantization_mode:  # model.quantize("int8")
+            return dense_call(self, params, state, x, training=training)
         params = merged(self, params, state)
         y = jnp.matmul(x, params["kernel"])
         if self.use_bias:

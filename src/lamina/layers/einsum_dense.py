@@ -14,6 +14,7 @@ from lamina import regularizers as _regularizers
 from lamina.layers.activation_sublayer import activate, init_activation
 from lamina.layers.base import Layer
 from lamina.layers.lora import LoraMixin, lora_config, lora_options, merged
+from lamina.layers.quantized import EinsumQuantizeMixin, einsum_call
 from lamina.utils import random as _random
 
 
@@ -109,7 +110,7 @@ def _analyze(specs, bias_axes, input_shape, output_shape, left_elided):
     return kernel, bias, out
 
 
-class EinsumDense(LoraMixin, Layer):
+class EinsumDense(EinsumQuantizeMixin, LoraMixin, Layer):
     """A dense layer computed by ``einsum(equation, inputs, kernel) + bias`` (Keras's layer).
 
     Args:
@@ -181,9 +182,13 @@ class EinsumDense(LoraMixin, Layer):
         params = {"kernel": _initializers.or_default(self.kernel_initializer)(tuple(kernel_shape), jnp.float32, key=kkey)}
         if bias_shape is not None:
             params["bias"] = _initializers.or_default(self.bias_initializer)(tuple(bias_shape), jnp.float32, key=bkey)
-        return self._lora_layout(*init_activation(self, key, input_shape, params, {}))
+        self.__dict__["_input_ndim"] = len(input_shape)  # the int8 scales' layout needs it
+        built = self._lora_layout(*init_activation(self, key, input_shape, params, {}))
+        return self._quantized_layout(*built, input_shape)
 
     def apply(self, params, state, x, *, training=False, key=None):
+        if self.quantization_mode:  # model.quantize("int8")
+            return einsum_call(self, params, state, x, training=training)
         params = merged(self, params, state)
         y = jnp.einsum(self.equation, x, params["kernel"])
         if "bias" in params:

@@ -12,6 +12,7 @@ from lamina import regularizers as _regularizers
 from lamina.layers.base import Layer
 from lamina.layers.config import derived_config
 from lamina.layers.lora import LoraMixin, lora_config, merged
+from lamina.layers.quantized import EmbeddingQuantizeMixin, embedding_call
 from lamina.layers.weight_specs import WeightSpec
 
 
@@ -25,7 +26,7 @@ def _positive_int(value, what):
 
 # Keras's config holds ``activity_regularizer`` even when None.
 @derived_config(extra=("activity_regularizer",))
-class Embedding(LoraMixin, Layer):
+class Embedding(EmbeddingQuantizeMixin, LoraMixin, Layer):
     """Turns integer indices into dense vectors: row ``i`` of ``embeddings`` for index ``i``.
 
     Inputs of any shape ``(batch, ...)`` hold indices in ``[0, input_dim)`` (floats are cast
@@ -88,16 +89,18 @@ class Embedding(LoraMixin, Layer):
         self.embeddings_regularizer = _regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = _constraints.get(embeddings_constraint)
         self.mask_zero = bool(mask_zero)
-        self.quantization_config = None  # accepted, not used: Lamina does not quantize
+        self.quantization_config = None  # accepted, not used: the int8 defaults only
 
     def build(self, input_shape=None):
         """Creates the ``embeddings`` (Keras's ``build`` needs no input shape here)."""
         super().build((None, None) if input_shape is None else input_shape)
 
     def init(self, key, input_shape):
-        return self._lora_layout(*super().init(key, input_shape))
+        return self._quantized_layout(*self._lora_layout(*super().init(key, input_shape)))
 
     def apply(self, params, state, x, *, training=False, key=None):
+        if self.quantization_mode:  # model.quantize("int8")
+            return embedding_call(self, state, x), state
         params = merged(self, params, state)
         idx = jnp.asarray(x)
         if idx.dtype not in (jnp.int32, jnp.int64):

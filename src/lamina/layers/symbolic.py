@@ -223,8 +223,8 @@ def has_symbolic(tree) -> bool:
 
 
 def Input(  # noqa: N802 - Keras's name
-    shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None,
-    tensor=None, optional=False,
+    shape=None, batch_size=None, dtype=None, sparse=None, ragged=None, batch_shape=None,
+    name=None, tensor=None, optional=False,
 ) -> KerasTensor:  # fmt: skip
     """A model input, as ``keras.Input``: a symbolic tensor to call layers on.
 
@@ -234,6 +234,8 @@ def Input(  # noqa: N802 - Keras's name
         dtype: e.g. ``"int32"`` for token ids; ``"float32"`` by default.
         batch_shape: the full shape, batch dimension first (instead of ``shape``).
         name: the input's name (also its ``InputLayer``'s name).
+        sparse, ragged, optional: Keras's arguments, accepted at their defaults; ``True``
+            raises a ``ValueError`` (Lamina's inputs are dense arrays, always given).
 
     Returns:
         A :class:`KerasTensor`; pass it to ``Model(inputs, outputs)`` or first in a
@@ -244,9 +246,9 @@ def Input(  # noqa: N802 - Keras's name
     (None, 28, 28)
     """
     from lamina.layers.core import InputLayer
+    from lamina.layers.input_args import check_dense_input
 
-    if sparse:
-        raise ValueError("Input(sparse=True) is not supported by Lamina: pass dense arrays.")
+    check_dense_input(sparse=sparse, ragged=ragged, optional=optional)
     if tensor is not None:
         raise ValueError("Input(tensor=...) is not supported by Lamina.")
     if shape is None and batch_shape is None:
@@ -294,7 +296,28 @@ def symbolic_call(layer, args: tuple, kwargs: dict):
             "layers take their input(s) as one argument: pass several tensors as a list, "
             "e.g. layers.Concatenate()([a, b])."
         )
-    inputs = args[0]
+    outputs, shapes, in_mask = _output_tensors(layer, args[0])
+    if not hasattr(layer, "_inbound_nodes") or layer._inbound_nodes is None:
+        layer._inbound_nodes = []
+    node = Node(layer, tuple(args), dict(kwargs), outputs)
+    index = len(layer._inbound_nodes)
+    layer._inbound_nodes.append(node)
+    for i, t in enumerate(node.output_tensors):
+        t._keras_history = (layer, index, i)
+    if _is_kt(outputs):
+        outputs._mask_shape = _masks.output_mask_shape(layer, shapes, in_mask)
+    return outputs
+
+
+def output_spec(layer, inputs):
+    """The KerasTensor(s) ``layer`` outputs on the KerasTensor(s) ``inputs``, with Keras's
+    shapes and dtypes, recording no node (Keras's ``compute_output_spec``)."""
+    return _output_tensors(layer, inputs)[0]
+
+
+def _output_tensors(layer, inputs):
+    """``(output KerasTensor(s), input shapes, input mask shapes)`` of ``layer`` on
+    ``inputs``."""
     shapes = jax.tree_util.tree_map(lambda t: t.shape, inputs, is_leaf=_is_kt)
     shapes = keep_order(shapes, inputs)  # ``build`` gets a dict of shapes in the user's order
     if isinstance(inputs, tuple):
@@ -319,16 +342,7 @@ def symbolic_call(layer, args: tuple, kwargs: dict):
         outputs = [KerasTensor(s, d) for s, d in zip(out_shape, dtypes)]
     else:
         outputs = KerasTensor(out_shape, dtypes)
-    if not hasattr(layer, "_inbound_nodes") or layer._inbound_nodes is None:
-        layer._inbound_nodes = []
-    node = Node(layer, tuple(args), dict(kwargs), outputs)
-    index = len(layer._inbound_nodes)
-    layer._inbound_nodes.append(node)
-    for i, t in enumerate(node.output_tensors):
-        t._keras_history = (layer, index, i)
-    if _is_kt(outputs):
-        outputs._mask_shape = _masks.output_mask_shape(layer, shapes, in_mask)
-    return outputs
+    return outputs, shapes, in_mask
 
 
 def _op_output_spec(op, inputs):

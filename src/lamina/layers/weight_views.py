@@ -111,6 +111,7 @@ class LayerWeightViews:
             if bound is None:  # not built: the variables made in ``__init__``, as Keras lists
                 return _keras_order(list(getattr(self, "_early_variables", None) or []), self)
             p_names, s_names = tuple(bound[0]), tuple(bound[1])
+            params, state = {}, {}
         named = {v._key: v for v in getattr(self, "_variables", None) or []}
         out = []
         for key, trainable in [(k, True) for k in p_names] + [(k, False) for k in s_names]:
@@ -124,6 +125,7 @@ class LayerWeightViews:
                     regularizer=layer._weight_regularizers().get(own),
                     constraint=layer._weight_constraints().get(own),
                 )
+                _integer_dtype(view, (params if trainable else state).get(key))
             out.append(view)
         listed = getattr(self, "_keras_weight_list", None)
         if listed is not None:  # a layer listing its weights in its own order (Keras's)
@@ -237,8 +239,18 @@ class LayerWeightViews:
             except (ValueError, AttributeError, TypeError):
                 params, state = {}, {}
         if name in params or name in state:
-            return Variable(self, name, trainable=name in params)
+            view = Variable(self, name, trainable=name in params)
+            return _integer_dtype(view, params.get(name, state.get(name)))
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+def _integer_dtype(view, array):
+    """``view`` showing its array's integer dtype (an int8 kernel after ``quantize``); float
+    weights keep the view's dtype."""
+    dtype = getattr(array, "dtype", None)
+    if dtype is not None and jnp.issubdtype(dtype, jnp.integer):
+        view.dtype = str(dtype)
+    return view
 
 
 def _declared_weights(layer) -> tuple:

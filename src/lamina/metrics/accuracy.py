@@ -81,9 +81,33 @@ def top_k_categorical_accuracy(y_true, y_pred, k=5):
     return _top_k(y_true, y_pred, k)
 
 
-def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
-    y_pred = _float(y_pred)
-    return _top_k(jnp.asarray(y_true).astype(jnp.int32), y_pred, k)
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
+    """1.0 where the integer label ``y_true`` is among the top ``k`` predictions.
+
+    Args:
+        y_true: integer labels, ``(batch,)`` (or with a trailing 1).
+        y_pred: scores ``(batch, classes)``; with ``from_sorted_ids=True``, the ids of the
+            top ``N`` classes, best first, ``(batch, N)`` (only the first ``k`` are read).
+        k: how many top predictions count.
+        from_sorted_ids: whether ``y_pred`` holds sorted class ids rather than scores.
+
+    >>> import numpy as np
+    >>> sparse_top_k_categorical_accuracy(
+    ...     np.array([3, 1]), np.array([[3, 0, 2], [2, 0, 1]]), k=2, from_sorted_ids=True
+    ... ).tolist()
+    [1.0, 0.0]
+    """
+    if not from_sorted_ids:
+        return _top_k(jnp.asarray(y_true).astype(jnp.int32), _float(y_pred), k)
+    y_pred = jnp.asarray(y_pred)
+    y_true = jnp.asarray(y_true).astype(y_pred.dtype)  # Keras compares in y_pred's dtype
+    org_shape = y_true.shape
+    if y_pred.ndim > 2:
+        y_pred = jnp.reshape(y_pred, (-1, y_pred.shape[-1]))
+    y_true = jnp.reshape(y_true, (-1,))
+    # ``any``: an id listed twice among the first k counts once, as in Keras.
+    matches = jnp.any(y_true[:, None] == y_pred[:, :k], axis=1).astype(jnp.float32)
+    return jnp.reshape(matches, org_shape)
 
 
 class Accuracy(MeanMetricWrapper):
@@ -120,9 +144,28 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
 
 
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
-    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
-        super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
+    """How often integer labels are among the top ``k`` predictions; with
+    ``from_sorted_ids=True`` the predictions are the top class ids, best first (Keras 3.9+).
+
+    >>> import numpy as np
+    >>> m = SparseTopKCategoricalAccuracy(k=1, from_sorted_ids=True)
+    >>> m.update_state(np.array([2, 0]), np.array([[2, 1], [1, 0]]))
+    >>> float(m.result())
+    0.5
+    """
+
+    def __init__(
+        self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None, from_sorted_ids=False
+    ):
+        super().__init__(
+            sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k,
+            from_sorted_ids=from_sorted_ids,
+        )
         self.k = k
+        self.from_sorted_ids = from_sorted_ids
 
     def get_config(self):
-        return {**super().get_config(), "k": self.k}
+        config = {**super().get_config(), "k": self.k}
+        if self.from_sorted_ids:  # Keras writes it only when set
+            config["from_sorted_ids"] = True
+        return config

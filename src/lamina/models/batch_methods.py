@@ -25,6 +25,8 @@ import warnings
 import jax
 import numpy as np
 
+from lamina.models.step_functions import StepFunctionsMixin
+
 
 def _rows(x) -> int:
     leaves = jax.tree_util.tree_leaves(x)
@@ -42,7 +44,7 @@ def _quiet_guardrails():
         yield
 
 
-class BatchMethodsMixin:
+class BatchMethodsMixin(StepFunctionsMixin):  # make_train_function & co. run batches
     """Keras's single-batch methods, on top of ``fit``/``evaluate``/``predict``."""
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):

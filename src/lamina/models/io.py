@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import json
 
+from lamina.models.state_tree import StateTreeMixin
+
 #: Attributes rebuilt on demand, never pickled or copied: compiled programs close over
 #: functions that do not pickle, and their donated buffers belong to the original.
 _DERIVED = ("_program", "_program_key", "_compiled_metrics", "_profile_memo")
 
 
-class SavingMixin:
+class SavingMixin(StateTreeMixin):  # get_state_tree/set_state_tree: checkpoints
     """Adds Keras's saving methods to a model class, and pickling/copying support.
 
     ``pickle``, ``copy.copy`` and ``copy.deepcopy`` of a model (fitted or not) give an

@@ -24,8 +24,8 @@ def relayout(layer, arrays: Callable, names: Callable) -> None:
             in the new layout (the layer's keys start with ``prefix``).
         names: ``names((param names, state names), prefix) -> (param names, state names)``.
     """
-    owner = layer._owner_model()
-    chain = _chain(owner, layer) if owner is not None else None
+    owner, tail = _holding_model(layer)
+    chain = _chain(owner, tail[0]) if owner is not None else None
     if not chain:
         store = layer.__dict__.get("_standalone")
         p, s = arrays(store[0], store[1], "")
@@ -33,7 +33,7 @@ def relayout(layer, arrays: Callable, names: Callable) -> None:
         weight_sync.standalone_written(layer)
         return
     for depth, (model, j) in enumerate(chain):
-        prefix = "".join(f"{m._layers[k].name}/" for m, k in chain[depth + 1 :])
+        prefix = "".join(f"{m._layers[k].name}/" for m, k in chain[depth + 1 :]) + tail[1]
         ts = model._train_state if depth == 0 else model.__dict__.get("_train_state")
         order = list(model._weight_order)
         old = order[j]
@@ -50,6 +50,25 @@ def relayout(layer, arrays: Callable, names: Callable) -> None:
             model._train_state = new  # the owner of record: the models sharing it follow
         else:
             weight_sync.relaid(model, new)
+
+
+def _holding_model(layer):
+    """``(model, (layer listed by it, key prefix))``: a layer held by a Keras-style layer's
+    attribute (``self.dense = Dense(4)``) has its arrays in the model listing that holder,
+    under the attribute path (``dense/kernel``)."""
+    listed, path = layer, ""
+    owner = layer._owner_model()
+    for _ in range(16):
+        if owner is None or getattr(owner, "_is_model", False):
+            return owner, (listed, path)
+        from lamina.layers.tracing import tracked_layers
+
+        attr = next((p for p, sub in tracked_layers(owner) if sub is listed), None)
+        if attr is None:
+            return None, (layer, "")
+        listed, path = owner, f"{attr}/{path}"
+        owner = owner._owner_model()
+    return None, (layer, "")
 
 
 def _chain(model, layer, depth: int = 0):

@@ -40,26 +40,24 @@ class TrainerMixin:
 
     _compile_seconds = None
 
-    def quantize(self, mode=None, **kwargs):
-        """Keras's post-training quantization (``model.quantize("int8")``): not supported.
+    def quantize(self, mode=None, config=None, filters=None, **kwargs):
+        """Quantizes the built model's weights in place (Keras 3's ``model.quantize``).
 
-        Raises:
-            UnsupportedKerasAPIError: always (a ``NotImplementedError`` naming the API).
+        Mode ``"int8"``: the kernels of ``Dense``/``EinsumDense`` and the ``Embedding``
+        tables become int8 with a float scale (:mod:`lamina.models.quantize`,
+        :mod:`lamina.layers.quantized`); Keras's other modes raise ``NotImplementedError``.
 
         >>> from lamina.models import Sequential
-        >>> Sequential().quantize("int8")
+        >>> from lamina.layers import Input, Dense
+        >>> model = Sequential([Input((3,)), Dense(2)])
+        >>> model.quantize("int4")
         Traceback (most recent call last):
         ...
-        lamina._unsupported.UnsupportedKerasAPIError: keras.Model.quantize('int8') ...
+        NotImplementedError: Quantization mode='int4' is not supported by Lamina: ...
         """
-        from lamina._unsupported import UnsupportedKerasAPIError
+        from lamina.models.quantize import quantize_model
 
-        raise UnsupportedKerasAPIError(
-            f"keras.Model.quantize({mode!r}) (post-training int8/int4/float8 quantization) is "
-            "not supported by Lamina. For smaller, faster weights train or run with a "
-            "mixed-precision policy (lamina.mixed_precision.set_global_policy("
-            "'mixed_bfloat16')) or cast the weights yourself after training."
-        )
+        quantize_model(self, mode, config=config, filters=filters, **kwargs)
 
     def _binding(self) -> Binding:
         compiled = getattr(self, "_compiled", None)
