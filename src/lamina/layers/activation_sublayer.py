@@ -33,6 +33,8 @@ layer with weights (:func:`check_activation_attribute`).
 
 from __future__ import annotations
 
+from lamina.layers.core_methods import layer_init
+
 #: The attribute a built-in layer holds its activation in (and the weights' key prefix).
 ATTRIBUTE = "activation"
 #: Attributes that take an activation but cannot hold a layer with weights.
@@ -103,7 +105,7 @@ def init_activation(layer, key, input_shape, params: dict, state: dict) -> tuple
         )
     act_key = _random.split(key, 3)[2]
     shape = tuple(layer.compute_output_shape(tuple(input_shape)))
-    p, s = act.init(act_key, shape)
+    p, s = layer_init(act)(act_key, shape)
     set_owner(act, layer)  # ``dense.activation.alpha`` reads the arrays ``dense`` holds
     act.__dict__["_activation_input_shape"] = (None, *shape[1:])  # its config's build_config
     params = {**params, **{f"{ATTRIBUTE}/{k}": v for k, v in p.items()}}

@@ -40,6 +40,7 @@ import contextlib
 
 import jax
 
+from lamina.layers.core_methods import layer_init
 from lamina.layers.variables import _LOCAL, _stack, find_binding
 
 
@@ -256,7 +257,7 @@ def build_unbuilt(scope, subs, shapes: dict) -> None:
     """Builds the sub-layers :func:`unbuilt_shapes` found, in ``scope``."""
     for path, sub in subs:
         if path in shapes and scope.lookup(sub) is None:
-            params, state = sub.init(scope.next_init_key(), shapes[path])
+            params, state = layer_init(sub)(scope.next_init_key(), shapes[path])
             scope.bind(sub, params, state)
 
 

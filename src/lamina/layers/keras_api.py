@@ -29,6 +29,7 @@ from lamina.layers import call_losses as _call_losses
 from lamina.layers import symbolic_masks as _masks
 from lamina.layers.build_config import LayerBuildConfig
 from lamina.layers.call_args import as_array, first_call_argument, is_tensor, named_call_args
+from lamina.layers.core_methods import layer_init
 from lamina.layers.free_variables import (
     adopt_attribute,
     is_adoptable,
@@ -190,7 +191,7 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI, LayerBuildConfig, LayerMetr
         from lamina.models import weight_sync
         from lamina.utils import random as _random
 
-        p, s = self.init(_random.next_key(), shape)
+        p, s = layer_init(self)(_random.next_key(), shape)
         self.__dict__.setdefault("_built_input_shape", shape)  # its get_build_config()
         self._standalone = [p, s, (tuple(p), weight_names(s))]
         self.built = True

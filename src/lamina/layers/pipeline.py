@@ -11,6 +11,7 @@ from __future__ import annotations
 import jax
 
 from lamina.layers.base import Layer
+from lamina.layers.core_methods import layer_init
 from lamina.utils import random as _random
 
 
@@ -76,7 +77,7 @@ class Pipeline(Layer):
         keys = _random.split(key, max(len(self._pipeline_layers), 1))
         shape = input_shape
         for (prefix, layer), k in zip(self._subs(), keys):
-            p, s = layer.init(k, shape)
+            p, s = layer_init(layer)(k, shape)
             params.update(_prefixed(p, prefix))
             state.update(_prefixed(s, prefix))
             shape = output_shape(layer, shape)

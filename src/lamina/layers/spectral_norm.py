@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from lamina import initializers as _initializers
+from lamina.layers.core_methods import layer_init
 from lamina.layers.wrapper_base import Wrapper
 from lamina.utils import random as _random
 
@@ -74,7 +75,7 @@ class SpectralNormalization(Wrapper):
 
     def init(self, key, input_shape):
         lkey, ukey = _random.split(key)
-        params, state = self.layer.init(lkey, input_shape)
+        params, state = layer_init(self.layer)(lkey, input_shape)
         self._inner_names = (*params, *state)  # the file layout (see _keras_weight_groups)
         units = params[self._kernel_name(params)].shape[-1]
         u = _initializers.TruncatedNormal(stddev=0.02)((1, units), jnp.float32, key=ukey)

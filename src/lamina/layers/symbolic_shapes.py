@@ -25,6 +25,7 @@ import jax.numpy as jnp
 from lamina.layers import symbolic_masks as _masks
 from lamina.layers import trace_inputs as _inputs
 from lamina.layers.base import Layer, check_rank
+from lamina.layers.core_methods import layer_init
 from lamina.ops._symbolic import live_values
 
 
@@ -74,7 +75,7 @@ def traced_output_shape(layer, input_shape, dtypes=None, mask_shape=None):
         def f(key):
             x = _filled(input_shape, dtypes, fill)
             with _inputs.called_on(layer, dtypes):  # its ``init`` keeps integer inputs
-                params, state = layer.init(key, input_shape)
+                params, state = layer_init(layer)(key, input_shape)
             if mask_shape is not None:
                 mask = _masks.mask_values(mask_shape, fill)
                 y, _ = layer.apply(params, state, x, training=False, mask=mask)

@@ -30,6 +30,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from lamina.layers.core_methods import layer_init
+
 #: ``(id(layer), inputs)``: the inputs of the layer's call being built or run now.
 _INPUTS: contextvars.ContextVar = contextvars.ContextVar("lamina_call_inputs", default=None)
 
@@ -162,7 +164,7 @@ def build_in_scope(layer, scope, input_shape) -> None:
         input_shape = [tuple(s) for s in input_shape]
     elif not isinstance(input_shape, dict):
         input_shape = tuple(input_shape)
-    params, state = layer.init(scope.next_init_key(), input_shape)
+    params, state = layer_init(layer)(scope.next_init_key(), input_shape)
     scope.bind(layer, params, state)
 
 

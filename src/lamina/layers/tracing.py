@@ -37,6 +37,7 @@ import jax
 from lamina.layers import borrowed as _borrowed
 from lamina.layers import trace_inputs as _inputs
 from lamina.layers import user_generators as _generators
+from lamina.layers.core_methods import layer_init
 from lamina.layers.variables import Scope, current_scope
 
 #: Attributes never searched for sub-layers.
@@ -251,7 +252,7 @@ def sub_call(layer, x, kwargs):
             p, s = copy
         else:  # built on ``x``'s real shape and dtypes, as Keras builds it on its first call
             with _inputs.called_on(layer, x):
-                p, s = layer.init(scope.next_init_key(), _inputs.sub_layer_shapes(scope, x))
+                p, s = layer_init(layer)(scope.next_init_key(), _inputs.sub_layer_shapes(scope, x))
         scope.bind(layer, p, s)
         if getattr(scope, "builds_model", False):  # later layers of the model may read it
             _borrowed.offer(layer, p, s)

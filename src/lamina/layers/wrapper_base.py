@@ -19,6 +19,7 @@ layer's weights become the wrapper's (``layer/kernel``, ...), and ``get_config``
 from __future__ import annotations
 
 from lamina.layers.base import Layer
+from lamina.layers.core_methods import layer_init
 
 
 class Wrapper(Layer):
@@ -47,7 +48,7 @@ class Wrapper(Layer):
 
         scope = current_scope()
         if scope is not None and scope.init_key is not None and scope.lookup(self.layer) is None:
-            params, state = self.layer.init(scope.next_init_key(), input_shape)
+            params, state = layer_init(self.layer)(scope.next_init_key(), input_shape)
             scope.bind(self.layer, params, state)
 
     def compute_output_shape(self, input_shape):

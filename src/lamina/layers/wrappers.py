@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from lamina.layers import _rnn_fused as _fused
 from lamina.layers import bidirectional_states as _states
 from lamina.layers.base import Layer
+from lamina.layers.core_methods import layer_init
 from lamina.utils import random as _random
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -156,7 +157,7 @@ class Bidirectional(Layer):
     def init(self, key, input_shape):
         params, state = {}, {}
         for (prefix, sub), k in zip(self._subs(), _random.split(key)):
-            p, s = sub.init(k, input_shape)
+            p, s = layer_init(sub)(k, input_shape)
             params.update(_prefixed(p, prefix))
             state.update(_prefixed(s, prefix))
         return params, state
@@ -304,7 +305,7 @@ class TimeDistributed(Layer):
         return (input_shape[0], *input_shape[2:])
 
     def init(self, key, input_shape):
-        return self.layer.init(key, self._child_shape(input_shape))
+        return layer_init(self.layer)(key, self._child_shape(input_shape))
 
     def compute_output_shape(self, input_shape):
         child = self.layer.compute_output_shape(self._child_shape(input_shape))

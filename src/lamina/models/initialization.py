@@ -28,6 +28,7 @@ import jax
 import numpy as np
 
 from lamina.layers.borrowed import offer, offering
+from lamina.layers.core_methods import layer_init
 from lamina.layers.stateful import weight_names
 from lamina.utils import random as _random
 
@@ -67,7 +68,7 @@ def _host_init(layers, input_shape, key) -> InitialWeights:
     with offering():  # a layer reading an earlier one's variables (tied weights) finds them
         for layer, k, first in zip(layers, keys[2:], _firsts(layers)):
             if first:
-                p, s = layer.init(k, shape)
+                p, s = layer_init(layer)(k, shape)
                 offer(layer, p, s)
                 params.append(p)
                 state.append(s)
@@ -88,7 +89,7 @@ def _jit_init_impl(layers, input_shape, key):
     with offering():
         for layer, k, first in zip(layers, keys[2:], _firsts(layers)):
             if first:
-                p, s = layer.init(k, shape)
+                p, s = layer_init(layer)(k, shape)
                 offer(layer, p, s)
                 params.append(p)
                 state.append(s)
@@ -107,7 +108,7 @@ def _order(layers, input_shape, key):
         with offering():
             for layer, first in zip(layers, _firsts(layers)):
                 if first:
-                    p, s = layer.init(k, shape)
+                    p, s = layer_init(layer)(k, shape)
                     offer(layer, p, s)
                     orders.append((tuple(p), weight_names(s)))
                 shape = tuple(layer.compute_output_shape(shape))

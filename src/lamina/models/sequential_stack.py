@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from lamina.layers import shape_checks
 from lamina.layers.base import check_rank
+from lamina.layers.core_methods import layer_init
 
 
 def is_repeat(layer, names, layers) -> bool:
@@ -128,7 +129,7 @@ def _weight_shapes(layer, shape) -> dict:
     (traced for shapes only: nothing is drawn)."""
     import jax
 
-    p, s = jax.eval_shape(lambda k: layer.init(k, tuple(shape)), jax.random.key(0))
+    p, s = jax.eval_shape(lambda k: layer_init(layer)(k, tuple(shape)), jax.random.key(0))
     return {k: tuple(v.shape) for k, v in (*p.items(), *s.items())}
 
 

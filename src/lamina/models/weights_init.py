@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from lamina.layers.borrowed import offer, offering, with_copies
+from lamina.layers.core_methods import layer_init
 from lamina.layers.stateful import weight_names
 from lamina.models.initialization import _host_ready
 from lamina.utils import random as _random
@@ -70,7 +71,7 @@ def init_layers(layers, shapes, key=None, builder=None):
                 p, s = {}, {}
                 o = ((), ())
             else:
-                p, s = layer.init(k, shape)
+                p, s = layer_init(layer)(k, shape)
                 o = (tuple(p), weight_names(s))
             offer(layer, p, s)
             params.append(p)
@@ -99,7 +100,7 @@ def _jit_init(layers, shapes, key, existing):
                 if e is not None or shape is None:
                     p, s, o = ({}, {}, ((), ())) if e is None else with_copies(layer, *e)
                 else:
-                    p, s = layer.init(k, shape)
+                    p, s = layer_init(layer)(k, shape)
                     o = (tuple(p), weight_names(s))
                 offer(layer, p, s)
                 params.append(p)

@@ -35,6 +35,7 @@ import json
 import jax
 import numpy as np
 
+from lamina.layers.core_methods import layer_init
 from lamina.saving import h5_sandbox
 from lamina.saving.safety import fail
 
@@ -251,7 +252,7 @@ def layer_weight_bytes(layer, shape) -> int:
         key = None
     if key is not None and key in _cache:
         return _cache[key]
-    params, state = jax.eval_shape(lambda k: layer.init(k, shape), jax.random.key(0))
+    params, state = jax.eval_shape(lambda k: layer_init(layer)(k, shape), jax.random.key(0))
     total = sum(
         int(np.prod(a.shape, dtype=np.float64)) * np.dtype(a.dtype).itemsize
         for a in jax.tree_util.tree_leaves((params, state))
