@@ -33,11 +33,8 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from lamina.distribution import api as _api
-from lamina.distribution.model_parallel import (  # place_state: for the engine's calls
-    ModelParallel,
-    keeps_layout,
-    place_state,  # noqa: F401
-)
+from lamina.distribution.model_parallel import ModelParallel, keeps_layout
+from lamina.distribution.model_parallel import place_state as place_state  # the engine's entry
 
 _DEFAULT = {}
 
