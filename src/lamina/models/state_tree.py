@@ -7,7 +7,7 @@ the variables' paths, as JAX code checkpoints it (Orbax and friends).
 >>> model = lamina.Sequential(
 ...     [lamina.Input((1,)), lamina.layers.Dense(1, name="my_dense")], name="my_sequential"
 ... )
->>> model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+>>> model.compile(optimizer=lamina.optimizers.Adam(name="adam"), loss="mse", metrics=["mae"])
 >>> _ = model.fit(np.ones((2, 1)), np.ones((2, 1)), verbose=0)
 >>> tree = model.get_state_tree()
 >>> sorted(tree)
