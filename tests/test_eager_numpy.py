@@ -7,6 +7,8 @@ Keras's arrays converted with ``np.asarray``.
 
 from __future__ import annotations
 
+import os
+
 import jax
 import numpy as np
 import pytest
@@ -67,3 +69,26 @@ def test_traced_values_have_no_numpy_as_inside_a_tf_function():
 
     with pytest.raises(AttributeError, match="numpy"):
         f(np.ones(2, "float32"))
+
+
+def test_import_leaves_the_backend_unstarted_for_distributed_initialize():
+    """``jax.distributed.initialize`` (multi-process training) and device-count settings must
+    come before JAX starts its backend; ``import lamina`` (which adds ``numpy()``) must not
+    start it, nor may importing its modules.  ``jax_num_cpu_devices`` raises once the backend has started."""
+    import subprocess
+    import sys
+
+    code = (
+        "import lamina, jax, numpy as np\n"
+        "import lamina.utils, lamina.layers, lamina.models, lamina.distribution\n"
+        "jax.config.update('jax_num_cpu_devices', 3)\n"
+        "out = lamina.layers.Dense(2, kernel_initializer='ones')(np.ones((1, 3), 'float32'))\n"
+        "print(jax.device_count(), type(out.numpy()).__name__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["JAX_PLATFORMS"] = "cpu"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["3", "ndarray"]

@@ -26,14 +26,23 @@ def _numpy(self) -> np.ndarray:
 
 
 def install() -> bool:
-    """Adds ``numpy()`` to JAX's concrete array class; True when it has the method after."""
-    cls = type(jax.numpy.zeros(()))
-    if not hasattr(cls, "numpy"):
-        try:
-            cls.numpy = _numpy
-        except (AttributeError, TypeError):  # a future JAX whose array class is sealed
-            return False
-    return True
+    """Adds ``numpy()`` to JAX's concrete array classes; True when one has the method after.
+
+    The classes are found among ``jax.Array``'s subclasses rather than from a created array:
+    creating one would start JAX's backend at ``import lamina``, after which
+    ``jax.distributed.initialize`` (multi-process training) refuses to run.
+    """
+    done = False
+    for cls in jax.Array.__subclasses__():
+        if cls.__name__ != "ArrayImpl":
+            continue
+        if not hasattr(cls, "numpy"):
+            try:
+                cls.numpy = _numpy
+            except (AttributeError, TypeError):  # a future JAX whose array class is sealed
+                continue
+        done = True
+    return done
 
 
 install()
