@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina.data.dataset_ops import DatasetOps
 from lamina.data.pydataset import PyDataset
 
 __all__ = ["timeseries_dataset_from_array"]
 
 
-class _WindowDataset(PyDataset):
+class _WindowDataset(DatasetOps, PyDataset):
     """Batches of windows ``data[start + i * sampling_rate]`` with ``targets[start]``.
 
     It stands for Keras's ``tf.data`` dataset, which ``fit`` never reorders (``shuffle=True``
@@ -60,32 +61,19 @@ class _WindowDataset(PyDataset):
         for i in range(len(self)):
             yield self[i]
 
-    def take(self, count: int) -> list:
-        """The first ``count`` batches (``Dataset.take``), as a list."""
-        return [self[i] for i in range(min(count, len(self)))]
 
-    def map(self, fn):
-        """Batches passed through ``fn`` (called as ``fn(*batch)`` for ``(x, y)`` batches)."""
-        from lamina.utils.dataset_utils import MappedBatches
-
-        return MappedBatches(self, fn)
-
-    def cardinality(self) -> int:
-        """The number of batches (``Dataset.cardinality``)."""
-        return len(self)
-
-    def cache(self, *args, **kwargs):
-        """No-op, for ``tf.data`` pipeline code."""
-        return self
-
-    def prefetch(self, *args, **kwargs):
-        """No-op, for ``tf.data`` pipeline code (``fit`` prefetches on its own)."""
-        return self
-
-
-def timeseries_dataset_from_array(data, targets, sequence_length, sequence_stride=1,
-                                  sampling_rate=1, batch_size=128, shuffle=False, seed=None,
-                                  start_index=None, end_index=None):
+def timeseries_dataset_from_array(
+    data,
+    targets,
+    sequence_length,
+    sequence_stride=1,
+    sampling_rate=1,
+    batch_size=128,
+    shuffle=False,
+    seed=None,
+    start_index=None,
+    end_index=None,
+):
     """Windows of ``sequence_length`` steps over ``data``, each with the target at its start.
 
     Window ``i`` holds ``data[start_index + p + k * sampling_rate]`` for ``k < sequence_length``
@@ -119,8 +107,11 @@ def timeseries_dataset_from_array(data, targets, sequence_length, sequence_strid
             f"end_index must be greater than start_index and at most len(data)={n}. Received: "
             f"start_index={start_index}, end_index={end_index}."
         )
-    for name, v in (("sampling_rate", sampling_rate), ("sequence_stride", sequence_stride),
-                    ("sequence_length", sequence_length)):
+    for name, v in (
+        ("sampling_rate", sampling_rate),
+        ("sequence_stride", sequence_stride),
+        ("sequence_length", sequence_length),
+    ):
         if isinstance(v, bool) or not isinstance(v, int | np.integer) or v <= 0:
             raise ValueError(f"{name} must be a positive integer. Received: {name}={v!r}.")
     if sampling_rate >= n or sequence_stride >= n:

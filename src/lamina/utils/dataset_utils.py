@@ -5,7 +5,8 @@ Keras returns ``tf.data.Dataset`` objects here; Lamina returns plain Python obje
 parts of that API tutorials use: :class:`Samples` (one sample per index, like
 ``Dataset.from_tensor_slices``; ``.batch(n)`` makes batches) and :class:`Batches` (a
 ``lamina.utils.PyDataset``: batch ``i`` by index, iteration yields NumPy batches, ``take``,
-``map``, and ``cache``/``prefetch``/``repeat``-free no-ops for pipeline code).
+``map``, ``shuffle``, ``skip``, and ``cache``/``prefetch`` for pipeline code: see
+:mod:`lamina.data.dataset_ops`).
 
 >>> import numpy as np
 >>> from lamina.utils import split_dataset
@@ -25,9 +26,10 @@ import random
 import numpy as np
 
 from lamina import tree
+from lamina.data.dataset_ops import DatasetOps, MappedBatches
 from lamina.data.pydataset import PyDataset
 
-__all__ = ["Batches", "Samples", "split_dataset"]
+__all__ = ["Batches", "MappedBatches", "Samples", "split_dataset"]
 
 
 def _rows(structure) -> int:
@@ -98,7 +100,7 @@ class Samples:
         return Batches(self._data, batch_size, drop_remainder=drop_remainder)
 
 
-class Batches(PyDataset):
+class Batches(DatasetOps, PyDataset):
     """Batches of a structure of arrays, by index (a ``PyDataset``: ``fit`` takes it).
 
     It stands for a batched ``tf.data.Dataset``: ``fit(shuffle=True)`` keeps its order, as
@@ -144,46 +146,6 @@ class Batches(PyDataset):
     def on_epoch_end(self):
         if self._shuffle:
             self._order = self._rng.permutation(self._n)
-
-    def take(self, count: int) -> list:
-        """The first ``count`` batches (``Dataset.take``), as a list."""
-        return [self[i] for i in range(min(count, len(self)))]
-
-    def cardinality(self) -> int:
-        """The number of batches (``Dataset.cardinality``)."""
-        return len(self)
-
-    def map(self, fn) -> MappedBatches:
-        """Batches passed through ``fn`` (called as ``fn(*batch)`` for tuple batches)."""
-        return MappedBatches(self, fn)
-
-    def cache(self, *args, **kwargs):
-        """No-op, for ``tf.data`` pipeline code."""
-        return self
-
-    def prefetch(self, *args, **kwargs):
-        """No-op, for ``tf.data`` pipeline code (``fit`` prefetches on its own)."""
-        return self
-
-
-class MappedBatches(Batches):
-    """``Batches.map``: each batch passed through a function."""
-
-    def __init__(self, source: Batches, fn):  # noqa: D107 - documented on the class
-        PyDataset.__init__(self)
-        self._source, self._fn = source, fn
-        self.batch_size = source.batch_size
-        self.class_names = getattr(source, "class_names", None)
-
-    def __len__(self) -> int:
-        return len(self._source)
-
-    def __getitem__(self, i):
-        batch = self._source[i]
-        return self._fn(*batch) if isinstance(batch, tuple) else self._fn(batch)
-
-    def on_epoch_end(self):
-        self._source.on_epoch_end()
 
 
 def _split_sizes(left_size, right_size, total):
