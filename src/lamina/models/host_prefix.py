@@ -176,8 +176,14 @@ class StackPrefix:
 
         def forward(params, state, x, *, training, key=None, batch_mask=None, input_masks=None):
             return stack_forward(
-                layers, params, state, x,
-                training=training, key=key, batch_mask=batch_mask, slots=slots,
+                layers,
+                params,
+                state,
+                x,
+                training=training,
+                key=key,
+                batch_mask=batch_mask,
+                slots=slots,
             )  # fmt: skip  (string inputs carry no masks)
 
         return net._replace(forward=forward, spec_key=(net.spec_key, ("host_prefix", n)))
@@ -241,8 +247,16 @@ class GraphPrefix:
         def forward(params, state, x, *, training, key=None, batch_mask=None, input_masks=None):
             xs = [x] if single else list(x)
             return graph_forward(
-                nodes, layers, inputs, out_struct, params, state, xs,
-                training=training, key=key, batch_mask=batch_mask,
+                nodes,
+                layers,
+                inputs,
+                out_struct,
+                params,
+                state,
+                xs,
+                training=training,
+                key=key,
+                batch_mask=batch_mask,
             )  # fmt: skip  (string inputs carry no masks)
 
         return net._replace(forward=forward, spec_key=(net.spec_key, "host_prefix"))
@@ -305,3 +319,64 @@ def wrap_adapter(adapter, prefix) -> None:
 
     adapter.__dict__["_host_prefix_original"] = original
     adapter._check = check
+
+
+def _first_element(x):
+    """The first batch (or array) of ``x`` without consuming it, or ``None``."""
+    if isinstance(x, tuple | list) and x and not isinstance(x[0], str | bytes):
+        x = x[0]  # (x, y) of a first batch, or the inputs of a several-input call
+    if hasattr(x, "to_numpy") and hasattr(x, "dtypes"):
+        return x.to_numpy()
+    if isinstance(x, np.ndarray | list):
+        return np.asarray(x) if isinstance(x, list) else x
+    getitem = getattr(type(x), "__getitem__", None)
+    if getitem is not None and hasattr(type(x), "__len__") and not hasattr(x, "shape"):
+        try:  # a PyDataset (Keras's dataset utilities' results): batch 0 by index
+            if len(x) == 0:
+                return None
+            batch = x[0]
+        except Exception:  # noqa: BLE001 - a dataset that cannot be indexed: no guess
+            return None
+        return _first_element(batch)
+    return None
+
+
+def adopt_string_input(model, x) -> bool:
+    """Gives a ``Sequential`` without an ``Input`` whose first layer is a host layer a string
+    input when ``x`` holds text, as Keras builds a model from its first data.
+
+    TensorFlow's text classification tutorial exports
+    ``Sequential([vectorize_layer, model, layers.Activation("sigmoid")])`` and evaluates it
+    on the raw text dataset; the model learns its input from that data.
+
+    Returns:
+        True when the model got a string input.
+    """
+    if (
+        model.__dict__.get("_flat_inputs") is not None
+        or model.__dict__.get("_input_layer") is not None
+        or model.__dict__.get("_input_shape") is not None
+        or model.__dict__.get("_train_state") is not None
+        or not hasattr(model, "_stack")
+    ):
+        return False
+    stack = model.__dict__.get("_stack") or []
+    if not stack or not is_host_layer(stack[0]):
+        return False
+    first = _first_element(x)
+    if first is None or getattr(first, "ndim", 0) < 1:
+        return False
+    arr = np.asarray(first)
+    if arr.dtype.kind == "O":
+        if not arr.size or not isinstance(arr.reshape(-1)[0], str | bytes):
+            return False
+    elif arr.dtype.kind not in "US":
+        return False
+    from lamina.layers.core import InputLayer
+
+    stack_prefix_length(stack)  # a layer that cannot take strings is named now
+    shape = (None, *arr.shape[1:])
+    model.__dict__["_input_layer"] = InputLayer(batch_shape=shape, dtype=STRING)
+    model._input_shape = shape
+    model._invalidate()
+    return True

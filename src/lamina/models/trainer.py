@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import jax
 
+from lamina.models import host_prefix as _host_prefix
 from lamina.training import guardrails as _guardrails
 from lamina.training import loop as _loop
 from lamina.training import state as _state
@@ -254,6 +255,7 @@ class TrainerMixin:
         """
         epochs = _legacy_fit_kwargs(kwargs, epochs)
         _guardrails.on_train(self)
+        _host_prefix.adopt_string_input(self, x)
         snapshot = self._snapshot()
         b = self._binding()
         try:
@@ -330,6 +332,7 @@ class TrainerMixin:
         >>> model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
         >>> loss, mae = model.evaluate(np.ones((8, 3)), np.zeros((8, 1)), verbose=0)
         """
+        _host_prefix.adopt_string_input(self, x)
         snapshot = self._snapshot()
         try:
             return _loop.evaluate(
@@ -379,6 +382,7 @@ class TrainerMixin:
         >>> Sequential([Input((3,)), Dense(2)]).predict(np.ones((5, 3)), verbose=0).shape
         (5, 2)
         """
+        _host_prefix.adopt_string_input(self, x)
         return _loop.predict(
             self._binding(),
             x,
