@@ -85,3 +85,11 @@ def test_numbers_for_a_lookup_first_model_keep_the_numeric_input():
     model = lamina.Sequential([lookup, layers.Embedding(4, 2), layers.Flatten()])
     out = model.predict(np.array([[3], [7]]), verbose=0)
     assert out.shape == (2, 2) and model.inputs[0].dtype != "string"
+
+
+def test_eager_call_on_text_builds_the_string_input():
+    vectorizer, core = _vectorizer(), _core()
+    model = lamina.Sequential([vectorizer, core])
+    explicit = lamina.Sequential([lamina.Input((), dtype="string"), vectorizer, core])
+    got = model(np.array(["great fun", "bad story"]))
+    np.testing.assert_allclose(got, explicit(np.array(["great fun", "bad story"])), rtol=1e-6)

@@ -300,6 +300,9 @@ class NestedModelMixin:
     def _eager(self, x, training=False):
         """``model(x)`` on arrays: the forward pass with the current weights (compiled once
         per input shape)."""
+        from lamina.models.host_prefix import adopt_string_input
+
+        adopt_string_input(self, x)  # a string layer first, no Input, given text
         find = getattr(self, "_host_prefix", None)
         prefix = find() if find is not None else None
         if prefix is not None:  # string inputs: their layers run on the host first
