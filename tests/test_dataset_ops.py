@@ -138,3 +138,20 @@ def test_fit_reads_a_shuffled_dataset_in_its_order_and_reshuffles_between_epochs
     model.compile("sgd", "mse")
     model.fit(ds, epochs=2, shuffle=True, verbose=0)
     assert seen[-10:] == epoch1 + epoch2  # fit(shuffle=True) keeps a dataset's own order
+
+
+def test_batch_stacks_unbatched_directory_elements(tmp_path):
+    pytest.importorskip("PIL")
+    _image_folder(tmp_path, n=5)
+    ds = lamina.utils.image_dataset_from_directory(
+        str(tmp_path), image_size=(8, 8), batch_size=None, shuffle=False
+    )
+    batched = ds.shuffle(100, seed=0).batch(4)
+    assert len(batched) == 3 and len(ds.batch(4, drop_remainder=True)) == 2
+    x, y = batched[2]
+    assert x.shape == (2, 8, 8, 3) and y.shape == (2,)
+    labels = np.concatenate([y for _, y in batched])
+    assert sorted(labels.tolist()) == [0] * 5 + [1] * 5
+    np.testing.assert_array_equal(ds.batch(4)[0][0][1], ds[1][0])
+    with pytest.raises(ValueError, match="positive batch_size"):
+        ds.batch(0)

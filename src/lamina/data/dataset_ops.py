@@ -11,6 +11,7 @@ order); :class:`DatasetOps` gives them those methods, each returning another suc
 - ``shuffle(buffer_size, seed=None, reshuffle_each_iteration=True)``: ``tf.data``'s buffered
   shuffle of the elements (batches, for a batched dataset), drawn afresh every epoch;
 - ``map(fn, num_parallel_calls=None, ...)``: ``fn(*element)`` for tuple elements;
+- ``batch(batch_size, drop_remainder=False)``: consecutive elements stacked;
 - ``take(count)``, ``skip(count)``: the first ``count`` elements, or all but them
   (``count=-1``: all, or none);
 - ``cache``, ``prefetch``: the dataset itself (``fit`` reads ahead on its own);
@@ -33,7 +34,7 @@ import numpy as np
 from lamina import tree
 from lamina.data.pydataset import PyDataset
 
-__all__ = ["DatasetOps", "MappedBatches", "ShuffledBatches", "SlicedBatches"]
+__all__ = ["DatasetOps", "GroupedBatches", "MappedBatches", "ShuffledBatches", "SlicedBatches"]
 
 
 def _count(count, name: str) -> int:
@@ -125,6 +126,15 @@ class DatasetOps:
             raise TypeError(f"`map` expects a function. Received: {fn!r}.")
         return MappedBatches(self, fn)
 
+    def batch(self, batch_size, drop_remainder=False, num_parallel_calls=None,
+              deterministic=None, name=None) -> GroupedBatches:  # fmt: skip
+        """Consecutive elements stacked into batches of ``batch_size`` (``Dataset.batch``):
+        ``image_dataset_from_directory(..., batch_size=None).shuffle(n).batch(32)``."""
+        size = _count(batch_size, "batch")
+        if size < 1:
+            raise ValueError(f"`batch` expects a positive batch_size. Received: {batch_size}.")
+        return GroupedBatches(self, size, bool(drop_remainder))
+
     def cache(self, *args, **kwargs):
         """The dataset itself, for ``tf.data`` pipeline code."""
         return self
@@ -212,3 +222,23 @@ class ShuffledBatches(_Derived):
         super().on_epoch_end()
         if self._reshuffle:
             self._order = buffered_order(len(self._source), self._buffer, self._rng)
+
+
+class GroupedBatches(_Derived):
+    """``batch``: consecutive elements of another dataset stacked along a new first axis."""
+
+    def __init__(self, source, batch_size: int, drop_remainder: bool):  # noqa: D107
+        super().__init__(source)
+        self.batch_size, self._drop = batch_size, drop_remainder
+
+    def __len__(self) -> int:
+        n = len(self._source)
+        return n // self.batch_size if self._drop else -(-n // self.batch_size)
+
+    def __getitem__(self, i):
+        start = self._check(i) * self.batch_size
+        stop = min(start + self.batch_size, len(self._source))
+        elements = [self._source[j] for j in range(start, stop)]
+        from lamina.utils.dataset_utils import with_numpy  # (it imports this module)
+
+        return with_numpy(tree.map_structure(lambda *leaves: np.stack(leaves), *elements))
