@@ -42,7 +42,7 @@ _OPTIMIZERS = """MultiOptimizer OptimizerMap TFOptimizer"""
 _DTYPE_POLICIES = """QuantizedFloat8DTypePolicy Int4DTypePolicy
 GPTQDTypePolicy AWQDTypePolicy"""
 
-_APPLICATIONS = """NASNetLarge NASNetMobile nasnet"""
+_APPLICATIONS = ""
 
 _DISTRIBUTION = ""
 

@@ -55,6 +55,7 @@ from lamina.applications._inception_resnet_v2 import InceptionResNetV2
 from lamina.applications._inception_v3 import InceptionV3
 from lamina.applications._mobilenet import MobileNet, MobileNetV2
 from lamina.applications._mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
+from lamina.applications._nasnet import NASNetLarge, NASNetMobile
 from lamina.applications._resnet import (
     ResNet50,
     ResNet50V2,
@@ -96,6 +97,8 @@ __all__ = [
     "MobileNetV2",
     "MobileNetV3Large",
     "MobileNetV3Small",
+    "NASNetLarge",
+    "NASNetMobile",
     "ResNet50",
     "ResNet50V2",
     "ResNet101",
@@ -138,6 +141,7 @@ _MODULES = {
         [f"EfficientNetV2{v}" for v in ("B0", "B1", "B2", "B3", "S", "M", "L")],
     ),
     "inception_resnet_v2": ("tf", ["InceptionResNetV2"]),
+    "nasnet": ("tf", ["NASNetMobile", "NASNetLarge"]),
 }
 
 
