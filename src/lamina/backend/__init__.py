@@ -41,6 +41,7 @@ from lamina.backend.config import (
 )
 from lamina.backend.keras2_math import *  # noqa: F403
 from lamina.backend.keras2_nn import *  # noqa: F403
+from lamina.backend.keras2_rnn import rnn
 from lamina.backend.keras2_session import *  # noqa: F403
 from lamina.backend.keras2_state import *  # noqa: F403
 from lamina.backend.keras2_tensors import *  # noqa: F403
@@ -91,6 +92,7 @@ __all__ = sorted(
     {
         *keras2_math.__all__,
         *keras2_nn.__all__,
+        "rnn",
         *keras2_session.__all__,
         *keras2_state.__all__,
         *keras2_tensors.__all__,
@@ -100,7 +102,7 @@ __all__ = sorted(
     }
 )  # fmt: skip
 
-# Keras 2 backend functions Lamina lacks (K.conv2d, K.rnn, K.ctc_batch_cost...): an
+# Keras 2 backend functions Lamina lacks: an
 # AttributeError that names the missing function and the closest Lamina name.
 from lamina._unsupported import module_getattr as _module_getattr  # noqa: E402
 
