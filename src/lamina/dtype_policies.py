@@ -23,6 +23,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from lamina.global_dtype_policy import dtype_policy, set_dtype_policy
+from lamina.global_dtype_policy import reset as reset  # clear_session calls dtype_policies.reset
+
 __all__ = [
     "DTypePolicy",
     "FloatDTypePolicy",
@@ -355,46 +358,6 @@ def get(identifier) -> DTypePolicy:
             "Cannot interpret `dtype` argument. Expected a string (e.g. 'mixed_bfloat16') or "
             f"an instance of DTypePolicy. Received: dtype={identifier!r}"
         ) from None
-
-
-_GLOBAL: list[DTypePolicy | None] = [None]
-
-
-def set_dtype_policy(policy) -> None:
-    """Sets the global policy: the policy of layers made afterwards without ``dtype=``
-    (``keras.config.set_dtype_policy``).
-
-    Raises:
-        ValueError: ``policy`` is neither a policy name nor a DTypePolicy.
-
-    >>> set_dtype_policy("mixed_bfloat16"); dtype_policy()
-    <DTypePolicy "mixed_bfloat16">
-    >>> set_dtype_policy("float32")
-    """
-    if not isinstance(policy, DTypePolicy):
-        if not isinstance(policy, str):
-            raise ValueError(
-                "Invalid `policy` argument. Expected the string name of a policy (such as "
-                f"'mixed_float16') or a `DTypePolicy` instance. Received: policy={policy!r} "
-                f"(of type {type(policy).__name__})"
-            )
-        policy = DTypePolicy(policy)
-    _GLOBAL[0] = policy
-
-
-def dtype_policy() -> DTypePolicy:
-    """The global policy (``keras.config.dtype_policy``): ``floatx()`` unless set."""
-    policy = _GLOBAL[0]
-    if policy is None:
-        from lamina.backend.config import floatx
-
-        policy = _GLOBAL[0] = DTypePolicy(floatx())
-    return policy
-
-
-def reset() -> None:
-    """Forgets the global policy (``clear_session``): back to ``floatx()``."""
-    _GLOBAL[0] = None
 
 
 from lamina._unsupported import module_getattr as _module_getattr  # noqa: E402

@@ -6,16 +6,15 @@ layer protocol expects and passes the masks and flags on to ``apply`` as keyword
 the same call works eagerly and on symbolic tensors of a functional model.
 
 Weights are named and ordered as Keras's: ``query/kernel``, ``query/bias``, ``key/...``,
-``value/...``, ``attention_output/...`` (its EinsumDense sub-layers).
+``value/...``, ``attention_output/...`` (its EinsumDense sub-layers).  The maths (einsum
+equations, merged masks, the fused kernel) is :mod:`lamina.layers.attention_ops`.
 """
 
 from __future__ import annotations
 
 import math
-import string
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 
 from lamina import constraints as _constraints
@@ -23,39 +22,17 @@ from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
 from lamina._naming import unique_name
 from lamina.layers import attention_gating as _gating
+from lamina.layers.attention_ops import attention_equations as attention_equations
+from lamina.layers.attention_ops import (
+    einsum_attention,
+    fused_attention,
+    merge_masks,
+    proj_equation,
+)
 from lamina.layers.base import Layer
 from lamina.layers.einsum_dense import _ser
 
 _SUBLAYERS = ("query", "key", "value", "attention_output")
-
-
-def proj_equation(free_dims: int, bound_dims: int, output_dims: int) -> tuple[str, str, int]:
-    """Einsum equation, bias axes and output rank of one projection (Keras's construction)."""
-    letters = string.ascii_lowercase
-    inp = out = "".join(letters[i] for i in range(free_dims))
-    bound = "".join(letters[free_dims + i] for i in range(bound_dims))
-    outs = "".join(letters[free_dims + bound_dims + i] for i in range(output_dims))
-    return f"{inp}{bound},{bound}{outs}->{out}{outs}", outs, len(out + outs)
-
-
-def attention_equations(rank: int, attn_axes: tuple[int, ...]) -> tuple[str, str, int]:
-    """The query-key dot product and the combination einsum equations (Keras's)."""
-    letters = string.ascii_lowercase
-    target = letters[:rank]
-    batch_dims = [i for i in range(rank) if i not in attn_axes and i != rank - 1]
-    offset, source = rank, ""
-    for i in range(rank):
-        if i in batch_dims or i == rank - 1:
-            source += target[i]
-        else:
-            source += letters[offset]
-            offset += 1
-    product = "".join(
-        [target[i] for i in batch_dims]
-        + [target[i] for i in attn_axes]
-        + [source[i] for i in attn_axes]
-    )
-    return f"{source},{target}->{product}", f"{product},{source}->{target}", len(product)
 
 
 class MultiHeadAttention(Layer):
@@ -302,24 +279,8 @@ class MultiHeadAttention(Layer):
 
     def attention_mask(self, query, value, query_mask, value_mask, key_mask, attention_mask, causal):
         """The boolean (B, T, S) mask merging every mask given, as Keras's."""
-        auto = None
-        if query_mask is not None:
-            auto = jnp.asarray(query_mask).astype(bool)[..., :, None]
-        for m in (value_mask, key_mask):
-            if m is not None:
-                m = jnp.asarray(m).astype(bool)[..., None, :]
-                auto = m if auto is None else auto & m
-        if causal:
-            t, s = query.shape[1], value.shape[1]
-            c = jnp.tril(jnp.ones((1, t, s), bool))
-            auto = c if auto is None else auto & c
-        if self.sliding_window is not None:
-            band = _gating.sliding_window_mask(query.shape[1], value.shape[1], self.sliding_window)
-            auto = band if auto is None else auto & band
-        if attention_mask is not None:
-            attention_mask = jnp.asarray(attention_mask).astype(bool)
-            return attention_mask if auto is None else attention_mask & auto
-        return auto
+        masks = (query_mask, value_mask, key_mask, attention_mask)
+        return merge_masks(query, value, *masks, causal, self.sliding_window)
 
     def _axes(self, rank):
         if self.attention_axes is None:
@@ -336,21 +297,7 @@ class MultiHeadAttention(Layer):
                 mask = mask[:, None]  # (B, T, S) -> (B, heads, T, S) by broadcasting
             return fused_attention(q, k, v, mask, scale), None
         axes = self._axes(q.ndim)
-        dot_eq, combine_eq, scores_rank = attention_equations(q.ndim, axes)
-        scores = jnp.einsum(dot_eq, k, q * scale)
-        norm = tuple(range(scores_rank - len(axes), scores_rank))
-        if mask is not None:
-            while mask.ndim < scores.ndim:
-                mask = jnp.expand_dims(mask, -len(axes) * 2 - 1)
-            scores = jnp.where(mask, scores, -1e9)
-        probs = jnp.exp(scores - jax.scipy.special.logsumexp(scores, axis=norm, keepdims=True))
-        if mask is not None:
-            probs = jnp.where(mask, probs, 0.0)
-        used = probs
-        if dropping:
-            keep = jax.random.bernoulli(rng, 1.0 - self.dropout, probs.shape)
-            used = jnp.where(keep, probs / (1.0 - self.dropout), 0.0)
-        return jnp.einsum(combine_eq, used, v), probs
+        return einsum_attention(q, k, v, mask, scale, axes, self.dropout if dropping else 0.0, rng)
 
     def compute_output_shape(self, input_shape):
         q, v, k = self._split(input_shape)
@@ -436,30 +383,3 @@ class MultiHeadAttention(Layer):
             seed=self.seed,
         )
         return config
-
-
-def fused_attention(q, k, v, mask, scale):
-    """``jax.nn.dot_product_attention(q, k, v, mask=mask, scale=scale)`` for ``(batch, seq,
-    heads, dim)`` inputs, computed as XLA's CPU backend runs fastest.
-
-    The same values (to float32 rounding) and the same masked-row rule (a fully masked query
-    row attends uniformly, as ``jax.nn`` gives), but heads-major batched matmuls and the
-    softmax's division applied after the value product: 2-3x faster than ``jax.nn``'s
-    einsum formulation on CPU, forward and gradient (200 tokens, 2 heads of 16).
-
-    >>> import numpy as np
-    >>> q = np.random.default_rng(0).normal(size=(2, 5, 2, 4)).astype("float32")
-    >>> ref = jax.nn.dot_product_attention(q, q, q, scale=0.5)
-    >>> bool(np.allclose(fused_attention(q, q, q, None, 0.5), ref, atol=1e-5))
-    True
-    """
-    qt = jnp.swapaxes(q, 1, 2)  # (B, N, T, H)
-    kt = jnp.transpose(k, (0, 2, 3, 1))  # (B, N, H, S)
-    vt = jnp.swapaxes(v, 1, 2)  # (B, N, S, H)
-    logits = jnp.matmul(qt, kt).astype(jnp.float32) * scale
-    if mask is not None:
-        logits = jnp.where(mask, logits, -0.7 * float(jnp.finfo(jnp.float32).max))
-    # The max only shifts the exponent for stability; its gradient cancels out.
-    weights = jnp.exp(logits - jax.lax.stop_gradient(logits.max(-1, keepdims=True)))
-    out = jnp.matmul(weights.astype(v.dtype), vt) / weights.sum(-1, keepdims=True).astype(v.dtype)
-    return jnp.swapaxes(out, 1, 2)

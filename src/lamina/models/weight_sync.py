@@ -18,7 +18,8 @@ read and write: ``_WRITES`` (bumped by any write of any model or standalone laye
 live on leaves them its arrays as their standalone weights (``weakref.finalize``).
 
 A *leaf* is a layer of the model that is not itself a model; the layers of a nested model are
-leaves of the outer one, their arrays under ``"<layer name>/"`` in the nested model's dicts.
+leaves of the outer one, their arrays under ``"<layer name>/"`` in the nested model's dicts
+(the map of a model's leaves, and its record, are :mod:`lamina.models.sync_leaves`).
 
 >>> import numpy as np, lamina
 >>> from lamina import layers
@@ -37,7 +38,9 @@ import weakref
 import jax
 import jax.numpy as jnp
 
-from lamina.layers.borrowed import held_copies, own_arrays
+from lamina.layers.borrowed import own_arrays
+from lamina.models.sync_leaves import _fresh as _fresh  # what pickles of a _Sync name
+from lamina.models.sync_leaves import arrays_in, isolate, leaves, locate, raw_state, sync_of
 
 _GEN = itertools.count(1)
 _WRITES = [0]
@@ -54,123 +57,6 @@ def standalone_written(layer) -> None:
     """Records a write of a layer's standalone weights (an eager ``Dense(3)(x)``)."""
     layer.__dict__["_standalone_gen"] = next(_GEN)
     _WRITES[0] += 1
-
-
-class _Sync:
-    """A model's bookkeeping; never copied or pickled with the model (a copy starts afresh)."""
-
-    __slots__ = ("model", "gen", "synced_at", "claimed_at", "pulled", "leaves", "box", "isolated")
-
-    def __init__(self, model):
-        self.model = weakref.ref(model)
-        self.gen = 0
-        self.synced_at = -1
-        self.claimed_at = -1
-        self.pulled: dict = {}
-        self.leaves = None  # (key, {id(leaf): (leaf, index, prefix)})
-        self.box = None  # [ts, weight order, leaves, weakref] for the death finalizer
-        self.isolated = False
-
-    def __reduce__(self):
-        return (_fresh, ())
-
-    def __copy__(self):
-        return None
-
-    def __deepcopy__(self, memo):
-        return None
-
-
-def _fresh():
-    return None
-
-
-def sync_of(model) -> _Sync:
-    s = model.__dict__.get("_wsync")
-    if s is None or s.model() is not model:
-        s = _Sync(model)
-        model.__dict__["_wsync"] = s
-    return s
-
-
-def isolate(model) -> None:
-    """Makes ``model`` keep its weights to itself (``copy.copy`` of a model: the copy shares
-    the layer objects but not their weights)."""
-    sync_of(model).isolated = True
-
-
-# ----------------------------------------------------------------- leaves
-def leaves(model) -> dict:
-    """``{id(leaf): (leaf, index in model._layers, name prefix)}`` of ``model``; a layer
-    another one reads (tied weights) is a leaf where a custom layer holds a copy of it."""
-    s = sync_of(model)
-    layers = model.__dict__.get("_layers") or ()
-    order = model.__dict__.get("_weight_order")
-    key = (id(layers), len(layers), id(layers[-1]) if layers else None, id(order))
-    if s.leaves is not None and s.leaves[0] == key:
-        return s.leaves[1]
-    found: dict = {}
-    for i, layer in enumerate(layers):
-        names = (*order[i][0], *order[i][1]) if order is not None and i < len(order) else ()
-        _collect(layer, i, "", found, 0, names)
-    s.leaves = (key, found)
-    return found
-
-
-def _collect(layer, i, prefix, found, depth, names=()):
-    # ``prefix``: where ``layer``'s arrays start in the dicts of entry ``i`` (``names``).
-    if getattr(layer, "_is_model", False) and depth < 16:
-        for sub in layer.__dict__.get("_layers") or ():
-            _collect(sub, i, f"{prefix}{sub.name}/", found, depth + 1, names)
-        return
-    found.setdefault(id(layer), (layer, i, prefix))
-    if depth < 16:  # the copies a custom layer keeps of layers it reads (tied weights)
-        for sub, at in held_copies(layer, prefix, names):
-            _collect(sub, i, at, found, depth + 1, names)
-
-
-def locate(model, layer):
-    """``(index, prefix)`` of ``layer``'s arrays in ``model``'s state, or None."""
-    for i, la in enumerate(model.__dict__.get("_layers") or ()):
-        if la is layer:
-            return _home(model, i)
-    entry = leaves(model).get(id(layer))
-    return None if entry is None else entry[1:]
-
-
-def _home(model, i):
-    """``(index, prefix)`` of the weights of ``model._layers[i]``: where a layer used at an
-    earlier place too (a model nested before it) holds them (``shared_copies``)."""
-    from lamina.models.shared_copies import copies
-
-    order = model.__dict__.get("_weight_order")
-    names = (*order[i][0], *order[i][1]) if order is not None and i < len(order) else ()
-    pairs = copies(model)
-    for k in names:
-        home = pairs.get((i, k))
-        if home is not None:
-            return home[0], home[1][: len(home[1]) - len(k)]
-    return i, ""
-
-
-def arrays_in(ts, order, i, prefix):
-    """``(params, state, names)`` of the arrays at ``(i, prefix)`` of ``ts``."""
-    p, s = ts.params[i], ts.state[i]
-    if not prefix:
-        return p, s, order[i]
-    cut = len(prefix)
-    return (
-        {k[cut:]: v for k, v in p.items() if k.startswith(prefix)},
-        {k[cut:]: v for k, v in s.items() if k.startswith(prefix)},
-        (
-            tuple(k[cut:] for k in order[i][0] if k.startswith(prefix)),
-            tuple(k[cut:] for k in order[i][1] if k.startswith(prefix)),
-        ),
-    )
-
-
-def raw_state(model):
-    return model.__dict__.get("_train_state")
 
 
 # ------------------------------------------------------------- reading

@@ -21,32 +21,31 @@ the padding of the last partial batch, so every step has one shape and one compi
 masked loss equals Keras's loss on the short batch exactly.  (A user loss that reduces the
 whole batch itself runs its partial batches at their real shape: ``training.whole_batch``.)
 
-The loss terms, the metric state and the logs live in :mod:`lamina.training.step_losses`, and
-the ``jit`` variants the functions are compiled with in :mod:`lamina.training.program_jit`;
-their names stay importable from here.
+The loss terms, the metric state and the logs live in :mod:`lamina.training.step_losses`,
+one batch's training and evaluation steps in :mod:`lamina.training.batch_steps`, the
+``Program`` bundle in :mod:`lamina.training.program`, and the ``jit`` variants the functions
+are compiled with in :mod:`lamina.training.program_jit`; their names stay importable from here.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from lamina.distribution.sharding import ShardedRows
-from lamina.layers.conv_ops import training_convs, xla_gradients
-from lamina.optimizers.loss_scale import current_loss_scale
+from lamina.layers.conv_ops import xla_gradients
 from lamina.training import inference_state as _inference_state
 from lamina.training import layer_metric_state as _held
 from lamina.training import output_weights as _weights
 from lamina.training import step_losses as _step_losses
-from lamina.training.autocast import cast_outputs_float32
+from lamina.training.batch_steps import as_outputs, held_layout, make_eval_step, make_train_step
 from lamina.training.compilation import enable_persistent_cache, train_program_options
 from lamina.training.metric_writeback import METRIC_STATES_KEY, final_states
 from lamina.training.network import Network, stack_forward
-from lamina.training.output_masks import OutputMasks
+from lamina.training.program import Program
+from lamina.training.program import with_fresh_key as with_fresh_key  # the host loops call it
 from lamina.training.program_jit import (
     bounded_jit,
     committed_outputs,
@@ -54,7 +53,6 @@ from lamina.training.program_jit import (
     jit_deciding_options,
 )
 from lamina.training.shuffle import epoch_index
-from lamina.training.state import TrainState, merge_params, split_trainable
 from lamina.training.step_losses import (  # noqa: F401 - re-exported: imported from here
     NONFINITE_APPLIED,
     NONFINITE_KEY,
@@ -65,7 +63,6 @@ from lamina.training.step_losses import (  # noqa: F401 - re-exported: imported 
     all_finite,
 )
 from lamina.training.whole_batch import exact_partial, may_need_partial_for
-from lamina.training.whole_batch import mark as _whole_batch_mark
 
 
 def _no_training(forward):
@@ -86,75 +83,9 @@ def forward(layers, params, state, x, *, training: bool, key=None, batch_mask=No
     )
 
 
-def with_fresh_key(program, ts):
-    """``ts`` with a fresh ``rng`` when ``program`` draws random numbers in inference (each
-    evaluation or prediction call then draws anew, as Keras's seed generators advance)."""
-    if not program.inference_rng:
-        return ts
-    from lamina.utils import random as _random
-
-    return ts._replace(rng=_random.next_key())
-
-
-def _as_outputs(ys):
-    """Targets as a tuple with one array per output (a single target array is one output)."""
-    return tuple(ys) if isinstance(ys, tuple | list) else (ys,)
-
-
-def _held_layout(held):
-    """``(split, join)`` of a metric state carrying the layer-held metrics' states
-    (:mod:`lamina.training.layer_metric_state`) as one entry before the status entry:
-    ``split(mstate) -> (mstate without it, their states)``, ``join(new, states)`` appends
-    them to a new state without its status entry.  Without such metrics the state is as
-    :mod:`lamina.training.step_losses` lays it out."""
-    if not held:
-        return (lambda mstate: (mstate, ())), (lambda new, states: tuple(new))
-    return (
-        lambda mstate: ((*mstate[:-2], mstate[-1]), mstate[-2]),
-        lambda new, states: (*new, tuple(states)),
-    )
-
-
 def _one_step(tree):
     """The shapes of one step of pre-batched ``(steps, batch, ...)`` leaves."""
     return jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), tree)
-
-
-class Program(NamedTuple):
-    train_epoch: Any
-    train_chunk: Any
-    train_batches: Any
-    eval_chunk: Any
-    predict_chunk: Any
-    results: Any
-    init_metrics: Any
-    #: Whether a loss may reduce the whole batch itself: the host then passes the partial
-    #: batches' row counts (``partial=``) to ``train_chunk``, ``train_batches`` and
-    #: ``eval_chunk`` (see :mod:`lamina.training.whole_batch`).
-    needs_partial_rows: bool = False
-    #: What the engine knows of the fits to come, read when a training function is first
-    #: called: ``{"compile_bound": True}`` lets a convolutional or dense model's training
-    #: programs compile with lighter options, and ``"forward_kind"`` (the plan's profile)
-    #: spares tracing the forward pass to choose them
-    #: (:func:`~lamina.training.compilation.train_program_options`).  ``None``: nothing to tell.
-    hints: dict | None = None
-    #: Whether the network holds ``stateful=True`` recurrent layers: ``eval_chunk`` then
-    #: carries their states from batch to batch and returns an ``inference_state.Carried``.
-    carries_state: bool = False
-    #: Whether a layer draws random numbers in inference (``Network.inference_rng``):
-    #: ``eval_chunk`` and ``predict_chunk`` then draw from ``ts.rng``, which the host
-    #: replaces by a fresh key for every call (:func:`with_fresh_key`).
-    inference_rng: bool = False
-    #: ``(ts, x) -> bool``: whether the forward pass writes ``ts.state`` in inference for
-    #: inputs like ``x`` (a user layer assigning in ``call``): ``predict`` then runs Keras's
-    #: batches in order with ``predict_chunk(..., carry=True)``, which returns
-    #: ``(outputs, state)``, and ``eval_chunk`` returns an ``inference_state.Carried``
-    #: (:mod:`lamina.training.inference_state`).  ``None``: never.
-    writes_state: Any = None
-    #: Whether the network runs user code (a custom layer's or subclassed model's ``call``),
-    #: which may mix the rows of a batch: ``predict`` then checks before running its tiles
-    #: (:mod:`lamina.training.row_mixing`).
-    user_code: bool = False
 
 
 #: Most compiled shapes kept per evaluate/predict function: row counts and batch sizes are
@@ -240,7 +171,7 @@ def build_program(
     held = tuple(layer_metrics)
     uses_rng = network.needs_key
     net_forward = network.forward if network.passes_training else _no_training(network.forward)
-    split_m, join_m = _held_layout(held)
+    split_m = held_layout(held)[0]
     carries_state = any(getattr(layer, "stateful", False) for layer in network.layers)
     inference_rng = network.inference_rng
     may_write = _inference_state.may_write_state(network.layers)
@@ -283,94 +214,19 @@ def build_program(
     def batch(data, bidx, bmask):
         if isinstance(data, ShardedRows):  # data parallel: rows split over devices
             x, ys, sw = data.gather(bidx, bmask)
-            return x, _as_outputs(ys), sw
+            return x, as_outputs(ys), sw
         x, ys, sw = data
-        return take(x, bidx), _as_outputs(take(ys, bidx)), _weights.masked(take(sw, bidx), bmask)
+        return take(x, bidx), as_outputs(take(ys, bidx)), _weights.masked(take(sw, bidx), bmask)
 
     def update_metrics(mstate, total_loss, parts, bmask, ys, y_pred, swb, out_masks=None):
         return _step_losses.update_metrics(
             losses, metrics, mstate, total_loss, parts, bmask, ys, y_pred, swb, out_masks
         )
 
-    def train_step(carry, xb, ys, swb, bmask):
-        """One optimizer step on one batch; ``swb`` already carries the padding mask."""
-        ts, mstate = carry
-        base, held_s = split_m(mstate)
-        if uses_rng:
-            rng, key = jax.random.split(ts.rng)
-        else:  # nothing random in the model: keep the key, skip the split
-            rng, key = ts.rng, None
-        tp, frozen = split_trainable(ts.params, trainable)
-        scale = current_loss_scale(ts.opt_state)  # LossScaleOptimizer (mixed_float16); else None
-
-        def loss_fn(tp):
-            params = merge_params(tp, frozen, trainable)
-            with OutputMasks() as collected, training_convs(), _held.bound(held, held_s) as got:
-                y_pred, new_state, aux = net_forward(
-                    params, ts.state, xb, training=True, key=key, batch_mask=bmask
-                )
-                new_held = _held.keep_if_empty(got(), held_s, bmask)
-            if may_write and _inference_state.written_by_user_code(
-                network.layers, ts.state, new_state
-            ):
-                _whole_batch_mark()  # a user layer's statistic sees a short batch's real rows
-            out_masks = collected.masks_for(y_pred)
-            y_pred = cast_outputs_float32(y_pred)  # losses and metrics run in float32
-            with collected.live():  # a Keras 2 loss may read graph tensors (a VAE's z_mean)
-                data, parts = data_losses(ys, y_pred, swb, bmask, out_masks)
-            total = data + network.regularization(params) + aux
-            scaled = total if scale is None else total * scale
-            return scaled, (total, y_pred, new_state, parts, out_masks, new_held)
-
-        (_, (total, y_pred, new_state, parts, out_masks, new_held)), grads = jax.value_and_grad(
-            loss_fn, has_aux=True
-        )(tp)
-        # The NaN guard decides before the update, from what the update reads: the loss, the
-        # gradients and the layers' new state.  The update then runs inside the commit branch,
-        # so XLA writes the new weights and optimizer slots in place.  Deciding from the new
-        # weights instead made every step write them to temporaries and copy them into the
-        # loop (three copies of a 20000x128 embedding table and its Adam slots per step:
-        # an epoch 3-5x slower than Keras's).  A bad step, and every later one of the
-        # epoch, keeps the last finite state; ``first_bad``/``what`` go to the host.
-        count_, first_bad, what = base[-1]
-        loss_ok = jnp.isfinite(total)
-        # A LossScaleOptimizer skips a step with non-finite gradients itself (and lowers its
-        # scale): there they are expected, not an error.
-        grads_ok = all_finite(grads) if scale is None else jnp.asarray(True)
-        ok = loss_ok & grads_ok & all_finite(new_state) & (first_bad < 0)
-        # Keras 3's JAX trainer drops y_pred's mask on its way out of the gradient function,
-        # so in training the metrics are not masked (evaluate's are); the loss is.
-        del out_masks
-        new_metrics = join_m(
-            update_metrics(base[:-1], total, parts, bmask, ys, y_pred, swb), new_held
-        )
-
-        def commit(_):
-            updates, opt_state = tx.update(grads, ts.opt_state, tp)
-            new_tp = network.constrain(optax.apply_updates(tp, updates), trainable)
-            # Finite inputs can still give non-finite weights (an overflow, a constraint
-            # dividing by zero): flagged, and the fit stops, but the update is not undone
-            # (undoing it needs the old weights, i.e. the copies this design avoids).
-            finite = all_finite(new_tp)
-            metrics_ = jax.tree_util.tree_map(
-                lambda new, old: jnp.where(finite, new, old), new_metrics, mstate[:-1]
-            )
-            code = jnp.where(finite, 0, NONFINITE_APPLIED).astype(jnp.int32)
-            return merge_params(new_tp, frozen, trainable), new_state, opt_state, metrics_, code
-
-        def keep(_):
-            code = jnp.where(~loss_ok, 1, jnp.where(~grads_ok, 2, 3))
-            return ts.params, ts.state, ts.opt_state, mstate[:-1], code.astype(jnp.int32)
-
-        # A cond, not a select per array: on CPUs a tiny model's step costs a few
-        # microseconds per op, and selecting every weight doubled the epoch time.
-        params, state, opt_state, metrics_, code = jax.lax.cond(ok, commit, keep, None)
-        newly_bad = (first_bad < 0) & (code > 0)
-        first_bad = jnp.where(newly_bad, count_, first_bad)
-        what = jnp.where(newly_bad, code, what)
-        mstate = (*metrics_, (count_ + 1, first_bad, what))
-        ts = TrainState(params=params, state=state, opt_state=opt_state, rng=rng)
-        return ts, mstate
+    train_step = make_train_step(
+        network, net_forward, tx, trainable, held, data_losses, update_metrics,
+        uses_rng=uses_rng, may_write=may_write,
+    )  # fmt: skip
 
     def train_chunk(ts, mstate, data, idx, mask, guard=False, partial=()):
         """Runs ``idx.shape[0]`` steps.  With ``guard``, all-padding steps (the tail of the
@@ -415,31 +271,16 @@ def build_program(
             (xb, ys, swb), bmask = inp
             return jax.lax.cond(
                 jnp.any(bmask > 0),
-                lambda c: step(c, xb, _as_outputs(ys), _weights.masked(swb, bmask), bmask),
+                lambda c: step(c, xb, as_outputs(ys), _weights.masked(swb, bmask), bmask),
                 lambda c: c,
                 carry,
             ), None
 
         return _loop(body, (ts, mstate), (tuple(batches), mask))
 
-    def eval_step(mstate, inp, ts):
-        (xb, ys, swb), bmask = inp
-        ys = _as_outputs(ys)
-        swb = _weights.masked(swb, bmask)  # (batch,) or per timestep; per output or for all
-        key = ts.rng if inference_rng else None  # the host gives each call a fresh one
-        base, held_s = split_m(mstate)
-        with OutputMasks() as collected, _held.bound(held, held_s) as got:
-            y_pred, new_state, aux = net_forward(
-                ts.params, ts.state, xb, training=False, batch_mask=bmask, key=key
-            )
-            new_held = _held.keep_if_empty(got(), held_s, bmask)
-        out_masks = collected.masks_for(y_pred)
-        y_pred = cast_outputs_float32(y_pred)
-        with collected.live():  # losses and metrics reading graph tensors, as in train_step
-            data, parts = data_losses(ys, y_pred, swb, bmask, out_masks, training=False)
-            total = data + network.regularization(ts.params) + aux
-            new = update_metrics(base[:-1], total, parts, bmask, ys, y_pred, swb, out_masks)
-        return (*join_m(new, new_held), mstate[-1]), new_state
+    eval_step = make_eval_step(
+        network, net_forward, held, data_losses, update_metrics, inference_rng=inference_rng
+    )
 
     def eval_chunk(ts, mstate, batches, mask, partial=()):
         """``batches``: (x, ys, sample_weight), leaves (steps, batch, ...); mask (steps, batch);
