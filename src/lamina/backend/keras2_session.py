@@ -21,7 +21,7 @@ from lamina.backend.keras2_gradients import gradients
 
 __all__ = [
     "clear_session", "function", "get_uid", "gradients", "image_dim_ordering",
-    "learning_phase", "manual_variable_initialization", "placeholder", "print_tensor",
+    "in_test_phase", "in_train_phase", "learning_phase", "manual_variable_initialization", "placeholder", "print_tensor",
     "random_bernoulli", "random_binomial", "random_normal", "random_uniform", "reset_uids",
     "set_image_dim_ordering", "set_learning_phase", "truncated_normal",
 ]  # fmt: skip
@@ -82,11 +82,60 @@ def set_image_dim_ordering(dim_ordering):
 
 
 def learning_phase():
-    """Keras 2's learning phase flag: 0 (inference) unless :func:`set_learning_phase` set 1.
+    """Keras 2's learning phase flag: 1 while a layer runs in training (inside ``fit``, or
+    called with ``training=True``), else 0; :func:`set_learning_phase` fixes it.
 
-    Lamina passes ``training=`` explicitly; the flag only answers scripts that read it.
+    Keras 2 fed its learning-phase placeholder 1 in ``fit`` and 0 in ``predict``; custom
+    layers that read it (``K.in_train_phase(dropped, inputs)``) get the same answers here.
+
+    >>> from lamina import backend as K
+    >>> K.learning_phase()
+    0
     """
-    return _LEARNING_PHASE["value"]
+    if _LEARNING_PHASE.get("set"):
+        return _LEARNING_PHASE["value"]
+    from lamina.layers.variables import current_scope
+
+    scope = current_scope()
+    return int(bool(scope.training)) if scope is not None else _LEARNING_PHASE["value"]
+
+
+def in_train_phase(x, alt, training=None):
+    """``x`` in training, ``alt`` otherwise (Keras 2's ``K.in_train_phase``); either may be
+    a function of no arguments, called only when chosen.
+
+    Args:
+        x: the value (or function) for training.
+        alt: the value (or function) for inference.
+        training: ``None`` (the learning phase), a Python bool/int, or a boolean tensor.
+
+    Returns:
+        ``x`` or ``alt`` (a ``where`` of both for a tensor ``training``).
+
+    >>> from lamina import backend as K
+    >>> K.in_train_phase(1.0, 0.0, training=True), K.in_train_phase(1.0, 0.0)
+    (1.0, 0.0)
+    """
+    if training is None:
+        training = learning_phase()
+    if isinstance(training, bool | int):
+        chosen = x if training else alt
+        return chosen() if callable(chosen) else chosen
+    import jax.numpy as jnp
+
+    x = x() if callable(x) else x
+    alt = alt() if callable(alt) else alt
+    return jnp.where(jnp.asarray(training, bool), x, alt)
+
+
+def in_test_phase(x, alt, training=None):
+    """``x`` in inference, ``alt`` in training (Keras 2's ``K.in_test_phase``).
+
+    >>> from lamina import backend as K
+    >>> K.in_test_phase(1.0, 0.0, training=False)
+    1.0
+    """
+    return in_train_phase(alt, x, training=training)
 
 
 def set_learning_phase(value):
@@ -104,6 +153,7 @@ def set_learning_phase(value):
         stacklevel=2,
     )
     _LEARNING_PHASE["value"] = int(value)
+    _LEARNING_PHASE["set"] = True
 
 
 def manual_variable_initialization(value):

@@ -147,4 +147,8 @@ def __getattr__(name):
         from lamina.layers.rnn_layer import RNN
 
         return RNN
+    if name == "Recurrent":  # Keras 2.0's base class of custom recurrent layers
+        from lamina.layers.keras2_recurrent import Recurrent
+
+        return Recurrent
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
