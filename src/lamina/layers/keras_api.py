@@ -221,7 +221,51 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI, LayerBuildConfig, LayerMetr
             shape = tuple(input_shape)
         self._build_standalone(shape)
 
-    def add_weight(
+    def add_weight(self, *args, **kwargs) -> Variable:
+        """Adds a weight, as Keras's ``Layer.add_weight``; call it in ``build`` or ``__init__``.
+
+        Keras 3's positional order is ``(shape, initializer, dtype, trainable, ...)``; Keras
+        2.2+ and tf.keras put the name first, ``add_weight(name, shape, dtype, initializer,
+        regularizer, trainable, constraint)`` (TensorFlow's custom-layer tutorial calls
+        ``self.add_weight("kernel", shape=[...])``): a string first argument selects that
+        order.  tf.keras's ``use_resource``, ``synchronization``, ``partitioner``,
+        ``caching_device`` and ``getter`` are accepted and ignored.
+
+        Args:
+            *args: positional arguments in one of the two orders above.
+            **kwargs: ``shape``, ``initializer``, ``dtype``, ``trainable``, ``regularizer``,
+                ``constraint``, ``name``, ... (see :meth:`_keras3_add_weight`).
+
+        Returns:
+            The :class:`~lamina.layers.variables.Variable`.
+
+        Raises:
+            TypeError: an argument given twice, or an unknown keyword argument.
+
+        >>> from lamina.layers import Layer
+        >>> layer = Layer()
+        >>> layer.add_weight("kernel", shape=(2, 3), initializer="zeros").shape
+        (2, 3)
+        """
+        for ignored in ("use_resource", "synchronization", "partitioner", "caching_device",
+                        "getter"):  # fmt: skip
+            kwargs.pop(ignored, None)
+        if args and isinstance(args[0], str):
+            order = ("name", "shape", "dtype", "initializer", "regularizer", "trainable",
+                     "constraint")  # fmt: skip
+            if len(args) > len(order):
+                raise TypeError(
+                    f"add_weight() takes at most {len(order)} positional arguments in Keras 2's "
+                    f"order {order}; received {len(args)}."
+                )
+            for key, value in zip(order, args):
+                if key in kwargs:
+                    raise TypeError(f"add_weight() got multiple values for argument {key!r}.")
+                kwargs[key] = value
+            args = ()
+        return self._keras3_add_weight(*args, **kwargs)
+
+    def _keras3_add_weight(
         self,
         shape=None,
         initializer=None,
@@ -235,7 +279,7 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI, LayerBuildConfig, LayerMetr
         name=None,
         **kwargs,
     ) -> Variable:
-        """Adds a weight, as Keras's ``Layer.add_weight``; call it in ``build`` or ``__init__``.
+        """Keras 3's ``add_weight`` (:meth:`add_weight` maps Keras 2's order onto it).
 
         Args:
             shape: the weight's shape; ``()`` by default.
@@ -259,8 +303,10 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI, LayerBuildConfig, LayerMetr
         owner = variable_owner(self, "add_weight()")
         if owner is not self:  # a subclassed model's own variable: its holder makes it
             return owner.add_weight(
-                shape, initializer, dtype, trainable, autocast, regularizer, constraint,
-                aggregation, overwrite_with_gradient, name,
+                shape=shape, initializer=initializer, dtype=dtype, trainable=trainable,
+                autocast=autocast, regularizer=regularizer, constraint=constraint,
+                aggregation=aggregation, overwrite_with_gradient=overwrite_with_gradient,
+                name=name,
             )  # fmt: skip
         shape = () if shape is None else tuple(int(d) for d in shape)
         dtype = "float32" if dtype is None else str(np.dtype(dtype))
