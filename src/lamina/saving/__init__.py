@@ -46,12 +46,14 @@ from lamina.object_registry import (
     register_keras_serializable,
 )
 from lamina.saving import keras_archive, legacy_h5, safety, sharded_weights, weights_h5
+from lamina.saving.file_editor import KerasFileEditor
 from lamina.saving.safety import FileFormatError, fail
 from lamina.utils.serialization import deserialize_keras_object, serialize_keras_object
 
 __all__ = [
     "CustomObjectScope",
     "FileFormatError",
+    "KerasFileEditor",
     "custom_object_scope",
     "deserialize_keras_object",
     "get_custom_objects",
