@@ -38,14 +38,15 @@ def to_numpy(data, name: str) -> np.ndarray:
             f"the usual cause: every sample must have the same shape."
         ) from None
     if arr.dtype == object:
-        example = _first_non_number(arr)
-        if example is _NONE:  # every element is a real number (e.g. floats in an object array)
+        example, column = _first_non_number(arr)
+        if example is _NONE:  # every element is a number or a bool (pandas' mixed columns)
             return arr.astype(np.float64)
+        where = f" in column {column}" if column is not None else ""
         raise TypeError(
             f"{name} must be numeric, but it is an object array holding {type(example).__name__} "
-            f"values (e.g. {example!r}). Convert string labels to integers first (for example "
-            f"with np.unique(labels, return_inverse=True)[1] or lamina.utils.to_categorical), "
-            f"and encode text columns numerically."
+            f"values (e.g. {example!r}){where}. Convert string labels to integers first (for "
+            f"example with np.unique(labels, return_inverse=True)[1] or "
+            f"lamina.utils.to_categorical), and encode text columns numerically."
         )
     if arr.dtype.kind in "USV":
         example = arr.reshape(-1)[0] if arr.size else None
@@ -72,11 +73,13 @@ _NONE = object()
 
 
 def _first_non_number(arr: np.ndarray):
-    """The first element that is not a real number (strings count as not), else ``_NONE``."""
-    for v in arr.reshape(-1):
-        if isinstance(v, str | bytes) or not isinstance(v, numbers.Real):
-            return v
-    return _NONE
+    """``(element, column)``: the first element that is neither a real number nor a bool
+    (strings count as not) and its column (the last axis; None for a 1-D array), else
+    ``(_NONE, None)``."""
+    for i, v in enumerate(arr.reshape(-1)):
+        if isinstance(v, str | bytes) or not isinstance(v, numbers.Real | np.bool_):
+            return v, (i % arr.shape[-1] if arr.ndim > 1 else None)
+    return _NONE, None
 
 
 def _check_frame_numeric(frame, name: str) -> None:

@@ -60,6 +60,10 @@ def as_array(v):
     if isinstance(v, jax.Array):
         return v
     arr = np.asarray(v)
+    if arr.dtype == object:  # pandas' mixed bool/float ``df.values``: converted as fit does
+        from lamina.data.arrays import to_numpy
+
+        arr = to_numpy(arr, "The input of a layer")
     if arr.dtype == np.float64:
         arr = arr.astype(np.float32)
     return jnp.asarray(arr)

@@ -80,31 +80,80 @@ def with_states(state: dict, final: tuple) -> dict:
 
 
 def stateful_layers(model) -> list:
-    """The model's layers with ``stateful=True`` (inside wrappers too)."""
-    return [layer for layer in model.layers if getattr(layer, "stateful", False)]
+    """The model's layers with ``stateful=True`` (inside wrappers and nested models too)."""
+    found: dict = {}  # by id: a layer shared by two nested models is listed once
+    for layer in model.layers:
+        if getattr(layer, "stateful", False):
+            found.setdefault(id(layer), layer)
+        elif getattr(layer, "_is_model", False) and layer is not model:
+            for la in stateful_layers(layer):
+                found.setdefault(id(la), la)
+    return list(found.values())
+
+
+def fixed_batch(model) -> int | None:
+    """The batch size ``model``'s stateful layers take (from their carried states once built,
+    else from the batch size their input declares); None when unknown or not one size.
+
+    >>> from lamina import Input, Model
+    >>> from lamina.layers import LSTM
+    >>> inp = Input(batch_shape=(3, 5, 1))
+    >>> fixed_batch(Model(inp, LSTM(2, stateful=True)(inp)))
+    3
+    """
+    layers = stateful_layers(model)
+    if not layers:
+        return None
+    sizes = {getattr(la, "_model_batch", None) or la._batch_size_arg for la in layers} - {None}
+    ts = getattr(model, "_train_state", None)
+    for s in getattr(ts, "state", ()) or ():
+        sizes.update(int(np.shape(v)[0]) for k, v in s.items() if k.endswith(STATE_KEYS))
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def _holds(model, layer) -> bool:
+    """Whether ``layer`` is ``model`` itself or one of the layers of ``model``'s graph, at any
+    depth of nesting."""
+    if model is layer:
+        return True
+    subs = getattr(model, "_layers", None) if getattr(model, "_is_model", False) else None
+    return any(_holds(sub, layer) for sub in subs or ())
 
 
 def reset_model(model, only=None, states=None) -> None:
     """Zeroes (or sets) the carried states of ``model``'s stateful layers (``only``: one).
 
-    Bidirectional and other wrappers keep their inner layers' states under prefixed keys;
-    every key ending in a state name is reset.
+    Bidirectional and other wrappers keep their inner layers' states under prefixed keys, and
+    a nested model keeps its layers' under ``layer_name/``; every key ending in a state name
+    is reset (with ``only``, just the keys of that layer).
     """
     ts = model.train_state
     if ts is None:
         return  # not built yet: the states start at zero anyway
     new_state = []
-    for layer, s in zip(model.layers, ts.state):
+    for layer, s in zip(getattr(model, "_layers", model.layers), ts.state):  # one per entry
         # Wrappers (Bidirectional) hold their inner layers' states under prefixed keys.
         carries = getattr(layer, "stateful", False) or bool(weight_names(s) != tuple(s))
         if (only is None and carries) or layer is only:
             s = _reset_dict(layer, s, states)
+        elif only is not None and layer is not model and _holds(layer, only):
+            s = _reset_dict(only, s, states, _prefix_of(layer, only))
         new_state.append(s)
     model.train_state = ts._replace(state=tuple(new_state))
 
 
-def _reset_dict(layer, s: dict, states) -> dict:
-    keys = [k for k in s if k.endswith(STATE_KEYS) or k in STATE_KEYS]
+def _prefix_of(model, layer) -> str:
+    """The prefix of ``layer``'s keys in the flat state of ``model``, a model nesting it."""
+    for sub in getattr(model, "_layers", ()):
+        if sub is layer:
+            return f"{sub.name}/"
+        if getattr(sub, "_is_model", False) and _holds(sub, layer):
+            return f"{sub.name}/{_prefix_of(sub, layer)}"
+    return ""
+
+
+def _reset_dict(layer, s: dict, states, prefix: str = "") -> dict:
+    keys = [k for k in s if k.startswith(prefix) and k.endswith(STATE_KEYS)]
     out = dict(s)
     if states is not None:
         states = list(states) if isinstance(states, list | tuple) else [states]
@@ -133,7 +182,7 @@ def reset_layer(layer, states=None) -> None:
             "applies to recurrent layers built with stateful=True."
         )
     for model in list(MODELS.values()):
-        if any(lay is layer for lay in getattr(model, "_layers", ())):
+        if model is not layer and _holds(model, layer):  # directly or in a nested model
             reset_model(model, only=layer, states=states)
     store = layer.__dict__.get("_standalone")
     if store is not None:  # a layer called on its own (its states live on the layer)

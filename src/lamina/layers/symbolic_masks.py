@@ -102,7 +102,7 @@ def eager_input_mask(x):
 
 def with_eager_mask(layer, x, y, mask):
     """``y`` carrying the layer's output mask as ``_keras_mask``, as Keras 3 sets it."""
-    from lamina.models.graph import _output_mask
+    from lamina.models.graph_masks import _output_mask
 
     if isinstance(y, list | tuple) and y and all(isinstance(a, jax.Array) for a in y):
         # Several outputs (a layer splitting its input): one mask each, from compute_mask.

@@ -268,17 +268,22 @@ def sub_call(layer, x, kwargs):
         kwargs["batch_mask"] = scope.batch_mask
     from lamina.training.network import apply_collecting_masks
 
+    chain = getattr(scope, "state_chain", None)  # a layer held at several places of a model
+    if chain is not None:
+        chain.pull(layer)
     with _inputs.called_on(layer, x):
         y, new_state, inner = apply_collecting_masks(
             layer, entry[0], entry[2], x, training=training, key=key, **kwargs
         )
     entry[2] = dict(new_state)
+    if chain is not None:
+        chain.push(layer)
     if building:  # what summary() shows for a subclassed model's layer, as Keras
         batch = getattr(scope, "build_batch", None)
         layer.__dict__["_built_output_shape"] = jax.tree_util.tree_map(
             lambda a: (batch, *a.shape[1:]), y
         )
-    from lamina.models.graph import _output_mask
+    from lamina.models.graph_masks import _output_mask
 
     if inner is not None:  # a nested model's outputs keep the masks made inside it
         record_masks(scope, y, inner if isinstance(y, list | tuple) else inner[0])
@@ -315,7 +320,7 @@ def _carried_masks(scope, layer, x, kwargs):
     """``(mask, query mask)`` for a layer called inside a traced ``call``: an explicit
     ``mask=`` wins; else the masks its input tensors carry (``query_mask``/``value_mask``/
     ``key_mask`` for an attention layer called on ``[query, value, key]``)."""
-    from lamina.models.graph import _QUERY_VALUE_KEY, _takes_qvk_masks
+    from lamina.models.graph_masks import _QUERY_VALUE_KEY, _takes_qvk_masks
 
     mask = kwargs.pop("mask", None)
     if mask is not None or not scope.masks:

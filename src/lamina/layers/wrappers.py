@@ -146,10 +146,25 @@ class Bidirectional(Layer):
         self.merge_mode = merge_mode
         self.return_sequences = self.forward_layer.return_sequences
         self.return_state = bool(getattr(self.forward_layer, "return_state", False))
+        # As Keras's: the model's stateful=True rules and reset_states() reach the directions.
+        self.stateful = bool(getattr(self.forward_layer, "stateful", False))
         self.uses_rng = self.forward_layer.uses_rng or self.backward_layer.uses_rng
 
     def expected_rank(self):
         return self.forward_layer.expected_rank()
+
+    def reset_states(self, states=None):
+        """Zeroes (or sets, one array per state) both directions' carried states in the
+        models holding the layer, as Keras's ``Bidirectional.reset_states``.
+
+        >>> from lamina.layers import LSTM, Bidirectional
+        >>> Bidirectional(LSTM(2, stateful=True)).reset_states()  # nothing carried yet
+        """
+        from lamina.layers import stateful as _stateful
+
+        _stateful.reset_layer(self, states)
+
+    reset_state = reset_states
 
     def _subs(self):
         return (("forward", self.forward_layer), ("backward", self.backward_layer))

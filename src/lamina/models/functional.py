@@ -24,7 +24,8 @@ from lamina.layers.symbolic import KerasTensor
 from lamina.models import graph as _graph
 from lamina.models.model import Model
 from lamina.models.nesting import NestedModelMixin
-from lamina.models.shared_copies import tie_network
+from lamina.models.shared_copies import copies, tie_network
+from lamina.models.state_chain import StateChain
 from lamina.models.weights_init import init_layers
 from lamina.training.network import Network
 from lamina.training.whole_batch import mark
@@ -109,6 +110,7 @@ class Functional(Model):
         graph_losses = tuple(self.__dict__.get("_graph_losses", ()))
         graph_metrics = tuple(self.__dict__.get("_graph_metrics", ()))
         model = self
+        chain = StateChain(copies(self))  # a layer at several places: updates in call order
 
         def forward(params, state, x, *, training, key=None, batch_mask=None, input_masks=None):
             xs = _flatten_inputs(in_struct, x)
@@ -118,7 +120,7 @@ class Functional(Model):
             y, new_state, aux = _graph.graph_forward(
                 nodes, layers, flat_inputs, out_struct, params, state, xs,
                 training=training, key=key, batch_mask=batch_mask, input_masks=input_masks,
-                capture=capture,
+                capture=capture, chain=chain,
             )  # fmt: skip
             for gl in graph_losses:  # Keras 2's model.add_loss(symbolic tensor)
                 term = gl(

@@ -21,6 +21,7 @@ from lamina.layers.borrowed import offer_layers, offering
 from lamina.layers.call_losses import TermLog, log_term
 from lamina.layers.symbolic import KerasTensor, resolve_args
 from lamina.layers.variables import AuxCollector
+from lamina.models.graph_masks import _node_masks, _output_mask
 from lamina.ops._symbolic import live_values
 from lamina.training.network import activity_penalty, apply_collecting_masks, conform_input
 from lamina.training.output_masks import OutputMasks, report_gradients, report_values
@@ -139,12 +140,14 @@ def _check_unique_names(layers):
 
 def graph_forward(
     nodes, layers, flat_inputs, output_struct, params, state, x, *, training, key, batch_mask,
-    input_masks=None, capture=None,
+    input_masks=None, capture=None, chain=None,
 ):  # fmt: skip
     """Runs the graph's nodes on arrays; returns ``(outputs, new_state, aux_loss)``.
     ``input_masks``: the Keras masks of the inputs (a model nested in another gets its
     inputs' masks, ``Functional.call(..., mask=)``), one per input or ``None``.
-    ``capture``: a dict whose keys (``id`` of graph tensors) get those tensors' values."""
+    ``capture``: a dict whose keys (``id`` of graph tensors) get those tensors' values.
+    ``chain``: a :class:`lamina.models.state_chain.StateChain` of the entries holding copies
+    of a layer used at several places (each use's state update starts from the last)."""
     index = {id(layer): i for i, layer in enumerate(layers)}
     values, masks = {}, {}
     for kt, arr in zip(flat_inputs, x):
@@ -165,8 +168,10 @@ def graph_forward(
         offer_layers(layers, params, state)
         _, new_state, aux = _run_nodes(
             nodes, index, values, masks, params, new_state, aux, training, key, batch_mask,
-            ordinals, before=before,
+            ordinals, before=before, chain=chain,
         )  # fmt: skip
+    if chain:
+        chain.settle(new_state)
     if capture is not None:
         capture.update((k, values[k]) for k in capture)
     out = jax.tree_util.tree_map(
@@ -198,7 +203,7 @@ def graph_forward(
 
 def _run_nodes(
     nodes, index, values, masks, params, new_state, aux, training, key, batch_mask,
-    ordinals=None, replay=None, before=None,
+    ordinals=None, replay=None, before=None, chain=None,
 ):  # fmt: skip
     """Runs the nodes; on return ``masks`` holds the masks the run-time tensors carry.
 
@@ -214,7 +219,8 @@ def _run_nodes(
 
     ``ordinals`` and ``replay`` serve a ``K.gradients`` node, which runs some nodes again:
     each node's place in the whole graph (its random key) and the state it started from;
-    ``before`` (a dict) receives the state each node started from."""
+    ``before`` (a dict) receives the state each node started from; ``chain`` (see
+    :func:`graph_forward`) moves shared layers' state between the entries holding them."""
     runtime = dict(masks)
     before = {} if before is None else before  # the state each node started from
     if ordinals is None:  # each call's random key follows from its place in the graph
@@ -232,6 +238,8 @@ def _run_nodes(
         i = index[id(layer)]
         if replay is not None:  # the same seeds as the pass it repeats
             new_state[i] = replay[id(node)]
+        if chain:
+            chain.pull(new_state, i)
         before[id(node)] = new_state[i]
         arg, kwargs = resolve_args(node, values)
         kwargs = dict(kwargs)
@@ -258,6 +266,8 @@ def _run_nodes(
             layer, params[i], new_state[i], arg, training=call_training, key=k, **kwargs
         )
         new_state[i] = s
+        if chain:
+            chain.push(new_state, i)
         if layer.activity_regularizer is not None:
             term = activity_penalty(layer.activity_regularizer, y, batch_mask)
             aux = aux + term
@@ -349,67 +359,3 @@ def _gradient_of(
         return jnp.sum(jnp.asarray(env[loss], jnp.float32))
 
     return jax.grad(total)(values[wrt])
-
-
-_QUERY_VALUE_KEY = ("query_mask", "value_mask", "key_mask")
-
-
-def _takes_qvk_masks(layer) -> bool:
-    """Whether ``layer.apply`` takes ``query_mask``/``value_mask``/``key_mask``
-    (``MultiHeadAttention`` and its kin, called on ``[query, value, key]``)."""
-    import inspect
-
-    cls = type(layer)
-    found = cls.__dict__.get("_lamina_takes_qvk")
-    if found is None:
-        try:
-            params = inspect.signature(layer.apply).parameters
-        except (TypeError, ValueError):
-            params = {}
-        found = "query_mask" in params
-        cls._lamina_takes_qvk = found
-    return found
-
-
-def _node_masks(node, layer, arg, kwargs, masks):
-    """The masks a node's layer gets, as Keras's ``Layer.__call__`` fills them in from its
-    inputs' masks: ``mask`` (one per tensor of the first argument: one mask, or a list), or,
-    for a layer called on several named tensors (``MultiHeadAttention(query, value)``),
-    ``query_mask``/``value_mask``/``key_mask``.  Returns ``(mask, query mask or None)``;
-    fills ``kwargs`` with the per-tensor masks."""
-    mask = kwargs.pop("mask", None)
-    first = node.args[0] if node.args else None
-    if isinstance(first, KerasTensor):
-        if mask is None:
-            mask = masks.get(id(first))
-        return mask, None
-    if not isinstance(first, list | tuple) or not masks:
-        return mask, None
-    found = [masks.get(id(t)) if isinstance(t, KerasTensor) else None for t in first]
-    if _takes_qvk_masks(layer):
-        for name, m in zip(_QUERY_VALUE_KEY, found):
-            if m is not None and kwargs.get(name) is None:
-                kwargs[name] = m
-        return mask, kwargs.get("query_mask")
-    if mask is None and any(m is not None for m in found):
-        mask = found
-    return mask, None
-
-
-def _output_mask(layer, arg, mask, query_mask):
-    """The mask of a node's output (Keras's ``compute_mask``; an attention layer's output
-    keeps its query's mask)."""
-    from lamina.layers.base import Layer
-
-    if query_mask is not None:
-        return query_mask
-    if not isinstance(arg, list | tuple | dict):
-        return layer.compute_mask(arg, mask)
-    if mask is None or type(layer).compute_mask is Layer.compute_mask:
-        if isinstance(mask, list | tuple) and mask and getattr(layer, "supports_masking", False):
-            # Keras pairs the flattened input masks with the outputs: a masking layer on
-            # ``[x, context]`` (a Transformer decoder block) passes ``x``'s mask on.
-            return mask[0]
-        return None  # a layer on several inputs passes a mask on only if it computes one
-    out = layer.compute_mask(arg, mask)
-    return None if isinstance(out, list | tuple) else out

@@ -1,6 +1,7 @@
 """Keras 1/2 model methods Keras 3 dropped: ``reset_states`` and Keras 2's rules for
 ``stateful=True`` RNNs in ``fit``/``evaluate``/``predict``, plus the generator methods of
-:mod:`lamina.models.generator_methods`.  A mixin of :class:`lamina.models.Sequential`.
+:mod:`lamina.models.generator_methods`.  A mixin of :class:`lamina.models.Sequential` and
+:class:`lamina.Model` (functional and subclassed models, and models nested in them).
 
 >>> import numpy as np
 >>> from lamina.models import Sequential
@@ -41,22 +42,31 @@ class LegacyAPIMixin(GeneratorMethodsMixin):
         return obj
 
     # --------------------------------------------------------------------- stateful RNNs
-    # fit/evaluate/predict pass straight through unless the model has stateful=True layers:
-    # then Keras 2's rules are checked (whole batches of the fixed size) and predict runs the
-    # batches in order, carrying the states (the engine's predict tiles rows freely).
+    # fit/evaluate/predict pass straight through unless the model has stateful=True layers
+    # (its own or a nested model's): then Keras 2's rules are checked (whole batches of the
+    # fixed size, which is also the default batch size) and predict runs the batches in
+    # order, carrying the states.
     def fit(self, x=None, y=None, batch_size=None, *args, shuffle=True, **kwargs) -> History:
-        if _stateful.stateful_layers(self) and hasattr(x, "shape"):
-            batch_size = check_stateful_data(self, len(x), batch_size, shuffle)
+        n = _rows(x)
+        if n is not None and _stateful.stateful_layers(self):
+            batch_size = check_stateful_data(self, n, batch_size, shuffle)
         return super().fit(x, y, batch_size, *args, shuffle=shuffle, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size=None, *args, **kwargs):
-        if _stateful.stateful_layers(self) and hasattr(x, "shape"):
-            batch_size = check_stateful_data(self, len(x), batch_size)
+        n = _rows(x)
+        if n is not None and _stateful.stateful_layers(self):
+            batch_size = check_stateful_data(self, n, batch_size)
         return super().evaluate(x, y, batch_size, *args, **kwargs)
 
     def predict(self, x, batch_size=None, *args, **kwargs):
-        if _stateful.stateful_layers(self) and hasattr(x, "shape"):
-            return stateful_predict(self, x, batch_size)
+        n = _rows(x)
+        if n is not None and _stateful.stateful_layers(self):
+            from lamina.models.sequential import Sequential
+
+            if isinstance(self, Sequential) and hasattr(x, "shape"):
+                return stateful_predict(self, x, batch_size)
+            # The engine runs batches in order, carrying written state, at this batch size.
+            batch_size = check_stateful_data(self, n, batch_size)
         return super().predict(x, batch_size, *args, **kwargs)
 
     def reset_states(self):
@@ -69,6 +79,17 @@ class LegacyAPIMixin(GeneratorMethodsMixin):
         >>> m.reset_states()
         """
         _stateful.reset_model(self)
+
+
+def _rows(x) -> int | None:
+    """The number of samples in in-memory ``x`` (an array, or a list/tuple/dict of them);
+    None for generators, datasets and the like (their batches are checked as they come)."""
+    if isinstance(x, dict):
+        x = next(iter(x.values()), None)
+    elif isinstance(x, list | tuple) and x and hasattr(x[0], "shape"):
+        x = x[0]
+    shape = getattr(x, "shape", None)
+    return int(shape[0]) if shape else None
 
 
 def stateful_predict(model, x, batch_size=None):
@@ -134,9 +155,7 @@ def check_stateful_data(model, n, batch_size=None, shuffle=False):
         ValueError: ``batch_size`` differs from the layers' batch size, or ``n`` is not a
             multiple of it.
     """
-    layers = _stateful.stateful_layers(model)
-    sizes = {la._model_batch or la._batch_size_arg for la in layers} - {None}
-    fixed = sizes.pop() if len(sizes) == 1 else None
+    fixed = _stateful.fixed_batch(model)
     if batch_size is None:
         batch_size = fixed
     if fixed is not None and batch_size != fixed:

@@ -28,24 +28,22 @@ from lamina._naming import unique_name
 from lamina.layers import config as _layer_config
 from lamina.layers import tracing as _tracing
 from lamina.layers.base import Layer
-from lamina.layers.borrowed import offering
 from lamina.layers.borrowed_weights import unique_weights
-from lamina.layers.stateful import weight_names
 from lamina.layers.symbolic import KerasTensor, TensorOp
-from lamina.layers.variables import Scope
+from lamina.models import model_outputs as _outputs
 from lamina.models import own_variables as _own
+from lamina.models import subclass_build as _subclass_build
 from lamina.models import subclass_network as _subclass
 from lamina.models import weight_sync as _sync
 from lamina.models.batch_methods import BatchMethodsMixin
 from lamina.models.class_predictions import ClassPredictionsMixin
 from lamina.models.compiling import CompileMixin
 from lamina.models.custom_training import CustomTrainingMixin
-from lamina.models.generator_methods import GeneratorMethodsMixin
 from lamina.models.io import SavingMixin
+from lamina.models.legacy_api import LegacyAPIMixin
 from lamina.models.nesting import NestedModelMixin
 from lamina.models.sequential import Sequential
 from lamina.models.trainer import TrainerMixin
-from lamina.scopes import layer_scope
 from lamina.training.network import Network
 from lamina.training.state import TrainState
 
@@ -79,7 +77,7 @@ def is_graph_or_subclassed(model) -> bool:
 class Model(
     CustomTrainingMixin,  # first: Keras's train_step/compute_loss hooks pick the engine
     BatchMethodsMixin,
-    GeneratorMethodsMixin,  # Keras 2's fit_generator & co.
+    LegacyAPIMixin,  # Keras 2's fit_generator & co., reset_states, stateful RNN rules
     TrainerMixin,
     CompileMixin,
     SavingMixin,
@@ -228,69 +226,9 @@ class Model(
         if type(self)._engine_network is Model._engine_network:
             _subclass.warn_training_arg(self)
 
-    def build(self, input_shape=None):
-        """Builds the weights by running the model's own ``build`` (if it defines one) and
-        ``call`` once on zeros of ``input_shape``."""
-        if _own.is_building(self):  # ``super().build(shape)`` from the model's own build
-            return
-        if input_shape is None:
-            input_shape = self._input_shape
-        if input_shape is None:
-            raise ValueError(
-                f"{type(self).__name__}.build() needs an input shape, e.g. build((None, 8)); "
-                "or call fit()/the model on data and it builds from the data."
-            )
-        self._build_from_call(_norm_shape(input_shape))
-
-    def _build_from_call(self, input_shape):
-        from lamina.layers import trace_inputs as _inputs
-        from lamina.utils import random as _random
-
-        like = _inputs.inputs_like(self)  # the data or tensors it is built for: their dtypes
-        dtypes = None if like is None else _inputs.dtype_tree(like)
-        self.__dict__["_input_dtypes"] = dtypes  # later abstract traces of call use them too
-        zeros = _tracing._zeros(input_shape, dtypes)
-        scope = Scope(init_key=_random.next_key())
-        scope.builds_model = True  # layers built here are offered to the later ones
-        if isinstance(input_shape, tuple) and input_shape:
-            scope.build_batch = input_shape[0]  # the batch size the layers are built for
-        with scope, jax.numpy_rank_promotion("allow"), offering(), layer_scope(self):
-            with _own.building(self):
-                self.build(input_shape)  # the model's own build(), when it defines one
-            own = _own.bind_drawn(self, scope)
-            self.call(zeros, **_tracing.call_kwargs(self.call, False, None, {}))
-        # The model's own variables first, as Keras lists them (as drawn: the build call's
-        # assign() is not kept); then the layers ``call`` used, and built ones it did not (a
-        # teacher model called only in an overridden ``compute_loss``): Keras tracks both.
-        self._layers, params, state, order = [], [], [], []
-        for layer in [own] * (own is not None) + [la for _, la in _tracing.tracked_layers(self)]:
-            entry = scope.lookup(layer)
-            if entry is not None:
-                p, s = entry[0], entry[1]
-            elif _built_or_buildable(layer):
-                p, s, _ = layer._weights_source(build=False)
-                p, s = dict(p), dict(s)
-            else:
-                continue
-            self._layers.append(layer)
-            params.append(p)
-            state.append(s)
-            order.append((tuple(p), weight_names(s)))
-        _own.check_names(self, own, self._layers)
-        self._input_shape = _batchless(input_shape)
-        self._set_weights_state(tuple(params), tuple(state), tuple(order))
-
-    def _set_weights_state(self, params, state, order):
-        from lamina.utils import random as _random
-
-        params, state = jax.device_put((params, state))
-        self._weight_order = order
-        self._rng, self._step_rng = jax.random.split(_random.next_key())
-        self._claim_layers()
-        _sync.adopt(self, TrainState(params, state, None, None))
-        self._program = None
-        if self._compiled is not None:
-            self._reset_optimizer()
+    build = _subclass_build.build
+    _build_from_call = _subclass_build.build_from_call
+    _set_weights_state = _subclass_build.set_weights_state
 
     def _layer_input_shapes(self, input_shape):
         raise NotImplementedError  # subclassed models build by tracing call
@@ -317,23 +255,8 @@ class Model(
                 f"build((None, n_features)) first."
             )
 
-    @property
-    def output_shape(self):
-        self._require_built("output_shape")
-        spec = jax.eval_shape(
-            lambda p, s: self._engine_network().forward(
-                p, s, _tracing._zeros(self._input_shape, self.__dict__.get("_input_dtypes")),
-                training=False,
-            )[0],
-            self._train_state.params,
-            self._train_state.state,
-        )
-        shapes = jax.tree_util.tree_map(lambda a: (None, *a.shape[1:]), spec)
-        return shapes
-
-    def _output_shape_of(self, input_shape):
-        out = self.output_shape
-        return [out] if _is_shape(out) else list(jax.tree_util.tree_leaves(out, is_leaf=_is_shape))
+    output_shape = property(_outputs.output_shape)
+    _output_shape_of = _outputs.output_shape_of
 
     # -------------------------------------------------------------- weights
     @property
@@ -364,60 +287,12 @@ class Model(
     _y_shape = None
     _y_shapes_multi = None
 
-    def _output_shapes(self):
-        """Per output (``jax.tree_util.tree_leaves`` order), the prediction shape."""
-        out = self.output_shape
-        if isinstance(out, tuple) and (not out or not isinstance(out[0], tuple | list)):
-            return (out,)
-        return tuple(jax.tree_util.tree_leaves(out, is_leaf=_is_shape))
-
-    def _y_shapes(self):
-        if self._y_shapes_multi is not None:
-            return self._y_shapes_multi
-        return None if self._y_shape is None else (self._y_shape,)
-
-    def _check_targets(self, y):
-        """Checks each output's targets against its loss; records their shapes."""
-        from lamina import losses as _losses
-        from lamina.training.outputs import resolve_losses
-
-        ys = y if isinstance(y, list | tuple) else jax.tree_util.tree_leaves(y)
-        preds = self._output_shapes()
-        if len(preds) == 1 and not isinstance(y, list | tuple | dict):
-            Sequential._check_targets(self, y)
-            self._y_shapes_multi = None
-            return
-        if len(ys) != len(preds):
-            raise ValueError(
-                f"The model has {len(preds)} outputs but y holds {len(ys)} target arrays. Pass "
-                f"one target array per output (a list in output order, or a dict keyed by "
-                f"output name: {self._engine_network().output_names})."
-            )
-        names = self._engine_network().output_names
-        for term in resolve_losses(self._compiled["loss"], self._compiled["loss_weights"], names):
-            t = ys[term.index]
-            _losses.check_targets(term.loss, t.shape, t.dtype.kind, preds[term.index], y_sample=t)
-        self._y_shapes_multi = tuple((None, *t.shape[1:]) for t in ys)
-
-    def _check_inputs(self, x):
-        if isinstance(self._input_shape, tuple):
-            TrainerMixin._check_inputs(self, x)
-
-    def _predict_width(self) -> int:
-        import math
-
-        shapes = self._output_shape_of(self._input_shape)
-        given = self._input_shape
-        shapes += (
-            list(given.values())
-            if isinstance(given, dict)
-            else (given if isinstance(given, list) else [given])
-        )
-        return max(math.prod(d for d in s[1:] if d) or 1 for s in shapes if s is not None)
-
-    def _check_input_shape(self, shape):
-        if isinstance(self._input_shape, tuple):
-            Sequential._check_input_shape(self, shape)
+    _output_shapes = _outputs.output_shapes
+    _y_shapes = _outputs.y_shapes
+    _check_targets = _outputs.check_targets
+    _check_inputs = _outputs.check_inputs
+    _predict_width = _outputs.predict_width
+    _check_input_shape = _outputs.check_input_shape
 
     def _invalidate(self):
         self._train_state = None
@@ -504,14 +379,3 @@ def _snake(name):
 from lamina.models.functional import Functional  # noqa: E402  (it subclasses Model)
 
 __all__ = ["Functional", "Model"]
-
-
-def _built_or_buildable(layer) -> bool:
-    """Whether ``layer`` holds weights, building it first when it is a model whose input is
-    known (Keras builds a functional model, or a ``Sequential`` with an ``Input``, at once)."""
-    if getattr(layer, "_is_model", False) and getattr(layer, "_train_state", None) is None:
-        try:
-            layer._require_built("weights")
-        except ValueError:
-            return False
-    return layer._has_weights()

@@ -22,18 +22,20 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from lamina.layers import call_losses as _call_losses
 from lamina.layers import symbolic as _symbolic
 from lamina.layers import tracing as _tracing
 from lamina.layers.borrowed import without_offered_copies
 from lamina.layers.keras_api import set_owner
-from lamina.layers.trace_inputs import called_on as _called_on
+from lamina.layers.stateful import STATE_KEYS
 from lamina.layers.variables import report_aux
+from lamina.models import model_calls as _calls
 from lamina.models import weight_sync as _sync
-from lamina.scopes import note_built_stack
-from lamina.training.inference_state import state_changed
+from lamina.models.model_calls import (
+    _build_on_symbolic_call,  # noqa: F401  (output_spec's)
+    _may_add_loss,
+    adopt_input_shape,
+)
 
 
 class NestedModelMixin:
@@ -247,7 +249,6 @@ class NestedModelMixin:
         return _sync.arrays_in(ts, self._weight_order, *where)
 
     def _write_array(self, layer, key, trainable, value):
-        import jax.numpy as jnp
 
         i, prefix = _sync.locate(self, layer)
         ts = self._train_state
@@ -282,141 +283,22 @@ class NestedModelMixin:
 
     # ----------------------------------------------------------------- calls
     def __call__(self, *args, **kwargs):
-        if not args and "inputs" in kwargs:
-            args = (kwargs.pop("inputs"),)
-        if _symbolic.has_symbolic((args, kwargs)):
-            _build_on_symbolic_call(self, args[0] if args else None)
-            return _symbolic.symbolic_call(self, args, kwargs)
-        if getattr(self, "_stack", None) is not None:
-            note_built_stack(self)  # Keras builds it on its first call, in the scopes open now
-        x = args[0]
-        out = _tracing.sub_call(self, x, dict(kwargs))
-        if out is not None:
-            return out
-        training = kwargs.get("training")
-        training = self._eager_training_default() if training is None else bool(training)
-        return self._eager(x, training=training)
+        return _calls.call(self, args, kwargs)
 
     def _eager(self, x, training=False):
-        """``model(x)`` on arrays: the forward pass with the current weights (compiled once
-        per input shape)."""
-        from lamina.models.host_prefix import adopt_string_input
-
-        adopt_string_input(self, x)  # a string layer first, no Input, given text
-        find = getattr(self, "_host_prefix", None)
-        prefix = find() if find is not None else None
-        if prefix is not None:  # string inputs: their layers run on the host first
-            x = prefix.run(x)
-        x = jax.tree_util.tree_map(_to_array, x)
-        leaves = jax.tree_util.tree_leaves(x)
-        one_input = isinstance(getattr(self, "_input_shape", None), tuple)
-        if prefix is None and len(leaves) == 1 and one_input:
-            self._check_input_shape(leaves[0].shape)  # a clear error before tracing
-        if isinstance(x, dict) and all(hasattr(v, "shape") for v in x.values()):
-            shapes = {k: tuple(v.shape) for k, v in x.items()}  # call() indexes it by name
-        else:
-            shapes = leaves[0].shape if len(leaves) == 1 else [a.shape for a in leaves]
-        with _called_on(self, x):  # a subclassed model's call builds on zeros of x's dtypes
-            self._ensure_built(shapes)
-        net = self._engine_network()
-        from lamina.distribution.model_parallel import traced_layouts
-
-        # A ModelParallel's output layouts are traced in: one function per distribution.
-        fn_key = (net.spec_key, training, traced_layouts())
-        fn = self.__dict__.setdefault("_eager_fns", {}).get(fn_key)
-        if fn is None:
-            made_by: list = []  # the layer of each loss term, found when ``run`` is traced
-
-            def run(params, state, x, key):
-                with _call_losses.TermLog() as log:
-                    y, new_state, _ = net.forward(
-                        params, state, x, training=training, key=key if net.needs_key else None
-                    )
-                made_by[:] = [layer for layer, _ in log.terms]
-                # In inference only a state the call wrote comes back (a user layer's
-                # ``assign`` in ``call``, as Keras's eager call keeps it): nothing otherwise.
-                if not training and not state_changed(state, new_state):
-                    new_state = None
-                return y, new_state, [term for _, term in log.terms]
-
-            fn = self._eager_fns[fn_key] = (jax.jit(run), made_by)
-        from lamina.utils import random as _random
-
-        ts = self._train_state
-        y, new_state, terms = fn[0](ts.params, ts.state, x, _random.next_key())
-        if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
-            # Inside the user's own transformation: the weights are constants of it, and
-            # nothing traced may outlive it (a moving statistic, an add_loss term).
-            return y
-        # ``model.losses`` lists the call's add_loss and activity terms, each under its layer.
-        if terms or _may_add_loss(self):
-            _call_losses.record(self, fn[1], terms)
-        else:
-            self.__dict__["_eager_losses"] = []
-        if new_state is not None:
-            self._train_state = ts._replace(state=new_state)
-        return y
-
-
-def _build_on_symbolic_call(model, inputs) -> None:
-    """Builds a ``Sequential`` on its first call on a tensor, as Keras does: one declared
-    without an input shape takes the tensor's, so its weights exist (and are the ones the
-    calling model trains), its output shape is known and its config has its ``InputLayer``."""
-    if model._train_state is not None:
-        return
-    if not _is_stack(model):
-        # A subclassed model first called on a tensor of a graph builds on its shapes, as
-        # Keras builds it there (its weights must exist before the graph traces its shapes).
-        if getattr(model, "_nodes", None) is None and isinstance(inputs, _symbolic.KerasTensor):
-            model._ensure_built(tuple(inputs.shape))
-        return
-    if not model._layers or not isinstance(inputs, _symbolic.KerasTensor):
-        return  # several inputs: a Sequential takes one tensor, its call reports the error
-    adopt_input_shape(model, inputs.shape)
-    model.build(model._input_shape)
-
-
-def adopt_input_shape(model, input_shape) -> None:
-    """A ``Sequential`` nested without an input shape takes the one it is first built for (by
-    a symbolic call or by the model holding it), as Keras's nested ``Sequential`` does."""
-    if not _is_stack(model) or model._input_shape is not None:
-        return
-    if isinstance(input_shape, list | tuple) and all(
-        d is None or isinstance(d, int) for d in input_shape
-    ):
-        model._input_shape = (None, *input_shape[1:])
-
-
-def _is_stack(model) -> bool:
-    from lamina.models.sequential import Sequential
-
-    return isinstance(model, Sequential)
-
-
-def _may_add_loss(layer) -> bool:
-    """Whether ``layer``'s forward can produce loss terms (activity regularizers, add_loss)."""
-    if layer.activity_regularizer is not None or layer._traced:
-        return True
-    if getattr(layer, "_is_model", False):
-        return type(layer).__name__ not in ("Sequential", "Functional") or any(
-            _may_add_loss(sub) for sub in layer._layers
-        )
-    return False
+        """``model(x)`` on arrays (see :func:`lamina.models.model_calls.eager`)."""
+        return _calls.eager(self, x, training)
 
 
 def _flatten(layers, per_layer, order, which):
     flat = {}
     for layer, arrays, names in zip(layers, per_layer, order):
-        for k in names[which]:
+        keys = names[which]
+        if which == 1:  # a stateful RNN's carried states are no weights, but travel with them
+            keys = (*keys, *(k for k in arrays if k not in keys and k.endswith(STATE_KEYS)))
+        for k in keys:
             flat[f"{layer.name}/{k}"] = arrays[k]
     return flat
-
-
-def _to_array(v):
-    if isinstance(v, jax.core.Tracer):  # model(x) inside the user's jax.grad / jax.jit
-        return v.astype(jnp.float32) if v.dtype == jnp.float64 else v
-    arr = np.asarray(v)
-    return arr.astype(np.float32) if arr.dtype == np.float64 else arr
 
 
 def _sublayers(model) -> list:

@@ -7,8 +7,8 @@ sharing its weights (``sequential_stack``): ``_stack`` holds the positions (``mo
 ``_layers`` the distinct layers, which own the weights (aligned with ``_weight_order``).  The
 work happens in pure functions compiled once per ``compile()`` (``lamina.training.step``) and
 driven by ``lamina.training.loop``.  Its config (``sequential_config``), its flat weight list
-(``weight_lists``) and its input-shape check (``sequential_checks``) live in their own
-modules; the methods delegate to them.
+(``weight_lists``), its input-shape check (``sequential_checks``) and ``add``/``pop``
+(``sequential_define``) live in their own modules; the methods delegate to them.
 """
 
 from __future__ import annotations
@@ -17,15 +17,13 @@ import numpy as np
 
 from lamina import losses as _losses
 from lamina._naming import unique_name as _unique_name
-from lamina.layers import shape_checks
-from lamina.layers.base import Layer, check_rank
+from lamina.layers.base import Layer
 from lamina.layers.borrowed_weights import unique_weights
 from lamina.layers.core import InputLayer
-from lamina.layers.keras_api import set_owner
-from lamina.layers.symbolic import KerasTensor
 from lamina.models import host_prefix as _host_prefix
 from lamina.models import sequential_checks as _checks
 from lamina.models import sequential_config as _config
+from lamina.models import sequential_define as _define
 from lamina.models import sequential_stack as _positions
 from lamina.models import weight_lists as _weight_lists
 from lamina.models import weight_sync as _sync
@@ -36,11 +34,12 @@ from lamina.models.initialization import initial_weights
 from lamina.models.io import SavingMixin
 from lamina.models.legacy_api import LegacyAPIMixin
 from lamina.models.model_metrics import ModelMetricsMixin
-from lamina.models.nesting import NestedModelMixin, adopt_input_shape
-from lamina.models.shared_copies import tie_network
+from lamina.models.nesting import NestedModelMixin
+from lamina.models.shared_copies import copies, tie_network
+from lamina.models.state_chain import StateChain
 from lamina.models.stateless import StatelessMixin
 from lamina.models.trainer import TrainerMixin
-from lamina.scopes import layer_scope, note_built_stack, note_parent_path
+from lamina.scopes import layer_scope, note_built_stack
 from lamina.training.network import stack_network
 from lamina.training.state import TrainState
 
@@ -109,120 +108,11 @@ class Sequential(
         adopt_custom_steps(cls)
 
     # ------------------------------------------------------------------ define
-    def add(self, layer: Layer, rebuild: bool = True) -> None:
-        """Appends a layer (or an ``Input``) to the stack.
-
-        ``rebuild`` is Keras's argument (whether its inner functional model is rebuilt now);
-        here it only decides, as in Keras, whether that model takes an automatic name.
-        """
-        if getattr(layer, "_keras1_branch_merge", False):  # Keras 1's Merge([left, right])
-            from lamina.models.merge_branches import start  # (it imports the functional model)
-
-            start(self, layer)
-            return
-        if isinstance(layer, KerasTensor):  # keras.Input(...) gives a tensor; use its layer
-            layer = layer._keras_history[0]
-        if (
-            not self._layers
-            and self.__dict__.get("_input_layer") is None
-            and isinstance(layer, Layer)
-            and not isinstance(layer, InputLayer)
-            and layer._input_shape_arg is not None
-        ):  # Keras 2's Dense(8, input_shape=...): Keras makes the InputLayer (and its name)
-            self.__dict__["_input_layer"] = InputLayer(
-                shape=layer._input_shape_arg, batch_size=layer._batch_size_arg
-            )
-        if not isinstance(layer, Layer):
-            raise TypeError(
-                f"Sequential.add() takes a layer, e.g. Dense(8). Received: {layer!r} "
-                f"(type {type(layer).__name__})."
-            )
-        if isinstance(layer, InputLayer):
-            if self._layers:
-                raise ValueError(
-                    "Input(...) must come first in a Sequential model, before any layer."
-                )
-            self._input_shape = (layer._batch_size_arg, *layer.shape)
-            self._input_layer = layer
-            self._invalidate()
-            return
-        if not self._layers and self._input_shape is None and layer._input_shape_arg is not None:
-            self._input_shape = (layer._batch_size_arg, *layer._input_shape_arg)
-        names, shape = self._stack_cache()  # incremental: a full walk per add was O(n^2)
-        repeat = _positions.is_repeat(layer, names, self._layers)
-        first_shape = None
-        if repeat and self._input_shape is not None:  # where its weights were built
-            inputs = self._stack_input_shapes(None)
-            first_shape = _positions.first_use_shapes(self._stack, [layer], inputs)[0]
-        self._stack.append(layer)
-        if not repeat:
-            self._layers.append(layer)
-            # A layer holding weights already (shared with another model, or called
-            # standalone) keeps them: this model copies them in when it is built, as Keras
-            # layers keep theirs.
-            if getattr(layer, "_is_model", False) or (
-                layer._owner_model() is None and layer.__dict__.get("_standalone") is None
-            ):
-                set_owner(layer, self)
-        self._invalidate()
-        try:
-            if self._input_shape is not None:
-                adopt_input_shape(layer, shape)  # a nested Sequential without one takes it
-                if repeat:
-                    _positions.check_repeat(layer, first_shape, shape)
-                check_rank(layer, shape)
-                with layer_scope(self):  # Keras builds it now, in the model's name scope
-                    note_parent_path(layer)
-                    shape = shape_checks.output_shape(layer, shape)
-            input_layer = self.__dict__.get("_input_layer")
-            if getattr(input_layer, "_input_dtype", None) == "string":
-                # A layer that cannot run on the host would receive strings.
-                _host_prefix.stack_prefix_length(self._stack)
-        except ValueError:
-            self._stack.pop()
-            if not repeat:
-                self._layers.pop()
-            raise
-        names.add(layer.name)
-        self._stack_key, self._stack_shape = self._stack_cache_key(), shape
-        if rebuild:
-            self._keras_rebuild(added=layer)
-
-    def _keras_rebuild(self, added=None) -> None:
-        """Keras's ``Sequential`` rebuilds an inner functional model whenever its stack changes
-        and has an ``Input``; that model takes the next automatic ``functional`` name, so a
-        ``Model(...)`` made afterwards is ``functional_1`` as in Keras (summaries, files)."""
-        if self.__dict__.get("_input_layer") is not None and self._layers:
-            _unique_name("functional")
-            # Keras builds the layers now, in the model's name scope (after ``add``: the new
-            # one; the others were noted when they came).
-            note_built_stack(self, None if added is None else [added])
-
-    def _stack_cache_key(self):
-        last = self._stack[-1] if self._stack else None
-        return (len(self._stack), id(last), self._input_shape)
-
-    def _stack_cache(self):
-        """(layer names, output shape) of the stack, recomputed only when the layers changed
-        other than through ``add`` (``pop``, a new input shape)."""
-        if getattr(self, "_stack_key", None) != self._stack_cache_key():
-            shape = self._input_shape
-            if shape is not None and self._stack:
-                shape = self._output_shape_of(shape)[-1]
-            self._stack_names = {lay.name for lay in self._layers}
-            self._stack_key, self._stack_shape = self._stack_cache_key(), shape
-        return self._stack_names, self._stack_shape
-
-    def pop(self, rebuild: bool = True) -> Layer:
-        """Removes and returns the last layer (``rebuild``: as in :meth:`add`); a layer still
-        used at an earlier position keeps its weights in the model."""
-        if not self._stack:
-            raise IndexError("There are no layers in the model to pop.")
-        layer = _positions.remove_last(self._stack, self._layers)
-        self._invalidate()
-        if rebuild:
-            self._keras_rebuild()
-        return layer
+    add = _define.add
+    pop = _define.pop
+    _keras_rebuild = _define.keras_rebuild
+    _stack_cache_key = _define.stack_cache_key
+    _stack_cache = _define.stack_cache
 
     @property
     def layers(self) -> list[Layer]:
@@ -248,10 +138,11 @@ class Sequential(
         """The model as the engine sees it (see :mod:`lamina.training.network`); on a string
         ``Input``, the layers after the host prefix (:mod:`lamina.models.host_prefix`)."""
         prefix = self._host_prefix()
+        chain = StateChain(copies(self))  # a layer at several places: updates in call order
         if prefix is not None:
-            return tie_network(self, prefix.wrap(stack_network(self._stack)))
+            return tie_network(self, prefix.wrap(stack_network(self._stack, chain=chain)))
         dtype = getattr(self.__dict__.get("_input_layer"), "_input_dtype", None) or "float32"
-        return tie_network(self, stack_network(self._stack, self._input_shape, dtype))
+        return tie_network(self, stack_network(self._stack, self._input_shape, dtype, chain))
 
     def _host_prefix(self):
         """The string layers run on the host before the compiled network, or ``None``."""

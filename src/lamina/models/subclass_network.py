@@ -18,13 +18,15 @@ import jax.numpy as jnp
 from lamina.layers import tracing as _tracing
 from lamina.layers.borrowed import offer_layers, offering
 from lamina.layers.variables import AuxCollector, Scope
-from lamina.models.shared_copies import tie_network
+from lamina.models.shared_copies import copies, tie_network
+from lamina.models.state_chain import ScopeChain, StateChain
 from lamina.training.network import Network
 
 
 def subclass_network(model) -> Network:
     """The :class:`Network` of a built subclassed ``model``: its ``call`` over its layers."""
     layers = tuple(model._layers)
+    chain = StateChain(copies(model))  # a layer at several places: updates in call order
 
     def forward(params, state, x, *, training, key=None, batch_mask=None):
         scope = Scope(training=training, key=key, batch_mask=batch_mask)
@@ -35,8 +37,12 @@ def subclass_network(model) -> Network:
             for layer, p, s in zip(layers, params, state):
                 scope.bind(layer, p, s)
             offer_layers(layers, params, state)
+            if chain:
+                scope.state_chain = ScopeChain(chain, scope, layers)
             kwargs = _tracing.call_kwargs(model.call, training, None, {})
             y = model.call(x, **kwargs)
+            if chain:
+                scope.state_chain.settle()
         new_state = tuple({k: scope.lookup(la)[2][k] for k in s} for la, s in zip(layers, state))
         return y, new_state, jnp.asarray(scope.aux + collector.total, jnp.float32)
 
@@ -116,7 +122,7 @@ def call_output_names(model, net) -> tuple | None:
     if cached is not None and cached[0] == key:
         return cached[1]
     spec = jax.eval_shape(
-        lambda p, s: net.forward(p, s, _zeros_like_inputs(model), training=False)[0],
+        lambda p, s: net.forward(p, s, zeros_like_inputs(model), training=False)[0],
         model._train_state.params,
         model._train_state.state,
     )
@@ -131,9 +137,27 @@ def call_output_names(model, net) -> tuple | None:
     return names
 
 
-def _zeros_like_inputs(model):
-    """Zeros of the model's input shape and of the dtypes it was built on (integer ids)."""
-    return _tracing._zeros(model._input_shape, model.__dict__.get("_input_dtypes"))
+def zeros_like_inputs(model):
+    """Zeros of the model's input shape and of the dtypes it was built on (integer ids); the
+    batch is the size a stateful RNN takes, else 1."""
+    shape = model._input_shape
+    from lamina.layers.stateful import fixed_batch
+
+    # A stateful RNN takes batches of its fixed size only (the other layers take any).
+    batch = fixed_batch(model) if model.__dict__.get("_layers") else None
+    if batch is not None:
+        shape = _with_batch(shape, batch) if is_shape(shape) else _map_shapes(shape, batch)
+    return _tracing._zeros(shape, model.__dict__.get("_input_dtypes"))
+
+
+def _with_batch(shape, batch):
+    return (batch, *shape[1:])
+
+
+def _map_shapes(shapes, batch):
+    if isinstance(shapes, dict):
+        return {k: _with_batch(v, batch) for k, v in shapes.items()}
+    return [_with_batch(v, batch) for v in shapes]
 
 
 def is_shape(v) -> bool:

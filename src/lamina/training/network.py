@@ -177,7 +177,7 @@ def conform_input(x, ref_shape=None, dtype="float32"):
     return x if x.dtype == want else x.astype(want)
 
 
-def stack_network(layers, input_shape=None, input_dtype="float32") -> Network:
+def stack_network(layers, input_shape=None, input_dtype="float32", chain=None) -> Network:
     """The :class:`Network` of ``layers`` applied in order (a ``Sequential`` model).
 
     Args:
@@ -186,6 +186,8 @@ def stack_network(layers, input_shape=None, input_dtype="float32") -> Network:
         input_shape: the model's declared input shape (batch first), or ``None``: inputs
             one rank off are reshaped as :func:`conform_input` says.
         input_dtype: the dtype the inputs are converted to (``None`` or ``"string"``: kept).
+        chain: a :class:`lamina.models.state_chain.StateChain` when a layer is held at two
+            places (a nested model and the stack): each use's state update starts from the last.
 
     Returns:
         A network whose ``forward`` runs the layers in order, passing Keras masks
@@ -200,7 +202,7 @@ def stack_network(layers, input_shape=None, input_dtype="float32") -> Network:
         mask = None if input_masks is None else jax.tree_util.tree_leaves(input_masks)
         return stack_forward(
             unique, params, state, x, training=training, key=key, batch_mask=batch_mask,
-            mask=mask[0] if mask else None, slots=slots,
+            mask=mask[0] if mask else None, slots=slots, chain=chain,
         )  # fmt: skip
 
     # The slots join the key only when a layer repeats: other stacks keep their cache keys.
@@ -233,8 +235,9 @@ def stack_slots(layers) -> tuple[tuple, tuple | None]:
 
 
 def stack_forward(
-    layers, params, state, x, *, training: bool, key=None, batch_mask=None, mask=None, slots=None
-):
+    layers, params, state, x, *, training: bool, key=None, batch_mask=None, mask=None, slots=None,
+    chain=None,
+):  # fmt: skip
     """Runs ``layers`` in order; returns ``(outputs, new_state, activity_loss)``.  ``mask``:
     the Keras mask of ``x`` (a ``Sequential`` nested in a model gets its input's).
 
@@ -242,7 +245,8 @@ def stack_forward(
     repeats or only some layers run; every use of a layer reads its one ``params`` entry (so
     the gradients of the uses add up) and the state the use before it left (a shared
     ``BatchNormalization`` updates its statistics at each use, as Keras's variables do).
-    ``new_state`` always has one entry per layer."""
+    ``new_state`` always has one entry per layer; ``chain`` (see :func:`stack_network`)
+    carries state between the entries holding one layer."""
     order = range(len(layers)) if slots is None else slots
     positions = [layers[u] for u in order]
     keys = [None] * len(positions)
@@ -266,15 +270,21 @@ def stack_forward(
                 kwargs["mask"] = mask
             if getattr(layer, "uses_batch_mask", False):
                 kwargs["batch_mask"] = batch_mask
+            if chain:
+                chain.pull(new_state, u)
             y, new_state[u], inner = apply_collecting_masks(
                 layer, params[u], new_state[u], x, training=training, key=k, **kwargs
             )
+            if chain:
+                chain.push(new_state, u)
             mask = layer.compute_mask(x, mask) if inner is None else inner[0]
             if layer.activity_regularizer is not None:
                 term = activity_penalty(layer.activity_regularizer, y, batch_mask)
                 aux = aux + term
                 log_term(layer, term)
             x = y
+    if chain:
+        chain.settle(new_state)
     report_output_masks(x, (mask,))  # the losses and metrics weigh by it, as Keras's do
     return x, tuple(new_state), aux + added.total
 
