@@ -47,6 +47,10 @@ MIN_BOUND = 64 << 20
 _cache: dict = {}
 
 _MODEL_CLASSES = ("Sequential", "Functional", "Model")
+#: Most levels of serialized objects (entries with a ``class_name``) nested in one config.  Real
+#: models stay far below (a layer in a wrapper in a model in a model, with its initializer, is
+#: 5); each level costs stack frames and rebuilding time when the config is rebuilt.
+MAX_OBJECT_NESTING = 32
 
 
 def check_structure(path, config) -> None:
@@ -54,7 +58,8 @@ def check_structure(path, config) -> None:
     model's ``class_name`` not a string; a model entry (the top one or one nested as a layer)
     whose ``name`` is not a string, whose ``trainable`` is not a boolean (``"no"`` would be
     truthy) or whose ``layers`` is not a list of layer entries (dicts with a string
-    ``class_name`` and, where given, a string ``name``).
+    ``class_name`` and, where given, a string ``name``); objects nested more than
+    :data:`MAX_OBJECT_NESTING` levels deep.
 
     Raises:
         FileFormatError: naming the file, the entry and the value received.
@@ -67,6 +72,7 @@ def check_structure(path, config) -> None:
             f"'Sequential' or 'Functional'; received {str(got)[:200]!r} (of type "
             f"{type(got).__name__}).",
         )
+    check_nesting(path, config)
     stack = [config]
     while stack:
         node = stack.pop()
@@ -88,6 +94,36 @@ def check_structure(path, config) -> None:
                     f"{str(history)[:200]!r}.",
                 )
         stack.extend(v for v in node.values() if isinstance(v, dict | list))
+
+
+def check_nesting(path, config) -> None:
+    """Refuses a config (a model's, a ``FeatureSpace``'s) nesting serialized objects (dicts with
+    a ``class_name``) more than :data:`MAX_OBJECT_NESTING` levels deep, before anything is
+    rebuilt: rebuilding recurses once or more per level (out of stack a few hundred levels
+    down), and nested models cost far more time per level.
+
+    Raises:
+        FileFormatError: naming the file and the entry found too deep.
+    """
+    stack = [(config, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, list):
+            stack.extend((v, depth) for v in node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if isinstance(node.get("class_name"), str):
+            depth += 1
+            if depth > MAX_OBJECT_NESTING:
+                raise fail(
+                    path,
+                    f"its model config nests objects (models, layers, wrappers, initializers) "
+                    f"more than {MAX_OBJECT_NESTING} levels deep, at a "
+                    f"{str(node['class_name'])[:100]!r} entry; no real model nests that deep, "
+                    "and rebuilding it would exhaust the stack or take hours.",
+                )
+        stack.extend((v, depth) for v in node.values() if isinstance(v, dict | list))
 
 
 def _is_ref(value) -> bool:

@@ -356,6 +356,7 @@ def load(path, custom_objects=None, compile: bool = True, safe_mode: bool = True
         if isinstance(config, dict) and config.get("class_name") == "FeatureSpace":
             from lamina.utils import feature_space_io  # a FeatureSpace, not a model
 
+            config_checks.check_nesting(path, config)
             return feature_space_io.load(zf, path, config, custom_objects, safe_mode)
         stored = _stored_weight_bytes(zf, path)
         model = model_from_config(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -34,6 +35,9 @@ MAX_JSON_BYTES = 64 << 20
 MAX_EXPANSION = 100
 #: Members a ``.keras`` archive may hold (Keras writes three, plus assets).
 MAX_MEMBERS = 10_000
+#: Largest central directory (the archive's list of members) parsed: 10,000 members with
+#: names of up to about 1.6 KB each.
+MAX_DIRECTORY_BYTES = 16 << 20
 #: Bytes inflated at a time when a member is read.
 CHUNK_BYTES = 1 << 20
 
@@ -140,10 +144,12 @@ def open_zip(path) -> zipfile.ZipFile:
     """Opens a ``.keras`` archive and checks every member name and size before any read.
 
     Raises:
-        FileFormatError: not a valid zip (corrupt or truncated), a member name that is
-            absolute or climbs out with ``..``, too many members, or members too large.
+        FileFormatError: not a valid zip (corrupt or truncated), a central directory too
+            large to parse, a member name that is absolute or climbs out with ``..``, a name
+            given twice, too many members, or members too large.
     """
     p = os.fspath(path)
+    _check_directory(p)
     try:
         zf = zipfile.ZipFile(p, "r")
     except (zipfile.BadZipFile, OSError, EOFError) as e:
@@ -163,8 +169,16 @@ def open_zip(path) -> zipfile.ZipFile:
                 f"its directory declares {stored} compressed bytes of members, more than the "
                 f"file's {size} bytes: the sizes are false (a crafted or corrupt archive).",
             )
+        seen: set[str] = set()
         for info in infos:
             check_member_name(p, info.filename)
+            if info.filename in seen:  # readers disagree on which copy counts (first or last)
+                raise fail(
+                    p,
+                    f"the archive holds member {info.filename!r} more than once; a .keras "
+                    "archive names each member once (a crafted or corrupt archive).",
+                )
+            seen.add(info.filename)
             if info.file_size > MAX_MEMBER_BYTES:
                 raise fail(
                     p,
@@ -183,6 +197,44 @@ def open_zip(path) -> zipfile.ZipFile:
         zf.close()
         raise
     return zf
+
+
+def _directory_size(path: str) -> tuple[int, int] | None:
+    """``(members, bytes)`` the archive's end record declares for its central directory (the
+    Zip64 record's when there is one), read from the file's tail alone, where ``zipfile``
+    looks for them; ``None`` when no end record is found (``zipfile`` then reports the damage).
+    """
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - (22 + 0xFFFF + 20 + 56)))  # end record, comment, Zip64 records
+        tail = f.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        return None
+    members, nbytes = struct.unpack("<H L", tail[at + 10 : at + 16])
+    # Zip64: a 20-byte locator, and before it the 56-byte record with the real sizes.
+    if at >= 76 and tail[at - 20 : at - 16] == b"PK\x06\x07":
+        record = tail[at - 76 : at - 20]
+        if record[:4] == b"PK\x06\x06":
+            members, nbytes = struct.unpack("<QQ", record[32:48])
+    return members, nbytes
+
+
+def _check_directory(path: str) -> None:
+    """Refuses an archive whose central directory is too large to parse, before ``zipfile``
+    parses it: it builds an object per member (about 700 bytes of memory for 47 bytes of
+    file), so a directory of millions of empty members would take gigabytes and minutes."""
+    declared = _directory_size(path)
+    if declared is None:
+        return
+    members, nbytes = declared
+    if members > MAX_MEMBERS or nbytes > MAX_DIRECTORY_BYTES:
+        raise fail(
+            path,
+            f"its central directory declares {members} members in {nbytes} bytes, over the "
+            f"limits of {MAX_MEMBERS} members and {MAX_DIRECTORY_BYTES} bytes (a .keras archive "
+            "holds a few members); refusing to parse it.",
+        )
 
 
 def check_member_name(path, name: str) -> None:

@@ -5,9 +5,10 @@ gigabytes (``model_00000.weights.h5``, ``model_00001.weights.h5``, ... beside th
 JSON index maps each variable group (``/layers/dense/vars``) to the file(s) holding it.  Files
 move both ways between Lamina and Keras.
 
-Loading treats the index as untrusted: it names files only in its own folder (a plain file
-name, no path, no link), each shard is read in the HDF5 sandbox, and the weights of all shards
-together stay within the same byte budget as one file's.
+Loading treats the index as untrusted: it must be a regular file (not a FIFO or device) of at
+most :data:`MAX_INDEX_BYTES`, it names at most :data:`MAX_SHARDS` files and only in its own
+folder (a plain file name, no path, no link), each shard is read in the HDF5 sandbox, and the
+weights of all shards together stay within the same byte budget as one file's.
 
 >>> import os, tempfile
 >>> import lamina
@@ -25,6 +26,7 @@ import io
 import json
 import os
 import re
+import stat
 import warnings
 
 import h5py
@@ -163,30 +165,30 @@ def _shard_files(index_file: str) -> list[str]:
         raise fail(index_file, "it is a folder, not a sharded-weights index (.json).")
     if not os.path.exists(index_file):
         raise fail(index_file, "no such file.")
-    size = os.path.getsize(index_file)
-    if size > MAX_INDEX_BYTES:
-        raise fail(index_file, f"the index is {size} bytes, over the {MAX_INDEX_BYTES}-byte limit.")
+    raw = _read_index(index_file)
     try:
-        with open(index_file, encoding="utf-8") as f:
-            index = json.load(f)
+        index = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise fail(index_file, f"it is not a JSON sharded-weights index ({e}).") from None
+    except RecursionError:
+        raise fail(
+            index_file, "it nests lists or objects too deeply to be a sharded-weights index."
+        ) from None
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict):
         raise fail(index_file, "the index has no 'weight_map' object (Keras's sharded format).")
-    names: list[str] = []
+    names: dict[str, None] = {}  # ordered and O(1) to test: an index may list millions
     for entry, value in weight_map.items():
         for name in value if isinstance(value, list) else [value]:
             if not isinstance(name, str) or not _SHARD_NAME.match(name) or name.startswith("."):
                 raise fail(
                     index_file,
-                    f"the weight map sends {entry!r} to {name!r}: a shard must be a plain "
-                    "'.h5' file name in the index's own folder (no path).",
+                    f"the weight map sends {str(entry)[:200]!r} to {str(name)[:200]!r}: a shard "
+                    "must be a plain '.h5' file name in the index's own folder (no path).",
                 )
-            if name not in names:
-                names.append(name)
-    if len(names) > MAX_SHARDS:
-        raise fail(index_file, f"the index names {len(names)} shards, over {MAX_SHARDS}.")
+            names[name] = None
+            if len(names) > MAX_SHARDS:
+                raise fail(index_file, f"the index names over {MAX_SHARDS} shard files.")
     folder = os.path.dirname(os.path.abspath(index_file))
     files = []
     for name in names:
@@ -197,6 +199,30 @@ def _shard_files(index_file: str) -> list[str]:
             raise fail(index_file, f"shard {name!r} is missing beside the index.")
         files.append(full)
     return files
+
+
+def _read_index(index_file: str) -> bytes:
+    """The index's bytes, at most :data:`MAX_INDEX_BYTES`, read only from a regular file.
+
+    The file is opened without blocking and checked once open (a FIFO would block the open,
+    and a link to ``/dev/zero`` would never end), then read no further than the limit.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(index_file, flags)
+    except OSError as e:
+        raise fail(index_file, f"the index cannot be opened ({e.strerror or e}).") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise fail(
+                index_file,
+                "it is not a regular file (a device, FIFO or socket); a sharded-weights index "
+                "is a JSON file.",
+            )
+        raw = f.read(MAX_INDEX_BYTES + 1)
+    if len(raw) > MAX_INDEX_BYTES:
+        raise fail(index_file, f"the index is over the {MAX_INDEX_BYTES}-byte limit.")
+    return raw
 
 
 def read(model, path, skip_mismatch: bool = False) -> None:
