@@ -253,3 +253,28 @@ def test_a_keras_style_model_builds_without_compiling_an_init_program():
             logger.removeHandler(handler)
     assert not [m for m in compiled if "_jit_init" in str(m)], compiled
     assert model.predict(np.ones((2, 5), np.float32), verbose=0).shape == (2, 1)
+
+
+def test_a_nested_model_of_built_in_layers_initializes_on_the_host(monkeypatch):
+    """The transfer-learning stack ``Sequential([base_model, GlobalAveragePooling2D(),
+    Dense(1)])``: the base's layers are built in, so no initialization program is compiled
+    (one over a base of 150 layers took seconds) and the base keeps its weights."""
+    import lamina
+    from lamina.models import initialization
+
+    def compiled(*args, **kwargs):
+        raise AssertionError("the initialization program was compiled")
+
+    inp = lamina.Input((8, 8, 3))
+    x = lamina.layers.Conv2D(4, 3, name="c1")(inp)
+    x = lamina.layers.BatchNormalization(name="bn")(x)
+    base = lamina.Model(inp, lamina.layers.Conv2D(2, 3, name="c2")(x))
+    before = base.get_weights()
+    monkeypatch.setattr(initialization, "_jit_init", compiled)
+    model = lamina.Sequential(
+        [base, lamina.layers.GlobalAveragePooling2D(), lamina.layers.Dense(1)]
+    )
+    model.build((None, 8, 8, 3))
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert len(model.get_weights()) == len(before) + 2

@@ -144,6 +144,10 @@ def _host_ready(obj, depth=0) -> bool:
     ``HostKey``."""
     if depth > 4:
         return False
+    if getattr(obj, "_is_model", False) and type(obj).__module__.startswith("lamina."):
+        # A nested Sequential/functional model (a transfer-learning base): host-ready when
+        # its layers are; otherwise one compiled program over hundreds of layers costs seconds.
+        return all(_host_ready(layer, depth) for layer in getattr(obj, "layers", ()))
     module = type(obj).__module__
     if not module.startswith(("lamina.layers", "lamina.applications")) and not _keras_style(obj):
         return False
