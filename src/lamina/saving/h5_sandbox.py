@@ -187,9 +187,14 @@ def collect(source, store, max_bytes: int = MAX_BYTES, groups=None, file_bytes=N
                 raise MemoryError(str(e)) from None
             return _error(e)
 
-    def attrs(obj, where):
-        if sel["wanted"] is not None:  # a Keras 3 weights read: no attribute is needed
-            return {name: {"skipped": True} for name in obj.attrs}
+    def attrs(obj, where, dataset=False):
+        if sel["wanted"] is not None:  # a Keras 3 weights read: only a dataset's dtype tag
+            return {  # (Keras marks its bfloat16 weights dtype="bfloat16")
+                name: guard(attr, obj, name, f"{where}@{name}")
+                if dataset and name == "dtype"
+                else {"skipped": True}
+                for name in obj.attrs
+            }
         return {name: guard(attr, obj, name, f"{where}@{name}") for name in obj.attrs}
 
     def charge_to(where):
@@ -214,7 +219,7 @@ def collect(source, store, max_bytes: int = MAX_BYTES, groups=None, file_bytes=N
         room = bound - used["read"]  # a block of strings never materialises more than this
         entry = _entry(h5_bounds.read_dataset(ds, charge, file_bytes, room), store, charge)
         if len(ds.attrs):
-            entry["attrs"] = attrs(ds, name)
+            entry["attrs"] = attrs(ds, name, dataset=True)
         return entry
 
     def item(g, name, depth, where):

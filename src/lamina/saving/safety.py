@@ -345,6 +345,16 @@ def check_safe_layers(path, config, safe_mode: bool, custom_objects=None) -> Non
             stack.extend(node)
 
 
+def _tagged_bfloat16(group, name) -> bool:
+    """Whether dataset ``name`` carries Keras's ``dtype="bfloat16"`` attribute."""
+    try:
+        attrs = group.dataset_attrs(name) if hasattr(group, "dataset_attrs") else group[name].attrs
+        tag = attrs.get("dtype")
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+    return (tag.decode("utf-8", "replace") if isinstance(tag, bytes) else tag) == "bfloat16"
+
+
 def read_array(group, name, path):
     """``group[name]`` read as a real-number NumPy array (a weight), or ``FileFormatError``.
 
@@ -370,6 +380,11 @@ def read_array(group, name, path):
         raise fail(
             path, f"dataset {name!r} is damaged or unreadable ({type(e).__name__}: {e})."
         ) from None
+    if arr.dtype.kind == "V" and arr.dtype.itemsize == 2 and _tagged_bfloat16(group, name):
+        import ml_dtypes  # a JAX dependency
+
+        # Keras stores a bfloat16 weight as opaque 2-byte values tagged dtype="bfloat16".
+        return arr.view(ml_dtypes.bfloat16)
     if arr.dtype.kind not in "biuf":
         kind = {"c": "complex numbers", "S": "strings", "U": "strings", "O": "objects"}.get(
             arr.dtype.kind, "records (a compound type)" if arr.dtype.names else "raw bytes"
