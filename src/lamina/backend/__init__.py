@@ -22,6 +22,8 @@ import jax.numpy as _jnp
 
 from lamina.backend import (
     eager_numpy,  # TensorFlow's ``.numpy()`` on eager results
+    keras2_functional,
+    keras2_layers_ops,
     keras2_math,
     keras2_nn,
     keras2_session,
@@ -39,6 +41,8 @@ from lamina.backend.config import (
     set_floatx,
     set_image_data_format,
 )
+from lamina.backend.keras2_functional import *  # noqa: F403
+from lamina.backend.keras2_layers_ops import *  # noqa: F403
 from lamina.backend.keras2_math import *  # noqa: F403
 from lamina.backend.keras2_nn import *  # noqa: F403
 from lamina.backend.keras2_rnn import rnn
@@ -90,6 +94,8 @@ def is_int_dtype(dtype):
 
 __all__ = sorted(
     {
+        *keras2_functional.__all__,
+        *keras2_layers_ops.__all__,
         *keras2_math.__all__,
         *keras2_nn.__all__,
         "rnn",
