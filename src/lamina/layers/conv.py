@@ -59,11 +59,11 @@ class _Conv(Layer):
             options[prefix] = (init, reg, cons)
         super().__init__(**kwargs)
         cls = type(self).__name__
-        self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", cls)
-        self.strides = normalize_tuple(strides, self.rank, "strides", cls)
+        self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", cls, 1)
+        self.strides = normalize_tuple(strides, self.rank, "strides", cls, 1)
         self.padding = normalize_padding(padding, self._paddings, cls)
         self.data_format = normalize_data_format(data_format, cls)
-        self.dilation_rate = normalize_tuple(dilation_rate, self.rank, "dilation_rate", cls)
+        self.dilation_rate = normalize_tuple(dilation_rate, self.rank, "dilation_rate", cls, 1)
         if any(s > 1 for s in self.strides) and any(d > 1 for d in self.dilation_rate):
             raise ValueError(
                 f"{cls}: strides > 1 is not supported together with dilation_rate > 1."

@@ -35,7 +35,7 @@ class _ConvTranspose(_BaseConv):
         self.output_padding = None
         if output_padding is not None:
             cls = type(self).__name__
-            self.output_padding = normalize_tuple(output_padding, self.rank, "output_padding", cls)
+            self.output_padding = normalize_tuple(output_padding, self.rank, "output_padding", cls, 0)
 
     def _out_pad(self, i):
         return None if self.output_padding is None else self.output_padding[i]

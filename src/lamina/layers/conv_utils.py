@@ -13,15 +13,16 @@ into their canonical form (raising Keras's ``ValueError`` for a bad one) and
 from __future__ import annotations
 
 
-def normalize_tuple(value, n: int, name: str, layer: str) -> tuple[int, ...]:
-    """``3 -> (3, 3)``; checks a tuple's length.  Shared with pooling and reshaping."""
+def normalize_tuple(value, n: int, name: str, layer: str, minimum=None) -> tuple[int, ...]:
+    """``3 -> (3, 3)``; checks a tuple's length (and, with ``minimum``, that every entry is at
+    least that, as Keras's ``standardize_tuple``).  Shared with pooling and reshaping."""
     from lamina.layers.arg_checks import is_int, shown
 
     def whole(v):  # an integer, or an integral float (3.0) as some old configs write
         return is_int(v) or (isinstance(v, float) and v.is_integer())
 
     if whole(value):
-        return (int(value),) * n
+        return _at_least((int(value),) * n, minimum, name, layer, value)
     bad = ValueError(
         f"{layer}({name}=...) must be an int or a tuple of {n} ints. Received: {name}="
         f"{shown(value)}."
@@ -34,7 +35,16 @@ def normalize_tuple(value, n: int, name: str, layer: str) -> tuple[int, ...]:
         raise bad from None
     if len(items) != n or not all(whole(v) for v in items):  # [[3, 3]], [2.5, 1], ["3"]
         raise bad
-    return tuple(int(v) for v in items)
+    return _at_least(tuple(int(v) for v in items), minimum, name, layer, value)
+
+
+def _at_least(values, minimum, name, layer, given):
+    if minimum is not None and any(v < minimum for v in values):
+        raise ValueError(
+            f"{layer}({name}=...) must be made of integers >= {minimum}. Received: {name}="
+            f"{given!r}."
+        )
+    return values
 
 
 def normalize_data_format(data_format, layer: str) -> str:

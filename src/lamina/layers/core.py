@@ -277,7 +277,9 @@ class Dropout(Layer):
             )
         self.rate = float(rate)
         self.noise_shape = (
-            None if noise_shape is None else _checks.check_shape(noise_shape, "noise_shape", "Dropout")
+            None
+            if noise_shape is None
+            else _checks.check_shape(noise_shape, "noise_shape", "Dropout")
         )
         self.seed = seed
         self._generator_seed = generator_seed(seed, self.rate > 0)
@@ -341,6 +343,11 @@ class Reshape(Layer):
         self.target_shape = _checks.check_int_items(
             target_shape, "target_shape", "Reshape", "a tuple of integers (one may be -1)"
         )
+        if any(d < -1 for d in self.target_shape):
+            raise ValueError(
+                "Reshape(target_shape=...) dimensions must be non-negative integers, or -1 for "
+                f"the one inferred. Received: {self.target_shape}."
+            )
         if sum(d == -1 for d in self.target_shape) > 1:
             raise ValueError(
                 f"Reshape(target_shape=...) may hold at most one -1. Received: {self.target_shape}."

@@ -97,8 +97,8 @@ class _LocallyConnected(Layer):
                 f"Received: implementation={shown(implementation)}."
             )
         self.filters = int(filters)
-        self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", cls)
-        self.strides = normalize_tuple(strides, self.rank, "strides", cls)
+        self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", cls, 1)
+        self.strides = normalize_tuple(strides, self.rank, "strides", cls, 1)
         if min(self.kernel_size) < 1 or min(self.strides) < 1:
             raise ValueError(
                 f"{cls}: kernel_size and strides must be positive. Received: "

@@ -109,11 +109,11 @@ class _Pooling(Layer):
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
         cls = type(self).__name__
-        self.pool_size = normalize_tuple(pool_size, self.rank, "pool_size", cls)
+        self.pool_size = normalize_tuple(pool_size, self.rank, "pool_size", cls, 1)
         self.strides = (
             self.pool_size
             if strides is None
-            else normalize_tuple(strides, self.rank, "strides", cls)
+            else normalize_tuple(strides, self.rank, "strides", cls, 1)
         )
         self.padding = normalize_padding(padding, ("valid", "same"), cls)
         self.data_format = normalize_data_format(data_format, cls)

@@ -42,9 +42,7 @@ def _pairs(value, name, layer, n=2) -> tuple[tuple[int, int], ...]:
 def _non_negative(pairs, name, layer):
     flat = [v for p in pairs for v in (p if isinstance(p, tuple) else (p,))]
     if any(v < 0 for v in flat):
-        raise ValueError(
-            f"{layer}({name}=...) cannot be negative. Received: {name}={pairs}."
-        )
+        raise ValueError(f"{layer}({name}=...) cannot be negative. Received: {name}={pairs}.")
     return pairs
 
 
@@ -149,7 +147,8 @@ class Cropping1D(Layer):
 
     def __init__(self, cropping=(1, 1), **kwargs):
         super().__init__(**kwargs)
-        self.cropping = _pair(cropping, "cropping", "Cropping1D")
+        self.cropping = _non_negative(_pair(cropping, "cropping", "Cropping1D"), "cropping",
+                                      "Cropping1D")  # fmt: skip
 
     def expected_rank(self):
         return (3,)
@@ -251,6 +250,10 @@ class UpSampling2D(_Spatial):
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(data_format, **kwargs)
         self.size = _pair(size, "size", "UpSampling2D")
+        if min(self.size) < 1:
+            raise ValueError(
+                f"UpSampling2D(size=...) must be made of integers >= 1. Received: size={size!r}."
+            )
         self.interpolation = str(interpolation).lower()
         if self.interpolation not in ("nearest", "bilinear"):
             raise ValueError(
@@ -320,7 +323,7 @@ class UpSampling3D(_Spatial):
 
     def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
         super().__init__(data_format, **kwargs)
-        self.size = normalize_tuple(size, 3, "size", "UpSampling3D")
+        self.size = normalize_tuple(size, 3, "size", "UpSampling3D", 1)
 
     def apply(self, params, state, x, *, training=False, key=None):
         for axis, s in zip(self._axes(), self.size):
