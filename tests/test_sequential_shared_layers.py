@@ -190,7 +190,9 @@ def test_keras_files_of_a_repeat_load_as_keras_loads_them(keras, tmp_path):
         ref_pred = ref.predict(x, verbose=0)
     loaded = lamina.models.load_model(tmp_path / "keras.keras")
     assert [la.name for la in loaded.layers] == ref_names == ["first", "d"]
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), ref_pred, rtol=1e-6, atol=1e-7)
+    # Float32 rounding: two products of random weights differ by a few ulps between the two
+    # programs (a 6e-6 relative difference on a value near 0.02 was seen).
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), ref_pred, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("ext", ["keras", "h5"])
