@@ -65,7 +65,7 @@ def test_in_a_model_and_errors():
     with pytest.raises(ValueError, match="interpolation"):
         Resizing(2, 2, interpolation="cubic")
     with pytest.raises(ValueError, match="pad_to_aspect_ratio"):
-        Resizing(2, 2, pad_to_aspect_ratio=True)
+        Resizing(2, 2, pad_to_aspect_ratio=True, crop_to_aspect_ratio=True)
     with pytest.raises(ValueError, match="rank 3"):
         Resizing(2, 2)(np.ones((2, 3), "float32"))
 

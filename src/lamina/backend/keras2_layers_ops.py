@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from lamina import random as _random
-from lamina.backend.keras2_nn import _data_format, _nn, _padding
+from lamina.backend.keras2_nn import _data_format, _nn, _padding, _pool
 from lamina.ops import _symbolic as _symbolic_ops
 
 __all__ = [
@@ -121,12 +121,7 @@ def pool3d(x, pool_size, strides=(1, 1, 1), padding="valid", data_format=None, p
     Raises:
         ValueError: an unknown ``pool_mode``, ``padding`` or ``data_format``.
     """
-    data_format, padding = _data_format(data_format), _padding(padding)
-    if pool_mode == "max":
-        return _nn().max_pool(x, pool_size, strides, padding, data_format)
-    if pool_mode == "avg":
-        return _nn().average_pool(x, pool_size, strides, padding, data_format)
-    raise ValueError(f"Invalid pooling mode: {pool_mode!r}. Expected 'max' or 'avg'.")
+    return _pool(x, pool_size, strides, padding, data_format, pool_mode)
 
 
 def _pairs(padding, n):
@@ -199,11 +194,14 @@ def resize_images(x, height_factor, width_factor, data_format, interpolation="ne
         width_factor: columns factor.
         data_format: ``"channels_last"`` or ``"channels_first"`` (required, as in Keras 2).
         interpolation: ``"nearest"`` (repeats), ``"bilinear"``, ``"bicubic"``, ``"lanczos3"``,
-            ``"lanczos5"`` or ``"area"`` (repeats too: the factors are integers).
+            ``"lanczos5"``, ``"gaussian"``, ``"mitchellcubic"`` (``tf.image.resize``'s
+            formulas) or ``"area"`` (repeats too: the factors are integers).
+
+    Returns:
+        The resized images.
 
     Raises:
         ValueError: an unknown ``data_format`` or ``interpolation``.
-        NotImplementedError: ``"gaussian"``/``"mitchellcubic"``, which JAX does not offer.
     """
     if data_format not in ("channels_first", "channels_last"):
         raise ValueError(f"Invalid `data_format` argument: {data_format}")
@@ -216,12 +214,6 @@ def resize_images(x, height_factor, width_factor, data_format, interpolation="ne
     rows = 2 if data_format == "channels_first" else 1
     if interpolation in ("nearest", "area"):
         return jnp.repeat(jnp.repeat(x, height_factor, rows), width_factor, rows + 1)
-    if interpolation in ("gaussian", "mitchellcubic"):
-        raise NotImplementedError(
-            f"K.resize_images(interpolation={interpolation!r}) is not supported by Lamina "
-            "(JAX has no such resize method). Use 'bilinear', 'bicubic', 'lanczos3', "
-            "'lanczos5' or 'nearest'."
-        )
     from lamina.ops import image  # lamina.ops imports this package
 
     size = (x.shape[rows] * int(height_factor), x.shape[rows + 1] * int(width_factor))

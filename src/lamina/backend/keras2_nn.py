@@ -132,12 +132,21 @@ def pool2d(x, pool_size, strides=(1, 1), padding="valid", data_format=None, pool
     Raises:
         ValueError: an unknown ``pool_mode``, ``padding`` or ``data_format``.
     """
+    return _pool(x, pool_size, strides, padding, data_format, pool_mode)
+
+
+def _pool(x, pool_size, strides, padding, data_format, pool_mode):
+    """Keras 2's pooling of any rank, behind ``K.pool2d`` and ``K.pool3d``.
+
+    Raises:
+        ValueError: an unknown ``pool_mode``, ``padding`` or ``data_format``.
+    """
     data_format, padding = _data_format(data_format), _padding(padding)
     if pool_mode == "max":
         return _nn().max_pool(x, pool_size, strides, padding, data_format)
     if pool_mode == "avg":
         return _nn().average_pool(x, pool_size, strides, padding, data_format)
-    raise ValueError(f"Invalid pool_mode: {pool_mode!r}. Expected 'max' or 'avg'.")
+    raise ValueError(f"Invalid pooling mode: pool_mode={pool_mode!r}. Expected 'max' or 'avg'.")
 
 
 def _lengths(lengths):

@@ -12,7 +12,9 @@ import jax.numpy as jnp
 
 from lamina.layers.base import Layer
 
-_METHODS = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5")
+# Keras 3's methods, then tf.keras 2's (TensorFlow's) others.
+_METHODS = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5", "area", "gaussian",
+            "mitchellcubic")  # fmt: skip
 
 
 def _check_format(data_format):
@@ -36,20 +38,15 @@ def _hw_axes(ndim, data_format, layer):
     return (ndim - 3, ndim - 2) if data_format == "channels_last" else (ndim - 2, ndim - 1)
 
 
-def resize_images(x, height, width, interpolation, data_format, crop_to_aspect_ratio=False):
-    """Keras's ``ops.image.resize`` on the JAX backend (no antialiasing)."""
+def resize_images(x, height, width, interpolation, data_format, crop_to_aspect_ratio=False,
+                  **options):
+    """Keras's ``ops.image.resize`` of float32 images (``options``: its other arguments)."""
+    from lamina.ops import image  # lamina.ops imports the layers package
+
     x = jnp.asarray(x, jnp.float32)
-    ha, wa = _hw_axes(x.ndim, data_format, "Resizing")
-    if crop_to_aspect_ratio:
-        h, w = x.shape[ha], x.shape[wa]
-        ch = max(min(h, int(float(w * height) / width)), 1)
-        cw = max(min(w, int(float(h * width) / height)), 1)
-        hs, ws = int(float(h - ch) / 2), int(float(w - cw) / 2)
-        x = jax.lax.slice_in_dim(x, hs, hs + ch, axis=ha)
-        x = jax.lax.slice_in_dim(x, ws, ws + cw, axis=wa)
-    shape = list(x.shape)
-    shape[ha], shape[wa] = height, width
-    return jax.image.resize(x, tuple(shape), method=interpolation, antialias=False)
+    _hw_axes(x.ndim, data_format, "Resizing")
+    return image.resize(x, (height, width), interpolation=interpolation, data_format=data_format,
+                        crop_to_aspect_ratio=crop_to_aspect_ratio, **options)  # fmt: skip
 
 
 class Resizing(Layer):
@@ -58,12 +55,17 @@ class Resizing(Layer):
     Args:
         height, width: the output size.
         interpolation: ``"bilinear"`` (default), ``"nearest"``, ``"bicubic"``, ``"lanczos3"``
-            or ``"lanczos5"``.
+            or ``"lanczos5"``; also tf.keras 2's ``"area"``, ``"gaussian"`` and
+            ``"mitchellcubic"`` (TensorFlow's formulas).
         crop_to_aspect_ratio: first crop the largest centred window of the target aspect ratio.
+        pad_to_aspect_ratio: first pad (with ``fill_value``) to the target aspect ratio.
+        fill_mode: ``"constant"`` (the only mode Keras offers).
+        fill_value: the padding value.
+        antialias: low-pass filter when downsampling.
         data_format: ``"channels_last"`` (default) or ``"channels_first"``.
 
     Raises:
-        ValueError: for another interpolation, or ``pad_to_aspect_ratio=True`` (not supported).
+        ValueError: another interpolation or fill mode, or both aspect-ratio options.
 
     >>> import numpy as np
     >>> from lamina.layers import Resizing
@@ -90,22 +92,28 @@ class Resizing(Layer):
                 f"Invalid value for argument `interpolation`. Expected one of {_METHODS}. "
                 f"Received: interpolation={interpolation!r}"
             )
-        if pad_to_aspect_ratio or antialias:
+        if fill_mode != "constant":
             raise ValueError(
-                "Resizing(pad_to_aspect_ratio=True) and Resizing(antialias=True) are not "
-                "supported by Lamina; leave them False."
+                f"Only fill_mode='constant' is supported. Received: fill_mode={fill_mode!r}."
+            )
+        if pad_to_aspect_ratio and crop_to_aspect_ratio:
+            raise ValueError(
+                "Only one of `pad_to_aspect_ratio` & `crop_to_aspect_ratio` can be `True`."
             )
         self.height, self.width = int(height), int(width)
         self.interpolation = interpolation
         self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
+        self.pad_to_aspect_ratio = bool(pad_to_aspect_ratio)
         self.fill_mode, self.fill_value = fill_mode, fill_value
+        self.antialias = bool(antialias)
         self.data_format = _check_format(data_format)
 
     def apply(self, params, state, x, *, training=False, key=None):
         return resize_images(
             x, self.height, self.width, self.interpolation, self.data_format,
-            self.crop_to_aspect_ratio,
-        ), state
+            self.crop_to_aspect_ratio, pad_to_aspect_ratio=self.pad_to_aspect_ratio,
+            fill_value=self.fill_value, antialias=self.antialias,
+        ), state  # fmt: skip
 
     def compute_output_shape(self, input_shape):
         shape = list(input_shape)
@@ -120,10 +128,10 @@ class Resizing(Layer):
             width=self.width,
             interpolation=self.interpolation,
             crop_to_aspect_ratio=self.crop_to_aspect_ratio,
-            pad_to_aspect_ratio=False,
+            pad_to_aspect_ratio=self.pad_to_aspect_ratio,
             fill_mode=self.fill_mode,
             fill_value=self.fill_value,
-            antialias=False,
+            antialias=self.antialias,
             data_format=self.data_format,
         )
         return config

@@ -13,6 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from lamina.ops import image_resample
 from lamina.ops._nn_conv import _fmt, conv
 from lamina.ops._tensor import float_tensor, tensor
 
@@ -23,7 +24,8 @@ __all__ = [
     "sobel_edges", "ssim",
 ]  # fmt: skip
 
-_RESIZE = ("bilinear", "nearest", "lanczos3", "lanczos5", "bicubic")
+# Keras 3's methods, then tf.keras 2's (TensorFlow's) others.
+_RESIZE = ("bilinear", "nearest", "lanczos3", "lanczos5", "bicubic", *image_resample.METHODS)
 _FILL = ("constant", "nearest", "wrap", "mirror", "reflect")
 
 
@@ -50,7 +52,8 @@ def resize(
     Args:
         images: 3-D or 4-D images.
         size: ``(height, width)``.
-        interpolation: 'bilinear', 'nearest', 'bicubic', 'lanczos3' or 'lanczos5'.
+        interpolation: 'bilinear', 'nearest', 'bicubic', 'lanczos3' or 'lanczos5' (Keras 3's),
+            or tf.keras 2's 'area', 'gaussian' or 'mitchellcubic' (TensorFlow's formulas).
         antialias: filter when downsampling.
         crop_to_aspect_ratio: center-crop to the target aspect ratio first.
         pad_to_aspect_ratio: pad with ``fill_value`` to the target aspect ratio first.
@@ -102,6 +105,8 @@ def resize(
         elif ws > 0:
             pads[wa] = (ws, ws)
         x = jnp.pad(x, pads, constant_values=fill_value)
+    if interpolation in image_resample.METHODS:  # tf.image.resize's methods JAX lacks
+        return image_resample.resize(x, (ha, wa), (th, tw), interpolation, antialias)
     out_shape = list(x.shape)
     out_shape[ha], out_shape[wa] = th, tw
     return jax.image.resize(x, tuple(out_shape), method=interpolation, antialias=antialias)

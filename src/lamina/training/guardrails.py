@@ -314,9 +314,35 @@ class RowFingerprints:
         keys = np.random.default_rng(columns.size).integers(
             1, 2**63, size=columns.size, dtype=np.uint64
         ) | np.uint64(1)
+        every = columns.size == values.shape[1]
+        h = np.empty(values.shape[0], np.uint64)
+        # Blocks of rows keep the uint64 temporaries small (reused, not a fresh allocation
+        # the size of the data set at every fit).
+        step = max(1, (1 << 16) // max(1, columns.size))
         with np.errstate(over="ignore"):
-            h = (values[:, columns].astype(np.uint64) * keys).sum(axis=1, dtype=np.uint64)
+            for start in range(0, values.shape[0], step):
+                rows = values[start : start + step]
+                block = (rows if every else rows[:, columns]).astype(np.uint64)
+                block *= keys
+                h[start : start + step] = block.sum(axis=1, dtype=np.uint64)
             return h ^ (h >> np.uint64(29))
+
+    def _sampled_hashes(self, flat: np.ndarray, limit: int | None = None) -> np.ndarray:
+        """The full-row hashes of the sampled rows of ``flat`` (at most ``limit`` of them),
+        block by block: the sampled rows are never copied out as one array."""
+        every = np.arange(flat.shape[1])
+        out, count = [], 0
+        step = max(1, (1 << 20) // max(1, flat.shape[1]))
+        for start in range(0, flat.shape[0], step):
+            picked = self._pick(flat[start : start + step])
+            if limit is not None:
+                picked = picked[: limit - count]
+            if picked.shape[0]:
+                out.append(self._mix(picked, every))
+                count += picked.shape[0]
+            if limit is not None and count >= limit:
+                break
+        return np.concatenate(out) if out else np.empty(0, np.uint64)
 
     def _pick(self, flat: np.ndarray) -> np.ndarray:
         """The rows whose cheap hash falls in the sampled share (the same rows in any array)."""
@@ -343,8 +369,7 @@ class RowFingerprints:
         columns = np.sort(np.argsort(-spread, kind="stable")[:8])
         rate = min(1.0, cls.BUDGET / float(n * d))
         rows = cls(np.asarray(x).shape[1:], columns, rate, None)
-        picked = rows._pick(flat)
-        rows.hashes = np.unique(cls._mix(picked, np.arange(d)))
+        rows.hashes = np.unique(rows._sampled_hashes(flat))
         return rows
 
     def overlap(self, x: Any) -> tuple[int, int] | None:
@@ -357,13 +382,10 @@ class RowFingerprints:
             return None
         if np.asarray(x).shape[1:] != self.row_shape:
             return None
-        picked = self._pick(flat)
-        limit = max(1, self.BUDGET // flat.shape[1])
-        picked = picked[:limit]
-        if picked.shape[0] == 0:
+        hashes = self._sampled_hashes(flat, limit=max(1, self.BUDGET // flat.shape[1]))
+        if hashes.shape[0] == 0:
             return None
-        hashes = self._mix(picked, np.arange(flat.shape[1]))
         hits = int(np.isin(hashes, self.hashes, assume_unique=False).sum())
-        if hits < self.THRESHOLD * picked.shape[0]:
+        if hits < self.THRESHOLD * hashes.shape[0]:
             return None
-        return hits, int(picked.shape[0])
+        return hits, int(hashes.shape[0])
