@@ -1,4 +1,4 @@
-"""Image padding/cropping and HSV conversions of ``keras.ops.image``; stubs for the rest."""
+"""Image padding/cropping and HSV conversions of ``keras.ops.image``."""
 
 from __future__ import annotations
 
@@ -158,23 +158,3 @@ def hsv_to_rgb(images, data_format=None):
     dg = jnp.clip(2.0 - jnp.abs(dh - 2.0), 0.0, 1.0)
     db = jnp.clip(2.0 - jnp.abs(dh - 4.0), 0.0, 1.0)
     return jnp.stack([v * (1.0 - s + s * d) for d in (dr, dg, db)], axis=axis)
-
-
-def _missing(name):
-    def op(*args, **kwargs):
-        raise NotImplementedError(
-            f"lamina.ops.image.{name} (keras.ops.image.{name}) is not implemented in Lamina."
-        )
-
-    op.__name__ = op.__qualname__ = name
-    op.__doc__ = f"Not implemented in Lamina: ``keras.ops.image.{name}``.\n\nRaises:\n    NotImplementedError: always.\n"
-    return op
-
-
-elastic_transform = _missing("elastic_transform")
-extract_patches_3d = _missing("extract_patches_3d")
-gaussian_blur = _missing("gaussian_blur")
-perspective_transform = _missing("perspective_transform")
-scale_and_translate = _missing("scale_and_translate")
-sobel_edges = _missing("sobel_edges")
-ssim = _missing("ssim")

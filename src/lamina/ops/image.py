@@ -1,11 +1,10 @@
 """``lamina.ops.image``: Keras's image ops (``keras.ops.image``): ``resize``,
 ``affine_transform``, ``extract_patches``, ``map_coordinates``, colour conversions, padding
-and cropping. Images are ``(batch, height, width, channels)`` or a single
-``(height, width, channels)`` image (channels first with ``data_format='channels_first'``).
-
-Not implemented (each raises ``NotImplementedError`` naming it): ``elastic_transform``,
-``extract_patches_3d``, ``gaussian_blur``, ``perspective_transform``, ``scale_and_translate``,
-``sobel_edges``, ``ssim``.
+and cropping; filters (``gaussian_blur``, ``sobel_edges``, ``ssim``, ``extract_patches_3d``:
+:mod:`lamina.ops.image_filters`) and warps (``perspective_transform``, ``elastic_transform``,
+``scale_and_translate``: :mod:`lamina.ops.image_warps`). Images are
+``(batch, height, width, channels)`` or a single ``(height, width, channels)`` image (channels
+first with ``data_format='channels_first'``).
 """
 
 from __future__ import annotations
@@ -261,14 +260,18 @@ def rgb_to_grayscale(images, data_format=None):
 
 from lamina.ops._image_extra import (  # noqa: E402 - uses _images/_fmt above
     crop_images,
-    elastic_transform,
-    extract_patches_3d,
-    gaussian_blur,
     hsv_to_rgb,
     pad_images,
-    perspective_transform,
     rgb_to_hsv,
-    scale_and_translate,
+)
+from lamina.ops.image_filters import (  # noqa: E402
+    extract_patches_3d,
+    gaussian_blur,
     sobel_edges,
     ssim,
+)
+from lamina.ops.image_warps import (  # noqa: E402
+    elastic_transform,
+    perspective_transform,
+    scale_and_translate,
 )
