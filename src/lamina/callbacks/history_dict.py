@@ -17,6 +17,8 @@ def keras3_name(name):
 
     >>> keras3_name("val_acc"), keras3_name("lr"), keras3_name("loss")
     ('val_accuracy', 'learning_rate', None)
+    >>> keras3_name("val_mean_absolute_error")
+    'val_mae'
     """
     if not isinstance(name, str):
         return None
@@ -24,7 +26,21 @@ def keras3_name(name):
         return "learning_rate"
     if name == "acc" or name.endswith("_acc"):
         return name[:-3] + "accuracy"
+    for long, short in _KERAS22_METRIC_NAMES.items():
+        if name == long or name.endswith("_" + long):
+            return name[: -len(long)] + short
     return None
+
+
+#: Keras 2.2 logged ``metrics=['mae']`` under the function's name (Deep Learning with
+#: Python's K-fold loop reads ``history.history['val_mean_absolute_error']``); Keras 3 logs
+#: the name as given.
+_KERAS22_METRIC_NAMES = {
+    "mean_absolute_error": "mae",
+    "mean_squared_error": "mse",
+    "mean_absolute_percentage_error": "mape",
+    "mean_squared_logarithmic_error": "msle",
+}
 
 
 def log_value(logs, name):

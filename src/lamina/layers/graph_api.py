@@ -33,6 +33,25 @@ class LayerGraphAPI:
     #: InputSpec(ndim=4)`` in a custom layer), which calls then check.
     input_spec = None
 
+    @property
+    def updates(self) -> list:
+        """tf.keras 2's ``layer.updates``: ``[]``, as TF 2's eager Keras returned (a
+        ``BatchNormalization``'s moving statistics are updated by the training step itself).
+
+        >>> from lamina.layers import BatchNormalization
+        >>> BatchNormalization().updates
+        []
+        """
+        import warnings
+
+        warnings.warn(
+            "`layer.updates` is tf.keras 2's and empty: the moving statistics are updated by "
+            "the training step itself; read them with `layer.non_trainable_weights`.",
+            UserWarning,
+            stacklevel=2,
+        )
+        return []
+
     def _first_node(self):
         nodes = getattr(self, "_inbound_nodes", None)
         owner = self._owner_model() if not nodes else None

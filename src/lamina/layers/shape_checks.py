@@ -97,6 +97,16 @@ def _shapes(shape) -> list[tuple]:
     return [tuple(shape)]
 
 
+def _own_methods(layer) -> set:
+    """The methods a user class (not a built-in layer) defines on ``layer``'s type."""
+    return {
+        name
+        for klass in type(layer).__mro__
+        if not klass.__module__.startswith("lamina.")
+        for name in vars(klass)
+    }
+
+
 def output_shape(layer, input_shape) -> tuple:
     """``layer.compute_output_shape(input_shape)``, checked; the model's one call for shapes.
 
@@ -126,6 +136,11 @@ def output_shape(layer, input_shape) -> tuple:
             f"Cannot compute the output shape of {_label(layer)} for input shape {input_shape} "
             f"({type(e).__name__}: {e}); check its sizes and strides."
         ) from None
+    if getattr(layer, "_traced", False) and "compute_output_shape" in _own_methods(layer):
+        # The user's own shape skips the trace that finds unseeded draws: look for them.
+        from lamina.layers.symbolic_shapes import count_training_draws
+
+        count_training_draws(layer, input_shape)
     shapes = _shapes(out)
     for shape in shapes:
         if not _dims_ok(shape, 1):

@@ -41,7 +41,9 @@ def output_shape(layer, input_shape, mask_shape=None):
     if getattr(layer, "_traced", False):
         own = type(layer).compute_output_shape
         if own is not Layer.compute_output_shape:
-            return _as_shapes(own(layer, input_shape))
+            shape = _as_shapes(own(layer, input_shape))
+            count_training_draws(layer, input_shape)
+            return shape
         if mask_shape is not None and layer.uses_mask:
             return traced_output_shape(layer, input_shape, mask_shape=mask_shape)
         return traced_output_shape(layer, input_shape)
@@ -102,6 +104,8 @@ def traced_output_shape(layer, input_shape, dtypes=None, mask_shape=None):
                 b = run(4)
         if drawn[0]:
             mark_unseeded_draws(layer)
+        else:
+            count_training_draws(layer, input_shape, dtypes)
     except Exception as e:  # the user's call() failed: say which layer and which shapes
         context = (
             f"Calling layer {layer.name!r} ({type(layer).__name__}) on inputs of shape "
@@ -131,6 +135,47 @@ def with_context(e: Exception, context: str) -> Exception | None:
     except Exception:
         e.add_note(context)
         return None
+
+
+def count_training_draws(layer, input_shape, dtypes=None) -> None:
+    """Marks a Keras-style layer whose ``call`` draws unseeded numbers only when training (the
+    book's ``AddGaussianNoise``: ``if training: X + K.random_normal(shape)``), found by tracing
+    it once with ``training=True``; a call that fails so is left as it is."""
+    import inspect
+
+    from lamina.random import counting_draws
+
+    if not getattr(layer, "_traced", False) or layer.__dict__.get("_draws_unseeded"):
+        return
+    if layer.__dict__.get("_training_draws_counted"):  # once per layer: its call is the same
+        return
+    layer.__dict__["_training_draws_counted"] = True
+    try:
+        takes = inspect.signature(layer.call).parameters
+    except (TypeError, ValueError):
+        return
+    if "training" not in takes:
+        return
+    n = _count_shapes(input_shape)
+    dtypes = ["float32" if d in (None, "string") else d for d in dtypes or call_dtypes(n) or ()]
+    dtypes = _dtype_like(input_shape, dtypes or ["float32"] * n)
+
+    def f(key):
+        x = _filled(input_shape, dtypes, 2)
+        with _inputs.called_on(layer, dtypes):
+            params, state = layer_init(layer)(key, input_shape)
+        return layer.apply(params, state, x, training=True)[0]
+
+    token = _CALL_DTYPES.set(None)
+    try:
+        with counting_draws() as drawn, live_values(_zeros_of(2)):
+            jax.eval_shape(f, jax.random.key(0))
+    except Exception:  # the shape trace that matters ran already (or the user's own shape)
+        return
+    finally:
+        _CALL_DTYPES.reset(token)
+    if drawn[0]:
+        mark_unseeded_draws(layer)
 
 
 def mark_unseeded_draws(layer) -> None:

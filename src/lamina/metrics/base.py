@@ -55,7 +55,26 @@ class Metric:
 
         return add_variable(self, shape, initializer, dtype, aggregation, name)
 
-    add_weight = add_variable
+    def add_weight(self, *args, **kwargs):
+        """Keras 3's ``add_weight(shape=(), initializer=None, dtype=None, name=None)``, or
+        tf.keras 2's ``add_weight(name, shape=(), aggregation=..., synchronization=...,
+        initializer=None, dtype=None)`` when the first argument is a name (a string).
+
+        >>> class Total(Metric):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.total = self.add_weight("total", initializer="zeros")
+        ...     def update_state(self, y_true, y_pred, sample_weight=None):
+        ...         self.total.assign_add(jnp.sum(y_pred))
+        ...     def result(self):
+        ...         return self.total.value
+        >>> m = Total(); m.update_state(jnp.zeros(1), jnp.ones(1) * 2); float(m.result())
+        2.0
+        """
+        from lamina.metrics.keras_style import keras3_weight_args
+
+        args, kwargs = keras3_weight_args(args, kwargs)
+        return self.add_variable(*args, **kwargs)
 
     # ---- pure protocol
     def init(self):

@@ -120,6 +120,37 @@ for _op in ("add", "sub", "mul", "truediv", "radd", "rsub", "rmul", "rtruediv", 
     setattr(MetricVariable, f"__{_op}__", _binary(f"__{_op}__"))
 
 
+_KERAS2_ORDER = ("name", "shape", "aggregation", "synchronization", "initializer", "dtype")
+
+
+def keras3_weight_args(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """``Metric.add_weight``'s arguments for ``add_variable``: tf.keras 2's positional order
+    (name first) when the first argument is a string, and a ``"zeros"`` initializer by default.
+
+    >>> keras3_weight_args(("total",), {"initializer": "zeros"})
+    ((), {'name': 'total', 'initializer': 'zeros'})
+    """
+    if args and isinstance(args[0], str):
+        keras2 = dict(zip(_KERAS2_ORDER, args))
+        overlap = sorted(keras2.keys() & kwargs.keys())
+        if overlap:
+            raise TypeError(
+                f"add_weight() got multiple values for {overlap}: tf.keras 2's order is "
+                f"add_weight(name, shape, aggregation, synchronization, initializer, dtype); "
+                "pass each argument once."
+            )
+        # tf's VariableAggregation/Synchronization: one device here, nothing to combine.
+        kwargs = {
+            k: v
+            for k, v in {**keras2, **kwargs}.items()
+            if k not in ("aggregation", "synchronization")
+        }
+        args = ()
+    if len(args) < 2 and kwargs.get("initializer") is None:  # Keras 3: (shape, initializer)
+        kwargs = {**kwargs, "initializer": "zeros"}
+    return args, kwargs
+
+
 def add_variable(metric, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
     """Creates a metric variable (Keras's ``Metric.add_variable``)."""
     from lamina import initializers

@@ -28,6 +28,14 @@ class CompileMetrics(Metric):
         self._resolved = tuple(resolved)
         self.metrics = [m.metric for m in self._resolved]
 
+    def __getattr__(self, name):
+        # tf.keras 2's ``model.metrics`` listed the compiled metrics themselves, so its code
+        # reads ``model.metrics[-1].threshold`` off the last one; Keras 3 names none of these.
+        metrics = self.__dict__.get("metrics") or ()
+        if not name.startswith("_") and metrics and hasattr(metrics[-1], name):
+            return getattr(metrics[-1], name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def init(self):
         return tuple(m.metric.init() for m in self._resolved)
 
@@ -84,7 +92,11 @@ class ModelMetricsMixin:
         # "accuracy" and friends depend on the targets' shape (sparse labels or one-hot), as
         # Keras resolves them at the first update: resolved again once the targets are seen.
         stale = cache[2] is not None and ys is not None and ys != cache[3]
-        if (cache[2] is None or stale) and compiled.get("metrics") and built:
+        if (
+            (cache[2] is None or stale)
+            and (compiled.get("metrics") or compiled.get("weighted_metrics"))
+            and built
+        ):
             cache[2] = CompileMetrics(self._resolved_metrics())
             cache[3] = ys
         return cache[1], cache[2]

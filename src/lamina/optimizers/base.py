@@ -122,6 +122,14 @@ class Optimizer(StatelessOptimizerMixin):
         self.name = name if name is not None else unique_name(snake_case(type(self).__name__))
         if isinstance(learning_rate, dict):
             learning_rate = _schedules.deserialize(learning_rate)
+        if isinstance(learning_rate, str) and not type(self).__module__.startswith("lamina."):
+            raise ValueError(  # Keras 3's type for a learning rate that is not a number
+                f"{type(self).__name__} called Optimizer.__init__({learning_rate!r}, ...): "
+                "tf.keras 2's OptimizerV2 signature (name first), whose custom optimizers "
+                "(_set_hyper, add_slot, _resource_apply_dense) Lamina does not support. Use a "
+                "built-in optimizer (SGD(learning_rate=..., momentum=0.9) for momentum), "
+                "or pass learning_rate=... and name=... as keywords."
+            )
         if isinstance(learning_rate, _schedules.LearningRateSchedule):
             self.learning_rate = learning_rate
         else:
