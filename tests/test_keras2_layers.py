@@ -98,8 +98,8 @@ def test_each_old_spelling_warns_with_the_new_one():
 def test_errors_name_the_argument():
     with pytest.raises(TypeError, match="both border_mode= .*and padding="):
         L.Conv2D(8, (3, 3), border_mode="same", padding="valid")
-    with pytest.raises(ValueError, match="kernel_size"):
-        L.Conv2D(8, 3, 3, padding="same")  # ambiguous, refused as Keras 2 did
+    # Keras 2 refused this; Keras 3 reads (filters, kernel_size, strides), as keras.io's CCT.
+    assert tuple(L.Conv2D(8, 3, 3, padding="same").strides) == (3, 3)
     with pytest.raises(ValueError, match=r"mode=2.*not supported"):
         L.BatchNormalization(mode=2)
     with pytest.raises(TypeError, match="keyword arguments only"):

@@ -22,6 +22,7 @@ from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
 from lamina._naming import unique_name
 from lamina.layers import attention_gating as _gating
+from lamina.layers import attention_override as _override
 from lamina.layers.attention_ops import attention_equations as attention_equations
 from lamina.layers.attention_ops import (
     einsum_attention,
@@ -35,7 +36,7 @@ from lamina.layers.einsum_dense import _ser
 _SUBLAYERS = ("query", "key", "value", "attention_output")
 
 
-class MultiHeadAttention(Layer):
+class MultiHeadAttention(_override.AttentionInternals, Layer):
     """Multi-head attention, as in "Attention Is All You Need" (Keras's layer).
 
     Args:
@@ -132,6 +133,10 @@ class MultiHeadAttention(Layer):
         self.kernel_constraint = _constraints.get(kernel_constraint)
         self.bias_constraint = _constraints.get(bias_constraint)
         self._scores_out = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _override.install(cls)
 
     # ------------------------------------------------------------------ calls
     def __call__(
@@ -271,7 +276,12 @@ class MultiHeadAttention(Layer):
         q = self._project(params, "query", query, 1, 2)
         k = self._project(params, "key", key_t, 1, 2)
         v = self._project(params, "value", value, 1, 2)
-        out, scores = self._attend(q, k, v, mask, training, key, return_attention_scores)
+        if _override.overrides(self):  # Keras's hook for a custom attention
+            out, scores = _override.run_override(
+                self, params, state, q, k, v, mask, training, key, return_attention_scores
+            )
+        else:
+            out, scores = self._attend(q, k, v, mask, training, key, return_attention_scores)
         out = _gating.gated(self, params, query, out)
         n_out = len(self._out_dims(query.shape))
         y = self._project(params, "attention_output", out, 2, n_out)
@@ -359,7 +369,7 @@ class MultiHeadAttention(Layer):
         out = [((f"{group}_dense",), f"{name}/") for group, name in groups]
         if self.use_gate:  # Keras's MultiHeadAttention has no public ``gate_dense``
             out.insert(2, (("_gate_dense",), "gate/"))
-        return out
+        return _override.with_own_variables(self, out)
 
     def get_config(self):
         config = super().get_config()

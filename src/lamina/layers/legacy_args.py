@@ -146,20 +146,24 @@ def _warn(cls_name, old, new):
 
 
 # ------------------------------------------------------------------ rewrites that aren't renames
+# The keywords with which Keras 2 refused integer positionals after the filters (its
+# conv2d_args_preprocessor): no Keras 2 program has them, so Keras 3's reading applies.
+# With any other keyword Keras 2 read the positionals as the kernel size, as Lamina does.
+_MODERN_CONV_ARGS = ("padding", "strides", "data_format")
+_KERAS1_CONV_ARGS = ("border_mode", "subsample", "dim_ordering", "init", "W_regularizer", "bias")
+
+
 def _kernel_from_positional(name, args, kwargs, rank):
     """``Conv2D(32, 3, 3)`` (Keras 1: nb_filter, nb_row, nb_col) -> ``Conv2D(32, (3, 3))``."""
     dims = ("nb_row", "nb_col") if rank == 2 else ("kernel_dim1", "kernel_dim2", "kernel_dim3")
     ints = [a for a in args[1:] if isinstance(a, int | np.integer) and not isinstance(a, bool)]
-    if len(args) > rank + 1:
-        raise TypeError(f"{name} takes at most {rank + 1} positional arguments; got {args!r}.")
-    if len(args) == rank + 1 and len(ints) == rank:
-        clash = [k for k in ("padding", "strides", "data_format") if k in kwargs]
-        if clash:
-            raise ValueError(
-                f"{name}{tuple(args)}: {rank} integer positional arguments after the filters are "
-                f"Keras 1's kernel size ({', '.join(dims)}), but {clash[0]}= is Keras 2's API. "
-                f"Pass kernel_size={tuple(args[1:])} (and strides=) by keyword."
-            )
+    # Keras 1 spelled these border_mode=, subsample=, dim_ordering=, init=: with any of them
+    # (and no Keras 1 keyword) the call is Keras 2/3's, whose positionals are (filters,
+    # kernel_size, strides, padding, ...): keras.io's CCT tokenizer calls
+    # Conv2D(filters, kernel_size, stride, padding="valid").
+    keras1 = any(k in kwargs for k in _KERAS1_CONV_ARGS)
+    modern = not keras1 and any(k in kwargs for k in _MODERN_CONV_ARGS)
+    if len(args) == rank + 1 and len(ints) == rank and not modern:
         _warn(name, "/".join(dims), f"kernel_size={tuple(int(a) for a in args[1:])}")
         return (args[0], tuple(int(a) for a in args[1:])), kwargs
     have = [k for k in dims if k in kwargs]

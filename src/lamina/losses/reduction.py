@@ -114,6 +114,8 @@ def batch_loss(
             "scalar-output functions). Expected reduction='sum_over_batch_size' (the default), "
             "'sum', 'mean' or 'mean_with_sample_weight'."
         )
+    if overrides_call(loss):
+        return _own_call_loss(loss, y_true, y_pred, sample_weight, batch_mask)
     if getattr(loss, "_zero_padding_rows", False):
         # A loss summing over the whole batch (Dice/Tversky, axis=None) sees padding rows
         # as zeros, which add nothing to its sums: the short batch's value exactly.
@@ -150,6 +152,32 @@ def batch_loss(
     if scalar and mask is None:  # Keras returns a scalar loss as is when nothing weighs it
         loss_value = jnp.where(no_weight, values.reshape(-1)[0], loss_value)
     return loss_value
+
+
+def overrides_call(loss) -> bool:
+    """Whether ``loss`` is a ``Loss`` subclass overriding ``__call__(y_true, y_pred,
+    sample_weight=None)`` itself (keras.io's ``SupervisedContrastiveLoss``): Keras's compiled
+    loss calls it as is, and it reduces the whole batch (so partial batches run at their real
+    size, :mod:`lamina.training.whole_batch`)."""
+    from lamina.losses.classes import Loss
+
+    return isinstance(loss, Loss) and type(loss).__call__ is not Loss.__call__
+
+
+def _own_call_loss(loss, y_true, y_pred, sample_weight, batch_mask):
+    """The value of a loss overriding ``__call__``: ``loss(y_true, y_pred)`` when the batch has
+    no sample weight (Keras passes ``sample_weight=None`` then), else with the weights."""
+    bm = jnp.asarray(batch_mask, jnp.float32)
+    sw = jnp.asarray(sample_weight, jnp.float32)
+    no_weight = jnp.all(jnp.where(_expand_to(bm, sw.ndim) > 0, sw == 1, True))
+    plain = _float(loss(y_true, y_pred))
+    if plain.ndim != 0:
+        raise TypeError(
+            f"The loss {loss.name!r} overrides __call__ and returned shape {plain.shape}; a "
+            "compiled loss must return a scalar (reduce it over the batch, e.g. ops.mean)."
+        )
+    weighted = _float(loss(y_true, y_pred, sample_weight=sw))
+    return jnp.where(no_weight, plain, jnp.reshape(weighted, ()))
 
 
 def _expand_to(v, ndim):

@@ -117,8 +117,15 @@ def functional_config(model) -> dict:
             "config": {"shape": list(t.shape), "dtype": t.dtype, "keras_history": history(t)},
         }
 
+    def leaf(x):
+        if _is_kt(x):
+            return tensor(x)
+        if isinstance(x, jax.Array):  # a constant call argument (vit_small_ds's attention_mask)
+            return op_nodes.encode_value(x, tensor)
+        return x
+
     def encode(v):
-        return jax.tree_util.tree_map(lambda x: tensor(x) if _is_kt(x) else x, v, is_leaf=_is_kt)
+        return jax.tree_util.tree_map(leaf, v, is_leaf=_is_kt)
 
     def node_data(layer, node):
         if isinstance(layer, TensorOp):  # the op's call arguments, constants and slices too

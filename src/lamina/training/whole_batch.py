@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lamina.losses.reduction import overrides_call
+
 _local = threading.local()
 
 #: Attribute a loss class may set to ``True``: it mixes the rows of the batch (so it must run
@@ -40,7 +42,7 @@ def known_per_sample(loss) -> bool:
     """Whether ``loss`` (a ``lamina.losses.Loss``) is known to return one value per sample
     computed from that sample alone: Lamina's built-in losses (those summing over the batch,
     Dice and Tversky, zero the padding rows instead: ``_zero_padding_rows``)."""
-    if getattr(loss, WHOLE_BATCH_ATTR, False):
+    if getattr(loss, WHOLE_BATCH_ATTR, False) or overrides_call(loss):
         return False
     if getattr(loss, "_zero_padding_rows", False):
         return True
@@ -161,7 +163,7 @@ def note(loss, y_true, y_pred) -> None:
     stack = _stack()
     if not stack or known_per_sample(loss):
         return
-    whole = getattr(loss, WHOLE_BATCH_ATTR, False)
+    whole = getattr(loss, WHOLE_BATCH_ATTR, False) or overrides_call(loss)
     if not whole:
         shape = jax.eval_shape(loss.call, y_true, y_pred)
         whole = len(getattr(shape, "shape", ())) == 0

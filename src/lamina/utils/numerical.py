@@ -40,7 +40,19 @@ def to_categorical(x, num_classes=None):
 
 
 def normalize(x, axis=-1, order=2):
-    """Scales ``x`` to unit ``order``-norm along ``axis`` (``keras.utils.normalize``)."""
+    """Scales ``x`` to unit ``order``-norm along ``axis`` (``keras.utils.normalize``).
+
+    NumPy input gives NumPy output; a tensor (a traced one inside a loss or a layer too)
+    gives a tensor, from ``ops.nn.normalize``, as Keras's.
+
+    >>> import numpy as np
+    >>> normalize(np.array([[3.0, 4.0]]), axis=1).tolist()
+    [[0.6000000238418579, 0.800000011920929]]
+    """
+    if not isinstance(x, np.ndarray | list | tuple | int | float):
+        from lamina import ops
+
+        return ops.nn.normalize(x, axis=axis, order=order)
     x = np.asarray(x, dtype="float32")
     norm = np.atleast_1d(np.linalg.norm(x, order, axis))
     norm[norm == 0] = 1
