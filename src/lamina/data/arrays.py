@@ -130,33 +130,47 @@ def all_finite(arr: np.ndarray) -> bool:
     return True
 
 
-def as_float32(arr: np.ndarray, name: str, purpose: str | None = None) -> np.ndarray:
-    """float32 copy-on-need, after checking the data for NaN and inf.
+def as_float32(arr: np.ndarray, name: str, purpose: str | None = None, check=True) -> np.ndarray:
+    """float32 copy-on-need, after checking the data for NaN and inf (unless ``check`` is
+    false: the caller then runs :func:`check_finite` itself).
 
     ``purpose`` (``"predict"``, or ``None`` for training and evaluation) words the message.
     """
     out = np.asarray(arr, dtype=np.float32)
-    if out.size and not all_finite(out):
-        bad = ~np.isfinite(out)
-        rows = np.nonzero(bad.reshape(bad.shape[0], -1).any(axis=1))[0] if out.ndim else [0]
-        kind = "NaN" if np.isnan(out).any() else "inf"
-        why = (
-            "predict would return NaN for those rows"
-            if purpose == "predict"
-            else "training on NaN or inf gives NaN weights (and evaluating, NaN metrics)"
-        )
-        raise ValueError(
-            f"{name} contains {int(bad.sum())} non-finite value(s) ({kind}), first in row "
-            f"{int(rows[0])}: {why}. Fill or drop the missing values first (e.g. "
-            f"np.nan_to_num, or pandas' fillna/dropna)."
-        )
+    if check:
+        check_finite(out, name, purpose)
     return out
+
+
+def check_finite(arr: np.ndarray, name: str, purpose: str | None = None) -> None:
+    """Raises a ValueError naming the first row of a float ``arr`` holding NaN or inf.
+
+    >>> check_finite(np.array([[0.0], [np.nan]]), "x")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: x contains 1 non-finite value(s) (NaN), first in row 1: ...
+    """
+    if arr.dtype.kind != "f" or not arr.size or all_finite(arr):
+        return
+    bad = ~np.isfinite(arr)
+    rows = np.nonzero(bad.reshape(bad.shape[0], -1).any(axis=1))[0] if arr.ndim else [0]
+    kind = "NaN" if np.isnan(arr).any() else "inf"
+    why = (
+        "predict would return NaN for those rows"
+        if purpose == "predict"
+        else "training on NaN or inf gives NaN weights (and evaluating, NaN metrics)"
+    )
+    raise ValueError(
+        f"{name} contains {int(bad.sum())} non-finite value(s) ({kind}), first in row "
+        f"{int(rows[0])}: {why}. Fill or drop the missing values first (e.g. "
+        f"np.nan_to_num, or pandas' fillna/dropna)."
+    )
 
 
 _INT32 = np.iinfo(np.int32)
 
 
-def as_input(arr: np.ndarray, name: str, purpose: str | None = None) -> np.ndarray:
+def as_input(arr: np.ndarray, name: str, purpose: str | None = None, check=True) -> np.ndarray:
     """A model input on the host: integers as int32, everything else as :func:`as_float32`.
 
     Integers stay integers so that an integer ``Input`` (``Hashing``, ``IntegerLookup``, token
@@ -172,7 +186,7 @@ def as_input(arr: np.ndarray, name: str, purpose: str | None = None) -> np.ndarr
     """
     a = np.asarray(arr)
     if a.dtype.kind not in "iu":
-        return as_float32(a, name, purpose)
+        return as_float32(a, name, purpose, check)
     if a.dtype.itemsize >= 4 and a.size and (a.min() < _INT32.min or a.max() > _INT32.max):
         raise ValueError(
             f"{name} holds integers outside int32's range ({int(a.min())}..{int(a.max())}); "

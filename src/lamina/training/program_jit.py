@@ -52,7 +52,7 @@ def bounded_jit(fn, *, max_shapes, **kwargs):
     def signature(args, kw):
         leaves, treedef = jax.tree_util.tree_flatten((args, kw))
         return treedef, tuple(
-            (getattr(v, "shape", None), str(getattr(v, "dtype", type(v)))) for v in leaves
+            (getattr(v, "shape", None), getattr(v, "dtype", type(v))) for v in leaves
         )
 
     @functools.wraps(fn)
