@@ -86,8 +86,8 @@ def test_deserialize_keras_configs_and_errors(keras):
         optimizers.get("lamd")
     with pytest.raises(ValueError, match="Could not interpret optimizer config"):
         optimizers.deserialize({"config": {}})
-    with pytest.raises(NotImplementedError, match="keras.optimizers.MultiOptimizer"):
-        optimizers.MultiOptimizer  # noqa: B018
+    with pytest.raises(NotImplementedError, match="keras.optimizers.TFOptimizer"):
+        optimizers.TFOptimizer  # noqa: B018
 
 
 def test_custom_optimizer_found_through_the_registry():

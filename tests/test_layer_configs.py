@@ -79,6 +79,7 @@ ARGS = {
     "RepeatVector": (3,),
     "Rescaling": (0.5,),
     "Reshape": ((2, 3),),
+    "MaxNumBoundingBoxes": (4,),
     "Resizing": (4, 4),
     "ReversibleEmbedding": (10, 4),
     "SeparableConv1D": (2, 3),

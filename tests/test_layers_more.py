@@ -94,8 +94,6 @@ def test_argument_errors():
         L.SpectralNormalization(L.LayerNormalization()).init(jax.random.key(0), (None, 3))
     with pytest.raises(ValueError, match="supplied to Wrapper isn't a supported layer type"):
         L.Wrapper("dense")
-    with pytest.raises(NotImplementedError, match="MaxNumBoundingBoxes is not supported"):
-        L.MaxNumBoundingBoxes  # noqa: B018 - Keras's, left to the clear-error table
 
 
 def test_alpha_dropout_keeps_selu_statistics():

@@ -42,11 +42,11 @@ def _tokens(text, ngrams=None):
     return out
 
 
-def _vocab(ngrams=None, max_tokens=None):
+def _vocab(ngrams=None, max_tokens=None, special=2):
     docs = [_tokens(t, ngrams) for t in CORPUS]
     counts = Counter(t for d in docs for t in d)
     vocab = sorted(counts, key=lambda t: (counts[t], t), reverse=True)
-    return vocab[: max_tokens - 2] if max_tokens else vocab, docs
+    return vocab[: max_tokens - special] if max_tokens else vocab, docs
 
 
 @pytest.mark.parametrize("ngrams", [None, 2])
@@ -75,18 +75,21 @@ def test_adapt_vocabulary_and_int_output(ngrams):
 def test_bag_of_words_modes(mode):
     layer = TextVectorization(output_mode=mode, max_tokens=8, pad_to_max_tokens=True)
     layer.adapt(CORPUS)
-    vocab, docs = _vocab(max_tokens=8)
-    ids = {t: i + 2 for i, t in enumerate(vocab)}
+    # Keras's encoded modes keep no column for the mask token: OOV is column 0, then the
+    # vocabulary (IndexLookup._oov_start_index is 1 only for output_mode="int").
+    vocab, docs = _vocab(max_tokens=8, special=1)
+    assert layer.get_vocabulary() == ["[UNK]", *vocab]
+    ids = {t: i + 1 for i, t in enumerate(vocab)}
     want = np.zeros((3, 8), np.float32)
     for r, (text,) in enumerate(QUERY):
         for t in _tokens(text):
-            want[r, ids.get(t, 1)] += 1
+            want[r, ids.get(t, 0)] += 1
     if mode == "multi_hot":
         want = np.minimum(want, 1)
     if mode == "tf_idf":
         df = Counter(t for d in docs for t in set(d))
         idf = [math.log(1 + len(docs) / (1 + df[t])) for t in vocab]
-        want = want * np.array([0.0, np.mean(idf), *idf], np.float32)
+        want = want * np.array([np.mean(idf), *idf], np.float32)
     np.testing.assert_allclose(np.asarray(layer(QUERY)), want, rtol=1e-6)
     if HAS_TF:
         import keras

@@ -341,7 +341,7 @@ def test_legacy_deserialize_names_as_keras2():
 # ---------------------------------------------------------------- unsupported namespaces
 
 
-@pytest.mark.parametrize("module", ["export", "quantizers", "visualization", "distillation"])
+@pytest.mark.parametrize("module", ["export", "quantizers", "distillation"])
 def test_unsupported_namespaces_name_every_keras_name(keras, module):
     keras_names = {n for n in dir(getattr(keras, module)) if not n.startswith("_")}
     mod = importlib.import_module(f"lamina.{module}")

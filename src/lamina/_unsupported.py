@@ -29,7 +29,7 @@ class UnsupportedKerasAPIError(NotImplementedError):
 
 
 _LAYERS = """TFSMLayer TorchModuleWrapper
-Deconvolution3D DenseFeatures MaxNumBoundingBoxes"""
+Deconvolution3D DenseFeatures"""
 
 _MODELS = ""
 
@@ -37,7 +37,7 @@ _UTILS = ""
 
 _CALLBACKS = """OrbaxCheckpoint"""
 
-_OPTIMIZERS = """MultiOptimizer OptimizerMap TFOptimizer"""
+_OPTIMIZERS = """TFOptimizer"""
 
 _DTYPE_POLICIES = """QuantizedFloat8DTypePolicy Int4DTypePolicy
 GPTQDTypePolicy AWQDTypePolicy"""
@@ -62,8 +62,6 @@ KNOWN: dict[str, frozenset[str]] = {
 _HINTS = {
     "Merge": "Keras 2 replaced it by the functional-API merge layers (Concatenate, Add, ...) "
     "and keras.models.Model",
-    "MultiOptimizer": "give each layer group its own optimizer through optax.multi_transform "
-    "in a custom train_step, or one optimizer for the whole model",
 }
 
 

@@ -61,7 +61,7 @@ def _ident(k):
     created on demand), any other array by identity."""
     from lamina.layers.variables import Variable
 
-    if isinstance(k, Variable):
+    if isinstance(k, Variable) and k._layer is not None:
         return ("weight", id(k._layer), k._key)
     if isinstance(k, tuple) and len(k) == 3 and k[0] == "weight":
         return k
@@ -261,7 +261,10 @@ def iterations(opt):
             from lamina.optimizers.state import get_iterations
 
             return get_iterations(ts.opt_state)
-    return jnp.zeros((), jnp.int32)
+    from lamina.optimizers.multi_models import inner_state
+
+    found = inner_state(opt)  # an optimizer inside a model's MultiOptimizer
+    return jnp.zeros((), jnp.int32) if found is None else found.iterations
 
 
 def learning_rate(opt):
@@ -324,6 +327,8 @@ def apply(opt, grads, trainable_variables=None):
             updates cannot leave a compiled JAX step), or on arrays that cannot be written.
     """
     scope = get_stateless_scope()
+    if trainable_variables is not None:  # read twice below (a zip or generator once)
+        trainable_variables = list(trainable_variables)
     keys, owners, current, constraints = _targets(opt, trainable_variables)
     values = []
     for key, value in zip(keys, current):
@@ -365,12 +370,27 @@ def apply(opt, grads, trainable_variables=None):
             else:
                 scope._values[key] = v
         return
-    if any(owner is None for owner in owners):
+    # A free-standing keras.Variable (the image neural style transfer optimizes) is written
+    # through assign(); a layer's weight through its layer.
+    free = [t if owner is None and _is_free(t) else None
+            for owner, t in zip(owners, trainable_variables or [None] * len(owners))]  # fmt: skip
+    if any(owner is None and t is None for owner, t in zip(owners, free)):
         raise ValueError(
             f"{type(opt).__name__}.apply() outside a StatelessScope writes the new values into "
             f"the variables, but some of trainable_variables are plain arrays. Pass the "
-            f"model's variables (model.trainable_variables), or use stateless_apply."
+            f"model's variables (model.trainable_variables) or keras.Variable objects, or use "
+            f"stateless_apply."
         )
     opt.__dict__["_built_state"] = list(new_state)
-    for (layer, key), v in zip(owners, new_values):
-        layer._write_weight(key, True, v)
+    for owner, t, v in zip(owners, free, new_values):
+        if owner is None:
+            t.assign(v)
+        else:
+            owner[0]._write_weight(owner[1], True, v)
+
+
+def _is_free(v) -> bool:
+    """Whether ``v`` is a free-standing ``keras.Variable`` (held by no layer)."""
+    from lamina.layers.variables import Variable
+
+    return isinstance(v, Variable) and v._layer is None

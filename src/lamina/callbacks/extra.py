@@ -28,6 +28,7 @@ import numpy as np
 from lamina import optimizers as _optimizers
 from lamina.callbacks.core import Callback, _check_mode, _monitor_op
 from lamina.callbacks.history_dict import log_value
+from lamina.optimizers.multi_models import inner_optimizers, log_inner_rates
 
 
 def get_lr(model) -> float:
@@ -76,7 +77,25 @@ class LearningRateScheduler(Callback):
         self.verbose = verbose
 
     def on_epoch_begin(self, epoch, logs=None):
-        lr = get_lr(self.model)
+        inners = inner_optimizers(self.model)
+        if inners is not None:  # a MultiOptimizer: each inner optimizer's rate, as Keras
+            for opt in inners:
+                new = self._new_rate(epoch, float(opt.learning_rate))
+                opt.learning_rate = float(new)
+                if self.verbose > 0:
+                    print(
+                        f"\nEpoch {epoch + 1}: LearningRateScheduler setting {opt.name} "
+                        f"learning rate to {float(new)}."
+                    )
+            return
+        new = self._new_rate(epoch, get_lr(self.model))
+        set_lr(self.model, new)
+        if self.verbose > 0:
+            print(
+                f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(new)}."
+            )
+
+    def _new_rate(self, epoch, lr):
         try:
             new = self.schedule(epoch, lr)
         except TypeError:  # Keras 1 style: schedule(epoch)
@@ -85,14 +104,12 @@ class LearningRateScheduler(Callback):
             raise ValueError(
                 f"The output of the schedule function should be a float. Got: {new!r}."
             )
-        set_lr(self.model, new)
-        if self.verbose > 0:
-            print(
-                f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(new)}."
-            )
+        return new
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
+        if logs is not None and inner_optimizers(self.model) is not None:
+            log_inner_rates(self.model, logs)
+        elif logs is not None:
             logs["learning_rate"] = get_lr(self.model)
 
 
@@ -159,7 +176,11 @@ class ReduceLROnPlateau(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        logs["learning_rate"] = get_lr(self.model)
+        inners = inner_optimizers(self.model)
+        if inners is not None:  # a MultiOptimizer: each inner optimizer's rate, as Keras
+            log_inner_rates(self.model, logs)
+        else:
+            logs["learning_rate"] = get_lr(self.model)
         current = log_value(logs, self.monitor)
         if current is None:
             import warnings
@@ -182,7 +203,22 @@ class ReduceLROnPlateau(Callback):
         if self.cooldown_counter > 0:
             return
         self.wait += 1
-        if self.wait >= self.patience:
+        if self.wait >= self.patience and inners is not None:
+            reduced = False
+            for opt in inners:
+                old = float(opt.learning_rate)
+                if old > np.float32(self.min_lr):
+                    opt.learning_rate = max(old * self.factor, self.min_lr)
+                    reduced = True
+                    if self.verbose > 0:
+                        print(
+                            f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing {opt.name} "
+                            f"learning rate to {opt.learning_rate}."
+                        )
+            if reduced:
+                self.cooldown_counter = self.cooldown
+                self.wait = 0
+        elif self.wait >= self.patience:
             old = get_lr(self.model)
             if old > np.float32(self.min_lr):
                 new = max(old * self.factor, self.min_lr)

@@ -45,6 +45,7 @@ from lamina.layers.legacy_names import *  # Keras 1/2 aliases and Merge
 from lamina.layers.locally_connected import LocallyConnected1D, LocallyConnected2D  # Keras 2
 from lamina.layers.lookup import IntegerLookup, StringLookup
 from lamina.layers.masking import *  # Masking, Identity
+from lamina.layers.max_num_bounding_boxes import MaxNumBoundingBoxes
 from lamina.layers.merging import *  # Add, Concatenate, Dot, ... and add(), concatenate(), ...
 from lamina.layers.mix_augmentation import *  # MixUp, CutMix
 from lamina.layers.normalization_extra import (
@@ -114,6 +115,7 @@ __all__ = [
     "RandomZoom",
     "RMSNormalization",
     "Reshape",
+    "MaxNumBoundingBoxes",
     "Resizing",
     "ReversibleEmbedding",
     "SpectralNormalization",

@@ -145,8 +145,13 @@ class IndexLookup(HostCallMixin, Layer):
         if bad:
             raise ValueError(f"{expected}; received an entry {_checks.shown(bad[0])}.")
 
+    def _mask_slot(self) -> int:
+        """1 when the mask token holds index 0: in ``"int"`` mode only, as in Keras (the
+        encoded modes drop mask tokens and start at the OOV indices)."""
+        return int(self.mask_token is not None and self.output_mode == "int")
+
     def _token_start(self) -> int:
-        return (self.mask_token is not None) + self.num_oov_indices
+        return self._mask_slot() + self.num_oov_indices
 
     def _norm(self, token):
         return str(token) if self._strings else int(token)
@@ -155,7 +160,7 @@ class IndexLookup(HostCallMixin, Layer):
         """The tokens by index: mask, OOV tokens, then the vocabulary (Keras's order)."""
         if not include_special_tokens:
             return list(self._vocab)
-        head = [] if self.mask_token is None else [self.mask_token]
+        head = [self.mask_token] if self._mask_slot() else []
         return head + [self.oov_token] * self.num_oov_indices + list(self._vocab)
 
     def vocabulary_size(self) -> int:
@@ -304,13 +309,13 @@ class IndexLookup(HostCallMixin, Layer):
         missing = []
         for i, t in enumerate(arr.reshape(-1).tolist()):
             if mask is not None and t == mask:
-                out[i] = 0
+                out[i] = 0 if self._mask_slot() else -1  # -1: no column counts it
             elif t in table:
                 out[i] = table[t]
             elif self.num_oov_indices == 0:
                 missing.append(t)
             else:
-                out[i] = (self.mask_token is not None) + self._oov_bucket(t)
+                out[i] = self._mask_slot() + self._oov_bucket(t)
         if missing:
             raise ValueError(
                 "When `num_oov_indices=0` all inputs should be in vocabulary, found OOV values "
@@ -356,7 +361,7 @@ class IndexLookup(HostCallMixin, Layer):
         pos = jnp.clip(jnp.searchsorted(keys, x), 0, max(len(keys) - 1, 0))
         found = (keys[pos] == x) if len(keys) else jnp.zeros(x.shape, bool)
         ids = jnp.asarray(order, jnp.int32)[pos] + self._token_start() if len(keys) else x * 0
-        oov_start = int(self.mask_token is not None)
+        oov_start = self._mask_slot()
         if self.num_oov_indices > 1 and self._hashes_oov():
             import jax
 
@@ -371,7 +376,7 @@ class IndexLookup(HostCallMixin, Layer):
             oov = -1
         idx = jnp.where(found, ids, oov)
         if self.mask_token is not None:
-            idx = jnp.where(x == int(self.mask_token), 0, idx)
+            idx = jnp.where(x == int(self.mask_token), 0 if self._mask_slot() else -1, idx)
         return self._encode(idx.astype(jnp.int32), jnp), state
 
     def compute_output_shape(self, input_shape):

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from lamina.layers.base import Layer
+from lamina.layers.box_data import BoundingBoxAware
 
 # Keras 3's methods, then tf.keras 2's (TensorFlow's) others.
 _METHODS = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5", "area", "gaussian",
@@ -49,7 +50,7 @@ def resize_images(x, height, width, interpolation, data_format, crop_to_aspect_r
                         crop_to_aspect_ratio=crop_to_aspect_ratio, **options)  # fmt: skip
 
 
-class Resizing(Layer):
+class Resizing(BoundingBoxAware, Layer):
     """Resizes images to ``(height, width)`` (as ``keras.layers.Resizing``).
 
     Args:
@@ -137,7 +138,7 @@ class Resizing(Layer):
         return config
 
 
-class CenterCrop(Layer):
+class CenterCrop(BoundingBoxAware, Layer):
     """Crops the central ``(height, width)`` window (as ``keras.layers.CenterCrop``).
 
     Images smaller than the target are cropped to its aspect ratio and resized (bilinear), as

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from lamina.layers.augmentation import _check_format, _hw_axes
 from lamina.layers.base import Layer
+from lamina.layers.box_data import BoundingBoxAware
 from lamina.utils.random import generator_seed
 
 _FILL_MODES = ("reflect", "wrap", "constant", "nearest")
@@ -111,7 +112,7 @@ def _batch_hw(x, data_format, layer):
     return (x.shape[0] if x.ndim == 4 else 1), x.shape[ha], x.shape[wa]
 
 
-class _AffineLayer(Layer):
+class _AffineLayer(BoundingBoxAware, Layer):
     """Shared init, inference identity and config of the three geometric layers."""
 
     _training_default = True  # Keras's ``call(..., training=True)``

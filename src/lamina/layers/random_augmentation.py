@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from lamina.layers.augmentation import _check_format, _hw_axes, resize_images
 from lamina.layers.base import Layer
+from lamina.layers.box_data import BoundingBoxAware
 from lamina.utils.random import generator_seed
 
 _FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
@@ -43,7 +44,7 @@ def _bounded_factor(factor, bounds, layer):
     return max(-abs(factor), bounds[0]), abs(factor)
 
 
-class RandomFlip(Layer):
+class RandomFlip(BoundingBoxAware, Layer):
     """Flips images at random while training (as ``keras.layers.RandomFlip``).
 
     As Keras 3, one draw per image decides the flip; with ``"horizontal_and_vertical"`` that
@@ -220,7 +221,7 @@ class RandomBrightness(Layer):
         return config
 
 
-class RandomCrop(Layer):
+class RandomCrop(BoundingBoxAware, Layer):
     """Crops a random ``(height, width)`` window while training (as ``keras.layers.RandomCrop``).
 
     In training, when the images are larger than the target in both dimensions, one window

@@ -2,7 +2,8 @@
 
 A cell is Keras's contract: a ``state_size`` (an int, or a list of ints, one per state), an
 optional ``output_size``, and ``call(inputs, states)`` returning ``(output, new_states)`` for
-one timestep.  It may be
+one timestep.  States and outputs may also be tensors of higher rank, and the inputs a list
+of sequences (tf.keras's nested cells: :mod:`lamina.layers.rnn_nested`).  It may be
 
 * a built-in cell (``SimpleRNNCell``, ``LSTMCell``, ``GRUCell``): ``RNN`` then runs the same
   code as ``SimpleRNN``/``LSTM``/``GRU`` (the input projection hoisted out of the scan);
@@ -43,6 +44,7 @@ import jax.numpy as jnp
 
 from lamina.layers.base import Layer
 from lamina.layers.rnn_cell_layers import is_builtin_cell
+from lamina.layers.rnn_nested import size_shapes
 from lamina.layers.tracing import bind_all, call_kwargs, split_prefixed, tracked_layers
 from lamina.layers.variables import Scope
 from lamina.utils import random as _random
@@ -68,6 +70,8 @@ def output_size(cell) -> int:
         size = cell.state_size
         while _is_nested(size):
             size = size[0]
+    if hasattr(size, "as_list"):  # a TensorShape of rank 1
+        size = size.as_list()[-1]
     return int(size)
 
 
@@ -77,9 +81,8 @@ def initial_states(cell, batch: int):
     if fn is not None:
         init = fn(batch_size=batch)
         return list(init) if _is_nested(init) else [init]
-    size = cell.state_size
-    sizes = list(size) if _is_nested(size) else [size]
-    return [jnp.zeros((batch, int(d)), jnp.float32) for d in sizes]
+    # Each state is (batch, *shape): an int size, or a shape for a nested cell's state.
+    return [jnp.zeros((batch, *shape), jnp.float32) for shape in size_shapes(cell.state_size)]
 
 
 # ------------------------------------------------------------------ one cell, one step

@@ -32,6 +32,13 @@ from lamina.layers.rnn_api import (
     output_size,
 )
 from lamina.layers.rnn_cell_layers import is_builtin_cell
+from lamina.layers.rnn_nested import (
+    is_nested_input,
+    is_valid_size,
+    nested_output_shapes,
+    size_shapes,
+    where_rows,
+)
 from lamina.layers.rnn_seed import STATE_KEY
 
 
@@ -87,10 +94,11 @@ class RNN(Layer):
             cell = StackedRNNCells(list(cell))
         _check_cell(cell, "RNN(cell)")
         size = cell.state_size
-        if not isinstance(size, int) and not _is_nested(size):
+        if not isinstance(cell, StackedRNNCells) and not is_valid_size(size):
             raise ValueError(
-                "RNN(cell): cell.state_size must be an integer, or a list/tuple of integers "
-                f"(one for each state tensor). Received: {size!r}."
+                "RNN(cell): cell.state_size must be an integer, or a list/tuple with one entry "
+                "per state tensor (an integer, or a tuple of integers / TensorShape for a state "
+                f"of higher rank). Received: {size!r}."
             )
         super().__init__(**kwargs)
         self.cell = cell
@@ -144,19 +152,23 @@ class RNN(Layer):
         return None if self._fast is None else (3,)
 
     def _step_shape(self, input_shape):
+        if is_nested_input(input_shape):  # several inputs: the cell gets each one's step
+            return [self._step_shape(s) for s in input_shape]
         return (input_shape[0], *input_shape[2:])
 
     def init(self, key, input_shape):
         if self._fast is not None:
             return self._fast.init(key, input_shape)
-        if len(input_shape) < 3:
-            raise ValueError(
-                f"Layer {self.name!r} (RNN) expects inputs of rank 3 or more, (batch, time, "
-                f"features...); received shape {tuple(input_shape)}."
-            )
+        for shape in input_shape if is_nested_input(input_shape) else [input_shape]:
+            if len(shape) < 3:
+                raise ValueError(
+                    f"Layer {self.name!r} (RNN) expects inputs of rank 3 or more, (batch, "
+                    f"time, features...); received shape {tuple(shape)}."
+                )
         params, state = cell_init(self.cell, key, self._step_shape(input_shape))
         if self.stateful:
-            batch = input_shape[0] or getattr(self, "_model_batch", None) or self._batch_size_arg
+            first = input_shape[0] if is_nested_input(input_shape) else input_shape
+            batch = first[0] or getattr(self, "_model_batch", None) or self._batch_size_arg
             if batch is None:
                 raise ValueError(
                     f"Layer {self.name!r} (RNN(stateful=True)) needs a fixed batch size: give "
@@ -169,6 +181,8 @@ class RNN(Layer):
         return params, state
 
     def _state_shapes(self, batch):
+        if not isinstance(self.cell, StackedRNNCells):
+            return [(batch, *shape) for shape in size_shapes(self.cell.state_size)]
         shapes = []
 
         def add(size):
@@ -186,16 +200,19 @@ class RNN(Layer):
             out = self._fast.compute_output_shape(input_shape)
             self._model_batch = self._fast._model_batch
             return out
+        if is_nested_input(input_shape):
+            input_shape = input_shape[0]
         if self.stateful and input_shape[0] is not None:
             self._model_batch = int(input_shape[0])
-        out_dim = output_size(self.cell)
-        if self.return_sequences:
-            out = (input_shape[0], input_shape[1], out_dim)
+        lead = tuple(input_shape[:2]) if self.return_sequences else (input_shape[0],)
+        nested = nested_output_shapes(self.cell)
+        if isinstance(nested, list):
+            outs = [(*lead, *shape) for shape in nested]
         else:
-            out = (input_shape[0], out_dim)
+            outs = [(*lead, *(nested or (output_size(self.cell),)))]
         if self.return_state:
-            return [out, *self._state_shapes(input_shape[0])]
-        return out
+            return [*outs, *self._state_shapes(input_shape[0])]
+        return outs if isinstance(nested, list) else outs[0]
 
     def compute_mask(self, x, mask):
         return mask if self.return_sequences else None
@@ -217,8 +234,11 @@ class RNN(Layer):
                 mask=mask,
                 initial_state=initial_state,
             )
-        x = jnp.asarray(x, jnp.float32)
-        batch, steps = x.shape[0], x.shape[1]
+        if _is_nested(x):  # several inputs (a nested cell): one list of arrays
+            x = list(x)
+        x = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), x)
+        first_x = _flat(x)[0]
+        batch, steps = first_x.shape[0], first_x.shape[1]
         cell_params = {k: v for k, v in params.items()}
         cell_state = {k: v for k, v in state.items() if k not in _stateful.STATE_KEYS}
         template = initial_states(self.cell, batch)
@@ -240,15 +260,19 @@ class RNN(Layer):
         mkey = skey = None
         if train_key is not None:
             mkey, skey = jax.random.split(train_key)
-        masks, cell_state = cell_masks(self.cell, cell_state, mkey, training, batch, x.shape[-1])
-        xs = {"x": jnp.swapaxes(x, 0, 1)}
+        masks, cell_state = cell_masks(
+            self.cell, cell_state, mkey, training, batch, first_x.shape[-1]
+        )
+        xs = {"x": jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), x)}
         if skey is not None and self.uses_rng:
             xs["key"] = jax.random.split(skey, steps)
         if mask is not None:
             xs["mask"] = jnp.swapaxes(jnp.asarray(mask).astype(bool), 0, 1)
         cell, zero_out = self.cell, self.zero_output_for_mask
 
-        def step(states, inp):
+        nested_out = nested_output_shapes(cell)
+
+        def step(states, prev_out, inp):
             out, new = cell_step(
                 cell,
                 cell_params,
@@ -260,24 +284,31 @@ class RNN(Layer):
                 masks=masks,
             )
             new = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(states), _flat(new))
+            if nested_out is not None:
+                out = list(out) if isinstance(nested_out, list) else out
             if "mask" in inp:
-                masked = jnp.logical_not(inp["mask"])[:, None]
+                masked = jnp.logical_not(inp["mask"])
                 if zero_out:
-                    prev = jnp.zeros_like(out)
+                    prev = jax.tree_util.tree_map(jnp.zeros_like, out)
+                elif nested_out is not None:  # outputs unlike any state: the previous output
+                    prev = prev_out
                 else:  # Keras: the first state is the previous output
                     prev = states[0]
                     if _is_nested(prev):
                         prev = states[-1][0]
-                out = jnp.where(masked, prev, out)
-                new = jax.tree_util.tree_map(lambda s, n: jnp.where(masked, s, n), states, new)
+                out = where_rows(masked, prev, out)
+                new = where_rows(masked, states, new)
             return new, (out if self.return_sequences else None), out
 
         def scan_step(carry, inp):
-            states, _ = carry
-            new, seq_out, out = step(states, inp)
+            states, prev_out = carry
+            new, seq_out, out = step(states, prev_out, inp)
             return (new, out), seq_out
 
-        out0 = jnp.zeros((batch, output_size(cell)), jnp.float32)
+        if isinstance(nested_out, list):
+            out0 = [jnp.zeros((batch, *shape), jnp.float32) for shape in nested_out]
+        else:
+            out0 = jnp.zeros((batch, *(nested_out or (output_size(cell),))), jnp.float32)
         (final, last), outs = jax.lax.scan(
             scan_step,
             (states0, out0),
@@ -291,10 +322,10 @@ class RNN(Layer):
                 new_state[k] = v
         if self.return_sequences:
             if self.go_backwards:
-                outs = jnp.flip(outs, axis=0)
-            last = jnp.swapaxes(outs, 0, 1)
+                outs = jax.tree_util.tree_map(lambda o: jnp.flip(o, axis=0), outs)
+            last = jax.tree_util.tree_map(lambda o: jnp.swapaxes(o, 0, 1), outs)
         if self.return_state:
-            return [last, *_flat(final)], new_state
+            return [*_flat(last), *_flat(final)], new_state
         return last, new_state
 
     def regularization_loss(self, params):

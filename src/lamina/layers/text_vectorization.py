@@ -27,7 +27,8 @@ _MODES = ("int", "multi_hot", "count", "tf_idf")
 
 class TextVectorization(Layer):
     """Standardizes, splits and n-grams strings, then maps tokens to ids (a ``StringLookup``
-    with ``mask_token=""``: index 0 is padding, 1 is OOV).
+    with ``mask_token=""``: in ``"int"`` mode index 0 is padding and 1 is OOV; the encoded
+    modes start at OOV, as Keras's).
 
     Args:
         max_tokens: the vocabulary's maximum size, padding and OOV tokens included.
@@ -203,8 +204,9 @@ class TextVectorization(Layer):
     def host_apply(self, x):
         """Vectorizes strings eagerly on the host."""
         lookup = self._lookup
-        table = {t: i for i, t in enumerate(lookup.get_vocabulary()) if i >= 2}
-        rows = [[table.get(t, 1) for t in doc] for doc in self._documents(x)]
+        start, oov = lookup._token_start(), lookup._mask_slot()  # "int": 0 pads, 1 is OOV
+        table = {t: i for i, t in enumerate(lookup.get_vocabulary()) if i >= start}
+        rows = [[table.get(t, oov) for t in doc] for doc in self._documents(x)]
         if self.output_mode == "int":
             length = self.output_sequence_length
             if length is None:
@@ -236,6 +238,29 @@ class TextVectorization(Layer):
         if self.output_mode == "int":
             return (input_shape[0], self.output_sequence_length)
         return (input_shape[0], self._lookup._depth())
+
+    @classmethod
+    def from_config(cls, config):
+        """Rebuilds the layer; a ``standardize``/``split`` saved as a function entry (a user
+        function, as Keras writes it) is found by name in ``custom_objects``, as Keras's."""
+        from lamina.object_registry import get_registered_object
+
+        config = dict(config)
+        for key in ("standardize", "split"):
+            entry = config.get(key)
+            if isinstance(entry, dict) and entry.get("class_name") == "function":
+                name = entry.get("config")
+                found = get_registered_object(name) if isinstance(name, str) else None
+                if not callable(found):
+                    raise ValueError(
+                        f"TextVectorization: the {key} function {name!r} the file names was "
+                        f"not given. Expected it in custom_objects; fix: load_model(path, "
+                        f"custom_objects={{{name!r}: {name}}})."
+                    )
+                config[key] = found
+        if isinstance(config.get("ngrams"), list):
+            config["ngrams"] = tuple(config["ngrams"])
+        return super().from_config(config)
 
     def get_config(self):
         lookup = self._lookup.get_config()

@@ -137,6 +137,7 @@ def traced_init(layer, key, input_shape):
     layer._variables = list(early)
     layer._init_store = ({}, {})
     scope = Scope(init_key=key)
+    scope.caller = layer
     scope.shapes_known = _inputs.shapes_known(input_shape)  # else the batch is filled with 1
     with scope, jax.numpy_rank_promotion("allow"):
         for var in early:
@@ -160,7 +161,7 @@ def traced_init(layer, key, input_shape):
                     entry = _borrowed.held_entry(scope, sub, entry)
                 if entry is None:  # never called: Keras leaves it unbuilt, without weights
                     continue
-                sub_p, sub_s = entry[0], entry[1]
+                sub_p, sub_s = scope.originals.get(id(sub), entry[0]), entry[1]
                 params.update({f"{path}/{k}": v for k, v in sub_p.items()})
                 state.update({f"{path}/{k}": v for k, v in sub_s.items()})
     layer._init_store = None
@@ -205,6 +206,7 @@ def traced_apply(layer, params, state, x, *, training=False, key=None, mask=None
     x = _inputs.in_call_order(layer, x)  # casts and maps on the way sorted a dict's keys
     check_layer_inputs(layer, x)
     scope = Scope(training=training, key=key)
+    scope.caller = layer
     record_masks(scope, x, mask)
     gens, rest = _generators.split(layer, state)
     # User code is written for Keras, whose ops broadcast like NumPy.
@@ -323,6 +325,10 @@ def _carried_masks(scope, layer, x, kwargs):
     from lamina.models.graph_masks import _QUERY_VALUE_KEY, _takes_qvk_masks
 
     mask = kwargs.pop("mask", None)
+    if getattr(layer, "_clears_input_masks", False) and isinstance(x, list | tuple):
+        # Keras's MultiHeadAttention reads the query's mask off the query and ignores a
+        # query_mask= argument (the keras.io translation example passes one): as the graph does.
+        kwargs.pop("query_mask", None)
     if mask is not None or not scope.masks:
         return mask, kwargs.get("query_mask")
 

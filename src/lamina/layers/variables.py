@@ -52,6 +52,10 @@ class Scope:
         self.aux = 0.0
         self.key = key
         self.init_key = init_key
+        #: The Keras-style layer whose ``call`` runs in this scope (set by ``traced_apply``).
+        self.caller = None
+        #: id(layer) -> its params before a re-parametrizing ``assign`` in the call.
+        self.originals: dict[int, dict] = {}
         self._count = 0
         #: id(layer) -> [params, state, new_state, prefix-owner, layer]
         self.bound: dict[int, list] = {}
@@ -293,8 +297,11 @@ class Variable:
         return self.value
 
     def __array__(self, dtype=None, copy=None):
-        out = self.numpy()
-        return out if dtype is None else out.astype(dtype)
+        out = self.numpy()  # read-only: the device buffer's host view
+        if dtype is not None:
+            return out.astype(dtype)
+        # ``np.array(variable)`` asks for a copy and trusts it to be one: a writable array.
+        return out.copy() if copy else out
 
     # --------------------------------------------------------------- writing
     def assign(self, value):
@@ -310,13 +317,25 @@ class Variable:
         entry = find_binding(self._layer)
         if entry is not None:
             if self.trainable:
-                raise NotImplementedError(
-                    f"assign() on the trainable variable {self.path!r} inside call(): Lamina's "
-                    "compiled step updates trainable weights only through the optimizer (Keras's "
-                    "JAX backend drops such an assignment at the end of each training step). "
-                    "Expected a non-trainable variable; fix: create it with add_weight(..., "
-                    "trainable=False) to update it in call()."
-                )
+                scope = current_scope()
+                caller = getattr(scope, "caller", None)
+                if caller is None or caller is self._layer:
+                    raise NotImplementedError(
+                        f"assign() on the trainable variable {self.path!r} inside call(): "
+                        "Lamina's compiled step updates a layer's own trainable weights only "
+                        "through the optimizer (Keras's JAX backend drops such an assignment "
+                        "at the end of each training step). Expected a non-trainable variable; "
+                        "fix: create it with add_weight(..., trainable=False) to update it in "
+                        "call()."
+                    )
+                # A wrapper re-parametrizing a sub-layer's weight before calling it (PixelCNN's
+                # masked kernel), as Keras's JAX backend runs it: the rest of the call reads
+                # the value, gradients reach the stored weight through it, and the step drops
+                # the assignment.  A copy, so the arrays the caller bound stay untouched (and
+                # a build keeps the weights it made: ``originals``).
+                scope.originals.setdefault(id(self._layer), entry[0])
+                entry[0] = {**entry[0], self._key: value}
+                return value
             entry[2][self._key] = value
             return value
         if getattr(self.initializer, "pending", None) is not None:

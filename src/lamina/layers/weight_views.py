@@ -53,13 +53,13 @@ class LayerWeightViews:
 
     # A Keras-style layer holds its sub-layers' arrays under their attribute paths; these two
     # methods let a sub-layer's weight views read and write them there.
-    def _arrays_of(self, sub):
+    def _arrays_of(self, sub, build=False):
         from lamina.layers.tracing import split_prefixed, tracked_layers
 
         for path, layer in tracked_layers(self):
             if layer is sub:
-                try:
-                    params, state, (p_names, s_names) = self._weights_source(build=False)
+                try:  # with ``build``, the model holding this layer is built first (as Keras's)
+                    params, state, (p_names, s_names) = self._weights_source(build=build)
                 except ValueError:
                     return None
                 cut = len(path) + 1
@@ -348,7 +348,7 @@ def _owned_arrays(owner, layer, build):
         from lamina.models import weight_sync
 
         return weight_sync.weights_of(owner, layer, build=build)
-    return owner._arrays_of(layer)
+    return owner._arrays_of(layer, build=build)
 
 
 class OwnerRef(weakref.ref):

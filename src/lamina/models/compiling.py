@@ -13,6 +13,7 @@ from lamina import losses as _losses
 from lamina import metrics as _metrics
 from lamina import optimizers as _optimizers
 from lamina.distribution import model_parallel as _model_parallel
+from lamina.optimizers.multi_models import optimizer_tx
 from lamina.training import compilation as _compilation
 from lamina.training import guardrails as _guardrails
 from lamina.training import layer_metric_state as _held_metrics
@@ -167,7 +168,7 @@ class CompileMixin:
         from lamina.training.compilation import enable_persistent_cache
 
         enable_persistent_cache()  # before the optimizer's init program: cached on disk too
-        tx = self._compiled["optimizer"].to_optax()
+        tx = optimizer_tx(self, self._compiled["optimizer"])
         mask = self._trainable_mask()
         trained, _ = split_trainable(self._train_state.params, mask)
         rng = self._train_state.rng
@@ -274,7 +275,7 @@ class CompileMixin:
                 network,
                 losses,
                 metrics,
-                self._compiled["optimizer"].to_optax(),
+                optimizer_tx(self, self._compiled["optimizer"]),
                 mask,
                 trace_counter=self._trace_counter,
                 run_eagerly=self._compiled["run_eagerly"],

@@ -22,6 +22,7 @@ from lamina.layers.call_losses import log_term
 from lamina.layers.keras_api import set_owner
 from lamina.layers.symbolic import KerasTensor
 from lamina.models import graph as _graph
+from lamina.models.graph_clone import clone_cut_inputs
 from lamina.models.model import Model
 from lamina.models.nesting import NestedModelMixin
 from lamina.models.shared_copies import copies, tie_network
@@ -58,8 +59,14 @@ class Functional(Model):
                     f"(type {type(t).__name__})."
                 )
         flat_out = jax.tree_util.tree_leaves(outputs, is_leaf=_is_kt)
-        self._flat_inputs = flat_in
         self._nodes, layers = _graph.map_graph(flat_in, flat_out)
+        cut = clone_cut_inputs(inputs, outputs, self._nodes)  # inner tensors as inputs (Keras)
+        if cut[0] is not inputs:
+            inputs, outputs = self._inputs_struct, self._outputs_struct = cut
+            flat_in = jax.tree_util.tree_leaves(inputs, is_leaf=_is_kt)
+            flat_out = jax.tree_util.tree_leaves(outputs, is_leaf=_is_kt)
+            self._nodes, layers = _graph.map_graph(flat_in, flat_out)
+        self._flat_inputs = flat_in
         self._layers = layers
         shapes = [t.shape for t in flat_in]
         self._input_shape = shapes[0] if len(shapes) == 1 and _is_kt(inputs) else shapes
@@ -137,7 +144,11 @@ class Functional(Model):
                 gm.metric.update_state(value[0])
             return (y[0] if single else y), new_state, aux
 
-        spec_key = ("functional", tuple(la._spec_key() for la in layers), wiring(nodes, layers))
+        spec_key = (
+            "functional",
+            tuple(la._spec_key() for la in layers),
+            wiring(nodes, layers, flat_inputs),  # an input may be an inner tensor (Keras)
+        )
         if graph_losses:
             spec_key += (tuple(gl.spec_key() for gl in graph_losses),)
         if graph_metrics:

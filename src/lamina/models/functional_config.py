@@ -73,8 +73,24 @@ def serialized_entry(layer) -> dict:
     return {
         "module": "keras.layers" if builtin else cls.__module__,
         "class_name": cls.__name__,
-        "config": layer.get_config() if builtin else _serialized_values(layer.get_config()),
+        "config": (_named_functions if builtin else _serialized_values)(layer.get_config()),
         "registered_name": None if builtin else get_registered_name(cls),
+    }
+
+
+def _named_functions(config):
+    """A built-in layer's config with the user functions it holds (``TextVectorization``'s
+    ``standardize``/``split``) written as Keras's function entries, found again by name
+    from ``custom_objects`` when the file is loaded; a lambda cannot be."""
+    import types
+
+    from lamina.utils.serialization import serialize_keras_object
+
+    if not isinstance(config, dict):
+        return config
+    return {
+        k: serialize_keras_object(v) if isinstance(v, types.FunctionType) else v
+        for k, v in config.items()
     }
 
 
@@ -256,8 +272,35 @@ def _deserialized(spec, custom_objects=None):
     return deserialize(spec, custom_objects=custom_objects)
 
 
-def functional_from_config(config: dict, custom_objects=None):
-    """Rebuilds a functional model from Keras 3's (or Keras 2's) config dict.
+def revivable_as_functional(cls) -> bool:
+    """Whether a user ``Model`` subclass built as ``Cls(inputs, outputs)`` (the keras.io
+    masked language model) is rebuilt from a functional config as an instance of ``cls``:
+    Keras's test, its ``__init__`` is the model's own or takes ``*args, **kwargs``; and it
+    keeps the model's ``from_config``.
+
+    >>> import lamina
+    >>> class Mine(lamina.Model):
+    ...     pass
+    >>> revivable_as_functional(Mine), revivable_as_functional(lamina.layers.Dense)
+    (True, False)
+    """
+    import inspect
+
+    from lamina.models.model import Functional, Model
+
+    if not (isinstance(cls, type) and issubclass(cls, Model)):
+        return False
+    if cls.from_config.__func__ is not Model.from_config.__func__:
+        return False
+    if cls.__init__ in (Model.__init__, Functional.__init__):
+        return True
+    spec = inspect.getfullargspec(cls.__init__)
+    return spec.varargs is not None and spec.varkw is not None
+
+
+def functional_from_config(config: dict, custom_objects=None, cls=None):
+    """Rebuilds a functional model from Keras 3's (or Keras 2's) config dict, as an instance
+    of ``cls`` (a user ``Model`` subclass built on a graph; default ``Functional``).
 
     Raises:
         ValueError: the config is not a functional model's, or refers to unknown layers.
@@ -342,6 +385,6 @@ def functional_from_config(config: dict, custom_objects=None):
 
     inputs = ends(config["input_layers"])
     outputs = ends(config["output_layers"])
-    return Functional(
+    return (cls or Functional)(
         inputs, outputs, name=config.get("name"), trainable=config.get("trainable", True)
     )

@@ -30,6 +30,7 @@ from lamina.layers import tracing as _tracing
 from lamina.layers.base import Layer
 from lamina.layers.borrowed_weights import unique_weights
 from lamina.layers.symbolic import KerasTensor, TensorOp
+from lamina.models import held_models as _held
 from lamina.models import model_outputs as _outputs
 from lamina.models import own_variables as _own
 from lamina.models import subclass_build as _subclass_build
@@ -262,6 +263,8 @@ class Model(
     @property
     def weights(self) -> list:
         """The model's weights as Keras variables, layer by layer."""
+        if (subs := _held.held_models(self)) is not None:  # a GAN: its sub-models' weights
+            return _held.gather(subs, "weights")
         self._require_built("weights")
         return unique_weights([w for layer in self._layers for w in layer.weights])
 
@@ -269,17 +272,33 @@ class Model(
     def trainable_weights(self) -> list:
         if not self.trainable:
             return []
+        if (subs := _held.held_models(self)) is not None:
+            return _held.gather(subs, "trainable_weights")
         return unique_weights([w for layer in self._layers for w in layer.trainable_weights])
 
     @property
     def non_trainable_weights(self) -> list:
         if not self.trainable:
             return self.weights
+        if (subs := _held.held_models(self)) is not None:
+            return _held.gather(subs, "non_trainable_weights")
         return unique_weights([w for layer in self._layers for w in layer.non_trainable_weights])
 
+    @property
+    def non_trainable_variables(self) -> list:
+        """The non-trainable weights, then the seed-generator states (Keras's order)."""
+        if (subs := _held.held_models(self)) is not None:
+            return _held.gather(subs, "non_trainable_variables")
+        return Sequential.non_trainable_variables.fget(self)
+
+    @property
+    def variables(self) -> list:
+        """The weights, then the seed-generator states (Keras's ``variables``)."""
+        if (subs := _held.held_models(self)) is not None:
+            return _held.gather(subs, "variables")
+        return Sequential.variables.fget(self)
+
     trainable_variables = trainable_weights
-    non_trainable_variables = Sequential.non_trainable_variables
-    variables = Sequential.variables
 
     get_weights = Sequential.get_weights
     set_weights = Sequential.set_weights
@@ -332,9 +351,14 @@ class Model(
     @classmethod
     def from_config(cls, config, custom_objects=None):
         if "layers" in config and "input_layers" in config:
-            from lamina.models.functional_config import functional_from_config
+            from lamina.models.functional_config import (
+                functional_from_config,
+                revivable_as_functional,
+            )
 
-            return functional_from_config(config, custom_objects)
+            # A user subclass built on a graph comes back as itself, as in Keras.
+            keep = cls if revivable_as_functional(cls) else None
+            return functional_from_config(config, custom_objects, cls=keep)
         return cls(**config)
 
     def __repr__(self) -> str:

@@ -89,7 +89,9 @@ def model_graph(model, expand_nested: bool = False) -> PlotGraph:
 def _layers_of(model) -> list:
     if is_sequential(model):
         return list(model.layers)
-    return list(model.layers) if is_graph_model(model) else [model]
+    if is_graph_model(model):  # Keras draws its ops (``x + y``) too: its ``_operations``
+        return list(getattr(model, "_layers", None) or model.layers)
+    return [model]
 
 
 def _add_boxes(graph: PlotGraph, model, expand_nested: bool, frames: tuple) -> None:

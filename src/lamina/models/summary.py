@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import jax
 import numpy as np
 
 from lamina.layers.borrowed_weights import borrowed_count
+from lamina.layers.symbolic import KerasTensor, TensorOp
 from lamina.models import own_variables as _own
 from lamina.models import summary_table as _table
 from lamina.models.plot_graph import is_sequential as _is_stack
@@ -163,7 +165,7 @@ def _rows(model, graph, connected, show_trainable, expand_nested):
         shape = str(tuple(shapes[j])) if shapes is not None else _node_shape(model, layer)
         # A row counts the weights its layer reads from others (tied) too; totals once (Keras).
         n_row = n_p + n_s + borrowed_count(layer, (*ts.params[i], *names))
-        cells = [f"{layer.name} ({type(layer).__name__})", shape, f"{n_row:,}"]
+        cells = [f"{layer.name} ({_class_name(layer)})", shape, f"{n_row:,}"]
         if connected:
             cells.append(", ".join(_connections(model, layer)))
         if show_trainable:
@@ -172,6 +174,13 @@ def _rows(model, graph, connected, show_trainable, expand_nested):
         if expand_nested:
             rows += _nested_rows(layer, 1, connected, show_trainable)
     return rows, (total, train)
+
+
+def _class_name(layer) -> str:
+    """The type Keras prints for a row: an op on symbolic tensors (``x + y``) by its Keras op
+    class (``Add``), as Keras's graph holds the op itself rather than a wrapping layer."""
+    keras_op = getattr(layer, "keras_op", None) if isinstance(layer, TensorOp) else None
+    return keras_op.spec.class_name if keras_op is not None else type(layer).__name__
 
 
 def _entries(model) -> list:
@@ -220,7 +229,7 @@ def _nested_rows(layer, level, connected, show_trainable) -> list:
                 shape = "?"
         n = sub.count_params() if sub.built else None
         prefix = "   " * level + "└ "
-        cells = [f"{prefix}{sub.name} ({type(sub).__name__})", shape]
+        cells = [f"{prefix}{sub.name} ({_class_name(sub)})", shape]
         cells.append("0 (unbuilt)" if n is None else f"{n:,}")
         if connected:
             cells.append("-")
@@ -316,10 +325,21 @@ def _connections(model, layer) -> list[str]:
     for node in layer._inbound_nodes or []:
         if id(node) not in in_model or node.is_input:
             continue
-        for t in node.input_tensors:
+        for t in _node_tensors(layer, node):
             src, i, j = t._keras_history
             out.append(f"{src.name}[{i}][{j}]")
     return out or ["-"]
+
+
+def _node_tensors(layer, node) -> list:
+    """The node's input tensors as Keras's node holds them: a layer recording its call in
+    Keras's terms (``mha(x, x)``: no key, which the layer packs as the value) lists those."""
+    hook = getattr(layer, "_keras_node_arguments", None)
+    if hook is None:
+        return node.input_tensors
+    args, kwargs = hook(list(node.args), dict(node.kwargs))
+    leaves = jax.tree_util.tree_leaves((args, kwargs), is_leaf=lambda v: isinstance(v, KerasTensor))
+    return [t for t in leaves if isinstance(t, KerasTensor)]
 
 
 def _is_chain(model) -> bool:
@@ -327,4 +347,8 @@ def _is_chain(model) -> bool:
     for node in model._nodes:
         if len(node.input_tensors) > 1 or len(node.output_tensors) > 1:
             return False
-    return all(len(layer._inbound_nodes or []) <= 1 for layer in model._layers)
+    # A layer called twice within the model; its calls in other graphs do not count (Keras).
+    in_model = {id(n) for n in model._nodes}
+    return all(
+        sum(id(n) in in_model for n in layer._inbound_nodes or []) <= 1 for layer in model._layers
+    )

@@ -25,6 +25,7 @@ from lamina.optimizers.base import Optimizer
 from lamina.optimizers.lamb import Lamb
 from lamina.optimizers.lion import Ftrl, Lion
 from lamina.optimizers.loss_scale import LossScaleOptimizer
+from lamina.optimizers.multi_optimizer import MultiOptimizer, OptimizerMap
 from lamina.optimizers.muon import Muon
 from lamina.optimizers.rmsprop_family import Adadelta, Adagrad, RMSprop
 from lamina.optimizers.schedule_free import ScheduleFreeAdamW
@@ -56,6 +57,8 @@ __all__ = [
     "Muon",
     "ScheduleFreeAdamW",
     "LossScaleOptimizer",
+    "MultiOptimizer",
+    "OptimizerMap",
     "schedules",
     "get",
     "serialize",
@@ -87,6 +90,7 @@ ALL_OBJECTS = (
 ALL_OBJECTS_DICT = {cls.__name__.lower(): cls for cls in ALL_OBJECTS}
 # A wrapper (no default constructor), so not in ALL_OBJECTS; found by name all the same.
 ALL_OBJECTS_DICT["lossscaleoptimizer"] = LossScaleOptimizer
+ALL_OBJECTS_DICT["multioptimizer"] = MultiOptimizer
 #: The built-in optimizers by lower-case class name (Keras resolves them case-insensitively).
 REGISTRY = ClassRegistry("optimizer", "keras.optimizers", Optimizer)
 REGISTRY.update(ALL_OBJECTS_DICT)
@@ -142,7 +146,7 @@ def deserialize(config: dict, custom_objects: dict | None = None) -> Optimizer:
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"Could not interpret optimizer config: {config!r}")
     cls = _class_for(config, custom_objects)
-    if cls is LossScaleOptimizer:  # its inner optimizer may be a custom class
+    if cls in (LossScaleOptimizer, MultiOptimizer):  # inner optimizers may be custom classes
         return cls.from_config(dict(config.get("config") or {}), custom_objects=custom_objects)
     return cls.from_config(dict(config.get("config") or {}))
 

@@ -256,6 +256,9 @@ class Optimizer(StatelessOptimizerMixin):
                     set_lr(model, rate)
         finally:
             self.__dict__["_setting"] = False
+        from lamina.optimizers.multi_models import follow_inner_rate
+
+        follow_inner_rate(self, rate)  # an optimizer inside a MultiOptimizer
 
     # Keras 2 named the learning rate ``lr`` (``optimizer.lr``, ``K.set_value(opt.lr, x)``).
     @property

@@ -44,6 +44,10 @@ def slot_variables(optimizer: Optimizer, opt_state, variable_names, order=None) 
         variable, e.g. Adam: ``kernel_momentum, kernel_velocity, bias_momentum, ...`` then
         ``*_velocity_hat`` when ``amsgrad``), and finally Nadam's scalar ``"variable"``.
     """
+    if hasattr(optimizer, "optimizers"):  # MultiOptimizer: its own two, then each inner's
+        from lamina.optimizers.multi_saving import multi_slot_variables
+
+        return multi_slot_variables(optimizer, opt_state, variable_names, order)
     if getattr(optimizer, "inner_optimizer", None) is not None:  # LossScaleOptimizer
         from lamina.optimizers.loss_scale import wrapper_variables
 
@@ -87,6 +91,10 @@ def set_slot_variables(optimizer: Optimizer, opt_state, values, order=None):
     Returns:
         The new state.
     """
+    if hasattr(optimizer, "optimizers"):  # MultiOptimizer
+        from lamina.optimizers.multi_saving import set_multi_slot_variables
+
+        return set_multi_slot_variables(optimizer, opt_state, values, order)
     if getattr(optimizer, "inner_optimizer", None) is not None:  # LossScaleOptimizer
         from lamina.optimizers.loss_scale import set_wrapper_variables
 

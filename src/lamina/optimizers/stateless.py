@@ -290,7 +290,9 @@ def _model_variables(opt) -> list | None:
         out = assignable(values, write)
         for (name, _), v in zip(pairs, out):
             try:
-                v.name, v.path = name, f"{opt.name}/{name}"
+                # A MultiOptimizer's inner variables are named "<inner>/<name>" already.
+                path = name if "/" in name else f"{opt.name}/{name}"
+                v.name, v.path = path.rsplit("/", 1)[-1], path
             except AttributeError:  # an array type that takes no attributes
                 pass
         return out

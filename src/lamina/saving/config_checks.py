@@ -81,7 +81,10 @@ def check_structure(path, config) -> None:
             continue
         if not isinstance(node, dict):
             continue
-        if node.get("class_name") in _MODEL_CLASSES and "config" in node:
+        inner = node.get("config")
+        # A user Model subclass built on a graph is written under its own class name.
+        graph = isinstance(inner, dict) and "layers" in inner and "input_layers" in inner
+        if (node.get("class_name") in _MODEL_CLASSES or graph) and "config" in node:
             _check_model_entry(path, node)
         elif node.get("class_name") == "__keras_tensor__":
             history = (node.get("config") or {}).get("keras_history") if isinstance(

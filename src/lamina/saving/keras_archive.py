@@ -31,6 +31,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 import zipfile
 
 import h5py
@@ -88,7 +89,7 @@ def _model_class_config(model) -> dict:
     from lamina.models.model import Functional
     from lamina.object_registry import get_registered_name
 
-    if isinstance(model, Functional):
+    if type(model).__module__.startswith("lamina.") and isinstance(model, Functional):
         return {
             "module": "keras.src.models.functional",
             "class_name": "Functional",
@@ -106,12 +107,24 @@ def _model_class_config(model) -> dict:
 
 def _model_from_class_config(config, path, custom_objects, stored_bytes, before_build=None):
     """A functional or subclassed model from its ``config.json`` entry (built, uncompiled)."""
-    from lamina.models.functional_config import functional_from_config
+    from lamina.models.functional_config import functional_from_config, revivable_as_functional
     from lamina.object_registry import get_registered_object
 
     cls_name, inner = config["class_name"], config.get("config") or {}
-    if cls_name in ("Functional", "Model") and "layers" in inner:
-        model = functional_from_config(inner, custom_objects)
+    user_cls, graph = None, cls_name in ("Functional", "Model")
+    if not graph and "layers" in inner and "input_layers" in inner:  # a user class on a graph
+        user_cls = get_registered_object(config.get("registered_name") or cls_name, custom_objects)
+        if user_cls is None:
+            warnings.warn(
+                f"The model class {cls_name!r} was not given: loading the model as a plain "
+                f"functional model, without the class's methods. Fix: load_model(path, "
+                f"custom_objects={{{cls_name!r}: {cls_name}}}).",
+                stacklevel=3,
+            )
+        graph = user_cls is None or revivable_as_functional(user_cls)
+        user_cls = user_cls if graph else None
+    if graph and "layers" in inner:
+        model = functional_from_config(inner, custom_objects, cls=user_cls)
         _check_graph_budget(model, path, stored_bytes)
         if before_build is not None:
             before_build(model)

@@ -38,6 +38,7 @@ import numpy as np
 from lamina import optimizers as _optimizers
 from lamina._naming import snake_case
 from lamina.layers import lora
+from lamina.optimizers.multi_saving import multi_groups
 from lamina.saving import h5_tree, safety
 from lamina.saving.safety import fail
 
@@ -221,6 +222,11 @@ def write(h5, model, include_optimizer: bool = True) -> None:
                 g = h5.create_group("optimizer/inner_optimizer/vars")
                 g.attrs["name"] = inner.name
                 for j, (_, a) in enumerate(opt_vars[4:]):
+                    g.create_dataset(str(j), data=a)
+            for gpath, name, arrays in multi_groups(view.optimizer, opt_vars):
+                g = h5.create_group(gpath)  # a MultiOptimizer's inner ones, as Keras
+                g.attrs["name"] = name
+                for j, a in enumerate(arrays):
                     g.create_dataset(str(j), data=a)
     # The model's own group (where a subclassed model's own variables were written).
     h5.require_group("vars").attrs["name"] = model.name

@@ -79,6 +79,8 @@ def read_state(parts) -> dict:
         ntv += nt
     opt = parts.optimizer
     if opt is not None:
+        if hasattr(opt, "bind_owners"):  # a MultiOptimizer: the weights' paths pick optimizers
+            opt.bind_owners(parts.owners)
         _ensure_built(opt, tv)
         opt.__dict__["_constraints"] = [c for owner in parts.owners for c in _constraints(owner)]
     return {

@@ -238,6 +238,7 @@ def fit(
             mstate = program.init_metrics()
             done = fed = 0
             logs = {}
+            unread = False
             try:
                 for c in chunks:
                     cb.on_train_batch_begin(c.begin, {})
@@ -255,6 +256,9 @@ def fit(
                         time_first_calls(first_calls, t0)
                         if trial is not None:
                             trial.synced(chunk, c.begin, c.real, time.perf_counter())
+                        unread = False
+                    else:
+                        unread = True
                     # Keras names the last step of the execution (``begin + spe - 1``).
                     end = c.begin + (chunk if hooks else max(c.real, 1)) - 1
                     cb.on_train_batch_end(end, dict(logs))
@@ -262,6 +266,8 @@ def fit(
                         break
             finally:
                 chunks.close()
+            if unread and done:  # the epoch ended before its last step (the input ran out)
+                logs = host_logs(hand_over(b, program.results(mstate)), model, epoch)
             if done == 0:
                 warn_ran_out()
                 break

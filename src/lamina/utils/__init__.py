@@ -21,6 +21,7 @@ from lamina.preprocessing.image_io import array_to_img, img_to_array, load_img, 
 from lamina.preprocessing.sequence import pad_sequences
 from lamina.preprocessing.timeseries import timeseries_dataset_from_array
 from lamina.utils import (  # Keras 1/2, 3 paths
+    bounding_boxes,
     conv_utils,
     data_utils,
     generic_utils,

@@ -97,7 +97,8 @@ def layer_label(layer, show_shapes=False, show_dtype=False, show_layer_names=Tru
     ...             show_layer_activations=True)
     ('d', 'Dense', 'relu', [])
     """
-    kind = type(layer).__name__
+    keras_op = getattr(layer, "keras_op", None)  # an op on symbolic tensors: Keras's class
+    kind = keras_op.spec.class_name if keras_op is not None else type(layer).__name__
     act = getattr(layer, "activation", None) if show_layer_activations else None
     cells = []
     if show_shapes:
