@@ -72,7 +72,10 @@ def _put(part):
     """A tile on the device(s): without a distribution, the host memory itself where the
     backend can read it in place (a CPU reads the caller's rows without copying them)."""
     if _sharding.active() is None:
-        return jax.device_put(part, may_alias=True)
+        try:
+            return jax.device_put(part, may_alias=True)
+        except TypeError:  # an older JAX whose device_put has no ``may_alias``: a copy
+            return jax.device_put(part)
     return _sharding.shard_batches(part)
 
 
