@@ -248,12 +248,12 @@ class Optimizer(StatelessOptimizerMixin):
         # Keras's rate is a variable: setting it (a callback's ``optimizer.learning_rate =``
         # mid-fit, Géron's 1cycle schedule) changes the compiled models' rate at once.
         from lamina.callbacks.extra import set_lr
+        from lamina.models.state_access import models_training_with
 
         self.__dict__["_setting"] = True
         try:
-            for model in models_using(self):
-                if getattr(model, "_train_state", None) is not None:
-                    set_lr(model, rate)
+            for model in models_training_with(self):
+                set_lr(model, rate)
         finally:
             self.__dict__["_setting"] = False
         from lamina.optimizers.multi_models import follow_inner_rate

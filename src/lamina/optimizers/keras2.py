@@ -80,10 +80,10 @@ class LearningRate(np.float32):
         if opt is None:
             raise TypeError("This learning rate is not attached to an optimizer.")
         from lamina.callbacks.extra import set_lr
+        from lamina.models.state_access import models_training_with
 
-        for model in models_using(opt):
-            if getattr(model, "_train_state", None) is not None:
-                set_lr(model, value)
+        for model in models_training_with(opt):
+            set_lr(model, value)
         # The configuration follows too (a later compile starts from it). The optimizer's
         # hash changes, which is harmless: compiled programs take the rate from the state.
         opt.learning_rate = value
@@ -111,7 +111,9 @@ def models_using(opt) -> list:
 
 
 def live_lr(model) -> float:
-    ts = getattr(model, "_train_state", None)
+    from lamina.models.state_access import built_state
+
+    ts = built_state(model)
     if ts is None or getattr(ts, "opt_state", None) is None:
         return float(model.optimizer._learning_rate)
     # The state holds float32: read it back as the shortest decimal (0.01, not 0.00999...).

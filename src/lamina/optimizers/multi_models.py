@@ -38,13 +38,13 @@ def optimizer_tx(model, optimizer) -> optax.GradientTransformation:
     multi = optimizer if isinstance(optimizer, MultiOptimizer) else inner
     if not isinstance(multi, MultiOptimizer):
         return optimizer.to_optax()
-    from lamina.saving.weights_h5 import _leaf_order
+    from lamina.saving.weights_h5 import leaf_order
     from lamina.training.state import split_trainable
 
     view = model.saving_view()
     trained, _ = split_trainable(view.train_state.params, view.trainable_mask())
     leaves = jax.tree_util.tree_leaves(trained)
-    names, order = _leaf_order(model, keras_paths=True)
+    names, order = leaf_order(model, keras_paths=True)
     infos = [
         _VariableInfo(n, tuple(jnp.shape(a)), jnp.result_type(a)) for n, a in zip(names, leaves)
     ]
@@ -58,14 +58,18 @@ def optimizer_tx(model, optimizer) -> optax.GradientTransformation:
 
 
 def _model_state(opt):
-    from lamina.optimizers.keras2 import models_using
+    from lamina.models.state_access import (
+        built_state,
+        models_training_with,
+        trains_with_custom_step,
+    )
 
-    for model in models_using(opt):
-        if "_custom_program" in model.__dict__:
+    for model in models_training_with(opt):
+        if trains_with_custom_step(model):
             continue  # a custom train_step trains from the optimizer's own (built) state
-        ts = getattr(model, "_train_state", None)
-        if ts is not None and getattr(ts, "opt_state", None) is not None:
-            return ts.opt_state
+        state = built_state(model).opt_state
+        if state is not None:
+            return state
     return None
 
 
@@ -74,20 +78,37 @@ def follow_inner_rate(inner, rate: float) -> None:
     """``inner.learning_rate = rate`` on an optimizer inside a compiled model's
     ``MultiOptimizer``: the model's state (or a custom step's built state) takes the rate
     without recompiling, as assigning Keras's learning-rate variable changes the next steps."""
-    from lamina.layers.stateful import MODELS
+    from lamina.models.state_access import (
+        built_state,
+        models_training_with,
+        trains_with_custom_step,
+    )
 
-    for model in list(MODELS.values()):
-        multi = getattr(model, "optimizer", None)
-        if not isinstance(multi, MultiOptimizer) or not any(o is inner for o in multi.optimizers):
-            continue
+    for multi in _multis_holding(inner):
         k = next(i for i, o in enumerate(multi.optimizers) if o is inner)
-        ts = getattr(model, "_train_state", None)
-        state = None if ts is None else ts.opt_state
-        if isinstance(state, MultiOptimizerState) and "_custom_program" not in model.__dict__:
-            model.train_state = ts._replace(opt_state=_with_rate(state, k, rate))
+        for model in models_training_with(multi):
+            ts = built_state(model)
+            if isinstance(ts.opt_state, MultiOptimizerState) and not trains_with_custom_step(model):
+                model.train_state = ts._replace(opt_state=_with_rate(ts.opt_state, k, rate))
         own = multi._optax_state()
         if isinstance(own, MultiOptimizerState):
             multi._set_optax_state(_with_rate(own, k, rate))
+
+
+def _multis_holding(inner) -> list:
+    """The compiled models' ``MultiOptimizer``s that hold ``inner`` (each once)."""
+    from lamina.layers.stateful import MODELS
+
+    out: list = []
+    for model in list(MODELS.values()):
+        multi = getattr(model, "optimizer", None)
+        if (
+            isinstance(multi, MultiOptimizer)
+            and any(o is inner for o in multi.optimizers)
+            and not any(m is multi for m in out)
+        ):
+            out.append(multi)
+    return out
 
 
 def _with_rate(state: MultiOptimizerState, k: int, rate: float) -> MultiOptimizerState:
@@ -116,13 +137,9 @@ def inner_state(inner):
     """The state of ``inner`` inside the ``MultiOptimizer`` of a model training with it
     (``inner.iterations`` reads its count, as Keras's sub-optimizers count their own steps),
     or ``None``."""
-    from lamina.layers.stateful import MODELS
     from lamina.optimizers.state import _find_state
 
-    for model in list(MODELS.values()):
-        multi = getattr(model, "optimizer", None)
-        if not isinstance(multi, MultiOptimizer):
-            continue
+    for multi in _multis_holding(inner):
         states = (_model_state(multi), multi._optax_state())
         for state in states:
             if not isinstance(state, MultiOptimizerState):

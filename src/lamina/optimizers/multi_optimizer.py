@@ -237,15 +237,13 @@ class MultiOptimizer(Optimizer):
         """Labels the trainable weights of the models a custom ``train_step`` trains (in
         Keras's order, the order ``stateless_apply`` receives them)."""
         from lamina.layers.variable_paths import weight_path
+        from lamina.models.state_access import trained_slots
 
-        infos = []
-        for owner in owners:
-            layers = owner._engine_network().layers
-            for i, k, _ in owner._variable_slots()[0]:
-                value = owner._train_state.params[i][k]
-                infos.append(
-                    _VariableInfo(weight_path(layers[i], k), tuple(value.shape), value.dtype)
-                )
+        infos = [
+            _VariableInfo(weight_path(layer, k), tuple(value.shape), value.dtype)
+            for owner in owners
+            for layer, k, value in trained_slots(owner)
+        ]
         self.__dict__["_built_labels"] = self.labels_for(infos)
 
     def to_optax(self, variables=None) -> optax.GradientTransformation:

@@ -255,13 +255,16 @@ def _follow_learning_rate(opt, value) -> None:
                 opt._set_optax_state(set_learning_rate(state, value))
         except TypeError:  # a state without a learning rate: nothing to follow
             pass
-    from lamina.optimizers.keras2 import models_using
+    from lamina.models.state_access import (
+        built_state,
+        models_training_with,
+        trains_with_custom_step,
+    )
 
-    for model in models_using(opt):
-        if "_custom_program" in model.__dict__:
+    for model in models_training_with(opt):
+        if trains_with_custom_step(model):
             continue  # trains from the built state, set above
-        ts = getattr(model, "_train_state", None)
-        if ts is not None and getattr(ts, "opt_state", None) is not None:
+        if built_state(model).opt_state is not None:
             from lamina.callbacks.extra import set_lr
 
             set_lr(model, value)

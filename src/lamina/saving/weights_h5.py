@@ -123,7 +123,7 @@ def set_layer_arrays(model, i: int, arrays, path, skip_mismatch: bool = False) -
     return True
 
 
-def _leaf_order(model, keras_paths: bool = False):
+def leaf_order(model, keras_paths: bool = False):
     """(variable paths per leaf, Keras order as leaf indices) of the trained params.
 
     The paths are ``<model>/<layer>/<key>``, as the files name the optimizer's slots; with
@@ -154,12 +154,12 @@ def _leaf_order(model, keras_paths: bool = False):
 
 def optimizer_variables(model, keras_paths: bool = False) -> list[tuple[str, np.ndarray]]:
     """The optimizer's state as Keras's ``optimizer.variables``; ``[]`` when not compiled.
-    ``keras_paths``: slots named from the weights' Keras paths (see :func:`_leaf_order`)."""
+    ``keras_paths``: slots named from the weights' Keras paths (see :func:`leaf_order`)."""
     view = model.saving_view()
     opt_state = view.optimizer_state()
     if opt_state is None:
         return []
-    names, order = _leaf_order(model, keras_paths)
+    names, order = leaf_order(model, keras_paths)
     pairs = _optimizers.slot_variables(view.optimizer, opt_state, names, order)
     return [(n, np.asarray(jax.device_get(v))) for n, v in pairs]
 
@@ -171,7 +171,7 @@ def set_optimizer_variables(model, values, path) -> bool:
     if opt is None or not values:
         return False
     opt_state = view.optimizer_state()
-    _, order = _leaf_order(model)
+    _, order = leaf_order(model)
     try:
         new = _optimizers.set_slot_variables(opt, opt_state, values, order)
     except (ValueError, TypeError) as e:

@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from lamina.models import state_access as _access
+
 
 class Parts(NamedTuple):
     """The stateful objects of one model the engine threads through a custom step.
@@ -42,32 +44,12 @@ class Parts(NamedTuple):
 # ------------------------------------------------------------------ reading and writing
 def owner_variables(owner):
     """``(trainable, non_trainable)`` arrays of one owner model, in Keras's order."""
-    ts = owner._train_state
-    t_slots, nt_slots = owner._variable_slots()
-    tv = [ts.params[i][k] for i, k, _ in t_slots]
-    ntv = [(ts.params if p else ts.state)[i][k] for i, k, p in nt_slots]
-    return tv, ntv
-
-
-def _write_owner(owner, tv, ntv):
-    ts = owner._train_state
-    params = [dict(p) for p in ts.params]
-    state = [dict(s) for s in ts.state]
-    t_slots, nt_slots = owner._variable_slots()
-    for (i, k, _), v in zip(t_slots, tv):
-        params[i][k] = v
-    for (i, k, p), v in zip(nt_slots, ntv):
-        (params if p else state)[i][k] = v
-    owner._train_state = ts._replace(params=tuple(params), state=tuple(state))
+    return _access.variable_arrays(owner)
 
 
 def counts(parts):
     """Per owner, ``(n_trainable, n_non_trainable)``."""
-    out = []
-    for owner in parts.owners:
-        t, nt = owner._variable_slots()
-        out.append((len(t), len(nt)))
-    return out
+    return [_access.variable_counts(owner) for owner in parts.owners]
 
 
 def read_state(parts) -> dict:
@@ -82,7 +64,9 @@ def read_state(parts) -> dict:
         if hasattr(opt, "bind_owners"):  # a MultiOptimizer: the weights' paths pick optimizers
             opt.bind_owners(parts.owners)
         _ensure_built(opt, tv)
-        opt.__dict__["_constraints"] = [c for owner in parts.owners for c in _constraints(owner)]
+        opt.__dict__["_constraints"] = [
+            c for owner in parts.owners for c in _access.trained_layer_keys(owner)
+        ]
     return {
         "tv": tv,
         "ntv": ntv,
@@ -98,7 +82,9 @@ def write_state(parts, s) -> None:
     """Stores ``S`` back on the objects (owners' weights, optimizers, generators, metrics)."""
     at_t = at_nt = 0
     for owner, (n_t, n_nt) in zip(parts.owners, counts(parts)):
-        _write_owner(owner, s["tv"][at_t : at_t + n_t], s["ntv"][at_nt : at_nt + n_nt])
+        _access.write_variable_arrays(
+            owner, s["tv"][at_t : at_t + n_t], s["ntv"][at_nt : at_nt + n_nt]
+        )
         at_t += n_t
         at_nt += n_nt
     if parts.optimizer is not None:
@@ -117,16 +103,6 @@ def write_metrics(metrics, mv) -> None:
         n = len(m.variables)
         m._state = m._state_from(mv[at : at + n])
         at += n
-
-
-def _constraints(owner) -> list:
-    """Per trainable variable of ``owner``, ``(layer, key)``: the layer projecting it with its
-    constraint after an optimizer step (Keras's ``variable.constraint``)."""
-    try:
-        layers = owner._engine_network().layers
-    except (AttributeError, ValueError):
-        return [None] * len(owner._variable_slots()[0])
-    return [(layers[i], k) for i, k, _ in owner._variable_slots()[0]]
 
 
 def _ensure_built(opt, tv):
@@ -175,9 +151,7 @@ def step_key():
 def bound(parts, s):
     """Binds the optimizers and seed generators to the traced ``S`` during one step; yields a
     function returning their new state ``(opt, extra, seeds)``."""
-    opts = ([parts.optimizer] if parts.optimizer is not None else []) + list(
-        parts.extra_optimizers
-    )
+    opts = ([parts.optimizer] if parts.optimizer is not None else []) + list(parts.extra_optimizers)
     values = ([s["opt"]] if parts.optimizer is not None else []) + list(s["extra"])
     saved_seeds = [g.state for g in parts.seeds]
     try:
