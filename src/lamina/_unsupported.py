@@ -39,7 +39,7 @@ _CALLBACKS = """OrbaxCheckpoint"""
 
 _OPTIMIZERS = """TFOptimizer"""
 
-_DTYPE_POLICIES = """QuantizedFloat8DTypePolicy Int4DTypePolicy
+_DTYPE_POLICIES = """QuantizedFloat8DTypePolicy
 GPTQDTypePolicy AWQDTypePolicy"""
 
 _APPLICATIONS = ""

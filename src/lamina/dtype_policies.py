@@ -304,12 +304,15 @@ def deserialize(config, custom_objects: dict | None = None) -> DTypePolicy:
     if not isinstance(name, str):
         raise TypeError(f"A dtype policy's 'class_name' must be a string. Received: {name!r}.")
     cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
-    if cls is None and name == "QuantizedDTypePolicy":
-        from lamina.quantized_policy import QuantizedDTypePolicy as cls
+    if cls is None and name in ("QuantizedDTypePolicy", "Int4DTypePolicy"):
+        from lamina import quantized_policy
+
+        cls = getattr(quantized_policy, name)
     if cls is None:
         raise ValueError(
             f"Unknown dtype policy class {name!r}. Lamina knows {sorted(_CLASSES)} "
-            "(of the quantized policies, QuantizedDTypePolicy in mode 'int8')."
+            "(of the quantized policies, QuantizedDTypePolicy in mode 'int8' and "
+            "Int4DTypePolicy)."
         )
     inner = config.get("config") or {}
     if not isinstance(inner, dict):
@@ -368,8 +371,8 @@ _unsupported_getattr = _module_getattr("dtype_policies", globals())
 def __getattr__(name: str):
     # QuantizedDTypePolicy subclasses DTypePolicy in its own module (lamina.quantized_policy);
     # the other quantized policies raise a clear error.
-    if name == "QuantizedDTypePolicy":
-        from lamina.quantized_policy import QuantizedDTypePolicy
+    if name in ("QuantizedDTypePolicy", "Int4DTypePolicy"):
+        from lamina import quantized_policy
 
-        return QuantizedDTypePolicy
+        return getattr(quantized_policy, name)
     return _unsupported_getattr(name)

@@ -20,7 +20,7 @@ from lamina.dtype_policies import DTypePolicy, dtype_policy
 #: Keras 3.15's quantization modes, in its order (its error messages list them so).
 QUANTIZATION_MODES = ("int8", "float8", "int4", "gptq", "awq")
 #: The modes Lamina implements.
-SUPPORTED_MODES = ("int8",)
+SUPPORTED_MODES = ("int8", "int4")
 
 
 def check_mode(mode) -> None:
@@ -34,8 +34,8 @@ def check_mode(mode) -> None:
     if mode not in SUPPORTED_MODES:
         raise NotImplementedError(
             f"Quantization mode={mode!r} is not supported by Lamina: it implements Keras's "
-            f"mode 'int8' only (int8 kernels with a per-channel float scale). Received: "
-            f"mode={mode!r}; use model.quantize('int8')."
+            f"modes 'int8' and 'int4' (integer kernels with float scales). Received: "
+            f"mode={mode!r}; use model.quantize('int8') or model.quantize('int4')."
         )
 
 
@@ -96,4 +96,54 @@ def from_name(name: str):
             "Cannot convert `policy` into a valid pair (`mode`, `source_name`) to instantiate "
             f"`QuantizedDTypePolicy`. Received: policy={name}"
         )
+    if parts[0].startswith("int4/"):  # "int4/128_from_float32": Keras's Int4DTypePolicy
+        return Int4DTypePolicy(*parts)
     return QuantizedDTypePolicy(*parts)
+
+
+class Int4DTypePolicy(QuantizedDTypePolicy):
+    """The policy of an int4-quantized layer, ``"int4/<block_size>_from_<source>"``
+    (``keras.dtype_policies.Int4DTypePolicy``): ``block_size`` rows per quantization group,
+    -1 for one scale per output channel.
+
+    Args:
+        mode: ``"int4/<block_size>"``.
+        source_name: the policy the layer had before quantization.
+
+    Raises:
+        ValueError: a mode not of that form, or a block size of 0 or below -1.
+
+    >>> policy = Int4DTypePolicy("int4/128", "float32")
+    >>> policy.name, policy.quantization_mode, policy.block_size, policy.get_config()
+    ('int4/128_from_float32', 'int4', 128, {'mode': 'int4/128', 'source_name': 'float32'})
+    """
+
+    def __init__(self, mode, source_name=None):
+        parts = str(mode).split("/")
+        expected = "'int4/<block_size>'"
+        if len(parts) != 2 or parts[0] != "int4":
+            raise ValueError(
+                f"Invalid mode for Int4DTypePolicy. Expected format {expected}, but got '{mode}'."
+            )
+        try:
+            block_size = int(parts[1])
+        except ValueError:
+            raise ValueError(
+                "Invalid mode for Int4DTypePolicy. <block_size> must be an integer. "
+                f"Expected format {expected}, but got '{mode}'."
+            ) from None
+        if block_size < -1 or block_size == 0:
+            raise ValueError(
+                "Invalid block_size in mode. Supported values are -1 (per-channel) or a "
+                f"positive integer (sub-channel), but got {block_size} from '{mode}'."
+            )
+        super().__init__("int4", source_name)
+        self._name = f"{mode}_from_{self._source_name}"
+        self.mode = "int4"
+        self.block_size = block_size
+
+    def get_config(self) -> dict:
+        return {"mode": f"int4/{self.block_size}", "source_name": self._source_name}
+
+    def __repr__(self) -> str:
+        return f'<Int4DTypePolicy "{self._name}">'

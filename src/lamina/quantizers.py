@@ -3,8 +3,10 @@
 
 ``abs_max_quantize(x, axis)`` scales ``x`` so that its largest magnitude along ``axis`` maps to
 127, rounds (half to even) and clips to ``[-127, 127]``; it returns the int8 values and the
-scale (``x ≈ q / scale``).  Keras's other quantizers and configs (int4, float8, GPTQ, AWQ)
-raise ``UnsupportedKerasAPIError``.
+scale (``x ≈ q / scale``).  ``model.quantize("int4")``'s helpers (``pack_int4``,
+``unpack_int4``, ``abs_max_quantize_grouped_with_zero_point``, ``dequantize_with_sz_map``,
+``Int4QuantizationConfig``) live in :mod:`lamina.quantizers_int4`.  Keras's other quantizers
+and configs (float8, GPTQ, AWQ) raise ``UnsupportedKerasAPIError``.
 
 >>> import numpy as np
 >>> from lamina import quantizers
@@ -21,6 +23,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from lamina._unsupported import namespace_getattr
+from lamina.quantizers_int4 import (  # noqa: F401  (keras.quantizers' int4 names)
+    Int4QuantizationConfig,
+    abs_max_quantize_grouped_with_zero_point,
+    dequantize_with_sz_map,
+    pack_int4,
+    unpack_int4,
+)
 
 #: Keras's default epsilon, bound when its quantizers were defined.
 EPSILON = 1e-7
@@ -136,6 +145,7 @@ class AbsMaxQuantizer(Quantizer):
 
 
 _OBJECTS = {"Quantizer": Quantizer, "AbsMaxQuantizer": AbsMaxQuantizer}
+_OBJECTS["Int4QuantizationConfig"] = Int4QuantizationConfig
 _OBJECTS.update({"quantizer": Quantizer, "abs_max_quantizer": AbsMaxQuantizer})
 
 
@@ -211,15 +221,15 @@ def get(identifier, **kwargs):
 
 
 #: Keras 3's names in keras.quantizers that Lamina does not implement.
-_KERAS_NAMES = """AWQConfig Float8QuantizationConfig GPTQConfig Int4QuantizationConfig
-    Int8QuantizationConfig QuantizationConfig abs_max_quantize_grouped_with_zero_point
+_KERAS_NAMES = """AWQConfig Float8QuantizationConfig GPTQConfig
+    Int8QuantizationConfig QuantizationConfig
     compute_float8_amax_history compute_float8_scale compute_quantization_parameters
-    dequantize_with_sz_map fake_quant_with_min_max_vars pack_int4 quantize_and_dequantize
-    quantize_with_sz_map unpack_int4"""
+    fake_quant_with_min_max_vars quantize_and_dequantize quantize_with_sz_map"""
 
 __getattr__ = namespace_getattr(
     "quantizers",
     _KERAS_NAMES,
-    "Lamina implements model.quantize('int8') with AbsMaxQuantizer (abs_max_quantize); "
-    "int4/float8/GPTQ/AWQ quantization and quantization configs are not available",
+    "Lamina implements model.quantize('int8') with AbsMaxQuantizer (abs_max_quantize) and "
+    "model.quantize('int4') (Int4QuantizationConfig, pack_int4); float8/GPTQ/AWQ "
+    "quantization and the other configs are not available",
 )

@@ -221,7 +221,8 @@ class EinsumDense(EinsumQuantizeMixin, LoraMixin, Layer):
             activity_regularizer=_ser(_regularizers.serialize, self.activity_regularizer),
             kernel_constraint=_ser(_constraints.serialize, self.kernel_constraint),
             bias_constraint=_ser(_constraints.serialize, self.bias_constraint),
-            quantization_config=None,  # Lamina does not quantize: Keras's value when unset
+            # set by quantize("int4"), as Keras's; None otherwise (Keras's value when unset)
+            quantization_config=self.__dict__.get("quantization_config"),
         )
         return lora_config(self, config)
 

@@ -14,6 +14,8 @@ the gradient with respect to the inputs goes through the dequantized kernel (Ker
 gradient), so the layers before a quantized one still train.  ``.weights.h5`` files hold
 Keras's order (``kernel, bias, kernel_scale``); a layer made from a config whose ``dtype`` is a
 quantized policy is built in this layout, so Keras's quantized ``.keras`` files load.
+Mode ``"int4"`` (packed int4 kernels, grouped or per-channel scales) is
+:mod:`lamina.layers.quantized_int4`, reached through the same ``quantize`` and calls.
 
 >>> import numpy as np
 >>> from lamina.layers import Dense
@@ -34,6 +36,7 @@ import numpy as np
 
 from lamina import quantized_policy as _policy
 from lamina.layers import einsum_quant as _eq
+from lamina.layers import quantized_int4 as _int4
 from lamina.layers.activation_sublayer import activate
 from lamina.quantizers import abs_max_quantize
 
@@ -55,10 +58,11 @@ class QuantizeMixin:
         """Quantizes the built layer's weights in place (Keras 3's post-training ``"int8"``).
 
         Args:
-            mode: ``"int8"`` (Keras's other modes raise ``NotImplementedError``).
+            mode: ``"int8"`` or ``"int4"`` (:mod:`lamina.layers.quantized_int4`); Keras's
+                other modes raise ``NotImplementedError``.
             type_check: refuse subclasses of the built-in layer, as Keras does.
-            config: Keras's ``QuantizationConfig``; Lamina takes the mode's default only
-                (a mode string here is read as ``mode``).
+            config: an ``Int4QuantizationConfig`` (int4's block size); for int8 Lamina
+                takes the mode's default only (a mode string here is read as ``mode``).
 
         Raises:
             ValueError: an unknown mode, no mode, the layer not built, already quantized, a
@@ -77,6 +81,14 @@ class QuantizeMixin:
             mode, config = config, None
         if mode is not None and mode not in _policy.QUANTIZATION_MODES:
             _policy.check_mode(mode)
+        mode, config = _int4.resolve_config(mode, config)  # int4: Keras's default config
+        if mode == "int4":
+            check_quantizable(self, mode)
+            if type_check and type(self) not in _builtin_classes():
+                raise NotImplementedError(
+                    f"Layer {type(self).__name__} does not have a `quantize` method implemented."
+                )
+            return _int4.quantize_layer(self, config)
         if mode is None and config is None:
             raise ValueError("You must provide either `mode` or `config` to `quantize`.")
         if config is not None:
@@ -102,10 +114,12 @@ class QuantizeMixin:
         dtype policy, as a loaded quantized model's): zeros and ones, as Keras's build."""
         if self.quantization_mode is None:
             return params, state
-        if self.quantization_mode != "int8":
+        if self.quantization_mode not in ("int8", "int4"):
             _policy.check_mode(self.quantization_mode)
         if self.lora_rank:
             raise _lora_error(self)
+        if self.quantization_mode == "int4":
+            return _int4.layout(self, params, state, input_shape)
         main, scale_name = self._quant_names
         params = dict(params)
         kernel = params.pop(main)
@@ -116,6 +130,13 @@ class QuantizeMixin:
         }
         return params, {**own, **state}
 
+    def __getattr__(self, name):
+        # Keras's ``layer.kernel`` (``embeddings``) of an int4 layer is the unpacked kernel.
+        policy = self.__dict__.get("_dtype_policy")
+        if name == self._quant_names[0] and getattr(policy, "quantization_mode", None) == "int4":
+            return _int4.unpacked_main(self)
+        return super().__getattr__(name)
+
     def enable_lora(self, *args, **kwargs):
         if self.quantization_mode is not None:
             raise _lora_error(self)
@@ -125,7 +146,8 @@ class QuantizeMixin:
         """The layer's file entries in Keras's int8 order (``kernel, bias, kernel_scale``)."""
         if self.quantization_mode is None:
             return super()._keras_file_keys(keys)
-        rank = {name: i for i, name in enumerate(self._quant_file_order)}
+        order = _int4.file_order(self) if self.quantization_mode == "int4" else None
+        rank = {name: i for i, name in enumerate(order or self._quant_file_order)}
         own = [kk for kk in keys if kk[1] in rank]
         own.sort(key=lambda kk: rank[kk[1]])
         return own + [kk for kk in keys if kk[1] not in rank]
@@ -166,7 +188,8 @@ class EmbeddingQuantizeMixin(QuantizeMixin):
 
 def _lora_error(layer) -> NotImplementedError:
     return NotImplementedError(
-        f"LoRA on the int8-quantized layer '{layer.name}' (Keras's LoRA fine-tuning of a "
+        f"LoRA on the {layer.quantization_mode or 'int8'}-quantized layer '{layer.name}' "
+        "(Keras's LoRA fine-tuning of a "
         "quantized model) is not supported by Lamina. Fine-tune with LoRA in float "
         "(enable_lora before quantize is refused too), then quantize the merged model."
     )
@@ -267,6 +290,8 @@ def _autocast(layer, state):
 def dense_call(layer, params, state, x, training=False):
     """Keras's ``Dense._int8_call``: per-token int8 inputs times the int8 kernel, divided by
     both scales, then the bias and the activation."""
+    if layer.quantization_mode == "int4":
+        return _int4.dense_call(layer, params, state, x, training=training)
     cd = jnp.dtype(layer.compute_dtype)
 
     def forward(x, kernel, scale):
@@ -288,6 +313,8 @@ def dense_call(layer, params, state, x, training=False):
 def einsum_call(layer, params, state, x, training=False):
     """Keras's ``EinsumDense._int8_call``: the inputs quantized over their contracted axes,
     an int8 einsum, divided by both scales laid out against the output."""
+    if layer.quantization_mode == "int4":
+        return _int4.einsum_call(layer, params, state, x, training=training)
     cd = jnp.dtype(layer.compute_dtype)
     info = _eq.analyze(layer.equation, x.ndim)
 
@@ -311,6 +338,8 @@ def einsum_call(layer, params, state, x, training=False):
 
 def embedding_call(layer, state, x):
     """Keras's ``Embedding._int8_call``: the rows' int8 values divided by their scales."""
+    if layer.quantization_mode == "int4":
+        return _int4.embedding_call(layer, state, x)
     idx = jnp.asarray(x)
     if idx.dtype not in (jnp.int32, jnp.int64):
         idx = idx.astype(jnp.int32)

@@ -32,8 +32,9 @@ def quantize_model(model, mode=None, config=None, filters=None, **kwargs) -> Non
 
     Args:
         model: a built model.
-        mode: ``"int8"``; Keras's other modes raise ``NotImplementedError``.
-        config: a quantization config: not supported (a mode string is read as ``mode``).
+        mode: ``"int8"`` or ``"int4"``; Keras's other modes raise ``NotImplementedError``.
+        config: an ``Int4QuantizationConfig`` (other configs are not supported; a mode
+            string is read as ``mode``).
         filters: a regex, a list of regexes (matched against layer names with
             ``re.search``) or a callable ``filters(layer) -> bool``: only the layers selected
             are quantized.
@@ -57,9 +58,12 @@ def quantize_model(model, mode=None, config=None, filters=None, **kwargs) -> Non
         )
     if isinstance(config, str):
         mode, config = config, None
+    from lamina.layers.quantized_int4 import resolve_config
+
+    mode, config = resolve_config(mode, config)  # int4: Keras's default Int4QuantizationConfig
     if mode is None and config is None:
         raise ValueError("You must provide either `mode` or `config` to `quantize`.")
-    if config is not None:
+    if config is not None and mode != "int4":
         raise NotImplementedError(
             "model.quantize(config=...) is not supported by Lamina: it quantizes with the "
             f"mode's default quantizers. Received: config={config!r}; call "
@@ -86,7 +90,7 @@ def quantize_model(model, mode=None, config=None, filters=None, **kwargs) -> Non
             )
             continue
         try:
-            quantize(mode, type_check=type_check)
+            quantize(mode, type_check=type_check, config=config)
             modified = True
         except NotImplementedError as e:
             warnings.warn(str(e), stacklevel=2)

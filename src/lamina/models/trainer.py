@@ -46,15 +46,17 @@ class TrainerMixin:
 
         Mode ``"int8"``: the kernels of ``Dense``/``EinsumDense`` and the ``Embedding``
         tables become int8 with a float scale (:mod:`lamina.models.quantize`,
-        :mod:`lamina.layers.quantized`); Keras's other modes raise ``NotImplementedError``.
+        :mod:`lamina.layers.quantized`); ``"int4"``: packed int4 with grouped scales
+        (:mod:`lamina.layers.quantized_int4`); Keras's other modes raise
+        ``NotImplementedError``.
 
         >>> from lamina.models import Sequential
         >>> from lamina.layers import Input, Dense
         >>> model = Sequential([Input((3,)), Dense(2)])
-        >>> model.quantize("int4")
+        >>> model.quantize("float8")
         Traceback (most recent call last):
         ...
-        NotImplementedError: Quantization mode='int4' is not supported by Lamina: ...
+        NotImplementedError: Quantization mode='float8' is not supported by Lamina: ...
         """
         from lamina.models.quantize import quantize_model
 

@@ -135,7 +135,10 @@ def set_weights(model, weights) -> None:
     # Carried RNN states are not weights (Keras): they stay as they are.
     state = [dict(s) for s in ts.state]
     for (i, k, t), w in zip(order, weights):
-        (params if t else state)[i][k] = jax.numpy.asarray(np.asarray(w, np.float32))
+        old = (ts.params if t else ts.state)[i][k]
+        # integer weights (a quantized kernel) keep their dtype, as Keras's assign casts
+        dtype = old.dtype if np.issubdtype(old.dtype, np.integer) else np.float32
+        (params if t else state)[i][k] = jax.numpy.asarray(np.asarray(w, dtype))
     pairs = copies(model)
     for i, k in pairs:  # placeholders: filled from their homes below
         for arrays, old in ((params, ts.params), (state, ts.state)):
