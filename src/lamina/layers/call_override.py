@@ -57,7 +57,7 @@ def _with_early_variables(builtin_init):
         keys = jax.random.split(jax.random.fold_in(key, 1), len(early))
         for var, k in zip(early, keys):
             value = var.initializer(var._shape, dtype=var.dtype, key=k)
-            own[0 if var.trainable else 1][var._key] = value
+            own[0 if var._trainable else 1][var._key] = value
         ids = {id(v) for v in early}
         later = [v for v in self.__dict__.get("_variables") or () if id(v) not in ids]
         self._variables = [*early, *later]

@@ -171,7 +171,7 @@ def adopt(layer, var) -> Variable:
     layer._variables.append(var)
     store = getattr(layer, "_init_store", None)
     if store is not None:  # made in ``build``: the layer's initial weights are being drawn now
-        store[0 if var.trainable else 1][var._key] = value
+        store[0 if var._trainable else 1][var._key] = value
     else:  # made in ``__init__``: placed when the layer is built
         layer._early_variables = [*getattr(layer, "_early_variables", []), var]
     return var
@@ -201,7 +201,7 @@ def set_trainable(layer, items, trainable: bool) -> None:
     """Keras 1/2's ``self.trainable_weights = [...]`` (or ``non_trainable_weights``): marks
     the listed variables, which must not have weights yet (set it in ``build``)."""
     for var in resolve(layer, items):
-        if var.trainable == trainable:
+        if var._trainable == trainable:
             continue
         store = getattr(layer, "_init_store", None)
         if store is not None and var._key in store[1 if trainable else 0]:

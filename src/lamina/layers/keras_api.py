@@ -333,7 +333,7 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI, LayerBuildConfig, LayerMetr
         store = getattr(self, "_init_store", None)
         if store is not None:  # inside traced init: draw the value now
             scope = current_scope()
-            store[0 if var.trainable else 1][key] = _draw(var, scope.next_init_key())
+            store[0 if var._trainable else 1][key] = _draw(var, scope.next_init_key())
         else:  # in __init__: drawn when the layer is built
             self._early_variables = [*getattr(self, "_early_variables", []), var]
         return var

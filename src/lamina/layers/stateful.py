@@ -192,7 +192,7 @@ def reset_layer(layer, states=None) -> None:
 def state_views(layer) -> list | None:
     """Keras's ``layer.states``: the carried state variables of a stateful layer (``None``
     when it is not stateful or not built)."""
-    from lamina.layers.variables import Variable
+    from lamina.layers.variables import layer_view
 
     if not getattr(layer, "stateful", False):
         return None
@@ -201,4 +201,4 @@ def state_views(layer) -> list | None:
     except ValueError:
         return None
     keys = sorted((k for k in state if k in STATE_KEYS), key=STATE_KEYS.index)
-    return [Variable(layer, k, trainable=False) for k in keys] or None
+    return [layer_view(layer, k, False, state[k]) for k in keys] or None

@@ -142,7 +142,7 @@ def traced_init(layer, key, input_shape):
     with scope, jax.numpy_rank_promotion("allow"):
         for var in early:
             value = var.initializer(var._shape, dtype=var.dtype, key=scope.next_init_key())
-            layer._init_store[0 if var.trainable else 1][var._key] = value
+            layer._init_store[0 if var._trainable else 1][var._key] = value
         layer._built_input_shape = input_shape
         _borrowed.build_unbuilt(scope, subs, unbuilt)
         if not layer.__dict__.get("_built_by_user"):  # built by hand: its weights are made

@@ -19,142 +19,21 @@ A :class:`Variable` owns no array.  It names one entry of its layer's ``params``
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-_LOCAL = threading.local()
-
-
-def _stack() -> list:
-    if not hasattr(_LOCAL, "scopes"):
-        _LOCAL.scopes = []
-    return _LOCAL.scopes
-
-
-class Scope:
-    """Binds layers to arrays while a ``call`` is traced.
-
-    Args:
-        training: the ``training`` flag passed on to sub-layers called inside.
-        key: a JAX key (or None) from which sub-layers that draw random numbers get theirs.
-        init_key: when not None, sub-layers called inside are *initialized* (their weights are
-            drawn from this key) before they run: how a custom layer builds its sub-layers.
-    """
-
-    def __init__(self, training=False, key=None, init_key=None, batch_mask=None):
-        self.training = training
-        self.batch_mask = batch_mask
-        #: Activity-regularization and ``add_loss`` terms of the layers called inside.
-        self.aux = 0.0
-        self.key = key
-        self.init_key = init_key
-        #: The Keras-style layer whose ``call`` runs in this scope (set by ``traced_apply``).
-        self.caller = None
-        #: id(layer) -> its params before a re-parametrizing ``assign`` in the call.
-        self.originals: dict[int, dict] = {}
-        self._count = 0
-        #: id(layer) -> [params, state, new_state, prefix-owner, layer]
-        self.bound: dict[int, list] = {}
-        #: id(array) -> (array, mask): the masks tensors carry inside this call (Keras's
-        #: ``_keras_mask``), see :func:`lamina.layers.tracing.record_masks`.
-        self.masks: dict[int, tuple] = {}
-
-    def bind(self, layer, params: dict, state: dict) -> None:
-        self.bound[id(layer)] = [params, state, dict(state), layer]
-
-    def lookup(self, layer):
-        return self.bound.get(id(layer))
-
-    def next_key(self):
-        """A fresh key for one random sub-layer call (None outside training)."""
-        if self.key is None:
-            return None
-        self._count += 1
-        return jax.random.fold_in(self.key, self._count)
-
-    def next_init_key(self):
-        self._count += 1
-        from lamina.utils import random as _random
-
-        if isinstance(self.init_key, _random.HostKey):
-            return _random.HostKey((*self.init_key.words[:3], self._count))
-        return jax.random.fold_in(self.init_key, self._count)
-
-    def __enter__(self):
-        _stack().append(self)
-        return self
-
-    def __exit__(self, *exc):
-        _stack().pop()
-        return False
-
-
-class AuxCollector:
-    """Collects the ``add_loss``/activity terms of Keras-style layers run inside a forward pass
-    (their pure ``apply`` returns only outputs and state)."""
-
-    def __init__(self):
-        self.total = 0.0
-
-    def __enter__(self):
-        if not hasattr(_LOCAL, "collectors"):
-            _LOCAL.collectors = []
-        _LOCAL.collectors.append(self)
-        return self
-
-    def __exit__(self, *exc):
-        _LOCAL.collectors.pop()
-        return False
-
-
-def report_aux(value, required: bool = True) -> None:
-    """Adds ``value`` to the innermost :class:`AuxCollector`.
-
-    Args:
-        value: the term.
-        required: whether losing it would change a result (training); when False and nothing
-            collects, the term is dropped (inference, shape inference).
-
-    Raises:
-        NotImplementedError: ``required`` and no forward pass collects such terms here (a
-            Keras-style layer calling ``add_loss`` directly inside a ``Sequential``).
-    """
-    collectors = getattr(_LOCAL, "collectors", None)
-    if collectors:
-        collectors[-1].total = collectors[-1].total + value
-        return
-    if not required:
-        return
-    raise NotImplementedError(
-        "add_loss() (or an activity regularizer inside a custom layer) in a layer placed "
-        "directly in a Sequential model is not supported yet: its term would be left out of "
-        "the loss. Build the model with the functional API (keras.Model(inputs, outputs)) or "
-        "as a subclassed Model, where these terms join the loss as in Keras."
-    )
-
-
-def current_scope() -> Scope | None:
-    stack = _stack()
-    return stack[-1] if stack else None
-
-
-def find_binding(layer):
-    """The innermost scope's binding of ``layer``; else the arrays the model being run or
-    built offers for it (:mod:`lamina.layers.borrowed`: a layer reading another layer's
-    variables, tied weights); else None."""
-    for scope in reversed(_stack()):
-        entry = scope.lookup(layer)
-        if entry is not None:
-            return entry
-    if getattr(_LOCAL, "offers", None):
-        from lamina.layers.borrowed import offered
-
-        return offered(layer)
-    return None
+from lamina.layers.call_scope import (  # noqa: F401 - re-exported: the package imports them here
+    _LOCAL,
+    AuxCollector,
+    Scope,
+    _stack,
+    current_scope,
+    find_binding,
+    report_aux,
+)
 
 
 class Variable:
@@ -220,7 +99,7 @@ class Variable:
         self._free = value
         self._shape = tuple(value.shape)
         self.dtype = str(value.dtype)
-        self.trainable = bool(trainable)
+        self._trainable = bool(trainable)  # held in ``params`` (else in ``state``)
         self.initializer = None
         self.regularizer = None
         self.constraint = None
@@ -246,7 +125,7 @@ class Variable:
         self._key = key
         self._shape = None if shape is None else tuple(int(d) for d in shape)
         self.dtype = dtype or "float32"
-        self.trainable = bool(trainable)
+        self._trainable = bool(trainable)  # held in ``params`` (else in ``state``)
         self.initializer = initializer
         self.regularizer = regularizer
         self.constraint = constraint
@@ -255,6 +134,23 @@ class Variable:
         self._free = None
 
     # --------------------------------------------------------------- reading
+    @property
+    def trainable(self) -> bool:
+        """Whether an optimizer updates it: a trainable weight of a layer not frozen (Keras's
+        ``layer.trainable = False`` marks the layer's variables non-trainable)."""
+        layer = self._layer
+        return self._trainable and (layer is None or bool(getattr(layer, "trainable", True)))
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        self._trainable = bool(value)
+
+    def __setstate__(self, state):
+        state = dict(state)
+        if "trainable" in state:  # pickled when ``trainable`` was a plain attribute
+            state["_trainable"] = state.pop("trainable")
+        self.__dict__.update(state)
+
     @property
     def path(self) -> str:
         from lamina.scopes import joined_path
@@ -274,11 +170,16 @@ class Variable:
         entry = find_binding(self._layer)
         if entry is not None:
             params, _, new_state, _ = entry
-            return params[self._key] if self.trainable else new_state[self._key]
+            return params[self._key] if self._trainable else new_state[self._key]
         pending = getattr(self.initializer, "pending", None)
         if pending is not None and not self._layer._has_weights():
             return pending  # adopted by a layer not built yet: the value it will start from
-        return self._layer._current_weight(self._key, self.trainable)
+        try:
+            return self._layer._current_weight(self._key, self._trainable)
+        except KeyError:  # moved between params and state since (``enable_lora``): follow it
+            value = self._layer._current_weight(self._key, not self._trainable)
+            self._trainable = not self._trainable
+            return value
 
     @property
     def shape(self) -> tuple:
@@ -316,7 +217,7 @@ class Variable:
             return value
         entry = find_binding(self._layer)
         if entry is not None:
-            if self.trainable:
+            if self._trainable:
                 scope = current_scope()
                 caller = getattr(scope, "caller", None)
                 if caller is None or caller is self._layer:
@@ -342,7 +243,7 @@ class Variable:
             if not self._layer._has_weights():
                 self.initializer.pending = value
                 return value
-        self._layer._write_weight(self._key, self.trainable, value)
+        self._layer._write_weight(self._key, self._trainable, value)
         return value
 
     def assign_add(self, value):
@@ -411,3 +312,53 @@ for _op in (
 ):  # fmt: skip
     setattr(Variable, f"__{_op}__", _binary(f"__{_op}__"))
 Variable.__hash__ = object.__hash__
+
+
+def layer_view(layer, key: str, trainable: bool, array=None, options: bool = False) -> Variable:
+    """The one :class:`Variable` viewing weight ``key`` of ``layer``, as Keras hands out one
+    ``keras.Variable`` object per weight: ``dense.kernel is dense.weights[0]``, and a view
+    can key a dict or be looked up in ``model.trainable_weights`` by identity.
+
+    The view is kept on the layer (so a deep copy or an unpickled layer gets views bound to
+    itself) and refreshed on each reuse: its ``trainable`` flag, an integer dtype the array
+    took (``quantize("int8")``), and with ``options`` its regularizer and constraint.
+
+    Args:
+        layer: the layer whose ``params`` (``trainable``) or ``state`` holds ``key``.
+        key: the weight's key (``"kernel"``, ``"dense/kernel"`` under a Keras-style layer).
+        trainable: whether the weight is read from the layer's ``params``.
+        array: the weight's current array, if known (its dtype shows an integer weight).
+        options: whether to set the regularizer and constraint the layer declares for it.
+
+    Returns:
+        The view (the same object on every call for one layer and key).
+
+    >>> import numpy as np
+    >>> from lamina.layers import Dense
+    >>> layer = Dense(2)
+    >>> layer.build((None, 3))
+    >>> layer_view(layer, "kernel", True) is layer.kernel is layer.weights[0]
+    True
+    """
+    cache = layer.__dict__.get("_lamina_views")
+    if not cache or next(iter(cache.values()))._layer is not layer:
+        # None yet, or a shallow copy's (``copy.copy(layer)`` shares the dict): its own one.
+        # Set in ``__dict__``: a layer's ``__setattr__`` tracks attributes (sub-layers,
+        # variables), and this cache is neither.
+        cache = layer.__dict__["_lamina_views"] = {}
+    view = cache.get(key)
+    if view is None:
+        view = cache[key] = Variable(layer, key, trainable=trainable)
+    view._trainable = bool(trainable)
+    dtype = getattr(array, "dtype", None)
+    if dtype is not None and jnp.issubdtype(dtype, jnp.integer):
+        view.dtype = str(dtype)  # an int8 kernel after ``quantize``; float views keep theirs
+    elif dtype is not None and str(view.dtype).startswith(("int", "uint")):
+        view.dtype = str(dtype)  # an integer weight replaced by a float one again
+    if options:
+        from lamina.layers.weight_views import _declaring_layer
+
+        owner, own = _declaring_layer(layer, key)
+        view.regularizer = owner._weight_regularizers().get(own)
+        view.constraint = owner._weight_constraints().get(own)
+    return view

@@ -21,7 +21,7 @@ import weakref
 import jax.numpy as jnp
 import numpy as np
 
-from lamina.layers.variables import Variable
+from lamina.layers.variables import Variable, layer_view
 
 
 class LayerWeightViews:
@@ -117,15 +117,8 @@ class LayerWeightViews:
         for key, trainable in [(k, True) for k in p_names] + [(k, False) for k in s_names]:
             view = named.get(key)
             if view is None:  # a built-in layer's weight: its options from the declaration
-                layer, own = _declaring_layer(self, key)
-                view = Variable(
-                    self,
-                    key,
-                    trainable=trainable,
-                    regularizer=layer._weight_regularizers().get(own),
-                    constraint=layer._weight_constraints().get(own),
-                )
-                _integer_dtype(view, (params if trainable else state).get(key))
+                array = (params if trainable else state).get(key)
+                view = layer_view(self, key, trainable, array, options=True)
             out.append(view)
         listed = getattr(self, "_keras_weight_list", None)
         if listed is not None:  # a layer listing its weights in its own order (Keras's)
@@ -137,7 +130,7 @@ class LayerWeightViews:
             return _keras_order(out, self)
         keys = {id(v): k for k, v in borrowed}
         items = out + [v for _, v in borrowed]
-        return keras_grouped(items, lambda v: keys.get(id(v), v._key), lambda v: v.trainable, self)
+        return keras_grouped(items, lambda v: keys.get(id(v), v._key), lambda v: v._trainable, self)
 
     def _weight_penalties(self) -> list:
         """The weight regularizers' penalties on the current trainable weights, one per
@@ -160,7 +153,7 @@ class LayerWeightViews:
     def trainable_weights(self) -> list:
         if not self.trainable:
             return []
-        return [w for w in self._weight_views() if w.trainable]
+        return [w for w in self._weight_views() if w._trainable]
 
     @trainable_weights.setter
     def trainable_weights(self, items) -> None:
@@ -174,7 +167,7 @@ class LayerWeightViews:
     def non_trainable_weights(self) -> list:
         if not self.trainable:
             return self._weight_views()
-        return [w for w in self._weight_views() if not w.trainable]
+        return [w for w in self._weight_views() if not w._trainable]
 
     @non_trainable_weights.setter
     def non_trainable_weights(self, items) -> None:
@@ -226,7 +219,7 @@ class LayerWeightViews:
 
         bound = find_binding(self)  # built by a traced build()/call() that is running now
         if bound is not None and (name in bound[0] or name in bound[2]):
-            return Variable(self, name, trainable=name in bound[0])
+            return layer_view(self, name, name in bound[0])
         try:
             params, state, _ = self._weights_source(build=False)
         except (ValueError, AttributeError, TypeError):
@@ -239,18 +232,9 @@ class LayerWeightViews:
             except (ValueError, AttributeError, TypeError):
                 params, state = {}, {}
         if name in params or name in state:
-            view = Variable(self, name, trainable=name in params)
-            return _integer_dtype(view, params.get(name, state.get(name)))
+            array = params.get(name, state.get(name))
+            return layer_view(self, name, name in params, array, options=True)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-
-def _integer_dtype(view, array):
-    """``view`` showing its array's integer dtype (an int8 kernel after ``quantize``); float
-    weights keep the view's dtype."""
-    dtype = getattr(array, "dtype", None)
-    if dtype is not None and jnp.issubdtype(dtype, jnp.integer):
-        view.dtype = str(dtype)
-    return view
 
 
 def _declared_weights(layer) -> tuple:
@@ -282,7 +266,7 @@ def _declaring_layer(layer, key):
 
 def _keras_order(views, layer=None):
     """Own weights first (trainable, then not), then each sub-layer's, as Keras lists them."""
-    return keras_grouped(views, lambda v: v._key, lambda v: v.trainable, layer)
+    return keras_grouped(views, lambda v: v._key, lambda v: v._trainable, layer)
 
 
 def keras_grouped(items, key_of, trainable_of, layer=None, prefix: str = "") -> list:

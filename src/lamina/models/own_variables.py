@@ -88,7 +88,7 @@ class ModelVariables(Layer):
         params, state = {}, {}
         for i, var in enumerate(getattr(self, "_variables", None) or []):
             value = var.initializer(var._shape, dtype=var.dtype, key=jax.random.fold_in(key, i))
-            (params if var.trainable else state)[var._key] = value
+            (params if var._trainable else state)[var._key] = value
         return params, state
 
     def apply(self, params, state, x, *, training=False, key=None, **kwargs):
@@ -165,7 +165,7 @@ def building(model):
         scope = current_scope()
         for var in early:
             value = var.initializer(var._shape, dtype=var.dtype, key=scope.next_init_key())
-            holder._init_store[0 if var.trainable else 1][var._key] = value
+            holder._init_store[0 if var._trainable else 1][var._key] = value
     model.__dict__[_BUILDING] = True
     try:
         yield

@@ -174,6 +174,7 @@ def _generator_slots(model) -> list:
 
 
 def _generator_views(model) -> list:
-    from lamina.layers.variables import Variable
+    from lamina.layers.variables import layer_view
 
-    return [Variable(model._layers[i], k, trainable=False) for i, k in _generator_slots(model)]
+    # One view per generator state, as Keras's ``SeedGenerator.state`` is one variable.
+    return [layer_view(model._layers[i], k, False) for i, k in _generator_slots(model)]
