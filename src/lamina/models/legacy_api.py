@@ -177,3 +177,26 @@ def check_stateful_data(model, n, batch_size=None, shuffle=False):
             stacklevel=3,
         )
     return batch_size
+
+
+def legacy_fit_kwargs(kwargs, epochs):
+    """``epochs`` after Keras 1's ``nb_epoch=`` (with a warning); the Keras 2 queue
+    arguments ``fit`` ignores are dropped, Keras 0's ``show_accuracy`` and unknown ones
+    refused with a ``TypeError``."""
+    if "nb_epoch" in kwargs:
+        warnings.warn(
+            "fit(nb_epoch=...) is the Keras 1 spelling; use epochs=... instead.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        epochs = kwargs.pop("nb_epoch")
+    for ignored in ("use_multiprocessing", "workers", "max_queue_size"):
+        kwargs.pop(ignored, None)
+    if "show_accuracy" in kwargs:  # Keras 0.x; Keras 1 deprecated it, Keras 2 refused it
+        raise TypeError(
+            "fit(show_accuracy=...) is the Keras 0.x way to log the accuracy, which Keras 2 "
+            "refused. Pass metrics=['accuracy'] to compile() instead."
+        )
+    if kwargs:
+        raise TypeError(f"fit() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}.")
+    return epochs

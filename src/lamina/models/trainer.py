@@ -20,13 +20,11 @@ never reads the model's attributes.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import jax
-
 from lamina.models import host_prefix as _host_prefix
+from lamina.models.legacy_api import legacy_fit_kwargs
 from lamina.training import guardrails as _guardrails
 from lamina.training import loop as _loop
 from lamina.training import state as _state
@@ -105,30 +103,9 @@ class TrainerMixin:
     def _forward_profile(self, row):
         """:func:`lamina.training.strategy.forward_profile` of the forward pass on ``row``,
         remembered per network and row shape (fits repeat it)."""
-        from lamina.training import strategy
+        from lamina.models.forward_profile import remembered_profile
 
-        network, ts = self._engine_network(), self._train_state
-        if ts is None:
-            return strategy.Profile(False, None)
-        shapes = tuple((a.shape, str(a.dtype)) for a in jax.tree_util.tree_leaves(row))
-        try:
-            key = (network.spec_key, jax.tree_util.tree_structure(row), shapes)
-            hash(key)
-        except TypeError:  # an unhashable spec: profile again
-            key = None
-        memo = self.__dict__.get("_profile_memo") or {}
-        self._profile_memo = memo
-        if key is None or key not in memo:
-            params, state = jax.tree_util.tree_map(_abstract, (ts.params, ts.state))
-
-            def run(p, s, x):
-                return network.forward(p, s, x, training=False)[0]
-
-            found = strategy.forward_profile(run, params, state, row)
-            if key is None:
-                return found
-            memo[key] = found
-        return memo[key]
+        return remembered_profile(self, row)
 
     # The model's state, for callbacks that save or change it (BackupAndRestore, learning
     # rate schedules); the engine itself goes through the Binding.
@@ -255,7 +232,7 @@ class TrainerMixin:
         >>> sorted(history.history)
         ['accuracy', 'loss']
         """
-        epochs = _legacy_fit_kwargs(kwargs, epochs)
+        epochs = legacy_fit_kwargs(kwargs, epochs)
         _guardrails.on_train(self)
         _host_prefix.adopt_string_input(self, x)
         snapshot = self._snapshot()
@@ -399,27 +376,3 @@ class TrainerMixin:
 
     def _restore(self, snap):
         self._train_state, self._input_shape, self._y_shape, self._rng = snap
-
-
-def _legacy_fit_kwargs(kwargs, epochs):
-    if "nb_epoch" in kwargs:
-        warnings.warn(
-            "fit(nb_epoch=...) is the Keras 1 spelling; use epochs=... instead.",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        epochs = kwargs.pop("nb_epoch")
-    for ignored in ("use_multiprocessing", "workers", "max_queue_size"):
-        kwargs.pop(ignored, None)
-    if "show_accuracy" in kwargs:  # Keras 0.x; Keras 1 deprecated it, Keras 2 refused it
-        raise TypeError(
-            "fit(show_accuracy=...) is the Keras 0.x way to log the accuracy, which Keras 2 "
-            "refused. Pass metrics=['accuracy'] to compile() instead."
-        )
-    if kwargs:
-        raise TypeError(f"fit() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}.")
-    return epochs
-
-
-def _abstract(a):
-    return jax.ShapeDtypeStruct(a.shape, a.dtype) if hasattr(a, "shape") else a
