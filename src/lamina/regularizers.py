@@ -174,6 +174,49 @@ class OrthogonalRegularizer(Regularizer):
 
 l1, l2, l1_l2, orthogonal_regularizer = L1, L2, L1L2, OrthogonalRegularizer
 
+
+# Keras 1's functions, kept for its scripts (``from keras.regularizers import l2, activity_l2``).
+# Keras 1 chose weight or activity regularization by the argument a regularizer was passed to
+# (``W_regularizer=`` or ``activity_regularizer=``), so each returns the plain penalty; its
+# ``l1l2`` and ``activity_l1l2`` defaulted both factors to 0.01 (Keras 3's ``L1L2`` to 0).
+
+
+def l1l2(l1=0.01, l2=0.01):
+    """Keras 1's ``l1l2``: an ``L1L2`` penalty whose factors both default to 0.01.
+
+    >>> l1l2()
+    L1L2(l1=0.01, l2=0.01)
+    """
+    return L1L2(l1=l1, l2=l2)
+
+
+def activity_l1(l=0.01):  # noqa: E741 (Keras 1's argument name)
+    """Keras 1's ``activity_l1``: the ``L1`` penalty, passed as ``activity_regularizer=``.
+
+    >>> activity_l1(0.5)
+    L1(l1=0.5)
+    """
+    return L1(l)
+
+
+def activity_l2(l=0.01):  # noqa: E741 (Keras 1's argument name)
+    """Keras 1's ``activity_l2``: the ``L2`` penalty, passed as ``activity_regularizer=``.
+
+    >>> activity_l2(0.5)
+    L2(l2=0.5)
+    """
+    return L2(l)
+
+
+def activity_l1l2(l1=0.01, l2=0.01):
+    """Keras 1's ``activity_l1l2``: ``L1L2`` with both factors defaulting to 0.01.
+
+    >>> activity_l1l2(l2=0.5)
+    L1L2(l1=0.01, l2=0.5)
+    """
+    return L1L2(l1=l1, l2=l2)
+
+
 #: Name -> class, as ``keras.regularizers`` resolves names (plus ``"l1_l2"``).
 ALL_OBJECTS_DICT: dict[str, type] = {
     "L1": L1,

@@ -16,7 +16,12 @@ from lamina.layers.recurrent_base import _WEIGHTS as _WEIGHTS
 from lamina.layers.recurrent_base import _rate as _rate
 from lamina.layers.recurrent_base import _ser as _ser
 from lamina.layers.rnn_cell_properties import cell_properties
-from lamina.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell
+
+# The layers' own cell maths, under private names: ``keras.layers.recurrent.LSTMCell`` (a
+# Keras 2 import path) must give the public cell layer, served by ``__getattr__`` below.
+from lamina.layers.rnn_cells import GRUCell as _GRUMath
+from lamina.layers.rnn_cells import LSTMCell as _LSTMMath
+from lamina.layers.rnn_cells import SimpleRNNCell as _SimpleRNNMath
 
 #: Keras's properties of every recurrent layer that read its cell.
 _CELL_OPTIONS = ("activation", "use_bias", "kernel_initializer", "recurrent_initializer",
@@ -55,7 +60,7 @@ class SimpleRNN(_RNN):
     (2, 5, 4)
     """
 
-    _cell_cls = SimpleRNNCell
+    _cell_cls = _SimpleRNNMath
 
     _seed_before_initializers = True
 
@@ -88,7 +93,7 @@ class LSTM(_RNN):
     (2, 8)
     """
 
-    _cell_cls = LSTMCell
+    _cell_cls = _LSTMMath
 
     def __init__(
         self,
@@ -126,7 +131,7 @@ class GRU(_RNN):
     [(2, 12), (4, 12), (2, 12)]
     """
 
-    _cell_cls = GRUCell
+    _cell_cls = _GRUMath
 
     def __init__(
         self, units, activation="tanh", recurrent_activation="sigmoid", reset_after=True, **kwargs
@@ -147,6 +152,14 @@ def __getattr__(name):
         from lamina.layers.rnn_layer import RNN
 
         return RNN
+    if name == "StackedRNNCells":  # Keras 2 defined it in this module, next to ``RNN``
+        from lamina.layers.rnn_api import StackedRNNCells
+
+        return StackedRNNCells
+    if name in ("SimpleRNNCell", "LSTMCell", "GRUCell"):  # Keras 2's cells, as keras.layers'
+        from lamina.layers import rnn_cell_layers
+
+        return getattr(rnn_cell_layers, name)
     if name == "Recurrent":  # Keras 2.0's base class of custom recurrent layers
         from lamina.layers.keras2_recurrent import Recurrent
 

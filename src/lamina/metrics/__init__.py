@@ -139,6 +139,13 @@ _ALL = [
 REGISTRY = _lookup.build_registry(_ALL)
 ALL_OBJECTS_DICT = {name: REGISTRY.builtin(name) for name in REGISTRY._by_name}
 _FUNCTIONS = _lookup.FUNCTIONS
+
+# Keras 2's short aliases of the loss functions it re-exported here (``from keras.metrics import
+# mae``); a function passed to ``compile`` is named by ``__name__``, as in Keras 2.
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
 describe_accuracy_choice = _lookup.describe_accuracy_choice
 
 
