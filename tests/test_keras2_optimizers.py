@@ -131,3 +131,21 @@ def test_setting_learning_rate_in_a_batch_callback_trains_with_it(keras):
     np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
     for a, b in zip(got[2], want[2]):
         np.testing.assert_allclose(a, b, rtol=1e-5)
+
+
+def test_clipnorm_with_clipvalue_clips_by_value_then_by_norm():
+    """Keras 2 books write ``SGD(lr=0.01, clipnorm=1., clipvalue=0.5)`` (Keras 3 refuses two
+    clipping options): tf.keras 2 clipped each gradient by value, then each by its norm."""
+    model = lamina.Sequential([lamina.Input((3,)), lamina.layers.Dense(2, use_bias=False)])
+    w0 = np.array([[1.0, -2.0], [0.5, 3.0], [-1.0, 0.25]], "float32")
+    model.set_weights([w0])
+    model.compile(optimizer=lamina.optimizers.SGD(lr=0.1, clipnorm=0.3, clipvalue=0.2), loss="mse")
+    x = np.array([[1.0, 2.0, -3.0], [0.5, -1.0, 4.0]], "float32")
+    y = np.array([[0.0, 1.0], [2.0, -1.0]], "float32")
+    model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
+    grad = x.T @ (2.0 * (x @ w0 - y) / y.size)  # mean squared error over every value
+    grad = np.clip(grad, -0.2, 0.2)
+    grad = grad * min(1.0, 0.3 / np.linalg.norm(grad))
+    np.testing.assert_allclose(model.get_weights()[0], w0 - 0.1 * grad, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="Only one of `clipnorm` and `global_clipnorm`"):
+        lamina.optimizers.SGD(clipnorm=1.0, global_clipnorm=1.0)

@@ -377,7 +377,6 @@ def test_defaults_match_keras(keras):
         (lambda: optimizers.SGD(momentum=1.5), "momentum"),
         (lambda: optimizers.SGD(momentum=-0.1), "momentum"),
         (lambda: optimizers.Adam(clipnorm=1.0, global_clipnorm=1.0), "Only one of"),
-        (lambda: optimizers.Adam(clipnorm=1.0, clipvalue=1.0), "Only one of"),
         (lambda: optimizers.Adam(clipnorm=-1.0), "clipnorm"),
         (lambda: optimizers.AdamW(weight_decay=None), "weight_decay"),
         (lambda: optimizers.Adam(use_ema=True, ema_momentum=1.5), "ema_momentum"),

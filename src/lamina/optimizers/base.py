@@ -158,10 +158,12 @@ class Optimizer(StatelessOptimizerMixin):
                 )
             if val is not None and val < 0:
                 raise ValueError(f"Argument `{arg}` must be >= 0. Received: {arg}={val}")
-        if sum(a is not None for a in (clipnorm, clipvalue, global_clipnorm)) > 1:
+        # Keras 3 takes one of the three; Keras 2 (``SGD(lr=0.01, clipnorm=1., clipvalue=0.5)``
+        # in its books) clipped by value, then by norm: only the two norms exclude each other.
+        if clipnorm is not None and global_clipnorm is not None:
             raise ValueError(
-                "Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set. "
-                f"Received: clipnorm={clipnorm}, clipvalue={clipvalue}, "
+                "Only one of `clipnorm` and `global_clipnorm` can be set (`clipvalue` may join "
+                f"either, as in Keras 2). Received: clipnorm={clipnorm}, "
                 f"global_clipnorm={global_clipnorm}"
             )
         if gradient_accumulation_steps:

@@ -5,7 +5,7 @@ Per step the transform follows ``keras.optimizers.Optimizer.apply`` on the JAX b
 1. gradients are divided by ``loss_scale_factor`` (if set);
 2. gradient accumulation (``gradient_accumulation_steps``) averages micro-batch gradients and
    only updates on every N-th call;
-3. gradient clipping (``clipnorm`` per variable, ``global_clipnorm``, or ``clipvalue``);
+3. gradient clipping (``clipvalue``, then ``clipnorm`` per variable or ``global_clipnorm``);
 4. weight decay ``var -= var * weight_decay * lr`` (before the update, skipping excluded names);
 5. the optimizer's own update rule;
 6. exponential moving average of the weights (``use_ema``), with optional overwrite;
@@ -138,13 +138,13 @@ def optax_transform(opt: Optimizer) -> optax.GradientTransformation:
         else:
             eff_it = it
 
-        # 1. clipping
+        # 1. clipping: by value first, then by norm (the order of Keras 2, which took both)
+        if opt.clipvalue and opt.clipvalue > 0:
+            grads = [jnp.clip(g, -opt.clipvalue, opt.clipvalue) for g in grads]
         if opt.clipnorm and opt.clipnorm > 0:
             grads = [_clip_by_norm(g, opt.clipnorm) for g in grads]
         elif opt.global_clipnorm and opt.global_clipnorm > 0:
             grads = _clip_by_global_norm(grads, opt.global_clipnorm)
-        elif opt.clipvalue and opt.clipvalue > 0:
-            grads = [jnp.clip(g, -opt.clipvalue, opt.clipvalue) for g in grads]
 
         # 2. weight decay
         vs = list(p_leaves)
