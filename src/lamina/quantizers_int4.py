@@ -18,8 +18,6 @@ gives one symmetric scale per output channel.
 
 from __future__ import annotations
 
-import math
-
 import jax.numpy as jnp
 import numpy as np
 
@@ -132,7 +130,11 @@ def abs_max_quantize_grouped_with_zero_point(
     original = _dtype_name(inputs)
     x = xp.asarray(inputs)
     rows, cols = x.shape
-    groups = math.ceil(rows / block_size)
+    if block_size > rows:
+        # One group padded with zeros: one zero row gives the same min, max and values as
+        # block_size - rows of them, without allocating a huge block_size's worth.
+        block_size = rows + 1
+    groups = -(-rows // block_size)
     if groups * block_size > rows:
         x = xp.concatenate([x, xp.zeros((groups * block_size - rows, cols), x.dtype)], axis=0)
     x = xp.reshape(x, (groups, block_size, cols))

@@ -152,6 +152,12 @@ class QuantizeMixin:
         own.sort(key=lambda kk: rank[kk[1]])
         return own + [kk for kk in keys if kk[1] not in rank]
 
+    def _check_file_arrays(self, arrays: dict) -> None:
+        """Refuses a file's int4 arrays that would load silently wrong (called by the
+        weights loader with the layer's arrays by name, shapes already checked)."""
+        if self.quantization_mode == "int4":
+            _int4.check_file_arrays(self, arrays)
+
     def _scale_shape(self, kernel_shape: tuple, input_shape) -> tuple:
         return (kernel_shape[-1],)
 

@@ -13,6 +13,8 @@ the kernel, dequantizes it and multiplies the float inputs (int4 is weight-only,
 default); the gradient reaches the inputs, so the layers before a quantized one still train.
 As in Keras, ``layer.kernel`` (``embeddings``) reads the unpacked int4 values.  Keras's LoRA on
 an int4 layer is not supported by Lamina (``enable_lora`` raises ``NotImplementedError``).
+A file's int4 arrays are checked before they are set (:func:`check_file_arrays`): a kernel or
+zero point that an int8 cast would change, or a ``g_idx`` naming no group, is a ``ValueError``.
 
 >>> from lamina.layers import Dense
 >>> layer = Dense(3)
@@ -98,7 +100,14 @@ def _input_ndim(layer) -> int:
 
 
 def _g_idx(n: int, size) -> jnp.ndarray:
-    return jnp.floor_divide(jnp.arange(n, dtype=jnp.float32), size)
+    # A block size past the rows (a file may name any integer, "int4/999999999999") puts
+    # every row in group 0; dividing by min(size, n) gives that without overflowing int32.
+    return jnp.asarray(np.arange(n, dtype=np.int64) // max(min(size, n), 1), jnp.float32)
+
+
+def _groups(n: int, size) -> int:
+    """``ceil(n / size)`` in integers (a float division rounds a huge size's to 0 groups)."""
+    return -(-n // size)
 
 
 # ------------------------------------------------------------- quantize
@@ -172,11 +181,11 @@ def layout(layer, params: dict, state: dict, input_shape) -> tuple:
     size, kind = block_size(layer), _kind(layer)
     if kind == "embedding":
         rows, cols = shape
-        scale_shape = (rows,) if size is None else (rows, math.ceil(cols / size))
+        scale_shape = (rows,) if size is None else (rows, _groups(cols, size))
         grouped = cols
     else:
         rows, cols = _rows_columns_for(layer, shape, input_shape) if kind == "einsum" else shape
-        scale_shape = (cols,) if size is None else (math.ceil(rows / size), cols)
+        scale_shape = (cols,) if size is None else (_groups(rows, size), cols)
         grouped = rows
     own = {
         main: jnp.zeros((rows, (cols + 1) // 2), jnp.int8),
@@ -189,6 +198,52 @@ def layout(layer, params: dict, state: dict, input_shape) -> tuple:
     if layer.__dict__.get("quantization_config") is None and named is not None:
         layer.quantization_config = serialize_config(Int4QuantizationConfig(block_size=named))
     return params, {**own, **state}
+
+
+def check_file_arrays(layer, arrays: dict) -> None:
+    """Refuses a file's int4 arrays that Keras would cast or index silently wrong: integer
+    arrays (the packed kernel, zero points) whose values are not whole numbers in int8's
+    range (a cast would truncate or wrap them), and ``g_idx`` entries that are not whole
+    numbers naming one of the layer's groups (a lookup would read past the scales).
+
+    Args:
+        layer: the int4 layer being loaded.
+        arrays: its weights from the file by name, shapes already checked.
+
+    Raises:
+        ValueError: naming the weight, what was expected and what the file holds.
+    """
+    main, scale_name, zero_name, _ = _names(layer)
+    for name in (main, zero_name):
+        if name in arrays:
+            _check_whole(layer, name, np.asarray(arrays[name]), -128, 127, "int8 values")
+    if "g_idx" in arrays and scale_name in arrays and block_size(layer) is not None:
+        scale_shape = np.shape(arrays[scale_name])
+        groups = scale_shape[-1] if _kind(layer) == "embedding" else scale_shape[0]
+        g = np.asarray(arrays["g_idx"])
+        _check_whole(layer, "g_idx", g, 0, groups - 1, f"group indices of its {groups} groups")
+
+
+def _check_whole(layer, name, a, lo, hi, what) -> None:
+    if a.dtype.kind not in "biuf":
+        raise ValueError(
+            f"Int4 layer {layer.name!r}: weight {name!r} must hold numbers ({what}). "
+            f"Received: dtype {a.dtype}."
+        )
+    if a.size == 0:
+        return
+    bad = ~np.isfinite(a) if a.dtype.kind == "f" else np.zeros(a.shape, bool)
+    with np.errstate(invalid="ignore"):
+        bad |= (a < lo) | (a > hi)
+        if a.dtype.kind == "f":
+            bad |= np.floor(a) != a
+    if bad.any():
+        first = a.reshape(-1)[int(np.argmax(bad.reshape(-1)))]
+        raise ValueError(
+            f"Int4 layer {layer.name!r}: weight {name!r} must hold whole numbers in "
+            f"[{lo}, {hi}] ({what}); the file's holds {first!r} ({int(bad.sum())} such "
+            "entries). The file is corrupt or was not written by Keras's int4 quantization."
+        )
 
 
 def _rows_columns_for(layer, kernel_shape, input_shape) -> tuple:

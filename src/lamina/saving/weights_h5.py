@@ -114,6 +114,12 @@ def set_layer_arrays(model, i: int, arrays, path, skip_mismatch: bool = False) -
             warnings.warn(f"Skipping loading weights of {msg} (file {str(path)!r})", stacklevel=3)
             return False
         raise fail(path, msg + " Pass skip_mismatch=True to skip such layers.")
+    check = getattr(layer, "_check_file_arrays", None)  # e.g. an int4 layer's g_idx range
+    if check is not None:
+        try:
+            check(dict(zip(names, arrays)))
+        except ValueError as e:
+            raise fail(path, str(e)) from None
     new = [jnp.asarray(np.asarray(a), dtype=c.dtype) for a, c in zip(arrays, current)]
     params = list(ts.params)
     state = list(ts.state)
