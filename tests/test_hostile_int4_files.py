@@ -298,3 +298,25 @@ def test_quantizing_with_a_block_size_past_the_rows_allocates_one_group(keras):
     assert lm.layers[0].dtype_policy.name == "int4/1000000000000_from_float32"
     for a, b in zip(lm.get_weights(), kw):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "array, match",
+    [
+        (np.full((10, 5), 2.7, "float32"), r"Int8 layer 'h': weight 'kernel' must hold whole"),
+        (np.full((10, 5), 300, "int32"), r"\[-128, 127\].*holds np.int32\(300\)"),
+    ],
+)
+def test_int8_kernels_that_a_cast_would_change_are_refused(tmp_path, array, match):
+    model = _mlp(lamina)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # InputLayer has no quantize()
+        model.quantize("int8")
+    model.save(tmp_path / "q.keras")
+    path = _edit(tmp_path / "q.keras", tmp_path / "m.keras", h5=_replace("dense", 0, array))
+    with pytest.raises(FileFormatError, match=match):
+        lamina.saving.load_model(path)
+    good = _edit(
+        tmp_path / "q.keras", tmp_path / "g.keras", h5=_replace("dense", 0, np.ones((10, 5)))
+    )
+    np.testing.assert_array_equal(lamina.saving.load_model(good).layers[0].kernel.numpy(), 1)

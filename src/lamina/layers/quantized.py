@@ -157,6 +157,11 @@ class QuantizeMixin:
         weights loader with the layer's arrays by name, shapes already checked)."""
         if self.quantization_mode == "int4":
             _int4.check_file_arrays(self, arrays)
+        elif self.quantization_mode == "int8":  # Keras's int8 kernels: [-127, 127]
+            for name in ("kernel", "embeddings"):
+                if name in arrays:
+                    a = np.asarray(arrays[name])
+                    _int4.check_whole(self, name, a, -128, 127, "int8 values", mode="int8")
 
     def _scale_shape(self, kernel_shape: tuple, input_shape) -> tuple:
         return (kernel_shape[-1],)

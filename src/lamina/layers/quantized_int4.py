@@ -216,18 +216,20 @@ def check_file_arrays(layer, arrays: dict) -> None:
     main, scale_name, zero_name, _ = _names(layer)
     for name in (main, zero_name):
         if name in arrays:
-            _check_whole(layer, name, np.asarray(arrays[name]), -128, 127, "int8 values")
+            check_whole(layer, name, np.asarray(arrays[name]), -128, 127, "int8 values")
     if "g_idx" in arrays and scale_name in arrays and block_size(layer) is not None:
         scale_shape = np.shape(arrays[scale_name])
         groups = scale_shape[-1] if _kind(layer) == "embedding" else scale_shape[0]
         g = np.asarray(arrays["g_idx"])
-        _check_whole(layer, "g_idx", g, 0, groups - 1, f"group indices of its {groups} groups")
+        check_whole(layer, "g_idx", g, 0, groups - 1, f"group indices of its {groups} groups")
 
 
-def _check_whole(layer, name, a, lo, hi, what) -> None:
+def check_whole(layer, name, a, lo, hi, what, mode="int4") -> None:
+    """Refuses ``a`` (weight ``name`` of ``layer`` in a file) unless every value is a whole
+    number in ``[lo, hi]``: a cast to the layer's integer dtype would truncate or wrap it."""
     if a.dtype.kind not in "biuf":
         raise ValueError(
-            f"Int4 layer {layer.name!r}: weight {name!r} must hold numbers ({what}). "
+            f"{mode.capitalize()} layer {layer.name!r}: weight {name!r} must hold numbers ({what}). "
             f"Received: dtype {a.dtype}."
         )
     if a.size == 0:
@@ -240,9 +242,9 @@ def _check_whole(layer, name, a, lo, hi, what) -> None:
     if bad.any():
         first = a.reshape(-1)[int(np.argmax(bad.reshape(-1)))]
         raise ValueError(
-            f"Int4 layer {layer.name!r}: weight {name!r} must hold whole numbers in "
-            f"[{lo}, {hi}] ({what}); the file's holds {first!r} ({int(bad.sum())} such "
-            "entries). The file is corrupt or was not written by Keras's int4 quantization."
+            f"{mode.capitalize()} layer {layer.name!r}: weight {name!r} must hold whole numbers "
+            f"in [{lo}, {hi}] ({what}); the file's holds {first!r} ({int(bad.sum())} such "
+            f"entries). The file is corrupt or was not written by Keras's {mode} quantization."
         )
 
 
