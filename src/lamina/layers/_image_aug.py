@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from lamina.layers.augmentation import _check_format, _hw_axes
 from lamina.layers.base import Layer
+from lamina.layers.box_data import BoundingBoxAware
 from lamina.utils.random import generator_seed
 
 _RANGE_ERROR = "The `value_range` argument should be a list of two numbers. "
@@ -70,13 +71,17 @@ def batch_size(images):
     return images.shape[0] if images.ndim == 4 else 1
 
 
-class ImageAugmentation(Layer):
+class ImageAugmentation(BoundingBoxAware, Layer):
     """Base of the image augmentation layers: inference identity, batch handling, config.
 
     Subclasses set ``get_random_transformation(key, images)`` (a dict, Keras's keys) and
     ``transform_images(images, transformation, training=True)`` (``images`` always a batch).
     ``active_at_inference = True`` makes ``transform_images`` run with ``training=False`` and
     ``transformation=None`` at inference (AutoContrast).
+
+    As Keras's base layer, every subclass takes ``bounding_box_format=`` and a data dict
+    (``{"images", "bounding_boxes", "labels", "segmentation_masks"}``); how each moves boxes
+    and masks is in ``lamina.layers.box_plans_aug``.
     """
 
     _training_default = True  # Keras's ``call(..., training=True)``

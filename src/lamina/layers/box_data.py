@@ -99,8 +99,9 @@ def apply_to_data(layer, image_apply, params, state, data, training, key):
     unknown = set(data) - set(_KEYS)
     if "images" not in data or unknown:
         raise ValueError(
-            f"{name} takes a dict with 'images' and optionally 'bounding_boxes', 'labels' and "
-            f"'segmentation_masks'. Received keys: {sorted(data)}."
+            f"{name} takes images or a dict with an 'images' key (and optionally "
+            f"'bounding_boxes', 'labels' and 'segmentation_masks'). Received keys: "
+            f"{sorted(data)}."
         )
     images = jnp.asarray(data["images"], jnp.float32)
     batched = is_batched(images, name)
@@ -118,7 +119,11 @@ def apply_to_data(layer, image_apply, params, state, data, training, key):
         boxes = _batch_boxes(densify_bounding_boxes(data["bounding_boxes"], name), batched)
         out["bounding_boxes"] = _unbatch_boxes(plan.boxes(boxes), batched)
     if "labels" in data:
-        out["labels"] = jnp.asarray(data["labels"])  # class labels: geometry leaves them alone
+        labels = jnp.asarray(data["labels"])  # class labels: geometry leaves them alone
+        if plan.labels is not None:  # mixing layers (MixUp, CutMix) mix them
+            labels = plan.labels(labels if batched else labels[None])
+            labels = labels if batched else labels[0]
+        out["labels"] = labels
     if "segmentation_masks" in data:
         masks = jnp.asarray(data["segmentation_masks"])
         masks = plan.masks(masks if batched else masks[None])

@@ -1,6 +1,7 @@
 """How each geometric image layer moves bounding boxes with its images (Keras 3's
 ``transform_bounding_boxes`` of Resizing, CenterCrop, RandomFlip, RandomCrop,
-RandomTranslation, RandomZoom and RandomRotation), for ``lamina.layers.box_data``.
+RandomTranslation, RandomZoom and RandomRotation), for ``lamina.layers.box_data``. The other
+augmentation layers' plans are in ``box_plans_aug`` and ``box_plans_policy``.
 
 A *plan* draws a layer's transformation once and returns the transformed image batch with two
 functions that apply the same transformation to a batch of boxes (a dict with ``"boxes"``
@@ -35,6 +36,7 @@ class Plan(NamedTuple):
     images: Any
     boxes: Any  # bounding-box dict -> bounding-box dict
     masks: Any  # masks batch -> masks batch
+    labels: Any = None  # class labels -> class labels (None: passed through, as geometry does)
 
 
 def _same(value):
@@ -261,7 +263,7 @@ def rotate_boxes(layer, bbs, matrix, h, w):
 
 def plan_for(layer):
     """The plan of ``layer``'s class (or its nearest built-in base class)."""
-    from lamina.layers import augmentation, random_affine, random_augmentation
+    from lamina.layers import augmentation, box_plans_aug, random_affine, random_augmentation
 
     plans = {
         augmentation.Resizing: _resizing,
@@ -271,12 +273,12 @@ def plan_for(layer):
         random_affine.RandomTranslation: _affine(translate_boxes),
         random_affine.RandomZoom: _affine(zoom_boxes),
         random_affine.RandomRotation: _affine(rotate_boxes),
+        **box_plans_aug.augmentation_plans(),
     }
     for cls in type(layer).__mro__:
         if cls in plans:
             return plans[cls]
     raise ValueError(
-        f"{type(layer).__name__} does not transform bounding boxes. Call it on the images "
-        "alone, or use a layer that moves boxes with its images (Resizing, CenterCrop, "
-        "RandomFlip, RandomCrop, RandomTranslation, RandomZoom, RandomRotation)."
+        f"{type(layer).__name__} does not take Keras's data dict (images with bounding boxes "
+        "or segmentation masks). Call it on the images alone."
     )

@@ -1,9 +1,10 @@
 """Batch-mixing augmentation (as Keras 3): MixUp and CutMix.
 
 Both pair each image with another of the same batch (a random permutation) while training and
-are the identity at inference. Given a dict ``{"images": ..., "labels": ...}`` (Keras's data
-format for preprocessing pipelines) they mix the labels by the same weights and return a dict;
-inside a model they see, and mix, only the images.
+are the identity at inference. Given Keras's data dict (``{"images", "labels",
+"bounding_boxes", "segmentation_masks"}``) they mix the labels by the same weights and return a
+dict (``lamina.layers.box_plans_aug``: MixUp appends each partner's boxes, CutMix refuses boxes
+as Keras 3 does); inside a model they see, and mix, only the images.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ __all__ = ["CutMix", "MixUp"]
 
 
 class _Mixing(ImageAugmentation):
-    """Dict inputs (images and labels) on top of the image base."""
+    """Label mixing (for dict inputs) on top of the image base."""
 
     def transform_labels(self, labels, transformation, training=True):
         """Mixes the labels as the images; subclasses set the weights."""
@@ -28,25 +29,6 @@ class _Mixing(ImageAugmentation):
         weight = jnp.reshape(transformation["mix_weight"], (-1, 1))
         other = jnp.take(labels, transformation["permutation_order"], axis=0)
         return weight * labels + (1.0 - weight) * other
-
-    def apply(self, params, state, x, *, training=False, key=None):
-        if not isinstance(x, dict):
-            return super().apply(params, state, x, training=training, key=key)
-        if "images" not in x:
-            raise ValueError(f"{type(self).__name__} takes images or a dict with an 'images' "
-                             f"key (and optionally 'labels'). Received keys: {sorted(x)}")
-        images = jnp.asarray(x["images"], jnp.float32)
-        self.check_images(images)
-        out = dict(x)
-        if not training or key is None or images.ndim == 3:
-            out["images"] = images
-            return out, state
-        transformation = self.get_random_transformation(key, images)
-        out["images"] = self.transform_images(images, transformation)
-        if "labels" in x:
-            labels = jnp.asarray(x["labels"], jnp.float32)
-            out["labels"] = self.transform_labels(labels, transformation)
-        return out, state
 
 
 class MixUp(_Mixing):

@@ -36,14 +36,17 @@ _AUGMIX_ORDER = ("random_shear", "random_translation", "random_rotation", "rando
                  "random_color_degeneration", "random_contrast", "random_sharpness")
 
 
-def candidates(factor, value_range, interpolation, data_format):
-    """Keras's candidate layers, by name, for a policy's ``factor`` pair and settings."""
-    f, vr, fmt = factor, value_range, data_format
+def candidates(factor, value_range, interpolation, data_format, bounding_box_format=None):
+    """Keras's candidate layers, by name, for a policy's ``factor`` pair and settings (the
+    geometric ones share the policy's ``bounding_box_format``, as Keras passes it on)."""
+    f, vr, fmt, boxes = factor, value_range, data_format, bounding_box_format
     return {
-        "random_shear": RandomShear(f, f, interpolation=interpolation, data_format=fmt),
+        "random_shear": RandomShear(f, f, interpolation=interpolation, data_format=fmt,
+                                    bounding_box_format=boxes),
         "random_translation": RandomTranslation(f, f, interpolation=interpolation,
-                                                data_format=fmt),
-        "random_rotation": RandomRotation(f, interpolation=interpolation, data_format=fmt),
+                                                data_format=fmt, bounding_box_format=boxes),
+        "random_rotation": RandomRotation(f, interpolation=interpolation, data_format=fmt,
+                                          bounding_box_format=boxes),
         "random_brightness": RandomBrightness(f, value_range=vr, data_format=fmt),
         "random_color_degeneration": RandomColorDegeneration(f, value_range=vr,
                                                              data_format=fmt),
@@ -99,16 +102,21 @@ class RandAugment(ImageAugmentation):
         self.value_range = check_value_range(value_range, sort=False)
         self.num_ops, self.interpolation = num_ops, interpolation
         self.factor = factor_pair(factor, (0, 1), "RandAugment")
-        made = candidates(self.factor, self.value_range, interpolation, self.data_format)
+        made = candidates(self.factor, self.value_range, interpolation, self.data_format,
+                          self.bounding_box_format)
         self._candidates = tuple(made[name] for name in _NAMES)
+
+    def draw(self, key):
+        """The ``num_ops`` candidate indices and each candidate's key, from the step key."""
+        kpick, *keys = jax.random.split(key, len(self._candidates) + 1)
+        return jax.random.randint(kpick, (self.num_ops,), 0, len(self._candidates)), keys
 
     def apply(self, params, state, x, *, training=False, key=None):
         x = jnp.asarray(x, jnp.float32)
         self.check_images(x)
         if not training or key is None:
             return x, state
-        kpick, *keys = jax.random.split(key, len(self._candidates) + 1)
-        picks = jax.random.randint(kpick, (self.num_ops,), 0, len(self._candidates))
+        picks, keys = self.draw(key)
         branches = _branches(self._candidates, keys)
         for i in range(self.num_ops):
             x = jax.lax.switch(picks[i], branches, x)  # runs only the picked candidate
@@ -166,15 +174,14 @@ class AugMix(ImageAugmentation):
         self.num_chains, self.chain_depth, self.alpha = num_chains, chain_depth, alpha
         self.all_ops, self.interpolation = all_ops, interpolation
         self.factor = factor_pair(factor, (0, 1), "AugMix")
-        made = candidates(self.factor, self.value_range, interpolation, self.data_format)
+        made = candidates(self.factor, self.value_range, interpolation, self.data_format,
+                          self.bounding_box_format)
         names = _AUGMIX_ORDER if all_ops else _AUGMIX_ORDER[:7]
         self._candidates = tuple(made[name] for name in names)
 
-    def apply(self, params, state, x, *, training=False, key=None):
-        x = jnp.asarray(x, jnp.float32)
-        self.check_images(x)
-        if not training or key is None:
-            return x, state
+    def draw(self, key):
+        """The chain weights, the blend weight, the ``(num_chains, chain_depth)`` picks (index
+        ``len(candidates)``: no step) and the per-step candidate keys, from the step key."""
         kd, kb, kpick, kstep = jax.random.split(key, 4)
         gamma = jax.random.gamma(kd, self.alpha, (self.num_chains,))
         chain_weights = gamma / jnp.sum(gamma)
@@ -184,6 +191,14 @@ class AugMix(ImageAugmentation):
         picks = jax.random.randint(kpick, (self.num_chains, self.chain_depth), 0, n + 1)
         step_keys = jax.random.split(kstep, self.num_chains * self.chain_depth * n)
         step_keys = step_keys.reshape(self.num_chains, self.chain_depth, n, *step_keys.shape[1:])
+        return chain_weights, keep, picks, step_keys
+
+    def apply(self, params, state, x, *, training=False, key=None):
+        x = jnp.asarray(x, jnp.float32)
+        self.check_images(x)
+        if not training or key is None:
+            return x, state
+        chain_weights, keep, picks, step_keys = self.draw(key)
         mixed = jnp.zeros_like(x)
         for c in range(self.num_chains):
             chain = x

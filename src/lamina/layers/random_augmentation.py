@@ -104,7 +104,7 @@ class RandomFlip(BoundingBoxAware, Layer):
         return config
 
 
-class RandomContrast(Layer):
+class RandomContrast(BoundingBoxAware, Layer):
     """Scales each image's contrast at random while training (as ``keras.layers.RandomContrast``).
 
     Each channel becomes ``(x - mean) * c + mean`` (mean over height and width), clipped to
@@ -163,7 +163,7 @@ class RandomContrast(Layer):
         return config
 
 
-class RandomBrightness(Layer):
+class RandomBrightness(BoundingBoxAware, Layer):
     """Adds a random brightness offset while training (as ``keras.layers.RandomBrightness``).
 
     Each image gets ``x + d * (max - min)`` with ``d`` drawn from ``[lower, upper]``, clipped
@@ -308,7 +308,7 @@ class RandomCrop(BoundingBoxAware, Layer):
         return config
 
 
-class RandomGrayscale(Layer):
+class RandomGrayscale(BoundingBoxAware, Layer):
     """Turns images grey at random while training (as ``keras.layers.RandomGrayscale``).
 
     Each image is replaced, with probability ``factor``, by its luma
