@@ -30,6 +30,7 @@ from lamina.layers.attention_ops import (
     merge_masks,
     proj_equation,
 )
+from lamina.layers.attention_seeds import kernel_initializer, projection_initializers
 from lamina.layers.base import Layer
 from lamina.layers.einsum_dense import _ser
 
@@ -214,6 +215,9 @@ class MultiHeadAttention(_override.AttentionInternals, Layer):
             )
         return q, v, k
 
+    def _draw_build_seeds(self):
+        projection_initializers(self)
+
     def _out_dims(self, query_shape):
         return self.output_shape_arg or (query_shape[-1],)
 
@@ -235,14 +239,12 @@ class MultiHeadAttention(_override.AttentionInternals, Layer):
             "gate": (self.num_heads, self.value_dim),
         }
         params = {}
+        inits = projection_initializers(self)  # one clone per projection, as Keras's build
         for name, kernel_key, bias_key in _gating.projection_keys(self, key):
-            params[f"{name}/kernel"] = _initializers.or_default(self.kernel_initializer)(
-                shapes[name], jnp.float32, key=kernel_key
-            )
+            kernel_init = kernel_initializer(self, name, shapes[name])
+            params[f"{name}/kernel"] = kernel_init(shapes[name], jnp.float32, key=kernel_key)
             if self.use_bias:
-                params[f"{name}/bias"] = _initializers.or_default(self.bias_initializer)(
-                    biases[name], jnp.float32, key=bias_key
-                )
+                params[f"{name}/bias"] = inits[name][1](biases[name], jnp.float32, key=bias_key)
         return params, {}
 
     def _project(self, params, name, x, bound, outs):

@@ -283,6 +283,9 @@ def symbolic_call(layer, args: tuple, kwargs: dict):
 
     note_parent_path(layer)  # Keras builds the layer here: its weights' paths start with the
     # name scopes open now, even when the model makes the arrays later
+    draw_build_seeds = getattr(layer, "_draw_build_seeds", None)
+    if draw_build_seeds is not None:  # the seeds Keras's build draws, drawn in Keras's order
+        draw_build_seeds()
     if len(args) != 1:
         loose = [a for a in args[1:] if not _is_kt(a) and not hasattr(a, "shape")]
         if loose:  # Keras's rule and words

@@ -55,7 +55,14 @@ def initial_weights(layers, input_shape) -> InitialWeights:
             # A JAX function met the host key: some init is not host-ready after all.
             pass
     key = _random.next_key()
-    (shuffle_rng, step_rng), params, state = _jit_init(layers, input_shape, key)
+    if isinstance(jax.numpy.ones(()), jax.core.Tracer):
+        # A model first called inside another's trace (a global augmentation ``Sequential`` a
+        # subclassed model's ``call`` uses) still gets concrete weights: they outlive the
+        # trace, so they are computed eagerly here rather than staged into it.
+        with jax.ensure_compile_time_eval():
+            (shuffle_rng, step_rng), params, state = _jit_init_impl(layers, input_shape, key)
+    else:
+        (shuffle_rng, step_rng), params, state = _jit_init(layers, input_shape, key)
     return InitialWeights(
         tuple(params), tuple(state), shuffle_rng, step_rng, _order(layers, input_shape, key)
     )
