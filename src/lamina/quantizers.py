@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lamina._unsupported import namespace_getattr
+from lamina.quantization_configs import Int8QuantizationConfig  # noqa: E402,F401
 from lamina.quantizers_int4 import (  # noqa: F401  (keras.quantizers' int4 names)
     Int4QuantizationConfig,
     abs_max_quantize_grouped_with_zero_point,
@@ -146,6 +147,7 @@ class AbsMaxQuantizer(Quantizer):
 
 _OBJECTS = {"Quantizer": Quantizer, "AbsMaxQuantizer": AbsMaxQuantizer}
 _OBJECTS["Int4QuantizationConfig"] = Int4QuantizationConfig
+_OBJECTS["Int8QuantizationConfig"] = Int8QuantizationConfig
 _OBJECTS.update({"quantizer": Quantizer, "abs_max_quantizer": AbsMaxQuantizer})
 
 
@@ -222,7 +224,7 @@ def get(identifier, **kwargs):
 
 #: Keras 3's names in keras.quantizers that Lamina does not implement.
 _KERAS_NAMES = """AWQConfig Float8QuantizationConfig GPTQConfig
-    Int8QuantizationConfig QuantizationConfig
+    QuantizationConfig
     compute_float8_amax_history compute_float8_scale compute_quantization_parameters
     fake_quant_with_min_max_vars quantize_and_dequantize quantize_with_sz_map"""
 

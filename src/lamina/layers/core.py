@@ -23,6 +23,7 @@ from lamina.layers.lora import LoraMixin, lora_config, merged
 from lamina.layers.quantized import DenseQuantizeMixin, dense_call
 from lamina.layers.seed_state import generator_state, next_seed, uses_step_key
 from lamina.layers.weight_specs import WeightSpec
+from lamina.quantization_configs import deserialize_config, serialize_config
 from lamina.utils.random import generator_seed
 
 
@@ -170,7 +171,8 @@ class Dense(DenseQuantizeMixin, LoraMixin, Layer):
         **kwargs: Any,
     ):
         self._lora_setup(kwargs.pop("lora_rank", None), kwargs.pop("lora_alpha", None))
-        self.quantization_config = None  # accepted, not used: the int8 defaults only
+        # Kept as Keras does (allow-listed classes only); its int4 block size wins at build.
+        self.quantization_config = deserialize_config(quantization_config)
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if (
             units is None
@@ -217,7 +219,9 @@ class Dense(DenseQuantizeMixin, LoraMixin, Layer):
         return (*tuple(input_shape)[:-1], self.units)
 
     def get_config(self):
-        return lora_config(self, self._derived_config())  # Keras adds LoRA's keys when set
+        config = self._derived_config()
+        config["quantization_config"] = serialize_config(self.quantization_config)
+        return lora_config(self, config)  # Keras adds LoRA's keys when set
 
 
 @derived_config

@@ -13,8 +13,10 @@ from lamina import initializers as _initializers
 from lamina import regularizers as _regularizers
 from lamina.layers.activation_sublayer import activate, init_activation
 from lamina.layers.base import Layer
+from lamina.layers.einsum_fans import einsum_fan_initializer
 from lamina.layers.lora import LoraMixin, lora_config, lora_options, merged
 from lamina.layers.quantized import EinsumQuantizeMixin, einsum_call
+from lamina.quantization_configs import deserialize_config, serialize_config
 from lamina.utils import random as _random
 
 
@@ -148,9 +150,11 @@ class EinsumDense(EinsumQuantizeMixin, LoraMixin, Layer):
         **kwargs: Any,
     ):
         lora = kwargs.pop("lora_rank", None), kwargs.pop("lora_alpha", None)
-        for k in ("quantization_config", "gptq_unpacked_column_size"):
-            kwargs.pop(k, None)
+        quantization_config = kwargs.pop("quantization_config", None)
+        kwargs.pop("gptq_unpacked_column_size", None)
         super().__init__(**kwargs)
+        # Kept as Keras does (allow-listed classes only); its int4 block size wins at build.
+        self.quantization_config = deserialize_config(quantization_config)
         self._lora_setup(*lora)
         if not isinstance(equation, str):
             raise TypeError(f"EinsumDense(equation=...) must be a string; received {equation!r}.")
@@ -179,7 +183,10 @@ class EinsumDense(EinsumQuantizeMixin, LoraMixin, Layer):
                 "output_shape or inputs with known feature sizes."
             )
         kkey, bkey = _random.split(key)
-        params = {"kernel": _initializers.or_default(self.kernel_initializer)(tuple(kernel_shape), jnp.float32, key=kkey)}
+        kernel_init = einsum_fan_initializer(  # Keras 3's fans: the einsum's axes
+            _initializers.or_default(self.kernel_initializer), self.equation
+        )
+        params = {"kernel": kernel_init(tuple(kernel_shape), jnp.float32, key=kkey)}
         if bias_shape is not None:
             params["bias"] = _initializers.or_default(self.bias_initializer)(tuple(bias_shape), jnp.float32, key=bkey)
         self.__dict__["_input_ndim"] = len(input_shape)  # the int8 scales' layout needs it
@@ -221,8 +228,8 @@ class EinsumDense(EinsumQuantizeMixin, LoraMixin, Layer):
             activity_regularizer=_ser(_regularizers.serialize, self.activity_regularizer),
             kernel_constraint=_ser(_constraints.serialize, self.kernel_constraint),
             bias_constraint=_ser(_constraints.serialize, self.bias_constraint),
-            # set by quantize("int4"), as Keras's; None otherwise (Keras's value when unset)
-            quantization_config=self.__dict__.get("quantization_config"),
+            # set by quantize(), as Keras's; None otherwise (Keras's value when unset)
+            quantization_config=serialize_config(self.__dict__.get("quantization_config")),
         )
         return lora_config(self, config)
 

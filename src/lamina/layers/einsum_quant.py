@@ -31,6 +31,7 @@ class QuantInfo(NamedTuple):
     input_squeeze_axes: list
     kernel_squeeze_axes: list
     gradient_equation: str
+    specs: tuple = ()  # (inputs, kernel, output) labels, ellipses filled
 
 
 def _specs(equation: str, ndim: int):
@@ -72,8 +73,10 @@ def analyze(equation: str, ndim: int) -> QuantInfo:
     w_tr = [w_spec.find(c) for c in y_spec if c in w_spec]
     x_sq, w_sq = [], []
     # Keras's loop, kept as written: a reduced axis with no expand axis left is squeezed
-    # and inserted at the last index used.
-    index = None
+    # and inserted at the last index used.  Before any pop that index is the one Keras's
+    # reduced-axes loop left behind (the output position of the kernel's last label, -1
+    # when contracted): "abc,c->ab" needs it, and the kernel scale's layout follows it.
+    index = y_spec.find(w_spec[-1])
     for ori in x_red:
         try:
             index = x_exp.pop(0)
@@ -87,7 +90,16 @@ def analyze(equation: str, ndim: int) -> QuantInfo:
             w_sq.append(ori)
         w_tr.insert(index, ori)
     return QuantInfo(
-        x_red, w_red, x_tr, w_tr, x_exp, w_exp, x_sq, w_sq, f"{y_spec},{w_spec}->{x_spec}"
+        x_red,
+        w_red,
+        x_tr,
+        w_tr,
+        x_exp,
+        w_exp,
+        x_sq,
+        w_sq,
+        f"{y_spec},{w_spec}->{x_spec}",
+        (x_spec, w_spec, y_spec),
     )
 
 
@@ -117,6 +129,31 @@ def scale_for_quant(info: QuantInfo, scale, kind: str = "kernel"):
     if sq:
         scale = jnp.squeeze(scale, tuple(sq))
     return scale
+
+
+def input_scale_for_output(info: QuantInfo, scale, y_ndim: int):
+    """The inputs' per-token scale (``keepdims`` over the contracted axes) laid out against
+    an output of rank ``y_ndim``.
+
+    Keras's layout is used where it is valid; where Keras's squeeze would drop an axis that
+    is not of size 1 (an equation whose output keeps every input axis but the contracted
+    ones, ``"abc,c->ab"``: Keras's ``predict`` fails there) the contracted axes are dropped
+    and the kept ones stay in order, which is the same per-token scale, broadcastable.
+    """
+    tr = info.input_transpose_axes
+    moved = [scale.shape[a] for a in tr] if tr else list(scale.shape)
+    if all(moved[a] == 1 for a in info.input_squeeze_axes if a < len(moved)):
+        out = scale_for_quant(info, scale, "input")
+        if out.ndim <= y_ndim:
+            return out
+    x_spec, _, y_spec = info.specs
+    kept = [c for c in x_spec if c in y_spec]
+    scale = jnp.squeeze(scale, tuple(info.input_reduced_axes))
+    scale = jnp.transpose(scale, sorted(range(len(kept)), key=lambda i: y_spec.index(kept[i])))
+    shape = [
+        scale.shape[sorted(kept, key=y_spec.index).index(c)] if c in kept else 1 for c in y_spec
+    ]
+    return jnp.reshape(scale, shape)
 
 
 def scale_for_dequant(info: QuantInfo, scale):

@@ -14,6 +14,7 @@ from lamina.layers.config import derived_config
 from lamina.layers.lora import LoraMixin, lora_config, merged
 from lamina.layers.quantized import EmbeddingQuantizeMixin, embedding_call
 from lamina.layers.weight_specs import WeightSpec
+from lamina.quantization_configs import deserialize_config, serialize_config
 
 
 def _positive_int(value, what):
@@ -89,7 +90,8 @@ class Embedding(EmbeddingQuantizeMixin, LoraMixin, Layer):
         self.embeddings_regularizer = _regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = _constraints.get(embeddings_constraint)
         self.mask_zero = bool(mask_zero)
-        self.quantization_config = None  # accepted, not used: the int8 defaults only
+        # Kept as Keras does (allow-listed classes only); its int4 block size wins at build.
+        self.quantization_config = deserialize_config(quantization_config)
 
     def build(self, input_shape=None):
         """Creates the ``embeddings`` (Keras's ``build`` needs no input shape here)."""
@@ -111,7 +113,9 @@ class Embedding(EmbeddingQuantizeMixin, LoraMixin, Layer):
         return (*tuple(input_shape), self.output_dim)
 
     def get_config(self):
-        return lora_config(self, self._derived_config())  # Keras adds LoRA's keys when set
+        config = self._derived_config()
+        config["quantization_config"] = serialize_config(self.quantization_config)
+        return lora_config(self, config)  # Keras adds LoRA's keys when set
 
     def compute_mask(self, x, mask=None):
         if not self.mask_zero:

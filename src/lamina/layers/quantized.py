@@ -61,14 +61,15 @@ class QuantizeMixin:
             mode: ``"int8"`` or ``"int4"`` (:mod:`lamina.layers.quantized_int4`); Keras's
                 other modes raise ``NotImplementedError``.
             type_check: refuse subclasses of the built-in layer, as Keras does.
-            config: an ``Int4QuantizationConfig`` (int4's block size); for int8 Lamina
-                takes the mode's default only (a mode string here is read as ``mode``).
+            config: an ``Int4QuantizationConfig`` (int4's block size) or Keras's default
+                ``Int8QuantizationConfig()`` (a mode string here is read as ``mode``); kept
+                as the layer's ``quantization_config``.
 
         Raises:
             ValueError: an unknown mode, no mode, the layer not built, already quantized, a
                 float16 compute dtype, or LoRA enabled.
-            NotImplementedError: a subclass (with ``type_check``), a quantization config, or
-                a Keras mode other than ``"int8"``.
+            NotImplementedError: a subclass (with ``type_check``), another quantization
+                config, or a Keras mode Lamina does not implement.
 
         >>> from lamina.layers import Embedding
         >>> emb = Embedding(10, 4)
@@ -91,11 +92,13 @@ class QuantizeMixin:
             return _int4.quantize_layer(self, config)
         if mode is None and config is None:
             raise ValueError("You must provide either `mode` or `config` to `quantize`.")
-        if config is not None:
+        from lamina.quantization_configs import Int8QuantizationConfig
+
+        if not isinstance(config, Int8QuantizationConfig):
             raise NotImplementedError(
-                f"{type(self).__name__}.quantize(config=...) is not supported by Lamina: it "
-                "quantizes with the mode's default quantizers. Received: config="
-                f"{config!r}; call quantize('int8') instead."
+                f"{type(self).__name__}.quantize(config=...) is not supported by Lamina "
+                "beyond Int8QuantizationConfig() and Int4QuantizationConfig. Received: "
+                f"config={config!r}; call quantize('int8') instead."
             )
         check_quantizable(self, mode)
         if type_check and type(self) not in _builtin_classes():
@@ -107,6 +110,7 @@ class QuantizeMixin:
         value, scale = self._quantize_main(np.asarray(jax.device_get(params[self._quant_names[0]])))
         _relayout(self, value, scale)
         self._dtype_policy = _policy.QuantizedDTypePolicy(mode, self.dtype_policy.name)
+        self.quantization_config = config  # Keras's get_config entry
 
     # ----------------------------------------------------------------- hooks
     def _quantized_layout(self, params: dict, state: dict, input_shape=None) -> tuple:
@@ -331,8 +335,8 @@ def einsum_call(layer, params, state, x, training=False):
 
     def forward(x, kernel, scale):
         q, x_scale = abs_max_quantize(x, axis=tuple(info.input_reduced_axes))
-        x_scale = _eq.scale_for_quant(info, x_scale, "input")
         y = jnp.einsum(layer.equation, q, kernel, preferred_element_type=jnp.int32)
+        x_scale = _eq.input_scale_for_output(info, x_scale, y.ndim)
         n = max(y.ndim, x_scale.ndim, scale.ndim)
         return _bcast(y.astype(cd), n) / (_bcast(x_scale, n) * _bcast(scale, n))
 

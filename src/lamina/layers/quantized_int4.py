@@ -42,7 +42,6 @@ from lamina.quantizers_int4 import (
     abs_max_quantize_grouped_with_zero_point,
     dequantize_with_sz_map,
     pack_int4,
-    serialize_config,
     unpack_int4,
 )
 
@@ -58,6 +57,16 @@ def resolve_config(mode, config):
                 f"Contradictory arguments: mode='{mode}' but config.mode='{config.mode}'"
             )
         return "int4", config
+    from lamina.quantization_configs import Int8QuantizationConfig
+
+    if isinstance(config, Int8QuantizationConfig):
+        if mode not in (None, "int8"):
+            raise ValueError(
+                f"Contradictory arguments: mode='{mode}' but config.mode='{config.mode}'"
+            )
+        return "int8", config
+    if mode == "int8" and config is None:
+        return "int8", Int8QuantizationConfig()
     if mode == "int4" and config is None:
         return "int4", Int4QuantizationConfig()
     return mode, config
@@ -84,9 +93,11 @@ def file_order(layer) -> tuple:
 
 
 def block_size(layer):
-    """The layer's group size from its ``Int4DTypePolicy``; None: one scale per channel."""
-    size = getattr(layer.dtype_policy, "block_size", None)
-    return None if size in (None, -1) else size
+    """The layer's group size: its ``Int4QuantizationConfig``'s, else its ``Int4DTypePolicy``'s
+    (Keras's ``get_block_size_for_layer``); None: one scale per channel."""
+    from lamina.quantization_configs import block_size_for
+
+    return block_size_for(layer)
 
 
 def _rows_columns(layer, kernel_shape) -> tuple:
@@ -153,7 +164,7 @@ def quantize_layer(layer, config: Int4QuantizationConfig) -> None:
     _relayout(layer, new)
     source = layer.dtype_policy.name
     layer._dtype_policy = _policy.Int4DTypePolicy(f"int4/{size or -1}", source)
-    layer.quantization_config = serialize_config(config)  # Keras's get_config entry
+    layer.quantization_config = config  # Keras's get_config entry
 
 
 def _relayout(layer, new: dict) -> None:
@@ -196,7 +207,7 @@ def layout(layer, params: dict, state: dict, input_shape) -> tuple:
         own["g_idx"] = _g_idx(grouped, size)
     named = getattr(layer.dtype_policy, "block_size", None)  # None: the legacy "int4_from_..."
     if layer.__dict__.get("quantization_config") is None and named is not None:
-        layer.quantization_config = serialize_config(Int4QuantizationConfig(block_size=named))
+        layer.quantization_config = Int4QuantizationConfig(block_size=named)
     return params, {**own, **state}
 
 

@@ -33,8 +33,8 @@ def quantize_model(model, mode=None, config=None, filters=None, **kwargs) -> Non
     Args:
         model: a built model.
         mode: ``"int8"`` or ``"int4"``; Keras's other modes raise ``NotImplementedError``.
-        config: an ``Int4QuantizationConfig`` (other configs are not supported; a mode
-            string is read as ``mode``).
+        config: an ``Int4QuantizationConfig`` or ``Int8QuantizationConfig()`` (other
+            configs are not supported; a mode string is read as ``mode``).
         filters: a regex, a list of regexes (matched against layer names with
             ``re.search``) or a callable ``filters(layer) -> bool``: only the layers selected
             are quantized.
@@ -63,7 +63,7 @@ def quantize_model(model, mode=None, config=None, filters=None, **kwargs) -> Non
     mode, config = resolve_config(mode, config)  # int4: Keras's default Int4QuantizationConfig
     if mode is None and config is None:
         raise ValueError("You must provide either `mode` or `config` to `quantize`.")
-    if config is not None and mode != "int4":
+    if config is not None and mode not in ("int4", "int8"):
         raise NotImplementedError(
             "model.quantize(config=...) is not supported by Lamina: it quantizes with the "
             f"mode's default quantizers. Received: config={config!r}; call "
