@@ -79,6 +79,30 @@ def is_batched(images, layer_name):
     return images.ndim == 4
 
 
+def data_dict_build_shape(x):
+    """The input shape a ``Sequential`` first called on Keras's data dict builds from: its
+    images' shape with a batch axis (one added to a single image), or ``None`` for any other
+    input.
+
+    Keras does not build a ``Sequential`` on a nested input (it runs the layers in turn), so
+    the model must not take the shape of whichever leaf comes first (the boxes sort before
+    the images): a later call on plain images of any size, or the model used inside another,
+    must still work.
+
+    >>> import numpy as np
+    >>> data_dict_build_shape({"images": np.zeros((8, 6, 3)), "labels": np.zeros(())})
+    (1, 8, 6, 3)
+    >>> data_dict_build_shape({"a": np.zeros((2, 3))}) is None
+    True
+    """
+    if not isinstance(x, dict) or "images" not in x or not set(x) <= set(_KEYS):
+        return None
+    shape = tuple(getattr(x["images"], "shape", ()))
+    if len(shape) not in (3, 4):
+        return None  # the layers' own call says what is wrong
+    return shape if len(shape) == 4 else (1, *shape)
+
+
 def _batch_boxes(bounding_boxes, batched):
     if batched:
         return bounding_boxes

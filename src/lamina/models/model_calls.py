@@ -22,6 +22,7 @@ from lamina.data.arrays import to_numpy
 from lamina.layers import call_losses as _call_losses
 from lamina.layers import symbolic as _symbolic
 from lamina.layers import tracing as _tracing
+from lamina.layers.box_data import data_dict_build_shape as _data_dict_shape
 from lamina.layers.trace_inputs import called_on as _called_on
 from lamina.scopes import note_built_stack
 from lamina.training.inference_state import state_changed
@@ -58,13 +59,17 @@ def eager(self, x, training=False):
         x = prefix.run(x)
     x = jax.tree_util.tree_map(lambda v: _to_array(v, self.name), x)
     leaves = jax.tree_util.tree_leaves(x)
+    # Keras's data dict of images (and boxes, masks...) given to a stack of image layers:
+    # built from its images, which may be one image (Keras runs the layers in turn).
+    data_shape = _data_dict_shape(x) if getattr(self, "_stack", None) is not None else None
     one_input = isinstance(getattr(self, "_input_shape", None), tuple)
-    if prefix is None and len(leaves) == 1 and one_input:
+    if prefix is None and len(leaves) == 1 and one_input and data_shape is None:
         self._check_input_shape(leaves[0].shape)  # a clear error before tracing
     if isinstance(x, dict) and all(hasattr(v, "shape") for v in x.values()):
         shapes = {k: tuple(v.shape) for k, v in x.items()}  # call() indexes it by name
     else:
         shapes = leaves[0].shape if len(leaves) == 1 else [a.shape for a in leaves]
+    shapes = data_shape or shapes
     with _called_on(self, x):  # a subclassed model's call builds on zeros of x's dtypes
         self._ensure_built(shapes)
     net = self._engine_network()
