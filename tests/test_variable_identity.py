@@ -23,7 +23,7 @@ Y = np.ones((4, 2), "float32")
 def _mlp(k, **dense_kwargs):
     # Named: automatic names count the layers made before, which differ between libraries.
     first = k.layers.Dense(3, **{"name": "d1", **dense_kwargs})
-    return k.Sequential([k.Input((4,)), first, k.layers.Dense(2, name="d2")])
+    return k.Sequential([k.Input((4,)), first, k.layers.Dense(2, name="d2")], name="mlp")
 
 
 def _identities(k):
