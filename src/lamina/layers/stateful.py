@@ -105,7 +105,9 @@ def fixed_batch(model) -> int | None:
     if not layers:
         return None
     sizes = {getattr(la, "_model_batch", None) or la._batch_size_arg for la in layers} - {None}
-    ts = getattr(model, "_train_state", None)
+    from lamina.models.state_access import built_state
+
+    ts = built_state(model)
     for s in getattr(ts, "state", ()) or ():
         sizes.update(int(np.shape(v)[0]) for k, v in s.items() if k.endswith(STATE_KEYS))
     return sizes.pop() if len(sizes) == 1 else None

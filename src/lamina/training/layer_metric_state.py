@@ -94,8 +94,9 @@ def discover_training_metrics(model, network) -> None:
 
     from lamina.layers import tracing
     from lamina.models.compiling import _may_add_losses
+    from lamina.models.state_access import built_state
 
-    ts = getattr(model, "_train_state", None)
+    ts = built_state(model)
     shape = getattr(model, "_input_shape", None)
     seen = model.__dict__.setdefault("_metrics_discovered_for", set())
     if ts is None or shape is None or network.spec_key in seen or not _may_add_losses(model):
