@@ -294,6 +294,7 @@ def test_keras_saved_model_with_augmentation_loads_and_predicts_alike(keras, tmp
 
 @pytest.mark.slow
 def test_sequential_with_augmentation_fits():
+    lamina.utils.set_random_seed(0)  # a fixed start: some random ones learn too slowly here
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (320, 12, 12, 1)).astype("float32")
     # Label: a brighter image. The rule is invariant to flips and rotations.
