@@ -40,6 +40,32 @@ def install(cls) -> None:
     if not getattr(cls.init, "_adds_early_variables", False):
         cls.init = _with_early_variables(cls.init)
     cls.rng_in_inference = property(lambda self: bool(self.uses_rng))
+    if not _user_defines(cls, "compute_output_shape"):
+        # The overriding ``call`` may change the shape (the customizing-saving guide's
+        # ``Dense`` multiplied by a ``(10,)`` variable): Keras traces ``call`` for it.
+        cls.compute_output_shape = _traced_output_shape
+
+
+def _user_defines(cls, name: str) -> bool:
+    """Whether a class of ``cls``'s own (not Lamina's) defines ``name``."""
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("lamina."):
+            return False
+        if name in klass.__dict__ and klass.__dict__[name] is not _traced_output_shape:
+            return True
+    return False
+
+
+def _traced_output_shape(self, input_shape):
+    """The output shape of the overriding ``call``, traced once per input shape."""
+    from lamina.layers.layer_config import freeze
+    from lamina.layers.symbolic_shapes import traced_output_shape
+
+    cache = vars(self).setdefault("_output_shape_cache", {})
+    key = freeze(input_shape)
+    if key not in cache:
+        cache[key] = traced_output_shape(self, input_shape)
+    return cache[key]
 
 
 def _with_early_variables(builtin_init):

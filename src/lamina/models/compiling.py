@@ -311,6 +311,7 @@ class CompileMixin:
         return names + [m.log_name for m in self._resolved_metrics()] + held
 
     compiled = False
+    loss = None  # Keras's ``model.loss`` before ``compile``
 
 
 def _may_add_losses(model) -> bool:

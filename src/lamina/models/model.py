@@ -265,6 +265,8 @@ class Model(
         """The model's weights as Keras variables, layer by layer."""
         if (subs := _held.held_models(self)) is not None:  # a GAN: its sub-models' weights
             return _held.gather(subs, "weights")
+        if self._train_state is None and self._input_shape is None:
+            return []  # a subclassed model not called yet: Keras lists nothing either
         self._require_built("weights")
         return unique_weights([w for layer in self._layers for w in layer.weights])
 

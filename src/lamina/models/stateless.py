@@ -38,6 +38,8 @@ class StatelessMixin:
     @property
     def trainable_weights(self) -> list:
         """The trained weights as Keras variables (``.value`` is the array)."""
+        if not self.weights:  # not built and no input shape to build from: Keras's []
+            return []
         self._require_built("trainable_weights")
         if not self.trainable:
             return []
@@ -46,6 +48,8 @@ class StatelessMixin:
     @property
     def non_trainable_weights(self) -> list:
         """The other weights as Keras variables, layer by layer."""
+        if not self.weights:
+            return []
         self._require_built("non_trainable_weights")
         if not self.trainable:
             return unique_weights([w for layer in self._layers for w in layer.weights])

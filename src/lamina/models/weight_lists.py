@@ -98,6 +98,8 @@ def get_weights(model) -> list[np.ndarray]:
     Returns:
         A list of arrays, layer by layer, trainable weights first.
     """
+    if not model.weights:  # unbuilt without an input shape (Keras's []), or no weights
+        return []
     model._require_built("get_weights")
     ts = jax.device_get(model._train_state)
     return [np.asarray((ts.params if t else ts.state)[i][k]) for i, k, t in _ordered(model)]

@@ -36,7 +36,15 @@ import zipfile
 
 import h5py
 
-from lamina.saving import config_checks, h5_sandbox, h5_tree, keras_assets, safety, weights_h5
+from lamina.saving import (
+    config_checks,
+    h5_sandbox,
+    h5_tree,
+    keras_assets,
+    safety,
+    unbuilt,
+    weights_h5,
+)
 
 # Names that moved keep their import path here (``name as name`` re-exports them).
 from lamina.saving.keras_compile import _clean_optimizer_config as _clean_optimizer_config
@@ -285,8 +293,9 @@ def _model_from_config(config, path, custom_objects, safe_mode, stored_bytes, be
 
 # ------------------------------------------------------------------ save / load
 def save(model, path, include_optimizer: bool = True) -> None:
-    """Writes ``model`` as a ``.keras`` archive at ``path`` atomically (old file kept on failure)."""
-    model.saving_view().require_built("save")
+    """Writes ``model`` as a ``.keras`` archive at ``path`` atomically (old file kept on failure);
+    a model with no input shape yet as Keras saves it (:mod:`lamina.saving.unbuilt`)."""
+    built = unbuilt.build_for_saving(model)
     with object_sharing_scope():  # a layer met twice (tied weights) is one object in the file
         config = model_config(model, include_compile=include_optimizer)
     metadata = {
@@ -296,7 +305,10 @@ def save(model, path, include_optimizer: bool = True) -> None:
     }
     buf = io.BytesIO()
     with h5py.File(buf, "w") as h5:
-        weights_h5.write(h5, model, include_optimizer=include_optimizer)
+        if built:
+            weights_h5.write(h5, model, include_optimizer=include_optimizer)
+        else:
+            unbuilt.write_unbuilt(h5, model, include_optimizer)
     with safety.atomic_write(path) as tmp, zipfile.ZipFile(tmp, "w") as zf:
         zf.writestr(METADATA, json.dumps(metadata))
         zf.writestr(CONFIG, json.dumps(config))
@@ -319,7 +331,9 @@ def _read_json(zf, path, name, required=True):
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise fail(path, f"{name} is not valid JSON ({e}).") from None
     except RecursionError:
-        raise fail(path, f"{name} nests lists or objects too deeply to be a model config.") from None
+        raise fail(
+            path, f"{name} nests lists or objects too deeply to be a model config."
+        ) from None
 
 
 def open_weights(zf, path, groups=None) -> h5_tree.Group:
@@ -387,7 +401,10 @@ def load(path, custom_objects=None, compile: bool = True, safe_mode: bool = True
                     "save with Keras's default weights_format='h5'.",
                 )
             raise fail(path, f"the archive has no {WEIGHTS}; members: {zf.namelist()}.")
-        if not model.built:
+        if not model.built:  # saved before it was built: fine while there is nothing to place
+            with open_weights(zf, path) as h5:
+                if not unbuilt.holds_arrays(h5, skip=("optimizer",)):
+                    return model
             raise fail(
                 path, "the model has no input shape in its config, so its weights cannot be placed."
             )
