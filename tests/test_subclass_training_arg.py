@@ -102,3 +102,36 @@ def test_a_nested_model_without_the_argument_follows_its_caller(keras):
         ref.compile(optimizer="sgd", loss="mse")
         want = ref.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0).history["loss"]
     np.testing.assert_allclose(got, want, rtol=2e-5)
+
+
+def test_no_warning_for_a_custom_layer_drawing_in_a_call_without_training():
+    """Keras's "intro for engineers" ``MyDropout``: its ``call`` takes no ``training``, so it
+    draws in both modes and the model's missing argument changes nothing about it."""
+
+    class MyDropout(lamina.layers.Layer):
+        def __init__(self, rate):
+            super().__init__()
+            self.rate = rate
+            self.seed_generator = lamina.random.SeedGenerator(1337)
+
+        def call(self, inputs):
+            return lamina.random.dropout(inputs, self.rate, seed=self.seed_generator)
+
+    class Net(lamina.Model):
+        def __init__(self):
+            super().__init__()
+            self.dp = MyDropout(0.5)
+            self.d = lamina.layers.Dense(1)
+
+        def call(self, x):
+            return self.d(self.dp(x))
+
+    model = Net()
+    model.compile(optimizer="sgd", loss="mse")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model.fit(np.ones((4, 3)), np.ones((4, 1)), epochs=1, verbose=0)
+    out = model.predict(np.ones((64, 3)), verbose=0)
+    assert len(np.unique(np.round(out, 5))) > 1  # still drawing: a fresh mask per row

@@ -105,7 +105,12 @@ def _tracing_layers(model) -> list:
 
 def _trains_differently(layer) -> bool:
     """Whether ``layer`` computes differently in training: it draws random numbers (dropout,
-    noise) or is a batch normalization (batch statistics, moving averages)."""
+    noise) or is a batch normalization (batch statistics, moving averages), and its ``call``
+    takes ``training`` (a custom layer drawing in a ``call`` without it draws in both modes)."""
+    call = getattr(type(layer), "call", None)
+    own = not getattr(call, "__module__", "lamina").startswith("lamina")
+    if own and not takes_training(getattr(layer, "call", None)):
+        return False
     if getattr(layer, "uses_rng", False):
         return True
     return any(cls.__name__ == "BatchNormalization" for cls in type(layer).__mro__)
