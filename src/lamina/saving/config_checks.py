@@ -208,8 +208,7 @@ def _check_model_entry(path, entry) -> None:
         if not isinstance(trainable, bool):
             raise fail(
                 path,
-                f"{label} has 'trainable': {shown(trainable)}; expected a "
-                "boolean (true or false).",
+                f"{label} has 'trainable': {shown(trainable)}; expected a boolean (true or false).",
             )
         layers = inner.get("layers")
         if kind != "Sequential" and isinstance(layers, list):
@@ -263,9 +262,7 @@ def check_input_shape(path, shape):
     def ok(s):
         return isinstance(s, list | tuple) and all(d is None or is_int(d) for d in s)
 
-    if ok(shape) or (
-        isinstance(shape, list | tuple) and shape and all(ok(s) for s in shape)
-    ):
+    if ok(shape) or (isinstance(shape, list | tuple) and shape and all(ok(s) for s in shape)):
         return shape
     raise fail(
         path,

@@ -78,7 +78,9 @@ def _walk(model, prefix, out):
         used: dict = {}
         entries = [
             (f"{prefix}layers/{_counted(used, _snake(layer))}", layer)
-            for layer in (model.saving_view().layers if hasattr(model, "saving_view") else model.layers)
+            for layer in (
+                model.saving_view().layers if hasattr(model, "saving_view") else model.layers
+            )
         ]
     for base, layer in entries:
         if _is_graph_model(layer) or _is_subclassed(layer):
