@@ -7,6 +7,7 @@ user function or a layer) and :func:`deserialize`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -67,6 +68,22 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
     if negative_slope != 0.0:
         x = x - negative_slope * negative_part
     return x
+
+
+def _takes_keras2_alpha(fn):
+    """``fn`` also taking Keras 2's ``alpha=`` for ``negative_slope`` (``relu(x, alpha=0.1)``);
+    its signature stays Keras 3's (``inspect.signature`` follows ``__wrapped__``)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, alpha=None, **kwargs):
+        if alpha is not None:
+            kwargs["negative_slope"] = alpha
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+relu = _takes_keras2_alpha(relu)
 
 
 def leaky_relu(x, negative_slope=0.2):

@@ -147,7 +147,8 @@ def check_stateful_data(model, n, batch_size=None, shuffle=False):
     Args:
         model: the model.
         n: number of samples given.
-        batch_size: the batch size asked for (``None``: the stateful layers' own).
+        batch_size: the batch size asked for (``None``: the stateful layers' own; above
+            ``n``: one batch of ``n``, as Keras 2 slices the rows).
         shuffle: ``fit``'s shuffle; ``True`` warns (the carried states would then link
             unrelated samples; Keras 2 documented ``shuffle=False``).
 
@@ -156,12 +157,18 @@ def check_stateful_data(model, n, batch_size=None, shuffle=False):
             multiple of it.
     """
     fixed = _stateful.fixed_batch(model)
+    asked = batch_size
     if batch_size is None:
         batch_size = fixed
+    elif n and n < batch_size:
+        # Keras 2 slices ``n`` rows into one batch of ``n``: ``predict_classes(x)``'s
+        # default ``batch_size=32`` on 4 rows feeds a batch of 4.
+        batch_size = n
     if fixed is not None and batch_size != fixed:
         raise ValueError(
             f"This model has stateful layers built for batches of {fixed} samples "
-            f"(batch_input_shape); received batch_size={batch_size}. Pass batch_size={fixed}."
+            f"(batch_input_shape); received batch_size={asked} on {n} samples, batches of "
+            f"{batch_size}. Pass batch_size={fixed}."
         )
     if batch_size and n % batch_size:
         raise ValueError(
