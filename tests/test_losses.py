@@ -140,10 +140,19 @@ def test_classes_match_keras(keras, rng, cls, kw, kind, reduction):
         r0, r1 = ref(yt, yp), ref(yt, yp, sample_weight=sw)
     np.testing.assert_allclose(ours(yt, yp), r0, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ours(yt, yp, sample_weight=sw), r1, rtol=1e-5, atol=1e-6)
-    assert ours.get_config() == ref.get_config()
+    # Keras 3.15 drops a non-default Huber delta / cosine axis from the config (its reload
+    # loses them); Lamina keeps those and is otherwise Keras's config.
+    dropped = {"Huber": "delta", "CosineSimilarity": "axis"}.get(cls)
+    config = ours.get_config()
+    if dropped in kw:
+        assert config.pop(dropped) == kw[dropped]
+    assert config == ref.get_config()
     assert ours.name == ref.name
     with keras_ref():
-        assert L.serialize(ours) == keras.losses.serialize(ref)
+        want = keras.losses.serialize(ref)
+    got = L.serialize(ours)
+    got["config"].pop(dropped, None)
+    assert got == want
     assert L.deserialize(L.serialize(ours)) == ours
 
 

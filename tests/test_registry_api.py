@@ -65,9 +65,17 @@ def test_losses_get_matches_keras(keras, identifier):
         ref = keras.losses.get(identifier)
         expected = keras.losses.serialize(ref)
     ours = L.get(identifier)
-    assert _describe(ours) == _describe(ref)
-    assert L.serialize(ours) == expected
-    back = L.deserialize(expected)
+    name, config = _describe(ours)
+    if "delta" in str(identifier):
+        config.pop("delta")  # Keras 3.15's config drops it (see below)
+    assert (name, config) == _describe(ref)
+    got = L.serialize(ours)
+    # Keras 3.15 drops a non-default Huber ``delta`` from the config (its reloaded loss is
+    # Huber(1.0)); Lamina writes it as tf.keras 2 did, the rest is Keras's own config.
+    kept = {k: got["config"].pop(k) for k in list(got["config"]) if k not in expected["config"]}
+    assert got == expected
+    assert kept == ({"delta": 2.0} if "delta" in str(identifier) else {})
+    back = L.deserialize(L.serialize(ours))
     assert _describe(back) == _describe(ours)
 
 

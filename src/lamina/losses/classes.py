@@ -72,6 +72,14 @@ class Loss:
         return f"<{type(self).__name__} name={self.name}>"
 
 
+#: Arguments of Keras's loss classes that Keras 3.15's ``get_config`` drops (defaults).
+_UNSAVED_BY_KERAS = {
+    "Huber": {"delta": 1.0},
+    "CosineSimilarity": {"axis": -1},
+    "SparseCategoricalCrossentropy": {"axis": -1},
+}
+
+
 class LossFunctionWrapper(Loss):
     """Wraps ``fn(y_true, y_pred, **kwargs)``; ``y_true``/``y_pred`` are squeezed/expanded first."""
 
@@ -91,6 +99,13 @@ class LossFunctionWrapper(Loss):
         if type(self) is LossFunctionWrapper:
             config["fn"] = _serialize_fn(self.fn)
             config.update(self._fn_kwargs)
+        # Keras 3.15 leaves these arguments out of the config, so a saved Huber(2.0) reloads
+        # as Huber(1.0) there (tf.keras 2 kept them): written when not the default, the
+        # file stays Keras's own otherwise and Keras's constructor takes them back.
+        for arg, default in _UNSAVED_BY_KERAS.get(type(self).__name__, {}).items():
+            value = self._fn_kwargs.get(arg, default)
+            if value != default and arg not in config:
+                config[arg] = value
         return config
 
     @classmethod
