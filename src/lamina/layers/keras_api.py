@@ -38,6 +38,7 @@ from lamina.layers.free_variables import (
 )
 from lamina.layers.graph_api import LayerGraphAPI
 from lamina.layers.layer_metrics import LayerMetrics
+from lamina.layers.shape_compat import wrap_user_shape_method
 from lamina.layers.trace_inputs import build_in_scope, called_on, keep_order, scope_user_build
 from lamina.layers.variables import Variable, current_scope
 from lamina.layers.weight_views import LayerWeightViews
@@ -52,6 +53,7 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI, LayerBuildConfig, LayerMetr
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         scope_user_build(cls)  # ``self.block.build(shape)`` in a custom layer's own build()
+        wrap_user_shape_method(cls)  # tf.keras 2 code reads ``input_shape.as_list()``
 
     #: ``training`` of an eager call that does not pass it: Keras takes it from ``call``'s
     #: default, ``True`` for image preprocessing (``RandomFlip()(images)`` flips).
@@ -60,7 +62,13 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI, LayerBuildConfig, LayerMetr
     def _eager_training_default(self) -> bool:
         """What a call without ``training=`` means here.  Keras resolves it layer by layer; a
         model runs one flag, so it is ``True`` when every layer that behaves differently in
-        training defaults to ``True`` (a ``Sequential`` of augmentation layers)."""
+        training defaults to ``True`` (a ``Sequential`` of augmentation layers); a user's
+        ``call(self, x, training=True)`` gives its own default, as in Keras."""
+        from lamina.layers.call_args import call_training_default
+
+        default = call_training_default(self)
+        if default is not None:
+            return default
         if not getattr(self, "_is_model", False):
             return bool(self._training_default)
         flags = [

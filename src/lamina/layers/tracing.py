@@ -38,6 +38,7 @@ from lamina.layers import borrowed as _borrowed
 from lamina.layers import trace_inputs as _inputs
 from lamina.layers import user_generators as _generators
 from lamina.layers.core_methods import layer_init
+from lamina.layers.shape_compat import keras2_shapes
 from lamina.layers.variables import Scope, current_scope
 
 #: Attributes never searched for sub-layers.
@@ -146,7 +147,7 @@ def traced_init(layer, key, input_shape):
         layer._built_input_shape = input_shape
         _borrowed.build_unbuilt(scope, subs, unbuilt)
         if not layer.__dict__.get("_built_by_user"):  # built by hand: its weights are made
-            layer.build(input_shape)
+            layer.build(keras2_shapes(input_shape))  # tf.keras 2 code calls ``.as_list()``
         params, state = layer._init_store
         subs = tracked_layers(layer)  # with those ``build`` made (never foreign: new here)
         if subs:
