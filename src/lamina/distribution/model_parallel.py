@@ -282,8 +282,10 @@ def _place_custom_state(dist, model, s):
     ntv = _layouts_of(dist, model.non_trainable_variables, s["ntv"], rep)
     n = len(tv)
     opt = []
+    owners = _slot_owners(model, len(s["opt"]))
     for j, a in enumerate(s["opt"]):
-        ref = (j - len(s["opt"])) % n if n else None
+        ref = owners[j] if owners is not None else ((j - len(s["opt"])) % n if n else None)
+        ref = ref if ref is not None and 0 <= ref < n else None
         same = ref is not None and tuple(getattr(a, "shape", ())) == tuple(s["tv"][ref].shape)
         opt.append(tv[ref] if same else rep)
     out = dict(s)
@@ -292,6 +294,21 @@ def _place_custom_state(dist, model, s):
             _put(a, sh) if isinstance(a, jax.Array) else a for a, sh in zip(s[name], shardings)
         ]
     return out
+
+
+def _slot_owners(model, count):
+    """The trainable variable each of the optimizer's ``count`` variables belongs to (its key
+    path in the built state ends with the variable's index; ``None`` for the counters), or
+    ``None`` when the optimizer's state cannot say (the layout is then guessed)."""
+    treedef = getattr(getattr(model, "optimizer", None), "__dict__", {}).get("_state_treedef")
+    if treedef is None or treedef.num_leaves != count:
+        return None
+    tree = jax.tree_util.tree_unflatten(treedef, list(range(count)))
+    owners = [None] * count
+    for path, j in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        last = path[-1] if path else None
+        owners[j] = last.idx if isinstance(last, jax.tree_util.SequenceKey) else None
+    return owners
 
 
 def keeps_layout(leaf, mesh) -> bool:

@@ -271,7 +271,11 @@ class Variable:
         return self.shape[0]
 
     def __bool__(self):
-        return bool(self.value)
+        # Keras 3 refuses it too: `if variable:` would read a traced value inside a step.
+        raise TypeError(
+            "A Keras Variable cannot be used as a boolean. Compare its value instead "
+            "(`bool(variable.numpy())`, `if variable.value > 0:`)."
+        )
 
     def __float__(self):
         return float(self.value)

@@ -62,6 +62,15 @@ class Adafactor(Optimizer):
     def _slot_groups(self):
         return [["r", "c", "velocity"]]
 
+    def _slot_variable_name(self, flat_name, short_name, slot, value):
+        """Keras's names: the factored ``r``/``c`` are named as their variable (``kernel``);
+        a variable of rank < 2 has scalar placeholders made outside the name scope."""
+        if slot not in ("r", "c"):  # velocity, and the EMA and accumulator slots
+            return f"{flat_name}_{slot}"
+        from lamina.optimizers.slots import Unscoped
+
+        return short_name if jnp.ndim(value) else Unscoped(short_name)
+
     def _slot_shape(self, name, shape):
         shape = tuple(shape)
         if name == "velocity":

@@ -13,6 +13,16 @@ from lamina.optimizers.base import Optimizer
 from lamina.optimizers.state import OptimizerState, _find_state, _replace_state
 
 
+class Unscoped(str):
+    """A Keras optimizer variable name made outside the optimizer's name scope (Nadam's
+    ``variable``, Adafactor's scalar placeholders): its ``path`` is the bare name."""
+
+
+def _short_name(v) -> str:
+    raw = v if isinstance(v, str) else getattr(v, "path", None) or getattr(v, "name", v)
+    return str(raw).rsplit("/", 1)[-1].split(":")[0]
+
+
 def _keras_var_name(v) -> str:
     if isinstance(v, str):
         return v.replace("/", "_")
@@ -58,13 +68,17 @@ def slot_variables(optimizer: Optimizer, opt_state, variable_names, order=None) 
     out: list = [("iteration", st.iterations)]
     if not st.lr_is_schedule:
         out.append(("learning_rate", st.learning_rate))
+    shorts = [_short_name(v) for v in variable_names]
+    namer = getattr(optimizer, "_slot_variable_name", None)
     for label, tree in _slot_trees(optimizer, st):
         leaves_by_name = {n: jax.tree_util.tree_leaves(t) for n, t in zip(label, tree)}
         for i in idx:
             for n in label:
-                out.append((f"{names[i]}_{n}", leaves_by_name[n][i]))
+                leaf = leaves_by_name[n][i]
+                name = f"{names[i]}_{n}" if namer is None else namer(names[i], shorts[i], n, leaf)
+                out.append((name, leaf))
     for k, v in st.extra.items():
-        out.append((k, v))
+        out.append((Unscoped(k), v))  # Keras makes them as bare `backend.Variable`s
     return out
 
 

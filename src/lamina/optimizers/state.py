@@ -15,6 +15,13 @@ import jax.numpy as jnp
 class OptimizerState:
     """State of a lamina optimizer transform (a JAX pytree).
 
+    Its leaves flatten in the order of Keras 3's ``optimizer.variables``: ``iterations``,
+    ``learning_rate`` (a constant rate only), the EMA averages, the gradient accumulators,
+    then each group of :attr:`slot_groups` interleaved per variable (Adam: ``m0, v0, m1,
+    v1, ...``), then :attr:`extra`; a schedule's ``learning_rate`` (which Keras does not
+    list) comes last.  So ``optimizer.variables`` of a built optimizer lists Keras's
+    variables, in Keras's order.
+
     Attributes:
         iterations: int32 scalar, Keras's ``optimizer.iterations`` (0 before the first step;
             counts every call, including gradient-accumulation micro-steps).
@@ -27,6 +34,9 @@ class OptimizerState:
         accumulators: gradient accumulators (tree) when ``gradient_accumulation_steps``
             is set, else None.
         lr_is_schedule: static flag; True when the learning rate comes from a schedule.
+        slot_groups: static; the slot names in Keras's build order, each group created by
+            one ``add_optimizer_variables`` call (interleaved per variable).  Empty: each
+            slot its own group, in ``slots`` order.
     """
 
     iterations: Any
@@ -36,12 +46,108 @@ class OptimizerState:
     ema: Any
     accumulators: Any
     lr_is_schedule: bool = False
+    slot_groups: tuple = ()
 
 
-jax.tree_util.register_dataclass(
-    OptimizerState,
-    data_fields=["iterations", "learning_rate", "slots", "extra", "ema", "accumulators"],
-    meta_fields=["lr_is_schedule"],
+class _Tail:
+    """One interleaved slot leaf, keyed by the last entry of its variable's path, so a slot's
+    key path still ends as its weight's (``(..., SequenceKey(2), DictKey("kernel"))``: what
+    :mod:`lamina.distribution.model_parallel` lays slots out by)."""
+
+    __slots__ = ("leaf", "key")
+
+    def __init__(self, leaf, key):
+        self.leaf, self.key = leaf, key
+
+
+jax.tree_util.register_pytree_with_keys(
+    _Tail,
+    lambda t: (((t.key, t.leaf),), t.key),
+    lambda key, children: _Tail(children[0], key),
+    flatten_func=lambda t: ((t.leaf,), t.key),
+)
+
+
+def _groups(st: OptimizerState) -> tuple:
+    names = list(st.slots) if isinstance(st.slots, dict) else []
+    groups = [tuple(g) for g in st.slot_groups if all(n in names for n in g)]
+    done = {n for g in groups for n in g}
+    return tuple(groups) + tuple((n,) for n in names if n not in done)
+
+
+def _flatten_with_keys(st: OptimizerState):
+    attr = jax.tree_util.GetAttrKey
+    children = [(attr("iterations"), st.iterations)]
+    if not st.lr_is_schedule:
+        children.append((attr("learning_rate"), st.learning_rate))
+    children += [(attr("ema"), st.ema), (attr("accumulators"), st.accumulators)]
+    groups = _groups(st)
+    layout = []
+    for group in groups:
+        if len(group) == 1:
+            children.append((jax.tree_util.DictKey(group[0]), st.slots[group[0]]))
+            layout.append(None)
+            continue
+        flat, treedef = jax.tree_util.tree_flatten_with_path(st.slots[group[0]])
+        per_name = [treedef.flatten_up_to(st.slots[n]) for n in group]
+        for i, (path, _) in enumerate(flat):
+            for j, n in enumerate(group):
+                leaf = per_name[j][i]
+                if not path:
+                    children.append((jax.tree_util.DictKey(n), leaf))
+                else:
+                    key = path[-2] if len(path) >= 2 else jax.tree_util.DictKey(n)
+                    children.append((key, _Tail(leaf, path[-1])))
+        layout.append((treedef, bool(flat and flat[0][0])))
+    children.append((attr("extra"), st.extra))
+    if st.lr_is_schedule:
+        children.append((attr("learning_rate"), st.learning_rate))
+    aux = (st.lr_is_schedule, st.slot_groups, groups, tuple(layout))
+    return children, aux
+
+
+def _flatten(st: OptimizerState):
+    children, aux = _flatten_with_keys(st)
+    return [c for _, c in children], aux
+
+
+def _unflatten(aux, children):
+    lr_is_schedule, slot_groups, groups, layout = aux
+    children = list(children)
+    it = iter(children)
+    iterations = next(it)
+    lr = None if lr_is_schedule else next(it)
+    ema, accumulators = next(it), next(it)
+    slots = {}
+    for group, lay in zip(groups, layout):
+        if lay is None:
+            slots[group[0]] = next(it)
+            continue
+        treedef, wrapped = lay
+        per_name = [[] for _ in group]
+        for _ in range(treedef.num_leaves):
+            for j in range(len(group)):
+                c = next(it)
+                per_name[j].append(c.leaf if wrapped else c)
+        for n, leaves in zip(group, per_name):
+            slots[n] = jax.tree_util.tree_unflatten(treedef, leaves)
+    extra = next(it)
+    if lr_is_schedule:
+        lr = next(it)
+    return OptimizerState(
+        iterations=iterations,
+        learning_rate=lr,
+        slots=slots,
+        extra=extra,
+        ema=ema,
+        accumulators=accumulators,
+        lr_is_schedule=lr_is_schedule,
+        slot_groups=slot_groups,
+    )
+
+
+jax.tree_util.register_pytree_with_keys(
+    OptimizerState, _flatten_with_keys, _unflatten, flatten_func=_flatten
 )
 
 
@@ -139,10 +245,44 @@ def set_learning_rate(opt_state, value):
     return _replace_state(opt_state, new)
 
 
-def get_ema_params(opt_state):
+def get_ema_params(opt_state, params=None):
     """Returns the moving average of the params (``use_ema=True``), or None.
 
     This is what Keras's ``optimizer.finalize_variable_values`` writes into the model at the
-    end of ``fit``.
+    end of ``fit``.  A ``MultiOptimizer``'s state averages only the variables of its inner
+    optimizers with ``use_ema=True`` (Keras finalizes each inner optimizer on its own
+    variables): give ``params`` (the trained params) and the others keep their values.
     """
+    inner = getattr(opt_state, "inner", None)
+    labels = getattr(opt_state, "labels", None)
+    if inner is not None and labels is not None:  # a MultiOptimizerState
+        if params is None:
+            return None
+        leaves, treedef = jax.tree_util.tree_flatten(params)
+        if len(leaves) != len(labels):
+            return None
+        found = False
+        for j, st in enumerate(inner):
+            try:
+                ema = _find_state(st).ema
+            except TypeError:
+                continue
+            if ema is None:
+                continue
+            group = [i for i, k in enumerate(labels) if k == j]
+            for i, a in zip(group, jax.tree_util.tree_leaves(ema)):
+                leaves[i], found = a, True
+        return jax.tree_util.tree_unflatten(treedef, leaves) if found else None
     return _find_state(opt_state).ema
+
+
+def uses_ema(optimizer) -> bool:
+    """Whether ``fit`` ends by writing moving averages into the model: the optimizer has
+    ``use_ema=True``, or (a ``MultiOptimizer``) one of its inner optimizers has, or (a
+    ``LossScaleOptimizer``) its inner optimizer has."""
+    if getattr(optimizer, "use_ema", False):
+        return True
+    inner = getattr(optimizer, "inner_optimizer", None)
+    if inner is not None and inner is not optimizer:
+        return uses_ema(inner)
+    return any(uses_ema(o) for o in getattr(optimizer, "optimizers", None) or ())

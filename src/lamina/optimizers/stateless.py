@@ -43,6 +43,11 @@ class StatelessOptimizerMixin:
         self.__dict__["_built_state"] = list(leaves)
         self.__dict__["_state_treedef"] = treedef
         self.__dict__["_constraints"] = [_variable_constraint(v) for v in var_list]
+        # Keras names each slot after its variable's path (``dense_kernel_momentum``).
+        self.__dict__["_built_names"] = [
+            v if hasattr(v, "path") or hasattr(v, "name") else f"variable_{i}"
+            for i, v in enumerate(var_list)
+        ]
 
     @property
     def built(self) -> bool:
@@ -62,7 +67,51 @@ class StatelessOptimizerMixin:
             trained = _model_variables(self)
             if trained is not None:
                 return trained
-        return assignable(list(built or []), self._assign_slot)
+        return _named(self, assignable(list(built or []), self._assign_slot))
+
+    def set_weights(self, weights):
+        """Keras's ``optimizer.set_weights``: assigns ``weights`` (arrays in the order of
+        :attr:`variables`) to the optimizer's variables.
+
+        Raises:
+            ValueError: the optimizer has no variables yet (build it, or compile and fit a
+                model with it), or the count or a shape does not match.
+
+        >>> import numpy as np, jax.numpy as jnp
+        >>> from lamina import optimizers
+        >>> opt = optimizers.SGD(0.1, momentum=0.9)
+        >>> opt.build([jnp.zeros(2)])
+        >>> opt.set_weights([np.int32(3), np.float32(0.1), np.ones(2, "float32")])
+        >>> int(opt.iterations), opt.get_weights()[2].tolist()
+        (3, [1.0, 1.0])
+        """
+        variables = self.variables
+        if not variables:
+            raise ValueError(
+                "You are calling `set_weights()` on an optimizer that has not yet been built. "
+                "Please call `optimizer.build(trainable_variables)` to create the optimizer "
+                "weights before calling `set_weights()`."
+            )
+        weights = list(weights)
+        if len(weights) != len(variables):
+            raise ValueError(
+                f"`set_weights()` expected {len(variables)} arrays (one per optimizer "
+                f"variable, in `optimizer.variables` order); received {len(weights)}."
+            )
+        for v, w in zip(variables, weights):
+            if tuple(np.shape(w)) != tuple(np.shape(v)):
+                raise ValueError(
+                    f"Optimizer variable {getattr(v, 'path', None) or '?'} has shape "
+                    f"{tuple(np.shape(v))} not compatible with provided weight shape "
+                    f"{tuple(np.shape(w))}."
+                )
+        for v, w in zip(variables, weights):
+            v.assign(w)
+
+    def get_weights(self) -> list:
+        """Keras 2's ``optimizer.get_weights()``: the values of :attr:`variables` as NumPy
+        arrays (``set_weights`` takes them back)."""
+        return [np.asarray(v) for v in self.variables]
 
     @property
     def iterations(self):
@@ -291,12 +340,44 @@ def _model_variables(opt) -> list | None:
             weights_h5.set_optimizer_variables(model, values, "optimizer.variables")
 
         out = assignable(values, write)
-        for (name, _), v in zip(pairs, out):
-            try:
-                # A MultiOptimizer's inner variables are named "<inner>/<name>" already.
-                path = name if "/" in name else f"{opt.name}/{name}"
-                v.name, v.path = path.rsplit("/", 1)[-1], path
-            except AttributeError:  # an array type that takes no attributes
-                pass
+        _set_names(opt, out, [name for name, _ in pairs])
         return out
     return None
+
+
+def _set_names(opt, arrays, names) -> None:
+    """Keras's ``name`` and ``path`` on each listed array."""
+    from lamina.optimizers.slots import Unscoped
+
+    for name, v in zip(names, arrays):
+        # A MultiOptimizer's inner variables are named "<inner>/<name>" already; Keras makes
+        # a few (Nadam's ``variable``) outside the optimizer's name scope.
+        scoped = "/" not in name and not isinstance(name, Unscoped)
+        path = f"{opt.name}/{name}" if scoped else str(name)
+        try:
+            v.name, v.path = path.rsplit("/", 1)[-1], path
+        except AttributeError:  # an array type (or a tracer) that takes no attributes
+            pass
+
+
+def _named(opt, leaves: list) -> list:
+    """The built state's leaves named as Keras names ``optimizer.variables`` (they are in
+    its order: see :class:`lamina.optimizers.state.OptimizerState`)."""
+    names = opt.__dict__.get("_built_names")
+    state = opt._optax_state()
+    if names is None or state is None or not leaves:
+        return leaves
+    from lamina.optimizers.slots import slot_variables
+
+    try:
+        pairs = slot_variables(opt, state, names)
+    except (TypeError, ValueError, AttributeError, KeyError):  # a state it cannot list
+        return leaves
+    if len(pairs) == len(leaves) - 1 and getattr(state, "lr_is_schedule", False):
+        pairs = [*pairs, ("learning_rate", None)]  # a schedule's rate, which Keras omits
+    if len(pairs) != len(leaves) or any(
+        a is not None and jnp.shape(a) != jnp.shape(b) for (_, a), b in zip(pairs, leaves)
+    ):
+        return leaves
+    _set_names(opt, leaves, [n for n, _ in pairs])
+    return leaves

@@ -69,6 +69,8 @@ def optax_transform(opt: Optimizer) -> optax.GradientTransformation:
     """
     is_schedule = isinstance(opt._learning_rate, _schedules.LearningRateSchedule)
     slot_names = opt._slot_names()
+    # Keras's build order of the slots: the state's leaves follow it (``optimizer.variables``).
+    slot_groups = tuple(tuple(g) for g in opt._slot_groups())
     init_vals = opt._slot_init_values()
     acc_steps = opt.gradient_accumulation_steps
     exclude = re.compile(opt._exclude_pattern) if opt._exclude_pattern else None
@@ -103,6 +105,7 @@ def optax_transform(opt: Optimizer) -> optax.GradientTransformation:
             ema=zeros if opt.use_ema else None,
             accumulators=zeros if acc_steps else None,
             lr_is_schedule=is_schedule,
+            slot_groups=slot_groups,
         )
 
     def update_fn(updates, state, params=None):
@@ -198,6 +201,7 @@ def optax_transform(opt: Optimizer) -> optax.GradientTransformation:
             ema=ema,
             accumulators=(jax.tree_util.tree_unflatten(treedef, new_accs) if acc_steps else None),
             lr_is_schedule=is_schedule,
+            slot_groups=slot_groups,
         )
         out = [nv - p for nv, p in zip(new_vs, p_leaves)]
         return jax.tree_util.tree_unflatten(treedef, out), new_state

@@ -68,14 +68,14 @@ def finalized(ts: TrainState, optimizer, trainable: tuple, epochs: int) -> Train
     """Keras's ``optimizer.finalize_variable_values`` at the end of ``fit``: with
     ``use_ema=True`` the trainable weights become their moving average (after any fit that
     asked for at least one epoch, as Keras does).  Returns the state (unchanged otherwise)."""
-    if not epochs or not getattr(optimizer, "use_ema", False):
-        return ts
-    from lamina.optimizers import get_ema_params
+    from lamina.optimizers.state import get_ema_params, uses_ema
 
-    ema = get_ema_params(ts.opt_state)
+    if not epochs or not uses_ema(optimizer):  # a MultiOptimizer's inner ones count too
+        return ts
+    trained, frozen = split_trainable(ts.params, trainable)
+    ema = get_ema_params(ts.opt_state, trained)
     if ema is None:
         return ts
-    _, frozen = split_trainable(ts.params, trainable)
     return ts._replace(params=merge_params(tuple(ema), frozen, trainable))
 
 
