@@ -48,6 +48,7 @@ from lamina.layers import weight_specs as _weight_specs
 from lamina.layers.keras_api import KerasLayerAPI
 from lamina.layers.layer_config import LayerConfigAPI, freeze
 from lamina.layers.layer_dtype import LayerDTypeAPI
+from lamina.layers.layer_stateless import LayerStatelessAPI
 from lamina.layers.output_spec import OutputSpecAPI
 from lamina.layers.own_state import OwnVariablesAPI
 
@@ -67,7 +68,9 @@ _MASKING_LAYERS = frozenset({
 })  # not the models: as in Keras, a nested model's outputs carry only the masks made inside it
 
 
-class Layer(LayerConfigAPI, LayerDTypeAPI, KerasLayerAPI, OwnVariablesAPI, OutputSpecAPI):
+class Layer(
+    LayerConfigAPI, LayerDTypeAPI, KerasLayerAPI, OwnVariablesAPI, OutputSpecAPI, LayerStatelessAPI
+):
     """Base class of Lamina layers.
 
     Args:

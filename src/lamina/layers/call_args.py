@@ -67,3 +67,23 @@ def as_array(v):
     if arr.dtype == np.float64:
         arr = arr.astype(np.float32)
     return jnp.asarray(arr)
+
+
+def call_training_default(layer):
+    """The ``training`` default of a user-written ``call`` (``def call(self, x,
+    training=True)``), or None (a built-in layer, no such parameter, or no boolean default).
+
+    Keras runs a call made without ``training`` (and outside any other call) with that
+    default: keras.io's Real NVP maps data to the latent space with ``model(x)``.
+    """
+    import inspect
+
+    call = getattr(type(layer), "call", None)
+    if call is None or getattr(call, "__module__", "lamina").startswith("lamina"):
+        return None
+    try:
+        param = inspect.signature(call).parameters.get("training")
+    except (TypeError, ValueError):
+        return None
+    default = None if param is None else param.default
+    return default if isinstance(default, bool) else None

@@ -83,10 +83,12 @@ def _parts(model):
     if model._layers or model._train_state is not None:
         owners = (model,)
     else:  # a model without call (a GAN): its sub-models hold the weights
-        owners = tuple(
-            la for _, la in _tracing.tracked_layers(model) if hasattr(la, "_variable_slots")
-        )
+        from lamina.models.held_models import holds_weights
+
+        owners = tuple(la for _, la in _tracing.tracked_layers(model) if holds_weights(la))
         for sub in owners:
+            if not hasattr(sub, "_variable_slots"):
+                continue  # a built layer (an adapted Normalization) holds its own arrays
             if sub._train_state is None and sub._input_shape is not None:
                 sub._require_built("fit")  # an Input(...) gives the shape
             if sub._train_state is None:

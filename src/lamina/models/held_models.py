@@ -8,6 +8,9 @@ own the weights (and are the owners its custom ``train_step`` receives in ``stat
 therefore those of the held models, in the order its attributes were assigned, which is
 the order of the arrays in the ``state`` its ``train_step`` gets.
 
+A built layer holding weights of its own (keras.io's diffusion models adapt a
+``Normalization`` held beside the U-Net) is listed with the sub-models, as Keras lists it.
+
 A ``SeedGenerator`` held by the model itself is not listed: the engine carries its state
 beside ``state`` and advances it when the step draws from it.
 
@@ -39,8 +42,20 @@ def held_models(model):
         return None
     if type(model).call is not Model.call:
         return None
-    subs = [la for _, la in tracing.tracked_layers(model) if hasattr(la, "_variable_slots")]
+    subs = [la for _, la in tracing.tracked_layers(model) if holds_weights(la)]
     return subs or None
+
+
+def holds_weights(layer) -> bool:
+    """Whether ``layer``, held by a model without ``call``, owns weights that model lists: a
+    sub-model, or a built layer with weights (an adapted ``Normalization``)."""
+    if hasattr(layer, "_variable_slots"):
+        return True
+    # Built standalone (called eagerly, adapted): its own arrays, in no model's TrainState
+    # (a layer some model holds is listed, and trained, with that model).
+    if getattr(layer, "_standalone", None) is None or layer._owner_model() is not None:
+        return False
+    return bool(layer.weights)
 
 
 def gather(subs, attribute) -> list:

@@ -75,6 +75,10 @@ def trained_slots(model) -> list:
 def variable_arrays(model) -> tuple[list, list]:
     """``(trainable, non_trainable)`` arrays of a built ``model``, in Keras's
     ``trainable_variables``/``non_trainable_variables`` order."""
+    if not hasattr(model, "_variable_slots"):  # a built layer a model without call holds
+        return [v.value for v in model.trainable_variables], [
+            v.value for v in model.non_trainable_variables
+        ]
     ts = built_state(model)
     t_slots, nt_slots = model._variable_slots()
     tv = [ts.params[i][k] for i, k, _ in t_slots]
@@ -84,6 +88,8 @@ def variable_arrays(model) -> tuple[list, list]:
 
 def variable_counts(model) -> tuple[int, int]:
     """``(len(trainable_variables), len(non_trainable_variables))`` of a built ``model``."""
+    if not hasattr(model, "_variable_slots"):  # a built layer
+        return len(model.trainable_variables), len(model.non_trainable_variables)
     t_slots, nt_slots = model._variable_slots()
     return len(t_slots), len(nt_slots)
 
@@ -91,6 +97,11 @@ def variable_counts(model) -> tuple[int, int]:
 def write_variable_arrays(model, tv, ntv) -> None:
     """Stores arrays in :func:`variable_arrays`'s order as ``model``'s weights (a custom
     ``train_step``'s results)."""
+    if not hasattr(model, "_variable_slots"):  # a built layer: through its weight views
+        views = list(model.trainable_variables) + list(model.non_trainable_variables)
+        for view, v in zip(views, [*tv, *ntv]):
+            model._write_weight(view._key, view._trainable, v)
+        return
     ts = built_state(model)
     params = [dict(p) for p in ts.params]
     state = [dict(s) for s in ts.state]
@@ -106,6 +117,8 @@ def trained_layer_keys(model) -> list:
     """Per trainable variable of ``model``, ``(layer, key)`` (the layer owning it, whose
     constraint projects it after an optimizer step), or ``None`` for each where ``model``
     has no layer graph."""
+    if not hasattr(model, "_variable_slots"):  # a built layer projects its own weights
+        return [(v._layer, v._key) for v in model.trainable_variables]
     try:
         layers = model._engine_network().layers
     except (AttributeError, ValueError):

@@ -107,7 +107,13 @@ def write_metrics(metrics, mv) -> None:
 
 def _ensure_built(opt, tv):
     shapes = [(tuple(a.shape), a.dtype) for a in tv]
-    if opt.__dict__.get("_built_for") != shapes or not opt.built:
+    built_for = opt.__dict__.get("_built_for")
+    if opt.built and built_for is None:
+        # Built by the user (``self.optimizer.build(self.network.trainable_variables)`` in
+        # ``compile``: keras.io's diffusion models train part of the weights): kept, as Keras
+        # builds only an unbuilt optimizer.
+        return
+    if built_for != shapes or not opt.built:
         opt.build(tv)
         opt.__dict__["_built_for"] = shapes
 
