@@ -107,6 +107,10 @@ def initial_array(initializer, initial_value, shape, dtype, name, extra: dict):
 def _dtype_name(dtype):
     if dtype is None:
         return None
+    if dtype in ("int", int, float):
+        # Keras-JAX's standardize_dtype: Python's int and "int" are int32, float is float32
+        # (not NumPy's 64-bit defaults, which JAX would truncate with a warning).
+        return "float32" if dtype is float else "int32"
     return str(np.dtype(getattr(dtype, "name", dtype) if not isinstance(dtype, str) else dtype))
 
 

@@ -275,7 +275,8 @@ class CustomTrainingMixin(ModelMetricsMixin, StatelessMixin):
     def predict_step(self, state, data):
         """Keras-JAX's default prediction step: ``(outputs, non_trainable_variables)``."""
         trainable_variables, non_trainable_variables = state
-        return self.stateless_call(trainable_variables, non_trainable_variables, data)
+        x, _, _ = _unpack(data)  # several inputs come packed as ``(x,)``, as Keras packs them
+        return self.stateless_call(trainable_variables, non_trainable_variables, x)
 
     # ------------------------------------------------------------------- engine
     @property

@@ -110,7 +110,10 @@ def compile_from_config(model, cc: dict, path, custom_objects=None) -> None:
         opt_cfg = cc.get("optimizer") or cc.get("optimizer_config")
         if isinstance(opt_cfg, dict) and "config" in opt_cfg:
             opt_cfg = {**opt_cfg, "config": _clean_optimizer_config(opt_cfg["config"])}
-        optimizer = _optimizers.get(opt_cfg) if opt_cfg is not None else "rmsprop"
+        if isinstance(opt_cfg, dict):  # a user Optimizer subclass comes from custom_objects
+            optimizer = _optimizers.deserialize(opt_cfg, custom_objects)
+        else:
+            optimizer = _optimizers.get(opt_cfg) if opt_cfg is not None else "rmsprop"
         loss = cc.get("loss")
         if isinstance(loss, list) and len(loss) == 1:
             loss = loss[0]

@@ -80,9 +80,16 @@ def user_data(x, ys, sw, spec):
     """The ``data`` a Keras step receives: ``x``, ``(x, y)`` or ``(x, y, sample_weight)``."""
     has_y, has_sw = spec
     if not has_y or not ys:
-        return x
+        return _packed_x(x)
     y = ys[0] if len(ys) == 1 else list(ys)
     return (x, y, sw) if has_sw else (x, y)
+
+
+def _packed_x(x):
+    """``x`` alone as Keras's ``pack_x_y_sample_weight`` gives it: several inputs (a tuple or
+    list) wrapped as ``(x,)``, so ``unpack_x_y_sample_weight(data)`` and ``data[0]`` read the
+    inputs, not the first input as ``x`` and the second as ``y``."""
+    return (x,) if isinstance(x, tuple | list) else x
 
 
 def _train_one(model, parts, s, mv, batch, spec):
@@ -129,7 +136,7 @@ def _test_one(model, parts, s, mv, batch, spec):
 
 def _predict_one(model, parts, s, x):
     with bound(parts, s):
-        out = model.predict_step((list(s["tv"]), list(s["ntv"])), x)
+        out = model.predict_step((list(s["tv"]), list(s["ntv"])), _packed_x(x))
     if not isinstance(out, tuple) or len(out) != 2:
         raise TypeError(
             "A custom predict_step(self, state, data) must return (outputs, "

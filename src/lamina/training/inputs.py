@@ -350,6 +350,10 @@ def validation_source(b, validation_data, batch_size, steps):
             f"Received: {type(validation_data).__name__} of length {len(validation_data)}."
         )
     if isinstance(validation_data, dict | np.ndarray) or _arrays.is_in_memory(validation_data):
+        if not b.needs_y:
+            # Keras unpacks bare arrays as ``x_val`` alone: a model with its own test_step
+            # (Zero-DCE, an autoencoder's custom step) evaluates without targets.
+            return validation_source(b, (validation_data,), batch_size, steps)
         raise ValueError(
             "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight). "
             f"Received: {type(validation_data).__name__}."
