@@ -173,16 +173,18 @@ def test_input_gradient_matches_keras(keras):
     np.testing.assert_allclose(jax.grad(l_loss)(q), want, atol=1e-4)
 
 
-def test_dropout_only_in_training_and_deterministic_per_key():
+def test_dropout_only_in_training_and_deterministic_per_seed_state():
+    # As Keras's, the masks come from the attention dropout's seed generator state (advanced
+    # by each training call), not from the step's key.
     x = _rand(2, 5, 4)
     lm = MultiHeadAttention(2, 3, dropout=0.5)
     lm(x, x)
     params, state, _ = lm._weights_source()
     base, _ = lm.apply(params, state, [x, x, x], training=False)
     k = jax.random.key(0)
-    a, _ = lm.apply(params, state, [x, x, x], training=True, key=k)
-    b, _ = lm.apply(params, state, [x, x, x], training=True, key=k)
-    c, _ = lm.apply(params, state, [x, x, x], training=True, key=jax.random.key(1))
+    a, advanced = lm.apply(params, state, [x, x, x], training=True, key=k)
+    b, _ = lm.apply(params, state, [x, x, x], training=True, key=jax.random.key(1))
+    c, _ = lm.apply(params, advanced, [x, x, x], training=True, key=k)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, base) and not np.allclose(a, c)
 

@@ -30,9 +30,10 @@ from lamina.layers.attention_ops import (
     merge_masks,
     proj_equation,
 )
-from lamina.layers.attention_seeds import kernel_initializer, projection_initializers
+from lamina.layers.attention_seeds import dropout_state, kernel_initializer, projection_initializers
 from lamina.layers.base import Layer
 from lamina.layers.einsum_dense import _ser
+from lamina.layers.seed_state import STATE_KEY, next_seed
 
 _SUBLAYERS = ("query", "key", "value", "attention_output")
 
@@ -51,7 +52,7 @@ class MultiHeadAttention(_override.AttentionInternals, Layer):
             all axes between the batch and the features when None.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
         kernel_constraint, bias_constraint: for the four EinsumDense projections.
-        seed: accepted for Keras compatibility (dropout draws from the key given to apply).
+        seed: the attention dropout's seed (one drawn from Python's random when None, as Keras).
         use_gate: whether a sigmoid gate projected from the query multiplies the attention
             output before the output projection (Keras 3.15; :mod:`attention_gating`).
         sliding_window: if set, each query position attends only to keys less than this
@@ -245,7 +246,7 @@ class MultiHeadAttention(_override.AttentionInternals, Layer):
             params[f"{name}/kernel"] = kernel_init(shapes[name], jnp.float32, key=kernel_key)
             if self.use_bias:
                 params[f"{name}/bias"] = inits[name][1](biases[name], jnp.float32, key=bias_key)
-        return params, {}
+        return params, dropout_state(self)
 
     def _project(self, params, name, x, bound, outs):
         eq, _, _ = proj_equation(x.ndim - bound, bound, outs)
@@ -283,6 +284,8 @@ class MultiHeadAttention(_override.AttentionInternals, Layer):
                 self, params, state, q, k, v, mask, training, key, return_attention_scores
             )
         else:
+            if training and self.dropout > 0 and STATE_KEY in state:  # Keras's masks
+                key, state = next_seed(state, key)
             out, scores = self._attend(q, k, v, mask, training, key, return_attention_scores)
         out = _gating.gated(self, params, query, out)
         n_out = len(self._out_dims(query.shape))

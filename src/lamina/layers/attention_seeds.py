@@ -13,9 +13,12 @@ Keras 3's ``EinsumDense`` fans: the contracted axes in, the projected axes out.
 
 from __future__ import annotations
 
+import numpy as np
+
 from lamina import initializers as _initializers
 from lamina.initializers.variance_scaling_initializers import VarianceScaling
 from lamina.layers.attention_gating import projections
+from lamina.layers.seed_state import STATE_KEY
 from lamina.utils.random import generator_seed
 
 
@@ -52,8 +55,9 @@ def projection_initializers(layer) -> dict:
     made = {}
     for name in projections(layer):
         if name == "attention_output":
-            # Keras's attention Dropout(rate, seed=layer.seed) is built here.
-            generator_seed(layer.seed, layer.dropout > 0)
+            # Keras's attention Dropout(rate, seed=layer.seed) is built here: its seed
+            # generator's seed, which draws Keras's dropout masks (``dropout_state``).
+            layer.__dict__["_dropout_seed"] = generator_seed(layer.seed, layer.dropout > 0)
         kernel = _clone(_initializers.or_default(layer.kernel_initializer))
         bias = _clone(_initializers.or_default(layer.bias_initializer))
         made[name] = (kernel, bias)
@@ -79,3 +83,19 @@ def kernel_initializer(layer, name: str, shape) -> object:
         n_in = 2 if name == "attention_output" else 1
         init.input_axes, init.output_axes = list(range(n_in)), list(range(n_in, len(shape)))
     return init
+
+
+def dropout_state(layer) -> dict:
+    """``{STATE_KEY: [seed, 0]}``: the state of the attention dropout's seed generator, as
+    Keras's (its masks drawn from the raw key ``[seed, calls]``), or ``{}`` without dropout.
+
+    >>> import lamina
+    >>> mha = lamina.layers.MultiHeadAttention(num_heads=2, key_dim=4, dropout=0.1, seed=3)
+    >>> dropout_state(mha)["seed_generator_state"].tolist()
+    [3, 0]
+    """
+    projection_initializers(layer)
+    seed = layer.__dict__.get("_dropout_seed")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        return {}
+    return {STATE_KEY: np.asarray([seed & 0xFFFFFFFF, 0], np.uint32)}

@@ -351,7 +351,13 @@ def _output_tensors(layer, inputs):
 def _op_output_spec(op, inputs):
     """``(shape(s), dtype name(s))`` of a ``TensorOp``'s output on KerasTensors ``inputs``
     (one, or a list), traced with their own dtypes; None for host strings (not traceable)."""
+    from lamina.layers.string_ops import moves_strings
+
     tensors = inputs if isinstance(inputs, list | tuple) else [inputs]
+    if moves_strings(op, [t.dtype for t in tensors]):  # run on the host: traced on positions
+        many = isinstance(inputs, list | tuple)
+        shapes, _ = _traced_op_spec(op, [t.shape for t in tensors], ["int32"] * len(tensors), many)
+        return shapes, "string"
     if any(t.dtype == "string" for t in tensors):
         return None
     shapes = [t.shape for t in tensors]

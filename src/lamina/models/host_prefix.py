@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.layers.dtype_names import STRING
+from lamina.layers.string_ops import moves_strings, run_on_strings
 from lamina.training.network import Network, stack_forward
 
 _HOST_LAYERS = "StringLookup, TextVectorization, Hashing, HashedCrossing or IntegerLookup"
@@ -147,6 +148,8 @@ def as_strings(x, shape, name) -> np.ndarray:
 
 
 def _host_call(layer, arg) -> np.ndarray:
+    if not is_host_layer(layer):  # an op moving strings (``ops.expand_dims`` of a column)
+        return run_on_strings(layer, arg)
     out = layer.host_apply(arg)
     return np.asarray(out) if not isinstance(out, list | tuple) else out
 
@@ -265,8 +268,9 @@ class GraphPrefix:
 def split_nodes(flat_inputs, nodes):
     """``(host nodes, compiled nodes)`` of a graph, in execution order.
 
-    A node runs on the host when one of its inputs is a string; it must then be a host layer,
-    and its other inputs must be known on the host (model inputs or host outputs).
+    A node runs on the host when one of its inputs is a string; it must then be a host layer
+    (or an op moving the strings, :mod:`lamina.layers.string_ops`), and its other inputs must
+    be known on the host (model inputs or host outputs).
 
     Raises:
         ValueError: a layer that is not host-runnable would receive a string tensor, or a
@@ -284,7 +288,8 @@ def split_nodes(flat_inputs, nodes):
             engine.append(node)
             continue
         layer = node.layer
-        if not is_host_layer(layer):
+        moves = moves_strings(layer, [t.dtype for t in node.input_tensors])
+        if not (is_host_layer(layer) or moves):
             raise refuse(layer, sources[0])
         late = [t for t in node.input_tensors if id(t) not in known]
         if late:
@@ -296,7 +301,7 @@ def split_nodes(flat_inputs, nodes):
         host.append(node)
         for t in node.output_tensors:
             known.add(id(t))
-            if _string_output(layer):
+            if moves or _string_output(layer):
                 strings[id(t)] = f"the strings of layer {layer.name!r}"
     return host, engine
 

@@ -27,6 +27,7 @@ from lamina.layers import symbolic as _symbolic
 from lamina.layers import tracing as _tracing
 from lamina.layers.borrowed import without_offered_copies
 from lamina.layers.keras_api import set_owner
+from lamina.layers.seed_state import STATE_KEY as _SEED_KEY
 from lamina.layers.stateful import STATE_KEYS
 from lamina.layers.variables import report_aux
 from lamina.models import model_calls as _calls
@@ -290,12 +291,16 @@ class NestedModelMixin:
         return _calls.eager(self, x, training)
 
 
+_CARRIED = (*STATE_KEYS, _SEED_KEY)
+
+
 def _flatten(layers, per_layer, order, which):
     flat = {}
     for layer, arrays, names in zip(layers, per_layer, order):
         keys = names[which]
-        if which == 1:  # a stateful RNN's carried states are no weights, but travel with them
-            keys = (*keys, *(k for k in arrays if k not in keys and k.endswith(STATE_KEYS)))
+        if which == 1:  # a stateful RNN's carried states and a Dropout's seed generator
+            # (Keras's masks) are no weights, but travel with them
+            keys = (*keys, *(k for k in arrays if k not in keys and k.endswith(_CARRIED)))
         for k in keys:
             flat[f"{layer.name}/{k}"] = arrays[k]
     return flat
