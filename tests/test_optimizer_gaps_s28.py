@@ -127,6 +127,8 @@ def test_set_weights_and_get_weights(keras):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="not compatible"):
         opt.set_weights([*values[:3], values[4], values[3], values[5]])
+    with pytest.raises(ValueError, match=r"expected 6 arrays .* received 5"):
+        opt.set_weights(values[:5])
     # After fit: the model's optimizer state, as Keras lists it.
     m = _model(lamina)
     m.compile(optimizers.SGD(0.1, momentum=0.9), "mse")
