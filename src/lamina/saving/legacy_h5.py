@@ -223,6 +223,8 @@ def _json_attr(f, name, path):
         value = json.loads(raw)
     except json.JSONDecodeError as e:
         raise fail(path, f"attribute {name!r} is not valid JSON ({e}).") from None
+    except ValueError:  # an integer over Python's digit cap
+        raise fail(path, keras_archive.too_many_digits(f"attribute {name!r}")) from None
     except RecursionError:
         raise fail(path, f"attribute {name!r} nests lists or objects too deeply.") from None
     if not isinstance(value, dict):
