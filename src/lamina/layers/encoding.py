@@ -14,6 +14,13 @@ import numpy as np
 from lamina.layers import arg_checks as _checks
 from lamina.layers.base import Layer
 
+# Host-side string helpers live in host_strings; ``name as name`` keeps them importable here.
+from lamina.layers.host_strings import HostCallMixin as HostCallMixin
+from lamina.layers.host_strings import as_host_strings as as_host_strings
+from lamina.layers.host_strings import hash_bucket as hash_bucket
+from lamina.layers.host_strings import is_host_input as is_host_input
+from lamina.layers.host_strings import parse_salt as parse_salt
+
 _MODES = ("int", "one_hot", "multi_hot", "count")
 
 
@@ -270,62 +277,6 @@ def _boundaries(value) -> np.ndarray:
     return arr
 
 
-def is_host_input(x) -> bool:
-    """True for strings (NumPy ``U``/``S``/object arrays, Python str lists): host-only data."""
-    if hasattr(x, "aval") or type(x).__name__ in ("KerasTensor", "Variable"):
-        return False
-    if isinstance(x, str | bytes):
-        return True
-    if isinstance(x, np.ndarray):
-        return x.dtype.kind in "OUS"
-    if isinstance(x, list | tuple):
-        try:
-            return np.asarray(x).dtype.kind in "OUS"
-        except ValueError:
-            return False
-    return False
-
-
-def as_host_strings(x) -> np.ndarray:
-    """Strings as a NumPy array of Python ``str`` (bytes decoded as UTF-8)."""
-    arr = np.asarray(x, dtype=object)
-    flat = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in arr.reshape(-1)]
-    return np.array(flat, dtype=object).reshape(arr.shape)
-
-
-def parse_salt(salt, owner):
-    """Keras's ``salt``: ``None``, an int (``[salt, salt]``) or a pair of ints."""
-    if salt is None:
-        return None
-    if isinstance(salt, tuple | list) and len(salt) == 2:
-        return [int(v) for v in salt]
-    if isinstance(salt, int) and not isinstance(salt, bool):
-        return [salt, salt]
-    raise ValueError(
-        f"The `salt` argument for `{owner}` can only be a tuple of size 2 integers, or a "
-        f"single integer. Received: salt={salt}."
-    )
-
-
-def hash_bucket(data: bytes, bins: int, salt=None) -> int:
-    """TensorFlow's ``to_hash_bucket_fast`` (FarmHash) or, with a salt, ``_strong`` (SipHash)."""
-    from lamina.layers._farmhash import fingerprint64, siphash64
-
-    if salt is None:
-        return fingerprint64(data) % bins
-    return siphash64(salt[0], salt[1], data) % bins
-
-
-class HostCallMixin:
-    """Routes a call on strings to ``host_apply`` (NumPy) instead of the compiled path."""
-
-    def __call__(self, *args, **kwargs):
-        x = args[0] if args else kwargs.get("inputs")
-        if is_host_input(x):
-            return self.host_apply(x)
-        return super().__call__(*args, **kwargs)
-
-
 # -------------------------------------------------------------------- Hashing
 class Hashing(HostCallMixin, Layer):
     """Hashes strings or integers into ``num_bins`` bins with FarmHash ``Fingerprint64``.
@@ -400,7 +351,14 @@ class Hashing(HostCallMixin, Layer):
             return self.host_apply(x), state
         x = jnp.asarray(x)
         if jnp.issubdtype(x.dtype, jnp.floating):  # checked here: errors in callbacks are opaque
-            self._bins(np.zeros(0, x.dtype))
+            try:
+                self._bins(np.zeros(0, x.dtype))
+            except ValueError as e:
+                # Strings given to a subclassed model reach its ``call`` as float placeholders.
+                from lamina.layers.string_ops import traced_strings_error
+
+                hint = traced_strings_error(self, f"{x.dtype} values")
+                raise ValueError(f"{e} If the model was given strings: {hint}") from None
         idx = jax.pure_callback(
             self._bins, jax.ShapeDtypeStruct(x.shape, jnp.int32), x, vmap_method="sequential"
         )

@@ -21,6 +21,7 @@ import numpy as np
 
 from lamina.layers._index_lookup import IndexLookup, _fits_int32, iter_batches
 from lamina.layers.encoding import hash_bucket, is_host_input
+from lamina.layers.string_ops import is_traced, traced_strings_error
 
 __all__ = ["IndexLookup", "IntegerLookup", "StringLookup", "iter_batches"]
 
@@ -104,12 +105,16 @@ class StringLookup(IndexLookup):
         x = args[0] if args else kwargs.get("inputs")
         if type(x).__name__ == "KerasTensor":
             return super().__call__(*args, **kwargs)
+        if is_traced(x):  # a traced ``call``: its input is an array, never the text
+            raise traced_strings_error(self)
         return self.host_apply(x)  # strings (and inverted ids to strings) live on the host
 
     def _oov_bucket(self, t) -> int:
         return hash_bucket(t.encode(self.encoding), self.num_oov_indices, self.salt)
 
     def apply(self, params, state, x, *, training=False, key=None):
+        if is_traced(x):
+            raise traced_strings_error(self)
         if is_host_input(x) or self.invert:
             return self.host_apply(np.asarray(x)), state
         raise TypeError(

@@ -54,3 +54,30 @@ def run_on_strings(layer, values) -> np.ndarray:
     pool = np.concatenate([a.reshape(-1) for a in arrays])
     moved = np.asarray(layer.fn(positions if many else positions[0]))
     return pool[moved]
+
+
+def is_traced(x) -> bool:
+    """Whether ``x`` (or a leaf of it) is a JAX tracer: the layer runs inside a traced ``call``."""
+    import jax
+
+    return any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(x))
+
+
+def traced_strings_error(layer, received="a JAX array") -> ValueError:
+    """The error for a string layer called inside a traced ``call`` (a subclassed model's or a
+    custom layer's): there its input is a JAX array, never text, so it cannot look anything up.
+
+    >>> from lamina.layers import StringLookup
+    >>> "dataset.map" in str(traced_strings_error(StringLookup(name="words")))
+    True
+    """
+    kind = type(layer).__name__
+    return ValueError(
+        f"{kind} {layer.name!r} was called inside a traced `call` (a subclassed model's or a "
+        f"custom layer's `call`, e.g. `x = self.lookup(inputs)`) on {received}, but it needs "
+        "the strings themselves, and strings cannot enter a compiled JAX program. Fix: move "
+        "the layer out of `call` and run it on the host before the model: in a functional "
+        "model (`text = keras.Input(shape=(1,), dtype='string'); ids = layer(text)`, then the "
+        "rest of the model on `ids`), or in the data pipeline (`dataset.map(lambda x, y: "
+        "(layer(x), y))`, or `ids = layer(np.array(texts))`) feeding the model the ids."
+    )

@@ -16,6 +16,7 @@ import numpy as np
 from lamina.layers.base import Layer
 from lamina.layers.encoding import as_host_strings, encode_categorical, is_host_input
 from lamina.layers.lookup import StringLookup, iter_batches
+from lamina.layers.string_ops import is_traced, traced_strings_error
 
 # Keras's punctuation class (tf_utils): ASCII punctuation, removed by "strip_punctuation".
 _PUNCT = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
@@ -199,6 +200,8 @@ class TextVectorization(Layer):
         x = args[0] if args else kwargs.get("inputs")
         if type(x).__name__ == "KerasTensor":
             return super().__call__(*args, **kwargs)
+        if is_traced(x):  # a traced ``call``: its input is an array, never the text
+            raise traced_strings_error(self)
         return self.host_apply(x)
 
     def host_apply(self, x):
@@ -228,6 +231,8 @@ class TextVectorization(Layer):
     def apply(self, params, state, x, *, training=False, key=None):
         if is_host_input(x):
             return self.host_apply(x), state
+        if is_traced(x):
+            raise traced_strings_error(self)
         raise TypeError(
             f"TextVectorization {self.name!r} received a numeric array inside a compiled model; "
             "strings cannot enter a jitted program. Vectorize the text before fit "

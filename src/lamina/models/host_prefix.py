@@ -35,6 +35,7 @@ import numpy as np
 
 from lamina.layers.dtype_names import STRING
 from lamina.layers.string_ops import moves_strings, run_on_strings
+from lamina.models import nested_strings as _nested
 from lamina.training.network import Network, stack_forward
 
 _HOST_LAYERS = "StringLookup, TextVectorization, Hashing, HashedCrossing or IntegerLookup"
@@ -109,6 +110,8 @@ def stack_prefix_length(layers, input_name="the model's string input") -> int:
     n, source = 0, input_name
     for layer in layers:
         if not is_host_layer(layer):
+            if _nested.takes_strings(layer, adopt=n == 0):  # its own lookups run on the host
+                return n
             raise refuse(layer, source)
         n += 1
         if not _string_output(layer):
@@ -159,7 +162,10 @@ class StackPrefix:
 
     def __init__(self, model):
         self.layers = tuple(model.layers)  # the positions (a repeated layer at each)
-        self.n = stack_prefix_length(self.layers)
+        self.n = n = stack_prefix_length(self.layers)
+        # Stopped at a layer still receiving strings: a model running its own lookups.
+        fed_strings = n == 0 or _string_output(self.layers[n - 1])
+        self.nested = fed_strings and n < len(self.layers) and not is_host_layer(self.layers[n])
         self.input_shape = tuple(model._input_shape)
 
     def run(self, x, name="x"):
@@ -167,6 +173,8 @@ class StackPrefix:
         value = as_strings(x, self.input_shape, name)
         for layer in self.layers[: self.n]:
             value = _host_call(layer, value)
+        if self.nested:  # a nested model's own lookups; the model itself runs compiled
+            value = _nested.run_prefix(self.layers[self.n], value)
         return value
 
     def wrap(self, net: Network) -> Network:
@@ -216,6 +224,9 @@ class GraphPrefix:
         from lamina.layers.symbolic import resolve_args
         from lamina.models.functional import _flatten_inputs
 
+        if isinstance(x, dict) and len(self.flat_inputs) == 1 and len(x) == 1:
+            # One input given as ``{name: column}``, as Keras takes it.
+            x = x.get(self.flat_inputs[0].name, next(iter(x.values())))
         flat = _flatten_inputs(self.in_struct, x)
         if len(flat) != len(self.flat_inputs):
             raise ValueError(
@@ -289,7 +300,8 @@ def split_nodes(flat_inputs, nodes):
             continue
         layer = node.layer
         moves = moves_strings(layer, [t.dtype for t in node.input_tensors])
-        if not (is_host_layer(layer) or moves):
+        nested = not (is_host_layer(layer) or moves) and _nested.takes_strings(layer)
+        if not (is_host_layer(layer) or moves or nested):
             raise refuse(layer, sources[0])
         late = [t for t in node.input_tensors if id(t) not in known]
         if late:
@@ -298,6 +310,9 @@ def split_nodes(flat_inputs, nodes):
                 f"{late[0]!r}, computed inside the compiled model; a layer on strings runs on "
                 "the host before the model, so its other inputs must be model inputs too."
             )
+        if nested:  # a model with its own string Input: its lookups here, the rest compiled
+            node, engine_half = _nested.split(node)
+            engine.append(engine_half)
         host.append(node)
         for t in node.output_tensors:
             known.add(id(t))

@@ -284,6 +284,11 @@ class NestedModelMixin:
 
     # ----------------------------------------------------------------- calls
     def __call__(self, *args, **kwargs):
+        first = args[0] if args else kwargs.get("inputs")
+        if getattr(first, "dtype", None) == "string" and isinstance(first, _symbolic.KerasTensor):
+            from lamina.models.nested_strings import adopt_strings
+
+            adopt_strings(self, first.shape)  # a Sequential first called on text takes it
         return _calls.call(self, args, kwargs)
 
     def _eager(self, x, training=False):
