@@ -277,12 +277,11 @@ def learning_rate(opt):
 def _own_state(opt):
     from lamina.optimizers.state import _find_state
 
-    treedef = opt.__dict__.get("_state_treedef")
-    values = _state_values(opt)
-    if treedef is None or treedef.num_leaves != len(values):
+    state = opt._state_tree(_state_values(opt)) if hasattr(opt, "_state_tree") else None
+    if state is None:
         return None
     try:
-        return _find_state(jax.tree_util.tree_unflatten(treedef, values))
+        return _find_state(state)
     except TypeError:  # a state without a learning rate (a wrapped optax transform)
         return None
 

@@ -297,18 +297,12 @@ def _place_custom_state(dist, model, s):
 
 
 def _slot_owners(model, count):
-    """The trainable variable each of the optimizer's ``count`` variables belongs to (its key
-    path in the built state ends with the variable's index; ``None`` for the counters), or
-    ``None`` when the optimizer's state cannot say (the layout is then guessed)."""
-    treedef = getattr(getattr(model, "optimizer", None), "__dict__", {}).get("_state_treedef")
-    if treedef is None or treedef.num_leaves != count:
-        return None
-    tree = jax.tree_util.tree_unflatten(treedef, list(range(count)))
-    owners = [None] * count
-    for path, j in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        last = path[-1] if path else None
-        owners[j] = last.idx if isinstance(last, jax.tree_util.SequenceKey) else None
-    return owners
+    """The trainable variable each of the optimizer's ``count`` variables belongs to (``None``
+    for the counters), or ``None`` when the optimizer cannot say (the layout is then
+    guessed)."""
+    owners = getattr(getattr(model, "optimizer", None), "_variable_owners", None)
+    owners = owners() if callable(owners) else None
+    return owners if owners is not None and len(owners) == count else None
 
 
 def keeps_layout(leaf, mesh) -> bool:

@@ -167,11 +167,7 @@ class MultiOptimizer(Optimizer):
         from lamina.optimizers.multi_models import _model_state
         from lamina.stateless_scope import _state_values
 
-        own = None
-        treedef = self.__dict__.get("_state_treedef")
-        values = _state_values(self)  # inside a custom step: its traced state
-        if treedef is not None and treedef.num_leaves == len(values):
-            own = jax.tree_util.tree_unflatten(treedef, list(values))
+        own = self._state_tree(_state_values(self))  # inside a custom step: its traced state
         candidates = (own,) if self.__dict__.get("_bound") is not None else ()
         for state in (*candidates, _model_state(self), own):
             if isinstance(state, MultiOptimizerState):

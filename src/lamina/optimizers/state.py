@@ -68,14 +68,66 @@ jax.tree_util.register_pytree_with_keys(
 )
 
 
+_GROUPS: dict = {}
+
+
 def _groups(st: OptimizerState) -> tuple:
-    names = list(st.slots) if isinstance(st.slots, dict) else []
-    groups = [tuple(g) for g in st.slot_groups if all(n in names for n in g)]
-    done = {n for g in groups for n in g}
-    return tuple(groups) + tuple((n,) for n in names if n not in done)
+    """The slot groups in flatten order, cached per (slot names, declared groups): the
+    flatten runs on every jitted call that takes the state."""
+    names = tuple(st.slots) if isinstance(st.slots, dict) else ()
+    declared = tuple(tuple(g) for g in st.slot_groups)
+    key = (names, declared)
+    found = _GROUPS.get(key)
+    if found is None:
+        groups = [g for g in declared if all(n in names for n in g)]
+        done = {n for g in groups for n in g}
+        found = tuple(groups) + tuple((n,) for n in names if n not in done)
+        if len(_GROUPS) < 1024:  # a few optimizer kinds per process; bounded all the same
+            _GROUPS[key] = found
+    return found
+
+
+def _interleaved(st: OptimizerState, group: tuple):
+    """``(treedef, per-name leaves)`` of one slot group, each name's tree flattened up to
+    the first name's structure (C++ flattens: no Python per leaf)."""
+    first, treedef = jax.tree_util.tree_flatten(st.slots[group[0]])
+    return treedef, [first] + [treedef.flatten_up_to(st.slots[n]) for n in group[1:]]
+
+
+def _flatten(st: OptimizerState):
+    """The plain flatten (what ``jit`` calls on every call): the same leaves, in the same
+    order, as :func:`_flatten_with_keys`, without the key paths' ``_Tail`` wrappers."""
+    children = [st.iterations]
+    if not st.lr_is_schedule:
+        children.append(st.learning_rate)
+    children += [st.ema, st.accumulators]
+    groups = _groups(st)
+    layout = []
+    for group in groups:
+        if len(group) == 1:
+            children.append(st.slots[group[0]])
+            layout.append(None)
+            continue
+        treedef, per_name = _interleaved(st, group)
+        k = len(group)
+        mixed = [None] * (len(per_name[0]) * k)
+        for j, leaves in enumerate(per_name):  # slice assignment: no Python per leaf
+            mixed[j::k] = leaves
+        children += mixed
+        layout.append((treedef, False))
+    children.append(st.extra)
+    if st.lr_is_schedule:
+        children.append(st.learning_rate)
+    return children, (st.lr_is_schedule, st.slot_groups, groups, tuple(layout))
 
 
 def _flatten_with_keys(st: OptimizerState):
+    """The flatten with key paths: each interleaved slot leaf is a ``_Tail`` whose path ends
+    as its weight's (``tree_flatten_with_path``, ``tree_map_with_path``; not per call).
+
+    Its treedef has the ``_Tail`` nodes the plain flatten's lacks: both rebuild the state,
+    but ``tree_map_with_path`` over two states at once does not match them (map the
+    leaves with ``tree_map`` and read the paths from one ``tree_flatten_with_path``)."""
     attr = jax.tree_util.GetAttrKey
     children = [(attr("iterations"), st.iterations)]
     if not st.lr_is_schedule:
@@ -88,52 +140,50 @@ def _flatten_with_keys(st: OptimizerState):
             children.append((jax.tree_util.DictKey(group[0]), st.slots[group[0]]))
             layout.append(None)
             continue
-        flat, treedef = jax.tree_util.tree_flatten_with_path(st.slots[group[0]])
-        per_name = [treedef.flatten_up_to(st.slots[n]) for n in group]
-        for i, (path, _) in enumerate(flat):
-            for j, n in enumerate(group):
-                leaf = per_name[j][i]
+        treedef, per_name = _interleaved(st, group)
+        paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(st.slots[group[0]])[0]]
+        wrapped = bool(paths and paths[0])
+        for path, leaves in zip(paths, zip(*per_name)):
+            for n, leaf in zip(group, leaves):
                 if not path:
                     children.append((jax.tree_util.DictKey(n), leaf))
                 else:
                     key = path[-2] if len(path) >= 2 else jax.tree_util.DictKey(n)
                     children.append((key, _Tail(leaf, path[-1])))
-        layout.append((treedef, bool(flat and flat[0][0])))
+        layout.append((treedef, wrapped))
     children.append((attr("extra"), st.extra))
     if st.lr_is_schedule:
         children.append((attr("learning_rate"), st.learning_rate))
-    aux = (st.lr_is_schedule, st.slot_groups, groups, tuple(layout))
-    return children, aux
-
-
-def _flatten(st: OptimizerState):
-    children, aux = _flatten_with_keys(st)
-    return [c for _, c in children], aux
+    return children, (st.lr_is_schedule, st.slot_groups, groups, tuple(layout))
 
 
 def _unflatten(aux, children):
     lr_is_schedule, slot_groups, groups, layout = aux
     children = list(children)
-    it = iter(children)
-    iterations = next(it)
-    lr = None if lr_is_schedule else next(it)
-    ema, accumulators = next(it), next(it)
+    pos = 1
+    iterations = children[0]
+    lr = None
+    if not lr_is_schedule:
+        lr, pos = children[1], 2
+    ema, accumulators = children[pos], children[pos + 1]
+    pos += 2
     slots = {}
     for group, lay in zip(groups, layout):
         if lay is None:
-            slots[group[0]] = next(it)
+            slots[group[0]] = children[pos]
+            pos += 1
             continue
         treedef, wrapped = lay
-        per_name = [[] for _ in group]
-        for _ in range(treedef.num_leaves):
-            for j in range(len(group)):
-                c = next(it)
-                per_name[j].append(c.leaf if wrapped else c)
-        for n, leaves in zip(group, per_name):
-            slots[n] = jax.tree_util.tree_unflatten(treedef, leaves)
-    extra = next(it)
+        k, end = len(group), pos + treedef.num_leaves * len(group)
+        segment = children[pos:end]
+        if wrapped:  # a treedef made by the flatten with keys
+            segment = [c.leaf for c in segment]
+        for j, n in enumerate(group):
+            slots[n] = jax.tree_util.tree_unflatten(treedef, segment[j::k])
+        pos = end
+    extra = children[pos]
     if lr_is_schedule:
-        lr = next(it)
+        lr = children[pos + 1]
     return OptimizerState(
         iterations=iterations,
         learning_rate=lr,

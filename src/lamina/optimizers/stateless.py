@@ -136,11 +136,33 @@ class StatelessOptimizerMixin:
     # ------------------------------------------------ the state as the optax tree
     def _optax_state(self):
         """The built state as its optax tree (an ``OptimizerState``), or ``None``."""
-        leaves = self.__dict__.get("_built_state")
+        return self._state_tree(self.__dict__.get("_built_state"))
+
+    def _state_tree(self, values):
+        """``values`` (one per optimizer variable, in :attr:`variables` order: the built
+        leaves, or a custom step's traced ones) as the built state's optax tree; ``None``
+        when the optimizer is not built or the count differs."""
         treedef = self.__dict__.get("_state_treedef")
-        if leaves is None or treedef is None or treedef.num_leaves != len(leaves):
+        if values is None or treedef is None or treedef.num_leaves != len(values):
             return None
-        return jax.tree_util.tree_unflatten(treedef, list(leaves))
+        return jax.tree_util.tree_unflatten(treedef, list(values))
+
+    def _variable_owners(self) -> list | None:
+        """For each optimizer variable (in :attr:`variables` order), the index in ``build``'s
+        ``var_list`` of the variable it mirrors (a slot, a moving average), or ``None`` for
+        an optimizer-wide one (``iterations``, ``learning_rate``); ``None`` when not built
+        (Adam over two variables: ``[None, None, 0, 0, 1, 1]``)."""
+        treedef = self.__dict__.get("_state_treedef")
+        if treedef is None:
+            return None
+        count = treedef.num_leaves
+        tree = jax.tree_util.tree_unflatten(treedef, list(range(count)))
+        owners: list = [None] * count
+        # The key paths end as the variables' own in the built list: ``SequenceKey(i)``.
+        for path, j in jax.tree_util.tree_flatten_with_path(tree)[0]:
+            last = path[-1] if path else None
+            owners[j] = last.idx if isinstance(last, jax.tree_util.SequenceKey) else None
+        return owners
 
     def _set_optax_state(self, state) -> bool:
         """Stores an optax tree of the built state's structure; ``False`` if it differs."""
