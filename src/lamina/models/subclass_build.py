@@ -25,6 +25,7 @@ from lamina.layers import tracing as _tracing
 from lamina.layers.borrowed import offering
 from lamina.layers.stateful import weight_names
 from lamina.layers.variables import Scope
+from lamina.models import nested_homes as _homes
 from lamina.models import own_variables as _own
 from lamina.models import weight_sync as _sync
 from lamina.models.subclass_network import batchless, norm_shape
@@ -68,13 +69,18 @@ def build_from_call(self, input_shape):
     # assign() is not kept); then the layers ``call`` used, and built ones it did not (a
     # teacher model called only in an overridden ``compute_loss``): Keras tracks both.
     self._layers, params, state, order = [], [], [], []
-    for layer in [own] * (own is not None) + [la for _, la in _tracing.tracked_layers(self)]:
+    tracked = [own] * (own is not None) + [la for _, la in _tracing.tracked_layers(self)]
+    entries = [(la, *e[:2]) for la in tracked if (e := scope.lookup(la)) is not None]
+    for layer in tracked:
         entry = scope.lookup(layer)
         if entry is not None:
             p, s = entry[0], entry[1]
         elif built_or_buildable(layer):
             p, s, _ = layer._weights_source(build=False)
             p, s = dict(p), dict(s)
+        elif (nested := _homes.arrays_in_nested(layer, entries)) is not None:
+            # Run only inside a nested model: Keras lists its weights here, first.
+            p, s = nested
         else:
             continue
         self._layers.append(layer)

@@ -110,15 +110,22 @@ def keras_attribute_paths(obj) -> list[tuple[str, object]]:
 def _first_paths(model) -> dict:
     """``{id(layer): path}`` of a subclassed model's layers where Keras's saving walk first
     reaches each: a layer a custom layer reads (tied weights) is saved under that custom
-    layer when its attribute sorts first (``decode/dense``), and only there."""
+    layer when its attribute sorts first (``decode/dense``), and only there; a layer a nested
+    ``Sequential`` also holds, under it when its attribute sorts first (``body/layers/dense``)."""
     out: dict = {}
 
     def walk(obj, prefix, depth):
-        for kp, sub in keras_attribute_paths(obj):
+        if _is_graph_model(obj):  # Keras walks a nested graph model's ``layers`` too
+            names = _entry_names(obj.saving_view())
+            children = [(f"layers/{names[id(sub)]}", sub) for sub in obj.saving_view().layers
+                        if id(sub) in names]  # fmt: skip
+        else:
+            children = keras_attribute_paths(obj)
+        for kp, sub in children:
             if id(sub) in out or depth > 16:
                 continue
             out[id(sub)] = f"{prefix}{kp}"
-            if sub._traced or _is_subclassed(sub):
+            if sub._traced or _is_subclassed(sub) or _is_graph_model(sub):
                 walk(sub, f"{prefix}{kp}/", depth + 1)
 
     walk(model, "", 0)
