@@ -784,13 +784,6 @@ def test_variable_python_dtypes_are_keras_jax_standard_dtypes_without_a_warning(
     assert ours.dtype == theirs.dtype == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found, not fixed: Keras runs a functional graph's nodes by depth, and the nodes of "
-    "one depth in reverse depth-first order (keras.src.ops.function.map_graph), so a layer "
-    "shared by sibling branches (a Siamese tower's BatchNormalization) updates its state for "
-    "the last branch first; Lamina chains the updates in depth-first order",
-)
 def test_shared_batch_norm_of_sibling_branches_updates_in_keras_order(keras):
     def run(k):
         bn = k.layers.BatchNormalization(momentum=0.5)
@@ -803,13 +796,6 @@ def test_shared_batch_norm_of_sibling_branches_updates_in_keras_order(keras):
     _close(*_both(keras, run))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found, not fixed: Lamina runs a user layer's build() three times when a model is "
-    "made from it (Patch ConvNet's SqueezeExcite creates its Dense layers in build), each time "
-    "making new sub-layers that draw initializer seeds, so after set_random_seed their "
-    "weights differ from Keras's, which builds once",
-)
 def test_sub_layers_made_in_build_draw_keras_seeds(keras):
     def run(k):
         class SqueezeExcite(k.layers.Layer):

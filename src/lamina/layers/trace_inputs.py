@@ -166,6 +166,9 @@ def build_in_scope(layer, scope, input_shape) -> None:
         input_shape = tuple(input_shape)
     params, state = layer_init(layer)(scope.next_init_key(), input_shape)
     scope.bind(layer, params, state)
+    from lamina.layers.build_record import note_sub_build
+
+    note_sub_build(scope, layer, input_shape)  # a later init of the builder builds it again
 
 
 def scope_user_build(cls) -> None:

@@ -35,6 +35,7 @@ import inspect
 import jax
 
 from lamina.layers import borrowed as _borrowed
+from lamina.layers import build_record as _record
 from lamina.layers import trace_inputs as _inputs
 from lamina.layers import user_generators as _generators
 from lamina.layers.core_methods import layer_init
@@ -84,7 +85,8 @@ def call_kwargs(fn, training, mask, extra: dict) -> dict:
         params = {}
     var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     out = dict(extra)
-    if "training" in params or var_kw:
+    # None: the call was made without ``training``; Keras then leaves ``call``'s own default.
+    if training is not None and ("training" in params or var_kw):
         out.setdefault("training", training)
     if mask is not None and ("mask" in params or var_kw):
         out.setdefault("mask", mask)
@@ -144,10 +146,15 @@ def traced_init(layer, key, input_shape):
         for var in early:
             value = var.initializer(var._shape, dtype=var.dtype, key=scope.next_init_key())
             layer._init_store[0 if var._trainable else 1][var._key] = value
-        layer._built_input_shape = input_shape
+        if _record.recorded(layer) is None:  # Keras's build config: the shape built on
+            layer._built_input_shape = input_shape
         _borrowed.build_unbuilt(scope, subs, unbuilt)
-        if not layer.__dict__.get("_built_by_user"):  # built by hand: its weights are made
-            layer.build(keras2_shapes(input_shape))  # tf.keras 2 code calls ``.as_list()``
+        record = _record.recorded(layer)
+        if record is not None:  # Keras builds a layer once: what its build made stays
+            _record.replay(layer, scope, record, skip=early)
+        elif not layer.__dict__.get("_built_by_user"):  # built by hand: its weights are made
+            # tf.keras 2 code calls ``.as_list()`` on the shape
+            _record.run_build(layer, scope, keras2_shapes(input_shape))
         params, state = layer._init_store
         subs = tracked_layers(layer)  # with those ``build`` made (never foreign: new here)
         if subs:
@@ -262,6 +269,10 @@ def sub_call(layer, x, kwargs):
         entry = scope.lookup(layer)
     training = kwargs.pop("training", None)
     training = scope.training if training is None else bool(training)
+    if training is None:  # a call made without ``training``: each layer's own default
+        from lamina.models.graph import default_training
+
+        training = default_training(layer)
     mask, query_mask = _carried_masks(scope, layer, x, kwargs)
     random = training or getattr(layer, "rng_in_inference", False)
     key = scope.next_key() if (random and layer.uses_rng) else None

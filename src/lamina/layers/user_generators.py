@@ -6,11 +6,11 @@ seed=self.seed_generator)``, the VAE's ``Sampling``).  Keras keeps the generator
 ``[seed, k]`` in a non-trainable variable, outside ``get_weights()``, and threads it through
 ``fit``, ``predict`` and eager calls, so every call draws from ``[seed, k]`` and advances ``k``.
 
-After :func:`~lamina.utils.set_random_seed`, a Keras-style layer does the same: ``init`` adds
-each held generator's state to the layer's ``state`` (``"<attribute>/seed_generator_state"``)
-and ``apply`` binds the generator to that state for the call
-(:meth:`lamina.random.SeedGenerator.bound`) and returns it advanced.  Without it the
-generators draw from the step's key, as before.
+A Keras-style layer does the same, seeded by :func:`~lamina.utils.set_random_seed` or not:
+``init`` adds each held generator's state to the layer's ``state``
+(``"<attribute>/seed_generator_state"``) and ``apply`` binds the generator to that state for
+the call (:meth:`lamina.random.SeedGenerator.bound`) and returns it advanced, so two
+``predict`` calls draw different numbers, Keras's.
 
 >>> import numpy as np
 >>> from lamina.layers import Layer
@@ -56,12 +56,8 @@ def held_generators(layer) -> list:
 
 
 def initial_states(layer) -> dict:
-    """The generators' states for ``layer``'s ``state`` (after ``set_random_seed``), else
-    ``{}``."""
-    from lamina.utils.random import user_seeded
-
-    if not user_seeded():
-        return {}
+    """The generators' states for ``layer``'s ``state``: ``{"<path>/seed_generator_state":
+    [seed, k]}``, ``{}`` for a layer holding none."""
     return {
         f"{path}/{STATE_KEY}": np.asarray(gen.state, np.uint32)
         for path, gen in held_generators(layer)

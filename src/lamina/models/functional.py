@@ -193,7 +193,13 @@ class Functional(Model):
 
     def _layer_input_shapes(self, input_shape=None):
         shapes = {}
+        # A shared layer is built on its first call's inputs, wherever that node runs.
+        first = {}
         for node in self._nodes:
+            held = first.get(id(node.layer))
+            if held is None or _call_index(node) < _call_index(held):
+                first[id(node.layer)] = node
+        for node in first.values():
             if node.is_input:
                 shapes.setdefault(id(node.layer), None)
                 continue
@@ -326,3 +332,11 @@ def keras1_graph_args(inputs, outputs, kwargs: dict):
             "a graph, e.g. Model(inputs=x, outputs=y)."
         )
     return inputs, outputs
+
+
+def _call_index(node) -> int:
+    """Which call of its layer ``node`` records (0: the first); nodes not listed come last."""
+    for i, n in enumerate(getattr(node.layer, "_inbound_nodes", None) or ()):
+        if n is node:
+            return i
+    return 1 << 30

@@ -102,12 +102,54 @@ def map_graph(inputs: list, outputs: list):
             first_seen[id(node.layer)] = (-1, node.layer)
     by_layer = sorted(first_seen.values(), key=lambda e: (-layer_depth[id(e[1])], e[0]))
     layers = [layer for _, layer in by_layer]
+    ordered = _keras_run_order(ordered, depth)
     _check_computable(inputs, ordered)
     _check_unique_names(layers)
     from lamina.models.host_prefix import check_graph
 
     check_graph(inputs, ordered)  # strings reach only layers that run on the host
     return ordered, layers
+
+
+def _node_training(layer, recorded, training):
+    """The ``training`` flag a node's layer runs with.  A model run with a flag (``fit``:
+    True; ``predict``, ``evaluate``: False; ``model(x, training=...)``) gives it to every
+    node, over the node's own ``training=`` (Keras 3's functional models: ``base_model(x,
+    training=False)`` trains its ``BatchNormalization`` in ``fit`` unless the layer is frozen;
+    ``Dropout(r)(x, training=True)`` is off in ``predict``).  ``training`` None (``model(x)``
+    without it) leaves it to each node: its recorded flag, else the call's own default
+    (``def call(self, x, training=True)``), a built-in layer's, a nested functional model's
+    layers' own."""
+    if training is None:
+        if recorded is not None:
+            return bool(recorded)
+        return default_training(layer)
+    return training
+
+
+def default_training(layer):
+    """A layer's ``training`` in a call made without one: None for a layer resolving it
+    inside (a functional model's graph; a user ``call``, given its own default, whose
+    sub-layers resolve theirs), else the layer's default flag."""
+    from lamina.layers.call_args import call_training_default
+
+    if getattr(layer, "_is_model", False):
+        graph = getattr(layer, "_nodes", None) is not None
+        return None if graph and call_training_default(layer) is None else (
+            layer._eager_training_default()
+        )
+    if getattr(layer, "_traced", False):
+        return None
+    return layer._eager_training_default()
+
+
+def _keras_run_order(nodes, depth: dict) -> list:
+    """``nodes`` in the order Keras runs them (``Function._run_through_graph``): deepest first,
+    and within one depth in the order the depths were first set (``depth``'s insertion order:
+    from the outputs back), so sibling branches run last-built first.  A layer shared by them
+    (one ``BatchNormalization`` on two inputs) updates its state in Keras's order."""
+    rank = {key: i for i, key in enumerate(depth)}
+    return sorted(nodes, key=lambda n: (-depth[id(n)], rank[id(n)]))
 
 
 def _check_computable(inputs, nodes):
@@ -243,8 +285,7 @@ def _run_nodes(
         before[id(node)] = new_state[i]
         arg, kwargs = resolve_args(node, values)
         kwargs = dict(kwargs)
-        call_training = kwargs.pop("training", None)
-        call_training = training if call_training is None else bool(call_training) and training
+        call_training = _node_training(layer, kwargs.pop("training", None), training)
         mask, query_mask = _node_masks(node, layer, arg, kwargs, masks)
         first = node.args[0] if node.args else None
         clears = getattr(layer, "_clears_input_masks", False) and isinstance(first, list | tuple)

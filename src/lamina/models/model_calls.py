@@ -43,8 +43,20 @@ def call(self, args, kwargs):
     if out is not None:
         return out
     training = kwargs.get("training")
-    training = self._eager_training_default() if training is None else bool(training)
+    if training is not None:
+        training = bool(training)
+    elif not _graph_resolves_training(self):
+        training = self._eager_training_default()
     return self._eager(x, training=training)
+
+
+def _graph_resolves_training(model) -> bool:
+    """Whether ``model(x)`` without ``training`` leaves the flag to each layer of its graph (a
+    functional model whose ``call`` is the graph's): as Keras runs each layer with its own
+    default there (``graph._node_training``)."""
+    from lamina.layers.call_args import call_training_default
+
+    return getattr(model, "_nodes", None) is not None and call_training_default(model) is None
 
 
 def eager(self, x, training=False):

@@ -1,0 +1,100 @@
+"""A user layer's own ``SeedGenerator`` draws Keras's numbers with or without
+``set_random_seed``.
+
+Keras keeps a generator's state ``[seed, k]`` in a non-trainable variable and threads it
+through ``predict``, direct calls and ``fit``: a layer built with ``SeedGenerator(3)`` draws
+the same numbers in every process, and fresh ones at every call (Monte Carlo sampling, a VAE's
+``Sampling`` layer).  Lamina used to thread the state only after ``set_random_seed`` and
+otherwise drew from a fixed key outside training, so two ``predict`` calls gave the same
+"random" numbers.
+"""
+
+import numpy as np
+
+from tests.helpers import keras_ref
+
+
+def _noise_model(m):
+    class Noise(m.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.gen = m.random.SeedGenerator(3)
+
+        def call(self, x):
+            return x + m.random.normal(m.ops.shape(x), seed=self.gen)
+
+    inp = m.Input((4,))
+    return m.Model(inp, Noise()(inp))
+
+
+def _draws(m):
+    model = _noise_model(m)
+    x = np.zeros((2, 4), "float32")
+    out = [model.predict(x, verbose=0), model.predict(x, verbose=0), np.asarray(model(x))]
+    model.compile("sgd", "mse")
+    model.fit(x, x, epochs=2, batch_size=1, verbose=0)
+    out.append(model.predict(x, verbose=0))
+    counts = (len(model.variables), len(model.weights), len(model.get_weights()))
+    return out, counts
+
+
+def test_user_generator_draws_keras_numbers_without_set_random_seed(keras):
+    import lamina
+
+    with keras_ref():
+        want, want_counts = _draws(keras)
+    got, got_counts = _draws(lamina)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6)
+    assert got_counts == want_counts == (1, 0, 0)
+
+
+def test_repeated_predict_draws_fresh_numbers():
+    import lamina
+
+    model = _noise_model(lamina)
+    x = np.zeros((3, 4), "float32")
+    a, b = model.predict(x, verbose=0), model.predict(x, verbose=0)
+    assert not np.allclose(a, b)
+    assert not np.allclose(np.asarray(model(x)), np.asarray(model(x)))
+
+
+def _fine_tune_stats(m):
+    rs = np.random.RandomState(0)
+    x = (rs.rand(16, 4) + 3).astype("float32")
+    y = np.zeros((16, 1), "float32")
+    bi = m.Input((4,))
+    base = m.Model(bi, m.layers.BatchNormalization()(bi))
+    inp = m.Input((4,))
+    h = base(inp, training=False)
+    h2 = m.layers.BatchNormalization()(inp, training=False)
+    out = m.layers.Dense(1, kernel_initializer="ones")(m.layers.concatenate([h, h2]))
+    model = m.Model(inp, out)
+    model.compile("sgd", "mse")
+    model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    frozen = m.Model(inp, out)
+    return (
+        np.asarray(base.layers[1].moving_mean),
+        np.asarray(model.layers[2].moving_variance),
+        frozen.predict(x[:2], verbose=0),
+    )
+
+
+def test_node_training_flag_gives_way_to_the_models_in_fit_and_predict(keras):
+    """Keras 3's functional rule (``functional.operation_fn``): a model run in a mode gives
+    it to every layer of its graph, over ``layer(x, training=False)`` recorded in the node;
+    ``model(x)`` without a mode keeps the node's flag."""
+    import lamina
+
+    with keras_ref():
+        want = _fine_tune_stats(keras)
+    got = _fine_tune_stats(lamina)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(got[0], 0.0)
+
+    inp = lamina.Input((8,))
+    model = lamina.Model(inp, lamina.layers.Dropout(0.5)(inp, training=True))
+    x = np.ones((4, 8), "float32")
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x)
+    assert not np.array_equal(np.asarray(model(x)), x)
