@@ -248,5 +248,10 @@ def test_a_graph_tensor_read_before_it_is_computed_is_a_clear_error():
     early = Reads()
     h = layers.Dense(3)(inputs)
     late_tensor = later(h)
+    # Keras runs the deepest nodes first: ``early`` sits deeper than ``later``, so it runs
+    # before the tensor it reads exists.
+    deep = early(inputs)
+    for _ in range(4):
+        deep = layers.Dense(3)(deep)
     with pytest.raises(ValueError, match="has not computed before that layer runs"):
-        Model(inputs, layers.Add()([early(inputs), layers.Dense(3)(late_tensor)]))(np.ones((2, 3)))
+        Model(inputs, layers.Add()([deep, layers.Dense(3)(late_tensor)]))(np.ones((2, 3)))
