@@ -148,9 +148,9 @@ class TrainerMixin:
     def _check_inputs(self, x):
         if not hasattr(x, "shape"):
             raise ValueError(
-                f"A Sequential model takes one input array; received a "
-                f"{type(x).__name__} of {len(x)} arrays. Pass a single array (or build a "
-                f"functional model with several inputs)."
+                f"{type(self).__name__} {self.name!r} takes one input array; received a "
+                f"{type(x).__name__} of {len(x)} arrays. Pass a single array (a dict only "
+                f"as {{input name: array}}), or build a functional model with several inputs."
             )
         self._check_input_shape(x.shape)
 

@@ -16,6 +16,7 @@ through an adapter and becomes a :class:`~lamina.data.epochs.StreamEpochs`.
 from __future__ import annotations
 
 import math
+import warnings
 
 import jax
 import numpy as np
@@ -79,13 +80,33 @@ def _output_names(b):
 def _one_input(model, x):
     """``[x]`` for a model with one input is ``x``, as Keras flattens it (Keras 2 code passes
     ``model.predict([X])``); a model declared with a list of inputs keeps the list, and a
-    subclassed model's ``call`` receives what was given."""
-    if not (isinstance(x, list | tuple) and len(x) == 1 and hasattr(x[0], "shape")):
+    subclassed model's ``call`` receives what was given.  ``{name: x}`` is ``x`` too when
+    ``name`` is the input's (a ``Sequential`` takes any name, with Keras's warning)."""
+    one_dict = isinstance(x, dict) and len(x) == 1
+    if one_dict:
+        (key, value), = x.items()
+        if not hasattr(value, "shape"):
+            return x
+    elif not (isinstance(x, list | tuple) and len(x) == 1 and hasattr(x[0], "shape")):
         return x
-    graph = hasattr(model, "add") or getattr(model, "_nodes", None) is not None
+    stack = hasattr(model, "add")
+    graph = stack or getattr(model, "_nodes", None) is not None
     if not graph or isinstance(getattr(model, "_inputs_struct", None), list | tuple | dict):
         return x
-    return x[0]
+    if not one_dict:
+        return x[0]
+    names = [getattr(t, "name", None) for t in (getattr(model, "inputs", None) or [])]
+    if stack:
+        if names != [key]:
+            warnings.warn(
+                f"The structure of `inputs` doesn't match the expected structure. Expected: "
+                f"{names[0] if names else 'one array'}; received a dict with key {key!r}. "
+                f"The Sequential model takes its one array.",
+                UserWarning,
+                stacklevel=4,
+            )
+        return value
+    return value if names == [key] else x
 
 
 def _targets_of_lossless_outputs(model, x, y, zeros=True):

@@ -1,15 +1,17 @@
-"""A user layer's own ``SeedGenerator`` draws Keras's numbers with or without
-``set_random_seed``.
+"""Keras 3 rules found in session 29, each checked against real Keras.
 
-Keras keeps a generator's state ``[seed, k]`` in a non-trainable variable and threads it
-through ``predict``, direct calls and ``fit``: a layer built with ``SeedGenerator(3)`` draws
-the same numbers in every process, and fresh ones at every call (Monte Carlo sampling, a VAE's
-``Sampling`` layer).  Lamina used to thread the state only after ``set_random_seed`` and
-otherwise drew from a fixed key outside training, so two ``predict`` calls gave the same
-"random" numbers.
+- A user layer's own ``SeedGenerator`` draws Keras's numbers with or without
+  ``set_random_seed``: Keras keeps the generator's state ``[seed, k]`` in a non-trainable
+  variable and threads it through ``predict``, direct calls and ``fit``, so a layer built with
+  ``SeedGenerator(3)`` draws the same numbers in every process, and fresh ones at every call
+  (Monte Carlo sampling, a VAE's ``Sampling`` layer).  Lamina used to thread it only after
+  ``set_random_seed``, so two ``predict`` calls gave the same "random" numbers.
+- A functional model run in a mode gives it to every node, over the node's ``training=``.
+- A one-input model takes ``{input name: array}``.
 """
 
 import numpy as np
+import pytest
 
 from tests.helpers import keras_ref
 
@@ -98,3 +100,30 @@ def test_node_training_flag_gives_way_to_the_models_in_fit_and_predict(keras):
     x = np.ones((4, 8), "float32")
     np.testing.assert_array_equal(model.predict(x, verbose=0), x)
     assert not np.array_equal(np.asarray(model(x)), x)
+
+
+def _dict_fed(m):
+    x = np.ones((4, 3), "float32")
+    inp = m.Input((3,), name="feat")
+    model = m.Model(inp, m.layers.Dense(1, kernel_initializer="ones")(inp))
+    model.compile("sgd", "mse")
+    out = [model.predict({"feat": x}, verbose=0)]
+    out.append(model.fit({"feat": x}, np.zeros((4, 1)), verbose=0).history["loss"])
+    out.append(model.evaluate({"feat": x}, np.zeros((4, 1)), verbose=0))
+    seq = m.Sequential([m.Input((3,), name="feat2"), m.layers.Dense(1, kernel_initializer="ones")])
+    out.append(seq.predict({"feat2": x}, verbose=0))
+    return out
+
+
+def test_one_input_model_takes_a_one_entry_dict_as_keras(keras):
+    import lamina
+
+    with keras_ref():
+        want = _dict_fed(keras)
+    got = _dict_fed(lamina)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-6)
+    inp = lamina.Input((3,), name="feat")
+    model = lamina.Model(inp, lamina.layers.Dense(1)(inp))
+    with pytest.raises(ValueError, match="takes one input array.*input name"):
+        model.predict({"other": np.ones((2, 3), "float32")}, verbose=0)
