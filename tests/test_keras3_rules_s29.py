@@ -127,3 +127,35 @@ def test_one_input_model_takes_a_one_entry_dict_as_keras(keras):
     model = lamina.Model(inp, lamina.layers.Dense(1)(inp))
     with pytest.raises(ValueError, match="takes one input array.*input name"):
         model.predict({"other": np.ones((2, 3), "float32")}, verbose=0)
+
+
+def _stack_calls(m):
+    class Doubles(m.layers.Layer):
+        def call(self, x, training=True):
+            return x * (2.0 if training else 1.0)
+
+    x = np.ones((2, 3), "float32")
+    seq = m.Sequential([
+        m.Input((3,)), Doubles(), m.layers.Dropout(0.5),
+        m.layers.Dense(2, kernel_initializer="ones"),
+    ])  # fmt: skip
+    outer = m.Sequential([m.Input((3,)), m.Sequential([Doubles()])])
+    return [
+        np.asarray(seq(x)), np.asarray(seq(x, training=False)), seq.predict(x, verbose=0),
+        np.asarray(outer(x)),
+    ]  # fmt: skip
+
+
+def test_sequential_called_without_training_runs_each_layer_with_its_default(keras):
+    """Keras's ``Sequential.call`` passes ``training=None`` on: a user ``call(x,
+    training=True)`` default doubles (in a nested ``Sequential`` too), Dropout stays off."""
+    import lamina
+
+    with keras_ref():
+        want = _stack_calls(keras)
+    for g, w in zip(_stack_calls(lamina), want):
+        np.testing.assert_allclose(g, w, rtol=1e-6)
+    aug = lamina.Sequential([lamina.Input((4, 4, 1)), lamina.layers.RandomFlip("horizontal")])
+    img = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
+    flips = [np.asarray(aug(img))[0, 0, 0, 0] for _ in range(20)]
+    assert {0.0, 3.0} == set(flips)  # augments, as Keras's call default ``training=True``

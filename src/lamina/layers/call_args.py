@@ -87,3 +87,23 @@ def call_training_default(layer):
         return None
     default = None if param is None else param.default
     return default if isinstance(default, bool) else None
+
+
+def default_training(layer):
+    """A layer's ``training`` in a call made without one: None for a layer resolving it
+    inside (a functional model's graph, a ``Sequential``; a user ``call``, given its own
+    default, whose sub-layers resolve theirs), else the layer's default flag.
+
+    >>> from lamina.layers import Dropout, RandomFlip
+    >>> default_training(Dropout(0.5)), default_training(RandomFlip())
+    (False, True)
+    """
+    if getattr(layer, "_is_model", False):
+        # a graph, or a ``Sequential``'s stack: each of its layers resolves its own
+        runs_layers = getattr(layer, "_nodes", None) is not None or hasattr(layer, "add")
+        return None if runs_layers and call_training_default(layer) is None else (
+            layer._eager_training_default()
+        )
+    if getattr(layer, "_traced", False):
+        return None
+    return layer._eager_training_default()

@@ -38,6 +38,7 @@ from lamina.layers import borrowed as _borrowed
 from lamina.layers import build_record as _record
 from lamina.layers import trace_inputs as _inputs
 from lamina.layers import user_generators as _generators
+from lamina.layers.call_args import default_training
 from lamina.layers.core_methods import layer_init
 from lamina.layers.shape_compat import keras2_shapes
 from lamina.layers.variables import Scope, current_scope
@@ -270,8 +271,6 @@ def sub_call(layer, x, kwargs):
     training = kwargs.pop("training", None)
     training = scope.training if training is None else bool(training)
     if training is None:  # a call made without ``training``: each layer's own default
-        from lamina.models.graph import default_training
-
         training = default_training(layer)
     mask, query_mask = _carried_masks(scope, layer, x, kwargs)
     random = training or getattr(layer, "rng_in_inference", False)

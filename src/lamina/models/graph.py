@@ -17,6 +17,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from lamina.layers import call_args
 from lamina.layers.borrowed import offer_layers, offering
 from lamina.layers.call_losses import TermLog, log_term
 from lamina.layers.symbolic import KerasTensor, resolve_args
@@ -123,24 +124,8 @@ def _node_training(layer, recorded, training):
     if training is None:
         if recorded is not None:
             return bool(recorded)
-        return default_training(layer)
+        return call_args.default_training(layer)
     return training
-
-
-def default_training(layer):
-    """A layer's ``training`` in a call made without one: None for a layer resolving it
-    inside (a functional model's graph; a user ``call``, given its own default, whose
-    sub-layers resolve theirs), else the layer's default flag."""
-    from lamina.layers.call_args import call_training_default
-
-    if getattr(layer, "_is_model", False):
-        graph = getattr(layer, "_nodes", None) is not None
-        return None if graph and call_training_default(layer) is None else (
-            layer._eager_training_default()
-        )
-    if getattr(layer, "_traced", False):
-        return None
-    return layer._eager_training_default()
 
 
 def _keras_run_order(nodes, depth: dict) -> list:

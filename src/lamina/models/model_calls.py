@@ -51,12 +51,13 @@ def call(self, args, kwargs):
 
 
 def _graph_resolves_training(model) -> bool:
-    """Whether ``model(x)`` without ``training`` leaves the flag to each layer of its graph (a
-    functional model whose ``call`` is the graph's): as Keras runs each layer with its own
-    default there (``graph._node_training``)."""
+    """Whether ``model(x)`` without ``training`` leaves the flag to each of its layers (a
+    functional model whose ``call`` is the graph's, a ``Sequential``'s stack): as Keras runs
+    each layer with its own default there (``graph._node_training``, ``stack_forward``)."""
     from lamina.layers.call_args import call_training_default
 
-    return getattr(model, "_nodes", None) is not None and call_training_default(model) is None
+    runs_layers = getattr(model, "_nodes", None) is not None or _is_stack(model)
+    return runs_layers and call_training_default(model) is None
 
 
 def eager(self, x, training=False):

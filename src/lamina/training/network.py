@@ -87,6 +87,7 @@ import jax
 import jax.numpy as jnp
 
 from lamina.layers.borrowed import offer_layers, offering
+from lamina.layers.call_args import default_training
 from lamina.layers.call_losses import log_term
 from lamina.training.autocast import policy_apply
 from lamina.training.output_masks import OutputMasks
@@ -249,10 +250,16 @@ def stack_forward(
     carries state between the entries holding one layer."""
     order = range(len(layers)) if slots is None else slots
     positions = [layers[u] for u in order]
+    # ``training`` None (``model(x)`` without it): each layer its own default, as Keras's
+    # ``Sequential.call`` passes None on and each layer resolves it.
+    modes = [training if training is not None else default_training(la) for la in positions]
     keys = [None] * len(positions)
     if key is not None:
         # In inference only a layer that draws there too gets a key (MC dropout).
-        draws = [layer.uses_rng and (training or layer.rng_in_inference) for layer in positions]
+        draws = [
+            layer.uses_rng and (bool(mode) or layer.rng_in_inference)
+            for layer, mode in zip(positions, modes)
+        ]
         if any(draws):
             split = iter(jax.random.split(key, sum(draws)))
             keys = [next(split) if d else None for d in draws]
@@ -264,7 +271,7 @@ def stack_forward(
     # reading another's variables (tied weights) reads this network's arrays of it.
     with AuxCollector() as added, offering():
         offer_layers(layers, params, state)
-        for layer, u, k in zip(positions, order, keys):
+        for layer, u, k, mode in zip(positions, order, keys, modes):
             kwargs: dict[str, Any] = {}
             if layer.uses_mask:
                 kwargs["mask"] = mask
@@ -273,7 +280,7 @@ def stack_forward(
             if chain:
                 chain.pull(new_state, u)
             y, new_state[u], inner = apply_collecting_masks(
-                layer, params[u], new_state[u], x, training=training, key=k, **kwargs
+                layer, params[u], new_state[u], x, training=mode, key=k, **kwargs
             )
             if chain:
                 chain.push(new_state, u)
