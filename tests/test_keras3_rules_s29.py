@@ -159,3 +159,42 @@ def test_sequential_called_without_training_runs_each_layer_with_its_default(ker
     img = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
     flips = [np.asarray(aug(img))[0, 0, 0, 0] for _ in range(20)]
     assert {0.0, 3.0} == set(flips)  # augments, as Keras's call default ``training=True``
+
+
+def _layer_calls(m):
+    class Doubles(m.layers.Layer):
+        def call(self, x, training=True):
+            return x * (2.0 if training else 1.0)
+
+    class Holds(m.layers.Layer):  # no ``training``: the inner layer keeps its default
+        def __init__(self):
+            super().__init__()
+            self.t = Doubles()
+
+        def call(self, x):
+            return self.t(x)
+
+    class Passes(m.layers.Layer):  # passes its None on: Keras hands the inner call None
+        def __init__(self):
+            super().__init__()
+            self.t = Doubles()
+
+        def call(self, x, training=None):
+            return self.t(x, training=training)
+
+    x = np.ones((1, 2), "float32")
+    inp = m.Input((2,))
+    model = m.Model(inp, Holds()(inp))
+    return [
+        np.asarray(Holds()(x)), np.asarray(Passes()(x)), np.asarray(Passes()(x, training=True)),
+        np.asarray(model(x)), model.predict(x, verbose=0),
+    ]  # fmt: skip
+
+
+def test_custom_layer_called_directly_resolves_training_as_keras(keras):
+    import lamina
+
+    with keras_ref():
+        want = _layer_calls(keras)
+    for g, w in zip(_layer_calls(lamina), want):
+        np.testing.assert_allclose(g, w)

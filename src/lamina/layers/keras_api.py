@@ -156,7 +156,11 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI, LayerBuildConfig, LayerMetr
         self.__dict__["_eager_losses"] = []
 
         training = kwargs.pop("training", None)
-        training = self._eager_training_default() if training is None else bool(training)
+        default = self._eager_training_default()
+        if training is not None:
+            training = bool(training)
+        elif not self._traced:  # a user ``call`` (None) resolves it: its own default, its
+            training = default  # sub-layers theirs, as Keras's
         mask = kwargs.pop("mask", None)
         if mask is None:  # Keras passes an eager input's ``_keras_mask`` on to ``call``
             mask = _masks.eager_input_mask(x)
@@ -175,7 +179,7 @@ class KerasLayerAPI(LayerWeightViews, LayerGraphAPI, LayerBuildConfig, LayerMetr
             with called_on(self, x):
                 self._build_standalone(shape)
         params, state, _ = self._weights_source()
-        random = training or self.rng_in_inference
+        random = (default if training is None else training) or self.rng_in_inference
         key = _random.next_key() if random and self.uses_rng else None
         if self.uses_mask:
             kwargs["mask"] = mask

@@ -268,10 +268,16 @@ def sub_call(layer, x, kwargs):
         if getattr(scope, "builds_model", False):  # later layers of the model may read it
             _borrowed.offer(layer, p, s)
         entry = scope.lookup(layer)
+    explicit = "training" in kwargs
     training = kwargs.pop("training", None)
-    training = scope.training if training is None else bool(training)
-    if training is None:  # a call made without ``training``: each layer's own default
-        training = default_training(layer)
+    if training is not None:
+        training = bool(training)
+    elif explicit:  # ``self.t(x, training=training)`` with None: Keras hands ``call`` None
+        training = False
+    else:  # the enclosing call's flag, else (a call made without one) the layer's default
+        training = scope.training
+        if training is None:
+            training = default_training(layer)
     mask, query_mask = _carried_masks(scope, layer, x, kwargs)
     random = training or getattr(layer, "rng_in_inference", False)
     key = scope.next_key() if (random and layer.uses_rng) else None
